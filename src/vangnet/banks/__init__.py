@@ -1,0 +1,1 @@
+"""Hash lists (banks): categories, provenance, import/export formats, service."""

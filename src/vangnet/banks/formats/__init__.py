@@ -1,0 +1,1 @@
+"""Bank import/export formats: VICS JSON, HMA CSV, plain hash lists."""

@@ -1,0 +1,55 @@
+"""The `vangnet` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from vangnet import __version__
+from vangnet.cli.bank_cmd import bank_app
+from vangnet.cli.config_cmd import config_app, plugins
+from vangnet.cli.db_cmd import db_app
+from vangnet.cli.hash_cmd import hash_command
+from vangnet.cli.key_cmd import key_app
+from vangnet.cli.match_cmd import match_command
+from vangnet.cli.serve_cmd import demo_command, serve_command
+from vangnet.errors import ExitCode, VangnetError
+
+app = typer.Typer(
+    name="vangnet",
+    help="Vangnet: hash, bank and match images and video against hash lists of known material.\n\n"
+    "Exit codes: 0 ok, 1 error, 2 usage, 3 some inputs unreadable, 4 not found, 5 conflict, "
+    "6 invalid data (nothing written), 7 database/service unavailable.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.command("hash")(hash_command)
+app.command("match")(match_command)
+app.command("serve")(serve_command)
+app.command("demo")(demo_command)
+app.command("plugins")(plugins)
+app.add_typer(bank_app, name="bank")
+app.add_typer(key_app, name="key")
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    print(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except VangnetError as error:  # anything a command did not catch itself
+        print(f"error ({error.code}): {error.message}", file=sys.stderr)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as error:  # never a traceback to the user
+        print(f"error (internal_error): {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(ExitCode.ERROR)

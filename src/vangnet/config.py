@@ -1,0 +1,148 @@
+"""One settings registry: every setting has a name, a default and a help text.
+
+Values come from, in order of precedence: keyword arguments, environment variables
+``VANGNET_<NAME>``, the TOML config file (``VANGNET_CONFIG`` or ``$VANGNET_HOME/config.toml``),
+then the defaults below. `vangnet config show` prints this registry.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def default_home() -> Path:
+    return Path(platformdirs.user_data_dir("vangnet", appauthor=False))
+
+
+def config_file_path() -> Path:
+    explicit = os.environ.get("VANGNET_CONFIG")
+    if explicit:
+        return Path(explicit)
+    home = os.environ.get("VANGNET_HOME")
+    return (Path(home) if home else default_home()) / "config.toml"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VANGNET_", extra="forbid", frozen=True)
+
+    home: Path = Field(
+        default_factory=default_home,
+        description="Data directory: embedded database, index snapshots, evidence vault.",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL; empty means SQLite at $VANGNET_HOME/vangnet.db. "
+        "Example: postgresql+psycopg://user@127.0.0.1:5432/vangnet",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `vangnet serve` binds to.")
+    port: int = Field(default=5000, description="Port `vangnet serve` listens on.")
+    require_api_keys: bool = Field(
+        default=True,
+        description="Require an API key on every request. Can be turned off only when bound "
+        "to a loopback address (demo mode).",
+    )
+    max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024, description="Largest upload the HTTP API accepts, in bytes."
+    )
+    max_file_bytes: int = Field(
+        default=4 * 1024 * 1024 * 1024, description="Largest file `hash`/`match` will read."
+    )
+    max_image_pixels: int = Field(
+        default=200_000_000,
+        description="Largest image (width x height) decoded; larger is refused as a "
+        "decompression bomb.",
+    )
+    max_video_seconds: float = Field(
+        default=4 * 3600, description="Longest video hashed, in seconds."
+    )
+    video_fps: float = Field(
+        default=1.0, description="Frames per second sampled from videos for vPDQ."
+    )
+    pdq_threshold: int = Field(
+        default=31, description="Default PDQ match distance for new banks (0-256)."
+    )
+    pdq_quality_floor: int = Field(
+        default=50, description="Default lowest PDQ quality that is matched for new banks."
+    )
+    vpdq_query_match_pct: float = Field(
+        default=80.0,
+        description="Default share (%) of a query video's frames that must match a banked video.",
+    )
+    vpdq_index_match_pct: float = Field(
+        default=0.0,
+        description="Default share (%) of a banked video's frames that the query must match.",
+    )
+    index_poll_seconds: float = Field(
+        default=0.2,
+        description="How often a running server applies bank changes made elsewhere.",
+    )
+    index_snapshot_seconds: float = Field(
+        default=300.0, description="How often a running server writes an index snapshot."
+    )
+    log_level: str = Field(default="info", description="Logging level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return (init_settings, env_settings, toml, file_secret_settings)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'vangnet.db'}"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.home / "index"
+
+    @property
+    def vault_dir(self) -> Path:
+        return self.home / "vault"
+
+
+def describe() -> list[dict[str, Any]]:
+    """The registry itself: one entry per setting (for `config show` and the docs)."""
+    current = get_settings()
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        rows.append(
+            {
+                "name": name,
+                "env": f"VANGNET_{name.upper()}",
+                "value": getattr(current, name),
+                "default": default,
+                "help": field.description or "",
+            }
+        )
+    return rows
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,1 @@
+"""Matching indexes: PDQ Hamming (multi-index hashing), exact digests; snapshots."""

@@ -1,0 +1,1 @@
+"""Signal types (hashes): the plug-in interface, registry and built-ins."""

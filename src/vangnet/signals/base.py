@@ -1,0 +1,62 @@
+"""The signal-type plug-in interface.
+
+A signal type is a kind of hash: how to validate and normalise a value, how far apart two
+values are, the default match threshold, and which index serves it. Hashers are capability
+mixins: a signal that can hash a file's bytes implements `BytesHasher`, one that hashes a
+decoded picture implements `ImageHasher`, one for video implements `VideoHasher`.
+
+A new signal type is a class of well under 100 lines registered under the entry-point group
+``vangnet.signals`` (see `vangnet.signals.registry`).
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+
+class IndexKind(enum.StrEnum):
+    """Which matching index serves a signal type."""
+
+    HAMMING = "hamming"  # 256-bit perceptual hashes, Hamming distance (PDQIndex)
+    EXACT = "exact"  # cryptographic digests, equality
+    FRAMES = "frames"  # per-frame perceptual hashes of a video (PDQIndex over frames)
+
+
+class ContentType(enum.StrEnum):
+    PHOTO = "photo"
+    VIDEO = "video"
+
+
+class SignalType(ABC):
+    """One kind of hash. Subclasses set the class variables and implement two methods."""
+
+    name: ClassVar[str]
+    index_kind: ClassVar[IndexKind]
+    default_threshold: ClassVar[int] = 0
+    content_types: ClassVar[frozenset[ContentType]] = frozenset(ContentType)
+    description: ClassVar[str] = ""
+
+    @classmethod
+    @abstractmethod
+    def validate(cls, value: str) -> str:
+        """Return the canonical form of ``value`` or raise `InvalidHashError`."""
+
+    @classmethod
+    @abstractmethod
+    def distance(cls, a: str, b: str) -> int:
+        """Distance between two canonical values (0 = identical)."""
+
+    @classmethod
+    def matches(cls, a: str, b: str, threshold: int | None = None) -> bool:
+        limit = cls.default_threshold if threshold is None else threshold
+        return cls.distance(a, b) <= limit
+
+
+class BytesHasher(ABC):
+    """Capability: hashes the raw bytes of any file (exact signals)."""
+
+    @classmethod
+    @abstractmethod
+    def hash_bytes(cls, data: bytes) -> str: ...

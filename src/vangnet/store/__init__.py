@@ -1,0 +1,1 @@
+"""Database models, migrations and sessions (SQLAlchemy 2 + Alembic)."""

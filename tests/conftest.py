@@ -1,0 +1,121 @@
+"""Shared test fixtures. Test data is read from ../shared/data, never copied into the repo."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("VANGNET_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"benign test data not found at {SHARED_DATA} (set VANGNET_SHARED_DATA)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own VANGNET_HOME and fresh settings."""
+    from vangnet.config import reset_settings
+
+    monkeypatch.setenv("VANGNET_HOME", str(tmp_path / "vangnet-home"))
+    for key in list(os.environ):
+        if key.startswith("VANGNET_") and key not in ("VANGNET_HOME", "VANGNET_SHARED_DATA"):
+            monkeypatch.delenv(key)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+# -- database fixtures (store/banks/auth) ------------------------------------------------------
+# `db_url` is a migrated, empty database: a SQLite file per test, or a PostgreSQL database on
+# 127.0.0.1:5432 (user postgres) created and migrated once per test session (per xdist worker),
+# dropped at the end, and emptied (TRUNCATE ... RESTART IDENTITY) before each test.
+
+import uuid  # noqa: E402
+
+from sqlalchemy import Engine, create_engine, make_url  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get(
+    "VANGNET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _pg_admin() -> Engine:
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def _pg_database() -> Iterator[str]:
+    """URL of a migrated database for this session. Skips when PostgreSQL is unreachable."""
+    from vangnet.store.migrate import upgrade
+
+    admin = _pg_admin()
+    name = f"vangnet_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except OperationalError as error:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
+    try:
+        url = make_url(PG_ADMIN_URL).set(database=name)
+        upgrade(url)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def pg_url(_pg_database: str) -> str:
+    """The session's PostgreSQL database, migrated and emptied for this test."""
+    from vangnet.store.models import Base
+
+    engine = create_engine(_pg_database)
+    try:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    finally:
+        engine.dispose()
+    return _pg_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an empty database migrated to head, on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        url: str = request.getfixturevalue("pg_url")
+        return url
+    from vangnet.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'vangnet-test.db'}"
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    from vangnet.store.db import make_engine
+
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def db_session(db_engine: Engine) -> Iterator[Session]:
+    """A session on `db_url`; the test commits or not. Rolled back and closed afterwards."""
+    with Session(db_engine, expire_on_commit=False) as session:
+        yield session
+        session.rollback()
