@@ -1,0 +1,173 @@
+"""Safe in-memory image decoding for hashing.
+
+`decode_image` opens bytes with Pillow (never via a file path), refuses decompression bombs
+before any pixel is decoded, applies the EXIF orientation and returns RGB pictures ready for
+PDQ. With ``fast=True`` a JPEG is decoded in the DCT domain at 1/2, 1/4 or 1/8 scale, keeping
+the smaller side at least `FAST_MIN_SIDE` pixels: PDQ only looks at a 64x64 luminance
+summary and `vangnet.signals.pdq.hash_image` shrinks every picture to fit within 512x512
+anyway, so the full-resolution pixels are wasted work (``benchmarks/decode_fidelity.py``:
+0 bits from a full decode on every benign photo, 3-5x faster on 12 MP photos, where
+entropy decoding, which the DCT scaling cannot skip, takes most of the remaining time).
+
+Pillow's own warnings (decompression bomb, odd palettes, truncated metadata) never escape:
+limits are enforced here and reported as `MediaError` subclasses.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from vangnet.config import get_settings
+from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
+from vangnet.media.sniff import sniff
+from vangnet.signals.base import ContentType
+
+#: Smallest side kept by the fast JPEG decode (a 12 MP photo decodes at 1/4 scale, then is
+#: fitted to 512x512 for PDQ). Measured through that pipeline: 0 bits from a full decode on
+#: every benign photo; 256 (1/8 scale) gave up to 8 bits for ~25 % more speed.
+FAST_MIN_SIDE = 512
+
+#: Background that transparent pixels are composited onto (as a viewer would show them).
+ALPHA_BACKGROUND = (255, 255, 255)
+
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, IndexError, EOFError, TypeError, KeyError)
+
+
+@contextmanager
+def quiet_pillow() -> Iterator[None]:
+    """Keep Pillow warnings from leaking; our own limits replace its bomb check."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _check_pixels(width: int, height: int) -> None:
+    limit = get_settings().max_image_pixels
+    if width <= 0 or height <= 0:
+        raise MediaError(f"image has invalid dimensions {width}x{height}")
+    if width * height > limit:
+        raise MediaTooLargeError(
+            f"image is {width}x{height} = {width * height:,} pixels, more than the limit of "
+            f"{limit:,} (max_image_pixels); refused as a possible decompression bomb"
+        )
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Open ``data`` as an image (header only) and check its size against the limits.
+
+    The returned image is lazy: pixels are decoded on first use, which must happen inside
+    `quiet_pillow` (as `decode_image` does).
+    """
+    sniffed = sniff(data)
+    if sniffed.content_type is not ContentType.PHOTO:
+        raise UnsupportedMediaError(f"expected an image, got a {sniffed.format} video")
+    with quiet_pillow():
+        try:
+            img = Image.open(io.BytesIO(data), formats=[sniffed.format])
+        except Image.DecompressionBombError as exc:
+            raise MediaTooLargeError(f"image refused as a decompression bomb: {exc}") from None
+        except UnidentifiedImageError:
+            raise MediaError(f"corrupt {sniffed.format} image: the header cannot be read") from None
+        except _DECODE_ERRORS as exc:
+            raise MediaError(f"corrupt {sniffed.format} image header: {exc}") from None
+    _check_pixels(*img.size)
+    return img
+
+
+def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Map integer / float samples (modes I, I;16, F) onto 0-255."""
+    values = arr.astype(np.float64)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    lo, hi = float(finite.min()), float(finite.max())
+    if lo >= 0.0 and hi <= 1.0 and arr.dtype.kind == "f":
+        values = values * 255.0  # normalised floats
+    elif lo < 0.0 or hi > 255.0:
+        values = (values - lo) * (255.0 / (hi - lo)) if hi > lo else values * 0.0
+    values = np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def _lab_to_rgb(img: Image.Image) -> Image.Image:
+    transform = ImageCms.buildTransform(
+        ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+    )
+    out = ImageCms.applyTransform(img, transform)
+    assert out is not None  # inPlace=False always returns an image
+    return out
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB the way a viewer would show it.
+
+    Alpha is composited onto `ALPHA_BACKGROUND`; 16/32-bit integer and float samples are
+    scaled to 0-255; LAB goes through a colour-managed conversion; HSV, CMYK, YCbCr,
+    palettes and bilevel use Pillow's conversions.
+    """
+    mode = img.mode
+    if mode == "RGB":
+        return img
+    if mode in ("I", "F") or mode.startswith("I;"):
+        return Image.fromarray(_scale_to_uint8(np.asarray(img)), "L").convert("RGB")
+    if mode == "LAB":
+        return _lab_to_rgb(img)
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB") and "transparency" in img.info
+    )
+    if has_alpha:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _fast_draft(img: Image.Image, min_side: int) -> None:
+    """Ask the JPEG decoder for a DCT-domain downscale keeping the smaller side >= min_side."""
+    if img.format != "JPEG":
+        return
+    width, height = img.size
+    scale = min_side / min(width, height)
+    if scale < 1.0:
+        img.draft(None, (max(1, round(width * scale)), max(1, round(height * scale))))
+
+
+def _frame_count(img: Image.Image) -> int:
+    return int(getattr(img, "n_frames", 1))
+
+
+def decode_image(
+    data: bytes, *, all_frames: bool = False, fast: bool = True, min_side: int = FAST_MIN_SIDE
+) -> list[Image.Image]:
+    """Decode ``data`` to RGB pictures, EXIF orientation applied.
+
+    Returns one picture (the first frame) unless ``all_frames`` is set and the image is
+    animated. ``fast`` enables the reduced-size JPEG decode (no effect on other formats).
+    Raises `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` or `MediaError`.
+    """
+    img = open_image(data)
+    with quiet_pillow():
+        try:
+            if fast:
+                _fast_draft(img, min_side)
+            count = _frame_count(img) if all_frames else 1
+            frames: list[Image.Image] = []
+            for index in range(count):
+                if index:
+                    img.seek(index)
+                    _check_pixels(*img.size)
+                img.load()
+                frames.append(to_rgb(ImageOps.exif_transpose(img)))
+        except (Image.DecompressionBombError, MemoryError) as exc:
+            raise MediaTooLargeError(f"image too large to decode: {exc}") from None
+        except _DECODE_ERRORS as exc:
+            raise MediaError(f"corrupt or truncated {img.format} image: {exc}") from None
+        finally:
+            img.close()
+    return frames
