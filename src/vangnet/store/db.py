@@ -1,0 +1,93 @@
+"""Engines and sessions for the embedded SQLite database or PostgreSQL.
+
+`make_engine` turns a URL (default: the configured one) into an engine with the right
+per-connection settings; `session_scope` is the unit of work for callers that own the
+transaction (CLI commands, HTTP views, background jobs). Services never commit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.orm import Session, sessionmaker
+
+from vangnet.config import get_settings
+from vangnet.errors import ValidationError
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def database_url(url: str | URL | None = None) -> URL:
+    """The URL to use: ``url`` if given, else the configured one, with a psycopg 3 driver."""
+    raw = get_settings().effective_database_url if url is None else url
+    try:
+        parsed = make_url(raw)
+    except ArgumentError as exc:
+        raise ValidationError(f"not a database URL: {exc}") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if backend == "sqlite":
+        return parsed
+    raise ValidationError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def is_postgresql(bind: Engine | Connection | Session) -> bool:
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    return dialect.name == "postgresql"
+
+
+def make_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
+    """An engine for ``url`` (default: settings). SQLite files and their folder are created."""
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, echo=echo)
+    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    database = url.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin, so that
+        # DDL and SAVEPOINTs are transactional (see SQLAlchemy's "Serializable isolation /
+        # Savepoints / Transactional DDL" recipe for pysqlite).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: commits when the block succeeds, rolls back when it raises."""
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session

@@ -1,0 +1,88 @@
+"""Migrations reach head on both databases and produce exactly the models' schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+
+from vangnet.errors import ValidationError
+from vangnet.store.db import make_engine, session_scope
+from vangnet.store.migrate import current_revision, head_revision, schema_diff, upgrade
+from vangnet.store.models import Base
+
+
+def test_migrated_to_head(db_url: str) -> None:
+    assert current_revision(db_url) == head_revision() == "0001_initial"
+
+
+def test_schema_matches_models(db_url: str) -> None:
+    assert schema_diff(db_url) == []
+
+
+def test_tables_present(db_engine: Engine) -> None:
+    names = set(inspect(db_engine).get_table_names())
+    assert set(Base.metadata.tables) <= names
+    assert "alembic_version" in names
+
+
+def test_upgrade_is_idempotent(db_url: str) -> None:
+    assert upgrade(db_url) == "0001_initial"
+    assert upgrade(db_url) == "0001_initial"
+
+
+def test_fresh_sqlite_has_no_revision(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nested' / 'fresh.db'}"
+    assert current_revision(url) is None
+    assert (tmp_path / "nested").is_dir()  # folder created on demand
+
+
+def test_default_url_is_sqlite_in_home() -> None:
+    engine = make_engine()
+    try:
+        assert engine.dialect.name == "sqlite"
+        assert engine.url.database is not None
+        assert Path(engine.url.database).parent.is_dir()
+        assert Path(engine.url.database).name == "vangnet.db"
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with session_scope(engine) as session:
+            assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert session.execute(text("PRAGMA busy_timeout")).scalar() == 30000
+    finally:
+        engine.dispose()
+
+
+def test_session_scope_rolls_back_on_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with session_scope(engine) as session:
+            session.execute(text("CREATE TABLE t (x INTEGER)"))
+        with pytest.raises(RuntimeError), session_scope(engine) as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            raise RuntimeError("boom")
+        with session_scope(engine) as session:
+            assert session.execute(text("SELECT count(*) FROM t")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])
+def test_unsupported_urls(url: str) -> None:
+    with pytest.raises(ValidationError):
+        make_engine(url)
+
+
+def test_postgres_driver_is_psycopg() -> None:
+    engine = make_engine("postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        assert engine.url.drivername == "postgresql+psycopg"
+    finally:
+        engine.dispose()
