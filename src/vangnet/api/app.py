@@ -1,0 +1,106 @@
+"""The FastAPI application: HMA-compatible routes at the root, the native API under /v1."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import vangnet
+from vangnet.api import hma, v1
+from vangnet.api.deps import Services, is_loopback
+from vangnet.config import Settings, get_settings
+from vangnet.errors import VangnetError
+from vangnet.match.indexes import SignalIndexes
+from vangnet.match.service import Matcher
+from vangnet.store.db import make_engine
+from vangnet.store.migrate import ensure_schema
+
+log = logging.getLogger(__name__)
+
+
+def _native(request: Request) -> bool:
+    return request.url.path.startswith("/v1")
+
+
+def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    if _native(request):
+        return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+    # OpenMediaMatch's error shape
+    return JSONResponse({"message": message}, status_code=status)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    start_background: bool = True,
+) -> FastAPI:
+    """Build the app. The database schema is brought to head and indexes loaded at start."""
+    cfg = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_engine = engine is None
+        eng = engine if engine is not None else make_engine(cfg.effective_database_url)
+        try:
+            ensure_schema(eng)
+            indexes = SignalIndexes(eng, snapshot_dir=cfg.snapshot_dir)
+            indexes.load()
+            if start_background:
+                indexes.start(
+                    poll_seconds=cfg.index_poll_seconds,
+                    snapshot_seconds=cfg.index_snapshot_seconds,
+                )
+            app.state.services = Services(
+                settings=cfg,
+                engine=eng,
+                indexes=indexes,
+                matcher=Matcher(indexes),
+                auth_required=cfg.require_api_keys or not is_loopback(cfg.host),
+            )
+            yield
+            indexes.stop()
+            if start_background:
+                indexes.save_snapshot()
+        finally:
+            if own_engine:
+                eng.dispose()
+
+    app = FastAPI(
+        title="Vangnet",
+        version=vangnet.__version__,
+        summary="Hash, bank and match images and video against hash lists of known material.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(VangnetError)
+    async def vangnet_error(request: Request, exc: VangnetError) -> JSONResponse:
+        return _error(request, exc.status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
+        )
+        return _error(request, 400, "invalid_request", problems or "invalid request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(request, 500, "internal_error", "internal error; see the server log")
+
+    app.include_router(hma.router)
+    app.include_router(v1.router)
+    return app

@@ -1,0 +1,348 @@
+"""OpenMediaMatch (HMA 1.1) compatible routes: same paths, request and response shapes and
+status codes, so an HMA client works unchanged once it sends an API key.
+
+Errors on these routes use HMA's shape, ``{"message": "..."}``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy.orm import Session
+
+from vangnet.api.deps import Caller, Services, db_session, require, services
+from vangnet.api.uploads import read_multipart
+from vangnet.auth.keys import Permission
+from vangnet.banks import service as banks
+from vangnet.errors import ConflictError, NotFoundError, ValidationError
+from vangnet.hashing import hash_bytes
+from vangnet.signals import vpdq
+from vangnet.signals.base import ContentType
+from vangnet.signals.registry import signal_types
+from vangnet.signals.vpdq import frames_of
+
+router = APIRouter(tags=["HMA-compatible"])
+
+Read = Annotated[Caller, Depends(require(Permission.READ_BANKS))]
+Write = Annotated[Caller, Depends(require(Permission.WRITE_BANKS))]
+MatchP = Annotated[Caller, Depends(require(Permission.MATCH))]
+Db = Annotated[Session, Depends(db_session)]
+Svc = Annotated[Services, Depends(services)]
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise ValidationError("invalid boolean parameter - prefer true/false")
+
+
+def _hma_bank(bank: banks.BankView) -> dict[str, Any]:
+    return {"name": bank.name, "matching_enabled_ratio": bank.matching_enabled_ratio}
+
+
+def signals_of(hashed: dict[str, Any], types: str | None = None) -> dict[str, str]:
+    """The signal values of a `hash_bytes` result, as HMA reports them (one string each)."""
+    out: dict[str, str] = {}
+    if hashed.get("pdq"):
+        out["pdq"] = hashed["pdq"]
+    if hashed.get("vpdq") is not None:
+        out["vpdq"] = vpdq.serialize(frames_of(hashed["vpdq"]))
+    for name in ("md5", "sha1", "sha256"):
+        out[name] = hashed[name]
+    if types is not None:
+        wanted = [t.strip() for t in types.split(",") if t.strip()]
+        if not wanted:
+            raise ValidationError("empty signal type selection")
+        for name in wanted:
+            if name not in signal_types():
+                raise ValidationError(f"signal type '{name}' doesn't exist or is disabled")
+        out = {k: v for k, v in out.items() if k in wanted}
+    return out
+
+
+async def _hash_upload(request: Request, svc: Services) -> dict[str, Any]:
+    parts = [
+        p
+        for p in await read_multipart(request, limit=svc.settings.max_upload_bytes)
+        if p.data or p.filename
+    ]
+    if not parts:
+        raise ValidationError("Missing multipart/form-data file upload")
+    if len(parts) > 1:
+        raise ValidationError("Only one file allowed per request")
+    part = parts[0]
+    if part.name not in {c.value for c in ContentType}:
+        raise ValidationError(f"no such content_type: '{part.name}'")
+    hashed = await run_in_threadpool(hash_bytes, bytes(part.data), path=part.filename or "-")
+    if hashed["content_type"] != part.name:
+        raise ValidationError(f"the upload is a {hashed['content_type']}, not a {part.name}")
+    return hashed
+
+
+@router.get("/status", response_class=PlainTextResponse)
+def status(svc: Svc) -> PlainTextResponse:
+    """Liveness: 200 ``I-AM-ALIVE``, or 503 ``INDEX-STALE`` before the indexes are loaded."""
+    if not svc.indexes.loaded:
+        return PlainTextResponse("INDEX-STALE", status_code=503)
+    return PlainTextResponse("I-AM-ALIVE")
+
+
+@router.get("/h/hash")
+def hash_url() -> JSONResponse:
+    """Fetching media by URL is disabled: Vangnet never fetches remote URLs (SSRF risk)."""
+    return JSONResponse(
+        {"message": "hashing by url is disabled; POST the file as multipart/form-data"},
+        status_code=501,
+    )
+
+
+@router.post("/h/hash")
+async def hash_post(
+    request: Request, svc: Svc, _: MatchP, types: str | None = None
+) -> dict[str, str]:
+    """Hash one uploaded file (multipart field named ``photo`` or ``video``)."""
+    return signals_of(await _hash_upload(request, svc), types)
+
+
+def _raw(svc: Services, session: Session, signal_type: str, signal: str) -> list[Any]:
+    cls = signal_types().get(signal_type)
+    if cls is None:
+        raise ValidationError(f"No such SignalType '{signal_type}'")
+    try:
+        value = cls.validate(signal)
+    except Exception as error:
+        raise ValidationError(f"invalid signal type: {getattr(error, 'message', error)}") from None
+    return svc.matcher.lookup(session, signal_type=signal_type, value=value)
+
+
+@router.get("/m/raw_lookup")
+def raw_lookup(
+    svc: Svc,
+    session: Db,
+    _: MatchP,
+    signal: Annotated[str, Query()],
+    signal_type: Annotated[str, Query()],
+    include_distance: str = "false",
+) -> dict[str, Any]:
+    """Content ids whose signal matches ``signal`` (with distances if asked)."""
+    matches = _raw(svc, session, signal_type, signal)
+    if _bool(include_distance):
+        return {
+            "matches": [{"content_id": m.content_id, "distance": str(m.distance)} for m in matches]
+        }
+    return {"matches": [m.content_id for m in matches]}
+
+
+def _bank_names(session: Session, matches: list[Any], seed: str | None) -> list[str]:
+    ratios = {b.name: b.matching_enabled_ratio for b in banks.list_banks(session)}
+    coinflip = random.Random(seed).random()
+    names = dict.fromkeys(m.bank for m in matches)
+    return [n for n in names if ratios.get(n, 0.0) >= coinflip]
+
+
+@router.get("/m/lookup")
+def lookup_get(
+    svc: Svc,
+    session: Db,
+    _: MatchP,
+    signal: str | None = None,
+    signal_type: str | None = None,
+    url: str | None = None,
+    seed: str | None = None,
+) -> Any:
+    """Names of the banks holding a match for ``signal``."""
+    if url is not None:
+        raise ValidationError("lookup by url is disabled; POST the file to /m/lookup")
+    if signal is None:
+        raise ValidationError("signal is required")
+    if signal_type is None:
+        raise ValidationError("signal_type is required")
+    return _bank_names(session, _raw(svc, session, signal_type, signal), seed)
+
+
+@router.post("/m/lookup")
+async def lookup_post(
+    request: Request, svc: Svc, session: Db, _: MatchP, seed: str | None = None
+) -> dict[str, list[str]]:
+    """Hash an uploaded file and name the banks matching each of its signals."""
+    hashed = await _hash_upload(request, svc)
+    out: dict[str, list[str]] = {}
+    for name, value in signals_of(hashed).items():
+        out[name] = _bank_names(session, _raw(svc, session, name, value), seed)
+    return out
+
+
+@router.get("/m/index/status")
+def index_status(svc: Svc, _: MatchP, signal_type: str | None = None) -> dict[str, Any]:
+    status = svc.indexes.status_dict()
+    if signal_type is not None:
+        if signal_type not in status:
+            raise ValidationError(f"No such signal type '{signal_type}'")
+        status = {signal_type: status[signal_type]}
+    return status
+
+
+@router.get("/c/banks")
+def banks_index(session: Db, _: Read) -> list[dict[str, Any]]:
+    return [_hma_bank(b) for b in banks.list_banks(session)]
+
+
+def _ratio(data: dict[str, Any], default: float | None) -> float | None:
+    if "enabled_ratio" in data:
+        try:
+            return float(data["enabled_ratio"])
+        except (TypeError, ValueError):
+            raise ValidationError(f"Invalid float: '{data['enabled_ratio']}'") from None
+    if "enabled" in data:
+        value = data["enabled"]
+        enabled = _bool(value) if isinstance(value, str) else bool(value)
+        return 1.0 if enabled else 0.0
+    return default
+
+
+@router.post("/c/banks", status_code=201)
+def bank_create(session: Db, _: Write, data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+    name = data.get("name")
+    if not name or not isinstance(name, str):
+        raise ValidationError("name is required")
+    ratio = _ratio(data, 1.0)
+    try:
+        bank = banks.create_bank(
+            session, name=name, matching_enabled_ratio=ratio if ratio is not None else 1.0
+        )
+    except ConflictError:
+        return JSONResponse({"message": "Bank already exists"}, status_code=403)  # type: ignore[return-value]
+    session.commit()
+    return _hma_bank(bank)
+
+
+@router.get("/c/bank/{bank_name}")
+def bank_show(session: Db, _: Read, bank_name: str) -> dict[str, Any]:
+    try:
+        return _hma_bank(banks.get_bank(session, bank_name))
+    except NotFoundError:
+        raise NotFoundError(f"bank '{bank_name}' not found") from None
+
+
+@router.put("/c/bank/{bank_name}")
+def bank_update(
+    session: Db, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    try:
+        banks.get_bank(session, bank_name)
+    except NotFoundError:
+        raise NotFoundError("Bank not found") from None
+    bank = banks.update_bank(
+        session,
+        bank_name,
+        new_name=data.get("name"),
+        matching_enabled_ratio=_ratio(data, None),
+    )
+    session.commit()
+    return _hma_bank(bank)
+
+
+@router.delete("/c/bank/{bank_name}")
+def bank_delete(session: Db, _: Write, bank_name: str) -> dict[str, str]:
+    with contextlib.suppress(NotFoundError):  # HMA answers "Done" for a bank already gone
+        banks.delete_bank(session, bank_name)
+    session.commit()
+    return {"message": "Done"}
+
+
+def _metadata(raw: str | None) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ValidationError("metadata should be a json object") from None
+    if not isinstance(meta, dict):
+        raise ValidationError("metadata should be a json object")
+    unexpected = set(meta) - {"content_id", "content_uri", "json"}
+    if unexpected:
+        raise ValidationError(f"metadata contains unexpected keys: {' ,'.join(sorted(unexpected))}")
+    return meta
+
+
+def _add_signals(
+    session: Session, bank_name: str, signals: dict[str, str], meta: dict[str, Any]
+) -> dict[str, Any]:
+    if not signals:
+        raise ValidationError("No signals given")
+    clean: dict[str, str] = {}
+    for name, value in signals.items():
+        cls = signal_types().get(name)
+        if cls is None:
+            raise ValidationError(f"No such signal type {name}")
+        if not isinstance(value, str):
+            raise ValidationError(f"Invalid {name} signal: expected a string")
+        try:
+            clean[name] = cls.validate(value)
+        except Exception as error:
+            raise ValidationError(
+                f"Invalid {name} signal: {getattr(error, 'message', error)}"
+            ) from None
+    content_id = banks.add_content(
+        session,
+        bank=bank_name,
+        signals=clean,
+        external_id=str(meta["content_id"]) if "content_id" in meta else None,
+        source=str(meta["content_uri"]) if "content_uri" in meta else None,
+        note=json.dumps(meta["json"]) if "json" in meta else None,
+    )
+    session.commit()
+    return {"id": content_id, "signals": clean}
+
+
+@router.post("/c/bank/{bank_name}/content")
+async def bank_add_file(
+    request: Request, svc: Svc, session: Db, _: Write, bank_name: str, metadata: str | None = None
+) -> dict[str, Any]:
+    """Hash an uploaded file (multipart field ``photo`` or ``video``) and add it to the bank."""
+    try:
+        banks.get_bank(session, bank_name)
+    except NotFoundError:
+        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    hashed = await _hash_upload(request, svc)
+    return _add_signals(session, bank_name, signals_of(hashed), _metadata(metadata))
+
+
+@router.delete("/c/bank/{bank_name}/content/{content_id}")
+def bank_delete_content(session: Db, _: Write, bank_name: str, content_id: int) -> dict[str, int]:
+    try:
+        banks.get_bank(session, bank_name)
+    except NotFoundError:
+        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    try:
+        banks.delete_content(session, content_id=content_id, bank=bank_name)
+        deleted = 1
+    except NotFoundError:
+        deleted = 0
+    session.commit()
+    return {"deleted": deleted}
+
+
+@router.post("/c/bank/{bank_name}/signal")
+def bank_add_signal(
+    session: Db, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
+    """Add hashes directly: body ``{"pdq": "<hex>", ...}``."""
+    try:
+        banks.get_bank(session, bank_name)
+    except NotFoundError:
+        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    return _add_signals(session, bank_name, data, {})
+
+
+@router.get("/c/signal_type")
+def signal_type_list(_: Read) -> list[dict[str, Any]]:
+    return [{"name": name, "enabled_ratio": 1.0} for name in signal_types()]

@@ -1,0 +1,278 @@
+"""The native API: hash-and-match in one call, hash-only and batch lookups, bank curation with
+batch adds, content listing and search by hash. Errors: ``{"error": {"code", "message"}}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from vangnet.api.deps import Caller, Services, db_session, require, services
+from vangnet.api.uploads import read_body, read_multipart
+from vangnet.auth.keys import Permission
+from vangnet.banks import service as banks
+from vangnet.banks.categories import Category
+from vangnet.errors import ValidationError
+from vangnet.hashing import hash_bytes
+
+router = APIRouter(prefix="/v1", tags=["native"])
+
+Read = Annotated[Caller, Depends(require(Permission.READ_BANKS))]
+Write = Annotated[Caller, Depends(require(Permission.WRITE_BANKS))]
+MatchP = Annotated[Caller, Depends(require(Permission.MATCH))]
+Db = Annotated[Session, Depends(db_session)]
+Svc = Annotated[Services, Depends(services)]
+BankFilter = Annotated[list[str] | None, Query(alias="bank", description="Limit to these banks.")]
+
+MAX_BATCH = 10_000
+
+
+class LookupRequest(BaseModel):
+    signal_type: str = Field(examples=["pdq"])
+    value: str = Field(description="The hash, e.g. 64 hex characters for PDQ.")
+    quality: int | None = Field(default=None, ge=0, le=100, description="PDQ quality, if known.")
+    banks: list[str] | None = None
+
+
+class BatchLookupRequest(BaseModel):
+    signal_type: str = Field(examples=["pdq"])
+    values: list[str] = Field(max_length=MAX_BATCH)
+    qualities: list[int | None] | None = Field(default=None, max_length=MAX_BATCH)
+    banks: list[str] | None = None
+
+
+class BankCreate(BaseModel):
+    name: str
+    category_profile: str = "none"
+    high_confidence: bool = False
+    thresholds: dict[str, dict[str, Any]] | None = None
+    note: str | None = None
+    matching_enabled_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class BankPatch(BaseModel):
+    name: str | None = None
+    category_profile: str | None = None
+    high_confidence: bool | None = None
+    thresholds: dict[str, dict[str, Any]] | None = None
+    note: str | None = None
+    matching_enabled_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class HashItem(BaseModel):
+    signal_type: str
+    value: str
+    category: str | None = Field(default=None, examples=["vics:1"])
+    source: str | None = None
+    series: str | None = None
+    note: str | None = None
+    external_id: str | None = None
+
+
+class BatchAdd(BaseModel):
+    items: list[HashItem] = Field(max_length=MAX_BATCH)
+
+
+def bank_json(bank: banks.BankView) -> dict[str, Any]:
+    return {
+        "name": bank.name,
+        "enabled": bank.enabled,
+        "matching_enabled_ratio": bank.matching_enabled_ratio,
+        "category_profile": bank.category_profile,
+        "high_confidence": bank.high_confidence,
+        "thresholds": bank.thresholds,
+        "note": bank.note,
+        "created_at": bank.created_at.isoformat(),
+        "updated_at": bank.updated_at.isoformat(),
+    }
+
+
+def content_json(item: banks.ContentView) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "bank": item.bank_name,
+        "category": str(item.category) if item.category else None,
+        "source": item.source,
+        "series": item.series,
+        "note": item.note,
+        "external_id": item.external_id,
+        "enabled": item.enabled,
+        "signals": [{"signal_type": t, "value": v} for t, v in item.signals],
+        "created_at": item.created_at.isoformat(),
+        "updated_at": item.updated_at.isoformat(),
+    }
+
+
+async def _upload(request: Request, svc: Services) -> tuple[bytes, str]:
+    limit = svc.settings.max_upload_bytes
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        parts = [p for p in await read_multipart(request, limit=limit) if p.filename or p.data]
+        if len(parts) != 1:
+            raise ValidationError("send exactly one file (multipart field 'file')")
+        return bytes(parts[0].data), parts[0].filename or "-"
+    return await read_body(request, limit=limit), "-"
+
+
+@router.post("/hash")
+async def hash_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, Any]:
+    """Hash an upload (raw body or one multipart file); nothing is stored."""
+    data, name = await _upload(request, svc)
+    return await run_in_threadpool(hash_bytes, data, path=name)
+
+
+@router.post("/match")
+async def match_upload(
+    request: Request, svc: Svc, session: Db, _: MatchP, bank: BankFilter = None
+) -> dict[str, Any]:
+    """Hash an upload and match it against the banks in one call."""
+    data, name = await _upload(request, svc)
+    hashed = await run_in_threadpool(hash_bytes, data, path=name, dihedral=True)
+    variants = hashed.pop("pdq_dihedral", None) or []
+    matches = svc.matcher.match_hashed(session, hashed, banks=bank, variants=variants)
+    return {"hashes": hashed, "matches": [m.to_dict() for m in matches]}
+
+
+@router.post("/lookup")
+def lookup(body: LookupRequest, svc: Svc, session: Db, _: MatchP) -> dict[str, Any]:
+    """Hash-only lookup: for platforms that keep media in their own infrastructure."""
+    matches = svc.matcher.lookup(
+        session,
+        signal_type=body.signal_type,
+        value=body.value,
+        quality=body.quality,
+        banks=body.banks,
+    )
+    return {"matches": [m.to_dict() for m in matches]}
+
+
+@router.post("/lookup/batch")
+def lookup_batch(body: BatchLookupRequest, svc: Svc, session: Db, _: MatchP) -> dict[str, Any]:
+    """Many hashes of one signal type (e.g. every frame of a stream segment) in one request."""
+    if body.qualities is not None and len(body.qualities) != len(body.values):
+        raise ValidationError("qualities must have one entry per value")
+    results = svc.matcher.lookup_many(
+        session,
+        signal_type=body.signal_type,
+        values=body.values,
+        qualities=body.qualities,
+        banks=body.banks,
+    )
+    return {"results": [[m.to_dict() for m in ms] for ms in results]}
+
+
+@router.get("/index/status")
+def index_status(svc: Svc, _: MatchP) -> dict[str, Any]:
+    return svc.indexes.status_dict()
+
+
+@router.get("/banks")
+def list_banks(session: Db, _: Read) -> dict[str, Any]:
+    return {"banks": [bank_json(b) for b in banks.list_banks(session)]}
+
+
+@router.post("/banks", status_code=201)
+def create_bank(body: BankCreate, session: Db, _: Write) -> dict[str, Any]:
+    bank = banks.create_bank(
+        session,
+        name=body.name,
+        category_profile=body.category_profile,
+        high_confidence=body.high_confidence,
+        thresholds=body.thresholds,
+        note=body.note,
+        matching_enabled_ratio=body.matching_enabled_ratio,
+    )
+    session.commit()
+    return bank_json(bank)
+
+
+@router.get("/banks/{name}")
+def show_bank(name: str, session: Db, _: Read) -> dict[str, Any]:
+    bank = banks.get_bank(session, name)
+    return {**bank_json(bank), "stats": banks.bank_stats(session, name)}
+
+
+@router.patch("/banks/{name}")
+def update_bank(name: str, body: BankPatch, session: Db, _: Write) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    if "name" in changes:
+        changes["new_name"] = changes.pop("name")
+    bank = banks.update_bank(session, name, **changes)
+    session.commit()
+    return bank_json(bank)
+
+
+@router.delete("/banks/{name}")
+def delete_bank(name: str, session: Db, _: Write) -> dict[str, Any]:
+    banks.delete_bank(session, name)
+    session.commit()
+    return {"deleted": name}
+
+
+@router.post("/banks/{name}/hashes")
+def add_hashes(name: str, body: BatchAdd, session: Db, _: Write) -> dict[str, Any]:
+    """Add many hashes to a bank in one all-or-nothing request (idempotent)."""
+    banks.get_bank(session, name)
+    ids: list[int] = []
+    for position, item in enumerate(body.items):
+        try:
+            category = Category.parse(item.category) if item.category else None
+            content_id = banks.add_content(
+                session,
+                bank=name,
+                signals={item.signal_type: item.value},
+                category=category,
+                source=item.source,
+                series=item.series,
+                note=item.note,
+                external_id=item.external_id,
+            )
+        except ValidationError as error:
+            session.rollback()
+            raise ValidationError(f"items[{position}]: {error.message}") from None
+        except Exception as error:
+            session.rollback()
+            message = getattr(error, "message", None)
+            if message is None:
+                raise
+            raise type(error)(f"items[{position}]: {message}") from None
+        ids.append(content_id)
+    session.commit()
+    return {"content_ids": ids, "count": len(ids)}
+
+
+@router.get("/banks/{name}/content")
+def list_content(
+    name: str,
+    session: Db,
+    _: Read,
+    after_id: int = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    items = banks.list_content(session, bank=name, after_id=after_id, limit=limit)
+    return {
+        "items": [content_json(i) for i in items],
+        "next_after_id": items[-1].id if len(items) == limit else None,
+    }
+
+
+@router.delete("/banks/{name}/content/{content_id}")
+def delete_content(name: str, content_id: int, session: Db, _: Write) -> dict[str, Any]:
+    banks.delete_content(session, content_id=content_id, bank=name)
+    session.commit()
+    return {"deleted": content_id}
+
+
+@router.get("/content/search")
+def search_content(
+    session: Db,
+    _: Read,
+    signal_type: str,
+    value: str,
+    bank: str | None = None,
+) -> dict[str, Any]:
+    """Find banked content by an exact hash value (HMA has no such route)."""
+    items = banks.find_content_by_signal(session, signal_type=signal_type, value=value, bank=bank)
+    return {"items": [content_json(i) for i in items]}

@@ -1,0 +1,347 @@
+"""`vangnet bank ...`: create, list, show, update, import, export, add, disable, delete."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import typer
+
+from vangnet.banks import service as banks
+from vangnet.banks.categories import Category
+from vangnet.banks.formats import get_format, sniff
+from vangnet.cli.context import session
+from vangnet.cli.hash_cmd import hash_one, iter_files, progress
+from vangnet.cli.output import console, err_console, print_json, table, user_errors
+from vangnet.errors import ExitCode, ImportFormatError
+from vangnet.signals import vpdq
+
+bank_app = typer.Typer(help="Hash lists (banks): curate, import, export.", no_args_is_help=True)
+
+
+def _bank_row(b: banks.BankView) -> dict[str, Any]:
+    return {
+        "name": b.name,
+        "enabled": b.enabled,
+        "matching_enabled_ratio": b.matching_enabled_ratio,
+        "category_profile": b.category_profile,
+        "high_confidence": b.high_confidence,
+        "thresholds": b.thresholds,
+        "note": b.note,
+        "created_at": b.created_at,
+    }
+
+
+def _thresholds(
+    pdq: int | None,
+    quality: int | None,
+    dihedral: bool | None,
+    vpdq_query: float | None,
+    vpdq_index: float | None,
+) -> dict[str, dict[str, Any]] | None:
+    out: dict[str, dict[str, Any]] = {}
+    if pdq is not None:
+        out.setdefault("pdq", {})["threshold"] = pdq
+        out.setdefault("vpdq", {})["threshold"] = pdq
+    if quality is not None:
+        out.setdefault("pdq", {})["quality_floor"] = quality
+        out.setdefault("vpdq", {})["quality_floor"] = quality
+    if dihedral is not None:
+        out.setdefault("pdq", {})["dihedral"] = dihedral
+    if vpdq_query is not None:
+        out.setdefault("vpdq", {})["query_match_pct"] = vpdq_query
+    if vpdq_index is not None:
+        out.setdefault("vpdq", {})["index_match_pct"] = vpdq_index
+    return out or None
+
+
+@bank_app.command("create")
+def bank_create(
+    name: str = typer.Argument(..., help="Bank name: capitals, digits, underscores."),
+    category_profile: str = typer.Option("none", "--profile", help="vics, uk or none."),
+    high_confidence: bool = typer.Option(
+        False, "--high-confidence", help="One match is enough to alert."
+    ),
+    pdq_threshold: int | None = typer.Option(None, "--pdq-threshold", min=0, max=256),
+    quality_floor: int | None = typer.Option(None, "--quality-floor", min=0, max=100),
+    dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
+    vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
+    vpdq_index_pct: float | None = typer.Option(None, "--vpdq-index-pct", min=0, max=100),
+    note: str | None = typer.Option(None, "--note"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a bank. Example: vangnet bank create KNOWN_SERIES --profile vics --dihedral"""
+    with user_errors(as_json=as_json), session() as s:
+        bank = banks.create_bank(
+            s,
+            name=name,
+            category_profile=category_profile,
+            high_confidence=high_confidence,
+            thresholds=_thresholds(
+                pdq_threshold, quality_floor, dihedral or None, vpdq_query_pct, vpdq_index_pct
+            ),
+            note=note,
+        )
+        s.commit()
+    if as_json:
+        print_json(_bank_row(bank))
+    else:
+        console.print(f"Created bank [bold]{bank.name}[/].")
+
+
+@bank_app.command("list")
+def bank_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List banks with their content counts. Example: vangnet bank list"""
+    with user_errors(as_json=as_json), session() as s:
+        rows = [{**_bank_row(b), "stats": banks.bank_stats(s, b.name)} for b in banks.list_banks(s)]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Banks",
+        ["name", "enabled", "profile", "high conf.", "items", "signals", "thresholds"],
+        [
+            [
+                r["name"],
+                r["enabled"],
+                r["category_profile"],
+                r["high_confidence"],
+                r["stats"].get("content", ""),
+                r["stats"].get("signals", ""),
+                r["thresholds"],
+            ]
+            for r in rows
+        ],
+    )
+
+
+@bank_app.command("show")
+def bank_show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show one bank's settings and counts. Example: vangnet bank show KNOWN_SERIES"""
+    with user_errors(as_json=as_json), session() as s:
+        bank = banks.get_bank(s, name)
+        row = {**_bank_row(bank), "stats": banks.bank_stats(s, name)}
+    if as_json:
+        print_json(row)
+        return
+    table(f"Bank {name}", ["setting", "value"], [[k, v] for k, v in row.items()])
+
+
+@bank_app.command("update")
+def bank_update(
+    name: str,
+    new_name: str | None = typer.Option(None, "--rename"),
+    high_confidence: bool | None = typer.Option(None, "--high-confidence/--not-high-confidence"),
+    pdq_threshold: int | None = typer.Option(None, "--pdq-threshold", min=0, max=256),
+    quality_floor: int | None = typer.Option(None, "--quality-floor", min=0, max=100),
+    dihedral: bool | None = typer.Option(None, "--dihedral/--no-dihedral"),
+    vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
+    vpdq_index_pct: float | None = typer.Option(None, "--vpdq-index-pct", min=0, max=100),
+    note: str | None = typer.Option(None, "--note"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Change a bank's settings. Example: vangnet bank update KNOWN_SERIES --pdq-threshold 24"""
+    changes: dict[str, Any] = {}
+    if new_name is not None:
+        changes["new_name"] = new_name
+    if high_confidence is not None:
+        changes["high_confidence"] = high_confidence
+    if note is not None:
+        changes["note"] = note
+    with user_errors(as_json=as_json), session() as s:
+        current = banks.get_bank(s, name)
+        extra = _thresholds(pdq_threshold, quality_floor, dihedral, vpdq_query_pct, vpdq_index_pct)
+        if extra:
+            merged = {k: dict(v) for k, v in current.thresholds.items()}
+            for sig, cfg in extra.items():
+                merged.setdefault(sig, {}).update(cfg)
+            changes["thresholds"] = merged
+        bank = banks.update_bank(s, name, **changes)
+        s.commit()
+    if as_json:
+        print_json(_bank_row(bank))
+    else:
+        console.print(f"Updated bank [bold]{bank.name}[/].")
+
+
+def _set_enabled(name: str, enabled: bool, as_json: bool) -> None:
+    with user_errors(as_json=as_json), session() as s:
+        bank = banks.set_bank_enabled(s, name, enabled=enabled)
+        s.commit()
+    if as_json:
+        print_json(_bank_row(bank))
+    else:
+        console.print(f"Bank [bold]{name}[/] {'enabled' if enabled else 'disabled'}.")
+
+
+@bank_app.command("disable")
+def bank_disable(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Stop matching against a bank (content kept). Example: vangnet bank disable OLD_LIST"""
+    _set_enabled(name, False, as_json)
+
+
+@bank_app.command("enable")
+def bank_enable(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Match against a disabled bank again. Example: vangnet bank enable OLD_LIST"""
+    _set_enabled(name, True, as_json)
+
+
+@bank_app.command("delete")
+def bank_delete(
+    name: str,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete a bank and all its content. Example: vangnet bank delete OLD_LIST --yes"""
+    if not yes and not typer.confirm(f"Delete bank {name} and all its content?"):
+        raise typer.Exit(ExitCode.ERROR)
+    with user_errors(as_json=as_json), session() as s:
+        banks.delete_bank(s, name)
+        s.commit()
+    if as_json:
+        print_json({"deleted": name})
+    else:
+        console.print(f"Deleted bank [bold]{name}[/].")
+
+
+def _open_input(path: Path) -> BinaryIO:
+    if str(path) == "-":
+        return sys.stdin.buffer
+    return path.open("rb")
+
+
+@bank_app.command("import")
+def bank_import(
+    name: str = typer.Argument(..., help="Bank to import into."),
+    path: Path = typer.Argument(..., help="File to import, or - for standard input."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="vics2, vics1, hma-csv or plain (default: guessed from the content).",
+    ),
+    signal_type: str | None = typer.Option(
+        None, "--signal-type", help="For plain lists of 64-hex values: pdq or sha256."
+    ),
+    create: bool = typer.Option(False, "--create", help="Create the bank if it does not exist."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Import hashes: all-or-nothing, idempotent, streaming (multi-GB files in bounded memory).
+
+    Example: vangnet bank import KNOWN_SERIES export.json --format vics2
+    """
+    with user_errors(as_json=as_json), _open_input(path) as stream, session() as s:
+        if create and name not in {b.name for b in banks.list_banks(s)}:
+            banks.create_bank(s, name=name)
+        banks.get_bank(s, name)
+        reader_name = fmt or sniff(stream.peek(4096) if hasattr(stream, "peek") else b"")
+        reader = get_format(reader_name)
+        records = reader.read(stream, signal_type=signal_type)
+        try:
+            result = banks.import_records(s, bank=name, records=records)
+        except ImportFormatError:
+            s.rollback()
+            raise
+        s.commit()
+    out = {
+        "bank": name,
+        "format": reader_name,
+        "added": result.added,
+        "skipped_existing": result.skipped_existing,
+        "total": result.total,
+    }
+    if as_json:
+        print_json(out)
+    else:
+        console.print(
+            f"Imported {result.total} records into {name}: {result.added} added, "
+            f"{result.skipped_existing} already there."
+        )
+
+
+@bank_app.command("export")
+def bank_export(
+    name: str = typer.Argument(..., help="Bank to export."),
+    output: Path = typer.Option(
+        Path("-"), "--output", "-o", help="File to write (default stdout)."
+    ),
+    fmt: str = typer.Option("vics2", "--format", "-f", help="vics2, vics1, hma-csv or plain."),
+    signal_type: str | None = typer.Option(None, "--signal-type", help="plain: which signal type."),
+) -> None:
+    """Export a bank, streaming. Example: vangnet bank export KNOWN_SERIES -f vics2 -o out.json"""
+    with user_errors():
+        writer = get_format(fmt)
+        with session() as s:
+            banks.get_bank(s, name)
+            records = banks.export_records(s, bank=name)
+            if signal_type is not None:
+                records = (r for r in records if r.signal_type == signal_type)
+            if str(output) == "-":
+                count = writer.write(records, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+            else:
+                tmp = output.with_name(output.name + ".partial")
+                with tmp.open("wb") as out:
+                    count = writer.write(records, out)
+                tmp.replace(output)
+    err_console.print(f"exported {count} records from {name}")
+
+
+@bank_app.command("add")
+def bank_add(
+    name: str = typer.Argument(..., help="Bank to add to."),
+    paths: list[Path] = typer.Argument(..., help="Files or folders (recursive) to hash and add."),
+    category: str | None = typer.Option(
+        None, "--category", help="profile:code, e.g. vics:1 or uk:A."
+    ),
+    source: str | None = typer.Option(None, "--source", help="Provenance, e.g. a case number."),
+    series: str | None = typer.Option(None, "--series"),
+    note: str | None = typer.Option(None, "--note"),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Hash files and add each as bank content (its PDQ/vPDQ and digests).
+
+    Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
+    """
+    files = list(iter_files(paths))
+    added = failed = 0
+    with user_errors(as_json=as_json), session() as s:
+        banks.get_bank(s, name)
+        cat = Category.parse(category) if category else None
+        with progress() as bar:
+            task = bar.add_task("adding", total=len(files))
+            for path in files:
+                result = hash_one(path)
+                bar.advance(task)
+                if "error" in result:
+                    failed += 1
+                    if as_json:
+                        print_json(result)
+                    else:
+                        err_console.print(f"{path}: {result['error']['message']}", highlight=False)
+                    continue
+                signals = {k: result[k] for k in ("md5", "sha1", "sha256")}
+                if result.get("pdq"):
+                    signals["pdq"] = result["pdq"]
+                if result.get("vpdq") is not None:
+                    signals["vpdq"] = vpdq.serialize(vpdq.frames_of(result["vpdq"]))
+                content_id = banks.add_content(
+                    s,
+                    bank=name,
+                    signals=signals,
+                    category=cat,
+                    source=source,
+                    series=series,
+                    note=note,
+                )
+                added += 1
+                if as_json:
+                    print_json({"path": str(path), "content_id": content_id})
+        s.commit()
+    if not as_json:
+        console.print(
+            f"Added {added} files to {name}" + (f"; {failed} could not be read" if failed else "")
+        )
+    if failed:
+        raise typer.Exit(ExitCode.UNREADABLE_INPUT)

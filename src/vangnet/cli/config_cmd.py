@@ -1,0 +1,70 @@
+"""`vangnet config show` and `vangnet plugins`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from vangnet.cli.output import print_json, table
+from vangnet.config import config_file_path, describe
+from vangnet.signals.registry import signal_types
+
+config_app = typer.Typer(
+    help="Show the settings registry and current values.", no_args_is_help=True
+)
+
+
+@config_app.command("show")
+def config_show(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Every setting: environment variable, current value, default and help.
+
+    Example: VANGNET_PORT=8080 vangnet config show
+    """
+    rows = describe()
+    if as_json:
+        print_json({"config_file": str(config_file_path()), "settings": rows})
+        return
+    table(
+        f"Settings (config file: {config_file_path()})",
+        ["env", "value", "default", "help"],
+        [[r["env"], r["value"], r["default"], r["help"]] for r in rows],
+    )
+
+
+def plugins(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List installed plug-ins (signal types) with their index kind and default threshold."""
+    rows: list[dict[str, Any]] = [
+        {
+            "kind": "signal_type",
+            "name": name,
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "index": cls.index_kind.value,
+            "default_threshold": cls.default_threshold,
+            "content_types": sorted(c.value for c in cls.content_types),
+            "description": cls.description,
+        }
+        for name, cls in signal_types().items()
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Installed plug-ins",
+        ["kind", "name", "index", "threshold", "content", "class"],
+        [
+            [
+                r["kind"],
+                r["name"],
+                r["index"],
+                r["default_threshold"],
+                ",".join(r["content_types"]),
+                r["class"],
+            ]
+            for r in rows
+        ],
+    )

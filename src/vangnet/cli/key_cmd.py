@@ -1,0 +1,84 @@
+"""`vangnet key create|list|revoke`: API keys with roles."""
+
+from __future__ import annotations
+
+import typer
+
+from vangnet.auth.keys import Role, create_key, list_keys, revoke_key
+from vangnet.cli.context import session
+from vangnet.cli.output import console, print_json, table, user_errors
+
+key_app = typer.Typer(
+    help="Manage API keys (admin, curator, matcher, reviewer).", no_args_is_help=True
+)
+
+
+@key_app.command("create")
+def key_create(
+    name: str = typer.Argument(..., help="A label, e.g. the client's name."),
+    role: Role = typer.Option(Role.MATCHER, "--role", help="What the key may do."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a key. The secret is shown once; only its hash is stored.
+
+    Example: vangnet key create upload-service --role matcher
+    """
+    with user_errors(as_json=as_json), session() as s:
+        view, secret = create_key(s, name=name, role=role)
+        s.commit()
+    if as_json:
+        print_json(
+            {
+                "id": view.id,
+                "name": view.name,
+                "role": view.role,
+                "prefix": view.prefix,
+                "key": secret,
+            }
+        )
+        return
+    console.print(f"Created key [bold]{view.name}[/] ({view.role}), id {view.id}.")
+    console.print("Secret (shown once, store it now):")
+    console.print(secret, highlight=False, soft_wrap=True)
+
+
+@key_app.command("list")
+def key_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List keys (never their secrets). Example: vangnet key list"""
+    with user_errors(as_json=as_json), session() as s:
+        keys = list_keys(s)
+    rows = [
+        {
+            "id": k.id,
+            "name": k.name,
+            "role": str(k.role),
+            "prefix": k.prefix,
+            "created_at": k.created_at,
+            "revoked_at": k.revoked_at,
+            "last_used_at": k.last_used_at,
+        }
+        for k in keys
+    ]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "API keys",
+        ["id", "name", "role", "prefix", "created", "revoked", "last used"],
+        [list(r.values()) for r in rows],
+    )
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key: str = typer.Argument(..., help="Key id or prefix."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Revoke a key at once. Example: vangnet key revoke 3"""
+    with user_errors(as_json=as_json), session() as s:
+        view = revoke_key(s, int(key) if key.isdigit() else key)
+        s.commit()
+    if as_json:
+        print_json({"revoked": view.id})
+    else:
+        console.print(f"Revoked key {view.id} ({view.name}).")

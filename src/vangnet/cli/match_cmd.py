@@ -1,0 +1,87 @@
+"""`vangnet match PATH...`: hash files and match them against the banks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from sqlalchemy.orm import Session
+
+from vangnet.banks import service as bank_service
+from vangnet.cli.context import open_engine
+from vangnet.cli.hash_cmd import iter_files, progress
+from vangnet.cli.output import err_console, print_json, table, user_errors
+from vangnet.config import get_settings
+from vangnet.errors import ExitCode, MediaError, VangnetError
+from vangnet.match.indexes import SignalIndexes
+from vangnet.match.service import Matcher
+
+
+def match_command(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (recursive)."),
+    bank: list[str] | None = typer.Option(
+        None, "--bank", "-b", help="Only these banks (repeatable)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
+) -> None:
+    """Match photos and videos against the banks (PDQ, vPDQ and exact digests).
+
+    Example: vangnet match upload.jpg --json
+
+    Each JSON line has `path`, `content_type`, the hashes and `matches`: bank, content_id,
+    signal_type, distance, category. Exit code 3 when some files could not be read.
+    """
+    from vangnet.hashing import hash_file
+
+    files = list(iter_files(paths))
+    failed = 0
+    rows: list[list[Any]] = []
+    with user_errors(as_json=as_json), open_engine() as engine:
+        indexes = SignalIndexes(engine, snapshot_dir=get_settings().snapshot_dir)
+        indexes.load()
+        matcher = Matcher(indexes)
+        with Session(engine) as session, progress() as bar:
+            for name in bank or []:  # an unknown bank is exit 4, not an unreadable file
+                bank_service.get_bank(session, name)
+            task = bar.add_task("matching", total=len(files))
+            for path in files:
+                bar.advance(task)
+                try:
+                    if not path.exists():
+                        raise MediaError(f"no such file: {path}")
+                    hashed = hash_file(path, dihedral=True)
+                    variants = hashed.pop("pdq_dihedral", None) or []
+                    matches = matcher.match_hashed(session, hashed, banks=bank, variants=variants)
+                except (VangnetError, OSError) as error:
+                    failed += 1
+                    err = (
+                        error.to_dict()
+                        if isinstance(error, VangnetError)
+                        else {"code": "unreadable_file", "message": str(error)}
+                    )
+                    if as_json:
+                        print_json({"path": str(path), "error": err})
+                    else:
+                        rows.append([str(path), "error", err["code"], err["message"], ""])
+                    continue
+                if as_json:
+                    print_json({**hashed, "matches": [m.to_dict() for m in matches]})
+                elif not matches:
+                    rows.append([str(path), "no match", "", "", ""])
+                for m in matches if not as_json else []:
+                    rows.append(
+                        [
+                            str(path),
+                            m.bank,
+                            m.content_id,
+                            f"{m.signal_type} {m.distance}",
+                            m.category or "",
+                        ]
+                    )
+    if not as_json:
+        table(None, ["path", "bank", "content id", "signal / distance", "category"], rows)
+    if failed:
+        if not as_json:
+            err_console.print(f"{failed} of {len(files)} files could not be read")
+        raise typer.Exit(ExitCode.UNREADABLE_INPUT)

@@ -1,0 +1,80 @@
+"""`vangnet serve` and `vangnet demo`."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from vangnet.api.deps import is_loopback
+from vangnet.cli.output import console, err_console
+from vangnet.config import Settings, get_settings
+from vangnet.errors import ExitCode
+
+
+def run_server(settings: Settings) -> None:
+    import uvicorn
+
+    from vangnet.api.app import create_app
+
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        limit_concurrency=256,
+        timeout_keep_alive=15,
+    )
+
+
+def serve_command(
+    host: str | None = typer.Option(None, "--host", help="Bind address (default VANGNET_HOST)."),
+    port: int | None = typer.Option(None, "--port", help="Port (default VANGNET_PORT)."),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Demo mode without API keys; refused unless bound to loopback."
+    ),
+) -> None:
+    """Run the HTTP API (HMA-compatible routes and /v1), keeping indexes current.
+
+    Example: vangnet serve --host 127.0.0.1 --port 5000
+    """
+    base = get_settings()
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    if no_auth:
+        overrides["require_api_keys"] = False
+    settings = base.model_copy(update=overrides)
+    if not settings.require_api_keys and not is_loopback(settings.host):
+        err_console.print(
+            "[bold red]error[/] (insecure_config): API keys can be turned off only when bound to "
+            "a loopback address"
+        )
+        raise typer.Exit(ExitCode.USAGE)
+    run_server(settings)
+
+
+def demo_command(
+    port: int | None = typer.Option(None, "--port", help="Port (default VANGNET_PORT)."),
+    setup_only: bool = typer.Option(
+        False, "--setup-only", help="Build the demo bank, print how to query it, and exit."
+    ),
+) -> None:
+    """Start the server on SQLite with a demo bank of pictures the demo draws itself.
+
+    Example: vangnet demo
+    """
+    from vangnet.demo import prepare_demo
+
+    settings = get_settings().model_copy(update={"host": "127.0.0.1", "require_api_keys": True})
+    if port is not None:
+        settings = settings.model_copy(update={"port": port})
+    info = prepare_demo(settings)
+    console.print(info.instructions, highlight=False, soft_wrap=True)
+    if not setup_only:
+        run_server(settings)

@@ -1,0 +1,293 @@
+"""Turn hashes into matches: query the indexes, then apply each bank's own thresholds.
+
+The indexes are searched once at the loosest threshold any enabled bank asks for; each hit is
+then kept only if it is within its own bank's threshold (and, for PDQ, the query's quality
+reaches the bank's quality floor). Thresholds are data stored per bank and signal type.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from vangnet.banks import service as bank_service
+from vangnet.errors import ValidationError
+from vangnet.match.indexes import FRAME_BITS, SignalIndexes
+from vangnet.match.results import Match
+from vangnet.signals import vpdq
+from vangnet.signals.base import IndexKind
+from vangnet.signals.registry import get_signal_type
+from vangnet.signals.vpdq import VpdqFrame
+
+
+@dataclass(frozen=True)
+class Rules:
+    """One bank's rules for one signal type."""
+
+    threshold: int
+    quality_floor: int
+    dihedral: bool
+    query_match_pct: float
+    index_match_pct: float
+
+
+def _rules(bank: bank_service.BankView, signal_type: str) -> Rules:
+    cls = get_signal_type(signal_type)
+    cfg: dict[str, Any] = dict(bank.thresholds.get(signal_type, {}))
+    return Rules(
+        threshold=int(cfg.get("threshold", cls.default_threshold)),
+        quality_floor=int(cfg.get("quality_floor", 0)),
+        dihedral=bool(cfg.get("dihedral", False)),
+        query_match_pct=float(cfg.get("query_match_pct", 0.0)),
+        index_match_pct=float(cfg.get("index_match_pct", 0.0)),
+    )
+
+
+class Matcher:
+    """Matching against every enabled bank (or a chosen few) with per-bank rules."""
+
+    def __init__(self, indexes: SignalIndexes) -> None:
+        self.indexes = indexes
+
+    def _banks(
+        self, session: Session, only: Iterable[str] | None
+    ) -> dict[str, bank_service.BankView]:
+        banks = {b.name: b for b in bank_service.list_banks(session) if b.enabled}
+        if only is not None:
+            wanted = set(only)
+            for name in wanted - set(banks):
+                bank_service.get_bank(session, name)  # raises NotFoundError for unknown banks
+            banks = {n: b for n, b in banks.items() if n in wanted}
+        return banks
+
+    def _finish(
+        self,
+        session: Session,
+        signal_type: str,
+        hits: dict[int, int],
+        banks: dict[str, bank_service.BankView],
+        quality: int | None,
+    ) -> list[Match]:
+        if not hits:
+            return []
+        infos = bank_service.describe_signals(session, list(hits))
+        out: list[Match] = []
+        for signal_id, distance in hits.items():
+            info = infos.get(signal_id)
+            if info is None or not info.enabled or info.bank_name not in banks:
+                continue
+            rules = _rules(banks[info.bank_name], signal_type)
+            if distance > rules.threshold:
+                continue
+            if quality is not None and quality < rules.quality_floor:
+                continue
+            out.append(
+                Match(
+                    bank=info.bank_name,
+                    content_id=info.content_id,
+                    signal_type=signal_type,
+                    distance=distance,
+                    category=str(info.category) if info.category else None,
+                    signal_id=signal_id,
+                )
+            )
+        out.sort(key=lambda m: (m.distance, m.bank, m.content_id))
+        return out
+
+    def query_threshold(self, banks: dict[str, bank_service.BankView], signal_type: str) -> int:
+        cls = get_signal_type(signal_type)
+        if not banks:
+            return cls.default_threshold
+        return max(_rules(b, signal_type).threshold for b in banks.values())
+
+    def lookup(
+        self,
+        session: Session,
+        *,
+        signal_type: str,
+        value: str,
+        quality: int | None = None,
+        banks: Iterable[str] | None = None,
+        variants: Sequence[str] = (),
+    ) -> list[Match]:
+        """Matches of one hash. ``variants`` (dihedral PDQs) are tried for banks that ask."""
+        return self.lookup_many(
+            session,
+            signal_type=signal_type,
+            values=[value],
+            qualities=[quality],
+            banks=banks,
+            variants=[variants],
+        )[0]
+
+    def lookup_many(
+        self,
+        session: Session,
+        *,
+        signal_type: str,
+        values: Sequence[str],
+        qualities: Sequence[int | None] | None = None,
+        banks: Iterable[str] | None = None,
+        variants: Sequence[Sequence[str]] | None = None,
+    ) -> list[list[Match]]:
+        """Matches of many hashes of one signal type, in one batched index query."""
+        cls = get_signal_type(signal_type)
+        canonical = [cls.validate(v) for v in values]
+        chosen = self._banks(session, banks)
+        results: list[list[Match]] = []
+        if cls.index_kind is IndexKind.HAMMING:
+            index = self.indexes.hamming.get(signal_type)
+            threshold = self.query_threshold(chosen, signal_type)
+            dihedral_banks = {n for n, b in chosen.items() if _rules(b, signal_type).dihedral}
+            raw = index.query_many(canonical, threshold) if index is not None else []
+            extra: list[list[tuple[int, int]]] = [[] for _ in canonical]
+            if variants and dihedral_banks and index is not None:
+                flat = [(i, v) for i, vs in enumerate(variants) for v in vs]
+                found = index.query_many([v for _, v in flat], threshold) if flat else []
+                for (i, _), hits in zip(flat, found, strict=True):
+                    extra[i].extend(hits)
+            for i in range(len(canonical)):
+                best: dict[int, int] = {}
+                for signal_id, distance in raw[i] if raw else []:
+                    best[signal_id] = min(distance, best.get(signal_id, 999))
+                variant_hits: dict[int, int] = {}
+                for signal_id, distance in extra[i]:
+                    variant_hits[signal_id] = min(distance, variant_hits.get(signal_id, 999))
+                quality = qualities[i] if qualities else None
+                matches = self._finish(session, signal_type, best, chosen, quality)
+                if variant_hits:
+                    seen = {m.signal_id for m in matches}
+                    dihedral = {n: chosen[n] for n in dihedral_banks}
+                    for m in self._finish(session, signal_type, variant_hits, dihedral, quality):
+                        if m.signal_id not in seen:
+                            matches.append(m)
+                    matches.sort(key=lambda m: (m.distance, m.bank, m.content_id))
+                results.append(matches)
+        elif cls.index_kind is IndexKind.EXACT:
+            exact = self.indexes.exact.get(signal_type)
+            for value in canonical:
+                ids = exact.query(value) if exact is not None else []
+                results.append(
+                    self._finish(session, signal_type, dict.fromkeys(ids, 0), chosen, None)
+                )
+        else:
+            for value in canonical:
+                frames = vpdq.parse(value)
+                results.append(
+                    self.match_video(session, frames, signal_type=signal_type, banks=banks)
+                )
+        return results
+
+    def match_video(
+        self,
+        session: Session,
+        frames: Sequence[VpdqFrame],
+        *,
+        signal_type: str = "vpdq",
+        banks: Iterable[str] | None = None,
+    ) -> list[Match]:
+        """vPDQ: per banked video, the share of query frames matched and of its frames matched."""
+        chosen = self._banks(session, banks)
+        frame_index = self.indexes.frames.get(signal_type)
+        if frame_index is None or not frames or not chosen:
+            return []
+        unique: dict[str, int] = {}
+        for f in frames:
+            unique[f.pdq] = max(f.quality, unique.get(f.pdq, -1))
+        query_hashes = list(unique)
+        threshold = self.query_threshold(chosen, signal_type)
+        hits = frame_index.pdq.query_many(query_hashes, threshold)
+        # per video: list of (query position, banked frame position, distance)
+        per_video: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for qpos, found in enumerate(hits):
+            for frame_id, distance in found:
+                per_video[frame_id >> FRAME_BITS].append(
+                    (qpos, frame_id & ((1 << FRAME_BITS) - 1), distance)
+                )
+        if not per_video:
+            return []
+        infos = bank_service.describe_signals(session, list(per_video))
+        out: list[Match] = []
+        for signal_id, pairs in per_video.items():
+            info = infos.get(signal_id)
+            if info is None or not info.enabled or info.bank_name not in chosen:
+                continue
+            rules = _rules(chosen[info.bank_name], signal_type)
+            banked = frame_index.videos.get(signal_id, [])
+            q_ok = [q >= rules.quality_floor for q in unique.values()]
+            b_ok = [q >= rules.quality_floor for _, q in banked]
+            n_query, n_banked = sum(q_ok), sum(b_ok)
+            if not n_query or not n_banked:
+                continue
+            matched_q: set[int] = set()
+            matched_b: set[int] = set()
+            best = 257
+            for qpos, bpos, distance in pairs:
+                if distance <= rules.threshold and q_ok[qpos] and b_ok[bpos]:
+                    matched_q.add(qpos)
+                    matched_b.add(bpos)
+                    best = min(best, distance)
+            query_pct = 100.0 * len(matched_q) / n_query
+            index_pct = 100.0 * len(matched_b) / n_banked
+            if not matched_q or query_pct < rules.query_match_pct:
+                continue
+            if index_pct < rules.index_match_pct:
+                continue
+            out.append(
+                Match(
+                    bank=info.bank_name,
+                    content_id=info.content_id,
+                    signal_type=signal_type,
+                    distance=best,
+                    category=str(info.category) if info.category else None,
+                    signal_id=signal_id,
+                    query_match_pct=round(query_pct, 2),
+                    index_match_pct=round(index_pct, 2),
+                )
+            )
+        out.sort(key=lambda m: (-(m.query_match_pct or 0), m.bank, m.content_id))
+        return out
+
+    def match_hashed(
+        self,
+        session: Session,
+        hashed: dict[str, Any],
+        *,
+        banks: Iterable[str] | None = None,
+        variants: Sequence[str] = (),
+    ) -> list[Match]:
+        """Matches for a `hash_file`/`hash_bytes` result: exact digests plus PDQ or vPDQ."""
+        if "error" in hashed:
+            raise ValidationError("cannot match a file that failed to hash")
+        chosen = list(banks) if banks is not None else None
+        out: list[Match] = []
+        for name in ("md5", "sha1", "sha256"):
+            if hashed.get(name):
+                out.extend(self.lookup(session, signal_type=name, value=hashed[name], banks=chosen))
+        if hashed.get("pdq"):
+            out.extend(
+                self.lookup(
+                    session,
+                    signal_type="pdq",
+                    value=hashed["pdq"],
+                    quality=hashed.get("pdq_quality"),
+                    banks=chosen,
+                    variants=variants,
+                )
+            )
+        if hashed.get("vpdq"):
+            frames = [
+                VpdqFrame(
+                    frame=int(f["frame"]),
+                    quality=int(f["quality"]),
+                    pdq=str(f["pdq"]),
+                    timestamp=float(f["timestamp"]),
+                )
+                for f in hashed["vpdq"]
+            ]
+            out.extend(self.match_video(session, frames, banks=chosen))
+        return out
