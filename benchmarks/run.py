@@ -1,0 +1,136 @@
+"""The benchmark driver: ``python -m benchmarks.run [--quick] [--only ...] [--sizes ...]``.
+
+Runs the selected benchmarks, prints a Rich table per benchmark (Vangnet against its peers, same
+data, same run) and writes ``benchmarks/results/<name>.json`` plus ``summary.json``.
+``scripts/bench`` installs the pinned bench environment first and then calls this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common, peers
+
+ALL = ("hashing", "index", "http")
+DEFAULT_SIZES = (1_000_000, 10_000_000)
+QUICK_SIZES = (100_000,)
+
+# The targets Vangnet is held to (vision: faster and leaner than the open peers).
+TARGET_HASH_SPEEDUP_12MP = 8.0
+TARGET_LOOKUP_SPEEDUP_10M = 10.0
+TARGET_MEMORY_RATIO_10M = 0.2
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="benchmarks.run", description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="small sizes (index 100k, 50 photos)")
+    ap.add_argument("--only", default=",".join(ALL), help="comma list of: " + ", ".join(ALL))
+    ap.add_argument("--sizes", default=None, help="index sizes, e.g. 1000000,10000000")
+    ap.add_argument("--photos", type=int, default=None, help="at most this many photos per set")
+    ap.add_argument("--no-peers", action="store_true", help="Vangnet only (smoke test)")
+    ap.add_argument("--timeout", type=float, default=1800, help="per index subprocess, seconds")
+    ap.add_argument("--http-size", type=int, default=None, help="hashes seeded for http")
+    ap.add_argument("--out", type=Path, default=None, help="results folder")
+    ap.add_argument("--quiet", action="store_true", help="no tables")
+    args = ap.parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = [s for s in only if s not in ALL]
+    if bad:
+        ap.error(f"unknown benchmark(s): {', '.join(bad)}")
+    args.only = only
+    if args.sizes:
+        args.sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    else:
+        args.sizes = list(QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    return args
+
+
+def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Headline figures and whether the targets are met (None: not measured)."""
+    out: dict[str, Any] = {}
+    hashing = results.get("hashing")
+    if hashing:
+        ds = hashing["datasets"].get("12mp-exif", {})
+        sp = ds.get("speedups", {})
+        best = max((v for k, v in sp.items() if k.endswith("vs threatexchange")), default=None)
+        out["hashing_12mp_speedup_vs_threatexchange"] = {
+            k: v for k, v in sp.items() if k.endswith("vs threatexchange")
+        }
+        out["hashing_12mp_target_met"] = None if best is None else best >= TARGET_HASH_SPEEDUP_12MP
+        out["hashing_bsds500_speedups"] = hashing["datasets"].get("bsds500", {}).get("speedups")
+    index = results.get("index")
+    if index:
+        out["index"] = {n: e.get("ratios") for n, e in index["sizes"].items()}
+        out["index_disagreements"] = {
+            n: e.get("agreement", {}).get("disagreements") for n, e in index["sizes"].items()
+        }
+        ten = index["sizes"].get(str(10_000_000), {})
+        r = ten.get("ratios") or {}
+        if r:
+            out["index_10m_target_met"] = bool(
+                (r.get("lookup_p50_speedup") or 0) >= TARGET_LOOKUP_SPEEDUP_10M
+                and (r.get("memory_ratio") or 99) <= TARGET_MEMORY_RATIO_10M
+            )
+        else:
+            rows = {row["impl"]: row.get("status") for row in ten.get("rows", [])}
+            out["index_10m_target_met"] = None
+            out["index_10m_status"] = rows or "not run"
+    http = results.get("http")
+    if http:
+        out["http"] = http.get("rows")
+    out["targets"] = {
+        "hashing_12mp_speedup_vs_threatexchange": TARGET_HASH_SPEEDUP_12MP,
+        "index_10m_lookup_speedup": TARGET_LOOKUP_SPEEDUP_10M,
+        "index_10m_memory_ratio_max": TARGET_MEMORY_RATIO_10M,
+    }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with_peers = not args.no_peers
+    meta = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": common.machine_info(),
+        "versions": {"vangnet": peers.package_version("vangnet"), **peers.peer_versions()},
+        "argv": sys.argv[1:] if argv is None else argv,
+    }
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.only:
+        t0 = time.perf_counter()
+        if name == "hashing":
+            from benchmarks import bench_hashing as mod
+
+            payload = mod.run(quick=args.quick, with_peers=with_peers, max_photos=args.photos)
+        elif name == "index":
+            from benchmarks import bench_index as mod  # type: ignore[no-redef]
+
+            payload = mod.run(args.sizes, with_peers=with_peers, timeout_s=args.timeout)
+        else:
+            from benchmarks import bench_http as mod  # type: ignore[no-redef]
+
+            size = args.http_size or (100_000 if args.quick else 1_000_000)
+            payload = mod.run(size=size, quick=args.quick)
+        payload["elapsed_s"] = time.perf_counter() - t0
+        payload.update(meta)
+        results[name] = payload
+        path = common.write_json(name, payload, args.out)
+        if not args.quiet:
+            common.print_table(
+                f"{name} ({path})",
+                mod.TABLE_COLUMNS,
+                mod.table_rows(payload),
+            )
+    summary = {**meta, "benchmarks": list(results), "summary": summarize(results)}
+    path = common.write_json("summary", summary, args.out)
+    if not args.quiet:
+        print(f"results: {path.parent}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
