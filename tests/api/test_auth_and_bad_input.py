@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from vangnet.auth.keys import revoke_key
 from vangnet.store.db import make_engine
 
-from .conftest import BRIDGE, AppFactory, content_count, make_key
+from .conftest import BRIDGE, AppFactory, content_count, make_key, poll
 
 PDQ = "fff8316824b44f40247eb99c1161385e6732a2a6c3e335083306565ae715dae6"
 
@@ -93,6 +93,9 @@ def test_revoked_key_and_bearer(make_client: AppFactory, db_url: str) -> None:
             session.commit()
     finally:
         engine.dispose()
+    # Servers drop cached keys when the set of revoked keys changes (within a fraction of
+    # a second); the bound below is generous, not a timing assertion.
+    assert poll(lambda: client.get("/c/banks", headers=bearer).status_code == 401)
     for headers in ({"X-API-Key": secret}, bearer):
         r = client.get("/c/banks", headers=headers)
         assert r.status_code == 401

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vangnet
 from vangnet.api import hma, v1
-from vangnet.api.deps import Services, is_loopback
+from vangnet.api.deps import KeyCache, Services, is_loopback
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
 from vangnet.match.indexes import SignalIndexes
@@ -64,6 +64,7 @@ def create_app(
                 indexes=indexes,
                 matcher=Matcher(indexes),
                 auth_required=cfg.require_api_keys or not is_loopback(cfg.host),
+                keys=KeyCache(eng),
             )
             yield
             indexes.stop()

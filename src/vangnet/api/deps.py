@@ -3,19 +3,72 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from vangnet.auth.keys import ApiKeyView, Permission, has_permission, verify_key
+from vangnet.auth.keys import ApiKeyView, Permission, has_permission, hash_secret, verify_key
 from vangnet.config import Settings
 from vangnet.errors import AuthError, ForbiddenError
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
+from vangnet.store.models import ApiKey
+
+
+class KeyCache:
+    """Verified keys kept in memory, so busy clients cost no database round trip per request.
+
+    Revocations reach every server within `EPOCH_SECONDS`: the cache is dropped whenever the
+    set of revoked keys in the database changes (checked at most that often).
+    """
+
+    EPOCH_SECONDS = 0.25
+    TTL_SECONDS = 60.0
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._keys: dict[str, tuple[ApiKeyView, float]] = {}
+        self._epoch: tuple[int, object] | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def _current_epoch(self) -> tuple[int, object]:
+        with Session(self._engine) as session:
+            count, latest = session.execute(
+                select(func.count(ApiKey.revoked_at), func.max(ApiKey.revoked_at))
+            ).one()
+        return int(count), latest
+
+    def verify(self, secret: str) -> ApiKeyView | None:
+        digest = hash_secret(secret)
+        now = time.monotonic()
+        with self._lock:
+            if now - self._checked > self.EPOCH_SECONDS:
+                epoch = self._current_epoch()
+                if epoch != self._epoch:
+                    self._keys.clear()
+                    self._epoch = epoch
+                self._checked = now
+            cached = self._keys.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with Session(self._engine) as session:
+            key = verify_key(session, secret)
+            session.commit()  # last_used_at
+        with self._lock:
+            if key is None:
+                self._keys.pop(digest, None)
+            else:
+                if len(self._keys) > 10_000:
+                    self._keys.clear()
+                self._keys[digest] = (key, now + self.TTL_SECONDS)
+        return key
 
 
 @dataclass
@@ -25,6 +78,7 @@ class Services:
     indexes: SignalIndexes
     matcher: Matcher
     auth_required: bool
+    keys: KeyCache
 
 
 def is_loopback(host: str) -> bool:
@@ -66,20 +120,15 @@ def _secret_from(request: Request) -> str | None:
     return None
 
 
-def caller(
-    request: Request,
-    svc: Annotated[Services, Depends(services)],
-    session: Annotated[Session, Depends(db_session)],
-) -> Caller:
+def caller(request: Request, svc: Annotated[Services, Depends(services)]) -> Caller:
     secret = _secret_from(request)
     if secret is None:
         if not svc.auth_required:
             return Caller(key=None)
         raise AuthError("an API key is required: send it as 'X-API-Key: <key>' or a bearer token")
-    key = verify_key(session, secret)
+    key = svc.keys.verify(secret)
     if key is None:
         raise AuthError("the API key is not valid or has been revoked")
-    session.commit()  # last_used_at
     return Caller(key=key)
 
 

@@ -89,6 +89,8 @@ class SignalIndexes:
         self.hamming: dict[str, PDQIndex] = {}
         self.exact: dict[str, ExactIndex] = {}
         self.frames: dict[str, FrameIndex] = {}
+        # Bank settings, reloaded with every refresh: lookups read them without a query.
+        self.banks: dict[str, bank_service.BankView] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_snapshot = time.monotonic()
@@ -132,9 +134,12 @@ class SignalIndexes:
 
     # -- change log ----------------------------------------------------------------------
     def refresh(self, *, batch: int = 50_000) -> int:
-        """Apply every change logged since the last refresh. Returns how many were applied."""
+        """Apply every change logged since the last refresh and reload bank settings.
+        Returns how many changes were applied."""
         applied = 0
         with self._write_lock:
+            with Session(self._engine) as session:
+                self.banks = {b.name: b for b in bank_service.list_banks(session)}
             while True:
                 with Session(self._engine) as session:
                     changes = bank_service.changes_since(session, self._seq, limit=batch)

@@ -56,11 +56,17 @@ class Matcher:
     def _banks(
         self, session: Session, only: Iterable[str] | None
     ) -> dict[str, bank_service.BankView]:
-        banks = {b.name: b for b in bank_service.list_banks(session) if b.enabled}
+        """Enabled banks (or the chosen ones), from the settings the indexes keep current."""
+        known = self.indexes.banks if self.indexes.loaded else {}
+        if not known:
+            known = {b.name: b for b in bank_service.list_banks(session)}
+        banks = {n: b for n, b in known.items() if b.enabled}
         if only is not None:
             wanted = set(only)
-            for name in wanted - set(banks):
-                bank_service.get_bank(session, name)  # raises NotFoundError for unknown banks
+            for name in wanted - set(known):
+                view = bank_service.get_bank(session, name)  # NotFoundError if unknown
+                if view.enabled:
+                    banks[name] = view  # created since the last refresh
             banks = {n: b for n, b in banks.items() if n in wanted}
         return banks
 
