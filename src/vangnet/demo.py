@@ -1,7 +1,7 @@
 """The demo: a bank of pictures drawn here (no data files needed), a key, and how to query.
 
 The pictures are abstract compositions drawn with Pillow from a fixed seed, so every machine
-builds the same bank. One of them, slightly cropped and re-encoded, is written next to the
+builds the same bank. One of them, re-sized and re-encoded as JPEG, is written next to the
 database as a query picture to try the upload routes with.
 """
 
@@ -104,16 +104,15 @@ def prepare_demo(settings: Settings) -> DemoInfo:
                 )
             for old in list_keys(session):
                 if old.name == DEMO_KEY_NAME and old.revoked_at is None:
-                    revoke_key(session, str(old.id))
+                    revoke_key(session, old.id)
             _view, secret = create_key(session, name=DEMO_KEY_NAME, role=Role.ADMIN)
             session.commit()
     finally:
         engine.dispose()
 
-    picture = draw_picture(7)
-    w, h = picture.size
-    query = picture.crop((12, 10, w - 14, h - 8)).resize((600, 450))
-    data = encode(query, "JPEG", quality=80)
+    # A re-sized, re-encoded copy of banked picture #7: a near-duplicate, not the same file.
+    query = draw_picture(7).resize((600, 450))
+    data = encode(query, "JPEG", quality=75)
     folder = settings.home / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     query_path = folder / "query.jpg"

@@ -264,6 +264,18 @@ def test_demo_setup_only(run: Run, tmp_path: Path) -> None:
     keys = run.json("key", "list", "--json")
     assert [k["name"] for k in keys] == ["demo"]
 
+    # A second run is idempotent for the bank, revokes the old demo key and makes a new one,
+    # and its query picture matches the bank.
+    again = run("demo", "--setup-only", "--port", "5999")
+    assert run.json("bank", "show", "DEMO_KNOWN", "--json")["stats"] == shown["stats"]
+    keys = run.json("key", "list", "--json")
+    assert [k["revoked_at"] is None for k in keys] == [False, True]
+    query = next(
+        line.split("@")[1].split()[0] for line in again.output.splitlines() if "photo=@" in line
+    )
+    matched = run.json("match", query, "--json")
+    assert [(m["bank"], m["signal_type"]) for m in matched["matches"]] == [("DEMO_KNOWN", "pdq")]
+
 
 def _script(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -8,7 +8,6 @@ is sufficient; lookup is by hash, then compared in constant time.
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import secrets
@@ -18,42 +17,25 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vangnet.auth.roles import ROLE_PERMISSIONS, Permission, Role, has_permission
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.store.models import ApiKey, utcnow
+
+__all__ = [
+    "ROLE_PERMISSIONS",
+    "ApiKeyView",
+    "Permission",
+    "Role",
+    "create_key",
+    "has_permission",
+    "list_keys",
+    "revoke_key",
+    "verify_key",
+]
 
 KEY_PREFIX = "vn_"
 SHOWN_CHARS = 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    CURATOR = "curator"
-    MATCHER = "matcher"
-    REVIEWER = "reviewer"
-
-
-class Permission(enum.StrEnum):
-    READ_BANKS = "read_banks"
-    WRITE_BANKS = "write_banks"
-    MATCH = "match"
-    MANAGE_KEYS = "manage_keys"
-    REVIEW = "review"
-
-
-ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
-    Role.CURATOR: frozenset({Permission.READ_BANKS, Permission.WRITE_BANKS, Permission.MATCH}),
-    Role.MATCHER: frozenset({Permission.MATCH, Permission.READ_BANKS}),
-    Role.REVIEWER: frozenset({Permission.READ_BANKS, Permission.REVIEW}),
-}
-
-
-def has_permission(role: Role | str, permission: Permission) -> bool:
-    try:
-        return permission in ROLE_PERMISSIONS[Role(role)]
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import typer
 
-from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.banks.formats import get_format, sniff
+from vangnet.cli.context import lazy_banks as banks
 from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
 from vangnet.errors import ExitCode, ImportFormatError
-from vangnet.signals import vpdq
+
+if TYPE_CHECKING:
+    from vangnet.banks.service import BankView
 
 bank_app = typer.Typer(help="Hash lists (banks): curate, import, export.", no_args_is_help=True)
 
 
-def _bank_row(b: banks.BankView) -> dict[str, Any]:
+def _bank_row(b: BankView) -> dict[str, Any]:
     return {
         "name": b.name,
         "enabled": b.enabled,
@@ -325,6 +327,8 @@ def bank_add(
                 if result.get("pdq"):
                     signals["pdq"] = result["pdq"]
                 if result.get("vpdq") is not None:
+                    from vangnet.signals import vpdq
+
                     signals["vpdq"] = vpdq.serialize(vpdq.frames_of(result["vpdq"]))
                 content_id = banks.add_content(
                     s,

@@ -4,17 +4,40 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from vangnet.config import get_settings
-from vangnet.store.db import make_engine
-from vangnet.store.migrate import ensure_schema
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+
+class _LazyModule(ModuleType):
+    """A module imported on first attribute access: `vangnet hash` need not load SQLAlchemy."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self._target: ModuleType | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._target is None:
+            import importlib
+
+            self._target = importlib.import_module(self.__name__)
+        return getattr(self._target, attr)
+
+
+lazy_banks: Any = _LazyModule("vangnet.banks.service")
+lazy_keys: Any = _LazyModule("vangnet.auth.keys")
 
 
 @contextmanager
 def open_engine() -> Iterator[Engine]:
+    from vangnet.store.db import make_engine
+    from vangnet.store.migrate import ensure_schema
+
     engine = make_engine(get_settings().effective_database_url)
     try:
         ensure_schema(engine)
@@ -26,5 +49,7 @@ def open_engine() -> Iterator[Engine]:
 @contextmanager
 def session() -> Iterator[Session]:
     """A session; the command commits what it changes (rolled back on error)."""
+    from sqlalchemy.orm import Session
+
     with open_engine() as engine, Session(engine) as s:
         yield s

@@ -6,7 +6,6 @@ import typer
 
 from vangnet.cli.output import console, print_json, user_errors
 from vangnet.config import get_settings
-from vangnet.store.migrate import current_revision, upgrade
 
 db_app = typer.Typer(
     help="Database migrations (SQLite by default, PostgreSQL by URL).", no_args_is_help=True
@@ -19,6 +18,8 @@ def db_upgrade(as_json: bool = typer.Option(False, "--json")) -> None:
 
     Example: VANGNET_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/vangnet vangnet db upgrade
     """
+    from vangnet.store.migrate import current_revision, upgrade
+
     url = get_settings().effective_database_url
     with user_errors(as_json=as_json):
         upgrade(url)
@@ -32,6 +33,8 @@ def db_upgrade(as_json: bool = typer.Option(False, "--json")) -> None:
 @db_app.command("current")
 def db_current(as_json: bool = typer.Option(False, "--json")) -> None:
     """Show the schema revision of the database. Example: vangnet db current"""
+    from vangnet.store.migrate import current_revision
+
     with user_errors(as_json=as_json):
         rev = current_revision(get_settings().effective_database_url)
     if as_json:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from vangnet.auth.keys import Role, create_key, list_keys, revoke_key
-from vangnet.cli.context import session
+from vangnet.auth.roles import Role
+from vangnet.cli.context import lazy_keys, session
 from vangnet.cli.output import console, print_json, table, user_errors
 
 key_app = typer.Typer(
@@ -24,7 +24,7 @@ def key_create(
     Example: vangnet key create upload-service --role matcher
     """
     with user_errors(as_json=as_json), session() as s:
-        view, secret = create_key(s, name=name, role=role)
+        view, secret = lazy_keys.create_key(s, name=name, role=role)
         s.commit()
     if as_json:
         print_json(
@@ -46,7 +46,7 @@ def key_create(
 def key_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List keys (never their secrets). Example: vangnet key list"""
     with user_errors(as_json=as_json), session() as s:
-        keys = list_keys(s)
+        keys = lazy_keys.list_keys(s)
     rows = [
         {
             "id": k.id,
@@ -76,7 +76,7 @@ def key_revoke(
 ) -> None:
     """Revoke a key at once. Example: vangnet key revoke 3"""
     with user_errors(as_json=as_json), session() as s:
-        view = revoke_key(s, int(key) if key.isdigit() else key)
+        view = lazy_keys.revoke_key(s, int(key) if key.isdigit() else key)
         s.commit()
     if as_json:
         print_json({"revoked": view.id})

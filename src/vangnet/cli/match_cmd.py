@@ -6,16 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy.orm import Session
 
-from vangnet.banks import service as bank_service
+from vangnet.cli.context import lazy_banks as bank_service
 from vangnet.cli.context import open_engine
 from vangnet.cli.hash_cmd import iter_files, progress
 from vangnet.cli.output import err_console, print_json, table, user_errors
 from vangnet.config import get_settings
 from vangnet.errors import ExitCode, MediaError, VangnetError
-from vangnet.match.indexes import SignalIndexes
-from vangnet.match.service import Matcher
 
 
 def match_command(
@@ -32,7 +29,11 @@ def match_command(
     Each JSON line has `path`, `content_type`, the hashes and `matches`: bank, content_id,
     signal_type, distance, category. Exit code 3 when some files could not be read.
     """
+    from sqlalchemy.orm import Session
+
     from vangnet.hashing import hash_file
+    from vangnet.match.indexes import SignalIndexes
+    from vangnet.match.service import Matcher
 
     files = list(iter_files(paths))
     failed = 0

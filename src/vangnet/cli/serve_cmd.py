@@ -6,7 +6,6 @@ import logging
 
 import typer
 
-from vangnet.api.deps import is_loopback
 from vangnet.cli.output import console, err_console
 from vangnet.config import Settings, get_settings
 from vangnet.errors import ExitCode
@@ -41,6 +40,8 @@ def serve_command(
 
     Example: vangnet serve --host 127.0.0.1 --port 5000
     """
+    from vangnet.api.deps import is_loopback
+
     base = get_settings()
     overrides: dict[str, object] = {}
     if host is not None:
