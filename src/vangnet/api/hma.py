@@ -44,6 +44,14 @@ def _bool(text: str) -> bool:
     raise ValidationError("invalid boolean parameter - prefer true/false")
 
 
+def _existing_bank(session: Session, name: str, message: str | None = None) -> banks.BankView:
+    """The bank, or HMA's 404 message."""
+    try:
+        return banks.get_bank(session, name)
+    except NotFoundError:
+        raise NotFoundError(message or f"bank '{name}' not found") from None
+
+
 def _hma_bank(bank: banks.BankView) -> dict[str, Any]:
     return {"name": bank.name, "matching_enabled_ratio": bank.matching_enabled_ratio}
 
@@ -226,20 +234,14 @@ def bank_create(session: Db, _: Write, data: Annotated[dict[str, Any], Body()]) 
 
 @router.get("/c/bank/{bank_name}")
 def bank_show(session: Db, _: Read, bank_name: str) -> dict[str, Any]:
-    try:
-        return _hma_bank(banks.get_bank(session, bank_name))
-    except NotFoundError:
-        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    return _hma_bank(_existing_bank(session, bank_name))
 
 
 @router.put("/c/bank/{bank_name}")
 def bank_update(
     session: Db, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    try:
-        banks.get_bank(session, bank_name)
-    except NotFoundError:
-        raise NotFoundError("Bank not found") from None
+    _existing_bank(session, bank_name, "Bank not found")
     bank = banks.update_bank(
         session,
         bank_name,
@@ -308,20 +310,14 @@ async def bank_add_file(
     request: Request, svc: Svc, session: Db, _: Write, bank_name: str, metadata: str | None = None
 ) -> dict[str, Any]:
     """Hash an uploaded file (multipart field ``photo`` or ``video``) and add it to the bank."""
-    try:
-        banks.get_bank(session, bank_name)
-    except NotFoundError:
-        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    _existing_bank(session, bank_name)
     hashed = await _hash_upload(request, svc)
     return _add_signals(session, bank_name, signals_of(hashed), _metadata(metadata))
 
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}")
 def bank_delete_content(session: Db, _: Write, bank_name: str, content_id: int) -> dict[str, int]:
-    try:
-        banks.get_bank(session, bank_name)
-    except NotFoundError:
-        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    _existing_bank(session, bank_name)
     try:
         banks.delete_content(session, content_id=content_id, bank=bank_name)
         deleted = 1
@@ -336,10 +332,7 @@ def bank_add_signal(
     session: Db, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Add hashes directly: body ``{"pdq": "<hex>", ...}``."""
-    try:
-        banks.get_bank(session, bank_name)
-    except NotFoundError:
-        raise NotFoundError(f"bank '{bank_name}' not found") from None
+    _existing_bank(session, bank_name)
     return _add_signals(session, bank_name, data, {})
 
 

@@ -47,6 +47,17 @@ def _rules(bank: bank_service.BankView, signal_type: str) -> Rules:
     )
 
 
+def _matchable(
+    info: bank_service.SignalInfo | None,
+    banks: dict[str, bank_service.BankView],
+    signal_type: str,
+) -> tuple[bank_service.SignalInfo | None, Rules | None]:
+    """The hit's signal info and its bank's rules, or Nones when it is not matchable now."""
+    if info is None or not info.enabled or info.bank_name not in banks:
+        return None, None
+    return info, _rules(banks[info.bank_name], signal_type)
+
+
 class Matcher:
     """Matching against every enabled bank (or a chosen few) with per-bank rules."""
 
@@ -83,10 +94,9 @@ class Matcher:
         infos = bank_service.describe_signals(session, list(hits))
         out: list[Match] = []
         for signal_id, distance in hits.items():
-            info = infos.get(signal_id)
-            if info is None or not info.enabled or info.bank_name not in banks:
+            info, rules = _matchable(infos.get(signal_id), banks, signal_type)
+            if info is None or rules is None:
                 continue
-            rules = _rules(banks[info.bank_name], signal_type)
             if distance > rules.threshold:
                 continue
             if quality is not None and quality < rules.quality_floor:
@@ -219,10 +229,9 @@ class Matcher:
         infos = bank_service.describe_signals(session, list(per_video))
         out: list[Match] = []
         for signal_id, pairs in per_video.items():
-            info = infos.get(signal_id)
-            if info is None or not info.enabled or info.bank_name not in chosen:
+            info, rules = _matchable(infos.get(signal_id), chosen, signal_type)
+            if info is None or rules is None:
                 continue
-            rules = _rules(chosen[info.bank_name], signal_type)
             banked = frame_index.videos.get(signal_id, [])
             q_ok = [q >= rules.quality_floor for q in unique.values()]
             b_ok = [q >= rules.quality_floor for _, q in banked]
@@ -286,14 +295,6 @@ class Matcher:
                 )
             )
         if hashed.get("vpdq"):
-            frames = [
-                VpdqFrame(
-                    frame=int(f["frame"]),
-                    quality=int(f["quality"]),
-                    pdq=str(f["pdq"]),
-                    timestamp=float(f["timestamp"]),
-                )
-                for f in hashed["vpdq"]
-            ]
+            frames = vpdq.frames_of(hashed["vpdq"])
             out.extend(self.match_video(session, frames, banks=chosen))
         return out
