@@ -140,7 +140,21 @@ def describe() -> list[dict[str, Any]]:
 
 @cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings in force; a bad value (env or file) is a clear `ValidationError`."""
+    import pydantic
+
+    from vangnet.errors import ValidationError
+
+    try:
+        return Settings()
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"VANGNET_{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ValidationError(f"invalid configuration: {problems}") from None
+    except (OSError, ValueError) as error:  # unreadable or malformed config file
+        raise ValidationError(f"invalid configuration file {config_file_path()}: {error}") from None
 
 
 def reset_settings() -> None:

@@ -1,0 +1,91 @@
+"""`vangnet serve` as a real process on a loopback port: keys, lookups, clean shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "vangnet"), *args], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_serve_process(tmp_path: Path) -> None:
+    env = {**os.environ, "VANGNET_HOME": str(tmp_path / "home")}
+    key = json.loads(run(env, "key", "create", "client", "--role", "curator", "--json").stdout)[
+        "key"
+    ]
+    assert run(env, "bank", "create", "LIVE").returncode == 0
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(VENV_BIN / "vangnet"), "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # bounded wait for start-up
+            try:
+                if httpx.get(f"{base}/status", timeout=1).text == "I-AM-ALIVE":
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        headers = {"X-API-Key": key}
+        assert httpx.get(f"{base}/c/banks", timeout=5).status_code == 401  # keys required
+
+        def matches(value: str) -> list[int]:
+            params = {"signal_type": "pdq", "signal": value}
+            r = httpx.get(f"{base}/m/raw_lookup", params=params, headers=headers, timeout=5)
+            assert r.status_code == 200, r.text
+            return list(r.json()["matches"])
+
+        def wait_for(value: str) -> list[int]:
+            deadline = time.monotonic() + 10  # a bound, not a timing assertion
+            while not (found := matches(value)):
+                assert time.monotonic() < deadline, "added hash never became matchable"
+                time.sleep(0.05)
+            return found
+
+        # Added by another process (the CLI): the server picks it up from the change log.
+        by_cli = "f" * 32 + "0" * 32
+        listing = tmp_path / "list.txt"
+        listing.write_text(f"# signal_type: pdq\n{by_cli}\n")
+        added = run(env, "bank", "import", "LIVE", str(listing), "--format", "plain")
+        assert added.returncode == 0, added.stderr
+        assert len(wait_for(by_cli)) == 1
+        # Added through the HTTP API.
+        by_api = "0" * 32 + "f" * 32
+        r = httpx.post(
+            f"{base}/c/bank/LIVE/signal", json={"pdq": by_api}, headers=headers, timeout=5
+        )
+        assert r.status_code == 200, r.text
+        assert wait_for(by_api) == [r.json()["id"]]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=60)
+    assert server.returncode in (0, -signal.SIGTERM), out  # uvicorn re-raises the signal
+    assert "Traceback" not in out
+    assert (tmp_path / "home" / "index" / "manifest.json").is_file()  # snapshot at shutdown
