@@ -17,7 +17,7 @@ from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 from vangnet.signals.exact import Md5Signal, Sha1Signal, Sha256Signal
 from vangnet.signals.pdq import dihedral_hashes, hash_image
-from vangnet.signals.vpdq import hash_video
+from vangnet.signals.vpdq import VpdqFrame, hash_video_variants
 
 
 def hash_bytes(
@@ -25,7 +25,8 @@ def hash_bytes(
 ) -> dict[str, Any]:
     """Hash ``data``: ``path``, ``content_type``, ``md5``/``sha1``/``sha256`` and either
     ``pdq`` + ``pdq_quality`` (plus ``frames`` for an animated image with ``all_frames``)
-    or ``vpdq`` (a list of ``{frame, timestamp, pdq, quality}``). ``dihedral`` adds
+    or ``vpdq`` (a list of ``{frame, timestamp, pdq, quality}``, black bars cropped; for a
+    video with bars also ``vpdq_uncropped``, the whole frames). ``dihedral`` adds
     ``pdq_dihedral``: the 8 rotation/flip variants of a photo's PDQ (for matching)."""
     sniffed = sniff(data)
     result: dict[str, Any] = {
@@ -47,11 +48,18 @@ def hash_bytes(
                 for i, (pdq, quality) in enumerate(hashes)
             ]
     else:
-        result["vpdq"] = [
-            {"frame": f.frame, "timestamp": f.timestamp, "pdq": f.pdq, "quality": f.quality}
-            for f in hash_video(data)
-        ]
+        cropped, whole = hash_video_variants(data)
+        result["vpdq"] = _frame_dicts(cropped)
+        if whole is not None:  # the video had bars: also the whole frames, as Meta's vPDQ has them
+            result["vpdq_uncropped"] = _frame_dicts(whole)
     return result
+
+
+def _frame_dicts(frames: list[VpdqFrame]) -> list[dict[str, Any]]:
+    return [
+        {"frame": f.frame, "timestamp": f.timestamp, "pdq": f.pdq, "quality": f.quality}
+        for f in frames
+    ]
 
 
 def hash_file(

@@ -294,7 +294,11 @@ class Matcher:
                     variants=variants,
                 )
             )
-        if hashed.get("vpdq"):
-            frames = vpdq.frames_of(hashed["vpdq"])
-            out.extend(self.match_video(session, frames, banks=chosen))
+        videos: dict[int, Match] = {}
+        for key in ("vpdq", "vpdq_uncropped"):  # cropped, and whole frames for barred videos
+            for m in self.match_video(session, vpdq.frames_of(hashed.get(key) or []), banks=chosen):
+                best = videos.get(m.signal_id)
+                if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
+                    videos[m.signal_id] = m
+        out.extend(videos.values())
         return out

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from vangnet.errors import InvalidHashError
-from vangnet.media.video import crop_black_bars, iter_video_frames
+from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
 from vangnet.signals.base import ContentType, IndexKind, SignalType
 from vangnet.signals.pdq import PdqSignal, hash_pixels, pdq_distance
 
@@ -58,6 +59,35 @@ def hash_video(data: bytes, *, fps: float | None = None, crop_bars: bool = True)
         pdq, quality = hash_pixels(frame.rgb)
         frames.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
     return frames
+
+
+def hash_video_variants(
+    data: bytes, *, fps: float | None = None
+) -> tuple[list[VpdqFrame], list[VpdqFrame] | None]:
+    """vPDQ with bars cropped, plus whole-frame vPDQ when the video had bars, from one decode.
+
+    The whole-frame hashes are what Meta's vPDQ reference (and so hashes imported from HMA)
+    holds for a barred video; matching both keeps those banks useful.
+    """
+    originals: dict[int, VideoFrame] = {}
+
+    def tap(frames: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
+        for f in frames:
+            originals[f.number] = f  # held only while the bar probe buffers (a few frames)
+            yield f
+
+    cropped: list[VpdqFrame] = []
+    whole: list[VpdqFrame] = []
+    barred = False
+    for frame in crop_black_bars(tap(iter_video_frames(data, fps=fps))):
+        original = originals.pop(frame.number)
+        pdq, quality = hash_pixels(frame.rgb)
+        cropped.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
+        if original.rgb.shape != frame.rgb.shape:
+            barred = True
+            pdq, quality = hash_pixels(original.rgb)
+        whole.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
+    return cropped, (whole if barred else None)
 
 
 def frames_of(items: list[dict[str, Any]]) -> list[VpdqFrame]:

@@ -1,0 +1,53 @@
+"""Videos with black bars still match vPDQ hashes made by Meta's reference (which does not
+crop bars), such as hashes imported from HMA: the query is matched cropped and whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from vangnet.banks import service as banks
+from vangnet.hashing import hash_file
+from vangnet.match.indexes import SignalIndexes
+from vangnet.match.service import Matcher
+from vangnet.signals import vpdq
+from vangnet.signals.vpdq import VpdqFrame
+
+VIDEOS = "threatexchange/video"
+
+
+def reference_frames(path: Path) -> list[VpdqFrame]:
+    """Meta's vPDQ output (`frame,quality,pdq_hex,timestamp`), one frame per second."""
+    frames = []
+    for line in path.read_text().splitlines():
+        frame, quality, pdq, timestamp = line.strip().split(",")
+        frames.append(VpdqFrame(int(frame), int(quality), pdq, float(timestamp)))
+    return frames
+
+
+def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_data: Path) -> None:
+    meta = reference_frames(shared_data / VIDEOS / "vpdq-hashes/chair-orig-22-sd-bar.txt")
+    with Session(db_engine) as s:
+        banks.create_bank(s, name="FROM_HMA")
+        content_id = banks.add_content(s, bank="FROM_HMA", signals={"vpdq": vpdq.serialize(meta)})
+        s.commit()
+    indexes = SignalIndexes(db_engine)
+    indexes.load()
+    query = hash_file(shared_data / VIDEOS / "sample-videos/chair-20-sd-bar.mp4")
+    assert "vpdq_uncropped" in query  # the video has bars
+    with Session(db_engine) as s:
+        matcher = Matcher(indexes)
+        cropped_only = matcher.match_video(s, vpdq.frames_of(query["vpdq"]))
+        both = matcher.match_hashed(s, query)
+    assert cropped_only == []  # cropped frames alone miss Meta's whole-frame hashes
+    assert [(m.bank, m.content_id, m.signal_type) for m in both] == [
+        ("FROM_HMA", content_id, "vpdq")
+    ]
+    assert (both[0].query_match_pct or 0) >= 80
+
+
+def test_unbarred_video_has_one_hash_list(shared_data: Path) -> None:
+    hashed = hash_file(shared_data / VIDEOS / "sample-videos/doorknob-hd-no-bar.mp4")
+    assert hashed["vpdq"] and "vpdq_uncropped" not in hashed
