@@ -5,11 +5,12 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -44,6 +45,14 @@ class KeyCache:
                 select(func.count(ApiKey.revoked_at), func.max(ApiKey.revoked_at))
             ).one()
         return int(count), latest
+
+    def cached(self, secret: str) -> ApiKeyView | None:
+        """The key if it was verified lately and no revocation happened since; no I/O."""
+        now = time.monotonic()
+        if now - self._checked > self.EPOCH_SECONDS:
+            return None  # time to look at the revocation epoch: `verify` does
+        found = self._keys.get(hash_secret(secret))
+        return found[0] if found is not None and found[1] > now else None
 
     def verify(self, secret: str) -> ApiKeyView | None:
         digest = hash_secret(secret)
@@ -90,15 +99,22 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def services(request: Request) -> Services:
+# Dependencies are `async def` when they do not block: FastAPI runs a plain `def` dependency
+# in a worker thread, and a hop per dependency costs more than the whole index lookup.
+
+
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
 
-def db_session(svc: Annotated[Services, Depends(services)]) -> Iterator[Session]:
-    """A session per request; the route commits what it changes."""
-    with Session(svc.engine) as session:
+async def db_session(svc: Annotated[Services, Depends(services)]) -> AsyncIterator[Session]:
+    """A session per request (it connects only when used); the route commits its changes."""
+    session = Session(svc.engine)
+    try:
         yield session
+    finally:
+        await run_in_threadpool(session.close)
 
 
 @dataclass(frozen=True)
@@ -120,22 +136,24 @@ def _secret_from(request: Request) -> str | None:
     return None
 
 
-def caller(request: Request, svc: Annotated[Services, Depends(services)]) -> Caller:
+async def caller(request: Request, svc: Annotated[Services, Depends(services)]) -> Caller:
     secret = _secret_from(request)
     if secret is None:
         if not svc.auth_required:
             return Caller(key=None)
         raise AuthError("an API key is required: send it as 'X-API-Key: <key>' or a bearer token")
-    key = svc.keys.verify(secret)
+    key = svc.keys.cached(secret)
+    if key is None:  # not verified lately: ask the database, off the event loop
+        key = await run_in_threadpool(svc.keys.verify, secret)
     if key is None:
         raise AuthError("the API key is not valid or has been revoked")
     return Caller(key=key)
 
 
-def require(permission: Permission) -> Callable[..., Caller]:
+def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
     """Dependency: the caller must hold ``permission``."""
 
-    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if not who.can(permission):
             role = who.key.role if who.key else "none"
             raise ForbiddenError(f"role {role!s} may not {permission.value.replace('_', ' ')}")
