@@ -141,6 +141,37 @@ def test_wide_chunk_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     check(index, dict(enumerate(hashes)), queries, [0, 13, 14, 31, 32, 40])
 
 
+def test_mixed_chunk_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of different widths, probed with different radii (as chosen at 10 M rows)."""
+    layout = (14,) * 4 + (17,) * 8 + (16,) * 4
+    monkeypatch.setattr(pdq_index, "_widths", lambda n: layout)
+    monkeypatch.setattr(PDQIndex, "scan_cost", 1e12)
+    rng = np.random.default_rng(6)
+    hashes, queries = planted(rng, 2000)
+    index = PDQIndex.build(hashes)
+    tables = index._state.main.tables
+    assert tables.widths == layout
+    radii = pdq_index._plan_radii(layout, tables.n, 31, 2.5, 1.0)
+    assert sum(r + 1 for r in radii) == 32
+    assert len(set(pdq_index._plan_radii(layout, tables.n, 40, 2.5, 1.0))) > 1
+    check(index, dict(enumerate(hashes)), queries, [0, 5, 16, 31, 32, 40])
+
+
+def test_chosen_layouts() -> None:
+    for n in [0, 1, 5000, 1 << 18, 10**6, 4 * 10**6, 10**7, 2 * 10**7, 10**8]:
+        widths = pdq_index._widths(n)
+        assert sum(widths) == 256 and max(widths) <= 24 and min(widths) >= 14
+    # 10 M rows: 4 narrower chunks (radius 1) instead of 4 x 22 + 8 x 21 bits, within ~2 % memory
+    assert pdq_index._widths(10**7) == (20,) * 4 + (22,) * 8
+    balanced = (22,) * 4 + (21,) * 8
+    assert pdq_index._layout_bytes(10**7, pdq_index._widths(10**7)) <= 1.02 * (
+        pdq_index._layout_bytes(10**7, balanced)
+    )
+    assert pdq_index._layout_cost((20,) * 4 + (22,) * 8, 10**7) < 0.9 * (
+        pdq_index._layout_cost(balanced, 10**7)
+    )
+
+
 def test_updates_match_model(mode: str) -> None:
     rng = np.random.default_rng(5)
     hashes, queries = planted(rng, 600)
