@@ -24,6 +24,8 @@ def run_server(settings: Settings) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
+        # No access log: request lines carry hashes (query strings), which logs must not hold.
+        access_log=False,
         limit_concurrency=256,
         timeout_keep_alive=15,
     )
