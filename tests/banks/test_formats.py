@@ -388,3 +388,12 @@ def test_ten_megabyte_single_line() -> None:
 def test_reading_is_deterministic() -> None:
     data = write("vics2", sample_records())
     assert read("vics2", data) == read("vics2", data)
+
+
+def test_format_aliases() -> None:
+    from vangnet.banks.formats import get_format
+
+    assert get_format("vics").name == "vics2"
+    assert get_format("csv").name == "hma-csv"
+    with pytest.raises(NotFoundError):
+        get_format("xml")

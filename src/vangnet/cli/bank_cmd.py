@@ -221,7 +221,7 @@ def bank_import(
         None,
         "--format",
         "-f",
-        help="vics2, vics1, hma-csv or plain (default: guessed from the content).",
+        help="vics2 (alias vics), vics1, hma-csv (alias csv) or plain (default: guessed).",
     ),
     signal_type: str | None = typer.Option(
         None, "--signal-type", help="For plain lists of 64-hex values: pdq or sha256."

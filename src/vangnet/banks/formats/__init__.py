@@ -34,9 +34,13 @@ def formats() -> dict[str, BankFormat]:
     return found
 
 
+#: Other names people use for a format.
+ALIASES = {"vics": "vics2", "csv": "hma-csv", "hma": "hma-csv", "txt": "plain"}
+
+
 def get_format(name: str) -> BankFormat:
     try:
-        return formats()[name]
+        return formats()[ALIASES.get(name, name)]
     except KeyError:
         known = ", ".join(formats())
         raise NotFoundError(f"unknown bank format {name!r} (known: {known})") from None
