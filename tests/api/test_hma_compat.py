@@ -98,7 +98,7 @@ def test_add_signal_and_raw_lookup(client: TestClient) -> None:
         "/m/raw_lookup",
         params={"signal_type": "pdq", "signal": SYNTHETIC_PDQ, "include_distance": "true"},
     )
-    assert with_distance.json() == {"matches": [{"content_id": body["id"], "distance": "0"}]}
+    assert with_distance.json() == {"matches": [{"bank_content_id": body["id"], "distance": "0"}]}
 
     # one bit flipped: still a match, at distance 1 (as a string, like HMA)
     flipped = format(int(SYNTHETIC_PDQ, 16) ^ 1, "064x")
@@ -106,11 +106,21 @@ def test_add_signal_and_raw_lookup(client: TestClient) -> None:
         "/m/raw_lookup",
         params={"signal_type": "pdq", "signal": flipped, "include_distance": "true"},
     )
-    assert near.json() == {"matches": [{"content_id": body["id"], "distance": "1"}]}
+    assert near.json() == {"matches": [{"bank_content_id": body["id"], "distance": "1"}]}
 
     banks = client.get("/m/lookup", params={"signal_type": "pdq", "signal": SYNTHETIC_PDQ})
     assert banks.status_code == 200
-    assert banks.json() == ["TEST_BANK"]
+    assert banks.json() == {"TEST_BANK": [{"bank_content_id": body["id"], "distance": "0"}]}
+    only = {"signal_type": "pdq", "signal": SYNTHETIC_PDQ, "banks": "OTHER_BANK"}
+    assert client.get("/m/lookup", params=only).json() == {}
+    assert client.get("/m/raw_lookup", params=only).json() == {"matches": []}
+
+    item = client.get(f"/c/bank/TEST_BANK/content/{body['id']}", params={"include_signals": "true"})
+    assert item.status_code == 200
+    assert item.json()["bank"] == {"name": "TEST_BANK", "matching_enabled_ratio": 1.0}
+    assert item.json()["signals"] == {"pdq": SYNTHETIC_PDQ}
+    assert item.json()["disable_until_ts"] == 0
+    assert client.get("/c/bank/TEST_BANK/content/999999").status_code == 404
 
 
 def test_add_invalid_signal_is_400(client: TestClient) -> None:
@@ -165,7 +175,7 @@ def test_photo_content_and_near_duplicates(client: TestClient, shared_data: Path
         "/m/raw_lookup",
         params={"signal_type": "md5", "signal": body["signals"]["md5"], "include_distance": "1"},
     )
-    assert md5.json() == {"matches": [{"content_id": content_id, "distance": "0"}]}
+    assert md5.json() == {"matches": [{"bank_content_id": content_id, "distance": "0"}]}
 
     # a near-duplicate edit of the same photo matches by PDQ
     edit = _photo(shared_data, BRIDGE / "sharpen-a-lot.jpg")
@@ -180,7 +190,7 @@ def test_photo_content_and_near_duplicates(client: TestClient, shared_data: Path
         params={"signal_type": "pdq", "signal": hashes["pdq"], "include_distance": "true"},
     )
     matches = near.json()["matches"]
-    assert [m["content_id"] for m in matches] == [content_id]
+    assert [m["bank_content_id"] for m in matches] == [content_id]
     assert isinstance(matches[0]["distance"], str)
     assert 0 < int(matches[0]["distance"]) <= 31
 
@@ -188,10 +198,11 @@ def test_photo_content_and_near_duplicates(client: TestClient, shared_data: Path
     lookup = client.post("/m/lookup", files={"photo": ("blur.jpg", edit, "image/jpeg")})
     assert lookup.status_code == 200, lookup.text
     per_type = lookup.json()
-    assert per_type["pdq"] == ["TEST_BANK"]
-    assert per_type["md5"] == []  # different bytes
+    assert list(per_type["pdq"]) == ["TEST_BANK"]
+    assert per_type["pdq"]["TEST_BANK"][0]["bank_content_id"] == content_id
+    assert per_type["md5"] == {}  # different bytes
     same = client.post("/m/lookup", files={"photo": ("o.jpg", orig, "image/jpeg")}).json()
-    assert same["pdq"] == ["TEST_BANK"] and same["md5"] == ["TEST_BANK"]
+    assert list(same["pdq"]) == ["TEST_BANK"] and list(same["md5"]) == ["TEST_BANK"]
 
     # an unrelated photo does not match
     other = _photo(shared_data, UNRELATED)
@@ -199,7 +210,7 @@ def test_photo_content_and_near_duplicates(client: TestClient, shared_data: Path
     none = client.get("/m/raw_lookup", params={"signal_type": "pdq", "signal": other_hash["pdq"]})
     assert none.json() == {"matches": []}
     unrelated = client.post("/m/lookup", files={"photo": ("c.png", other, "image/png")}).json()
-    assert all(v == [] for v in unrelated.values())
+    assert all(v == {} for v in unrelated.values())
 
 
 def test_hash_types_filter(client: TestClient, shared_data: Path) -> None:
@@ -218,7 +229,7 @@ def _disabled_bank_not_in_lookup(client: TestClient) -> None:
     assert client.put("/c/bank/TEST_BANK", json={"enabled": False}).status_code == 200
     refresh(client)
     r = client.get("/m/lookup", params={"signal_type": "pdq", "signal": SYNTHETIC_PDQ})
-    assert r.json() == []
+    assert r.json() == {}
 
 
 def _index_status_and_signal_types(client: TestClient) -> None:

@@ -22,6 +22,7 @@ from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import hash_bytes
+from vangnet.match.results import Match
 from vangnet.signals import vpdq
 from vangnet.signals.base import ContentType
 from vangnet.signals.registry import signal_types
@@ -120,15 +121,25 @@ async def hash_post(
     return signals_of(await _hash_upload(request, svc), types)
 
 
-def _raw(svc: Services, session: Session, signal_type: str, signal: str) -> list[Any]:
+def _banks_param(banks_csv: str | None) -> set[str] | None:
+    """HMA's optional ``banks`` parameter: a comma-separated list of bank names."""
+    if banks_csv is None:
+        return None
+    return {b.strip() for b in banks_csv.split(",") if b.strip()}
+
+
+def _raw(
+    svc: Services, session: Session, signal_type: str, signal: str, only: set[str] | None = None
+) -> list[Match]:
     cls = signal_types().get(signal_type)
     if cls is None:
         raise ValidationError(f"No such SignalType '{signal_type}'")
     try:
         value = cls.validate(signal)
     except Exception as error:
-        raise ValidationError(f"invalid signal type: {getattr(error, 'message', error)}") from None
-    return svc.matcher.lookup(session, signal_type=signal_type, value=value)
+        raise ValidationError(f"invalid signal: {getattr(error, 'message', error)}") from None
+    matches = svc.matcher.lookup(session, signal_type=signal_type, value=value)
+    return [m for m in matches if only is None or m.bank in only]
 
 
 @router.get("/m/raw_lookup")
@@ -139,21 +150,33 @@ def raw_lookup(
     signal: Annotated[str, Query()],
     signal_type: Annotated[str, Query()],
     include_distance: str = "false",
+    banks: str | None = None,
 ) -> dict[str, Any]:
-    """Content ids whose signal matches ``signal`` (with distances if asked)."""
-    matches = _raw(svc, session, signal_type, signal)
+    """Bank content ids whose signal matches ``signal`` (with distances if asked)."""
+    matches = _raw(svc, session, signal_type, signal, _banks_param(banks))
     if _bool(include_distance):
         return {
-            "matches": [{"content_id": m.content_id, "distance": str(m.distance)} for m in matches]
+            "matches": [
+                {"bank_content_id": m.content_id, "distance": str(m.distance)} for m in matches
+            ]
         }
     return {"matches": [m.content_id for m in matches]}
 
 
-def _bank_names(session: Session, matches: list[Any], seed: str | None) -> list[str]:
+def _by_bank(
+    session: Session, matches: list[Match], seed: str | None, bypass_coinflip: bool
+) -> dict[str, list[dict[str, Any]]]:
+    """HMA's lookup result: per bank, its matching content, after the bank's coin flip
+    (``matching_enabled_ratio``, seeded by ``seed`` for consistent answers)."""
     ratios = {b.name: b.matching_enabled_ratio for b in banks.list_banks(session)}
-    coinflip = random.Random(seed).random()
-    names = dict.fromkeys(m.bank for m in matches)
-    return [n for n in names if ratios.get(n, 0.0) >= coinflip]
+    coinflip = 0.0 if bypass_coinflip else random.Random(seed).random()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for m in matches:
+        if ratios.get(m.bank, 0.0) >= coinflip and ratios.get(m.bank, 0.0) > 0:
+            out.setdefault(m.bank, []).append(
+                {"bank_content_id": m.content_id, "distance": str(m.distance)}
+            )
+    return out
 
 
 @router.get("/m/lookup")
@@ -165,26 +188,35 @@ def lookup_get(
     signal_type: str | None = None,
     url: str | None = None,
     seed: str | None = None,
-) -> Any:
-    """Names of the banks holding a match for ``signal``."""
+    banks: str | None = None,
+    bypass_coinflip: str = "false",
+) -> dict[str, list[dict[str, Any]]]:
+    """Per bank, the content matching ``signal``: ``{BANK: [{bank_content_id, distance}]}``."""
     if url is not None:
         raise ValidationError("lookup by url is disabled; POST the file to /m/lookup")
-    if signal is None:
-        raise ValidationError("signal is required")
-    if signal_type is None:
-        raise ValidationError("signal_type is required")
-    return _bank_names(session, _raw(svc, session, signal_type, signal), seed)
+    if not signal or not signal_type:
+        raise ValidationError("Either url or both signal and signal_type are required")
+    matches = _raw(svc, session, signal_type, signal, _banks_param(banks))
+    return _by_bank(session, matches, seed, _bool(bypass_coinflip))
 
 
 @router.post("/m/lookup")
 async def lookup_post(
-    request: Request, svc: Svc, session: Db, _: MatchP, seed: str | None = None
-) -> dict[str, list[str]]:
-    """Hash an uploaded file and name the banks matching each of its signals."""
+    request: Request,
+    svc: Svc,
+    session: Db,
+    _: MatchP,
+    seed: str | None = None,
+    banks: str | None = None,
+    bypass_coinflip: str = "false",
+) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Hash an uploaded file; per signal type, per bank, the matching content."""
     hashed = await _hash_upload(request, svc)
-    out: dict[str, list[str]] = {}
+    only = _banks_param(banks)
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, value in signals_of(hashed).items():
-        out[name] = _bank_names(session, _raw(svc, session, name, value), seed)
+        matches = _raw(svc, session, name, value, only)
+        out[name] = _by_bank(session, matches, seed, _bool(bypass_coinflip))
     return out
 
 
@@ -313,6 +345,28 @@ async def bank_add_file(
     _existing_bank(session, bank_name)
     hashed = await _hash_upload(request, svc)
     return _add_signals(session, bank_name, signals_of(hashed), _metadata(metadata))
+
+
+@router.get("/c/bank/{bank_name}/content/{content_id}")
+def bank_get_content(
+    session: Db, _: Read, bank_name: str, content_id: int, include_signals: str = "false"
+) -> dict[str, Any]:
+    """One content item in HMA's shape (``signals`` only with ``include_signals=true``)."""
+    bank = _existing_bank(session, bank_name)
+    try:
+        item = banks.get_content(session, content_id, bank=bank_name)
+    except NotFoundError:
+        raise NotFoundError(f"content '{content_id}' not found") from None
+    out: dict[str, Any] = {
+        "id": item.id,
+        "disable_until_ts": 0 if item.enabled else 1,  # HMA: 0 = enabled
+        "collab_metadata": {},
+        "original_media_uri": item.source,
+        "bank": _hma_bank(bank),
+    }
+    if _bool(include_signals):
+        out["signals"] = dict(item.signals)
+    return out
 
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}")
