@@ -58,6 +58,26 @@ def _matchable(
     return info, _rules(banks[info.bank_name], signal_type)
 
 
+def _match(
+    info: bank_service.SignalInfo,
+    signal_type: str,
+    distance: int,
+    *,
+    query_match_pct: float | None = None,
+    index_match_pct: float | None = None,
+) -> Match:
+    return Match(
+        bank=info.bank_name,
+        content_id=info.content_id,
+        signal_type=signal_type,
+        distance=distance,
+        category=str(info.category) if info.category else None,
+        signal_id=info.signal_id,
+        query_match_pct=query_match_pct,
+        index_match_pct=index_match_pct,
+    )
+
+
 class Matcher:
     """Matching against every enabled bank (or a chosen few) with per-bank rules."""
 
@@ -101,16 +121,7 @@ class Matcher:
                 continue
             if quality is not None and quality < rules.quality_floor:
                 continue
-            out.append(
-                Match(
-                    bank=info.bank_name,
-                    content_id=info.content_id,
-                    signal_type=signal_type,
-                    distance=distance,
-                    category=str(info.category) if info.category else None,
-                    signal_id=signal_id,
-                )
-            )
+            out.append(_match(info, signal_type, distance))
         out.sort(key=lambda m: (m.distance, m.bank, m.content_id))
         return out
 
@@ -253,13 +264,10 @@ class Matcher:
             if index_pct < rules.index_match_pct:
                 continue
             out.append(
-                Match(
-                    bank=info.bank_name,
-                    content_id=info.content_id,
-                    signal_type=signal_type,
-                    distance=best,
-                    category=str(info.category) if info.category else None,
-                    signal_id=signal_id,
+                _match(
+                    info,
+                    signal_type,
+                    best,
                     query_match_pct=round(query_pct, 2),
                     index_match_pct=round(index_pct, 2),
                 )
