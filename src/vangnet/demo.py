@@ -20,7 +20,7 @@ from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
-from vangnet.hashing import hash_bytes
+from vangnet.hashing import hash_bytes, signal_values
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
 
@@ -96,7 +96,7 @@ def prepare_demo(settings: Settings) -> DemoInfo:
                 banks.add_content(
                     session,
                     bank=DEMO_BANK,
-                    signals={k: hashed[k] for k in ("pdq", "md5", "sha1", "sha256")},
+                    signals=signal_values(hashed),
                     category=Category.parse("vics:1"),
                     source="vangnet demo",
                     series="demo-drawings",

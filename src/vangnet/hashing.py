@@ -14,9 +14,10 @@ from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError
 from vangnet.media.image import decode_image
 from vangnet.media.sniff import sniff
-from vangnet.signals.base import ContentType
-from vangnet.signals.exact import Md5Signal, Sha1Signal, Sha256Signal
+from vangnet.signals import vpdq
+from vangnet.signals.base import BytesHasher, ContentType, ImageHasher, IndexKind
 from vangnet.signals.pdq import dihedral_hashes, hash_image
+from vangnet.signals.registry import signal_types
 from vangnet.signals.vpdq import VpdqFrame, hash_video_variants
 
 
@@ -29,20 +30,24 @@ def hash_bytes(
     video with bars also ``vpdq_uncropped``, the whole frames). ``dihedral`` adds
     ``pdq_dihedral``: the 8 rotation/flip variants of a photo's PDQ (for matching)."""
     sniffed = sniff(data)
-    result: dict[str, Any] = {
-        "path": path,
-        "content_type": sniffed.content_type.value,
-        "md5": Md5Signal.hash_bytes(data),
-        "sha1": Sha1Signal.hash_bytes(data),
-        "sha256": Sha256Signal.hash_bytes(data),
-    }
+    result: dict[str, Any] = {"path": path, "content_type": sniffed.content_type.value}
+    installed = signal_types()
+    for name, cls in installed.items():  # every file: exact digests of its bytes
+        if issubclass(cls, BytesHasher):
+            result[name] = cls.hash_bytes(data)
     if sniffed.content_type is ContentType.PHOTO:
         pictures = decode_image(data, all_frames=all_frames)
-        hashes = [hash_image(picture) for picture in pictures]
-        result["pdq"], result["pdq_quality"] = hashes[0]
+        for name, cls in installed.items():  # every installed photo hasher, PDQ included
+            if issubclass(cls, ImageHasher):
+                value, quality = cls.hash_picture(pictures[0])
+                result[name] = value
+                if quality is not None:
+                    result[f"{name}_quality"] = quality
         if dihedral:
             result["pdq_dihedral"] = dihedral_hashes(pictures[0])[0]
-        if all_frames and len(hashes) > 1:
+        if all_frames and len(pictures) > 1:
+            hashes = [(result["pdq"], result["pdq_quality"])]
+            hashes += [hash_image(picture) for picture in pictures[1:]]
             result["frames"] = [
                 {"frame": i, "pdq": pdq, "quality": quality}
                 for i, (pdq, quality) in enumerate(hashes)
@@ -60,6 +65,21 @@ def _frame_dicts(frames: list[VpdqFrame]) -> list[dict[str, Any]]:
         {"frame": f.frame, "timestamp": f.timestamp, "pdq": f.pdq, "quality": f.quality}
         for f in frames
     ]
+
+
+def signal_values(result: dict[str, Any]) -> dict[str, str]:
+    """Each signal's value in a `hash_bytes` result, as banks store it (one string per signal
+    type; vPDQ frames serialised as python-threatexchange does)."""
+    out: dict[str, str] = {}
+    for name, cls in signal_types().items():
+        value = result.get(name)
+        if value is None:
+            continue
+        if cls.index_kind is IndexKind.FRAMES:
+            out[name] = vpdq.serialize(vpdq.frames_of(value))
+        else:
+            out[name] = str(value)
+    return out
 
 
 def hash_file(

@@ -21,12 +21,10 @@ from vangnet.api.uploads import read_multipart
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
-from vangnet.hashing import hash_bytes
+from vangnet.hashing import hash_bytes, signal_values
 from vangnet.match.results import Match
-from vangnet.signals import vpdq
 from vangnet.signals.base import ContentType
 from vangnet.signals.registry import signal_types
-from vangnet.signals.vpdq import frames_of
 
 router = APIRouter(tags=["HMA-compatible"])
 
@@ -59,13 +57,7 @@ def _hma_bank(bank: banks.BankView) -> dict[str, Any]:
 
 def signals_of(hashed: dict[str, Any], types: str | None = None) -> dict[str, str]:
     """The signal values of a `hash_bytes` result, as HMA reports them (one string each)."""
-    out: dict[str, str] = {}
-    if hashed.get("pdq"):
-        out["pdq"] = hashed["pdq"]
-    if hashed.get("vpdq") is not None:
-        out["vpdq"] = vpdq.serialize(frames_of(hashed["vpdq"]))
-    for name in ("md5", "sha1", "sha256"):
-        out[name] = hashed[name]
+    out = signal_values(hashed)
     if types is not None:
         wanted = [t.strip() for t in types.split(",") if t.strip()]
         if not wanted:

@@ -323,13 +323,9 @@ def bank_add(
                     else:
                         err_console.print(f"{path}: {result['error']['message']}", highlight=False)
                     continue
-                signals = {k: result[k] for k in ("md5", "sha1", "sha256")}
-                if result.get("pdq"):
-                    signals["pdq"] = result["pdq"]
-                if result.get("vpdq") is not None:
-                    from vangnet.signals import vpdq
+                from vangnet.hashing import signal_values
 
-                    signals["vpdq"] = vpdq.serialize(vpdq.frames_of(result["vpdq"]))
+                signals = signal_values(result)
                 content_id = banks.add_content(
                     s,
                     bank=name,

@@ -20,7 +20,7 @@ from vangnet.match.indexes import FRAME_BITS, SignalIndexes
 from vangnet.match.results import Match
 from vangnet.signals import vpdq
 from vangnet.signals.base import IndexKind
-from vangnet.signals.registry import get_signal_type
+from vangnet.signals.registry import get_signal_type, signal_types
 from vangnet.signals.vpdq import VpdqFrame
 
 
@@ -288,18 +288,18 @@ class Matcher:
             raise ValidationError("cannot match a file that failed to hash")
         chosen = list(banks) if banks is not None else None
         out: list[Match] = []
-        for name in ("md5", "sha1", "sha256"):
-            if hashed.get(name):
-                out.extend(self.lookup(session, signal_type=name, value=hashed[name], banks=chosen))
-        if hashed.get("pdq"):
+        for name, cls in signal_types().items():
+            value = hashed.get(name)
+            if value is None or cls.index_kind is IndexKind.FRAMES:
+                continue  # videos below
             out.extend(
                 self.lookup(
                     session,
-                    signal_type="pdq",
-                    value=hashed["pdq"],
-                    quality=hashed.get("pdq_quality"),
+                    signal_type=name,
+                    value=value,
+                    quality=hashed.get(f"{name}_quality"),
                     banks=chosen,
-                    variants=variants,
+                    variants=variants if name == "pdq" else (),
                 )
             )
         videos: dict[int, Match] = {}

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 class IndexKind(enum.StrEnum):
@@ -60,3 +63,17 @@ class BytesHasher(ABC):
     @classmethod
     @abstractmethod
     def hash_bytes(cls, data: bytes) -> str: ...
+
+
+class ImageHasher(ABC):
+    """Capability: hashes a decoded picture (any mode; EXIF orientation already applied).
+
+    `vangnet.hashing.hash_bytes` calls every installed image hasher on each photo and reports
+    its value under the signal's name (and the quality, when there is one, as
+    ``<name>_quality``).
+    """
+
+    @classmethod
+    @abstractmethod
+    def hash_picture(cls, img: Image.Image) -> tuple[str, int | None]:
+        """``(value, quality 0-100 or None)``."""

@@ -17,7 +17,7 @@ import pdqhash
 from PIL import Image
 
 from vangnet.errors import InvalidHashError, MediaError
-from vangnet.signals.base import ContentType, IndexKind, SignalType
+from vangnet.signals.base import ContentType, ImageHasher, IndexKind, SignalType
 
 PDQ_HEX_LENGTH = 64
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -99,7 +99,7 @@ def dihedral_hashes(img: Image.Image | RgbArray) -> tuple[list[str], int]:
     return [bits_to_hex(v) for v in vectors], int(quality)
 
 
-class PdqSignal(SignalType):
+class PdqSignal(SignalType, ImageHasher):
     name = "pdq"
     index_kind = IndexKind.HAMMING
     default_threshold = 31
@@ -116,3 +116,7 @@ class PdqSignal(SignalType):
     @classmethod
     def distance(cls, a: str, b: str) -> int:
         return pdq_distance(a, b)
+
+    @classmethod
+    def hash_picture(cls, img: Image.Image) -> tuple[str, int | None]:
+        return hash_image(img)
