@@ -22,13 +22,20 @@ from vangnet.signals.vpdq import VpdqFrame, hash_video_variants
 
 
 def hash_bytes(
-    data: bytes, *, path: str = "-", all_frames: bool = False, dihedral: bool = False
+    data: bytes,
+    *,
+    path: str = "-",
+    all_frames: bool = False,
+    dihedral: bool = False,
+    video_fps: float | None = None,
 ) -> dict[str, Any]:
     """Hash ``data``: ``path``, ``content_type``, ``md5``/``sha1``/``sha256`` and either
     ``pdq`` + ``pdq_quality`` (plus ``frames`` for an animated image with ``all_frames``)
     or ``vpdq`` (a list of ``{frame, timestamp, pdq, quality}``, black bars cropped; for a
     video with bars also ``vpdq_uncropped``, the whole frames). ``dihedral`` adds
-    ``pdq_dihedral``: the 8 rotation/flip variants of a photo's PDQ (for matching)."""
+    ``pdq_dihedral``: the 8 rotation/flip variants of a photo's PDQ (for matching).
+    ``video_fps`` overrides the sampling rate (default ``settings.video_fps``); banking a
+    video at a higher rate than queries use makes trimmed copies match out of phase."""
     sniffed = sniff(data)
     result: dict[str, Any] = {"path": path, "content_type": sniffed.content_type.value}
     installed = signal_types()
@@ -53,7 +60,7 @@ def hash_bytes(
                 for i, (pdq, quality) in enumerate(hashes)
             ]
     else:
-        cropped, whole = hash_video_variants(data)
+        cropped, whole = hash_video_variants(data, fps=video_fps)
         result["vpdq"] = _frame_dicts(cropped)
         if whole is not None:  # the video had bars: also the whole frames, as Meta's vPDQ has them
             result["vpdq_uncropped"] = _frame_dicts(whole)
@@ -83,7 +90,11 @@ def signal_values(result: dict[str, Any]) -> dict[str, str]:
 
 
 def hash_file(
-    path: str | Path, *, all_frames: bool = False, dihedral: bool = False
+    path: str | Path,
+    *,
+    all_frames: bool = False,
+    dihedral: bool = False,
+    video_fps: float | None = None,
 ) -> dict[str, Any]:
     """`hash_bytes` of a file, refused before reading when larger than max_file_bytes."""
     file = Path(path)
@@ -101,4 +112,6 @@ def hash_file(
         raise MediaError(f"cannot read {file}: {exc.strerror or exc}") from None
     if len(data) > limit:  # grew while reading, or a device without a size
         raise MediaTooLargeError(f"file is more than max_file_bytes ({limit:,})")
-    return hash_bytes(data, path=str(path), all_frames=all_frames, dihedral=dihedral)
+    return hash_bytes(
+        data, path=str(path), all_frames=all_frames, dihedral=dihedral, video_fps=video_fps
+    )

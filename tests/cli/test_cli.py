@@ -315,3 +315,19 @@ def test_export_import_keeps_content_items(
     run("bank", "export", "KNOWN", "-f", "vics2", "-o", str(export))
     run("bank", "import", "COPY", str(export), "--create")
     assert run.json("bank", "show", "COPY", "--json")["stats"]["content"] == len(PHOTOS)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_bank_video_at_higher_rate_matches_trimmed_copy(
+    run: Run, cli_db: str, shared_data: Path
+) -> None:
+    videos = shared_data / "threatexchange/video/sample-videos"
+    run("bank", "create", "VIDEOS")
+    # chair-19 is chair-orig with 3.7 s cut off the start: at 1 fps its frames fall between
+    # the banked ones; a bank sampled at 10 fps holds the same instants.
+    run("bank", "add", "VIDEOS", str(videos / "chair-orig-22-sd-bar.mp4"), "--fps", "10")
+    found = run.lines("match", str(videos / "chair-19-sd-bar.mp4"), "--json")[0]["matches"]
+    assert [(m["bank"], m["signal_type"]) for m in found] == [("VIDEOS", "vpdq")]
+    assert found[0]["query_match_pct"] >= 80
+    other = run.lines("match", str(videos / "doorknob-hd-no-bar.mp4"), "--json")[0]["matches"]
+    assert other == []

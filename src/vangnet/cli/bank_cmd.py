@@ -300,11 +300,20 @@ def bank_add(
     source: str | None = typer.Option(None, "--source", help="Provenance, e.g. a case number."),
     series: str | None = typer.Option(None, "--series"),
     note: str | None = typer.Option(None, "--note"),
+    fps: float | None = typer.Option(
+        None,
+        "--fps",
+        min=0.01,
+        max=60,
+        help="Video sampling rate for the bank (default VANGNET_VIDEO_FPS); a higher rate than "
+        "queries use lets trimmed copies match.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Hash files and add each as bank content (its PDQ/vPDQ and digests).
 
     Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
+    Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10
     """
     files = list(iter_files(paths))
     added = failed = 0
@@ -314,7 +323,7 @@ def bank_add(
         with progress() as bar:
             task = bar.add_task("adding", total=len(files))
             for path in files:
-                result = hash_one(path)
+                result = hash_one(path, video_fps=fps)
                 bar.advance(task)
                 if "error" in result:
                     failed += 1

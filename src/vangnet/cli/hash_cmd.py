@@ -24,14 +24,16 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
-def hash_one(path: Path, *, all_frames: bool = False) -> dict[str, Any]:
+def hash_one(
+    path: Path, *, all_frames: bool = False, video_fps: float | None = None
+) -> dict[str, Any]:
     """Hash one file; a failure becomes ``{"path", "error": {"code", "message"}}``."""
     from vangnet.hashing import hash_file
 
     try:
         if not path.exists():
             raise MediaError(f"no such file: {path}")
-        return hash_file(path, all_frames=all_frames)
+        return hash_file(path, all_frames=all_frames, video_fps=video_fps)
     except VangnetError as error:
         return {"path": str(path), "error": error.to_dict()}
     except OSError as error:
