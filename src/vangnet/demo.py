@@ -126,7 +126,7 @@ API key (admin, shown once):  {secret}
 
 Try, in another terminal:
   export KEY={secret}
-  curl -s -H "X-API-Key: $KEY" \
+  curl -s -H "X-API-Key: $KEY" \\
        "{base}/m/raw_lookup?signal_type=pdq&signal={pdq}&include_distance=true"
   curl -s -H "X-API-Key: $KEY" -F photo=@{query_path} {base}/m/lookup
   curl -s -H "X-API-Key: $KEY" --data-binary @{query_path} {base}/v1/match

@@ -78,6 +78,6 @@ def demo_command(
     if port is not None:
         settings = settings.model_copy(update={"port": port})
     info = prepare_demo(settings)
-    console.print(info.instructions, highlight=False, soft_wrap=True)
+    console.print(info.instructions, markup=False, highlight=False, soft_wrap=True)
     if not setup_only:
         run_server(settings)
