@@ -464,7 +464,8 @@ class SegmentedIndex(ABC, Generic[TablesT]):
     def _snapshot_meta(self) -> dict[str, Any]:
         return {}
 
-    def _save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write a snapshot file atomically (temp file + rename)."""
         from vangnet.index.snapshot import write_snapshot
 
         state = self._state

@@ -194,10 +194,6 @@ class ExactIndex(SegmentedIndex[SortedTables]):
             raise SnapshotError("exact index snapshot is corrupt (tables)")
         return SortedTables(keys, perm)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot file atomically (temp file + rename)."""
-        self._save(path)
-
     @classmethod
     def load(
         cls, path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True

@@ -525,10 +525,6 @@ class PDQIndex(SegmentedIndex[MihTables]):
             raise SnapshotError("PDQ index snapshot is corrupt (tables)")
         return tables
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot file atomically (temp file + rename)."""
-        self._save(path)
-
     @classmethod
     def load(
         cls, path: str | os.PathLike[str], *, mmap: bool = True, verify: bool = True
