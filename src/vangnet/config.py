@@ -68,7 +68,25 @@ class Settings(BaseSettings):
         default=4 * 3600, description="Longest video hashed, in seconds."
     )
     video_fps: float = Field(
-        default=1.0, description="Frames per second sampled from videos for vPDQ."
+        default=1.0, gt=0, description="Frames per second sampled from query videos for vPDQ."
+    )
+    bank_video_fps: float = Field(
+        default=0.0,
+        ge=0,
+        description="Frames per second hashed when a video is added to a bank; 0 = every "
+        "frame, so trimmed copies out of phase with the banked video still match.",
+    )
+    bank_video_dedupe_bits: int = Field(
+        default=4,
+        ge=-1,
+        le=256,
+        description="When banking a video, drop a frame whose hashes are all within this many "
+        "bits of the last frame kept (still scenes are stored once); -1 keeps every frame.",
+    )
+    video_regions: bool = Field(
+        default=True,
+        description="Also hash the top, bottom, left and right halves of video frames "
+        "(signal vpdq_regions), so copies with a large logo or caption overlay match.",
     )
     pdq_threshold: int = Field(
         default=31, description="Default PDQ match distance for new banks (0-256)."

@@ -14,11 +14,10 @@ from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError
 from vangnet.media.image import decode_image
 from vangnet.media.sniff import sniff
-from vangnet.signals import vpdq
-from vangnet.signals.base import BytesHasher, ContentType, ImageHasher, IndexKind
+from vangnet.signals.base import BytesHasher, ContentType, FrameHashes, ImageHasher
 from vangnet.signals.pdq import dihedral_hashes, hash_image
 from vangnet.signals.registry import signal_types
-from vangnet.signals.vpdq import VpdqFrame, hash_video_variants
+from vangnet.signals.vpdq import frame_dicts, frames_of, hash_video_variants
 
 
 def hash_bytes(
@@ -28,14 +27,19 @@ def hash_bytes(
     all_frames: bool = False,
     dihedral: bool = False,
     video_fps: float | None = None,
+    for_bank: bool = False,
 ) -> dict[str, Any]:
     """Hash ``data``: ``path``, ``content_type``, ``md5``/``sha1``/``sha256`` and either
     ``pdq`` + ``pdq_quality`` (plus ``frames`` for an animated image with ``all_frames``)
     or ``vpdq`` (a list of ``{frame, timestamp, pdq, quality}``, black bars cropped; for a
-    video with bars also ``vpdq_uncropped``, the whole frames). ``dihedral`` adds
+    video with bars also ``vpdq_uncropped``, the whole frames; with ``settings.video_regions``
+    also ``vpdq_regions``, the half-frames, each with its ``region``). ``dihedral`` adds
     ``pdq_dihedral``: the 8 rotation/flip variants of a photo's PDQ (for matching).
-    ``video_fps`` overrides the sampling rate (default ``settings.video_fps``); banking a
-    video at a higher rate than queries use makes trimmed copies match out of phase."""
+
+    Videos are sampled at ``settings.video_fps``, or with ``for_bank`` at
+    ``settings.bank_video_fps`` (default every frame, near-repeats dropped) so that trimmed
+    copies out of phase with the banked video still find its frames; ``video_fps`` overrides
+    either (0 = every frame)."""
     sniffed = sniff(data)
     result: dict[str, Any] = {"path": path, "content_type": sniffed.content_type.value}
     installed = signal_types()
@@ -60,18 +64,21 @@ def hash_bytes(
                 for i, (pdq, quality) in enumerate(hashes)
             ]
     else:
-        cropped, whole = hash_video_variants(data, fps=video_fps)
-        result["vpdq"] = _frame_dicts(cropped)
-        if whole is not None:  # the video had bars: also the whole frames, as Meta's vPDQ has them
-            result["vpdq_uncropped"] = _frame_dicts(whole)
+        settings = get_settings()
+        if video_fps is None:
+            video_fps = settings.bank_video_fps if for_bank else settings.video_fps
+        video = hash_video_variants(
+            data,
+            fps=video_fps,
+            regions=settings.video_regions,
+            dedupe_bits=settings.bank_video_dedupe_bits if for_bank else -1,
+        )
+        result["vpdq"] = frame_dicts(video.frames)
+        if video.uncropped is not None:  # the video had bars: whole frames, as Meta's vPDQ
+            result["vpdq_uncropped"] = frame_dicts(video.uncropped)
+        if video.regions:
+            result["vpdq_regions"] = frame_dicts(video.regions)
     return result
-
-
-def _frame_dicts(frames: list[VpdqFrame]) -> list[dict[str, Any]]:
-    return [
-        {"frame": f.frame, "timestamp": f.timestamp, "pdq": f.pdq, "quality": f.quality}
-        for f in frames
-    ]
 
 
 def signal_values(result: dict[str, Any]) -> dict[str, str]:
@@ -82,8 +89,8 @@ def signal_values(result: dict[str, Any]) -> dict[str, str]:
         value = result.get(name)
         if value is None:
             continue
-        if cls.index_kind is IndexKind.FRAMES:
-            out[name] = vpdq.serialize(vpdq.frames_of(value))
+        if issubclass(cls, FrameHashes):
+            out[name] = cls.serialize(frames_of(value))
         else:
             out[name] = str(value)
     return out
@@ -95,6 +102,7 @@ def hash_file(
     all_frames: bool = False,
     dihedral: bool = False,
     video_fps: float | None = None,
+    for_bank: bool = False,
 ) -> dict[str, Any]:
     """`hash_bytes` of a file, refused before reading when larger than max_file_bytes."""
     file = Path(path)
@@ -113,5 +121,10 @@ def hash_file(
     if len(data) > limit:  # grew while reading, or a device without a size
         raise MediaTooLargeError(f"file is more than max_file_bytes ({limit:,})")
     return hash_bytes(
-        data, path=str(path), all_frames=all_frames, dihedral=dihedral, video_fps=video_fps
+        data,
+        path=str(path),
+        all_frames=all_frames,
+        dihedral=dihedral,
+        video_fps=video_fps,
+        for_bank=for_bank,
     )

@@ -318,16 +318,26 @@ def test_export_import_keeps_content_items(
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_bank_video_at_higher_rate_matches_trimmed_copy(
+def test_banked_video_matches_trimmed_and_overlaid_copies(
     run: Run, cli_db: str, shared_data: Path
 ) -> None:
     videos = shared_data / "threatexchange/video/sample-videos"
     run("bank", "create", "VIDEOS")
-    # chair-19 is chair-orig with 3.7 s cut off the start: at 1 fps its frames fall between
-    # the banked ones; a bank sampled at 10 fps holds the same instants.
-    run("bank", "add", "VIDEOS", str(videos / "chair-orig-22-sd-bar.mp4"), "--fps", "10")
+    # `bank add` hashes every frame (near-repeats dropped) and the half-frames.
+    run("bank", "add", "VIDEOS", str(videos / "chair-orig-22-sd-bar.mp4"))
+    # chair-19 is chair-orig with 3.7 s cut off the start: its 1 fps samples fall between
+    # seconds of the original, so only a densely hashed bank holds the same instants.
     found = run.lines("match", str(videos / "chair-19-sd-bar.mp4"), "--json")[0]["matches"]
     assert [(m["bank"], m["signal_type"]) for m in found] == [("VIDEOS", "vpdq")]
-    assert found[0]["query_match_pct"] >= 80
+    assert found[0]["query_match_pct"] == 100.0
+    # A large logo covers the top of every frame: whole frames are 26-80 bits away, the
+    # bottom halves 0-12.
+    logo = videos / "chair-22-with-large-logo-bar.mp4"
+    found = run.lines("match", str(logo), "--json")[0]["matches"]
+    assert [(m["bank"], m["signal_type"]) for m in found] == [("VIDEOS", "vpdq_regions")]
+    assert found[0]["query_match_pct"] == 100.0
     other = run.lines("match", str(videos / "doorknob-hd-no-bar.mp4"), "--json")[0]["matches"]
     assert other == []
+    sparse = run.lines("bank", "add", "VIDEOS", str(logo), "--fps", "0.5", "--json")
+    assert sparse[0]["content_id"] > 0
+    assert run.json("bank", "show", "VIDEOS", "--json")["stats"]["content"] == 2

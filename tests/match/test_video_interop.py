@@ -3,13 +3,15 @@ crop bars), such as hashes imported from HMA: the query is matched cropped and w
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
-from vangnet.hashing import hash_file
+from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.signals import vpdq
@@ -51,3 +53,37 @@ def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_da
 def test_unbarred_video_has_one_hash_list(shared_data: Path) -> None:
     hashed = hash_file(shared_data / VIDEOS / "sample-videos/doorknob-hd-no-bar.mp4")
     assert hashed["vpdq"] and "vpdq_uncropped" not in hashed
+
+
+@cache
+def _hashed(path: Path, for_bank: bool) -> dict[str, Any]:
+    return hash_file(path, for_bank=for_bank)
+
+
+def test_overlaid_copy_matches_by_halves(db_engine: Engine, shared_data: Path) -> None:
+    """A copy with a large logo over the top of the frame matches through the index on its
+    bottom halves (signal vpdq_regions), added incrementally after the index loaded."""
+    videos = shared_data / VIDEOS / "sample-videos"
+    banked = _hashed(videos / "pattern-hd-no-bar.mp4", True)
+    query = _hashed(videos / "pattern-sd-with-large-logo-bar.mp4", False)
+    indexes = SignalIndexes(db_engine)
+    indexes.load()
+    with Session(db_engine) as s:
+        banks.create_bank(s, name="VIDEOS")
+        content_id = banks.add_content(s, bank="VIDEOS", signals=signal_values(banked))
+        s.commit()
+    indexes.refresh()
+    assert set(indexes.frames) >= {"vpdq", "vpdq_regions"}
+    with Session(db_engine) as s:
+        matcher = Matcher(indexes)
+        found = matcher.match_hashed(s, query)
+        assert [(m.content_id, m.signal_type, m.query_match_pct) for m in found] == [
+            (content_id, "vpdq_regions", 100.0)
+        ]
+        regions = signal_values(query)["vpdq_regions"]
+        by_hash = matcher.lookup(s, signal_type="vpdq_regions", value=regions)
+        assert [m.content_id for m in by_hash] == [content_id]
+        whole = matcher.lookup(s, signal_type="vpdq", value=signal_values(query)["vpdq"])
+        assert whole == []  # the whole frames are 44-74 bits away
+        other = _hashed(videos / "doorknob-hd-no-bar.mp4", False)
+        assert matcher.match_hashed(s, other) == []

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
+import av
+import numpy as np
 import pytest
 
 from vangnet.config import reset_settings
@@ -17,17 +21,22 @@ from vangnet.errors import (
     MediaTooLargeError,
     UnsupportedMediaError,
 )
+from vangnet.hashing import hash_bytes, hash_file
 from vangnet.signals.pdq import pdq_distance
-from vangnet.signals.vpdq import VpdqFrame, VpdqSignal, hash_video, parse, serialize, vpdq_match
+from vangnet.signals.vpdq import (
+    REGIONS,
+    VpdqFrame,
+    VpdqMatch,
+    VpdqSignal,
+    frames_of,
+    hash_video,
+    parse,
+    serialize,
+    vpdq_match,
+)
 
 VIDEOS = "threatexchange/video/sample-videos"
 REFERENCE = "threatexchange/video/vpdq-hashes"
-EVERY_FRAME = 30.0  # the sample videos are 30 fps
-
-
-#: Banked videos hashed once at the densest rate a test needs; sparser rates are taken from
-#: that list (the sample videos are exactly 30 fps, so 1 fps = every 30th frame).
-DENSE_BANKS = {"chair-orig-22-sd-bar.mp4": 10.0}
 
 
 @cache
@@ -37,11 +46,13 @@ def _hashed(path: Path, fps: float | None, crop_bars: bool) -> tuple[VpdqFrame, 
 
 def hashed(path: Path, fps: float | None = None, *, crop_bars: bool = True) -> list[VpdqFrame]:
     """Each video is decoded and hashed once per test session (per fps / crop setting)."""
-    dense = DENSE_BANKS.get(path.name) if crop_bars else None
-    if dense is None or (fps or 1.0) > dense:
-        return list(_hashed(path, fps, crop_bars))
-    step = round(EVERY_FRAME / (fps or 1.0))
-    return [f for f in _hashed(path, dense, crop_bars) if f.frame % step == 0]
+    return list(_hashed(path, fps, crop_bars))
+
+
+@cache
+def hashed_file(path: Path, *, for_bank: bool) -> dict[str, Any]:
+    """`hash_file` as a query (1 fps) or as `vangnet bank add` hashes (every frame)."""
+    return hash_file(path, for_bank=for_bank)
 
 
 def reference(root: Path, stem: str) -> dict[int, str]:
@@ -74,72 +85,107 @@ def _pairs(root: Path, group: str) -> list[tuple[str, str]]:
         return [(r["query"], r["reference"]) for r in csv.DictReader(f) if r["group"] == group]
 
 
-#: Bank frame rate each tmk pair needs under the default rule (query at 1 fps, query share
-#: >= 80 %, bank share >= 0 %), with the shares measured at 1 fps on both sides.
-BANK_FPS = {
-    "chair-19-sd-bar.mp4": 10.0,  # trimmed 3.7 s: 0.7 s phase shift; 1 fps bank: 10.5 %
-    "chair-20-sd-bar.mp4": 1.0,  # 100 / 95.7 %
-    "chair-22-sd-grey-bar.mp4": 1.0,  # 100 / 100 %
-    "chair-22-sd-sepia-bar.mp4": 1.0,  # 100 / 100 %
-    "chair-22-with-small-logo-bar.mp4": 1.0,  # 95.7 / 95.7 %
-    "pattern-sd-grey-bar.mp4": 1.0,  # 100 / 100 % with bar cropping (0 % without)
-    "pattern-sd-with-small-logo-bar.mp4": 1.0,  # 100 / 100 % with bar cropping (0 % without)
-}
-NOT_WITHOUT_TMK = {
-    "pattern-longer-no-bar.mp4": "1-frame phase shift on a fast pattern: 37.5 % of the query "
-    "(3/8) and 42.9 % of the bank (3/7) at 1 fps, 37.5 / 14.7 % vs a 10 fps bank; matches "
-    "(87.5 %, the 8th second is past the bank's end) only vs an every-frame bank, see "
-    "test_pattern_longer_matches_an_every_frame_bank (slow)",
-    "chair-22-with-large-logo-bar.mp4": "large logo covers the frame: 8.7 % with bar cropping "
-    "(0 % without) at 1 fps, 8.7 % vs a 10 fps bank; reference vPDQ 11 %",
-    "pattern-sd-with-large-logo-bar.mp4": "large logo covers the frame: 0 % with or without bar "
-    "cropping, at 1, 10 fps bank",
+#: Measured shares (query %, bank %) of the whole-frame vPDQ and of the half-frame regions,
+#: query at 1 fps, bank hashed as `vangnet bank add` does (every frame, near-repeats dropped).
+TMK_SHARES = {
+    "chair-19-sd-bar.mp4": ((100.0, 82.6), (100.0, 82.6)),  # trimmed 3.7 s, out of phase
+    "chair-20-sd-bar.mp4": ((100.0, 100.0), (100.0, 100.0)),
+    "chair-22-sd-grey-bar.mp4": ((100.0, 100.0), (100.0, 100.0)),
+    "chair-22-sd-sepia-bar.mp4": ((100.0, 100.0), (100.0, 100.0)),
+    "chair-22-with-small-logo-bar.mp4": ((95.7, 95.7), (100.0, 100.0)),
+    "chair-22-with-large-logo-bar.mp4": ((8.7, 17.4), (100.0, 100.0)),  # logo: halves only
+    "pattern-longer-no-bar.mp4": ((87.5, 85.7), (87.5, 85.7)),  # 8th s is past the bank's end
+    "pattern-sd-grey-bar.mp4": ((100.0, 100.0), (100.0, 100.0)),
+    "pattern-sd-with-small-logo-bar.mp4": ((100.0, 100.0), (100.0, 100.0)),
+    "pattern-sd-with-large-logo-bar.mp4": ((0.0, 0.0), (100.0, 100.0)),  # logo: halves only
 }
 
 
-def _tmk_cases() -> list[object]:
-    cases: list[object] = []
-    for name in sorted([*BANK_FPS, *NOT_WITHOUT_TMK]):
-        group = "tmk_chair" if name.startswith("chair") else "tmk_pattern"
-        reason = NOT_WITHOUT_TMK.get(name)
-        marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-        cases.append(pytest.param(group, name, marks=marks, id=name.removesuffix(".mp4")))
-    return cases
+def _shares(query: Path, banked: Path) -> tuple[VpdqMatch, VpdqMatch]:
+    q, b = hashed_file(query, for_bank=False), hashed_file(banked, for_bank=True)
+    whole = vpdq_match(frames_of(q["vpdq"]), frames_of(b["vpdq"]))
+    halves = vpdq_match(frames_of(q["vpdq_regions"]), frames_of(b["vpdq_regions"]))
+    return whole, halves
 
 
-@pytest.mark.parametrize(("group", "name"), _tmk_cases())
-def test_tmk_pair_matches(shared_data: Path, group: str, name: str) -> None:
+@pytest.mark.parametrize("name", sorted(TMK_SHARES), ids=lambda n: n.removesuffix(".mp4"))
+def test_tmk_pair_matches(shared_data: Path, name: str) -> None:
+    group = "tmk_chair" if name.startswith("chair") else "tmk_pattern"
     pairs = dict(_pairs(shared_data, group))
     query = f"{VIDEOS}/{name}"
-    assert query in pairs
-    bank_fps = BANK_FPS.get(name, 1.0)
-    result = vpdq_match(hashed(shared_data / query), hashed(shared_data / pairs[query], bank_fps))
-    assert result.matched, (query, result)
+    whole, halves = _shares(shared_data / query, shared_data / pairs[query])
+    assert whole.matched or halves.matched, (query, whole, halves)
+    measured = (
+        (round(whole.query_match_pct, 1), round(whole.index_match_pct, 1)),
+        (round(halves.query_match_pct, 1), round(halves.index_match_pct, 1)),
+    )
+    assert measured == TMK_SHARES[name]
 
 
 def test_every_tmk_pair_is_covered(shared_data: Path) -> None:
     names = {Path(q).name for g in ("tmk_chair", "tmk_pattern") for q, _ in _pairs(shared_data, g)}
-    assert names == set(BANK_FPS) | set(NOT_WITHOUT_TMK)
+    assert names == set(TMK_SHARES)
 
 
 def test_tmk_negative_does_not_match(shared_data: Path) -> None:
-    """At 1 fps and against the 10 fps chair bank (the every-frame pattern bank: slow test)."""
     pairs = _pairs(shared_data, "tmk_negative")
     assert len(pairs) == 2
     for query, ref in pairs:
-        for bank_fps in (1.0, 10.0) if "chair" in ref else (1.0,):
-            result = vpdq_match(hashed(shared_data / query), hashed(shared_data / ref, bank_fps))
-            assert not result.matched and result.query_match_pct == 0.0, (ref, bank_fps)
+        for result in _shares(shared_data / query, shared_data / ref):
+            assert not result.matched and result.query_match_pct == 0.0, (ref, result)
 
 
-@pytest.mark.slow
-def test_pattern_longer_matches_an_every_frame_bank(shared_data: Path) -> None:
-    """The longer capture is one frame out of phase: it needs every frame of the bank."""
-    bank = hashed(shared_data / VIDEOS / "pattern-hd-no-bar.mp4", EVERY_FRAME)
-    longer = vpdq_match(hashed(shared_data / VIDEOS / "pattern-longer-no-bar.mp4"), bank)
-    assert longer.matched and longer.query_match_pct == 87.5, longer
-    negative = vpdq_match(hashed(shared_data / VIDEOS / "doorknob-hd-no-bar.mp4"), bank)
-    assert not negative.matched and negative.query_match_pct == 0.0, negative
+def test_bank_hashing_keeps_every_changing_frame(shared_data: Path) -> None:
+    """A bank holds every frame that differs from the last one kept, with its halves."""
+    banked = hashed_file(shared_data / VIDEOS / "chair-orig-22-sd-bar.mp4", for_bank=True)
+    frames = frames_of(banked["vpdq"])
+    assert 600 < len(frames) < 673  # 673 frames; still moments are stored once
+    assert [f.frame for f in frames] == sorted({f.frame for f in frames})
+    halves = frames_of(banked["vpdq_regions"])
+    assert len(halves) == 4 * len(frames)
+    assert {f.region for f in halves} == set(REGIONS)
+    assert [f.frame for f in halves[:4]] == [frames[0].frame] * 4
+
+
+def test_bank_hashing_stores_a_still_video_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 frames of one picture: only coding noise (measured 4-8 bits between I- and P-frames)
+    separates them, so the bank keeps a handful; with dedupe off it keeps all 30."""
+    data = _synthetic_video(seconds=3, fps=10, still=True)
+    result = hash_bytes(data, for_bank=True)
+    assert 1 <= len(result["vpdq"]) <= 3
+    assert len(result["vpdq_regions"]) == 4 * len(result["vpdq"])
+    monkeypatch.setenv("VANGNET_BANK_VIDEO_DEDUPE_BITS", "-1")
+    reset_settings()
+    assert len(hash_bytes(data, for_bank=True)["vpdq"]) == 30
+    query = hash_bytes(data)  # 1 fps: 3 frames, none dropped
+    assert [f["frame"] for f in query["vpdq"]] == [0, 10, 20]
+    assert vpdq_match(frames_of(query["vpdq"]), frames_of(result["vpdq"])).query_match_pct == 100
+
+
+def test_region_hashing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VANGNET_VIDEO_REGIONS", "false")
+    reset_settings()
+    result = hash_bytes(_synthetic_video(seconds=2, fps=5, still=False))
+    assert "vpdq_regions" not in result and len(result["vpdq"]) == 2
+
+
+def _synthetic_video(*, seconds: int, fps: int, still: bool) -> bytes:
+    """An MPEG-4 video drawn here: a textured picture, panning unless ``still``."""
+    rng = np.random.default_rng(7)
+    blocks = (rng.random((12, 48)) * 255).astype(np.uint8)  # large flat blocks: little coding noise
+    texture = np.kron(blocks, np.ones((20, 20), dtype=np.uint8))[:, :, None].repeat(3, axis=2)
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.bit_rate = 20_000_000  # near-lossless: a still picture hashes alike throughout
+        for i in range(seconds * fps):
+            shift = 0 if still else 16 * i
+            rgb = np.ascontiguousarray(texture[:240, shift : shift + 320])
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buf.getvalue()
 
 
 def test_clip_from_the_middle_matches(shared_data: Path) -> None:
@@ -273,3 +319,61 @@ def test_bar_cropping_trade_off_against_meta_hashes(shared_data: Path) -> None:
     assert not vpdq_match(hashed(query), barred).matched  # measured 0 %
     assert vpdq_match(hashed(query), hd).matched  # measured 100 %
     assert not vpdq_match(hashed(query, crop_bars=False), hd).matched  # measured 0 %
+
+
+def test_regions_signal_format() -> None:
+    from vangnet.signals.registry import get_signal_type
+    from vangnet.signals.vpdq import VpdqRegionsSignal
+
+    assert get_signal_type("vpdq_regions") is VpdqRegionsSignal
+    value = json.dumps(["A" * 64 + ",90,1.5,top", "b" * 64 + ",80,1.5, bottom"])
+    canonical = VpdqRegionsSignal.validate(value)
+    assert canonical == json.dumps(["a" * 64 + ",90,1.500,top", "b" * 64 + ",80,1.500,bottom"])
+    frames = VpdqRegionsSignal.frames(canonical)
+    assert [(f.region, f.timestamp) for f in frames] == [("top", 1.5), ("bottom", 1.5)]
+    assert VpdqRegionsSignal.distance(canonical, canonical) == 0
+    other = json.dumps(["a" * 64 + ",90,0.0,left"])  # same hash, another region
+    assert VpdqRegionsSignal.distance(canonical, other) == 256
+    with pytest.raises(InvalidHashError):
+        VpdqRegionsSignal.serialize([VpdqFrame(0, 90, "a" * 64, 0.0)])  # no region
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        json.dumps(["a" * 64 + ",90,1.5"]),  # a vPDQ value is not a regions value
+        json.dumps(["a" * 64 + ",90,1.5,middle"]),
+        json.dumps(["a" * 64 + ",90,1.5,top,extra"]),
+        json.dumps(["a" * 64 + ",900,1.5,top"]),
+    ],
+)
+def test_invalid_region_values(value: str) -> None:
+    from vangnet.signals.vpdq import VpdqRegionsSignal
+
+    with pytest.raises(InvalidHashError):
+        VpdqRegionsSignal.validate(value)
+
+
+def test_a_regions_value_is_not_a_vpdq_value() -> None:
+    with pytest.raises(InvalidHashError):
+        VpdqSignal.validate(json.dumps(["a" * 64 + ",90,1.5,top"]))
+
+
+def test_regions_only_match_the_same_region() -> None:
+    a = "0" * 64
+    query = [VpdqFrame(0, 90, a, 0.0, "top")]
+    assert vpdq_match(query, [VpdqFrame(0, 90, a, 0.0, "top")]).matched
+    assert not vpdq_match(query, [VpdqFrame(0, 90, a, 0.0, "bottom")]).matched
+
+
+def test_shares_count_seconds_not_frames() -> None:
+    """A bank hashed at 30 fps and a query at 1 fps: one matched frame per second is enough."""
+    hashes = [f"{i:064x}" for i in range(0, 1 << 20, 1 << 16)]  # far apart in the low bits
+    far = ["f" * 60 + h[-4:] for h in hashes]
+    banked = [
+        VpdqFrame(n, 90, hashes[n // 30] if n % 30 == 7 else far[n // 30], n / 30)
+        for n in range(90)
+    ]
+    query = [VpdqFrame(s, 90, hashes[s], float(s)) for s in range(3)]
+    result = vpdq_match(query, banked, threshold=0)
+    assert (result.query_match_pct, result.index_match_pct) == (100.0, 100.0)

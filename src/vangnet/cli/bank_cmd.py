@@ -303,17 +303,17 @@ def bank_add(
     fps: float | None = typer.Option(
         None,
         "--fps",
-        min=0.01,
-        max=60,
-        help="Video sampling rate for the bank (default VANGNET_VIDEO_FPS); a higher rate than "
-        "queries use lets trimmed copies match.",
+        min=0,
+        max=240,
+        help="Video frames hashed per second for the bank (default VANGNET_BANK_VIDEO_FPS: 0 = "
+        "every frame, so trimmed copies out of phase with the banked video match).",
     ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Hash files and add each as bank content (its PDQ/vPDQ and digests).
 
     Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
-    Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10
+    Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10   (smaller, coarser bank)
     """
     files = list(iter_files(paths))
     added = failed = 0
@@ -323,7 +323,7 @@ def bank_add(
         with progress() as bar:
             task = bar.add_task("adding", total=len(files))
             for path in files:
-                result = hash_one(path, video_fps=fps)
+                result = hash_one(path, video_fps=fps, for_bank=True)
                 bar.advance(task)
                 if "error" in result:
                     failed += 1

@@ -25,7 +25,11 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
 
 
 def hash_one(
-    path: Path, *, all_frames: bool = False, video_fps: float | None = None
+    path: Path,
+    *,
+    all_frames: bool = False,
+    video_fps: float | None = None,
+    for_bank: bool = False,
 ) -> dict[str, Any]:
     """Hash one file; a failure becomes ``{"path", "error": {"code", "message"}}``."""
     from vangnet.hashing import hash_file
@@ -33,7 +37,7 @@ def hash_one(
     try:
         if not path.exists():
             raise MediaError(f"no such file: {path}")
-        return hash_file(path, all_frames=all_frames, video_fps=video_fps)
+        return hash_file(path, all_frames=all_frames, video_fps=video_fps, for_bank=for_bank)
     except VangnetError as error:
         return {"path": str(path), "error": error.to_dict()}
     except OSError as error:

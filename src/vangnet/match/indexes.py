@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 from vangnet.banks import service as bank_service
 from vangnet.index.exact_index import ExactIndex
 from vangnet.index.pdq_index import PDQIndex
-from vangnet.signals import vpdq
-from vangnet.signals.base import IndexKind
-from vangnet.signals.registry import signal_types
+from vangnet.signals.base import FrameHashes, IndexKind
+from vangnet.signals.registry import get_signal_type, signal_types
+from vangnet.signals.vpdq import FrameSet
 
 log = logging.getLogger(__name__)
 
@@ -39,24 +39,21 @@ SNAPSHOT_VERSION = 1
 
 @dataclass
 class FrameIndex:
-    """Every unique frame of every banked video in one PDQ index."""
+    """Every unique frame of every banked video of one per-frame signal type, in one PDQ
+    index; hit ids are ``signal_id << FRAME_BITS | key position`` in the video's `FrameSet`."""
 
+    signal_type: str = "vpdq"
     pdq: PDQIndex = field(default_factory=lambda: PDQIndex.build([]))
-    # signal id -> [(pdq hex, quality)] of the video's unique frames, by frame position
-    videos: dict[int, list[tuple[str, int]]] = field(default_factory=dict)
+    videos: dict[int, FrameSet] = field(default_factory=dict)
 
     def add(self, signal_id: int, value: str) -> None:
         self.remove(signal_id)
-        frames: list[tuple[str, int]] = []
-        seen: set[str] = set()
-        for frame in vpdq.parse(value):
-            if frame.pdq not in seen:
-                seen.add(frame.pdq)
-                frames.append((frame.pdq, frame.quality))
-        if len(frames) >= 1 << FRAME_BITS:
-            frames = frames[: (1 << FRAME_BITS) - 1]
+        cls = get_signal_type(self.signal_type)
+        if not issubclass(cls, FrameHashes):
+            raise TypeError(f"signal type {self.signal_type} has no frames")
+        frames = FrameSet.of(cls.frames(value)[: (1 << FRAME_BITS) - 1])
         ids = [(signal_id << FRAME_BITS) | pos for pos in range(len(frames))]
-        self.pdq.add([h for h, _ in frames], ids)
+        self.pdq.add(frames.hashes, ids)
         self.videos[signal_id] = frames
 
     def remove(self, signal_id: int) -> None:
@@ -126,7 +123,7 @@ class SignalIndexes:
                         values, ids, hex_length=getattr(cls, "hex_length", None)
                     )
                 else:
-                    frame_index = FrameIndex()
+                    frame_index = FrameIndex(name)
                     for row in rows:
                         frame_index.add(row.signal_id, row.value)
                     self.frames[name] = frame_index
@@ -189,7 +186,7 @@ class SignalIndexes:
                 if new:
                     exact.add(list(new.values()), list(new.keys()))
             else:
-                frames = self.frames.setdefault(name, FrameIndex())
+                frames = self.frames.setdefault(name, FrameIndex(name))
                 for signal_id in gone:
                     frames.remove(signal_id)
                 for signal_id, value in new.items():
@@ -243,7 +240,7 @@ class SignalIndexes:
         with Session(self._engine) as session:
             for name, cls in signal_types().items():
                 if cls.index_kind is IndexKind.FRAMES:
-                    frame_index = FrameIndex()
+                    frame_index = FrameIndex(name)
                     for row in bank_service.current_signals(session, signal_type=name):
                         frame_index.add(row.signal_id, row.value)
                     self.frames[name] = frame_index

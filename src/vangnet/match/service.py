@@ -19,9 +19,9 @@ from vangnet.errors import ValidationError
 from vangnet.match.indexes import FRAME_BITS, SignalIndexes
 from vangnet.match.results import Match
 from vangnet.signals import vpdq
-from vangnet.signals.base import IndexKind
+from vangnet.signals.base import FrameHashes, IndexKind
 from vangnet.signals.registry import get_signal_type, signal_types
-from vangnet.signals.vpdq import VpdqFrame
+from vangnet.signals.vpdq import FrameSet, VpdqFrame
 
 
 @dataclass(frozen=True)
@@ -202,8 +202,10 @@ class Matcher:
                     self._finish(session, signal_type, dict.fromkeys(ids, 0), chosen, None)
                 )
         else:
+            if not issubclass(cls, FrameHashes):
+                raise ValidationError(f"signal type {signal_type} has no frames")
             for value in canonical:
-                frames = vpdq.parse(value)
+                frames = cls.frames(value)
                 results.append(
                     self.match_video(session, frames, signal_type=signal_type, banks=banks)
                 )
@@ -217,18 +219,16 @@ class Matcher:
         signal_type: str = "vpdq",
         banks: Iterable[str] | None = None,
     ) -> list[Match]:
-        """vPDQ: per banked video, the share of query frames matched and of its frames matched."""
+        """Per banked video of ``signal_type`` (a per-frame signal): the share of the query's
+        seconds matched and of the banked video's seconds matched (`vpdq.FrameSet`)."""
         chosen = self._banks(session, banks)
         frame_index = self.indexes.frames.get(signal_type)
         if frame_index is None or not frames or not chosen:
             return []
-        unique: dict[str, int] = {}
-        for f in frames:
-            unique[f.pdq] = max(f.quality, unique.get(f.pdq, -1))
-        query_hashes = list(unique)
+        query = FrameSet.of(frames)
         threshold = self.query_threshold(chosen, signal_type)
-        hits = frame_index.pdq.query_many(query_hashes, threshold)
-        # per video: list of (query position, banked frame position, distance)
+        hits = frame_index.pdq.query_many(query.hashes, threshold)
+        # per video: list of (query key, banked key, distance)
         per_video: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
         for qpos, found in enumerate(hits):
             for frame_id, distance in found:
@@ -241,27 +241,28 @@ class Matcher:
         out: list[Match] = []
         for signal_id, pairs in per_video.items():
             info, rules = _matchable(infos.get(signal_id), chosen, signal_type)
-            if info is None or rules is None:
+            banked = frame_index.videos.get(signal_id)
+            if info is None or rules is None or banked is None:
                 continue
-            banked = frame_index.videos.get(signal_id, [])
-            q_ok = [q >= rules.quality_floor for q in unique.values()]
-            b_ok = [q >= rules.quality_floor for _, q in banked]
-            n_query, n_banked = sum(q_ok), sum(b_ok)
-            if not n_query or not n_banked:
-                continue
+            q_ok, b_ok = query.usable(rules.quality_floor), banked.usable(rules.quality_floor)
             matched_q: set[int] = set()
             matched_b: set[int] = set()
             best = 257
             for qpos, bpos, distance in pairs:
-                if distance <= rules.threshold and q_ok[qpos] and b_ok[bpos]:
+                if (
+                    distance <= rules.threshold
+                    and q_ok[qpos]
+                    and b_ok[bpos]
+                    and query.regions[qpos] == banked.regions[bpos]
+                ):
                     matched_q.add(qpos)
                     matched_b.add(bpos)
                     best = min(best, distance)
-            query_pct = 100.0 * len(matched_q) / n_query
-            index_pct = 100.0 * len(matched_b) / n_banked
-            if not matched_q or query_pct < rules.query_match_pct:
+            if not matched_q:
                 continue
-            if index_pct < rules.index_match_pct:
+            query_pct = query.share(matched_q, rules.quality_floor)
+            index_pct = banked.share(matched_b, rules.quality_floor)
+            if query_pct < rules.query_match_pct or index_pct < rules.index_match_pct:
                 continue
             out.append(
                 _match(
@@ -302,11 +303,17 @@ class Matcher:
                     variants=variants if name == "pdq" else (),
                 )
             )
-        videos: dict[int, Match] = {}
-        for key in ("vpdq", "vpdq_uncropped"):  # cropped, and whole frames for barred videos
-            for m in self.match_video(session, vpdq.frames_of(hashed.get(key) or []), banks=chosen):
-                best = videos.get(m.signal_id)
-                if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
-                    videos[m.signal_id] = m
+        # Videos: each per-frame signal against its own index (vpdq also with the whole
+        # frames of a barred video); one match per banked video, the best query share.
+        videos: dict[tuple[str, int], Match] = {}
+        for name, cls in signal_types().items():
+            if cls.index_kind is not IndexKind.FRAMES:
+                continue
+            for key in (name, f"{name}_uncropped"):
+                frames = vpdq.frames_of(hashed.get(key) or [])
+                for m in self.match_video(session, frames, signal_type=name, banks=chosen):
+                    best = videos.get((m.bank, m.content_id))
+                    if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
+                        videos[(m.bank, m.content_id)] = m
         out.extend(videos.values())
         return out

@@ -162,13 +162,13 @@ def _duration_seconds(
 def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[VideoFrame]:
     """Decode ``data`` in memory and yield the frames vPDQ samples at ``fps`` per second.
 
-    ``fps`` defaults to ``settings.video_fps``. Raises `EmptyInputError`,
+    ``fps`` defaults to ``settings.video_fps``; 0 yields every frame. Raises `EmptyInputError`,
     `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or `MediaError`.
     """
     settings = get_settings()
     rate_wanted = settings.video_fps if fps is None else fps
-    if not rate_wanted > 0:
-        raise ValueError(f"fps must be positive, got {fps!r}")
+    if not rate_wanted >= 0:
+        raise ValueError(f"fps must be 0 (every frame) or positive, got {fps!r}")
     sniffed = sniff(data)
     if sniffed.content_type is not ContentType.VIDEO:
         raise UnsupportedMediaError(f"expected a video, got a {sniffed.format} image")
@@ -192,7 +192,7 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
         max_seconds = settings.max_video_seconds
         if _duration_seconds(container, stream) > max_seconds:
             raise MediaTooLargeError(f"video is longer than max_video_seconds ({max_seconds:g} s)")
-        frame_mod = max(1, int(frame_rate / rate_wanted))
+        frame_mod = max(1, int(frame_rate / rate_wanted)) if rate_wanted else 1
         stream.thread_type = "AUTO"
         number = 0
         try:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from PIL import Image
 
+    from vangnet.signals.vpdq import VpdqFrame
+
 
 class IndexKind(enum.StrEnum):
     """Which matching index serves a signal type."""
@@ -77,3 +79,20 @@ class ImageHasher(ABC):
     @abstractmethod
     def hash_picture(cls, img: Image.Image) -> tuple[str, int | None]:
         """``(value, quality 0-100 or None)``."""
+
+
+class FrameHashes(ABC):
+    """Capability of `IndexKind.FRAMES` signal types: a value is a list of hashed frames.
+
+    The frame index and the matcher read every such signal through these two methods, so a
+    new per-frame signal needs no change to either."""
+
+    @classmethod
+    @abstractmethod
+    def frames(cls, value: str) -> list[VpdqFrame]:
+        """The frames of a value; raises `InvalidHashError`."""
+
+    @classmethod
+    @abstractmethod
+    def serialize(cls, frames: list[VpdqFrame]) -> str:
+        """The stored value for ``frames``."""

@@ -6,35 +6,53 @@ signal type (and so by HMA exports): a JSON list with one string per frame,
 format (three significant digits, exactly as python-threatexchange writes it). Frame numbers
 are not part of that format; parsing numbers the frames 0, 1, 2, ...
 
-Matching follows vPDQ's brute-force matcher: drop frames below the quality floor, dedupe
-frames by hash, a frame matches when any frame of the other video is within the distance
-threshold; the match percentages are the matched shares of each side's remaining frames.
+The ``vpdq_regions`` signal (Vangnet's own) holds the top, bottom, left and right halves of
+each sampled frame, one string each, ``"<pdq hex>,<quality>,<timestamp>,<region>"``: a copy
+with a large overlay (a logo, a caption, a webcam inset) still matches on the halves the
+overlay leaves clear, where the whole-frame hash is 50-80 bits away.
+
+Matching follows vPDQ's brute-force matcher (drop frames below the quality floor, dedupe
+frames by hash, a frame matches when a frame of the other video is within the distance
+threshold; region frames only match the same region), except that the match percentages
+count seconds of video rather than frames (`FrameSet`): a bank hashed at every frame, so
+that trimmed copies out of phase with it still find their frames, compares with a query
+sampled at 1 fps like for like. Timestamps in the python-threatexchange format have three
+significant digits, so past 1,000 s of a ``vpdq`` value the buckets widen to 10 s.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vangnet.errors import InvalidHashError
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
-from vangnet.signals.base import ContentType, IndexKind, SignalType
-from vangnet.signals.pdq import PdqSignal, hash_pixels, pdq_distance
+from vangnet.signals.base import ContentType, FrameHashes, IndexKind, SignalType
+from vangnet.signals.pdq import PdqSignal, RgbArray, hash_pixels, pdq_distance
 
 TIMESTAMP_FORMAT = ".3"  # python-threatexchange's VPDQ_TIMESTAMP_PRECISION, as a format spec
 
 
+#: The half-frames hashed besides the whole frame (`hash_video_variants` with ``regions``).
+REGIONS = ("top", "bottom", "left", "right")
+#: Match shares count seconds of video (frames bucketed by this many seconds), so a bank
+#: hashed at every frame and a query sampled at 1 fps compare like for like.
+BUCKET_SECONDS = 1.0
+
+
 @dataclass(frozen=True)
 class VpdqFrame:
-    """One hashed frame: decode-order frame number, PDQ quality, PDQ hex, seconds."""
+    """One hashed frame: decode-order frame number, PDQ quality, PDQ hex, seconds, and the
+    part of the frame hashed (``""`` for the whole frame, else one of `REGIONS`)."""
 
     frame: int
     quality: int
     pdq: str
     timestamp: float
+    region: str = ""
 
 
 @dataclass(frozen=True)
@@ -46,9 +64,19 @@ class VpdqMatch:
     matched: bool
 
 
+@dataclass(frozen=True)
+class VideoHashes:
+    """Everything one decode of a video yields for matching."""
+
+    frames: list[VpdqFrame]  # whole frames, black bars cropped: the ``vpdq`` signal
+    uncropped: list[VpdqFrame] | None  # whole frames with their bars, when there were bars
+    regions: list[VpdqFrame]  # the `REGIONS` halves of each cropped frame
+
+
 def hash_video(data: bytes, *, fps: float | None = None, crop_bars: bool = True) -> list[VpdqFrame]:
     """vPDQ of a video given as bytes: one PDQ per frame sampled at ``fps`` (default
-    ``settings.video_fps``), decoded in memory. Raises `MediaError` subclasses.
+    ``settings.video_fps``; 0 = every frame), decoded in memory. Raises `MediaError`
+    subclasses.
 
     ``crop_bars`` (default) crops letterbox / pillarbox bars first
     (`vangnet.media.video.crop_black_bars`); off, frames are hashed whole as Meta's vPDQ
@@ -61,13 +89,42 @@ def hash_video(data: bytes, *, fps: float | None = None, crop_bars: bool = True)
     return frames
 
 
+def region_pixels(rgb: RgbArray) -> Iterator[tuple[str, RgbArray]]:
+    """The `REGIONS` of a frame: its top, bottom, left and right halves."""
+    height, width = rgb.shape[:2]
+    yield "top", rgb[: height // 2]
+    yield "bottom", rgb[height // 2 :]
+    yield "left", rgb[:, : width // 2]
+    yield "right", rgb[:, width // 2 :]
+
+
+def _hash_regions(frame: VideoFrame) -> list[VpdqFrame]:
+    out = []
+    for region, pixels in region_pixels(frame.rgb):
+        if pixels.shape[0] and pixels.shape[1]:  # a 1-pixel side has an empty half
+            pdq, quality = hash_pixels(pixels)
+            out.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp, region))
+    return out
+
+
+def _near(a: list[VpdqFrame], b: list[VpdqFrame], bits: int) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(pdq_distance(x.pdq, y.pdq) <= bits for x, y in zip(a, b, strict=True))
+
+
 def hash_video_variants(
-    data: bytes, *, fps: float | None = None
-) -> tuple[list[VpdqFrame], list[VpdqFrame] | None]:
-    """vPDQ with bars cropped, plus whole-frame vPDQ when the video had bars, from one decode.
+    data: bytes, *, fps: float | None = None, regions: bool = False, dedupe_bits: int = -1
+) -> VideoHashes:
+    """vPDQ with bars cropped, whole-frame vPDQ when the video had bars, and (``regions``)
+    the half-frames, all from one decode.
 
     The whole-frame hashes are what Meta's vPDQ reference (and so hashes imported from HMA)
-    holds for a barred video; matching both keeps those banks useful.
+    holds for a barred video; matching both keeps those banks useful. The half-frames let a
+    copy with a large overlay (logo, caption, webcam inset) match on the halves it leaves
+    clear. ``dedupe_bits`` >= 0 drops a sampled frame whose hashes (whole and halves) are all
+    within that many bits of the last frame kept: a bank hashed at every frame then stores
+    still scenes once.
     """
     originals: dict[int, VideoFrame] = {}
 
@@ -78,40 +135,81 @@ def hash_video_variants(
 
     cropped: list[VpdqFrame] = []
     whole: list[VpdqFrame] = []
+    halves: list[VpdqFrame] = []
     barred = False
+    last: list[VpdqFrame] = []
     for frame in crop_black_bars(tap(iter_video_frames(data, fps=fps))):
         original = originals.pop(frame.number)
         pdq, quality = hash_pixels(frame.rgb)
-        cropped.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
+        kept = [VpdqFrame(frame.number, quality, pdq, frame.timestamp)]
+        if regions:
+            kept += _hash_regions(frame)
+        if dedupe_bits >= 0 and _near(kept, last, dedupe_bits):
+            continue
+        last = kept
+        cropped.append(kept[0])
+        halves.extend(kept[1:])
         if original.rgb.shape != frame.rgb.shape:
             barred = True
             pdq, quality = hash_pixels(original.rgb)
         whole.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
-    return cropped, (whole if barred else None)
+    return VideoHashes(cropped, whole if barred else None, halves)
 
 
 def frames_of(items: list[dict[str, Any]]) -> list[VpdqFrame]:
-    """Frames from the ``vpdq`` list of a `vangnet.hashing.hash_bytes` result."""
+    """Frames from the ``vpdq`` (or ``vpdq_uncropped``, ``vpdq_regions``) list of a
+    `vangnet.hashing.hash_bytes` result."""
     return [
-        VpdqFrame(int(i["frame"]), int(i["quality"]), str(i["pdq"]), float(i["timestamp"]))
+        VpdqFrame(
+            int(i["frame"]),
+            int(i["quality"]),
+            str(i["pdq"]),
+            float(i["timestamp"]),
+            str(i.get("region", "")),
+        )
         for i in items
     ]
 
 
+def frame_dicts(frames: list[VpdqFrame]) -> list[dict[str, Any]]:
+    """The inverse of `frames_of`: the JSON objects `vangnet hash` prints per frame."""
+    out: list[dict[str, Any]] = []
+    for f in frames:
+        item: dict[str, Any] = {
+            "frame": f.frame,
+            "timestamp": f.timestamp,
+            "pdq": f.pdq,
+            "quality": f.quality,
+        }
+        if f.region:
+            item["region"] = f.region
+        out.append(item)
+    return out
+
+
 def _format_frame(frame: VpdqFrame) -> str:
+    if frame.region:
+        return f"{frame.pdq},{frame.quality},{frame.timestamp:.3f},{frame.region}"
     return f"{frame.pdq},{frame.quality},{frame.timestamp:{TIMESTAMP_FORMAT}}"
 
 
 def serialize(frames: list[VpdqFrame]) -> str:
-    """The python-threatexchange / HMA value for ``frames``."""
+    """The python-threatexchange / HMA value for ``frames`` (for region frames, the
+    ``vpdq_regions`` value: a fourth field names the region)."""
     return json.dumps([_format_frame(f) for f in frames])
 
 
-def _parse_frame(index: int, text: object) -> VpdqFrame:
+def _parse_frame(index: int, text: object, *, regions: bool) -> VpdqFrame:
     if not isinstance(text, str):
         raise InvalidHashError(f"vPDQ frame {index}: expected a string, got {type(text).__name__}")
     parts = text.split(",")
-    if len(parts) != 3:
+    if regions:
+        if len(parts) != 4 or parts[3].strip() not in REGIONS:
+            raise InvalidHashError(
+                f"vPDQ region frame {index}: expected 'pdq_hex,quality,timestamp,region' with "
+                f"region one of {', '.join(REGIONS)}"
+            )
+    elif len(parts) != 3:
         raise InvalidHashError(f"vPDQ frame {index}: expected 'pdq_hex,quality,timestamp'")
     pdq = PdqSignal.validate(parts[0])
     try:
@@ -122,33 +220,73 @@ def _parse_frame(index: int, text: object) -> VpdqFrame:
         raise InvalidHashError(f"vPDQ frame {index}: quality {quality} is not in 0-100")
     if not (math.isfinite(timestamp) and timestamp >= 0):
         raise InvalidHashError(f"vPDQ frame {index}: timestamp must be a number >= 0")
-    return VpdqFrame(index, quality, pdq, timestamp)
+    return VpdqFrame(index, quality, pdq, timestamp, parts[3].strip() if regions else "")
 
 
-def parse(value: str) -> list[VpdqFrame]:
-    """Frames of a serialized vPDQ value; raises `InvalidHashError`."""
+def parse(value: str, *, regions: bool = False) -> list[VpdqFrame]:
+    """Frames of a serialized vPDQ value (``regions``: a ``vpdq_regions`` value); raises
+    `InvalidHashError`."""
     try:
         items = json.loads(value) if isinstance(value, str) and value.strip() else None
     except json.JSONDecodeError as exc:
         raise InvalidHashError(f"not a vPDQ value: invalid JSON ({exc.msg})") from None
     if not isinstance(items, list) or not items:
         raise InvalidHashError("not a vPDQ value: expected a non-empty JSON list of frames")
-    return [_parse_frame(i, item) for i, item in enumerate(items)]
+    return [_parse_frame(i, item, regions=regions) for i, item in enumerate(items)]
 
 
-def _usable(frames: list[VpdqFrame], quality_floor: int) -> list[str]:
-    seen: dict[str, None] = {}
-    for f in frames:
-        if f.quality >= quality_floor:
-            seen.setdefault(f.pdq, None)
-    return list(seen)
+@dataclass
+class FrameSet:
+    """A video as matching sees it: its unique (hash, region) pairs ("keys"), each with its
+    best quality and the `BUCKET_SECONDS` time buckets it occurs in.
 
+    As in vPDQ, frames below the quality floor are left out and repeated hashes count once
+    as candidates; unlike vPDQ, the shares count buckets (seconds of video), so the density
+    at which either side was sampled does not change them.
+    """
 
-def _matched_share(side: list[str], other: list[str], threshold: int) -> float:
-    if not side:
-        return 0.0
-    hits = sum(any(pdq_distance(a, b) <= threshold for b in other) for a in side)
-    return hits * 100.0 / len(side)
+    hashes: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    qualities: list[int] = field(default_factory=list)
+    buckets: list[tuple[int, ...]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, frames: Iterable[VpdqFrame]) -> FrameSet:
+        positions: dict[tuple[str, str], int] = {}
+        out = cls()
+        seconds: list[set[int]] = []
+        for f in frames:
+            bucket = int(f.timestamp // BUCKET_SECONDS)
+            pos = positions.get((f.pdq, f.region))
+            if pos is None:
+                positions[(f.pdq, f.region)] = len(out.hashes)
+                out.hashes.append(f.pdq)
+                out.regions.append(f.region)
+                out.qualities.append(f.quality)
+                seconds.append({bucket})
+            else:
+                out.qualities[pos] = max(out.qualities[pos], f.quality)
+                seconds[pos].add(bucket)
+        out.buckets = [tuple(sorted(b)) for b in seconds]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def usable(self, quality_floor: int) -> list[bool]:
+        return [q >= quality_floor for q in self.qualities]
+
+    def share(self, matched: Iterable[int], quality_floor: int) -> float:
+        """Percentage of the buckets holding a usable key that hold a matched usable key."""
+        total: set[int] = set()
+        got: set[int] = set()
+        for pos, quality in enumerate(self.qualities):
+            if quality >= quality_floor:
+                total.update(self.buckets[pos])
+        for pos in matched:
+            if self.qualities[pos] >= quality_floor:
+                got.update(self.buckets[pos])
+        return 100.0 * len(got) / len(total) if total else 0.0
 
 
 def vpdq_match(
@@ -160,15 +298,30 @@ def vpdq_match(
     query_match_pct: float = 80.0,
     index_match_pct: float = 0.0,
 ) -> VpdqMatch:
-    """Compare two videos as vPDQ does; ``matched`` when both shares reach their minimum."""
-    q, b = _usable(query, quality_floor), _usable(banked, quality_floor)
-    q_pct = _matched_share(q, b, threshold)
-    b_pct = _matched_share(b, q, threshold)
-    matched = bool(q and b) and q_pct >= query_match_pct and b_pct >= index_match_pct
+    """Brute-force reference of the matcher: a usable key of one video matches when a usable
+    key of the same region of the other is within ``threshold``; ``matched`` when something
+    matched and both `FrameSet.share`s reach their minimum."""
+    q, b = FrameSet.of(query), FrameSet.of(banked)
+    q_ok, b_ok = q.usable(quality_floor), b.usable(quality_floor)
+    b_int = [int(h, 16) for h in b.hashes]
+    matched_q: set[int] = set()
+    matched_b: set[int] = set()
+    for i, a in enumerate(q.hashes):
+        if not q_ok[i]:
+            continue
+        value = int(a, 16)
+        for j, other in enumerate(b_int):
+            same_part = q.regions[i] == b.regions[j]
+            if b_ok[j] and same_part and (value ^ other).bit_count() <= threshold:
+                matched_q.add(i)
+                matched_b.add(j)
+    q_pct = q.share(matched_q, quality_floor)
+    b_pct = b.share(matched_b, quality_floor)
+    matched = bool(matched_q) and q_pct >= query_match_pct and b_pct >= index_match_pct
     return VpdqMatch(query_match_pct=q_pct, index_match_pct=b_pct, matched=matched)
 
 
-class VpdqSignal(SignalType):
+class VpdqSignal(SignalType, FrameHashes):
     name = "vpdq"
     index_kind = IndexKind.FRAMES
     default_threshold = 31
@@ -182,7 +335,49 @@ class VpdqSignal(SignalType):
         return serialize(parse(value))
 
     @classmethod
+    def frames(cls, value: str) -> list[VpdqFrame]:
+        return parse(value)
+
+    @classmethod
+    def serialize(cls, frames: list[VpdqFrame]) -> str:
+        return serialize([replace(f, region="") for f in frames])
+
+    @classmethod
     def distance(cls, a: str, b: str) -> int:
-        """Smallest PDQ distance between any usable frame of ``a`` and any of ``b``."""
+        """Smallest PDQ distance between any frame of ``a`` and any of ``b``."""
         fa, fb = parse(a), parse(b)
         return min(pdq_distance(x.pdq, y.pdq) for x in fa for y in fb)
+
+
+class VpdqRegionsSignal(SignalType, FrameHashes):
+    """The half-frames of a video's sampled frames: matches copies with a large overlay."""
+
+    name = "vpdq_regions"
+    index_kind = IndexKind.FRAMES
+    default_threshold = 31
+    content_types = frozenset({ContentType.VIDEO})
+    description = (
+        "PDQ of the top, bottom, left and right halves of each sampled video frame "
+        "(matches copies with a logo, caption or webcam overlay; Vangnet's own format)."
+    )
+
+    @classmethod
+    def validate(cls, value: str) -> str:
+        return serialize(parse(value, regions=True))
+
+    @classmethod
+    def frames(cls, value: str) -> list[VpdqFrame]:
+        return parse(value, regions=True)
+
+    @classmethod
+    def serialize(cls, frames: list[VpdqFrame]) -> str:
+        if any(not f.region for f in frames):
+            raise InvalidHashError("vpdq_regions frames must each name their region")
+        return serialize(frames)
+
+    @classmethod
+    def distance(cls, a: str, b: str) -> int:
+        """Smallest PDQ distance between frames of ``a`` and ``b`` of the same region."""
+        fa, fb = parse(a, regions=True), parse(b, regions=True)
+        found = [pdq_distance(x.pdq, y.pdq) for x in fa for y in fb if x.region == y.region]
+        return min(found, default=256)
