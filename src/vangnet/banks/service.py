@@ -257,6 +257,12 @@ def default_thresholds() -> dict[str, dict[str, Any]]:
             "query_match_pct": s.vpdq_query_match_pct,
             "index_match_pct": s.vpdq_index_match_pct,
         },
+        "vpdq_regions": {
+            "threshold": s.pdq_threshold,
+            "quality_floor": s.pdq_quality_floor,
+            "query_match_pct": s.vpdq_query_match_pct,
+            "index_match_pct": s.vpdq_index_match_pct,
+        },
     }
 
 

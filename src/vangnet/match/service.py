@@ -36,8 +36,11 @@ class Rules:
 
 
 def _rules(bank: bank_service.BankView, signal_type: str) -> Rules:
+    """The bank's stored rules; a setting it does not store (a bank made before the signal
+    type was installed) takes the default a new bank would get."""
     cls = get_signal_type(signal_type)
-    cfg: dict[str, Any] = dict(bank.thresholds.get(signal_type, {}))
+    defaults = bank_service.default_thresholds().get(signal_type, {})
+    cfg: dict[str, Any] = {**defaults, **bank.thresholds.get(signal_type, {})}
     return Rules(
         threshold=int(cfg.get("threshold", cls.default_threshold)),
         quality_floor=int(cfg.get("quality_floor", 0)),
