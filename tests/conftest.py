@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +122,12 @@ def db_session(db_engine: Engine) -> Iterator[Session]:
     with Session(db_engine, expire_on_commit=False) as session:
         yield session
         session.rollback()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    """A webhook receiver on 127.0.0.1 (see ``webhook_receiver.py``)."""
+    from webhook_receiver import run_receiver
+
+    with run_receiver() as state:
+        yield state

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -110,6 +110,89 @@ class Settings(BaseSettings):
         default=300.0, description="How often a running server writes an index snapshot."
     )
     log_level: str = Field(default="info", description="Logging level.")
+
+    # -- live streams -----------------------------------------------------------------------
+    live_sample_fps: float = Field(
+        default=1.0, gt=0, le=30, description="Base rate at which live stream frames are sampled."
+    )
+    live_scene_change: float = Field(
+        default=12.0,
+        ge=0,
+        le=255,
+        description="Mean luminance change (0-255, on a 32x32 thumbnail) that triggers an extra "
+        "sample between base-rate samples; 0 turns scene-change sampling off.",
+    )
+    live_max_extra_fps: float = Field(
+        default=4.0,
+        ge=0,
+        description="Most scene-change samples per second on top of the base rate.",
+    )
+    live_min_frames: int = Field(
+        default=2,
+        ge=1,
+        description="Default decision rule for banks that are not high-confidence: this many "
+        "matching samples ...",
+    )
+    live_window: int = Field(
+        default=5, ge=1, description="... within this many most recent samples of the stream."
+    )
+    live_queue_samples: int = Field(
+        default=8,
+        ge=1,
+        description="Samples a stream may have waiting for hashing and lookup; more are dropped "
+        "(and counted) rather than letting the stream fall behind live.",
+    )
+    live_stall_seconds: float = Field(
+        default=10.0, gt=0, description="A stream with no frame for this long is stalled."
+    )
+    live_connect_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a stream to connect or answer."
+    )
+    live_reconnect_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait between reconnection attempts."
+    )
+    live_reconnect_attempts: int = Field(
+        default=10, ge=0, description="Reconnection attempts before a stream is failed."
+    )
+    live_max_pixels: int = Field(
+        default=3840 * 2160,
+        gt=0,
+        description="Largest stream frame (width x height) accepted; larger fails the stream.",
+    )
+    live_evidence_before: int = Field(
+        default=3, ge=0, description="Samples before a match kept as evidence with it."
+    )
+    live_evidence_after: int = Field(
+        default=3, ge=0, description="Samples after a match kept as evidence with it."
+    )
+
+    # -- actions and evidence ---------------------------------------------------------------
+    webhook_url: str = Field(
+        default="", description="Where signed webhooks (alert.created, stream.terminate, ...) go."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key for webhook signatures (or webhook_secret_file)."
+    )
+    webhook_secret_file: Path | None = Field(
+        default=None, description="File holding the webhook signing key."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, description="Delivery attempts before a webhook is dead-lettered."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=1.0, gt=0, description="First retry delay; doubles per attempt (capped at 5 min)."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Timeout of one webhook delivery attempt."
+    )
+    vault_key: SecretStr | None = Field(
+        default=None,
+        description="Evidence vault key: 32 bytes, base64. Without it (and without "
+        "vault_key_file) a key file is created in $VANGNET_HOME/vault.key (mode 0600).",
+    )
+    vault_key_file: Path | None = Field(
+        default=None, description="File holding the evidence vault key (32 bytes, base64)."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -14,7 +14,7 @@ from vangnet.store.models import Base
 
 
 def test_migrated_to_head(db_url: str) -> None:
-    assert current_revision(db_url) == head_revision() == "0001_initial"
+    assert current_revision(db_url) == head_revision() == "0002_live"
 
 
 def test_schema_matches_models(db_url: str) -> None:
@@ -28,8 +28,8 @@ def test_tables_present(db_engine: Engine) -> None:
 
 
 def test_upgrade_is_idempotent(db_url: str) -> None:
-    assert upgrade(db_url) == "0001_initial"
-    assert upgrade(db_url) == "0001_initial"
+    assert upgrade(db_url) == "0002_live"
+    assert upgrade(db_url) == "0002_live"
 
 
 def test_fresh_sqlite_has_no_revision(tmp_path: Path) -> None:
@@ -84,5 +84,27 @@ def test_postgres_driver_is_psycopg() -> None:
     engine = make_engine("postgresql://postgres@127.0.0.1:5432/postgres")
     try:
         assert engine.url.drivername == "postgresql+psycopg"
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_keeps_existing_banks(tmp_path: Path) -> None:
+    """A database made at 0001 with a bank in it gains the live tables; the bank's new
+    policy column starts empty."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert upgrade(url, "0001_initial") == "0001_initial"
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO banks (name, matching_enabled_ratio, category_profile, "
+                    "high_confidence, thresholds, created_at, updated_at) VALUES "
+                    "('OLD', 1.0, 'none', 0, '{}', '2026-01-01', '2026-01-01')"
+                )
+            )
+        assert upgrade(url) == "0002_live"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT policy FROM banks")).scalar() == "{}"
     finally:
         engine.dispose()

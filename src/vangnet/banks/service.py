@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
 from typing import Any, NamedTuple, TypeVar
@@ -94,6 +94,7 @@ class BankView:
     note: str | None
     created_at: datetime
     updated_at: datetime
+    policy: dict[str, Any] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -111,6 +112,7 @@ class BankView:
             note=bank.note,
             created_at=bank.created_at,
             updated_at=bank.updated_at,
+            policy=dict(bank.policy or {}),
         )
 
 
@@ -299,6 +301,35 @@ def _merge_thresholds(
     return merged
 
 
+#: Actions a bank's live alert may ask the platform for (webhook events besides alert.created).
+ACTIONS = ("stream.terminate", "account.suspend", "content.remove")
+
+
+def _merge_policy(base: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated with the validated policy keys in ``given`` (None removes a key):
+    ``live_min_frames`` and ``live_window`` (ints 1-1000), ``actions`` (a list of `ACTIONS`)."""
+    if not isinstance(given, Mapping):
+        raise ValidationError("policy must be an object")
+    merged = dict(base)
+    for key, value in given.items():
+        if value is None:
+            merged.pop(key, None)
+        elif key in ("live_min_frames", "live_window"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 1000:
+                raise ValidationError(f"policy.{key} must be an integer from 1 to 1000")
+            merged[key] = value
+        elif key == "actions":
+            if not isinstance(value, list | tuple) or any(a not in ACTIONS for a in value):
+                raise ValidationError(f"policy.actions must be a list of: {', '.join(ACTIONS)}")
+            merged[key] = list(dict.fromkeys(value))
+        else:
+            allowed = "live_min_frames, live_window, actions"
+            raise ValidationError(f"unknown policy setting {key!r} (allowed: {allowed})")
+    if merged.get("live_min_frames", 1) > merged.get("live_window", 1000):
+        raise ValidationError("policy.live_min_frames cannot exceed policy.live_window")
+    return merged
+
+
 def _pairs(signals: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """Validated, canonical, de-duplicated (signal type, value) pairs."""
     items = signals.items() if isinstance(signals, Mapping) else signals
@@ -322,9 +353,11 @@ def create_bank(
     thresholds: Mapping[str, Mapping[str, Any]] | None = None,
     note: str | None = None,
     matching_enabled_ratio: float = 1.0,
+    policy: Mapping[str, Any] | None = None,
 ) -> BankView:
     """Create a bank. Names follow HMA's rule: capital letters, digits, underscores."""
     bank = Bank(
+        policy=_merge_policy({}, policy or {}),
         name=_check_name(name),
         category_profile=_check_profile(category_profile),
         high_confidence=bool(high_confidence),
@@ -400,9 +433,11 @@ def update_bank(
     thresholds: Mapping[str, Mapping[str, Any]] | None = None,
     note: str | Unset | None = UNSET,
     matching_enabled_ratio: float | None = None,
+    policy: Mapping[str, Any] | None = None,
 ) -> BankView:
     """Change the given fields. ``thresholds`` are merged per signal type into the current
-    ones; ``note=None`` clears the note."""
+    ones, ``policy`` keys into the current policy (a key set to None is removed);
+    ``note=None`` clears the note."""
     bank = _bank_row(session, name)
     if new_name is not None and new_name != bank.name:
         _check_name(new_name)
@@ -415,6 +450,8 @@ def update_bank(
         bank.high_confidence = bool(high_confidence)
     if thresholds is not None:
         bank.thresholds = _merge_thresholds(bank.thresholds, thresholds)
+    if policy is not None:
+        bank.policy = _merge_policy(bank.policy or {}, policy)
     if not isinstance(note, Unset):
         bank.note = note
     if matching_enabled_ratio is not None:

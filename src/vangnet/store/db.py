@@ -22,6 +22,18 @@ from vangnet.config import get_settings
 from vangnet.errors import ValidationError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+WRITER_OPTION = "vangnet_writer"
+
+
+def writer(engine: Engine) -> Engine:
+    """``engine`` for transactions that read, then write (background workers).
+
+    On SQLite their transactions begin IMMEDIATE: a deferred transaction that has read and
+    then wants to write fails at once with "database is locked" when another connection
+    wrote meanwhile (SQLite cannot wait there without deadlocking); an immediate one waits
+    for the write lock up to the busy timeout instead. Readers are not blocked (WAL).
+    PostgreSQL ignores the option."""
+    return engine.execution_options(**{WRITER_OPTION: True})
 
 
 def database_url(url: str | URL | None = None) -> URL:
@@ -77,7 +89,8 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(WRITER_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

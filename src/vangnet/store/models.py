@@ -96,6 +96,8 @@ class Bank(Base):
     category_profile: Mapped[str] = mapped_column(String(64), default="none")
     high_confidence: Mapped[bool] = mapped_column(Boolean, default=False)
     thresholds: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # What a live alert from this bank triggers: {"live_min_frames", "live_window", "actions"}.
+    policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -174,3 +176,156 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+
+
+# -- live streams, alerts, actions, evidence (the live-stream monitor) ----------------------
+
+
+class Stream(Base):
+    """A watched live stream: where it comes from, what the platform says about it, and how
+    far the monitor has got. ``desired`` is what an operator asked for (``run`` or ``stop``);
+    ``state`` is what the worker that holds it (``worker``, until ``lease_until``) sees."""
+
+    __tablename__ = "streams"
+    __table_args__ = (
+        CheckConstraint(
+            "state IN ('connecting', 'live', 'stalled', 'reconnecting', 'ended', 'failed')",
+            name="state",
+        ),
+        CheckConstraint("kind IN ('pull', 'push')", name="kind"),
+        CheckConstraint("desired IN ('run', 'stop')", name="desired"),
+        Index(None, "desired", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    external_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    url: Mapped[str | None] = mapped_column(Text)
+    stream_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sample_fps: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), default="connecting")
+    state_reason: Mapped[str | None] = mapped_column(Text)
+    desired: Mapped[str] = mapped_column(String(8), default="run")
+    worker: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    samples: Mapped[int] = mapped_column(Integer, default=0)
+    matches: Mapped[int] = mapped_column(Integer, default=0)
+    dropped: Mapped[int] = mapped_column(Integer, default=0)
+    alerts: Mapped[int] = mapped_column(Integer, default=0)
+    stream_time: Mapped[float] = mapped_column(Float, default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column()
+
+
+class Alert(Base):
+    """A decision that a stream shows known material: one per (stream, banked item), written
+    before any action is taken; later matching frames extend it instead of repeating it."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("stream_id", "bank_content_id"),
+        CheckConstraint("status IN ('open', 'acknowledged')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    stream_id: Mapped[int | None] = mapped_column(
+        ForeignKey("streams.id", ondelete="CASCADE"), index=True
+    )
+    bank: Mapped[str] = mapped_column(String(255))
+    bank_content_id: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(64))
+    signal_type: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(Text)
+    first_stream_time: Mapped[float] = mapped_column(Float)
+    last_stream_time: Mapped[float] = mapped_column(Float)
+    best_distance: Mapped[int] = mapped_column(Integer)
+    frames_matched: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    acknowledged_at: Mapped[datetime | None] = mapped_column()
+    acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AlertFrame(Base):
+    """One sampled frame that matched, as evidence of its alert."""
+
+    __tablename__ = "alert_frames"
+    __table_args__ = (UniqueConstraint("alert_id", "stream_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    stream_time: Mapped[float] = mapped_column(Float)
+    captured_at: Mapped[datetime] = mapped_column()
+    pdq: Mapped[str] = mapped_column(String(64))
+    quality: Mapped[int] = mapped_column(Integer)
+    distance: Mapped[int] = mapped_column(Integer)
+
+
+class WebhookDelivery(Base):
+    """The outbox of signed webhooks: written in the alert's transaction, then delivered at
+    least once (retries with backoff) or moved to the dead-letter state."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'dead')", name="status"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    event: Mapped[str] = mapped_column(String(64))
+    url: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # the exact JSON text that is signed and sent
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column()
+
+
+class EvidenceItem(Base):
+    """One piece of preserved evidence: its bytes live encrypted in the vault under
+    ``vault_name``; ``sha256`` is of the plaintext, so a copy can be verified."""
+
+    __tablename__ = "evidence_items"
+    __table_args__ = (UniqueConstraint("alert_id", "stream_time"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("alerts.id", ondelete="SET NULL"), index=True
+    )
+    stream_id: Mapped[int | None] = mapped_column(
+        ForeignKey("streams.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "frame"
+    media_type: Mapped[str] = mapped_column(String(64))
+    stream_time: Mapped[float | None] = mapped_column(Float)
+    captured_at: Mapped[datetime] = mapped_column()
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    vault_name: Mapped[str] = mapped_column(String(255))
+    matched: Mapped[bool] = mapped_column(Boolean, default=False)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustodyEvent(Base):
+    """Chain of custody: who did what to an evidence item, when (append-only)."""
+
+    __tablename__ = "custody_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence_items.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)

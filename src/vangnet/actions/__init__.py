@@ -1,0 +1,1 @@
+"""What Vangnet does about an alert: signed webhooks to the platform (outbox + deliverer)."""

@@ -1,0 +1,332 @@
+"""`vangnet watch`, `vangnet worker`, `vangnet streams ...`, `vangnet alerts ...`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from vangnet.cli.context import open_engine, session
+from vangnet.cli.output import console, err_console, print_json, table, user_errors
+from vangnet.errors import ExitCode, ValidationError
+
+if TYPE_CHECKING:
+    from vangnet.live.monitor import Monitor
+
+streams_app = typer.Typer(help="Watched live streams.", no_args_is_help=True)
+alerts_app = typer.Typer(help="Alerts raised on live streams.", no_args_is_help=True)
+
+
+def _metadata(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValidationError(f"--meta expects key=value, got {pair!r}")
+        out[key] = int(value) if value.isdigit() else value
+    return out
+
+
+def _status_table(monitor: Monitor) -> Table:
+    t = Table(title="vangnet watch", expand=False)
+    for col in ("stream", "url", "state", "fps", "samples", "matches", "alerts", "dropped", "p50"):
+        t.add_column(col)
+    for s in monitor.status():
+        latency = "" if s["latency_p50_ms"] is None else f"{s['latency_p50_ms']:.0f} ms"
+        state = s["state"] + (f" ({s['reason']})" if s["reason"] else "")
+        t.add_row(
+            str(s["id"]),
+            str(s["url"]),
+            state,
+            f"{s['sampled_fps']:.1f}",
+            str(s["samples"]),
+            str(s["matches"]),
+            str(s["alerts"]),
+            str(s["dropped"]),
+            latency,
+        )
+    return t
+
+
+def _until_done(monitor: Monitor, stop: threading.Event, duration: float | None) -> None:
+    deadline = None if duration is None else time.monotonic() + duration
+    while not stop.wait(0.25):
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        runtimes = list(monitor.runtimes.values())
+        if runtimes and all(rt.state.finished for rt in runtimes):
+            return
+
+
+def watch_command(
+    urls: list[str] = typer.Argument(
+        ..., help="Stream URLs (rtmp://, rtsp://, http(s):// HLS or FLV, udp://, srt://) or files."
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", help="Samples per second (default VANGNET_LIVE_SAMPLE_FPS)."
+    ),
+    external_id: str | None = typer.Option(None, "--id", help="The platform's id for the stream."),
+    meta: list[str] = typer.Option([], "--meta", help="Platform metadata key=value (repeatable)."),
+    duration: float | None = typer.Option(
+        None, "--duration", min=0.1, help="Stop after this many seconds."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON event per line."),
+) -> None:
+    """Watch live streams in the foreground: match every sampled frame, alert, act.
+
+    Example: vangnet watch rtmp://127.0.0.1:1935/live/room1 --meta account=alice
+    Example: vangnet watch udp://127.0.0.1:5000 recording.mp4 --json
+    """
+    from vangnet.live.monitor import Monitor
+
+    stop = threading.Event()
+    failed = False
+    with user_errors(as_json=as_json), open_engine() as engine:
+        metadata = _metadata(meta)
+        live: Live | None = None
+
+        def on_event(event: dict[str, Any]) -> None:
+            if as_json:
+                print_json(event)
+            elif event["event"] == "alert":
+                target = live.console if live is not None else console
+                target.print(
+                    f"[bold red]ALERT[/] stream {event['stream']} at {event['stream_time']} s: "
+                    f"{event['bank']} item {event['content_id']} ({event['category'] or '-'}), "
+                    f"distance {event['distance']}, {event['rule']}",
+                    highlight=False,
+                )
+
+        monitor = Monitor(engine, on_event=on_event).start()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            for url in urls:
+                monitor.add_stream(url, external_id=external_id, metadata=metadata, fps=fps)
+            if as_json:
+                _until_done(monitor, stop, duration)
+            else:
+                with Live(_status_table(monitor), console=console, refresh_per_second=2) as live:
+                    updater = threading.Thread(target=_until_done, args=(monitor, stop, duration))
+                    updater.start()
+                    while updater.is_alive():
+                        live.update(_status_table(monitor))
+                        updater.join(0.5)
+                    live.update(_status_table(monitor))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            failed = any(rt.state.value == "failed" for rt in monitor.runtimes.values())
+            monitor.close(end_streams=True, reason="watch stopped")
+    if failed:
+        raise typer.Exit(ExitCode.UNREADABLE_INPUT)
+
+
+def worker_command(
+    poll: float = typer.Option(
+        2.0, "--poll", min=0.1, help="Seconds between looks for new streams."
+    ),
+) -> None:
+    """Run the streams started with `vangnet streams start` or the API, in this process.
+
+    Several workers may share a database: each takes streams no live worker holds, and takes
+    over the streams of a worker that died (after its lease of 10 s runs out).
+
+    Example: vangnet worker
+    """
+    from vangnet.live.monitor import Monitor
+
+    stop = threading.Event()
+    with user_errors(), open_engine() as engine:
+        monitor = Monitor(engine).start()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        err_console.print(f"worker {monitor.worker} running; Ctrl-C to stop")
+        try:
+            while True:
+                monitor.resume()
+                if stop.wait(poll):
+                    break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            monitor.close(end_streams=False)
+
+
+@streams_app.command("start")
+def streams_start(
+    url: str = typer.Argument(..., help="Stream URL or file."),
+    fps: float | None = typer.Option(None, "--fps"),
+    external_id: str | None = typer.Option(None, "--id"),
+    meta: list[str] = typer.Option([], "--meta", help="key=value (repeatable)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Queue a stream for `vangnet worker` / `vangnet serve` to watch.
+
+    Example: vangnet streams start rtmp://127.0.0.1/live/room1 --id room1 --meta account=alice
+    """
+    from vangnet.live.streams import create_stream, stream_dict
+
+    with user_errors(as_json=as_json), session() as s:
+        row = create_stream(s, url=url, external_id=external_id, metadata=_metadata(meta), fps=fps)
+        s.commit()
+        out = stream_dict(row)
+    if as_json:
+        print_json(out)
+    else:
+        console.print(f"stream {out['id']} queued ({out['url']})", highlight=False)
+
+
+@streams_app.command("list")
+def streams_list(
+    active: bool = typer.Option(False, "--active", help="Only streams not ended or failed."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List streams with their state and counters.
+
+    Example: vangnet streams list --active
+    """
+    from vangnet.live.streams import list_streams, stream_dict
+
+    with user_errors(as_json=as_json), session() as s:
+        rows = [stream_dict(r) for r in list_streams(s, active_only=active)]
+    if as_json:
+        for row in rows:
+            print_json(row)
+        return
+    table(
+        None,
+        ["id", "url", "state", "reason", "samples", "matches", "alerts", "dropped", "worker"],
+        [
+            [r[k] for k in ("id", "url", "state", "reason", "samples", "matches")]
+            + [r[k] for k in ("alerts", "dropped", "worker")]
+            for r in rows
+        ],
+    )
+
+
+@streams_app.command("show")
+def streams_show(
+    stream_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Show one stream.
+
+    Example: vangnet streams show 3
+    """
+    from vangnet.live.streams import get_stream, stream_dict
+
+    with user_errors(as_json=as_json), session() as s:
+        row = stream_dict(get_stream(s, stream_id))
+    if as_json:
+        print_json(row)
+    else:
+        table(None, ["field", "value"], [[k, v] for k, v in row.items()])
+
+
+@streams_app.command("stop")
+def streams_stop(
+    stream_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Stop watching a stream (the worker holding it ends it within a second).
+
+    Example: vangnet streams stop 3
+    """
+    from vangnet.live.streams import request_stop, stream_dict
+
+    with user_errors(as_json=as_json), session() as s:
+        row = stream_dict(request_stop(s, stream_id))
+        s.commit()
+    if as_json:
+        print_json(row)
+    else:
+        console.print(f"stream {stream_id}: stop requested ({row['state']})")
+
+
+@alerts_app.command("list")
+def alerts_list(
+    stream: int | None = typer.Option(None, "--stream", help="Only this stream's alerts."),
+    status: str | None = typer.Option(None, "--status", help="open or acknowledged."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List alerts, oldest first.
+
+    Example: vangnet alerts list --status open
+    """
+    from vangnet.live.alerts import alert_dict, list_alerts
+
+    with user_errors(as_json=as_json), session() as s:
+        rows = [alert_dict(a) for a in list_alerts(s, stream_id=stream, status=status, limit=1000)]
+    if as_json:
+        for row in rows:
+            print_json(row)
+        return
+    table(
+        None,
+        ["id", "stream", "bank", "item", "category", "from", "to", "distance", "status"],
+        [
+            [a[k] for k in ("id", "stream_id", "bank", "content_id", "category")]
+            + [a[k] for k in ("first_stream_time", "last_stream_time", "best_distance", "status")]
+            for a in rows
+        ],
+    )
+
+
+@alerts_app.command("show")
+def alerts_show(
+    alert_id: int = typer.Argument(...), as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Show an alert with its matched frames and evidence (hashes and custody, not media).
+
+    Example: vangnet alerts show 1 --json
+    """
+    from vangnet.live.alerts import alert_dict, get_alert
+    from vangnet.live.evidence import list_evidence
+
+    with user_errors(as_json=as_json), session() as s:
+        alert, frames = get_alert(s, alert_id)
+        out = alert_dict(alert, frames)
+        out["evidence"] = list_evidence(s, alert_id=alert_id)
+    if as_json:
+        print_json(out)
+        return
+    summary = {k: v for k, v in out.items() if k not in ("frames", "evidence")}
+    table(f"alert {alert_id}", ["field", "value"], [[k, v] for k, v in summary.items()])
+    table(
+        "matched frames",
+        ["stream time", "captured", "distance", "quality"],
+        [[f["stream_time"], f["captured_at"], f["distance"], f["quality"]] for f in out["frames"]],
+    )
+    table(
+        "evidence",
+        ["id", "stream time", "matched", "sha256", "bytes"],
+        [
+            [e["id"], e["stream_time"], e["matched"], e["sha256"], e["size"]]
+            for e in out["evidence"]
+        ],
+    )
+
+
+@alerts_app.command("ack")
+def alerts_ack(
+    alert_id: int = typer.Argument(...),
+    by: str = typer.Option(..., "--by", help="Who acknowledges it."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Acknowledge an alert.
+
+    Example: vangnet alerts ack 1 --by analyst.jansen
+    """
+    from vangnet.live.alerts import acknowledge, alert_dict
+
+    with user_errors(as_json=as_json), session() as s:
+        out = alert_dict(acknowledge(s, alert_id, by=by))
+        s.commit()
+    if as_json:
+        print_json(out)
+    else:
+        console.print(f"alert {alert_id} acknowledged by {out['acknowledged_by']}")

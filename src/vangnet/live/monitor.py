@@ -1,0 +1,672 @@
+"""The live-stream monitor: many streams, one processing stage, durable alerts.
+
+    source ─► decode ─► Sampler ─► Sample queue ─► Processor: PDQ ─► batched index lookup
+           ─► DecisionWindow (per bank rule) ─► alert row + outbox (one transaction)
+           ─► events, webhooks (Deliverer), evidence (vault)
+
+Every stream, pulled (`StreamSession`, one thread each) or pushed (frames or hashes posted
+through the API), feeds the same `Processor`. A stream's queue holds at most
+``live_queue_samples``; when the processor falls behind, the oldest waiting sample is dropped
+and counted, so a stream never lags live. Stream rows carry state, counters and a lease:
+`Monitor.resume` (a worker restart, or ``vangnet worker``) takes over streams whose lease
+has run out, and alerts already written are extended, never repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Engine, or_, select
+from sqlalchemy.orm import Session
+
+from vangnet.actions.webhooks import Deliverer
+from vangnet.config import Settings, get_settings
+from vangnet.errors import NotFoundError, ValidationError
+from vangnet.live import alerts as alert_service
+from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
+from vangnet.live.evidence import EvidenceFrame, preserve
+from vangnet.live.sampler import Sampler
+from vangnet.live.samples import Sample, frame_sample
+from vangnet.live.sources import (
+    StreamEnded,
+    StreamRejected,
+    StreamStalled,
+    StreamUnavailable,
+    source_for,
+)
+from vangnet.live.states import StreamState
+from vangnet.live.streams import create_stream
+from vangnet.match.indexes import SignalIndexes
+from vangnet.match.service import Matcher, _rules
+from vangnet.signals.pdq import dihedral_hashes, hash_pixels
+from vangnet.store.db import writer
+from vangnet.store.models import Stream, utcnow
+from vangnet.store.vault import Vault
+
+log = logging.getLogger(__name__)
+
+Event = dict[str, Any]
+LEASE_SECONDS = 10.0
+
+
+def display_url(url: str | None) -> str | None:
+    """``url`` without credentials or query (stream keys, passphrases) for logs and events."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class StreamRuntime:
+    """What the monitor holds in memory for one stream."""
+
+    id: int
+    kind: str
+    url: str | None
+    external_id: str | None
+    metadata: dict[str, Any]
+    fps: float
+    window: DecisionWindow
+    state: StreamState = StreamState.CONNECTING
+    reason: str | None = None
+    samples: int = 0
+    matches: int = 0
+    dropped: int = 0
+    alerts: int = 0
+    stream_time: float = 0.0
+    queue: deque[Sample] = field(default_factory=deque)
+    recent: deque[Sample] = field(default_factory=deque)
+    after: dict[int, int] = field(default_factory=dict)  # alert id -> samples still to keep
+    alert_ids: dict[tuple[str, int], int] = field(default_factory=dict)
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    sample_times: deque[float] = field(default_factory=lambda: deque(maxlen=50))
+    dirty: bool = True
+    stop: threading.Event = field(default_factory=threading.Event)
+    handing_over: bool = False  # stopping only to let another worker take over
+
+    def status(self) -> dict[str, Any]:
+        now = time.time()
+        recent = [t for t in self.sample_times if now - t <= 10]
+        lat = sorted(self.latencies)
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "url": display_url(self.url),
+            "external_id": self.external_id,
+            "metadata": self.metadata,
+            "state": self.state.value,
+            "reason": self.reason,
+            "samples": self.samples,
+            "matches": self.matches,
+            "dropped": self.dropped,
+            "alerts": self.alerts,
+            "stream_time": round(self.stream_time, 3),
+            "sampled_fps": round(len(recent) / 10, 2),
+            "latency_p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
+        }
+
+
+class Processor:
+    """The shared stage: hash queued samples, look them up in one batch, decide, alert."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, runtime: StreamRuntime, sample: Sample) -> None:
+        with self._cond:
+            runtime.queue.append(sample)
+            while len(runtime.queue) > self.monitor.settings.live_queue_samples:
+                runtime.queue.popleft()  # the oldest: keep up with live
+                runtime.dropped += 1
+            runtime.dirty = True
+            self._cond.notify()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vangnet-processor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _take(self) -> list[tuple[StreamRuntime, Sample]]:
+        with self._cond:
+            while not self._stopping:
+                batch = [
+                    (rt, rt.queue.popleft())
+                    for rt in list(self.monitor.runtimes.values())
+                    for _ in range(len(rt.queue))
+                ]
+                if batch:
+                    return batch
+                self._cond.wait(timeout=0.5)
+        return []
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            try:
+                self.process(batch)
+            except Exception:  # one bad batch must not stop every stream
+                log.exception("live processing failed for a batch of %d samples", len(batch))
+
+    def process(self, batch: list[tuple[StreamRuntime, Sample]]) -> None:
+        monitor = self.monitor
+        indexes = monitor.indexes
+        banks = {n: b for n, b in indexes.banks.items() if b.enabled}
+        dihedral = any(_rules(b, "pdq").dihedral for b in banks.values())
+        values, qualities, variants = [], [], []
+        for _, sample in batch:
+            if sample.pdq is None and sample.pixels is not None:
+                if dihedral:
+                    hashes, quality = dihedral_hashes(sample.pixels)
+                    sample.pdq, sample.quality = hashes[0], quality
+                    variants.append(hashes[1:])
+                else:
+                    sample.pdq, sample.quality = hash_pixels(sample.pixels)
+                    variants.append([])
+            else:
+                variants.append([])
+            values.append(sample.pdq or "0" * 64)
+            qualities.append(sample.quality)
+        with Session(monitor.engine) as session:
+            found = monitor.matcher.lookup_many(
+                session, signal_type="pdq", values=values, qualities=qualities, variants=variants
+            )
+        rules = {n: rule_for(b.policy, high_confidence=b.high_confidence) for n, b in banks.items()}
+        for (runtime, sample), matches in zip(batch, found, strict=True):
+            self._after_lookup(runtime, sample, matches, rules)
+
+    def _after_lookup(
+        self, runtime: StreamRuntime, sample: Sample, matches: list[Any], rules: dict[str, Rule]
+    ) -> None:
+        monitor = self.monitor
+        runtime.window.rules = rules
+        runtime.samples += 1
+        runtime.stream_time = max(runtime.stream_time, sample.stream_time)
+        runtime.sample_times.append(time.time())
+        runtime.recent.append(sample)
+        depth = max(monitor.settings.live_evidence_before + 1, *(r.window for r in rules.values()))
+        while len(runtime.recent) > depth:
+            runtime.recent.popleft()
+        if matches:
+            runtime.matches += 1
+        for m in matches:
+            monitor.emit(
+                runtime,
+                "match",
+                sample.stream_time,
+                bank=m.bank,
+                content_id=m.content_id,
+                distance=m.distance,
+                category=m.category,
+                reason=sample.reason.value,
+            )
+        self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
+        for decision in runtime.window.add(sample.stream_time, matches):
+            self._alert(runtime, sample, decision)
+        runtime.latencies.append(time.time() - sample.received_at)
+        runtime.dirty = True
+
+    def _alert(self, runtime: StreamRuntime, sample: Sample, decision: Decision) -> None:
+        monitor = self.monitor
+        by_time = {s.stream_time: s for s in runtime.recent}
+        bank = monitor.indexes.banks.get(decision.bank)
+        actions = list(bank.policy.get("actions", [])) if bank else []
+        with Session(monitor.engine) as session:
+            recorded = alert_service.record(
+                session,
+                stream_id=runtime.id,
+                decision=decision,
+                pdq_by_time={
+                    t: (s.pdq or "0" * 64, s.quality or 0)
+                    for t, s in by_time.items()
+                    if s.pdq is not None
+                },
+                captured_at={
+                    t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()
+                },
+                actions=actions,
+            )
+            session.commit()
+        key = (decision.bank, decision.content_id)
+        runtime.alert_ids[key] = recorded.alert_id
+        if recorded.created:
+            runtime.alerts += 1
+            monitor.wake_deliverer()
+            first = decision.samples[0]
+            monitor.emit(
+                runtime,
+                "alert",
+                sample.stream_time,
+                alert_id=recorded.alert_id,
+                bank=decision.bank,
+                content_id=decision.content_id,
+                category=first.match.category,
+                distance=min(s.match.distance for s in decision.samples),
+                rule=decision.rule.describe(),
+                first_stream_time=round(first.stream_time, 3),
+                last_stream_time=round(decision.samples[-1].stream_time, 3),
+                latency_ms=round((time.time() - completed_at(decision, by_time)) * 1000, 1),
+            )
+            before = list(runtime.recent)[-(monitor.settings.live_evidence_before + 1) :]
+            matched = {s.stream_time for s in decision.samples}
+            keep = {s.stream_time: s for s in before}
+            keep.update({t: by_time[t] for t in matched if t in by_time})
+            monitor.keep_evidence(runtime, recorded.alert_id, list(keep.values()), matched)
+            runtime.after[recorded.alert_id] = monitor.settings.live_evidence_after
+        elif recorded.new_frames:
+            frames = [by_time[t] for t in recorded.new_frames if t in by_time]
+            monitor.keep_evidence(runtime, recorded.alert_id, frames, set(recorded.new_frames))
+
+    def _keep_after(
+        self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
+    ) -> None:
+        """The samples after an alert, kept as its evidence (``live_evidence_after``)."""
+        for alert_id, remaining in list(runtime.after.items()):
+            if remaining <= 0:
+                del runtime.after[alert_id]
+                continue
+            key = next((k for k, v in runtime.alert_ids.items() if v == alert_id), None)
+            was_match = {sample.stream_time} if key in matched else set()
+            self.monitor.keep_evidence(runtime, alert_id, [sample], was_match)
+            runtime.after[alert_id] = remaining - 1
+
+
+def completed_at(decision: Decision, by_time: dict[float, Sample]) -> float:
+    """Wall time at which the sample that completed the decision was received."""
+    last = decision.samples[-1].stream_time
+    sample = by_time.get(last)
+    return sample.received_at if sample is not None else time.time()
+
+
+class StreamSession:
+    """Pulls one stream in its own thread: connect, decode, sample, reconnect with backoff."""
+
+    def __init__(self, monitor: Monitor, runtime: StreamRuntime, offset: float = 0.0) -> None:
+        self.monitor = monitor
+        self.runtime = runtime
+        self.offset = offset
+        self.thread = threading.Thread(
+            target=self._run, name=f"vangnet-stream-{runtime.id}", daemon=True
+        )
+
+    def _wait(self, seconds: float) -> bool:
+        """Sleep unless stopped; True when stopped."""
+        return self.runtime.stop.wait(seconds)
+
+    def _run(self) -> None:
+        monitor, runtime, settings = self.monitor, self.runtime, self.monitor.settings
+        assert runtime.url is not None
+        sampler = Sampler(runtime.fps, settings.live_scene_change, settings.live_max_extra_fps)
+        failures = 0
+        last_error = ""
+        while not runtime.stop.is_set():
+            monitor.set_state(
+                runtime, StreamState.CONNECTING if failures == 0 else StreamState.RECONNECTING
+            )
+            source = source_for(
+                runtime.url,
+                connect_timeout=settings.live_connect_timeout,
+                stall_timeout=settings.live_stall_seconds,
+            )
+            base = self.offset
+            last_wall = time.time()
+            try:
+                for item in source.frames():
+                    if runtime.state is not StreamState.LIVE:
+                        monitor.set_state(runtime, StreamState.LIVE)
+                        failures = 0
+                    now = time.time()
+                    last_wall = now
+                    stream_time = base + item.stream_time
+                    self.offset = stream_time
+                    reason = sampler.offer(stream_time, item.frame)
+                    if reason is not None:
+                        sample = frame_sample(runtime.id, stream_time, now, reason, item.frame)
+                        monitor.processor.submit(runtime, sample)
+                    if runtime.stop.is_set():
+                        source.close()
+                        break
+            except StreamEnded:
+                monitor.set_state(runtime, StreamState.ENDED, "the stream ended")
+                return
+            except StreamRejected as error:
+                monitor.set_state(runtime, StreamState.FAILED, error.message)
+                return
+            except StreamStalled as error:
+                last_error = error.message
+                monitor.set_state(runtime, StreamState.STALLED, error.message)
+            except StreamUnavailable as error:
+                last_error = error.message
+            except Exception as error:  # a decoder bug must fail this stream only
+                log.exception("stream %d failed", runtime.id)
+                monitor.set_state(runtime, StreamState.FAILED, f"internal error: {error}")
+                return
+            if runtime.stop.is_set():
+                break
+            failures += 1
+            if failures > settings.live_reconnect_attempts:
+                monitor.set_state(
+                    runtime,
+                    StreamState.FAILED,
+                    f"gave up after {failures - 1} reconnection attempts: {last_error}",
+                )
+                return
+            backoff = min(settings.live_reconnect_max_seconds, 0.5 * 2 ** (failures - 1))
+            self.offset += time.time() - last_wall  # stream time keeps running while away
+            if self._wait(backoff):
+                break
+        if not runtime.handing_over:
+            monitor.set_state(runtime, StreamState.ENDED, runtime.reason or "stopped")
+
+
+class Monitor:
+    """Runs streams in this process. ``on_event`` receives every state change, match and
+    alert as a JSON-ready dict."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        indexes: SignalIndexes | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        settings: Settings | None = None,
+        worker: str | None = None,
+        deliver_webhooks: bool = True,
+    ) -> None:
+        self.engine = writer(engine)
+        self.settings = settings or get_settings()
+        self._own_indexes = indexes is None
+        self.indexes = indexes or SignalIndexes(engine, snapshot_dir=self.settings.snapshot_dir)
+        self.matcher = Matcher(self.indexes)
+        self.on_event = on_event
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.runtimes: dict[int, StreamRuntime] = {}
+        self.sessions: dict[int, StreamSession] = {}
+        self.processor = Processor(self)
+        self._lock = threading.Lock()
+        self._events_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
+        self._vault: Vault | None = None
+        self._deliverer: Deliverer | None = None
+        self._deliver = deliver_webhooks
+
+    # -- life cycle ------------------------------------------------------------------------
+    def start(self) -> Monitor:
+        if self._own_indexes:
+            self.indexes.load()
+            self.indexes.start(
+                poll_seconds=self.settings.index_poll_seconds,
+                snapshot_seconds=self.settings.index_snapshot_seconds,
+            )
+        self.processor.start()
+        if self._deliver:
+            self._deliverer = Deliverer(self.engine, settings=self.settings)
+            self._deliverer.start(poll_seconds=0.2)
+        self._flusher = threading.Thread(target=self._flush_loop, name="vangnet-flush", daemon=True)
+        self._flusher.start()
+        return self
+
+    def close(self, *, end_streams: bool = False, reason: str = "stopped") -> None:
+        """Stop this monitor. ``end_streams`` marks its streams ended (an operator stopping
+        ``watch``); otherwise they stay wanted, and a restarted worker resumes them."""
+        for runtime in list(self.runtimes.values()):
+            if end_streams:
+                runtime.reason = reason
+            else:
+                runtime.handing_over = True
+            runtime.stop.set()
+        for puller in list(self.sessions.values()):
+            puller.thread.join(timeout=self.settings.live_connect_timeout + 5)
+        self.processor.stop()
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(timeout=5)
+        with Session(self.engine) as session:
+            for runtime in self.runtimes.values():
+                row = session.get(Stream, runtime.id)
+                if row is None:
+                    continue
+                self._copy(runtime, row)
+                if end_streams:
+                    row.desired = "stop"
+                    if row.state not in ("ended", "failed"):
+                        row.state, row.state_reason = "ended", reason
+                        row.ended_at = utcnow()
+                row.worker, row.lease_until = None, None
+            session.commit()
+        if self._deliverer is not None:
+            self._deliverer.stop()
+        if self._own_indexes:
+            self.indexes.stop()
+
+    # -- streams ---------------------------------------------------------------------------
+    def _new_runtime(self, row: Stream) -> StreamRuntime:
+        window = DecisionWindow(rules={})
+        runtime = StreamRuntime(
+            id=row.id,
+            kind=row.kind,
+            url=row.url,
+            external_id=row.external_id,
+            metadata=dict(row.stream_metadata or {}),
+            fps=row.sample_fps,
+            window=window,
+            samples=row.samples,
+            matches=row.matches,
+            dropped=row.dropped,
+            alerts=row.alerts,
+            stream_time=row.stream_time,
+        )
+        with Session(self.engine) as session:
+            for alert in alert_service.list_alerts(session, stream_id=row.id, limit=10_000):
+                runtime.alert_ids[(alert.bank, alert.bank_content_id)] = alert.id
+        window.mark_decided(runtime.alert_ids)
+        return runtime
+
+    def add_stream(
+        self,
+        url: str | None,
+        *,
+        external_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        fps: float | None = None,
+    ) -> int:
+        """Create a stream (pull when ``url`` is given, push otherwise) and run it here."""
+        with Session(self.engine) as session:
+            row = create_stream(
+                session, url=url, external_id=external_id, metadata=metadata, fps=fps
+            )
+            row.worker = self.worker
+            row.lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
+            session.commit()
+            session.refresh(row)
+            session.expunge(row)
+        self._run(row)  # after the session closed: it opens its own
+        return row.id
+
+    def _run(self, row: Stream) -> None:
+        runtime = self._new_runtime(row)
+        with self._lock:
+            self.runtimes[row.id] = runtime
+        if row.kind == "pull":
+            puller = StreamSession(self, runtime, offset=row.stream_time)
+            self.sessions[row.id] = puller
+            puller.thread.start()
+        else:
+            self.set_state(runtime, StreamState.LIVE)
+
+    def resume(self) -> list[int]:
+        """Take over wanted streams that no live worker holds (lease expired or none)."""
+        now = utcnow()
+        taken = []
+        with Session(self.engine) as session:
+            rows = session.scalars(
+                select(Stream).where(
+                    Stream.desired == "run",
+                    Stream.state.not_in(["ended", "failed"]),
+                    or_(Stream.lease_until.is_(None), Stream.lease_until < now),
+                )
+            ).all()
+            for row in rows:
+                if row.id in self.runtimes:
+                    continue
+                row.worker = self.worker
+                row.lease_until = now + timedelta(seconds=LEASE_SECONDS)
+                taken.append(row)
+            session.commit()
+            for row in taken:
+                session.refresh(row)
+                session.expunge(row)
+        for row in taken:
+            self._run(row)
+        return [r.id for r in taken]
+
+    def stop_stream(self, stream_id: int, reason: str = "stopped by request") -> None:
+        runtime = self.runtimes.get(stream_id)
+        if runtime is None:
+            raise NotFoundError(f"stream {stream_id} is not running here")
+        runtime.reason = reason
+        runtime.stop.set()
+        if runtime.kind == "push":
+            self.set_state(runtime, StreamState.ENDED, reason)
+
+    def runtime(self, stream_id: int) -> StreamRuntime:
+        runtime = self.runtimes.get(stream_id)
+        if runtime is None:
+            raise NotFoundError(f"stream {stream_id} is not running here")
+        return runtime
+
+    def push_sample(self, stream_id: int, sample: Sample) -> None:
+        """A frame or hash posted by a platform (push mode)."""
+        runtime = self.runtime(stream_id)
+        if runtime.kind != "push":
+            raise ValidationError(f"stream {stream_id} is pulled from a URL, not pushed")
+        if runtime.state is not StreamState.LIVE:
+            raise ValidationError(f"stream {stream_id} is {runtime.state.value}")
+        self.processor.submit(runtime, sample)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [rt.status() for rt in list(self.runtimes.values())]
+
+    # -- side effects ----------------------------------------------------------------------
+    def emit(self, runtime: StreamRuntime, event: str, stream_time: float, **data: Any) -> None:
+        if self.on_event is None:
+            return
+        payload: Event = {
+            "event": event,
+            "stream": runtime.id,
+            "url": display_url(runtime.url),
+            "time": _iso(time.time()),
+            "stream_time": round(stream_time, 3),
+            **data,
+        }
+        with self._events_lock:
+            try:
+                self.on_event(payload)
+            except Exception:
+                log.exception("event handler failed")
+
+    def set_state(
+        self, runtime: StreamRuntime, state: StreamState, reason: str | None = None
+    ) -> None:
+        if runtime.state is state and runtime.reason == reason:
+            return
+        runtime.state, runtime.reason = state, reason
+        runtime.dirty = True
+        self._persist(runtime)
+        self.emit(runtime, "state", runtime.stream_time, state=state.value, reason=reason)
+
+    def wake_deliverer(self) -> None:
+        if self._deliverer is not None:
+            self._deliverer.wake()
+
+    def keep_evidence(
+        self, runtime: StreamRuntime, alert_id: int, samples: list[Sample], matched: set[float]
+    ) -> None:
+        frames = [
+            EvidenceFrame(
+                stream_time=s.stream_time,
+                captured_at=datetime.fromtimestamp(s.received_at, UTC),
+                media_type=s.media_type,
+                encode=s.evidence,
+                matched=s.stream_time in matched,
+            )
+            for s in samples
+            if s.evidence is not None
+        ]
+        if not frames:
+            return
+        try:
+            if self._vault is None:
+                self._vault = Vault.from_settings(self.settings)
+            with Session(self.engine) as session:
+                preserve(
+                    session,
+                    self._vault,
+                    alert_id=alert_id,
+                    stream_id=runtime.id,
+                    metadata=runtime.metadata,
+                    frames=frames,
+                )
+                session.commit()
+        except Exception:  # the alert is already durable; evidence failure is logged
+            log.exception("could not preserve evidence for alert %d", alert_id)
+
+    def _copy(self, runtime: StreamRuntime, row: Stream) -> None:
+        row.state, row.state_reason = runtime.state.value, runtime.reason
+        row.samples, row.matches = runtime.samples, runtime.matches
+        row.dropped, row.alerts = runtime.dropped, runtime.alerts
+        row.stream_time = runtime.stream_time
+        if runtime.state in (StreamState.ENDED, StreamState.FAILED) and row.ended_at is None:
+            row.ended_at = utcnow()
+            row.desired = "stop"
+
+    def _persist(self, runtime: StreamRuntime) -> None:
+        with Session(self.engine) as session:
+            row = session.get(Stream, runtime.id)
+            if row is not None:
+                self._copy(runtime, row)
+                if row.desired == "run":
+                    row.worker = self.worker
+                    row.lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
+                session.commit()
+                stop_asked = row.desired == "stop" and not runtime.state.finished
+        runtime.dirty = False
+        if row is not None and stop_asked and not runtime.stop.is_set():
+            self.stop_stream(runtime.id, "stopped by request")
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(1.0):
+            for runtime in list(self.runtimes.values()):
+                try:
+                    self._persist(runtime)
+                except Exception:
+                    log.exception("could not save stream %d", runtime.id)

@@ -1,0 +1,92 @@
+"""A sampled live frame, as every source hands it to the processing stage."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from vangnet.live.sampler import SampleReason
+
+RgbArray = npt.NDArray[np.uint8]
+
+#: Frames are shrunk to fit within this square before PDQ (as photos are).
+HASH_SIDE = 512
+
+
+@dataclass
+class Sample:
+    """One sample of one stream: when it was taken, what to hash, how to keep it.
+
+    ``pixels`` (at most `HASH_SIDE` on a side) is what PDQ sees; a hash-only push sample
+    has none and comes with ``pdq`` set. ``evidence`` produces the full frame as PNG (or
+    the pushed bytes) only if the sample has to be preserved.
+    """
+
+    stream_id: int
+    stream_time: float
+    received_at: float  # wall clock (time.time()) when the frame was decoded or received
+    reason: SampleReason
+    pixels: RgbArray | None = None
+    pdq: str | None = None
+    quality: int | None = None
+    media_type: str = "image/png"
+    evidence: Callable[[], bytes] | None = field(default=None, repr=False)
+
+
+def hash_size(width: int, height: int) -> tuple[int, int]:
+    """The size a frame is scaled to before hashing: within `HASH_SIDE`, aspect kept."""
+    scale = min(1.0, HASH_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def crop_bars(pixels: RgbArray) -> RgbArray:
+    """``pixels`` without letterbox / pillarbox bars (a picture shown in a player, or a
+    photo held in a wider frame), decided on this frame alone."""
+    from vangnet.media.video import content_box
+
+    box = content_box([pixels])
+    if box is None:
+        return pixels
+    top, bottom, left, right = box
+    return np.ascontiguousarray(pixels[top:bottom, left:right])
+
+
+def png_of_frame(frame: av.VideoFrame) -> Callable[[], bytes]:
+    """A closure encoding ``frame`` (full size) as PNG in memory when called."""
+
+    def encode() -> bytes:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        rgb = frame.to_ndarray(format="rgb24")
+        Image.fromarray(rgb).save(buf, format="PNG")
+        return buf.getvalue()
+
+    return encode
+
+
+def frame_sample(
+    stream_id: int,
+    stream_time: float,
+    received_at: float,
+    reason: SampleReason,
+    frame: av.VideoFrame,
+) -> Sample:
+    """A sample of a decoded frame: scaled by FFmpeg and cropped of black bars for hashing,
+    kept whole for evidence."""
+    width, height = hash_size(frame.width, frame.height)
+    small = frame.reformat(width=width, height=height, format="rgb24")
+    pixels = crop_bars(np.ascontiguousarray(small.to_ndarray(), dtype=np.uint8))
+    return Sample(
+        stream_id,
+        stream_time,
+        received_at,
+        reason,
+        pixels=pixels,
+        evidence=png_of_frame(frame),
+    )

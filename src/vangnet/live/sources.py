@@ -1,0 +1,266 @@
+"""Where live frames come from: one small interface, one registry keyed by URL scheme.
+
+A `Source` yields decoded frames with their stream time. Built-ins:
+
+- `NetworkSource` (``rtmp``, ``rtmps``, ``rtsp``, ``http``/``https`` for HLS ``.m3u8`` and
+  HTTP-FLV, ``udp``/``rtp``/``tcp`` MPEG-TS): FFmpeg's own protocols through PyAV, with a
+  protocol whitelist per scheme (a playlist cannot make FFmpeg open local files) and timeouts
+  on connecting and on every read (a server that stalls raises instead of hanging).
+- `RelaySource` (``srt``): PyAV's bundled FFmpeg has no SRT, so the system ``ffmpeg`` relays
+  the stream as MPEG-TS into a pipe and PyAV decodes it in memory.
+- `FileSource` (``file://`` or a plain path): a local file played at real-time speed, for
+  demos and tests; with ``?loop=1`` it starts again at the end.
+
+Nothing is written to disk; frames stay in memory. A new source is a subclass with
+``schemes`` and `frames`, registered in `SOURCES`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
+
+import av
+import av.error
+
+from vangnet.errors import MediaError, UnavailableError, ValidationError
+
+
+class StreamEnded(Exception):
+    """The source ended cleanly (end of file, publisher finished)."""
+
+
+class StreamUnavailable(UnavailableError):
+    """Could not connect, or the connection broke: worth reconnecting."""
+
+    code = "stream_unavailable"
+
+
+class StreamStalled(StreamUnavailable):
+    """Connected, but no data arrived within the stall timeout."""
+
+    code = "stream_stalled"
+
+
+class StreamRejected(MediaError):
+    """The stream is unusable as it is (no video, unknown codec, absurd size): do not retry."""
+
+    code = "stream_rejected"
+
+
+@dataclass(frozen=True)
+class SourceFrame:
+    """A decoded frame and its time in seconds from the start of the stream."""
+
+    stream_time: float
+    frame: av.VideoFrame
+    key_frame: bool
+
+
+class Source(ABC):
+    """One connection to one stream. `frames` raises `StreamEnded` at a clean end,
+    `StreamUnavailable` / `StreamStalled` when the connection fails, `StreamRejected` when
+    the content is unusable."""
+
+    schemes: ClassVar[tuple[str, ...]]
+
+    def __init__(self, url: str, *, connect_timeout: float, stall_timeout: float) -> None:
+        self.url = url
+        self.connect_timeout = connect_timeout
+        self.stall_timeout = stall_timeout
+        self.closed = False
+
+    @abstractmethod
+    def frames(self) -> Iterator[SourceFrame]: ...
+
+    def close(self) -> None:
+        """Ask a running `frames` to stop soon (from another thread)."""
+        self.closed = True
+
+
+def decode(
+    container: av.container.InputContainer, *, max_pixels: int, pace: bool = False
+) -> Iterator[SourceFrame]:
+    """Frames of the first video stream of an open container, with checks shared by all
+    sources; ``pace`` sleeps so frames come out at real-time speed."""
+    if not container.streams.video:
+        raise StreamRejected("the stream has no video")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx.width * ctx.height > max_pixels:
+        raise StreamRejected(f"frames are {ctx.width}x{ctx.height}, more than live_max_pixels")
+    stream.thread_type = "AUTO"
+    start_pts: int | None = None
+    started = time.monotonic()
+    try:
+        for frame in container.decode(stream):
+            if frame.width * frame.height > max_pixels or frame.width < 1 or frame.height < 1:
+                raise StreamRejected(f"a frame is {frame.width}x{frame.height}")
+            if frame.pts is None or frame.time_base is None:
+                continue
+            if start_pts is None:
+                start_pts = frame.pts
+            seconds = float((frame.pts - start_pts) * frame.time_base)
+            if pace:
+                ahead = seconds - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+            yield SourceFrame(max(seconds, 0.0), frame, bool(frame.key_frame))
+    except av.error.ExitError as exc:  # PyAV's timeout (interrupt callback)
+        raise StreamStalled(f"no data for {exc}") from None
+    except (av.error.EOFError, EOFError):
+        pass
+    except av.error.InvalidDataError as exc:
+        raise StreamRejected(f"undecodable stream data: {exc}") from None
+    except av.error.FFmpegError as exc:
+        raise StreamUnavailable(f"stream read failed: {exc}") from None
+    raise StreamEnded
+
+
+#: FFmpeg protocols each scheme may use (HLS playlists may not reach ``file:``).
+_WHITELISTS = {
+    "rtmp": "rtmp,tcp",
+    "rtmps": "rtmps,rtmp,tcp,tls",
+    "rtsp": "rtsp,rtp,tcp,udp",
+    "http": "http,https,tcp,tls,crypto,hls",
+    "https": "http,https,tcp,tls,crypto,hls",
+    "udp": "udp",
+    "rtp": "rtp,udp",
+    "tcp": "tcp",
+}
+
+
+class NetworkSource(Source):
+    schemes = tuple(_WHITELISTS)
+
+    def _options(self, scheme: str) -> dict[str, str]:
+        options = {"protocol_whitelist": _WHITELISTS[scheme]}
+        if scheme == "rtsp":
+            options["rtsp_transport"] = "tcp"
+        if scheme in ("udp", "rtp"):
+            options["overrun_nonfatal"] = "1"
+            options["fifo_size"] = "1000000"
+        return options
+
+    def frames(self) -> Iterator[SourceFrame]:
+        from vangnet.config import get_settings
+
+        scheme = urlsplit(self.url).scheme.lower()
+        try:
+            container = av.open(
+                self.url,
+                options=self._options(scheme),
+                timeout=(self.connect_timeout, self.stall_timeout),
+            )
+        except av.error.ExitError:
+            raise StreamUnavailable(f"no answer within {self.connect_timeout:g} s") from None
+        except av.error.InvalidDataError as exc:
+            raise StreamRejected(f"not a stream FFmpeg can read: {exc}") from None
+        except (av.error.FFmpegError, OSError) as exc:
+            raise StreamUnavailable(f"cannot connect: {exc}") from None
+        with container:
+            for item in decode(container, max_pixels=get_settings().live_max_pixels):
+                yield item
+                if self.closed:
+                    return
+
+
+class RelaySource(Source):
+    """SRT through the system ffmpeg (``apt install ffmpeg``), relayed as MPEG-TS in a pipe."""
+
+    schemes = ("srt",)
+
+    def frames(self) -> Iterator[SourceFrame]:
+        from vangnet.config import get_settings
+
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None:
+            raise StreamRejected("SRT needs the ffmpeg program (e.g. apt install ffmpeg)")
+        timeout_us = str(int(self.connect_timeout * 1_000_000))
+        command = [ffmpeg, "-nostdin", "-loglevel", "error", "-timeout", timeout_us]
+        command += ["-i", self.url, "-map", "0:v:0", "-c", "copy", "-f", "mpegts", "pipe:1"]
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        try:
+            assert process.stdout is not None
+            yield from self._decode_pipe(process.stdout, get_settings().live_max_pixels)
+        finally:
+            process.kill()
+            process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+    def _decode_pipe(self, pipe: IO[bytes], max_pixels: int) -> Iterator[SourceFrame]:
+        try:
+            container = av.open(
+                pipe, mode="r", format="mpegts", timeout=(self.connect_timeout, self.stall_timeout)
+            )
+        except (av.error.FFmpegError, OSError) as exc:
+            raise StreamUnavailable(f"SRT relay: {exc}") from None
+        with container:
+            for item in decode(container, max_pixels=max_pixels):
+                yield item
+                if self.closed:
+                    return
+
+
+class FileSource(Source):
+    """A local video file, played at real-time speed (``?loop=1`` to repeat it)."""
+
+    schemes = ("file", "")
+
+    def frames(self) -> Iterator[SourceFrame]:
+        from vangnet.config import get_settings
+
+        parts = urlsplit(self.url)
+        path = Path(parts.path if parts.scheme == "file" else self.url.split("?", 1)[0])
+        loop = parse_qs(parts.query).get("loop", ["0"])[0] not in ("0", "", "false")
+        offset = 0.0
+        while True:
+            last = 0.0
+            try:
+                container = av.open(str(path), mode="r", options={"protocol_whitelist": "file"})
+            except FileNotFoundError:
+                raise StreamRejected(f"no such file: {path}") from None
+            except (av.error.FFmpegError, OSError) as exc:
+                raise StreamRejected(f"cannot read {path}: {exc}") from None
+            if not isinstance(container, av.container.InputContainer):
+                raise StreamRejected(f"cannot read {path}")
+            try:
+                with container:
+                    pixels = get_settings().live_max_pixels
+                    for item in decode(container, max_pixels=pixels, pace=True):
+                        last = item.stream_time
+                        yield SourceFrame(offset + item.stream_time, item.frame, item.key_frame)
+                        if self.closed:
+                            return
+            except StreamEnded:
+                if not loop or self.closed:
+                    raise
+                offset += last + 1 / 30  # the next pass starts where this one ended
+
+
+#: The registry: URL scheme -> source class.
+SOURCES: dict[str, type[Source]] = {
+    scheme: cls for cls in (NetworkSource, RelaySource, FileSource) for scheme in cls.schemes
+}
+
+
+def source_for(url: str, **kwargs: Any) -> Source:
+    """The source for ``url``; `ValidationError` for an unknown scheme or an empty URL."""
+    if not url or not url.strip():
+        raise ValidationError("empty stream URL")
+    scheme = urlsplit(url).scheme.lower()
+    if len(scheme) == 1:  # a Windows drive letter, not a scheme
+        scheme = ""
+    cls = SOURCES.get(scheme)
+    if cls is None:
+        known = ", ".join(sorted(s for s in SOURCES if s))
+        raise ValidationError(f"unsupported stream URL scheme {scheme!r} (supported: {known})")
+    return cls(url, **kwargs)

@@ -1,0 +1,110 @@
+"""Stream records: create, list, show, stop. The caller owns the transaction.
+
+A stream created here (by the CLI or the API) is wanted (``desired = run``) and held by no
+worker; the next `vangnet.live.monitor.Monitor.resume` (in ``vangnet serve`` or
+``vangnet worker``) takes it. Stopping sets ``desired = stop``; the worker holding the
+stream notices within a second and ends it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vangnet.config import get_settings
+from vangnet.errors import NotFoundError, ValidationError
+from vangnet.live.sources import source_for
+from vangnet.store.models import Stream, utcnow
+
+MAX_METADATA_BYTES = 16_384
+
+
+def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    import json
+
+    data = dict(metadata or {})
+    if len(json.dumps(data, default=str)) > MAX_METADATA_BYTES:
+        raise ValidationError(f"stream metadata is larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
+def create_stream(
+    session: Session,
+    *,
+    url: str | None,
+    external_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    fps: float | None = None,
+) -> Stream:
+    """A new wanted stream: pulled from ``url``, or pushed by the platform when None."""
+    if url is not None:
+        source_for(url, connect_timeout=1, stall_timeout=1)  # ValidationError if unsupported
+    rate = get_settings().live_sample_fps if fps is None else float(fps)
+    if not 0 < rate <= 30:
+        raise ValidationError("the sample rate must be above 0 and at most 30 per second")
+    if external_id is not None and len(external_id) > 255:
+        raise ValidationError("external_id is longer than 255 characters")
+    row = Stream(
+        kind="pull" if url else "push",
+        url=url,
+        external_id=external_id,
+        stream_metadata=_check_metadata(metadata),
+        sample_fps=rate,
+        state="connecting",
+        desired="run",
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_stream(session: Session, stream_id: int) -> Stream:
+    row = session.get(Stream, stream_id)
+    if row is None:
+        raise NotFoundError(f"no stream {stream_id}")
+    return row
+
+
+def list_streams(session: Session, *, active_only: bool = False, limit: int = 500) -> list[Stream]:
+    query = select(Stream).order_by(Stream.id.desc()).limit(limit)
+    if active_only:
+        query = query.where(Stream.state.not_in(["ended", "failed"]))
+    return list(session.scalars(query))
+
+
+def request_stop(session: Session, stream_id: int) -> Stream:
+    """Ask for a stream to be stopped; a stream no worker holds is ended at once."""
+    row = get_stream(session, stream_id)
+    row.desired = "stop"
+    if row.state not in ("ended", "failed") and (
+        row.lease_until is None or row.lease_until < utcnow()
+    ):
+        row.state, row.state_reason, row.ended_at = "ended", "stopped by request", utcnow()
+    session.flush()
+    return row
+
+
+def stream_dict(row: Stream) -> dict[str, Any]:
+    from vangnet.live.monitor import display_url
+
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "url": display_url(row.url),
+        "external_id": row.external_id,
+        "metadata": row.stream_metadata,
+        "state": row.state,
+        "reason": row.state_reason,
+        "sample_fps": row.sample_fps,
+        "samples": row.samples,
+        "matches": row.matches,
+        "dropped": row.dropped,
+        "alerts": row.alerts,
+        "stream_time": round(row.stream_time, 3),
+        "worker": row.worker,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+    }
