@@ -159,6 +159,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest stream frame (width x height) accepted; larger fails the stream.",
     )
+    live_lease_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A worker renews its hold on its streams every second; when it stops "
+        "(killed, crashed) another worker takes them over after this long.",
+    )
     live_evidence_before: int = Field(
         default=3, ge=0, description="Samples before a match kept as evidence with it."
     )

@@ -78,8 +78,8 @@ def test_bad_input(db_session: Session, name: str, role: str) -> None:
 GRANTS = {
     Role.ADMIN: set(Permission),
     Role.CURATOR: {Permission.READ_BANKS, Permission.WRITE_BANKS, Permission.MATCH},
-    Role.MATCHER: {Permission.READ_BANKS, Permission.MATCH},
-    Role.REVIEWER: {Permission.READ_BANKS, Permission.REVIEW},
+    Role.MATCHER: {Permission.READ_BANKS, Permission.MATCH, Permission.STREAMS, Permission.ALERTS},
+    Role.REVIEWER: {Permission.READ_BANKS, Permission.REVIEW, Permission.ALERTS},
 }
 
 

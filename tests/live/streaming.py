@@ -1,14 +1,17 @@
-"""Helpers for the live tests: banks, free ports, ffmpeg publishers, an HLS folder server."""
+"""Helpers for the live tests: banks, free ports, ffmpeg publishers, an HLS folder server,
+bad streams (UDP garbage, an HTTP server that stalls), `vangnet` subprocesses."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -91,3 +94,136 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -
             return True
         time.sleep(step)
     return predicate()
+
+
+#: The ``vangnet`` command of the interpreter running the tests.
+VANGNET = str(Path(sys.executable).parent / "vangnet")
+
+
+def vangnet(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``vangnet ARGS`` to completion with this process's environment (VANGNET_HOME...)."""
+    return subprocess.run(
+        [VANGNET, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@contextmanager
+def worker(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``vangnet worker ARGS`` in the background, its output appended to ``log``; asked to
+    stop (SIGTERM) at the end, killed if it does not."""
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [VANGNET, "worker", *args], stdin=subprocess.DEVNULL, stdout=out, stderr=out
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def home_engine() -> Iterator[Engine]:
+    """The database of this test's VANGNET_HOME (the one `vangnet` subprocesses use),
+    migrated."""
+    from vangnet.store.db import make_engine
+    from vangnet.store.migrate import ensure_schema
+
+    engine = make_engine()
+    try:
+        ensure_schema(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def udp_garbage(port: int, *, burst: int = 8, pause: float = 0.002) -> Iterator[None]:
+    """Random datagrams sent to 127.0.0.1:``port`` until the block ends (a few MB/s)."""
+    stop = threading.Event()
+
+    def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+            while not stop.is_set():
+                for _ in range(burst):
+                    with suppress(OSError):  # nobody listening (yet, or any more)
+                        out.sendto(os.urandom(1316), ("127.0.0.1", port))
+                stop.wait(pause)
+
+    thread = threading.Thread(target=send, name="udp-garbage", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+@dataclass
+class StallingServer:
+    url: str
+    accepted: int = 0  # connections accepted
+    served: int = 0  # connections answered
+    release: threading.Event = field(default_factory=threading.Event)  # see ``hold``
+
+
+@contextmanager
+def stalling_http_server(
+    prefix: bytes, *, path: str = "/live.ts", content_type: str = "video/mp2t", hold: bool = False
+) -> Iterator[StallingServer]:
+    """An HTTP server on 127.0.0.1 answering every request with ``prefix`` (the start of a
+    valid stream) and then nothing, keeping the connection open: a stream that stalls.
+    With ``hold``, it answers only once ``release`` is set (a slow server)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    server = StallingServer(f"http://127.0.0.1:{listener.getsockname()[1]}{path}")
+    head = f"HTTP/1.0 200 OK\r\nContent-Type: {content_type}\r\n\r\n".encode()
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            held.append(conn)
+            server.accepted += 1
+            try:
+                conn.settimeout(5)
+                conn.recv(65536)  # the request
+                while hold and not server.release.wait(0.05) and not stop.is_set():
+                    pass
+                conn.sendall(head + prefix)
+                server.served += 1
+            except OSError:  # the client gave up first
+                pass
+
+    thread = threading.Thread(target=serve, name="stalling-http", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
+def remux_prefix(ffmpeg: str, clip: Path, folder: Path, size: int, fmt: str = "mpegts") -> bytes:
+    """The first ``size`` bytes of ``clip`` remuxed (no re-encoding) to ``fmt``."""
+    out = folder / f"{clip.stem}.{fmt}"
+    command = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(clip), "-c", "copy"]
+    subprocess.run([*command, "-f", fmt, str(out)], check=True, stdin=subprocess.DEVNULL)
+    return out.read_bytes()[:size]

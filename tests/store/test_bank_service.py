@@ -431,3 +431,25 @@ def test_rules_fall_back_to_new_bank_defaults(db_session: Session) -> None:
     rules = _rules(old, "vpdq_regions")
     assert (rules.threshold, rules.quality_floor, rules.query_match_pct) == (31, 50, 80.0)
     assert _rules(old, "pdq").threshold == 20
+
+
+def test_bank_policy_is_validated_and_merged(db_session: Session) -> None:
+    view = service.create_bank(
+        db_session, name="LIVE", policy={"live_min_frames": 2, "actions": ["stream.terminate"]}
+    )
+    assert view.policy == {"live_min_frames": 2, "actions": ["stream.terminate"]}
+    view = service.update_bank(db_session, "LIVE", policy={"live_window": 4, "actions": None})
+    assert view.policy == {"live_min_frames": 2, "live_window": 4}
+    for bad in (
+        {"live_min_frames": 0},
+        {"live_window": "5"},
+        {"live_min_frames": True},
+        {"actions": ["self.destruct"]},
+        {"actions": "stream.terminate"},
+        {"threshold": 3},
+        {"live_min_frames": 5, "live_window": 2},
+    ):
+        with pytest.raises(ValidationError):
+            service.update_bank(db_session, "LIVE", policy=bad)
+    db_session.commit()
+    assert service.get_bank(db_session, "LIVE").policy == {"live_min_frames": 2, "live_window": 4}

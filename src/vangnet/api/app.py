@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,10 +14,11 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vangnet
-from vangnet.api import hma, v1
+from vangnet.api import hma, live, v1
 from vangnet.api.deps import KeyCache, Services, is_loopback
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
+from vangnet.live.monitor import Monitor
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.store.db import make_engine
@@ -34,6 +36,37 @@ def _error(request: Request, status: int, code: str, message: str) -> JSONRespon
         return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
     # OpenMediaMatch's error shape
     return JSONResponse({"message": message}, status_code=status)
+
+
+class StreamResumer:
+    """Calls `Monitor.resume` every ``every`` seconds in a daemon thread: streams queued by
+    ``vangnet streams start`` (another process) or left by a worker that died run here."""
+
+    def __init__(self, monitor: Monitor, *, every: float = 2.0) -> None:
+        self._monitor = monitor
+        self._every = every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vangnet-resume", daemon=True)
+
+    def start(self) -> StreamResumer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            try:
+                taken = self._monitor.resume()
+                if taken:
+                    log.info("took over streams %s", ", ".join(map(str, taken)))
+            except Exception:  # the database may be away for a while; keep trying
+                log.exception("could not look for streams to resume")
+            if self._stop.wait(self._every):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:  # started
+            self._thread.join(timeout=30)
 
 
 def create_app(
@@ -58,16 +91,36 @@ def create_app(
                     poll_seconds=cfg.index_poll_seconds,
                     snapshot_seconds=cfg.index_snapshot_seconds,
                 )
-            app.state.services = Services(
-                settings=cfg,
-                engine=eng,
-                indexes=indexes,
-                matcher=Matcher(indexes),
-                auth_required=cfg.require_api_keys or not is_loopback(cfg.host),
-                keys=KeyCache(eng),
-            )
-            yield
-            indexes.stop()
+            try:
+                events = live.EventHub()
+                # The monitor shares the indexes (it neither starts nor stops them).
+                monitor = Monitor(eng, indexes=indexes, on_event=events.publish, settings=cfg)
+                app.state.services = Services(
+                    settings=cfg,
+                    engine=eng,
+                    indexes=indexes,
+                    matcher=Matcher(indexes),
+                    auth_required=cfg.require_api_keys or not is_loopback(cfg.host),
+                    keys=KeyCache(eng),
+                    monitor=monitor,
+                    events=events,
+                )
+                try:
+                    monitor.start()
+                    resumer = StreamResumer(monitor) if start_background else None
+                    try:
+                        if resumer is not None:
+                            resumer.start()
+                        yield
+                    finally:
+                        if resumer is not None:
+                            resumer.stop()
+                finally:
+                    events.close()  # open feeds end
+                    # Streams stay wanted: a restarted server (or a worker) resumes them.
+                    monitor.close(end_streams=False)
+            finally:
+                indexes.stop()
             if start_background:
                 indexes.save_snapshot()
         finally:
@@ -104,4 +157,5 @@ def create_app(
 
     app.include_router(hma.router)
     app.include_router(v1.router)
+    app.include_router(live.router)
     return app

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -19,7 +19,12 @@ from vangnet.config import Settings
 from vangnet.errors import AuthError, ForbiddenError
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
+from vangnet.store.db import writer
 from vangnet.store.models import ApiKey
+
+if TYPE_CHECKING:
+    from vangnet.api.live import EventHub
+    from vangnet.live.monitor import Monitor
 
 
 class KeyCache:
@@ -88,6 +93,8 @@ class Services:
     matcher: Matcher
     auth_required: bool
     keys: KeyCache
+    monitor: Monitor  # the live streams this process runs (push, API-started, resumed)
+    events: EventHub  # the monitor's events, fanned out to /v1/alerts/feed subscribers
 
 
 def is_loopback(host: str) -> bool:
@@ -111,6 +118,17 @@ async def services(request: Request) -> Services:
 async def db_session(svc: Annotated[Services, Depends(services)]) -> AsyncIterator[Session]:
     """A session per request (it connects only when used); the route commits its changes."""
     session = Session(svc.engine)
+    try:
+        yield session
+    finally:
+        await run_in_threadpool(session.close)
+
+
+async def writer_session(svc: Annotated[Services, Depends(services)]) -> AsyncIterator[Session]:
+    """A session for a route that reads, then writes rows the live monitor also writes
+    (streams, alerts, webhooks): on SQLite its transaction waits for the write lock instead
+    of failing with "database is locked" (see `vangnet.store.db.writer`)."""
+    session = Session(writer(svc.engine))
     try:
         yield session
     finally:
@@ -150,13 +168,22 @@ async def caller(request: Request, svc: Annotated[Services, Depends(services)]) 
     return Caller(key=key)
 
 
-def require(permission: Permission) -> Callable[..., Awaitable[Caller]]:
-    """Dependency: the caller must hold ``permission``."""
+_DOING = {
+    Permission.STREAMS: "start, stop or push to streams",
+    Permission.ALERTS: "read or acknowledge alerts",
+}
+
+
+def require(*permissions: Permission) -> Callable[..., Awaitable[Caller]]:
+    """Dependency: the caller must hold one of ``permissions``."""
+    if not permissions:
+        raise ValueError("require() needs at least one permission")
 
     async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if not who.can(permission):
+        if not any(who.can(p) for p in permissions):
             role = who.key.role if who.key else "none"
-            raise ForbiddenError(f"role {role!s} may not {permission.value.replace('_', ' ')}")
+            doing = " or ".join(_DOING.get(p, p.value.replace("_", " ")) for p in permissions)
+            raise ForbiddenError(f"role {role!s} may not {doing}")
         return who
 
     return check

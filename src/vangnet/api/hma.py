@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, Services, db_session, require, services
+from vangnet.api.deps import Caller, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_multipart
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
@@ -32,6 +32,8 @@ Read = Annotated[Caller, Depends(require(Permission.READ_BANKS))]
 Write = Annotated[Caller, Depends(require(Permission.WRITE_BANKS))]
 MatchP = Annotated[Caller, Depends(require(Permission.MATCH))]
 Db = Annotated[Session, Depends(db_session)]
+# Routes that change banks: on SQLite their transaction waits for the write lock.
+WriterDb = Annotated[Session, Depends(writer_session)]
 Svc = Annotated[Services, Depends(services)]
 
 
@@ -241,7 +243,9 @@ def _ratio(data: dict[str, Any], default: float | None) -> float | None:
 
 
 @router.post("/c/banks", status_code=201)
-def bank_create(session: Db, _: Write, data: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+def bank_create(
+    session: WriterDb, _: Write, data: Annotated[dict[str, Any], Body()]
+) -> dict[str, Any]:
     name = data.get("name")
     if not name or not isinstance(name, str):
         raise ValidationError("name is required")
@@ -263,7 +267,7 @@ def bank_show(session: Db, _: Read, bank_name: str) -> dict[str, Any]:
 
 @router.put("/c/bank/{bank_name}")
 def bank_update(
-    session: Db, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
+    session: WriterDb, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     _existing_bank(session, bank_name, "Bank not found")
     bank = banks.update_bank(
@@ -277,7 +281,7 @@ def bank_update(
 
 
 @router.delete("/c/bank/{bank_name}")
-def bank_delete(session: Db, _: Write, bank_name: str) -> dict[str, str]:
+def bank_delete(session: WriterDb, _: Write, bank_name: str) -> dict[str, str]:
     with contextlib.suppress(NotFoundError):  # HMA answers "Done" for a bank already gone
         banks.delete_bank(session, bank_name)
     session.commit()
@@ -331,7 +335,12 @@ def _add_signals(
 
 @router.post("/c/bank/{bank_name}/content")
 async def bank_add_file(
-    request: Request, svc: Svc, session: Db, _: Write, bank_name: str, metadata: str | None = None
+    request: Request,
+    svc: Svc,
+    session: WriterDb,
+    _: Write,
+    bank_name: str,
+    metadata: str | None = None,
 ) -> dict[str, Any]:
     """Hash an uploaded file (multipart field ``photo`` or ``video``) and add it to the bank."""
     _existing_bank(session, bank_name)
@@ -362,7 +371,9 @@ def bank_get_content(
 
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}")
-def bank_delete_content(session: Db, _: Write, bank_name: str, content_id: int) -> dict[str, int]:
+def bank_delete_content(
+    session: WriterDb, _: Write, bank_name: str, content_id: int
+) -> dict[str, int]:
     _existing_bank(session, bank_name)
     try:
         banks.delete_content(session, content_id=content_id, bank=bank_name)
@@ -375,7 +386,7 @@ def bank_delete_content(session: Db, _: Write, bank_name: str, content_id: int) 
 
 @router.post("/c/bank/{bank_name}/signal")
 def bank_add_signal(
-    session: Db, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
+    session: WriterDb, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Add hashes directly: body ``{"pdq": "<hex>", ...}``."""
     _existing_bank(session, bank_name)

@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, Services, db_session, require, services
+from vangnet.api.deps import Caller, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
@@ -24,6 +24,8 @@ Read = Annotated[Caller, Depends(require(Permission.READ_BANKS))]
 Write = Annotated[Caller, Depends(require(Permission.WRITE_BANKS))]
 MatchP = Annotated[Caller, Depends(require(Permission.MATCH))]
 Db = Annotated[Session, Depends(db_session)]
+# Routes that change banks: on SQLite their transaction waits for the write lock.
+WriterDb = Annotated[Session, Depends(writer_session)]
 Svc = Annotated[Services, Depends(services)]
 BankFilter = Annotated[list[str] | None, Query(alias="bank", description="Limit to these banks.")]
 
@@ -51,6 +53,11 @@ class BankCreate(BaseModel):
     thresholds: dict[str, dict[str, Any]] | None = None
     note: str | None = None
     matching_enabled_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    policy: dict[str, Any] | None = Field(
+        default=None,
+        description="Live-stream rule and actions: live_min_frames, live_window, actions.",
+        examples=[{"live_min_frames": 1, "live_window": 1, "actions": ["stream.terminate"]}],
+    )
 
 
 class BankPatch(BaseModel):
@@ -60,6 +67,9 @@ class BankPatch(BaseModel):
     thresholds: dict[str, dict[str, Any]] | None = None
     note: str | None = None
     matching_enabled_ratio: float | None = Field(default=None, ge=0.0, le=1.0)
+    policy: dict[str, Any] | None = Field(
+        default=None, description="Policy keys to change; a key set to null is removed."
+    )
 
 
 class HashItem(BaseModel):
@@ -84,6 +94,7 @@ def bank_json(bank: banks.BankView) -> dict[str, Any]:
         "category_profile": bank.category_profile,
         "high_confidence": bank.high_confidence,
         "thresholds": bank.thresholds,
+        "policy": bank.policy,
         "note": bank.note,
         "created_at": bank.created_at.isoformat(),
         "updated_at": bank.updated_at.isoformat(),
@@ -174,7 +185,7 @@ def list_banks(session: Db, _: Read) -> dict[str, Any]:
 
 
 @router.post("/banks", status_code=201)
-def create_bank(body: BankCreate, session: Db, _: Write) -> dict[str, Any]:
+def create_bank(body: BankCreate, session: WriterDb, _: Write) -> dict[str, Any]:
     bank = banks.create_bank(
         session,
         name=body.name,
@@ -183,6 +194,7 @@ def create_bank(body: BankCreate, session: Db, _: Write) -> dict[str, Any]:
         thresholds=body.thresholds,
         note=body.note,
         matching_enabled_ratio=body.matching_enabled_ratio,
+        policy=body.policy,
     )
     session.commit()
     return bank_json(bank)
@@ -195,7 +207,7 @@ def show_bank(name: str, session: Db, _: Read) -> dict[str, Any]:
 
 
 @router.patch("/banks/{name}")
-def update_bank(name: str, body: BankPatch, session: Db, _: Write) -> dict[str, Any]:
+def update_bank(name: str, body: BankPatch, session: WriterDb, _: Write) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes:
         changes["new_name"] = changes.pop("name")
@@ -205,14 +217,14 @@ def update_bank(name: str, body: BankPatch, session: Db, _: Write) -> dict[str, 
 
 
 @router.delete("/banks/{name}")
-def delete_bank(name: str, session: Db, _: Write) -> dict[str, Any]:
+def delete_bank(name: str, session: WriterDb, _: Write) -> dict[str, Any]:
     banks.delete_bank(session, name)
     session.commit()
     return {"deleted": name}
 
 
 @router.post("/banks/{name}/hashes")
-def add_hashes(name: str, body: BatchAdd, session: Db, _: Write) -> dict[str, Any]:
+def add_hashes(name: str, body: BatchAdd, session: WriterDb, _: Write) -> dict[str, Any]:
     """Add many hashes to a bank in one all-or-nothing request (idempotent)."""
     banks.get_bank(session, name)
     ids: list[int] = []
@@ -259,7 +271,7 @@ def list_content(
 
 
 @router.delete("/banks/{name}/content/{content_id}")
-def delete_content(name: str, content_id: int, session: Db, _: Write) -> dict[str, Any]:
+def delete_content(name: str, content_id: int, session: WriterDb, _: Write) -> dict[str, Any]:
     banks.delete_content(session, content_id=content_id, bank=name)
     session.commit()
     return {"deleted": content_id}

@@ -18,13 +18,17 @@ class Permission(enum.StrEnum):
     MATCH = "match"
     MANAGE_KEYS = "manage_keys"
     REVIEW = "review"
+    STREAMS = "streams"  # start and stop live streams, push frames and hashes
+    ALERTS = "alerts"  # read and acknowledge alerts, follow the feed, dead-lettered webhooks
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.CURATOR: frozenset({Permission.READ_BANKS, Permission.WRITE_BANKS, Permission.MATCH}),
-    Role.MATCHER: frozenset({Permission.MATCH, Permission.READ_BANKS}),
-    Role.REVIEWER: frozenset({Permission.READ_BANKS, Permission.REVIEW}),
+    Role.MATCHER: frozenset(
+        {Permission.MATCH, Permission.READ_BANKS, Permission.STREAMS, Permission.ALERTS}
+    ),
+    Role.REVIEWER: frozenset({Permission.READ_BANKS, Permission.REVIEW, Permission.ALERTS}),
 }
 
 

@@ -30,6 +30,7 @@ def _bank_row(b: BankView) -> dict[str, Any]:
         "category_profile": b.category_profile,
         "high_confidence": b.high_confidence,
         "thresholds": b.thresholds,
+        "policy": b.policy,
         "note": b.note,
         "created_at": b.created_at,
     }
@@ -58,6 +59,19 @@ def _thresholds(
     return out or None
 
 
+def _policy(
+    min_frames: int | None, window: int | None, actions: list[str]
+) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    if min_frames is not None:
+        out["live_min_frames"] = min_frames
+    if window is not None:
+        out["live_window"] = window
+    if actions:
+        out["actions"] = actions
+    return out or None
+
+
 @bank_app.command("create")
 def bank_create(
     name: str = typer.Argument(..., help="Bank name: capitals, digits, underscores."),
@@ -70,6 +84,18 @@ def bank_create(
     dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
     vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
     vpdq_index_pct: float | None = typer.Option(None, "--vpdq-index-pct", min=0, max=100),
+    live_min_frames: int | None = typer.Option(
+        None, "--live-min-frames", min=1, max=1000, help="Live rule: this many matching samples"
+    ),
+    live_window: int | None = typer.Option(
+        None, "--live-window", min=1, max=1000, help="... within the last this many samples."
+    ),
+    actions: list[str] = typer.Option(
+        [],
+        "--action",
+        help="Webhook action on a live alert (repeatable): stream.terminate, account.suspend, "
+        "content.remove.",
+    ),
     note: str | None = typer.Option(None, "--note"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -84,6 +110,7 @@ def bank_create(
                 pdq_threshold, quality_floor, dihedral or None, vpdq_query_pct, vpdq_index_pct
             ),
             note=note,
+            policy=_policy(live_min_frames, live_window, actions),
         )
         s.commit()
     if as_json:
@@ -140,6 +167,18 @@ def bank_update(
     dihedral: bool | None = typer.Option(None, "--dihedral/--no-dihedral"),
     vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
     vpdq_index_pct: float | None = typer.Option(None, "--vpdq-index-pct", min=0, max=100),
+    live_min_frames: int | None = typer.Option(
+        None, "--live-min-frames", min=1, max=1000, help="Live rule: this many matching samples"
+    ),
+    live_window: int | None = typer.Option(
+        None, "--live-window", min=1, max=1000, help="... within the last this many samples."
+    ),
+    actions: list[str] = typer.Option(
+        [],
+        "--action",
+        help="Webhook action on a live alert (repeatable): stream.terminate, account.suspend, "
+        "content.remove.",
+    ),
     note: str | None = typer.Option(None, "--note"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -151,6 +190,9 @@ def bank_update(
         changes["high_confidence"] = high_confidence
     if note is not None:
         changes["note"] = note
+    policy = _policy(live_min_frames, live_window, actions)
+    if policy:
+        changes["policy"] = policy
     with user_errors(as_json=as_json), session() as s:
         current = banks.get_bank(s, name)
         extra = _thresholds(pdq_threshold, quality_floor, dihedral, vpdq_query_pct, vpdq_index_pct)

@@ -48,8 +48,12 @@ def open_engine() -> Iterator[Engine]:
 
 @contextmanager
 def session() -> Iterator[Session]:
-    """A session; the command commits what it changes (rolled back on error)."""
+    """A session; the command commits what it changes (rolled back on error). On SQLite its
+    transactions wait for the write lock, so a running server's writes do not make a
+    read-then-write command fail (see `vangnet.store.db.writer`)."""
     from sqlalchemy.orm import Session
 
-    with open_engine() as engine, Session(engine) as s:
+    from vangnet.store.db import writer
+
+    with open_engine() as engine, Session(writer(engine)) as s:
         yield s

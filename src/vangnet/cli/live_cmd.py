@@ -135,7 +135,7 @@ def worker_command(
     """Run the streams started with `vangnet streams start` or the API, in this process.
 
     Several workers may share a database: each takes streams no live worker holds, and takes
-    over the streams of a worker that died (after its lease of 10 s runs out).
+    over the streams of a worker that died (after VANGNET_LIVE_LEASE_SECONDS, 10 s).
 
     Example: vangnet worker
     """

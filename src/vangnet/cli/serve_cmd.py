@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import typer
 
@@ -28,6 +29,8 @@ def run_server(settings: Settings) -> None:
         access_log=False,
         limit_concurrency=256,
         timeout_keep_alive=15,
+        # Open alert feeds (Server-Sent Events) would otherwise hold a shutdown forever.
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -79,5 +82,41 @@ def demo_command(
         settings = settings.model_copy(update={"port": port})
     info = prepare_demo(settings)
     console.print(info.instructions, markup=False, highlight=False, soft_wrap=True)
-    if not setup_only:
-        run_server(settings)
+    if setup_only:
+        return
+    stop = _start_live_demo(settings)
+    try:
+        run_server(get_settings().model_copy(update={"host": "127.0.0.1", "port": settings.port}))
+    finally:
+        stop.set()
+
+
+def _start_live_demo(settings: Settings) -> threading.Event:
+    """Queue the demo stream, receive its webhooks here, print alerts as they land."""
+    import os
+
+    from vangnet.config import reset_settings
+    from vangnet.demo_live import DemoReceiver, print_alerts, queue_demo_stream, write_demo_clip
+
+    def say(text: str) -> None:
+        console.print(f"[bold]demo[/] {text}", highlight=False)
+
+    receiver = DemoReceiver(say)
+    os.environ["VANGNET_WEBHOOK_URL"] = receiver.url
+    os.environ["VANGNET_WEBHOOK_SECRET"] = receiver.secret
+    reset_settings()
+    clip = write_demo_clip(settings)
+    stream_id = queue_demo_stream(settings, clip)
+    console.print(
+        f"Live demo: stream {stream_id} plays {clip} (looped, real time) through the monitor;\n"
+        "banked picture #7 appears about 4.5 s in. Alerts, webhooks and evidence print below.\n"
+        f"  .venv/bin/vangnet streams list      .venv/bin/vangnet alerts list\n"
+        f'  curl -s -H "X-API-Key: $KEY" http://127.0.0.1:{settings.port}/v1/alerts\n'
+        f'  curl -sN -H "X-API-Key: $KEY" http://127.0.0.1:{settings.port}/v1/alerts/feed\n',
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    stop = threading.Event()
+    threading.Thread(target=print_alerts, args=(settings, say, stop), daemon=True).start()
+    return stop

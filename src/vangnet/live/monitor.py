@@ -56,7 +56,6 @@ from vangnet.store.vault import Vault
 log = logging.getLogger(__name__)
 
 Event = dict[str, Any]
-LEASE_SECONDS = 10.0
 
 
 def display_url(url: str | None) -> str | None:
@@ -64,9 +63,7 @@ def display_url(url: str | None) -> str | None:
     if not url:
         return url
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    host = parts.netloc.rpartition("@")[2]  # as written: [IPv6] and odd ports stay intact
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
@@ -100,6 +97,7 @@ class StreamRuntime:
     sample_times: deque[float] = field(default_factory=lambda: deque(maxlen=50))
     dirty: bool = True
     stop: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None  # why ``stop`` was set: the reason the stream ends with
     handing_over: bool = False  # stopping only to let another worker take over
 
     def status(self) -> dict[str, Any]:
@@ -212,7 +210,9 @@ class Processor:
         runtime.stream_time = max(runtime.stream_time, sample.stream_time)
         runtime.sample_times.append(time.time())
         runtime.recent.append(sample)
-        depth = max(monitor.settings.live_evidence_before + 1, *(r.window for r in rules.values()))
+        depth = max(
+            [monitor.settings.live_evidence_before + 1, *(r.window for r in rules.values())]
+        )
         while len(runtime.recent) > depth:
             runtime.recent.popleft()
         if matches:
@@ -328,9 +328,10 @@ class StreamSession:
         failures = 0
         last_error = ""
         while not runtime.stop.is_set():
-            monitor.set_state(
-                runtime, StreamState.CONNECTING if failures == 0 else StreamState.RECONNECTING
-            )
+            if failures == 0:
+                monitor.set_state(runtime, StreamState.CONNECTING)
+            else:  # with the error that broke the last connection
+                monitor.set_state(runtime, StreamState.RECONNECTING, last_error)
             source = source_for(
                 runtime.url,
                 connect_timeout=settings.live_connect_timeout,
@@ -384,7 +385,7 @@ class StreamSession:
             if self._wait(backoff):
                 break
         if not runtime.handing_over:
-            monitor.set_state(runtime, StreamState.ENDED, runtime.reason or "stopped")
+            monitor.set_state(runtime, StreamState.ENDED, runtime.stop_reason or "stopped")
 
 
 class Monitor:
@@ -440,7 +441,7 @@ class Monitor:
         ``watch``); otherwise they stay wanted, and a restarted worker resumes them."""
         for runtime in list(self.runtimes.values()):
             if end_streams:
-                runtime.reason = reason
+                runtime.stop_reason = runtime.stop_reason or reason
             else:
                 runtime.handing_over = True
             runtime.stop.set()
@@ -505,7 +506,7 @@ class Monitor:
                 session, url=url, external_id=external_id, metadata=metadata, fps=fps
             )
             row.worker = self.worker
-            row.lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
+            row.lease_until = utcnow() + timedelta(seconds=self.settings.live_lease_seconds)
             session.commit()
             session.refresh(row)
             session.expunge(row)
@@ -539,7 +540,7 @@ class Monitor:
                 if row.id in self.runtimes:
                     continue
                 row.worker = self.worker
-                row.lease_until = now + timedelta(seconds=LEASE_SECONDS)
+                row.lease_until = now + timedelta(seconds=self.settings.live_lease_seconds)
                 taken.append(row)
             session.commit()
             for row in taken:
@@ -553,7 +554,7 @@ class Monitor:
         runtime = self.runtimes.get(stream_id)
         if runtime is None:
             raise NotFoundError(f"stream {stream_id} is not running here")
-        runtime.reason = reason
+        runtime.stop_reason = reason
         runtime.stop.set()
         if runtime.kind == "push":
             self.set_state(runtime, StreamState.ENDED, reason)
@@ -656,7 +657,7 @@ class Monitor:
                 self._copy(runtime, row)
                 if row.desired == "run":
                     row.worker = self.worker
-                    row.lease_until = utcnow() + timedelta(seconds=LEASE_SECONDS)
+                    row.lease_until = utcnow() + timedelta(seconds=self.settings.live_lease_seconds)
                 session.commit()
                 stop_asked = row.desired == "stop" and not runtime.state.finished
         runtime.dirty = False

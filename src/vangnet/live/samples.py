@@ -90,3 +90,47 @@ def frame_sample(
         pixels=pixels,
         evidence=png_of_frame(frame),
     )
+
+
+def pushed_frame_sample(
+    stream_id: int, stream_time: float, received_at: float, data: bytes
+) -> Sample:
+    """A sample of a frame a platform posted (JPEG, PNG, WebP... bytes), decoded in memory.
+
+    Raises the `vangnet.errors.MediaError` family for unreadable or oversized pictures. The
+    posted bytes themselves are the evidence."""
+    from vangnet.media.image import decode_image
+    from vangnet.media.sniff import sniff
+    from vangnet.signals.pdq import fit_for_pdq
+
+    sniffed = sniff(data)
+    picture = fit_for_pdq(decode_image(data)[0])
+    pixels = crop_bars(np.asarray(picture.convert("RGB"), dtype=np.uint8))
+    return Sample(
+        stream_id,
+        stream_time,
+        received_at,
+        SampleReason.BASE,
+        pixels=np.ascontiguousarray(pixels),
+        media_type=f"image/{sniffed.format.lower()}",
+        evidence=lambda: data,
+    )
+
+
+def pushed_hash_sample(
+    stream_id: int, stream_time: float, received_at: float, pdq: str, quality: int
+) -> Sample:
+    """A sample of a hash-only push: the platform hashed the frame itself (no media here)."""
+    from vangnet.errors import ValidationError
+    from vangnet.signals.pdq import PdqSignal
+
+    if not 0 <= quality <= 100:
+        raise ValidationError("quality must be from 0 to 100")
+    return Sample(
+        stream_id,
+        stream_time,
+        received_at,
+        SampleReason.BASE,
+        pdq=PdqSignal.validate(pdq),
+        quality=quality,
+    )

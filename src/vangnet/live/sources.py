@@ -85,8 +85,19 @@ class Source(ABC):
         self.closed = True
 
 
+def _error(exc: BaseException) -> str:
+    """What went wrong, without the URL or path FFmpeg names in its errors (stream keys and
+    passwords must not reach stream reasons, events and logs)."""
+    strerror = getattr(exc, "strerror", None)
+    return strerror if isinstance(strerror, str) and strerror else type(exc).__name__
+
+
 def decode(
-    container: av.container.InputContainer, *, max_pixels: int, pace: bool = False
+    container: av.container.InputContainer,
+    *,
+    max_pixels: int,
+    pace: bool = False,
+    stall_timeout: float | None = None,
 ) -> Iterator[SourceFrame]:
     """Frames of the first video stream of an open container, with checks shared by all
     sources; ``pace`` sleeps so frames come out at real-time speed."""
@@ -113,14 +124,15 @@ def decode(
                 if ahead > 0:
                     time.sleep(ahead)
             yield SourceFrame(max(seconds, 0.0), frame, bool(frame.key_frame))
-    except av.error.ExitError as exc:  # PyAV's timeout (interrupt callback)
-        raise StreamStalled(f"no data for {exc}") from None
+    except av.error.ExitError:  # PyAV's timeout (interrupt callback)
+        within = f" for {stall_timeout:g} s" if stall_timeout is not None else ""
+        raise StreamStalled(f"no data{within}") from None
     except (av.error.EOFError, EOFError):
         pass
     except av.error.InvalidDataError as exc:
-        raise StreamRejected(f"undecodable stream data: {exc}") from None
+        raise StreamRejected(f"undecodable stream data: {_error(exc)}") from None
     except av.error.FFmpegError as exc:
-        raise StreamUnavailable(f"stream read failed: {exc}") from None
+        raise StreamUnavailable(f"stream read failed: {_error(exc)}") from None
     raise StreamEnded
 
 
@@ -162,11 +174,12 @@ class NetworkSource(Source):
         except av.error.ExitError:
             raise StreamUnavailable(f"no answer within {self.connect_timeout:g} s") from None
         except av.error.InvalidDataError as exc:
-            raise StreamRejected(f"not a stream FFmpeg can read: {exc}") from None
+            raise StreamRejected(f"not a stream FFmpeg can read: {_error(exc)}") from None
         except (av.error.FFmpegError, OSError) as exc:
-            raise StreamUnavailable(f"cannot connect: {exc}") from None
+            raise StreamUnavailable(f"cannot connect: {_error(exc)}") from None
+        pixels = get_settings().live_max_pixels
         with container:
-            for item in decode(container, max_pixels=get_settings().live_max_pixels):
+            for item in decode(container, max_pixels=pixels, stall_timeout=self.stall_timeout):
                 yield item
                 if self.closed:
                     return
@@ -202,9 +215,9 @@ class RelaySource(Source):
                 pipe, mode="r", format="mpegts", timeout=(self.connect_timeout, self.stall_timeout)
             )
         except (av.error.FFmpegError, OSError) as exc:
-            raise StreamUnavailable(f"SRT relay: {exc}") from None
+            raise StreamUnavailable(f"SRT relay: {_error(exc)}") from None
         with container:
-            for item in decode(container, max_pixels=max_pixels):
+            for item in decode(container, max_pixels=max_pixels, stall_timeout=self.stall_timeout):
                 yield item
                 if self.closed:
                     return
@@ -229,7 +242,7 @@ class FileSource(Source):
             except FileNotFoundError:
                 raise StreamRejected(f"no such file: {path}") from None
             except (av.error.FFmpegError, OSError) as exc:
-                raise StreamRejected(f"cannot read {path}: {exc}") from None
+                raise StreamRejected(f"cannot read {path}: {_error(exc)}") from None
             if not isinstance(container, av.container.InputContainer):
                 raise StreamRejected(f"cannot read {path}")
             try:

@@ -1,0 +1,587 @@
+"""The live-stream API under /v1: streams (pulled from a URL or pushed frame by frame or
+hash by hash), alerts, their Server-Sent Events feed, and dead-lettered webhooks.
+
+Streams started here run in this process's `Monitor` (``Services.monitor``); streams queued
+elsewhere (``vangnet streams start``) are taken over by `vangnet serve` within two seconds.
+Pushed frames are decoded in memory and never written to disk unencrypted.
+
+Permissions: ``streams`` to start, stop and push; ``alerts`` to read and acknowledge alerts,
+follow the feed and see dead-lettered webhooks; reading streams takes either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from vangnet.actions import webhooks
+from vangnet.api.deps import Caller, Services, db_session, require, services, writer_session
+from vangnet.api.uploads import read_body, read_multipart
+from vangnet.auth.keys import Permission
+from vangnet.errors import (
+    ConflictError,
+    EmptyInputError,
+    NotFoundError,
+    UnsupportedMediaError,
+    ValidationError,
+    VangnetError,
+)
+from vangnet.live import alerts as alert_service
+from vangnet.live.evidence import list_evidence
+from vangnet.live.monitor import StreamRuntime, display_url
+from vangnet.live.samples import Sample, pushed_frame_sample, pushed_hash_sample
+from vangnet.live.states import StreamState
+from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict
+from vangnet.store.models import Alert, Stream, WebhookDelivery
+
+router = APIRouter(prefix="/v1", tags=["live"])
+
+Streams = Annotated[Caller, Depends(require(Permission.STREAMS))]
+Alerts = Annotated[Caller, Depends(require(Permission.ALERTS))]
+Watch = Annotated[Caller, Depends(require(Permission.STREAMS, Permission.ALERTS))]
+Db = Annotated[Session, Depends(db_session)]
+WriteDb = Annotated[Session, Depends(writer_session)]
+Svc = Annotated[Services, Depends(services)]
+
+MAX_PUSHED_HASHES = 1000
+#: Longest a hash push waits for room in its stream's sample queue before pushing anyway
+#: (and letting the monitor drop the oldest waiting samples).
+PUSH_WAIT_SECONDS = 10.0
+#: How long `stop` waits for a pulled stream's reader to finish.
+STOP_WAIT_SECONDS = 2.0
+
+# -- the alert feed: monitor events fanned out to Server-Sent Events subscribers -------------
+
+KEEPALIVE_SECONDS = 15.0
+#: The feed also looks in the database this often, for alerts raised by other processes.
+FEED_POLL_SECONDS = 2.0
+FEED_QUEUE = 1000  # events waiting per subscriber; the oldest is dropped beyond
+FEED_PAGE = 500
+FEED_KINDS = frozenset({"alert", "state"})  # "match" events are not sent
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One event, serialised once for every subscriber."""
+
+    kind: str
+    alert_id: int | None
+    data: str
+
+    def encode(self) -> bytes:
+        head = f"id: {self.alert_id}\n" if self.alert_id is not None else ""
+        return f"{head}event: {self.kind}\ndata: {self.data}\n\n".encode()
+
+
+_CLOSED = FeedItem("closed", None, "")
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """A feed client: a bounded queue read on ``loop``; `offer` runs on that loop."""
+
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[FeedItem] = field(default_factory=lambda: asyncio.Queue(FEED_QUEUE))
+    lost: int = 0  # events dropped because the client read too slowly
+
+    def offer(self, item: FeedItem) -> None:
+        if self.queue.full():
+            try:
+                self.queue.get_nowait()  # the oldest
+                self.lost += 1
+            except asyncio.QueueEmpty:
+                pass
+        self.queue.put_nowait(item)
+
+
+class EventHub:
+    """Hands monitor events (from its worker threads) to the feed subscribers' queues."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[Subscriber] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def subscribe(self) -> Subscriber:
+        """A new subscriber on the running event loop."""
+        subscriber = Subscriber(asyncio.get_running_loop())
+        with self._lock:
+            if self._closed:
+                raise ConflictError("the server is shutting down")
+            self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        with self._lock:
+            self._subscribers.discard(subscriber)
+
+    @property
+    def subscribers(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def _send(self, item: FeedItem) -> None:
+        with self._lock:
+            targets = list(self._subscribers)
+        for subscriber in targets:
+            try:
+                subscriber.loop.call_soon_threadsafe(subscriber.offer, item)
+            except RuntimeError:  # its event loop is closed: the client is long gone
+                self.unsubscribe(subscriber)
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """The monitor's ``on_event``: called from any thread, never blocks."""
+        kind = event.get("event")
+        if kind not in FEED_KINDS:
+            return
+        alert_id = event.get("alert_id") if kind == "alert" else None
+        data = json.dumps(event, default=str, separators=(",", ":"))
+        self._send(FeedItem(str(kind), alert_id if isinstance(alert_id, int) else None, data))
+
+    def close(self) -> None:
+        """End every open feed (server shutdown); later subscriptions are refused."""
+        with self._lock:
+            self._closed = True
+        self._send(_CLOSED)
+
+
+def _alert_event(alert: Alert) -> FeedItem:
+    """An alert read from the database, shaped like the monitor's ``alert`` event."""
+    data = {
+        "event": "alert",
+        "stream": alert.stream_id,
+        "time": alert.created_at.isoformat(),
+        "stream_time": round(alert.last_stream_time, 3),
+        "alert_id": alert.id,
+        "bank": alert.bank,
+        "content_id": alert.bank_content_id,
+        "category": alert.category,
+        "distance": alert.best_distance,
+        "rule": alert.rule,
+        "first_stream_time": round(alert.first_stream_time, 3),
+        "last_stream_time": round(alert.last_stream_time, 3),
+        "status": alert.status,
+        "replayed": True,
+    }
+    return FeedItem("alert", alert.id, json.dumps(data, separators=(",", ":")))
+
+
+def _alerts_after(engine: Engine, after_id: int) -> list[FeedItem]:
+    with Session(engine) as session:
+        found = alert_service.list_alerts(session, after_id=after_id, limit=FEED_PAGE)
+        return [_alert_event(a) for a in found]
+
+
+def _last_alert_id(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.max(Alert.id))) or 0)
+
+
+class _Seen:
+    """Alert ids already sent on one feed (the most recent ones)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._order: deque[int] = deque()
+        self._ids: set[int] = set()
+        self._size = size
+
+    def add(self, alert_id: int) -> bool:
+        """True if ``alert_id`` is new (and remember it)."""
+        if alert_id in self._ids:
+            return False
+        self._ids.add(alert_id)
+        self._order.append(alert_id)
+        if len(self._order) > self._size:
+            self._ids.discard(self._order.popleft())
+        return True
+
+
+async def _feed(
+    engine: Engine, hub: EventHub, subscriber: Subscriber, after_id: int | None
+) -> AsyncIterator[bytes]:
+    """The event stream of one client: replayed alerts, then live events, keepalives."""
+    try:
+        yield b": connected\n\n"
+        floor = (
+            after_id if after_id is not None else await run_in_threadpool(_last_alert_id, engine)
+        )
+        cursor, seen = floor, _Seen()
+
+        async def catch_up() -> AsyncIterator[bytes]:
+            """Alerts in the database after ``cursor``: a replay, or raised elsewhere."""
+            nonlocal cursor
+            while True:
+                page = await run_in_threadpool(_alerts_after, engine, cursor)
+                for item in page:
+                    assert item.alert_id is not None
+                    cursor = max(cursor, item.alert_id)
+                    if seen.add(item.alert_id):
+                        yield item.encode()
+                if len(page) < FEED_PAGE:
+                    return
+
+        if after_id is not None:
+            async for chunk in catch_up():
+                yield chunk
+        now = time.monotonic()
+        next_poll, next_keepalive = now + FEED_POLL_SECONDS, now + KEEPALIVE_SECONDS
+        while True:
+            wait = max(0.0, min(next_poll, next_keepalive) - time.monotonic())
+            try:
+                item: FeedItem | None = await asyncio.wait_for(subscriber.queue.get(), wait)
+            except TimeoutError:
+                item = None
+            if item is _CLOSED:
+                return
+            if item is not None and (
+                item.alert_id is None or (item.alert_id > floor and seen.add(item.alert_id))
+            ):
+                yield item.encode()
+            now = time.monotonic()
+            if now >= next_poll or subscriber.lost:
+                subscriber.lost = 0  # alerts dropped from the queue come back from the database
+                async for chunk in catch_up():
+                    yield chunk
+                next_poll = now + FEED_POLL_SECONDS
+            if now >= next_keepalive:
+                yield b": keepalive\n\n"
+                next_keepalive = now + KEEPALIVE_SECONDS
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+# -- request bodies --------------------------------------------------------------------------
+
+
+class StreamCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(
+        default=None,
+        description="rtmp://, rtsp://, srt://, udp://, HLS http(s)://...m3u8 or a file; "
+        "null for a push stream (frames or hashes posted to this API).",
+    )
+    external_id: str | None = Field(default=None, max_length=255)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    fps: float | None = Field(default=None, description="Base sample rate (default setting).")
+
+
+class PushedHash(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    stream_time: float = Field(ge=0, allow_inf_nan=False, description="Seconds from the start.")
+    pdq: str = Field(description="64 hex characters.")
+    quality: int = Field(ge=0, le=100)
+
+
+class HashPush(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    frames: list[PushedHash] = Field(min_length=1, max_length=MAX_PUSHED_HASHES)
+
+
+class Acknowledge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    by: str | None = Field(default=None, min_length=1, max_length=255)
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+def _stream_json(svc: Services, row: Stream) -> dict[str, Any]:
+    out = stream_dict(row)
+    runtime = svc.monitor.runtimes.get(row.id)
+    if runtime is not None:  # run by this process: its live figures
+        out["live"] = runtime.status()
+    return out
+
+
+@router.post("/streams", status_code=201)
+def start_stream(body: StreamCreate, svc: Svc, session: Db, _: Streams) -> dict[str, Any]:
+    """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null."""
+    stream_id = svc.monitor.add_stream(
+        body.url, external_id=body.external_id, metadata=body.metadata, fps=body.fps
+    )
+    return _stream_json(svc, get_stream(session, stream_id))
+
+
+@router.get("/streams")
+def streams(
+    svc: Svc,
+    session: Db,
+    _: Watch,
+    active: bool = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+) -> dict[str, Any]:
+    rows = list_streams(session, active_only=active, limit=limit)
+    return {"streams": [_stream_json(svc, r) for r in rows]}
+
+
+@router.get("/streams/{stream_id}")
+def show_stream(stream_id: int, svc: Svc, session: Db, _: Watch) -> dict[str, Any]:
+    return _stream_json(svc, get_stream(session, stream_id))
+
+
+@router.post("/streams/{stream_id}/stop")
+def stop_stream(stream_id: int, svc: Svc, session: WriteDb, _: Streams) -> dict[str, Any]:
+    """Stop watching; a stream run by another process is ended by it within a second."""
+    row = request_stop(session, stream_id)
+    session.commit()
+    runtime = svc.monitor.runtimes.get(stream_id)
+    if runtime is not None and not runtime.state.finished:
+        svc.monitor.stop_stream(stream_id, "stopped by request")
+        puller = svc.monitor.sessions.get(stream_id)
+        if puller is not None:
+            puller.thread.join(timeout=STOP_WAIT_SECONDS)
+    session.refresh(row)
+    return _stream_json(svc, row)
+
+
+def _not_pushable(engine: Engine, stream_id: int) -> VangnetError:
+    """Why a stream this process does not run cannot take pushes (NotFoundError if none)."""
+    with Session(engine) as session:
+        row = get_stream(session, stream_id)
+        if row.kind != "push":
+            return ConflictError(f"stream {stream_id} is pulled from a URL, not pushed")
+        if row.state in ("ended", "failed") or row.desired == "stop":
+            return ConflictError(f"stream {stream_id} is {row.state}")
+        holder = f"worker {row.worker}" if row.worker else "no worker yet"
+        return ConflictError(
+            f"stream {stream_id} is not run by this server ({holder}); push to the server "
+            "that started it, or retry once this server has taken it over"
+        )
+
+
+async def _push_target(svc: Services, stream_id: int) -> StreamRuntime:
+    """The running push stream ``stream_id``: 404 if unknown, 409 if it takes no pushes."""
+    runtime = svc.monitor.runtimes.get(stream_id)
+    if runtime is None:
+        raise await run_in_threadpool(_not_pushable, svc.engine, stream_id)
+    if runtime.kind != "push":
+        raise ConflictError(f"stream {stream_id} is pulled from a URL, not pushed")
+    if runtime.state is not StreamState.LIVE:
+        raise ConflictError(f"stream {stream_id} is {runtime.state.value}")
+    return runtime
+
+
+def _submit(svc: Services, stream_id: int, sample: Sample) -> None:
+    try:
+        svc.monitor.push_sample(stream_id, sample)
+    except (NotFoundError, ValidationError) as error:  # stopped meanwhile
+        raise ConflictError(error.message) from None
+
+
+def _stream_time(value: float | str | None) -> float:
+    if value is None:
+        raise ValidationError("stream_time is required (seconds from the start of the stream)")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValidationError("stream_time must be a number of seconds") from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValidationError("stream_time must be a finite number of seconds, at least 0")
+    return seconds
+
+
+@router.post("/streams/{stream_id}/frames", status_code=202)
+async def push_frame(
+    stream_id: int,
+    request: Request,
+    svc: Svc,
+    _: Streams,
+    stream_time: Annotated[float | None, Query(ge=0, allow_inf_nan=False)] = None,
+) -> dict[str, Any]:
+    """One frame of a push stream: the image bytes (``Content-Type: image/...``) or a
+    multipart upload with the field ``file`` (and ``stream_time`` as a query or form field)."""
+    await _push_target(svc, stream_id)
+    limit = svc.settings.max_upload_bytes
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    when: float | str | None = stream_time
+    if content_type == "multipart/form-data":
+        parts = await read_multipart(request, limit=limit)
+        files = [p for p in parts if p.name == "file"]
+        if len(files) != 1:
+            raise ValidationError("send exactly one frame, in the multipart field 'file'")
+        data = bytes(files[0].data)
+        if when is None:
+            form = [p for p in parts if p.name == "stream_time" and p.filename is None]
+            when = form[0].data.decode("ascii", "replace").strip() if form else None
+        seconds = _stream_time(when)
+        if not data:
+            raise EmptyInputError("the uploaded frame is empty")
+    elif content_type.startswith("image/"):
+        seconds = _stream_time(when)
+        data = await read_body(request, limit=limit)
+    else:
+        raise UnsupportedMediaError(
+            "send the frame as image bytes (Content-Type: image/jpeg, image/png...) or as "
+            "multipart/form-data with the field 'file'"
+        )
+    received = time.time()
+    sample = await run_in_threadpool(pushed_frame_sample, stream_id, seconds, received, data)
+    _submit(svc, stream_id, sample)
+    return {"accepted": 1}
+
+
+@router.post("/streams/{stream_id}/hashes", status_code=202)
+async def push_hashes(stream_id: int, body: HashPush, svc: Svc, _: Streams) -> dict[str, Any]:
+    """PDQ hashes of a push stream's frames, computed by the platform (no media sent).
+
+    All are checked before any is queued; a batch is fed to the stream as fast as it is
+    processed (waiting up to ten seconds for room), so a batch is not dropped as lag."""
+    runtime = await _push_target(svc, stream_id)
+    received = time.time()
+    samples = []
+    for position, frame in enumerate(body.frames):
+        try:
+            samples.append(
+                pushed_hash_sample(stream_id, frame.stream_time, received, frame.pdq, frame.quality)
+            )
+        except VangnetError as error:
+            raise type(error)(f"frames[{position}]: {error.message}") from None
+    room = svc.settings.live_queue_samples
+    deadline = time.monotonic() + PUSH_WAIT_SECONDS
+    for done, sample in enumerate(samples):
+        while (
+            len(runtime.queue) >= room
+            and runtime.state is StreamState.LIVE
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.005)
+        try:
+            _submit(svc, stream_id, sample)
+        except ConflictError as error:
+            if done == 0:
+                raise
+            raise ConflictError(f"{error.message}; {done} of {len(samples)} were queued") from None
+    return {"accepted": len(samples)}
+
+
+# -- alerts ----------------------------------------------------------------------------------
+
+
+@router.get("/alerts")
+def alerts(
+    session: Db,
+    _: Alerts,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    stream_id: int | None = None,
+    status: Literal["open", "acknowledged"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Alerts in id order (page with ``after_id``)."""
+    found = alert_service.list_alerts(
+        session, after_id=after_id, stream_id=stream_id, status=status, limit=limit
+    )
+    return {
+        "alerts": [alert_service.alert_dict(a) for a in found],
+        "next_after_id": found[-1].id if len(found) == limit else None,
+    }
+
+
+# Declared before /alerts/{alert_id}, which would otherwise take "feed" for an id.
+@router.get(
+    "/alerts/feed",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def alert_feed(
+    svc: Svc,
+    _: Alerts,
+    after_id: Annotated[int | None, Query(ge=0)] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``alert`` events (``id:`` is the alert id) and stream ``state``
+    events as they happen, a ``: keepalive`` comment every 15 s.
+
+    With ``Last-Event-ID`` (a reconnecting EventSource sends it) or ``?after_id=``, alerts
+    after that id are replayed from the database first. Delivery is at least once: tell
+    alerts apart by ``alert_id``. Alerts raised by other processes arrive within seconds."""
+    start = after_id
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            start = int(last_event_id.strip())
+        except ValueError:
+            raise ValidationError("Last-Event-ID must be an alert id") from None
+        if start < 0:
+            raise ValidationError("Last-Event-ID must be an alert id")
+    subscriber = svc.events.subscribe()
+    return StreamingResponse(
+        _feed(svc.engine, svc.events, subscriber, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/alerts/{alert_id}")
+def show_alert(alert_id: int, session: Db, _: Alerts) -> dict[str, Any]:
+    """An alert with its matched frames and its evidence (hashes and custody, no media)."""
+    alert, frames = alert_service.get_alert(session, alert_id)
+    return {
+        **alert_service.alert_dict(alert, frames),
+        "evidence": list_evidence(session, alert_id=alert_id),
+    }
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(
+    alert_id: int, session: WriteDb, who: Alerts, body: Acknowledge | None = None
+) -> dict[str, Any]:
+    """Mark an alert seen (by ``by``, else the API key's name); again keeps the first."""
+    by = body.by if body is not None and body.by is not None else None
+    if by is None:
+        by = who.key.name if who.key is not None else "local"
+    alert = alert_service.acknowledge(session, alert_id, by=by)
+    session.commit()
+    alert, frames = alert_service.get_alert(session, alert_id)
+    return alert_service.alert_dict(alert, frames)
+
+
+# -- webhooks --------------------------------------------------------------------------------
+
+
+def _delivery_json(row: WebhookDelivery) -> dict[str, Any]:
+    shown = display_url(row.url) or ""
+    error = row.last_error.replace(row.url, shown) if row.last_error else None
+    return {
+        "id": row.id,
+        "event": row.event,
+        "url": shown,
+        "alert_id": row.alert_id,
+        "attempts": row.attempts,
+        "last_status": row.last_status,
+        "last_error": error,
+        "created_at": row.created_at.isoformat(),
+    }
+
+
+@router.get("/webhooks/dead")
+def dead_webhooks(
+    session: Db, _: Alerts, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    """Deliveries that failed every attempt, oldest first."""
+    return {"deliveries": [_delivery_json(r) for r in webhooks.dead_letters(session, limit=limit)]}
+
+
+@router.post("/webhooks/{delivery_id}/retry")
+def retry_webhook(delivery_id: int, svc: Svc, session: WriteDb, _: Alerts) -> dict[str, Any]:
+    """Queue a dead delivery again, due now (404 if unknown, 409 if it is not dead)."""
+    webhooks.retry(session, delivery_id)
+    session.commit()
+    svc.monitor.wake_deliverer()
+    return {"id": delivery_id, "status": "pending"}
