@@ -127,6 +127,16 @@ class Settings(BaseSettings):
         ge=0,
         description="Most scene-change samples per second on top of the base rate.",
     )
+    live_keyframes_only: bool = Field(
+        default=True,
+        description="Decode only key frames while they come at least as often as the sample "
+        "rate (much cheaper; scene changes are then seen at key frames only).",
+    )
+    live_api_allow_files: bool = Field(
+        default=False,
+        description="Let API callers start streams from local files (file:// or paths). Off: "
+        "a key holder could otherwise probe the server's files.",
+    )
     live_min_frames: int = Field(
         default=2,
         ge=1,

@@ -360,7 +360,23 @@ def test_keys_and_roles(make_client: AppFactory, db_url: str, admin_key: str) ->
         assert r.status_code == 403, (method, path, r.text)
 
 
-def test_pulled_stream(client: TestClient, db_url: str, photos: list[Path], tmp_path: Path) -> None:
+def test_file_streams_are_refused_through_the_api_by_default(
+    client: TestClient, tmp_path: Path
+) -> None:
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not even read")
+    for url in (str(clip), f"file://{clip}", "/etc/passwd"):
+        r = client.post("/v1/streams", json={"url": url})
+        assert r.status_code == 403, r.text
+        assert "VANGNET_LIVE_API_ALLOW_FILES" in r.json()["error"]["message"]
+    assert client.get("/v1/streams").json()["streams"] == []
+
+
+def test_pulled_stream(
+    make_client: AppFactory, admin_key: str, db_url: str, photos: list[Path], tmp_path: Path
+) -> None:
+    client = make_client(live_api_allow_files=True)
+    client.headers["X-API-Key"] = admin_key
     known = photos[3]
     content_id = bank_photo(db_url, known)
     refresh(client)

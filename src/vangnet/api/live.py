@@ -315,7 +315,11 @@ def _stream_json(svc: Services, row: Stream) -> dict[str, Any]:
 def start_stream(body: StreamCreate, svc: Svc, session: Db, _: Streams) -> dict[str, Any]:
     """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null."""
     stream_id = svc.monitor.add_stream(
-        body.url, external_id=body.external_id, metadata=body.metadata, fps=body.fps
+        body.url,
+        external_id=body.external_id,
+        metadata=body.metadata,
+        fps=body.fps,
+        allow_files=svc.settings.live_api_allow_files,
     )
     return _stream_json(svc, get_stream(session, stream_id))
 

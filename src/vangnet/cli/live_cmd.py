@@ -102,7 +102,7 @@ def watch_command(
                     highlight=False,
                 )
 
-        monitor = Monitor(engine, on_event=on_event).start()
+        monitor = Monitor(engine, on_event=on_event, keep_finished_seconds=None).start()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             for url in urls:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.actions.webhooks import Deliverer
 from vangnet.config import Settings, get_settings
-from vangnet.errors import NotFoundError, ValidationError
+from vangnet.errors import ConflictError, NotFoundError
 from vangnet.live import alerts as alert_service
 from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
 from vangnet.live.evidence import EvidenceFrame, preserve
@@ -99,6 +99,15 @@ class StreamRuntime:
     stop: threading.Event = field(default_factory=threading.Event)
     stop_reason: str | None = None  # why ``stop`` was set: the reason the stream ends with
     handing_over: bool = False  # stopping only to let another worker take over
+    keyframes_only: bool = False  # decoding only key frames (the sample rate allows it)
+    #: Earliest wall time at which stream time 0 could have been received (min over samples
+    #: of received_at - stream_time): "behind live" is measured from it.
+    origin: float | None = None
+    behind: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    cpu: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("decode", "sample", "hash", "lookup", "decide"), 0.0)
+    )
+    finished_at: float | None = None
 
     def status(self) -> dict[str, Any]:
         now = time.time()
@@ -119,7 +128,34 @@ class StreamRuntime:
             "stream_time": round(self.stream_time, 3),
             "sampled_fps": round(len(recent) / 10, 2),
             "latency_p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
+            "behind_live_p95_ms": _p95_ms(self.behind),
+            "keyframes_only": self.keyframes_only,
+            "cpu_seconds": {k: round(v, 3) for k, v in self.cpu.items()},
         }
+
+
+def _p95_ms(values: deque[float]) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1)
+
+
+class KeyframeGaps:
+    """Watches the gaps between key frames: when every recent gap is at most one sample
+    interval, decoding only key frames still gives the base rate (and costs a fraction)."""
+
+    def __init__(self, interval: float) -> None:
+        self.limit = interval * 1.05 + 1 / 120
+        self.last: float | None = None
+        self.gaps: deque[float] = deque(maxlen=4)
+
+    def key_frame(self, stream_time: float) -> bool:
+        """Record a key frame; True while key frames alone are dense enough."""
+        if self.last is not None and stream_time > self.last:
+            self.gaps.append(stream_time - self.last)
+        self.last = stream_time
+        return len(self.gaps) >= 2 and max(self.gaps) <= self.limit
 
 
 class Processor:
@@ -180,6 +216,7 @@ class Processor:
         banks = {n: b for n, b in indexes.banks.items() if b.enabled}
         dihedral = any(_rules(b, "pdq").dihedral for b in banks.values())
         values, qualities, variants = [], [], []
+        started = time.thread_time()
         for _, sample in batch:
             if sample.pdq is None and sample.pixels is not None:
                 if dihedral:
@@ -193,10 +230,16 @@ class Processor:
                 variants.append([])
             values.append(sample.pdq or "0" * 64)
             qualities.append(sample.quality)
+        hashed = time.thread_time()
         with Session(monitor.engine) as session:
             found = monitor.matcher.lookup_many(
                 session, signal_type="pdq", values=values, qualities=qualities, variants=variants
             )
+        looked_up = time.thread_time()
+        share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
+        for runtime, _ in batch:
+            runtime.cpu["hash"] += (hashed - started) * share
+            runtime.cpu["lookup"] += (looked_up - hashed) * share
         rules = {n: rule_for(b.policy, high_confidence=b.high_confidence) for n, b in banks.items()}
         for (runtime, sample), matches in zip(batch, found, strict=True):
             self._after_lookup(runtime, sample, matches, rules)
@@ -205,8 +248,12 @@ class Processor:
         self, runtime: StreamRuntime, sample: Sample, matches: list[Any], rules: dict[str, Rule]
     ) -> None:
         monitor = self.monitor
+        decide = time.thread_time()
         runtime.window.rules = rules
         runtime.samples += 1
+        origin = sample.received_at - sample.stream_time
+        if runtime.origin is None or origin < runtime.origin:
+            runtime.origin = origin
         runtime.stream_time = max(runtime.stream_time, sample.stream_time)
         runtime.sample_times.append(time.time())
         runtime.recent.append(sample)
@@ -231,7 +278,10 @@ class Processor:
         self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
         for decision in runtime.window.add(sample.stream_time, matches):
             self._alert(runtime, sample, decision)
-        runtime.latencies.append(time.time() - sample.received_at)
+        done = time.time()
+        runtime.latencies.append(done - sample.received_at)
+        runtime.behind.append(done - (runtime.origin + sample.stream_time))
+        runtime.cpu["decide"] += time.thread_time() - decide
         runtime.dirty = True
 
     def _alert(self, runtime: StreamRuntime, sample: Sample, decision: Decision) -> None:
@@ -339,8 +389,12 @@ class StreamSession:
             )
             base = self.offset
             last_wall = time.time()
+            gaps = KeyframeGaps(1.0 / runtime.fps)
+            cpu = time.thread_time()
             try:
                 for item in source.frames():
+                    decoded = time.thread_time()
+                    runtime.cpu["decode"] += decoded - cpu
                     if runtime.state is not StreamState.LIVE:
                         monitor.set_state(runtime, StreamState.LIVE)
                         failures = 0
@@ -348,10 +402,15 @@ class StreamSession:
                     last_wall = now
                     stream_time = base + item.stream_time
                     self.offset = stream_time
+                    if item.key_frame and settings.live_keyframes_only:
+                        source.keyframes_only = gaps.key_frame(stream_time)
+                        runtime.keyframes_only = source.keyframes_only
                     reason = sampler.offer(stream_time, item.frame)
                     if reason is not None:
                         sample = frame_sample(runtime.id, stream_time, now, reason, item.frame)
                         monitor.processor.submit(runtime, sample)
+                    cpu = time.thread_time()
+                    runtime.cpu["sample"] += cpu - decoded
                     if runtime.stop.is_set():
                         source.close()
                         break
@@ -401,6 +460,7 @@ class Monitor:
         settings: Settings | None = None,
         worker: str | None = None,
         deliver_webhooks: bool = True,
+        keep_finished_seconds: float | None = 600.0,
     ) -> None:
         self.engine = writer(engine)
         self.settings = settings or get_settings()
@@ -419,6 +479,8 @@ class Monitor:
         self._vault: Vault | None = None
         self._deliverer: Deliverer | None = None
         self._deliver = deliver_webhooks
+        #: How long an ended or failed stream stays in `runtimes` (None: until close).
+        self.keep_finished_seconds = keep_finished_seconds
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Monitor:
@@ -499,11 +561,17 @@ class Monitor:
         external_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         fps: float | None = None,
+        allow_files: bool = True,
     ) -> int:
         """Create a stream (pull when ``url`` is given, push otherwise) and run it here."""
         with Session(self.engine) as session:
             row = create_stream(
-                session, url=url, external_id=external_id, metadata=metadata, fps=fps
+                session,
+                url=url,
+                external_id=external_id,
+                metadata=metadata,
+                fps=fps,
+                allow_files=allow_files,
             )
             row.worker = self.worker
             row.lease_until = utcnow() + timedelta(seconds=self.settings.live_lease_seconds)
@@ -569,9 +637,9 @@ class Monitor:
         """A frame or hash posted by a platform (push mode)."""
         runtime = self.runtime(stream_id)
         if runtime.kind != "push":
-            raise ValidationError(f"stream {stream_id} is pulled from a URL, not pushed")
+            raise ConflictError(f"stream {stream_id} is pulled from a URL, not pushed")
         if runtime.state is not StreamState.LIVE:
-            raise ValidationError(f"stream {stream_id} is {runtime.state.value}")
+            raise ConflictError(f"stream {stream_id} is {runtime.state.value}")
         self.processor.submit(runtime, sample)
 
     def status(self) -> list[dict[str, Any]]:
@@ -601,6 +669,8 @@ class Monitor:
         if runtime.state is state and runtime.reason == reason:
             return
         runtime.state, runtime.reason = state, reason
+        if state.finished:
+            runtime.finished_at = time.time()
         runtime.dirty = True
         self._persist(runtime)
         self.emit(runtime, "state", runtime.stream_time, state=state.value, reason=reason)
@@ -666,7 +736,15 @@ class Monitor:
 
     def _flush_loop(self) -> None:
         while not self._stop.wait(1.0):
+            now = time.time()
             for runtime in list(self.runtimes.values()):
+                if runtime.state.finished and not runtime.dirty:
+                    keep = self.keep_finished_seconds
+                    if keep is not None and now - (runtime.finished_at or now) > keep:
+                        with self._lock:  # forget it: the database holds its final record
+                            self.runtimes.pop(runtime.id, None)
+                            self.sessions.pop(runtime.id, None)
+                    continue
                 try:
                     self._persist(runtime)
                 except Exception:

@@ -76,6 +76,8 @@ class Source(ABC):
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
         self.closed = False
+        #: Decode key frames only (set by the reader when the sample rate allows it).
+        self.keyframes_only = False
 
     @abstractmethod
     def frames(self) -> Iterator[SourceFrame]: ...
@@ -98,9 +100,11 @@ def decode(
     max_pixels: int,
     pace: bool = False,
     stall_timeout: float | None = None,
+    source: Source | None = None,
 ) -> Iterator[SourceFrame]:
     """Frames of the first video stream of an open container, with checks shared by all
-    sources; ``pace`` sleeps so frames come out at real-time speed."""
+    sources; ``pace`` sleeps so frames come out at real-time speed. While
+    ``source.keyframes_only`` is set, FFmpeg skips decoding every frame but key frames."""
     if not container.streams.video:
         raise StreamRejected("the stream has no video")
     stream = container.streams.video[0]
@@ -110,8 +114,12 @@ def decode(
     stream.thread_type = "AUTO"
     start_pts: int | None = None
     started = time.monotonic()
+    skipping = False
     try:
         for frame in container.decode(stream):
+            if source is not None and source.keyframes_only != skipping:
+                skipping = source.keyframes_only
+                ctx.skip_frame = "NONKEY" if skipping else "DEFAULT"
             if frame.width * frame.height > max_pixels or frame.width < 1 or frame.height < 1:
                 raise StreamRejected(f"a frame is {frame.width}x{frame.height}")
             if frame.pts is None or frame.time_base is None:
@@ -179,7 +187,9 @@ class NetworkSource(Source):
             raise StreamUnavailable(f"cannot connect: {_error(exc)}") from None
         pixels = get_settings().live_max_pixels
         with container:
-            for item in decode(container, max_pixels=pixels, stall_timeout=self.stall_timeout):
+            for item in decode(
+                container, max_pixels=pixels, stall_timeout=self.stall_timeout, source=self
+            ):
                 yield item
                 if self.closed:
                     return
@@ -217,7 +227,9 @@ class RelaySource(Source):
         except (av.error.FFmpegError, OSError) as exc:
             raise StreamUnavailable(f"SRT relay: {_error(exc)}") from None
         with container:
-            for item in decode(container, max_pixels=max_pixels, stall_timeout=self.stall_timeout):
+            for item in decode(
+                container, max_pixels=max_pixels, stall_timeout=self.stall_timeout, source=self
+            ):
                 yield item
                 if self.closed:
                     return
@@ -248,7 +260,7 @@ class FileSource(Source):
             try:
                 with container:
                     pixels = get_settings().live_max_pixels
-                    for item in decode(container, max_pixels=pixels, pace=True):
+                    for item in decode(container, max_pixels=pixels, pace=True, source=self):
                         last = item.stream_time
                         yield SourceFrame(offset + item.stream_time, item.frame, item.key_frame)
                         if self.closed:

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vangnet.config import get_settings
-from vangnet.errors import NotFoundError, ValidationError
-from vangnet.live.sources import source_for
+from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
+from vangnet.live.sources import FileSource, source_for
 from vangnet.store.models import Stream, utcnow
 
 MAX_METADATA_BYTES = 16_384
@@ -37,10 +37,17 @@ def create_stream(
     external_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     fps: float | None = None,
+    allow_files: bool = True,
 ) -> Stream:
-    """A new wanted stream: pulled from ``url``, or pushed by the platform when None."""
+    """A new wanted stream: pulled from ``url``, or pushed by the platform when None.
+    ``allow_files`` off refuses local files (for streams started through the API)."""
     if url is not None:
-        source_for(url, connect_timeout=1, stall_timeout=1)  # ValidationError if unsupported
+        source = source_for(url, connect_timeout=1, stall_timeout=1)  # ValidationError
+        if isinstance(source, FileSource) and not allow_files:
+            raise ForbiddenError(
+                "streams from local files cannot be started through the API "
+                "(VANGNET_LIVE_API_ALLOW_FILES)"
+            )
     rate = get_settings().live_sample_fps if fps is None else float(fps)
     if not 0 < rate <= 30:
         raise ValidationError("the sample rate must be above 0 and at most 30 per second")
