@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks import common, peers
 
-ALL = ("hashing", "index", "http")
+ALL = ("hashing", "index", "http", "live")
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
 
@@ -23,6 +23,8 @@ QUICK_SIZES = (100_000,)
 TARGET_HASH_SPEEDUP_12MP = 8.0
 TARGET_LOOKUP_SPEEDUP_10M = 10.0
 TARGET_MEMORY_RATIO_10M = 0.2
+TARGET_LIVE_P95_S = 1.5  # alert p95 at 1 sample/s, 720p, RTMP and UDP/SRT
+TARGET_LIVE_STREAMS_PER_CORE = 16
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -82,10 +84,30 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     http = results.get("http")
     if http:
         out["http"] = http.get("rows")
+    live = results.get("live")
+    if live:
+        out["live_streams_per_core"] = live.get("streams_per_core")
+        out["live_alert_p95_s"] = {
+            f"{r['protocol']} {r['height']}p {r['fps']:g}/s": r.get("alert_p95_s")
+            for r in live.get("latency", [])
+        }
+        fast = [
+            r.get("alert_p95_s")
+            for r in live.get("latency", [])
+            if r["protocol"] in ("rtmp", "udp", "srt") and r["height"] == 720 and r["fps"] == 1.0
+        ]
+        out["live_latency_target_met"] = (
+            None if not fast or None in fast else max(fast) < TARGET_LIVE_P95_S
+        )
+        out["live_capacity_target_met"] = (
+            live.get("streams_per_core") or 0
+        ) >= TARGET_LIVE_STREAMS_PER_CORE
     out["targets"] = {
         "hashing_12mp_speedup_vs_threatexchange": TARGET_HASH_SPEEDUP_12MP,
         "index_10m_lookup_speedup": TARGET_LOOKUP_SPEEDUP_10M,
         "index_10m_memory_ratio_max": TARGET_MEMORY_RATIO_10M,
+        "live_alert_p95_s_max": TARGET_LIVE_P95_S,
+        "live_streams_per_core_min": TARGET_LIVE_STREAMS_PER_CORE,
     }
     return out
 
@@ -110,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import bench_index as mod  # type: ignore[no-redef]
 
             payload = mod.run(args.sizes, with_peers=with_peers, timeout_s=args.timeout)
+        elif name == "live":
+            from benchmarks import bench_live as mod  # type: ignore[no-redef]
+
+            payload = mod.run(quick=args.quick)
         else:
             from benchmarks import bench_http as mod  # type: ignore[no-redef]
 

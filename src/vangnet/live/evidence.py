@@ -1,9 +1,10 @@
 """Evidence of an alert: the matched frames and the samples around them, encrypted.
 
-Each frame is encoded as PNG in memory, encrypted into the vault (`vangnet.store.vault`),
-and recorded as an ``evidence_items`` row (SHA-256 of the plaintext, capture time, stream
-metadata) with a ``captured`` chain-of-custody entry. A frame already preserved for the
-alert (a worker restarted) is skipped, so nothing is stored twice.
+Each frame is encoded as PNG in memory (outside any database transaction), encrypted into
+the vault (`vangnet.store.vault`), and recorded as an ``evidence_items`` row (SHA-256 of
+the plaintext, capture time, stream metadata) with a ``captured`` chain-of-custody entry. A
+frame already preserved for the alert (a worker restarted) is skipped: nothing is stored
+twice.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.errors import NotFoundError
 from vangnet.store.models import CustodyEvent, EvidenceItem
-from vangnet.store.vault import Vault
+from vangnet.store.vault import Vault, VaultEntry
 
 ACTOR = f"vangnet-monitor@{socket.gethostname()}"
 
@@ -34,7 +35,7 @@ class EvidenceFrame:
 
 
 def preserve(
-    session: Session,
+    engine: Engine,
     vault: Vault,
     *,
     alert_id: int,
@@ -42,42 +43,61 @@ def preserve(
     metadata: dict[str, Any],
     frames: Iterable[EvidenceFrame],
 ) -> list[int]:
-    """Encrypt and record ``frames`` for an alert (no commit); returns the new item ids."""
-    have = set(
-        session.scalars(select(EvidenceItem.stream_time).where(EvidenceItem.alert_id == alert_id))
-    )
-    ids = []
-    for frame in frames:
-        if frame.stream_time in have:
-            continue
-        data = frame.encode()
-        entry = vault.put(data, context=f"evidence:alert:{alert_id}")
-        item = EvidenceItem(
-            alert_id=alert_id,
-            stream_id=stream_id,
-            kind="frame",
-            media_type=frame.media_type,
-            stream_time=frame.stream_time,
-            captured_at=frame.captured_at,
-            sha256=entry.sha256,
-            size=entry.size,
-            vault_name=entry.name,
-            matched=frame.matched,
-            details={"stream_metadata": metadata},
-        )
-        session.add(item)
-        session.flush()
-        session.add(
-            CustodyEvent(
-                evidence_id=item.id,
-                actor=ACTOR,
-                action="captured",
-                detail=f"stream {stream_id} at {frame.stream_time:.3f} s, alert {alert_id}",
+    """Encrypt ``frames`` into the vault and record them for an alert; returns new item ids.
+
+    Encoding and encrypting (tens of milliseconds a frame) happen outside any database
+    transaction; the rows are then written in one short one. Frames already kept for the
+    alert are skipped; a file whose row could not be written is removed again."""
+    with Session(engine) as session:
+        have = set(
+            session.scalars(
+                select(EvidenceItem.stream_time).where(EvidenceItem.alert_id == alert_id)
             )
         )
-        have.add(frame.stream_time)
-        ids.append(item.id)
-    return ids
+    stored: list[tuple[EvidenceFrame, VaultEntry]] = []
+    try:
+        for frame in frames:
+            if frame.stream_time in have:
+                continue
+            have.add(frame.stream_time)
+            entry = vault.put(frame.encode(), context=f"evidence:alert:{alert_id}")
+            stored.append((frame, entry))
+        if not stored:
+            return []
+        with Session(engine) as session:
+            items = []
+            for frame, entry in stored:
+                item = EvidenceItem(
+                    alert_id=alert_id,
+                    stream_id=stream_id,
+                    kind="frame",
+                    media_type=frame.media_type,
+                    stream_time=frame.stream_time,
+                    captured_at=frame.captured_at,
+                    sha256=entry.sha256,
+                    size=entry.size,
+                    vault_name=entry.name,
+                    matched=frame.matched,
+                    details={"stream_metadata": metadata},
+                )
+                session.add(item)
+                items.append((item, frame))
+            session.flush()
+            for item, frame in items:
+                session.add(
+                    CustodyEvent(
+                        evidence_id=item.id,
+                        actor=ACTOR,
+                        action="captured",
+                        detail=f"stream {stream_id} at {frame.stream_time:.3f} s, alert {alert_id}",
+                    )
+                )
+            session.commit()
+            return [item.id for item, _ in items]
+    except BaseException:
+        for _frame, entry in stored:  # no row points at these: do not leave them behind
+            vault.delete(entry.name)
+        raise
 
 
 def evidence_dict(item: EvidenceItem, custody: list[CustodyEvent]) -> dict[str, Any]:

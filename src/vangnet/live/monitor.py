@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import socket
 import threading
 import time
@@ -54,6 +55,9 @@ from vangnet.store.models import Stream, utcnow
 from vangnet.store.vault import Vault
 
 log = logging.getLogger(__name__)
+
+#: Evidence jobs (one alert's frames each) waiting to be encrypted; beyond, logged and skipped.
+EVIDENCE_QUEUE = 256
 
 Event = dict[str, Any]
 
@@ -477,6 +481,11 @@ class Monitor:
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
         self._vault: Vault | None = None
+        #: (stream id, metadata, alert id, frames) for the evidence thread; None stops it.
+        self._evidence: queue.Queue[tuple[int, dict[str, Any], int, list[EvidenceFrame]] | None] = (
+            queue.Queue(maxsize=EVIDENCE_QUEUE)
+        )
+        self._evidence_thread: threading.Thread | None = None
         self._deliverer: Deliverer | None = None
         self._deliver = deliver_webhooks
         #: How long an ended or failed stream stays in `runtimes` (None: until close).
@@ -496,6 +505,10 @@ class Monitor:
             self._deliverer.start(poll_seconds=0.2)
         self._flusher = threading.Thread(target=self._flush_loop, name="vangnet-flush", daemon=True)
         self._flusher.start()
+        self._evidence_thread = threading.Thread(
+            target=self._evidence_loop, name="vangnet-evidence", daemon=True
+        )
+        self._evidence_thread.start()
         return self
 
     def close(self, *, end_streams: bool = False, reason: str = "stopped") -> None:
@@ -510,6 +523,9 @@ class Monitor:
         for puller in list(self.sessions.values()):
             puller.thread.join(timeout=self.settings.live_connect_timeout + 5)
         self.processor.stop()
+        if self._evidence_thread is not None:  # preserve what is queued, then stop
+            self._evidence.put(None)
+            self._evidence_thread.join(timeout=60)
         self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
@@ -682,6 +698,9 @@ class Monitor:
     def keep_evidence(
         self, runtime: StreamRuntime, alert_id: int, samples: list[Sample], matched: set[float]
     ) -> None:
+        """Queue ``samples`` to be preserved for an alert by the evidence thread: encoding
+        and encrypting full frames takes tens of milliseconds each and must not hold up the
+        samples of every other stream."""
         frames = [
             EvidenceFrame(
                 stream_time=s.stream_time,
@@ -696,20 +715,29 @@ class Monitor:
         if not frames:
             return
         try:
-            if self._vault is None:
-                self._vault = Vault.from_settings(self.settings)
-            with Session(self.engine) as session:
+            self._evidence.put_nowait((runtime.id, dict(runtime.metadata), alert_id, frames))
+        except queue.Full:
+            log.error("evidence queue full: %d frames of alert %d not kept", len(frames), alert_id)
+
+    def _evidence_loop(self) -> None:
+        while True:
+            job = self._evidence.get()
+            if job is None:
+                return
+            stream_id, metadata, alert_id, frames = job
+            try:
+                if self._vault is None:
+                    self._vault = Vault.from_settings(self.settings)
                 preserve(
-                    session,
+                    self.engine,
                     self._vault,
                     alert_id=alert_id,
-                    stream_id=runtime.id,
-                    metadata=runtime.metadata,
+                    stream_id=stream_id,
+                    metadata=metadata,
                     frames=frames,
                 )
-                session.commit()
-        except Exception:  # the alert is already durable; evidence failure is logged
-            log.exception("could not preserve evidence for alert %d", alert_id)
+            except Exception:  # the alert is already durable; evidence failure is logged
+                log.exception("could not preserve evidence for alert %d", alert_id)
 
     def _copy(self, runtime: StreamRuntime, row: Stream) -> None:
         row.state, row.state_reason = runtime.state.value, runtime.reason

@@ -64,7 +64,7 @@ def png_of_frame(frame: av.VideoFrame) -> Callable[[], bytes]:
 
         buf = io.BytesIO()
         rgb = frame.to_ndarray(format="rgb24")
-        Image.fromarray(rgb).save(buf, format="PNG")
+        Image.fromarray(rgb).save(buf, format="PNG", compress_level=1)  # lossless, fast
         return buf.getvalue()
 
     return encode

@@ -111,7 +111,8 @@ def decode(
     ctx = stream.codec_context
     if ctx.width * ctx.height > max_pixels:
         raise StreamRejected(f"frames are {ctx.width}x{ctx.height}, more than live_max_pixels")
-    stream.thread_type = "AUTO"
+    stream.thread_type = "SLICE"
+    stream.codec_context.thread_count = 1
     start_pts: int | None = None
     started = time.monotonic()
     skipping = False
@@ -162,6 +163,11 @@ class NetworkSource(Source):
 
     def _options(self, scheme: str) -> dict[str, str]:
         options = {"protocol_whitelist": _WHITELISTS[scheme]}
+        if scheme not in ("http", "https"):  # (HLS needs its segments probed as usual)
+            # Probe briefly: FFmpeg's default (5 s of data) delays the first frames of a live
+            # stream by that much; one video stream is all the monitor needs to find.
+            options["analyzeduration"] = "1000000"
+            options["probesize"] = "1000000"
         if scheme == "rtsp":
             options["rtsp_transport"] = "tcp"
         if scheme in ("udp", "rtp"):

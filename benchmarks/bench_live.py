@@ -1,0 +1,526 @@
+"""Live-stream benchmark: alert latency per protocol and the streams one CPU core sustains.
+
+No peer row: none of the open (HMA, perception) or closed peers monitors live streams.
+
+**Latency.** A clip (H.264, 30 fps, a key frame every second) shows a negative photo for 2 s,
+then a banked photo for 2 s, ``EVENTS`` times, each event a different banked photo (BSDS500
+photos from ``../shared/data``; the bank is high-confidence, so one matching sample decides).
+Debian's ffmpeg publishes it in real time (``-re``) on 127.0.0.1 over RTMP, UDP MPEG-TS, SRT
+and HLS (1 s segments, served over HTTP); a `Monitor` in this process watches it with webhooks
+going to a local receiver. The moment a banked photo appears in the published stream is
+``origin + T``, where ``T`` is its time in the clip (the first event comes 4 s in, after the
+connection is set up) and ``origin`` the publisher's: ffmpeg's ``-progress`` output says how
+far into the clip it has written, so the earliest (wall time - position) is when clip time 0
+went out. Transport, buffering (HLS segments) and decoding all count. Latency
+= the alert event (emitted after the alert row is committed) or the webhook's arrival at the
+receiver, minus that moment. p50 and p95 over the events.
+
+**Capacity.** N copies of a 720p30 clip (negatives, and one banked photo per loop) loop over
+UDP, each starting at a different point (N ffmpeg ``-c copy`` publishers pinned to the second
+core); one child process pinned to the first core watches all N at 1 sample/s
+for ``CAPACITY_SECONDS``. A run passes with no dropped sample and p95 "behind live" (sample
+processed minus the moment its frame was live) under 2 s. N grows until a run fails; the
+table reports each run and where the CPU time went (decode, sampling + scaling, PDQ, lookup,
+decision).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from benchmarks import common
+
+EVENTS = 8
+FIRST_LEAD_SECONDS = 2.0  # extra negative time before the first event (connection set-up)
+NEGATIVE_SECONDS = 2.0
+KNOWN_SECONDS = 2.0
+CAPACITY_SECONDS = 25.0
+CAPACITY_CLIP_SECONDS = 30.0  # the capacity clip runs about 36 s; starts spread over 30
+CAPACITY_STEPS = (4, 8, 16, 24, 32, 48)
+MAX_BEHIND_P95_S = 2.0
+SECRET = "bench-live-secret"
+
+
+def availability() -> str | None:
+    if shutil.which("ffmpeg") is None:
+        return f"{common.NOT_AVAILABLE} (ffmpeg missing: scripts/system-packages installs it)"
+    try:
+        import vangnet.live.monitor  # noqa: F401
+    except Exception as exc:  # pragma: no cover - reported in the table
+        return f"{common.NOT_AVAILABLE} ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _photos() -> list[Path]:
+    return sorted((common.DATA_DIR / "photos" / "bsds500" / "train").glob("*.jpg"))
+
+
+def make_clip(folder: Path, height: int, events: int, *, name: str) -> tuple[Path, list[float]]:
+    """The clip and the clip times at which each banked photo (photos[i]) appears."""
+    from PIL import Image
+
+    from vangnet.live.clips import Shot, encode_clip
+
+    photos = _photos()
+    negatives = photos[events : events * 2]
+    shots, times, t = [], [], 0.0
+    for i in range(events):
+        lead = NEGATIVE_SECONDS + (FIRST_LEAD_SECONDS if i == 0 else 0.0)
+        shots.append(Shot(Image.open(negatives[i]), lead))
+        t += lead
+        times.append(t)
+        shots.append(Shot(Image.open(photos[i]), KNOWN_SECONDS))
+        t += KNOWN_SECONDS
+    shots.append(Shot(Image.open(negatives[0]), NEGATIVE_SECONDS))
+    path = folder / f"{name}-{height}p.mp4"
+    if not path.exists():
+        path.write_bytes(encode_clip(shots, width=height * 16 // 9, height=height))
+    return path, times
+
+
+def _free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Receiver:
+    """Webhook receiver on 127.0.0.1: arrival time per alert id."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[int, float] = {}
+        arrivals = self.arrivals
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                at = time.time()
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if body["event"] == "alert.created":
+                    arrivals.setdefault(int(body["data"]["alert"]["id"]), at)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def _publish(
+    clip: Path,
+    output: list[str],
+    *,
+    loop: bool = False,
+    core: int | None = None,
+    start: float = 0.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-re"]
+    command += ["-stream_loop", "-1"] if loop else []
+    command += ["-ss", f"{start:.2f}"] if start else []
+    command += ["-i", str(clip), "-c", "copy", *output]
+
+    def pin() -> None:
+        if core is not None and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {core})
+
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=pin
+    )
+    try:
+        yield process
+    finally:
+        process.kill()
+        process.wait()
+
+
+class _Clock:
+    """The publisher's origin: ffmpeg ``-progress`` reports how far into the clip it has
+    written (``out_time_us``); the earliest wall time minus that position is when clip time 0
+    went out."""
+
+    def __init__(self) -> None:
+        self.origin: float | None = None
+
+    def read(self, pipe: Any) -> None:
+        for raw in pipe:
+            line = raw.decode(errors="replace").strip()
+            if line.startswith("out_time_us="):
+                try:
+                    position = int(line.split("=", 1)[1]) / 1e6
+                except ValueError:
+                    continue
+                if position > 0.5:  # past the start-up burst
+                    origin = time.time() - position
+                    if self.origin is None or origin < self.origin:
+                        self.origin = origin
+
+
+@contextmanager
+def _publish_timed(clip: Path, output: list[str]) -> Iterator[_Clock]:
+    """``_publish`` reporting its progress, for the latency origin."""
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-re", "-i", str(clip), "-c", "copy"]
+    command += ["-progress", "pipe:1", "-stats_period", "0.1", *output]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    clock = _Clock()
+    reader = threading.Thread(target=clock.read, args=(process.stdout,), daemon=True)
+    reader.start()
+    try:
+        yield clock
+    finally:
+        process.kill()
+        process.wait()
+        reader.join(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@contextmanager
+def _serve(folder: Path) -> Iterator[str]:
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _env(home: Path, **extra: str) -> None:
+    os.environ["VANGNET_HOME"] = str(home)
+    os.environ.pop("VANGNET_DATABASE_URL", None)
+    for key, value in extra.items():
+        os.environ[key] = value
+    from vangnet.config import reset_settings
+
+    reset_settings()
+
+
+def _bank(engine: Any, photos: list[Path]) -> dict[int, int]:
+    """Bank ``photos`` (high confidence); content id -> event index."""
+    from sqlalchemy.orm import Session
+
+    from vangnet.banks import service as banks
+    from vangnet.hashing import hash_file, signal_values
+
+    out = {}
+    with Session(engine) as s:
+        banks.create_bank(s, name="BENCH_LIVE", high_confidence=True)
+        for i, photo in enumerate(photos):
+            cid = banks.add_content(s, bank="BENCH_LIVE", signals=signal_values(hash_file(photo)))
+            out[cid] = i
+        s.commit()
+    return out
+
+
+def latency_run(protocol: str, height: int, fps: float, clips: Path, events: int) -> dict[str, Any]:
+    """One latency measurement: a fresh home, bank, receiver, publisher and monitor."""
+    from vangnet.live.monitor import Monitor
+    from vangnet.store.db import make_engine
+    from vangnet.store.migrate import ensure_schema
+
+    clip, times = make_clip(clips, height, events, name="latency")
+    duration = times[-1] + KNOWN_SECONDS + NEGATIVE_SECONDS
+    receiver = _Receiver()
+    home = Path(tempfile.mkdtemp(prefix="vangnet-bench-live-"))
+    _env(home, VANGNET_WEBHOOK_URL=receiver.url, VANGNET_WEBHOOK_SECRET=SECRET)
+    engine = make_engine()
+    ensure_schema(engine)
+    content_event = _bank(engine, _photos()[:events])
+    alert_at: dict[int, tuple[float, int, float]] = {}  # event -> (wall, alert id, stream t)
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["event"] == "alert":
+            at = time.time()
+            index = content_event[int(event["content_id"])]
+            alert_at.setdefault(index, (at, int(event["alert_id"]), event["first_stream_time"]))
+
+    monitor = Monitor(engine, on_event=on_event).start()
+    port = _free_port(socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM)
+    started = time.monotonic()
+    try:
+        if protocol == "hls":
+            out = home / "hls"
+            out.mkdir()
+            output = ["-f", "hls", "-hls_time", "1", "-hls_list_size", "0", str(out / "s.m3u8")]
+            with _publish_timed(clip, output) as clock, _serve(out) as base:
+                while not (out / "s.m3u8").exists() and time.monotonic() - started < 15:
+                    time.sleep(0.05)
+                stream_id = monitor.add_stream(f"{base}/s.m3u8", fps=fps)
+                _wait(monitor, stream_id, duration)
+        else:
+            url, output = _urls(protocol, port)
+            if protocol == "udp":
+                stream_id = monitor.add_stream(url, fps=fps)
+                time.sleep(0.5)  # listening before the publisher starts
+                with _publish_timed(clip, output) as clock:
+                    _wait(monitor, stream_id, duration)
+            else:
+                with _publish_timed(clip, output) as clock:
+                    time.sleep(0.5)  # the publisher is listening
+                    stream_id = monitor.add_stream(url, fps=fps)
+                    _wait(monitor, stream_id, duration)
+        deadline = time.monotonic() + 5
+        while len(receiver.arrivals) < len(alert_at) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        runtime = monitor.runtimes[stream_id]
+        # The publisher's clock; the receiving side's estimate only if ffmpeg reported none.
+        origin = clock.origin if clock.origin is not None else (runtime.origin or 0.0)
+        keyframes_only = runtime.keyframes_only
+    finally:
+        monitor.close(end_streams=True)
+        engine.dispose()
+        receiver.close()
+        shutil.rmtree(home, ignore_errors=True)
+    alert_lat, hook_lat = [], []
+    for index, (at, alert_id, _t) in sorted(alert_at.items()):
+        appeared = origin + times[index]
+        alert_lat.append(at - appeared)
+        if alert_id in receiver.arrivals:
+            hook_lat.append(receiver.arrivals[alert_id] - appeared)
+    return {
+        "impl": "vangnet",
+        "status": "ok",
+        "protocol": protocol,
+        "height": height,
+        "fps": fps,
+        "events": events,
+        "alerts": len(alert_at),
+        "webhooks": len(hook_lat),
+        "keyframes_only": keyframes_only,
+        "alert_p50_s": _pct(alert_lat, 50),
+        "alert_p95_s": _pct(alert_lat, 95),
+        "webhook_p50_s": _pct(hook_lat, 50),
+        "webhook_p95_s": _pct(hook_lat, 95),
+        "alert_latencies_s": [round(v, 3) for v in alert_lat],
+    }
+
+
+def _pct(values: list[float], pct: float) -> float | None:
+    return round(common.percentile(values, pct), 3) if values else None
+
+
+def _urls(protocol: str, port: int) -> tuple[str, list[str]]:
+    if protocol == "rtmp":
+        url = f"rtmp://127.0.0.1:{port}/live/bench"
+        return url, ["-f", "flv", "-listen", "1", url]
+    if protocol == "udp":
+        return f"udp://127.0.0.1:{port}", ["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"]
+    if protocol == "srt":
+        listener = f"srt://127.0.0.1:{port}?mode=listener"
+        return f"srt://127.0.0.1:{port}?mode=caller", ["-f", "mpegts", listener]
+    raise ValueError(protocol)
+
+
+def _wait(monitor: Any, stream_id: int, duration: float) -> None:
+    deadline = time.monotonic() + duration + 20
+    while time.monotonic() < deadline:
+        runtime = monitor.runtimes[stream_id]
+        if runtime.stream_time >= duration - 1.5 or runtime.state.finished:
+            return
+        time.sleep(0.2)
+
+
+# -- capacity: a child process pinned to one core ---------------------------------------------
+
+
+def capacity_child(streams: int, seconds: float, ports: list[int]) -> dict[str, Any]:
+    """Runs in the pinned child: watch ``ports`` (UDP) for ``seconds``; report figures."""
+    from vangnet.live.monitor import Monitor
+    from vangnet.store.db import make_engine
+    from vangnet.store.migrate import ensure_schema
+
+    engine = make_engine()
+    ensure_schema(engine)
+    _bank(engine, _photos()[:1])
+    monitor = Monitor(engine).start()
+    cpu0 = time.process_time()
+    # (the bank holds one of the clip's photos: one alert per stream and loop, as in life
+    # most streams are negative)
+    ids = [monitor.add_stream(f"udp://127.0.0.1:{p}", fps=1.0) for p in ports]
+    time.sleep(seconds)
+    status = [monitor.runtimes[i].status() for i in ids]
+    cpu = time.process_time() - cpu0
+    behind = [monitor.runtimes[i].behind for i in ids]
+    monitor.close(end_streams=True)
+    engine.dispose()
+    all_behind = sorted(v for d in behind for v in list(d)[2:])  # skip the start-up samples
+    stages: dict[str, float] = {}
+    for s in status:
+        for k, v in s["cpu_seconds"].items():
+            stages[k] = stages.get(k, 0.0) + v
+    return {
+        "streams": streams,
+        "seconds": seconds,
+        "samples": sum(s["samples"] for s in status),
+        "dropped": sum(s["dropped"] for s in status),
+        "live": sum(s["state"] == "live" for s in status),
+        "keyframes_only": sum(bool(s["keyframes_only"]) for s in status),
+        "behind_p95_s": _pct(all_behind, 95),
+        "process_cpu_s": round(cpu, 2),
+        "cpu_share_of_core": round(cpu / seconds, 3),
+        "stage_cpu_s": {k: round(v, 2) for k, v in stages.items()},
+    }
+
+
+def capacity_run(streams: int, clips: Path, seconds: float) -> dict[str, Any]:
+    clip, _times = make_clip(clips, 720, EVENTS, name="capacity")
+    home = Path(tempfile.mkdtemp(prefix="vangnet-bench-cap-"))
+    ports = [_free_port(socket.SOCK_DGRAM) for _ in range(streams)]
+    env = {**os.environ, "VANGNET_HOME": str(home)}
+    env.pop("VANGNET_WEBHOOK_URL", None)
+    env.pop("VANGNET_DATABASE_URL", None)
+    code = (
+        "import json, os, sys; os.sched_setaffinity(0, {0}); "
+        "from benchmarks.bench_live import capacity_child; "
+        f"print(json.dumps(capacity_child({streams}, {seconds}, {ports!r})))"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=common.REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        time.sleep(3.0)  # the child has loaded and is listening
+        with _publishers(clip, ports):
+            out, _ = child.communicate(timeout=seconds + 120)
+    finally:
+        child.kill()
+        shutil.rmtree(home, ignore_errors=True)
+    try:
+        result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"streams": streams, "status": "child failed"}
+    behind = result["behind_p95_s"]
+    result["passed"] = bool(
+        result["dropped"] == 0
+        and result["live"] == streams
+        and behind is not None
+        and behind < MAX_BEHIND_P95_S
+    )
+    result["status"] = "ok"
+    return result
+
+
+@contextmanager
+def _publishers(clip: Path, ports: list[int]) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for i, port in enumerate(ports):
+            target = f"udp://127.0.0.1:{port}?pkt_size=1316"
+            # Each copy starts elsewhere in the clip: the streams' alerts do not coincide.
+            start = (i * 4.7) % CAPACITY_CLIP_SECONDS
+            output = ["-f", "mpegts", target]
+            stack.enter_context(_publish(clip, output, loop=True, core=1, start=start))
+        yield
+
+
+def run(*, quick: bool = False) -> dict[str, Any]:
+    missing = availability()
+    if missing:
+        return {"latency": [], "capacity": [], "rows": [{"impl": "vangnet", "status": missing}]}
+    clips = Path(tempfile.mkdtemp(prefix="vangnet-bench-clips-"))
+    events = 3 if quick else EVENTS
+    configs = [("rtmp", 720, 1.0), ("udp", 720, 1.0)]
+    if not quick:
+        configs = [
+            (p, h, f) for p in ("rtmp", "udp", "srt") for h in (480, 720) for f in (1.0, 2.0)
+        ]
+        configs += [("hls", 480, 1.0), ("hls", 720, 1.0)]
+    latency = []
+    try:
+        for protocol, height, fps in configs:
+            latency.append(latency_run(protocol, height, fps, clips, events))
+        capacity = []
+        steps = (2, 4) if quick else CAPACITY_STEPS
+        for n in steps:
+            result = capacity_run(n, clips, 10.0 if quick else CAPACITY_SECONDS)
+            capacity.append(result)
+            if not result.get("passed"):
+                break
+    finally:
+        shutil.rmtree(clips, ignore_errors=True)
+    passed = [c["streams"] for c in capacity if c.get("passed")]
+    return {
+        "latency": latency,
+        "capacity": capacity,
+        "streams_per_core": max(passed, default=0),
+        "rows": latency,
+    }
+
+
+TABLE_COLUMNS = [
+    "protocol",
+    "height",
+    "samples/s",
+    "alerts",
+    "alert p50 s",
+    "alert p95 s",
+    "webhook p50 s",
+    "webhook p95 s",
+    "key frames only",
+]
+
+
+def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = []
+    for r in payload.get("latency", []):
+        rows.append(
+            [
+                r["protocol"],
+                r["height"],
+                r["fps"],
+                f"{r['alerts']}/{r['events']}",
+                r["alert_p50_s"],
+                r["alert_p95_s"],
+                r["webhook_p50_s"],
+                r["webhook_p95_s"],
+                r["keyframes_only"],
+            ]
+        )
+    for c in payload.get("capacity", []):
+        stages = ", ".join(f"{k} {v}" for k, v in (c.get("stage_cpu_s") or {}).items())
+        rows.append(
+            [
+                f"capacity: {c['streams']} x 720p30 UDP on 1 core",
+                "passed" if c.get("passed") else "failed",
+                f"dropped {c.get('dropped')}",
+                f"behind p95 {c.get('behind_p95_s')} s",
+                f"core {c.get('cpu_share_of_core')}",
+                stages,
+                "",
+                "",
+                c.get("keyframes_only"),
+            ]
+        )
+    return rows
