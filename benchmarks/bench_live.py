@@ -89,7 +89,8 @@ def make_clip(folder: Path, height: int, events: int, *, name: str) -> tuple[Pat
     shots.append(Shot(Image.open(negatives[0]), NEGATIVE_SECONDS))
     path = folder / f"{name}-{height}p.mp4"
     if not path.exists():
-        path.write_bytes(encode_clip(shots, width=height * 16 // 9, height=height))
+        width = height * 16 // 9 // 2 * 2  # even: 4:2:0 chroma needs it
+        path.write_bytes(encode_clip(shots, width=width, height=height))
     return path, times
 
 
@@ -484,12 +485,16 @@ TABLE_COLUMNS = [
     "height",
     "samples/s",
     "alerts",
-    "alert p50 s",
-    "alert p95 s",
-    "webhook p50 s",
-    "webhook p95 s",
+    "alert p50 ms",
+    "alert p95 ms",
+    "webhook p50 ms",
+    "webhook p95 ms",
     "key frames only",
 ]
+
+
+def _ms(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds * 1000:.0f}"
 
 
 def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
@@ -501,10 +506,10 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
                 r["height"],
                 r["fps"],
                 f"{r['alerts']}/{r['events']}",
-                r["alert_p50_s"],
-                r["alert_p95_s"],
-                r["webhook_p50_s"],
-                r["webhook_p95_s"],
+                _ms(r["alert_p50_s"]),
+                _ms(r["alert_p95_s"]),
+                _ms(r["webhook_p50_s"]),
+                _ms(r["webhook_p95_s"]),
                 r["keyframes_only"],
             ]
         )
@@ -515,7 +520,7 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
                 f"capacity: {c['streams']} x 720p30 UDP on 1 core",
                 "passed" if c.get("passed") else "failed",
                 f"dropped {c.get('dropped')}",
-                f"behind p95 {c.get('behind_p95_s')} s",
+                f"behind p95 {_ms(c.get('behind_p95_s'))} ms",
                 f"core {c.get('cpu_share_of_core')}",
                 stages,
                 "",

@@ -8,11 +8,9 @@ evidence as it lands, so a new user sees the whole loop within a minute.
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -77,41 +75,25 @@ def queue_demo_stream(settings: Settings, clip: Path) -> int:
 
 
 class DemoReceiver:
-    """A webhook endpoint on 127.0.0.1 that verifies each delivery's signature and reports
-    it through ``say``."""
+    """The demo's webhook endpoint (`vangnet.actions.receiver.WebhookReceiver`) with a fresh
+    secret, reporting each delivery through ``say``."""
 
     def __init__(self, say: Callable[[str], None]) -> None:
-        from vangnet.actions.webhooks import verify
+        from vangnet.actions.receiver import WebhookReceiver
 
-        self.secret = secrets.token_hex(16)
-        seen: set[str] = set()
-        secret = self.secret.encode()
+        def report(item: dict[str, Any]) -> None:
+            if not item["ok"]:
+                say(f"webhook rejected: {item['error']}")
+            elif item.get("event"):
+                alert = item["data"].get("alert", {})
+                say(
+                    f"webhook {item['event']} received, signature verified: alert "
+                    f"{alert.get('id')} on stream {alert.get('stream_id')}"
+                )
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                try:
-                    verify(body, dict(self.headers.items()), secret=secret, seen=seen)
-                    event = json.loads(body)
-                    alert = event["data"].get("alert", {})
-                    say(
-                        f"webhook {event['event']} received, signature verified: alert "
-                        f"{alert.get('id')} on stream {alert.get('stream_id')}"
-                    )
-                    self.send_response(200)
-                except Exception as error:
-                    say(f"webhook rejected: {error}")
-                    self.send_response(400)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/vangnet-webhooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.receiver = WebhookReceiver(secrets.token_hex(16), report)
+        self.secret = self.receiver.secret
+        self.url = self.receiver.url
 
 
 def print_alerts(settings: Settings, say: Callable[[str], None], stop: threading.Event) -> None:

@@ -29,7 +29,7 @@ from vangnet.config import Settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.live.clips import Shot, encode_clip
 from vangnet.live.streams import create_stream
-from vangnet.store.db import make_engine
+from vangnet.store.db import make_engine, writer
 from vangnet.store.models import WebhookDelivery
 
 from .conftest import AppFactory, make_key, poll, refresh
@@ -438,7 +438,7 @@ def test_dead_webhooks(client: TestClient, db_url: str) -> None:
     secret_url = "http://127.0.0.1:9/hook?token=s3cret"
     engine = make_engine(db_url)
     try:
-        with Session(engine) as s:
+        with Session(writer(engine)) as s:  # the running monitor writes too (SQLite)
             delivery = webhooks.enqueue(
                 s, event="alert.created", payload={"x": 1}, idempotency_key="k1", url=secret_url
             )

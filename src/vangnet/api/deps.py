@@ -72,9 +72,9 @@ class KeyCache:
             cached = self._keys.get(digest)
         if cached is not None and cached[1] > now:
             return cached[0]
-        with Session(self._engine) as session:
+        with Session(writer(self._engine)) as session:  # may write last_used_at
             key = verify_key(session, secret)
-            session.commit()  # last_used_at
+            session.commit()
         with self._lock:
             if key is None:
                 self._keys.pop(digest, None)

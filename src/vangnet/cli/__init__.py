@@ -12,7 +12,13 @@ from vangnet.cli.config_cmd import config_app, plugins
 from vangnet.cli.db_cmd import db_app
 from vangnet.cli.hash_cmd import hash_command
 from vangnet.cli.key_cmd import key_app
-from vangnet.cli.live_cmd import alerts_app, streams_app, watch_command, worker_command
+from vangnet.cli.live_cmd import (
+    alerts_app,
+    streams_app,
+    watch_command,
+    webhooks_app,
+    worker_command,
+)
 from vangnet.cli.match_cmd import match_command
 from vangnet.cli.serve_cmd import demo_command, serve_command
 from vangnet.errors import ExitCode, VangnetError
@@ -35,6 +41,7 @@ app.command("watch")(watch_command)
 app.command("worker")(worker_command)
 app.add_typer(streams_app, name="streams")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(bank_app, name="bank")
 app.add_typer(key_app, name="key")
 app.add_typer(db_app, name="db")

@@ -37,7 +37,8 @@ def config_show(
 def plugins(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List installed plug-ins (signal types) with their index kind and default threshold."""
+    """List installed plug-ins: signal types (index kind, default threshold), frame
+    classifiers and live stream sources (by URL scheme)."""
     rows: list[dict[str, Any]] = [
         {
             "kind": "signal_type",
@@ -49,6 +50,33 @@ def plugins(
             "description": cls.description,
         }
         for name, cls in signal_types().items()
+    ]
+    from vangnet.live.classifiers import installed_classifiers
+    from vangnet.live.sources import SOURCES
+
+    rows += [
+        {
+            "kind": "classifier",
+            "name": c.name,
+            "class": f"{type(c).__module__}:{type(c).__qualname__}",
+            "index": "",
+            "default_threshold": "",
+            "content_types": ["live"],
+            "description": c.description,
+        }
+        for c in installed_classifiers()
+    ]
+    rows += [
+        {
+            "kind": "stream_source",
+            "name": scheme or "(path)",
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "index": "",
+            "default_threshold": "",
+            "content_types": ["live"],
+            "description": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        }
+        for scheme, cls in sorted(SOURCES.items())
     ]
     if as_json:
         print_json(rows)

@@ -330,3 +330,109 @@ def alerts_ack(
         print_json(out)
     else:
         console.print(f"alert {alert_id} acknowledged by {out['acknowledged_by']}")
+
+
+webhooks_app = typer.Typer(
+    help="Signed webhooks: try them out, see and retry failures.", no_args_is_help=True
+)
+
+
+@webhooks_app.command("listen")
+def webhooks_listen(
+    port: int = typer.Option(8099, "--port", help="Port on 127.0.0.1 (0: any free port)."),
+    secret: str = typer.Option(
+        ..., "--secret", envvar="VANGNET_WEBHOOK_SECRET", help="The signing key to verify with."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per delivery."),
+) -> None:
+    """Receive Vangnet's webhooks on 127.0.0.1, verify each one and print it (for trying
+    out a set-up; a platform's own endpoint does the same checks).
+
+    Example: vangnet webhooks listen --port 8099 --secret s3cret
+    """
+    from vangnet.actions.receiver import WebhookReceiver
+
+    def report(item: dict[str, Any]) -> None:
+        if as_json:
+            print_json(item)
+        elif not item["ok"]:
+            console.print(f"[bold red]rejected[/]: {item['error']}", highlight=False)
+        elif item.get("repeat"):
+            console.print(f"repeat of {item['id']} (already handled)", highlight=False)
+        else:
+            alert = item["data"].get("alert", {})
+            stream = item["data"].get("stream", {})
+            console.print(
+                f"[bold]{item['event']}[/] (signature verified) alert {alert.get('id')}: "
+                f"stream {stream.get('id')} {stream.get('external_id') or ''} shows "
+                f"{alert.get('bank')} item {alert.get('content_id')} ({alert.get('category')})",
+                highlight=False,
+            )
+
+    with user_errors(as_json=as_json):
+        try:
+            receiver = WebhookReceiver(secret, report, port=port)
+        except OSError as error:
+            raise ValidationError(f"cannot listen on 127.0.0.1:{port}: {error.strerror}") from None
+        err_console.print(f"listening on {receiver.url}; Ctrl-C to stop", highlight=False)
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            receiver.close()
+
+
+@webhooks_app.command("dead")
+def webhooks_dead(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List dead-lettered webhooks (every attempt failed).
+
+    Example: vangnet webhooks dead
+    """
+    from vangnet.actions.webhooks import dead_letters
+    from vangnet.live.monitor import display_url
+
+    with user_errors(as_json=as_json), session() as s:
+        rows = [
+            {
+                "id": d.id,
+                "event": d.event,
+                "url": display_url(d.url),
+                "attempts": d.attempts,
+                "last_status": d.last_status,
+                "last_error": d.last_error,
+                "created_at": d.created_at.isoformat(),
+            }
+            for d in dead_letters(s, limit=1000)
+        ]
+    if as_json:
+        for row in rows:
+            print_json(row)
+        return
+    table(
+        None,
+        ["id", "event", "url", "attempts", "status", "error", "created"],
+        [
+            [r[k] for k in ("id", "event", "url", "attempts", "last_status")]
+            + [r["last_error"], r["created_at"]]
+            for r in rows
+        ],
+    )
+
+
+@webhooks_app.command("retry")
+def webhooks_retry(delivery_id: int = typer.Argument(...)) -> None:
+    """Queue a dead-lettered webhook again (a running server or worker sends it).
+
+    Example: vangnet webhooks retry 12
+    """
+    from vangnet.actions.webhooks import retry
+
+    with user_errors(), session() as s:
+        retry(s, delivery_id)
+        s.commit()
+    console.print(f"webhook {delivery_id} queued again")

@@ -40,7 +40,10 @@ def encode_clip(
     container: str = "mp4",
     crf: int = 23,
 ) -> bytes:
-    """An H.264 clip of ``shots`` (key frame every second) as bytes."""
+    """An H.264 clip of ``shots`` (key frame every second) as bytes. Width and height must be
+    even (4:2:0 chroma)."""
+    if width % 2 or height % 2 or width < 2 or height < 2:
+        raise ValueError(f"clip size must be even and positive, got {width}x{height}")
     buf = io.BytesIO()
     with av.open(buf, mode="w", format=container) as out:
         stream = out.add_stream("libx264", rate=fps)

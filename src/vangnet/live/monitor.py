@@ -34,6 +34,7 @@ from vangnet.actions.webhooks import Deliverer
 from vangnet.config import Settings, get_settings
 from vangnet.errors import ConflictError, NotFoundError
 from vangnet.live import alerts as alert_service
+from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
 from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
 from vangnet.live.evidence import EvidenceFrame, preserve
 from vangnet.live.sampler import Sampler
@@ -234,6 +235,10 @@ class Processor:
                 variants.append([])
             values.append(sample.pdq or "0" * 64)
             qualities.append(sample.quality)
+        if monitor.classifiers:
+            for _, sample in batch:
+                if sample.pixels is not None:
+                    sample.scores = classify(sample.pixels, monitor.classifiers)
         hashed = time.thread_time()
         with Session(monitor.engine) as session:
             found = monitor.matcher.lookup_many(
@@ -278,6 +283,7 @@ class Processor:
                 distance=m.distance,
                 category=m.category,
                 reason=sample.reason.value,
+                **({"scores": sample.scores} if sample.scores else {}),
             )
         self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
         for decision in runtime.window.add(sample.stream_time, matches):
@@ -328,6 +334,7 @@ class Processor:
                 first_stream_time=round(first.stream_time, 3),
                 last_stream_time=round(decision.samples[-1].stream_time, 3),
                 latency_ms=round((time.time() - completed_at(decision, by_time)) * 1000, 1),
+                **({"scores": sample.scores} if sample.scores else {}),
             )
             before = list(runtime.recent)[-(monitor.settings.live_evidence_before + 1) :]
             matched = {s.stream_time for s in decision.samples}
@@ -465,6 +472,7 @@ class Monitor:
         worker: str | None = None,
         deliver_webhooks: bool = True,
         keep_finished_seconds: float | None = 600.0,
+        classifiers: tuple[FrameClassifier, ...] | None = None,
     ) -> None:
         self.engine = writer(engine)
         self.settings = settings or get_settings()
@@ -490,6 +498,8 @@ class Monitor:
         self._deliver = deliver_webhooks
         #: How long an ended or failed stream stays in `runtimes` (None: until close).
         self.keep_finished_seconds = keep_finished_seconds
+        #: Frame classifiers run on every sample with pixels (default: the installed ones).
+        self.classifiers = installed_classifiers() if classifiers is None else classifiers
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Monitor:

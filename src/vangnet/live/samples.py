@@ -36,6 +36,7 @@ class Sample:
     quality: int | None = None
     media_type: str = "image/png"
     evidence: Callable[[], bytes] | None = field(default=None, repr=False)
+    scores: dict[str, float] = field(default_factory=dict)  # classifier name -> 0..1
 
 
 def hash_size(width: int, height: int) -> tuple[int, int]:

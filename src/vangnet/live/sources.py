@@ -214,8 +214,16 @@ class RelaySource(Source):
             raise StreamRejected("SRT needs the ffmpeg program (e.g. apt install ffmpeg)")
         timeout_us = str(int(self.connect_timeout * 1_000_000))
         command = [ffmpeg, "-nostdin", "-loglevel", "error", "-timeout", timeout_us]
-        command += ["-i", self.url, "-map", "0:v:0", "-c", "copy", "-f", "mpegts", "pipe:1"]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        # Low delay: brief probing, no muxer delay, every packet flushed at once.
+        command += ["-probesize", "1000000", "-analyzeduration", "1000000"]
+        command += ["-i", self.url, "-map", "0:v:0", "-c", "copy"]
+        command += ["-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1"]
+        command += ["-f", "mpegts", "pipe:1"]
+        # Unbuffered: a buffered pipe would wait for whole 32 KB reads (most of a second of a
+        # low-bitrate stream); the raw pipe hands PyAV whatever has arrived.
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0
+        )
         try:
             assert process.stdout is not None
             yield from self._decode_pipe(process.stdout, get_settings().live_max_pixels)
@@ -228,7 +236,11 @@ class RelaySource(Source):
     def _decode_pipe(self, pipe: IO[bytes], max_pixels: int) -> Iterator[SourceFrame]:
         try:
             container = av.open(
-                pipe, mode="r", format="mpegts", timeout=(self.connect_timeout, self.stall_timeout)
+                pipe,
+                mode="r",
+                format="mpegts",
+                options={"analyzeduration": "1000000", "probesize": "1000000"},
+                timeout=(self.connect_timeout, self.stall_timeout),
             )
         except (av.error.FFmpegError, OSError) as exc:
             raise StreamUnavailable(f"SRT relay: {_error(exc)}") from None
