@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr
@@ -131,6 +131,10 @@ class Settings(BaseSettings):
         default=True,
         description="Decode only key frames while they come at least as often as the sample "
         "rate (much cheaper; scene changes are then seen at key frames only).",
+    )
+    live_rtsp_transport: Literal["auto", "tcp", "udp"] = Field(
+        default="auto",
+        description="RTSP transport: auto (UDP, falling back to TCP), or only tcp or udp.",
     )
     live_api_allow_files: bool = Field(
         default=False,

@@ -227,3 +227,38 @@ def remux_prefix(ffmpeg: str, clip: Path, folder: Path, size: int, fmt: str = "m
     command = [ffmpeg, "-nostdin", "-loglevel", "error", "-y", "-i", str(clip), "-c", "copy"]
     subprocess.run([*command, "-f", fmt, str(out)], check=True, stdin=subprocess.DEVNULL)
     return out.read_bytes()[:size]
+
+
+#: A small RTSP server (Debian's librtsp-server-perl): sources publish with ANNOUNCE/RECORD on
+#: one port, clients play from another; media goes over RTP/UDP.
+_RTSP_SERVER = """
+use strict; use AnyEvent; use RTSP::Server;
+my ($client, $source, $rtp) = @ARGV;
+my $srv = RTSP::Server->new(client_listen_port => $client, source_listen_port => $source,
+    client_listen_address => "127.0.0.1", source_listen_address => "127.0.0.1",
+    rtp_start_port => $rtp, log_level => 0);
+$srv->listen; AnyEvent->condvar->recv;
+"""
+
+
+@contextmanager
+def rtsp_server() -> Iterator[tuple[int, int]]:
+    """An RTSP server on 127.0.0.1: ``(client port, source port)``."""
+    client, source = free_port(), free_port()
+    rtp = free_port(socket.SOCK_DGRAM)
+    process = subprocess.Popen(
+        ["perl", "-e", _RTSP_SERVER, str(client), str(source), str(rtp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: _listening(source), 10)
+        yield client, source
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0

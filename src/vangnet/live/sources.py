@@ -169,7 +169,11 @@ class NetworkSource(Source):
             options["analyzeduration"] = "1000000"
             options["probesize"] = "1000000"
         if scheme == "rtsp":
-            options["rtsp_transport"] = "tcp"
+            from vangnet.config import get_settings
+
+            transport = get_settings().live_rtsp_transport
+            if transport != "auto":  # auto: FFmpeg tries UDP, then falls back to TCP
+                options["rtsp_transport"] = transport
         if scheme in ("udp", "rtp"):
             options["overrun_nonfatal"] = "1"
             options["fifo_size"] = "1000000"
