@@ -341,3 +341,15 @@ def test_banked_video_matches_trimmed_and_overlaid_copies(
     sparse = run.lines("bank", "add", "VIDEOS", str(logo), "--fps", "0.5", "--json")
     assert sparse[0]["content_id"] > 0
     assert run.json("bank", "show", "VIDEOS", "--json")["stats"]["content"] == 2
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_bank_live_policy_options(run: Run, cli_db: str) -> None:
+    made = run.json(
+        "bank", "create", "LIVE", "--action", "stream.terminate", "--live-window", "3", "--json"
+    )
+    assert made["policy"] == {"live_window": 3, "actions": ["stream.terminate"]}
+    changed = run.json("bank", "update", "LIVE", "--live-min-frames", "2", "--json")
+    assert changed["policy"] == {**made["policy"], "live_min_frames": 2}
+    bad = run("bank", "update", "LIVE", "--action", "self.destruct", code=6)
+    assert "policy.actions" in bad.output

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
 import typer
 
@@ -59,8 +59,29 @@ def _thresholds(
     return out or None
 
 
+# The live-stream policy options `bank create` and `bank update` share.
+LiveMinFrames = Annotated[
+    int | None,
+    typer.Option(
+        "--live-min-frames", min=1, max=1000, help="Live rule: this many matching samples"
+    ),
+]
+LiveWindow = Annotated[
+    int | None,
+    typer.Option("--live-window", min=1, max=1000, help="... within the last this many samples."),
+]
+Actions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--action",
+        help="Webhook action on a live alert (repeatable): stream.terminate, account.suspend, "
+        "content.remove.",
+    ),
+]
+
+
 def _policy(
-    min_frames: int | None, window: int | None, actions: list[str]
+    min_frames: int | None, window: int | None, actions: list[str] | None
 ) -> dict[str, Any] | None:
     out: dict[str, Any] = {}
     if min_frames is not None:
@@ -84,18 +105,9 @@ def bank_create(
     dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
     vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
     vpdq_index_pct: float | None = typer.Option(None, "--vpdq-index-pct", min=0, max=100),
-    live_min_frames: int | None = typer.Option(
-        None, "--live-min-frames", min=1, max=1000, help="Live rule: this many matching samples"
-    ),
-    live_window: int | None = typer.Option(
-        None, "--live-window", min=1, max=1000, help="... within the last this many samples."
-    ),
-    actions: list[str] = typer.Option(
-        [],
-        "--action",
-        help="Webhook action on a live alert (repeatable): stream.terminate, account.suspend, "
-        "content.remove.",
-    ),
+    live_min_frames: LiveMinFrames = None,
+    live_window: LiveWindow = None,
+    actions: Actions = None,
     note: str | None = typer.Option(None, "--note"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -167,18 +179,9 @@ def bank_update(
     dihedral: bool | None = typer.Option(None, "--dihedral/--no-dihedral"),
     vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
     vpdq_index_pct: float | None = typer.Option(None, "--vpdq-index-pct", min=0, max=100),
-    live_min_frames: int | None = typer.Option(
-        None, "--live-min-frames", min=1, max=1000, help="Live rule: this many matching samples"
-    ),
-    live_window: int | None = typer.Option(
-        None, "--live-window", min=1, max=1000, help="... within the last this many samples."
-    ),
-    actions: list[str] = typer.Option(
-        [],
-        "--action",
-        help="Webhook action on a live alert (repeatable): stream.terminate, account.suspend, "
-        "content.remove.",
-    ),
+    live_min_frames: LiveMinFrames = None,
+    live_window: LiveWindow = None,
+    actions: Actions = None,
     note: str | None = typer.Option(None, "--note"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
