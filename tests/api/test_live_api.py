@@ -563,3 +563,21 @@ def test_alert_feed(db_url: str, photos: list[Path], monkeypatch: pytest.MonkeyP
             assert quiet[-1][1] == "keepalive"
             assert poll(lambda: hub.subscribers == 0)
             assert writer.post(f"/v1/streams/{stream}/stop").status_code == 200
+
+
+def test_prometheus_metrics(client: TestClient, db_url: str, photos: list[Path]) -> None:
+    stream = client.post("/v1/streams", json={"url": None}).json()["id"]
+    assert push_jpeg(client, stream, photos[0].read_bytes(), 1.0).status_code == 202
+    assert poll(lambda: samples_of(client, stream) >= 1, timeout=WAIT)
+    r = client.get("/v1/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert f'vangnet_stream_samples_total{{stream="{stream}"}} 1' in text
+    assert f'vangnet_stream_dropped_samples_total{{stream="{stream}"}} 0' in text
+    assert f'vangnet_stream_state{{stream="{stream}",state="live"}} 1' in text
+    assert 'vangnet_webhook_deliveries{status="dead"} 0' in text
+    assert 'vangnet_index_entries{signal_type="pdq"}' in text
+    assert "# TYPE vangnet_stream_alerts_total counter" in text
+    reviewer = {"X-API-Key": make_key(db_url, "reviewer")}
+    assert client.get("/v1/metrics", headers=reviewer).status_code == 200
+    assert client.get("/v1/metrics", headers={"X-API-Key": ""}).status_code == 401

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -589,3 +589,55 @@ def retry_webhook(delivery_id: int, svc: Svc, session: WriteDb, _: Alerts) -> di
     session.commit()
     svc.monitor.wake_deliverer()
     return {"id": delivery_id, "status": "pending"}
+
+
+# -- Prometheus metrics -----------------------------------------------------------------------
+
+_STREAM_COUNTERS = (
+    ("samples", "vangnet_stream_samples_total", "Samples hashed and looked up."),
+    ("matches", "vangnet_stream_matching_samples_total", "Samples that matched a bank."),
+    ("dropped", "vangnet_stream_dropped_samples_total", "Samples dropped to keep up with live."),
+    ("alerts", "vangnet_stream_alerts_total", "Alerts raised."),
+)
+
+
+def _label(value: object) -> str:
+    """A Prometheus label value: quoted, with backslash, quote and newline escaped."""
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{text}"'
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(svc: Svc, session: Db, _: Watch) -> str:
+    """Prometheus text exposition: per-stream counters and lag of the streams this process
+    runs, index sizes, and the webhook outbox (pending and dead deliveries)."""
+    lines: list[str] = []
+    streams = [rt.status() for rt in list(svc.monitor.runtimes.values())]
+    for key, name, text in _STREAM_COUNTERS:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
+        lines += [f"{name}{{stream={_label(s['id'])}}} {s[key]}" for s in streams]
+    lag = "vangnet_stream_behind_live_p95_seconds"
+    lines += [
+        f"# HELP {lag} How far behind live samples are processed (p95).",
+        f"# TYPE {lag} gauge",
+    ]
+    for s in streams:
+        if s["behind_live_p95_ms"] is not None:
+            lines.append(f"{lag}{{stream={_label(s['id'])}}} {s['behind_live_p95_ms'] / 1000:.3f}")
+    state = "vangnet_stream_state"
+    lines += [f"# HELP {state} 1 for the state each stream is in.", f"# TYPE {state} gauge"]
+    lines += [f"{state}{{stream={_label(s['id'])},state={_label(s['state'])}}} 1" for s in streams]
+    size = "vangnet_index_entries"
+    lines += [f"# HELP {size} Entries in each matching index.", f"# TYPE {size} gauge"]
+    for signal_type, info in svc.indexes.status_dict().items():
+        lines.append(f"{size}{{signal_type={_label(signal_type)}}} {info['size']}")
+    outbox = "vangnet_webhook_deliveries"
+    lines += [f"# HELP {outbox} Webhook deliveries by status.", f"# TYPE {outbox} gauge"]
+    counts = dict(
+        session.execute(
+            select(WebhookDelivery.status, func.count()).group_by(WebhookDelivery.status)
+        ).all()
+    )
+    for status in ("pending", "delivered", "dead"):
+        lines.append(f"{outbox}{{status={_label(status)}}} {counts.get(status, 0)}")
+    return "\n".join(lines) + "\n"
