@@ -42,8 +42,9 @@ from vangnet.errors import (
 )
 from vangnet.live import alerts as alert_service
 from vangnet.live.evidence import list_evidence
-from vangnet.live.monitor import StreamRuntime, display_url
+from vangnet.live.monitor import StreamRuntime
 from vangnet.live.samples import Sample, pushed_frame_sample, pushed_hash_sample
+from vangnet.live.sources import display_url
 from vangnet.live.states import StreamState
 from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict
 from vangnet.store.models import Alert, Stream, WebhookDelivery

@@ -32,6 +32,16 @@ def _metadata(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _print_record(row: dict[str, Any], as_json: bool, message: str | None = None) -> None:
+    """One record: a JSON line, a message, or a field/value table."""
+    if as_json:
+        print_json(row)
+    elif message is not None:
+        console.print(message, highlight=False)
+    else:
+        table(None, ["field", "value"], [[k, v] for k, v in row.items()])
+
+
 def _status_table(monitor: Monitor) -> Table:
     t = Table(title="vangnet watch", expand=False)
     for col in ("stream", "url", "state", "fps", "samples", "matches", "alerts", "dropped", "p50"):
@@ -222,10 +232,7 @@ def streams_show(
 
     with user_errors(as_json=as_json), session() as s:
         row = stream_dict(get_stream(s, stream_id))
-    if as_json:
-        print_json(row)
-    else:
-        table(None, ["field", "value"], [[k, v] for k, v in row.items()])
+    _print_record(row, as_json)
 
 
 @streams_app.command("stop")
@@ -241,10 +248,7 @@ def streams_stop(
     with user_errors(as_json=as_json), session() as s:
         row = stream_dict(request_stop(s, stream_id))
         s.commit()
-    if as_json:
-        print_json(row)
-    else:
-        console.print(f"stream {stream_id}: stop requested ({row['state']})")
+    _print_record(row, as_json, f"stream {stream_id}: stop requested ({row['state']})")
 
 
 @alerts_app.command("list")
@@ -394,7 +398,7 @@ def webhooks_dead(as_json: bool = typer.Option(False, "--json")) -> None:
     Example: vangnet webhooks dead
     """
     from vangnet.actions.webhooks import dead_letters
-    from vangnet.live.monitor import display_url
+    from vangnet.live.sources import display_url
 
     with user_errors(as_json=as_json), session() as s:
         rows = [

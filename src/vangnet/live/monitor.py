@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
@@ -44,6 +43,7 @@ from vangnet.live.sources import (
     StreamRejected,
     StreamStalled,
     StreamUnavailable,
+    display_url,
     source_for,
 )
 from vangnet.live.states import StreamState
@@ -61,15 +61,6 @@ log = logging.getLogger(__name__)
 EVIDENCE_QUEUE = 256
 
 Event = dict[str, Any]
-
-
-def display_url(url: str | None) -> str | None:
-    """``url`` without credentials or query (stream keys, passphrases) for logs and events."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]  # as written: [IPv6] and odd ports stay intact
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def _iso(ts: float) -> str:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import av
 import av.error
@@ -291,6 +291,15 @@ class FileSource(Source):
                 if not loop or self.closed:
                     raise
                 offset += last + 1 / 30  # the next pass starts where this one ended
+
+
+def display_url(url: str | None) -> str | None:
+    """``url`` without credentials or query (stream keys, passphrases) for logs and events."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]  # as written: [IPv6] and odd ports stay intact
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 #: The registry: URL scheme -> source class.

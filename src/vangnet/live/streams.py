@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import get_settings
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
-from vangnet.live.sources import FileSource, source_for
+from vangnet.live.sources import FileSource, display_url, source_for
 from vangnet.store.models import Stream, utcnow
 
 MAX_METADATA_BYTES = 16_384
@@ -94,8 +94,6 @@ def request_stop(session: Session, stream_id: int) -> Stream:
 
 
 def stream_dict(row: Stream) -> dict[str, Any]:
-    from vangnet.live.monitor import display_url
-
     return {
         "id": row.id,
         "kind": row.kind,
