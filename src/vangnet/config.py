@@ -214,6 +214,59 @@ class Settings(BaseSettings):
         default=None, description="File holding the evidence vault key (32 bytes, base64)."
     )
 
+    # -- review, reports and the web UI -----------------------------------------------------
+    review_group_by: Literal["account", "stream", "evidence"] = Field(
+        default="account",
+        description="What one case holds: every match and alert of the same account / uploader "
+        "(falling back to the stream, then the evidence item, when there is none), of the same "
+        "stream, or of the same evidence item.",
+    )
+    review_two_person: bool = Field(
+        default=False,
+        description="Confirmation needs two different reviewers (the first confirm leaves the "
+        "case pending a second).",
+    )
+    review_confirm_actions: list[str] = Field(
+        default_factory=lambda: ["content.remove", "account.suspend"],
+        description="Webhook events sent (signed, via the outbox) when a case is confirmed, "
+        "besides case.confirmed.",
+    )
+    review_session_items: int = Field(
+        default=60,
+        ge=0,
+        description="Items a reviewer may open in one web session before a break reminder; "
+        "0 turns the reminder off.",
+    )
+    review_session_hours: float = Field(
+        default=8.0, gt=0, description="Web sessions end after this many hours."
+    )
+    review_idle_minutes: float = Field(
+        default=30.0, gt=0, description="Web sessions end after this many idle minutes."
+    )
+    review_login_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed logins allowed per username and per client address in 15 minutes.",
+    )
+    cookie_secure: bool = Field(
+        default=False,
+        description="Mark the session cookie Secure (set it when served over HTTPS; required "
+        "on non-loopback addresses).",
+    )
+    ncmec_url: str = Field(
+        default="",
+        description="Base URL of the NCMEC CyberTipline reporting API, e.g. "
+        "https://exttest.cybertip.org/ispws (test) or https://report.cybertip.org/ispws; "
+        "empty: reports are built but cannot be submitted.",
+    )
+    ncmec_username: str = Field(default="", description="CyberTipline API user name.")
+    ncmec_password: SecretStr | None = Field(default=None, description="CyberTipline API password.")
+    ncmec_reporter_first_name: str = Field(default="", description="Reporting person's first name.")
+    ncmec_reporter_last_name: str = Field(default="", description="Reporting person's last name.")
+    ncmec_reporter_email: str = Field(default="", description="Reporting person's email.")
+    ncmec_reporter_phone: str = Field(default="", description="Reporting person's phone.")
+    ncmec_company: str = Field(default="", description="Reporting company (ESP) name.")
+
     @classmethod
     def settings_customise_sources(
         cls,

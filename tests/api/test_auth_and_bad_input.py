@@ -150,9 +150,16 @@ def test_demo_mode_only_on_loopback(make_client: AppFactory) -> None:
     assert demo.post("/c/banks", json={"name": "DEMO"}).status_code == 201
     assert demo.get("/v1/banks").status_code == 200
 
-    exposed = make_client(require_api_keys=False, host="0.0.0.0")
-    r = exposed.get("/c/banks")
-    assert r.status_code == 401
+    # On a network address the server refuses demo settings outright ...
+    from vangnet.web.deployment import InsecureDeployment
+
+    with pytest.raises(InsecureDeployment, match="API keys are off"):
+        make_client(require_api_keys=False, host="0.0.0.0")
+    with pytest.raises(InsecureDeployment, match="VANGNET_COOKIE_SECURE"):
+        make_client(host="0.0.0.0")
+    # ... and with production settings every request needs a key.
+    exposed = make_client(host="0.0.0.0", cookie_secure=True)
+    assert exposed.get("/c/banks").status_code == 401
     assert exposed.get("/v1/banks").status_code == 401
 
 

@@ -79,7 +79,14 @@ GRANTS = {
     Role.ADMIN: set(Permission),
     Role.CURATOR: {Permission.READ_BANKS, Permission.WRITE_BANKS, Permission.MATCH},
     Role.MATCHER: {Permission.READ_BANKS, Permission.MATCH, Permission.STREAMS, Permission.ALERTS},
-    Role.REVIEWER: {Permission.READ_BANKS, Permission.REVIEW, Permission.ALERTS},
+    Role.REVIEWER: {
+        Permission.READ_BANKS,
+        Permission.REVIEW,
+        Permission.DECIDE,
+        Permission.REPORT,
+        Permission.ALERTS,
+    },
+    Role.ANALYST: {Permission.READ_BANKS, Permission.REVIEW, Permission.REPORT, Permission.ALERTS},
 }
 
 

@@ -30,7 +30,8 @@ from vangnet.config import reset_settings
 from vangnet.live.alerts import list_alerts
 from vangnet.live.evidence import list_evidence, read_evidence
 from vangnet.live.monitor import Monitor
-from vangnet.store.models import Stream
+from vangnet.review.cases import case_document
+from vangnet.store.models import Alert, Stream
 from vangnet.store.vault import Vault
 
 SECRET = "test-webhook-secret-7d1c"
@@ -132,6 +133,24 @@ def test_udp_streams_alert_once_with_webhooks_and_evidence(
         assert {rows[positive].state, rows[negative].state} == {"ended"}
         assert rows[positive].alerts == 1 and rows[negative].alerts == 0
         assert rows[positive].samples >= clip.duration - 2 and rows[negative].matches == 0
+    _check_case(db_engine, alert_id, content_id)
+
+
+def _check_case(engine: Engine, alert_id: int, content_id: int) -> None:
+    """The alert landed in a review case (grouped by the stream's account), with its
+    matching frames, its evidence (hashed) and a timeline entry."""
+    with Session(engine) as s:
+        alert = s.get_one(Alert, alert_id)
+        assert alert.case_id is not None
+        doc = case_document(s, alert.case_id)
+    assert doc["key"] == "account:-:a1" and doc["kind"] == "live"
+    assert doc["subject"]["account"] == "a1" and doc["subject"]["stream_external_id"] == "room-1"
+    assert {m["content_id"] for m in doc["matches"]} == {content_id}
+    assert len(doc["matches"]) >= 2 and all(m["alert_id"] == alert_id for m in doc["matches"])
+    assert any(m["item_id"] is not None for m in doc["matches"])  # frames linked to evidence
+    assert doc["items"] and all(i["md5"] and i["sha1"] and i["sha256"] for i in doc["items"])
+    assert doc["timeline"][0]["kind"] == "alert"
+    assert doc["priority"]["score"] > 0 and doc["priority"]["reasons"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

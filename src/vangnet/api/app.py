@@ -9,20 +9,25 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vangnet
-from vangnet.api import hma, live, v1
-from vangnet.api.deps import KeyCache, Services, is_loopback
+from vangnet.api import hma, live, review, v1
+from vangnet.api.deps import KeyCache, Services
+from vangnet.audit.config import record_config
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
 from vangnet.live.monitor import Monitor
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
+from vangnet.net import is_loopback
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
+from vangnet.web import app as web
+from vangnet.web.deployment import check_deployment
+from vangnet.web.errors import web_error
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +36,9 @@ def _native(request: Request) -> bool:
     return request.url.path.startswith("/v1")
 
 
-def _error(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def _error(request: Request, status: int, code: str, message: str) -> Response:
+    if request.url.path.startswith("/ui"):
+        return web_error(request, status, code, message)
     if _native(request):
         return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
     # OpenMediaMatch's error shape
@@ -84,6 +91,8 @@ def create_app(
         eng = engine if engine is not None else make_engine(cfg.effective_database_url)
         try:
             ensure_schema(eng)
+            check_deployment(cfg, eng)  # no demo settings on a network address
+            record_config(eng, cfg)
             indexes = SignalIndexes(eng, snapshot_dir=cfg.snapshot_dir)
             indexes.load()
             if start_background:
@@ -135,27 +144,29 @@ def create_app(
     )
 
     @app.exception_handler(VangnetError)
-    async def vangnet_error(request: Request, exc: VangnetError) -> JSONResponse:
+    async def vangnet_error(request: Request, exc: VangnetError) -> Response:
         return _error(request, exc.status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
         )
         return _error(request, 400, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(request, 500, "internal_error", "internal error; see the server log")
 
     app.include_router(hma.router)
     app.include_router(v1.router)
     app.include_router(live.router)
+    app.include_router(review.router)
+    web.install(app)
     return app

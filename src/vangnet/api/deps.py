@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -21,10 +20,16 @@ from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.store.db import writer
 from vangnet.store.models import ApiKey
+from vangnet.store.vault import Vault
 
 if TYPE_CHECKING:
     from vangnet.api.live import EventHub
     from vangnet.live.monitor import Monitor
+
+
+# A row id in a URL: larger numbers cannot exist in either database (and would overflow it).
+MAX_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id.")]
 
 
 class KeyCache:
@@ -95,15 +100,13 @@ class Services:
     keys: KeyCache
     monitor: Monitor  # the live streams this process runs (push, API-started, resumed)
     events: EventHub  # the monitor's events, fanned out to /v1/alerts/feed subscribers
+    _vault: Vault | None = None
 
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    def vault(self) -> Vault:
+        """The evidence vault (its key is loaded on first use)."""
+        if self._vault is None:
+            self._vault = Vault.from_settings(self.settings)
+        return self._vault
 
 
 # Dependencies are `async def` when they do not block: FastAPI runs a plain `def` dependency
@@ -142,6 +145,13 @@ class Caller:
     def can(self, permission: Permission) -> bool:
         return self.key is None or has_permission(self.key.role, permission)
 
+    @property
+    def actor(self) -> str:
+        """Who this is in the audit log and chains of custody."""
+        if self.key is None:
+            return "local (no API key, loopback demo mode)"
+        return f"key:{self.key.prefix} ({self.key.name})"
+
 
 def _secret_from(request: Request) -> str | None:
     header = request.headers.get("x-api-key")
@@ -171,6 +181,9 @@ async def caller(request: Request, svc: Annotated[Services, Depends(services)]) 
 _DOING = {
     Permission.STREAMS: "start, stop or push to streams",
     Permission.ALERTS: "read or acknowledge alerts",
+    Permission.REVIEW: "read review cases",
+    Permission.DECIDE: "decide review cases",
+    Permission.AUDIT: "read the audit log",
 }
 
 

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, Services, db_session, require, services, writer_session
+from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_multipart
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
@@ -350,7 +350,7 @@ async def bank_add_file(
 
 @router.get("/c/bank/{bank_name}/content/{content_id}")
 def bank_get_content(
-    session: Db, _: Read, bank_name: str, content_id: int, include_signals: str = "false"
+    session: Db, _: Read, bank_name: str, content_id: RowId, include_signals: str = "false"
 ) -> dict[str, Any]:
     """One content item in HMA's shape (``signals`` only with ``include_signals=true``)."""
     bank = _existing_bank(session, bank_name)
@@ -372,7 +372,7 @@ def bank_get_content(
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}")
 def bank_delete_content(
-    session: WriterDb, _: Write, bank_name: str, content_id: int
+    session: WriterDb, _: Write, bank_name: str, content_id: RowId
 ) -> dict[str, int]:
     _existing_bank(session, bank_name)
     try:

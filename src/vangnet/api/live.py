@@ -29,7 +29,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.api.deps import Caller, Services, db_session, require, services, writer_session
+from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.auth.keys import Permission
 from vangnet.errors import (
@@ -338,12 +338,12 @@ def streams(
 
 
 @router.get("/streams/{stream_id}")
-def show_stream(stream_id: int, svc: Svc, session: Db, _: Watch) -> dict[str, Any]:
+def show_stream(stream_id: RowId, svc: Svc, session: Db, _: Watch) -> dict[str, Any]:
     return _stream_json(svc, get_stream(session, stream_id))
 
 
 @router.post("/streams/{stream_id}/stop")
-def stop_stream(stream_id: int, svc: Svc, session: WriteDb, _: Streams) -> dict[str, Any]:
+def stop_stream(stream_id: RowId, svc: Svc, session: WriteDb, _: Streams) -> dict[str, Any]:
     """Stop watching; a stream run by another process is ended by it within a second."""
     row = request_stop(session, stream_id)
     session.commit()
@@ -405,7 +405,7 @@ def _stream_time(value: float | str | None) -> float:
 
 @router.post("/streams/{stream_id}/frames", status_code=202)
 async def push_frame(
-    stream_id: int,
+    stream_id: RowId,
     request: Request,
     svc: Svc,
     _: Streams,
@@ -444,7 +444,7 @@ async def push_frame(
 
 
 @router.post("/streams/{stream_id}/hashes", status_code=202)
-async def push_hashes(stream_id: int, body: HashPush, svc: Svc, _: Streams) -> dict[str, Any]:
+async def push_hashes(stream_id: RowId, body: HashPush, svc: Svc, _: Streams) -> dict[str, Any]:
     """PDQ hashes of a push stream's frames, computed by the platform (no media sent).
 
     All are checked before any is queued; a batch is fed to the stream as fast as it is
@@ -534,7 +534,7 @@ async def alert_feed(
 
 
 @router.get("/alerts/{alert_id}")
-def show_alert(alert_id: int, session: Db, _: Alerts) -> dict[str, Any]:
+def show_alert(alert_id: RowId, session: Db, _: Alerts) -> dict[str, Any]:
     """An alert with its matched frames and its evidence (hashes and custody, no media)."""
     alert, frames = alert_service.get_alert(session, alert_id)
     return {
@@ -545,7 +545,7 @@ def show_alert(alert_id: int, session: Db, _: Alerts) -> dict[str, Any]:
 
 @router.post("/alerts/{alert_id}/acknowledge")
 def acknowledge_alert(
-    alert_id: int, session: WriteDb, who: Alerts, body: Acknowledge | None = None
+    alert_id: RowId, session: WriteDb, who: Alerts, body: Acknowledge | None = None
 ) -> dict[str, Any]:
     """Mark an alert seen (by ``by``, else the API key's name); again keeps the first."""
     by = body.by if body is not None and body.by is not None else None
@@ -584,7 +584,7 @@ def dead_webhooks(
 
 
 @router.post("/webhooks/{delivery_id}/retry")
-def retry_webhook(delivery_id: int, svc: Svc, session: WriteDb, _: Alerts) -> dict[str, Any]:
+def retry_webhook(delivery_id: RowId, svc: Svc, session: WriteDb, _: Alerts) -> dict[str, Any]:
     """Queue a dead delivery again, due now (404 if unknown, 409 if it is not dead)."""
     webhooks.retry(session, delivery_id)
     session.commit()

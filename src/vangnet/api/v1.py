@@ -10,13 +10,18 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, Services, db_session, require, services, writer_session
+from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_body, read_multipart
+from vangnet.audit import chain as audit
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.errors import ValidationError
 from vangnet.hashing import hash_bytes
+from vangnet.match.results import Match
+from vangnet.media.sniff import media_type
+from vangnet.review import cases
+from vangnet.store.db import writer
 
 router = APIRouter(prefix="/v1", tags=["native"])
 
@@ -136,14 +141,64 @@ async def hash_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, Any]:
 
 @router.post("/match")
 async def match_upload(
-    request: Request, svc: Svc, session: Db, _: MatchP, bank: BankFilter = None
+    request: Request,
+    svc: Svc,
+    session: Db,
+    who: MatchP,
+    bank: BankFilter = None,
+    record: Annotated[
+        bool, Query(description="File a matching upload in a review case (kept encrypted).")
+    ] = True,
+    account: Annotated[str | None, Query(max_length=255)] = None,
+    platform: Annotated[str | None, Query(max_length=255)] = None,
+    content_id: Annotated[str | None, Query(max_length=255)] = None,
+    ip: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    """Hash an upload and match it against the banks in one call."""
+    """Hash an upload and match it against the banks in one call. A match is a lead for a
+    reviewer: the upload is sealed in the evidence vault and filed in a case (grouped by
+    ``account`` when given), unless ``record=false``."""
     data, name = await _upload(request, svc)
     hashed = await run_in_threadpool(hash_bytes, data, path=name, dihedral=True)
     variants = hashed.pop("pdq_dihedral", None) or []
     matches = svc.matcher.match_hashed(session, hashed, banks=bank, variants=variants)
-    return {"hashes": hashed, "matches": [m.to_dict() for m in matches]}
+    out: dict[str, Any] = {"hashes": hashed, "matches": [m.to_dict() for m in matches]}
+    if matches and record:
+        subject = {"account": account, "platform": platform, "content_id": content_id, "ip": ip}
+        out["case_id"] = await run_in_threadpool(
+            _file_upload, svc, data, name, hashed, matches, subject, who.actor
+        )
+    return out
+
+
+def _file_upload(
+    svc: Services,
+    data: bytes,
+    name: str,
+    hashed: dict[str, Any],
+    matches: list[Match],
+    subject: dict[str, Any],
+    actor: str,
+) -> int:
+    entry = cases.seal_upload(svc.vault(), data, hashed["sha256"])
+    try:
+        with Session(writer(svc.engine)) as session:
+            case = cases.intake_upload(
+                session,
+                entry=entry,
+                media_type=media_type(data),
+                filename=name if name != "-" else None,
+                hashes=hashed,
+                matches=matches,
+                subject=subject,
+                actor=actor,
+                group_by=svc.settings.review_group_by,
+            )
+            case_id = case.id
+            session.commit()
+    except BaseException:
+        svc.vault().delete(entry.name)  # nothing points at it
+        raise
+    return case_id
 
 
 @router.post("/lookup")
@@ -185,7 +240,7 @@ def list_banks(session: Db, _: Read) -> dict[str, Any]:
 
 
 @router.post("/banks", status_code=201)
-def create_bank(body: BankCreate, session: WriterDb, _: Write) -> dict[str, Any]:
+def create_bank(body: BankCreate, session: WriterDb, who: Write) -> dict[str, Any]:
     bank = banks.create_bank(
         session,
         name=body.name,
@@ -195,6 +250,13 @@ def create_bank(body: BankCreate, session: WriterDb, _: Write) -> dict[str, Any]
         note=body.note,
         matching_enabled_ratio=body.matching_enabled_ratio,
         policy=body.policy,
+    )
+    audit.record(
+        session,
+        actor=who.actor,
+        action="bank.create",
+        target=f"bank:{bank.name}",
+        after=bank_json(bank),
     )
     session.commit()
     return bank_json(bank)
@@ -207,24 +269,37 @@ def show_bank(name: str, session: Db, _: Read) -> dict[str, Any]:
 
 
 @router.patch("/banks/{name}")
-def update_bank(name: str, body: BankPatch, session: WriterDb, _: Write) -> dict[str, Any]:
+def update_bank(name: str, body: BankPatch, session: WriterDb, who: Write) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes:
         changes["new_name"] = changes.pop("name")
+    before = bank_json(banks.get_bank(session, name))
     bank = banks.update_bank(session, name, **changes)
+    audit.record(
+        session,
+        actor=who.actor,
+        action="bank.update",
+        target=f"bank:{name}",
+        before=before,
+        after=bank_json(bank),
+    )
     session.commit()
     return bank_json(bank)
 
 
 @router.delete("/banks/{name}")
-def delete_bank(name: str, session: WriterDb, _: Write) -> dict[str, Any]:
+def delete_bank(name: str, session: WriterDb, who: Write) -> dict[str, Any]:
+    before = bank_json(banks.get_bank(session, name))
     banks.delete_bank(session, name)
+    audit.record(
+        session, actor=who.actor, action="bank.delete", target=f"bank:{name}", before=before
+    )
     session.commit()
     return {"deleted": name}
 
 
 @router.post("/banks/{name}/hashes")
-def add_hashes(name: str, body: BatchAdd, session: WriterDb, _: Write) -> dict[str, Any]:
+def add_hashes(name: str, body: BatchAdd, session: WriterDb, who: Write) -> dict[str, Any]:
     """Add many hashes to a bank in one all-or-nothing request (idempotent)."""
     banks.get_bank(session, name)
     ids: list[int] = []
@@ -251,6 +326,13 @@ def add_hashes(name: str, body: BatchAdd, session: WriterDb, _: Write) -> dict[s
                 raise
             raise type(error)(f"items[{position}]: {message}") from None
         ids.append(content_id)
+    audit.record(
+        session,
+        actor=who.actor,
+        action="bank.add",
+        target=f"bank:{name}",
+        details={"items": len(ids), "first_content_id": ids[0] if ids else None},
+    )
     session.commit()
     return {"content_ids": ids, "count": len(ids)}
 
@@ -271,8 +353,15 @@ def list_content(
 
 
 @router.delete("/banks/{name}/content/{content_id}")
-def delete_content(name: str, content_id: int, session: WriterDb, _: Write) -> dict[str, Any]:
+def delete_content(name: str, content_id: RowId, session: WriterDb, who: Write) -> dict[str, Any]:
     banks.delete_content(session, content_id=content_id, bank=name)
+    audit.record(
+        session,
+        actor=who.actor,
+        action="content.delete",
+        target=f"content:{content_id}",
+        details={"bank": name},
+    )
     session.commit()
     return {"deleted": content_id}
 

@@ -1,4 +1,8 @@
-"""Roles and what they may do (no database needed: the CLI imports this cheaply)."""
+"""Roles and what they may do (no database needed: the CLI imports this cheaply).
+
+People sign in to the web UI as users (admin, curator, reviewer, analyst); machines use API
+keys, which may hold any role, ``matcher`` (match and watch streams, nothing else) included.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,10 @@ class Role(enum.StrEnum):
     CURATOR = "curator"
     MATCHER = "matcher"
     REVIEWER = "reviewer"
+    ANALYST = "analyst"
+
+
+USER_ROLES = (Role.ADMIN, Role.CURATOR, Role.REVIEWER, Role.ANALYST)
 
 
 class Permission(enum.StrEnum):
@@ -17,7 +25,11 @@ class Permission(enum.StrEnum):
     WRITE_BANKS = "write_banks"
     MATCH = "match"
     MANAGE_KEYS = "manage_keys"
-    REVIEW = "review"
+    MANAGE_USERS = "manage_users"
+    REVIEW = "review"  # open cases and their media, reveal previews
+    DECIDE = "decide"  # confirm, false positive, escalate, second opinion
+    REPORT = "report"  # build and export reports (NCMEC, VICS, HTML/PDF), submit to NCMEC
+    AUDIT = "audit"  # read, verify and export the audit log
     STREAMS = "streams"  # start and stop live streams, push frames and hashes
     ALERTS = "alerts"  # read and acknowledge alerts, follow the feed, dead-lettered webhooks
 
@@ -28,7 +40,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MATCHER: frozenset(
         {Permission.MATCH, Permission.READ_BANKS, Permission.STREAMS, Permission.ALERTS}
     ),
-    Role.REVIEWER: frozenset({Permission.READ_BANKS, Permission.REVIEW, Permission.ALERTS}),
+    Role.REVIEWER: frozenset(
+        {
+            Permission.READ_BANKS,
+            Permission.REVIEW,
+            Permission.DECIDE,
+            Permission.REPORT,
+            Permission.ALERTS,
+        }
+    ),
+    # Analysts investigate and report; they read cases but do not decide them.
+    Role.ANALYST: frozenset(
+        {Permission.READ_BANKS, Permission.REVIEW, Permission.REPORT, Permission.ALERTS}
+    ),
 }
 
 

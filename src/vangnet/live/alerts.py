@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from vangnet.actions import webhooks
 from vangnet.errors import NotFoundError
 from vangnet.live.decision import Decision
+from vangnet.review.cases import intake_alert
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
 
@@ -54,6 +55,7 @@ def alert_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str
         "created_at": alert.created_at.isoformat(),
         "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
         "acknowledged_by": alert.acknowledged_by,
+        "case_id": alert.case_id,
     }
     if frames is not None:
         out["frames"] = [
@@ -138,6 +140,8 @@ def record(
     alert.first_stream_time = min(alert.first_stream_time, first.stream_time)
     alert.best_distance = min(alert.best_distance, best)
     session.flush()
+    if created or added:  # every alert lands in a case, in this same transaction
+        intake_alert(session, alert, created=created, times=added)
     if created:
         stream = session.get(Stream, stream_id)
         if stream is not None:

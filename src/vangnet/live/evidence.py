@@ -9,6 +9,7 @@ twice.
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.errors import NotFoundError
-from vangnet.store.models import CustodyEvent, EvidenceItem
+from vangnet.store.db import writer
+from vangnet.store.models import Alert, CustodyEvent, EvidenceItem
 from vangnet.store.vault import Vault, VaultEntry
 
 ACTOR = f"vangnet-monitor@{socket.gethostname()}"
@@ -32,6 +34,7 @@ class EvidenceFrame:
     media_type: str
     encode: Callable[[], bytes]  # the frame's bytes, produced only when preserved
     matched: bool
+    pdq: str | None = None  # the sample's PDQ, when it was hashed
 
 
 def preserve(
@@ -54,23 +57,32 @@ def preserve(
                 select(EvidenceItem.stream_time).where(EvidenceItem.alert_id == alert_id)
             )
         )
-    stored: list[tuple[EvidenceFrame, VaultEntry]] = []
+    stored: list[tuple[EvidenceFrame, VaultEntry, str, str]] = []
     try:
         for frame in frames:
             if frame.stream_time in have:
                 continue
             have.add(frame.stream_time)
-            entry = vault.put(frame.encode(), context=f"evidence:alert:{alert_id}")
-            stored.append((frame, entry))
+            data = frame.encode()
+            entry = vault.put(data, context=f"evidence:alert:{alert_id}")
+            md5, sha1 = hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest()
+            stored.append((frame, entry, md5, sha1))
         if not stored:
             return []
-        with Session(engine) as session:
+        with Session(writer(engine)) as session:
+            case_id = session.scalar(select(Alert.case_id).where(Alert.id == alert_id))
             items = []
-            for frame, entry in stored:
+            for frame, entry, md5, sha1 in stored:
+                ext = "png" if frame.media_type == "image/png" else "jpg"
                 item = EvidenceItem(
                     alert_id=alert_id,
                     stream_id=stream_id,
+                    case_id=case_id,
                     kind="frame",
+                    filename=f"stream{stream_id}-{frame.stream_time:010.3f}s.{ext}",
+                    md5=md5,
+                    sha1=sha1,
+                    pdq=frame.pdq,
                     media_type=frame.media_type,
                     stream_time=frame.stream_time,
                     captured_at=frame.captured_at,
@@ -95,7 +107,8 @@ def preserve(
             session.commit()
             return [item.id for item, _ in items]
     except BaseException:
-        for _frame, entry in stored:  # no row points at these: do not leave them behind
+        # no row points at these: do not leave them behind
+        for _frame, entry, _md5, _sha1 in stored:
             vault.delete(entry.name)
         raise
 
@@ -138,14 +151,19 @@ def list_evidence(session: Session, *, alert_id: int) -> list[dict[str, Any]]:
     return out
 
 
+def vault_context(item: EvidenceItem) -> str:
+    """The context an item's bytes were sealed with (a file cannot be swapped for another's)."""
+    if item.kind == "upload":
+        return f"evidence:upload:{item.sha256}"
+    return f"evidence:alert:{item.alert_id}"
+
+
 def read_evidence(session: Session, vault: Vault, item_id: int, *, actor: str) -> bytes:
     """Decrypt one item (checking its SHA-256) and log the access in its chain of custody."""
-    import hashlib
-
     item = session.get(EvidenceItem, item_id)
     if item is None:
         raise NotFoundError(f"no evidence item {item_id}")
-    data = vault.get(item.vault_name, context=f"evidence:alert:{item.alert_id}")
+    data = vault.get(item.vault_name, context=vault_context(item))
     if hashlib.sha256(data).hexdigest() != item.sha256:
         from vangnet.store.vault import VaultError
 

@@ -709,6 +709,7 @@ class Monitor:
                 media_type=s.media_type,
                 encode=s.evidence,
                 matched=s.stream_time in matched,
+                pdq=s.pdq,
             )
             for s in samples
             if s.evidence is not None

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
@@ -41,7 +41,10 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, IndexError, EOFError, TypeEr
 
 @contextmanager
 def quiet_pillow() -> Iterator[None]:
-    """Keep Pillow warnings from leaking; our own limits replace its bomb check."""
+    """Keep Pillow warnings from leaking; our own limits replace its bomb check. A truncated
+    image is an error here, whatever another library (WeasyPrint turns it on when imported)
+    set Pillow's process-wide ``LOAD_TRUNCATED_IMAGES`` to."""
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield

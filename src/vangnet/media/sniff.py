@@ -77,3 +77,29 @@ def sniff(data: bytes) -> Sniffed:
         "not a supported image or video (JPEG, PNG, GIF, WebP, BMP, TIFF, AVIF/HEIF; "
         "MP4/MOV, Matroska/WebM, AVI, FLV, ASF, MPEG-PS/TS)"
     )
+
+
+_MIME = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "GIF": "image/gif",
+    "WEBP": "image/webp",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "AVIF": "image/avif",
+    "mov": "video/mp4",
+    "matroska": "video/x-matroska",
+    "avi": "video/x-msvideo",
+    "flv": "video/x-flv",
+    "asf": "video/x-ms-asf",
+    "mpeg": "video/mpeg",
+    "mpegts": "video/mp2t",
+}
+
+
+def media_type(data: bytes) -> str:
+    """The MIME type the magic bytes say (``application/octet-stream`` if unknown)."""
+    try:
+        return _MIME.get(sniff(data).format, "application/octet-stream")
+    except (EmptyInputError, UnsupportedMediaError):
+        return "application/octet-stream"

@@ -165,7 +165,9 @@ class IndexChangeEntry(Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'curator', 'matcher', 'reviewer')", name="role"),
+        CheckConstraint(
+            "role IN ('admin', 'curator', 'matcher', 'reviewer', 'analyst')", name="role"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -244,6 +246,9 @@ class Alert(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     acknowledged_at: Mapped[datetime | None] = mapped_column()
     acknowledged_by: Mapped[str | None] = mapped_column(String(255))
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -304,8 +309,15 @@ class EvidenceItem(Base):
     stream_id: Mapped[int | None] = mapped_column(
         ForeignKey("streams.id", ondelete="SET NULL"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(16))  # "frame"
+    kind: Mapped[str] = mapped_column(String(16))  # "frame" (live) or "upload"
     media_type: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), index=True
+    )
+    filename: Mapped[str | None] = mapped_column(String(255))
+    md5: Mapped[str | None] = mapped_column(String(32))
+    sha1: Mapped[str | None] = mapped_column(String(40))
+    pdq: Mapped[str | None] = mapped_column(String(64))
     stream_time: Mapped[float | None] = mapped_column(Float)
     captured_at: Mapped[datetime] = mapped_column()
     sha256: Mapped[str] = mapped_column(String(64))
@@ -329,3 +341,203 @@ class CustodyEvent(Base):
     actor: Mapped[str] = mapped_column(String(255))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# -- review: cases, decisions, users, web sessions, reports, the audit chain -----------------
+
+CASE_STATUSES = (
+    "open",
+    "escalated",
+    "second_opinion",
+    "pending_confirmation",
+    "confirmed",
+    "false_positive",
+)
+DECISIONS = ("confirm", "false_positive", "escalate", "second_opinion")
+USER_ROLES = ("admin", "curator", "reviewer", "analyst")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Case(Base):
+    """What a reviewer decides on together: the matches and alerts of one account, stream
+    or evidence item (``key``), their media, timeline, decisions and reports."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint(_in("status", CASE_STATUSES), name="status"),
+        CheckConstraint("kind IN ('live', 'upload', 'investigation')", name="kind"),
+        Index(None, "status", "last_signal_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(24), default="open")
+    category: Mapped[str | None] = mapped_column(String(64))  # "profile:code" once confirmed
+    subject: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    stream_id: Mapped[int | None] = mapped_column(
+        ForeignKey("streams.id", ondelete="SET NULL"), index=True
+    )
+    # Two-person rule: the first reviewer's confirmation, waiting for a second reviewer.
+    pending_by: Mapped[str | None] = mapped_column(String(255))
+    pending_category: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_signal_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column()
+
+
+class CaseMatch(Base):
+    """One signal of a case: a banked item matched by an upload or by a stream's frame."""
+
+    __tablename__ = "case_matches"
+    __table_args__ = (Index(None, "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    evidence_id: Mapped[int | None] = mapped_column(
+        ForeignKey("evidence_items.id", ondelete="SET NULL")
+    )
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    bank: Mapped[str] = mapped_column(String(255))
+    content_id: Mapped[int] = mapped_column(Integer)
+    signal_type: Mapped[str] = mapped_column(String(32))
+    distance: Mapped[int] = mapped_column(Integer)
+    category: Mapped[str | None] = mapped_column(String(64))
+    stream_time: Mapped[float | None] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseEvent(Base):
+    """The timeline of a case: signals, decisions, actions and reports, in order."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index(None, "case_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(255))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Decision(Base):
+    """A reviewer's decision on a case, attributed and timestamped (append-only)."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (CheckConstraint(_in("decision", DECISIONS), name="decision"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(255))
+    decision: Mapped[str] = mapped_column(String(24))
+    category: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Report(Base):
+    """A report built from one or more cases (NCMEC, VICS, HTML, PDF) and its fate."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        CheckConstraint("kind IN ('ncmec', 'vics', 'html', 'pdf')", name="kind"),
+        CheckConstraint(
+            "status IN ('built', 'submitting', 'submitted', 'failed', 'retracted')", name="status"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cases.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="built")
+    remote_id: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    body: Mapped[str | None] = mapped_column(Text)  # the NCMEC XML as built
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class User(Base):
+    """A person who signs in to the web UI (machines use API keys)."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(_in("role", USER_ROLES), name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Wellness: {"blur": 0-64, "greyscale": bool, "session_items": int}
+    preferences: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a random token, the database its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str | None] = mapped_column(String(64))
+    items_viewed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class LoginAttempt(Base):
+    """Failed sign-ins, counted per user name and per client address for rate limiting."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class AuditEntry(Base):
+    """One line of the audit log. ``hash`` = SHA-256 over the entry's canonical JSON, which
+    includes ``prev_hash`` (the hash of the entry before): editing, removing or reordering
+    any entry breaks the chain from there on (`vangnet audit verify`)."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str] = mapped_column(String(255), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str | None] = mapped_column(String(255), index=True)
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The last entry of the audit chain (one row). Appending locks it, so entries are
+    numbered and chained one at a time; it also exposes a removed last entry."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    hash: Mapped[str] = mapped_column(String(64))

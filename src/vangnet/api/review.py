@@ -1,0 +1,97 @@
+"""Cases and the audit log for machines (API keys): the queue, a case document, decisions,
+audit verification. People use the web UI (`vangnet.web`); both call the same services and
+every decision is audited under the key's name."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
+from vangnet.audit import chain
+from vangnet.auth.keys import Permission
+from vangnet.review import cases, decisions
+
+router = APIRouter(prefix="/v1", tags=["review"])
+
+ReviewP = Annotated[Caller, Depends(require(Permission.REVIEW))]
+DecideP = Annotated[Caller, Depends(require(Permission.DECIDE))]
+AuditP = Annotated[Caller, Depends(require(Permission.AUDIT))]
+Db = Annotated[Session, Depends(db_session)]
+WriterDb = Annotated[Session, Depends(writer_session)]
+Svc = Annotated[Services, Depends(services)]
+
+
+class DecisionRequest(BaseModel):
+    decision: Literal["confirm", "false_positive", "escalate", "second_opinion"]
+    category: str | None = Field(default=None, max_length=64, examples=["vics:1"])
+    note: str | None = Field(default=None, max_length=decisions.MAX_NOTE)
+    disable_content: bool = Field(
+        default=False, description="False positive: disable the banked entries that caused it."
+    )
+
+
+@router.get("/cases")
+def list_cases(
+    session: Db,
+    _: ReviewP,
+    status: Annotated[str, Query(max_length=32, description="open, all or one status")] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The review queue: highest priority first, each with the reasons for its place."""
+    rows = cases.list_cases(session, status=None if status == "all" else status, limit=limit)
+    return {"cases": rows, "counts": cases.queue_counts(session)}
+
+
+@router.get("/cases/{case_id}")
+def show_case(case_id: RowId, session: WriterDb, who: ReviewP) -> dict[str, Any]:
+    """The whole case document (media hashes, matches, timeline, decisions, custody)."""
+    doc = cases.case_document(session, case_id)
+    chain.record(session, actor=who.actor, action="case.view", target=f"case:{case_id}")
+    session.commit()
+    return doc
+
+
+@router.post("/cases/{case_id}/decisions")
+def decide(
+    case_id: RowId, body: DecisionRequest, svc: Svc, session: WriterDb, who: DecideP
+) -> dict[str, Any]:
+    outcome = decisions.decide(
+        session,
+        case_id,
+        decision=body.decision,
+        actor=who.actor,
+        category=body.category,
+        note=body.note,
+        disable_content=body.disable_content,
+        settings=svc.settings,
+    )
+    session.commit()
+    if outcome.webhooks:
+        svc.monitor.wake_deliverer()
+    return outcome.to_dict()
+
+
+@router.get("/audit/verify")
+def verify_audit(session: Db, _: AuditP) -> dict[str, Any]:
+    """Recompute the audit hash chain: ``ok``, or the first broken entry and why."""
+    return chain.verify(session).to_dict()
+
+
+@router.get("/audit")
+def list_audit(
+    session: Db,
+    _: AuditP,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_seq: int | None = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    actor: Annotated[str | None, Query(max_length=255)] = None,
+) -> dict[str, Any]:
+    return {
+        "entries": chain.list_entries(
+            session, limit=limit, before_seq=before_seq, action=action, actor=actor
+        )
+    }

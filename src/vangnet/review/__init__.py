@@ -1,0 +1,1 @@
+"""Cases: what reviewers decide on. Intake of matches and alerts, priority, decisions, users."""

@@ -1,0 +1,327 @@
+"""Decisions on cases and what follows them: confirm (with a category in the bank's profile;
+two reviewers when ``review_two_person`` is on), false positive (optionally disabling the
+banked items that caused it), escalate, second opinion; then the signed webhooks of a
+confirmation and "add to bank".
+
+Each decision is a `Decision` row, a timeline event and an audit entry with the status
+before and after, written in the caller's transaction (no commit here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vangnet.actions import webhooks
+from vangnet.audit import chain
+from vangnet.banks import service as banks
+from vangnet.banks.categories import Category, get_profile
+from vangnet.config import Settings, get_settings
+from vangnet.errors import ConflictError, NotFoundError, ValidationError
+from vangnet.hashing import signal_values
+from vangnet.review.cases import (
+    DECIDED_STATES,
+    _event,
+    case_items,
+    case_profiles,
+    get_case,
+    iso,
+)
+from vangnet.store.models import DECISIONS, Alert, Case, CaseMatch, Decision, utcnow
+
+MAX_NOTE = 4000
+
+
+@dataclass
+class Outcome:
+    case_id: int
+    decision: str
+    status_before: str
+    status: str
+    category: str | None
+    disabled_content: list[int] = field(default_factory=list)
+    webhooks: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "decision": self.decision,
+            "status_before": self.status_before,
+            "status": self.status,
+            "category": self.category,
+            "disabled_content": self.disabled_content,
+            "webhooks": self.webhooks,
+        }
+
+
+def resolve_category(session: Session, case: Case, raw: str | None) -> str | None:
+    """``raw`` ("vics:1", "1", "uk:A", "A") checked against the profiles of the banks the
+    case matched; returns ``profile:code``. A case whose banks do not categorise takes none."""
+    profiles = [p for p in case_profiles(session, case.id) if p != "none"]
+    if not raw or not raw.strip():
+        if profiles:
+            raise ValidationError(
+                "confirming needs a category in the bank's profile: "
+                + "; ".join(
+                    f"{p}: {', '.join(c.code for c in get_profile(p).codes)}" for p in profiles
+                )
+            )
+        return None
+    raw = raw.strip()
+    profile_name, sep, code = raw.partition(":")
+    if not sep:
+        profile_name, code = "", raw
+    candidates = [profile_name] if profile_name else (profiles or ["vics"])
+    problems = []
+    for name in candidates:
+        if profiles and name not in profiles:
+            problems.append(f"the case's banks use {', '.join(profiles)}, not {name}")
+            continue
+        try:
+            found = Category.of(name, code)
+            return f"{found.profile}:{found.code}"
+        except ValidationError as exc:
+            problems.append(exc.message)
+    raise ValidationError("; ".join(problems) or f"unknown category {raw!r}")
+
+
+def decide(
+    session: Session,
+    case_id: int,
+    *,
+    decision: str,
+    actor: str,
+    category: str | None = None,
+    note: str | None = None,
+    disable_content: bool = False,
+    settings: Settings | None = None,
+) -> Outcome:
+    cfg = settings or get_settings()
+    if decision not in DECISIONS:
+        raise ValidationError(f"unknown decision {decision!r} (known: {', '.join(DECISIONS)})")
+    if note is not None and len(note) > MAX_NOTE:
+        raise ValidationError(f"a note is at most {MAX_NOTE} characters")
+    note = (note or "").strip() or None
+    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
+    if case is None:
+        raise NotFoundError(f"no case {case_id}")
+    before = {"status": case.status, "category": case.category, "pending_by": case.pending_by}
+    if case.status in DECIDED_STATES and decision in ("confirm", "false_positive"):
+        raise ConflictError(
+            f"case {case.id} is already {case.status.replace('_', ' ')}; it reopens when a new "
+            "signal arrives"
+        )
+    outcome = Outcome(case.id, decision, case.status, case.status, case.category)
+    details: dict[str, Any] = {}
+    chosen: str | None = None
+    if decision == "confirm":
+        chosen = resolve_category(session, case, category)
+        if cfg.review_two_person and case.status != "pending_confirmation":
+            case.status = "pending_confirmation"
+            case.pending_by, case.pending_category = actor, chosen
+            details["two_person"] = "first"
+        elif cfg.review_two_person:
+            if case.pending_by == actor:
+                raise ConflictError(
+                    "two-person rule: a second reviewer must confirm this case "
+                    f"(first confirmed by {actor})"
+                )
+            if case.pending_category != chosen:
+                raise ConflictError(
+                    f"the first reviewer confirmed category {case.pending_category}, you chose "
+                    f"{chosen}: decide together, or escalate"
+                )
+            details["two_person"] = f"second (first: {case.pending_by})"
+            _confirm(session, case, chosen, actor, cfg, outcome)
+        else:
+            _confirm(session, case, chosen, actor, cfg, outcome)
+    elif decision == "false_positive":
+        case.status = "false_positive"
+        case.category = None
+        case.pending_by = case.pending_category = None
+        case.decided_at = utcnow()
+        if disable_content:
+            outcome.disabled_content = _disable_matched(session, case, actor, note)
+            details["disabled_content"] = outcome.disabled_content
+        _acknowledge_alerts(session, case, actor)
+    elif decision == "escalate":
+        case.status = "escalated"
+    else:
+        case.status = "second_opinion"
+    session.add(
+        Decision(
+            case_id=case.id,
+            actor=actor,
+            decision=decision,
+            category=chosen,
+            note=note,
+            details=details,
+        )
+    )
+    words = decision.replace("_", " ")
+    _event(
+        session,
+        case,
+        "decision",
+        f"{actor}: {words}"
+        + (f" ({chosen})" if chosen else "")
+        + (" — waiting for a second reviewer" if case.status == "pending_confirmation" else "")
+        + (f": {note}" if note else ""),
+        actor=actor,
+        details=details,
+    )
+    outcome.status, outcome.category = case.status, case.category
+    session.flush()
+    chain.record(
+        session,
+        actor=actor,
+        action=f"case.{decision}",
+        target=f"case:{case.id}",
+        before=before,
+        after={"status": case.status, "category": case.category, "pending_by": case.pending_by},
+        details={"note": note, **details},
+    )
+    return outcome
+
+
+def _confirm(
+    session: Session, case: Case, category: str | None, actor: str, cfg: Settings, out: Outcome
+) -> None:
+    case.status = "confirmed"
+    case.category = category
+    case.pending_by = case.pending_category = None
+    case.decided_at = utcnow()
+    _acknowledge_alerts(session, case, actor)
+    payload = {
+        "case": {
+            "id": case.id,
+            "key": case.key,
+            "kind": case.kind,
+            "title": case.title,
+            "category": category,
+            "decided_at": iso(case.decided_at),
+            "decided_by": actor,
+        },
+        "subject": case.subject or {},
+        "items": [
+            {"id": i.id, "sha256": i.sha256, "md5": i.md5, "kind": i.kind}
+            for i in case_items(session, case.id)
+        ],
+    }
+    seq = len(list(session.scalars(select(Decision.id).where(Decision.case_id == case.id))))
+    for event in ["case.confirmed", *cfg.review_confirm_actions]:
+        queued = webhooks.enqueue(
+            session,
+            event=event,
+            payload=payload,
+            idempotency_key=f"case-{case.id}-{seq}-{event}"[:64],
+        )
+        if queued is not None:
+            out.webhooks.append(event)
+    if out.webhooks:
+        _event(
+            session,
+            case,
+            "action",
+            f"webhooks queued: {', '.join(out.webhooks)}",
+            actor=actor,
+        )
+
+
+def _acknowledge_alerts(session: Session, case: Case, actor: str) -> None:
+    for alert in session.scalars(
+        select(Alert).where(Alert.case_id == case.id, Alert.status == "open")
+    ):
+        alert.status = "acknowledged"
+        alert.acknowledged_at = utcnow()
+        alert.acknowledged_by = actor
+
+
+def _disable_matched(session: Session, case: Case, actor: str, note: str | None) -> list[int]:
+    ids = sorted(
+        set(session.scalars(select(CaseMatch.content_id).where(CaseMatch.case_id == case.id)))
+    )
+    disabled = []
+    for content_id in ids:
+        try:
+            view = banks.set_content_enabled(session, content_id, enabled=False)
+        except NotFoundError:
+            continue
+        disabled.append(content_id)
+        chain.record(
+            session,
+            actor=actor,
+            action="content.disable",
+            target=f"content:{content_id}",
+            before={"enabled": True},
+            after={"enabled": view.enabled},
+            details={"case": case.id, "reason": "false positive", "note": note},
+        )
+    if disabled:
+        _event(
+            session,
+            case,
+            "action",
+            f"disabled banked items {', '.join(map(str, disabled))} (false positive)",
+            actor=actor,
+        )
+    return disabled
+
+
+def add_to_bank(
+    session: Session,
+    case_id: int,
+    *,
+    bank: str,
+    actor: str,
+    read_item: Callable[[int], bytes],
+    hash_item: Callable[[bytes], dict[str, Any]],
+    items: Sequence[int] | None = None,
+) -> list[int]:
+    """Bank the media of a confirmed case so it is matched from then on; returns the content
+    ids. ``read_item`` decrypts an item (and logs custody), ``hash_item`` hashes its bytes
+    for a bank. Caller's transaction."""
+    case = get_case(session, case_id)
+    if case.status != "confirmed":
+        raise ConflictError(f"case {case.id} is {case.status}: only confirmed material is banked")
+    bank_view = banks.get_bank(session, bank)
+    category = None
+    if case.category:
+        profile, _, code = case.category.partition(":")
+        if profile == bank_view.category_profile:
+            category = Category(profile, code)
+    chosen = [i for i in case_items(session, case.id) if items is None or i.id in set(items)]
+    if not chosen:
+        raise ValidationError(f"case {case.id} holds no media to bank")
+    added = []
+    for item in chosen:
+        signals = signal_values(hash_item(read_item(item.id)))
+        content_id = banks.add_content(
+            session,
+            bank=bank,
+            signals=signals,
+            category=category,
+            source=f"vangnet case {case.id}",
+            note=f"confirmed in case {case.id} ({case.title})",
+            external_id=f"case-{case.id}-item-{item.id}",
+        )
+        added.append(content_id)
+    _event(
+        session,
+        case,
+        "action",
+        f"added {len(added)} items to bank {bank}: content {', '.join(map(str, added))}",
+        actor=actor,
+    )
+    chain.record(
+        session,
+        actor=actor,
+        action="case.add_to_bank",
+        target=f"case:{case.id}",
+        after={"bank": bank, "content_ids": added},
+    )
+    return added

@@ -1,0 +1,86 @@
+"""Cases for tests, made through the real intake path: a bank holding a benign photo from
+../shared/data, the photo "uploaded" (sealed in the vault) and filed by `intake_upload`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from vangnet.banks import service as banks
+from vangnet.banks.categories import Category
+from vangnet.hashing import hash_bytes, signal_values
+from vangnet.match.results import Match
+from vangnet.media.sniff import media_type
+from vangnet.review import cases
+from vangnet.store.db import writer
+from vangnet.store.vault import Vault
+
+PHOTOS = (
+    Path("threatexchange/pdq/data/bridge-mods/aaa-orig.jpg"),
+    Path("photos/public-domain/skimage_rocket.jpg"),
+    Path("photos/public-domain/skimage_coffee.png"),
+)
+
+
+def ensure_bank(engine: Engine, name: str = "DEMO", profile: str = "vics") -> None:
+    with Session(writer(engine)) as session:
+        if name not in {b.name for b in banks.list_banks(session)}:
+            banks.create_bank(session, name=name, category_profile=profile)
+            session.commit()
+
+
+def make_case(
+    engine: Engine,
+    shared_data: Path,
+    *,
+    photo: Path = PHOTOS[0],
+    account: str | None = "user123",
+    platform: str = "example-platform",
+    bank: str = "DEMO",
+    profile: str = "vics",
+    category: str | None = "vics:1",
+    group_by: str = "account",
+) -> int:
+    """Bank ``photo`` (category ``category``), then file an upload of it; returns the case id."""
+    ensure_bank(engine, bank, profile)
+    data = (shared_data / photo).read_bytes()
+    hashed = hash_bytes(data, path=photo.name, for_bank=True)
+    with Session(writer(engine)) as session:
+        content_id = banks.add_content(
+            session,
+            bank=bank,
+            signals=signal_values(hashed),
+            category=Category.parse(category) if category else None,
+            note=f"test item {photo.name}",
+            series="test-series",
+        )
+        session.commit()
+    matches = [
+        Match(
+            bank=bank,
+            content_id=content_id,
+            signal_type="pdq",
+            distance=0,
+            category=category,
+            signal_id=0,
+        )
+    ]
+    vault = Vault.from_settings()
+    entry = cases.seal_upload(vault, data, hashed["sha256"])
+    with Session(writer(engine)) as session:
+        case = cases.intake_upload(
+            session,
+            entry=entry,
+            media_type=media_type(data),
+            filename=photo.name,
+            hashes=hashed,
+            matches=matches,
+            subject={"account": account, "platform": platform, "ip": "192.0.2.10"},
+            actor="test-uploader",
+            group_by=group_by,
+        )
+        case_id = case.id
+        session.commit()
+    return case_id
