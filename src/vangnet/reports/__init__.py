@@ -1,0 +1,1 @@
+"""Reports built from confirmed cases: NCMEC CyberTipline, Project VIC VICS, case documents."""

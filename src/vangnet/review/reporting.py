@@ -1,0 +1,546 @@
+"""Reports of cases, shared by the CLI and the web UI: NCMEC CyberTipline (build, and submit
+after a human confirmation), Project VIC VICS export, and the HTML / PDF case report.
+
+Each function turns the case document (`vangnet.review.cases.case_document`) into a report
+with the builders of `vangnet.reports`, and records what happened: a `Report` row, a case
+timeline event, an audit entry, and chain-of-custody entries for the evidence it read or
+let out. Every function but `submit_ncmec` works in the caller's transaction (no commit).
+
+`submit_ncmec` owns its transactions, because it talks to NCMEC between them: it first
+commits who confirmed the submission (``report.ncmec.confirm``), then builds the report and
+reads the evidence (committed, the row ``submitting``), sends it with no transaction open,
+and finally commits the outcome (``report.ncmec.submit`` or ``report.ncmec.failed``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import partial
+from typing import Any, Literal
+
+import httpx
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from vangnet.audit import chain
+from vangnet.config import Settings, get_settings
+from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
+from vangnet.live.evidence import read_evidence
+from vangnet.reports import document, vics_cases
+from vangnet.reports.ncmec import (
+    CaseNotConfirmedError,
+    Reporter,
+    build_file_details,
+    build_report,
+)
+from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitResult, send_report
+from vangnet.review import cases
+from vangnet.store.db import writer
+from vangnet.store.models import Case, CustodyEvent, Report, utcnow
+from vangnet.store.vault import Vault
+
+log = logging.getLogger(__name__)
+
+DocumentKind = Literal["html", "pdf"]
+MAX_VICS_CASES = 1000
+# A submission still "submitting" after this long died half-way: it no longer blocks a retry.
+SUBMITTING_FOR = timedelta(minutes=15)
+
+
+class ConfirmationRequiredError(ValidationError):
+    """A submission to NCMEC needs an explicit human confirmation."""
+
+    code = "confirmation_required"
+
+
+def add_event(
+    session: Session,
+    case_id: int,
+    kind: str,
+    summary: str,
+    *,
+    actor: str,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """Add a timeline event to a case (caller's transaction)."""
+    cases._event(
+        session, cases.get_case(session, case_id), kind, summary, actor=actor, details=details
+    )
+
+
+def reporter_from(settings: Settings) -> Reporter:
+    """The reporting person NCMEC may contact, from the ``ncmec_reporter_*`` settings."""
+    missing = [
+        f"VANGNET_NCMEC_{name.upper()}"
+        for name, value in (
+            ("reporter_first_name", settings.ncmec_reporter_first_name),
+            ("reporter_last_name", settings.ncmec_reporter_last_name),
+            ("reporter_email", settings.ncmec_reporter_email),
+        )
+        if not value.strip()
+    ]
+    if missing:
+        raise ValidationError(
+            "an NCMEC report names the person NCMEC may contact: set " + ", ".join(missing)
+        )
+    return Reporter(
+        first_name=settings.ncmec_reporter_first_name.strip(),
+        last_name=settings.ncmec_reporter_last_name.strip(),
+        email=settings.ncmec_reporter_email.strip(),
+        phone=settings.ncmec_reporter_phone.strip(),
+        company=settings.ncmec_company.strip(),
+    )
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _custody(session: Session, item_id: int, *, actor: str, action: str, detail: str) -> None:
+    session.add(CustodyEvent(evidence_id=item_id, actor=actor, action=action, detail=detail))
+
+
+# -- NCMEC ---------------------------------------------------------------------------------
+
+
+def build_ncmec(
+    session: Session, case_id: int, *, actor: str, settings: Settings | None = None
+) -> tuple[int, bytes]:
+    """Build and validate the CyberTipline ``<report>`` of a confirmed case; returns the
+    `Report` row id and the XML. Nothing is sent (caller's transaction)."""
+    cfg = settings or get_settings()
+    case = cases.case_document(session, case_id)
+    if case["status"] != "confirmed":  # before any settings problem: the more basic refusal
+        raise CaseNotConfirmedError(
+            f"case {case_id} is {case['status'].replace('_', ' ')}: only confirmed cases are "
+            "reported to NCMEC"
+        )
+    xml = build_report(case, reporter_from(cfg))
+    row = Report(
+        case_id=case_id,
+        kind="ncmec",
+        status="built",
+        actor=actor,
+        body=xml.decode("utf-8"),
+        details={"sha256": _digest(xml), "items": len(case["items"])},
+    )
+    session.add(row)
+    session.flush()
+    add_event(
+        session,
+        case_id,
+        "report",
+        f"{actor}: NCMEC CyberTipline report built (report {row.id}, not sent)",
+        actor=actor,
+        details={"report_id": row.id},
+    )
+    chain.record(
+        session,
+        actor=actor,
+        action="report.ncmec.build",
+        target=f"case:{case_id}",
+        after={"report_id": row.id, "status": "built"},
+        details={"sha256": _digest(xml)},
+    )
+    return row.id, xml
+
+
+class _CountingClient(NcmecClient):
+    """Counts the files NCMEC accepted, so custody says which bytes left even on failure."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.uploaded = 0
+
+    def upload(self, report_id: int, filename: str, data: bytes) -> tuple[str, str]:
+        answer = super().upload(report_id, filename, data)
+        self.uploaded += 1
+        return answer
+
+
+def check_submission(settings: Settings | None = None) -> None:
+    """Raise `ValidationError` unless NCMEC submission is configured (URL, credentials,
+    reporting person): for asking a person to confirm only when it can go ahead."""
+    cfg = settings or get_settings()
+    _submission_settings(cfg)
+    reporter_from(cfg)
+
+
+def _submission_settings(cfg: Settings) -> tuple[str, str, str]:
+    if not cfg.ncmec_url.strip():
+        raise ValidationError(
+            "VANGNET_NCMEC_URL is not set: reports can be built but not submitted (e.g. "
+            "https://exttest.cybertip.org/ispws for NCMEC's test service)"
+        )
+    password = cfg.ncmec_password.get_secret_value() if cfg.ncmec_password else ""
+    if not cfg.ncmec_username or not password:
+        raise ValidationError(
+            "submitting to NCMEC needs VANGNET_NCMEC_USERNAME and VANGNET_NCMEC_PASSWORD"
+        )
+    return cfg.ncmec_url.strip(), cfg.ncmec_username, password
+
+
+def _require_submittable(session: Session, case_id: int) -> Case:
+    """The case, locked, if it is confirmed and not already (being) sent since it was."""
+    case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
+    if case is None:
+        raise NotFoundError(f"no case {case_id}")
+    if case.status != "confirmed":
+        raise CaseNotConfirmedError(
+            f"case {case_id} is {case.status.replace('_', ' ')}: only confirmed cases are "
+            "reported to NCMEC"
+        )
+    earlier = session.scalars(
+        select(Report).where(
+            Report.case_id == case_id,
+            Report.kind == "ncmec",
+            Report.status.in_(("submitting", "submitted")),
+        )
+    )
+    for report in earlier:
+        if report.status == "submitted" and (
+            case.decided_at is None or report.at >= case.decided_at
+        ):
+            raise ConflictError(
+                f"case {case_id} was already submitted to NCMEC since it was confirmed: "
+                f"CyberTipline report {report.remote_id} (report {report.id})"
+            )
+        if report.status == "submitting" and report.at > utcnow() - SUBMITTING_FOR:
+            raise ConflictError(
+                f"case {case_id} is being submitted to NCMEC right now (report {report.id}, "
+                f"started {cases.iso(report.at)})"
+            )
+    return case
+
+
+def submit_ncmec(
+    engine: Engine,
+    vault: Vault,
+    case_id: int,
+    *,
+    actor: str,
+    confirmed: bool,
+    settings: Settings | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, Any]:
+    """Submit a confirmed case to NCMEC's CyberTipline with its media; commits itself.
+
+    ``confirmed`` must be True: it is the human confirmation ("Submit case N to NCMEC?"),
+    recorded as ``report.ncmec.confirm`` before anything is built or sent. Returns
+    ``{"case_id", "report_id", "remote_id", "file_ids", "status": "submitted"}``. A failed
+    submission (retracted by `send_report` where it got that far) is recorded as a ``failed``
+    report and ``report.ncmec.failed``, then the error (`NcmecSubmitError` when NCMEC refused
+    or could not be reached) is raised again."""
+    if confirmed is not True:
+        raise ConfirmationRequiredError(
+            f"case {case_id} is not submitted to NCMEC without a person confirming it"
+        )
+    cfg = settings or get_settings()
+    url, username, password = _submission_settings(cfg)
+    reporter_from(cfg)  # fail on missing reporter settings before recording anything
+    # checks the URL (https, or http to loopback) before anything is recorded
+    client = _CountingClient(url, username, password, transport=transport)
+    with client:
+        report_id, result = _submit(engine, vault, case_id, client, actor=actor, cfg=cfg)
+    return {
+        "case_id": case_id,
+        "report_id": report_id,
+        "remote_id": str(result.report_id),
+        "file_ids": list(result.file_ids),
+        "status": "submitted",
+    }
+
+
+def _submit(
+    engine: Engine,
+    vault: Vault,
+    case_id: int,
+    client: _CountingClient,
+    *,
+    actor: str,
+    cfg: Settings,
+) -> tuple[int, SubmitResult]:
+    writes = writer(engine)
+    url = cfg.ncmec_url.strip()
+    with Session(writes) as session:  # 1. who confirmed, committed before anything else
+        _require_submittable(session, case_id)
+        chain.record(
+            session,
+            actor=actor,
+            action="report.ncmec.confirm",
+            target=f"case:{case_id}",
+            details={"ncmec_url": url},
+        )
+        session.commit()
+
+    with Session(writes) as session:  # 2. build, read the evidence (custody "accessed")
+        try:
+            _require_submittable(session, case_id)
+            report_id, xml = build_ncmec(session, case_id, actor=actor, settings=cfg)
+            case = cases.case_document(session, case_id)
+            files = [
+                (item, read_evidence(session, vault, item["id"], actor=actor))
+                for item in case["items"]
+            ]
+            row = session.get_one(Report, report_id)
+            row.status = "submitting"
+            row.details = {**row.details, "ncmec_url": url}
+            session.commit()
+        except VangnetError as exc:
+            session.rollback()
+            _record_build_failure(writes, case_id, actor=actor, error=exc)
+            raise
+
+    try:  # 3. send, with no transaction open
+        result = send_report(client, xml, files, partial(build_file_details, case))
+    except Exception as exc:  # a refusal, or a bug: either way the row must not stay open
+        sent = [item for item, _data in files[: client.uploaded]]
+        _record_failure(writes, report_id, case_id, actor=actor, error=exc, sent=sent)
+        raise
+
+    with Session(writes) as session:  # 4. the outcome
+        try:
+            row = session.get_one(Report, report_id)
+            row.status = "submitted"
+            row.remote_id = str(result.report_id)
+            row.details = {**row.details, "file_ids": list(result.file_ids)}
+            for (item, _data), file_id in zip(files, result.file_ids, strict=True):
+                _custody(
+                    session,
+                    item["id"],
+                    actor=actor,
+                    action="exported",
+                    detail=f"sent to NCMEC CyberTipline report {result.report_id} as file "
+                    f"{file_id}",
+                )
+            add_event(
+                session,
+                case_id,
+                "report",
+                f"{actor}: submitted to NCMEC, CyberTipline report {result.report_id} "
+                f"({len(result.file_ids)} files)",
+                actor=actor,
+                details={"report_id": report_id, "remote_id": str(result.report_id)},
+            )
+            chain.record(
+                session,
+                actor=actor,
+                action="report.ncmec.submit",
+                target=f"case:{case_id}",
+                before={"status": "submitting"},
+                after={"report_id": report_id, "status": "submitted"},
+                details={"remote_id": str(result.report_id), "file_ids": list(result.file_ids)},
+            )
+            session.commit()
+        except BaseException:
+            log.critical(
+                "case %s was submitted to NCMEC as CyberTipline report %s but recording that "
+                "failed: report row %s stays 'submitting'",
+                case_id,
+                result.report_id,
+                report_id,
+            )
+            raise
+    return report_id, result
+
+
+def _record_build_failure(writes: Engine, case_id: int, *, actor: str, error: VangnetError) -> None:
+    with Session(writes) as session:
+        chain.record(
+            session,
+            actor=actor,
+            action="report.ncmec.failed",
+            target=f"case:{case_id}",
+            details={"step": "build", "error": error.message, "code": error.code},
+        )
+        session.commit()
+
+
+def _record_failure(
+    writes: Engine,
+    report_id: int,
+    case_id: int,
+    *,
+    actor: str,
+    error: Exception,
+    sent: Sequence[Mapping[str, Any]],
+) -> None:
+    remote: int | None = None
+    retracted, step = False, "validate"  # checks before anything is sent
+    if isinstance(error, NcmecSubmitError):
+        remote, retracted, step = error.report_id, error.retracted, error.step
+    if isinstance(error, VangnetError):
+        message, code = error.message, error.code
+    else:
+        message, code, step = f"{type(error).__name__}: {error}", "internal_error", "send"
+    failure = {
+        "error": message,
+        "code": code,
+        "step": step,
+        "retracted": retracted,
+        "remote_id": str(remote) if remote is not None else None,
+    }
+    with Session(writes) as session:
+        row = session.get_one(Report, report_id)
+        row.status = "failed"
+        row.remote_id = str(remote) if remote is not None else None
+        row.details = {**row.details, **failure}
+        for item in sent:  # these bytes reached NCMEC before the report was withdrawn
+            _custody(
+                session,
+                item["id"],
+                actor=actor,
+                action="exported",
+                detail=f"uploaded to NCMEC CyberTipline report {remote}, which then failed"
+                + (" and was retracted" if retracted else ""),
+            )
+        add_event(
+            session,
+            case_id,
+            "report",
+            f"{actor}: NCMEC submission failed at {step}: {message}"[:2000],
+            actor=actor,
+            details={"report_id": report_id, **failure},
+        )
+        chain.record(
+            session,
+            actor=actor,
+            action="report.ncmec.failed",
+            target=f"case:{case_id}",
+            before={"status": "submitting"},
+            after={"report_id": report_id, "status": "failed"},
+            details=failure,
+        )
+        session.commit()
+
+
+# -- VICS ----------------------------------------------------------------------------------
+
+
+def export_vics(
+    session: Session, case_ids: Sequence[int], *, actor: str, profile: str = "US"
+) -> bytes:
+    """One Project VIC VICS 2.0 ``#Cases`` document of the cases (hashes and metadata, no
+    media); records a ``vics`` report per case and ``exported`` custody per item."""
+    ids = list(dict.fromkeys(int(i) for i in case_ids))
+    if not ids:
+        raise ValidationError("name at least one case to export")
+    if len(ids) > MAX_VICS_CASES:
+        raise ValidationError(f"export at most {MAX_VICS_CASES} cases at a time")
+    documents = [cases.case_document(session, i) for i in ids]
+    out = io.BytesIO()
+    media = vics_cases.write_cases(documents, out, profile=profile)
+    data = out.getvalue()
+    digest = _digest(data)
+    report_ids = []
+    for case in documents:
+        row = Report(
+            case_id=case["id"],
+            kind="vics",
+            status="built",
+            actor=actor,
+            details={"sha256": digest, "cases": ids, "profile": profile},
+        )
+        session.add(row)
+        session.flush()
+        report_ids.append(row.id)
+        for item in case["items"]:
+            _custody(
+                session,
+                item["id"],
+                actor=actor,
+                action="exported",
+                detail=f"hashes and metadata in VICS export (report {row.id}); no media",
+            )
+        add_event(
+            session,
+            case["id"],
+            "report",
+            f"{actor}: VICS export of {len(case['items'])} items (report {row.id})",
+            actor=actor,
+            details={"report_id": row.id},
+        )
+    chain.record(
+        session,
+        actor=actor,
+        action="report.vics",
+        target=f"case:{ids[0]}" if len(ids) == 1 else f"cases:{len(ids)}",
+        after={"report_ids": report_ids},
+        details={"cases": ids, "media": media, "sha256": digest, "profile": profile},
+    )
+    return data
+
+
+# -- HTML / PDF case report ----------------------------------------------------------------
+
+
+def render_case(
+    session: Session,
+    vault: Vault,
+    case_id: int,
+    *,
+    kind: DocumentKind,
+    actor: str,
+    include_clear: bool = False,
+) -> bytes:
+    """The case report for prosecutors as HTML (UTF-8) or PDF. Previews are blurred unless
+    ``include_clear``, an explicit choice recorded in the audit entry. Each item read is
+    logged in its custody (``accessed``, then ``exported`` as a preview in the report)."""
+    if kind not in ("html", "pdf"):
+        raise ValidationError(f"a case report is html or pdf, not {kind!r}")
+    case = cases.case_document(session, case_id)
+    read: list[int] = []
+
+    def read_item(item_id: int) -> bytes:
+        data = read_evidence(session, vault, item_id, actor=actor)
+        read.append(item_id)
+        return data
+
+    if kind == "html":
+        data = document.render_html(
+            case, read_item=read_item, include_clear=include_clear, generated_by=actor
+        ).encode("utf-8")
+    else:
+        data = document.render_pdf(
+            case, read_item=read_item, include_clear=include_clear, generated_by=actor
+        )
+    digest = _digest(data)
+    row = Report(
+        case_id=case_id,
+        kind=kind,
+        status="built",
+        actor=actor,
+        details={"sha256": digest, "size": len(data), "include_clear": include_clear},
+    )
+    session.add(row)
+    session.flush()
+    look = "clear" if include_clear else "blurred"
+    for item_id in read:
+        _custody(
+            session,
+            item_id,
+            actor=actor,
+            action="exported",
+            detail=f"{look} preview in case report {row.id} ({kind})",
+        )
+    add_event(
+        session,
+        case_id,
+        "report",
+        f"{actor}: {kind.upper()} case report (report {row.id}, {look} previews)",
+        actor=actor,
+        details={"report_id": row.id, "include_clear": include_clear},
+    )
+    chain.record(
+        session,
+        actor=actor,
+        action=f"report.{kind}",
+        target=f"case:{case_id}",
+        after={"report_id": row.id},
+        details={"include_clear": include_clear, "sha256": digest, "items": read},
+    )
+    return data
