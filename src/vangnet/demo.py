@@ -76,6 +76,30 @@ class DemoInfo:
     instructions: str
 
 
+def _demo_users(session: Session) -> dict[str, str]:
+    """Demo accounts (a reviewer and an admin) with fresh random passwords. The server
+    refuses to start on a non-loopback address while they are enabled."""
+    import secrets
+
+    from vangnet.audit.chain import cli_actor
+    from vangnet.review import users
+
+    out = {}
+    for name, role in (("demo-reviewer", Role.REVIEWER), ("demo-admin", Role.ADMIN)):
+        password = secrets.token_urlsafe(9)
+        try:
+            users.get_user(session, name)
+        except NotFoundError:
+            users.create_user(
+                session, username=name, password=password, role=role, actor=cli_actor()
+            )
+        else:
+            users.set_password(session, name, password=password, actor=cli_actor())
+            users.set_disabled(session, name, disabled=False, actor=cli_actor())
+        out[name] = password
+    return out
+
+
 def prepare_demo(settings: Settings) -> DemoInfo:
     """Create (idempotently) the demo bank, a fresh demo key, and a query picture."""
     engine = make_engine(settings.effective_database_url)
@@ -106,6 +130,7 @@ def prepare_demo(settings: Settings) -> DemoInfo:
                 if old.name == DEMO_KEY_NAME and old.revoked_at is None:
                     revoke_key(session, old.id)
             _view, secret = create_key(session, name=DEMO_KEY_NAME, role=Role.ADMIN)
+            passwords = _demo_users(session)
             session.commit()
     finally:
         engine.dispose()
@@ -134,5 +159,9 @@ Try, in another terminal:
        -d '{{"signal_type": "pdq", "value": "{pdq}"}}' {base}/v1/lookup
   .venv/bin/vangnet match {query_path}
 OpenAPI: {base}/openapi.json  (interactive docs: {base}/docs)
+
+Review web UI: {base}/ui/  (passwords are new at every `vangnet demo`)
+  demo-reviewer / {passwords["demo-reviewer"]}     demo-admin / {passwords["demo-admin"]}
+The live demo's alert lands in the review queue; the upload above (/v1/match) too.
 """
     return DemoInfo(key=secret, query_path=query_path, query_pdq=pdq, instructions=text)

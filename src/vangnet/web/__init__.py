@@ -1,0 +1,1 @@
+"""The reviewer web UI: server-rendered pages, sessions with CSRF, wellness defaults."""

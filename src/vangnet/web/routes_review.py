@@ -1,0 +1,418 @@
+"""The review flow: dashboard, queue, case page, previews and reveals, decisions, reports.
+
+Previews are made on the server from the decrypted evidence, blurred and greyscale by the
+reviewer's settings: the clear picture leaves the server only when a reviewer reveals it
+(a POST with the CSRF token, audited, logged in the item's chain of custody), and nothing
+is cached by the browser (see `vangnet.web.security`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from vangnet.api.deps import RowId, Services, services
+from vangnet.audit import chain
+from vangnet.auth.roles import Permission
+from vangnet.banks.categories import get_profile
+from vangnet.errors import NotFoundError, VangnetError
+from vangnet.hashing import hash_bytes
+from vangnet.live.evidence import read_evidence
+from vangnet.live.streams import list_streams, stream_dict
+from vangnet.review import cases, decisions, previews, reporting
+from vangnet.store.db import writer
+from vangnet.store.models import EvidenceItem, WebhookDelivery
+from vangnet.web import sessions
+from vangnet.web.deps import csrf_for, render, signed_in
+from vangnet.web.sessions import WebIdentity
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+Svc = Annotated[Services, Depends(services)]
+Anyone = Annotated[WebIdentity, Depends(signed_in())]
+Reviewer = Annotated[WebIdentity, Depends(signed_in(Permission.REVIEW))]
+RevealP = Annotated[WebIdentity, Depends(csrf_for(Permission.REVIEW))]
+DecideP = Annotated[WebIdentity, Depends(csrf_for(Permission.DECIDE))]
+ReportP = Annotated[WebIdentity, Depends(csrf_for(Permission.REPORT))]
+
+PREVIEW_SIDE = 480
+REVEAL_SIDE = 1280
+
+
+def _go(path: str, flash: str | None = None) -> RedirectResponse:
+    return RedirectResponse(path + (f"?flash={quote(flash)}" if flash else ""), status_code=303)
+
+
+# -- dashboard and queue -------------------------------------------------------------------
+
+
+def _dashboard(svc: Services) -> dict[str, Any]:
+    with Session(svc.engine) as session:
+        streams = [stream_dict(s) for s in list_streams(session, active_only=True, limit=50)]
+        counts = cases.queue_counts(session)
+        failing = session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.status == "dead")
+        )
+        pending = session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.status == "pending", WebhookDelivery.attempts > 0)
+        )
+        from vangnet.live.alerts import alert_dict, list_alerts
+
+        alerts = [alert_dict(a) for a in list_alerts(session, status="open", limit=20)]
+    return {
+        "streams": streams,
+        "counts": counts,
+        "open_cases": sum(counts.get(s, 0) for s in cases.OPEN_STATES),
+        "dead_webhooks": int(failing or 0),
+        "retrying_webhooks": int(pending or 0),
+        "alerts": alerts,
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(request: Request, svc: Svc, who: Anyone) -> Response:
+    data = await run_in_threadpool(_dashboard, svc)
+    return render(request, "dashboard.html", data)
+
+
+def _queue(svc: Services, status: str) -> list[dict[str, Any]]:
+    with Session(svc.engine) as session:
+        return cases.list_cases(session, status=None if status == "all" else status, limit=500)
+
+
+@router.get("/queue", response_class=HTMLResponse)
+async def queue(request: Request, svc: Svc, who: Reviewer, status: str = "open") -> Response:
+    rows = await run_in_threadpool(_queue, svc, status)
+    cap = svc.settings.review_session_items
+    return render(
+        request,
+        "queue.html",
+        {
+            "cases": rows,
+            "status": status,
+            "statuses": ["open", *cases.OPEN_STATES[1:], *cases.DECIDED_STATES, "all"],
+            "break_due": bool(cap) and who.items_viewed >= cap,
+            "cap": cap,
+        },
+    )
+
+
+# -- the case page -------------------------------------------------------------------------
+
+
+def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
+    with Session(writer(svc.engine)) as session:
+        doc = cases.case_document(session, case_id)
+        profiles = cases.case_profiles(session, case_id)
+        viewed = sessions.count_item(session, who.token_hash)
+        chain.record(
+            session,
+            actor=who.user.username,
+            action="case.view",
+            target=f"case:{case_id}",
+            details={"items_this_session": viewed},
+        )
+        session.commit()
+        queue_ids = [c["id"] for c in cases.list_cases(session, status="open", limit=500)]
+    categories = [
+        (f"{p}:{c.code}", f"{p}:{c.code} — {c.label}")
+        for p in profiles
+        if p != "none"
+        for c in get_profile(p).codes
+    ]
+    later = [i for i in queue_ids if i != case_id]
+    return {
+        "case": doc,
+        "categories": categories,
+        "items_viewed": viewed,
+        "next_case": later[0] if later else None,
+    }
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(request: Request, svc: Svc, who: Reviewer, case_id: RowId) -> Response:
+    data = await run_in_threadpool(_case_page, svc, who, case_id)
+    cap = svc.settings.review_session_items
+    data["break_due"] = bool(cap) and data["items_viewed"] >= cap
+    data["cap"] = cap
+    data["prefs"] = who.user.preferences
+    data["banks"] = await run_in_threadpool(_bank_names, svc)
+    return render(request, "case.html", data)
+
+
+def _bank_names(svc: Services) -> list[str]:
+    from vangnet.banks import service as banks
+
+    with Session(svc.engine) as session:
+        return [b.name for b in banks.list_banks(session)]
+
+
+# -- media: blurred previews, audited reveals ---------------------------------------------
+
+
+def _item(session: Session, item_id: int) -> EvidenceItem:
+    item = session.get(EvidenceItem, item_id)
+    if item is None or item.case_id is None:
+        raise NotFoundError(f"no case item {item_id}")
+    return item
+
+
+def _preview(svc: Services, who: WebIdentity, item_id: int) -> bytes:
+    prefs = who.user.preferences
+    with Session(writer(svc.engine)) as session:
+        _item(session, item_id)
+        data = read_evidence(session, svc.vault(), item_id, actor=who.user.username)
+        session.commit()
+    return previews.preview(
+        data,
+        blur=int(prefs.get("blur", 24)),
+        greyscale=bool(prefs.get("greyscale", True)),
+        max_side=PREVIEW_SIDE,
+    )
+
+
+@router.get("/items/{item_id}/preview")
+async def item_preview(svc: Svc, who: Reviewer, item_id: RowId) -> Response:
+    """The blurred (and by default greyscale) preview of a case item."""
+    body = await run_in_threadpool(_preview, svc, who, item_id)
+    return Response(body, media_type="image/jpeg")
+
+
+def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
+    with Session(writer(svc.engine)) as session:
+        item = _item(session, item_id)
+        case_id, kind = item.case_id, item.media_type
+        data = read_evidence(session, svc.vault(), item_id, actor=who.user.username)
+        chain.record(
+            session,
+            actor=who.user.username,
+            action="media.reveal",
+            target=f"item:{item_id}",
+            details={"case": case_id, "sha256": item.sha256},
+        )
+        session.commit()
+    if previews.is_video(data):
+        return data, kind  # played muted and paused by the page
+    return previews.preview(data, blur=0, greyscale=False, max_side=REVEAL_SIDE), "image/jpeg"
+
+
+@router.post("/items/{item_id}/reveal")
+async def item_reveal(svc: Svc, who: RevealP, item_id: RowId) -> Response:
+    """The clear item, for one reviewer's explicit reveal (audited; never cached)."""
+    body, media_type = await run_in_threadpool(_reveal, svc, who, item_id)
+    return Response(body, media_type=media_type)
+
+
+# -- decisions -----------------------------------------------------------------------------
+
+
+def _decide(
+    svc: Services,
+    who: WebIdentity,
+    case_id: RowId,
+    decision: str,
+    category: str | None,
+    note: str | None,
+    disable_entry: bool,
+    add_to_bank: str | None,
+) -> decisions.Outcome:
+    with Session(writer(svc.engine)) as session:
+        outcome = decisions.decide(
+            session,
+            case_id,
+            decision=decision,
+            actor=who.user.username,
+            category=category,
+            note=note,
+            disable_content=disable_entry,
+            settings=svc.settings,
+        )
+        session.commit()
+    if add_to_bank and outcome.status == "confirmed":
+        vault = svc.vault()
+        with Session(writer(svc.engine)) as session:
+            decisions.add_to_bank(
+                session,
+                case_id,
+                bank=add_to_bank,
+                actor=who.user.username,
+                read_item=lambda i: read_evidence(session, vault, i, actor=who.user.username),
+                hash_item=lambda data: hash_bytes(data, for_bank=True),
+            )
+            session.commit()
+    if outcome.webhooks:
+        svc.monitor.wake_deliverer()
+    return outcome
+
+
+@router.post("/cases/{case_id}/decide")
+async def decide(
+    svc: Svc,
+    who: DecideP,
+    case_id: RowId,
+    decision: Annotated[str, Form(max_length=32)],
+    category: Annotated[str | None, Form(max_length=64)] = None,
+    note: Annotated[str | None, Form(max_length=4000)] = None,
+    disable_entry: Annotated[str | None, Form()] = None,
+    add_to_bank: Annotated[str | None, Form(max_length=255)] = None,
+) -> Response:
+    outcome = await run_in_threadpool(
+        _decide,
+        svc,
+        who,
+        case_id,
+        decision,
+        category or None,
+        note,
+        disable_entry == "on",
+        add_to_bank or None,
+    )
+    said = f"case {case_id}: {outcome.decision.replace('_', ' ')} → {outcome.status}"
+    if outcome.webhooks:
+        said += f"; webhooks {', '.join(outcome.webhooks)}"
+    return _go(f"/ui/cases/{case_id}", said)
+
+
+# -- reports -------------------------------------------------------------------------------
+
+
+def _build_ncmec(svc: Services, who: WebIdentity, case_id: int) -> int:
+    with Session(writer(svc.engine)) as session:
+        report_id, _xml = reporting.build_ncmec(
+            session, case_id, actor=who.user.username, settings=svc.settings
+        )
+        session.commit()
+    return report_id
+
+
+@router.post("/cases/{case_id}/ncmec")
+async def build_ncmec(svc: Svc, who: ReportP, case_id: RowId) -> Response:
+    report_id = await run_in_threadpool(_build_ncmec, svc, who, case_id)
+    return _go(f"/ui/reports/{report_id}", "NCMEC report built and validated")
+
+
+def _report(svc: Services, who: WebIdentity, report_id: int) -> dict[str, Any]:
+    from vangnet.store.models import Report
+
+    with Session(writer(svc.engine)) as session:
+        row = session.get(Report, report_id)
+        if row is None:
+            raise NotFoundError(f"no report {report_id}")
+        chain.record(
+            session, actor=who.user.username, action="report.view", target=f"report:{row.id}"
+        )
+        session.commit()
+        return {
+            "id": row.id,
+            "case_id": row.case_id,
+            "kind": row.kind,
+            "status": row.status,
+            "remote_id": row.remote_id,
+            "actor": row.actor,
+            "at": cases.iso(row.at),
+            "body": row.body,
+            "details": row.details or {},
+        }
+
+
+@router.get("/reports/{report_id}", response_class=HTMLResponse)
+async def report_page(
+    request: Request,
+    svc: Svc,
+    who: Annotated[WebIdentity, Depends(signed_in(Permission.REPORT))],
+    report_id: RowId,
+) -> Response:
+    report = await run_in_threadpool(_report, svc, who, report_id)
+    return render(
+        request,
+        "report.html",
+        {"report": report, "ncmec_configured": bool(svc.settings.ncmec_url)},
+    )
+
+
+def _submit(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
+    result: dict[str, Any] = reporting.submit_ncmec(
+        svc.engine,
+        svc.vault(),
+        case_id,
+        actor=who.user.username,
+        confirmed=True,
+        settings=svc.settings,
+    )
+    return result
+
+
+@router.post("/cases/{case_id}/ncmec/submit")
+async def submit_ncmec(
+    svc: Svc,
+    who: ReportP,
+    case_id: RowId,
+    confirm: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Submit to NCMEC: only with the explicit confirmation box ticked (audited first)."""
+    if confirm != "yes":
+        return _go(f"/ui/cases/{case_id}", "tick the confirmation box to submit to NCMEC")
+    try:
+        result = await run_in_threadpool(_submit, svc, who, case_id)
+    except VangnetError as exc:
+        return _go(f"/ui/cases/{case_id}", f"NCMEC submission failed: {exc.message}")
+    return _go(f"/ui/cases/{case_id}", f"submitted to NCMEC: report {result.get('remote_id')}")
+
+
+def _document(
+    svc: Services, who: WebIdentity, case_id: int, kind: Literal["html", "pdf"], clear: bool
+) -> bytes:
+    with Session(writer(svc.engine)) as session:
+        body = reporting.render_case(
+            session,
+            svc.vault(),
+            case_id,
+            kind=kind,
+            actor=who.user.username,
+            include_clear=clear,
+        )
+        session.commit()
+    return body
+
+
+@router.post("/cases/{case_id}/document")
+async def case_document(
+    svc: Svc,
+    who: ReportP,
+    case_id: RowId,
+    kind: Annotated[Literal["html", "pdf"], Form()] = "pdf",
+    include_clear: Annotated[str | None, Form()] = None,
+) -> Response:
+    body = await run_in_threadpool(_document, svc, who, case_id, kind, include_clear == "on")
+    media = "application/pdf" if kind == "pdf" else "text/html; charset=utf-8"
+    return Response(
+        body,
+        media_type=media,
+        headers={"content-disposition": f'attachment; filename="case-{case_id}.{kind}"'},
+    )
+
+
+def _vics(svc: Services, who: WebIdentity, case_id: int) -> bytes:
+    with Session(writer(svc.engine)) as session:
+        body = reporting.export_vics(session, [case_id], actor=who.user.username)
+        session.commit()
+    return body
+
+
+@router.post("/cases/{case_id}/vics")
+async def case_vics(svc: Svc, who: ReportP, case_id: RowId) -> Response:
+    body = await run_in_threadpool(_vics, svc, who, case_id)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={"content-disposition": f'attachment; filename="case-{case_id}-vics.json"'},
+    )
