@@ -7,7 +7,9 @@ import sys
 import typer
 
 from vangnet import __version__
+from vangnet.cli.audit_cmd import audit_app
 from vangnet.cli.bank_cmd import bank_app
+from vangnet.cli.case_cmd import case_app
 from vangnet.cli.config_cmd import config_app, plugins
 from vangnet.cli.db_cmd import db_app
 from vangnet.cli.hash_cmd import hash_command
@@ -20,7 +22,9 @@ from vangnet.cli.live_cmd import (
     worker_command,
 )
 from vangnet.cli.match_cmd import match_command
+from vangnet.cli.report_cmd import report_app
 from vangnet.cli.serve_cmd import demo_command, serve_command
+from vangnet.cli.user_cmd import user_app
 from vangnet.errors import ExitCode, VangnetError
 
 app = typer.Typer(
@@ -46,6 +50,10 @@ app.add_typer(bank_app, name="bank")
 app.add_typer(key_app, name="key")
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
+app.add_typer(user_app, name="user")
+app.add_typer(case_app, name="case")
+app.add_typer(report_app, name="report")
+app.add_typer(audit_app, name="audit")
 
 
 @app.command("version")

@@ -17,7 +17,21 @@ from vangnet.cli.output import console, err_console, print_json, table, user_err
 from vangnet.errors import ExitCode, ImportFormatError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vangnet.banks.service import BankView
+
+
+def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
+    """Record a bank change in the audit log, attributed to the OS user running the CLI."""
+    from vangnet.audit import chain
+
+    chain.record(s, actor=chain.cli_actor(), action=action, target=target, **fields)
+
+
+def _settings(b: BankView) -> dict[str, Any]:
+    return {k: v for k, v in _bank_row(b).items() if k != "created_at"}
+
 
 bank_app = typer.Typer(help="Hash lists (banks): curate, import, export.", no_args_is_help=True)
 
@@ -124,6 +138,7 @@ def bank_create(
             note=note,
             policy=_policy(live_min_frames, live_window, actions),
         )
+        _audit(s, "bank.create", f"bank:{bank.name}", after=_settings(bank))
         s.commit()
     if as_json:
         print_json(_bank_row(bank))
@@ -205,6 +220,7 @@ def bank_update(
                 merged.setdefault(sig, {}).update(cfg)
             changes["thresholds"] = merged
         bank = banks.update_bank(s, name, **changes)
+        _audit(s, "bank.update", f"bank:{name}", before=_settings(current), after=_settings(bank))
         s.commit()
     if as_json:
         print_json(_bank_row(bank))
@@ -215,6 +231,12 @@ def bank_update(
 def _set_enabled(name: str, enabled: bool, as_json: bool) -> None:
     with user_errors(as_json=as_json), session() as s:
         bank = banks.set_bank_enabled(s, name, enabled=enabled)
+        _audit(
+            s,
+            "bank.enable" if enabled else "bank.disable",
+            f"bank:{name}",
+            after={"enabled": bank.enabled},
+        )
         s.commit()
     if as_json:
         print_json(_bank_row(bank))
@@ -245,6 +267,7 @@ def bank_delete(
         raise typer.Exit(ExitCode.ERROR)
     with user_errors(as_json=as_json), session() as s:
         banks.delete_bank(s, name)
+        _audit(s, "bank.delete", f"bank:{name}")
         s.commit()
     if as_json:
         print_json({"deleted": name})
@@ -290,6 +313,17 @@ def bank_import(
         except ImportFormatError:
             s.rollback()
             raise
+        _audit(
+            s,
+            "bank.import",
+            f"bank:{name}",
+            after={
+                "added": result.added,
+                "skipped_existing": result.skipped_existing,
+                "total": result.total,
+            },
+            details={"format": reader_name, "file": str(path)},
+        )
         s.commit()
     out = {
         "bank": name,
@@ -392,6 +426,13 @@ def bank_add(
                 added += 1
                 if as_json:
                     print_json({"path": str(path), "content_id": content_id})
+        _audit(
+            s,
+            "bank.add",
+            f"bank:{name}",
+            after={"added": added, "unreadable": failed},
+            details={"category": category, "source": source, "series": series, "note": note},
+        )
         s.commit()
     if not as_json:
         console.print(

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from vangnet.auth.roles import Role
 from vangnet.cli.context import lazy_keys, session
 from vangnet.cli.output import console, print_json, table, user_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+
+def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
+    """Record a key change in the audit log, attributed to the OS user running the CLI."""
+    from vangnet.audit import chain
+
+    chain.record(s, actor=chain.cli_actor(), action=action, target=target, **fields)
+
 
 key_app = typer.Typer(
     help="Manage API keys (admin, curator, matcher, reviewer).", no_args_is_help=True
@@ -25,6 +38,12 @@ def key_create(
     """
     with user_errors(as_json=as_json), session() as s:
         view, secret = lazy_keys.create_key(s, name=name, role=role)
+        _audit(
+            s,
+            "key.create",
+            f"key:{view.id}",
+            after={"name": view.name, "role": str(view.role), "prefix": view.prefix},
+        )
         s.commit()
     if as_json:
         print_json(
@@ -77,6 +96,7 @@ def key_revoke(
     """Revoke a key at once. Example: vangnet key revoke 3"""
     with user_errors(as_json=as_json), session() as s:
         view = lazy_keys.revoke_key(s, int(key) if key.isdigit() else key)
+        _audit(s, "key.revoke", f"key:{view.id}", after={"name": view.name, "revoked": True})
         s.commit()
     if as_json:
         print_json({"revoked": view.id})

@@ -47,7 +47,7 @@ def serve_command(
 
     Example: vangnet serve --host 127.0.0.1 --port 5000
     """
-    from vangnet.api.deps import is_loopback
+    from vangnet.net import is_loopback
 
     base = get_settings()
     overrides: dict[str, object] = {}
@@ -62,6 +62,18 @@ def serve_command(
         err_console.print(
             "[bold red]error[/] (insecure_config): API keys can be turned off only when bound to "
             "a loopback address"
+        )
+        raise typer.Exit(ExitCode.USAGE)
+    from vangnet.cli.context import open_engine
+    from vangnet.web.deployment import insecure_reasons
+
+    with open_engine() as engine:
+        reasons = insecure_reasons(settings, engine)
+    if reasons:
+        err_console.print(
+            f"[bold red]error[/] (insecure_config): refusing to serve on {settings.host} with "
+            "demo settings:\n  - " + "\n  - ".join(reasons),
+            highlight=False,
         )
         raise typer.Exit(ExitCode.USAGE)
     run_server(settings)

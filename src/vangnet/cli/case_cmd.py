@@ -1,0 +1,287 @@
+"""`vangnet case list|show|decide`: the review queue for operators without the browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from vangnet.cli.audit_cmd import AsOption, actor_of
+from vangnet.cli.context import session
+from vangnet.cli.output import console, err_console, print_json, table, user_errors
+
+case_app = typer.Typer(help="Review cases: the queue, a case, decisions.", no_args_is_help=True)
+
+STATUSES = (
+    "open",  # every undecided state
+    "all",
+    "escalated",
+    "second_opinion",
+    "pending_confirmation",
+    "confirmed",
+    "false_positive",
+)
+
+
+@case_app.command("list")
+def case_list(
+    status: str = typer.Option(
+        "open",
+        "--status",
+        help="open (every undecided case), all, escalated, second_opinion, "
+        "pending_confirmation, confirmed or false_positive.",
+    ),
+    limit: int = typer.Option(200, "--limit", "-n", min=1, max=5000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The queue: highest priority first, with the reasons for it.
+
+    Example: vangnet case list --status open
+    """
+    from vangnet.errors import ValidationError
+    from vangnet.review import cases
+
+    with user_errors(as_json=as_json):
+        if status not in STATUSES:
+            raise ValidationError(f"unknown status {status!r} (known: {', '.join(STATUSES)})")
+        with session() as s:
+            rows = cases.list_cases(s, status=None if status == "all" else status, limit=limit)
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        f"Cases ({status})",
+        ["id", "score", "status", "title", "matches", "items", "category", "why"],
+        [
+            [
+                r["id"],
+                r["priority"]["score"],
+                r["status"],
+                r["title"] + (" [LIVE]" if r["live"] else ""),
+                r["matches"],
+                r["items"],
+                r["category"] or ", ".join(r["matched_categories"]),
+                "; ".join(r["priority"]["reasons"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
+@case_app.command("show")
+def case_show(
+    case: str = typer.Argument(..., help="Case id or key (e.g. 12 or stream:3)."),
+    actor: AsOption = None,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The whole case: subject, priority, items, matches with distances and the banked items'
+    metadata, timeline, decisions, custody, reports. Viewing is audited (case.view).
+
+    Example: vangnet case show 12 --json
+    """
+    from vangnet.audit import chain
+    from vangnet.review import cases
+
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        with session() as s:
+            found = cases.resolve_case(s, case)
+            doc = cases.case_document(s, found.id)
+            chain.record(s, actor=who, action="case.view", target=f"case:{found.id}")
+            s.commit()
+    if as_json:
+        print_json(doc)
+    else:
+        _print_case(doc)
+
+
+def _print_case(doc: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]Case {doc['id']}[/]: {doc['title']}"
+        + (" [bold red]LIVE[/]" if doc["live"] else ""),
+        highlight=False,
+    )
+    summary = [
+        ["key", doc["key"]],
+        ["kind", doc["kind"]],
+        ["status", doc["status"]],
+        ["category", doc["category"]],
+        [
+            "pending (two-person)",
+            doc["pending_by"] and f"{doc['pending_by']}: {doc['pending_category']}",
+        ],
+        ["created", doc["created_at"]],
+        ["decided", doc["decided_at"]],
+        *[[f"subject: {k}", v] for k, v in doc["subject"].items()],
+    ]
+    table(None, ["field", "value"], summary)
+    prio = doc["priority"]
+    console.print(f"[bold]Priority {prio['score']}[/]", highlight=False)
+    for reason in prio["reasons"]:
+        console.print(f"  - {reason}", highlight=False)
+    table(
+        "Matches",
+        ["item", "bank", "content", "signal", "distance", "category", "banked"],
+        [
+            [
+                m["item_id"],
+                m["bank"],
+                m["content_id"],
+                m["signal_type"],
+                m["distance"],
+                m["category"],
+                "; ".join(f"{k}: {v}" for k, v in m["banked"].items() if v not in (None, "")),
+            ]
+            for m in doc["matches"]
+        ],
+    )
+    table(
+        "Items",
+        ["id", "kind", "type", "file", "size", "sha256", "captured"],
+        [
+            [
+                i["id"],
+                i["kind"],
+                i["media_type"],
+                i["filename"],
+                i["size"],
+                i["sha256"],
+                i["captured_at"],
+            ]
+            for i in doc["items"]
+        ],
+    )
+    table(
+        "Timeline",
+        ["at", "kind", "actor", "what"],
+        [[e["at"], e["kind"], e["actor"], e["summary"]] for e in doc["timeline"]],
+    )
+    table(
+        "Decisions",
+        ["at", "actor", "decision", "category", "note"],
+        [[d["at"], d["actor"], d["decision"], d["category"], d["note"]] for d in doc["decisions"]],
+    )
+    if doc["reports"]:
+        table(
+            "Reports",
+            ["id", "kind", "status", "remote id", "at", "actor"],
+            [
+                [r["id"], r["kind"], r["status"], r["remote_id"], r["at"], r["actor"]]
+                for r in doc["reports"]
+            ],
+        )
+
+
+@case_app.command("decide")
+def case_decide(
+    case: str = typer.Argument(..., help="Case id or key."),
+    confirm: bool = typer.Option(
+        False, "--confirm", help="It is abuse material (needs --category)."
+    ),
+    false_positive: bool = typer.Option(False, "--false-positive", help="It is not."),
+    escalate: bool = typer.Option(False, "--escalate", help="Hand it to a senior reviewer."),
+    second_opinion: bool = typer.Option(
+        False, "--second-opinion", help="Ask another reviewer to look too."
+    ),
+    category: str | None = typer.Option(
+        None, "--category", help="With --confirm: in the bank's profile, e.g. vics:1 or uk:A."
+    ),
+    note: str | None = typer.Option(None, "--note", help="Why (kept with the decision)."),
+    disable_entry: bool = typer.Option(
+        False,
+        "--disable-entry",
+        help="With --false-positive: disable the banked items that caused the matches.",
+    ),
+    add_to_bank: str | None = typer.Option(
+        None,
+        "--add-to-bank",
+        metavar="BANK",
+        help="With --confirm: hash the case's media into this bank, so it is matched from now on.",
+    ),
+    actor: AsOption = None,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Decide a case: exactly one of --confirm, --false-positive, --escalate, --second-opinion.
+
+    Example: vangnet case decide 12 --confirm --category vics:1 --note "series X"
+    Example: vangnet case decide 13 --false-positive --disable-entry --note "stock photo"
+    """
+    chosen = [
+        name
+        for name, flag in (
+            ("confirm", confirm),
+            ("false_positive", false_positive),
+            ("escalate", escalate),
+            ("second_opinion", second_opinion),
+        )
+        if flag
+    ]
+    if len(chosen) != 1:
+        raise typer.BadParameter(
+            "give exactly one of --confirm, --false-positive, --escalate, --second-opinion"
+        )
+    decision = chosen[0]
+    if category is not None and decision != "confirm":
+        raise typer.BadParameter("--category goes with --confirm")
+    if disable_entry and decision != "false_positive":
+        raise typer.BadParameter("--disable-entry goes with --false-positive")
+    if add_to_bank is not None and decision != "confirm":
+        raise typer.BadParameter("--add-to-bank goes with --confirm")
+
+    from vangnet.hashing import hash_bytes
+    from vangnet.live.evidence import read_evidence
+    from vangnet.review import cases, decisions
+    from vangnet.store.vault import Vault
+
+    added: list[int] = []
+    skipped: str | None = None
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        with session() as s:
+            case_id = cases.resolve_case(s, case).id
+            outcome = decisions.decide(
+                s,
+                case_id,
+                decision=decision,
+                actor=who,
+                category=category,
+                note=note,
+                disable_content=disable_entry,
+            )
+            if add_to_bank is not None and outcome.status == "confirmed":
+                vault = Vault.from_settings()
+                added = decisions.add_to_bank(
+                    s,
+                    case_id,
+                    bank=add_to_bank,
+                    actor=who,
+                    read_item=lambda item_id: read_evidence(s, vault, item_id, actor=who),
+                    hash_item=lambda data: hash_bytes(data, for_bank=True),
+                )
+            elif add_to_bank is not None:
+                state = outcome.status.replace("_", " ")
+                skipped = (
+                    f"not added to bank {add_to_bank}: the case is {state} "
+                    "(bank it once it is confirmed)"
+                )
+            s.commit()
+    result = {**outcome.to_dict(), "added_to_bank": added}
+    if skipped:
+        result["add_to_bank_skipped"] = skipped
+    if as_json:
+        print_json(result)
+    else:
+        line = f"Case {outcome.case_id}: {outcome.status_before} -> [bold]{outcome.status}[/]"
+        if outcome.category:
+            line += f" ({outcome.category})"
+        console.print(line, highlight=False)
+        if outcome.status == "pending_confirmation":
+            console.print("Waiting for a second reviewer to confirm (two-person rule).")
+        if outcome.webhooks:
+            console.print(f"Webhooks queued: {', '.join(outcome.webhooks)}")
+        if outcome.disabled_content:
+            console.print(f"Disabled banked items: {', '.join(map(str, outcome.disabled_content))}")
+        if added:
+            console.print(f"Added to bank {add_to_bank}: content {', '.join(map(str, added))}")
+    if skipped:
+        err_console.print(skipped, highlight=False)

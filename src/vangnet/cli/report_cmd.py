@@ -1,0 +1,196 @@
+"""`vangnet report ncmec|vics|html|pdf`: reports of cases, each recorded and audited.
+
+Output goes to stdout, or with ``--out`` to a file written beside and renamed into place
+(a failure leaves no partial file); the report is recorded only when its output was made.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from vangnet.cli.audit_cmd import AsOption, actor_of, write_atomically
+from vangnet.cli.context import open_engine, session
+from vangnet.cli.output import console, err_console, print_json, user_errors
+from vangnet.errors import ExitCode
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+report_app = typer.Typer(
+    help="Reports: NCMEC CyberTipline, Project VIC VICS, HTML/PDF case report.",
+    no_args_is_help=True,
+)
+
+OutOption = typer.Option(None, "--out", "-o", help="File to write (default stdout).")
+
+
+def _deliver(s: Session, data: bytes, out: Path | None) -> None:
+    """Write ``data`` and commit what recorded it: the file is complete before the record is
+    committed, and renamed into place only after (a failed commit leaves no file)."""
+    if out is None:
+        s.commit()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    write_atomically(out, lambda f: f.write(data), before_rename=s.commit)
+
+
+@report_app.command("ncmec")
+def report_ncmec(
+    case: str = typer.Argument(..., help="Case id or key (a confirmed case)."),
+    out: Path | None = OutOption,
+    submit: bool = typer.Option(
+        False, "--submit", help="Send it to NCMEC (VANGNET_NCMEC_URL), after confirmation."
+    ),
+    yes: bool = typer.Option(
+        False, "--yes", "-y", help="With --submit: I confirm the submission (do not ask)."
+    ),
+    actor: AsOption = None,
+    as_json: bool = typer.Option(False, "--json", help="With --submit: the outcome as JSON."),
+) -> None:
+    """Build the CyberTipline report XML of a confirmed case (validated); with --submit, send
+    it with the case's media after a person confirms.
+
+    Example: vangnet report ncmec 12 --out case12.xml
+    Example: vangnet report ncmec 12 --submit
+    """
+    from vangnet.review import cases, reporting
+
+    if not submit:
+        with user_errors():
+            who = actor_of(actor)
+            with session() as s:
+                case_id = cases.resolve_case(s, case).id
+                _, xml = reporting.build_ncmec(s, case_id, actor=who)
+                _deliver(s, xml, out)
+        if out is not None:
+            err_console.print(f"NCMEC report XML of case {case_id} written to {out}")
+        return
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from vangnet.reports.ncmec import CaseNotConfirmedError
+    from vangnet.store.models import Report
+    from vangnet.store.vault import Vault
+
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        reporting.check_submission()
+        with session() as s:
+            found = cases.resolve_case(s, case)
+            case_id, status = found.id, found.status
+        if status != "confirmed":
+            raise CaseNotConfirmedError(
+                f"case {case_id} is {status.replace('_', ' ')}: only confirmed cases are "
+                "reported to NCMEC"
+            )
+        if not yes and not typer.confirm(f"Submit case {case_id} to NCMEC?", default=False):
+            err_console.print("Not submitted: nothing was sent.")
+            raise typer.Exit(ExitCode.ERROR)
+        with open_engine() as engine:
+            result = reporting.submit_ncmec(
+                engine, Vault.from_settings(), case_id, actor=who, confirmed=True
+            )
+            if out is not None:
+                with Session(engine) as s:
+                    body = s.scalar(select(Report.body).where(Report.id == result["report_id"]))
+                write_atomically(out, lambda f: f.write((body or "").encode("utf-8")))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(
+            f"Submitted case {case_id} to NCMEC: CyberTipline report [bold]{result['remote_id']}"
+            f"[/] with {len(result['file_ids'])} files.",
+            highlight=False,
+        )
+
+
+@report_app.command("vics")
+def report_vics(
+    case_refs: list[str] = typer.Argument(..., metavar="CASE...", help="Case ids or keys."),
+    out: Path | None = OutOption,
+    profile: str = typer.Option("US", "--profile", help="VICS profile: US, UK, CUSTOM, Default."),
+    actor: AsOption = None,
+) -> None:
+    """Project VIC VICS 2.0 #Cases JSON of one or more cases (hashes and metadata, no media);
+    re-imports with `vangnet bank import BANK FILE --format vics2`.
+
+    Example: vangnet report vics 12 14 --out cases.json
+    """
+    from vangnet.review import cases, reporting
+
+    with user_errors():
+        who = actor_of(actor)
+        with session() as s:
+            ids = [cases.resolve_case(s, ref).id for ref in case_refs]
+            data = reporting.export_vics(s, ids, actor=who, profile=profile)
+            _deliver(s, data, out)
+    if out is not None:
+        err_console.print(f"VICS export of {len(set(ids))} cases written to {out}")
+
+
+def _document(
+    kind: str, case: str, out: Path | None, include_clear: bool, actor: str | None
+) -> None:
+    from vangnet.review import cases, reporting
+    from vangnet.store.vault import Vault
+
+    with user_errors():
+        who = actor_of(actor)
+        vault = Vault.from_settings()
+        with session() as s:
+            case_id = cases.resolve_case(s, case).id
+            data = reporting.render_case(
+                s,
+                vault,
+                case_id,
+                kind="pdf" if kind == "pdf" else "html",
+                actor=who,
+                include_clear=include_clear,
+            )
+            _deliver(s, data, out)
+    if out is not None:
+        look = "clear" if include_clear else "blurred"
+        err_console.print(
+            f"{kind.upper()} report of case {case_id} ({look} previews) written to {out}"
+        )
+
+
+IncludeClear = typer.Option(
+    False,
+    "--include-clear",
+    help="Embed clear previews instead of blurred ones (recorded in the audit log).",
+)
+
+
+@report_app.command("html")
+def report_html(
+    case: str = typer.Argument(..., help="Case id or key."),
+    out: Path | None = OutOption,
+    include_clear: bool = IncludeClear,
+    actor: AsOption = None,
+) -> None:
+    """The case report for prosecutors as one self-contained HTML file.
+
+    Example: vangnet report html 12 --out case12.html
+    """
+    _document("html", case, out, include_clear, actor)
+
+
+@report_app.command("pdf")
+def report_pdf(
+    case: str = typer.Argument(..., help="Case id or key."),
+    out: Path = typer.Option(..., "--out", "-o", help="PDF file to write."),
+    include_clear: bool = IncludeClear,
+    actor: AsOption = None,
+) -> None:
+    """The case report as a PDF (A4).
+
+    Example: vangnet report pdf 12 --out case12.pdf
+    """
+    _document("pdf", case, out, include_clear, actor)

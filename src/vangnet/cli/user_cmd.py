@@ -1,0 +1,110 @@
+"""`vangnet user create|list|disable|enable`: people who sign in to the web UI."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from vangnet.cli.audit_cmd import AsOption, actor_of
+from vangnet.cli.context import session
+from vangnet.cli.output import console, print_json, table, user_errors
+from vangnet.errors import ValidationError
+
+user_app = typer.Typer(
+    help="Web UI users (admin, curator, reviewer, analyst).", no_args_is_help=True
+)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+        if not line:
+            raise ValidationError("--password-stdin: no password on standard input")
+        return line
+    if not sys.stdin.isatty():
+        raise ValidationError(
+            "no terminal to ask for the password: pass it on standard input with --password-stdin"
+        )
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@user_app.command("create")
+def user_create(
+    name: str = typer.Argument(..., help="User name: letters, digits and . _ @ -"),
+    role: str = typer.Option(..., "--role", help="admin, curator, reviewer or analyst."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from one line of standard input."
+    ),
+    actor: AsOption = None,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a user; the password is asked twice (hidden), or read with --password-stdin.
+
+    Example: vangnet user create alice --role reviewer
+    Example: printf '%s\\n' "$PASSWORD" | vangnet user create bot --role analyst --password-stdin
+    """
+    from vangnet.review import users
+
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        password = _read_password(password_stdin)
+        with session() as s:
+            view = users.create_user(s, username=name, password=password, role=role, actor=who)
+            s.commit()
+    if as_json:
+        print_json(view.to_dict())
+    else:
+        console.print(f"Created user [bold]{view.username}[/] ({view.role.value}).")
+
+
+@user_app.command("list")
+def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
+    """List users (never their password hashes). Example: vangnet user list"""
+    from vangnet.review import users
+
+    with user_errors(as_json=as_json), session() as s:
+        rows: list[dict[str, Any]] = [u.to_dict() for u in users.list_users(s)]
+    if as_json:
+        print_json(rows)
+        return
+    table(
+        "Users",
+        ["id", "name", "role", "disabled", "created", "last login"],
+        [
+            [r["id"], r["username"], r["role"], r["disabled"], r["created_at"], r["last_login_at"]]
+            for r in rows
+        ],
+    )
+
+
+def _set_disabled(name: str, disabled: bool, actor: str | None, as_json: bool) -> None:
+    from vangnet.review import users
+
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        with session() as s:
+            view = users.set_disabled(s, name, disabled=disabled, actor=who)
+            s.commit()
+    if as_json:
+        print_json(view.to_dict())
+    else:
+        console.print(f"User [bold]{name}[/] {'disabled' if disabled else 'enabled'}.")
+
+
+@user_app.command("disable")
+def user_disable(
+    name: str, actor: AsOption = None, as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Disable a user and end their web sessions at once. Example: vangnet user disable alice"""
+    _set_disabled(name, True, actor, as_json)
+
+
+@user_app.command("enable")
+def user_enable(
+    name: str, actor: AsOption = None, as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Let a disabled user sign in again. Example: vangnet user enable alice"""
+    _set_disabled(name, False, actor, as_json)
