@@ -249,8 +249,9 @@ def test_source_for_picks_the_source_by_scheme(url: str, cls: type) -> None:
     [
         (
             "rtmp://user:s3cret@127.0.0.1:1935/live/key123?pass=x",
-            "rtmp://127.0.0.1:1935/live/key123",
+            "rtmp://127.0.0.1:1935/live/***",
         ),
+        ("rtmps://h/app/inst/key", "rtmps://h/app/***"),
         ("srt://127.0.0.1:9000?passphrase=s3cret&mode=caller", "srt://127.0.0.1:9000"),
         ("https://cdn.example/live.m3u8?token=s3cret#frag", "https://cdn.example/live.m3u8"),
         ("rtmp://u:p@[::1]:1935/live", "rtmp://[::1]:1935/live"),

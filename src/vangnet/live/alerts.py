@@ -83,11 +83,13 @@ def record(
     pdq_by_time: dict[float, tuple[str, int]],
     captured_at: dict[float, datetime],
     actions: list[str],
+    scores: dict[str, float] | None = None,
 ) -> Recorded:
     """Write or extend the alert for ``decision`` (no commit: the caller owns the transaction).
 
     ``pdq_by_time`` gives each sample's (PDQ, quality) and ``captured_at`` its wall time.
-    ``actions`` are the bank's webhook events besides ``alert.created``.
+    ``actions`` are the bank's webhook events besides ``alert.created``; ``scores`` are the
+    classifier scores of the deciding sample (they raise the case's priority).
     """
     first = decision.samples[0]
     best = min(s.match.distance for s in decision.samples)
@@ -141,7 +143,7 @@ def record(
     alert.best_distance = min(alert.best_distance, best)
     session.flush()
     if created or added:  # every alert lands in a case, in this same transaction
-        intake_alert(session, alert, created=created, times=added)
+        intake_alert(session, alert, created=created, times=added, scores=scores)
     if created:
         stream = session.get(Stream, stream_id)
         if stream is not None:

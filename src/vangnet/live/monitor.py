@@ -304,6 +304,7 @@ class Processor:
                     t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()
                 },
                 actions=actions,
+                scores=sample.scores or None,
             )
             session.commit()
         key = (decision.bank, decision.content_id)

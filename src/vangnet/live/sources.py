@@ -293,13 +293,22 @@ class FileSource(Source):
                 offset += last + 1 / 30  # the next pass starts where this one ended
 
 
+_KEYED_PATHS = ("rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpte", "rtmpts")
+
+
 def display_url(url: str | None) -> str | None:
-    """``url`` without credentials or query (stream keys, passphrases) for logs and events."""
+    """``url`` without credentials or query (stream keys, passphrases) for logs, events, the
+    web UI and reports. RTMP carries the stream key as the path after the application name
+    (``rtmp://host/app/KEY``): that part is shown as ``***``."""
     if not url:
         return url
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]  # as written: [IPv6] and odd ports stay intact
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    path = parts.path
+    if parts.scheme.lower() in _KEYED_PATHS:
+        app, sep, key = path.lstrip("/").partition("/")
+        path = f"/{app}/***" if sep and key else path
+    return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 #: The registry: URL scheme -> source class.

@@ -185,8 +185,16 @@ def _reopen(session: Session, case: Case, why: str) -> None:
         _event(session, case, "note", f"reopened: {why} after the case was {before}")
 
 
-def intake_alert(session: Session, alert: Alert, *, created: bool, times: Sequence[float]) -> Case:
-    """File an alert (new or extended by ``times``) in its case; caller's transaction."""
+def intake_alert(
+    session: Session,
+    alert: Alert,
+    *,
+    created: bool,
+    times: Sequence[float],
+    scores: Mapping[str, float] | None = None,
+) -> Case:
+    """File an alert (new or extended by ``times``) in its case; caller's transaction.
+    Classifier ``scores`` are kept on the case (the highest seen per classifier)."""
     from vangnet.config import get_settings
 
     stream = session.get(Stream, alert.stream_id) if alert.stream_id is not None else None
@@ -245,6 +253,14 @@ def intake_alert(session: Session, alert: Alert, *, created: bool, times: Sequen
             f"{max(times):.1f} s",
             details={"alert_id": alert.id, "stream_times": [round(t, 3) for t in times]},
         )
+    if scores:
+        subject = dict(case.subject or {})
+        kept = dict(subject.get("scores") or {})
+        for name, value in scores.items():
+            if isinstance(value, int | float):
+                kept[str(name)[:64]] = max(float(value), float(kept.get(name, 0.0)))
+        subject["scores"] = kept
+        case.subject = subject
     case.last_signal_at = utcnow()
     session.flush()
     return case

@@ -192,6 +192,7 @@ def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
         item = _item(session, item_id)
         case_id, kind = item.case_id, item.media_type
         data = read_evidence(session, svc.vault(), item_id, actor=who.user.username)
+        sessions.count_item(session, who.token_hash)  # reveals count towards the break
         chain.record(
             session,
             actor=who.user.username,
