@@ -14,7 +14,7 @@ from vangnet.store.models import Base
 
 
 def test_migrated_to_head(db_url: str) -> None:
-    assert current_revision(db_url) == head_revision() == "0003_review"
+    assert current_revision(db_url) == head_revision() == "0004_triage"
 
 
 def test_schema_matches_models(db_url: str) -> None:
@@ -28,8 +28,8 @@ def test_tables_present(db_engine: Engine) -> None:
 
 
 def test_upgrade_is_idempotent(db_url: str) -> None:
-    assert upgrade(db_url) == "0003_review"
-    assert upgrade(db_url) == "0003_review"
+    assert upgrade(db_url) == "0004_triage"
+    assert upgrade(db_url) == "0004_triage"
 
 
 def test_fresh_sqlite_has_no_revision(tmp_path: Path) -> None:
@@ -109,7 +109,7 @@ def test_upgrade_keeps_existing_banks(tmp_path: Path) -> None:
                     "('old-key', 'vn_abcde', 'h1', 'reviewer', '2026-01-01')"
                 )
             )
-        assert upgrade(url) == "0003_review"
+        assert upgrade(url) == "0004_triage"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT policy FROM banks")).scalar() == "{}"
             # 0003 rebuilt api_keys for the analyst role: existing keys survive

@@ -24,6 +24,7 @@ from vangnet.cli.live_cmd import (
 from vangnet.cli.match_cmd import match_command
 from vangnet.cli.report_cmd import report_app
 from vangnet.cli.serve_cmd import demo_command, serve_command
+from vangnet.cli.triage_cmd import triage_command
 from vangnet.cli.user_cmd import user_app
 from vangnet.errors import ExitCode, VangnetError
 
@@ -42,6 +43,7 @@ app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("plugins")(plugins)
 app.command("watch")(watch_command)
+app.command("triage")(triage_command)
 app.command("worker")(worker_command)
 app.add_typer(streams_app, name="streams")
 app.add_typer(alerts_app, name="alerts")

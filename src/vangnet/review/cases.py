@@ -470,6 +470,8 @@ def resolve_case(session: Session, ref: str | int) -> Case:
     if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
         return get_case(session, int(ref))
     case = session.scalars(select(Case).where(Case.key == ref)).one_or_none()
+    if case is None:  # an investigation case by its name
+        case = session.scalars(select(Case).where(Case.key == f"investigation:{ref}")).one_or_none()
     if case is None:
         raise NotFoundError(f"no case {ref!r}")
     return case
@@ -566,7 +568,16 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
                     "detail": c.detail,
                 }
             )
+    extra: dict[str, Any] = {}
+    if case.kind == "investigation":
+        from vangnet.investigate.records import triage_items, triage_runs
+
+        extra = {
+            "triage_runs": triage_runs(session, case.id),
+            "triage_items": triage_items(session, case.id),
+        }
     return {
+        **extra,
         **{k: summary[k] for k in ("id", "key", "kind", "title", "status", "category")},
         "priority": summary["priority"],
         "live": summary["live"],

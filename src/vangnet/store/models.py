@@ -541,3 +541,68 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# -- investigation: triage of seized collections ----------------------------------------------
+
+
+class TriageRun(Base):
+    """One `vangnet triage` run over some sources into an investigation case."""
+
+    __tablename__ = "triage_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    sources: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"paths": [...]}
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    actor: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class TriageItem(Base):
+    """One file found in a source (folder, archive, disk image), with where it was found
+    (``chain``: image -> partition -> file system path -> archive -> member), its hashes,
+    metadata, text and matches. ``key`` is the SHA-256 of the chain: a file is recorded
+    once per case, so an interrupted triage resumes where it stopped."""
+
+    __tablename__ = "triage_items"
+    __table_args__ = (
+        UniqueConstraint("case_id", "key"),
+        CheckConstraint("kind IN ('photo', 'video', 'archive', 'image', 'other')", name="kind"),
+        CheckConstraint("status IN ('ok', 'failed')", name="status"),
+        Index(None, "case_id", "kind"),
+        Index(None, "sha256"),
+        Index(None, "md5"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("triage_runs.id", ondelete="SET NULL"))
+    key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    chain: Mapped[list[str]] = mapped_column(JSON)
+    name: Mapped[str] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    times: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="ok")
+    reason: Mapped[str | None] = mapped_column(Text)
+    md5: Mapped[str | None] = mapped_column(String(32))
+    sha1: Mapped[str | None] = mapped_column(String(40))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    pdq: Mapped[str | None] = mapped_column(String(64))
+    pdq_quality: Mapped[int | None] = mapped_column(Integer)
+    vpdq: Mapped[str | None] = mapped_column(Text)
+    item_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    text: Mapped[str | None] = mapped_column(Text)
+    language: Mapped[str | None] = mapped_column(String(16))
+    findings: Mapped[dict[str, Any]] = mapped_column(default=dict)  # screenshot, video call...
+    matches: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    category: Mapped[str | None] = mapped_column(String(64))
+    series: Mapped[str | None] = mapped_column(Text)
+    series_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,85 @@
+"""`vangnet triage SOURCE... --case NAME`: every file of folders, archives and disk images
+into an investigation case (resumable: run it again after an interruption)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from vangnet.cli.output import console, print_json, user_errors
+
+
+def triage_command(
+    sources: list[Path] = typer.Argument(
+        ..., help="Folders, files, archives (zip, tar, 7z, gz) or disk images (raw dd, E01)."
+    ),
+    case: str = typer.Option(..., "--case", help="The investigation case to add the files to."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per core)."),
+    no_ocr: bool = typer.Option(False, "--no-ocr", help="Skip reading text in pictures."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON at the end."),
+    actor: str | None = typer.Option(None, "--as", help="Who runs it (audit log)."),
+) -> None:
+    """Triage sources into an investigation case: hashes (MD5, SHA-1, SHA-256, PDQ, vPDQ),
+    bank matches, metadata, text; deleted files of disk images too. Originals are only read.
+
+    Example: vangnet triage ./seized/ ./phone.zip ./laptop.E01 --case OP-2026-17
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vangnet.audit.chain import cli_actor
+    from vangnet.cli.context import open_engine
+    from vangnet.investigate.triage import Options, Summary, Triage
+
+    who = actor or cli_actor()
+    with user_errors(as_json=as_json), open_engine() as engine:
+        columns = (
+            TextColumn("[bold]triage[/] {task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed} files · {task.fields[rate]} files/s"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
+            task = bar.add_task("", total=None, rate="-")
+            started: list[float] = []
+
+            def progress(summary: Summary, name: str) -> None:
+                import time
+
+                if not started:
+                    started.append(time.monotonic())
+                elapsed = max(time.monotonic() - started[0], 1e-3)
+                bar.update(
+                    task,
+                    completed=summary.processed + summary.skipped,
+                    description=name[:40],
+                    rate=f"{summary.processed / elapsed:.0f}",
+                )
+
+            summary = Triage(
+                engine,
+                case=case,
+                sources=[str(s) for s in sources],
+                actor=who,
+                options=Options(ocr=not no_ocr, workers=workers),
+                progress=progress,
+            ).run()
+    data = summary.to_dict()
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"Case [bold]{case}[/]: {data['files']} files ({data['processed']} new, "
+        f"{data['skipped_already_done']} already done) in {data['seconds']} s"
+        + (f", {data['files_per_second']} files/s" if data["files_per_second"] else "")
+    )
+    kinds = ", ".join(f"{n} {k}" for k, n in data["by_kind"].items())
+    console.print(
+        f"  kinds: {kinds or 'none'}; deleted files recovered: {data['deleted_recovered']}"
+    )
+    known = ", ".join(f"{n} {c}" for c, n in data["known"].items())
+    console.print(f"  known: {data['known_total']} ({known or '-'}); unknown: {data['unknown']}")
+    if data["failures"]:
+        console.print(f"  [yellow]{data['failed']} failed[/]:")
+        for failure in data["failures"][:20]:
+            console.print(f"    {failure['path']}: {failure['reason']}", highlight=False)

@@ -1,0 +1,1 @@
+"""Investigation: triage of seized collections and disk images, metadata, text, series, screenshot tracing."""

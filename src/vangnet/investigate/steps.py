@@ -1,0 +1,16 @@
+"""The per-item analysis steps of a triage, after hashing: each takes the file's bytes, what
+is known so far (``kind``, ``hashed``) and the run's options, and returns fields to record
+(``metadata``, ``text``, ``language``, ``findings``). A step that raises a `VangnetError`
+leaves a problem note on the item; the item is still recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vangnet.investigate.triage import Options
+
+Step = Callable[[bytes, dict[str, Any], "Options"], dict[str, Any]]
+
+STEPS: list[Step] = []

@@ -1,0 +1,452 @@
+"""Triage: every file of some sources into an investigation case, in parallel, resumable.
+
+The walk (`vangnet.investigate.sources`) runs in this process and yields files in a stable
+order; files already recorded for the case (by the SHA-256 of their chain) are skipped, so
+a run that was killed at any moment continues where it stopped and ends with the same
+result as one that was not. The rest are analysed by a pool of worker processes (hashes,
+perceptual hashes, metadata, text: `analyse`), matched against every bank here (the
+indexes are loaded once) and written in batches: a file's row is written only when all its
+analysis is done, so a crash loses at most the batch in flight, never half a file.
+
+Suspect files are read into memory and never written anywhere; originals are opened
+read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from vangnet.errors import VangnetError
+from vangnet.investigate.sources import Entry, forget, walk
+from vangnet.store.db import writer
+from vangnet.store.models import Case, TriageItem, TriageRun, utcnow
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # rows per transaction
+STREAM_HASH_BYTES = 64 * 1024 * 1024  # larger files are hashed in chunks, exact digests only
+PERCEPTUAL_MAX_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Options:
+    ocr: bool = True
+    metadata: bool = True
+    workers: int = 0  # 0: one per core
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ocr": self.ocr, "metadata": self.metadata, "workers": self.workers}
+
+
+@dataclass
+class Summary:
+    case: str
+    case_id: int
+    run_id: int
+    files: int = 0  # seen in the sources
+    processed: int = 0  # analysed by this run
+    skipped: int = 0  # already recorded by an earlier run
+    by_kind: Counter[str] = field(default_factory=Counter)
+    known: Counter[str] = field(default_factory=Counter)  # per category
+    unknown: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+    deleted: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "case_id": self.case_id,
+            "run_id": self.run_id,
+            "files": self.files,
+            "processed": self.processed,
+            "skipped_already_done": self.skipped,
+            "by_kind": dict(sorted(self.by_kind.items())),
+            "known": dict(sorted(self.known.items())),
+            "known_total": sum(self.known.values()),
+            "unknown": self.unknown,
+            "deleted_recovered": self.deleted,
+            "failed": len(self.failures),
+            "failures": self.failures,
+            "seconds": round(self.seconds, 2),
+            "files_per_second": round(self.processed / self.seconds, 1) if self.seconds else None,
+        }
+
+
+# -- the case ------------------------------------------------------------------------------
+
+
+def investigation_key(name: str) -> str:
+    return f"investigation:{name}"
+
+
+def open_case(engine: Engine, name: str, *, actor: str) -> int:
+    """The investigation case ``name``, created if new."""
+    from vangnet.audit import chain
+    from vangnet.errors import ValidationError
+
+    name = name.strip()
+    if not name or len(name) > 200 or any(c in name for c in "\x00\r\n"):
+        raise ValidationError("a case name is 1-200 printable characters")
+    with Session(writer(engine)) as session:
+        found = session.scalars(select(Case).where(Case.key == investigation_key(name))).first()
+        if found is not None:
+            return found.id
+        case = Case(key=investigation_key(name), kind="investigation", title=name, subject={})
+        session.add(case)
+        session.flush()
+        chain.record(
+            session,
+            actor=actor,
+            action="case.create",
+            target=f"case:{case.id}",
+            after={"kind": "investigation", "name": name},
+        )
+        session.commit()
+        return case.id
+
+
+def _done_keys(engine: Engine, case_id: int) -> set[str]:
+    with Session(engine) as session:
+        return set(session.scalars(select(TriageItem.key).where(TriageItem.case_id == case_id)))
+
+
+# -- analysis (in worker processes) ----------------------------------------------------------
+
+
+def _digests(data: bytes) -> dict[str, str]:
+    return {
+        "md5": hashlib.md5(data).hexdigest(),
+        "sha1": hashlib.sha1(data).hexdigest(),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def stream_digests(path: Path) -> dict[str, str]:
+    """Exact digests of a large file, read in chunks (disk images, long videos)."""
+    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            md5.update(chunk)
+            sha1.update(chunk)
+            sha256.update(chunk)
+    return {"md5": md5.hexdigest(), "sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+
+
+Step = Callable[[bytes, dict[str, Any], Options], dict[str, Any]]
+
+
+def _steps() -> list[Step]:
+    """Per-item analysis steps beyond hashing (metadata, text, screenshots), as installed."""
+    from vangnet.investigate import steps
+
+    return list(steps.STEPS)
+
+
+def analyse(data: bytes, container: str | None, options: Options) -> dict[str, Any]:
+    """Everything about one file's bytes (runs in a worker process)."""
+    from vangnet.hashing import hash_bytes
+    from vangnet.media.sniff import media_type
+
+    out: dict[str, Any] = {"content_type": media_type(data) if data else None}
+    if container is not None:
+        out.update(_digests(data))
+        out["kind"] = "image" if container in ("raw", "ewf") else "archive"
+        return out
+    try:
+        hashed = hash_bytes(data) if len(data) <= PERCEPTUAL_MAX_BYTES else None
+    except VangnetError as exc:
+        hashed = None
+        out["note"] = exc.message
+    if hashed is None:
+        out.update(_digests(data))
+        out["kind"] = "other"
+        if out["content_type"] and out["content_type"] != "application/octet-stream":
+            out["status"] = "failed"
+            out["reason"] = out.pop("note", "not decodable")
+        return out
+    out["hashed"] = {k: v for k, v in hashed.items() if k not in ("path",)}
+    out.update({k: hashed[k] for k in ("md5", "sha1", "sha256")})
+    out["kind"] = "photo" if hashed.get("content_type") == "photo" else "video"
+    context: dict[str, Any] = {"kind": out["kind"], "hashed": hashed}
+    for step in _steps():
+        try:
+            out.update(step(data, context, options))
+        except VangnetError as exc:
+            out.setdefault("problems", []).append(f"{step.__name__}: {exc.message}")
+        except Exception as exc:  # a step that crashes on odd input must not stop triage
+            log.warning("triage step %s failed: %s", step.__name__, exc)
+            out.setdefault("problems", []).append(f"{step.__name__}: {type(exc).__name__}")
+    return out
+
+
+def _init_worker() -> None:
+    # Keep each worker to one thread of numeric work: the pool is the parallelism.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    entry: Entry
+    future: Future[dict[str, Any]] | None
+    result: dict[str, Any] | None = None
+
+
+def _row(case_id: int, run_id: int, entry: Entry, result: dict[str, Any]) -> TriageItem:
+    hashed = result.get("hashed") or {}
+    metadata = result.get("metadata") or {}
+    problems = result.get("problems")
+    if problems:
+        metadata = {**metadata, "problems": problems}
+    vpdq = hashed.get("vpdq")
+    return TriageItem(
+        case_id=case_id,
+        run_id=run_id,
+        key=entry.key,
+        source=entry.chain[0],
+        chain=list(entry.chain),
+        name=entry.name[:1000],
+        size=entry.size,
+        times={k: v for k, v in entry.times.items() if v},
+        deleted=entry.deleted,
+        kind=result.get("kind", "other"),
+        content_type=result.get("content_type"),
+        status=result.get("status", "ok"),
+        reason=result.get("reason"),
+        md5=result.get("md5"),
+        sha1=result.get("sha1"),
+        sha256=result.get("sha256"),
+        pdq=hashed.get("pdq"),
+        pdq_quality=hashed.get("pdq_quality"),
+        vpdq=_serialize_vpdq(vpdq) if vpdq else None,
+        item_metadata=metadata,
+        text=result.get("text"),
+        language=result.get("language"),
+        findings=result.get("findings") or {},
+        matches=result.get("matches") or [],
+        category=result.get("category"),
+        series=result.get("series"),
+    )
+
+
+def _serialize_vpdq(frames: list[dict[str, Any]]) -> str:
+    from vangnet.signals import vpdq
+
+    return vpdq.serialize(vpdq.frames_of(frames))
+
+
+def _failure(entry: Entry, reason: str) -> dict[str, Any]:
+    return {"kind": "other", "status": "failed", "reason": reason}
+
+
+class Triage:
+    """One run. ``progress(done, total_hint, name)`` is called as files finish."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        case: str,
+        sources: list[str],
+        actor: str,
+        options: Options | None = None,
+        progress: Callable[[Summary, str], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.case = case
+        self.sources = sources
+        self.actor = actor
+        self.options = options or Options()
+        self.progress = progress
+        self._workers = 1
+
+    def run(self) -> Summary:
+        from vangnet.config import get_settings
+        from vangnet.match.indexes import SignalIndexes
+        from vangnet.match.service import Matcher
+
+        started = time.monotonic()
+        for source in self.sources:
+            if not Path(source).exists():
+                from vangnet.errors import NotFoundError
+
+                raise NotFoundError(f"no such file or folder: {source}")
+        case_id = open_case(self.engine, self.case, actor=self.actor)
+        with Session(writer(self.engine)) as session:
+            run = TriageRun(
+                case_id=case_id,
+                sources={"paths": [str(Path(s).resolve()) for s in self.sources]},
+                options=self.options.to_dict(),
+                actor=self.actor,
+            )
+            session.add(run)
+            session.commit()
+            run_id = run.id
+        summary = Summary(case=self.case, case_id=case_id, run_id=run_id)
+        done = _done_keys(self.engine, case_id)
+        indexes = SignalIndexes(self.engine, snapshot_dir=get_settings().snapshot_dir)
+        indexes.load()
+        matcher = Matcher(indexes)
+        workers = self._workers = self.options.workers or max(1, os.cpu_count() or 1)
+        batch: list[tuple[Entry, dict[str, Any]]] = []
+        try:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+                for entry, result in self._results(pool, walk(self.sources), done, summary):
+                    batch.append((entry, result))
+                    if len(batch) >= BATCH:
+                        self._write(batch, case_id, run_id, matcher, summary)
+                        batch = []
+                if batch:
+                    self._write(batch, case_id, run_id, matcher, summary)
+        finally:
+            summary.seconds = time.monotonic() - started
+            with Session(writer(self.engine)) as session:
+                row = session.get_one(TriageRun, run_id)
+                row.finished_at = utcnow()
+                row.counts = summary.to_dict()
+                session.commit()
+        return summary
+
+    def _results(
+        self,
+        pool: ProcessPoolExecutor,
+        entries: Iterable[Entry],
+        done: set[str],
+        summary: Summary,
+    ) -> Iterator[tuple[Entry, dict[str, Any]]]:
+        """Results in walk order, with at most a few files per worker in flight."""
+        window: list[_Pending] = []
+        limit = 4 * self._workers  # bounded in-flight work
+        for entry in entries:
+            summary.files += 1
+            if entry.key in done:
+                summary.skipped += 1
+                forget(entry)
+                continue
+            done.add(entry.key)
+            window.append(self._submit(pool, entry))
+            while len(window) >= limit or (window and window[0].future is None):
+                yield self._finish(window.pop(0))
+        while window:
+            yield self._finish(window.pop(0))
+
+    def _submit(self, pool: ProcessPoolExecutor, entry: Entry) -> _Pending:
+        if entry.error is not None:
+            return _Pending(entry, None, _failure(entry, entry.error))
+        path = Path(entry.chain[0]) if len(entry.chain) == 1 else None
+        try:
+            if path is not None and entry.size > STREAM_HASH_BYTES:
+                result = {**stream_digests(path), "kind": "other"}
+                if entry.container in ("raw", "ewf"):
+                    result["kind"] = "image"
+                elif entry.container:
+                    result["kind"] = "archive"
+                else:
+                    result["note"] = "large file: exact digests only"
+                forget(entry)
+                return _Pending(entry, None, result)
+            data = entry.read()
+        except OSError as exc:
+            return _Pending(entry, None, _failure(entry, f"cannot read: {exc}"))
+        future = pool.submit(analyse, data, entry.container, self.options)
+        forget(entry)
+        return _Pending(entry, future)
+
+    def _finish(self, pending: _Pending) -> tuple[Entry, dict[str, Any]]:
+        if pending.result is not None:
+            return pending.entry, pending.result
+        assert pending.future is not None
+        wait([pending.future], return_when=FIRST_COMPLETED)
+        try:
+            return pending.entry, pending.future.result()
+        except Exception as exc:  # a worker that died on one file (decoder crash)
+            return pending.entry, _failure(pending.entry, f"analysis crashed: {exc!r}")
+
+    def _write(
+        self,
+        batch: list[tuple[Entry, dict[str, Any]]],
+        case_id: int,
+        run_id: int,
+        matcher: Any,
+        summary: Summary,
+    ) -> None:
+        with Session(writer(self.engine)) as session:
+            rows = []
+            for entry, result in batch:
+                hashed = result.get("hashed")
+                if hashed and result.get("status", "ok") == "ok":
+                    found = matcher.match_hashed(session, hashed)
+                    if found:
+                        result["matches"] = [m.to_dict() for m in found]
+                        best = min(found, key=lambda m: m.distance)
+                        result["category"] = best.category
+                        result["series"] = _series_of(session, found)
+                rows.append(_row(case_id, run_id, entry, result))
+            session.add_all(rows)
+            try:
+                session.commit()
+            except IntegrityError:  # another run wrote some of these: keep theirs
+                session.rollback()
+                self._write_one_by_one(rows)
+        for entry, result in batch:
+            self._count(entry, result, summary)
+            if self.progress is not None:
+                self.progress(summary, entry.name)
+
+    def _write_one_by_one(self, rows: list[TriageItem]) -> None:
+        for row in rows:
+            with Session(writer(self.engine)) as session:
+                session.add(row)
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+
+    def _count(self, entry: Entry, result: dict[str, Any], summary: Summary) -> None:
+        summary.processed += 1
+        kind = result.get("kind", "other")
+        summary.by_kind[kind] += 1
+        if entry.deleted:
+            summary.deleted += 1
+        if result.get("status") == "failed":
+            summary.failures.append(
+                {"path": " > ".join(entry.chain), "reason": str(result.get("reason"))}
+            )
+        elif kind in ("photo", "video"):
+            if result.get("matches"):
+                summary.known[result.get("category") or "uncategorised"] += 1
+            else:
+                summary.unknown += 1
+
+
+def _series_of(session: Session, matches: list[Any]) -> str | None:
+    from vangnet.store.models import BankContent
+
+    ids = [m.content_id for m in matches]
+    names = {
+        s for s in session.scalars(select(BankContent.series).where(BankContent.id.in_(ids))) if s
+    }
+    return sorted(names)[0] if names else None
