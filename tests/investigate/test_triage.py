@@ -261,3 +261,46 @@ def test_case_show_lists_every_item(
     )
     assert missing.returncode == 4 and b"no such file" in missing.stderr + missing.stdout
     assert b"Traceback" not in missing.stderr
+
+
+def test_near_duplicates_form_series_linked_to_bank_series(
+    db_engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """The bridge photo's edits (crops, colours, text, rotations) are one series, named after
+    the bank series of the one banked edit; an unrelated photo is in no series."""
+    folder = tmp_path / "series"
+    folder.mkdir()
+    mods = shared_data / "threatexchange/pdq/data/bridge-mods"
+    dih = shared_data / "threatexchange/pdq/data/reg-test-input/dih"
+    for path in (
+        mods / "aaa-orig.jpg",
+        mods / "blur-a-little.jpg",
+        mods / "high-contrast.jpg",
+        dih / "bridge-2-rotate-90.jpg",
+        dih / "bridge-5-flipx.jpg",
+    ):
+        (folder / path.name).write_bytes(path.read_bytes())
+    (folder / "coffee.png").write_bytes((shared_data / PUBLIC / "skimage_coffee.png").read_bytes())
+    with Session(db_engine) as s:
+        banks.create_bank(s, name="SERIES", category_profile="vics")
+        banks.add_content(
+            s,
+            bank="SERIES",
+            signals=signal_values(hash_bytes((mods / "aaa-orig.jpg").read_bytes())),
+            category=Category.parse("vics:1"),
+            series="bridge-series",
+        )
+        s.commit()
+    summary = _triage(db_engine, "SERIES", folder)
+    assert summary["series"] == 1
+    items = {i.name: i for i in _items(db_engine, summary["case_id"])}
+    grouped = [i for i in items.values() if i.series_id is not None]
+    assert {i.name for i in grouped} == {
+        "aaa-orig.jpg",
+        "blur-a-little.jpg",
+        "high-contrast.jpg",
+        "bridge-2-rotate-90.jpg",  # linked through the dihedral variants
+        "bridge-5-flipx.jpg",
+    }
+    assert all(i.series == "bridge-series" for i in grouped)
+    assert items["coffee.png"].series_id is None

@@ -64,6 +64,7 @@ class Summary:
     unknown: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
     deleted: int = 0
+    series: int = 0  # groups of near-duplicate photos in the case
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,6 +80,7 @@ class Summary:
             "known_total": sum(self.known.values()),
             "unknown": self.unknown,
             "deleted_recovered": self.deleted,
+            "series": self.series,
             "failed": len(self.failures),
             "failures": self.failures,
             "seconds": round(self.seconds, 2),
@@ -167,7 +169,7 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
         out["kind"] = "image" if container in ("raw", "ewf") else "archive"
         return out
     try:
-        hashed = hash_bytes(data) if len(data) <= PERCEPTUAL_MAX_BYTES else None
+        hashed = hash_bytes(data, dihedral=True) if len(data) <= PERCEPTUAL_MAX_BYTES else None
     except VangnetError as exc:
         hashed = None
         out["note"] = exc.message
@@ -178,13 +180,20 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
             out["status"] = "failed"
             out["reason"] = out.pop("note", "not decodable")
         return out
+    variants = hashed.pop("pdq_dihedral", None)
+    if variants:
+        out["findings"] = {"pdq_dihedral": variants}
     out["hashed"] = {k: v for k, v in hashed.items() if k not in ("path",)}
     out.update({k: hashed[k] for k in ("md5", "sha1", "sha256")})
     out["kind"] = "photo" if hashed.get("content_type") == "photo" else "video"
     context: dict[str, Any] = {"kind": out["kind"], "hashed": hashed}
     for step in _steps():
         try:
-            out.update(step(data, context, options))
+            produced = step(data, context, options)
+            findings = {**out.get("findings", {}), **produced.pop("findings", {})}
+            out.update(produced)
+            if findings:
+                out["findings"] = findings
         except VangnetError as exc:
             out.setdefault("problems", []).append(f"{step.__name__}: {exc.message}")
         except Exception as exc:  # a step that crashes on odd input must not stop triage
@@ -321,6 +330,9 @@ class Triage:
                         batch = []
                 if batch:
                     self._write(batch, case_id, run_id, matcher, summary)
+            from vangnet.investigate.series import cluster
+
+            summary.series = cluster(self.engine, case_id)
         finally:
             summary.seconds = time.monotonic() - started
             with Session(writer(self.engine)) as session:
@@ -398,7 +410,8 @@ class Triage:
             for entry, result in batch:
                 hashed = result.get("hashed")
                 if hashed and result.get("status", "ok") == "ok":
-                    found = matcher.match_hashed(session, hashed)
+                    variants = (result.get("findings") or {}).get("pdq_dihedral") or ()
+                    found = matcher.match_hashed(session, hashed, variants=variants)
                     if found:
                         result["matches"] = [m.to_dict() for m in found]
                         best = min(found, key=lambda m: m.distance)
