@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -285,3 +286,54 @@ def case_decide(
             console.print(f"Added to bank {add_to_bank}: content {', '.join(map(str, added))}")
     if skipped:
         err_console.print(skipped, highlight=False)
+
+
+@case_app.command("export")
+def case_export(
+    case: str = typer.Argument(..., help="Investigation case name, key or id."),
+    fmt: str = typer.Option("vics", "--format", help="vics (VICS 2.0 #Cases JSON), csv or html."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="File to write (default stdout)."),
+    actor: AsOption = None,
+) -> None:
+    """Export an investigation case (no media): VICS 2.0 JSON, CSV or an HTML report.
+
+    Example: vangnet case export OP-2026-17 --format vics --out op17-vics.json
+    """
+    import sys
+
+    from vangnet.audit import chain
+    from vangnet.cli.audit_cmd import write_atomically
+    from vangnet.errors import ValidationError
+    from vangnet.investigate import exports
+    from vangnet.review import cases
+
+    who = actor_of(actor)
+    with user_errors(), session() as s:
+        if fmt not in ("vics", "csv", "html"):
+            raise ValidationError("--format is vics, csv or html")
+        found = cases.resolve_case(s, case)
+        if found.kind != "investigation":
+            raise ValidationError(
+                f"case {found.id} is a review case: use `vangnet report vics|html|pdf`"
+            )
+        doc = cases.case_document(s, found.id)
+        if fmt == "vics":
+            data = exports.vics_bytes(doc)
+        elif fmt == "csv":
+            data = exports.csv_bytes(doc)
+        else:
+            data = exports.html_bytes(doc, generated_by=who)
+        chain.record(
+            s,
+            actor=who,
+            action=f"case.export.{fmt}",
+            target=f"case:{found.id}",
+            details={"items": len(doc.get("triage_items", [])), "out": str(out) if out else "-"},
+        )
+        if out is None:
+            s.commit()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            write_atomically(out, lambda f: f.write(data), before_rename=s.commit)
+            err_console.print(f"{fmt} export of case {found.id} written to {out}")
