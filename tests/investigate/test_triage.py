@@ -304,3 +304,22 @@ def test_near_duplicates_form_series_linked_to_bank_series(
     }
     assert all(i.series == "bridge-series" for i in grouped)
     assert items["coffee.png"].series_id is None
+
+
+def test_metadata_is_recorded_per_item(
+    db_engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """The 12 MP phone photos carry GPS and capture times: triage keeps them, with the place
+    found offline."""
+    folder = tmp_path / "phone"
+    folder.mkdir()
+    source = shared_data / "threatexchange/pdq/data/reg-test-input/exif-rotn/exif-rotn-1.jpg"
+    (folder / "IMG_0001.jpg").write_bytes(source.read_bytes())
+    summary = _triage(db_engine, "PHONE", folder)
+    (item,) = _items(db_engine, summary["case_id"])
+    meta = item.item_metadata
+    assert meta["captured"]["local"] == "2017-11-07T22:14:15"
+    assert meta["captured"]["inferred_offset"] == "-05:00"
+    assert round(meta["gps"]["latitude"], 4) == 38.9779
+    assert meta["place"]["country_code"] == "US" and meta["place"]["city"] == "Takoma Park"
+    assert meta["device"]["make"] == "samsung" and meta["device"]["model"] == "SM-G930V"

@@ -59,40 +59,40 @@ def _meta(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def _gps(meta: Mapping[str, Any]) -> tuple[float | None, float | None]:
     gps = meta.get("gps") or {}
-    if not isinstance(gps, dict):
+    if not isinstance(gps, dict) or gps.get("null_island"):
         return None, None
-    lat, lon = gps.get("lat", gps.get("latitude")), gps.get("lon", gps.get("longitude"))
-    return (
-        (lat, lon)
-        if isinstance(lat, int | float) and isinstance(lon, int | float)
-        else (None, None)
-    )
+    lat, lon = gps.get("latitude"), gps.get("longitude")
+    ok = isinstance(lat, int | float) and isinstance(lon, int | float)
+    return (lat, lon) if ok else (None, None)
 
 
 def _place(meta: Mapping[str, Any]) -> str | None:
-    place = meta.get("place") or (meta.get("gps") or {}).get("place")
+    place = meta.get("place")
     if isinstance(place, dict):
-        parts = [place.get("city"), place.get("country")]
+        parts = [place.get("city"), place.get("region"), place.get("country")]
         return ", ".join(str(p) for p in parts if p) or None
-    return str(place) if place else None
+    return None
 
 
 def _device(meta: Mapping[str, Any]) -> str | None:
     device = meta.get("device")
-    if isinstance(device, dict):
-        parts = [device.get("make"), device.get("model")]
-        text = " ".join(str(p) for p in parts if p)
-        serial = device.get("serial") or device.get("body_serial")
-        return (text + (f" (serial {serial})" if serial else "")) or None
-    parts = [meta.get("make"), meta.get("model")]
-    return " ".join(str(p) for p in parts if p) or None
+    if not isinstance(device, dict):
+        return None
+    text = " ".join(str(p) for p in (device.get("make"), device.get("model")) if p)
+    serials = [s.get("value") for s in device.get("serials") or [] if isinstance(s, dict)]
+    if serials:
+        text += f" (serial {', '.join(str(s) for s in serials)})"
+    return text.strip() or None
 
 
 def _captured(meta: Mapping[str, Any]) -> str | None:
-    value = meta.get("captured_at") or meta.get("capture_time")
+    value = meta.get("captured")
     if isinstance(value, dict):
-        return str(value.get("local") or value.get("utc") or "") or None
-    return str(value) if value else None
+        local, offset = value.get("local"), value.get("offset")
+        if local:
+            return f"{local}{offset or ''}"
+        return str(value.get("utc") or "") or None
+    return None
 
 
 def _vics_category(category: str | None) -> int | None:
@@ -177,7 +177,7 @@ def _exifs(meta: Mapping[str, Any]) -> list[dict[str, str]]:
     pairs: list[tuple[str, Any]] = [
         ("DateTimeOriginal", _captured(meta)),
         ("Device", _device(meta)),
-        ("Software", meta.get("software")),
+        ("Software", ", ".join(str(x) for x in meta.get("software") or []) or None),
     ]
     lat, lon = _gps(meta)
     if lat is not None and lon is not None:

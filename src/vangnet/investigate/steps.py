@@ -13,4 +13,15 @@ if TYPE_CHECKING:
 
 Step = Callable[[bytes, dict[str, Any], "Options"], dict[str, Any]]
 
-STEPS: list[Step] = []
+
+def metadata_step(data: bytes, context: dict[str, Any], options: Options) -> dict[str, Any]:
+    """EXIF / XMP / QuickTime: capture time, GPS and place, device, software, thumbnail."""
+    if not options.metadata:
+        return {}
+    from vangnet.investigate.metadata import extract
+
+    pdq = (context.get("hashed") or {}).get("pdq")
+    return {"metadata": extract(data, pdq=pdq).to_dict()}
+
+
+STEPS: list[Step] = [metadata_step]
