@@ -1,1 +1,2 @@
-"""Investigation: triage of seized collections and disk images, metadata, text, series, screenshot tracing."""
+"""Investigation: triage of seized collections and disk images, metadata, text, series and
+screenshot tracing."""
