@@ -24,4 +24,49 @@ def metadata_step(data: bytes, context: dict[str, Any], options: Options) -> dic
     return {"metadata": extract(data, pdq=pdq).to_dict()}
 
 
-STEPS: list[Step] = [metadata_step]
+_READER: list[Any] = []  # one OCR engine per worker process, made on first use
+
+
+def _reader() -> Any:
+    if not _READER:
+        from vangnet.investigate.text import TextReader
+
+        _READER.append(TextReader(threads=1))
+    return _READER[0]
+
+
+def text_step(data: bytes, context: dict[str, Any], options: Options) -> dict[str, Any]:
+    """Text in the picture (or in a few frames of a video), its language, the leads in it
+    (clocks, dates, handles, apps, file names) and how much it looks like a video call."""
+    if not options.ocr:
+        return {}
+    from vangnet.investigate.text import frames_text, hints, language, video_call_likelihood
+
+    if context.get("kind") == "video":
+        found = frames_text(data, every_seconds=10, max_frames=6, reader=_reader())
+        text = found.text
+        findings: dict[str, Any] = {"video_text": found.to_dict()} if text else {}
+    else:
+        ocr = _reader().read(data)
+        text = ocr.text
+        findings = {}
+        call = video_call_likelihood(data, ocr)
+        if call.score > 0:
+            findings["video_call"] = {"score": round(call.score, 2), "reasons": list(call.reasons)}
+        if text:
+            findings["text_lines"] = [line.to_dict() for line in ocr.lines[:200]]
+    if text:
+        leads = {k: v for k, v in dict(hints(text)).items() if v}
+        if leads:
+            findings["text_hints"] = leads
+    lang = language(text) if text else None
+    if lang is not None:
+        findings["language"] = lang.to_dict()
+    return {
+        "text": text or None,
+        "language": lang.code if lang is not None else None,
+        "findings": findings,
+    }
+
+
+STEPS: list[Step] = [metadata_step, text_step]
