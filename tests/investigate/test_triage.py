@@ -323,3 +323,31 @@ def test_metadata_is_recorded_per_item(
     assert round(meta["gps"]["latitude"], 4) == 38.9779
     assert meta["place"]["country_code"] == "US" and meta["place"]["city"] == "Takoma Park"
     assert meta["device"]["make"] == "samsung" and meta["device"]["model"] == "SM-G930V"
+
+
+def test_text_in_pictures_is_read_and_searchable(
+    db_engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """With OCR on, a player screenshot's title (the file name) and timecodes are recorded,
+    with the leads found in them; it is not taken for a video call."""
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    shot = shared_data / "threatexchange/video/sample-videos/screenshots"
+    (folder / "s.png").write_bytes((shot / "screenshot_20190730_PM_80504.png").read_bytes())
+    summary = (
+        Triage(
+            db_engine,
+            case="TEXT",
+            sources=[str(folder)],
+            actor="test",
+            options=Options(ocr=True, workers=1),
+        )
+        .run()
+        .to_dict()
+    )
+    (item,) = _items(db_engine, summary["case_id"])
+    assert "chair-19-sd-bar.mp4" in (item.text or "")
+    assert "chair-19-sd-bar.mp4" in item.findings["text_hints"]["file_names"]
+    assert item.findings["text_hints"]["timecodes"]
+    call = item.findings.get("video_call", {"score": 0, "reasons": []})
+    assert call["score"] < 0.5
