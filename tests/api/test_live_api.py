@@ -50,7 +50,7 @@ def bank_photo(db_url: str, photo: Path, *, name: str = "KNOWN") -> int:
     """A bank holding ``photo``; returns its content id."""
     engine = make_engine(db_url)
     try:
-        with Session(engine) as s:
+        with Session(writer(engine)) as s:  # the running server writes too
             banks.create_bank(s, name=name)
             content_id = banks.add_content(
                 s,

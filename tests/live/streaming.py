@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.hashing import hash_file, signal_values
+from vangnet.store.db import writer
 
 PHOTOS = "photos/bsds500/train"
 NEGATIVE_SECONDS = (4, 2)  # negatives before / after the known picture, 1 s each
@@ -38,7 +39,7 @@ class Clip:
 
 def bank_known(engine: Engine, photo: Path, *, name: str = "KNOWN", **policy: Any) -> int:
     """A bank holding ``photo`` (VICS category 1); returns the content id."""
-    with Session(engine) as s:
+    with Session(writer(engine)) as s:  # the monitor may be writing too
         banks.create_bank(s, name=name, policy=policy or None)
         content_id = banks.add_content(
             s, bank=name, signals=signal_values(hash_file(photo)), category=Category.parse("vics:1")
