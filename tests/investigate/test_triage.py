@@ -351,3 +351,23 @@ def test_text_in_pictures_is_read_and_searchable(
     assert item.findings["text_hints"]["timecodes"]
     call = item.findings.get("video_call", {"score": 0, "reasons": []})
     assert call["score"] < 0.5
+
+
+def test_screenshots_are_traced_to_the_video_they_show(
+    db_engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """A player screenshot is traced to the case's own video it shows (verified by local
+    features), at the moment shown; a screenshot of a video not in the case is not traced."""
+    videos = shared_data / "threatexchange/video/sample-videos"
+    folder = tmp_path / "laptop"
+    folder.mkdir()
+    for name in ("screenshot_20190730_PM_80504.png", "screenshot_20190730_PM_80605.png"):
+        (folder / name).write_bytes((videos / "screenshots" / name).read_bytes())
+    (folder / "movie.mp4").write_bytes((videos / "chair-19-sd-bar.mp4").read_bytes())
+    summary = _triage(db_engine, "SHOTS", folder)
+    assert summary["screenshots_traced"] == 1
+    items = {i.name: i for i in _items(db_engine, summary["case_id"])}
+    (best, *_rest) = items["screenshot_20190730_PM_80504.png"].findings["screenshot_of"]
+    assert best["name"] == f"item:{items['movie.mp4'].id}" and "movie.mp4" in best["label"]
+    assert best["method"] == "features" and best["timestamp"] < 1.0
+    assert "screenshot_of" not in items["screenshot_20190730_PM_80605.png"].findings

@@ -65,6 +65,7 @@ class Summary:
     failures: list[dict[str, str]] = field(default_factory=list)
     deleted: int = 0
     series: int = 0  # groups of near-duplicate photos in the case
+    screenshots_traced: int = 0  # screenshots traced to a video or picture they show
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +82,7 @@ class Summary:
             "unknown": self.unknown,
             "deleted_recovered": self.deleted,
             "series": self.series,
+            "screenshots_traced": self.screenshots_traced,
             "failed": len(self.failures),
             "failures": self.failures,
             "seconds": round(self.seconds, 2),
@@ -333,6 +335,11 @@ class Triage:
             from vangnet.investigate.series import cluster
 
             summary.series = cluster(self.engine, case_id)
+            from vangnet.investigate.tracing import trace_case
+
+            summary.screenshots_traced = trace_case(
+                self.engine, case_id, text_was_read=self.options.ocr
+            )
         finally:
             summary.seconds = time.monotonic() - started
             with Session(writer(self.engine)) as session:

@@ -1,0 +1,282 @@
+"""Pixel cues for finding picture regions in screenshots: straight edges and natural-ness.
+
+- `EdgeMap`: where the luminance steps across a horizontal boundary (a column-wise map is
+  the same on the transposed picture), and per row the best straight stretch of such steps
+  (`EdgeMap.segments`), scored +1 per edge pixel and -`GAP_PENALTY` per other pixel, so a
+  border with some low-contrast stretches still scores high and scattered texture does not.
+- `natural_map`: 1 where a pixel's neighbourhood has gradients both ways at a coarse scale
+  (photos, video), 0 on flat chrome, thin lines and most text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vangnet.signals.pdq import RgbArray
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: Luminance step (0-255, between 2-pixel means) that counts as an edge pixel.
+EDGE_STEP = 10.0
+#: A stretch along a line scores +1 per edge pixel and -this per other pixel.
+GAP_PENALTY = 1.5
+#: A line's prominence compares it with the lines NEAR to FAR away on either side.
+NEAR, FAR = 3, 8
+#: Natural-ness is computed on the picture shrunk to this side ...
+NATURAL_SIDE = 512
+#: ... where both mean absolute gradients (Sobel, 5x5 mean) must exceed this.
+NATURAL_GRADIENT = 1.0
+
+
+@dataclass(frozen=True)
+class Box:
+    """Pixel rectangle: columns ``x .. x+w-1``, rows ``y .. y+h-1``."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+    def iou(self, other: Box) -> float:
+        ix = max(0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
+        iy = max(0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union else 0.0
+
+    def differs(self, other: Box, share: float) -> bool:
+        """Some side is more than ``share`` of this box's size away from ``other``'s."""
+        dx, dy = share * self.w, share * self.h
+        return (
+            abs(self.x - other.x) > dx
+            or abs(self.x + self.w - other.x - other.w) > dx
+            or abs(self.y - other.y) > dy
+            or abs(self.y + self.h - other.y - other.h) > dy
+        )
+
+    def shifted(self, dx: int, dy: int) -> Box:
+        return Box(self.x + dx, self.y + dy, self.w, self.h)
+
+    def scaled(self, factor: float, width: int, height: int) -> Box:
+        """This box in a picture ``factor`` times larger, clipped to ``width`` x ``height``."""
+        x0, y0 = round(self.x * factor), round(self.y * factor)
+        x1 = min(width, round((self.x + self.w) * factor))
+        y1 = min(height, round((self.y + self.h) * factor))
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
+    def crop(self, rgb: RgbArray) -> RgbArray:
+        return np.ascontiguousarray(rgb[self.y : self.y + self.h, self.x : self.x + self.w])
+
+
+def luma(rgb: RgbArray) -> FloatArray:
+    out: FloatArray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return out
+
+
+def _boundary_steps(values: FloatArray) -> FloatArray:
+    """``out[t, x]``: luminance step across the boundary above row ``t`` (2-row means, so a
+    boundary blurred over two rows by scaling still counts)."""
+    out = np.zeros_like(values)
+    if values.shape[0] >= 4:
+        out[2:-1] = np.abs((values[2:-1] + values[3:]) - (values[1:-2] + values[:-3])) / 2
+    if values.shape[0] >= 2:
+        out[1] = np.abs(values[1] - values[0])
+        out[-1] = np.abs(values[-1] - values[-2])
+    return out
+
+
+@dataclass(frozen=True)
+class Segments:
+    """Per line (row of an `EdgeMap`): score of its best stretch and the stretch's bounds."""
+
+    score: FloatArray
+    start: IntArray
+    stop: IntArray
+
+
+class EdgeMap:
+    """Edge pixels on the boundaries between rows (``edges[t, x]``: above row ``t``); use
+    ``EdgeMap(values.T)`` for the boundaries between columns."""
+
+    def __init__(self, values: FloatArray) -> None:
+        n, length = values.shape
+        gap = max(1, length // 200)  # close tiny breaks along the line
+        steps = (_boundary_steps(values) >= EDGE_STEP).astype(np.uint8)
+        kernel = np.ones((1, 2 * gap + 1), np.uint8)
+        self.edges: BoolArray = cv2.morphologyEx(steps, cv2.MORPH_CLOSE, kernel).astype(bool)
+        self.prefix = np.zeros((n, length + 1), np.float32)
+        self.prefix[:, 1:] = np.cumsum(self.edges, axis=1)
+
+    @property
+    def lines(self) -> int:
+        return int(self.edges.shape[0])
+
+    @property
+    def length(self) -> int:
+        return int(self.edges.shape[1])
+
+    def support(self, line: IntArray, start: IntArray, stop: IntArray) -> FloatArray:
+        """Share of edge pixels on ``line`` between ``start`` and ``stop``; lines on the
+        picture's border (0 or `lines`) count as fully supported."""
+        inner = (line > 0) & (line < self.lines)
+        row = np.clip(line, 0, self.lines - 1)
+        got = self.prefix[row, stop] - self.prefix[row, start]
+        share = got / np.maximum(stop - start, 1)
+        out: FloatArray = np.where(inner, share, 1.0).astype(np.float32)
+        return out
+
+    @cached_property
+    def segments(self) -> Segments:
+        """Best stretch of each line (Kadane's maximum subarray, vectorised over lines)."""
+        gain = np.where(self.edges, np.float32(1.0), np.float32(-GAP_PENALTY))
+        n = self.lines
+        current = np.zeros(n, np.float32)
+        current_start = np.zeros(n, np.int64)
+        best = np.zeros(n, np.float32)
+        start = np.zeros(n, np.int64)
+        stop = np.zeros(n, np.int64)
+        for x, column in enumerate(gain.T):
+            current += column
+            reset = current <= 0
+            current[reset] = 0.0
+            current_start[reset] = x + 1
+            better = current > best
+            best[better] = current[better]
+            start[better] = current_start[better]
+            stop[better] = x + 1
+        return Segments(best, start, stop)
+
+    def prominence(self) -> FloatArray:
+        """Per line, its best stretch's score minus that of the quieter side next to it (the
+        mean over lines `NEAR` to `FAR` away on each side). A border between a picture and
+        flat chrome, or between two pictures, stands out from at least one side; a line
+        inside texture (carpet, grass, noise) has busy lines on both sides."""
+        scores = self.segments.score
+        padded = np.concatenate([np.zeros(FAR, np.float32), scores, np.zeros(FAR, np.float32)])
+        window = np.lib.stride_tricks.sliding_window_view(padded, 2 * FAR + 1)
+        before = window[:, : FAR - NEAR + 1].mean(axis=1)
+        after = window[:, FAR + NEAR :].mean(axis=1)
+        out: FloatArray = (scores - np.minimum(before, after)).astype(np.float32)
+        return out
+
+    def best_lines(self, min_score: float, most: int) -> IntArray:
+        """Lines whose best stretch scores at least ``min_score``, most prominent first, at
+        most ``most``, none closer than 1 % of the picture to a better one."""
+        scores = self.segments.score
+        prominence = self.prominence()
+        spacing = max(2, self.lines // 100)
+        chosen: list[int] = []
+        candidates = np.flatnonzero((scores >= min_score) & (prominence > 0)).tolist()
+        for line in sorted(candidates, key=lambda r: -prominence[r]):
+            if all(abs(line - other) > spacing for other in chosen):
+                chosen.append(line)
+            if len(chosen) >= most:
+                break
+        return np.array(chosen, np.int64)
+
+
+def natural_map(rgb: RgbArray) -> FloatArray:
+    """1.0 where the picture looks natural (gradients both ways at a coarse scale), else 0."""
+    values = luma(rgb)
+    h, w = values.shape
+    scale = min(1.0, NATURAL_SIDE / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        values = np.asarray(cv2.resize(values, size, interpolation=cv2.INTER_AREA), np.float32)
+    gx = cv2.blur(np.abs(cv2.Sobel(values, cv2.CV_32F, 1, 0, ksize=3)), (5, 5))
+    gy = cv2.blur(np.abs(cv2.Sobel(values, cv2.CV_32F, 0, 1, ksize=3)), (5, 5))
+    natural = (np.minimum(gx, gy) > NATURAL_GRADIENT).astype(np.uint8)
+    opened = cv2.morphologyEx(natural, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    full = cv2.resize(opened, (w, h), interpolation=cv2.INTER_NEAREST)
+    out: FloatArray = np.asarray(full, np.float32)
+    return out
+
+
+class Integral:
+    """Summed-area table of a map: sums over many rectangles at once."""
+
+    def __init__(self, values: FloatArray) -> None:
+        self.table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
+        self.table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1)
+
+    def sum(
+        self, y0: IntArray, y1: IntArray, x0: IntArray, x1: IntArray
+    ) -> npt.NDArray[np.float64]:
+        t = self.table
+        out: npt.NDArray[np.float64] = t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0]
+        return out
+
+
+@dataclass(frozen=True)
+class Rectangles:
+    """Every rectangle whose sides lie on given row and column lines, with the share of
+    edge pixels along each side (``sides``: top, bottom, left, right)."""
+
+    y0: IntArray
+    y1: IntArray
+    x0: IntArray
+    x1: IntArray
+    sides: FloatArray  # (n, 4)
+
+    def __len__(self) -> int:
+        return int(self.y0.shape[0])
+
+    @property
+    def area(self) -> IntArray:
+        out: IntArray = (self.y1 - self.y0) * (self.x1 - self.x0)
+        return out
+
+    def take(self, keep: IntArray | BoolArray) -> Rectangles:
+        return Rectangles(
+            self.y0[keep], self.y1[keep], self.x0[keep], self.x1[keep], self.sides[keep]
+        )
+
+    def box(self, i: int) -> Box:
+        x0, y0 = int(self.x0[i]), int(self.y0[i])
+        return Box(x0, y0, int(self.x1[i]) - x0, int(self.y1[i]) - y0)
+
+
+def rectangles(
+    rows: EdgeMap,
+    ys: IntArray,
+    cols: EdgeMap,
+    xs: IntArray,
+    min_side: int,
+    min_support: float = 0.0,
+) -> Rectangles:
+    """All rectangles on lines ``ys`` (of ``rows``) and ``xs`` (of ``cols``) with both sides
+    at least ``min_side`` long and every side's support at least ``min_support``. Each
+    line's support is computed once per pair of crossing lines."""
+    top, bottom = np.triu_indices(len(ys), k=1)
+    keep = ys[bottom] - ys[top] >= min_side
+    top, bottom = top[keep], bottom[keep]
+    left, right = np.triu_indices(len(xs), k=1)
+    keep = xs[right] - xs[left] >= min_side
+    left, right = left[keep], right[keep]
+    # row_support[i, p]: row line i between the columns of column pair p (and vice versa)
+    row_support = rows.support(ys[:, None], xs[left][None, :], xs[right][None, :])
+    col_support = cols.support(xs[:, None], ys[top][None, :], ys[bottom][None, :])
+    sides = np.stack(
+        [row_support[top], row_support[bottom], col_support[left].T, col_support[right].T],
+        axis=-1,
+    )
+    keep = sides.min(axis=-1) >= min_support  # (row pairs, column pairs)
+    pair_rows, pair_cols = np.nonzero(keep)
+    return Rectangles(
+        ys[top][pair_rows],
+        ys[bottom][pair_rows],
+        xs[left][pair_cols],
+        xs[right][pair_cols],
+        sides[keep],
+    )
