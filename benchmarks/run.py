@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks import common, peers
 
-ALL = ("hashing", "index", "http", "live")
+ALL = ("hashing", "index", "http", "live", "triage")
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
 
@@ -25,6 +25,7 @@ TARGET_LOOKUP_SPEEDUP_10M = 10.0
 TARGET_MEMORY_RATIO_10M = 0.2
 TARGET_LIVE_P95_S = 1.5  # alert p95 at 1 sample/s, 720p, RTMP and UDP/SRT
 TARGET_LIVE_STREAMS_PER_CORE = 16
+TARGET_TRIAGE_PHOTOS_PER_HOUR = 100_000  # without OCR, 2 cores: folder, zip and E01
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -34,8 +35,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--sizes", default=None, help="index sizes, e.g. 1000000,10000000")
     ap.add_argument("--photos", type=int, default=None, help="at most this many photos per set")
     ap.add_argument("--no-peers", action="store_true", help="Vangnet only (smoke test)")
-    ap.add_argument("--timeout", type=float, default=1800, help="per index subprocess, seconds")
+    ap.add_argument("--timeout", type=float, default=1800, help="per index/triage subprocess, s")
     ap.add_argument("--http-size", type=int, default=None, help="hashes seeded for http")
+    ap.add_argument(
+        "--copies",
+        type=int,
+        default=None,
+        help="triage: copies of the photos (default: >= 2000 files)",
+    )
+    ap.add_argument(
+        "--ocr-files",
+        type=int,
+        default=None,
+        help="triage: distinct photos triaged with OCR (default 300; 0: all)",
+    )
     ap.add_argument("--out", type=Path, default=None, help="results folder")
     ap.add_argument("--quiet", action="store_true", help="no tables")
     args = ap.parse_args(argv)
@@ -102,12 +115,25 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["live_capacity_target_met"] = (
             live.get("streams_per_core") or 0
         ) >= TARGET_LIVE_STREAMS_PER_CORE
+    triage = results.get("triage")
+    if triage:
+        per_hour = triage.get("photos_per_hour_no_ocr") or {}
+        out["triage_photos_per_hour_no_ocr"] = per_hour
+        out["triage_files_per_s_no_ocr"] = triage.get("files_per_s_no_ocr")
+        out["triage_ocr_cost"] = triage.get("ocr_cost")
+        out["triage_ocr_wired"] = triage.get("ocr_wired")
+        rates = [per_hour.get(src) for src in ("folder", "zip", "e01")]
+        measured = [r for r in rates if r is not None]
+        out["triage_target_met"] = (
+            None if len(measured) < len(rates) else min(measured) >= TARGET_TRIAGE_PHOTOS_PER_HOUR
+        )
     out["targets"] = {
         "hashing_12mp_speedup_vs_threatexchange": TARGET_HASH_SPEEDUP_12MP,
         "index_10m_lookup_speedup": TARGET_LOOKUP_SPEEDUP_10M,
         "index_10m_memory_ratio_max": TARGET_MEMORY_RATIO_10M,
         "live_alert_p95_s_max": TARGET_LIVE_P95_S,
         "live_streams_per_core_min": TARGET_LIVE_STREAMS_PER_CORE,
+        "triage_photos_per_hour_min": TARGET_TRIAGE_PHOTOS_PER_HOUR,
     }
     return out
 
@@ -136,6 +162,17 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import bench_live as mod  # type: ignore[no-redef]
 
             payload = mod.run(quick=args.quick)
+        elif name == "triage":
+            from benchmarks import bench_triage as mod  # type: ignore[no-redef]
+
+            payload = mod.run(
+                quick=args.quick,
+                with_peers=with_peers,
+                max_photos=args.photos,
+                copies=args.copies,
+                ocr_files=args.ocr_files,
+                timeout_s=args.timeout,
+            )
         else:
             from benchmarks import bench_http as mod  # type: ignore[no-redef]
 
