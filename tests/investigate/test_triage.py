@@ -188,7 +188,9 @@ def test_kill_9_then_resume_gives_the_same_result(
         "--workers",
         "2",
     ]
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # kill it once part of the work is committed
         with Session(db_engine) as s:

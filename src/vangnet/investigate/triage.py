@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -205,6 +206,7 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
 
 
 def _init_worker() -> None:
+    _die_with_parent()
     # Keep each worker to one thread of numeric work: the pool is the parallelism.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -214,6 +216,34 @@ def _init_worker() -> None:
         cv2.setNumThreads(1)
     except ImportError:  # pragma: no cover
         pass
+
+
+def _die_with_parent() -> None:
+    """On Linux, end this worker when the process that started it dies (a triage killed
+    with ``kill -9`` leaves no workers behind)."""
+    import ctypes
+    import ctypes.util
+    import signal
+
+    name = ctypes.util.find_library("c")
+    if not name or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(name, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux after all
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _pool_context() -> Any:
+    """Workers are fresh interpreters (spawned), children of this process: a fork of a process
+    whose OpenCV or ONNX Runtime threads ran (screenshot tracing, OCR) can hang, and as direct
+    children they die with it (`_die_with_parent`)."""
+    import multiprocessing
+
+    return multiprocessing.get_context("spawn")
 
 
 # -- the run -------------------------------------------------------------------------------
@@ -324,7 +354,9 @@ class Triage:
         workers = self._workers = self.options.workers or max(1, os.cpu_count() or 1)
         batch: list[tuple[Entry, dict[str, Any]]] = []
         try:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+            with ProcessPoolExecutor(
+                max_workers=workers, initializer=_init_worker, mp_context=_pool_context()
+            ) as pool:
                 for entry, result in self._results(pool, walk(self.sources), done, summary):
                     batch.append((entry, result))
                     if len(batch) >= BATCH:
