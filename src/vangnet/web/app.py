@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from vangnet.web import routes_admin, routes_auth, routes_review
+from vangnet.web import routes_admin, routes_auth, routes_investigate, routes_review
 from vangnet.web.deps import HERE
 from vangnet.web.security import SecureHeaders
 
@@ -17,6 +17,7 @@ def install(app: FastAPI) -> None:
     app.include_router(routes_auth.router)
     app.include_router(routes_review.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_investigate.router)
 
     @app.get("/ui", include_in_schema=False)
     def ui_root() -> RedirectResponse:

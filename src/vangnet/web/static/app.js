@@ -9,22 +9,23 @@
     const id = li.dataset.item;
     if (revealed.has(id)) return;
     const button = li.querySelector("button.reveal");
-    const response = await fetch(`/ui/items/${id}/reveal`, {
+    const url = li.dataset.revealUrl || `/ui/items/${id}/reveal`; // investigation items: their own URL
+    const response = await fetch(url, {
       method: "POST", headers: { "X-CSRF-Token": csrf }, credentials: "same-origin", cache: "no-store",
     });
     if (!response.ok) { alert(await response.text()); return; }
-    const url = URL.createObjectURL(await response.blob());
-    revealed.set(id, url);
+    const blobUrl = URL.createObjectURL(await response.blob());
+    revealed.set(id, blobUrl);
     const frame = li.querySelector(".frame");
     const preview = frame.querySelector("img.preview");
     preview.hidden = true;
     if (li.dataset.video === "yes") {
       const video = document.createElement("video");
-      video.src = url; video.muted = true; video.controls = true; video.preload = "metadata";
+      video.src = blobUrl; video.muted = true; video.controls = true; video.preload = "metadata";
       video.className = "clear"; frame.appendChild(video); // muted and paused
     } else {
       const img = document.createElement("img");
-      img.src = url; img.alt = `item ${id}, revealed`; img.className = "clear"; frame.appendChild(img);
+      img.src = blobUrl; img.alt = `item ${id}, revealed`; img.className = "clear"; frame.appendChild(img);
     }
     li.classList.add("revealed");
     if (button) { button.setAttribute("aria-pressed", "true"); button.textContent = "Hide"; }
@@ -76,6 +77,11 @@
     all[index].classList.add("selected");
     all[index].focus();
   }
+  // After a form that came back to this page (e.g. a categorisation), select the item it worked on.
+  // (data-focus ranks them: the item itself, else the one after it, else the one before)
+  const focused = [...document.querySelectorAll("li.item[data-focus]")]
+    .sort((a, b) => Number(a.dataset.focus) - Number(b.dataset.focus))[0];
+  if (focused) select(selectable().indexOf(focused));
   document.querySelectorAll("tr[data-href]").forEach((row) => {
     row.addEventListener("click", (event) => { if (!event.target.closest("a")) location.href = row.dataset.href; });
   });
@@ -83,7 +89,9 @@
   let pendingG = false;
   document.addEventListener("keydown", (event) => {
     const tag = (event.target.tagName || "").toLowerCase();
-    if (["input", "textarea", "select"].includes(tag) || event.ctrlKey || event.metaKey || event.altKey) return;
+    // (a selection checkbox in an item card keeps the shortcuts working)
+    const inCard = event.target.type === "checkbox" && event.target.closest?.("li.item");
+    if ((["input", "textarea", "select"].includes(tag) && !inCard) || event.ctrlKey || event.metaKey || event.altKey) return;
     const key = event.key;
     if (pendingG) { pendingG = false; if (key === "q") { location.href = "/ui/queue"; } return; }
     const all = selectable();
@@ -91,10 +99,13 @@
     switch (key) {
       case "j": select(index + 1); break;
       case "k": select(index - 1); break;
-      case "Enter": if (current?.dataset.href) location.href = current.dataset.href; else return; break;
+      case "Enter":
+        if (event.target.closest?.("a, button, summary")) return; // their own Enter
+        if (current?.dataset.href) location.href = current.dataset.href; else return;
+        break;
       case "r": {
         const li = current?.matches("li.item") ? current : document.querySelector("li.item");
-        if (li) { if (index < 0) select(0); toggle(li); }
+        if (li?.querySelector("button.reveal")) { if (index < 0) select(0); toggle(li); }
         break;
       }
       case "c": document.getElementById("category")?.focus(); break;
@@ -118,4 +129,60 @@
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) document.querySelectorAll("li.item.revealed").forEach(hide);
   });
+})();
+
+// Investigation workbench: select items (checkboxes, x), set the VICS category of the selected
+// items (or of the current one) with 0-4, select all on the page. The form posts normally
+// (CSRF field, audited by the server) and comes back to the same page and item.
+(function () {
+  const form = document.getElementById("categorise-form");
+  if (!form) return;
+  const category = document.getElementById("bulk-category");
+  const counter = document.getElementById("selected-count");
+  const boxes = () => [...document.querySelectorAll('li.item input[name="ids"]')];
+  const current = () => document.activeElement?.closest?.("li.item") || document.querySelector("li.item.selected");
+
+  function refresh() {
+    const chosen = boxes().filter((box) => box.checked);
+    if (counter) counter.textContent = `${chosen.length} selected`;
+    boxes().forEach((box) => box.closest("li.item").classList.toggle("checked", box.checked));
+  }
+  document.addEventListener("change", (event) => { if (event.target.matches?.('li.item input[name="ids"]')) refresh(); });
+  document.getElementById("select-all")?.addEventListener("change", (event) => {
+    boxes().forEach((box) => { box.checked = event.target.checked; });
+    refresh();
+  });
+
+  function submit(value) {
+    if (form.dataset.single !== "yes" && !boxes().some((box) => box.checked)) {
+      const box = current()?.querySelector('input[name="ids"]');
+      if (!box) return false;
+      box.checked = true; // no selection: the current item
+    }
+    category.value = value;
+    const focus = form.querySelector('input[name="focus"]');
+    const here = current();
+    if (focus && here) {
+      const near = [here, here.nextElementSibling, here.previousElementSibling];
+      focus.value = near.filter((li) => li?.dataset.item).map((li) => li.dataset.item).join(",");
+    }
+    form.requestSubmit();
+    return true;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const tag = (event.target.tagName || "").toLowerCase();
+    const inCard = event.target.type === "checkbox" && event.target.closest?.("li.item");
+    if ((["input", "textarea", "select"].includes(tag) && !inCard) || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "x") {
+      const box = current()?.querySelector('input[name="ids"]');
+      if (!box) return;
+      box.checked = !box.checked;
+      refresh();
+      event.preventDefault();
+    } else if (/^[0-4]$/.test(event.key) && category) {
+      if (submit(`vics:${event.key}`)) event.preventDefault();
+    }
+  });
+  refresh();
 })();
