@@ -25,7 +25,13 @@ def triage_command(
 
     Example: vangnet triage ./seized/ ./phone.zip ./laptop.E01 --case OP-2026-17
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from vangnet.audit.chain import cli_actor
     from vangnet.cli.context import open_engine
@@ -36,11 +42,15 @@ def triage_command(
         columns = (
             TextColumn("[bold]triage[/] {task.description}"),
             BarColumn(),
-            TextColumn("{task.completed} files · {task.fields[rate]} files/s"),
+            TextColumn("{task.completed} of ~{task.total} files · {task.fields[rate]} files/s"),
             TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
         )
         with Progress(*columns, console=console, transient=True, disable=as_json) as bar:
-            task = bar.add_task("", total=None, rate="-")
+            # The files on disk are counted first (archives and disk images hold more, found
+            # as they are opened: the total grows then).
+            task = bar.add_task("", total=_count_files(sources), rate="-")
             started: list[float] = []
 
             def progress(summary: Summary, name: str) -> None:
@@ -49,9 +59,12 @@ def triage_command(
                 if not started:
                     started.append(time.monotonic())
                 elapsed = max(time.monotonic() - started[0], 1e-3)
+                done = summary.processed + summary.skipped
+                total = bar.tasks[0].total or 0
                 bar.update(
                     task,
-                    completed=summary.processed + summary.skipped,
+                    total=max(total, done + 1),
+                    completed=done,
                     description=name[:40],
                     rate=f"{summary.processed / elapsed:.0f}",
                 )
@@ -83,3 +96,16 @@ def triage_command(
         console.print(f"  [yellow]{data['failed']} failed[/]:")
         for failure in data["failures"][:20]:
             console.print(f"    {failure['path']}: {failure['reason']}", highlight=False)
+
+
+def _count_files(sources: list[Path]) -> int:
+    import os
+
+    count = 0
+    for source in sources:
+        if source.is_dir():
+            for _root, _dirs, files in os.walk(source):
+                count += len(files)
+        elif source.exists():
+            count += 1
+    return max(count, 1)
