@@ -119,3 +119,14 @@ def _jpeg(picture: Image.Image) -> bytes:
         # A fresh image: no exif / icc_profile is passed, so none of the original's is kept.
         picture.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
     return out.getvalue()
+
+
+REVEAL_SIDE = 1280
+
+
+def clear_media(data: bytes, media_type: str) -> tuple[bytes, str]:
+    """What a reveal sends: a video as it is (the page plays it muted and paused), a picture
+    as a clear JPEG no larger than `REVEAL_SIDE` (no metadata travels with it)."""
+    if is_video(data):
+        return data, media_type
+    return preview(data, blur=0, greyscale=False, max_side=REVEAL_SIDE), "image/jpeg"

@@ -46,7 +46,6 @@ DecideP = Annotated[WebIdentity, Depends(csrf_for(Permission.DECIDE))]
 
 #: Longest side of a grid preview and of the item page's preview, in pixels.
 SIDES = {"grid": 320, "page": 720}
-REVEAL_SIDE = 1280
 PageNo = Annotated[int, Query(ge=1, le=queries.MAX_PAGE)]
 
 
@@ -188,9 +187,7 @@ def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
             details={"case": case_id, "sha256": sha256, "kind": kind},
         )
         session.commit()
-    if previews.is_video(data):
-        return data, media  # played muted and paused by the page
-    return previews.preview(data, blur=0, greyscale=False, max_side=REVEAL_SIDE), "image/jpeg"
+    return previews.clear_media(data, media)
 
 
 @router.post("/items/{item_id}/reveal")

@@ -41,7 +41,6 @@ DecideP = Annotated[WebIdentity, Depends(csrf_for(Permission.DECIDE))]
 ReportP = Annotated[WebIdentity, Depends(csrf_for(Permission.REPORT))]
 
 PREVIEW_SIDE = 480
-REVEAL_SIDE = 1280
 
 
 def _go(path: str, flash: str | None = None) -> RedirectResponse:
@@ -201,9 +200,7 @@ def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
             details={"case": case_id, "sha256": item.sha256},
         )
         session.commit()
-    if previews.is_video(data):
-        return data, kind  # played muted and paused by the page
-    return previews.preview(data, blur=0, greyscale=False, max_side=REVEAL_SIDE), "image/jpeg"
+    return previews.clear_media(data, kind)
 
 
 @router.post("/items/{item_id}/reveal")
