@@ -13,8 +13,17 @@ from vangnet.store.migrate import current_revision, head_revision, schema_diff, 
 from vangnet.store.models import Base
 
 
+def _newest_file_revision() -> str:
+    """The revision of the highest-numbered migration file (files are numbered in order)."""
+    versions = Path(__file__).resolve().parents[2] / "src/vangnet/store/migrations/versions"
+    return sorted(p.stem for p in versions.glob("[0-9][0-9][0-9][0-9]_*.py"))[-1]
+
+
+HEAD = _newest_file_revision()
+
+
 def test_migrated_to_head(db_url: str) -> None:
-    assert current_revision(db_url) == head_revision() == "0004_triage"
+    assert current_revision(db_url) == head_revision() == HEAD
 
 
 def test_schema_matches_models(db_url: str) -> None:
@@ -28,8 +37,8 @@ def test_tables_present(db_engine: Engine) -> None:
 
 
 def test_upgrade_is_idempotent(db_url: str) -> None:
-    assert upgrade(db_url) == "0004_triage"
-    assert upgrade(db_url) == "0004_triage"
+    assert upgrade(db_url) == HEAD
+    assert upgrade(db_url) == HEAD
 
 
 def test_fresh_sqlite_has_no_revision(tmp_path: Path) -> None:
@@ -109,7 +118,7 @@ def test_upgrade_keeps_existing_banks(tmp_path: Path) -> None:
                     "('old-key', 'vn_abcde', 'h1', 'reviewer', '2026-01-01')"
                 )
             )
-        assert upgrade(url) == "0004_triage"
+        assert upgrade(url) == HEAD
         with engine.connect() as conn:
             assert conn.execute(text("SELECT policy FROM banks")).scalar() == "{}"
             # 0003 rebuilt api_keys for the analyst role: existing keys survive
