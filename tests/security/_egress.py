@@ -206,3 +206,46 @@ def stream_json(client: Any, stream_id: int) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+class TlsProbe:
+    """A TLS server on 127.0.0.1 that records the first bytes each client sends after the
+    handshake (b"" when the client hung up: it did not trust the certificate)."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.first_bytes: list[bytes] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            try:
+                conn.settimeout(2)
+                with self.context.wrap_socket(conn, server_side=True) as tls:
+                    try:
+                        self.first_bytes.append(tls.recv(64))
+                    except OSError:
+                        self.first_bytes.append(b"")
+            except OSError:  # the handshake itself failed
+                self.first_bytes.append(b"")
+            finally:
+                conn.close()
+
+    def __enter__(self) -> TlsProbe:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.sock.close()

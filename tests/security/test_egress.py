@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from api.conftest import AppFactory, poll
 from security._egress import (
     Listener,
+    TlsProbe,
     WebServer,
     accepts_connections,
     free_port,
@@ -297,6 +298,45 @@ def test_self_signed_https_stream_is_read_with_verification_off(
     stream_id = r.json()["id"]
     assert wait_stream(client, stream_id, lambda d: d["samples"] >= 2 and _finished(d))
     assert "/seg0.ts" in tls_stream.requests
+
+
+def test_self_signed_https_stream_is_read_when_its_ca_is_trusted(
+    make_client: AppFactory, admin_key: str, tls_stream: WebServer, tmp_path: Path
+) -> None:
+    client = make_client(
+        egress_allow=["loopback"], egress_ca_file=tmp_path / "tls" / "cert.pem", **FAST
+    )
+    client.headers["X-API-Key"] = admin_key
+    r = client.post("/v1/streams", json={"url": f"{tls_stream.url}/play.m3u8"})
+    assert r.status_code == 201, r.text
+    assert wait_stream(client, r.json()["id"], lambda d: d["samples"] >= 2 and _finished(d))
+
+
+@pytest.mark.parametrize(
+    ("settings", "trusted"),
+    [({}, False), ({"egress_tls_verify": False}, True), ({"egress_ca_file": "CA"}, True)],
+    ids=["default", "verify-off", "ca-file"],
+)
+def test_rtmps_certificates_are_verified(
+    make_client: AppFactory,
+    admin_key: str,
+    tmp_path: Path,
+    settings: dict[str, Any],
+    trusted: bool,
+) -> None:
+    """FFmpeg (rtmps) checks the certificate: an untrusted server gets no RTMP handshake
+    after TLS (the client hangs up), a trusted one gets it (C0 = version 3)."""
+    context = self_signed(tmp_path / "tls")
+    if settings.get("egress_ca_file") == "CA":
+        settings = {"egress_ca_file": tmp_path / "tls" / "cert.pem"}
+    with TlsProbe(context) as probe:
+        client = make_client(egress_allow=["loopback"], **FAST, **settings)
+        client.headers["X-API-Key"] = admin_key
+        r = client.post("/v1/streams", json={"url": f"rtmps://127.0.0.1:{probe.port}/live/key"})
+        assert r.status_code == 201, r.text
+        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=10)
+        sent_rtmp = probe.first_bytes[0][:1] == b"\x03"
+    assert sent_rtmp is trusted, probe.first_bytes
 
 
 # -- webhooks --------------------------------------------------------------------------------------

@@ -362,6 +362,8 @@ class HttpSource(PolicedSource):
                 raise StreamRejected(str(exc)) from None
             except HlsStalled as exc:
                 raise StreamStalled(str(exc)) from None
+            except httpx.ReadTimeout:
+                raise StreamStalled(f"no data for {self.stall_timeout:g} s") from None
             except (httpx.HTTPError, HttpStatusError, OSError) as exc:
                 raise StreamUnavailable(f"HTTP stream failed: {type(exc).__name__}") from None
             except av.error.InvalidDataError as exc:
