@@ -377,3 +377,29 @@ def test_webhook_to_a_denied_destination_is_not_sent_and_is_dead(
         assert "destination_refused" in (row.get("last_error") or ""), row
         assert row["attempts"] == 1  # refused once, not retried against the policy
         assert receiver.connections == 0
+
+
+# -- NCMEC ---------------------------------------------------------------------------------------
+
+
+def test_ncmec_base_url_on_a_denied_address_is_not_contacted() -> None:
+    from vangnet.config import Settings
+    from vangnet.egress.policy import EgressPolicy
+    from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError
+
+    with Listener() as fake_ncmec:
+        url = f"http://127.0.0.1:{fake_ncmec.port}/ispws"
+        denied = EgressPolicy.from_settings(Settings(egress_allow=[]))
+        with (
+            NcmecClient(url, "esp", "secret", timeout=2, egress=denied) as ncmec,
+            pytest.raises(NcmecSubmitError, match="egress policy"),
+        ):
+            ncmec.status()
+        assert fake_ncmec.connections == 0
+        allowed = EgressPolicy.from_settings(Settings(egress_allow=["127.0.0.1/32"]))
+        with (
+            NcmecClient(url, "esp", "secret", timeout=2, egress=allowed) as ncmec,
+            pytest.raises(NcmecSubmitError),  # the listener hangs up: no answer
+        ):
+            ncmec.status()
+        assert poll(lambda: fake_ncmec.connections == 1, timeout=2)
