@@ -52,8 +52,8 @@ GENERIC_REASON: Final = (
 )
 #: The up-front answer of ``POST /v1/streams`` for a refused or unresolvable destination.
 REFUSED_MESSAGE: Final = (
-    "destination refused: the host is not an allowed destination (egress policy) or could "
-    "not be resolved"
+    "destination refused: the host is not an allowed destination (egress policy, "
+    "VANGNET_EGRESS_ALLOW) or could not be resolved"
 )
 
 
