@@ -151,6 +151,25 @@ def test_listening_options_are_refused_and_no_port_opens(
     assert not poll(lambda: accepts_connections("127.0.0.1", port), timeout=1.0)
 
 
+def test_udp_stream_receives_on_its_address_only(make_client: AppFactory, admin_key: str) -> None:
+    """``udp://127.0.0.1:PORT`` binds 127.0.0.1:PORT, not PORT on every interface."""
+    import psutil
+
+    client = make_client(egress_allow=["loopback"], **FAST)
+    client.headers["X-API-Key"] = admin_key
+    port = free_port()
+    r = client.post("/v1/streams", json={"url": f"udp://127.0.0.1:{port}"})
+    assert r.status_code == 201, r.text
+
+    def bound() -> list[str]:
+        sockets = psutil.Process().net_connections(kind="udp")
+        return [c.laddr.ip for c in sockets if c.laddr and c.laddr.port == port]
+
+    assert poll(lambda: bool(bound()), timeout=5)
+    assert bound() == ["127.0.0.1"]
+    client.post(f"/v1/streams/{r.json()['id']}/stop")
+
+
 @pytest.mark.parametrize(
     "url",
     [
