@@ -152,21 +152,29 @@ def test_listening_options_are_refused_and_no_port_opens(
 
 
 def test_udp_stream_receives_on_its_address_only(make_client: AppFactory, admin_key: str) -> None:
-    """``udp://127.0.0.1:PORT`` binds 127.0.0.1:PORT, not PORT on every interface."""
+    """``udp://0.0.0.0:PORT`` (every interface) is refused and binds nothing;
+    ``udp://127.0.0.1:PORT`` binds 127.0.0.1:PORT only."""
     import psutil
 
     client = make_client(egress_allow=["loopback"], **FAST)
     client.headers["X-API-Key"] = admin_key
-    port = free_port()
-    r = client.post("/v1/streams", json={"url": f"udp://127.0.0.1:{port}"})
-    assert r.status_code == 201, r.text
 
-    def bound() -> list[str]:
+    def bound(port: int) -> list[str]:
         sockets = psutil.Process().net_connections(kind="udp")
         return [c.laddr.ip for c in sockets if c.laddr and c.laddr.port == port]
 
-    assert poll(lambda: bool(bound()), timeout=5)
-    assert bound() == ["127.0.0.1"]
+    everywhere = free_port()
+    for url in (f"udp://0.0.0.0:{everywhere}", f"udp://@:{everywhere}"):
+        r = client.post("/v1/streams", json={"url": url})
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "destination_refused"
+    assert not poll(lambda: bool(bound(everywhere)), timeout=1.0)
+
+    port = free_port()
+    r = client.post("/v1/streams", json={"url": f"udp://127.0.0.1:{port}"})
+    assert r.status_code == 201, r.text
+    assert poll(lambda: bool(bound(port)), timeout=5)
+    assert bound(port) == ["127.0.0.1"]
     client.post(f"/v1/streams/{r.json()['id']}/stop")
 
 
