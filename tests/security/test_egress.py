@@ -430,3 +430,41 @@ def test_ncmec_base_url_on_a_denied_address_is_not_contacted() -> None:
         ):
             ncmec.status()
         assert poll(lambda: fake_ncmec.connections == 1, timeout=2)
+
+
+def test_webhook_host_that_does_not_resolve_is_retried_not_dead(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DNS outage is no refusal: the delivery stays pending for the next attempt."""
+    from vangnet.actions import webhooks
+    from vangnet.config import Settings
+    from vangnet.store.db import make_engine
+    from vangnet.store.models import WebhookDelivery
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.invalid":  # answered here: no DNS query leaves the machine
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            url = "https://hooks.invalid/vangnet"
+            webhooks.enqueue(
+                session, event="alert.created", payload={}, idempotency_key="k2", url=url
+            )
+            session.commit()
+        deliverer = webhooks.Deliverer(engine, settings=Settings(database_url=db_url))
+        try:
+            assert deliverer.run_once() == 1
+        finally:
+            deliverer.stop()
+        with Session(engine) as session:
+            row = session.query(WebhookDelivery).one()
+            assert (row.status, row.attempts) == ("pending", 1)
+            assert row.last_error == "the webhook host could not be resolved"
+    finally:
+        engine.dispose()

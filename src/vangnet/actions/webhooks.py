@@ -47,7 +47,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import Settings, get_settings
 from vangnet.egress.client import egress_client
-from vangnet.egress.policy import DestinationRefused, EgressPolicy
+from vangnet.egress.policy import DestinationRefused, DestinationUnresolved, EgressPolicy
 from vangnet.errors import AuthError, ConflictError, NotFoundError, ValidationError
 from vangnet.store.models import WebhookDelivery, utcnow
 
@@ -246,6 +246,8 @@ class Deliverer:
                 "POST", row.url, content=body, headers=headers, **options
             ) as r:
                 code = r.status_code
+        except DestinationUnresolved:  # DNS may be back later: an ordinary failed attempt
+            return None, "the webhook host could not be resolved", False
         except DestinationRefused as exc:  # not sent: the policy forbids the destination
             return None, f"{exc.code}: {exc.message}", True
         except Exception as exc:  # timeout, refused, bad URL...: all are failed attempts

@@ -65,6 +65,11 @@ class DestinationRefused(VangnetError):
     status = 422
 
 
+class DestinationUnresolved(DestinationRefused):
+    """The host did not resolve (now): refused up front with the same answer, but worth
+    retrying later (a webhook is retried, not dead-lettered)."""
+
+
 class Denied(StrEnum):
     """Why an address is denied unless allowed explicitly (for the server log)."""
 
@@ -240,7 +245,7 @@ class EgressPolicy:
             infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
             log.warning("egress: cannot resolve %r: %s", name, exc)
-            raise DestinationRefused(REFUSED_MESSAGE) from None
+            raise DestinationUnresolved(REFUSED_MESSAGE) from None
         addresses: list[IPAddress] = []
         for info in infos:
             text = str(info[4][0]).split("%", 1)[0]  # without an IPv6 scope id
@@ -249,7 +254,7 @@ class EgressPolicy:
                 addresses.append(ip)
         if not addresses:
             log.warning("egress: %r resolves to no address", name)
-            raise DestinationRefused(REFUSED_MESSAGE)
+            raise DestinationUnresolved(REFUSED_MESSAGE)
         for ip in addresses:
             reason = self.denied(ip, multicast_ok=multicast_ok)
             if reason is not None:
