@@ -463,3 +463,22 @@ def test_webhook_host_that_does_not_resolve_is_retried_not_dead(
             assert row.last_error == "the webhook host could not be resolved"
     finally:
         engine.dispose()
+
+
+def test_serve_refuses_unverified_tls_on_a_network_address(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turning TLS verification off is for testing: `vangnet serve` on a network address
+    refuses it (it binds nothing: the check comes first)."""
+    from typer.testing import CliRunner
+
+    from vangnet.cli import app
+    from vangnet.config import reset_settings
+
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    monkeypatch.setenv("VANGNET_COOKIE_SECURE", "true")
+    monkeypatch.setenv("VANGNET_EGRESS_TLS_VERIFY", "false")
+    reset_settings()
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--port", "1"])
+    assert result.exit_code == 2, result.output
+    assert "VANGNET_EGRESS_TLS_VERIFY" in result.output
