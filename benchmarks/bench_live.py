@@ -218,6 +218,8 @@ def _serve(folder: Path) -> Iterator[str]:
 def _env(home: Path, **extra: str) -> None:
     os.environ["VANGNET_HOME"] = str(home)
     os.environ.pop("VANGNET_DATABASE_URL", None)
+    # streams and webhooks run on loopback, which the egress policy denies unless allowed
+    os.environ["VANGNET_EGRESS_ALLOW"] = '["loopback"]'
     for key, value in extra.items():
         os.environ[key] = value
     from vangnet.config import reset_settings
@@ -396,7 +398,7 @@ def capacity_run(streams: int, clips: Path, seconds: float) -> dict[str, Any]:
     clip, _times = make_clip(clips, 720, EVENTS, name="capacity")
     home = Path(tempfile.mkdtemp(prefix="vangnet-bench-cap-"))
     ports = [_free_port(socket.SOCK_DGRAM) for _ in range(streams)]
-    env = {**os.environ, "VANGNET_HOME": str(home)}
+    env = {**os.environ, "VANGNET_HOME": str(home), "VANGNET_EGRESS_ALLOW": '["loopback"]'}
     env.pop("VANGNET_WEBHOOK_URL", None)
     env.pop("VANGNET_DATABASE_URL", None)
     code = (

@@ -29,6 +29,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for key in list(os.environ):
         if key.startswith("VANGNET_") and key not in ("VANGNET_HOME", "VANGNET_SHARED_DATA"):
             monkeypatch.delenv(key)
+    # Tests start their streams, webhook receivers and NCMEC fakes on loopback, which the
+    # egress policy denies by default; tests of the policy set egress_allow themselves.
+    monkeypatch.setenv("VANGNET_EGRESS_ALLOW", '["loopback"]')
     reset_settings()
     yield
     reset_settings()

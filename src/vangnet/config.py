@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -266,6 +266,35 @@ class Settings(BaseSettings):
     ncmec_reporter_email: str = Field(default="", description="Reporting person's email.")
     ncmec_reporter_phone: str = Field(default="", description="Reporting person's phone.")
     ncmec_company: str = Field(default="", description="Reporting company (ESP) name.")
+
+    # -- egress: outbound destinations (streams, webhooks, NCMEC); see vangnet.egress ---------
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description="Address ranges outbound connections may reach although they are denied "
+        "by default (loopback, private, link-local, CGNAT, unspecified, reserved): CIDRs or "
+        'addresses, and "loopback". JSON list, e.g. ["loopback", "10.20.0.0/16"].',
+    )
+    egress_allow_multicast: bool = Field(
+        default=False,
+        description="Let udp:// and rtp:// streams join multicast groups.",
+    )
+    egress_tls_verify: bool = Field(
+        default=True,
+        description="Verify TLS certificates of https/rtmps streams, webhooks and NCMEC. Off "
+        "only for testing (a warning is logged).",
+    )
+    egress_ca_file: Path | None = Field(
+        default=None,
+        description="CA bundle (PEM) for TLS verification; default: the certifi bundle.",
+    )
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _valid_egress_allow(cls, value: list[str]) -> list[str]:
+        from vangnet.net import parse_allow
+
+        parse_allow(value)  # ValueError names the bad entry
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -20,7 +20,13 @@ from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
 from vangnet.live.monitor import Monitor, display_url
 from vangnet.live.sampler import Sampler, SampleReason
 from vangnet.live.samples import Sample
-from vangnet.live.sources import FileSource, NetworkSource, RelaySource, source_for
+from vangnet.live.sources import (
+    FileSource,
+    HttpSource,
+    NetworkSource,
+    RelaySource,
+    source_for,
+)
 from vangnet.match.results import Match
 
 FPS = 30
@@ -236,7 +242,7 @@ def test_empty_url_is_a_validation_error(url: str) -> None:
         ("rtmp://127.0.0.1/live/room", NetworkSource),
         ("RTMP://127.0.0.1/live/room", NetworkSource),
         ("udp://127.0.0.1:5000", NetworkSource),
-        ("https://127.0.0.1/live.m3u8", NetworkSource),
+        ("https://127.0.0.1/live.m3u8", HttpSource),
     ],
 )
 def test_source_for_picks_the_source_by_scheme(url: str, cls: type) -> None:

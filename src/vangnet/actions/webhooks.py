@@ -20,6 +20,12 @@ it with the header value after ``v1=`` in constant time (``hmac.compare_digest``
 timestamps more than five minutes from your clock, and remember the keys you have handled.
 `verify` does all of this. Answer any 2xx to accept; anything else (including redirects,
 which are not followed, and no answer within ``webhook_timeout_seconds``) is retried.
+
+Deliveries go out under the egress policy (`vangnet.egress`): the webhook host's addresses
+are checked (private, loopback, link-local... only when ``egress_allow`` allows them), the
+connection goes to the checked address, and TLS certificates are verified. A delivery the
+policy refuses is not sent: it is dead at once (``last_error`` says so), and can be retried
+with `retry` once the setting or the URL is fixed.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.config import Settings, get_settings
+from vangnet.egress.client import egress_client
+from vangnet.egress.policy import DestinationRefused, DestinationUnresolved, EgressPolicy
 from vangnet.errors import AuthError, ConflictError, NotFoundError, ValidationError
 from vangnet.store.models import WebhookDelivery, utcnow
 
@@ -178,7 +186,8 @@ class Deliverer:
         self._timeout = self._settings.webhook_timeout_seconds
         self._lease = timedelta(seconds=4 * self._timeout + 30)  # connect+write+read+margin
         self._owns_client = client is None
-        self._client = client or httpx.Client(follow_redirects=False, trust_env=False)
+        self._policy = EgressPolicy.from_settings(self._settings)
+        self._client = client or egress_client(self._policy, timeout=self._timeout)
         self._warned = False
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -194,7 +203,7 @@ class Deliverer:
         ``now`` fixes the scheduling clock (tests); signatures always use the real time."""
         at = now or utcnow()
         if self._owns_client and self._client.is_closed:
-            self._client = httpx.Client(follow_redirects=False, trust_env=False)
+            self._client = egress_client(self._policy, timeout=self._timeout)
         with Session(self._engine) as session:  # read, then close before any HTTP call
             due = session.scalars(
                 select(_W)
@@ -218,11 +227,14 @@ class Deliverer:
                 if conn.execute(claim.values(next_attempt_at=lease)).rowcount != 1:
                     continue  # another deliverer has it
             attempted += 1
-            status, error = self._send(row, secret)
-            self._record(row, lease, now or utcnow(), status, error)
+            status, error, refused = self._send(row, secret)
+            self._record(row, lease, now or utcnow(), status, error, refused=refused)
         return attempted
 
-    def _send(self, row: WebhookDelivery, secret: bytes | None) -> tuple[int | None, str | None]:
+    def _send(
+        self, row: WebhookDelivery, secret: bytes | None
+    ) -> tuple[int | None, str | None, bool]:
+        """(HTTP status, error, refused by the egress policy)."""
         timestamp, body = int(time.time()), row.body.encode()
         headers = {"Content-Type": "application/json", EVENT_HEADER: row.event}
         headers |= {IDEMPOTENCY_HEADER: row.idempotency_key, TIMESTAMP_HEADER: str(timestamp)}
@@ -234,10 +246,15 @@ class Deliverer:
                 "POST", row.url, content=body, headers=headers, **options
             ) as r:
                 code = r.status_code
+        except DestinationUnresolved:  # DNS may be back later: an ordinary failed attempt
+            return None, "the webhook host could not be resolved", False
+        except DestinationRefused as exc:  # not sent: the policy forbids the destination
+            return None, f"{exc.code}: {exc.message}", True
         except Exception as exc:  # timeout, refused, bad URL...: all are failed attempts
             error = f"{type(exc).__name__}: {exc}"
-            return None, error.replace(secret.decode(errors="replace"), "***") if secret else error
-        return code, None if 200 <= code < 300 else f"HTTP {code}"
+            error = error.replace(secret.decode(errors="replace"), "***") if secret else error
+            return None, error, False
+        return code, None if 200 <= code < 300 else f"HTTP {code}", False
 
     def _record(
         self,
@@ -246,6 +263,8 @@ class Deliverer:
         at: datetime,
         code: int | None,
         error: str | None,
+        *,
+        refused: bool = False,
     ) -> None:
         mine = update(_W).where(_W.id == row.id, _W.status == "pending")
         values: dict[str, Any] = {"last_status": code, "last_error": error and error[:1000]}
@@ -254,7 +273,7 @@ class Deliverer:
         else:
             attempts = row.attempts + 1
             delay = self._settings.webhook_backoff_seconds * 2 ** (attempts - 1)
-            dead = attempts >= self._settings.webhook_max_attempts
+            dead = refused or attempts >= self._settings.webhook_max_attempts
             mine = mine.where(_W.next_attempt_at == lease)  # only while our claim holds
             values |= {"attempts": attempts, "status": "dead" if dead else "pending"}
             values["next_attempt_at"] = at + timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS))

@@ -116,6 +116,9 @@ def _start_live_demo(settings: Settings) -> threading.Event:
         console.print(f"[bold]demo[/] {text}", highlight=False)
 
     receiver = DemoReceiver(say)
+    # The receiver is on 127.0.0.1: allow loopback (only) as a webhook destination, unless
+    # the operator set the egress policy already.
+    os.environ.setdefault("VANGNET_EGRESS_ALLOW", '["loopback"]')
     os.environ["VANGNET_WEBHOOK_URL"] = receiver.url
     os.environ["VANGNET_WEBHOOK_SECRET"] = receiver.secret
     reset_settings()

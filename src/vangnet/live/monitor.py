@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.actions.webhooks import Deliverer
 from vangnet.config import Settings, get_settings
+from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError
 from vangnet.live import alerts as alert_service
 from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
@@ -389,6 +390,7 @@ class StreamSession:
                 runtime.url,
                 connect_timeout=settings.live_connect_timeout,
                 stall_timeout=settings.live_stall_seconds,
+                egress=EgressPolicy.from_settings(settings),  # checked again on each connect
             )
             base = self.offset
             last_wall = time.time()
@@ -590,6 +592,7 @@ class Monitor:
                 metadata=metadata,
                 fps=fps,
                 allow_files=allow_files,
+                egress=EgressPolicy.from_settings(self.settings),
             )
             row.worker = self.worker
             row.lease_until = utcnow() + timedelta(seconds=self.settings.live_lease_seconds)

@@ -2,12 +2,18 @@
 
 A `Source` yields decoded frames with their stream time. Built-ins:
 
-- `NetworkSource` (``rtmp``, ``rtmps``, ``rtsp``, ``http``/``https`` for HLS ``.m3u8`` and
-  HTTP-FLV, ``udp``/``rtp``/``tcp`` MPEG-TS): FFmpeg's own protocols through PyAV, with a
-  protocol whitelist per scheme (a playlist cannot make FFmpeg open local files) and timeouts
-  on connecting and on every read (a server that stalls raises instead of hanging).
+- `NetworkSource` (``rtmp``, ``rtmps``, ``rtsp``, ``udp``/``rtp``/``tcp`` MPEG-TS): FFmpeg's
+  own protocols through PyAV, with a protocol whitelist per scheme and timeouts on connecting
+  and on every read (a server that stalls raises instead of hanging).
+- `HttpSource` (``http``/``https``: HLS ``.m3u8`` and progressive HTTP-FLV or MPEG-TS):
+  playlists and segments fetched in Python (`vangnet.live.hls`), the bytes decoded by PyAV.
 - `RelaySource` (``srt``): PyAV's bundled FFmpeg has no SRT, so the system ``ffmpeg`` relays
   the stream as MPEG-TS into a pipe and PyAV decodes it in memory.
+
+Network sources connect only where the egress policy (`vangnet.egress.policy`) allows, to the
+address that was checked, checked again on every (re)connect; until a stream's first frame
+every failure reads the same (`GENERIC_REASON`, the detail in the server log), so that a
+stream's reason cannot be used to probe the internal network.
 - `FileSource` (``file://`` or a plain path): a local file played at real-time speed, for
   demos and tests; with ``?loop=1`` it starts again at the end.
 
@@ -17,6 +23,7 @@ Nothing is written to disk; frames stay in memory. A new source is a subclass wi
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 import time
@@ -29,8 +36,14 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import av
 import av.error
+import httpx
 
+from vangnet.egress.client import egress_client
+from vangnet.egress.policy import GENERIC_REASON, DestinationRefused, EgressPolicy
 from vangnet.errors import MediaError, UnavailableError, ValidationError
+from vangnet.live.hls import ChunkReader, HlsStalled, HlsUnsupported, HttpStatusError, HttpStream
+
+log = logging.getLogger(__name__)
 
 
 class StreamEnded(Exception):
@@ -71,10 +84,21 @@ class Source(ABC):
 
     schemes: ClassVar[tuple[str, ...]]
 
-    def __init__(self, url: str, *, connect_timeout: float, stall_timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float,
+        stall_timeout: float,
+        egress: EgressPolicy | None = None,
+    ) -> None:
+        from vangnet.config import get_settings
+
         self.url = url
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
+        #: Where this source may connect (network sources); default: from the settings.
+        self.egress = egress or EgressPolicy.from_settings(get_settings())
         self.closed = False
         #: Decode key frames only (set by the reader when the sample rate allows it).
         self.keyframes_only = False
@@ -145,29 +169,59 @@ def decode(
     raise StreamEnded
 
 
-#: FFmpeg protocols each scheme may use (HLS playlists may not reach ``file:``).
+class PolicedSource(Source):
+    """A network source: `frames` checks the destination with the egress policy on every
+    (re)connect, and until the first frame every failure (refused, unreachable, silent, not
+    a stream, ended at once) is the same `StreamUnavailable` with `GENERIC_REASON`, the
+    detail logged on the server only."""
+
+    def frames(self) -> Iterator[SourceFrame]:
+        started = False
+        try:
+            for item in self.connected_frames():
+                started = True
+                yield item
+        except (StreamEnded, StreamUnavailable, StreamRejected, DestinationRefused) as exc:
+            if started and not isinstance(exc, DestinationRefused):
+                raise
+            detail = exc.message if isinstance(exc, (MediaError, UnavailableError)) else ""
+            if isinstance(exc, DestinationRefused):
+                detail = f"refused: {exc.message}"
+            log.warning(
+                "stream %s could not be opened: %s: %s",
+                display_url(self.url),
+                type(exc).__name__,
+                detail or "no frame",
+            )
+            raise StreamUnavailable(GENERIC_REASON) from None
+
+    @abstractmethod
+    def connected_frames(self) -> Iterator[SourceFrame]:
+        """Check the destination, connect, and yield frames."""
+
+
+#: FFmpeg protocols each scheme may use.
 _WHITELISTS = {
     "rtmp": "rtmp,tcp",
     "rtmps": "rtmps,rtmp,tcp,tls",
     "rtsp": "rtsp,rtp,tcp,udp",
-    "http": "http,https,tcp,tls,crypto,hls",
-    "https": "http,https,tcp,tls,crypto,hls",
     "udp": "udp",
     "rtp": "rtp,udp",
     "tcp": "tcp",
 }
 
 
-class NetworkSource(Source):
+class NetworkSource(PolicedSource):
     schemes = tuple(_WHITELISTS)
 
     def _options(self, scheme: str) -> dict[str, str]:
-        options = {"protocol_whitelist": _WHITELISTS[scheme]}
-        if scheme not in ("http", "https"):  # (HLS needs its segments probed as usual)
-            # Probe briefly: FFmpeg's default (5 s of data) delays the first frames of a live
-            # stream by that much; one video stream is all the monitor needs to find.
-            options["analyzeduration"] = "1000000"
-            options["probesize"] = "1000000"
+        # Probe briefly: FFmpeg's default (5 s of data) delays the first frames of a live
+        # stream by that much; one video stream is all the monitor needs to find.
+        options = {
+            "protocol_whitelist": _WHITELISTS[scheme],
+            "analyzeduration": "1000000",
+            "probesize": "1000000",
+        }
         if scheme == "rtsp":
             from vangnet.config import get_settings
 
@@ -179,14 +233,21 @@ class NetworkSource(Source):
             options["fifo_size"] = "1000000"
         return options
 
-    def frames(self) -> Iterator[SourceFrame]:
+    def connected_frames(self) -> Iterator[SourceFrame]:
         from vangnet.config import get_settings
 
-        scheme = urlsplit(self.url).scheme.lower()
+        checked = self.egress.check_url(self.url)  # DestinationRefused
+        scheme = checked.scheme
+        options = self._options(scheme)
+        address = checked.addresses[0]
+        if scheme == "rtmps":
+            options |= self.egress.ffmpeg_tls_options(checked.host)
+        if scheme in ("udp", "rtp") and not address.is_multicast:
+            options["localaddr"] = str(address)  # receive on that address, not on all
         try:
             container = av.open(
-                self.url,
-                options=self._options(scheme),
+                checked.pinned(address),
+                options=options,
                 timeout=(self.connect_timeout, self.stall_timeout),
             )
         except av.error.ExitError:
@@ -205,22 +266,24 @@ class NetworkSource(Source):
                     return
 
 
-class RelaySource(Source):
+class RelaySource(PolicedSource):
     """SRT through the system ffmpeg (``apt install ffmpeg``), relayed as MPEG-TS in a pipe."""
 
     schemes = ("srt",)
 
-    def frames(self) -> Iterator[SourceFrame]:
+    def connected_frames(self) -> Iterator[SourceFrame]:
         from vangnet.config import get_settings
 
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:
             raise StreamRejected("SRT needs the ffmpeg program (e.g. apt install ffmpeg)")
+        checked = self.egress.check_url(self.url)  # DestinationRefused (listener mode too)
         timeout_us = str(int(self.connect_timeout * 1_000_000))
         command = [ffmpeg, "-nostdin", "-loglevel", "error", "-timeout", timeout_us]
+        command += ["-protocol_whitelist", "srt"]
         # Low delay: brief probing, no muxer delay, every packet flushed at once.
         command += ["-probesize", "1000000", "-analyzeduration", "1000000"]
-        command += ["-i", self.url, "-map", "0:v:0", "-c", "copy"]
+        command += ["-i", checked.pinned(), "-map", "0:v:0", "-c", "copy"]
         command += ["-muxdelay", "0", "-muxpreload", "0", "-flush_packets", "1"]
         command += ["-f", "mpegts", "pipe:1"]
         # Unbuffered: a buffered pipe would wait for whole 32 KB reads (most of a second of a
@@ -255,6 +318,58 @@ class RelaySource(Source):
                 yield item
                 if self.closed:
                     return
+
+
+class HttpSource(PolicedSource):
+    """HLS playlists and progressive streams over HTTP(S), fetched under the egress policy
+    (`vangnet.live.hls`): every playlist, segment and redirect is checked and pinned, and
+    certificates are verified."""
+
+    schemes = ("http", "https")
+
+    def connected_frames(self) -> Iterator[SourceFrame]:
+        from vangnet.config import get_settings
+
+        self.egress.check_url(self.url)  # DestinationRefused; checked again on connect
+        pixels = get_settings().live_max_pixels
+        timeout = httpx.Timeout(self.stall_timeout, connect=self.connect_timeout)
+        with egress_client(self.egress, timeout=timeout, follow_redirects=True) as client:
+            stream = HttpStream(
+                client,
+                self.url,
+                max_pixels=pixels,
+                stall_timeout=self.stall_timeout,
+                closed=lambda: self.closed,
+            )
+            try:
+                container = av.open(
+                    ChunkReader(stream.chunks()),
+                    mode="r",
+                    options={"analyzeduration": "1000000", "probesize": "1000000"},
+                    timeout=(self.connect_timeout, self.stall_timeout),
+                )
+                with container:
+                    for item in decode(
+                        container,
+                        max_pixels=pixels,
+                        stall_timeout=self.stall_timeout,
+                        source=self,
+                    ):
+                        yield item
+                        if self.closed:
+                            return
+            except HlsUnsupported as exc:
+                raise StreamRejected(str(exc)) from None
+            except HlsStalled as exc:
+                raise StreamStalled(str(exc)) from None
+            except httpx.ReadTimeout:
+                raise StreamStalled(f"no data for {self.stall_timeout:g} s") from None
+            except (httpx.HTTPError, HttpStatusError, OSError) as exc:
+                raise StreamUnavailable(f"HTTP stream failed: {type(exc).__name__}") from None
+            except av.error.InvalidDataError as exc:
+                raise StreamRejected(f"not a stream FFmpeg can read: {_error(exc)}") from None
+            except av.error.FFmpegError as exc:
+                raise StreamUnavailable(f"cannot read the stream: {_error(exc)}") from None
 
 
 class FileSource(Source):
@@ -313,7 +428,9 @@ def display_url(url: str | None) -> str | None:
 
 #: The registry: URL scheme -> source class.
 SOURCES: dict[str, type[Source]] = {
-    scheme: cls for cls in (NetworkSource, RelaySource, FileSource) for scheme in cls.schemes
+    scheme: cls
+    for cls in (NetworkSource, HttpSource, RelaySource, FileSource)
+    for scheme in cls.schemes
 }
 
 

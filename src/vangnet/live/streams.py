@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vangnet.config import get_settings
+from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
-from vangnet.live.sources import FileSource, display_url, source_for
+from vangnet.live.sources import FileSource, PolicedSource, display_url, source_for
 from vangnet.store.models import Stream, utcnow
 
 MAX_METADATA_BYTES = 16_384
@@ -38,16 +39,23 @@ def create_stream(
     metadata: dict[str, Any] | None = None,
     fps: float | None = None,
     allow_files: bool = True,
+    egress: EgressPolicy | None = None,
 ) -> Stream:
     """A new wanted stream: pulled from ``url``, or pushed by the platform when None.
-    ``allow_files`` off refuses local files (for streams started through the API)."""
+    ``allow_files`` off refuses local files (for streams started through the API). A network
+    URL must pass the egress policy (``egress``, default from the settings) now: its options
+    and the addresses its host resolves to (`DestinationRefused` otherwise); the stream
+    checks again on every connect."""
     if url is not None:
-        source = source_for(url, connect_timeout=1, stall_timeout=1)  # ValidationError
+        policy = egress or EgressPolicy.from_settings(get_settings())
+        source = source_for(url, connect_timeout=1, stall_timeout=1, egress=policy)
         if isinstance(source, FileSource) and not allow_files:
             raise ForbiddenError(
                 "streams from local files cannot be started through the API "
                 "(VANGNET_LIVE_API_ALLOW_FILES)"
             )
+        if isinstance(source, PolicedSource):
+            policy.check_url(url)  # DestinationRefused: 422 destination_refused
     rate = get_settings().live_sample_fps if fps is None else float(fps)
     if not 0 < rate <= 30:
         raise ValidationError("the sample rate must be above 0 and at most 30 per second")

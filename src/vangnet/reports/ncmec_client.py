@@ -32,6 +32,8 @@ from typing import Any, ClassVar, Final, Literal
 import httpx
 from lxml import etree
 
+from vangnet.egress.client import EgressTransport
+from vangnet.egress.policy import DestinationRefused, EgressPolicy
 from vangnet.errors import ExitCode, ValidationError, VangnetError
 from vangnet.net import is_loopback
 from vangnet.reports.ncmec import ReportValidationError, safe_xml_parser, validate
@@ -85,8 +87,10 @@ class NcmecClient:
     """One method per CyberTipline endpoint; each raises `NcmecSubmitError` on failure.
 
     ``base_url`` must be https (plain http only to a loopback address, for a local test
-    server). Proxies are not read from the environment and redirects are not followed;
-    pass an ``httpx`` ``transport`` to route or mock the traffic."""
+    server). Proxies are not read from the environment and redirects are not followed.
+    Connections pass the egress policy (``egress``, default from the settings: the host's
+    addresses checked and pinned, TLS verified); pass an ``httpx`` ``transport`` instead to
+    route or mock the traffic."""
 
     def __init__(
         self,
@@ -96,9 +100,14 @@ class NcmecClient:
         *,
         timeout: float = 30,
         transport: httpx.BaseTransport | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self._base = _checked_base_url(base_url)
         self._timeout = timeout
+        if transport is None:
+            from vangnet.config import get_settings
+
+            transport = EgressTransport(egress or EgressPolicy.from_settings(get_settings()))
         self._client = httpx.Client(
             auth=httpx.BasicAuth(username, password),
             timeout=timeout,
@@ -176,6 +185,8 @@ class NcmecClient:
     def _send(self, step: Step, method: str, path: str, **options: Any) -> httpx.Response:
         try:
             return self._client.request(method, self._base + path, **options)
+        except DestinationRefused:  # nothing was sent
+            message = f"the NCMEC URL is refused by the egress policy ({step} not sent)"
         except httpx.TimeoutException:
             message = f"NCMEC did not answer {step} within {self._timeout:g} s"
         except httpx.HTTPError as exc:

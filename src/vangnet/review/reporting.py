@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
 from vangnet.config import Settings, get_settings
+from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.live.evidence import read_evidence
 from vangnet.reports import document, vics_cases
@@ -243,7 +244,8 @@ def submit_ncmec(
     url, username, password = _submission_settings(cfg)
     reporter_from(cfg)  # fail on missing reporter settings before recording anything
     # checks the URL (https, or http to loopback) before anything is recorded
-    client = _CountingClient(url, username, password, transport=transport)
+    egress = EgressPolicy.from_settings(cfg)
+    client = _CountingClient(url, username, password, transport=transport, egress=egress)
     with client:
         report_id, result = _submit(engine, vault, case_id, client, actor=actor, cfg=cfg)
     return {

@@ -6,7 +6,8 @@ other address, the server will not start while:
 - API keys are off (``require_api_keys = false``);
 - the session cookie may travel over plain HTTP (``cookie_secure = false``; put TLS in front);
 - a demo account (made by ``vangnet demo``, with a password printed on the terminal) exists
-  and is enabled.
+  and is enabled;
+- TLS certificates of outbound connections are not verified (``egress_tls_verify = false``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ def insecure_reasons(settings: Settings, engine: Engine | None = None) -> list[s
         reasons.append(
             "session cookies would travel over plain HTTP: serve behind TLS and set "
             "VANGNET_COOKIE_SECURE=true"
+        )
+    if not settings.egress_tls_verify:
+        reasons.append(
+            "TLS certificates of streams, webhooks and NCMEC are not verified "
+            "(VANGNET_EGRESS_TLS_VERIFY=false, for testing only)"
         )
     if engine is not None:
         with Session(engine) as session:
