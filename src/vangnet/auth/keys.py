@@ -158,7 +158,7 @@ def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKeyV
     stmt = select(ApiKey).order_by(ApiKey.id)
     if not include_revoked:
         stmt = stmt.where(ApiKey.revoked_at.is_(None))
-    names = dict(session.execute(select(User.id, User.username)).tuples().all())
+    names = {uid: name for uid, name in session.execute(select(User.id, User.username))}
     return [
         ApiKeyView.of(k, names.get(k.user_id) if k.user_id is not None else None)
         for k in session.scalars(stmt)

@@ -133,9 +133,9 @@ def decide(
         elif cfg.review_two_person:
             if (case.pending_person or case.pending_by) in (person, actor):
                 raise ConflictError(
-                    "two-person rule: a second person must confirm this case (first confirmed "
-                    f"by {case.pending_by}; a web sign-in and that person's API keys are one "
-                    "person)"
+                    "two-person rule: a second reviewer must confirm this case, another person "
+                    f"(first confirmed by {case.pending_by}; a web sign-in and that person's "
+                    "API keys are one person)"
                 )
             if case.pending_category != chosen:
                 raise ConflictError(
