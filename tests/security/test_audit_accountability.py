@@ -152,8 +152,6 @@ def test_omm_bank_routes_are_audited(
 def test_a_sample_of_other_routes_lands_its_declared_entry(
     make_client: Any, db_url: str, admin_key: str, shared_data: Path
 ) -> None:
-    from vangnet.audit.actions import ROUTES
-
     client = make_client()
     h = key_header(admin_key)
     calls: list[tuple[tuple[str, str], str | None]] = []
@@ -175,15 +173,21 @@ def test_a_sample_of_other_routes_lands_its_declared_entry(
     calls.append((("DELETE", "/v1/banks/{name}"), "bank:NATIVE"))
 
     entries = audit_entries(client, admin_key)
+    expected = {
+        ("POST", "/v1/banks"): "bank.create",
+        ("POST", "/v1/streams"): "stream.start",
+        ("POST", "/v1/streams/{stream_id}/stop"): "stream.stop",
+        ("POST", "/v1/match"): "case.intake",
+        ("DELETE", "/v1/banks/{name}"): "bank.delete",
+    }
     for route, target in calls:
-        action = ROUTES[route]
-        assert isinstance(action, str)
-        assert _landed(entries, action, target), (route, action, target)
+        assert _landed(entries, expected[route], target), (route, expected[route], target)
+    from vangnet.audit.actions import ROUTES  # the actions the routes declare
+
+    assert {route: ROUTES[route] for route in expected} == expected
 
 
 def test_cli_commands_land_their_declared_entries(cli: Cli, engine: Engine) -> None:
-    from vangnet.audit.actions import COMMANDS
-
     ran = [
         ("bank create", ["bank", "create", "CLI_BANK"], "bank:CLI_BANK"),
         ("bank disable", ["bank", "disable", "CLI_BANK"], "bank:CLI_BANK"),
@@ -209,12 +213,22 @@ def test_cli_commands_land_their_declared_entries(cli: Cli, engine: Engine) -> N
     ran.append(("key create", [], None))
     with Session(engine) as s:
         entries = [chain.entry_dict(e) for e in s.scalars(select(AuditEntry))]
+    expected = {
+        "bank create": "bank.create",
+        "bank disable": "bank.disable",
+        "bank delete": "bank.delete",
+        "streams start": "stream.start",
+        "user create": "user.create",
+        "streams stop": "stream.stop",
+        "key create": "key.create",
+    }
     for command, _args, target in ran:
-        action = COMMANDS[command]
-        assert isinstance(action, str)
-        assert _landed(entries, action, target), (command, action, target)
+        assert _landed(entries, expected[command], target), (command, target)
     created = next(e for e in entries if e["action"] == "key.create")
     assert created["after"]["user"] == "ann"
+    from vangnet.audit.actions import COMMANDS  # the actions the commands declare
+
+    assert {command: COMMANDS[command] for command in expected} == expected
 
 
 # -- finding 8: the two-person rule counts people ------------------------------------------
