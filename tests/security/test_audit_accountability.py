@@ -15,6 +15,7 @@ and the audit log cannot be rewritten by whoever can write the database.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,35 @@ def test_ui_and_the_same_persons_key_are_one_person(
     confirms = audit_entries(client, admin_key, action="case.confirm")
     people = {e["details"]["person"] for e in confirms}
     assert len(people) == 2
+
+
+def test_keys_page_makes_a_key_that_belongs_to_a_person(
+    web_factory: Any, db_url: str, admin_key: str, shared_data: Path
+) -> None:
+    client = web_factory()
+    make_user(db_url, "boss", "admin")
+    make_user(db_url, "rev", "reviewer")
+    bank_photo(client, admin_key, shared_data)
+    case_id = upload_case(client, admin_key, shared_data)
+    csrf = login(client, "boss")
+    r = client.post(
+        "/ui/keys", data={"csrf": csrf, "name": "rev-laptop", "role": "reviewer", "user": "rev"}
+    )
+    assert r.status_code == 201, r.text[:300]
+    found = re.search(r'id="new-secret" class="secret" value="([^"]+)"', r.text)
+    assert found is not None
+    row = re.search(
+        r'<tr id="key-\d+"[^>]*>\s*<td>\d+</td>\s*<td>rev-laptop</td>.*?</tr>', r.text, re.S
+    )
+    assert row is not None and "<td>rev</td>" in row.group(0)
+    r = client.post(
+        f"/v1/cases/{case_id}/decisions",
+        json={"decision": "escalate"},
+        headers=key_header(found.group(1)),
+    )
+    assert r.status_code == 200, r.text
+    [entry] = audit_entries(client, admin_key, action="case.escalate")
+    assert entry["details"]["person"].startswith("user:") and "of rev" in entry["actor"]
 
 
 def test_a_disabled_owners_key_may_not_decide(
