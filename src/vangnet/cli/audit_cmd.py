@@ -109,8 +109,9 @@ def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
         )
     else:
         err_console.print(
-            f"[bold red]audit chain broken[/] ({verdict.how}) at entry {verdict.broken_seq}, "
-            f"{verdict.where}: {verdict.reason} ({verdict.entries} entries before it verified)",
+            f"[bold red]audit chain broken[/] at entry {verdict.broken_seq}: {verdict.reason} "
+            f"({verdict.entries} entries before it verified; {verdict.how}, found at "
+            f"{verdict.where})",
             highlight=False,
         )
     if not verdict.ok:

@@ -53,7 +53,7 @@ def key_create(
                 "name": view.name,
                 "role": str(view.role),
                 "prefix": view.prefix,
-                "user": view.owner,
+                **({"user": view.owner} if view.owner else {}),
             },
         )
         s.commit()

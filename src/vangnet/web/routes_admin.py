@@ -594,7 +594,7 @@ def _create_key(
                 "name": view.name,
                 "role": view.role.value,
                 "prefix": view.prefix,
-                "user": view.owner,
+                **({"user": view.owner} if view.owner else {}),
             },
         )
         session.commit()
