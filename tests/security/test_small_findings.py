@@ -189,6 +189,7 @@ def test_reviewer_cannot_add_to_a_bank_without_bank_rights(
     csrf = login(reviewer, "rev")
     h = key_header(admin_key)
     before = app.get("/v1/banks/LEADS", headers=h).json()["stats"]["content"]
+    assert 'name="add_to_bank"' not in reviewer.get(f"/ui/cases/{case_id}").text  # not offered
     r = reviewer.post(
         f"/ui/cases/{case_id}/decide",
         data={"csrf": csrf, "decision": "confirm", "add_to_bank": "LEADS"},
