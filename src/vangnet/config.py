@@ -296,6 +296,29 @@ class Settings(BaseSettings):
         parse_allow(value)  # ValueError names the bad entry
         return value
 
+    # -- audit: accountability (keyed audit log, checkpoints outside the database) ----------
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Key that MACs every audit entry and checkpoint (at least 32 characters). "
+        "Without it (and without audit_key_file) a key file is created in "
+        "$VANGNET_HOME/audit.key (mode 0600), beside the database, never in it.",
+    )
+    audit_key_file: Path | None = Field(
+        default=None, description="File holding the audit key (at least 32 characters)."
+    )
+    audit_checkpoint_file: Path | None = Field(
+        default=None,
+        description="Append-only file of signed checkpoints (entry number, hash, MAC) outside "
+        "the database; empty: $VANGNET_HOME/audit-checkpoints.jsonl. Ship it to write-once "
+        "storage to keep it out of reach of whoever can write the database.",
+    )
+    audit_checkpoint_every: int = Field(
+        default=1,
+        ge=1,
+        description="Write a checkpoint after every this many audit entries (and at every "
+        "`audit verify` and export); entries after the last checkpoint can be cut unseen.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -329,11 +352,14 @@ def describe() -> list[dict[str, Any]]:
     rows = []
     for name, field in Settings.model_fields.items():
         default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        value = getattr(current, name)
+        if isinstance(value, SecretStr):  # shown as set, never its value (JSON-safe)
+            value = "**********"
         rows.append(
             {
                 "name": name,
                 "env": f"VANGNET_{name.upper()}",
-                "value": getattr(current, name),
+                "value": value,
                 "default": default,
                 "help": field.description or "",
             }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from api.conftest import BRIDGE, AppFactory, make_key, refresh
 
@@ -25,6 +26,22 @@ def _bank_photo(client: TestClient, data: bytes) -> None:
     )
     assert r.status_code == 200, r.text
     refresh(client)
+
+
+def _persons_key(client: TestClient, role: str) -> str:
+    """A key of ``role`` belonging to a person (a web user of that role)."""
+    from vangnet.auth.keys import create_key
+    from vangnet.review.users import create_user
+    from vangnet.store.db import writer
+
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with Session(writer(engine)) as session:
+        create_user(
+            session, username=f"{role}-person", password="a long password", role=role, actor="t"
+        )
+        _view, secret = create_key(session, name=f"{role}-tools", role=role, user=f"{role}-person")
+        session.commit()
+    return secret
 
 
 def test_matching_upload_is_filed_in_a_case(client: TestClient, shared_data: Path) -> None:
@@ -47,15 +64,20 @@ def test_matching_upload_is_filed_in_a_case(client: TestClient, shared_data: Pat
     assert len(doc["items"]) == 2 and doc["items"][0]["media_type"] == "image/jpeg"
     assert doc["matches"][0]["banked"]["note"] == "n1"
 
-    r = client.post(f"/v1/cases/{case_id}/decisions", json={"decision": "confirm"})
+    person = {"X-API-Key": _persons_key(client, "reviewer")}  # deciding keys are a person's
+    r = client.post(f"/v1/cases/{case_id}/decisions", json={"decision": "confirm"}, headers=person)
     assert r.status_code == 400 and "category" in r.json()["error"]["message"]
     r = client.post(
-        f"/v1/cases/{case_id}/decisions", json={"decision": "confirm", "category": "vics:1"}
+        f"/v1/cases/{case_id}/decisions",
+        json={"decision": "confirm", "category": "vics:1"},
+        headers=person,
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "confirmed"
     r = client.post(
-        f"/v1/cases/{case_id}/decisions", json={"decision": "confirm", "category": "vics:1"}
+        f"/v1/cases/{case_id}/decisions",
+        json={"decision": "confirm", "category": "vics:1"},
+        headers=person,
     )
     assert r.status_code == 409
     assert client.get("/v1/audit/verify").json()["ok"] is True
@@ -70,7 +92,7 @@ def test_review_routes_need_their_roles(
 ) -> None:
     client = make_client()
     matcher = {"X-API-Key": make_key(db_url, "matcher")}
-    reviewer = {"X-API-Key": make_key(db_url, "reviewer")}
+    reviewer = {"X-API-Key": _persons_key(client, "reviewer")}
     analyst = {"X-API-Key": make_key(db_url, "analyst")}
     assert client.get("/v1/cases").status_code == 401
     assert client.get("/v1/cases", headers=matcher).status_code == 403

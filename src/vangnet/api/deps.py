@@ -150,7 +150,8 @@ class Caller:
         """Who this is in the audit log and chains of custody."""
         if self.key is None:
             return "local (no API key, loopback demo mode)"
-        return f"key:{self.key.prefix} ({self.key.name})"
+        owner = f" of {self.key.owner}" if self.key.owner else ""
+        return f"key:{self.key.prefix} ({self.key.name}){owner}"
 
 
 def _secret_from(request: Request) -> str | None:

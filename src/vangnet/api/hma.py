@@ -1,7 +1,8 @@
 """OpenMediaMatch (HMA 1.1) compatible routes: same paths, request and response shapes and
 status codes, so an HMA client works unchanged once it sends an API key.
 
-Errors on these routes use HMA's shape, ``{"message": "..."}``.
+Errors on these routes use HMA's shape, ``{"message": "..."}``. Every bank change is written
+to the audit log under the key's name, in the transaction of the change.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_multipart
+from vangnet.audit import chain
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
@@ -55,6 +57,18 @@ def _existing_bank(session: Session, name: str, message: str | None = None) -> b
 
 def _hma_bank(bank: banks.BankView) -> dict[str, Any]:
     return {"name": bank.name, "matching_enabled_ratio": bank.matching_enabled_ratio}
+
+
+def _audited_bank(session: Session, bank: banks.BankView) -> dict[str, Any]:
+    """What the audit log keeps of a bank: its settings and how much it held."""
+    return {
+        "name": bank.name,
+        "matching_enabled_ratio": bank.matching_enabled_ratio,
+        "category_profile": bank.category_profile,
+        "high_confidence": bank.high_confidence,
+        "note": bank.note,
+        "stats": banks.bank_stats(session, bank.name),
+    }
 
 
 def signals_of(hashed: dict[str, Any], types: str | None = None) -> dict[str, str]:
@@ -244,7 +258,7 @@ def _ratio(data: dict[str, Any], default: float | None) -> float | None:
 
 @router.post("/c/banks", status_code=201)
 def bank_create(
-    session: WriterDb, _: Write, data: Annotated[dict[str, Any], Body()]
+    session: WriterDb, who: Write, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     name = data.get("name")
     if not name or not isinstance(name, str):
@@ -256,6 +270,14 @@ def bank_create(
         )
     except ConflictError:
         return JSONResponse({"message": "Bank already exists"}, status_code=403)  # type: ignore[return-value]
+    chain.record(
+        session,
+        actor=who.actor,
+        action="bank.create",
+        target=f"bank:{bank.name}",
+        after=_hma_bank(bank),
+        details={"via": "openmediamatch"},
+    )
     session.commit()
     return _hma_bank(bank)
 
@@ -267,23 +289,41 @@ def bank_show(session: Db, _: Read, bank_name: str) -> dict[str, Any]:
 
 @router.put("/c/bank/{bank_name}")
 def bank_update(
-    session: WriterDb, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
+    session: WriterDb, who: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
-    _existing_bank(session, bank_name, "Bank not found")
+    before = _existing_bank(session, bank_name, "Bank not found")
     bank = banks.update_bank(
         session,
         bank_name,
         new_name=data.get("name"),
         matching_enabled_ratio=_ratio(data, None),
     )
+    chain.record(
+        session,
+        actor=who.actor,
+        action="bank.update",
+        target=f"bank:{bank_name}",
+        before=_hma_bank(before),
+        after=_hma_bank(bank),
+        details={"via": "openmediamatch"},
+    )
     session.commit()
     return _hma_bank(bank)
 
 
 @router.delete("/c/bank/{bank_name}")
-def bank_delete(session: WriterDb, _: Write, bank_name: str) -> dict[str, str]:
+def bank_delete(session: WriterDb, who: Write, bank_name: str) -> dict[str, str]:
     with contextlib.suppress(NotFoundError):  # HMA answers "Done" for a bank already gone
+        before = _audited_bank(session, banks.get_bank(session, bank_name))
         banks.delete_bank(session, bank_name)
+        chain.record(
+            session,
+            actor=who.actor,
+            action="bank.delete",
+            target=f"bank:{bank_name}",
+            before=before,
+            details={"via": "openmediamatch"},
+        )
     session.commit()
     return {"message": "Done"}
 
@@ -304,7 +344,7 @@ def _metadata(raw: str | None) -> dict[str, Any]:
 
 
 def _add_signals(
-    session: Session, bank_name: str, signals: dict[str, str], meta: dict[str, Any]
+    session: Session, who: Caller, bank_name: str, signals: dict[str, str], meta: dict[str, Any]
 ) -> dict[str, Any]:
     if not signals:
         raise ValidationError("No signals given")
@@ -329,6 +369,14 @@ def _add_signals(
         source=str(meta["content_uri"]) if "content_uri" in meta else None,
         note=json.dumps(meta["json"]) if "json" in meta else None,
     )
+    chain.record(
+        session,
+        actor=who.actor,
+        action="bank.add",
+        target=f"bank:{bank_name}",
+        after={"content_id": content_id, "signals": clean},
+        details={"items": 1, "first_content_id": content_id, "via": "openmediamatch"},
+    )
     session.commit()
     return {"id": content_id, "signals": clean}
 
@@ -338,14 +386,14 @@ async def bank_add_file(
     request: Request,
     svc: Svc,
     session: WriterDb,
-    _: Write,
+    who: Write,
     bank_name: str,
     metadata: str | None = None,
 ) -> dict[str, Any]:
     """Hash an uploaded file (multipart field ``photo`` or ``video``) and add it to the bank."""
     _existing_bank(session, bank_name)
     hashed = await _hash_upload(request, svc)
-    return _add_signals(session, bank_name, signals_of(hashed), _metadata(metadata))
+    return _add_signals(session, who, bank_name, signals_of(hashed), _metadata(metadata))
 
 
 @router.get("/c/bank/{bank_name}/content/{content_id}")
@@ -372,7 +420,7 @@ def bank_get_content(
 
 @router.delete("/c/bank/{bank_name}/content/{content_id}")
 def bank_delete_content(
-    session: WriterDb, _: Write, bank_name: str, content_id: RowId
+    session: WriterDb, who: Write, bank_name: str, content_id: RowId
 ) -> dict[str, int]:
     _existing_bank(session, bank_name)
     try:
@@ -380,17 +428,25 @@ def bank_delete_content(
         deleted = 1
     except NotFoundError:
         deleted = 0
+    if deleted:
+        chain.record(
+            session,
+            actor=who.actor,
+            action="content.delete",
+            target=f"content:{content_id}",
+            details={"bank": bank_name, "via": "openmediamatch"},
+        )
     session.commit()
     return {"deleted": deleted}
 
 
 @router.post("/c/bank/{bank_name}/signal")
 def bank_add_signal(
-    session: WriterDb, _: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
+    session: WriterDb, who: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     """Add hashes directly: body ``{"pdq": "<hex>", ...}``."""
     _existing_bank(session, bank_name)
-    return _add_signals(session, bank_name, data, {})
+    return _add_signals(session, who, bank_name, data, {})
 
 
 @router.get("/c/signal_type")

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from vangnet.actions import webhooks
 from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_body, read_multipart
+from vangnet.audit import chain as audit_chain
 from vangnet.auth.keys import Permission
 from vangnet.errors import (
     ConflictError,
@@ -313,7 +314,7 @@ def _stream_json(svc: Services, row: Stream) -> dict[str, Any]:
 
 
 @router.post("/streams", status_code=201)
-def start_stream(body: StreamCreate, svc: Svc, session: Db, _: Streams) -> dict[str, Any]:
+def start_stream(body: StreamCreate, svc: Svc, session: Db, who: Streams) -> dict[str, Any]:
     """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null."""
     stream_id = svc.monitor.add_stream(
         body.url,
@@ -322,7 +323,18 @@ def start_stream(body: StreamCreate, svc: Svc, session: Db, _: Streams) -> dict[
         fps=body.fps,
         allow_files=svc.settings.live_api_allow_files,
     )
-    return _stream_json(svc, get_stream(session, stream_id))
+    out = _stream_json(svc, get_stream(session, stream_id))
+    audit_chain.record_now(
+        svc.engine,
+        actor=who.actor,
+        action="stream.start",
+        target=f"stream:{stream_id}",
+        after={
+            "url": display_url(body.url) if body.url else None,
+            "external_id": body.external_id,
+        },
+    )
+    return out
 
 
 @router.get("/streams")
@@ -343,9 +355,10 @@ def show_stream(stream_id: RowId, svc: Svc, session: Db, _: Watch) -> dict[str, 
 
 
 @router.post("/streams/{stream_id}/stop")
-def stop_stream(stream_id: RowId, svc: Svc, session: WriteDb, _: Streams) -> dict[str, Any]:
+def stop_stream(stream_id: RowId, svc: Svc, session: WriteDb, who: Streams) -> dict[str, Any]:
     """Stop watching; a stream run by another process is ended by it within a second."""
     row = request_stop(session, stream_id)
+    audit_chain.record(session, actor=who.actor, action="stream.stop", target=f"stream:{stream_id}")
     session.commit()
     runtime = svc.monitor.runtimes.get(stream_id)
     if runtime is not None and not runtime.state.finished:
@@ -552,6 +565,13 @@ def acknowledge_alert(
     if by is None:
         by = who.key.name if who.key is not None else "local"
     alert = alert_service.acknowledge(session, alert_id, by=by)
+    audit_chain.record(
+        session,
+        actor=who.actor,
+        action="alert.acknowledge",
+        target=f"alert:{alert_id}",
+        after={"status": alert.status, "acknowledged_by": alert.acknowledged_by},
+    )
     session.commit()
     alert, frames = alert_service.get_alert(session, alert_id)
     return alert_service.alert_dict(alert, frames)
@@ -584,9 +604,12 @@ def dead_webhooks(
 
 
 @router.post("/webhooks/{delivery_id}/retry")
-def retry_webhook(delivery_id: RowId, svc: Svc, session: WriteDb, _: Alerts) -> dict[str, Any]:
+def retry_webhook(delivery_id: RowId, svc: Svc, session: WriteDb, who: Alerts) -> dict[str, Any]:
     """Queue a dead delivery again, due now (404 if unknown, 409 if it is not dead)."""
     webhooks.retry(session, delivery_id)
+    audit_chain.record(
+        session, actor=who.actor, action="webhook.retry", target=f"webhook:{delivery_id}"
+    )
     session.commit()
     svc.monitor.wake_deliverer()
     return {"id": delivery_id, "status": "pending"}

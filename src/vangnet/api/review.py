@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.audit import chain
+from vangnet.audit.anchor import anchor_for
+from vangnet.auth import keys
 from vangnet.auth.keys import Permission
 from vangnet.review import cases, decisions
 
@@ -59,11 +61,16 @@ def show_case(case_id: RowId, session: WriterDb, who: ReviewP) -> dict[str, Any]
 def decide(
     case_id: RowId, body: DecisionRequest, svc: Svc, session: WriterDb, who: DecideP
 ) -> dict[str, Any]:
+    """Decide a case. The key must belong to a person (a web user; 403 otherwise): the
+    decision is theirs, and the two-person rule counts them once however they sign in."""
+    # Demo mode (no keys, loopback only) has one anonymous local person.
+    person = keys.person_of_key(session, who.key) if who.key is not None else "local"
     outcome = decisions.decide(
         session,
         case_id,
         decision=body.decision,
         actor=who.actor,
+        person=person,
         category=body.category,
         note=body.note,
         disable_content=body.disable_content,
@@ -76,9 +83,11 @@ def decide(
 
 
 @router.get("/audit/verify")
-def verify_audit(session: Db, _: AuditP) -> dict[str, Any]:
-    """Recompute the audit hash chain: ``ok``, or the first broken entry and why."""
-    return chain.verify(session).to_dict()
+def verify_audit(session: Db, svc: Svc, _: AuditP) -> dict[str, Any]:
+    """Recompute the audit chain, its MACs and the checkpoints outside the database: ``ok``,
+    or the first fault, ``how`` (edited, removed, reordered, recomputed, truncated, unkeyed,
+    checkpoint) and ``where`` (entry, checkpoint file and line)."""
+    return chain.verify(session, anchor=anchor_for(svc.settings)).to_dict()
 
 
 @router.get("/audit")

@@ -194,6 +194,16 @@ def _file_upload(
                 group_by=svc.settings.review_group_by,
             )
             case_id = case.id
+            audit.record(
+                session,
+                actor=actor,
+                action="case.intake",
+                target=f"case:{case_id}",
+                details={
+                    "sha256": hashed["sha256"],
+                    "matches": [f"{m.bank}/{m.content_id}" for m in matches[:50]],
+                },
+            )
             session.commit()
     except BaseException:
         svc.vault().delete(entry.name)  # nothing points at it

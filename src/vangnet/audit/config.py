@@ -1,11 +1,14 @@
 """Configuration changes in the audit log: at every server start the settings in force
-(secrets as "set"/"unset" only) are compared with the last recorded ones; a difference is
+(secrets as "set"/"unset" only, URLs as scheme, host and port with a fingerprint: no
+credentials, paths or query tokens) are compared with the last recorded ones; a difference is
 recorded as ``config.change`` with before and after."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 from sqlalchemy import Engine, make_url, select
@@ -19,6 +22,24 @@ from vangnet.store.models import AuditEntry
 ACTION = "config.change"
 
 
+def redact_url(url: str) -> str:
+    """A URL as the audit log keeps it: scheme, host and port only, plus a fingerprint of the
+    whole URL so a change still shows. User names, passwords, paths and query strings may
+    hold tokens (e.g. ``https://hooks.example/T0/B0/secret`` or ``?token=...``)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    fingerprint = hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
+    if parts is None or not parts.scheme or not parts.hostname:
+        return f"(redacted, sha256:{fingerprint})"
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    where = f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query
+    return f"{where}/{'…' if hidden else ''} (sha256:{fingerprint})"
+
+
 def snapshot(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in sorted(Settings.model_fields):
@@ -27,6 +48,8 @@ def snapshot(settings: Settings) -> dict[str, Any]:
             out[name] = "set" if value else "unset"
         elif name == "database_url" and value:
             out[name] = make_url(value).render_as_string(hide_password=True)
+        elif name.endswith("_url") and isinstance(value, str) and value:
+            out[name] = redact_url(value)
         else:
             out[name] = json.loads(json.dumps(value, default=str))
     return out

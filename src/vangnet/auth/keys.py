@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vangnet.auth.roles import ROLE_PERMISSIONS, Permission, Role, has_permission
-from vangnet.errors import ConflictError, NotFoundError, ValidationError
-from vangnet.store.models import ApiKey, utcnow
+from vangnet.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
+from vangnet.store.models import ApiKey, User, utcnow
 
 __all__ = [
     "ROLE_PERMISSIONS",
@@ -29,6 +29,9 @@ __all__ = [
     "create_key",
     "has_permission",
     "list_keys",
+    "person_named",
+    "person_of_key",
+    "person_of_user",
     "revoke_key",
     "verify_key",
 ]
@@ -47,6 +50,8 @@ class ApiKeyView:
     created_at: datetime
     revoked_at: datetime | None
     last_used_at: datetime | None
+    user_id: int | None = None  # the person the key belongs to (a web user), if any
+    owner: str | None = None  # their user name
 
     @property
     def revoked(self) -> bool:
@@ -56,7 +61,7 @@ class ApiKeyView:
         return not self.revoked and has_permission(self.role, permission)
 
     @classmethod
-    def of(cls, key: ApiKey) -> ApiKeyView:
+    def of(cls, key: ApiKey, owner: str | None = None) -> ApiKeyView:
         return cls(
             id=key.id,
             name=key.name,
@@ -65,7 +70,54 @@ class ApiKeyView:
             created_at=key.created_at,
             revoked_at=key.revoked_at,
             last_used_at=key.last_used_at,
+            user_id=key.user_id,
+            owner=owner,
         )
+
+
+def person_of_user(user_id: int) -> str:
+    """How the two-person rule names a person: one web user, however they act."""
+    return f"user:{user_id}"
+
+
+def person_named(session: Session, name: str) -> str | None:
+    """The person a CLI ``--as NAME`` names, when NAME is a web user's name."""
+    user_id = session.scalar(select(User.id).where(User.username == name))
+    return person_of_user(user_id) if user_id is not None else None
+
+
+def _owner(session: Session, key: ApiKey) -> str | None:
+    if key.user_id is None:
+        return None
+    user = session.get(User, key.user_id)
+    return user.username if user is not None else None
+
+
+def _find_user(session: Session, username: str) -> User:
+    user = session.scalars(select(User).where(User.username == username.strip())).one_or_none()
+    if user is None:
+        raise NotFoundError(f"no user {username!r}: a key belongs to an existing web user")
+    if user.disabled:
+        raise ConflictError(f"user {username!r} is disabled")
+    return user
+
+
+def person_of_key(session: Session, key: ApiKeyView) -> str:
+    """The person a deciding key acts for; refused (ForbiddenError) when the key belongs to
+    nobody or to a disabled user, so every decision is one person's."""
+    if key.user_id is None:
+        raise ForbiddenError(
+            f"API key {key.prefix} ({key.name}) belongs to no person, so it may not decide "
+            "cases: create a key for a user (vangnet key create NAME --role reviewer --user "
+            "USERNAME, or the keys page of the web UI)"
+        )
+    user = session.get(User, key.user_id)
+    if user is None or user.disabled:
+        raise ForbiddenError(
+            f"the owner of API key {key.prefix} ({key.name}) is disabled or gone: it may not "
+            "decide cases"
+        )
+    return person_of_user(user.id)
 
 
 def hash_secret(secret: str) -> str:
@@ -80,25 +132,37 @@ def _role(role: Role | str) -> Role:
         raise ValidationError(f"unknown role {role!r} (known: {known})") from None
 
 
-def create_key(session: Session, *, name: str, role: Role | str) -> tuple[ApiKeyView, str]:
-    """Create a key; return it and its secret (shown once, never stored)."""
+def create_key(
+    session: Session, *, name: str, role: Role | str, user: str | None = None
+) -> tuple[ApiKeyView, str]:
+    """Create a key, owned by the web user named ``user`` when given (decisions made with
+    it are that person's); return it and its secret (shown once, never stored)."""
     name = name.strip() if isinstance(name, str) else ""
     if not name or len(name) > 255:
         raise ValidationError("a key needs a name of 1-255 characters")
+    owner = _find_user(session, user) if user else None
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
-        name=name, prefix=secret[:SHOWN_CHARS], key_hash=hash_secret(secret), role=_role(role)
+        name=name,
+        prefix=secret[:SHOWN_CHARS],
+        key_hash=hash_secret(secret),
+        role=_role(role),
+        user_id=owner.id if owner is not None else None,
     )
     session.add(key)
     session.flush()
-    return ApiKeyView.of(key), secret
+    return ApiKeyView.of(key, owner.username if owner is not None else None), secret
 
 
 def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKeyView]:
     stmt = select(ApiKey).order_by(ApiKey.id)
     if not include_revoked:
         stmt = stmt.where(ApiKey.revoked_at.is_(None))
-    return [ApiKeyView.of(k) for k in session.scalars(stmt)]
+    names = {uid: name for uid, name in session.execute(select(User.id, User.username))}
+    return [
+        ApiKeyView.of(k, names.get(k.user_id) if k.user_id is not None else None)
+        for k in session.scalars(stmt)
+    ]
 
 
 def revoke_key(session: Session, key: int | str) -> ApiKeyView:
@@ -115,7 +179,7 @@ def revoke_key(session: Session, key: int | str) -> ApiKeyView:
     if row.revoked_at is None:
         row.revoked_at = utcnow()
         session.flush()
-    return ApiKeyView.of(row)
+    return ApiKeyView.of(row, _owner(session, row))
 
 
 def verify_key(session: Session, secret: str) -> ApiKeyView | None:
@@ -133,4 +197,4 @@ def verify_key(session: Session, secret: str) -> ApiKeyView | None:
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         row.last_used_at = now
         session.flush()
-    return ApiKeyView.of(row)
+    return ApiKeyView.of(row, _owner(session, row))

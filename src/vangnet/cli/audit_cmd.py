@@ -84,7 +84,9 @@ def reader() -> Iterator[Session]:
 
 @audit_app.command("verify")
 def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
-    """Recompute the hash chain; exit 6 and name the first broken entry if it does not hold.
+    """Recompute the hash chain, each entry's MAC (audit key) and the signed checkpoints
+    outside the database; exit 6 and say how and where it does not hold (edited, removed,
+    reordered, recomputed without the key, truncated). A checkpoint is added when it holds.
 
     Example: vangnet audit verify
     """
@@ -95,11 +97,21 @@ def audit_verify(as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json(verdict.to_dict())
     elif verdict.ok:
-        console.print(f"audit chain intact: {verdict.entries} entries")
+        legacy = (
+            f", {verdict.legacy_entries} written before the audit key (SHA-256 chain only)"
+            if verdict.legacy_entries
+            else ""
+        )
+        console.print(
+            f"audit chain intact: {verdict.entries} entries{legacy}; "
+            f"{verdict.checkpoints} checkpoints in {verdict.checkpoint_file}",
+            highlight=False,
+        )
     else:
         err_console.print(
             f"[bold red]audit chain broken[/] at entry {verdict.broken_seq}: {verdict.reason} "
-            f"({verdict.entries} entries before it verified)",
+            f"({verdict.entries} entries before it verified; {verdict.how}, found at "
+            f"{verdict.where})",
             highlight=False,
         )
     if not verdict.ok:

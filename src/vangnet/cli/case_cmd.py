@@ -229,6 +229,7 @@ def case_decide(
     if add_to_bank is not None and decision != "confirm":
         raise typer.BadParameter("--add-to-bank goes with --confirm")
 
+    from vangnet.auth.keys import person_named
     from vangnet.hashing import hash_bytes
     from vangnet.live.evidence import read_evidence
     from vangnet.review import cases, decisions
@@ -248,6 +249,7 @@ def case_decide(
                 category=category,
                 note=note,
                 disable_content=disable_entry,
+                person=person_named(s, who),
             )
             if add_to_bank is not None and outcome.status == "confirmed":
                 vault = Vault.from_settings()

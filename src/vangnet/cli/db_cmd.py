@@ -22,8 +22,25 @@ def db_upgrade(as_json: bool = typer.Option(False, "--json")) -> None:
 
     url = get_settings().effective_database_url
     with user_errors(as_json=as_json):
+        before = current_revision(url)
         upgrade(url)
         rev = current_revision(url)
+        if rev != before:
+            from vangnet.audit.chain import cli_actor, record_now
+            from vangnet.store.db import make_engine
+
+            engine = make_engine(url)
+            try:
+                record_now(
+                    engine,
+                    actor=cli_actor(),
+                    action="db.upgrade",
+                    target="database",
+                    before={"revision": before},
+                    after={"revision": rev},
+                )
+            finally:
+                engine.dispose()
     if as_json:
         print_json({"revision": rev})
     else:

@@ -30,19 +30,31 @@ key_app = typer.Typer(
 def key_create(
     name: str = typer.Argument(..., help="A label, e.g. the client's name."),
     role: Role = typer.Option(Role.MATCHER, "--role", help="What the key may do."),
+    user: str | None = typer.Option(
+        None,
+        "--user",
+        metavar="USERNAME",
+        help="The person (web user) the key belongs to; keys that decide cases need one.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create a key. The secret is shown once; only its hash is stored.
 
     Example: vangnet key create upload-service --role matcher
+    Example: vangnet key create jansen-tools --role reviewer --user jansen
     """
     with user_errors(as_json=as_json), session() as s:
-        view, secret = lazy_keys.create_key(s, name=name, role=role)
+        view, secret = lazy_keys.create_key(s, name=name, role=role, user=user)
         _audit(
             s,
             "key.create",
             f"key:{view.id}",
-            after={"name": view.name, "role": str(view.role), "prefix": view.prefix},
+            after={
+                "name": view.name,
+                "role": str(view.role),
+                "prefix": view.prefix,
+                **({"user": view.owner} if view.owner else {}),
+            },
         )
         s.commit()
     if as_json:
@@ -52,11 +64,13 @@ def key_create(
                 "name": view.name,
                 "role": view.role,
                 "prefix": view.prefix,
+                "user": view.owner,
                 "key": secret,
             }
         )
         return
-    console.print(f"Created key [bold]{view.name}[/] ({view.role}), id {view.id}.")
+    owner = f" for user {view.owner}" if view.owner else ""
+    console.print(f"Created key [bold]{view.name}[/] ({view.role}){owner}, id {view.id}.")
     console.print("Secret (shown once, store it now):")
     console.print(secret, highlight=False, soft_wrap=True)
 
@@ -72,6 +86,7 @@ def key_list(as_json: bool = typer.Option(False, "--json")) -> None:
             "name": k.name,
             "role": str(k.role),
             "prefix": k.prefix,
+            "user": k.owner,
             "created_at": k.created_at,
             "revoked_at": k.revoked_at,
             "last_used_at": k.last_used_at,
@@ -83,7 +98,7 @@ def key_list(as_json: bool = typer.Option(False, "--json")) -> None:
         return
     table(
         "API keys",
-        ["id", "name", "role", "prefix", "created", "revoked", "last used"],
+        ["id", "name", "role", "prefix", "user", "created", "revoked", "last used"],
         [list(r.values()) for r in rows],
     )
 

@@ -16,10 +16,19 @@ from vangnet.cli.output import console, err_console, print_json, table, user_err
 from vangnet.errors import ExitCode, ValidationError
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from vangnet.live.monitor import Monitor
 
 streams_app = typer.Typer(help="Watched live streams.", no_args_is_help=True)
 alerts_app = typer.Typer(help="Alerts raised on live streams.", no_args_is_help=True)
+
+
+def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
+    """Record a change in the audit log, attributed to the OS user running the CLI."""
+    from vangnet.audit import chain
+
+    chain.record(s, actor=chain.cli_actor(), action=action, target=target, **fields)
 
 
 def _metadata(pairs: list[str]) -> dict[str, Any]:
@@ -115,8 +124,20 @@ def watch_command(
         monitor = Monitor(engine, on_event=on_event, keep_finished_seconds=None).start()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
+            from vangnet.audit.chain import cli_actor, record_now
+            from vangnet.live.sources import display_url
+
             for url in urls:
-                monitor.add_stream(url, external_id=external_id, metadata=metadata, fps=fps)
+                stream_id = monitor.add_stream(
+                    url, external_id=external_id, metadata=metadata, fps=fps
+                )
+                record_now(
+                    engine,
+                    actor=cli_actor(),
+                    action="stream.start",
+                    target=f"stream:{stream_id}",
+                    after={"url": display_url(url), "external_id": external_id, "via": "watch"},
+                )
             if as_json:
                 _until_done(monitor, stop, duration)
             else:
@@ -184,8 +205,14 @@ def streams_start(
 
     with user_errors(as_json=as_json), session() as s:
         row = create_stream(s, url=url, external_id=external_id, metadata=_metadata(meta), fps=fps)
-        s.commit()
         out = stream_dict(row)
+        _audit(
+            s,
+            "stream.start",
+            f"stream:{row.id}",
+            after={"url": out.get("url"), "external_id": external_id, "queued": True},
+        )
+        s.commit()
     if as_json:
         print_json(out)
     else:
@@ -247,6 +274,7 @@ def streams_stop(
 
     with user_errors(as_json=as_json), session() as s:
         row = stream_dict(request_stop(s, stream_id))
+        _audit(s, "stream.stop", f"stream:{stream_id}")
         s.commit()
     _print_record(row, as_json, f"stream {stream_id}: stop requested ({row['state']})")
 
@@ -329,6 +357,12 @@ def alerts_ack(
 
     with user_errors(as_json=as_json), session() as s:
         out = alert_dict(acknowledge(s, alert_id, by=by))
+        _audit(
+            s,
+            "alert.acknowledge",
+            f"alert:{alert_id}",
+            after={"status": out["status"], "acknowledged_by": out["acknowledged_by"]},
+        )
         s.commit()
     if as_json:
         print_json(out)
@@ -438,5 +472,6 @@ def webhooks_retry(delivery_id: int = typer.Argument(...)) -> None:
 
     with user_errors(), session() as s:
         retry(s, delivery_id)
+        _audit(s, "webhook.retry", f"webhook:{delivery_id}")
         s.commit()
     console.print(f"webhook {delivery_id} queued again")

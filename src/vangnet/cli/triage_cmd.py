@@ -77,6 +77,15 @@ def triage_command(
                 options=Options(ocr=not no_ocr, workers=workers),
                 progress=progress,
             ).run()
+        from vangnet.audit.chain import record_now
+
+        record_now(
+            engine,
+            actor=who,
+            action="triage.run",
+            target=f"investigation:{case}",
+            details={"sources": [str(s) for s in sources][:100], "summary": summary.to_dict()},
+        )
     data = summary.to_dict()
     if as_json:
         print_json(data)

@@ -218,10 +218,12 @@ def intake_alert(
             )
         )
     }
+    snapshot = banked_snapshot(session, alert.bank_content_id) if times else {}
     for t in times:
         frame = frames.get(t)
         session.add(
             CaseMatch(
+                banked=snapshot,
                 case_id=case.id,
                 alert_id=alert.id,
                 bank=alert.bank,
@@ -312,6 +314,7 @@ def intake_upload(
     for m in found:
         session.add(
             CaseMatch(
+                banked=banked_snapshot(session, m.content_id),
                 case_id=case.id,
                 evidence_id=item.id,
                 bank=m.bank,
@@ -477,6 +480,38 @@ def resolve_case(session: Session, ref: str | int) -> Case:
     return case
 
 
+def banked_snapshot(session: Session, content_id: int) -> dict[str, Any]:
+    """The banked item's details as they are now (bank, category, note, series, source,
+    provenance), kept with a case match so the case still shows them when the bank changes
+    or is deleted; ``{}`` if the item is gone already."""
+    row = session.get(BankContent, content_id)
+    if row is None:
+        return {}
+    bank = session.get(Bank, row.bank_id)
+    return {
+        "bank": bank.name if bank is not None else None,
+        "content_id": row.id,
+        "category": f"{row.category_profile}:{row.category_code}" if row.category_code else None,
+        "note": row.note,
+        "series": row.series,
+        "source": row.source,
+        "external_id": row.external_id,
+        "banked_at": iso(row.created_at),
+    }
+
+
+def _with_snapshot(match: CaseMatch, current: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """What a case shows of a match's banked item: the snapshot taken when it matched, with
+    whether the item is still in its bank (and enabled) now."""
+    now = current.get(match.content_id)
+    if not match.banked:  # matched before snapshots were kept: only what is there now
+        return now or {}
+    shown = dict(match.banked)
+    shown["enabled"] = now["enabled"] if now is not None else None
+    shown["in_bank"] = now is not None
+    return shown
+
+
 def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     ids = list(content_ids)
@@ -602,7 +637,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
                 "category": m.category,
                 "stream_time": round(m.stream_time, 3) if m.stream_time is not None else None,
                 "at": iso(m.at),
-                "banked": banked.get(m.content_id, {}),
+                "banked": _with_snapshot(m, banked),
             }
             for m in matches
         ],

@@ -99,8 +99,12 @@ def decide(
     note: str | None = None,
     disable_content: bool = False,
     settings: Settings | None = None,
+    person: str | None = None,
 ) -> Outcome:
+    """``person`` names who decides as a person (``user:<id>``: the same for their web
+    sign-in and their API keys); the two-person rule counts persons. Default: ``actor``."""
     cfg = settings or get_settings()
+    person = person or actor
     if decision not in DECISIONS:
         raise ValidationError(f"unknown decision {decision!r} (known: {', '.join(DECISIONS)})")
     if note is not None and len(note) > MAX_NOTE:
@@ -118,17 +122,20 @@ def decide(
     outcome = Outcome(case.id, decision, case.status, case.status, case.category)
     details: dict[str, Any] = {}
     chosen: str | None = None
+    details["person"] = person
     if decision == "confirm":
         chosen = resolve_category(session, case, category)
         if cfg.review_two_person and case.status != "pending_confirmation":
             case.status = "pending_confirmation"
             case.pending_by, case.pending_category = actor, chosen
+            case.pending_person = person
             details["two_person"] = "first"
         elif cfg.review_two_person:
-            if case.pending_by == actor:
+            if (case.pending_person or case.pending_by) in (person, actor):
                 raise ConflictError(
-                    "two-person rule: a second reviewer must confirm this case "
-                    f"(first confirmed by {actor})"
+                    "two-person rule: a second reviewer must confirm this case, another person "
+                    f"(first confirmed by {case.pending_by}; a web sign-in and that person's "
+                    "API keys are one person)"
                 )
             if case.pending_category != chosen:
                 raise ConflictError(
@@ -142,7 +149,7 @@ def decide(
     elif decision == "false_positive":
         case.status = "false_positive"
         case.category = None
-        case.pending_by = case.pending_category = None
+        case.pending_by = case.pending_category = case.pending_person = None
         case.decided_at = utcnow()
         if disable_content:
             outcome.disabled_content = _disable_matched(session, case, actor, note)
@@ -193,7 +200,7 @@ def _confirm(
 ) -> None:
     case.status = "confirmed"
     case.category = category
-    case.pending_by = case.pending_category = None
+    case.pending_by = case.pending_category = case.pending_person = None
     case.decided_at = utcnow()
     _acknowledge_alerts(session, case, actor)
     payload = {

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from vangnet.config import get_settings
 from vangnet.errors import ValidationError
+from vangnet.store.private import private_dir, private_file, sqlite_files
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "vangnet_writer"
@@ -68,12 +69,22 @@ def make_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
 
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     database = url.database or ""
+    path: Path | None = None
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(database).expanduser()
+        folder = path.parent
+        # The data directory is private (0700): created so, and VANGNET_HOME made so.
+        if not folder.exists() or folder.resolve() == get_settings().home.expanduser().resolve():
+            private_dir(folder)
     engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        if path is not None:
+            # 0600 before WAL mode: SQLite gives its -wal and -shm files the database file's
+            # permissions, so they are private too (existing ones are made so here).
+            for file in sqlite_files(path):
+                private_file(file)
         # Let SQLAlchemy, not the sqlite3 module, decide when transactions begin, so that
         # DDL and SAVEPOINTs are transactional (see SQLAlchemy's "Serializable isolation /
         # Savepoints / Transactional DDL" recipe for pysqlite).

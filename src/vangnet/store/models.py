@@ -178,6 +178,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column()
     last_used_at: Mapped[datetime | None] = mapped_column()
+    # The person the key belongs to (a web user): decisions made with it are theirs.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
 
 # -- live streams, alerts, actions, evidence (the live-stream monitor) ----------------------
@@ -385,6 +389,8 @@ class Case(Base):
     # Two-person rule: the first reviewer's confirmation, waiting for a second reviewer.
     pending_by: Mapped[str | None] = mapped_column(String(255))
     pending_category: Mapped[str | None] = mapped_column(String(64))
+    # Who that first reviewer is as a person ("user:<id>"), however they decided (UI or key).
+    pending_person: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_signal_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -410,6 +416,9 @@ class CaseMatch(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     stream_time: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The banked item as it was when it matched (bank, category, note, series, source,
+    # provenance): kept with the case when the bank changes or is deleted.
+    banked: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class CaseEvent(Base):
@@ -530,6 +539,9 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 of ``hash`` with the audit key, which is not in the database; None for
+    # entries written before the key existed (they keep their SHA-256 chain).
+    mac: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditHead(Base):
@@ -541,6 +553,9 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))
+    # The first entry written with the audit key (earlier entries are legacy, unkeyed); the
+    # checkpoints outside the database repeat it under a MAC.
+    keyed_from: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
 
 
 # -- investigation: triage of seized collections ----------------------------------------------

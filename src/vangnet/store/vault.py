@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vangnet.config import Settings, get_settings
 from vangnet.errors import ExitCode, VangnetError
+from vangnet.store.private import private_dir, private_file
 
 MAGIC = b"VNV1"
 NONCE_BYTES = 12
@@ -116,6 +117,8 @@ def _load_key(settings: Settings) -> bytes:
         text = path.read_bytes()
     except OSError as error:
         raise VaultError(f"cannot read vault key from {source}: {error}") from None
+    if settings.vault_key_file is None:
+        private_file(path)  # a key file created before files were kept private
     return _decode_key(text, source)
 
 
@@ -132,6 +135,9 @@ class Vault:
     def from_settings(cls, settings: Settings | None = None) -> Vault:
         """The vault in ``settings.vault_dir`` with the configured key (see the module doc)."""
         settings = get_settings() if settings is None else settings
+        if settings.vault_dir.exists():  # made before files were kept private
+            private_dir(settings.home)
+            private_dir(settings.vault_dir)
         return cls(settings.vault_dir, _load_key(settings))
 
     def _path(self, name: str) -> Path:

@@ -447,6 +447,7 @@ def _key_dict(view: keys.ApiKeyView) -> dict[str, Any]:
         "name": view.name,
         "prefix": view.prefix,
         "role": view.role.value,
+        "user": view.owner,
         "created_at": _iso(view.created_at),
         "last_used_at": _iso(view.last_used_at),
         "revoked_at": _iso(view.revoked_at),
@@ -579,15 +580,22 @@ async def set_user_password(
     return _go("/ui/users", f"password of {username} reset; their sessions were ended")
 
 
-def _create_key(svc: Services, who: WebIdentity, name: str, role: str) -> tuple[int, str]:
+def _create_key(
+    svc: Services, who: WebIdentity, name: str, role: str, user: str | None
+) -> tuple[int, str]:
     with _writer(svc) as session:
-        view, secret = keys.create_key(session, name=name, role=role)
+        view, secret = keys.create_key(session, name=name, role=role, user=user)
         chain.record(
             session,
             actor=who.user.username,
             action="key.create",
             target=f"key:{view.id}",
-            after={"name": view.name, "role": view.role.value, "prefix": view.prefix},
+            after={
+                "name": view.name,
+                "role": view.role.value,
+                "prefix": view.prefix,
+                **({"user": view.owner} if view.owner else {}),
+            },
         )
         session.commit()
     return view.id, secret
@@ -600,9 +608,11 @@ async def create_key(
     who: KeyAdmin,
     name: Annotated[str, Form(max_length=255)],
     role: Annotated[str, Form(max_length=16)],
+    user: Annotated[str | None, Form(max_length=64)] = None,
 ) -> Response:
-    """Create an API key; its secret is on this answer only (never stored, never shown again)."""
-    key_id, secret = await run_in_threadpool(_create_key, svc, who, name, role)
+    """Create an API key, optionally belonging to a person (a user: keys that decide cases
+    need one); its secret is on this answer only (never stored, never shown again)."""
+    key_id, secret = await run_in_threadpool(_create_key, svc, who, name, role, user or None)
     new_key = {"id": key_id, "name": name.strip(), "role": role, "secret": secret}
     return await _people_page(request, svc, who, new_key=new_key)
 

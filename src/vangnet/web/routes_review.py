@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 
 from vangnet.api.deps import RowId, Services, services
 from vangnet.audit import chain
-from vangnet.auth.roles import Permission
+from vangnet.auth import keys
+from vangnet.auth.roles import Permission, has_permission
 from vangnet.banks.categories import get_profile
-from vangnet.errors import NotFoundError, VangnetError
+from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.hashing import hash_bytes
 from vangnet.live.evidence import read_evidence
 from vangnet.live.streams import list_streams, stream_dict
@@ -50,36 +51,57 @@ def _go(path: str, flash: str | None = None) -> RedirectResponse:
 # -- dashboard and queue -------------------------------------------------------------------
 
 
-def _dashboard(svc: Services) -> dict[str, Any]:
+def _dashboard(svc: Services, role: str) -> dict[str, Any]:
+    """What the dashboard shows a role: only what the API would show the same role (cases
+    need review rights, streams stream or alert rights, alerts and webhooks alert rights)."""
+    show_cases = has_permission(role, Permission.REVIEW)
+    show_alerts = has_permission(role, Permission.ALERTS)
+    show_streams = show_alerts or has_permission(role, Permission.STREAMS)
+    streams: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    alerts: list[dict[str, Any]] = []
+    failing = pending = 0
     with Session(svc.engine) as session:
-        streams = [stream_dict(s) for s in list_streams(session, active_only=True, limit=50)]
-        counts = cases.queue_counts(session)
-        failing = session.scalar(
-            select(func.count())
-            .select_from(WebhookDelivery)
-            .where(WebhookDelivery.status == "dead")
-        )
-        pending = session.scalar(
-            select(func.count())
-            .select_from(WebhookDelivery)
-            .where(WebhookDelivery.status == "pending", WebhookDelivery.attempts > 0)
-        )
-        from vangnet.live.alerts import alert_dict, list_alerts
+        if show_streams:
+            streams = [stream_dict(s) for s in list_streams(session, active_only=True, limit=50)]
+        if show_cases:
+            counts = cases.queue_counts(session)
+        if show_alerts:
+            failing = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .where(WebhookDelivery.status == "dead")
+                )
+                or 0
+            )
+            pending = (
+                session.scalar(
+                    select(func.count())
+                    .select_from(WebhookDelivery)
+                    .where(WebhookDelivery.status == "pending", WebhookDelivery.attempts > 0)
+                )
+                or 0
+            )
+            from vangnet.live.alerts import alert_dict, list_alerts
 
-        alerts = [alert_dict(a) for a in list_alerts(session, status="open", limit=20)]
+            alerts = [alert_dict(a) for a in list_alerts(session, status="open", limit=20)]
     return {
+        "show_cases": show_cases,
+        "show_streams": show_streams,
+        "show_alerts": show_alerts,
         "streams": streams,
         "counts": counts,
         "open_cases": sum(counts.get(s, 0) for s in cases.OPEN_STATES),
-        "dead_webhooks": int(failing or 0),
-        "retrying_webhooks": int(pending or 0),
+        "dead_webhooks": int(failing),
+        "retrying_webhooks": int(pending),
         "alerts": alerts,
     }
 
 
 @router.get("/", response_class=HTMLResponse)
 async def dashboard(request: Request, svc: Svc, who: Anyone) -> Response:
-    data = await run_in_threadpool(_dashboard, svc)
+    data = await run_in_threadpool(_dashboard, svc, who.user.role.value)
     return render(request, "dashboard.html", data)
 
 
@@ -223,12 +245,18 @@ def _decide(
     disable_entry: bool,
     add_to_bank: str | None,
 ) -> decisions.Outcome:
+    if add_to_bank and not has_permission(who.user.role, Permission.WRITE_BANKS):
+        raise ForbiddenError(
+            f"role {who.user.role.value} may not add to banks: ask a curator or administrator "
+            "(nothing was decided)"
+        )
     with Session(writer(svc.engine)) as session:
         outcome = decisions.decide(
             session,
             case_id,
             decision=decision,
             actor=who.user.username,
+            person=keys.person_of_user(who.user.id),
             category=category,
             note=note,
             disable_content=disable_entry,

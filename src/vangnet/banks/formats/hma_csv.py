@@ -9,6 +9,13 @@ any order when a header is present. Without a header the row is read in the orde
 Unknown header columns are kept in ``BankRecord.extra`` as strings. ``category`` is written
 ``profile:code`` (e.g. ``vics:1``); ``enabled`` is ``true``/``false`` (default true). The
 writer emits all eight columns.
+
+CSV injection: a text cell (category, source, series, note, external_id) that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return is written with a leading ``'`` (as
+OWASP recommends), so a spreadsheet shows it as text instead of running it as a formula; a
+cell that starts with ``'`` followed by one of those (or another ``'``) gets one more. The
+reader removes that one ``'``, so an export imports back unchanged. Hash columns are never
+changed.
 """
 
 from __future__ import annotations
@@ -38,7 +45,26 @@ COLUMNS = (
     "enabled",
     "external_id",
 )
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _TRUE = {"true", "1", "yes"}
+
+
+def escape_cell(text: str) -> str:
+    """``text`` safe to open in a spreadsheet (see the module docstring)."""
+    if text.startswith(_FORMULA_START) or (
+        text.startswith("'") and text[1:].startswith((*_FORMULA_START, "'"))
+    ):
+        return "'" + text
+    return text
+
+
+def unescape_cell(text: str) -> str:
+    """The inverse of `escape_cell` for cells it escaped; other cells are unchanged."""
+    if text.startswith("'") and text[1:].startswith((*_FORMULA_START, "'")):
+        return text[1:]
+    return text
+
+
 _FALSE = {"false", "0", "no"}
 
 
@@ -88,12 +114,12 @@ class HmaCsvFormat(BankFormat):
                 (
                     record.signal_type,
                     record.value,
-                    "" if record.category is None else str(record.category),
-                    record.source or "",
-                    record.series or "",
-                    record.note or "",
+                    escape_cell("" if record.category is None else str(record.category)),
+                    escape_cell(record.source or ""),
+                    escape_cell(record.series or ""),
+                    escape_cell(record.note or ""),
                     "true" if record.enabled else "false",
-                    record.external_id or "",
+                    escape_cell(record.external_id or ""),
                 )
             )
             count += 1
@@ -120,6 +146,9 @@ def _record(header: tuple[str, ...], row: list[str], line: int) -> BankRecord:
             f"{len(row)} fields, but only {len(header)} columns are defined", line=line
         )
     cells = dict(zip(header, (cell.strip() for cell in row), strict=False))
+    for name in ("category", "source", "series", "note", "external_id"):
+        if name in cells:
+            cells[name] = unescape_cell(cells[name])
     kind = cells.get("signal_type", "").lower()
     if not kind:
         raise ImportFormatError("empty signal_type", line=line)
