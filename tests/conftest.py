@@ -29,6 +29,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     for key in list(os.environ):
         if key.startswith("VANGNET_") and key not in ("VANGNET_HOME", "VANGNET_SHARED_DATA"):
             monkeypatch.delenv(key)
+    # Starlette's TestClient sends `Host: testserver` (the request guard checks Host)
+    monkeypatch.setenv("VANGNET_ALLOWED_HOSTS", '["testserver"]')
     reset_settings()
     yield
     reset_settings()

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import vangnet
 from vangnet.api import hma, live, review, v1
 from vangnet.api.deps import KeyCache, Services
+from vangnet.api.guard import HttpGuard
 from vangnet.audit.config import record_config
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
@@ -169,4 +170,6 @@ def create_app(
     app.include_router(live.router)
     app.include_router(review.router)
     web.install(app)
+    # Outermost: Host, credentials, limits and body caps before any route reads a byte.
+    app.add_middleware(HttpGuard, settings=cfg)
     return app

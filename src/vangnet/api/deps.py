@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -153,11 +153,12 @@ class Caller:
         return f"key:{self.key.prefix} ({self.key.name})"
 
 
-def _secret_from(request: Request) -> str | None:
-    header = request.headers.get("x-api-key")
+def api_secret(headers: Mapping[str, str]) -> str | None:
+    """The API key a request carries (``X-API-Key`` or a bearer token), if any."""
+    header = headers.get("x-api-key")
     if header:
         return header.strip()
-    auth = request.headers.get("authorization", "")
+    auth = headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
@@ -165,7 +166,7 @@ def _secret_from(request: Request) -> str | None:
 
 
 async def caller(request: Request, svc: Annotated[Services, Depends(services)]) -> Caller:
-    secret = _secret_from(request)
+    secret = api_secret(request.headers)
     if secret is None:
         if not svc.auth_required:
             return Caller(key=None)
