@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks import common, peers
 
-ALL = ("hashing", "index", "http", "live", "triage")
+ALL = ("hashing", "index", "http", "live", "triage", "serving")
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
 
@@ -173,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
                 ocr_files=args.ocr_files,
                 timeout_s=args.timeout,
             )
+        elif name == "serving":
+            from benchmarks import bench_serving as mod  # type: ignore[no-redef]
+
+            payload = mod.run(quick=args.quick)
         else:
             from benchmarks import bench_http as mod  # type: ignore[no-redef]
 
