@@ -97,6 +97,13 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     http = results.get("http")
     if http:
         out["http"] = http.get("rows")
+    serving = results.get("serving")
+    if serving:
+        out["serving_legit_ok_share"] = {
+            f"{r['server']} / {r['attack']}": r.get("ok_share")
+            for r in serving.get("rows", [])
+            if "attack" in r
+        }
     live = results.get("live")
     if live:
         out["live_streams_per_core"] = live.get("streams_per_core")

@@ -327,13 +327,8 @@ class Settings(BaseSettings):
         default=10.0,
         gt=0,
         le=600,
-        description="Longest time a client may take to send a request's headers.",
-    )
-    http_keepalive_seconds: float = Field(
-        default=15.0,
-        gt=0,
-        le=3600,
-        description="How long an idle keep-alive connection stays open.",
+        description="Longest time a client may take to send a request's headers; an idle "
+        "connection (new or kept alive) is closed after it too.",
     )
     http_max_connections: int = Field(
         default=1024,

@@ -296,13 +296,16 @@ class HttpGuard:
         idle = self.settings.http_body_idle_seconds
         cap = self.cap(kind)
         seen = 0
+        complete = False
         refused: BodyRefused | None = None
         started = False
 
         async def guarded() -> Message:
-            nonlocal seen, refused
+            nonlocal seen, refused, complete
             if refused is not None:
                 raise refused
+            if complete:  # after the body: waiting for a disconnect, with no time limit
+                return await receive()
             try:
                 message = await asyncio.wait_for(receive(), timeout=idle)
             except TimeoutError:
@@ -313,6 +316,7 @@ class HttpGuard:
                 if seen > cap:
                     refused = BodyRefused(413, *_too_large(kind, cap))
                     raise refused
+                complete = not message.get("more_body", False)
             return message
 
         async def replaced(message: Message) -> None:
