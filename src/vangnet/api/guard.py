@@ -25,6 +25,8 @@ import contextlib
 import json
 import logging
 import re
+import time
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -164,6 +166,7 @@ class HttpGuard:
             concurrent=settings.http_unauth_concurrency,
             per_minute=settings.http_unauth_per_minute,
         )
+        self.refusals = RefusalLog()
 
     def cap(self, kind: RouteClass) -> int:
         s = self.settings
@@ -186,6 +189,7 @@ class HttpGuard:
         address = str(client[0]) if client else "unknown"
 
         async def refuse(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) -> None:
+            self.refusals.count(code)
             body, ctype = _shape(path, status, code, message)
             await send(
                 {
@@ -379,6 +383,28 @@ class HttpGuard:
             return await receive()  # after the body: wait for a disconnect, as servers do
 
         await self.app({**scope, "headers": raw_headers}, replayed, send)
+
+
+class RefusalLog:
+    """Refusals counted by code; a warning sums them up at most once a minute (an attack is
+    seen in the log without a line per request)."""
+
+    EVERY_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self.total: Counter[str] = Counter()
+        self._since: Counter[str] = Counter()
+        self._logged = time.monotonic()
+
+    def count(self, code: str) -> None:
+        self.total[code] += 1
+        self._since[code] += 1
+        now = time.monotonic()
+        if now - self._logged >= self.EVERY_SECONDS:
+            summary = ", ".join(f"{k} {v}" for k, v in sorted(self._since.items()))
+            log.warning("HTTP front refused in the last %.0f s: %s", now - self._logged, summary)
+            self._since.clear()
+            self._logged = now
 
 
 class _Refuse(Protocol):
