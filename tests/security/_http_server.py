@@ -51,6 +51,7 @@ class Server:
     port: int
     env: dict[str, str]
     key: str  # an admin API key
+    matcher_key: str  # a key that may match but not change banks
     user: str  # an admin web user (password PASSWORD)
     tmpdir: Path  # the server's TMPDIR: spooled uploads would show up here
 
@@ -94,6 +95,7 @@ def running_server(home: Path, **settings: str) -> Iterator[Server]:
     env.update({f"VANGNET_{k.upper()}": v for k, v in settings.items()})
     env.update(VANGNET_HOME=str(home / "home"), TMPDIR=str(tmpdir), VANGNET_LOG_LEVEL="warning")
     key = json.loads(cli(env, "key", "create", "attack-suite", "--role", "admin", "--json"))["key"]
+    matcher = json.loads(cli(env, "key", "create", "matcher", "--role", "matcher", "--json"))["key"]
     cli(env, "user", "create", "boss", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     port = free_port()
     proc = subprocess.Popen(
@@ -103,7 +105,7 @@ def running_server(home: Path, **settings: str) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = Server(proc, port, env, key, "boss", tmpdir)
+    server = Server(proc, port, env, key, matcher, "boss", tmpdir)
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:  # bounded wait for start-up

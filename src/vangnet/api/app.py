@@ -203,7 +203,8 @@ def create_app(
     app.include_router(review.router)
     web.install(app)
     # Outermost: Host, credentials, limits and body caps before any route reads a byte.
-    app.add_middleware(HttpGuard, settings=cfg)
+    api_routes = [r for m in (hma, v1, live, review) for r in m.router.routes]
+    app.add_middleware(HttpGuard, settings=cfg, routes=api_routes)
     return app
 
 

@@ -188,6 +188,17 @@ _DOING = {
 }
 
 
+def not_allowed(role: str, permissions: tuple[Permission, ...]) -> str:
+    """Why a role is refused a route that requires one of ``permissions``."""
+    doing = " or ".join(_DOING.get(p, p.value.replace("_", " ")) for p in permissions)
+    return f"role {role!s} may not {doing}"
+
+
+#: The permissions each `require` dependency asks for: the request guard checks them before
+#: a body is read (`vangnet.api.guard`).
+REQUIRED: dict[Callable[..., Awaitable[Caller]], tuple[Permission, ...]] = {}
+
+
 def require(*permissions: Permission) -> Callable[..., Awaitable[Caller]]:
     """Dependency: the caller must hold one of ``permissions``."""
     if not permissions:
@@ -195,9 +206,8 @@ def require(*permissions: Permission) -> Callable[..., Awaitable[Caller]]:
 
     async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if not any(who.can(p) for p in permissions):
-            role = who.key.role if who.key else "none"
-            doing = " or ".join(_DOING.get(p, p.value.replace("_", " ")) for p in permissions)
-            raise ForbiddenError(f"role {role!s} may not {doing}")
+            raise ForbiddenError(not_allowed(who.key.role if who.key else "none", permissions))
         return who
 
+    REQUIRED[check] = permissions
     return check

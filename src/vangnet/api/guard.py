@@ -27,20 +27,25 @@ import logging
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 from urllib.parse import urlencode
 
 from fastapi.concurrency import run_in_threadpool
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vangnet.api.deps import Services, api_secret
+from vangnet.api.deps import REQUIRED, Services, api_secret, not_allowed
 from vangnet.api.limits import AddressLimits
 from vangnet.api.uploads import MultipartReader
+from vangnet.auth.roles import Permission, has_permission
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.net import is_loopback
@@ -158,7 +163,7 @@ def _shape(path: str, status: int, code: str, message: str) -> tuple[bytes, byte
 class HttpGuard:
     """ASGI middleware; install it outermost (see `vangnet.api.app.create_app`)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, routes: Iterable[BaseRoute] = ()) -> None:
         self.app = app
         self.settings = settings
         self.hosts = HostPolicy(settings)
@@ -167,6 +172,7 @@ class HttpGuard:
             per_minute=settings.http_unauth_per_minute,
         )
         self.refusals = RefusalLog()
+        self.permissions = RoutePermissions(routes)
 
     def cap(self, kind: RouteClass) -> int:
         s = self.settings
@@ -226,19 +232,13 @@ class HttpGuard:
         has_body = bool(declared) or "transfer-encoding" in headers
         retry = (b"retry-after", b"60")
 
-        if route.credential is not Credential.NONE and not await self._credentials_ok(
-            scope["app"].state.services, route.credential, headers
-        ):
+        refusal = await self._credentials(scope, route, method, path, headers)
+        if refusal is not None:
             if self.limits.over_rate(address):
                 await refuse(429, "too_many_requests", "too many refused requests", retry)
                 return
             self.limits.attempt(address)
-            if route.credential is Credential.API_KEY:
-                await refuse(
-                    401, "unauthorized", "a valid API key is required (X-API-Key or bearer token)"
-                )
-            else:
-                await refuse(401, "login_required", "sign in first")
+            await refuse(*refusal)
             return
 
         cap = self.cap(route.kind)
@@ -278,20 +278,30 @@ class HttpGuard:
 
         await self.app(scope, receive, watch)
 
-    async def _credentials_ok(self, svc: Services, need: Credential, headers: Headers) -> bool:
-        if need is Credential.API_KEY:
-            if not svc.auth_required:
-                return True
-            secret = api_secret(headers)
-            if secret is None or len(secret) > 512:
-                return False
-            if svc.keys.cached(secret) is not None:
-                return True
-            return await run_in_threadpool(svc.keys.verify, secret) is not None
-        token = _cookie(headers, sessions.COOKIE)
-        if not token or len(token) > 128:
-            return False
-        return await run_in_threadpool(_session_ok, svc, token)
+    async def _credentials(
+        self, scope: Scope, route: Route, method: str, path: str, headers: Headers
+    ) -> tuple[int, str, str] | None:
+        """Why the request is refused before its body (status, code, message), or None."""
+        if route.credential is Credential.NONE:
+            return None
+        svc: Services = scope["app"].state.services
+        if route.credential is Credential.SESSION:
+            token = _cookie(headers, sessions.COOKIE)
+            if token and len(token) <= 128 and await run_in_threadpool(_session_ok, svc, token):
+                return None
+            return 401, "login_required", "sign in first"
+        if not svc.auth_required:
+            return None
+        secret = api_secret(headers)
+        key = None
+        if secret is not None and len(secret) <= 512:
+            key = svc.keys.cached(secret) or await run_in_threadpool(svc.keys.verify, secret)
+        if key is None:
+            return 401, "unauthorized", "a valid API key is required (X-API-Key or bearer token)"
+        needed = self.permissions.get(method, path)
+        if needed and not any(has_permission(key.role, p) for p in needed):
+            return 403, "forbidden", not_allowed(key.role, needed)
+        return None
 
     async def _streamed_body(
         self, scope: Scope, receive: Receive, send: Send, kind: RouteClass, refuse: _Refuse
@@ -383,6 +393,35 @@ class HttpGuard:
             return await receive()  # after the body: wait for a disconnect, as servers do
 
         await self.app({**scope, "headers": raw_headers}, replayed, send)
+
+
+class RoutePermissions:
+    """The permissions each API route requires (its `require` dependency), by method and
+    path: a key whose role holds none of them is refused (403) before the body is read."""
+
+    def __init__(self, routes: Iterable[BaseRoute]) -> None:
+        self._routes: list[tuple[re.Pattern[str], set[str], tuple[Permission, ...]]] = []
+        for route in routes:
+            if isinstance(route, APIRoute):
+                needed = _required(route.dependant)
+                if needed:
+                    self._routes.append((route.path_regex, route.methods or set(), needed))
+
+    def get(self, method: str, path: str) -> tuple[Permission, ...]:
+        for pattern, methods, needed in self._routes:
+            if method in methods and pattern.match(path):
+                return needed
+        return ()
+
+
+def _required(dependant: Dependant) -> tuple[Permission, ...]:
+    for dependency in dependant.dependencies:
+        if dependency.call is not None and dependency.call in REQUIRED:
+            return REQUIRED[dependency.call]
+        found = _required(dependency)
+        if found:
+            return found
+    return ()
 
 
 class RefusalLog:
