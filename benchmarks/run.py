@@ -15,7 +15,7 @@ from typing import Any
 
 from benchmarks import common, peers
 
-ALL = ("hashing", "index", "http", "live", "triage")
+ALL = ("hashing", "index", "http", "live", "triage", "serving")
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
 
@@ -97,6 +97,13 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     http = results.get("http")
     if http:
         out["http"] = http.get("rows")
+    serving = results.get("serving")
+    if serving:
+        out["serving_legit_ok_share"] = {
+            f"{r['server']} / {r['attack']}": r.get("ok_share")
+            for r in serving.get("rows", [])
+            if "attack" in r
+        }
     live = results.get("live")
     if live:
         out["live_streams_per_core"] = live.get("streams_per_core")
@@ -173,6 +180,10 @@ def main(argv: list[str] | None = None) -> int:
                 ocr_files=args.ocr_files,
                 timeout_s=args.timeout,
             )
+        elif name == "serving":
+            from benchmarks import bench_serving as mod  # type: ignore[no-redef]
+
+            payload = mod.run(quick=args.quick)
         else:
             from benchmarks import bench_http as mod  # type: ignore[no-redef]
 

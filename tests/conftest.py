@@ -32,6 +32,8 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     # Tests start their streams, webhook receivers and NCMEC fakes on loopback, which the
     # egress policy denies by default; tests of the policy set egress_allow themselves.
     monkeypatch.setenv("VANGNET_EGRESS_ALLOW", '["loopback"]')
+    # Starlette's TestClient sends `Host: testserver` (the request guard checks Host)
+    monkeypatch.setenv("VANGNET_ALLOWED_HOSTS", '["testserver"]')
     reset_settings()
     yield
     reset_settings()

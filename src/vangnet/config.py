@@ -319,6 +319,75 @@ class Settings(BaseSettings):
         "`audit verify` and export); entries after the last checkpoint can be cut unseen.",
     )
 
+    # -- HTTP front: request guard (before any route) and the serving stack (`vangnet serve`) --
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the server answers to (the Host header; DNS rebinding "
+        "protection), besides the bound address and, bound to loopback, localhost, 127.0.0.1 "
+        'and ::1. Entries may start with "*." for subdomains; "*" allows any. Empty and bound '
+        'to 0.0.0.0 or ::: any name. Example: ["vangnet.example.org"]',
+    )
+    http_max_json_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        description="Largest body of an API route that takes JSON (uploads use "
+        "VANGNET_MAX_UPLOAD_BYTES), in bytes; larger bodies are refused with 413.",
+    )
+    http_max_form_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest body of a web form of a signed-in person, in bytes (413).",
+    )
+    http_max_small_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest body of the sign-in form and of routes that take no body (413).",
+    )
+    http_body_idle_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Longest wait for the next piece of a request body before 408.",
+    )
+    http_small_body_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Longest time to receive a whole sign-in or web form body before 408.",
+    )
+    http_unauth_concurrency: int = Field(
+        default=16,
+        ge=1,
+        description="Requests without valid credentials whose body is being read (the sign-in "
+        "form) at the same time, per client address; more get 429.",
+    )
+    http_unauth_per_minute: int = Field(
+        default=120,
+        ge=1,
+        description="Sign-in attempts and requests refused for a missing or wrong key, per "
+        "client address and minute; beyond it, such requests get 429 (keyed and signed-in "
+        "traffic is not limited by it).",
+    )
+    serve_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Worker processes of `vangnet serve` (each runs the app, its index "
+        "pollers and a live monitor; streams are leased, so each runs in one worker).",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="Longest time a client may take to send a request's headers; an idle "
+        "connection (new or kept alive) is closed after it too.",
+    )
+    http_max_connections: int = Field(
+        default=1024,
+        ge=16,
+        description="Requests each worker handles at once (more wait in the socket backlog).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

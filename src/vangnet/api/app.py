@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import vangnet
 from vangnet.api import hma, live, review, v1
 from vangnet.api.deps import KeyCache, Services
+from vangnet.api.guard import HttpGuard
 from vangnet.audit.config import record_config
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
@@ -76,11 +79,38 @@ class StreamResumer:
             self._thread.join(timeout=30)
 
 
+def _end_feeds_on_signal(events: live.EventHub) -> Callable[[], None]:
+    """A serving worker is stopped with SIGTERM/SIGINT, then waits for open connections to
+    end before the app's shutdown runs: open alert feeds would hold it until killed. Chain a
+    handler that ends them (the server's own handling of the signal is unchanged: its event
+    loop learns of the signal through the wakeup fd). Returns a function that unchains."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        # not `events.close()` here: the interrupted code may hold the hub's lock
+        threading.Thread(target=events.close, name="vangnet-end-feeds", daemon=True).start()
+        before = previous.get(signal.Signals(signum))
+        if callable(before):
+            before(signum, frame)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, before in previous.items():
+            signal.signal(sig, signal.SIG_DFL if before is None else before)
+
+    return restore
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     engine: Engine | None = None,
     start_background: bool = True,
+    end_feeds_on_signal: bool = False,
 ) -> FastAPI:
     """Build the app. The database schema is brought to head and indexes loaded at start."""
     cfg = settings or get_settings()
@@ -114,6 +144,7 @@ def create_app(
                     monitor=monitor,
                     events=events,
                 )
+                restore = _end_feeds_on_signal(events) if end_feeds_on_signal else None
                 try:
                     monitor.start()
                     resumer = StreamResumer(monitor) if start_background else None
@@ -125,6 +156,8 @@ def create_app(
                         if resumer is not None:
                             resumer.stop()
                 finally:
+                    if restore is not None:
+                        restore()
                     events.close()  # open feeds end
                     # Streams stay wanted: a restarted server (or a worker) resumes them.
                     monitor.close(end_streams=False)
@@ -169,4 +202,19 @@ def create_app(
     app.include_router(live.router)
     app.include_router(review.router)
     web.install(app)
+    # Outermost: Host, credentials, limits and body caps before any route reads a byte.
+    api_routes = [r for m in (hma, v1, live, review) for r in m.router.routes]
+    app.add_middleware(HttpGuard, settings=cfg, routes=api_routes)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one `vangnet serve` worker process, from the settings in force (the serving
+    process passes its command line's overrides in the environment)."""
+    cfg = get_settings()
+    logging.basicConfig(
+        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every webhook request line at INFO; a webhook URL may carry a token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return create_app(cfg, end_feeds_on_signal=True)

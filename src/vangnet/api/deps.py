@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
@@ -154,11 +154,12 @@ class Caller:
         return f"key:{self.key.prefix} ({self.key.name}){owner}"
 
 
-def _secret_from(request: Request) -> str | None:
-    header = request.headers.get("x-api-key")
+def api_secret(headers: Mapping[str, str]) -> str | None:
+    """The API key a request carries (``X-API-Key`` or a bearer token), if any."""
+    header = headers.get("x-api-key")
     if header:
         return header.strip()
-    auth = request.headers.get("authorization", "")
+    auth = headers.get("authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         return token.strip()
@@ -166,7 +167,7 @@ def _secret_from(request: Request) -> str | None:
 
 
 async def caller(request: Request, svc: Annotated[Services, Depends(services)]) -> Caller:
-    secret = _secret_from(request)
+    secret = api_secret(request.headers)
     if secret is None:
         if not svc.auth_required:
             return Caller(key=None)
@@ -188,6 +189,17 @@ _DOING = {
 }
 
 
+def not_allowed(role: str, permissions: tuple[Permission, ...]) -> str:
+    """Why a role is refused a route that requires one of ``permissions``."""
+    doing = " or ".join(_DOING.get(p, p.value.replace("_", " ")) for p in permissions)
+    return f"role {role!s} may not {doing}"
+
+
+#: The permissions each `require` dependency asks for: the request guard checks them before
+#: a body is read (`vangnet.api.guard`).
+REQUIRED: dict[Callable[..., Awaitable[Caller]], tuple[Permission, ...]] = {}
+
+
 def require(*permissions: Permission) -> Callable[..., Awaitable[Caller]]:
     """Dependency: the caller must hold one of ``permissions``."""
     if not permissions:
@@ -195,9 +207,8 @@ def require(*permissions: Permission) -> Callable[..., Awaitable[Caller]]:
 
     async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if not any(who.can(p) for p in permissions):
-            role = who.key.role if who.key else "none"
-            doing = " or ".join(_DOING.get(p, p.value.replace("_", " ")) for p in permissions)
-            raise ForbiddenError(f"role {role!s} may not {doing}")
+            raise ForbiddenError(not_allowed(who.key.role if who.key else "none", permissions))
         return who
 
+    REQUIRED[check] = permissions
     return check

@@ -2,38 +2,61 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 
 import typer
 
 from vangnet.cli.output import console, err_console
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings, get_settings, reset_settings
 from vangnet.errors import ExitCode
 
 
 def run_server(settings: Settings) -> None:
-    import uvicorn
+    """Serve the app with Granian (chosen by measurement: see benchmarks/bench_serving.py and
+    docs/security/http.md): ``settings.serve_workers`` worker processes, each running the
+    app (index pollers, live monitor); a header read timeout against slow headers; at most
+    ``http_max_connections`` requests at once per worker; no access log (request lines
+    carry hashes in query strings, which logs must not hold)."""
+    import os
 
-    from vangnet.api.app import create_app
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
 
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx logs every webhook request line at INFO; a webhook URL may carry a token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
+    # Workers are new processes: they build the app from these settings (the environment
+    # carries the command line's overrides to them; see `vangnet.api.app.app_from_environment`).
+    os.environ["VANGNET_HOST"] = settings.host
+    os.environ["VANGNET_PORT"] = str(settings.port)
+    os.environ["VANGNET_REQUIRE_API_KEYS"] = "true" if settings.require_api_keys else "false"
+    os.environ["VANGNET_SERVE_WORKERS"] = str(settings.serve_workers)
+    reset_settings()
+    level = settings.log_level.lower()
+    server = Server(
+        "vangnet.api.app:app_from_environment",
+        factory=True,
+        address=settings.host,
         port=settings.port,
-        log_level=settings.log_level.lower(),
-        # No access log: request lines carry hashes (query strings), which logs must not hold.
-        access_log=False,
-        limit_concurrency=256,
-        timeout_keep_alive=15,
+        interface=Interfaces.ASGI,
+        workers=settings.serve_workers,
+        loop=Loops.asyncio,
+        http=HTTPModes.http1,
+        websockets=False,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.http_header_timeout_seconds * 1000),
+            keep_alive=True,
+        ),
+        backpressure=settings.http_max_connections,
+        log_level=LogLevels(level if level in {m.value for m in LogLevels} else "info"),
+        log_access=False,
+        respawn_failed_workers=True,
         # Open alert feeds (Server-Sent Events) would otherwise hold a shutdown forever.
-        timeout_graceful_shutdown=5,
+        workers_kill_timeout=SHUTDOWN_SECONDS,
     )
+    server.serve()
+
+
+SHUTDOWN_SECONDS = 10
 
 
 def serve_command(
@@ -41,6 +64,9 @@ def serve_command(
     port: int | None = typer.Option(None, "--port", help="Port (default VANGNET_PORT)."),
     no_auth: bool = typer.Option(
         False, "--no-auth", help="Demo mode without API keys; refused unless bound to loopback."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, max=64, help="Worker processes (default VANGNET_SERVE_WORKERS)."
     ),
 ) -> None:
     """Run the HTTP API (HMA-compatible routes and /v1), keeping indexes current.
@@ -57,6 +83,8 @@ def serve_command(
         overrides["port"] = port
     if no_auth:
         overrides["require_api_keys"] = False
+    if workers is not None:
+        overrides["serve_workers"] = workers
     settings = base.model_copy(update=overrides)
     if not settings.require_api_keys and not is_loopback(settings.host):
         err_console.print(
