@@ -28,7 +28,6 @@ with warnings.catch_warnings():
 from vangnet.api.app import create_app
 from vangnet.auth.roles import USER_ROLES
 from vangnet.config import Settings, get_settings
-from vangnet.review import totp as totp_service
 from vangnet.review import users
 from vangnet.store.db import make_engine, writer
 
@@ -43,6 +42,7 @@ WebFactory = Callable[..., TestClient]
 # time step whose code was used (the server refuses a code twice).
 TOTP_SECRETS: dict[str, str] = {}
 _LAST_STEP: dict[str, int] = {}
+STEP_SECONDS = 30  # RFC 6238's default, as vangnet.review.totp uses
 
 
 def make_user(
@@ -67,6 +67,8 @@ def make_user(
 def enrol_totp(engine: Engine, name: str) -> str:
     """Set up a second factor for ``name`` (confirmed with the previous step's code, so the
     current and next steps stay free for sign-ins); returns the secret."""
+    from vangnet.review import totp as totp_service
+
     now = time.time()
     with Session(writer(engine)) as session:
         enrolment = totp_service.begin_enrolment(
@@ -89,14 +91,14 @@ def next_code(name: str) -> str:
     secret = TOTP_SECRETS[name]
     while True:
         now = time.time()
-        current = int(now // totp_service.STEP_SECONDS)
+        current = int(now // STEP_SECONDS)
         # near the end of a step the previous one may slip out of the window in transit
-        earliest = current - 1 if now % totp_service.STEP_SECONDS < 27 else current
+        earliest = current - 1 if now % STEP_SECONDS < 27 else current
         step = max(earliest, _LAST_STEP.get(name, earliest - 1) + 1)
         if step <= current + 1:
             _LAST_STEP[name] = step
-            return pyotp.TOTP(secret).at(step * totp_service.STEP_SECONDS)
-        time.sleep(totp_service.STEP_SECONDS - now % totp_service.STEP_SECONDS + 0.05)
+            return pyotp.TOTP(secret).at(step * STEP_SECONDS)
+        time.sleep(STEP_SECONDS - now % STEP_SECONDS + 0.05)
 
 
 def login_form_token(client: TestClient, path: str = "/ui/login") -> str:
