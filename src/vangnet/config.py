@@ -22,7 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-# User roles (as in vangnet.auth.roles, which imports this module's package: no cycle).
+# The user roles of vangnet.auth.roles.USER_ROLES, spelled out: importing them here would make
+# an import cycle (auth -> store -> config).
 UserRoleName = Literal["admin", "curator", "reviewer", "analyst"]
 
 
