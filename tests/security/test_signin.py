@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import base64
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -154,6 +156,28 @@ def test_throttle_counts_are_shared_through_the_database(
         assert sign_in(one if n % 2 else two, "rita", "wrong").status_code == 401
     assert _waits(sign_in(one, "rita", PASSWORD), 2)
     assert _waits(sign_in(two, "rita", PASSWORD), 2)
+
+
+def test_parallel_guesses_are_checked_one_at_a_time(
+    web_factory: WebFactory, db_url: str, db_engine: Engine
+) -> None:
+    """A burst of simultaneous guesses gets no more password checks than the free failures
+    (several worker processes included: the check is serialised in the database)."""
+    make_user(db_url, "rita", "reviewer")
+    app = web_factory()
+    clients = [at_address(app, ATTACKER) for _ in range(8)]
+    tokens = [form_token(c) for c in clients]
+    start = threading.Barrier(len(clients))
+
+    def guess(i: int) -> int:
+        start.wait(timeout=30)
+        form = {"username": "rita", "password": f"guess number {i}", "csrf": tokens[i] or ""}
+        return int(clients[i].post("/ui/login", data=form).status_code)
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        statuses = sorted(pool.map(guess, range(len(clients))))
+    assert statuses == [401] * 5 + [429] * 3, statuses
+    assert failures(db_engine) == 5
 
 
 # -- CSRF on the sign-in form -----------------------------------------------------------------
@@ -373,6 +397,23 @@ def test_guessing_totp_codes_is_throttled(
     owner = at_address(app, REAL_USER)
     r = sign_in(owner, "boss", PASSWORD)
     assert r.status_code == 303 and r.headers["location"].startswith("/ui/login/code")
+
+
+def test_a_half_way_sign_in_can_be_left(
+    web_factory: WebFactory, db_url: str, db_engine: Engine
+) -> None:
+    make_user(db_url, "boss", "admin")
+    client = at_address(web_factory(), REAL_USER)
+    where = sign_in(client, "boss", PASSWORD).headers["location"]
+    assert where.startswith("/ui/login/code")
+    assert client.get("/ui/login").headers["location"].startswith("/ui/login/code")
+    token = form_token(client, where)
+    assert client.post("/ui/login/cancel", data={"csrf": "not it"}).status_code == 403
+    assert len(sessions_of(db_engine)) == 1
+    r = client.post("/ui/login/cancel", data={"csrf": token})
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login"
+    assert sessions_of(db_engine) == []
+    assert client.get("/ui/login").status_code == 200  # the sign-in form again
 
 
 def test_required_roles_setting(

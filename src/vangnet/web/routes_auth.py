@@ -281,6 +281,33 @@ async def code_given(
     return response
 
 
+def _cancel(svc: Services, who: WebIdentity) -> None:
+    with Session(writer(svc.engine)) as session:
+        sessions.end(session, who.token_hash)
+        session.commit()
+
+
+@router.post("/login/cancel")
+async def cancel_sign_in(
+    request: Request, svc: Svc, csrf: Annotated[str, Form(max_length=256)] = ""
+) -> Response:
+    """Leave a half-way sign-in (to sign in as someone else)."""
+    who = await run_in_threadpool(_pending, svc, request.cookies.get(sessions.COOKIE))
+    if who is None or who.stage is Stage.FULL:
+        return RedirectResponse("/ui/login", status_code=303)
+    if not sessions.csrf_ok(who, csrf):
+        return render(
+            request,
+            "error.html",
+            {"status": 403, "code": "csrf_failed", "message": FORM_EXPIRED},
+            status=403,
+        )
+    await run_in_threadpool(_cancel, svc, who)
+    response = RedirectResponse("/ui/login", status_code=303)
+    response.delete_cookie(sessions.COOKIE, path="/ui")
+    return response
+
+
 # -- setting up a second factor ---------------------------------------------------------------
 
 

@@ -24,11 +24,12 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
+from vangnet.store.db import is_postgresql
 from vangnet.store.models import LoginAttempt, utcnow
 
 _MAX_DOUBLINGS = 62  # 2**62 seconds is beyond any cap: no float overflow
@@ -101,8 +102,23 @@ def wait_seconds(c: Counts, settings: Settings, *, now: datetime | None = None) 
     return max(waits)
 
 
+def _serialise(session: Session, name: str, address: str) -> None:
+    """Attempts for one (name, address) run one at a time, across worker processes, so a
+    burst of parallel guesses cannot all pass the check before any failure is recorded.
+    PostgreSQL: a transaction-scoped advisory lock; SQLite: sign-ins already run in
+    IMMEDIATE (write-locked) transactions."""
+    if is_postgresql(session):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"vangnet-signin:{name}\n{address}"},
+        )
+
+
 def check(session: Session, *, username: str, client: str, settings: Settings) -> Counts:
-    """Raise TooManyAttempts (429, with the wait) if this attempt must wait; else the counts."""
+    """Raise TooManyAttempts (429, with the wait) if this attempt must wait; else the counts.
+    Call first in the sign-in transaction (it serialises attempts for this name and address
+    until the transaction ends)."""
+    _serialise(session, *_key(username, client))
     c = counts(session, username=username, client=client, settings=settings)
     wait = wait_seconds(c, settings)
     if wait > 0:
