@@ -10,16 +10,21 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+# The user roles of vangnet.auth.roles.USER_ROLES, spelled out: importing them here would make
+# an import cycle (auth -> store -> config).
+UserRoleName = Literal["admin", "curator", "reviewer", "analyst"]
 
 
 def default_home() -> Path:
@@ -246,7 +251,9 @@ class Settings(BaseSettings):
     review_login_attempts: int = Field(
         default=5,
         ge=1,
-        description="Failed logins allowed per username and per client address in 15 minutes.",
+        description="Failed sign-ins of one user name from one client address before each "
+        "further attempt from there waits (a doubling delay, see signin_*); other addresses, "
+        "the real user's included, are not held back.",
     )
     cookie_secure: bool = Field(
         default=False,
@@ -387,6 +394,49 @@ class Settings(BaseSettings):
         ge=16,
         description="Requests each worker handles at once (more wait in the socket backlog).",
     )
+
+    # -- signin: sign-in throttling and the second factor (issue 10, point 6) ------------------
+    signin_address_failures: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one client address (any user names) before that "
+        "address is slowed down with the same doubling delay.",
+    )
+    signin_base_delay_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="First wait after the free failures run out; it doubles with every further "
+        "failure of the same user name from the same address (or of the same address).",
+    )
+    signin_max_delay_seconds: float = Field(
+        default=900.0, gt=0, description="Cap of the doubling sign-in delay."
+    )
+    signin_window_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        description="Failed sign-ins older than this are forgotten (the delay starts again).",
+    )
+    signin_name_anomaly_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed sign-ins of one user name from all addresses together that mark it "
+        "as under attack: each address then gets only one free failure for that name (never a "
+        "lockout; an address that has not failed for the name is not slowed).",
+    )
+    web_totp_required_roles: Annotated[list[UserRoleName], NoDecode] = Field(
+        default_factory=lambda: list[UserRoleName](["admin"]),
+        description="User roles that must sign in with a second factor (TOTP); users of these "
+        "roles without one are sent to enrolment right after their password. Comma-separated; "
+        "empty: optional for everyone.",
+    )
+
+    @field_validator("web_totp_required_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: Any) -> Any:
+        """``VANGNET_WEB_TOTP_REQUIRED_ROLES=admin,reviewer`` (comma-separated) or a list."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

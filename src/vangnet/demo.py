@@ -162,6 +162,8 @@ OpenAPI: {base}/openapi.json  (interactive docs: {base}/docs)
 
 Review web UI: {base}/ui/  (passwords are new at every `vangnet demo`)
   demo-reviewer / {passwords["demo-reviewer"]}     demo-admin / {passwords["demo-admin"]}
+  demo-admin also needs a second factor: at the first sign-in the page shows a key for any
+  authenticator app (TOTP); lost it? `vangnet user totp-reset demo-admin`.
 The live demo's alert lands in the review queue; the upload above (/v1/match) too.
 """
     return DemoInfo(key=secret, query_path=query_path, query_pdq=pdq, instructions=text)

@@ -4,7 +4,8 @@ A real ``vangnet serve`` subprocess on 127.0.0.1 (SQLite in a temporary VANGNET_
 and users made beforehand through the project's own code, webhooks going to a local
 receiver), driven by Playwright with Debian's Chromium (``/usr/bin/chromium``; Playwright's
 own browser downloads are not used). Screenshots go to ``tests/artifacts/screenshots/``
-(git-ignored).
+(git-ignored). Admins have a second factor (enrolled with the service functions); `sign_in`
+types their TOTP code, computed from the secret as an authenticator app would.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -26,6 +28,8 @@ from typing import Any
 import numpy as np
 import pytest
 from PIL import Image
+
+from web.conftest import enrol_totp, next_code
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "tests" / "artifacts" / "screenshots"
@@ -121,6 +125,9 @@ def _prepare(db_url: str, shared_data: Path) -> dict[str, Any]:
                 settings=get_settings(),
             )
             session.commit()
+        for name, role in USERS.items():
+            if role == "admin":  # admins sign in with a second factor (TOTP)
+                enrol_totp(engine, name)
     finally:
         engine.dispose()
     return {
@@ -259,7 +266,13 @@ def sign_in(
     page.get_by_label("User name").fill(username)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/ui/")
+    page.wait_for_url(re.compile(re.escape(server.url) + r"/ui/(login/code.*)?$"))
+    if "/ui/login/code" in page.url:  # the second factor: a code from the "phone"
+        if shot:
+            screenshot(page, shot + "-code")
+        page.get_by_label("Code").fill(next_code(username))
+        page.get_by_role("button", name="Continue").click()
+        page.wait_for_url(f"{server.url}/ui/")
     return page
 
 

@@ -26,7 +26,7 @@ from vangnet.live.streams import create_stream
 from vangnet.match.results import Match
 from vangnet.store.db import writer
 from vangnet.store.models import AuditEntry, BankContent, WebhookDelivery
-from web.conftest import PASSWORD, WebFactory, browser, login, make_user
+from web.conftest import PASSWORD, WebFactory, browser, login, make_user, post_login
 
 
 def _entries(engine: Engine, action: str, target: str | None = None) -> list[dict[str, Any]]:
@@ -423,9 +423,7 @@ def test_users_create_disable_role_and_password(
     )
     assert reset.status_code == 303
     assert nina.get("/ui/queue").status_code == 303
-    assert (
-        nina.post("/ui/login", data={"username": "nina", "password": PASSWORD}).status_code == 401
-    )
+    assert post_login(nina, username="nina", password=PASSWORD).status_code == 401
     login(nina, "nina", "another long one")
     assert _entries(db_engine, "user.password", "user:nina")
 

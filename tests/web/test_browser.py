@@ -372,3 +372,48 @@ def test_screenshots(chromium: Any, live_server: LiveServer, width: int, height:
     page.goto("/ui/login")  # signed in: the form is still shown
     page.context.close()
     assert not overflowing, f"horizontal scrollbar at {size}: {overflowing}"
+
+
+# -- 5. an admin sets up the second factor at the first sign-in -------------------------------
+
+
+def test_admin_enrols_a_second_factor(chromium: Any, live_server: LiveServer) -> None:
+    import pyotp
+
+    from vangnet.review import users
+
+    server = live_server
+    engine = server.engine()
+    try:
+        with Session(engine) as session:
+            users.create_user(
+                session, username="eve", password=browser.PASSWORD, role="admin", actor="test"
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    context = chromium.new_context(
+        viewport={"width": 1280, "height": 800}, base_url=server.url, locale="en-GB"
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto("/ui/login")
+    page.get_by_label("User name").fill("eve")
+    page.get_by_label("Password").fill(browser.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/ui/totp"))
+    screenshot(page, "totp-enrol")
+    assert no_horizontal_scroll(page)
+    assert page.goto("/ui/audit").url.split("?")[0].endswith("/ui/totp")  # nothing else first
+    secret = page.locator("#totp-secret").inner_text()
+    assert (page.locator("#totp-uri").text_content() or "").startswith(
+        "otpauth://totp/Vangnet:eve?"
+    )
+    page.get_by_label("Code").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on").click()
+    assert page.locator("#recovery-codes li").count() == 8
+    screenshot(page, "totp-done")
+    page.get_by_role("link", name="Continue to Vangnet").click()
+    page.wait_for_url(f"{server.url}/ui/audit")  # where she was going
+    assert page.goto("/ui/users").status == 200
+    context.close()

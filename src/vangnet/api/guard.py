@@ -62,6 +62,9 @@ UPLOAD_ROUTES = re.compile(
     r"^/(v1/hash|v1/match|h/hash|m/lookup|c/bank/[^/]+/content|v1/streams/[^/]+/frames)/?$"
 )
 SIGN_IN = "/ui/login"
+# The steps of a sign-in that come before a full session (the second factor, enrolment of a
+# required one, leaving a half-finished sign-in): they check that sign-in's own CSRF token.
+SIGN_IN_STEPS = frozenset({SIGN_IN, "/ui/login/code", "/ui/login/cancel", "/ui/totp"})
 
 
 class RouteClass(StrEnum):
@@ -90,7 +93,7 @@ def classify(method: str, path: str) -> Route:
         kind = RouteClass.UPLOAD if UPLOAD_ROUTES.match(path) else RouteClass.JSON
         # GETs carry no body: their routes check the key as before (public ones stay public)
         return Route(kind, Credential.API_KEY if method in BODY_METHODS else Credential.NONE)
-    if path == SIGN_IN or path == SIGN_IN + "/":
+    if path.rstrip("/") in SIGN_IN_STEPS:
         return Route(RouteClass.SIGN_IN, Credential.NONE)
     if path.startswith("/ui/") and method in BODY_METHODS:
         return Route(RouteClass.FORM, Credential.SESSION)

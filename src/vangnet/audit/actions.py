@@ -26,6 +26,10 @@ class Exempt(enum.StrEnum):
         "(settings at start as config.change, streams it starts as stream.start)"
     )
     LOCAL = "local tool: changes nothing in the database"
+    HALF_SIGN_IN = (
+        "leaves a half-way sign-in (password given, second factor not): only that half-way "
+        "session ends; the failed and completed sign-ins are audited"
+    )
 
 
 Method = Literal["POST", "PUT", "PATCH", "DELETE"]
@@ -60,6 +64,9 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("POST", "/v1/cases/{case_id}/decisions"): "case.",
     # web UI
     ("POST", "/ui/login"): "login",
+    ("POST", "/ui/login/code"): "login",
+    ("POST", "/ui/login/cancel"): Exempt.HALF_SIGN_IN,
+    ("POST", "/ui/totp"): "user.totp.",
     ("POST", "/ui/logout"): "logout",
     ("POST", "/ui/settings"): "user.preferences",
     ("POST", "/ui/break"): "wellness.break",
@@ -124,6 +131,7 @@ COMMANDS: dict[str, str | Exempt] = {
     "user list": Exempt.READ_ONLY,
     "user disable": "user.disable",
     "user enable": "user.enable",
+    "user totp-reset": "user.totp.reset",
     "case list": Exempt.READ_ONLY,
     "case show": "case.view",
     "case decide": "case.",

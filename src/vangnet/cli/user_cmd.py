@@ -1,4 +1,4 @@
-"""`vangnet user create|list|disable|enable`: people who sign in to the web UI."""
+"""`vangnet user create|list|disable|enable|totp-reset`: people who sign in to the web UI."""
 
 from __future__ import annotations
 
@@ -108,3 +108,24 @@ def user_enable(
 ) -> None:
     """Let a disabled user sign in again. Example: vangnet user enable alice"""
     _set_disabled(name, False, actor, as_json)
+
+
+@user_app.command("totp-reset")
+def user_totp_reset(
+    name: str, actor: AsOption = None, as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """Remove a user's second factor (lost phone) and end their web sessions; they set up a
+    new one at their next sign-in. Audited. Example: vangnet user totp-reset alice"""
+    from vangnet.review import totp
+
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        with session() as s:
+            had = totp.reset(s, name, actor=who)
+            s.commit()
+    if as_json:
+        print_json({"username": name, "reset": had})
+    elif had:
+        console.print(f"Second factor of [bold]{name}[/] removed; set it up again at sign-in.")
+    else:
+        console.print(f"User [bold]{name}[/] had no second factor; nothing else changed.")

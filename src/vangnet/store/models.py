@@ -492,6 +492,13 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
+    # Second factor (TOTP, RFC 6238): the secret AES-GCM encrypted with a key kept outside the
+    # database (see vangnet.review.totp); confirmed once the first code was right; the last
+    # time step used (a code is never accepted twice); SHA-256 of the unused recovery codes.
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_confirmed_at: Mapped[datetime | None] = mapped_column()
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    totp_recovery: Mapped[list[str] | None] = mapped_column(JSON)
 
 
 class WebSession(Base):
@@ -507,6 +514,9 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column()
+    # "full" (signed in), or a half-way sign-in that can only finish it: "totp" (password right,
+    # code still to give) or "enrol" (password right, a second factor must be set up first).
+    stage: Mapped[str] = mapped_column(String(8), default="full")
 
 
 class LoginAttempt(Base):

@@ -193,3 +193,14 @@ class Vault:
     def exists(self, name: str) -> bool:
         """Whether entry ``name`` is stored; a name the vault never issues is never stored."""
         return bool(_NAME.fullmatch(name)) and (self.root / name).is_file()
+
+
+def derived_key(settings: Settings, purpose: str) -> bytes:
+    """A 32-byte key for ``purpose`` (e.g. ``"totp-secrets"``), derived with HKDF-SHA256 from
+    the vault key: one key kept outside the database, an independent key for each use."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    info = b"vangnet:" + purpose.encode("utf-8")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info)
+    return hkdf.derive(_load_key(settings))

@@ -1,6 +1,12 @@
 """Web sessions: a random token in an HttpOnly, SameSite=Strict cookie; the database keeps
 its SHA-256, the user, a CSRF token, the expiry and how many items were opened (for the
-break reminder). Failed sign-ins are counted per user name and per client address.
+break reminder). Failed sign-ins are throttled in `vangnet.web.throttle`.
+
+A session has a stage: ``full`` (signed in), or half-way through signing in after a right
+password: ``totp`` (the second-factor code is still to come) or ``enrol`` (the user's role
+requires a second factor and they have none yet). Half-way sessions last a few minutes, open
+no page but the step they are at (`lookup` does not return them), and are replaced by a new
+token once the step is done.
 """
 
 from __future__ import annotations
@@ -10,22 +16,26 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
-from vangnet.errors import VangnetError
 from vangnet.review.users import UserView
-from vangnet.store.models import LoginAttempt, User, WebSession, utcnow
+from vangnet.store.models import User, WebSession, utcnow
+from vangnet.web.throttle import TooManyAttempts
+
+__all__ = ["COOKIE", "PENDING_MINUTES", "Stage", "TooManyAttempts", "WebIdentity"]
 
 COOKIE = "vangnet_session"
-LOGIN_WINDOW = timedelta(minutes=15)
+PENDING_MINUTES = 10  # a half-way sign-in must be finished within this
 
 
-class TooManyAttempts(VangnetError):
-    code = "too_many_attempts"
-    status = 429
+class Stage(StrEnum):
+    FULL = "full"
+    TOTP = "totp"
+    ENROL = "enrol"
 
 
 @dataclass(frozen=True)
@@ -34,38 +44,29 @@ class WebIdentity:
     token_hash: str
     csrf: str
     items_viewed: int
+    stage: Stage = Stage.FULL
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def check_rate(session: Session, *, username: str, client: str, settings: Settings) -> None:
-    """Refuse (429) when this name or this address failed too often lately."""
-    since = utcnow() - LOGIN_WINDOW
-    failures = session.scalar(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(
-            LoginAttempt.at >= since,
-            or_(LoginAttempt.username == username[:64], LoginAttempt.client == client[:64]),
-        )
-    )
-    if int(failures or 0) >= settings.review_login_attempts:
-        raise TooManyAttempts(
-            "too many failed sign-ins for this user or address; wait 15 minutes and try again"
-        )
-
-
-def record_failure(session: Session, *, username: str, client: str) -> None:
-    session.add(LoginAttempt(username=username[:64], client=client[:64]))
-    session.execute(delete(LoginAttempt).where(LoginAttempt.at < utcnow() - LOGIN_WINDOW))
-
-
-def start(session: Session, user: UserView, *, client: str, settings: Settings) -> str:
-    """A new session for ``user``; returns the cookie token (stored only as a hash)."""
+def start(
+    session: Session,
+    user: UserView,
+    *,
+    client: str,
+    settings: Settings,
+    stage: Stage = Stage.FULL,
+) -> str:
+    """A new session for ``user`` at ``stage``; returns the cookie token (stored only as a
+    hash). Half-way stages expire after `PENDING_MINUTES`."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
+    if stage is Stage.FULL:
+        expires = now + timedelta(hours=settings.review_session_hours)
+    else:
+        expires = now + timedelta(minutes=PENDING_MINUTES)
     session.add(
         WebSession(
             token_hash=_digest(token),
@@ -74,7 +75,8 @@ def start(session: Session, user: UserView, *, client: str, settings: Settings) 
             client=client[:64],
             created_at=now,
             last_seen_at=now,
-            expires_at=now + timedelta(hours=settings.review_session_hours),
+            expires_at=expires,
+            stage=stage.value,
         )
     )
     session.execute(delete(WebSession).where(WebSession.expires_at < now))
@@ -83,8 +85,15 @@ def start(session: Session, user: UserView, *, client: str, settings: Settings) 
 
 
 def lookup(session: Session, token: str | None, *, settings: Settings) -> WebIdentity | None:
-    """The signed-in user of ``token``, or None (unknown, expired, idle, user disabled).
-    Refreshes the idle clock at most once a minute (the caller commits)."""
+    """The signed-in user of ``token``, or None (unknown, expired, idle, user disabled, or
+    only half-way signed in). Refreshes the idle clock at most once a minute (the caller
+    commits)."""
+    found = lookup_any(session, token, settings=settings)
+    return found if found is not None and found.stage is Stage.FULL else None
+
+
+def lookup_any(session: Session, token: str | None, *, settings: Settings) -> WebIdentity | None:
+    """Like `lookup`, but half-way sessions too (the sign-in steps use it)."""
     if not token or len(token) > 128:
         return None
     row = session.get(WebSession, _digest(token))
@@ -100,7 +109,9 @@ def lookup(session: Session, token: str | None, *, settings: Settings) -> WebIde
     if now - row.last_seen_at > timedelta(minutes=1):
         row.last_seen_at = now
         session.flush()
-    return WebIdentity(UserView.of(user), row.token_hash, row.csrf, row.items_viewed)
+    return WebIdentity(
+        UserView.of(user), row.token_hash, row.csrf, row.items_viewed, Stage(row.stage)
+    )
 
 
 def end(session: Session, token_hash: str) -> None:
