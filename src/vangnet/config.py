@@ -60,9 +60,12 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024 * 1024, description="Largest file `hash`/`match` will read."
     )
     max_image_pixels: int = Field(
-        default=200_000_000,
-        description="Largest image (width x height) decoded; larger is refused as a "
-        "decompression bomb.",
+        default=64_000_000,
+        gt=0,
+        description="Largest picture or video frame (width x height) decoded, checked from the "
+        "header before decoding, for uploads, triage, previews and live frames; larger is "
+        "refused (HTTP 413 media_too_large) as a possible decompression bomb. 64 MP holds "
+        "full-resolution 48-61 MP camera and phone photos.",
     )
     max_video_seconds: float = Field(
         default=4 * 3600, description="Longest video hashed, in seconds."
@@ -266,6 +269,14 @@ class Settings(BaseSettings):
     ncmec_reporter_email: str = Field(default="", description="Reporting person's email.")
     ncmec_reporter_phone: str = Field(default="", description="Reporting person's phone.")
     ncmec_company: str = Field(default="", description="Reporting company (ESP) name.")
+
+    # -- hostile media (bounded memory) -----------------------------------------------------
+    media_preview_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Largest investigation item the web workbench reads for a preview or a "
+        "reveal (only that member of its archive is read); larger items show no preview.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
+from vangnet.media.limits import check_pixels, pixel_limit
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 
@@ -50,23 +50,14 @@ def quiet_pillow() -> Iterator[None]:
         yield
 
 
-def _check_pixels(width: int, height: int) -> None:
-    limit = get_settings().max_image_pixels
-    if width <= 0 or height <= 0:
-        raise MediaError(f"image has invalid dimensions {width}x{height}")
-    if width * height > limit:
-        raise MediaTooLargeError(
-            f"image is {width}x{height} = {width * height:,} pixels, more than the limit of "
-            f"{limit:,} (max_image_pixels); refused as a possible decompression bomb"
-        )
-
-
-def open_image(data: bytes) -> Image.Image:
-    """Open ``data`` as an image (header only) and check its size against the limits.
+def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+    """Open ``data`` as an image (header only) and check its size against the pixel cap
+    (`vangnet.media.limits`: ``max_image_pixels``, or ``max_pixels`` when smaller).
 
     The returned image is lazy: pixels are decoded on first use, which must happen inside
     `quiet_pillow` (as `decode_image` does).
     """
+    limit = pixel_limit(max_pixels)
     sniffed = sniff(data)
     if sniffed.content_type is not ContentType.PHOTO:
         raise UnsupportedMediaError(f"expected an image, got a {sniffed.format} video")
@@ -79,7 +70,11 @@ def open_image(data: bytes) -> Image.Image:
             raise MediaError(f"corrupt {sniffed.format} image: the header cannot be read") from None
         except _DECODE_ERRORS as exc:
             raise MediaError(f"corrupt {sniffed.format} image header: {exc}") from None
-    _check_pixels(*img.size)
+    try:
+        check_pixels(*img.size, limit=limit)
+    except MediaError:
+        img.close()
+        raise
     return img
 
 
@@ -146,15 +141,22 @@ def _frame_count(img: Image.Image) -> int:
 
 
 def decode_image(
-    data: bytes, *, all_frames: bool = False, fast: bool = True, min_side: int = FAST_MIN_SIDE
+    data: bytes,
+    *,
+    all_frames: bool = False,
+    fast: bool = True,
+    min_side: int = FAST_MIN_SIDE,
+    max_pixels: int | None = None,
 ) -> list[Image.Image]:
     """Decode ``data`` to RGB pictures, EXIF orientation applied.
 
     Returns one picture (the first frame) unless ``all_frames`` is set and the image is
     animated. ``fast`` enables the reduced-size JPEG decode (no effect on other formats).
+    ``max_pixels`` tightens the pixel cap for this call (live frames: ``live_max_pixels``).
     Raises `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` or `MediaError`.
     """
-    img = open_image(data)
+    limit = pixel_limit(max_pixels)
+    img = open_image(data, max_pixels=limit)
     with quiet_pillow():
         try:
             if fast:
@@ -164,7 +166,7 @@ def decode_image(
             for index in range(count):
                 if index:
                     img.seek(index)
-                    _check_pixels(*img.size)
+                    check_pixels(*img.size, limit=limit)
                 img.load()
                 frames.append(to_rgb(ImageOps.exif_transpose(img)))
         except (Image.DecompressionBombError, MemoryError) as exc:
