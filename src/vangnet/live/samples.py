@@ -104,12 +104,13 @@ def pushed_frame_sample(
     evidence."""
     from vangnet.config import get_settings
     from vangnet.media.image import decode_image
+    from vangnet.media.limits import pixel_limit
     from vangnet.media.sniff import sniff
     from vangnet.signals.pdq import fit_for_pdq
 
     sniffed = sniff(data)
-    live_pixels = get_settings().live_max_pixels
-    picture = fit_for_pdq(decode_image(data, max_pixels=live_pixels)[0])
+    cap = pixel_limit(get_settings().live_max_pixels, setting="live_max_pixels")
+    picture = fit_for_pdq(decode_image(data, max_pixels=cap)[0])
     pixels = crop_bars(np.asarray(picture.convert("RGB"), dtype=np.uint8))
     return Sample(
         stream_id,

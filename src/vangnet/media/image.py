@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
-from vangnet.media.limits import check_pixels, pixel_limit
+from vangnet.media.limits import PixelCap, check_pixels, pixel_limit
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 
@@ -50,14 +50,14 @@ def quiet_pillow() -> Iterator[None]:
         yield
 
 
-def open_image(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+def open_image(data: bytes, *, max_pixels: PixelCap | None = None) -> Image.Image:
     """Open ``data`` as an image (header only) and check its size against the pixel cap
-    (`vangnet.media.limits`: ``max_image_pixels``, or ``max_pixels`` when smaller).
+    (`vangnet.media.limits.pixel_limit()` unless ``max_pixels`` is given).
 
     The returned image is lazy: pixels are decoded on first use, which must happen inside
     `quiet_pillow` (as `decode_image` does).
     """
-    limit = pixel_limit(max_pixels)
+    limit = max_pixels or pixel_limit()
     sniffed = sniff(data)
     if sniffed.content_type is not ContentType.PHOTO:
         raise UnsupportedMediaError(f"expected an image, got a {sniffed.format} video")
@@ -146,16 +146,17 @@ def decode_image(
     all_frames: bool = False,
     fast: bool = True,
     min_side: int = FAST_MIN_SIDE,
-    max_pixels: int | None = None,
+    max_pixels: PixelCap | None = None,
 ) -> list[Image.Image]:
     """Decode ``data`` to RGB pictures, EXIF orientation applied.
 
     Returns one picture (the first frame) unless ``all_frames`` is set and the image is
     animated. ``fast`` enables the reduced-size JPEG decode (no effect on other formats).
-    ``max_pixels`` tightens the pixel cap for this call (live frames: ``live_max_pixels``).
+    ``max_pixels`` is the cap for this call (default `pixel_limit()`; live frames pass
+    ``pixel_limit(live_max_pixels)``).
     Raises `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` or `MediaError`.
     """
-    limit = pixel_limit(max_pixels)
+    limit = max_pixels or pixel_limit()
     img = open_image(data, max_pixels=limit)
     with quiet_pillow():
         try:

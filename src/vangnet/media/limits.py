@@ -10,22 +10,36 @@ two applies. A refused picture raises `MediaTooLargeError` (HTTP 413, code
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError
 
 
-def pixel_limit(max_pixels: int | None = None) -> int:
-    """The cap in force: ``max_image_pixels``, or ``max_pixels`` when that is smaller."""
+@dataclass(frozen=True)
+class PixelCap:
+    """The largest width x height decoded, and the setting it comes from."""
+
+    pixels: int
+    setting: str = "max_image_pixels"
+
+
+def pixel_limit(max_pixels: int | None = None, *, setting: str = "max_image_pixels") -> PixelCap:
+    """The cap in force: ``max_image_pixels``, or ``max_pixels`` (from ``setting``) when that
+    is smaller."""
     limit = get_settings().max_image_pixels
-    return limit if max_pixels is None else min(limit, max_pixels)
+    if max_pixels is not None and max_pixels < limit:
+        return PixelCap(max_pixels, setting)
+    return PixelCap(limit)
 
 
-def check_pixels(width: int, height: int, *, what: str = "image", limit: int) -> None:
+def check_pixels(width: int, height: int, *, what: str = "image", limit: PixelCap) -> None:
     """Refuse ``width`` x ``height`` before decoding when it is empty or above ``limit``."""
     if width <= 0 or height <= 0:
         raise MediaError(f"{what} has invalid dimensions {width}x{height}")
-    if width * height > limit:
+    if width * height > limit.pixels:
         raise MediaTooLargeError(
             f"{what} is {width}x{height} = {width * height:,} pixels, more than the limit of "
-            f"{limit:,}; refused before decoding (a possible decompression bomb)"
+            f"{limit.pixels:,} (VANGNET_{limit.setting.upper()} / {limit.setting}); refused "
+            "before decoding (a possible decompression bomb)"
         )
