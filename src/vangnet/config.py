@@ -60,12 +60,13 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024 * 1024, description="Largest file `hash`/`match` will read."
     )
     max_image_pixels: int = Field(
-        default=64_000_000,
+        default=50_000_000,
         gt=0,
         description="Largest picture or video frame (width x height) decoded, checked from the "
         "header before decoding, for uploads, triage, previews and live frames; larger is "
-        "refused (HTTP 413 media_too_large) as a possible decompression bomb. 64 MP holds "
-        "full-resolution 48-61 MP camera and phone photos.",
+        "refused (HTTP 413 media_too_large) as a possible decompression bomb. 50 MP holds "
+        "full-resolution photos of 48/50 MP phone sensors (8160x6120) and keeps one decode "
+        "at the cap under ~600 MB of server memory.",
     )
     max_video_seconds: float = Field(
         default=4 * 3600, description="Longest video hashed, in seconds."
