@@ -1,0 +1,65 @@
+"""`read_chain` reads one member again, through nested containers, by the locations triage
+recorded or (rows from before they were recorded) by name, and refuses what it must."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from investigate.images import PUBLIC, nested_archives
+from vangnet.errors import MediaTooLargeError, NotFoundError
+from vangnet.investigate import locate
+from vangnet.investigate.sources import walk
+
+
+def _tar_with_photos(shared: Path, out: Path) -> None:
+    with tarfile.open(out, "w") as tar:
+        for index, photo in enumerate(sorted((shared / PUBLIC).glob("*.jpg"))[:3]):
+            tar.add(photo, arcname=f"dup/{photo.name}")
+            tar.add(photo, arcname=f"same-{index}.jpg")
+
+
+def test_every_member_read_again_by_location_and_by_name(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    nested_archives(shared_data, tmp_path)
+    _tar_with_photos(shared_data, tmp_path / "plain.tar")
+    monkeypatch.setattr(locate, "_CACHE_ITEM_BYTES", 0)  # read from the source every time
+    found = {}
+    for entry in walk([tmp_path]):
+        if entry.error is None and entry.container is None:
+            found[entry.chain] = (entry.location_list(), entry.read())
+    assert len(found) >= 9
+    nested = [c for c in found if len(c) == 4]
+    assert nested, "a member three containers deep (zip > tar.gz > tar > file)"
+    for chain, (locations, data) in found.items():
+        assert locate.read_chain(chain, locations=locations) == data, chain
+        assert locate.read_chain(chain) == data, chain  # no locations: by name
+    zipped = next(c for c in found if c[0].endswith("outer.zip") and c[-1] == "camera.png")
+    assert isinstance(found[zipped][0][-1], int)
+    tarred = [c for c in found if c[0].endswith("plain.tar")]
+    assert all(isinstance(found[c][0][-1], int) for c in tarred)
+
+
+def test_stale_locations_and_limits(shared_data: Path, tmp_path: Path) -> None:
+    photo = (shared_data / PUBLIC / "flower.jpg").read_bytes()
+    source = tmp_path / "a.zip"
+    with zipfile.ZipFile(source, "w") as archive:
+        archive.writestr("pad.bin", b"x" * 5000)
+        archive.writestr("flower.jpg", photo)
+    chain = (str(source), "flower.jpg")
+    with pytest.raises(NotFoundError):  # a location that no longer holds the member
+        locate.read_chain(chain, locations=[None, 1])
+    with pytest.raises(MediaTooLargeError):
+        locate.read_chain(chain, locations=[None, None], max_bytes=1000)
+    assert locate.read_chain(chain, max_bytes=len(photo)) == photo
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * (40 * 1024 * 1024))
+    (tmp_path / "bomb.zip").write_bytes(buffer.getvalue())
+    with pytest.raises(Exception, match="zip bomb"):
+        locate.read_chain((str(tmp_path / "bomb.zip"), "zeros.bin"))
