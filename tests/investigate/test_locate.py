@@ -23,12 +23,26 @@ def _tar_with_photos(shared: Path, out: Path) -> None:
             tar.add(photo, arcname=f"same-{index}.jpg")
 
 
+def _zip_in_zip(shared: Path, out: Path) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as archive:
+        for photo in sorted((shared / PUBLIC).glob("*.png"))[:3]:
+            archive.write(photo, f"in/{photo.name}")
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("notes.txt", "x" * 3000)
+        archive.writestr("inner.zip", inner.getvalue())
+
+
+@pytest.mark.parametrize("nested_in_memory", [64 * 1024 * 1024, 100])
 def test_every_member_read_again_by_location_and_by_name(
-    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nested_in_memory: int
 ) -> None:
+    """With nested archives held in memory, and (100 bytes) read through seeking streams."""
     nested_archives(shared_data, tmp_path)
     _tar_with_photos(shared_data, tmp_path / "plain.tar")
+    _zip_in_zip(shared_data, tmp_path / "zipped.zip")
     monkeypatch.setattr(locate, "_CACHE_ITEM_BYTES", 0)  # read from the source every time
+    monkeypatch.setattr(locate, "NESTED_IN_MEMORY_BYTES", nested_in_memory)
     found = {}
     for entry in walk([tmp_path]):
         if entry.error is None and entry.container is None:

@@ -28,6 +28,10 @@ from vangnet.investigate.sources import (
 )
 from vangnet.investigate.streams import MAX_MEMBER_BYTES, BombError, read_all
 
+#: A zip or 7z inside another archive up to this size is held in memory while a member is
+#: read from it; a larger one is read through a seeking stream (slower, bounded memory), or
+#: refused when it cannot seek (a zip inside a gzip stream).
+NESTED_IN_MEMORY_BYTES = 64 * 1024 * 1024
 _CACHE_BYTES = 64 * 1024 * 1024  # recently read files kept for repeated previews
 _CACHE_ITEM_BYTES = 16 * 1024 * 1024  # larger files are read again each time
 _cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
@@ -133,7 +137,11 @@ def _descend(
         step = len(entry.chain)
         wanted = (chain[step], locations[step] if step < len(locations) else None)
         members = open_members(
-            entry, kind, path=root if len(entry.chain) == 1 else None, wanted=wanted
+            entry,
+            kind,
+            path=root if len(entry.chain) == 1 else None,
+            wanted=wanted,
+            in_memory_up_to=NESTED_IN_MEMORY_BYTES,
         )
         stack.callback(members.close)
         found = None

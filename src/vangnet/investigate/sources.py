@@ -158,21 +158,25 @@ def _looks_like_disk(head: bytes) -> bool:
 
 
 def _random_access(handle: IO[bytes]) -> bool:
-    """A stream that seeks cheaply (a real file, or bytes in memory)."""
-    return isinstance(handle, io.BufferedReader | io.BytesIO | io.FileIO) and handle.seekable()
+    """A stream that seeks cheaply: a real file, or bytes in memory (a member of a
+    compressed archive seeks back only by decompressing again from its start)."""
+    if isinstance(handle, io.BytesIO | io.FileIO):
+        return True
+    return isinstance(handle, io.BufferedReader) and isinstance(handle.raw, io.FileIO)
 
 
 def seekable_stream(entry: Entry, *, in_memory_up_to: int = MAX_MEMBER_BYTES) -> IO[bytes]:
     """``entry``'s bytes as a seekable stream (zip and 7z readers need one): the stream
     itself when it seeks cheaply, or when it is larger than ``in_memory_up_to`` and can seek
-    at all (slowly, in bounded memory); otherwise its bytes, read into memory (capped)."""
+    at all (slowly, in bounded memory); otherwise its bytes, read into memory, at most
+    ``in_memory_up_to`` of them (more is an `OSError`)."""
     handle = entry.stream()
     if _random_access(handle):
         return handle
     if handle.seekable() and entry.size > in_memory_up_to:
         return handle
     with contextlib.closing(handle):
-        return io.BytesIO(read_all(handle, limit=MAX_MEMBER_BYTES, what=entry.name))
+        return io.BytesIO(read_all(handle, limit=in_memory_up_to, what=entry.name))
 
 
 # -- folders and files --------------------------------------------------------------------
@@ -324,11 +328,18 @@ def _member_guard(name: str, size: int, compressed: int | None, total: list[int]
 
 
 def open_members(
-    entry: Entry, kind: str, *, path: Path | None = None, wanted: Wanted | None = None
+    entry: Entry,
+    kind: str,
+    *,
+    path: Path | None = None,
+    wanted: Wanted | None = None,
+    in_memory_up_to: int = MAX_MEMBER_BYTES,
 ) -> Generator[Entry, None, None]:
     """The members of the container ``entry`` (of ``kind``), or only the ``wanted`` one.
 
-    The container stays open while the generator is not exhausted or closed."""
+    A zip or 7z inside another archive needs random access: it is held in memory up to
+    ``in_memory_up_to`` bytes, read through a (slowly) seeking stream when larger. The
+    container stays open while the generator is not exhausted or closed."""
     if kind in ("raw", "ewf"):
         from vangnet.investigate.disk import walk_image
 
@@ -338,7 +349,10 @@ def open_members(
         yield _stream_member(entry, kind)  # gzip, bzip2, xz: one member, its own stream
         return
     try:
-        handle = entry.stream() if kind == "tar" else seekable_stream(entry)
+        if kind == "tar":
+            handle = entry.stream()
+        else:
+            handle = seekable_stream(entry, in_memory_up_to=in_memory_up_to)
     except OSError as exc:
         raise ContainerError(f"cannot read {kind} archive: {exc}") from None
     with contextlib.closing(handle):
