@@ -9,6 +9,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from investigate.images import PUBLIC, nested_archives
 from vangnet.errors import MediaTooLargeError, NotFoundError
@@ -77,3 +79,45 @@ def test_stale_locations_and_limits(shared_data: Path, tmp_path: Path) -> None:
     (tmp_path / "bomb.zip").write_bytes(buffer.getvalue())
     with pytest.raises(Exception, match="zip bomb"):
         locate.read_chain((str(tmp_path / "bomb.zip"), "zeros.bin"))
+
+
+def test_archives_inside_read_once_archives_are_expanded(
+    db_engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    """A zip inside a tar.gz and inside a 7z (members read once, in order, and held):
+    triage records the archive and every member of it, and a preview reads them again."""
+    import py7zr
+
+    from vangnet.investigate.triage import Options, Triage
+    from vangnet.store.models import TriageItem
+
+    folder = tmp_path / "seized"
+    folder.mkdir()
+    inner = io.BytesIO()
+    photos = sorted((shared_data / PUBLIC).glob("*.jpg"))[:2]
+    with zipfile.ZipFile(inner, "w") as archive:
+        for photo in photos:
+            archive.write(photo, photo.name)
+    with tarfile.open(folder / "a.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("backup/inner.zip")
+        info.size = len(inner.getvalue())
+        tar.addfile(info, io.BytesIO(inner.getvalue()))
+    with py7zr.SevenZipFile(folder / "b.7z", "w") as archive:
+        archive.writestr(inner.getvalue(), "inner.zip")
+    summary = Triage(
+        db_engine,
+        case=f"NESTED-{tmp_path.name}",
+        sources=[str(folder)],
+        actor="test",
+        options=Options(ocr=False, workers=1),
+    ).run()
+    assert not summary.failures, summary.failures
+    with Session(db_engine) as session:
+        items = list(
+            session.scalars(select(TriageItem).where(TriageItem.case_id == summary.case_id))
+        )
+    found = [i for i in items if i.kind == "photo"]
+    assert len(found) == 4  # two photos in each zip
+    for item in found:
+        data = locate.read_chain(item.chain, sha256=item.sha256, locations=item.locations)
+        assert len(data) == item.size

@@ -305,6 +305,7 @@ def expand(entry: Entry, head: bytes, *, depth: int, path: Path | None = None) -
         )
     finally:
         members.close()
+        forget(entry)  # bytes held for the container itself (a member of a tar or 7z)
 
 
 class ContainerError(Exception):

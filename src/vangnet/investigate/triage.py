@@ -435,9 +435,8 @@ class Triage:
         path = Path(entry.chain[0]) if len(entry.chain) == 1 else None
         try:
             if entry.container is not None:  # streamed: an archive is never read whole
-                result = _container_result(entry)
-                forget(entry)
-                return _Pending(entry, None, result)
+                # (not forgotten: the walk expands it next, and lets it go when done)
+                return _Pending(entry, None, _container_result(entry))
             if path is not None and entry.size > STREAM_HASH_BYTES:
                 result = {**stream_digests(path), "kind": "other"}
                 result["note"] = "large file: exact digests only"
