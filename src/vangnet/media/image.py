@@ -24,7 +24,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
-from vangnet.media.limits import PixelCap, check_pixels, pixel_limit
+from vangnet.media.limits import DECODING, PixelCap, check_pixels, pixel_limit
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 
@@ -198,12 +198,18 @@ def decode_image(
     """
     limit = max_pixels or pixel_limit()
     img = open_image(data, max_pixels=limit)
-    with quiet_pillow():
+    frames: list[Image.Image] = []
+    if fast:
+        with quiet_pillow():
+            try:
+                _fast_draft(img, min_side)  # a JPEG then decodes fewer pixels (its size says)
+            except _DECODE_ERRORS as exc:
+                img.close()
+                raise MediaError(f"corrupt {img.format} image: {exc}") from None
+    # Decoded pixels in flight in this process stay within one cap (`DECODING`).
+    with DECODING.hold(img.width * img.height, total=pixel_limit().pixels), quiet_pillow():
         try:
-            if fast:
-                _fast_draft(img, min_side)
             count = _frame_count(img) if all_frames else 1
-            frames: list[Image.Image] = []
             for index in range(count):
                 if index:
                     img.seek(index)
