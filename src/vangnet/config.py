@@ -65,9 +65,13 @@ class Settings(BaseSettings):
         default=4 * 1024 * 1024 * 1024, description="Largest file `hash`/`match` will read."
     )
     max_image_pixels: int = Field(
-        default=200_000_000,
-        description="Largest image (width x height) decoded; larger is refused as a "
-        "decompression bomb.",
+        default=50_000_000,
+        gt=0,
+        description="Largest picture or video frame (width x height) decoded, checked from the "
+        "header before decoding, for uploads, triage, previews and live frames; larger is "
+        "refused (HTTP 413 media_too_large) as a possible decompression bomb. 50 MP holds "
+        "full-resolution photos of 48/50 MP phone sensors (8160x6120) and keeps one decode "
+        "at the cap under ~600 MB of server memory.",
     )
     max_video_seconds: float = Field(
         default=4 * 3600, description="Longest video hashed, in seconds."
@@ -437,6 +441,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    # -- hostile media (bounded memory) -----------------------------------------------------
+    media_preview_max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Largest investigation item the web workbench reads for a preview or a "
+        "reveal (only that member of its archive is read); larger items show no preview.",
+    )
 
     @classmethod
     def settings_customise_sources(

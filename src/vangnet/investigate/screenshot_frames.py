@@ -18,6 +18,7 @@ import av.error
 import numpy as np
 
 from vangnet.errors import MediaError
+from vangnet.media.limits import check_pixels, pixel_limit
 from vangnet.media.sniff import sniff
 from vangnet.media.video import (
     BAR_MIN_CONTENT,
@@ -54,6 +55,8 @@ def decode_at(data: bytes, timestamps: Sequence[float]) -> dict[float, RgbArray]
     try:
         with av.open(io.BytesIO(data), mode="r", format=sniff(data).format) as container:
             stream = container.streams.video[0]
+            limit = pixel_limit()
+            check_pixels(stream.codec_context.width, stream.codec_context.height, limit=limit)
             stream.thread_type = "AUTO"
             base = stream.time_base
             if base is None:
@@ -66,6 +69,7 @@ def decode_at(data: bytes, timestamps: Sequence[float]) -> dict[float, RgbArray]
                 container.seek(target, stream=stream, backward=True, any_frame=False)
                 for frame in container.decode(stream):
                     if frame.pts is not None and frame.pts >= target - slack:
+                        check_pixels(frame.width, frame.height, what="frame", limit=limit)
                         rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                         found[seconds] = _without_bars(rgb)
                         break

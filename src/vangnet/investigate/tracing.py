@@ -81,7 +81,9 @@ def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
         labels[name] = f"{' > '.join(video.chain)} (item {video.id})"
         try:
             if index < MAX_CASE_VIDEOS and video.size <= MAX_VIDEO_BYTES:
-                library.add_video(name, read_chain(video.chain, sha256=video.sha256))
+                library.add_video(
+                    name, read_chain(video.chain, sha256=video.sha256, locations=video.locations)
+                )
             elif video.vpdq:
                 library.add_hashes(name, vpdq.parse(video.vpdq))
         except VangnetError as exc:
@@ -112,7 +114,9 @@ def trace_case(engine: Engine, case_id: int, *, text_was_read: bool) -> int:
     traced = 0
     for item in candidates:
         try:
-            found = trace(read_chain(item.chain, sha256=item.sha256), library)
+            found = trace(
+                read_chain(item.chain, sha256=item.sha256, locations=item.locations), library
+            )
         except VangnetError as exc:
             log.info("screenshot %s not traced: %s", item.id, exc)
             continue

@@ -14,6 +14,7 @@ read-only.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -142,13 +143,36 @@ def _digests(data: bytes) -> dict[str, str]:
 
 def stream_digests(path: Path) -> dict[str, str]:
     """Exact digests of a large file, read in chunks (disk images, long videos)."""
-    md5, sha1, sha256 = hashlib.md5(), hashlib.sha1(), hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(8 * 1024 * 1024):
-            md5.update(chunk)
-            sha1.update(chunk)
-            sha256.update(chunk)
-    return {"md5": md5.hexdigest(), "sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+        return digests_of(handle)[0]
+
+
+def digests_of(handle: IO[bytes], head: bytes = b"") -> tuple[dict[str, str], int]:
+    """Exact digests and size of ``head`` followed by the rest of a stream, read in chunks
+    (never held whole)."""
+    md5, sha1, sha256 = hashlib.md5(head), hashlib.sha1(head), hashlib.sha256(head)
+    size = len(head)
+    while chunk := handle.read(8 * 1024 * 1024):
+        md5.update(chunk)
+        sha1.update(chunk)
+        sha256.update(chunk)
+        size += len(chunk)
+    digests = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
+    return digests, size
+
+
+def _container_result(entry: Entry) -> dict[str, Any]:
+    """What triage records of a container (archive or disk image) itself: its digests,
+    streamed from its source (an archive inside an archive is never read whole for them)."""
+    from vangnet.media.sniff import media_type
+
+    with contextlib.closing(entry.stream()) as handle:
+        head = handle.read(4096)
+        digests, size = digests_of(handle, head)
+    if not entry.size:  # a decompressed stream's size is known once it has been read
+        entry.size = size
+    kind = "image" if entry.container in ("raw", "ewf") else "archive"
+    return {**digests, "kind": kind, "content_type": media_type(head) if head else None}
 
 
 Step = Callable[[bytes, dict[str, Any], Options], dict[str, Any]]
@@ -269,6 +293,7 @@ def _row(case_id: int, run_id: int, entry: Entry, result: dict[str, Any]) -> Tri
         key=entry.key,
         source=entry.chain[0],
         chain=list(entry.chain),
+        locations=entry.location_list(),
         name=entry.name[:1000],
         size=entry.size,
         times={k: v for k, v in entry.times.items() if v},
@@ -409,14 +434,12 @@ class Triage:
             return _Pending(entry, None, _failure(entry, entry.error))
         path = Path(entry.chain[0]) if len(entry.chain) == 1 else None
         try:
+            if entry.container is not None:  # streamed: an archive is never read whole
+                # (not forgotten: the walk expands it next, and lets it go when done)
+                return _Pending(entry, None, _container_result(entry))
             if path is not None and entry.size > STREAM_HASH_BYTES:
                 result = {**stream_digests(path), "kind": "other"}
-                if entry.container in ("raw", "ewf"):
-                    result["kind"] = "image"
-                elif entry.container:
-                    result["kind"] = "archive"
-                else:
-                    result["note"] = "large file: exact digests only"
+                result["note"] = "large file: exact digests only"
                 forget(entry)
                 return _Pending(entry, None, result)
             data = entry.read()

@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
-from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
+from vangnet.media.limits import DECODING, PixelCap, check_pixels, pixel_limit
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 
@@ -50,23 +50,14 @@ def quiet_pillow() -> Iterator[None]:
         yield
 
 
-def _check_pixels(width: int, height: int) -> None:
-    limit = get_settings().max_image_pixels
-    if width <= 0 or height <= 0:
-        raise MediaError(f"image has invalid dimensions {width}x{height}")
-    if width * height > limit:
-        raise MediaTooLargeError(
-            f"image is {width}x{height} = {width * height:,} pixels, more than the limit of "
-            f"{limit:,} (max_image_pixels); refused as a possible decompression bomb"
-        )
-
-
-def open_image(data: bytes) -> Image.Image:
-    """Open ``data`` as an image (header only) and check its size against the limits.
+def open_image(data: bytes, *, max_pixels: PixelCap | None = None) -> Image.Image:
+    """Open ``data`` as an image (header only) and check its size against the pixel cap
+    (`vangnet.media.limits.pixel_limit()` unless ``max_pixels`` is given).
 
     The returned image is lazy: pixels are decoded on first use, which must happen inside
     `quiet_pillow` (as `decode_image` does).
     """
+    limit = max_pixels or pixel_limit()
     sniffed = sniff(data)
     if sniffed.content_type is not ContentType.PHOTO:
         raise UnsupportedMediaError(f"expected an image, got a {sniffed.format} video")
@@ -79,23 +70,69 @@ def open_image(data: bytes) -> Image.Image:
             raise MediaError(f"corrupt {sniffed.format} image: the header cannot be read") from None
         except _DECODE_ERRORS as exc:
             raise MediaError(f"corrupt {sniffed.format} image header: {exc}") from None
-    _check_pixels(*img.size)
+    try:
+        check_pixels(*img.size, limit=limit)
+    except MediaError:
+        img.close()
+        raise
     return img
 
 
-def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Map integer / float samples (modes I, I;16, F) onto 0-255."""
+#: Bytes of one strip worked on at a time when converting a large picture (alpha, 16/32-bit):
+#: a conversion of a picture at the pixel cap then needs no full-size temporary copies.
+STRIP_BYTES = 16 * 1024 * 1024
+
+
+def _strips(img: Image.Image, bytes_per_pixel: int) -> Iterator[tuple[int, Image.Image]]:
+    """(top row, picture of the rows from there) in strips of about `STRIP_BYTES`."""
+    rows = max(1, STRIP_BYTES // max(1, img.width * bytes_per_pixel))
+    for top in range(0, img.height, rows):
+        yield top, img.crop((0, top, img.width, min(img.height, top + rows)))
+
+
+def _finite_range(img: Image.Image) -> tuple[float, float] | None:
+    """Smallest and largest finite sample of a mode I / I;16 / F picture (None: none)."""
+    lo, hi = np.inf, -np.inf
+    for _top, strip in _strips(img, 8):
+        values = np.asarray(strip)
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values.ravel()
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    return None if lo > hi else (lo, hi)
+
+
+def _scale_to_uint8(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map integer / float samples (modes I, I;16, F) onto 0-255, given the picture's
+    finite range ``lo``-``hi``."""
     values = arr.astype(np.float64)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.zeros(arr.shape, dtype=np.uint8)
-    lo, hi = float(finite.min()), float(finite.max())
     if lo >= 0.0 and hi <= 1.0 and arr.dtype.kind == "f":
         values = values * 255.0  # normalised floats
     elif lo < 0.0 or hi > 255.0:
         values = (values - lo) * (255.0 / (hi - lo)) if hi > lo else values * 0.0
     values = np.nan_to_num(values, nan=0.0, posinf=255.0, neginf=0.0)
     return np.clip(np.rint(values), 0, 255).astype(np.uint8)
+
+
+def _deep_to_rgb(img: Image.Image) -> Image.Image:
+    """A mode I / I;16 / F picture scaled to 8-bit grey, as RGB, strip by strip."""
+    found = _finite_range(img)
+    out = Image.new("L", img.size, 0)
+    if found is not None:
+        for top, strip in _strips(img, 8):
+            scaled = _scale_to_uint8(np.asarray(strip), *found)
+            out.paste(Image.fromarray(scaled, "L"), (0, top))
+    return out.convert("RGB")
+
+
+def _alpha_to_rgb(img: Image.Image) -> Image.Image:
+    """``img`` composited onto `ALPHA_BACKGROUND`, strip by strip (no full-size RGBA
+    copies of a large picture)."""
+    out = Image.new("RGB", img.size)
+    for top, strip in _strips(img, 16):
+        rgba = strip.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255))
+        out.paste(Image.alpha_composite(background, rgba).convert("RGB"), (0, top))
+    return out
 
 
 def _lab_to_rgb(img: Image.Image) -> Image.Image:
@@ -118,16 +155,14 @@ def to_rgb(img: Image.Image) -> Image.Image:
     if mode == "RGB":
         return img
     if mode in ("I", "F") or mode.startswith("I;"):
-        return Image.fromarray(_scale_to_uint8(np.asarray(img)), "L").convert("RGB")
+        return _deep_to_rgb(img)
     if mode == "LAB":
         return _lab_to_rgb(img)
     has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
         mode in ("P", "L", "RGB") and "transparency" in img.info
     )
     if has_alpha:
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (*ALPHA_BACKGROUND, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        return _alpha_to_rgb(img)
     return img.convert("RGB")
 
 
@@ -146,31 +181,58 @@ def _frame_count(img: Image.Image) -> int:
 
 
 def decode_image(
-    data: bytes, *, all_frames: bool = False, fast: bool = True, min_side: int = FAST_MIN_SIDE
+    data: bytes,
+    *,
+    all_frames: bool = False,
+    fast: bool = True,
+    min_side: int = FAST_MIN_SIDE,
+    max_pixels: PixelCap | None = None,
 ) -> list[Image.Image]:
     """Decode ``data`` to RGB pictures, EXIF orientation applied.
 
     Returns one picture (the first frame) unless ``all_frames`` is set and the image is
     animated. ``fast`` enables the reduced-size JPEG decode (no effect on other formats).
+    ``max_pixels`` is the cap for this call (default `pixel_limit()`; live frames pass
+    ``pixel_limit(live_max_pixels)``).
     Raises `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` or `MediaError`.
     """
-    img = open_image(data)
-    with quiet_pillow():
+    limit = max_pixels or pixel_limit()
+    img = open_image(data, max_pixels=limit)
+    frames: list[Image.Image] = []
+    if fast:
+        with quiet_pillow():
+            try:
+                _fast_draft(img, min_side)  # a JPEG then decodes fewer pixels (its size says)
+            except _DECODE_ERRORS as exc:
+                img.close()
+                raise MediaError(f"corrupt {img.format} image: {exc}") from None
+    # Decoded pixels in flight in this process stay within one cap (`DECODING`).
+    with DECODING.hold(img.width * img.height, total=pixel_limit().pixels), quiet_pillow():
         try:
-            if fast:
-                _fast_draft(img, min_side)
             count = _frame_count(img) if all_frames else 1
-            frames: list[Image.Image] = []
             for index in range(count):
                 if index:
                     img.seek(index)
-                    _check_pixels(*img.size)
+                    check_pixels(*img.size, limit=limit)
                 img.load()
-                frames.append(to_rgb(ImageOps.exif_transpose(img)))
+                frames.append(_upright_rgb(img, last=index == count - 1))
         except (Image.DecompressionBombError, MemoryError) as exc:
             raise MediaTooLargeError(f"image too large to decode: {exc}") from None
         except _DECODE_ERRORS as exc:
             raise MediaError(f"corrupt or truncated {img.format} image: {exc}") from None
         finally:
-            img.close()
+            if not any(frame is img for frame in frames):
+                img.close()
     return frames
+
+
+def _upright_rgb(img: Image.Image, *, last: bool) -> Image.Image:
+    """``img``'s current frame in RGB with its EXIF orientation applied, copying the pixels
+    only where that is needed: an upright RGB last frame is returned as it is (a full-size
+    copy of a picture at the pixel cap would double the memory a decode takes)."""
+    orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation in range(2, 9):
+        return to_rgb(ImageOps.exif_transpose(img))
+    if img.mode == "RGB":
+        return img if last else img.copy()
+    return to_rgb(img)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
+from vangnet.media.limits import check_pixels, pixel_limit
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 
@@ -180,14 +181,10 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
         if not container.streams.video:
             raise UnsupportedMediaError("the file has no video stream")
         stream = container.streams.video[0]
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if width <= 0 or height <= 0:
-            raise MediaError(f"video has invalid dimensions {width}x{height}")
-        if width * height > settings.max_image_pixels:
-            raise MediaTooLargeError(
-                f"video frames are {width}x{height}, more than max_image_pixels "
-                f"({settings.max_image_pixels:,})"
-            )
+        limit = pixel_limit()
+        check_pixels(
+            stream.codec_context.width, stream.codec_context.height, what="video", limit=limit
+        )
         frame_rate = _frame_rate(stream)
         max_seconds = settings.max_video_seconds
         if _duration_seconds(container, stream) > max_seconds:
@@ -203,8 +200,7 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
                         f"video runs past max_video_seconds ({max_seconds:g} s)"
                     )
                 if number % frame_mod == 0:
-                    if frame.width * frame.height > settings.max_image_pixels:
-                        raise MediaTooLargeError(f"frame {number} is {frame.width}x{frame.height}")
+                    check_pixels(frame.width, frame.height, what=f"frame {number}", limit=limit)
                     rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                     yield VideoFrame(number, timestamp, rgb)
                 number += 1

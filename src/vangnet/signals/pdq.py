@@ -9,7 +9,9 @@ of ``python_reference.csv`` / ``bridge_mods.csv`` instead of up to 12. Raw array
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -70,9 +72,25 @@ def fit_for_pdq(img: Image.Image) -> Image.Image:
     ``img`` itself are left unchanged."""
     if img.width <= PDQ_MAX_SIDE and img.height <= PDQ_MAX_SIDE:
         return img
-    out = img.copy()
-    out.thumbnail((PDQ_MAX_SIDE, PDQ_MAX_SIDE), Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return out
+    # What ``img.copy().thumbnail(...)`` gives (the size rounded as Pillow's thumbnail does,
+    # no draft on a loaded picture), without a full-size copy of a large picture.
+    size = _thumbnail_size(img.width, img.height, PDQ_MAX_SIDE)
+    return img.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
+
+
+def _thumbnail_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """The size ``Image.thumbnail((side, side))`` gives a ``width`` x ``height`` picture."""
+
+    def round_aspect(number: float, key: Callable[[int], float]) -> int:
+        return max(min(math.floor(number), math.ceil(number), key=key), 1)
+
+    x, y = side, side
+    aspect = width / height
+    if x / y >= aspect:
+        x = round_aspect(y * aspect, key=lambda n: abs(aspect - n / y))
+    else:
+        y = round_aspect(x / aspect, key=lambda n: 0 if n == 0 else abs(aspect - x / n))
+    return x, y
 
 
 def _rgb_array(img: Image.Image | RgbArray) -> RgbArray:

@@ -631,3 +631,5 @@ class TriageItem(Base):
     series: Mapped[str | None] = mapped_column(Text)
     series_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # where each chain step sits in its container (zip / tar header offset), None if unknown
+    locations: Mapped[list[int | None] | None] = mapped_column(JSON)

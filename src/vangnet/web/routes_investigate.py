@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -140,20 +141,42 @@ def _placeholder(status: int, reason: str) -> Response:
     return Response(svg, status_code=status, media_type="image/svg+xml")
 
 
-def _source_of(svc: Services, item_id: int) -> tuple[int, list[str], str | None, str, str]:
-    """(case id, chain, SHA-256, kind, content type) of a previewable item."""
+@dataclass(frozen=True)
+class _Source:
+    """Where a previewable item is and what it is."""
+
+    case_id: int
+    chain: list[str]
+    locations: list[int | None] | None
+    sha256: str | None
+    kind: str
+    media_type: str
+
+    def read(self, svc: Services) -> bytes:
+        """The item's bytes, reading only its own member of any archive (bounded)."""
+        return read_chain(
+            self.chain,
+            sha256=self.sha256,
+            locations=self.locations,
+            max_bytes=svc.settings.media_preview_max_bytes,
+        )
+
+
+def _source_of(svc: Services, item_id: int) -> _Source:
+    """Where a previewable item is (its chain and container locations) and what it is."""
     with Session(svc.engine) as session:
         item = queries.get_item(session, item_id)
         queries.investigation(session, item.case_id)
         if not queries.previewable(item.kind, item.status):
             raise NotFoundError(f"item {item_id} is not a picture or video ({item.kind})")
         media = item.content_type or ("video/mp4" if item.kind == "video" else "image/jpeg")
-        return item.case_id, list(item.chain), item.sha256, item.kind, media
+        return _Source(
+            item.case_id, list(item.chain), item.locations, item.sha256, item.kind, media
+        )
 
 
 def _preview(svc: Services, who: WebIdentity, item_id: int, side: int) -> bytes:
-    _case, steps, sha256, _kind, _media = _source_of(svc, item_id)
-    data = read_chain(steps, sha256=sha256)
+    data = _source_of(svc, item_id).read(svc)
     prefs = _prefs(who)
     return previews.preview(data, blur=prefs["blur"], greyscale=prefs["greyscale"], max_side=side)
 
@@ -175,8 +198,9 @@ async def item_preview(
 
 
 def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
-    case_id, steps, sha256, kind, media = _source_of(svc, item_id)
-    data = read_chain(steps, sha256=sha256)
+    source = _source_of(svc, item_id)
+    data = source.read(svc)
+    case_id, sha256, kind, media = source.case_id, source.sha256, source.kind, source.media_type
     with Session(writer(svc.engine)) as session:
         sessions.count_item(session, who.token_hash)  # reveals count towards the break
         chain.record(
