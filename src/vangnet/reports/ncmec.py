@@ -37,6 +37,7 @@ from typing import Any, Final
 
 from lxml import etree
 
+from vangnet.banks.categories import Category
 from vangnet.errors import ConflictError, ValidationError
 
 DEFAULT_INCIDENT_TYPE: Final = "Child Pornography (possession, manufacture, and distribution)"
@@ -67,6 +68,12 @@ class CaseNotConfirmedError(ConflictError):
     """Only confirmed cases are reported to NCMEC."""
 
     code = "case_not_confirmed"
+
+
+class CaseNotReportableError(ConflictError):
+    """The case was decided "not illegal" (or is an investigation): nothing to report."""
+
+    code = "case_not_reportable"
 
 
 @dataclass(frozen=True)
@@ -349,13 +356,36 @@ def _match_line(match: Mapping[str, Any]) -> str:
 # -- helpers -----------------------------------------------------------------------------------
 
 
+def require_reportable(case: Case) -> None:
+    """Refuse a case that is not confirmed, was decided "not illegal", or is an
+    investigation (`CaseNotConfirmedError`, `CaseNotReportableError`)."""
+    _require_confirmed(case)
+
+
 def _require_confirmed(case: Case) -> None:
     status = case.get("status")
+    if case.get("kind") == "investigation":
+        raise CaseNotReportableError(
+            f"case {case.get('id')} is an investigation: it is not reported from the review queue"
+        )
     if status != "confirmed":
         raise CaseNotConfirmedError(
             f"case {case.get('id')} is {status}, not confirmed: "
             "only confirmed cases are reported to NCMEC"
         )
+    category = case.get("category")
+    if category and not _reportable(str(category)):
+        raise CaseNotReportableError(
+            f"case {case.get('id')} was confirmed as {category}, which is not illegal material: "
+            "it is not reported to NCMEC"
+        )
+
+
+def _reportable(category: str) -> bool:
+    try:
+        return Category.parse(category).reportable
+    except ValidationError:
+        return False
 
 
 def _has_confirm_decision(case: Case) -> bool:

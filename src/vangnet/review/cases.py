@@ -30,6 +30,7 @@ from vangnet.banks import service as banks
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.live.sources import display_url
 from vangnet.match.results import Match
+from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, priority
 from vangnet.store.models import (
     Alert,
@@ -394,6 +395,7 @@ def case_summary(
         "title": case.title,
         "status": case.status,
         "category": case.category,
+        "verdict": _verdict(case),
         "matched_categories": categories,
         "matches": len(matches),
         "items": items,
@@ -406,13 +408,26 @@ def case_summary(
     }
 
 
+def _verdict(case: Case) -> str | None:
+    found = verdict(case.status, case.category)
+    return found.value if found else None
+
+
 def list_cases(
-    session: Session, *, status: str | Sequence[str] | None = "open", limit: int = 200
+    session: Session,
+    *,
+    status: str | Sequence[str] | None = "open",
+    limit: int = 200,
+    investigations: bool = False,
 ) -> list[dict[str, Any]]:
     """Cases in queue order: highest priority first, then the longest waiting.
 
-    ``status``: one status, several, ``"open"`` (every undecided state) or None (all)."""
+    ``status``: one status, several, ``"open"`` (every undecided state) or None (all).
+    Investigation cases (worked in the investigation workbench) only with ``investigations``.
+    """
     stmt = select(Case)
+    if not investigations:
+        stmt = stmt.where(Case.kind != "investigation")
     if status == "open":
         stmt = stmt.where(Case.status.in_(OPEN_STATES))
     elif isinstance(status, str):
@@ -454,7 +469,10 @@ def list_cases(
 
 
 def queue_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Case.status, func.count()).group_by(Case.status)).all()
+    """Review cases per status (investigation cases are not in the review queue)."""
+    rows = session.execute(
+        select(Case.status, func.count()).where(Case.kind != "investigation").group_by(Case.status)
+    ).all()
     return {str(status): int(n) for status, n in rows}
 
 
@@ -578,7 +596,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
         }
     return {
         **extra,
-        **{k: summary[k] for k in ("id", "key", "kind", "title", "status", "category")},
+        **{k: summary[k] for k in ("id", "key", "kind", "title", "status", "category", "verdict")},
         "priority": summary["priority"],
         "live": summary["live"],
         "pending_by": case.pending_by,

@@ -36,6 +36,7 @@ from vangnet.reports.ncmec import (
     Reporter,
     build_file_details,
     build_report,
+    require_reportable,
 )
 from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitResult, send_report
 from vangnet.review import cases
@@ -114,11 +115,7 @@ def build_ncmec(
     `Report` row id and the XML. Nothing is sent (caller's transaction)."""
     cfg = settings or get_settings()
     case = cases.case_document(session, case_id)
-    if case["status"] != "confirmed":  # before any settings problem: the more basic refusal
-        raise CaseNotConfirmedError(
-            f"case {case_id} is {case['status'].replace('_', ' ')}: only confirmed cases are "
-            "reported to NCMEC"
-        )
+    require_reportable(case)  # before any settings problem: the more basic refusal
     xml = build_report(case, reporter_from(cfg))
     row = Report(
         case_id=case_id,
@@ -194,6 +191,7 @@ def _require_submittable(session: Session, case_id: int) -> Case:
             f"case {case_id} is {case.status.replace('_', ' ')}: only confirmed cases are "
             "reported to NCMEC"
         )
+    require_reportable({"id": case.id, "kind": case.kind, **_status(case)})
     earlier = session.scalars(
         select(Report).where(
             Report.case_id == case_id,
@@ -215,6 +213,10 @@ def _require_submittable(session: Session, case_id: int) -> Case:
                 f"started {cases.iso(report.at)})"
             )
     return case
+
+
+def _status(case: Case) -> dict[str, Any]:
+    return {"status": case.status, "category": case.category}
 
 
 def submit_ncmec(
