@@ -35,6 +35,7 @@ from vangnet.review.priority import BankFacts, MatchFacts, Priority, priority
 from vangnet.store.models import (
     Alert,
     AlertFrame,
+    AuditEntry,
     Bank,
     BankContent,
     Case,
@@ -152,9 +153,17 @@ def _file(
     subject: Mapping[str, Any],
     stream: Stream | None,
     name: str | None,
+    ip_at: datetime | None = None,
 ) -> tuple[Case, bool]:
-    """The case for ``key``, created (flushed) if new; locked for update where supported."""
+    """The case for ``key``, created (flushed) if new; locked for update where supported.
+
+    ``ip_at`` is when the platform gave the subject's IP address (with the upload, or with
+    the stream's registration): kept as ``ip_at`` whenever the IP is new or changed."""
     case = session.scalars(select(Case).where(Case.key == key).with_for_update()).one_or_none()
+    if subject.get("ip") and ip_at is not None:
+        old = (case.subject or {}) if case is not None else {}
+        if old.get("ip") != subject["ip"] or not old.get("ip_at"):
+            subject = {**subject, "ip_at": iso(ip_at)}
     if case is not None:
         merged = {**(case.subject or {}), **subject}
         if merged != case.subject:
@@ -209,7 +218,15 @@ def intake_alert(
             stream_id=alert.stream_id,
             alert_id=alert.id,
         )
-        case, _new = _file(session, key=key, kind="live", subject=subject, stream=stream, name=None)
+        case, _new = _file(
+            session,
+            key=key,
+            kind="live",
+            subject=subject,
+            stream=stream,
+            name=None,
+            ip_at=stream.created_at if stream is not None else None,  # metadata came with it
+        )
         alert.case_id = case.id
     frames = {
         f.stream_time: f
@@ -284,13 +301,16 @@ def intake_upload(
     facts = clean_subject(subject)
     found = list(matches)
     key = group_key(group_by, subject=facts, sha256=entry.sha256)
-    case, _new = _file(session, key=key, kind="upload", subject=facts, stream=None, name=filename)
+    received = utcnow()
+    case, _new = _file(
+        session, key=key, kind="upload", subject=facts, stream=None, name=filename, ip_at=received
+    )
     item = EvidenceItem(
         case_id=case.id,
         kind="upload",
         media_type=media_type,
         filename=(filename or "upload")[:255],
-        captured_at=utcnow(),
+        captured_at=received,
         sha256=entry.sha256,
         md5=str(hashes.get("md5") or "") or None,
         sha1=str(hashes.get("sha1") or "") or None,
@@ -515,7 +535,9 @@ def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]
     return out
 
 
-def item_dict(item: EvidenceItem) -> dict[str, Any]:
+def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> dict[str, Any]:
+    """An item as plain JSON. ``viewed_by``: who saw it in the clear (recorded reveals)."""
+    facts = (item.details or {}).get("subject") if item.kind == "upload" else None
     return {
         "id": item.id,
         "kind": item.kind,
@@ -530,7 +552,41 @@ def item_dict(item: EvidenceItem) -> dict[str, Any]:
         "stream_time": round(item.stream_time, 3) if item.stream_time is not None else None,
         "matched": item.matched,
         "alert_id": item.alert_id,
+        "ip": facts.get("ip") if isinstance(facts, dict) else None,
+        "viewed_by": list(viewed_by),
     }
+
+
+def viewed_in_clear(session: Session, item_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Who saw each item in the clear, from the audit log: a reveal (``media.reveal`` of
+    ``item:N``) or a case report with clear previews that read it."""
+    out: dict[int, set[str]] = {}
+    wanted = set(item_ids)
+    if not wanted:
+        return {}
+    targets = [f"item:{i}" for i in wanted]
+    for start in range(0, len(targets), 1000):
+        for actor, target in session.execute(
+            select(AuditEntry.actor, AuditEntry.target).where(
+                AuditEntry.action == "media.reveal",
+                AuditEntry.target.in_(targets[start : start + 1000]),
+            )
+        ):
+            out.setdefault(int(str(target).removeprefix("item:")), set()).add(actor)
+    case_ids = set(
+        session.scalars(select(EvidenceItem.case_id).where(EvidenceItem.id.in_(list(wanted))))
+    )
+    for actor, details in session.execute(
+        select(AuditEntry.actor, AuditEntry.details).where(
+            AuditEntry.action.in_(("report.html", "report.pdf")),
+            AuditEntry.target.in_([f"case:{c}" for c in case_ids if c is not None]),
+        )
+    ):
+        if isinstance(details, dict) and details.get("include_clear") is True:
+            for item_id in details.get("items") or []:
+                if item_id in wanted:
+                    out.setdefault(int(item_id), set()).add(actor)
+    return {item_id: sorted(actors) for item_id, actors in out.items()}
 
 
 def case_items(session: Session, case_id: int) -> list[EvidenceItem]:
@@ -553,6 +609,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
         )
     )
     items = case_items(session, case.id)
+    viewed = viewed_in_clear(session, [i.id for i in items])
     stream = session.get(Stream, case.stream_id) if case.stream_id is not None else None
     subject = dict(case.subject or {})
     if stream is not None:
@@ -605,7 +662,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "decided_at": iso(case.decided_at),
-        "items": [item_dict(i) for i in items],
+        "items": [item_dict(i, viewed.get(i.id, ())) for i in items],
         "matches": [
             {
                 "id": m.id,
