@@ -136,6 +136,9 @@ def _print_case(doc: dict[str, Any]) -> None:
         *[[f"subject: {k}", v] for k, v in doc["subject"].items()],
     ]
     table(None, ["field", "value"], summary)
+    if doc["kind"] == "investigation":  # its files are triage items, not review media
+        _print_investigation(doc)
+        return
     prio = doc["priority"]
     console.print(f"[bold]Priority {prio['score']}[/]", highlight=False)
     for reason in prio["reasons"]:
@@ -156,8 +159,6 @@ def _print_case(doc: dict[str, Any]) -> None:
             for m in doc["matches"]
         ],
     )
-    if doc["kind"] == "investigation":
-        _print_investigation(doc)
     table(
         "Items",
         ["id", "kind", "type", "file", "size", "sha256", "captured"],
@@ -206,7 +207,10 @@ def _print_investigation(doc: dict[str, Any]) -> None:
                 r.get("started_at"),
                 r.get("finished_at"),
                 ", ".join(map(str, r.get("sources") or [])),
-                "; ".join(f"{k}: {v}" for k, v in (r.get("counts") or {}).items()),
+                "; ".join(
+                    f"{k}: {(r.get('counts') or {}).get(k)}"
+                    for k in ("files", "processed", "known_total", "failed")
+                ),
             ]
             for r in doc.get("triage_runs") or []
         ],
@@ -220,7 +224,7 @@ def _print_investigation(doc: dict[str, Any]) -> None:
                 i.get("kind"),
                 i.get("name"),
                 i.get("size"),
-                i.get("sha256"),
+                (i.get("hashes") or {}).get("sha256"),
                 i.get("category"),
                 len(i.get("matches") or []),
                 "yes" if i.get("deleted") else "",
@@ -319,7 +323,8 @@ def case_decide(
             print_json(effects)
         else:
             console.print(
-                f"Dry run, nothing changed. Case {case_id}: {outcomes.describe(effects)}",
+                f"Dry run, nothing changed. Case {case_id}: {effects['status_before']} -> "
+                f"{effects['status']}; {outcomes.describe(effects)}",
                 highlight=False,
             )
         return

@@ -156,8 +156,8 @@ def preview(
 
 
 def describe(effects: dict[str, Any]) -> str:
-    """One line for people: what a decision does (or would do)."""
-    parts = [f"{effects['status_before']} -> {effects['status']}"]
+    """One line for people: what a decision does (or would do), after its status change."""
+    parts = []
     if effects.get("category"):
         parts.append(f"category {effects['category']}")
     verdict_ = effects.get("verdict")

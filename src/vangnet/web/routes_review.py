@@ -297,7 +297,8 @@ async def decide(
         disable_entry == "on",
         add_to_bank or None,
     )
-    said = f"case {case_id}: {outcomes.describe(outcome.to_dict())}"
+    said = f"case {case_id}: {outcome.decision.replace('_', ' ')} → {outcome.status}"
+    said += f"; {outcomes.describe(outcome.to_dict())}"
     if outcome.undo_until:
         said += f"; undo until {outcome.undo_until[11:19]} UTC"
     return _go(f"/ui/cases/{case_id}", said)
