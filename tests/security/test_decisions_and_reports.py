@@ -508,3 +508,89 @@ def test_ip_time_is_when_the_ip_was_recorded(
     assert recorded != first_match[:19] + "Z"
     assert root.findtext("incidentSummary/incidentDateTime") == first_match[:19] + "Z"
     assert json.dumps(doc["subject"]).count("ip_at") == 1
+
+
+# -- #14: a live case stays bounded however long the stream loops ------------------------------
+
+LOOPS, KNOWN_PER_LOOP, PERIOD = 8, 3, 10.0
+BOUNDS = {
+    "review_live_range_gap_seconds": 4.0,
+    "review_live_max_ranges": 3,
+    "review_live_frames_per_range": 2,
+    "live_evidence_before": 1,
+    "live_evidence_after": 1,
+    "live_queue_samples": 64,
+}
+
+
+def test_looping_live_alert_keeps_its_case_bounded(
+    make_client: AppFactory,
+    admin_key: str,
+    run: Run,
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = make_client(**BOUNDS)
+    api.headers["X-API-Key"] = admin_key
+    known = bank_photo(api, shared_data)
+    other = (shared_data / "photos/public-domain/skimage_coffee.png").read_bytes()
+    r = api.post("/v1/streams", json={"url": None, "external_id": "loop-1", "fps": 1,
+                                      "metadata": {"account": "looper"}})  # fmt: skip
+    assert r.status_code == 201, r.text
+    stream = r.json()["id"]
+    pushed = 0
+    for loop in range(LOOPS):  # the banked item shows for 3 s of every 10 s, again and again
+        base = loop * PERIOD
+        frames = [(base + i, known, "image/jpeg") for i in range(KNOWN_PER_LOOP)]
+        for t, data, kind in [*frames, (base + 5, other, "image/png")]:
+            r = api.post(
+                f"/v1/streams/{stream}/frames",
+                params={"stream_time": t},
+                content=data,
+                headers={"Content-Type": kind},
+            )
+            assert r.status_code == 202, r.text
+            pushed += 1
+
+    def processed() -> int:
+        return int(api.get(f"/v1/streams/{stream}").json()["live"]["samples"])
+
+    assert poll(lambda: processed() == pushed, timeout=30)
+    (alert,) = api.get("/v1/alerts", params={"stream_id": stream}).json()["alerts"]
+    matched = LOOPS * KNOWN_PER_LOOP
+
+    def evidence() -> list[dict[str, object]]:
+        found: list[dict[str, object]] = api.get(f"/v1/alerts/{alert['id']}").json()["evidence"]
+        return found
+
+    assert poll(lambda: sum(1 for e in evidence() if e["matched"]) == matched, timeout=30)
+    detail = api.get(f"/v1/alerts/{alert['id']}").json()
+    assert detail["frames_matched"] == matched  # every matched frame stays in the alert
+
+    doc = api.get(f"/v1/cases/{alert['case_id']}").json()
+    ranges = doc["matches"]
+    assert len(ranges) == BOUNDS["review_live_max_ranges"]  # not one row per frame
+    assert sum(m["frames"] for m in ranges) == matched
+    assert ranges[0]["stream_time"] == 0.0 and ranges[0]["stream_time_end"] == 2.0
+    assert ranges[-1]["stream_time_end"] == (LOOPS - 1) * PERIOD + KNOWN_PER_LOOP - 1
+    signals = [e for e in doc["timeline"] if e["kind"] in ("alert", "match")]
+    assert len(signals) == BOUNDS["review_live_max_ranges"]  # one line per range
+    shown = [i for i in doc["items"] if i["matched"]]
+    assert len(shown) <= BOUNDS["review_live_max_ranges"] * BOUNDS["review_live_frames_per_range"]
+    context = BOUNDS["live_evidence_before"] + BOUNDS["live_evidence_after"]
+    assert len(doc["items"]) <= len(shown) + context
+
+    # the same in the reports: the HTML case report and the NCMEC report
+    monkeypatch.setenv("VANGNET_NCMEC_REPORTER_FIRST_NAME", "Ada")
+    monkeypatch.setenv("VANGNET_NCMEC_REPORTER_LAST_NAME", "Reviewer")
+    monkeypatch.setenv("VANGNET_NCMEC_REPORTER_EMAIL", "trust-safety@example.org")
+    assert decide(api, alert["case_id"], "confirm", category="vics:1").status_code == 200
+    run("report", "html", str(alert["case_id"]), "--out", str(tmp_path / "case.html"))
+    html = (tmp_path / "case.html").read_text()
+    assert html.count(" frames</span>") == len(ranges)
+    run("report", "ncmec", str(alert["case_id"]), "--out", str(tmp_path / "case.xml"))
+    info = _xml((tmp_path / "case.xml").read_bytes()).findtext("additionalInfo")
+    assert f"Hash matches ({len(ranges)})" in info
+    assert info.count("matched frames, all kept in the alert") == len(ranges)
+    assert f"Files attached: {len(doc['items'])} preserved item(s)" in info

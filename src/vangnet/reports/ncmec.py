@@ -377,7 +377,13 @@ def _match_line(match: Mapping[str, Any]) -> str:
         if banked.get(key):
             line += f", {key.replace('_', ' ')} {banked[key]}"
     if isinstance(match.get("stream_time"), int | float):
-        line += f", stream time {float(match['stream_time']):.1f} s"
+        start, end = float(match["stream_time"]), match.get("stream_time_end")
+        if isinstance(end, int | float) and float(end) > start:
+            line += f", stream time {start:.1f}-{float(end):.1f} s"
+        else:
+            line += f", stream time {start:.1f} s"
+        if isinstance(match.get("frames"), int) and match["frames"] > 1:
+            line += f" ({match['frames']} matched frames, all kept in the alert)"
     if match.get("item_id") is not None:
         line += f", item {match['item_id']}"
     return line

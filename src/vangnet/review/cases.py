@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
+from vangnet.config import Settings
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.live.sources import display_url
 from vangnet.match.results import Match
@@ -202,18 +203,24 @@ def intake_alert(
     created: bool,
     times: Sequence[float],
     scores: Mapping[str, float] | None = None,
+    settings: Settings | None = None,
 ) -> Case:
     """File an alert (new or extended by ``times``) in its case; caller's transaction.
-    Classifier ``scores`` are kept on the case (the highest seen per classifier)."""
+    Classifier ``scores`` are kept on the case (the highest seen per classifier).
+
+    The matched frames of one banked item are kept as time ranges (`add_to_ranges`): a
+    looping or long stream extends a range instead of adding a row and a timeline line per
+    frame; every frame stays in the alert (and its evidence in the vault)."""
     from vangnet.config import get_settings
 
+    settings = settings or get_settings()
     stream = session.get(Stream, alert.stream_id) if alert.stream_id is not None else None
     subject = clean_subject(stream.stream_metadata if stream is not None else {})
     if alert.case_id is not None:
         case = session.get_one(Case, alert.case_id)
     else:
         key = group_key(
-            get_settings().review_group_by,
+            settings.review_group_by,
             subject=subject,
             stream_id=alert.stream_id,
             alert_id=alert.id,
@@ -236,21 +243,14 @@ def intake_alert(
             )
         )
     }
-    for t in times:
-        frame = frames.get(t)
-        session.add(
-            CaseMatch(
-                case_id=case.id,
-                alert_id=alert.id,
-                bank=alert.bank,
-                content_id=alert.bank_content_id,
-                signal_type=alert.signal_type,
-                distance=frame.distance if frame is not None else alert.best_distance,
-                category=alert.category,
-                stream_time=t,
-                at=frame.captured_at if frame is not None else utcnow(),
-            )
-        )
+    opened = add_to_ranges(
+        session,
+        case,
+        alert,
+        [(t, frames.get(t)) for t in times],
+        gap=settings.review_live_range_gap_seconds,
+        max_ranges=settings.review_live_max_ranges,
+    )
     if created:
         _reopen(session, case, f"alert {alert.id}")
         _event(
@@ -262,14 +262,14 @@ def intake_alert(
             f"{alert.first_stream_time:.1f} s, best distance {alert.best_distance}",
             details={"alert_id": alert.id, "rule": alert.rule},
         )
-    elif times:
+    for start in opened if not created else opened[1:]:  # one timeline entry per range
         _event(
             session,
             case,
             "match",
-            f"alert {alert.id} extended: {len(times)} more matching frames up to "
-            f"{max(times):.1f} s",
-            details={"alert_id": alert.id, "stream_times": [round(t, 3) for t in times]},
+            f"alert {alert.id}: banked item {alert.bank}/{alert.bank_content_id} seen again "
+            f"from {start:.1f} s (a new time range)",
+            details={"alert_id": alert.id, "stream_time": round(start, 3)},
         )
     if scores:
         subject = dict(case.subject or {})
@@ -282,6 +282,107 @@ def intake_alert(
     case.last_signal_at = utcnow()
     session.flush()
     return case
+
+
+def _span(row: CaseMatch, default: float) -> tuple[float, float]:
+    """A range's first and last stream time (``default`` for a row without one)."""
+    start = row.stream_time if row.stream_time is not None else default
+    return start, row.stream_time_end if row.stream_time_end is not None else start
+
+
+def add_to_ranges(
+    session: Session,
+    case: Case,
+    alert: Alert,
+    frames: Sequence[tuple[float, AlertFrame | None]],
+    *,
+    gap: float,
+    max_ranges: int,
+) -> list[float]:
+    """Add matched frames (stream time, its alert frame) of ``alert`` to the case's time
+    ranges: a frame within ``gap`` seconds of a range extends it; otherwise it opens a new
+    range, or extends the nearest once the alert has ``max_ranges``. Returns the start times
+    of the ranges opened (a new alert's first range included)."""
+    ranges = list(
+        session.scalars(
+            select(CaseMatch)
+            .where(CaseMatch.case_id == case.id, CaseMatch.alert_id == alert.id)
+            .order_by(CaseMatch.stream_time)
+        )
+    )
+    opened: list[float] = []
+    for t, frame in sorted(frames, key=lambda pair: pair[0]):
+        distance = frame.distance if frame is not None else alert.best_distance
+        at = frame.captured_at if frame is not None else utcnow()
+
+        near = [r for r in ranges if _span(r, t)[0] - gap <= t <= _span(r, t)[1] + gap]
+        if not near and len(ranges) >= max_ranges:
+            near = [min(ranges, key=lambda r: min(abs(t - v) for v in _span(r, t)))]
+        if near:
+            row = near[0]
+            start, end = _span(row, t)
+            row.stream_time, row.stream_time_end = min(start, t), max(end, t)
+            row.frames = (row.frames or 1) + 1
+            row.distance = min(row.distance, distance)
+            continue
+        row = CaseMatch(
+            case_id=case.id,
+            alert_id=alert.id,
+            bank=alert.bank,
+            content_id=alert.bank_content_id,
+            signal_type=alert.signal_type,
+            distance=distance,
+            category=alert.category,
+            stream_time=t,
+            stream_time_end=t,
+            frames=1,
+            at=at,
+        )
+        session.add(row)
+        ranges.append(row)
+        opened.append(t)
+    return opened
+
+
+def representative(
+    session: Session, alert_id: int, stream_times: Sequence[float], *, gap: float, per_range: int
+) -> set[float]:
+    """Which of these newly preserved matched frames of ``alert_id`` are shown in its case:
+    the first ``per_range`` of each time range (the rest stay in the alert and the vault)."""
+    ranges = [
+        (r.stream_time, r.stream_time_end if r.stream_time_end is not None else r.stream_time)
+        for r in session.scalars(select(CaseMatch).where(CaseMatch.alert_id == alert_id))
+        if r.stream_time is not None
+    ]
+    shown = [
+        t
+        for t in session.scalars(
+            select(EvidenceItem.stream_time).where(
+                EvidenceItem.alert_id == alert_id,
+                EvidenceItem.case_id.is_not(None),
+                EvidenceItem.matched.is_(True),
+            )
+        )
+        if t is not None
+    ]
+
+    def which(t: float) -> int | None:
+        for index, (start, end) in enumerate(ranges):
+            if start - gap <= t <= end + gap:
+                return index
+        return None
+
+    counts: dict[int | None, int] = {}
+    for t in shown:
+        key = which(t)
+        counts[key] = counts.get(key, 0) + 1
+    keep = set()
+    for t in sorted(stream_times):
+        key = which(t)
+        if counts.get(key, 0) < per_range:
+            counts[key] = counts.get(key, 0) + 1
+            keep.add(t)
+    return keep
 
 
 def intake_upload(
@@ -676,6 +777,10 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
                 "distance": m.distance,
                 "category": m.category,
                 "stream_time": round(m.stream_time, 3) if m.stream_time is not None else None,
+                "stream_time_end": round(m.stream_time_end, 3)
+                if m.stream_time_end is not None
+                else None,
+                "frames": m.frames,
                 "at": iso(m.at),
                 "banked": banked.get(m.content_id, {}),
             }

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -410,6 +411,10 @@ class CaseMatch(Base):
     category: Mapped[str | None] = mapped_column(String(64))
     stream_time: Mapped[float | None] = mapped_column(Float)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # decide: a live match is a time range of one banked item in one alert, from
+    # ``stream_time`` to ``stream_time_end``, made of ``frames`` matched frames
+    stream_time_end: Mapped[float | None] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 
 class CaseEvent(Base):
