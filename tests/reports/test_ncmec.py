@@ -826,3 +826,21 @@ def test_case_documents_are_not_modified() -> None:
     build_report(case, REPORTER)
     build_file_details(case, case["items"][0], 1, "f")
     assert case == before
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        ("incidentSummary/platform", 256),
+        ("internetDetails/chatImIncident/chatRoomName", 255),
+        ("reporter/reportingPerson/firstName", 100),
+        ("personOrUserReported/espService", 100),
+    ],
+)
+def test_our_schema_holds_the_documented_field_lengths(path: str, limit: int) -> None:
+    root = parse(build_report(make_case("live"), REPORTER))
+    root.find(path).text = "x" * limit
+    validate(etree.tostring(root))
+    root.find(path).text = "x" * (limit + 1)
+    with pytest.raises(ReportValidationError, match="length"):
+        validate(etree.tostring(root))
