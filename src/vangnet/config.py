@@ -450,6 +450,35 @@ class Settings(BaseSettings):
         "reveal (only that member of its archive is read); larger items show no preview.",
     )
 
+    # -- decide: decisions mean what they say (undo window, live case ranges) ----------------
+    review_undo_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="A decision can be undone by the person who made it for this many seconds; "
+        "its webhooks are held in the outbox until then (0: sent at once, no undo).",
+    )
+    review_live_range_gap_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Matched frames of one banked item in a live case that are at most this "
+        "many stream seconds apart form one time range (one row, one timeline entry).",
+    )
+    review_live_max_ranges: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Time ranges kept per banked item in a live case; later matches extend the "
+        "last range (every matched frame stays in the alert and the vault).",
+    )
+    review_live_frames_per_range: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        description="Representative matched frames per time range shown in a live case and its "
+        "reports (all matched frames stay in the alert and the vault).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

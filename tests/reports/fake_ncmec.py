@@ -75,6 +75,8 @@ class FakeNcmec:
     reports: dict[int, FakeReport] = field(default_factory=dict)
     failures: dict[str, Failure] = field(default_factory=dict)
     wrong_md5: bool = False  # answer uploads with an MD5 that is not the file's
+    omit_hash: bool = False  # answer uploads without <hash> (optional in NCMEC's schema)
+    lose_finish_answer: bool = False  # finish the report, but answer the finish with HTTP 504
     next_report_id: int = 4_200_001
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -171,6 +173,8 @@ def run_fake_ncmec() -> Iterator[FakeNcmec]:
             report.files[file_id] = FakeFile(file_id, request.file_name or "", request.file_data)
             md5 = hashlib.md5(request.file_data, usedforsecurity=False).hexdigest()
             md5 = md5[::-1] if state.wrong_md5 else md5
+            if state.omit_hash:
+                return 200, _answer(0, reportId=report.report_id, fileId=file_id)
             return 200, _answer(0, reportId=report.report_id, fileId=file_id, hash=md5)
         if endpoint == "/fileinfo":
             expect_type(request, "text/xml")
@@ -189,6 +193,9 @@ def run_fake_ncmec() -> Iterator[FakeNcmec]:
                 report.state = "retracted"
                 return 200, _answer(0, reportId=report.report_id)
             report.state = "finished"
+            if state.lose_finish_answer:  # done at NCMEC; the answer never reaches the client
+                state.lose_finish_answer = False
+                return 504, b"<html>Gateway Timeout</html>"
             files = list(report.files)
             return 200, _response(
                 "reportDoneResponse", responseCode=0, reportId=report.report_id, files=files

@@ -61,6 +61,7 @@ def make_case(kind: str = "live", **changes: Any) -> dict[str, Any]:
                 "matched": True,
                 "width": 1280,
                 "height": 720,
+                "viewed_by": ["alice"],  # a recorded reveal
             },
             {
                 "id": 6,
@@ -75,6 +76,7 @@ def make_case(kind: str = "live", **changes: Any) -> dict[str, Any]:
                 "matched": False,
                 "width": 1280,
                 "height": 720,
+                "viewed_by": [],  # nobody saw it in the clear
             },
         ]
         if live
@@ -92,6 +94,8 @@ def make_case(kind: str = "live", **changes: Any) -> dict[str, Any]:
                 "matched": True,
                 "width": 640,
                 "height": 480,
+                "ip": "192.0.2.10",  # given with this upload
+                "viewed_by": ["alice"],
             },
         ]
     )
@@ -110,6 +114,8 @@ def make_case(kind: str = "live", **changes: Any) -> dict[str, Any]:
             "uploader": "user123",
             "content_id": None if live else "upload-991",
             "ip": "192.0.2.10",
+            # when the IP was given: with the stream's registration, or with the upload
+            "ip_at": "2026-11-29T17:39:00+00:00" if live else "2026-11-29T09:00:00+01:00",
             "email": "x@example.org",
             "stream_id": 3 if live else None,
             "stream_external_id": "cam-7" if live else None,
@@ -267,7 +273,7 @@ def test_live_report_has_the_documented_elements() -> None:
     assert [capture.findtext(t) for t in ("ipAddress", "eventName", "dateTime")] == [
         "192.0.2.10",
         "Other",
-        "2026-11-29T17:40:01Z",
+        "2026-11-29T17:39:00Z",  # when the IP was recorded, not the first match
     ]
     info = root.findtext("additionalInfo")
     assert "Vangnet case 12: Stream cam-7 (user123)" in info
@@ -383,6 +389,7 @@ def test_frame_file_details() -> None:
     assert "Matched: 2026-11-29T17:40:01Z bank demo, pdq distance 6" in info
     context = parse(build_file_details(case, case["items"][1], 4200001, "4200001-002"))
     assert context.findtext("fileRelevance") == "Supplemental Reported"
+    assert context.findtext("fileViewedByEsp") == "false"  # nobody revealed it
     assert "Not itself matched" in context.findtext("additionalInfo")
 
 
@@ -405,8 +412,9 @@ def test_upload_file_details_carry_original_hashes_and_upload_ip() -> None:
     assert pairs == {"PDQ": "a" * 64}
 
 
-def test_file_not_viewed_without_a_confirm_decision() -> None:
-    case = make_case(decisions=[{"at": "2026-11-29T17:44:00+00:00", "decision": "escalate"}])
+def test_file_not_viewed_without_a_recorded_reveal() -> None:
+    case = make_case()  # confirmed by alice, but
+    case["items"][0]["viewed_by"] = []  # nobody revealed the file
     root = parse(build_file_details(case, case["items"][0], 1, "f"))
     assert root.findtext("fileViewedByEsp") == "false"
 
@@ -534,11 +542,25 @@ def test_hostile_strings_are_escaped_into_valid_xml() -> None:
     assert b"<x>" not in xml
 
 
-def test_overlong_text_is_truncated_to_the_schema_limit() -> None:
+def test_overlong_text_is_truncated_to_each_fields_documented_length() -> None:
     case = make_case()
     case["subject"]["account"] = "a" * 5000
-    root = parse(build_report(case, REPORTER))
-    assert len(root.findtext("personOrUserReported/espIdentifier")) == 1024
+    case["subject"]["uploader"] = "u" * 5000
+    case["subject"]["platform"] = "p" * 5000
+    case["subject"]["stream_external_id"] = "s" * 5000
+    root = parse(build_report(case, Reporter("F" * 500, "L" * 500, "ada@example.org")))
+    lengths = {
+        "personOrUserReported/espIdentifier": 255,
+        "personOrUserReported/screenName": 256,
+        "personOrUserReported/espService": 100,
+        "incidentSummary/platform": 256,
+        "internetDetails/chatImIncident/chatClient": 255,
+        "internetDetails/chatImIncident/chatRoomName": 255,
+        "reporter/reportingPerson/firstName": 100,
+        "reporter/reportingPerson/lastName": 100,
+    }
+    assert {path: len(root.findtext(path)) for path in lengths} == lengths
+    assert root.findtext("incidentSummary/platform").endswith("p\u2026")
 
 
 # -- the client against the fake NCMEC ---------------------------------------------------------
@@ -632,7 +654,7 @@ def test_md5_mismatch_retracts(fake: FakeNcmec, client: NcmecClient) -> None:
 def test_failed_retract_is_reported(fake: FakeNcmec, client: NcmecClient) -> None:
     fake.fail("upload")
     fake.fail("retract")
-    with pytest.raises(NcmecSubmitError, match="retract report 4200001 by hand") as caught:
+    with pytest.raises(NcmecSubmitError, match="ask NCMEC about report 4200001") as caught:
         submit_case(client, make_case("live"))
     assert not caught.value.retracted
     assert fake.reports[4200001].state == "open"
@@ -762,7 +784,7 @@ def test_non_xml_and_incomplete_answers() -> None:
     error = _error(ok, lambda c: c.submit(build_report(make_case(), REPORTER)))
     assert error.message == "NCMEC accepted the report but sent no reportId"
     error = _error(ok, lambda c: c.upload(1, "a.png", b"x"))
-    assert error.message == "NCMEC accepted the upload but sent no fileId or hash"
+    assert error.message == "NCMEC accepted the upload but sent no fileId"
 
 
 def test_timeouts_and_unreachable_servers_are_clear_errors() -> None:
@@ -804,3 +826,21 @@ def test_case_documents_are_not_modified() -> None:
     build_report(case, REPORTER)
     build_file_details(case, case["items"][0], 1, "f")
     assert case == before
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"),
+    [
+        ("incidentSummary/platform", 256),
+        ("internetDetails/chatImIncident/chatRoomName", 255),
+        ("reporter/reportingPerson/firstName", 100),
+        ("personOrUserReported/espService", 100),
+    ],
+)
+def test_our_schema_holds_the_documented_field_lengths(path: str, limit: int) -> None:
+    root = parse(build_report(make_case("live"), REPORTER))
+    root.find(path).text = "x" * limit
+    validate(etree.tostring(root))
+    root.find(path).text = "x" * (limit + 1)
+    with pytest.raises(ReportValidationError, match="length"):
+        validate(etree.tostring(root))

@@ -263,3 +263,73 @@ def test_case_key_is_unique_under_concurrent_intake(db_engine: Engine, shared_da
     assert len(ids) == 1
     with Session(db_engine) as s:
         assert len(list(s.scalars(select(Case)))) == 1
+
+
+# -- undo (issue 10, point 0) --------------------------------------------------------------------
+
+
+def _undo(engine: Engine, case_id: int, actor: str) -> dict[str, object]:
+    from vangnet.review import undo
+
+    with Session(writer(engine)) as s:
+        done = undo.undo(s, case_id, actor=actor)
+        s.commit()
+    return done
+
+
+def test_undo_of_a_false_positive_re_enables_the_entry(
+    db_engine: Engine, shared_data: Path
+) -> None:
+    from vangnet.review.undo import UndoRefusedError
+
+    case_id = make_case(db_engine, shared_data)
+    out = _decide(db_engine, case_id, "false_positive", actor="bob", disable_content=True)
+    (content_id,) = out.disabled_content
+    with pytest.raises(UndoRefusedError, match="only bob"):
+        _undo(db_engine, case_id, "alice")
+    done = _undo(db_engine, case_id, "bob")
+    assert done["status"] == "open" and done["re_enabled_content"] == [content_id]
+    with Session(db_engine) as s:
+        assert banks.get_content(s, content_id).enabled
+        doc = cases.case_document(s, case_id)
+        actions = [e["action"] for e in reversed(chain.list_entries(s, action="case."))]
+    assert doc["status"] == "open" and doc["decisions"][-1]["details"]["undo"]["undone_by"] == "bob"
+    assert actions == ["case.false_positive", "case.undo"]
+    with pytest.raises(UndoRefusedError, match="already undone"):
+        _undo(db_engine, case_id, "bob")
+
+
+def test_undo_of_the_second_confirmation_returns_to_pending(
+    db_engine: Engine, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGNET_REVIEW_TWO_PERSON", "true")
+    monkeypatch.setenv("VANGNET_WEBHOOK_URL", "http://127.0.0.1:9/hooks")
+    reset_settings()
+    case_id = make_case(db_engine, shared_data)
+    _decide(db_engine, case_id, "confirm", actor="alice", category="vics:1")
+    second = _decide(db_engine, case_id, "confirm", actor="bob", category="vics:1")
+    assert second.status == "confirmed" and len(second.webhooks) == 3
+    done = _undo(db_engine, case_id, "bob")
+    assert done["status"] == "pending_confirmation" and len(done["cancelled_webhooks"]) == 3
+    with Session(db_engine) as s:
+        case = cases.get_case(s, case_id)
+        assert (case.pending_by, case.pending_category) == ("alice", "vics:1")
+        assert s.scalars(select(WebhookDelivery)).all() == []
+
+
+def test_no_undo_without_a_window(
+    db_engine: Engine, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vangnet.review.undo import UndoRefusedError
+
+    monkeypatch.setenv("VANGNET_REVIEW_UNDO_SECONDS", "0")
+    monkeypatch.setenv("VANGNET_WEBHOOK_URL", "http://127.0.0.1:9/hooks")
+    reset_settings()
+    case_id = make_case(db_engine, shared_data)
+    out = _decide(db_engine, case_id, "confirm", actor="alice", category="vics:1")
+    assert out.undo_until is None and out.held_seconds == 0
+    with Session(db_engine) as s:  # not held: due at once
+        rows = s.scalars(select(WebhookDelivery)).all()
+    assert len(rows) == 3 and all(r.next_attempt_at <= r.created_at for r in rows)
+    with pytest.raises(UndoRefusedError, match="cannot be undone"):
+        _undo(db_engine, case_id, "alice")

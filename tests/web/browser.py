@@ -170,6 +170,7 @@ def live_server(
             "VANGNET_DATABASE_URL": db_url,
             "VANGNET_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "VANGNET_WEBHOOK_BACKOFF_SECONDS": "0.2",
+            "VANGNET_REVIEW_UNDO_SECONDS": "1",  # held webhooks: released after 1 s
             "VANGNET_NCMEC_REPORTER_FIRST_NAME": "Test",
             "VANGNET_NCMEC_REPORTER_LAST_NAME": "Reviewer",
             "VANGNET_NCMEC_REPORTER_EMAIL": "trust-safety@example.org",

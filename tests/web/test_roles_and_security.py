@@ -142,6 +142,7 @@ ROUTES = [
     Route("item preview", "GET", "/ui/items/{item}/preview", (P.REVIEW,)),
     Route("reveal", "POST", "/ui/items/{item}/reveal", (P.REVIEW,), header_csrf=True),
     Route("decide", "POST", "/ui/cases/{case}/decide", (P.DECIDE,), {"decision": "escalate"}),
+    Route("undo (not theirs)", "POST", "/ui/cases/{confirmed}/undo", (P.DECIDE,)),
     Route("report build", "POST", "/ui/cases/{confirmed}/ncmec", (P.REPORT,)),
     Route("report page", "GET", "/ui/reports/{report}", (P.REPORT,)),
     Route("report submit (unconfirmed)", "POST", "/ui/cases/{confirmed}/ncmec/submit", (P.REPORT,)),
@@ -195,7 +196,7 @@ CASEWORK = {
 EXPECTED = {
     "admin": {r.name for r in ROUTES},
     "curator": EVERYONE | {"banks", "bank page", "bank content toggle"},
-    "reviewer": EVERYONE | CASEWORK | {"decide"},
+    "reviewer": EVERYONE | CASEWORK | {"decide", "undo (not theirs)"},
     "analyst": EVERYONE | CASEWORK,
 }
 

@@ -127,9 +127,12 @@ def enqueue(
     idempotency_key: str,
     alert_id: int | None = None,
     url: str | None = None,
+    not_before: datetime | None = None,
 ) -> int | None:
     """Add a pending delivery in the caller's transaction (not committed); returns its id,
-    the existing row's id if the key was already queued, or None if no URL is configured."""
+    the existing row's id if the key was already queued, or None if no URL is configured.
+
+    ``not_before`` holds the delivery in the outbox until then (a decision's undo window)."""
     url = url or get_settings().webhook_url
     if not url:
         return None
@@ -147,6 +150,8 @@ def enqueue(
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"webhook payload is not JSON: {exc}") from None
     row = _W(idempotency_key=idempotency_key, event=event, url=url, body=body, alert_id=alert_id)
+    if not_before is not None:
+        row.next_attempt_at = not_before
     try:
         with session.begin_nested():  # a concurrent enqueue of the same key may win
             session.add(row)

@@ -15,7 +15,7 @@ from vangnet.audit import chain
 from vangnet.audit.anchor import anchor_for
 from vangnet.auth import keys
 from vangnet.auth.keys import Permission
-from vangnet.review import cases, decisions
+from vangnet.review import cases, decisions, outcomes, undo
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
@@ -42,9 +42,17 @@ def list_cases(
     _: ReviewP,
     status: Annotated[str, Query(max_length=32, description="open, all or one status")] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    investigations: Annotated[
+        bool, Query(description="Include investigation cases (not in the review queue).")
+    ] = False,
 ) -> dict[str, Any]:
     """The review queue: highest priority first, each with the reasons for its place."""
-    rows = cases.list_cases(session, status=None if status == "all" else status, limit=limit)
+    rows = cases.list_cases(
+        session,
+        status=None if status == "all" else status,
+        limit=limit,
+        investigations=investigations,
+    )
     return {"cases": rows, "counts": cases.queue_counts(session)}
 
 
@@ -80,6 +88,36 @@ def decide(
     if outcome.webhooks:
         svc.monitor.wake_deliverer()
     return outcome.to_dict()
+
+
+@router.post("/cases/{case_id}/decisions/preview")
+def preview_decision(
+    case_id: RowId, body: DecisionRequest, svc: Svc, session: WriterDb, who: DecideP
+) -> dict[str, Any]:
+    """What this decision would do (status, verdict, webhooks, NCMEC eligibility, undo
+    window), without doing it: nothing is written or sent."""
+    try:
+        return outcomes.preview(
+            session,
+            case_id,
+            decision=body.decision,
+            actor=who.actor,
+            category=body.category,
+            note=body.note,
+            disable_content=body.disable_content,
+            settings=svc.settings,
+        )
+    finally:
+        session.rollback()
+
+
+@router.post("/cases/{case_id}/decisions/undo")
+def undo_decision(case_id: RowId, session: WriterDb, who: DecideP) -> dict[str, Any]:
+    """Undo your latest decision on the case inside its window (``review_undo_seconds``),
+    before its held webhooks are sent; refused (409) otherwise."""
+    done = undo.undo(session, case_id, actor=who.actor)
+    session.commit()
+    return done
 
 
 @router.get("/audit/verify")

@@ -21,6 +21,9 @@ class CategoryCode:
     code: str
     label: str
     description: str
+    #: False for a "not illegal" code (e.g. vics:0 non-pertinent): a confirmation with it
+    #: triggers no enforcement and no report (see `vangnet.review.outcomes`).
+    reportable: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,12 @@ _PROFILES: dict[str, CategoryProfile] = {
             "vics",
             "Project VIC / VICS (US)",
             (
-                CategoryCode("0", "Non-pertinent", "Not child abuse or exploitation material."),
+                CategoryCode(
+                    "0",
+                    "Non-pertinent",
+                    "Not child abuse or exploitation material.",
+                    reportable=False,
+                ),
                 CategoryCode("1", "Child abuse material", "Child sexual abuse material (CAM)."),
                 CategoryCode(
                     "2",
@@ -55,7 +63,10 @@ _PROFILES: dict[str, CategoryProfile] = {
                     "3", "CGI / animation", "Computer-generated or animated child exploitation."
                 ),
                 CategoryCode(
-                    "4", "Comparison images", "Non-abusive images used to identify a victim."
+                    "4",
+                    "Comparison images",
+                    "Non-abusive images used to identify a victim.",
+                    reportable=False,
                 ),
             ),
         ),
@@ -121,6 +132,12 @@ class Category:
     @property
     def description(self) -> str:
         return get_profile(self.profile).code(self.code).description
+
+    @property
+    def reportable(self) -> bool:
+        """Whether confirming with this category is an "illegal" outcome (enforcement and a
+        report may follow); False for the codes a profile marks as not illegal."""
+        return get_profile(self.profile).code(self.code).reportable
 
     def __str__(self) -> str:
         return f"{self.profile}:{self.code}"

@@ -33,6 +33,11 @@ def case_list(
         "pending_confirmation, confirmed or false_positive.",
     ),
     limit: int = typer.Option(200, "--limit", "-n", min=1, max=5000),
+    investigations: bool = typer.Option(
+        False,
+        "--investigations",
+        help="Include investigation cases (worked in the investigation workbench, not here).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The queue: highest priority first, with the reasons for it.
@@ -46,7 +51,12 @@ def case_list(
         if status not in STATUSES:
             raise ValidationError(f"unknown status {status!r} (known: {', '.join(STATUSES)})")
         with session() as s:
-            rows = cases.list_cases(s, status=None if status == "all" else status, limit=limit)
+            rows = cases.list_cases(
+                s,
+                status=None if status == "all" else status,
+                limit=limit,
+                investigations=investigations,
+            )
     if as_json:
         print_json(rows)
         return
@@ -61,12 +71,21 @@ def case_list(
                 r["title"] + (" [LIVE]" if r["live"] else ""),
                 r["matches"],
                 r["items"],
-                r["category"] or ", ".join(r["matched_categories"]),
+                _category_cell(r),
                 "; ".join(r["priority"]["reasons"]),
             ]
             for r in rows
         ],
     )
+
+
+def _category_cell(row: dict[str, Any]) -> str:
+    """The decided category once there is one (with "not illegal"), else the banks'."""
+    if row.get("category"):
+        return str(row["category"]) + (
+            " (not illegal)" if row.get("verdict") == "not_illegal" else ""
+        )
+    return ", ".join(row.get("matched_categories") or [])
 
 
 @case_app.command("show")
@@ -107,6 +126,7 @@ def _print_case(doc: dict[str, Any]) -> None:
         ["kind", doc["kind"]],
         ["status", doc["status"]],
         ["category", doc["category"]],
+        ["verdict", (doc.get("verdict") or "").replace("_", " ")],
         [
             "pending (two-person)",
             doc["pending_by"] and f"{doc['pending_by']}: {doc['pending_category']}",
@@ -116,6 +136,9 @@ def _print_case(doc: dict[str, Any]) -> None:
         *[[f"subject: {k}", v] for k, v in doc["subject"].items()],
     ]
     table(None, ["field", "value"], summary)
+    if doc["kind"] == "investigation":  # its files are triage items, not review media
+        _print_investigation(doc)
+        return
     prio = doc["priority"]
     console.print(f"[bold]Priority {prio['score']}[/]", highlight=False)
     for reason in prio["reasons"]:
@@ -173,6 +196,45 @@ def _print_case(doc: dict[str, Any]) -> None:
         )
 
 
+def _print_investigation(doc: dict[str, Any]) -> None:
+    """An investigation's triage runs and items (its media are not review items)."""
+    table(
+        "Triage runs",
+        ["id", "started", "finished", "sources", "counts"],
+        [
+            [
+                r.get("id"),
+                r.get("started_at"),
+                r.get("finished_at"),
+                ", ".join(map(str, r.get("sources") or [])),
+                "; ".join(
+                    f"{k}: {(r.get('counts') or {}).get(k)}"
+                    for k in ("files", "processed", "known_total", "failed")
+                ),
+            ]
+            for r in doc.get("triage_runs") or []
+        ],
+    )
+    table(
+        "Triage items",
+        ["id", "kind", "name", "size", "sha256", "category", "matches", "deleted", "status"],
+        [
+            [
+                i.get("id"),
+                i.get("kind"),
+                i.get("name"),
+                i.get("size"),
+                (i.get("hashes") or {}).get("sha256"),
+                i.get("category"),
+                len(i.get("matches") or []),
+                "yes" if i.get("deleted") else "",
+                i.get("status"),
+            ]
+            for i in doc.get("triage_items") or []
+        ],
+    )
+
+
 @case_app.command("decide")
 def case_decide(
     case: str = typer.Argument(..., help="Case id or key."),
@@ -199,10 +261,18 @@ def case_decide(
         metavar="BANK",
         help="With --confirm: hash the case's media into this bank, so it is matched from now on.",
     ),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Only show what the decision would do (status, webhooks, NCMEC); change nothing.",
+    ),
     actor: AsOption = None,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Decide a case: exactly one of --confirm, --false-positive, --escalate, --second-opinion.
+
+    The webhooks of a decision wait VANGNET_REVIEW_UNDO_SECONDS in the outbox: until then
+    `vangnet case undo CASE` takes the decision back and nothing is sent.
 
     Example: vangnet case decide 12 --confirm --category vics:1 --note "series X"
     Example: vangnet case decide 13 --false-positive --disable-entry --note "stock photo"
@@ -232,8 +302,33 @@ def case_decide(
     from vangnet.auth.keys import person_named
     from vangnet.hashing import hash_bytes
     from vangnet.live.evidence import read_evidence
-    from vangnet.review import cases, decisions
+    from vangnet.review import cases, decisions, outcomes
     from vangnet.store.vault import Vault
+
+    if dry_run:
+        with user_errors(as_json=as_json):
+            who = actor_of(actor)
+            with session() as s:
+                case_id = cases.resolve_case(s, case).id
+                effects = outcomes.preview(
+                    s,
+                    case_id,
+                    decision=decision,
+                    actor=who,
+                    category=category,
+                    note=note,
+                    disable_content=disable_entry,
+                )
+                s.rollback()
+        if as_json:
+            print_json(effects)
+        else:
+            console.print(
+                f"Dry run, nothing changed. Case {case_id}: {effects['status_before']} -> "
+                f"{effects['status']}; {outcomes.describe(effects)}",
+                highlight=False,
+            )
+        return
 
     added: list[int] = []
     skipped: str | None = None
@@ -280,14 +375,52 @@ def case_decide(
         console.print(line, highlight=False)
         if outcome.status == "pending_confirmation":
             console.print("Waiting for a second reviewer to confirm (two-person rule).")
+        if outcome.status == "confirmed" and not result["report_allowed"]:
+            console.print(
+                f"{outcome.category} is not illegal material: no enforcement webhooks and no "
+                "NCMEC report."
+            )
         if outcome.webhooks:
             console.print(f"Webhooks queued: {', '.join(outcome.webhooks)}")
+            if outcome.undo_until:
+                console.print(
+                    f"They are held until {outcome.undo_until}: `vangnet case undo "
+                    f"{outcome.case_id}` takes the decision back before anything is sent."
+                )
         if outcome.disabled_content:
             console.print(f"Disabled banked items: {', '.join(map(str, outcome.disabled_content))}")
         if added:
             console.print(f"Added to bank {add_to_bank}: content {', '.join(map(str, added))}")
     if skipped:
         err_console.print(skipped, highlight=False)
+
+
+@case_app.command("undo")
+def case_undo(
+    case: str = typer.Argument(..., help="Case id or key."),
+    actor: AsOption = None,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Undo your latest decision on a case within its window (VANGNET_REVIEW_UNDO_SECONDS),
+    before its held webhooks are sent. Audited (case.undo).
+
+    Example: vangnet case undo 12
+    """
+    from vangnet.review import cases, undo
+
+    with user_errors(as_json=as_json):
+        who = actor_of(actor)
+        with session() as s:
+            case_id = cases.resolve_case(s, case).id
+            done = undo.undo(s, case_id, actor=who)
+            s.commit()
+    if as_json:
+        print_json(done)
+        return
+    line = f"Case {done['case_id']}: undid {done['decision'].replace('_', ' ')} -> {done['status']}"
+    console.print(line, highlight=False)
+    if done["cancelled_webhooks"]:
+        console.print(f"Not sent: {', '.join(done['cancelled_webhooks'])}")
 
 
 @case_app.command("export")

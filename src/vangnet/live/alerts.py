@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
+from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.live.decision import Decision
 from vangnet.review.cases import intake_alert
@@ -84,6 +85,7 @@ def record(
     captured_at: dict[float, datetime],
     actions: list[str],
     scores: dict[str, float] | None = None,
+    settings: Settings | None = None,
 ) -> Recorded:
     """Write or extend the alert for ``decision`` (no commit: the caller owns the transaction).
 
@@ -143,7 +145,7 @@ def record(
     alert.best_distance = min(alert.best_distance, best)
     session.flush()
     if created or added:  # every alert lands in a case, in this same transaction
-        intake_alert(session, alert, created=created, times=added, scores=scores)
+        intake_alert(session, alert, created=created, times=added, scores=scores, settings=settings)
     if created:
         stream = session.get(Stream, stream_id)
         if stream is not None:

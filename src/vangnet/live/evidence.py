@@ -4,7 +4,9 @@ Each frame is encoded as PNG in memory (outside any database transaction), encry
 the vault (`vangnet.store.vault`), and recorded as an ``evidence_items`` row (SHA-256 of
 the plaintext, capture time, stream metadata) with a ``captured`` chain-of-custody entry. A
 frame already preserved for the alert (a worker restarted) is skipped: nothing is stored
-twice.
+twice. Every frame belongs to its alert; a matched frame is also shown in the alert's case
+only while its time range has fewer than ``review_live_frames_per_range`` there (the case
+stays bounded; the others stay in the alert and the vault).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from vangnet.config import Settings, get_settings
 from vangnet.errors import NotFoundError
+from vangnet.review.cases import representative
 from vangnet.store.db import writer
 from vangnet.store.models import Alert, CustodyEvent, EvidenceItem
 from vangnet.store.vault import Vault, VaultEntry
@@ -45,6 +49,7 @@ def preserve(
     stream_id: int,
     metadata: dict[str, Any],
     frames: Iterable[EvidenceFrame],
+    settings: Settings | None = None,
 ) -> list[int]:
     """Encrypt ``frames`` into the vault and record them for an alert; returns new item ids.
 
@@ -69,15 +74,23 @@ def preserve(
             stored.append((frame, entry, md5, sha1))
         if not stored:
             return []
+        cfg = settings or get_settings()
         with Session(writer(engine)) as session:
             case_id = session.scalar(select(Alert.case_id).where(Alert.id == alert_id))
+            shown = representative(
+                session,
+                alert_id,
+                [frame.stream_time for frame, *_rest in stored if frame.matched],
+                gap=cfg.review_live_range_gap_seconds,
+                per_range=cfg.review_live_frames_per_range,
+            )
             items = []
             for frame, entry, md5, sha1 in stored:
                 ext = "png" if frame.media_type == "image/png" else "jpg"
                 item = EvidenceItem(
                     alert_id=alert_id,
                     stream_id=stream_id,
-                    case_id=case_id,
+                    case_id=case_id if not frame.matched or frame.stream_time in shown else None,
                     kind="frame",
                     filename=f"stream{stream_id}-{frame.stream_time:010.3f}s.{ext}",
                     md5=md5,

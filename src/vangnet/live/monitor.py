@@ -304,6 +304,7 @@ class Processor:
                 captured_at={
                     t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()
                 },
+                settings=monitor.settings,
                 actions=actions,
                 scores=sample.scores or None,
             )
@@ -741,6 +742,7 @@ class Monitor:
                     stream_id=stream_id,
                     metadata=metadata,
                     frames=frames,
+                    settings=self.settings,
                 )
             except Exception:  # the alert is already durable; evidence failure is logged
                 log.exception("could not preserve evidence for alert %d", alert_id)

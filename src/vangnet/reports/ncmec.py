@@ -37,14 +37,35 @@ from typing import Any, Final
 
 from lxml import etree
 
+from vangnet.banks.categories import Category
 from vangnet.errors import ConflictError, ValidationError
 
 DEFAULT_INCIDENT_TYPE: Final = "Child Pornography (possession, manufacture, and distribution)"
 XSD_NAME: Final = "ncmec_report.xsd"
 XSI: Final = "http://www.w3.org/2001/XMLSchema-instance"
 SCHEMA_LOCATION: Final = "https://report.cybertip.org/ispws/xsd"
-SHORT: Final = 1024  # the schema's shortText / longText limits; longer text is truncated
-LONG: Final = 60000
+LONG: Final = 60000  # our own cap on the free-text fields NCMEC sets no length for
+#: Documented lengths of the text fields Vangnet fills (``parent/element``), as NCMEC's report
+#: schema sets them; longer text is cut there (with an ellipsis). ``ncmec_report.xsd`` holds
+#: the same limits. Identifiers, times, addresses and enumerations are never cut: a value that
+#: does not fit fails validation instead.
+FIELD_LENGTHS: Final[dict[str, int]] = {
+    "incidentSummary/platform": 256,
+    "incidentSummary/escalateToHighPriority": 3000,
+    "incidentSummary/incidentDateTimeDescription": 3000,
+    "chatImIncident/chatClient": 255,
+    "chatImIncident/chatRoomName": 255,
+    "reportingPerson/firstName": 100,
+    "reportingPerson/lastName": 100,
+    "personOrUserReported/espIdentifier": 255,
+    "personOrUserReported/espService": 100,
+    "personOrUserReported/screenName": 256,
+    "fileDetails/originalFileName": 2056,
+    "nameValuePair/name": 64,
+    "*/additionalInfo": LONG,
+    "*/companyTemplate": LONG,
+    "*/content": LONG,
+}
 MAX_LISTED_MATCHES: Final = 50
 
 Case = Mapping[str, Any]
@@ -67,6 +88,12 @@ class CaseNotConfirmedError(ConflictError):
     """Only confirmed cases are reported to NCMEC."""
 
     code = "case_not_confirmed"
+
+
+class CaseNotReportableError(ConflictError):
+    """The case was decided "not illegal" (or is an investigation): nothing to report."""
+
+    code = "case_not_reportable"
 
 
 @dataclass(frozen=True)
@@ -122,7 +149,7 @@ def build_report(
     _internet_details(root, case)
     _reporter(root, reporter)
     _person_or_user_reported(root, case)
-    _add(root, "additionalInfo", _case_summary(case), LONG)
+    _add(root, "additionalInfo", _case_summary(case))
     return _finish(root)
 
 
@@ -138,11 +165,13 @@ def build_file_details(case: Case, item: Mapping[str, Any], report_id: int, file
     )
     root = _root("fileDetails")
     _add(root, "reportId", str(int(report_id)))
-    _add(root, "fileId", file_id, SHORT)
-    _add(root, "originalFileName", posixpath.basename(str(item.get("filename") or "")), SHORT)
+    _add(root, "fileId", file_id)
+    _add(root, "originalFileName", posixpath.basename(str(item.get("filename") or "")))
     if not frame and item.get("captured_at"):
         _add(root, "uploadedToEspTimestamp", _when(item["captured_at"], "item captured_at"))
-    _add(root, "fileViewedByEsp", _xml_bool(_has_confirm_decision(case)))
+    # only what the records show: a person at the ESP saw this file in the clear (a recorded
+    # reveal, or a case report with clear previews); a decision alone is no such record
+    _add(root, "fileViewedByEsp", _xml_bool(bool(item.get("viewed_by"))))
     if isinstance(subject.get("public"), bool):
         _add(root, "publiclyAvailable", _xml_bool(subject["public"]))
     _add(root, "fileRelevance", "Reported" if matched else "Supplemental Reported")
@@ -153,7 +182,8 @@ def build_file_details(case: Case, item: Mapping[str, Any], report_id: int, file
         for name, value in hashes:
             if value:
                 etree.SubElement(root, "originalFileHash", hashType=name).text = value
-        ip = _ip(subject.get("ip"))
+        # the IP the platform sent with this very upload, at the time the upload arrived
+        ip = _ip(item.get("ip"))
         if ip and item.get("captured_at"):
             _ip_capture_event(root, ip, "Upload", _when(item["captured_at"], "item captured_at"))
     pairs = [] if not frame else [(name, value) for name, value in hashes if value]
@@ -165,7 +195,7 @@ def build_file_details(case: Case, item: Mapping[str, Any], report_id: int, file
             pair = etree.SubElement(details, "nameValuePair")
             _add(pair, "name", name)
             _add(pair, "value", value)
-    _add(root, "additionalInfo", _item_summary(case, item), LONG)
+    _add(root, "additionalInfo", _item_summary(case, item))
     return _finish(root)
 
 
@@ -179,7 +209,7 @@ def _incident_summary(root: Any, case: Case, incident_type: str) -> None:
     live = case.get("kind") == "live"
     summary = etree.SubElement(root, "incidentSummary")
     _add(summary, "incidentType", incident_type)
-    _add(summary, "platform", subject.get("platform"), SHORT)
+    _add(summary, "platform", subject.get("platform"))
     if live and subject.get("live") is True:
         _add(
             summary,
@@ -201,7 +231,7 @@ def _incident_summary(root: Any, case: Case, incident_type: str) -> None:
         text = f"Time (UTC) Vangnet first matched a frame{where}{offset}."
     else:
         text = "Time (UTC) Vangnet first matched the uploaded content."
-    _add(summary, "incidentDateTimeDescription", text, SHORT)
+    _add(summary, "incidentDateTimeDescription", text)
 
 
 def _internet_details(root: Any, case: Case) -> None:
@@ -209,8 +239,8 @@ def _internet_details(root: Any, case: Case) -> None:
     details = etree.SubElement(root, "internetDetails")
     if case.get("kind") == "live":
         chat = etree.SubElement(details, "chatImIncident")
-        _add(chat, "chatClient", subject.get("platform"), SHORT)
-        _add(chat, "chatRoomName", subject.get("stream_external_id"), SHORT)
+        _add(chat, "chatClient", subject.get("platform"))
+        _add(chat, "chatRoomName", subject.get("stream_external_id"))
         lines = ["Live video stream watched by Vangnet (frames sampled and hash-matched)."]
         if subject.get("viewers") is not None:
             lines.append(f"Viewers when detected: {subject['viewers']}.")
@@ -218,7 +248,7 @@ def _internet_details(root: Any, case: Case) -> None:
             lines.append(f"Stream still live when reported: {'yes' if subject['live'] else 'no'}.")
         if subject.get("stream_url_display"):
             lines.append(f"Stream URL (secret parts redacted): {subject['stream_url_display']}")
-        _add(chat, "additionalInfo", "\n".join(lines), LONG)
+        _add(chat, "additionalInfo", "\n".join(lines))
     else:
         page = etree.SubElement(details, "webPageIncident")
         parts = [f"Content uploaded to {subject.get('platform') or 'the platform'}"]
@@ -226,41 +256,48 @@ def _internet_details(root: Any, case: Case) -> None:
             parts.append(f"with content id {subject['content_id']}")
         if subject.get("uploader"):
             parts.append(f"by {subject['uploader']}")
-        _add(page, "additionalInfo", " ".join(parts) + ".", LONG)
+        _add(page, "additionalInfo", " ".join(parts) + ".")
 
 
 def _reporter(root: Any, reporter: Reporter) -> None:
     section = etree.SubElement(root, "reporter")
     person = etree.SubElement(section, "reportingPerson")
-    _add(person, "firstName", reporter.first_name, SHORT)
-    _add(person, "lastName", reporter.last_name, SHORT)
+    _add(person, "firstName", reporter.first_name)
+    _add(person, "lastName", reporter.last_name)
     _add(person, "phone", reporter.phone)
     _add(person, "email", reporter.email)
-    _add(section, "companyTemplate", reporter.company, LONG)
+    _add(section, "companyTemplate", reporter.company)
 
 
 def _person_or_user_reported(root: Any, case: Case) -> None:
     subject = _subject(case)
     section = etree.Element("personOrUserReported")
     notes: list[str] = []
-    email = _text(subject.get("email"))
+    email = _text(subject.get("email"), None)
     if email and _EMAIL.fullmatch(email) and len(email) <= 254:
         person = etree.SubElement(section, "personOrUserReportedPerson")
         _add(person, "email", email)
     elif email:
         notes.append(f"Email as given by the platform (not a valid address): {email}")
     account, uploader = subject.get("account"), subject.get("uploader")
-    _add(section, "espIdentifier", account or uploader, SHORT)
-    _add(section, "espService", subject.get("platform"), SHORT)
-    _add(section, "screenName", uploader or account, SHORT)
+    _add(section, "espIdentifier", account or uploader)
+    _add(section, "espService", subject.get("platform"))
+    _add(section, "screenName", uploader or account)
     ip = _ip(subject.get("ip"))
     if ip:
-        event = "Other" if case.get("kind") == "live" else "Upload"
-        _ip_capture_event(section, ip, event, _first_detection(case)[0])
+        live = case.get("kind") == "live"
+        recorded = subject.get("ip_at")
+        at = _when(recorded, "subject ip_at") if recorded else None
+        _ip_capture_event(section, ip, "Other" if live else "Upload", at)
         notes.append(
             "The IP address is the one the platform gave with the "
-            + ("stream" if case.get("kind") == "live" else "upload")
-            + "; its time is the first match time."
+            + ("stream" if live else "upload")
+            + (
+                "; its time is when Vangnet received it with the "
+                + ("stream's registration." if live else "upload.")
+                if at
+                else "; the time it was recorded is not known."
+            )
         )
     elif subject.get("ip"):
         notes.append(f"IP address as given by the platform (not valid): {subject['ip']}")
@@ -268,12 +305,12 @@ def _person_or_user_reported(root: Any, case: Case) -> None:
         notes.append(f"Platform content id: {subject['content_id']}")
     if subject.get("stream_external_id"):
         notes.append(f"Platform stream id: {subject['stream_external_id']}")
-    _add(section, "additionalInfo", "\n".join(notes), LONG)
+    _add(section, "additionalInfo", "\n".join(notes))
     if len(section):
         root.append(section)
 
 
-def _ip_capture_event(parent: Any, ip: str, event: str, at: str) -> None:
+def _ip_capture_event(parent: Any, ip: str, event: str, at: str | None) -> None:
     capture = etree.SubElement(parent, "ipCaptureEvent")
     _add(capture, "ipAddress", ip)
     _add(capture, "eventName", event)
@@ -340,7 +377,13 @@ def _match_line(match: Mapping[str, Any]) -> str:
         if banked.get(key):
             line += f", {key.replace('_', ' ')} {banked[key]}"
     if isinstance(match.get("stream_time"), int | float):
-        line += f", stream time {float(match['stream_time']):.1f} s"
+        start, end = float(match["stream_time"]), match.get("stream_time_end")
+        if isinstance(end, int | float) and float(end) > start:
+            line += f", stream time {start:.1f}-{float(end):.1f} s"
+        else:
+            line += f", stream time {start:.1f} s"
+        if isinstance(match.get("frames"), int) and match["frames"] > 1:
+            line += f" ({match['frames']} matched frames, all kept in the alert)"
     if match.get("item_id") is not None:
         line += f", item {match['item_id']}"
     return line
@@ -349,17 +392,36 @@ def _match_line(match: Mapping[str, Any]) -> str:
 # -- helpers -----------------------------------------------------------------------------------
 
 
+def require_reportable(case: Case) -> None:
+    """Refuse a case that is not confirmed, was decided "not illegal", or is an
+    investigation (`CaseNotConfirmedError`, `CaseNotReportableError`)."""
+    _require_confirmed(case)
+
+
 def _require_confirmed(case: Case) -> None:
     status = case.get("status")
+    if case.get("kind") == "investigation":
+        raise CaseNotReportableError(
+            f"case {case.get('id')} is an investigation: it is not reported from the review queue"
+        )
     if status != "confirmed":
         raise CaseNotConfirmedError(
             f"case {case.get('id')} is {status}, not confirmed: "
             "only confirmed cases are reported to NCMEC"
         )
+    category = case.get("category")
+    if category and not _reportable(str(category)):
+        raise CaseNotReportableError(
+            f"case {case.get('id')} was confirmed as {category}, which is not illegal material: "
+            "it is not reported to NCMEC"
+        )
 
 
-def _has_confirm_decision(case: Case) -> bool:
-    return any(d.get("decision") == "confirm" for d in _list(case, "decisions"))
+def _reportable(category: str) -> bool:
+    try:
+        return Category.parse(category).reportable
+    except ValidationError:
+        return False
 
 
 def _first_detection(case: Case) -> tuple[str, Mapping[str, Any] | None]:
@@ -432,19 +494,25 @@ def _xml_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _text(value: Any, limit: int = SHORT) -> str | None:
+def field_length(parent: str, tag: str) -> int | None:
+    """The documented length of text element ``tag`` under ``parent`` (None: not cut)."""
+    return FIELD_LENGTHS.get(f"{parent}/{tag}", FIELD_LENGTHS.get(f"*/{tag}"))
+
+
+def _text(value: Any, limit: int | None) -> str | None:
     """``value`` as XML-safe text of at most ``limit`` characters; None when empty."""
     if value is None:
         return None
     text = _UNSAFE_CHARS.sub("\ufffd", str(value))
     if not text.strip():
         return None
-    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
-def _add(parent: Any, tag: str, value: Any, limit: int = SHORT) -> None:
-    """Append ``<tag>value</tag>`` unless the value is empty."""
-    text = _text(value, limit)
+def _add(parent: Any, tag: str, value: Any) -> None:
+    """Append ``<tag>value</tag>`` unless the value is empty; free text is cut at the
+    field's documented length (`FIELD_LENGTHS`)."""
+    text = _text(value, field_length(str(parent.tag), tag))
     if text is not None:
         etree.SubElement(parent, tag).text = text
 

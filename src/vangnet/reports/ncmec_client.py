@@ -7,15 +7,21 @@ integration. Every call uses HTTP Basic auth with the ESP's CyberTipline credent
 
 - ``GET /status``: checks the credentials; ``GET /xsd``: NCMEC's current schema.
 - ``POST /submit`` (``text/xml``, a ``<report>``): opens a report; answers ``reportId``.
-- ``POST /upload`` (multipart: ``id`` = report id, ``file``): answers ``fileId`` and ``hash``,
-  the MD5 NCMEC computed, which we compare with our own.
+- ``POST /upload`` (multipart: ``id`` = report id, ``file``): answers ``fileId`` and, optionally,
+  ``hash``: the MD5 NCMEC computed, which we compare with our own when it is there (without
+  it, ours is recorded as not confirmed by NCMEC).
 - ``POST /fileinfo`` (``text/xml``, a ``<fileDetails>``): describes an uploaded file.
 - ``POST /finish`` (form ``id``): closes the report; answers ``<reportDoneResponse>``.
 - ``POST /retract`` (form ``id``): withdraws a report that is not finished.
 
 Each answer is XML with a ``responseCode``: 0 is success, anything else an error (e.g. 4100
-validation failed, 5001 no such report). Failures raise `NcmecSubmitError` naming the step;
-answers are parsed without entity expansion, DTDs or network access.
+validation failed, 5001 no such report, 5101 already retracted, 5102 already finished).
+Failures raise `NcmecSubmitError` naming the step; answers are parsed without entity
+expansion, DTDs or network access.
+
+An unclear end (``/finish`` timed out or failed) is settled from NCMEC's own answer: the
+report is retracted, and a retract answered 5102 means the finish went through, so the report
+stands as submitted with its id (nothing is sent again); 5101 means it is already withdrawn.
 """
 
 from __future__ import annotations
@@ -77,10 +83,20 @@ class NcmecSubmitError(VangnetError):
         self.retracted = retracted
 
 
+FinishKnown = Literal["finished", "already_finished"]
+ALREADY_RETRACTED: Final = 5101
+ALREADY_FINISHED: Final = 5102
+
+
 @dataclass(frozen=True)
 class SubmitResult:
     report_id: int
     file_ids: tuple[str, ...]  # in the order of the files given to `send_report`
+    #: file ids whose upload answer carried no hash: our MD5 stands unconfirmed by NCMEC
+    unconfirmed_md5: tuple[str, ...] = ()
+    #: how the end was known: "finished" (the /finish answer) or "already_finished" (the
+    #: finish was unclear and a retract was answered 5102: the report is finished)
+    finish: FinishKnown = "finished"
 
 
 class NcmecClient:
@@ -152,13 +168,14 @@ class NcmecClient:
         return report_id
 
     def upload(self, report_id: int, filename: str, data: bytes) -> tuple[str, str]:
-        """Attach a file to an open report; returns (fileId, MD5 hex as computed by NCMEC)."""
+        """Attach a file to an open report; returns (fileId, MD5 hex as computed by NCMEC,
+        or "" when NCMEC's answer has no hash: the element is optional in its schema)."""
         files = {"file": (_upload_name(filename), data, "application/octet-stream")}
         answer = self._call("upload", "POST", "/upload", data={"id": str(report_id)}, files=files)
         file_id, md5 = _text(answer.findtext("fileId")), _text(answer.findtext("hash"))
-        if not file_id or not md5:
+        if not file_id:
             raise NcmecSubmitError(
-                "NCMEC accepted the upload but sent no fileId or hash",
+                "NCMEC accepted the upload but sent no fileId",
                 step="upload",
                 report_id=report_id,
             )
@@ -247,12 +264,15 @@ def send_report(
     step: Step = "submit"
     where = ""
     file_ids: list[str] = []
+    unconfirmed: list[str] = []
     try:
         for index, ((item, data), digest) in enumerate(zip(files, digests, strict=True), 1):
             where = f" of file {index}/{len(files)} (item {item.get('id')})"
             step = "upload"
             file_id, md5 = client.upload(report_id, str(item.get("filename") or ""), data)
-            if md5 != digest:
+            if not md5:  # optional in NCMEC's answer: ours is recorded, unconfirmed
+                unconfirmed.append(file_id)
+            elif md5 != digest:
                 raise NcmecSubmitError(
                     f"NCMEC computed MD5 {md5[:64]} for the upload, ours is {digest}",
                     step="upload",
@@ -265,7 +285,20 @@ def send_report(
         step, where = "finish", ""
         finished = client.finish(report_id)
     except BaseException as exc:
-        retracted, outcome = _retract(client, report_id)
+        retracted, outcome, finished_already = _retract(client, report_id)
+        if finished_already and step == "finish" and len(file_ids) == len(files):
+            # the finish went through although its answer did not reach us: the report stands
+            log.warning(
+                "NCMEC report %s: finish was unclear (%s); NCMEC says it is finished",
+                report_id,
+                exc,
+            )
+            return SubmitResult(
+                report_id=report_id,
+                file_ids=tuple(file_ids),
+                unconfirmed_md5=tuple(unconfirmed),
+                finish="already_finished",
+            )
         if not isinstance(exc, VangnetError):
             raise  # a bug or an interrupt: the report is retracted, the traceback kept
         raise NcmecSubmitError(
@@ -281,20 +314,39 @@ def send_report(
             "NCMEC report %s finished listing files %s, uploaded %s", report_id, finished, file_ids
         )
     log.info("NCMEC report %s finished with %d file(s)", report_id, len(file_ids))
-    return SubmitResult(report_id=report_id, file_ids=tuple(file_ids))
+    return SubmitResult(
+        report_id=report_id, file_ids=tuple(file_ids), unconfirmed_md5=tuple(unconfirmed)
+    )
 
 
-def _retract(client: NcmecClient, report_id: int) -> tuple[bool, str]:
+def _retract(client: NcmecClient, report_id: int) -> tuple[bool, str, bool]:
+    """Withdraw a report after a failed step: (retracted, what happened, already finished).
+
+    NCMEC's answer codes settle what state the report is in: 5101 (already retracted) is a
+    withdrawn report; 5102 (already finished) is a report NCMEC holds as submitted."""
     try:
         client.retract(report_id)
     except NcmecSubmitError as exc:
+        if exc.response_code == ALREADY_RETRACTED:
+            log.warning("NCMEC report %s was already retracted", report_id)
+            return True, "the report was already retracted at NCMEC", False
+        if exc.response_code == ALREADY_FINISHED:
+            log.error("NCMEC report %s is finished: it cannot be retracted", report_id)
+            return (
+                False,
+                f"NCMEC says report {report_id} is already finished: it stands as submitted "
+                "(do not send it again)",
+                True,
+            )
         log.error("could not retract NCMEC report %s: %s", report_id, exc.message)
         return (
             False,
-            f"retracting it failed too ({exc.message}): retract report {report_id} by hand",
+            f"retracting it failed too ({exc.message}): its state at NCMEC is unknown; "
+            f"ask NCMEC about report {report_id} before any new submission of this case",
+            False,
         )
     log.warning("retracted NCMEC report %s after a failed submission", report_id)
-    return True, "the report was retracted"
+    return True, "the report was retracted", False
 
 
 _XML_HEADERS: Final = {"Content-Type": XML_CONTENT_TYPE}

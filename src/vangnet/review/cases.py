@@ -27,13 +27,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
+from vangnet.config import Settings
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.live.sources import display_url
 from vangnet.match.results import Match
+from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, priority
 from vangnet.store.models import (
     Alert,
     AlertFrame,
+    AuditEntry,
     Bank,
     BankContent,
     Case,
@@ -151,9 +154,17 @@ def _file(
     subject: Mapping[str, Any],
     stream: Stream | None,
     name: str | None,
+    ip_at: datetime | None = None,
 ) -> tuple[Case, bool]:
-    """The case for ``key``, created (flushed) if new; locked for update where supported."""
+    """The case for ``key``, created (flushed) if new; locked for update where supported.
+
+    ``ip_at`` is when the platform gave the subject's IP address (with the upload, or with
+    the stream's registration): kept as ``ip_at`` whenever the IP is new or changed."""
     case = session.scalars(select(Case).where(Case.key == key).with_for_update()).one_or_none()
+    if subject.get("ip") and ip_at is not None:
+        old = (case.subject or {}) if case is not None else {}
+        if old.get("ip") != subject["ip"] or not old.get("ip_at"):
+            subject = {**subject, "ip_at": iso(ip_at)}
     if case is not None:
         merged = {**(case.subject or {}), **subject}
         if merged != case.subject:
@@ -192,23 +203,37 @@ def intake_alert(
     created: bool,
     times: Sequence[float],
     scores: Mapping[str, float] | None = None,
+    settings: Settings | None = None,
 ) -> Case:
     """File an alert (new or extended by ``times``) in its case; caller's transaction.
-    Classifier ``scores`` are kept on the case (the highest seen per classifier)."""
+    Classifier ``scores`` are kept on the case (the highest seen per classifier).
+
+    The matched frames of one banked item are kept as time ranges (`add_to_ranges`): a
+    looping or long stream extends a range instead of adding a row and a timeline line per
+    frame; every frame stays in the alert (and its evidence in the vault)."""
     from vangnet.config import get_settings
 
+    settings = settings or get_settings()
     stream = session.get(Stream, alert.stream_id) if alert.stream_id is not None else None
     subject = clean_subject(stream.stream_metadata if stream is not None else {})
     if alert.case_id is not None:
         case = session.get_one(Case, alert.case_id)
     else:
         key = group_key(
-            get_settings().review_group_by,
+            settings.review_group_by,
             subject=subject,
             stream_id=alert.stream_id,
             alert_id=alert.id,
         )
-        case, _new = _file(session, key=key, kind="live", subject=subject, stream=stream, name=None)
+        case, _new = _file(
+            session,
+            key=key,
+            kind="live",
+            subject=subject,
+            stream=stream,
+            name=None,
+            ip_at=stream.created_at if stream is not None else None,  # metadata came with it
+        )
         alert.case_id = case.id
     frames = {
         f.stream_time: f
@@ -218,23 +243,14 @@ def intake_alert(
             )
         )
     }
-    snapshot = banked_snapshot(session, alert.bank_content_id) if times else {}
-    for t in times:
-        frame = frames.get(t)
-        session.add(
-            CaseMatch(
-                banked=snapshot,
-                case_id=case.id,
-                alert_id=alert.id,
-                bank=alert.bank,
-                content_id=alert.bank_content_id,
-                signal_type=alert.signal_type,
-                distance=frame.distance if frame is not None else alert.best_distance,
-                category=alert.category,
-                stream_time=t,
-                at=frame.captured_at if frame is not None else utcnow(),
-            )
-        )
+    opened = add_to_ranges(
+        session,
+        case,
+        alert,
+        [(t, frames.get(t)) for t in times],
+        gap=settings.review_live_range_gap_seconds,
+        max_ranges=settings.review_live_max_ranges,
+    )
     if created:
         _reopen(session, case, f"alert {alert.id}")
         _event(
@@ -246,14 +262,14 @@ def intake_alert(
             f"{alert.first_stream_time:.1f} s, best distance {alert.best_distance}",
             details={"alert_id": alert.id, "rule": alert.rule},
         )
-    elif times:
+    for start in opened if not created else opened[1:]:  # one timeline entry per range
         _event(
             session,
             case,
             "match",
-            f"alert {alert.id} extended: {len(times)} more matching frames up to "
-            f"{max(times):.1f} s",
-            details={"alert_id": alert.id, "stream_times": [round(t, 3) for t in times]},
+            f"alert {alert.id}: banked item {alert.bank}/{alert.bank_content_id} seen again "
+            f"from {start:.1f} s (a new time range)",
+            details={"alert_id": alert.id, "stream_time": round(start, 3)},
         )
     if scores:
         subject = dict(case.subject or {})
@@ -266,6 +282,111 @@ def intake_alert(
     case.last_signal_at = utcnow()
     session.flush()
     return case
+
+
+def _span(row: CaseMatch, default: float) -> tuple[float, float]:
+    """A range's first and last stream time (``default`` for a row without one)."""
+    start = row.stream_time if row.stream_time is not None else default
+    return start, row.stream_time_end if row.stream_time_end is not None else start
+
+
+def add_to_ranges(
+    session: Session,
+    case: Case,
+    alert: Alert,
+    frames: Sequence[tuple[float, AlertFrame | None]],
+    *,
+    gap: float,
+    max_ranges: int,
+) -> list[float]:
+    """Add matched frames (stream time, its alert frame) of ``alert`` to the case's time
+    ranges: a frame within ``gap`` seconds of a range extends it; otherwise it opens a new
+    range, or extends the nearest once the alert has ``max_ranges``. Returns the start times
+    of the ranges opened (a new alert's first range included)."""
+    ranges = list(
+        session.scalars(
+            select(CaseMatch)
+            .where(CaseMatch.case_id == case.id, CaseMatch.alert_id == alert.id)
+            .order_by(CaseMatch.stream_time)
+        )
+    )
+    opened: list[float] = []
+    snapshot: dict[str, Any] | None = None
+    for t, frame in sorted(frames, key=lambda pair: pair[0]):
+        distance = frame.distance if frame is not None else alert.best_distance
+        at = frame.captured_at if frame is not None else utcnow()
+
+        near = [r for r in ranges if _span(r, t)[0] - gap <= t <= _span(r, t)[1] + gap]
+        if not near and len(ranges) >= max_ranges:
+            near = [min(ranges, key=lambda r: min(abs(t - v) for v in _span(r, t)))]
+        if near:
+            row = near[0]
+            start, end = _span(row, t)
+            row.stream_time, row.stream_time_end = min(start, t), max(end, t)
+            row.frames = (row.frames or 1) + 1
+            row.distance = min(row.distance, distance)
+            continue
+        if snapshot is None:
+            snapshot = banked_snapshot(session, alert.bank_content_id)
+        row = CaseMatch(
+            banked=snapshot,
+            case_id=case.id,
+            alert_id=alert.id,
+            bank=alert.bank,
+            content_id=alert.bank_content_id,
+            signal_type=alert.signal_type,
+            distance=distance,
+            category=alert.category,
+            stream_time=t,
+            stream_time_end=t,
+            frames=1,
+            at=at,
+        )
+        session.add(row)
+        ranges.append(row)
+        opened.append(t)
+    return opened
+
+
+def representative(
+    session: Session, alert_id: int, stream_times: Sequence[float], *, gap: float, per_range: int
+) -> set[float]:
+    """Which of these newly preserved matched frames of ``alert_id`` are shown in its case:
+    the first ``per_range`` of each time range (the rest stay in the alert and the vault)."""
+    ranges = [
+        (r.stream_time, r.stream_time_end if r.stream_time_end is not None else r.stream_time)
+        for r in session.scalars(select(CaseMatch).where(CaseMatch.alert_id == alert_id))
+        if r.stream_time is not None
+    ]
+    shown = [
+        t
+        for t in session.scalars(
+            select(EvidenceItem.stream_time).where(
+                EvidenceItem.alert_id == alert_id,
+                EvidenceItem.case_id.is_not(None),
+                EvidenceItem.matched.is_(True),
+            )
+        )
+        if t is not None
+    ]
+
+    def which(t: float) -> int | None:
+        for index, (start, end) in enumerate(ranges):
+            if start - gap <= t <= end + gap:
+                return index
+        return None
+
+    counts: dict[int | None, int] = {}
+    for t in shown:
+        key = which(t)
+        counts[key] = counts.get(key, 0) + 1
+    keep = set()
+    for t in sorted(stream_times):
+        key = which(t)
+        if counts.get(key, 0) < per_range:
+            counts[key] = counts.get(key, 0) + 1
+            keep.add(t)
+    return keep
 
 
 def intake_upload(
@@ -285,13 +406,16 @@ def intake_upload(
     facts = clean_subject(subject)
     found = list(matches)
     key = group_key(group_by, subject=facts, sha256=entry.sha256)
-    case, _new = _file(session, key=key, kind="upload", subject=facts, stream=None, name=filename)
+    received = utcnow()
+    case, _new = _file(
+        session, key=key, kind="upload", subject=facts, stream=None, name=filename, ip_at=received
+    )
     item = EvidenceItem(
         case_id=case.id,
         kind="upload",
         media_type=media_type,
         filename=(filename or "upload")[:255],
-        captured_at=utcnow(),
+        captured_at=received,
         sha256=entry.sha256,
         md5=str(hashes.get("md5") or "") or None,
         sha1=str(hashes.get("sha1") or "") or None,
@@ -397,6 +521,7 @@ def case_summary(
         "title": case.title,
         "status": case.status,
         "category": case.category,
+        "verdict": _verdict(case),
         "matched_categories": categories,
         "matches": len(matches),
         "items": items,
@@ -409,13 +534,26 @@ def case_summary(
     }
 
 
+def _verdict(case: Case) -> str | None:
+    found = verdict(case.status, case.category)
+    return found.value if found else None
+
+
 def list_cases(
-    session: Session, *, status: str | Sequence[str] | None = "open", limit: int = 200
+    session: Session,
+    *,
+    status: str | Sequence[str] | None = "open",
+    limit: int = 200,
+    investigations: bool = False,
 ) -> list[dict[str, Any]]:
     """Cases in queue order: highest priority first, then the longest waiting.
 
-    ``status``: one status, several, ``"open"`` (every undecided state) or None (all)."""
+    ``status``: one status, several, ``"open"`` (every undecided state) or None (all).
+    Investigation cases (worked in the investigation workbench) only with ``investigations``.
+    """
     stmt = select(Case)
+    if not investigations:
+        stmt = stmt.where(Case.kind != "investigation")
     if status == "open":
         stmt = stmt.where(Case.status.in_(OPEN_STATES))
     elif isinstance(status, str):
@@ -457,7 +595,10 @@ def list_cases(
 
 
 def queue_counts(session: Session) -> dict[str, int]:
-    rows = session.execute(select(Case.status, func.count()).group_by(Case.status)).all()
+    """Review cases per status (investigation cases are not in the review queue)."""
+    rows = session.execute(
+        select(Case.status, func.count()).where(Case.kind != "investigation").group_by(Case.status)
+    ).all()
     return {str(status): int(n) for status, n in rows}
 
 
@@ -532,7 +673,9 @@ def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]
     return out
 
 
-def item_dict(item: EvidenceItem) -> dict[str, Any]:
+def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> dict[str, Any]:
+    """An item as plain JSON. ``viewed_by``: who saw it in the clear (recorded reveals)."""
+    facts = (item.details or {}).get("subject") if item.kind == "upload" else None
     return {
         "id": item.id,
         "kind": item.kind,
@@ -547,7 +690,41 @@ def item_dict(item: EvidenceItem) -> dict[str, Any]:
         "stream_time": round(item.stream_time, 3) if item.stream_time is not None else None,
         "matched": item.matched,
         "alert_id": item.alert_id,
+        "ip": facts.get("ip") if isinstance(facts, dict) else None,
+        "viewed_by": list(viewed_by),
     }
+
+
+def viewed_in_clear(session: Session, item_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Who saw each item in the clear, from the audit log: a reveal (``media.reveal`` of
+    ``item:N``) or a case report with clear previews that read it."""
+    out: dict[int, set[str]] = {}
+    wanted = set(item_ids)
+    if not wanted:
+        return {}
+    targets = [f"item:{i}" for i in wanted]
+    for start in range(0, len(targets), 1000):
+        for actor, target in session.execute(
+            select(AuditEntry.actor, AuditEntry.target).where(
+                AuditEntry.action == "media.reveal",
+                AuditEntry.target.in_(targets[start : start + 1000]),
+            )
+        ):
+            out.setdefault(int(str(target).removeprefix("item:")), set()).add(actor)
+    case_ids = set(
+        session.scalars(select(EvidenceItem.case_id).where(EvidenceItem.id.in_(list(wanted))))
+    )
+    for actor, details in session.execute(
+        select(AuditEntry.actor, AuditEntry.details).where(
+            AuditEntry.action.in_(("report.html", "report.pdf")),
+            AuditEntry.target.in_([f"case:{c}" for c in case_ids if c is not None]),
+        )
+    ):
+        if isinstance(details, dict) and details.get("include_clear") is True:
+            for item_id in details.get("items") or []:
+                if item_id in wanted:
+                    out.setdefault(int(item_id), set()).add(actor)
+    return {item_id: sorted(actors) for item_id, actors in out.items()}
 
 
 def case_items(session: Session, case_id: int) -> list[EvidenceItem]:
@@ -570,6 +747,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
         )
     )
     items = case_items(session, case.id)
+    viewed = viewed_in_clear(session, [i.id for i in items])
     stream = session.get(Stream, case.stream_id) if case.stream_id is not None else None
     subject = dict(case.subject or {})
     if stream is not None:
@@ -613,7 +791,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
         }
     return {
         **extra,
-        **{k: summary[k] for k in ("id", "key", "kind", "title", "status", "category")},
+        **{k: summary[k] for k in ("id", "key", "kind", "title", "status", "category", "verdict")},
         "priority": summary["priority"],
         "live": summary["live"],
         "pending_by": case.pending_by,
@@ -622,7 +800,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "decided_at": iso(case.decided_at),
-        "items": [item_dict(i) for i in items],
+        "items": [item_dict(i, viewed.get(i.id, ())) for i in items],
         "matches": [
             {
                 "id": m.id,
@@ -636,6 +814,10 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
                 "distance": m.distance,
                 "category": m.category,
                 "stream_time": round(m.stream_time, 3) if m.stream_time is not None else None,
+                "stream_time_end": round(m.stream_time_end, 3)
+                if m.stream_time_end is not None
+                else None,
+                "frames": m.frames,
                 "at": iso(m.at),
                 "banked": _with_snapshot(m, banked),
             }

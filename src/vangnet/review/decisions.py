@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vangnet.actions import webhooks
 from vangnet.audit import chain
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category, get_profile
 from vangnet.config import Settings, get_settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import signal_values
+from vangnet.review import outcomes
 from vangnet.review.cases import (
     DECIDED_STATES,
     _event,
@@ -45,16 +46,26 @@ class Outcome:
     category: str | None
     disabled_content: list[int] = field(default_factory=list)
     webhooks: list[str] = field(default_factory=list)
+    undo_until: str | None = None  # the person who decided may undo it until then
+    held_seconds: float = 0  # the webhooks wait this long in the outbox (undo window)
+    queued: list[tuple[str, str]] = field(default_factory=list)  # (event, idempotency key)
+    acknowledged: list[int] = field(default_factory=list)  # alerts acknowledged by it
+    held_until: datetime | None = None  # end of the undo window (None: no undo)
 
     def to_dict(self) -> dict[str, Any]:
+        verdict = outcomes.verdict(self.status, self.category)
         return {
             "case_id": self.case_id,
             "decision": self.decision,
             "status_before": self.status_before,
             "status": self.status,
             "category": self.category,
+            "verdict": verdict.value if verdict else None,
+            "report_allowed": verdict == outcomes.Verdict.ILLEGAL,
             "disabled_content": self.disabled_content,
             "webhooks": self.webhooks,
+            "held_seconds": self.held_seconds,
+            "undo_until": self.undo_until,
         }
 
 
@@ -113,13 +124,20 @@ def decide(
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
     if case is None:
         raise NotFoundError(f"no case {case_id}")
+    outcomes.require_reviewable(case)
     before = {"status": case.status, "category": case.category, "pending_by": case.pending_by}
+    restore = {  # what an undo puts back (`vangnet.review.undo`)
+        **before,
+        "pending_category": case.pending_category,
+        "decided_at": iso(case.decided_at),
+    }
     if case.status in DECIDED_STATES and decision in ("confirm", "false_positive"):
         raise ConflictError(
             f"case {case.id} is already {case.status.replace('_', ' ')}; it reopens when a new "
             "signal arrives"
         )
     outcome = Outcome(case.id, decision, case.status, case.status, case.category)
+    outcome.held_until = outcomes.hold_until(cfg)
     details: dict[str, Any] = {}
     chosen: str | None = None
     details["person"] = person
@@ -154,11 +172,20 @@ def decide(
         if disable_content:
             outcome.disabled_content = _disable_matched(session, case, actor, note)
             details["disabled_content"] = outcome.disabled_content
-        _acknowledge_alerts(session, case, actor)
+        outcome.acknowledged = _acknowledge_alerts(session, case, actor)
     elif decision == "escalate":
         case.status = "escalated"
     else:
         case.status = "second_opinion"
+    if outcome.held_until is not None:
+        outcome.undo_until = iso(outcome.held_until)
+        details["undo"] = {
+            "before": restore,
+            "until": outcome.undo_until,
+            "alerts": outcome.acknowledged,
+            "disabled_content": outcome.disabled_content,
+            "webhooks": [key for _event, key in outcome.queued],
+        }
     session.add(
         Decision(
             case_id=case.id,
@@ -202,7 +229,16 @@ def _confirm(
     case.category = category
     case.pending_by = case.pending_category = case.pending_person = None
     case.decided_at = utcnow()
-    _acknowledge_alerts(session, case, actor)
+    out.acknowledged = _acknowledge_alerts(session, case, actor)
+    if not outcomes.reportable(category):
+        _event(
+            session,
+            case,
+            "action",
+            f"{category} is not illegal material: no enforcement webhooks, no NCMEC report",
+            actor=actor,
+        )
+        return
     payload = {
         "case": {
             "id": case.id,
@@ -220,32 +256,39 @@ def _confirm(
         ],
     }
     seq = len(list(session.scalars(select(Decision.id).where(Decision.case_id == case.id))))
-    for event in ["case.confirmed", *cfg.review_confirm_actions]:
-        queued = webhooks.enqueue(
-            session,
-            event=event,
-            payload=payload,
-            idempotency_key=f"case-{case.id}-{seq}-{event}"[:64],
-        )
-        if queued is not None:
-            out.webhooks.append(event)
+    held = out.held_until
+    out.queued = outcomes.queue_enforcement(
+        session,
+        case_id=case.id,
+        seq=seq,
+        category=category,
+        payload=payload,
+        settings=cfg,
+        held_until=held,
+    )
+    out.webhooks = [event for event, _key in out.queued]
     if out.webhooks:
+        out.held_seconds = cfg.review_undo_seconds if held is not None else 0
         _event(
             session,
             case,
             "action",
-            f"webhooks queued: {', '.join(out.webhooks)}",
+            f"webhooks queued: {', '.join(out.webhooks)}"
+            + (f" (held until {iso(held)} for undo)" if held is not None else ""),
             actor=actor,
         )
 
 
-def _acknowledge_alerts(session: Session, case: Case, actor: str) -> None:
+def _acknowledge_alerts(session: Session, case: Case, actor: str) -> list[int]:
+    acknowledged = []
     for alert in session.scalars(
         select(Alert).where(Alert.case_id == case.id, Alert.status == "open")
     ):
         alert.status = "acknowledged"
         alert.acknowledged_at = utcnow()
         alert.acknowledged_by = actor
+        acknowledged.append(alert.id)
+    return acknowledged
 
 
 def _disable_matched(session: Session, case: Case, actor: str, note: str | None) -> list[int]:

@@ -37,6 +37,7 @@ from vangnet.reports.ncmec import (
     Reporter,
     build_file_details,
     build_report,
+    require_reportable,
 )
 from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitResult, send_report
 from vangnet.review import cases
@@ -115,11 +116,7 @@ def build_ncmec(
     `Report` row id and the XML. Nothing is sent (caller's transaction)."""
     cfg = settings or get_settings()
     case = cases.case_document(session, case_id)
-    if case["status"] != "confirmed":  # before any settings problem: the more basic refusal
-        raise CaseNotConfirmedError(
-            f"case {case_id} is {case['status'].replace('_', ' ')}: only confirmed cases are "
-            "reported to NCMEC"
-        )
+    require_reportable(case)  # before any settings problem: the more basic refusal
     xml = build_report(case, reporter_from(cfg))
     row = Report(
         case_id=case_id,
@@ -195,6 +192,7 @@ def _require_submittable(session: Session, case_id: int) -> Case:
             f"case {case_id} is {case.status.replace('_', ' ')}: only confirmed cases are "
             "reported to NCMEC"
         )
+    require_reportable({"id": case.id, "kind": case.kind, **_status(case)})
     earlier = session.scalars(
         select(Report).where(
             Report.case_id == case_id,
@@ -215,7 +213,26 @@ def _require_submittable(session: Session, case_id: int) -> Case:
                 f"case {case_id} is being submitted to NCMEC right now (report {report.id}, "
                 f"started {cases.iso(report.at)})"
             )
+    unsettled = session.scalars(
+        select(Report).where(
+            Report.case_id == case_id,
+            Report.kind == "ncmec",
+            Report.status == "failed",
+            Report.remote_id.is_not(None),
+        )
+    )
+    for report in unsettled:  # opened at NCMEC and never withdrawn: it may stand there
+        if not (report.details or {}).get("retracted"):
+            raise ConflictError(
+                f"CyberTipline report {report.remote_id} of case {case_id} (report {report.id}) "
+                "failed but was not retracted: it may be open or finished at NCMEC. Settle it "
+                "with NCMEC first; a second submission could file the incident twice"
+            )
     return case
+
+
+def _status(case: Case) -> dict[str, Any]:
+    return {"status": case.status, "category": case.category}
 
 
 def submit_ncmec(
@@ -309,7 +326,17 @@ def _submit(
             row = session.get_one(Report, report_id)
             row.status = "submitted"
             row.remote_id = str(result.report_id)
-            row.details = {**row.details, "file_ids": list(result.file_ids)}
+            row.details = {
+                **row.details,
+                "file_ids": list(result.file_ids),
+                "finish": result.finish,
+                # NCMEC's upload answer had no hash: our own MD5 is recorded, unconfirmed
+                "md5_unconfirmed": {
+                    file_id: str(item.get("md5") or "")
+                    for (item, _data), file_id in zip(files, result.file_ids, strict=True)
+                    if file_id in result.unconfirmed_md5
+                },
+            }
             for (item, _data), file_id in zip(files, result.file_ids, strict=True):
                 _custody(
                     session,
@@ -324,7 +351,12 @@ def _submit(
                 case_id,
                 "report",
                 f"{actor}: submitted to NCMEC, CyberTipline report {result.report_id} "
-                f"({len(result.file_ids)} files)",
+                f"({len(result.file_ids)} files)"
+                + (
+                    "; the finish answer was lost, NCMEC confirmed the report is finished"
+                    if result.finish == "already_finished"
+                    else ""
+                ),
                 actor=actor,
                 details={"report_id": report_id, "remote_id": str(result.report_id)},
             )
@@ -335,7 +367,12 @@ def _submit(
                 target=f"case:{case_id}",
                 before={"status": "submitting"},
                 after={"report_id": report_id, "status": "submitted"},
-                details={"remote_id": str(result.report_id), "file_ids": list(result.file_ids)},
+                details={
+                    "remote_id": str(result.report_id),
+                    "file_ids": list(result.file_ids),
+                    "finish": result.finish,
+                    "md5_unconfirmed": list(result.unconfirmed_md5),
+                },
             )
             session.commit()
         except BaseException:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -419,6 +420,10 @@ class CaseMatch(Base):
     # The banked item as it was when it matched (bank, category, note, series, source,
     # provenance): kept with the case when the bank changes or is deleted.
     banked: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # decide: a live match is a time range of one banked item in one alert, from
+    # ``stream_time`` to ``stream_time_end``, made of ``frames`` matched frames
+    stream_time_end: Mapped[float | None] = mapped_column(Float)
+    frames: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
 
 
 class CaseEvent(Base):

@@ -26,9 +26,9 @@ from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.hashing import hash_bytes
 from vangnet.live.evidence import read_evidence
 from vangnet.live.streams import list_streams, stream_dict
-from vangnet.review import cases, decisions, previews, reporting
+from vangnet.review import cases, decisions, outcomes, previews, reporting, undo
 from vangnet.store.db import writer
-from vangnet.store.models import EvidenceItem, WebhookDelivery
+from vangnet.store.models import EvidenceItem, WebhookDelivery, utcnow
 from vangnet.web import sessions
 from vangnet.web.deps import csrf_for, render, signed_in
 from vangnet.web.sessions import WebIdentity
@@ -154,13 +154,36 @@ def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
     return {
         "case": doc,
         "categories": categories,
+        "effects": outcomes.category_effects(profiles, svc.settings),
+        "undo_seconds": svc.settings.review_undo_seconds,
+        "undo": _undoable(doc, who.user.username),
         "items_viewed": viewed,
         "next_case": later[0] if later else None,
     }
 
 
+def _kind(svc: Services, case_id: int) -> str:
+    with Session(svc.engine) as session:
+        return cases.get_case(session, case_id).kind
+
+
+def _undoable(doc: dict[str, Any], username: str) -> dict[str, Any] | None:
+    """The reviewer's own latest decision on the case while its undo window is open."""
+    if not doc["decisions"]:
+        return None
+    last = doc["decisions"][-1]
+    info = (last.get("details") or {}).get("undo") or {}
+    if last["actor"] != username or not info.get("until") or info.get("undone_at"):
+        return None
+    if info["until"] <= (cases.iso(utcnow()) or ""):
+        return None
+    return {"decision": last["decision"], "until": info["until"], "webhooks": info["webhooks"]}
+
+
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
 async def case_page(request: Request, svc: Svc, who: Reviewer, case_id: RowId) -> Response:
+    if await run_in_threadpool(_kind, svc, case_id) == "investigation":
+        return RedirectResponse(f"/ui/investigations/{case_id}", status_code=303)
     data = await run_in_threadpool(_case_page, svc, who, case_id)
     cap = svc.settings.review_session_items
     data["break_due"] = bool(cap) and data["items_viewed"] >= cap
@@ -303,8 +326,29 @@ async def decide(
         add_to_bank or None,
     )
     said = f"case {case_id}: {outcome.decision.replace('_', ' ')} → {outcome.status}"
-    if outcome.webhooks:
-        said += f"; webhooks {', '.join(outcome.webhooks)}"
+    said += f"; {outcomes.describe(outcome.to_dict())}"
+    if outcome.undo_until:
+        said += f"; undo until {outcome.undo_until[11:19]} UTC"
+    return _go(f"/ui/cases/{case_id}", said)
+
+
+def _undo(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
+    with Session(writer(svc.engine)) as session:
+        done = undo.undo(session, case_id, actor=who.user.username)
+        session.commit()
+    return done
+
+
+@router.post("/cases/{case_id}/undo")
+async def undo_decision(svc: Svc, who: DecideP, case_id: RowId) -> Response:
+    """Undo the reviewer's own latest decision inside its window (before anything is sent)."""
+    try:
+        done = await run_in_threadpool(_undo, svc, who, case_id)
+    except VangnetError as exc:
+        return _go(f"/ui/cases/{case_id}", f"not undone: {exc.message}")
+    said = f"case {case_id}: {done['decision'].replace('_', ' ')} undone → {done['status']}"
+    if done["cancelled_webhooks"]:
+        said += f"; not sent: {', '.join(done['cancelled_webhooks'])}"
     return _go(f"/ui/cases/{case_id}", said)
 
 
