@@ -14,7 +14,7 @@ from vangnet.cli.context import lazy_banks as banks
 from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
-from vangnet.errors import ExitCode, ImportFormatError
+from vangnet.errors import ExitCode
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -305,26 +305,25 @@ def bank_import(
         if create and name not in {b.name for b in banks.list_banks(s)}:
             banks.create_bank(s, name=name)
         banks.get_bank(s, name)
+        s.commit()  # the bank (if created); the import itself stages, then publishes at once
         reader_name = fmt or sniff(stream.peek(4096) if hasattr(stream, "peek") else b"")
         reader = get_format(reader_name)
         records = reader.read(stream, signal_type=signal_type)
-        try:
-            result = banks.import_records(s, bank=name, records=records)
-        except ImportFormatError:
-            s.rollback()
-            raise
-        _audit(
-            s,
-            "bank.import",
-            f"bank:{name}",
-            after={
-                "added": result.added,
-                "skipped_existing": result.skipped_existing,
-                "total": result.total,
-            },
-            details={"format": reader_name, "file": str(path)},
-        )
-        s.commit()
+
+        def audited(publishing: Session, result: banks.ImportResult) -> None:
+            _audit(
+                publishing,
+                "bank.import",
+                f"bank:{name}",
+                after={
+                    "added": result.added,
+                    "skipped_existing": result.skipped_existing,
+                    "total": result.total,
+                },
+                details={"format": reader_name, "file": str(path)},
+            )
+
+        result = banks.import_staged(s.get_bind(), bank=name, records=records, on_publish=audited)
     out = {
         "bank": name,
         "format": reader_name,
