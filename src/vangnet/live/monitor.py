@@ -173,6 +173,35 @@ class KeyframeGaps:
         return len(self.gaps) >= 2 and max(self.gaps) <= self.limit
 
 
+class InputLoss:
+    """Gaps in a stream's own timestamps: frames that never reached the decoder (a socket
+    or FFmpeg buffer overrun, packets lost on the way). A gap is counted when it is longer
+    than `GAP_FACTOR` times the usual frame interval (and at least `MIN_GAP` seconds); the
+    seconds beyond one interval are counted as lost."""
+
+    GAP_FACTOR = 4.0
+    MIN_GAP = 0.5
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.interval: float | None = None
+        self.skipping = False
+
+    def frame(self, runtime: StreamRuntime, stream_time: float, *, skipping: bool) -> None:
+        if skipping != self.skipping:  # key frames only (or back): other intervals
+            self.skipping, self.interval = skipping, None
+        last, self.last = self.last, stream_time
+        if last is None or stream_time <= last:
+            return
+        gap = stream_time - last
+        usual = self.interval
+        if usual is not None and gap > max(self.MIN_GAP, self.GAP_FACTOR * usual):
+            runtime.lost_seconds += gap - usual
+            runtime.discontinuities += 1
+            return
+        self.interval = gap if usual is None else 0.9 * usual + 0.1 * gap
+
+
 class Processor:
     """The shared stage: hash queued samples, look them up in one batch, decide, alert."""
 
@@ -433,11 +462,17 @@ class StreamSession:
             base = self.offset
             last_wall = time.time()
             gaps = KeyframeGaps(1.0 / runtime.fps)
+            loss = InputLoss()
             cpu = time.thread_time()
             try:
                 for item in source.frames():
                     decoded = time.thread_time()
                     runtime.cpu["decode"] += decoded - cpu
+                    if settings.live_throttle_seconds:  # a slower machine, on purpose
+                        time.sleep(settings.live_throttle_seconds)
+                    loss.frame(runtime, item.stream_time, skipping=source.keyframes_only)
+                    if item.corrupt:
+                        runtime.corrupt_frames += 1
                     if runtime.state is not StreamState.LIVE:
                         monitor.set_state(runtime, StreamState.LIVE)
                         failures = 0
