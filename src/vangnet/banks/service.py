@@ -919,7 +919,7 @@ def _stage_rows(
                 "series": record.series,
                 "note": record.note,
                 "enabled": bool(record.enabled),
-                "owner": False,
+                "owner": record.external_id is None,  # its own content item
                 "content_id": None,
                 "staged_at": now,
             }
@@ -1001,23 +1001,23 @@ def _publish(session: Session, bank: Bank, key: str) -> int:
         .where(r2.c.import_key == key, r2.c.external_id == r.c.external_id)
         .scalar_subquery()
     )
+    # (records without an external id were staged as owners of their own item)
     session.execute(
         update(r)
-        .where(mine, r.c.content_id.is_(None), (r.c.external_id.is_(None)) | (r.c.id == first))
+        .where(mine, r.c.content_id.is_(None), r.c.external_id.is_not(None), r.c.id == first)
         .values(owner=True)
     )
+    no_id = (mine, r.c.owner.is_(True), r.c.content_id.is_(None))
     owners = select(func.count()).select_from(r).where(mine, r.c.owner.is_(True))
     if int(session.scalar(owners) or 0):
-        if is_postgresql(session):
+        if is_postgresql(session):  # (most were given ids from the sequence when staged)
             sequence = func.pg_get_serial_sequence("bank_content", "id")
-            session.execute(
-                update(r).where(mine, r.c.owner.is_(True)).values(content_id=func.nextval(sequence))
-            )
+            session.execute(update(r).where(*no_id).values(content_id=func.nextval(sequence)))
         else:  # one writer: continue from the largest id, as SQLite does
             base = int(session.scalar(select(func.coalesce(func.max(BankContent.id), 0))) or 0)
             ranked = (
                 select(r.c.id.label("rid"), func.row_number().over(order_by=r.c.id).label("rn"))
-                .where(mine, r.c.owner.is_(True))
+                .where(*no_id)
                 .subquery()
             )
             session.execute(
@@ -1134,12 +1134,17 @@ def import_staged(
             rows = _stage_rows(key, bank_id, batch, utcnow())  # ValidationError: nothing kept
             total += len(batch)
             with Session(writer(engine)) as session, session.begin():
+                own = [row for row in rows if row["owner"]]
+                if own and is_postgresql(session):  # ids from the sequence: no lock needed
+                    ids = _allocate_ids(session, _table("bank_content"), len(own))
+                    for row, content_id in zip(own, ids, strict=True):
+                        row["content_id"] = content_id
                 _bulk_insert(session, staging, rows, ignore_conflicts=True)
         with Session(writer(engine)) as session, session.begin():
             _lock_change_log(session)
             _publish_cache(session, PUBLISH_CACHE_KB)
-            row = _bank_row(session, bank)  # NotFoundError if deleted meanwhile
-            added = _publish(session, row, key)
+            target = _bank_row(session, bank)  # NotFoundError if deleted meanwhile
+            added = _publish(session, target, key)
             result = ImportResult(added=added, skipped_existing=total - added, total=total)
             if on_publish is not None:
                 on_publish(session, result)
