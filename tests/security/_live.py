@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
 from vangnet.store.db import make_engine, writer
-from vangnet.store.models import Alert, BankImportRow
+from vangnet.store.models import Alert
 
 VENV_BIN = Path(sys.executable).parent
 #: A banked PDQ (quality is sent as 100 with it).
@@ -74,7 +74,7 @@ def staged_rows(db_url: str) -> int:
     engine = make_engine(db_url)
     try:
         with Session(engine) as s:
-            return int(s.scalar(select(func.count()).select_from(BankImportRow)) or 0)
+            return int(s.scalar(text("SELECT count(*) FROM bank_import_rows")) or 0)
     finally:
         engine.dispose()
 

@@ -179,7 +179,7 @@ class InputLoss:
     than `GAP_FACTOR` times the usual frame interval (and at least `MIN_GAP` seconds); the
     seconds beyond one interval are counted as lost."""
 
-    GAP_FACTOR = 4.0
+    GAP_FACTOR = 2.5
     MIN_GAP = 0.5
 
     def __init__(self) -> None:
