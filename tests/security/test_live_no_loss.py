@@ -141,6 +141,42 @@ def test_alert_within_2s_and_everything_answers_during_a_large_import(
     assert took <= ALERT_WITHIN
 
 
+def test_alert_within_2s_during_a_large_batch_add_through_the_api(
+    make_client: AppFactory, db_url: str
+) -> None:
+    """``POST /v1/banks/NAME/hashes`` with 10,000 items (the most one request may hold)
+    stages them, so it does not hold the write lock while a live alert is due."""
+    import random
+    import threading
+
+    bank_known(db_url)
+    client = make_client()
+    client.headers["X-API-Key"] = make_key(db_url, "admin")
+    client.app.state.services.indexes.refresh()  # type: ignore[attr-defined]
+    assert client.post("/v1/banks", json={"name": "BATCH"}).status_code == 201
+    rng = random.Random(5)
+    items = [{"signal_type": "pdq", "value": f"{rng.getrandbits(256):064x}"} for _ in range(10_000)]
+    stream_id = start_push(client)
+    answers: list[int] = []
+
+    def add() -> None:
+        answers.append(client.post("/v1/banks/BATCH/hashes", json={"items": items}).status_code)
+
+    batch = threading.Thread(target=add)
+    batch.start()
+    try:
+        time.sleep(0.3)  # the request is being handled
+        push_known(client, stream_id)
+        assert poll(lambda: alert_count(client, stream_id) == 1, timeout=ALERT_WITHIN), (
+            f"no alert within {ALERT_WITHIN} s of the push during a batch add"
+        )
+    finally:
+        batch.join(timeout=600)
+    assert answers == [200]
+    r = client.get("/v1/banks/BATCH")
+    assert r.json()["stats"]["content"] == 10_000
+
+
 def staged_rows_or_zero(db_url: str) -> int:
     """Staged rows, or 0 where the table does not exist (a build without staging)."""
     try:

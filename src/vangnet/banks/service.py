@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from vangnet.banks.categories import Category, get_profile
 from vangnet.banks.formats.base import BankRecord
 from vangnet.config import get_settings
-from vangnet.errors import ConflictError, NotFoundError, ValidationError
+from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.signals.registry import get_signal_type, signal_types
 from vangnet.store.db import is_postgresql, writer
 from vangnet.store.models import (
@@ -970,9 +970,20 @@ def _publish_cache(session: Session, kib: int | None) -> None:
         session.execute(text(f"PRAGMA cache_size={size}"))
 
 
-def _publish(session: Session, bank: Bank, key: str) -> int:
+def _publish(
+    session: Session,
+    bank: Bank,
+    key: str,
+    *,
+    group: bool = True,
+    held_by: dict[tuple[str, str], int] | None = None,
+) -> int:
     """Turn the staged rows of import ``key`` into content, signals and change-log entries,
-    in set-based statements of the caller's (one, short) transaction. Returns signals added."""
+    in set-based statements of the caller's (one, short) transaction. Returns signals added.
+
+    ``group``: records sharing an external id are one item (and join the bank's item with
+    that id); otherwise every staged owner row is its own item. ``held_by`` receives the
+    content id of each (signal type, value key) the bank already held."""
     r = _table("bank_import_rows")
     mine = r.c.import_key == key
     # 1. values the bank already holds (added since they were staged, or before)
@@ -986,7 +997,27 @@ def _publish(session: Session, bank: Bank, key: str) -> int:
         )
         .exists()
     )
+    if held_by is not None:
+        found = session.execute(
+            select(r.c.signal_type, r.c.value_key, ContentSignal.content_id)
+            .join(
+                ContentSignal,
+                (ContentSignal.bank_id == bank.id)
+                & (ContentSignal.signal_type == r.c.signal_type)
+                & (ContentSignal.value_key == r.c.value_key),
+            )
+            .where(mine)
+        )
+        held_by.update({(t, k): int(c) for t, k, c in found})
     session.execute(delete(r).where(mine, held))
+    if group:
+        _group_by_external_id(session, bank, key)
+    return _publish_owned(session, bank, key)
+
+
+def _group_by_external_id(session: Session, bank: Bank, key: str) -> None:
+    r = _table("bank_import_rows")
+    mine = r.c.import_key == key
     # 2. records sharing an external id are one item: the bank's newest one with that id...
     existing = (
         select(func.max(BankContent.id))
@@ -1007,6 +1038,13 @@ def _publish(session: Session, bank: Bank, key: str) -> int:
         .where(mine, r.c.content_id.is_(None), r.c.external_id.is_not(None), r.c.id == first)
         .values(owner=True)
     )
+
+
+def _publish_owned(session: Session, bank: Bank, key: str) -> int:
+    """Content ids for the owner rows, then content, signals and change-log entries."""
+    r = _table("bank_import_rows")
+    r2 = r.alias("r2")
+    mine = r.c.import_key == key
     no_id = (mine, r.c.owner.is_(True), r.c.content_id.is_(None))
     owners = select(func.count()).select_from(r).where(mine, r.c.owner.is_(True))
     if int(session.scalar(owners) or 0):
@@ -1103,6 +1141,74 @@ def _publish(session: Session, bank: Bank, key: str) -> int:
     return int(added or 0)
 
 
+def _stage_chunk(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Stage ``rows`` in one short transaction (a repeated value is kept once)."""
+    with Session(writer(engine)) as session, session.begin():
+        own = [row for row in rows if row["owner"]]
+        if own and is_postgresql(session):  # ids from the sequence: no lock needed
+            ids = _allocate_ids(session, _table("bank_content"), len(own))
+            for row, content_id in zip(own, ids, strict=True):
+                row["content_id"] = content_id
+        _bulk_insert(session, _table("bank_import_rows"), rows, ignore_conflicts=True)
+
+
+def add_many(
+    engine: Engine,
+    *,
+    bank: str,
+    items: Sequence[BankRecord],
+    on_publish: Callable[[Session, list[int]], None] | None = None,
+) -> list[int]:
+    """Add each item as its own content item, as `add_content` would one by one (an item
+    whose value the bank already holds, or that repeats an earlier item, gives that
+    content's id), all or nothing; returns the content ids in item order.
+
+    Staged in short transactions and published in one (with ``on_publish``, e.g. the audit
+    entry), so a large batch does not hold the write lock while it is validated and copied.
+    A bad item raises before anything is staged, naming its position (``items[3]: ...``).
+    """
+    key = uuid.uuid4().hex
+    with Session(engine) as session:
+        bank_id = _bank_row(session, bank).id
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        try:
+            (row,) = _stage_rows(key, bank_id, [item], now)
+        except VangnetError as error:
+            raise type(error)(f"items[{position}]: {error.message}") from None
+        row["owner"] = True  # its own item, whatever its external id
+        rows.append(row)
+    size = get_settings().bank_import_chunk
+    try:
+        for chunk in _chunks(rows, size):
+            _stage_chunk(engine, list(chunk))
+        with Session(writer(engine)) as session, session.begin():
+            _lock_change_log(session)
+            target = _bank_row(session, bank)
+            held: dict[tuple[str, str], int] = {}
+            _publish(session, target, key, group=False, held_by=held)
+            r = _table("bank_import_rows")
+            staged = {
+                (t, k): int(c)
+                for t, k, c in session.execute(
+                    select(r.c.signal_type, r.c.value_key, r.c.content_id).where(
+                        r.c.import_key == key
+                    )
+                )
+            }
+            ids = [
+                held.get((row["signal_type"], row["value_key"]))
+                or staged[(row["signal_type"], row["value_key"])]
+                for row in rows
+            ]
+            if on_publish is not None:
+                on_publish(session, ids)
+    finally:
+        _discard_staged(engine, key, size)
+    return ids
+
+
 def import_staged(
     engine: Engine,
     *,
@@ -1127,19 +1233,12 @@ def import_staged(
     with Session(engine) as session:
         bank_id = _bank_row(session, bank).id
     _discard_stale(engine, size)
-    staging = _table("bank_import_rows")
     total = 0
     try:
         for batch in _batches(records, size):
             rows = _stage_rows(key, bank_id, batch, utcnow())  # ValidationError: nothing kept
             total += len(batch)
-            with Session(writer(engine)) as session, session.begin():
-                own = [row for row in rows if row["owner"]]
-                if own and is_postgresql(session):  # ids from the sequence: no lock needed
-                    ids = _allocate_ids(session, _table("bank_content"), len(own))
-                    for row, content_id in zip(own, ids, strict=True):
-                        row["content_id"] = content_id
-                _bulk_insert(session, staging, rows, ignore_conflicts=True)
+            _stage_chunk(engine, rows)
         with Session(writer(engine)) as session, session.begin():
             _lock_change_log(session)
             _publish_cache(session, PUBLISH_CACHE_KB)
@@ -1285,6 +1384,7 @@ __all__ = [
     "IndexChange",
     "SignalInfo",
     "add_content",
+    "add_many",
     "bank_stats",
     "changes_since",
     "create_bank",
