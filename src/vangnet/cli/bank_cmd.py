@@ -393,10 +393,14 @@ def bank_add(
     Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
     Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10   (smaller, coarser bank)
     """
+    from vangnet.hashing import signal_values
+
     files = list(iter_files(paths))
-    added = failed = 0
-    with user_errors(as_json=as_json), session() as s:
-        banks.get_bank(s, name)
+    failed = 0
+    hashed: list[tuple[Path, dict[str, str]]] = []
+    with user_errors(as_json=as_json):
+        with session() as s:  # closed before hashing: no lock is held while files are read
+            banks.get_bank(s, name)
         cat = Category.parse(category) if category else None
         with progress() as bar:
             task = bar.add_task("adding", total=len(files))
@@ -410,10 +414,10 @@ def bank_add(
                     else:
                         err_console.print(f"{path}: {result['error']['message']}", highlight=False)
                     continue
-                from vangnet.hashing import signal_values
-
-                signals = signal_values(result)
-                content_id = banks.add_content(
+                hashed.append((path, signal_values(result)))
+        with session() as s:  # one short transaction: all files or none
+            content_ids = [
+                banks.add_content(
                     s,
                     bank=name,
                     signals=signals,
@@ -422,17 +426,20 @@ def bank_add(
                     series=series,
                     note=note,
                 )
-                added += 1
-                if as_json:
-                    print_json({"path": str(path), "content_id": content_id})
-        _audit(
-            s,
-            "bank.add",
-            f"bank:{name}",
-            after={"added": added, "unreadable": failed},
-            details={"category": category, "source": source, "series": series, "note": note},
-        )
-        s.commit()
+                for _path, signals in hashed
+            ]
+            added = len(content_ids)
+            _audit(
+                s,
+                "bank.add",
+                f"bank:{name}",
+                after={"added": added, "unreadable": failed},
+                details={"category": category, "source": source, "series": series, "note": note},
+            )
+            s.commit()
+    if as_json:
+        for (path, _signals), content_id in zip(hashed, content_ids, strict=True):
+            print_json({"path": str(path), "content_id": content_id})
     if not as_json:
         console.print(
             f"Added {added} files to {name}" + (f"; {failed} could not be read" if failed else "")
