@@ -72,7 +72,7 @@ KEEPALIVE_SECONDS = 15.0
 FEED_POLL_SECONDS = 2.0
 FEED_QUEUE = 1000  # events waiting per subscriber; the oldest is dropped beyond
 FEED_PAGE = 500
-FEED_KINDS = frozenset({"alert", "state"})  # "match" events are not sent
+FEED_KINDS = frozenset({"alert", "state", "falling_behind", "caught_up"})  # not "match"
 
 
 @dataclass(frozen=True)
