@@ -118,6 +118,8 @@ def make_camera_clip(folder: Path, seconds: float, *, fps: int = 30) -> Path:
     width, height = 1280, 720
     photos = _photos()
     rng = np.random.default_rng(1)
+    # sensor noise: a pool of patterns, drawn per frame (cheaper than fresh noise each frame)
+    noises = [rng.normal(0, 4, (height, width, 3)).astype(np.int16) for _ in range(16)]
     scenes = int(seconds // CAMERA_SCENE_SECONDS) + 1
     per_scene = int(CAMERA_SCENE_SECONDS * fps)
     with av.open(str(path), mode="w", format="mpegts") as out:
@@ -138,7 +140,7 @@ def make_camera_clip(folder: Path, seconds: float, *, fps: int = 30) -> Path:
                     box = (shift + zoom, zoom, shift + width - zoom, height - zoom)
                     view = big.crop(box).resize((width, height))
                 pixels = np.asarray(view, dtype=np.int16)
-                noise = rng.normal(0, 4, pixels.shape).astype(np.int16)
+                noise = noises[int(rng.integers(len(noises)))]
                 frame = np.clip(pixels + noise, 0, 255).astype(np.uint8)
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode(None))

@@ -32,7 +32,7 @@ from ._live import VENV_BIN, cli_env, poll
 
 PHOTOS = Path("photos/bsds500/train")
 # Not about storage: SQLite only (the database plays no part in keeping up).
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 LIMIT = 1.5  # live_behind_limit_seconds in these tests
 FPS = 30
 
@@ -121,6 +121,7 @@ def streams_list(env: dict[str, str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
+@sqlite_only
 def test_watch_flags_a_stream_it_cannot_keep_up_with(
     photos: list[Path], tmp_path: Path, db_url: str
 ) -> None:
@@ -144,6 +145,7 @@ def test_watch_flags_a_stream_it_cannot_keep_up_with(
     assert row["behind_live_s"] > LIMIT
 
 
+@sqlite_only
 def test_api_and_metrics_show_falling_behind_and_lost_input(
     make_client: AppFactory, photos: list[Path], tmp_path: Path, db_url: str
 ) -> None:
@@ -176,6 +178,7 @@ def test_api_and_metrics_show_falling_behind_and_lost_input(
     assert poll(lambda: slow.get("/v1/streams").json()["streams"][0]["falling_behind"], 5)
 
 
+@sqlite_only
 def test_a_stream_that_keeps_up_is_not_flagged_and_lost_input_is_counted(
     make_client: AppFactory, photos: list[Path], tmp_path: Path, db_url: str
 ) -> None:
@@ -203,3 +206,28 @@ def test_a_stream_that_keeps_up_is_not_flagged_and_lost_input_is_counted(
     assert 2.5 <= figures["input_lost_seconds"] <= 3.5
     metrics = client.get("/v1/metrics").text
     assert f'vangnet_stream_input_discontinuities_total{{stream="{stream_id}"}} 1' in metrics
+
+
+def test_input_loss_counts_gaps_not_cadence_changes() -> None:
+    """Decoding only key frames (a 1 s cadence after 30 fps, with a frame still in the
+    decoder at the switch) is no loss; a 3 s hole in a 30 fps stream is."""
+    from vangnet.live.decision import DecisionWindow
+    from vangnet.live.monitor import InputLoss, StreamRuntime
+
+    runtime = StreamRuntime(
+        id=1, kind="pull", url=None, external_id=None, metadata={}, fps=1.0,
+        window=DecisionWindow(rules={}),
+    )  # fmt: skip
+    loss = InputLoss()
+    times = [i / FPS for i in range(60)]
+    for t in times:
+        loss.frame(runtime, t, skipping=False, key_frame=t % 1 == 0)
+    loss.frame(runtime, 2.0, skipping=True, key_frame=True)  # key frames only from here
+    for late in (1, 2, 3):  # frames still in the decoder
+        loss.frame(runtime, 2.0 + late / FPS, skipping=True, key_frame=False)
+    for second in range(3, 12):
+        loss.frame(runtime, float(second), skipping=True, key_frame=True)
+    assert (runtime.discontinuities, runtime.lost_seconds) == (0, 0.0)
+    loss.frame(runtime, 15.0, skipping=True, key_frame=True)  # 4 s since the last: 3 s lost
+    assert runtime.discontinuities == 1
+    assert runtime.lost_seconds == pytest.approx(3.0)

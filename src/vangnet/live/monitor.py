@@ -175,31 +175,40 @@ class KeyframeGaps:
 
 class InputLoss:
     """Gaps in a stream's own timestamps: frames that never reached the decoder (a socket
-    or FFmpeg buffer overrun, packets lost on the way). A gap is counted when it is longer
-    than `GAP_FACTOR` times the usual frame interval (and at least `MIN_GAP` seconds); the
-    seconds beyond one interval are counted as lost."""
+    or FFmpeg buffer overrun, packets lost on the way). A gap counts when it is longer than
+    `GAP_FACTOR` times the usual interval between decoded frames (the median of the last
+    few) and at least `MIN_GAP` seconds; the seconds beyond one usual interval count as lost.
+    Decoding only key frames (or going back) starts afresh; while only key frames are
+    decoded, frames the decoder still held from before (not key frames) are left out."""
 
     GAP_FACTOR = 2.5
     MIN_GAP = 0.5
+    RECENT = 9
+    JUDGE_AFTER = 3  # gaps seen before one is judged
 
     def __init__(self) -> None:
         self.last: float | None = None
-        self.interval: float | None = None
+        self.gaps: deque[float] = deque(maxlen=self.RECENT)
         self.skipping = False
 
-    def frame(self, runtime: StreamRuntime, stream_time: float, *, skipping: bool) -> None:
+    def frame(
+        self, runtime: StreamRuntime, stream_time: float, *, skipping: bool, key_frame: bool
+    ) -> None:
         if skipping != self.skipping:  # key frames only (or back): other intervals
-            self.skipping, self.interval = skipping, None
+            self.skipping, self.last = skipping, None
+            self.gaps.clear()
+        if skipping and not key_frame:
+            return
         last, self.last = self.last, stream_time
         if last is None or stream_time <= last:
             return
         gap = stream_time - last
-        usual = self.interval
-        if usual is not None and gap > max(self.MIN_GAP, self.GAP_FACTOR * usual):
-            runtime.lost_seconds += gap - usual
-            runtime.discontinuities += 1
-            return
-        self.interval = gap if usual is None else 0.9 * usual + 0.1 * gap
+        if len(self.gaps) >= self.JUDGE_AFTER:
+            usual = sorted(self.gaps)[len(self.gaps) // 2]
+            if gap > max(self.MIN_GAP, self.GAP_FACTOR * usual):
+                runtime.lost_seconds += gap - usual
+                runtime.discontinuities += 1
+        self.gaps.append(gap)
 
 
 class Processor:
@@ -470,7 +479,12 @@ class StreamSession:
                     runtime.cpu["decode"] += decoded - cpu
                     if settings.live_throttle_seconds:  # a slower machine, on purpose
                         time.sleep(settings.live_throttle_seconds)
-                    loss.frame(runtime, item.stream_time, skipping=source.keyframes_only)
+                    loss.frame(
+                        runtime,
+                        item.stream_time,
+                        skipping=source.keyframes_only,
+                        key_frame=item.key_frame,
+                    )
                     if item.corrupt:
                         runtime.corrupt_frames += 1
                     if runtime.state is not StreamState.LIVE:
