@@ -269,7 +269,7 @@ class Settings(BaseSettings):
 
     # -- live: no alert lost, falling behind said out loud (issue 10, slice "live") ----------
     live_alert_wait_seconds: float = Field(
-        default=2.0,
+        default=1.0,
         gt=0,
         description="How long a live alert write waits for a database lock; after that the "
         "alert (already in the on-disk journal) is retried with backoff until it is written.",

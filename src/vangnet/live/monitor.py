@@ -835,6 +835,8 @@ class Monitor:
                 continue
             recorded = self._try_write(item.entry)
             if recorded is None:
+                if final:  # still busy: the rest stay journaled for the next process
+                    return
                 item.attempts += 1
                 delay = min(self.settings.live_alert_retry_max_seconds, 0.2 * 2**item.attempts)
                 item.next_at = time.monotonic() + delay
