@@ -46,7 +46,7 @@ from ._live import (
     staged_rows,
 )
 
-IMPORT_SIZE = 150_000  # long enough to overlap (several seconds), quick enough for CI
+IMPORT_SIZE = 100_000  # long enough to overlap (seconds), quick enough for CI
 ALERT_WITHIN = 2.0  # seconds: the "done when"
 
 
