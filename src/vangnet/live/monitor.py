@@ -791,7 +791,9 @@ class Monitor:
         """Write the alert of ``entry``: journaled (fsync) first, then written; a write that
         fails (database locked or unreachable) is retried with backoff until it lands."""
         self.journal.add(entry)
-        recorded = self._try_write(entry)
+        # While earlier writes wait for the database, queue this one behind them at once:
+        # the processor does not wait for a lock per alert while the database is busy.
+        recorded = None if self._retry else self._try_write(entry)
         if recorded is None:
             with self.alerts_lock:
                 self._retry[entry.key] = RetryItem(entry, context, attempts=1)
