@@ -225,7 +225,11 @@ def test_input_loss_counts_gaps_not_cadence_changes() -> None:
     loss.frame(runtime, 2.0, skipping=True, key_frame=True)  # key frames only from here
     for late in (1, 2, 3):  # frames still in the decoder
         loss.frame(runtime, 2.0 + late / FPS, skipping=True, key_frame=False)
-    for second in range(3, 12):
+    for second in range(3, 8):
+        loss.frame(runtime, float(second), skipping=True, key_frame=True)
+    for burst in range(1, 9):  # a looping sender: key frames 0.3 ms apart
+        loss.frame(runtime, 7.0 + burst / 3000, skipping=True, key_frame=True)
+    for second in range(8, 12):
         loss.frame(runtime, float(second), skipping=True, key_frame=True)
     assert (runtime.discontinuities, runtime.lost_seconds) == (0, 0.0)
     loss.frame(runtime, 15.0, skipping=True, key_frame=True)  # 4 s since the last: 3 s lost

@@ -185,6 +185,9 @@ class InputLoss:
     MIN_GAP = 0.5
     RECENT = 9
     JUDGE_AFTER = 3  # gaps seen before one is judged
+    #: Shorter gaps are no frame interval (a looping or restarted sender can put several
+    #: key frames at almost the same time): not counted in the usual interval.
+    MIN_INTERVAL = 0.01
 
     def __init__(self) -> None:
         self.last: float | None = None
@@ -203,6 +206,8 @@ class InputLoss:
         if last is None or stream_time <= last:
             return
         gap = stream_time - last
+        if gap < self.MIN_INTERVAL:
+            return
         if len(self.gaps) >= self.JUDGE_AFTER:
             usual = sorted(self.gaps)[len(self.gaps) // 2]
             if gap > max(self.MIN_GAP, self.GAP_FACTOR * usual):
