@@ -182,7 +182,7 @@ def test_api_and_metrics_show_falling_behind_and_lost_input(
 def test_a_stream_that_keeps_up_is_not_flagged_and_lost_input_is_counted(
     make_client: AppFactory, photos: list[Path], tmp_path: Path, db_url: str
 ) -> None:
-    client = make_client(live_behind_limit_seconds=LIMIT, live_stall_seconds=3)
+    client = make_client(live_behind_limit_seconds=LIMIT, live_stall_seconds=6)
     client.headers["X-API-Key"] = make_key(db_url, "admin")
     # 2 s of frames, 3 s missing, 2 s more: the sender is silent for 3 s, as in an outage
     clip = ts_clip(tmp_path / "gap.ts", photos, seconds=7, gap=(2.0, 3.0))
