@@ -107,6 +107,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     live = results.get("live")
     if live:
         out["live_streams_per_core"] = live.get("streams_per_core")
+        out["live_camera_streams_per_core"] = live.get("camera_streams_per_core")
         out["live_alert_p95_s"] = {
             f"{r['protocol']} {r['height']}p {r['fps']:g}/s": r.get("alert_p95_s")
             for r in live.get("latency", [])

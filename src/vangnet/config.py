@@ -479,6 +479,35 @@ class Settings(BaseSettings):
         "reports (all matched frames stay in the alert and the vault).",
     )
 
+    # -- live: no alert lost, falling behind said out loud (issue 10, slice "live") ----------
+    live_alert_wait_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How long a live alert write waits for a database lock; after that the "
+        "alert (already in the on-disk journal) is retried with backoff until it is written.",
+    )
+    live_alert_retry_max_seconds: float = Field(
+        default=5.0, gt=0, description="Longest wait between retries of an alert write."
+    )
+    live_behind_limit_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A stream processed more than this many seconds behind live is flagged "
+        "as falling behind (event 'falling_behind'; 'caught_up' once back under half).",
+    )
+    live_throttle_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Extra seconds spent per decoded frame of pulled streams: simulates a "
+        "slower machine for capacity drills and tests. Keep 0 in production.",
+    )
+    bank_import_chunk: int = Field(
+        default=5000,
+        ge=1,
+        description="Records a bank import stages per short transaction; the import is "
+        "published (made visible, all at once) at the end.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -73,7 +73,7 @@ KEEPALIVE_SECONDS = 15.0
 FEED_POLL_SECONDS = 2.0
 FEED_QUEUE = 1000  # events waiting per subscriber; the oldest is dropped beyond
 FEED_PAGE = 500
-FEED_KINDS = frozenset({"alert", "state"})  # "match" events are not sent
+FEED_KINDS = frozenset({"alert", "state", "falling_behind", "caught_up"})  # not "match"
 
 
 @dataclass(frozen=True)
@@ -622,6 +622,34 @@ _STREAM_COUNTERS = (
     ("matches", "vangnet_stream_matching_samples_total", "Samples that matched a bank."),
     ("dropped", "vangnet_stream_dropped_samples_total", "Samples dropped to keep up with live."),
     ("alerts", "vangnet_stream_alerts_total", "Alerts raised."),
+    (
+        "input_discontinuities",
+        "vangnet_stream_input_discontinuities_total",
+        "Gaps in the stream's timestamps (input lost before decoding).",
+    ),
+    ("corrupt_frames", "vangnet_stream_corrupt_frames_total", "Frames the decoder flagged."),
+)
+_STREAM_GAUGES = (
+    (
+        "behind_live_s",
+        "vangnet_stream_behind_live_seconds",
+        "How far behind live the last sample was processed.",
+    ),
+    (
+        "falling_behind",
+        "vangnet_stream_falling_behind",
+        "1 while the stream is more than live_behind_limit_seconds behind.",
+    ),
+    (
+        "input_lost_seconds",
+        "vangnet_stream_input_lost_seconds",
+        "Seconds of the stream lost before decoding.",
+    ),
+    (
+        "alerts_pending",
+        "vangnet_stream_alert_writes_pending",
+        "Alert writes waiting to be retried (journaled).",
+    ),
 )
 
 
@@ -640,6 +668,19 @@ def metrics(svc: Svc, session: Db, _: Watch) -> str:
     for key, name, text in _STREAM_COUNTERS:
         lines += [f"# HELP {name} {text}", f"# TYPE {name} counter"]
         lines += [f"{name}{{stream={_label(s['id'])}}} {s[key]}" for s in streams]
+    for key, name, text in _STREAM_GAUGES:
+        lines += [f"# HELP {name} {text}", f"# TYPE {name} gauge"]
+        lines += [
+            f"{name}{{stream={_label(s['id'])}}} {float(s[key]):g}"
+            for s in streams
+            if s[key] is not None
+        ]
+    pending = "vangnet_alert_writes_pending"
+    lines += [
+        f"# HELP {pending} Alert writes of this process waiting for the database (journaled).",
+        f"# TYPE {pending} gauge",
+        f"{pending} {svc.monitor.alerts_pending}",
+    ]
     lag = "vangnet_stream_behind_live_p95_seconds"
     lines += [
         f"# HELP {lag} How far behind live samples are processed (p95).",

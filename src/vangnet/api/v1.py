@@ -16,7 +16,8 @@ from vangnet.audit import chain as audit
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
-from vangnet.errors import ValidationError
+from vangnet.banks.formats.base import BankRecord
+from vangnet.errors import ValidationError, VangnetError
 from vangnet.hashing import hash_bytes
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
@@ -309,41 +310,39 @@ def delete_bank(name: str, session: WriterDb, who: Write) -> dict[str, Any]:
 
 
 @router.post("/banks/{name}/hashes")
-def add_hashes(name: str, body: BatchAdd, session: WriterDb, who: Write) -> dict[str, Any]:
-    """Add many hashes to a bank in one all-or-nothing request (idempotent)."""
-    banks.get_bank(session, name)
-    ids: list[int] = []
+def add_hashes(name: str, body: BatchAdd, svc: Svc, who: Write) -> dict[str, Any]:
+    """Add many hashes to a bank in one all-or-nothing request (idempotent).
+
+    The items are checked, staged in short transactions and published in one, so a large
+    batch holds the database's write lock only briefly (live alerts are not held up)."""
+    items = []
     for position, item in enumerate(body.items):
         try:
             category = Category.parse(item.category) if item.category else None
-            content_id = banks.add_content(
-                session,
-                bank=name,
-                signals={item.signal_type: item.value},
+        except VangnetError as error:
+            raise type(error)(f"items[{position}]: {error.message}") from None
+        items.append(
+            BankRecord(
+                signal_type=item.signal_type,
+                value=item.value,
                 category=category,
                 source=item.source,
                 series=item.series,
                 note=item.note,
                 external_id=item.external_id,
             )
-        except ValidationError as error:
-            session.rollback()
-            raise ValidationError(f"items[{position}]: {error.message}") from None
-        except Exception as error:
-            session.rollback()
-            message = getattr(error, "message", None)
-            if message is None:
-                raise
-            raise type(error)(f"items[{position}]: {message}") from None
-        ids.append(content_id)
-    audit.record(
-        session,
-        actor=who.actor,
-        action="bank.add",
-        target=f"bank:{name}",
-        details={"items": len(ids), "first_content_id": ids[0] if ids else None},
-    )
-    session.commit()
+        )
+
+    def audited(session: Session, ids: list[int]) -> None:
+        audit.record(
+            session,
+            actor=who.actor,
+            action="bank.add",
+            target=f"bank:{name}",
+            details={"items": len(ids), "first_content_id": ids[0] if ids else None},
+        )
+
+    ids = banks.add_many(svc.engine, bank=name, items=items, on_publish=audited)
     return {"content_ids": ids, "count": len(ids)}
 
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
+    Engine,
+    Integer,
     String,
     Table,
     TypeDecorator,
@@ -32,6 +35,7 @@ from sqlalchemy import (
     literal,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -42,9 +46,9 @@ from sqlalchemy.orm import Session
 from vangnet.banks.categories import Category, get_profile
 from vangnet.banks.formats.base import BankRecord
 from vangnet.config import get_settings
-from vangnet.errors import ConflictError, NotFoundError, ValidationError
+from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.signals.registry import get_signal_type, signal_types
-from vangnet.store.db import is_postgresql
+from vangnet.store.db import is_postgresql, writer
 from vangnet.store.models import (
     Bank,
     BankContent,
@@ -885,6 +889,370 @@ def import_records(
     return ImportResult(added=added, skipped_existing=total - added, total=total)
 
 
+#: Staged rows of an import that has not written for this long belong to a stopped import.
+STALE_STAGING = timedelta(minutes=10)
+
+
+def _stage_rows(
+    key: str, bank_id: int, batch: list[BankRecord], now: datetime
+) -> list[dict[str, Any]]:
+    """Validated, canonical staging rows of one batch of records (no database access)."""
+    validators: dict[str, Callable[[str], str]] = {}
+    rows = []
+    for record in batch:
+        check = validators.get(record.signal_type)
+        if check is None:
+            check = validators[record.signal_type] = _validator(record.signal_type)
+        value = check(record.value)
+        category = record.category
+        rows.append(
+            {
+                "import_key": key,
+                "bank_id": bank_id,
+                "signal_type": record.signal_type,
+                "value": value,
+                "value_key": signal_key(value),
+                "external_id": record.external_id,
+                "category_profile": category.profile if category else None,
+                "category_code": category.code if category else None,
+                "source": record.source,
+                "series": record.series,
+                "note": record.note,
+                "enabled": bool(record.enabled),
+                "owner": record.external_id is None,  # its own content item
+                "content_id": None,
+                "staged_at": now,
+            }
+        )
+    return rows
+
+
+def _discard_staged(engine: Engine, key: str, chunk: int) -> None:
+    """Delete the staged rows of import ``key``, a chunk per short transaction."""
+    staging = _table("bank_import_rows")
+    while True:
+        with Session(writer(engine)) as session, session.begin():
+            ids = list(
+                session.scalars(
+                    select(staging.c.id).where(staging.c.import_key == key).limit(chunk)
+                )
+            )
+            if not ids:
+                return
+            session.execute(delete(staging).where(staging.c.id.in_(ids)))
+
+
+def _discard_stale(engine: Engine, chunk: int) -> None:
+    """Remove what imports that stopped without cleaning up (killed) left staged."""
+    staging = _table("bank_import_rows")
+    cutoff = utcnow() - STALE_STAGING
+    with Session(engine) as session:
+        stale = list(
+            session.scalars(
+                select(staging.c.import_key)
+                .group_by(staging.c.import_key)
+                .having(func.max(staging.c.staged_at) < cutoff)
+            )
+        )
+    for key in stale:
+        _discard_staged(engine, key, chunk)
+
+
+#: SQLite page cache of the publishing connection: the indexes it extends stay in memory, so
+#: publishing is bound by CPU, not by re-reading pages (the default cache is 2 MB).
+PUBLISH_CACHE_KB = 256 * 1024
+
+
+def _publish_cache(session: Session, kib: int | None) -> None:
+    """Set (or, with None, restore) the SQLite page cache of ``session``'s connection."""
+    if not is_postgresql(session):
+        size = -2000 if kib is None else -int(kib)
+        session.execute(text(f"PRAGMA cache_size={size}"))
+
+
+def _publish(
+    session: Session,
+    bank: Bank,
+    key: str,
+    *,
+    group: bool = True,
+    held_by: dict[tuple[str, str], int] | None = None,
+) -> int:
+    """Turn the staged rows of import ``key`` into content, signals and change-log entries,
+    in set-based statements of the caller's (one, short) transaction. Returns signals added.
+
+    ``group``: records sharing an external id are one item (and join the bank's item with
+    that id); otherwise every staged owner row is its own item. ``held_by`` receives the
+    content id of each (signal type, value key) the bank already held."""
+    r = _table("bank_import_rows")
+    mine = r.c.import_key == key
+    # 1. values the bank already holds (added since they were staged, or before)
+    held = (
+        select(literal(1))
+        .select_from(ContentSignal)
+        .where(
+            ContentSignal.bank_id == bank.id,
+            ContentSignal.signal_type == r.c.signal_type,
+            ContentSignal.value_key == r.c.value_key,
+        )
+        .exists()
+    )
+    if held_by is not None:
+        found = session.execute(
+            select(r.c.signal_type, r.c.value_key, ContentSignal.content_id)
+            .join(
+                ContentSignal,
+                (ContentSignal.bank_id == bank.id)
+                & (ContentSignal.signal_type == r.c.signal_type)
+                & (ContentSignal.value_key == r.c.value_key),
+            )
+            .where(mine)
+        )
+        held_by.update({(t, k): int(c) for t, k, c in found})
+    session.execute(delete(r).where(mine, held))
+    if group:
+        _group_by_external_id(session, bank, key)
+    return _publish_owned(session, bank, key)
+
+
+def _group_by_external_id(session: Session, bank: Bank, key: str) -> None:
+    r = _table("bank_import_rows")
+    mine = r.c.import_key == key
+    # 2. records sharing an external id are one item: the bank's newest one with that id...
+    existing = (
+        select(func.max(BankContent.id))
+        .where(BankContent.bank_id == bank.id, BankContent.external_id == r.c.external_id)
+        .scalar_subquery()
+    )
+    session.execute(update(r).where(mine, r.c.external_id.is_not(None)).values(content_id=existing))
+    # ... else a new one, created by the first staged record with that id
+    r2 = r.alias("r2")
+    first = (
+        select(func.min(r2.c.id))
+        .where(r2.c.import_key == key, r2.c.external_id == r.c.external_id)
+        .scalar_subquery()
+    )
+    # (records without an external id were staged as owners of their own item)
+    session.execute(
+        update(r)
+        .where(mine, r.c.content_id.is_(None), r.c.external_id.is_not(None), r.c.id == first)
+        .values(owner=True)
+    )
+
+
+def _publish_owned(session: Session, bank: Bank, key: str) -> int:
+    """Content ids for the owner rows, then content, signals and change-log entries."""
+    r = _table("bank_import_rows")
+    r2 = r.alias("r2")
+    mine = r.c.import_key == key
+    no_id = (mine, r.c.owner.is_(True), r.c.content_id.is_(None))
+    owners = select(func.count()).select_from(r).where(mine, r.c.owner.is_(True))
+    if int(session.scalar(owners) or 0):
+        if is_postgresql(session):  # (most were given ids from the sequence when staged)
+            sequence = func.pg_get_serial_sequence("bank_content", "id")
+            session.execute(update(r).where(*no_id).values(content_id=func.nextval(sequence)))
+        else:  # one writer: continue from the largest id, as SQLite does
+            base = int(session.scalar(select(func.coalesce(func.max(BankContent.id), 0))) or 0)
+            ranked = (
+                select(r.c.id.label("rid"), func.row_number().over(order_by=r.c.id).label("rn"))
+                .where(*no_id)
+                .subquery()
+            )
+            session.execute(
+                update(r).where(r.c.id == ranked.c.rid).values(content_id=base + ranked.c.rn)
+            )
+        owner_of = (
+            select(r2.c.content_id)
+            .where(
+                r2.c.import_key == key,
+                r2.c.external_id == r.c.external_id,
+                r2.c.owner.is_(True),
+            )
+            .scalar_subquery()
+        )
+        session.execute(update(r).where(mine, r.c.content_id.is_(None)).values(content_id=owner_of))
+        now = utcnow()
+        content_columns = [
+            "id",
+            "bank_id",
+            "category_profile",
+            "category_code",
+            "source",
+            "series",
+            "note",
+            "external_id",
+            "enabled",
+            "created_at",
+            "updated_at",
+        ]
+        session.execute(
+            insert(BankContent).from_select(
+                content_columns,
+                select(
+                    r.c.content_id,
+                    literal(bank.id, Integer()),
+                    func.coalesce(r.c.category_profile, literal(bank.category_profile)),
+                    r.c.category_code,
+                    r.c.source,
+                    r.c.series,
+                    r.c.note,
+                    r.c.external_id,
+                    r.c.enabled,
+                    literal(now, UTCDateTime()),
+                    literal(now, UTCDateTime()),
+                )
+                .where(mine, r.c.owner.is_(True))
+                .order_by(r.c.id),
+            )
+        )
+    before = int(session.scalar(select(func.coalesce(func.max(ContentSignal.id), 0))) or 0)
+    signal_columns = ["content_id", "bank_id", "signal_type", "value", "value_key"]
+    rows = (
+        select(
+            r.c.content_id,
+            literal(bank.id, Integer()),
+            r.c.signal_type,
+            r.c.value,
+            r.c.value_key,
+        )
+        .where(mine)
+        # in index order: the unique index takes them as appends, not random inserts
+        .order_by(r.c.signal_type, r.c.value_key)
+    )
+    if is_postgresql(session):
+        session.execute(
+            pg_insert(ContentSignal).from_select(signal_columns, rows).on_conflict_do_nothing()
+        )
+    else:
+        session.execute(
+            sqlite_insert(ContentSignal).from_select(signal_columns, rows).on_conflict_do_nothing()
+        )
+    added = session.scalar(
+        select(func.count()).where(ContentSignal.bank_id == bank.id, ContentSignal.id > before)
+    )
+    if bank.enabled:
+        _log(
+            session,
+            ChangeOp.ADD,
+            ContentSignal.bank_id == bank.id,
+            ContentSignal.id > before,
+            BankContent.enabled.is_(True),
+        )
+    return int(added or 0)
+
+
+def _stage_chunk(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Stage ``rows`` in one short transaction (a repeated value is kept once)."""
+    with Session(writer(engine)) as session, session.begin():
+        own = [row for row in rows if row["owner"]]
+        if own and is_postgresql(session):  # ids from the sequence: no lock needed
+            ids = _allocate_ids(session, _table("bank_content"), len(own))
+            for row, content_id in zip(own, ids, strict=True):
+                row["content_id"] = content_id
+        _bulk_insert(session, _table("bank_import_rows"), rows, ignore_conflicts=True)
+
+
+def add_many(
+    engine: Engine,
+    *,
+    bank: str,
+    items: Sequence[BankRecord],
+    on_publish: Callable[[Session, list[int]], None] | None = None,
+) -> list[int]:
+    """Add each item as its own content item, as `add_content` would one by one (an item
+    whose value the bank already holds, or that repeats an earlier item, gives that
+    content's id), all or nothing; returns the content ids in item order.
+
+    Staged in short transactions and published in one (with ``on_publish``, e.g. the audit
+    entry), so a large batch does not hold the write lock while it is validated and copied.
+    A bad item raises before anything is staged, naming its position (``items[3]: ...``).
+    """
+    key = uuid.uuid4().hex
+    with Session(engine) as session:
+        bank_id = _bank_row(session, bank).id
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        try:
+            (row,) = _stage_rows(key, bank_id, [item], now)
+        except VangnetError as error:
+            raise type(error)(f"items[{position}]: {error.message}") from None
+        row["owner"] = True  # its own item, whatever its external id
+        rows.append(row)
+    size = get_settings().bank_import_chunk
+    try:
+        for chunk in _chunks(rows, size):
+            _stage_chunk(engine, list(chunk))
+        with Session(writer(engine)) as session, session.begin():
+            _lock_change_log(session)
+            target = _bank_row(session, bank)
+            held: dict[tuple[str, str], int] = {}
+            _publish(session, target, key, group=False, held_by=held)
+            r = _table("bank_import_rows")
+            staged = {
+                (t, k): int(c)
+                for t, k, c in session.execute(
+                    select(r.c.signal_type, r.c.value_key, r.c.content_id).where(
+                        r.c.import_key == key
+                    )
+                )
+            }
+            ids = [
+                held.get((row["signal_type"], row["value_key"]))
+                or staged[(row["signal_type"], row["value_key"])]
+                for row in rows
+            ]
+            if on_publish is not None:
+                on_publish(session, ids)
+    finally:
+        _discard_staged(engine, key, size)
+    return ids
+
+
+def import_staged(
+    engine: Engine,
+    *,
+    bank: str,
+    records: Iterable[BankRecord],
+    chunk: int | None = None,
+    on_publish: Callable[[Session, ImportResult], None] | None = None,
+) -> ImportResult:
+    """Import ``records`` into ``bank`` holding the write lock only briefly.
+
+    Records are validated and staged ``chunk`` at a time, each chunk in its own short
+    transaction, into ``bank_import_rows`` (invisible to every reader); then one transaction
+    publishes them all (content, signals, change log, and whatever ``on_publish`` adds, e.g.
+    the audit entry) and commits. All-or-nothing: an error while reading or staging discards
+    the staged rows and re-raises; a killed import leaves only staged rows, which nothing
+    shows and the next import removes. Values the bank already holds are skipped.
+    """
+    size = get_settings().bank_import_chunk if chunk is None else chunk
+    if size < 1:
+        raise ValidationError("chunk must be at least 1")
+    key = uuid.uuid4().hex
+    with Session(engine) as session:
+        bank_id = _bank_row(session, bank).id
+    _discard_stale(engine, size)
+    total = 0
+    try:
+        for batch in _batches(records, size):
+            rows = _stage_rows(key, bank_id, batch, utcnow())  # ValidationError: nothing kept
+            total += len(batch)
+            _stage_chunk(engine, rows)
+        with Session(writer(engine)) as session, session.begin():
+            _lock_change_log(session)
+            _publish_cache(session, PUBLISH_CACHE_KB)
+            target = _bank_row(session, bank)  # NotFoundError if deleted meanwhile
+            added = _publish(session, target, key)
+            result = ImportResult(added=added, skipped_existing=total - added, total=total)
+            if on_publish is not None:
+                on_publish(session, result)
+            _publish_cache(session, None)
+    finally:
+        _discard_staged(engine, key, size)
+    return result
+
+
 def export_records(session: Session, *, bank: str) -> Iterator[BankRecord]:
     """Every signal of ``bank`` as a record, streamed in content order.
 
@@ -1016,6 +1384,7 @@ __all__ = [
     "IndexChange",
     "SignalInfo",
     "add_content",
+    "add_many",
     "bank_stats",
     "changes_since",
     "create_bank",
@@ -1029,6 +1398,7 @@ __all__ = [
     "get_bank",
     "get_content",
     "import_records",
+    "import_staged",
     "last_change_seq",
     "list_banks",
     "list_content",

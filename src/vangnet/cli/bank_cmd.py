@@ -14,7 +14,7 @@ from vangnet.cli.context import lazy_banks as banks
 from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
-from vangnet.errors import ExitCode, ImportFormatError
+from vangnet.errors import ExitCode
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -305,26 +305,25 @@ def bank_import(
         if create and name not in {b.name for b in banks.list_banks(s)}:
             banks.create_bank(s, name=name)
         banks.get_bank(s, name)
+        s.commit()  # the bank (if created); the import itself stages, then publishes at once
         reader_name = fmt or sniff(stream.peek(4096) if hasattr(stream, "peek") else b"")
         reader = get_format(reader_name)
         records = reader.read(stream, signal_type=signal_type)
-        try:
-            result = banks.import_records(s, bank=name, records=records)
-        except ImportFormatError:
-            s.rollback()
-            raise
-        _audit(
-            s,
-            "bank.import",
-            f"bank:{name}",
-            after={
-                "added": result.added,
-                "skipped_existing": result.skipped_existing,
-                "total": result.total,
-            },
-            details={"format": reader_name, "file": str(path)},
-        )
-        s.commit()
+
+        def audited(publishing: Session, result: banks.ImportResult) -> None:
+            _audit(
+                publishing,
+                "bank.import",
+                f"bank:{name}",
+                after={
+                    "added": result.added,
+                    "skipped_existing": result.skipped_existing,
+                    "total": result.total,
+                },
+                details={"format": reader_name, "file": str(path)},
+            )
+
+        result = banks.import_staged(s.get_bind(), bank=name, records=records, on_publish=audited)
     out = {
         "bank": name,
         "format": reader_name,
@@ -394,10 +393,14 @@ def bank_add(
     Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
     Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10   (smaller, coarser bank)
     """
+    from vangnet.hashing import signal_values
+
     files = list(iter_files(paths))
-    added = failed = 0
-    with user_errors(as_json=as_json), session() as s:
-        banks.get_bank(s, name)
+    failed = 0
+    hashed: list[tuple[Path, dict[str, str]]] = []
+    with user_errors(as_json=as_json):
+        with session() as s:  # closed before hashing: no lock is held while files are read
+            banks.get_bank(s, name)
         cat = Category.parse(category) if category else None
         with progress() as bar:
             task = bar.add_task("adding", total=len(files))
@@ -411,10 +414,10 @@ def bank_add(
                     else:
                         err_console.print(f"{path}: {result['error']['message']}", highlight=False)
                     continue
-                from vangnet.hashing import signal_values
-
-                signals = signal_values(result)
-                content_id = banks.add_content(
+                hashed.append((path, signal_values(result)))
+        with session() as s:  # one short transaction: all files or none
+            content_ids = [
+                banks.add_content(
                     s,
                     bank=name,
                     signals=signals,
@@ -423,17 +426,20 @@ def bank_add(
                     series=series,
                     note=note,
                 )
-                added += 1
-                if as_json:
-                    print_json({"path": str(path), "content_id": content_id})
-        _audit(
-            s,
-            "bank.add",
-            f"bank:{name}",
-            after={"added": added, "unreadable": failed},
-            details={"category": category, "source": source, "series": series, "note": note},
-        )
-        s.commit()
+                for _path, signals in hashed
+            ]
+            added = len(content_ids)
+            _audit(
+                s,
+                "bank.add",
+                f"bank:{name}",
+                after={"added": added, "unreadable": failed},
+                details={"category": category, "source": source, "series": series, "note": note},
+            )
+            s.commit()
+    if as_json:
+        for (path, _signals), content_id in zip(hashed, content_ids, strict=True):
+            print_json({"path": str(path), "content_id": content_id})
     if not as_json:
         console.print(
             f"Added {added} files to {name}" + (f"; {failed} could not be read" if failed else "")

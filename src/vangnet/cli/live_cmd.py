@@ -53,11 +53,16 @@ def _print_record(row: dict[str, Any], as_json: bool, message: str | None = None
 
 def _status_table(monitor: Monitor) -> Table:
     t = Table(title="vangnet watch", expand=False)
-    for col in ("stream", "url", "state", "fps", "samples", "matches", "alerts", "dropped", "p50"):
+    columns = ("stream", "url", "state", "fps", "samples", "matches", "alerts", "dropped", "p50")
+    for col in (*columns, "behind", "lost"):
         t.add_column(col)
     for s in monitor.status():
         latency = "" if s["latency_p50_ms"] is None else f"{s['latency_p50_ms']:.0f} ms"
         state = s["state"] + (f" ({s['reason']})" if s["reason"] else "")
+        behind = "" if s["behind_live_s"] is None else f"{s['behind_live_s']:.1f} s"
+        if s["falling_behind"]:
+            behind = f"[bold red]{behind} FALLING BEHIND[/]"
+        lost = f"{s['input_lost_seconds']:.1f} s" if s["input_discontinuities"] else ""
         t.add_row(
             str(s["id"]),
             str(s["url"]),
@@ -68,6 +73,8 @@ def _status_table(monitor: Monitor) -> Table:
             str(s["alerts"]),
             str(s["dropped"]),
             latency,
+            behind,
+            lost,
         )
     return t
 
@@ -120,6 +127,11 @@ def watch_command(
                     f"distance {event['distance']}, {event['rule']}",
                     highlight=False,
                 )
+            elif event["event"] in ("falling_behind", "caught_up"):
+                target = live.console if live is not None else console
+                text = event.get("reason") or f"caught up ({event['behind_live_s']} s behind)"
+                style = "bold yellow" if event["event"] == "falling_behind" else "green"
+                target.print(f"[{style}]stream {event['stream']}[/]: {text}", highlight=False)
 
         monitor = Monitor(engine, on_event=on_event, keep_finished_seconds=None).start()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -238,10 +250,27 @@ def streams_list(
         return
     table(
         None,
-        ["id", "url", "state", "reason", "samples", "matches", "alerts", "dropped", "worker"],
+        [
+            "id",
+            "url",
+            "state",
+            "reason",
+            "samples",
+            "matches",
+            "alerts",
+            "dropped",
+            "behind",
+            "lost",
+            "worker",
+        ],
         [
             [r[k] for k in ("id", "url", "state", "reason", "samples", "matches")]
-            + [r[k] for k in ("alerts", "dropped", "worker")]
+            + [r[k] for k in ("alerts", "dropped")]
+            + [
+                f"{r['behind_live_s']:.1f} s" + (" FALLING BEHIND" if r["falling_behind"] else ""),
+                f"{r['input_lost_seconds']:.1f} s",
+                r["worker"],
+            ]
             for r in rows
         ],
     )

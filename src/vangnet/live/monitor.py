@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, or_, select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vangnet.actions.webhooks import Deliverer
@@ -37,6 +38,7 @@ from vangnet.live import alerts as alert_service
 from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
 from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
 from vangnet.live.evidence import EvidenceFrame, preserve
+from vangnet.live.journal import AlertJournal, PendingAlert, new_key
 from vangnet.live.sampler import Sampler
 from vangnet.live.samples import Sample, frame_sample
 from vangnet.live.sources import (
@@ -52,7 +54,7 @@ from vangnet.live.streams import create_stream
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher, _rules
 from vangnet.signals.pdq import dihedral_hashes, hash_pixels
-from vangnet.store.db import writer
+from vangnet.store.db import bounded_writer, writer
 from vangnet.store.models import Stream, utcnow
 from vangnet.store.vault import Vault
 
@@ -105,6 +107,17 @@ class StreamRuntime:
         default_factory=lambda: dict.fromkeys(("decode", "sample", "hash", "lookup", "decide"), 0.0)
     )
     finished_at: float | None = None
+    #: How far behind live the last sample was processed (seconds; None before the first).
+    behind_now: float | None = None
+    #: Flagged (event ``falling_behind``) while more than ``live_behind_limit_seconds`` behind.
+    falling_behind: bool = False
+    #: Input loss seen in the decoded stream: seconds missing between frames (gaps in the
+    #: stream's own timestamps, e.g. a socket overrun), how many such gaps, corrupt frames.
+    lost_seconds: float = 0.0
+    discontinuities: int = 0
+    corrupt_frames: int = 0
+    #: Alert writes of this stream waiting to be retried (they are in the on-disk journal).
+    alerts_pending: int = 0
 
     def status(self) -> dict[str, Any]:
         now = time.time()
@@ -126,6 +139,12 @@ class StreamRuntime:
             "sampled_fps": round(len(recent) / 10, 2),
             "latency_p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
             "behind_live_p95_ms": _p95_ms(self.behind),
+            "behind_live_s": None if self.behind_now is None else round(self.behind_now, 3),
+            "falling_behind": self.falling_behind,
+            "input_lost_seconds": round(self.lost_seconds, 3),
+            "input_discontinuities": self.discontinuities,
+            "corrupt_frames": self.corrupt_frames,
+            "alerts_pending": self.alerts_pending,
             "keyframes_only": self.keyframes_only,
             "cpu_seconds": {k: round(v, 3) for k, v in self.cpu.items()},
         }
@@ -153,6 +172,49 @@ class KeyframeGaps:
             self.gaps.append(stream_time - self.last)
         self.last = stream_time
         return len(self.gaps) >= 2 and max(self.gaps) <= self.limit
+
+
+class InputLoss:
+    """Gaps in a stream's own timestamps: frames that never reached the decoder (a socket
+    or FFmpeg buffer overrun, packets lost on the way). A gap counts when it is longer than
+    `GAP_FACTOR` times the usual interval between decoded frames (the median of the last
+    few) and at least `MIN_GAP` seconds; the seconds beyond one usual interval count as lost.
+    Decoding only key frames (or going back) starts afresh; while only key frames are
+    decoded, frames the decoder still held from before (not key frames) are left out."""
+
+    GAP_FACTOR = 2.5
+    MIN_GAP = 0.5
+    RECENT = 9
+    JUDGE_AFTER = 3  # gaps seen before one is judged
+    #: Shorter gaps are no frame interval (a looping or restarted sender can put several
+    #: key frames at almost the same time): not counted in the usual interval.
+    MIN_INTERVAL = 0.01
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.gaps: deque[float] = deque(maxlen=self.RECENT)
+        self.skipping = False
+
+    def frame(
+        self, runtime: StreamRuntime, stream_time: float, *, skipping: bool, key_frame: bool
+    ) -> None:
+        if skipping != self.skipping:  # key frames only (or back): other intervals
+            self.skipping, self.last = skipping, None
+            self.gaps.clear()
+        if skipping and not key_frame:
+            return
+        last, self.last = self.last, stream_time
+        if last is None or stream_time <= last:
+            return
+        gap = stream_time - last
+        if gap < self.MIN_INTERVAL:
+            return
+        if len(self.gaps) >= self.JUDGE_AFTER:
+            usual = sorted(self.gaps)[len(self.gaps) // 2]
+            if gap > max(self.MIN_GAP, self.GAP_FACTOR * usual):
+                runtime.lost_seconds += gap - usual
+                runtime.discontinuities += 1
+        self.gaps.append(gap)
 
 
 class Processor:
@@ -232,7 +294,7 @@ class Processor:
                 if sample.pixels is not None:
                     sample.scores = classify(sample.pixels, monitor.classifiers)
         hashed = time.thread_time()
-        with Session(monitor.engine) as session:
+        with Session(monitor.read_engine) as session:  # a read: no write lock, ever
             found = monitor.matcher.lookup_many(
                 session, signal_type="pdq", values=values, qualities=qualities, variants=variants
             )
@@ -282,68 +344,69 @@ class Processor:
             self._alert(runtime, sample, decision)
         done = time.time()
         runtime.latencies.append(done - sample.received_at)
-        runtime.behind.append(done - (runtime.origin + sample.stream_time))
+        behind = done - (runtime.origin + sample.stream_time)
+        runtime.behind.append(behind)
+        self._check_behind(runtime, sample, behind)
         runtime.cpu["decide"] += time.thread_time() - decide
         runtime.dirty = True
+
+    def _check_behind(self, runtime: StreamRuntime, sample: Sample, behind: float) -> None:
+        """Flag a stream that cannot keep up with live (and clear the flag once it has)."""
+        runtime.behind_now = behind
+        limit = self.monitor.settings.live_behind_limit_seconds
+        if not runtime.falling_behind and behind > limit:
+            runtime.falling_behind = True
+            log.warning("stream %d is %.1f s behind live: add capacity", runtime.id, behind)
+            self.monitor.emit(
+                runtime,
+                "falling_behind",
+                sample.stream_time,
+                behind_live_s=round(behind, 3),
+                limit_s=limit,
+                input_lost_seconds=round(runtime.lost_seconds, 3),
+                dropped=runtime.dropped,
+                reason=f"processed {behind:.1f} s behind live (limit {limit:g} s): "
+                "this worker cannot keep up; add capacity or lower the sample rate",
+            )
+            self.monitor.persist_soon(runtime)
+        elif runtime.falling_behind and behind < limit / 2:
+            runtime.falling_behind = False
+            self.monitor.emit(
+                runtime, "caught_up", sample.stream_time, behind_live_s=round(behind, 3)
+            )
+            self.monitor.persist_soon(runtime)
 
     def _alert(self, runtime: StreamRuntime, sample: Sample, decision: Decision) -> None:
         monitor = self.monitor
         by_time = {s.stream_time: s for s in runtime.recent}
         bank = monitor.indexes.banks.get(decision.bank)
         actions = list(bank.policy.get("actions", [])) if bank else []
-        with Session(monitor.engine) as session:
-            recorded = alert_service.record(
-                session,
-                stream_id=runtime.id,
-                decision=decision,
-                pdq_by_time={
-                    t: (s.pdq or "0" * 64, s.quality or 0)
-                    for t, s in by_time.items()
-                    if s.pdq is not None
-                },
-                captured_at={
-                    t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()
-                },
-                settings=monitor.settings,
-                actions=actions,
-                scores=sample.scores or None,
-            )
-            session.commit()
-        key = (decision.bank, decision.content_id)
-        runtime.alert_ids[key] = recorded.alert_id
-        if recorded.created:
-            runtime.alerts += 1
-            monitor.wake_deliverer()
-            first = decision.samples[0]
-            monitor.emit(
-                runtime,
-                "alert",
-                sample.stream_time,
-                alert_id=recorded.alert_id,
-                bank=decision.bank,
-                content_id=decision.content_id,
-                category=first.match.category,
-                distance=min(s.match.distance for s in decision.samples),
-                rule=decision.rule.describe(),
-                first_stream_time=round(first.stream_time, 3),
-                last_stream_time=round(decision.samples[-1].stream_time, 3),
-                latency_ms=round((time.time() - completed_at(decision, by_time)) * 1000, 1),
-                **({"scores": sample.scores} if sample.scores else {}),
-            )
-            before = list(runtime.recent)[-(monitor.settings.live_evidence_before + 1) :]
-            matched = {s.stream_time for s in decision.samples}
-            keep = {s.stream_time: s for s in before}
-            keep.update({t: by_time[t] for t in matched if t in by_time})
-            monitor.keep_evidence(runtime, recorded.alert_id, list(keep.values()), matched)
-            runtime.after[recorded.alert_id] = monitor.settings.live_evidence_after
-        elif recorded.new_frames:
-            frames = [by_time[t] for t in recorded.new_frames if t in by_time]
-            monitor.keep_evidence(runtime, recorded.alert_id, frames, set(recorded.new_frames))
+        entry = PendingAlert(
+            key=new_key(),
+            stream_id=runtime.id,
+            decision=decision,
+            pdq_by_time={
+                t: (s.pdq or "0" * 64, s.quality or 0)
+                for t, s in by_time.items()
+                if s.pdq is not None
+            },
+            captured_at={t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()},
+            actions=actions,
+            scores=sample.scores or None,
+        )
+        before = list(runtime.recent)[-(monitor.settings.live_evidence_before + 1) :]
+        monitor.write_alert(entry, AlertContext(runtime, sample.stream_time, by_time, before))
 
     def _keep_after(
         self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
     ) -> None:
         """The samples after an alert, kept as its evidence (``live_evidence_after``)."""
+        with self.monitor.alerts_lock:
+            self._keep_after_locked(runtime, sample, matched)
+
+    def _keep_after_locked(
+        self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
+    ) -> None:
         for alert_id, remaining in list(runtime.after.items()):
             if remaining <= 0:
                 del runtime.after[alert_id]
@@ -352,6 +415,25 @@ class Processor:
             was_match = {sample.stream_time} if key in matched else set()
             self.monitor.keep_evidence(runtime, alert_id, [sample], was_match)
             runtime.after[alert_id] = remaining - 1
+
+
+@dataclass
+class AlertContext:
+    """What the monitor keeps in memory about an alert decision until its row is written:
+    the stream and the samples around the decision (its evidence)."""
+
+    runtime: StreamRuntime
+    stream_time: float
+    by_time: dict[float, Sample]
+    before: list[Sample]
+
+
+@dataclass
+class RetryItem:
+    entry: PendingAlert
+    context: AlertContext | None  # None: replayed from a journal a stopped process left
+    attempts: int = 0
+    next_at: float = 0.0
 
 
 def completed_at(decision: Decision, by_time: dict[float, Sample]) -> float:
@@ -396,11 +478,22 @@ class StreamSession:
             base = self.offset
             last_wall = time.time()
             gaps = KeyframeGaps(1.0 / runtime.fps)
+            loss = InputLoss()
             cpu = time.thread_time()
             try:
                 for item in source.frames():
                     decoded = time.thread_time()
                     runtime.cpu["decode"] += decoded - cpu
+                    if settings.live_throttle_seconds:  # a slower machine, on purpose
+                        time.sleep(settings.live_throttle_seconds)
+                    loss.frame(
+                        runtime,
+                        item.stream_time,
+                        skipping=source.keyframes_only,
+                        key_frame=item.key_frame,
+                    )
+                    if item.corrupt:
+                        runtime.corrupt_frames += 1
                     if runtime.state is not StreamState.LIVE:
                         monitor.set_state(runtime, StreamState.LIVE)
                         failures = 0
@@ -470,7 +563,17 @@ class Monitor:
         classifiers: tuple[FrameClassifier, ...] | None = None,
     ) -> None:
         self.engine = writer(engine)
+        #: Lookups and other reads: plain transactions, which never take the write lock.
+        self.read_engine = engine
         self.settings = settings or get_settings()
+        #: Alert writes wait briefly for a lock, then go to the retry queue (journaled).
+        self._alert_engine = bounded_writer(engine, self.settings.live_alert_wait_seconds)
+        self._journal: AlertJournal | None = None
+        self._retry: dict[str, RetryItem] = {}
+        self._retry_wake = threading.Event()
+        self._retry_thread: threading.Thread | None = None
+        #: Guards per-stream alert bookkeeping (the processor and the retry thread).
+        self.alerts_lock = threading.RLock()
         self._own_indexes = indexes is None
         self.indexes = indexes or SignalIndexes(engine, snapshot_dir=self.settings.snapshot_dir)
         self.matcher = Matcher(self.indexes)
@@ -504,6 +607,12 @@ class Monitor:
                 poll_seconds=self.settings.index_poll_seconds,
                 snapshot_seconds=self.settings.index_snapshot_seconds,
             )
+        for entry in self.journal.adopt():  # alerts a stopped process had not written
+            self._retry[entry.key] = RetryItem(entry, None)
+        self._retry_thread = threading.Thread(
+            target=self._retry_loop, name="vangnet-alert-retry", daemon=True
+        )
+        self._retry_thread.start()
         self.processor.start()
         if self._deliver:
             self._deliverer = Deliverer(self.engine, settings=self.settings)
@@ -532,6 +641,13 @@ class Monitor:
             self._evidence.put(None)
             self._evidence_thread.join(timeout=60)
         self._stop.set()
+        self._retry_wake.set()
+        if self._retry_thread is not None:
+            self._retry_thread.join(timeout=self.settings.live_alert_wait_seconds + 5)
+        if self._retry_thread is None or not self._retry_thread.is_alive():
+            self._retry_pending(final=True)  # one last try; what fails stays journaled
+        if self._journal is not None:
+            self._journal.close()  # kept on disk while entries are pending
         if self._flusher is not None:
             self._flusher.join(timeout=5)
         with Session(self.engine) as session:
@@ -667,7 +783,148 @@ class Monitor:
     def status(self) -> list[dict[str, Any]]:
         return [rt.status() for rt in list(self.runtimes.values())]
 
+    # -- alerts: journal first, then the database (retried until written) -----------------
+    @property
+    def journal(self) -> AlertJournal:
+        if self._journal is None:
+            self._journal = AlertJournal(self.settings.home)
+        return self._journal
+
+    @property
+    def alerts_pending(self) -> int:
+        """Alert writes waiting for the database (each is in the on-disk journal)."""
+        return len(self._retry)
+
+    def write_alert(self, entry: PendingAlert, context: AlertContext | None) -> None:
+        """Write the alert of ``entry``: journaled (fsync) first, then written; a write that
+        fails (database locked or unreachable) is retried with backoff until it lands."""
+        self.journal.add(entry)
+        # While earlier writes wait for the database, queue this one behind them at once:
+        # the processor does not wait for a lock per alert while the database is busy.
+        recorded = None if self._retry else self._try_write(entry)
+        if recorded is None:
+            with self.alerts_lock:
+                self._retry[entry.key] = RetryItem(entry, context, attempts=1)
+                self._retry[entry.key].next_at = time.monotonic() + 0.2
+                if context is not None:
+                    context.runtime.alerts_pending += 1
+                    context.runtime.dirty = True
+            self._retry_wake.set()
+            return
+        self._written(entry, context, recorded)
+
+    def _try_write(self, entry: PendingAlert) -> alert_service.Recorded | None:
+        try:
+            with Session(self._alert_engine) as session:
+                recorded = alert_service.record(
+                    session,
+                    stream_id=entry.stream_id,
+                    decision=entry.decision,
+                    pdq_by_time=entry.pdq_by_time,
+                    captured_at=entry.captured_at,
+                    actions=entry.actions,
+                    scores=entry.scores,
+                    settings=self.settings,
+                )
+                session.commit()
+        except SQLAlchemyError as error:
+            log.warning(
+                "alert of stream %d (%s item %d) not written yet, will retry: %s",
+                entry.stream_id,
+                entry.decision.bank,
+                entry.decision.content_id,
+                type(error.orig if isinstance(error, DBAPIError) else error).__name__,
+            )
+            return None
+        self.journal.done(entry.key)
+        return recorded
+
+    def _retry_pending(self, *, final: bool = False) -> None:
+        now = time.monotonic()
+        for key, item in list(self._retry.items()):
+            if item.next_at > now and not final:
+                continue
+            recorded = self._try_write(item.entry)
+            if recorded is None:
+                if final:  # still busy: the rest stay journaled for the next process
+                    return
+                item.attempts += 1
+                delay = min(self.settings.live_alert_retry_max_seconds, 0.2 * 2**item.attempts)
+                item.next_at = time.monotonic() + delay
+                if item.attempts % 10 == 0:
+                    log.error("alert write still failing after %d attempts", item.attempts)
+                continue
+            with self.alerts_lock:
+                self._retry.pop(key, None)
+                if item.context is not None:
+                    item.context.runtime.alerts_pending -= 1
+            self._written(item.entry, item.context, recorded)
+
+    def _retry_loop(self) -> None:
+        while not self._stop.is_set():
+            self._retry_wake.wait(timeout=0.1)
+            self._retry_wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._retry_pending()
+            except Exception:  # keep retrying; the entries stay journaled
+                log.exception("alert retry failed")
+
+    def _written(
+        self,
+        entry: PendingAlert,
+        context: AlertContext | None,
+        recorded: alert_service.Recorded,
+    ) -> None:
+        """After the alert row is committed: events, webhooks, evidence."""
+        decision = entry.decision
+        key = (decision.bank, decision.content_id)
+        if context is None:  # replayed after a restart: no frames in memory any more
+            self.wake_deliverer()
+            runtime = self.runtimes.get(entry.stream_id)
+            if runtime is not None:
+                with self.alerts_lock:
+                    runtime.alert_ids[key] = recorded.alert_id
+                    runtime.window.mark_decided([key])
+            log.warning("alert %d written from the journal", recorded.alert_id)
+            return
+        runtime, by_time = context.runtime, context.by_time
+        with self.alerts_lock:
+            runtime.alert_ids[key] = recorded.alert_id
+            if recorded.created:
+                runtime.alerts += 1
+                self.wake_deliverer()
+                first = decision.samples[0]
+                self.emit(
+                    runtime,
+                    "alert",
+                    context.stream_time,
+                    alert_id=recorded.alert_id,
+                    bank=decision.bank,
+                    content_id=decision.content_id,
+                    category=first.match.category,
+                    distance=min(s.match.distance for s in decision.samples),
+                    rule=decision.rule.describe(),
+                    first_stream_time=round(first.stream_time, 3),
+                    last_stream_time=round(decision.samples[-1].stream_time, 3),
+                    latency_ms=round((time.time() - completed_at(decision, by_time)) * 1000, 1),
+                    **({"scores": entry.scores} if entry.scores else {}),
+                )
+                matched = {s.stream_time for s in decision.samples}
+                keep = {s.stream_time: s for s in context.before}
+                keep.update({t: by_time[t] for t in matched if t in by_time})
+                self.keep_evidence(runtime, recorded.alert_id, list(keep.values()), matched)
+                runtime.after[recorded.alert_id] = self.settings.live_evidence_after
+            elif recorded.new_frames:
+                frames = [by_time[t] for t in recorded.new_frames if t in by_time]
+                self.keep_evidence(runtime, recorded.alert_id, frames, set(recorded.new_frames))
+
     # -- side effects ----------------------------------------------------------------------
+    def persist_soon(self, runtime: StreamRuntime) -> None:
+        """Mark ``runtime`` for the flusher (within a second), without writing here."""
+        runtime.dirty = True
+
     def emit(self, runtime: StreamRuntime, event: str, stream_time: float, **data: Any) -> None:
         if self.on_event is None:
             return
@@ -752,6 +1009,11 @@ class Monitor:
         row.samples, row.matches = runtime.samples, runtime.matches
         row.dropped, row.alerts = runtime.dropped, runtime.alerts
         row.stream_time = runtime.stream_time
+        row.behind_live_seconds = runtime.behind_now or 0.0
+        row.falling_behind = runtime.falling_behind
+        row.input_lost_seconds = runtime.lost_seconds
+        row.input_discontinuities = runtime.discontinuities
+        row.alerts_pending = runtime.alerts_pending
         if runtime.state in (StreamState.ENDED, StreamState.FAILED) and row.ended_at is None:
             row.ended_at = utcnow()
             row.desired = "stop"

@@ -75,6 +75,7 @@ class SourceFrame:
     stream_time: float
     frame: av.VideoFrame
     key_frame: bool
+    corrupt: bool = False  # the decoder flagged it (data lost or damaged on the way)
 
 
 class Source(ABC):
@@ -156,7 +157,9 @@ def decode(
                 ahead = seconds - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-            yield SourceFrame(max(seconds, 0.0), frame, bool(frame.key_frame))
+            yield SourceFrame(
+                max(seconds, 0.0), frame, bool(frame.key_frame), bool(frame.is_corrupt)
+            )
     except av.error.ExitError:  # PyAV's timeout (interrupt callback)
         within = f" for {stall_timeout:g} s" if stall_timeout is not None else ""
         raise StreamStalled(f"no data{within}") from None
@@ -399,7 +402,9 @@ class FileSource(Source):
                     pixels = get_settings().live_max_pixels
                     for item in decode(container, max_pixels=pixels, pace=True, source=self):
                         last = item.stream_time
-                        yield SourceFrame(offset + item.stream_time, item.frame, item.key_frame)
+                        yield SourceFrame(
+                            offset + item.stream_time, item.frame, item.key_frame, item.corrupt
+                        )
                         if self.closed:
                             return
             except StreamEnded:

@@ -24,6 +24,7 @@ from vangnet.store.private import private_dir, private_file, sqlite_files
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 WRITER_OPTION = "vangnet_writer"
+LOCK_WAIT_OPTION = "vangnet_lock_wait_ms"
 
 
 def writer(engine: Engine) -> Engine:
@@ -35,6 +36,14 @@ def writer(engine: Engine) -> Engine:
     for the write lock up to the busy timeout instead. Readers are not blocked (WAL).
     PostgreSQL ignores the option."""
     return engine.execution_options(**{WRITER_OPTION: True})
+
+
+def bounded_writer(engine: Engine, seconds: float) -> Engine:
+    """`writer` whose transactions wait at most ``seconds`` for a lock (SQLite: the busy
+    timeout; PostgreSQL: ``lock_timeout``) and then fail, so the caller can queue the work
+    and retry later instead of holding up everything behind it (live alert writes)."""
+    wait_ms = max(1, int(seconds * 1000))
+    return engine.execution_options(**{WRITER_OPTION: True, LOCK_WAIT_OPTION: wait_ms})
 
 
 def database_url(url: str | URL | None = None) -> URL:
@@ -64,7 +73,15 @@ def make_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo=echo)
-    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+    engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        wait_ms = connection.get_execution_options().get(LOCK_WAIT_OPTION)
+        if wait_ms is not None:
+            connection.exec_driver_sql(f"SET LOCAL lock_timeout = {int(wait_ms)}")
+
+    return engine
 
 
 def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
@@ -100,8 +117,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITER_OPTION)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        wait_ms = int(options.get(LOCK_WAIT_OPTION, SQLITE_BUSY_TIMEOUT_MS))
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={wait_ms}")  # per transaction
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITER_OPTION) else "BEGIN")
 
     return engine
 

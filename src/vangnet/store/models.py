@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -143,6 +144,36 @@ class ContentSignal(Base):
     value_key: Mapped[str] = mapped_column(String(136))
 
 
+class BankImportRow(Base):
+    """A record of a bank import being staged (in short transactions, one chunk each):
+    invisible to everything else until the import is published in one transaction, and
+    deleted then. Rows of an import that stopped (killed) are removed by the next import."""
+
+    __tablename__ = "bank_import_rows"
+    __table_args__ = (
+        UniqueConstraint("import_key", "signal_type", "value_key"),
+        Index(None, "import_key", "external_id"),
+        Index(None, "staged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    import_key: Mapped[str] = mapped_column(String(32))
+    bank_id: Mapped[int] = mapped_column(Integer)
+    signal_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[str] = mapped_column(Text)
+    value_key: Mapped[str] = mapped_column(String(136))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    category_profile: Mapped[str | None] = mapped_column(String(64))
+    category_code: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(Text)
+    series: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    owner: Mapped[bool] = mapped_column(Boolean, default=False)  # creates its content item
+    content_id: Mapped[int | None] = mapped_column(Integer)
+    staged_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class IndexChangeEntry(Base):
     """One signal entering (``add``) or leaving (``remove``) the matchable set."""
 
@@ -223,6 +254,12 @@ class Stream(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column()
+    # How far behind live it is processed, and input it lost (gaps in its own timestamps).
+    behind_live_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    falling_behind: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    input_lost_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    input_discontinuities: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    alerts_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Alert(Base):

@@ -1,0 +1,146 @@
+"""Helpers for the live no-loss and falling-behind tests (issue 10, findings 1 and 15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from vangnet.banks import service as banks
+from vangnet.store.db import make_engine, writer
+from vangnet.store.models import Alert
+
+VENV_BIN = Path(sys.executable).parent
+#: A banked PDQ (quality is sent as 100 with it).
+KNOWN_PDQ = "f" * 16 + "0" * 16 + "a5" * 8 + "3c" * 8
+
+
+def poll(check: Callable[[], bool], timeout: float) -> bool:
+    """True as soon as ``check()`` is; False after ``timeout`` seconds (a bound)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+def bank_known(db_url: str, name: str = "KNOWN") -> int:
+    """A high-confidence bank (one matching sample alerts) holding `KNOWN_PDQ`."""
+    engine = make_engine(db_url)
+    try:
+        with Session(writer(engine)) as s:
+            banks.create_bank(s, name=name, high_confidence=True)
+            content_id = banks.add_content(s, bank=name, signals={"pdq": KNOWN_PDQ})
+            s.commit()
+    finally:
+        engine.dispose()
+    return content_id
+
+
+def pdq_list(path: Path, count: int, *, seed: int = 10) -> Path:
+    """A plain list of ``count`` random PDQ hashes (none near `KNOWN_PDQ`)."""
+    rng = random.Random(seed)
+    with path.open("w") as out:
+        out.write("# signal_type: pdq\n")
+        for _ in range(count):
+            out.write(f"{rng.getrandbits(256):064x}\n")
+    return path
+
+
+def alerts_in_db(db_url: str, stream_id: int) -> int:
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as s:
+            return int(s.scalar(select(func.count()).where(Alert.stream_id == stream_id)) or 0)
+    finally:
+        engine.dispose()
+
+
+def staged_rows(db_url: str) -> int:
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as s:
+            return int(s.scalar(text("SELECT count(*) FROM bank_import_rows")) or 0)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def alert_writes_blocked(db_url: str) -> Iterator[None]:
+    """Hold a lock that alert writes need: the write lock on SQLite (BEGIN IMMEDIATE), an
+    ACCESS EXCLUSIVE lock on ``alerts`` on PostgreSQL (another transaction, as a long
+    import or a stuck writer would)."""
+    engine = make_engine(db_url)
+    try:
+        with writer(engine).connect() as conn:
+            conn.begin()
+            if engine.dialect.name == "postgresql":
+                conn.exec_driver_sql("LOCK TABLE alerts IN ACCESS EXCLUSIVE MODE")
+            else:
+                conn.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS held (x INTEGER)")
+            try:
+                yield
+            finally:
+                conn.rollback()
+    finally:
+        engine.dispose()
+
+
+def cli_env(db_url: str, home: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env.update(VANGNET_HOME=str(home), VANGNET_DATABASE_URL=db_url)
+    # the streams, servers and receivers of these tests are on loopback (egress policy)
+    env["VANGNET_EGRESS_ALLOW"] = '["loopback"]'
+    env.update({f"VANGNET_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``vangnet serve`` on a free loopback port: (base URL, process); killed (SIGKILL) at
+    the end if still alive."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(VENV_BIN / "vangnet"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+
+        def up() -> bool:
+            try:
+                return httpx.get(f"{base}/status", timeout=1).text == "I-AM-ALIVE"
+            except httpx.TransportError:
+                return False
+
+        assert poll(up, 60), "server did not start"
+        yield base, process
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
