@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,14 @@ if TYPE_CHECKING:
 # A row id in a URL: larger numbers cannot exist in either database (and would overflow it).
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id.")]
+#: Audit sequence numbers are 64-bit (BIGINT on PostgreSQL, INTEGER on SQLite).
+MAX_SEQ = 2**63 - 1
+#: A row id to page after (0: from the start); larger ids cannot exist.
+AfterId = Annotated[int, Query(ge=0, le=MAX_ID, description="Page after this id.")]
+#: A row id given as a filter in a query string.
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A row id.")]
+#: An audit sequence number in a query string.
+SeqNo = Annotated[int | None, Query(ge=1, le=MAX_SEQ, description="An audit sequence number.")]
 
 
 class KeyCache:

@@ -29,7 +29,18 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
+from vangnet.api.deps import (
+    MAX_ID,
+    AfterId,
+    Caller,
+    IdFilter,
+    RowId,
+    Services,
+    db_session,
+    require,
+    services,
+    writer_session,
+)
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.auth.keys import Permission
 from vangnet.errors import (
@@ -484,8 +495,8 @@ async def push_hashes(stream_id: RowId, body: HashPush, svc: Svc, _: Streams) ->
 def alerts(
     session: Db,
     _: Alerts,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    stream_id: int | None = None,
+    after_id: AfterId = 0,
+    stream_id: IdFilter = None,
     status: Literal["open", "acknowledged"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -508,7 +519,7 @@ def alerts(
 async def alert_feed(
     svc: Svc,
     _: Alerts,
-    after_id: Annotated[int | None, Query(ge=0)] = None,
+    after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``alert`` events (``id:`` is the alert id) and stream ``state``
@@ -523,8 +534,8 @@ async def alert_feed(
             start = int(last_event_id.strip())
         except ValueError:
             raise ValidationError("Last-Event-ID must be an alert id") from None
-        if start < 0:
-            raise ValidationError("Last-Event-ID must be an alert id")
+        if not 0 <= start <= MAX_ID:
+            raise ValidationError(f"Last-Event-ID must be an alert id (0 to {MAX_ID})")
     subscriber = svc.events.subscribe()
     return StreamingResponse(
         _feed(svc.engine, svc.events, subscriber, start),

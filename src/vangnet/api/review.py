@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
+from vangnet.api.deps import (
+    Caller,
+    RowId,
+    SeqNo,
+    Services,
+    db_session,
+    require,
+    services,
+    writer_session,
+)
 from vangnet.audit import chain
 from vangnet.auth.keys import Permission
 from vangnet.review import cases, decisions
@@ -86,7 +95,7 @@ def list_audit(
     session: Db,
     _: AuditP,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_seq: int | None = None,
+    before_seq: SeqNo = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:
