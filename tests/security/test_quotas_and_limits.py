@@ -7,10 +7,17 @@ All traffic goes to the app in-process (Starlette's TestClient) on SQLite and Po
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from vangnet.store.db import make_engine, writer
+from vangnet.store.models import Stream
+
 HUGE = [2**31, 2**63, 10**20]
+PDQ = "0f0f0f0f33cc33cc55aa55aa0ff00ff0f0f0f0f0cc33cc33aa55aa55f00ff00f"
 
 
 def _error_code(response: Any) -> str:
@@ -98,3 +105,78 @@ def test_every_integer_path_parameter_is_range_checked(client: Any) -> None:
             r = client.request(method, url, json={} if method != "GET" else None)
             assert r.status_code in (400, 404, 422), (method, url, r.status_code, r.text)
             assert r.status_code < 500
+
+
+# -- finding 6: nested and oversized JSON ------------------------------------------------------
+
+
+def _nested(levels: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_deeply_nested_stream_metadata_is_refused_and_nothing_is_stored(client: Any) -> None:
+    kept = client.post("/v1/streams", json={"metadata": {"room": "a"}})
+    assert kept.status_code == 201, kept.text
+    for levels in (40, 300, 900):
+        r = client.post("/v1/streams", json={"metadata": _nested(levels)})
+        assert r.status_code == 422, (levels, r.status_code, r.text[:200])
+        assert _error_code(r) == "json_limit_exceeded"
+    r = client.post("/v1/streams", json={"metadata": {"note": "nul\x00inside"}})
+    assert r.status_code == 422 and _error_code(r) == "json_limit_exceeded", r.text
+    listed = client.get("/v1/streams")
+    assert listed.status_code == 200, listed.text
+    assert [s["id"] for s in listed.json()["streams"]] == [kept.json()["id"]]
+    assert client.post("/v1/streams", json={"metadata": _nested(30)}).status_code == 201
+
+
+def test_a_stored_row_nested_too_deeply_does_not_break_the_listing(
+    client: Any, db_url: str
+) -> None:
+    """A row written before the limits existed (900 levels, under 16 KB) is listed with an
+    error marker; every other row and the listing itself still answer."""
+    good = client.post("/v1/streams", json={"metadata": {"room": "a"}}).json()["id"]
+    bad = client.post("/v1/streams", json={}).json()["id"]
+    engine = make_engine(db_url)
+    try:
+        with Session(writer(engine)) as session:
+            row = session.get(Stream, bad)
+            assert row is not None
+            row.stream_metadata = _nested(900)
+            session.commit()
+    finally:
+        engine.dispose()
+    listed = client.get("/v1/streams")
+    assert listed.status_code == 200, listed.text
+    by_id = {s["id"]: s for s in listed.json()["streams"]}
+    assert by_id[good]["metadata"] == {"room": "a"}
+    assert by_id[bad]["metadata"]["error"]["code"] == "json_limit_exceeded"
+    shown = client.get(f"/v1/streams/{bad}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["metadata"]["error"]["code"] == "json_limit_exceeded"
+    assert client.get("/v1/streams", params={"active": True}).status_code == 200
+
+
+def test_notes_and_item_fields_have_size_limits(client: Any) -> None:
+    assert client.post("/v1/banks", json={"name": "B"}).status_code == 201
+    r = client.post("/v1/banks", json={"name": "C", "note": "x" * 10_001})
+    assert r.status_code == 422 and _error_code(r) == "json_limit_exceeded", r.text
+    r = client.patch("/v1/banks/B", json={"note": "a\x00b"})
+    assert r.status_code == 422 and _error_code(r) == "json_limit_exceeded", r.text
+    item = {"signal_type": "pdq", "value": PDQ}
+    for field, value in [("note", "x" * 10_001), ("series", "\x00"), ("external_id", "e" * 256)]:
+        r = client.post("/v1/banks/B/hashes", json={"items": [{**item, field: value}]})
+        assert r.status_code == 422, (field, r.status_code, r.text)
+    meta = {"json": _nested(300)}
+    r = client.post(
+        "/c/bank/B/content",
+        params={"metadata": json.dumps(meta)},
+        files={"photo": ("p.png", b"not an image", "image/png")},
+    )
+    assert r.status_code == 422 and "nested deeper" in r.json()["message"], r.text
+    r = client.post("/c/bank/B/content", params={"metadata": "[" * 100_000})
+    assert r.status_code == 400, r.text
+    assert client.get("/v1/banks/B").json()["stats"]["content"] == 0
+    assert client.get("/v1/banks/B").json()["note"] is None

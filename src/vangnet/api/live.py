@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import threading
 import time
@@ -51,6 +52,7 @@ from vangnet.errors import (
     ValidationError,
     VangnetError,
 )
+from vangnet.jsonlimits import depth
 from vangnet.live import alerts as alert_service
 from vangnet.live.evidence import list_evidence
 from vangnet.live.monitor import StreamRuntime
@@ -60,7 +62,10 @@ from vangnet.live.states import StreamState
 from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict
 from vangnet.store.models import Alert, Stream, WebhookDelivery
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["live"])
+#: Deepest JSON a listing renders (the serializer fails at about 255 levels).
+RENDER_DEPTH = 128
 
 Streams = Annotated[Caller, Depends(require(Permission.STREAMS))]
 Alerts = Annotated[Caller, Depends(require(Permission.ALERTS))]
@@ -323,6 +328,18 @@ def _stream_json(svc: Services, row: Stream) -> dict[str, Any]:
     return out
 
 
+def _listed(svc: Services, row: Stream) -> dict[str, Any]:
+    """A stream in a listing; one that cannot be rendered is listed with an error marker
+    instead of failing the listing for everyone."""
+    try:
+        shown = _stream_json(svc, row)
+        if depth(shown, stop_after=RENDER_DEPTH) <= RENDER_DEPTH:
+            return shown
+    except Exception:
+        log.exception("stream %s cannot be rendered", row.id)
+    return {"id": row.id, "error": {"code": "unrenderable", "message": "stream not shown"}}
+
+
 @router.post("/streams", status_code=201)
 def start_stream(body: StreamCreate, svc: Svc, session: Db, _: Streams) -> dict[str, Any]:
     """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null."""
@@ -345,7 +362,7 @@ def streams(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     rows = list_streams(session, active_only=active, limit=limit)
-    return {"streams": [_stream_json(svc, r) for r in rows]}
+    return {"streams": [_listed(svc, r) for r in rows]}
 
 
 @router.get("/streams/{stream_id}")

@@ -327,7 +327,7 @@ def add_hashes(name: str, body: BatchAdd, session: WriterDb, who: Write) -> dict
             )
         except ValidationError as error:
             session.rollback()
-            raise ValidationError(f"items[{position}]: {error.message}") from None
+            raise type(error)(f"items[{position}]: {error.message}") from None
         except Exception as error:
             session.rollback()
             message = getattr(error, "message", None)

@@ -43,6 +43,7 @@ from vangnet.banks.categories import Category, get_profile
 from vangnet.banks.formats.base import BankRecord
 from vangnet.config import get_settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
+from vangnet.jsonlimits import check_text
 from vangnet.signals.registry import get_signal_type, signal_types
 from vangnet.store.db import is_postgresql
 from vangnet.store.models import (
@@ -362,7 +363,7 @@ def create_bank(
         category_profile=_check_profile(category_profile),
         high_confidence=bool(high_confidence),
         thresholds=_merge_thresholds(default_thresholds(), thresholds or {}),
-        note=note,
+        note=check_text(note, what="note"),
         matching_enabled_ratio=_check_ratio(matching_enabled_ratio),
     )
     if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
@@ -453,7 +454,7 @@ def update_bank(
     if policy is not None:
         bank.policy = _merge_policy(bank.policy or {}, policy)
     if not isinstance(note, Unset):
-        bank.note = note
+        bank.note = check_text(note, what="note")
     if matching_enabled_ratio is not None:
         _set_ratio(session, bank, _check_ratio(matching_enabled_ratio))
     bank.updated_at = utcnow()
@@ -534,6 +535,9 @@ def add_content(
     existing content's id is returned. Raises `InvalidHashError` for a malformed value.
     """
     pairs = _pairs(signals)
+    for what, given in (("source", source), ("series", series), ("note", note)):
+        check_text(given, what=what)
+    check_text(external_id, what="external_id", max_chars=255)
     _lock_change_log(session)
     row = _bank_row(session, bank)
     existing = _existing_content(session, row.id, pairs)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import get_settings
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
+from vangnet.jsonlimits import check_json, check_text, shown
 from vangnet.live.sources import FileSource, display_url, source_for
 from vangnet.store.models import Stream, utcnow
 
@@ -22,11 +23,8 @@ MAX_METADATA_BYTES = 16_384
 
 
 def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    import json
-
     data = dict(metadata or {})
-    if len(json.dumps(data, default=str)) > MAX_METADATA_BYTES:
-        raise ValidationError(f"stream metadata is larger than {MAX_METADATA_BYTES} bytes")
+    check_json(data, what="stream metadata", max_bytes=MAX_METADATA_BYTES)
     return data
 
 
@@ -51,8 +49,7 @@ def create_stream(
     rate = get_settings().live_sample_fps if fps is None else float(fps)
     if not 0 < rate <= 30:
         raise ValidationError("the sample rate must be above 0 and at most 30 per second")
-    if external_id is not None and len(external_id) > 255:
-        raise ValidationError("external_id is longer than 255 characters")
+    check_text(external_id, what="external_id", max_chars=255)
     row = Stream(
         kind="pull" if url else "push",
         url=url,
@@ -99,7 +96,7 @@ def stream_dict(row: Stream) -> dict[str, Any]:
         "kind": row.kind,
         "url": display_url(row.url),
         "external_id": row.external_id,
-        "metadata": row.stream_metadata,
+        "metadata": shown(row.stream_metadata, what="stream metadata"),
         "state": row.state,
         "reason": row.state_reason,
         "sample_fps": row.sample_fps,
