@@ -11,10 +11,13 @@ import json
 import threading
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.conftest import AppFactory, make_key, poll
+from vangnet.live.streams import create_stream
 from vangnet.store.db import make_engine, writer
-from vangnet.store.models import Stream
+from vangnet.store.models import ApiKey, Stream
 
 HUGE = [2**31, 2**63, 10**20]
 PDQ = "0f0f0f0f33cc33cc55aa55aa0ff00ff0f0f0f0f0cc33cc33aa55aa55f00ff00f"
@@ -180,3 +183,73 @@ def test_notes_and_item_fields_have_size_limits(client: Any) -> None:
     assert r.status_code == 400, r.text
     assert client.get("/v1/banks/B").json()["stats"]["content"] == 0
     assert client.get("/v1/banks/B").json()["note"] is None
+
+
+# -- finding 6: per-key quotas -----------------------------------------------------------------
+
+
+def test_a_key_may_not_start_more_streams_than_its_quota(
+    make_client: AppFactory, db_url: str
+) -> None:
+    app = make_client(key_max_streams=3)
+    one, other = make_key(db_url, "matcher", "one"), make_key(db_url, "matcher", "other")
+    started = []
+    for _ in range(3):
+        r = app.post("/v1/streams", json={}, headers={"X-API-Key": one})
+        assert r.status_code == 201, r.text
+        started.append(r.json()["id"])
+    refused = app.post("/v1/streams", json={}, headers={"X-API-Key": one})
+    assert refused.status_code == 429, refused.text
+    assert _error_code(refused) == "quota_exceeded"
+    listed = app.get("/v1/streams", headers={"X-API-Key": one}).json()["streams"]
+    assert sorted(s["id"] for s in listed) == started  # nothing was created
+    # another key has its own quota; a stopped stream frees a place
+    assert app.post("/v1/streams", json={}, headers={"X-API-Key": other}).status_code == 201
+    stop = app.post(f"/v1/streams/{started[0]}/stop", headers={"X-API-Key": one})
+    assert stop.status_code == 200, stop.text
+    assert app.post("/v1/streams", json={}, headers={"X-API-Key": one}).status_code == 201
+    assert app.post("/v1/streams", json={}, headers={"X-API-Key": one}).status_code == 429
+
+
+def test_streams_resumed_after_a_restart_respect_the_quota(
+    make_client: AppFactory, db_url: str
+) -> None:
+    """Streams a key had queued (as if started before a restart, or before a lower quota) are
+    resumed only up to the quota; the rest fail with a reason instead of running."""
+    key = make_key(db_url, "matcher", "busy")
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as session:
+            key_id = session.scalars(select(ApiKey.id).where(ApiKey.name == "busy")).one()
+            ids = [create_stream(session, url=None, api_key_id=key_id).id for _ in range(5)]
+            session.commit()
+    finally:
+        engine.dispose()
+    app = make_client(key_max_streams=2)
+    app.headers["X-API-Key"] = key
+
+    def states() -> dict[int, str]:
+        streams = app.get("/v1/streams").json()["streams"]
+        return {s["id"]: s["state"] for s in streams}
+
+    assert poll(lambda: all(s != "connecting" for s in states().values()), timeout=10)
+    seen = states()
+    assert [seen[i] for i in ids] == ["live", "live", "failed", "failed", "failed"], seen
+    failed = app.get(f"/v1/streams/{ids[-1]}").json()
+    assert "quota" in failed["reason"]
+    assert app.post("/v1/streams", json={}).status_code == 429
+
+
+def test_a_key_beyond_its_request_rate_gets_429_with_retry_after(
+    make_client: AppFactory, db_url: str
+) -> None:
+    app = make_client(key_rate_per_second=0.5, key_rate_burst=5)
+    fast, calm = make_key(db_url, "matcher", "fast"), make_key(db_url, "matcher", "calm")
+    answers = [app.get("/v1/banks", headers={"X-API-Key": fast}).status_code for _ in range(8)]
+    assert answers[:5] == [200] * 5 and answers[5:] == [429] * 3, answers
+    r = app.get("/v1/banks", headers={"X-API-Key": fast})
+    assert r.status_code == 429 and _error_code(r) == "rate_limited"
+    assert 1 <= int(r.headers["Retry-After"]) <= 2
+    assert app.get("/v1/banks", headers={"X-API-Key": calm}).status_code == 200
+    # unknown keys are refused as before (401), not counted against anyone
+    assert app.get("/v1/banks", headers={"X-API-Key": "vn_nope"}).status_code == 401

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import vangnet
 from vangnet.api import hma, live, review, v1
 from vangnet.api.deps import KeyCache, Services
+from vangnet.api.quotas import RateLimitedError, RateLimiter
 from vangnet.audit.config import record_config
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
@@ -113,6 +114,7 @@ def create_app(
                     keys=KeyCache(eng),
                     monitor=monitor,
                     events=events,
+                    rates=RateLimiter.from_settings(cfg),
                 )
                 try:
                     monitor.start()
@@ -145,7 +147,10 @@ def create_app(
 
     @app.exception_handler(VangnetError)
     async def vangnet_error(request: Request, exc: VangnetError) -> Response:
-        return _error(request, exc.status, exc.code, exc.message)
+        response = _error(request, exc.status, exc.code, exc.message)
+        if isinstance(exc, RateLimitedError):
+            response.headers["Retry-After"] = exc.retry_after_header
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Path, Query, Request
@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from vangnet.api.quotas import RateLimiter
 from vangnet.auth.keys import ApiKeyView, Permission, has_permission, hash_secret, verify_key
 from vangnet.config import Settings
 from vangnet.errors import AuthError, ForbiddenError
@@ -109,6 +110,8 @@ class Services:
     monitor: Monitor  # the live streams this process runs (push, API-started, resumed)
     events: EventHub  # the monitor's events, fanned out to /v1/alerts/feed subscribers
     _vault: Vault | None = None
+    #: Request rates per API key (VANGNET_KEY_RATE_PER_SECOND, VANGNET_KEY_RATE_BURST).
+    rates: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
 
     def vault(self) -> Vault:
         """The evidence vault (its key is loaded on first use)."""
@@ -183,6 +186,7 @@ async def caller(request: Request, svc: Annotated[Services, Depends(services)]) 
         key = await run_in_threadpool(svc.keys.verify, secret)
     if key is None:
         raise AuthError("the API key is not valid or has been revoked")
+    svc.rates.take(key.id)  # RateLimitedError (429) beyond the key's rate
     return Caller(key=key)
 
 

@@ -341,14 +341,16 @@ def _listed(svc: Services, row: Stream) -> dict[str, Any]:
 
 
 @router.post("/streams", status_code=201)
-def start_stream(body: StreamCreate, svc: Svc, session: Db, _: Streams) -> dict[str, Any]:
-    """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null."""
+def start_stream(body: StreamCreate, svc: Svc, session: Db, who: Streams) -> dict[str, Any]:
+    """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null.
+    A key may have at most VANGNET_KEY_MAX_STREAMS active streams (429 quota_exceeded)."""
     stream_id = svc.monitor.add_stream(
         body.url,
         external_id=body.external_id,
         metadata=body.metadata,
         fps=body.fps,
         allow_files=svc.settings.live_api_allow_files,
+        api_key_id=who.key.id if who.key is not None else None,
     )
     return _stream_json(svc, get_stream(session, stream_id))
 

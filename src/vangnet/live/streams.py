@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from vangnet.config import get_settings
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
 from vangnet.jsonlimits import check_json, check_text, shown
+from vangnet.live.quotas import check_stream_quota
 from vangnet.live.sources import FileSource, display_url, source_for
 from vangnet.store.models import Stream, utcnow
 
@@ -36,9 +37,13 @@ def create_stream(
     metadata: dict[str, Any] | None = None,
     fps: float | None = None,
     allow_files: bool = True,
+    api_key_id: int | None = None,
+    max_streams: int = 0,
 ) -> Stream:
     """A new wanted stream: pulled from ``url``, or pushed by the platform when None.
-    ``allow_files`` off refuses local files (for streams started through the API)."""
+    ``allow_files`` off refuses local files (for streams started through the API); a stream
+    started with an API key (``api_key_id``) counts against its quota of ``max_streams``
+    active streams (0: no limit)."""
     if url is not None:
         source = source_for(url, connect_timeout=1, stall_timeout=1)  # ValidationError
         if isinstance(source, FileSource) and not allow_files:
@@ -50,11 +55,15 @@ def create_stream(
     if not 0 < rate <= 30:
         raise ValidationError("the sample rate must be above 0 and at most 30 per second")
     check_text(external_id, what="external_id", max_chars=255)
+    metadata = _check_metadata(metadata)
+    if api_key_id is not None:
+        check_stream_quota(session, api_key_id, max_streams)
     row = Stream(
+        api_key_id=api_key_id,
         kind="pull" if url else "push",
         url=url,
         external_id=external_id,
-        stream_metadata=_check_metadata(metadata),
+        stream_metadata=metadata,
         sample_fps=rate,
         state="connecting",
         desired="run",
