@@ -276,13 +276,13 @@ class Settings(BaseSettings):
         "0: no limit. Streams started from the CLI count against no key.",
     )
     key_rate_per_second: float = Field(
-        default=50.0,
+        default=100.0,
         ge=0,
         description="Requests per second one API key may make on average (a token bucket per "
         "key and server process); beyond it 429 rate_limited with Retry-After. 0: no limit.",
     )
     key_rate_burst: int = Field(
-        default=200,
+        default=1000,
         ge=1,
         description="Requests one API key may make at once before VANGNET_KEY_RATE_PER_SECOND "
         "applies (the size of its token bucket).",

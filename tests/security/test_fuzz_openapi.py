@@ -63,9 +63,15 @@ def _keys(db_url: str) -> dict[Role, str]:
 
 @pytest.fixture
 def target(db_url: str, shared_data: Path) -> Iterator[Target]:
-    """The app on ``db_url`` (keys required, no file streams), its schema, seeded rows."""
+    """The app on ``db_url`` (keys required, no file streams, no request rate limit), its
+    schema, seeded rows."""
     keys = _keys(db_url)
-    cfg = Settings(database_url=db_url, require_api_keys=True, live_api_allow_files=False)
+    cfg = Settings(
+        database_url=db_url,
+        require_api_keys=True,
+        live_api_allow_files=False,
+        key_rate_per_second=0,  # a 429 would hide what the route does
+    )
     app = create_app(cfg, start_background=True)
     try:
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import vangnet
 from vangnet.api import hma, live, review, v1
 from vangnet.api.deps import KeyCache, Services
+from vangnet.api.nulguard import RefuseNul
 from vangnet.api.quotas import RateLimitedError, RateLimiter
 from vangnet.audit.config import record_config
 from vangnet.config import Settings, get_settings
@@ -169,6 +170,7 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(request, 500, "internal_error", "internal error; see the server log")
 
+    app.add_middleware(RefuseNul)
     app.include_router(hma.router)
     app.include_router(v1.router)
     app.include_router(live.router)
