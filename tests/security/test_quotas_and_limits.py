@@ -253,3 +253,15 @@ def test_a_key_beyond_its_request_rate_gets_429_with_retry_after(
     assert app.get("/v1/banks", headers={"X-API-Key": calm}).status_code == 200
     # unknown keys are refused as before (401), not counted against anyone
     assert app.get("/v1/banks", headers={"X-API-Key": "vn_nope"}).status_code == 401
+
+
+def test_nul_characters_in_urls_are_refused_with_400(client: Any) -> None:
+    """Found by the fuzzer on PostgreSQL (which cannot hold NUL in text): 500 before."""
+    for url in (
+        "/v1/audit?action=a%00b",
+        "/v1/banks/A%00B",
+        "/v1/content/search?signal_type=pdq&value=%00",
+    ):
+        r = client.get(url)
+        assert r.status_code == 400, (url, r.text)
+        assert _error_code(r) == "invalid_request"

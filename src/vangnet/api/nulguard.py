@@ -6,7 +6,6 @@ query fails inside the database driver; refusing it at the door keeps that a cle
 
 from __future__ import annotations
 
-
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
