@@ -265,6 +265,11 @@ class Findings:
         if seen < 3:  # a few per operation are enough to fix it
             self.found.append(Finding(operation, problem, str(reproduce)))
 
+    def summary(self) -> str:
+        slowest = sorted(self.timings.items(), key=lambda t: -t[1])[:5]
+        took = ", ".join(f"{label} {seconds:.1f}s" for label, seconds in slowest)
+        return f"answers per status: {dict(sorted(self.statuses.items()))}; slowest: {took}"
+
     def report(self) -> str:
         return "\n\n".join(f"{f.operation}: {f.problem}\n  {f.reproduce}" for f in self.found)
 
