@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.conftest import AppFactory, make_key, poll
 from vangnet.live.streams import create_stream
 from vangnet.store.db import make_engine, writer
-from vangnet.store.models import ApiKey, Stream
+from vangnet.store.models import ApiKey, Case, Stream
 
 HUGE = [2**31, 2**63, 10**20]
 PDQ = "0f0f0f0f33cc33cc55aa55aa0ff00ff0f0f0f0f0cc33cc33aa55aa55f00ff00f"
@@ -265,3 +265,26 @@ def test_nul_characters_in_urls_are_refused_with_400(client: Any) -> None:
         r = client.get(url)
         assert r.status_code == 400, (url, r.text)
         assert _error_code(r) == "invalid_request"
+
+
+def test_nul_in_a_decision_note_is_refused_and_the_case_is_unchanged(
+    client: Any, db_url: str
+) -> None:
+    """Found by the deeper fuzzing run: 500 on PostgreSQL before."""
+    engine = make_engine(db_url)
+    try:
+        with Session(writer(engine)) as session:
+            case = Case(key="fuzz-nul", title="fuzz", kind="upload", status="open")
+            session.add(case)
+            session.commit()
+            case_id = case.id
+    finally:
+        engine.dispose()
+    for body in (
+        {"decision": "escalate", "note": "see\x00this"},
+        {"decision": "confirm", "category": "vics:\x001"},
+    ):
+        r = client.post(f"/v1/cases/{case_id}/decisions", json=body)
+        assert r.status_code == 422, r.text
+        assert _error_code(r) == "json_limit_exceeded"
+    assert client.get(f"/v1/cases/{case_id}").json()["status"] == "open"
