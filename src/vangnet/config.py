@@ -508,6 +508,27 @@ class Settings(BaseSettings):
         "published (made visible, all at once) at the end.",
     )
 
+    # -- fuzz: per-API-key quotas (issue 10) --------------------------------------------------
+    key_max_streams: int = Field(
+        default=10,
+        ge=0,
+        description="Most streams one API key may have active at once (started, not ended); "
+        "more are refused with 429 quota_exceeded, also when streams resume after a restart. "
+        "0: no limit. Streams started from the CLI count against no key.",
+    )
+    key_rate_per_second: float = Field(
+        default=100.0,
+        ge=0,
+        description="Requests per second one API key may make on average (a token bucket per "
+        "key and server process); beyond it 429 rate_limited with Retry-After. 0: no limit.",
+    )
+    key_rate_burst: int = Field(
+        default=1000,
+        ge=1,
+        description="Requests one API key may make at once before VANGNET_KEY_RATE_PER_SECOND "
+        "applies (the size of its token bucket).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

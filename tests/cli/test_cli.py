@@ -292,6 +292,7 @@ def test_installed_script_end_to_end(tmp_path: Path, shared_data: Path) -> None:
     """The real console script: JSON lines on stdout, exit code 3 for an unreadable file,
     no traceback. (Process start-up is slow, so only one run.)"""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env["VANGNET_EGRESS_ALLOW"] = '["loopback"]'  # the tests' servers are on loopback
     env["VANGNET_HOME"] = str(tmp_path / "home")
     notes = tmp_path / "notes.txt"
     notes.write_text("plain text\n")

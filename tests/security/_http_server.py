@@ -20,6 +20,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from web.conftest import LOGIN_CSRF
+
 VENV_BIN = Path(sys.executable).parent
 START_TIMEOUT_S = 120.0
 PASSWORD = "correct horse battery staple 42"
@@ -92,11 +94,22 @@ def running_server(home: Path, **settings: str) -> Iterator[Server]:
     tmpdir = home / "tmp"
     tmpdir.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env["VANGNET_EGRESS_ALLOW"] = '["loopback"]'  # the tests' servers are on loopback
     env.update({f"VANGNET_{k.upper()}": v for k, v in settings.items()})
     env.update(VANGNET_HOME=str(home / "home"), TMPDIR=str(tmpdir), VANGNET_LOG_LEVEL="warning")
     key = json.loads(cli(env, "key", "create", "attack-suite", "--role", "admin", "--json"))["key"]
     matcher = json.loads(cli(env, "key", "create", "matcher", "--role", "matcher", "--json"))["key"]
-    cli(env, "user", "create", "boss", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+    # a reviewer: signs in with a password alone (admins need a second factor)
+    cli(
+        env,
+        "user",
+        "create",
+        "boss",
+        "--role",
+        "reviewer",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     port = free_port()
     proc = subprocess.Popen(
         [str(VENV_BIN / "vangnet"), "serve", "--port", str(port)],
@@ -131,8 +144,11 @@ def running_server(home: Path, **settings: str) -> Iterator[Server]:
 def sign_in(server: Server) -> tuple[httpx.Client, str]:
     """A client signed in to the web UI, and its CSRF token."""
     client = httpx.Client(base_url=server.base, timeout=10)
+    form = LOGIN_CSRF.search(client.get("/ui/login").text)  # the sign-in form's CSRF token
+    assert form is not None
     r = client.post(
-        "/ui/login", data={"username": server.user, "password": PASSWORD, "next": "/ui/"}
+        "/ui/login",
+        data={"csrf": form.group(1), "username": server.user, "password": PASSWORD, "next": "/ui/"},
     )
     assert r.status_code == 303, r.text
     page = client.get("/ui/settings")

@@ -164,6 +164,7 @@ def live_server(
     home = tmp_path_factory.mktemp("browser-home")
     db_url = f"sqlite:///{home / 'v.db'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env["VANGNET_EGRESS_ALLOW"] = '["loopback"]'  # the tests' servers are on loopback
     env.update(
         {
             "VANGNET_HOME": str(home),

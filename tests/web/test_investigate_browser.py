@@ -86,6 +86,7 @@ def workbench(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> It
         finally:
             reset_settings()
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env["VANGNET_EGRESS_ALLOW"] = '["loopback"]'  # the tests' servers are on loopback
     env.update(
         {"VANGNET_HOME": str(home), "VANGNET_DATABASE_URL": db_url, "VANGNET_LOG_LEVEL": "warning"}
     )

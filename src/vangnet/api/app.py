@@ -19,6 +19,8 @@ import vangnet
 from vangnet.api import hma, live, review, v1
 from vangnet.api.deps import KeyCache, Services
 from vangnet.api.guard import HttpGuard
+from vangnet.api.nulguard import RefuseNul
+from vangnet.api.quotas import RateLimitedError, RateLimiter
 from vangnet.audit.config import record_config
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
@@ -143,6 +145,7 @@ def create_app(
                     keys=KeyCache(eng),
                     monitor=monitor,
                     events=events,
+                    rates=RateLimiter.from_settings(cfg),
                 )
                 restore = _end_feeds_on_signal(events) if end_feeds_on_signal else None
                 try:
@@ -178,7 +181,10 @@ def create_app(
 
     @app.exception_handler(VangnetError)
     async def vangnet_error(request: Request, exc: VangnetError) -> Response:
-        return _error(request, exc.status, exc.code, exc.message)
+        response = _error(request, exc.status, exc.code, exc.message)
+        if isinstance(exc, RateLimitedError):
+            response.headers["Retry-After"] = exc.retry_after_header
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -197,6 +203,7 @@ def create_app(
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(request, 500, "internal_error", "internal error; see the server log")
 
+    app.add_middleware(RefuseNul)
     app.include_router(hma.router)
     app.include_router(v1.router)
     app.include_router(live.router)

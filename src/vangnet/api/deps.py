@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from vangnet.api.quotas import RateLimiter
 from vangnet.auth.keys import ApiKeyView, Permission, has_permission, hash_secret, verify_key
 from vangnet.config import Settings
 from vangnet.errors import AuthError, ForbiddenError
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
 # A row id in a URL: larger numbers cannot exist in either database (and would overflow it).
 MAX_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="A row id.")]
+#: Audit sequence numbers are 64-bit (BIGINT on PostgreSQL, INTEGER on SQLite).
+MAX_SEQ = 2**63 - 1
+#: A row id to page after (0: from the start); larger ids cannot exist.
+AfterId = Annotated[int, Query(ge=0, le=MAX_ID, description="Page after this id.")]
+#: A row id given as a filter in a query string.
+IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID, description="A row id.")]
+#: An audit sequence number in a query string.
+SeqNo = Annotated[int | None, Query(ge=1, le=MAX_SEQ, description="An audit sequence number.")]
 
 
 class KeyCache:
@@ -101,6 +110,8 @@ class Services:
     monitor: Monitor  # the live streams this process runs (push, API-started, resumed)
     events: EventHub  # the monitor's events, fanned out to /v1/alerts/feed subscribers
     _vault: Vault | None = None
+    #: Request rates per API key (VANGNET_KEY_RATE_PER_SECOND, VANGNET_KEY_RATE_BURST).
+    rates: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
 
     def vault(self) -> Vault:
         """The evidence vault (its key is loaded on first use)."""
@@ -177,6 +188,7 @@ async def caller(request: Request, svc: Annotated[Services, Depends(services)]) 
         key = await run_in_threadpool(svc.keys.verify, secret)
     if key is None:
         raise AuthError("the API key is not valid or has been revoked")
+    svc.rates.take(key.id)  # RateLimitedError (429) beyond the key's rate
     return Caller(key=key)
 
 

@@ -24,6 +24,7 @@ from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import hash_bytes, signal_values
+from vangnet.jsonlimits import check_json
 from vangnet.match.results import Match
 from vangnet.signals.base import ContentType
 from vangnet.signals.registry import signal_types
@@ -333,13 +334,14 @@ def _metadata(raw: str | None) -> dict[str, Any]:
         return {}
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ValidationError("metadata should be a json object") from None
     if not isinstance(meta, dict):
         raise ValidationError("metadata should be a json object")
     unexpected = set(meta) - {"content_id", "content_uri", "json"}
     if unexpected:
         raise ValidationError(f"metadata contains unexpected keys: {' ,'.join(sorted(unexpected))}")
+    check_json(meta, what="metadata")
     return meta
 
 
@@ -392,8 +394,9 @@ async def bank_add_file(
 ) -> dict[str, Any]:
     """Hash an uploaded file (multipart field ``photo`` or ``video``) and add it to the bank."""
     _existing_bank(session, bank_name)
+    meta = _metadata(metadata)  # checked before the upload is read
     hashed = await _hash_upload(request, svc)
-    return _add_signals(session, who, bank_name, signals_of(hashed), _metadata(metadata))
+    return _add_signals(session, who, bank_name, signals_of(hashed), meta)
 
 
 @router.get("/c/bank/{bank_name}/content/{content_id}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import threading
 import time
@@ -29,7 +30,18 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
+from vangnet.api.deps import (
+    MAX_ID,
+    AfterId,
+    Caller,
+    IdFilter,
+    RowId,
+    Services,
+    db_session,
+    require,
+    services,
+    writer_session,
+)
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.audit import chain as audit_chain
 from vangnet.auth.keys import Permission
@@ -41,6 +53,7 @@ from vangnet.errors import (
     ValidationError,
     VangnetError,
 )
+from vangnet.jsonlimits import depth
 from vangnet.live import alerts as alert_service
 from vangnet.live.evidence import list_evidence
 from vangnet.live.monitor import StreamRuntime
@@ -50,7 +63,10 @@ from vangnet.live.states import StreamState
 from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict
 from vangnet.store.models import Alert, Stream, WebhookDelivery
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["live"])
+#: Deepest JSON a listing renders (the serializer fails at about 255 levels).
+RENDER_DEPTH = 128
 
 Streams = Annotated[Caller, Depends(require(Permission.STREAMS))]
 Alerts = Annotated[Caller, Depends(require(Permission.ALERTS))]
@@ -313,15 +329,29 @@ def _stream_json(svc: Services, row: Stream) -> dict[str, Any]:
     return out
 
 
+def _listed(svc: Services, row: Stream) -> dict[str, Any]:
+    """A stream in a listing; one that cannot be rendered is listed with an error marker
+    instead of failing the listing for everyone."""
+    try:
+        shown = _stream_json(svc, row)
+        if depth(shown, stop_after=RENDER_DEPTH) <= RENDER_DEPTH:
+            return shown
+    except Exception:
+        log.exception("stream %s cannot be rendered", row.id)
+    return {"id": row.id, "error": {"code": "unrenderable", "message": "stream not shown"}}
+
+
 @router.post("/streams", status_code=201)
 def start_stream(body: StreamCreate, svc: Svc, session: Db, who: Streams) -> dict[str, Any]:
-    """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null."""
+    """Watch a stream in this server: pulled from ``url``, or pushed when ``url`` is null.
+    A key may have at most VANGNET_KEY_MAX_STREAMS active streams (429 quota_exceeded)."""
     stream_id = svc.monitor.add_stream(
         body.url,
         external_id=body.external_id,
         metadata=body.metadata,
         fps=body.fps,
         allow_files=svc.settings.live_api_allow_files,
+        api_key_id=who.key.id if who.key is not None else None,
     )
     out = _stream_json(svc, get_stream(session, stream_id))
     audit_chain.record_now(
@@ -346,7 +376,7 @@ def streams(
     limit: Annotated[int, Query(ge=1, le=1000)] = 500,
 ) -> dict[str, Any]:
     rows = list_streams(session, active_only=active, limit=limit)
-    return {"streams": [_stream_json(svc, r) for r in rows]}
+    return {"streams": [_listed(svc, r) for r in rows]}
 
 
 @router.get("/streams/{stream_id}")
@@ -497,8 +527,8 @@ async def push_hashes(stream_id: RowId, body: HashPush, svc: Svc, _: Streams) ->
 def alerts(
     session: Db,
     _: Alerts,
-    after_id: Annotated[int, Query(ge=0)] = 0,
-    stream_id: int | None = None,
+    after_id: AfterId = 0,
+    stream_id: IdFilter = None,
     status: Literal["open", "acknowledged"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -521,7 +551,7 @@ def alerts(
 async def alert_feed(
     svc: Svc,
     _: Alerts,
-    after_id: Annotated[int | None, Query(ge=0)] = None,
+    after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``alert`` events (``id:`` is the alert id) and stream ``state``
@@ -536,8 +566,8 @@ async def alert_feed(
             start = int(last_event_id.strip())
         except ValueError:
             raise ValidationError("Last-Event-ID must be an alert id") from None
-        if start < 0:
-            raise ValidationError("Last-Event-ID must be an alert id")
+        if not 0 <= start <= MAX_ID:
+            raise ValidationError(f"Last-Event-ID must be an alert id (0 to {MAX_ID})")
     subscriber = svc.events.subscribe()
     return StreamingResponse(
         _feed(svc.engine, svc.events, subscriber, start),

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
+from vangnet.api.deps import (
+    Caller,
+    RowId,
+    SeqNo,
+    Services,
+    db_session,
+    require,
+    services,
+    writer_session,
+)
 from vangnet.audit import chain
 from vangnet.audit.anchor import anchor_for
 from vangnet.auth import keys
@@ -133,7 +142,7 @@ def list_audit(
     session: Db,
     _: AuditP,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_seq: int | None = None,
+    before_seq: SeqNo = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     actor: Annotated[str | None, Query(max_length=255)] = None,
 ) -> dict[str, Any]:

@@ -10,7 +10,16 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
+from vangnet.api.deps import (
+    AfterId,
+    Caller,
+    RowId,
+    Services,
+    db_session,
+    require,
+    services,
+    writer_session,
+)
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.audit import chain as audit
 from vangnet.auth.keys import Permission
@@ -351,7 +360,7 @@ def list_content(
     name: str,
     session: Db,
     _: Read,
-    after_id: int = 0,
+    after_id: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     items = banks.list_content(session, bank=name, after_id=after_id, limit=limit)

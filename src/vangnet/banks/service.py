@@ -47,6 +47,7 @@ from vangnet.banks.categories import Category, get_profile
 from vangnet.banks.formats.base import BankRecord
 from vangnet.config import get_settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
+from vangnet.jsonlimits import check_text
 from vangnet.signals.registry import get_signal_type, signal_types
 from vangnet.store.db import is_postgresql, writer
 from vangnet.store.models import (
@@ -366,7 +367,7 @@ def create_bank(
         category_profile=_check_profile(category_profile),
         high_confidence=bool(high_confidence),
         thresholds=_merge_thresholds(default_thresholds(), thresholds or {}),
-        note=note,
+        note=check_text(note, what="note"),
         matching_enabled_ratio=_check_ratio(matching_enabled_ratio),
     )
     if session.scalar(select(Bank.id).where(Bank.name == name)) is not None:
@@ -457,7 +458,7 @@ def update_bank(
     if policy is not None:
         bank.policy = _merge_policy(bank.policy or {}, policy)
     if not isinstance(note, Unset):
-        bank.note = note
+        bank.note = check_text(note, what="note")
     if matching_enabled_ratio is not None:
         _set_ratio(session, bank, _check_ratio(matching_enabled_ratio))
     bank.updated_at = utcnow()
@@ -538,6 +539,9 @@ def add_content(
     existing content's id is returned. Raises `InvalidHashError` for a malformed value.
     """
     pairs = _pairs(signals)
+    for what, given in (("source", source), ("series", series), ("note", note)):
+        check_text(given, what=what)
+    check_text(external_id, what="external_id", max_chars=255)
     _lock_change_log(session)
     row = _bank_row(session, bank)
     existing = _existing_content(session, row.id, pairs)
@@ -904,6 +908,13 @@ def _stage_rows(
         if check is None:
             check = validators[record.signal_type] = _validator(record.signal_type)
         value = check(record.value)
+        for what, given in (
+            ("source", record.source),
+            ("series", record.series),
+            ("note", record.note),
+        ):
+            check_text(given, what=what)
+        check_text(record.external_id, what="external_id", max_chars=255)
         category = record.category
         rows.append(
             {

@@ -217,14 +217,24 @@ def _print_investigation(doc: dict[str, Any]) -> None:
     )
     table(
         "Triage items",
-        ["id", "kind", "name", "size", "sha256", "category", "matches", "deleted", "status"],
+        [
+            "id",
+            "kind",
+            "name",
+            "size",
+            "sha256 (start)",
+            "category",
+            "matches",
+            "deleted",
+            "status",
+        ],
         [
             [
                 i.get("id"),
                 i.get("kind"),
                 i.get("name"),
                 i.get("size"),
-                (i.get("hashes") or {}).get("sha256"),
+                ((i.get("hashes") or {}).get("sha256") or "")[:12],  # whole in --json
                 i.get("category"),
                 len(i.get("matches") or []),
                 "yes" if i.get("deleted") else "",

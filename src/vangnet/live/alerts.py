@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from vangnet.actions import webhooks
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
+from vangnet.jsonlimits import shown
 from vangnet.live.decision import Decision
 from vangnet.review.cases import intake_alert
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
@@ -35,7 +36,8 @@ class Recorded:
 def _stream_summary(stream: Stream | None) -> dict[str, Any]:
     if stream is None:
         return {}
-    return {"id": stream.id, "external_id": stream.external_id, "metadata": stream.stream_metadata}
+    metadata = shown(stream.stream_metadata, what="stream metadata")
+    return {"id": stream.id, "external_id": stream.external_id, "metadata": metadata}
 
 
 def alert_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str, Any]:

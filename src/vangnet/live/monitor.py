@@ -39,6 +39,7 @@ from vangnet.live.classifiers import FrameClassifier, classify, installed_classi
 from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
 from vangnet.live.evidence import EvidenceFrame, preserve
 from vangnet.live.journal import AlertJournal, PendingAlert, new_key
+from vangnet.live.quotas import over_quota
 from vangnet.live.sampler import Sampler
 from vangnet.live.samples import Sample, frame_sample
 from vangnet.live.sources import (
@@ -699,8 +700,10 @@ class Monitor:
         metadata: dict[str, Any] | None = None,
         fps: float | None = None,
         allow_files: bool = True,
+        api_key_id: int | None = None,
     ) -> int:
-        """Create a stream (pull when ``url`` is given, push otherwise) and run it here."""
+        """Create a stream (pull when ``url`` is given, push otherwise) and run it here;
+        one started with an API key counts against the key's stream quota."""
         with Session(self.engine) as session:
             row = create_stream(
                 session,
@@ -710,6 +713,8 @@ class Monitor:
                 fps=fps,
                 allow_files=allow_files,
                 egress=EgressPolicy.from_settings(self.settings),
+                api_key_id=api_key_id,
+                max_streams=self.settings.key_max_streams,
             )
             row.worker = self.worker
             row.lease_until = utcnow() + timedelta(seconds=self.settings.live_lease_seconds)
@@ -742,8 +747,15 @@ class Monitor:
                     or_(Stream.lease_until.is_(None), Stream.lease_until < now),
                 )
             ).all()
+            rows = sorted((r for r in rows if r.id not in self.runtimes), key=lambda r: r.id)
+            for row in over_quota(session, rows, self.settings.key_max_streams):
+                row.desired, row.state, row.ended_at = "stop", "failed", now
+                row.state_reason = (
+                    "not resumed: its API key has more active streams than its quota "
+                    "(VANGNET_KEY_MAX_STREAMS)"
+                )
             for row in rows:
-                if row.id in self.runtimes:
+                if row.state == "failed":
                     continue
                 row.worker = self.worker
                 row.lease_until = now + timedelta(seconds=self.settings.live_lease_seconds)

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from vangnet.config import get_settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
+from vangnet.jsonlimits import check_json, check_text, shown
+from vangnet.live.quotas import check_stream_quota
 from vangnet.live.sources import FileSource, PolicedSource, display_url, source_for
 from vangnet.store.models import Stream, utcnow
 
@@ -23,11 +25,8 @@ MAX_METADATA_BYTES = 16_384
 
 
 def _check_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
-    import json
-
     data = dict(metadata or {})
-    if len(json.dumps(data, default=str)) > MAX_METADATA_BYTES:
-        raise ValidationError(f"stream metadata is larger than {MAX_METADATA_BYTES} bytes")
+    check_json(data, what="stream metadata", max_bytes=MAX_METADATA_BYTES)
     return data
 
 
@@ -40,12 +39,15 @@ def create_stream(
     fps: float | None = None,
     allow_files: bool = True,
     egress: EgressPolicy | None = None,
+    api_key_id: int | None = None,
+    max_streams: int = 0,
 ) -> Stream:
     """A new wanted stream: pulled from ``url``, or pushed by the platform when None.
     ``allow_files`` off refuses local files (for streams started through the API). A network
     URL must pass the egress policy (``egress``, default from the settings) now: its options
     and the addresses its host resolves to (`DestinationRefused` otherwise); the stream
-    checks again on every connect."""
+    checks again on every connect. A stream started with an API key (``api_key_id``) counts
+    against its quota of ``max_streams`` active streams (0: no limit)."""
     if url is not None:
         policy = egress or EgressPolicy.from_settings(get_settings())
         source = source_for(url, connect_timeout=1, stall_timeout=1, egress=policy)
@@ -59,13 +61,16 @@ def create_stream(
     rate = get_settings().live_sample_fps if fps is None else float(fps)
     if not 0 < rate <= 30:
         raise ValidationError("the sample rate must be above 0 and at most 30 per second")
-    if external_id is not None and len(external_id) > 255:
-        raise ValidationError("external_id is longer than 255 characters")
+    check_text(external_id, what="external_id", max_chars=255)
+    metadata = _check_metadata(metadata)
+    if api_key_id is not None:
+        check_stream_quota(session, api_key_id, max_streams)
     row = Stream(
+        api_key_id=api_key_id,
         kind="pull" if url else "push",
         url=url,
         external_id=external_id,
-        stream_metadata=_check_metadata(metadata),
+        stream_metadata=metadata,
         sample_fps=rate,
         state="connecting",
         desired="run",
@@ -107,7 +112,7 @@ def stream_dict(row: Stream) -> dict[str, Any]:
         "kind": row.kind,
         "url": display_url(row.url),
         "external_id": row.external_id,
-        "metadata": row.stream_metadata,
+        "metadata": shown(row.stream_metadata, what="stream metadata"),
         "state": row.state,
         "reason": row.state_reason,
         "sample_fps": row.sample_fps,

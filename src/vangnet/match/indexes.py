@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -211,7 +212,8 @@ class SignalIndexes:
                 "exact": sorted(self.exact),
                 "database": self._engine.url.render_as_string(hide_password=True),
             }
-            tmp = folder / "manifest.json.tmp"
+            # one temporary name per process: several server workers share the folder
+            tmp = folder / f"manifest.json.{os.getpid()}.tmp"
             tmp.write_text(json.dumps(manifest))
             tmp.replace(folder / "manifest.json")
         self._last_snapshot = time.monotonic()

@@ -23,6 +23,7 @@ from vangnet.banks.categories import Category, get_profile
 from vangnet.config import Settings, get_settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import signal_values
+from vangnet.jsonlimits import check_text
 from vangnet.review import outcomes
 from vangnet.review.cases import (
     DECIDED_STATES,
@@ -120,6 +121,8 @@ def decide(
         raise ValidationError(f"unknown decision {decision!r} (known: {', '.join(DECISIONS)})")
     if note is not None and len(note) > MAX_NOTE:
         raise ValidationError(f"a note is at most {MAX_NOTE} characters")
+    check_text(note, what="the note", max_chars=MAX_NOTE)  # no NUL (PostgreSQL cannot store it)
+    check_text(category, what="the category", max_chars=64)
     note = (note or "").strip() or None
     case = session.scalars(select(Case).where(Case.id == case_id).with_for_update()).one_or_none()
     if case is None:

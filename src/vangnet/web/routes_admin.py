@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.api.deps import MAX_ID, RowId, Services, services
+from vangnet.api.deps import MAX_ID, RowId, SeqNo, Services, services
 from vangnet.audit import chain
 from vangnet.auth import keys
 from vangnet.auth.roles import USER_ROLES, Permission, Role
@@ -385,7 +385,7 @@ async def audit_page(
     actor: Annotated[str, Query(max_length=255)] = "",
     action: Annotated[str, Query(max_length=64)] = "",
     target: Annotated[str, Query(max_length=255)] = "",
-    before_seq: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    before_seq: SeqNo = None,
 ) -> Response:
     """The audit log, newest first, 100 a page (viewing it is itself recorded)."""
     filters = _filters(actor, action, target)

@@ -22,9 +22,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import RowId, Services, services
+from vangnet.api.deps import MAX_ID, RowId, Services, services
 from vangnet.audit import chain
 from vangnet.auth.roles import Permission
 from vangnet.errors import NotFoundError, VangnetError
@@ -304,7 +305,7 @@ async def categorise(
     who: DecideP,
     case_id: RowId,
     category: Annotated[str, Form(max_length=64)],
-    ids: Annotated[list[int] | None, Form()] = None,
+    ids: Annotated[list[Annotated[int, Field(ge=1, le=MAX_ID)]] | None, Form()] = None,
     next_url: Annotated[str | None, Form(alias="next", max_length=2000)] = None,
     focus: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
