@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -138,8 +139,17 @@ def serve(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         assert poll(up, 60), "server did not start"
         yield base, process
     finally:
+        try:
+            workers = psutil.Process(process.pid).children(recursive=True)
+        except psutil.NoSuchProcess:  # killed by the test already
+            workers = []
         process.kill()
         process.wait(timeout=30)
+        # the server's worker processes die with it, also after kill -9 (no orphans serving on)
+        _gone, alive = psutil.wait_procs(workers, timeout=10)
+        for orphan in alive:
+            orphan.kill()
+    assert not alive, f"server workers outlived kill -9 of vangnet serve: {alive}"
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
@@ -263,8 +264,12 @@ def test_pending_alert_survives_kill_9_and_is_written_after_restart(
                 return count
 
             shown_pending = poll(lambda: pending() == 1, timeout=10)
+            workers = psutil.Process(process.pid).children(recursive=True)
             process.kill()  # kill -9: no clean-up
             process.wait(timeout=30)
+            # its worker processes die with it: none goes on serving (or writing) alone
+            _gone, alive = psutil.wait_procs(workers, timeout=10)
+            assert workers and not alive, f"workers outlived kill -9: {alive}"
     assert alerts_in_db(db_url, stream_id) == 0  # it really was not written before the crash
     with serve(env) as (base, _process):
         assert poll(lambda: alerts_in_db(db_url, stream_id) == 1, timeout=20), (

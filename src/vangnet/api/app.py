@@ -22,6 +22,7 @@ from vangnet.api.guard import HttpGuard
 from vangnet.api.nulguard import RefuseNul
 from vangnet.api.quotas import RateLimitedError, RateLimiter
 from vangnet.audit.config import record_config
+from vangnet.children import die_with_parent
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
 from vangnet.live.monitor import Monitor
@@ -217,7 +218,9 @@ def create_app(
 
 def app_from_environment() -> FastAPI:
     """The app of one `vangnet serve` worker process, from the settings in force (the serving
-    process passes its command line's overrides in the environment)."""
+    process passes its command line's overrides in the environment). A worker dies with the
+    serving process: `kill -9` of `vangnet serve` leaves no worker serving on alone."""
+    die_with_parent()
     cfg = get_settings()
     logging.basicConfig(
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vangnet.children import die_with_parent
 from vangnet.errors import VangnetError
 from vangnet.investigate.sources import Entry, forget, walk
 from vangnet.store.db import writer
@@ -230,7 +230,7 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
 
 
 def _init_worker() -> None:
-    _die_with_parent()
+    die_with_parent()
     # Keep each worker to one thread of numeric work: the pool is the parallelism.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -242,29 +242,10 @@ def _init_worker() -> None:
         pass
 
 
-def _die_with_parent() -> None:
-    """On Linux, end this worker when the process that started it dies (a triage killed
-    with ``kill -9`` leaves no workers behind)."""
-    import ctypes
-    import ctypes.util
-    import signal
-
-    name = ctypes.util.find_library("c")
-    if not name or not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux after all
-        pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
 def _pool_context() -> Any:
     """Workers are fresh interpreters (spawned), children of this process: a fork of a process
     whose OpenCV or ONNX Runtime threads ran (screenshot tracing, OCR) can hang, and as direct
-    children they die with it (`_die_with_parent`)."""
+    children they die with it (`die_with_parent`)."""
     import multiprocessing
 
     return multiprocessing.get_context("spawn")
