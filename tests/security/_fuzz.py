@@ -74,6 +74,8 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("GET", "/v1/cases"): frozenset({P.REVIEW}),
     ("GET", "/v1/cases/{case_id}"): frozenset({P.REVIEW}),
     ("POST", "/v1/cases/{case_id}/decisions"): frozenset({P.DECIDE}),
+    ("POST", "/v1/cases/{case_id}/decisions/preview"): frozenset({P.DECIDE}),
+    ("POST", "/v1/cases/{case_id}/decisions/undo"): frozenset({P.DECIDE}),
     ("GET", "/v1/audit/verify"): frozenset({P.AUDIT}),
     ("GET", "/v1/audit"): frozenset({P.AUDIT}),
 }

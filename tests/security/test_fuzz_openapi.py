@@ -30,6 +30,7 @@ from vangnet.api.app import create_app
 from vangnet.auth.keys import create_key
 from vangnet.auth.roles import Role
 from vangnet.config import Settings
+from vangnet.review.users import create_user
 from vangnet.store.db import make_engine
 
 from . import _fuzz
@@ -54,7 +55,14 @@ def _keys(db_url: str) -> dict[Role, str]:
     engine = make_engine(db_url)
     try:
         with Session(engine) as session:
-            made = {role: create_key(session, name=f"fuzz-{role}", role=role)[1] for role in Role}
+            # keys belong to a person (only a person's key may decide cases)
+            create_user(
+                session, username="fuzz-person", password="a long password", role="admin", actor="t"
+            )
+            made = {
+                role: create_key(session, name=f"fuzz-{role}", role=role, user="fuzz-person")[1]
+                for role in Role
+            }
             session.commit()
     finally:
         engine.dispose()
@@ -71,6 +79,7 @@ def target(db_url: str, shared_data: Path) -> Iterator[Target]:
         require_api_keys=True,
         live_api_allow_files=False,
         key_rate_per_second=0,  # a 429 would hide what the route does
+        http_unauth_per_minute=1_000_000,  # likewise the per-address limit of refused requests
     )
     app = create_app(cfg, start_background=True)
     try:

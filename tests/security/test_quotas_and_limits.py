@@ -19,6 +19,8 @@ from vangnet.live.streams import create_stream
 from vangnet.store.db import make_engine, writer
 from vangnet.store.models import ApiKey, Case, Stream
 
+from ._decide import persons_key
+
 HUGE = [2**31, 2**63, 10**20]
 PDQ = "0f0f0f0f33cc33cc55aa55aa0ff00ff0f0f0f0f0cc33cc33aa55aa55f00ff00f"
 
@@ -280,6 +282,7 @@ def test_nul_in_a_decision_note_is_refused_and_the_case_is_unchanged(
             case_id = case.id
     finally:
         engine.dispose()
+    client.headers["X-API-Key"] = persons_key(db_url, "admin", "nul-tester")  # may decide
     for body in (
         {"decision": "escalate", "note": "see\x00this"},
         {"decision": "confirm", "category": "vics:\x001"},

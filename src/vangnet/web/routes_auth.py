@@ -152,16 +152,22 @@ def _sign_in(
             stage, outcome = Stage.FULL, Outcome.SIGNED_IN
         token = sessions.start(session, user, client=client, settings=svc.settings, stage=stage)
         if stage is Stage.FULL:
-            throttle.record_success(session, username=username, client=client)
-            chain.record(
-                session,
-                actor=user.username,
-                action="login",
-                target=f"user:{user.username}",
-                details={"client": client, "second_factor": "none"},
-            )
+            _signed_in(session, user.username, client, second_factor="none")
         session.commit()
         return outcome, token
+
+
+def _signed_in(session: Session, username: str, client: str, *, second_factor: str) -> None:
+    """A completed sign-in: the throttle forgets the failures of this name and address, and the
+    audit log records it with the second factor used (the caller commits)."""
+    throttle.record_success(session, username=username, client=client)
+    chain.record(
+        session,
+        actor=username,
+        action="login",
+        target=f"user:{username}",
+        details={"client": client, "second_factor": second_factor},
+    )
 
 
 @router.post("/login", response_class=HTMLResponse)
@@ -242,14 +248,7 @@ def _finish_with_code(
             return None, None
         sessions.end(session, who.token_hash)
         token = sessions.start(session, who.user, client=client, settings=svc.settings)
-        throttle.record_success(session, username=username, client=client)
-        chain.record(
-            session,
-            actor=username,
-            action="login",
-            target=f"user:{username}",
-            details={"client": client, "second_factor": factor.value},
-        )
+        _signed_in(session, username, client, second_factor=factor.value)
         session.commit()
         return factor, token
 
@@ -376,14 +375,7 @@ def _confirm(
         if who.stage is Stage.ENROL:
             sessions.end(session, who.token_hash)
             token = sessions.start(session, who.user, client=client, settings=svc.settings)
-            throttle.record_success(session, username=username, client=client)
-            chain.record(
-                session,
-                actor=username,
-                action="login",
-                target=f"user:{username}",
-                details={"client": client, "second_factor": "totp_enrolled"},
-            )
+            _signed_in(session, username, client, second_factor="totp_enrolled")
         session.commit()
         return codes, token
 
