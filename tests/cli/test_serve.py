@@ -89,3 +89,35 @@ def test_serve_process(tmp_path: Path) -> None:
     assert server.returncode in (0, -signal.SIGTERM), out  # uvicorn re-raises the signal
     assert "Traceback" not in out
     assert (tmp_path / "home" / "index" / "manifest.json").is_file()  # snapshot at shutdown
+
+
+def test_demo_plays_its_stream_to_an_alert_and_stops_cleanly(tmp_path: Path) -> None:
+    """`vangnet demo` (the README's main job): the server starts, takes the demo stream, and
+    the alert, its verified webhook and the evidence are printed; Ctrl-C stops everything.
+    (A server forking its workers beside the demo's threads once hung at start-up.)"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env.update(VANGNET_HOME=str(tmp_path / "home"), VANGNET_LOG_LEVEL="warning")
+    port = free_port()
+    demo = subprocess.Popen(
+        [str(VENV_BIN / "vangnet"), "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        assert demo.stdout is not None
+        deadline = time.monotonic() + 120  # a bound for a loaded machine, not a timing claim
+        wanted = ("demo ALERT", "signature verified", "demo evidence")
+        while not all(any(w in line for line in seen) for w in wanted):
+            assert time.monotonic() < deadline, "no alert from the demo:\n" + "".join(seen)
+            line = demo.stdout.readline()
+            assert line or demo.poll() is None, "the demo ended:\n" + "".join(seen)
+            seen.append(line)
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        out, _ = demo.communicate(timeout=60)
+    assert "Traceback" not in out, out
+    with socket.socket() as s:  # nothing is left serving on the demo's port
+        assert s.connect_ex(("127.0.0.1", port)) != 0

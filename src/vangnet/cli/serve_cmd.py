@@ -128,9 +128,32 @@ def demo_command(
         return
     stop = _start_live_demo(settings)
     try:
-        run_server(get_settings().model_copy(update={"host": "127.0.0.1", "port": settings.port}))
+        _serve_in_child(settings.port)
     finally:
         stop.set()
+
+
+def _serve_in_child(port: int) -> None:
+    """`vangnet serve` on 127.0.0.1 in a fresh process (it inherits the demo's environment).
+    The demo's own threads (webhook receiver, alert printer) run in this process, and a server
+    that forks its workers from a process with threads can deadlock them: a lock a thread
+    held at the fork (an import lock, say) stays held in the worker forever."""
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "vangnet", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    child = subprocess.Popen(command)
+    try:
+        child.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached the server too; give it time to stop cleanly
+        child.send_signal(signal.SIGINT)
+        try:
+            child.wait(timeout=SHUTDOWN_SECONDS + 5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        raise
 
 
 def _start_live_demo(settings: Settings) -> threading.Event:
