@@ -170,6 +170,17 @@ def _signed_in(session: Session, username: str, client: str, *, second_factor: s
     )
 
 
+def _complete(
+    session: Session, svc: Services, who: WebIdentity, client: str, *, second_factor: str
+) -> str:
+    """A half-way sign-in becomes a full one: the half-way session ends, a new one starts (a
+    new token), and the sign-in is recorded; returns the new token (the caller commits)."""
+    sessions.end(session, who.token_hash)
+    token = sessions.start(session, who.user, client=client, settings=svc.settings)
+    _signed_in(session, who.user.username, client, second_factor=second_factor)
+    return token
+
+
 @router.post("/login", response_class=HTMLResponse)
 async def login(
     request: Request,
@@ -246,9 +257,7 @@ def _finish_with_code(
             _fail(svc, session, username, client, "totp")
             session.commit()
             return None, None
-        sessions.end(session, who.token_hash)
-        token = sessions.start(session, who.user, client=client, settings=svc.settings)
-        _signed_in(session, username, client, second_factor=factor.value)
+        token = _complete(session, svc, who, client, second_factor=factor.value)
         session.commit()
         return factor, token
 
@@ -373,9 +382,7 @@ def _confirm(
         )
         token = None
         if who.stage is Stage.ENROL:
-            sessions.end(session, who.token_hash)
-            token = sessions.start(session, who.user, client=client, settings=svc.settings)
-            _signed_in(session, username, client, second_factor="totp_enrolled")
+            token = _complete(session, svc, who, client, second_factor="totp_enrolled")
         session.commit()
         return codes, token
 
