@@ -48,6 +48,19 @@ def test_hash_routes_give_the_standard_vpdq(client: TestClient, shared_data: Pat
         f["pdq"] for f in body["vpdq_cropped"]
     ]
 
+    # OpenMediaMatch bank routes: an uploaded video is banked and served with Meta's vPDQ
+    assert client.post("/c/banks", json={"name": "OMM"}).status_code == 201
+    added = client.post("/c/bank/OMM/content", files={"video": ("v.mp4", data, "video/mp4")})
+    assert added.status_code == 200, added.text
+    content = client.get(
+        f"/c/bank/OMM/content/{added.json()['id']}", params={"include_signals": "true"}
+    ).json()
+    banked = parse(content["signals"]["vpdq"])
+    near = [f for f in banked if pdq_distance(f.pdq, ref[round(f.timestamp * 30)]) <= 31]
+    assert len(banked) >= 4 and len(near) / len(banked) >= 0.9
+    cropped = parse(content["signals"]["vpdq_cropped"])
+    assert all(pdq_distance(f.pdq, ref[round(f.timestamp * 30)]) > 31 for f in cropped)
+
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_hash_only_lookup_of_standard_vpdq_finds_letterboxed_copy(
