@@ -42,23 +42,31 @@ def test_the_site_builds_in_strict_mode(tmp_path: Path) -> None:
     assert (tmp_path / "site" / "security" / "live" / "index.html").is_file()
 
 
-def test_a_broken_link_an_unknown_anchor_or_an_orphan_page_fails_the_build(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("breakage", "named"),
+    [
+        ("link", "no-such-page.md"),
+        ("anchor", "no-such-heading"),
+        ("orphan", "orphan.md"),
+    ],
+)
+def test_a_broken_link_an_unknown_anchor_or_a_page_outside_the_nav_fails_the_build(
+    tmp_path: Path, breakage: str, named: str
 ) -> None:
     shutil.copytree(DOCS, tmp_path / "docs")
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     library = tmp_path / "docs" / "library.md"
-    library.write_text(
-        library.read_text(encoding="utf-8")
-        + "\n[gone](no-such-page.md) and [no anchor](live.md#no-such-heading)\n",
-        encoding="utf-8",
-    )
-    (tmp_path / "docs" / "orphan.md").write_text("# Not in the nav\n", encoding="utf-8")
+    text = library.read_text(encoding="utf-8")
+    if breakage == "link":
+        library.write_text(text + "\n[gone](no-such-page.md)\n", encoding="utf-8")
+    elif breakage == "anchor":
+        library.write_text(text + "\n[no anchor](live.md#no-such-heading)\n", encoding="utf-8")
+    else:
+        (tmp_path / "docs" / "orphan.md").write_text("# Not in the nav\n", encoding="utf-8")
     result = _build(tmp_path / "mkdocs.yml", tmp_path / "site")
     assert result.returncode != 0
-    assert "no-such-page.md" in result.stderr
-    assert "no-such-heading" in result.stderr
-    assert "orphan.md" in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if not line.startswith("INFO")]
+    assert any(named in line for line in warnings), result.stderr
 
 
 def _markdown_files() -> list[Path]:
@@ -79,7 +87,8 @@ def test_relative_links_of_the_readme_resolve() -> None:
 
 def test_the_readme_links_every_page_of_the_navigation() -> None:
     text = README.read_text(encoding="utf-8")
-    nav = (REPO / "mkdocs.yml").read_text(encoding="utf-8")
+    lines = (REPO / "mkdocs.yml").read_text(encoding="utf-8").splitlines()
+    nav = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
     nav_pages = set(re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, flags=re.M))
     assert {"index.md", "reference/cli.md", "security/live.md"} <= nav_pages
     linked = {t.removeprefix("docs/").split("#")[0] for t in LINK.findall(text)}

@@ -10,7 +10,9 @@ changes nothing and exits 1 when a block is out of date (a test does the same).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,9 +45,18 @@ class Page:
     render: Callable[[], str]
 
 
+def _prose(text: str) -> str:
+    """Help text as Markdown that shows it as written: outside `code` spans, `<`, `>` and `*`
+    are escaped (no HTML tags, no emphasis)."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):  # even parts are outside code spans
+        parts[i] = parts[i].replace("<", "&lt;").replace(">", "&gt;").replace("*", "\\*")
+    return "`".join(parts) if len(parts) % 2 else text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _cell(text: str) -> str:
-    """Text made safe for one cell of a Markdown table."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """Help text made safe for one cell of a Markdown table."""
+    return _prose(" ".join(text.split())).replace("|", "\\|")
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -88,14 +99,38 @@ def _default_text(name: str, field: FieldInfo) -> str:
     return f"`{json.dumps(value, default=str)}`"
 
 
+_SECTION = re.compile(r"^    # -{2,}\s*(.+?)\s*-*\s*$")
+_FIELD = re.compile(r"^    (\w+)\s*:")
+
+
+def setting_sections() -> list[tuple[str, list[str]]]:
+    """The settings in the sections of the `Settings` class (its `# -- name --` comments)."""
+    sections: dict[str, list[str]] = {"General": []}
+    current = "General"
+    for line in inspect.getsource(Settings).splitlines():
+        if heading := _SECTION.match(line):
+            current = heading.group(1)
+            current = current[0].upper() + current[1:]
+            sections.setdefault(current, [])
+        elif (field := _FIELD.match(line)) and field.group(1) in Settings.model_fields:
+            sections[current].append(field.group(1))
+    placed = {name for names in sections.values() for name in names}
+    sections["Other"] = [name for name in Settings.model_fields if name not in placed]
+    return [(title, names) for title, names in sections.items() if names]
+
+
 def render_settings() -> str:
-    rows = ["| variable | default | what |", "|---|---|---|"]
-    for name, field in Settings.model_fields.items():
-        rows.append(
-            f"| `{env_name(name)}` | {_cell(_default_text(name, field))} "
-            f"| {_cell(field.description or '')} |"
-        )
-    return "\n".join(rows)
+    out: list[str] = []
+    for title, names in setting_sections():
+        out += [f"### {title}", "", "| variable | default | what |", "|---|---|---|"]
+        for name in names:
+            field = Settings.model_fields[name]
+            out.append(
+                f"| `{env_name(name)}` | {_cell(_default_text(name, field))} "
+                f"| {_cell(field.description or '')} |"
+            )
+        out.append("")
+    return "\n".join(out).rstrip()
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -166,7 +201,7 @@ def _help_markdown(text: str) -> str:
             rendered += [f"- Example: `{line.partition(': ')[2]}`" for line in lines]
             rendered.append("")
         else:
-            rendered += [" ".join(lines), ""]
+            rendered += [_prose(" ".join(lines)), ""]
     return "\n".join(rendered).strip()
 
 
