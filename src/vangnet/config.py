@@ -632,8 +632,14 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Video-call score: the highest score of a picture that shows a media "
-        "player (a recording being played, not a call). A score of 0.5 or more is shown as "
-        "a likely video call.",
+        "player (a recording being played, not a call).",
+    )
+    triage_call_likely: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Video-call score from which the investigation workbench calls a picture "
+        "a likely video-call screenshot (its flag, count and filter).",
     )
     triage_video_text_every_seconds: float = Field(
         default=10.0,

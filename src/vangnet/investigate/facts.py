@@ -16,7 +16,6 @@ from vangnet.investigate.filters import (
     CITY,
     COUNTRY_CODE,
     DEVICE_KEY,
-    FLAG_SQL,
     HAS_GPS,
     HAS_TEXT,
     KINDS,
@@ -24,7 +23,9 @@ from vangnet.investigate.filters import (
     VISUAL,
     Filters,
     category_label,
+    flag_sql,
 )
+from vangnet.investigate.text_calls import LIKELY as VIDEO_CALL_LIKELY
 from vangnet.store.models import TriageItem
 
 
@@ -58,8 +59,8 @@ class Fact(NamedTuple):
     thumbnail_mismatch: bool
 
 
-def fact_columns() -> dict[str, ColumnElement[Any]]:
-    """The SQL expression of each `Fact` field."""
+def fact_columns(*, likely: float = VIDEO_CALL_LIKELY) -> dict[str, ColumnElement[Any]]:
+    """The SQL expression of each `Fact` field (``likely``: see `filters.flag_sql`)."""
     return {
         "id": TriageItem.id,
         "name": TriageItem.name,
@@ -70,7 +71,7 @@ def fact_columns() -> dict[str, ColumnElement[Any]]:
         "series_id": TriageItem.series_id,
         "series": TriageItem.series,
         "has_text": HAS_TEXT,
-        "matched": FLAG_SQL["matched"],
+        "matched": flag_sql("matched"),
         "device_key": DEVICE_KEY,
         "make": META[("device", "make")].as_string(),
         "model": META[("device", "model")].as_string(),
@@ -83,17 +84,24 @@ def fact_columns() -> dict[str, ColumnElement[Any]]:
         "gps": HAS_GPS,
         "captured": CAPTURED,
         "modified": TriageItem.times["modified"].as_string(),
-        "screenshot": FLAG_SQL["screenshot"],
-        "video_call": FLAG_SQL["video_call"],
-        "thumbnail_mismatch": FLAG_SQL["thumbnail_mismatch"],
+        "screenshot": flag_sql("screenshot"),
+        "video_call": flag_sql("video_call", likely=likely),
+        "thumbnail_mismatch": flag_sql("thumbnail_mismatch"),
     }
 
 
-def facts(session: Session, case_id: int, filters: Filters | None = None) -> list[Fact]:
+def facts(
+    session: Session,
+    case_id: int,
+    filters: Filters | None = None,
+    *,
+    likely: float = VIDEO_CALL_LIKELY,
+) -> list[Fact]:
     """The case's items (those matching ``filters``) as `Fact` rows, in id order: one
     statement, the JSON of each row parsed once by the database."""
-    columns = fact_columns()
-    conditions = [TriageItem.case_id == case_id, *(filters.conditions() if filters else [])]
+    columns = fact_columns(likely=likely)
+    found = filters.conditions(likely=likely) if filters else []
+    conditions = [TriageItem.case_id == case_id, *found]
     rows = session.connection().execute(  # (core rows: no ORM loading)
         select(*(columns[name].label(name) for name in Fact._fields))
         .where(*conditions)
@@ -197,9 +205,9 @@ class Overview:
     places: list[PlaceCount]
 
 
-def overview(session: Session, case_id: int) -> Overview:
+def overview(session: Session, case_id: int, *, likely: float = VIDEO_CALL_LIKELY) -> Overview:
     """The case's counts (all items, whatever the grid's filters)."""
-    return summarise(facts(session, case_id))
+    return summarise(facts(session, case_id, likely=likely))
 
 
 def summarise(rows: Sequence[Fact]) -> Overview:

@@ -8,7 +8,7 @@ TEXT)``, case-insensitive ``LIKE`` with the wildcards escaped).
   range, has text, series, kind, deleted, a flag such as "with GPS", full-text ``q``), parsed
   and validated, turned into SQL conditions and back into links.
 - the SQL expressions of the item fields the filters and the counts read (`DEVICE_KEY`,
-  `HAS_GPS`, `FLAG_SQL`, ...), and the categories an analyst chooses from.
+  `HAS_GPS`, `flag_sql`, ...), and the categories an analyst chooses from.
 """
 
 from __future__ import annotations
@@ -67,15 +67,22 @@ HAS_GPS = and_(
     META[("gps", "latitude")].as_string().is_not(None),
     func.coalesce(META[("gps", "null_island")].as_boolean(), false()).is_(False),
 )
-FLAG_SQL: dict[str, ColumnElement[bool]] = {
+_FIXED_FLAGS: dict[str, ColumnElement[bool]] = {
     "gps": HAS_GPS,
     "screenshot": _present(FINDINGS[("screenshot_of", 0, "name")].as_string()),
-    "video_call": func.coalesce(FINDINGS[("video_call", "score")].as_float(), 0.0)
-    >= VIDEO_CALL_LIKELY,
     "matched": _present(TriageItem.matches[(0, "bank")].as_string()),
     "thumbnail_mismatch": META["thumbnail_mismatch"].as_boolean().is_(True),
     "failed": TriageItem.status == "failed",
 }
+
+
+def flag_sql(flag: str, *, likely: float = VIDEO_CALL_LIKELY) -> ColumnElement[bool]:
+    """The SQL condition of ``flag`` (a key of `FLAGS`); ``likely`` is the video-call score
+    from which a picture counts as a likely video call (the setting
+    ``triage_call_likely``, passed in by the web workbench)."""
+    if flag == "video_call":
+        return func.coalesce(FINDINGS[("video_call", "score")].as_float(), 0.0) >= likely
+    return _FIXED_FLAGS[flag]
 
 
 def category_label(value: str | None) -> str:
@@ -219,8 +226,9 @@ class Filters:
     def active(self) -> bool:
         return bool(self.params())
 
-    def conditions(self) -> list[ColumnElement[bool]]:
-        """SQL conditions on `TriageItem` for the filters that are set."""
+    def conditions(self, *, likely: float = VIDEO_CALL_LIKELY) -> list[ColumnElement[bool]]:
+        """SQL conditions on `TriageItem` for the filters that are set (``likely``: see
+        `flag_sql`)."""
         found: list[ColumnElement[bool]] = []
         if self.category == UNCATEGORISED:  # the unknown photos and videos
             found.append(TriageItem.category.is_(None))
@@ -252,7 +260,7 @@ class Filters:
         if self.deleted is not None:
             found.append(TriageItem.deleted.is_(self.deleted))
         if self.flag:
-            found.append(FLAG_SQL[self.flag])
+            found.append(flag_sql(self.flag, likely=likely))
         if self.q:
             found.append(search_condition(self.q))
         return found

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
 from vangnet.errors import NotFoundError, ValidationError
-from vangnet.investigate.filters import FLAG_SQL, UNCATEGORISED, VISUAL, Filters
+from vangnet.investigate.filters import UNCATEGORISED, VISUAL, Filters, flag_sql
 from vangnet.investigate.sources import chain_key
 from vangnet.investigate.text_calls import LIKELY as VIDEO_CALL_LIKELY
 from vangnet.store.models import Case, TriageItem, TriageRun
@@ -117,7 +117,7 @@ def list_investigations(session: Session) -> list[dict[str, Any]]:
 # -- the grid --------------------------------------------------------------------------------
 
 
-def _card(item: TriageItem) -> dict[str, Any]:
+def _card(item: TriageItem, likely: float) -> dict[str, Any]:
     meta = item.item_metadata or {}
     place = meta.get("place") if isinstance(meta.get("place"), dict) else None
     captured = meta.get("captured") if isinstance(meta.get("captured"), dict) else None
@@ -138,7 +138,7 @@ def _card(item: TriageItem) -> dict[str, Any]:
         "place": f"{place.get('city')}, {place.get('country_code')}" if place else None,
         "captured": (captured or {}).get("local"),
         "screenshot": bool(findings.get("screenshot_of")),
-        "video_call": video_call_likely(findings.get("video_call")),
+        "video_call": video_call_likely(findings.get("video_call"), likely=likely),
         "previewable": previewable(item.kind, item.status),
     }
 
@@ -147,10 +147,10 @@ def previewable(kind: str, status: str) -> bool:
     return kind in VISUAL and status == "ok"
 
 
-def video_call_likely(value: Any) -> bool:
-    """Whether a ``video_call`` finding says "likely" (its score reaches the threshold)."""
+def video_call_likely(value: Any, *, likely: float = VIDEO_CALL_LIKELY) -> bool:
+    """Whether a ``video_call`` finding says "likely" (its score reaches ``likely``)."""
     score = value.get("score") if isinstance(value, dict) else None
-    return isinstance(score, int | float) and score >= VIDEO_CALL_LIKELY
+    return isinstance(score, int | float) and score >= likely
 
 
 @dataclass(frozen=True)
@@ -163,10 +163,17 @@ class GridPage:
 
 
 def grid(
-    session: Session, case_id: int, filters: Filters, *, page: int = 1, per_page: int = PER_PAGE
+    session: Session,
+    case_id: int,
+    filters: Filters,
+    *,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    likely: float = VIDEO_CALL_LIKELY,
 ) -> GridPage:
-    """Page ``page`` (from 1) of the case's items matching ``filters``, in id order."""
-    conditions = [TriageItem.case_id == case_id, *filters.conditions()]
+    """Page ``page`` (from 1) of the case's items matching ``filters``, in id order
+    (``likely``: the video-call score from which an item is flagged a likely call)."""
+    conditions = [TriageItem.case_id == case_id, *filters.conditions(likely=likely)]
     total = int(
         session.scalar(select(func.count()).select_from(TriageItem).where(*conditions)) or 0
     )
@@ -180,7 +187,11 @@ def grid(
         .limit(per_page)
     )
     return GridPage(
-        items=[_card(r) for r in rows], total=total, page=page, pages=pages, per_page=per_page
+        items=[_card(r, likely) for r in rows],
+        total=total,
+        page=page,
+        pages=pages,
+        per_page=per_page,
     )
 
 
@@ -255,7 +266,7 @@ def series_groups(session: Session, case_id: int) -> list[SeriesGroup]:
             TriageItem.series_id,
             TriageItem.series,
             TriageItem.category,
-            FLAG_SQL["matched"].label("matched"),
+            flag_sql("matched").label("matched"),
         )
         .where(TriageItem.case_id == case_id, TriageItem.series_id.is_not(None))
         .order_by(TriageItem.series_id, TriageItem.id)

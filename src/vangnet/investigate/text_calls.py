@@ -27,7 +27,7 @@ import numpy.typing as npt
 
 from vangnet.investigate.text_hints import AppKind, hints_from_lines
 from vangnet.investigate.text_ocr import RGB, OcrResult, fit
-from vangnet.investigate.tuning import CallScoring
+from vangnet.investigate.tuning import CallScoring, default
 
 #: Longer side of the picture the image clues are computed on.
 ANALYSIS_SIDE = 480
@@ -36,8 +36,9 @@ ANALYSIS_SIDE = 480
 DEFAULT_SCORING = CallScoring()
 #: Highest score of a picture that shows a media player, by default.
 PLAYER_CAP = DEFAULT_SCORING.player_cap
-#: Score from which a picture is called a likely video-call screenshot.
-LIKELY = 0.5
+#: Score from which a picture is called a likely video-call screenshot, by default (the
+#: setting ``triage_call_likely``; the web workbench passes the value in force).
+LIKELY: float = default("triage_call_likely")
 
 # Bars: a row belongs to a bar when this share of its pixels is within `BAR_TOLERANCE` of
 # the bar's colour; bars are `BAR_MIN`..`BAR_MAX` of the side; a bar with icons or text has

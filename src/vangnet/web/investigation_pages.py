@@ -34,6 +34,7 @@ from vangnet.investigate.queries import (
     video_call_likely,
 )
 from vangnet.investigate.records import item_dict
+from vangnet.investigate.text_calls import LIKELY as VIDEO_CALL_LIKELY
 from vangnet.store.models import TriageItem
 
 #: A timeline by day with more days than this is shown by month.
@@ -57,8 +58,11 @@ def _trace(trace: dict[str, Any]) -> dict[str, Any]:
     return {**trace, "item_id": int(item) if name.startswith("item:") and item.isdigit() else None}
 
 
-def item_page(session: Session, item: TriageItem) -> dict[str, Any]:
-    """Everything the item page shows: the item, its chain, series, neighbours."""
+def item_page(
+    session: Session, item: TriageItem, *, likely: float = VIDEO_CALL_LIKELY
+) -> dict[str, Any]:
+    """Everything the item page shows: the item, its chain, series, neighbours (``likely``:
+    the video-call score from which the item is called a likely video call)."""
     doc = item_dict(item)
     findings = dict(doc["findings"])
     dihedral = findings.pop("pdq_dihedral", None)
@@ -102,7 +106,7 @@ def item_page(session: Session, item: TriageItem) -> dict[str, Any]:
         "text_lines": len(lines) if isinstance(lines, list) else 0,
         "video_text": video_text if isinstance(video_text, dict) else None,
         "video_call": video_call if isinstance(video_call, dict) else None,
-        "video_call_likely": video_call_likely(video_call),
+        "video_call_likely": video_call_likely(video_call, likely=likely),
         "other_findings": findings,
         "dihedral_variants": len(dihedral or []),
         "series_members": series_members,
@@ -178,10 +182,11 @@ def timeline(
     *,
     rows: Sequence[Fact] | None = None,
     limit: int = 500,
+    likely: float = VIDEO_CALL_LIKELY,
 ) -> Timeline:
     """Capture times (metadata, local) and file times by day (or month) and by hour, of the
     items matching ``filters`` (or of ``rows`` when the caller has them)."""
-    found = facts(session, case_id, filters) if rows is None else rows
+    found = facts(session, case_id, filters, likely=likely) if rows is None else rows
     rows = [f for f in found if f.status == "ok"]
     captured = [f.captured for f in rows if f.captured]
     modified = [f.modified for f in rows if f.modified]
@@ -258,12 +263,17 @@ def _framed(box: geo.BoundingBox) -> geo.BoundingBox:
 
 
 def map_view(
-    session: Session, case_id: int, filters: Filters, *, rows: Sequence[Fact] | None = None
+    session: Session,
+    case_id: int,
+    filters: Filters,
+    *,
+    rows: Sequence[Fact] | None = None,
+    likely: float = VIDEO_CALL_LIKELY,
 ) -> MapView:
     """An offline map of the places of the GPS fixes of the items matching ``filters`` (or
     of ``rows``): the land outline zoomed to their bounding box, one circle per place (area
     by item count)."""
-    rows = facts(session, case_id, filters) if rows is None else rows
+    rows = facts(session, case_id, filters, likely=likely) if rows is None else rows
     found = places(rows)
     located = [p for p in found if p.latitude is not None and p.longitude is not None]
     box = geo.bounding_box(

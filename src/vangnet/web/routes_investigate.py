@@ -108,7 +108,7 @@ async def investigations(request: Request, svc: Svc, who: Viewer) -> Response:
 def _item_page(svc: Services, who: WebIdentity, item_id: int) -> dict[str, Any]:
     with Session(writer(svc.engine)) as session:
         item = queries.get_item(session, item_id)
-        data = pages.item_page(session, item)
+        data = pages.item_page(session, item, likely=svc.settings.triage_call_likely)
         viewed = sessions.count_item(session, who.token_hash)
         chain.record(
             session,
@@ -232,8 +232,9 @@ def _overview(
 ) -> dict[str, Any]:
     with Session(writer(svc.engine)) as session:
         case = queries.investigation(session, case_id)
-        counts = case_facts.overview(session, case_id)
-        shown = queries.grid(session, case_id, filters, page=page)
+        likely = svc.settings.triage_call_likely
+        counts = case_facts.overview(session, case_id, likely=likely)
+        shown = queries.grid(session, case_id, filters, page=page, likely=likely)
         _viewed(
             session,
             who,
@@ -338,9 +339,13 @@ def _case_view(
         if page in ("timeline", "map"):
             # the filter form lists all the case's devices and places: one read of all the
             # items serves both when no filter is set
-            everything = case_facts.facts(session, case_id)
+            likely = svc.settings.triage_call_likely
+            everything = case_facts.facts(session, case_id, likely=likely)
             data["counts"] = case_facts.summarise(everything)
-            rows = case_facts.facts(session, case_id, filters) if filters.active else everything
+            if filters.active:
+                rows = case_facts.facts(session, case_id, filters, likely=likely)
+            else:
+                rows = everything
             if page == "timeline":
                 data["timeline"] = pages.timeline(session, case_id, filters, rows=rows)
             else:
