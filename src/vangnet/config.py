@@ -686,6 +686,20 @@ class Settings(BaseSettings):
         description="Series: photos whose PDQ quality is below this are left out (too "
         "featureless to compare).",
     )
+    triage_thumbnail_min_quality: int = Field(
+        default=50,
+        ge=0,
+        le=101,
+        description="Metadata: an EXIF thumbnail whose PDQ quality is below this is too "
+        "featureless to compare with its picture (Meta's advice: ignore PDQ under 50).",
+    )
+    triage_gps_offset_minutes: float = Field(
+        default=5.0,
+        ge=0,
+        le=7.5,
+        description="Metadata: a UTC offset is inferred from the GPS clock only when local "
+        "time minus GPS time is within this many minutes of a whole quarter hour.",
+    )
     triage_batch: int = Field(
         default=64,
         ge=1,

@@ -20,12 +20,14 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from investigate.meta_samples import EXIF_ROTN
 from investigate.test_text import BSDS, call_screenshot
 from vangnet.config import Settings, get_settings, reset_settings
+from vangnet.investigate.metadata import extract
 from vangnet.investigate.screenshots import TraceOptions
 from vangnet.investigate.text import video_call_likelihood
 from vangnet.investigate.text_calls import DEFAULT_SCORING, LIKELY, PLAYER_CAP
-from vangnet.investigate.tuning import PREFIX, CallScoring, TriageTuning
+from vangnet.investigate.tuning import PREFIX, CallScoring, MetadataOptions, TriageTuning
 from vangnet.store.models import TriageItem, TriageRun
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
@@ -136,3 +138,19 @@ def test_call_weights_change_the_video_call_score(shared_data: Path) -> None:
     lighter = video_call_likelihood(bare, scoring=CallScoring(chrome=0.05, inset=0.1))
     assert lighter.score == pytest.approx(0.15) and lighter.score < LIKELY
     assert lighter.reasons == usual.reasons
+
+
+def test_metadata_thresholds_change_what_extract_reports(shared_data: Path) -> None:
+    """The phone photo's GPS clock is 33 s off a whole-hour offset from its capture time: the
+    offset is inferred within the default 5 minutes, not within 15 s; its thumbnail is
+    compared unless the least quality is above anything PDQ gives."""
+    data = (shared_data / EXIF_ROTN / "exif-rotn-1.jpg").read_bytes()
+    usual = extract(data)
+    assert usual.captured is not None and usual.captured.to_dict()["inferred_offset"] == "-05:00"
+    assert usual.thumbnail_mismatch is False
+    strict = extract(data, options=MetadataOptions(gps_offset_minutes=0.25))
+    assert strict.captured is not None and strict.captured.inferred_offset is None
+    picky = extract(data, options=MetadataOptions(thumbnail_min_quality=101))
+    assert picky.thumbnail is not None and picky.thumbnail_mismatch is None
+    assert any("too featureless" in p for p in picky.problems)
+    assert TriageTuning().metadata == MetadataOptions()

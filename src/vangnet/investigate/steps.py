@@ -23,7 +23,7 @@ def metadata_step(data: bytes, context: dict[str, Any], options: Options) -> dic
     from vangnet.investigate.metadata import extract
 
     pdq = (context.get("hashed") or {}).get("pdq")
-    return {"metadata": extract(data, pdq=pdq).to_dict()}
+    return {"metadata": extract(data, pdq=pdq, options=options.tuning.metadata).to_dict()}
 
 
 #: One OCR engine per worker process and OCR limits, made on first use.

@@ -59,6 +59,17 @@ class CallScoring:
 
 
 @dataclass(frozen=True)
+class MetadataOptions:
+    """Thresholds of `vangnet.investigate.metadata.extract`."""
+
+    #: EXIF thumbnails of lower PDQ quality are not compared with their picture.
+    thumbnail_min_quality: int = default("triage_thumbnail_min_quality")
+    #: Minutes local time minus GPS time may be off a whole quarter hour for an offset to
+    #: be inferred from the GPS clock.
+    gps_offset_minutes: float = default("triage_gps_offset_minutes")
+
+
+@dataclass(frozen=True)
 class TriageTuning:
     """Every ``triage_*`` setting, by its name without the prefix (plus the frame-library
     settings screenshot tracing shares with the banks). Picklable: it travels to the worker
@@ -86,6 +97,8 @@ class TriageTuning:
     ocr_max_side: int = default("triage_ocr_max_side")
     ocr_min_side: int = default("triage_ocr_min_side")
     ocr_min_confidence: float = default("triage_ocr_min_confidence")
+    thumbnail_min_quality: int = default("triage_thumbnail_min_quality")
+    gps_offset_minutes: float = default("triage_gps_offset_minutes")
     series_bits: int = default("triage_series_bits")
     series_min_quality: int = default("triage_series_min_quality")
     batch: int = default("triage_batch")
@@ -121,6 +134,13 @@ class TriageTuning:
             frames_per_entry=self.trace_frames_per_entry,
             min_inliers=self.trace_min_inliers,
             hash_bits=self.trace_hash_bits,
+        )
+
+    @property
+    def metadata(self) -> MetadataOptions:
+        return MetadataOptions(
+            thumbnail_min_quality=self.thumbnail_min_quality,
+            gps_offset_minutes=self.gps_offset_minutes,
         )
 
     @property

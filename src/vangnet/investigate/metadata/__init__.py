@@ -48,6 +48,7 @@ from vangnet.investigate.metadata.models import (
 from vangnet.investigate.metadata.photo import read_photo
 from vangnet.investigate.metadata.thumbnail import THUMBNAIL_MISMATCH_DISTANCE
 from vangnet.investigate.metadata.video import read_video
+from vangnet.investigate.tuning import MetadataOptions
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import ContentType
 
@@ -67,18 +68,22 @@ __all__ = [
 ]
 
 
-def extract(data: bytes, *, pdq: str | None = None) -> Metadata:
+def extract(
+    data: bytes, *, pdq: str | None = None, options: MetadataOptions | None = None
+) -> Metadata:
     """Metadata of the photo or video in ``data`` (see the module docstring).
 
     ``pdq`` is the main picture's PDQ hash if the caller already has it (as computed by
     `vangnet.signals.pdq` on the EXIF-oriented picture); otherwise it is computed when an
     EXIF thumbnail needs comparing. Raises `EmptyInputError`, `UnsupportedMediaError`,
     `MediaTooLargeError` or `MediaError` when ``data`` is not a readable photo or video;
-    broken metadata only adds to ``problems``.
+    broken metadata only adds to ``problems``. ``options``: the thumbnail and GPS-clock
+    thresholds (default: those of the settings ``triage_thumbnail_min_quality`` and
+    ``triage_gps_offset_minutes``).
     """
     sniffed = sniff(data)
     if sniffed.content_type is ContentType.VIDEO:
         return read_video(data, sniffed.format)
     if sniffed.content_type is ContentType.PHOTO:
-        return read_photo(data, sniffed.format, pdq)
+        return read_photo(data, sniffed.format, pdq, options or MetadataOptions())
     raise UnsupportedMediaError(f"no metadata reader for {sniffed.format}")

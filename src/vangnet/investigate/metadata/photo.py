@@ -22,6 +22,7 @@ from vangnet.investigate.metadata.models import Device, Document, Gps, Metadata,
 from vangnet.investigate.metadata.thumbnail import main_picture_pdq, read_thumbnail
 from vangnet.investigate.metadata.values import MAX_TAGS, Problems, clean_text, dedupe, infer_offset
 from vangnet.investigate.metadata.xmp import Xmp, read_xmp, xmp_time
+from vangnet.investigate.tuning import MetadataOptions
 from vangnet.media.image import quiet_pillow
 from vangnet.signals.base import ContentType
 
@@ -29,8 +30,11 @@ from vangnet.signals.base import ContentType
 Times = tuple[Timestamp | None, Timestamp | None, tuple[Timestamp, ...]]
 
 
-def photo_times(ex: Exif, xmp: Xmp | None, gps: Gps | None, problems: Problems) -> Times:
-    """(captured, modified, all times) of a photo."""
+def photo_times(
+    ex: Exif, xmp: Xmp | None, gps: Gps | None, problems: Problems, *, gps_tolerance: timedelta
+) -> Times:
+    """(captured, modified, all times) of a photo; an offset is inferred from the GPS clock
+    when the two agree within ``gps_tolerance`` of a whole quarter hour."""
     base = ExifTags.Base
     original = exif_time(
         ex, base.DateTimeOriginal, base.OffsetTimeOriginal, base.SubsecTimeOriginal, problems
@@ -53,7 +57,7 @@ def photo_times(ex: Exif, xmp: Xmp | None, gps: Gps | None, problems: Problems) 
     reference = original or digitized
     if reference is not None and reference.local is not None and gps_time is not None:
         assert gps_time.utc is not None
-        inferred = infer_offset(reference.local, gps_time.utc)
+        inferred = infer_offset(reference.local, gps_time.utc, gps_tolerance)
 
     def with_inferred(stamp: Timestamp | None) -> Timestamp | None:
         if stamp is None or stamp.offset is not None or inferred is None:
@@ -77,7 +81,7 @@ def photo_times(ex: Exif, xmp: Xmp | None, gps: Gps | None, problems: Problems) 
     return captured, changed or xmp_modify, times
 
 
-def read_photo(data: bytes, fmt: str, pdq: str | None) -> Metadata:
+def read_photo(data: bytes, fmt: str, pdq: str | None, options: MetadataOptions) -> Metadata:
     problems = Problems()
     attempt = problems.attempt
     exif, tiff, size = open_exif(data, problems)
@@ -89,7 +93,12 @@ def read_photo(data: bytes, fmt: str, pdq: str | None) -> Metadata:
     if gps is None and xmp is not None:
         gps = attempt("XMP GPS", lambda: xmp_gps(xmp, problems), None)
     no_times: Times = (None, None, ())
-    times = attempt("times", lambda: photo_times(ex, xmp, gps, problems), no_times)
+    tolerance = timedelta(minutes=options.gps_offset_minutes)
+
+    def times_of() -> Times:
+        return photo_times(ex, xmp, gps, problems, gps_tolerance=tolerance)
+
+    times = attempt("times", times_of, no_times)
     orientation = read_orientation(ex, problems)
 
     def main_pdq() -> str | None:
@@ -99,7 +108,11 @@ def read_photo(data: bytes, fmt: str, pdq: str | None) -> Metadata:
 
     with quiet_pillow():
         thumbnail = attempt(
-            "EXIF thumbnail", lambda: read_thumbnail(ex, orientation, main_pdq, problems), None
+            "EXIF thumbnail",
+            lambda: read_thumbnail(
+                ex, orientation, main_pdq, problems, min_quality=options.thumbnail_min_quality
+            ),
+            None,
         )
     software = [
         clean_text(ex.ifd0.get(ExifTags.Base.Software), "Software", problems),

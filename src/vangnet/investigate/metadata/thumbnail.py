@@ -20,10 +20,6 @@ from vangnet.signals.pdq import PdqSignal, hash_image, pdq_distance
 #: signal's own match threshold, i.e. "would not match as the same picture".
 THUMBNAIL_MISMATCH_DISTANCE = PdqSignal.default_threshold
 
-#: Thumbnails with a PDQ quality below this are too featureless to compare (Meta's advice
-#: is to ignore PDQ hashes under quality 50).
-THUMBNAIL_MIN_QUALITY = 50
-
 
 def _thumbnail_bytes(ex: Exif, problems: Problems) -> bytes | None:
     offset = ex.ifd1.get(ExifTags.Base.JpegIFOffset)
@@ -57,8 +53,15 @@ def main_picture_pdq(data: bytes, problems: Problems) -> str | None:
 
 
 def read_thumbnail(
-    ex: Exif, orientation: int | None, main_pdq: Callable[[], str | None], problems: Problems
+    ex: Exif,
+    orientation: int | None,
+    main_pdq: Callable[[], str | None],
+    problems: Problems,
+    *,
+    min_quality: int,
 ) -> Thumbnail | None:
+    """The EXIF thumbnail compared with the main picture (``main_pdq``); a thumbnail of PDQ
+    quality below ``min_quality`` is too featureless to compare."""
     blob = _thumbnail_bytes(ex, problems)
     if blob is None:
         return None
@@ -80,7 +83,7 @@ def read_thumbnail(
     main = main_pdq()
     distance = pdq_distance(pdq, main) if main is not None else None
     mismatch: bool | None = None
-    if quality < THUMBNAIL_MIN_QUALITY:
+    if quality < min_quality:
         problems.add(f"EXIF thumbnail is too featureless to compare (PDQ quality {quality})")
     elif distance is not None:
         mismatch = distance > THUMBNAIL_MISMATCH_DISTANCE

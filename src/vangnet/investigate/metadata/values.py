@@ -20,10 +20,6 @@ T = TypeVar("T")
 MAX_TAGS = 400
 MAX_TAG_CHARS = 500
 
-#: An offset is inferred from the GPS clock only when local time minus GPS time is this
-#: close to a whole quarter hour (GPS fixes can be a little older than the picture).
-GPS_OFFSET_TOLERANCE = timedelta(minutes=5)
-
 
 class Problems:
     """Collects what could not be read; `guard` turns any parsing failure into an entry."""
@@ -160,13 +156,14 @@ def make_timestamp(source: str, local: datetime, offset: timedelta | None) -> Ti
     return Timestamp(source=source, local=local, offset=offset, utc=utc)
 
 
-def infer_offset(local: datetime, gps_utc: datetime) -> timedelta | None:
+def infer_offset(local: datetime, gps_utc: datetime, tolerance: timedelta) -> timedelta | None:
     """The UTC offset that local time minus GPS time is close to (whole quarter hours,
-    UTC-12..+14), or None when they do not agree within `GPS_OFFSET_TOLERANCE`."""
+    UTC-12..+14), or None when they do not agree within ``tolerance`` (GPS fixes can be a
+    little older than the picture)."""
     diff = local - gps_utc.replace(tzinfo=None)
     quarters = round(diff / timedelta(minutes=15))
     offset = quarters * timedelta(minutes=15)
-    if abs(diff - offset) > GPS_OFFSET_TOLERANCE:
+    if abs(diff - offset) > tolerance:
         return None
     if not timedelta(hours=-12) <= offset <= timedelta(hours=14):
         return None
