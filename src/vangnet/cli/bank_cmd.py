@@ -1,4 +1,4 @@
-"""`vangnet bank ...`: create, list, show, update, import, export, add, disable, delete."""
+"""`vangnet bank ...`: create, list, show, update, import, export, add, rehash, disable, delete."""
 
 from __future__ import annotations
 
