@@ -31,9 +31,10 @@ def hash_bytes(
 ) -> dict[str, Any]:
     """Hash ``data``: ``path``, ``content_type``, ``md5``/``sha1``/``sha256`` and either
     ``pdq`` + ``pdq_quality`` (plus ``frames`` for an animated image with ``all_frames``)
-    or ``vpdq`` (a list of ``{frame, timestamp, pdq, quality}``, black bars cropped; for a
-    video with bars also ``vpdq_uncropped``, the whole frames; with ``settings.video_regions``
-    also ``vpdq_regions``, the half-frames, each with its ``region``). ``dihedral`` adds
+    or ``vpdq`` (a list of ``{frame, timestamp, pdq, quality}``: Meta's vPDQ, whole frames;
+    for a video with bars also ``vpdq_cropped``, the frames with the bars cropped; with
+    ``settings.video_regions`` also ``vpdq_regions``, the half-frames of the cropped frames,
+    each with its ``region``). ``dihedral`` adds
     ``pdq_dihedral``: the 8 rotation/flip variants of a photo's PDQ (for matching).
 
     Videos are sampled at ``settings.video_fps``, or with ``for_bank`` at
@@ -73,9 +74,9 @@ def hash_bytes(
             regions=settings.video_regions,
             dedupe_bits=settings.bank_video_dedupe_bits if for_bank else -1,
         )
-        result["vpdq"] = frame_dicts(video.frames)
-        if video.uncropped is not None:  # the video had bars: whole frames, as Meta's vPDQ
-            result["vpdq_uncropped"] = frame_dicts(video.uncropped)
+        result["vpdq"] = frame_dicts(video.frames)  # whole frames: Meta's vPDQ
+        if video.cropped is not None:  # the video had bars: the frames without them
+            result["vpdq_cropped"] = frame_dicts(video.cropped)
         if video.regions:
             result["vpdq_regions"] = frame_dicts(video.regions)
     return result

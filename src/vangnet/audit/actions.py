@@ -124,6 +124,7 @@ COMMANDS: dict[str, str | Exempt] = {
     "bank import": "bank.import",
     "bank export": Exempt.READ_ONLY,
     "bank add": "bank.add",
+    "bank rehash": "bank.rehash",
     "key create": "key.create",
     "key list": Exempt.READ_ONLY,
     "key revoke": "key.revoke",

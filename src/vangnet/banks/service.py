@@ -264,6 +264,12 @@ def default_thresholds() -> dict[str, dict[str, Any]]:
             "query_match_pct": s.vpdq_query_match_pct,
             "index_match_pct": s.vpdq_index_match_pct,
         },
+        "vpdq_cropped": {
+            "threshold": s.pdq_threshold,
+            "quality_floor": s.pdq_quality_floor,
+            "query_match_pct": s.vpdq_query_match_pct,
+            "index_match_pct": s.vpdq_index_match_pct,
+        },
         "vpdq_regions": {
             "threshold": s.pdq_threshold,
             "quality_floor": s.pdq_quality_floor,
@@ -654,6 +660,52 @@ def delete_content(session: Session, content_id: int, *, bank: str | None = None
     session.execute(delete(ContentSignal).where(ContentSignal.content_id == content.id))
     session.delete(content)
     session.flush()
+
+
+def replace_signals(
+    session: Session,
+    content_id: int,
+    *,
+    signals: Mapping[str, str],
+    types: Iterable[str],
+    bank: str | None = None,
+) -> list[str]:
+    """Replace the content's signals of ``types`` by ``signals`` (whose types must be among
+    them): old values are removed, new ones added, both logged for the indexes. A value the
+    bank already holds for other content is left out (a bank holds a value once). Returns
+    the signal types stored."""
+    replaced = set(types)
+    pairs = _pairs(signals)
+    stray = sorted({t for t, _ in pairs} - replaced)
+    if stray:
+        raise ValidationError(f"signals of types not being replaced: {', '.join(stray)}")
+    _lock_change_log(session)
+    content = _content_row(session, content_id, bank)
+    matchable = content.enabled and session.get_one(Bank, content.bank_id).enabled
+    mine = ContentSignal.content_id == content.id, ContentSignal.signal_type.in_(replaced)
+    if matchable:
+        _log(session, ChangeOp.REMOVE, *mine)
+    session.execute(delete(ContentSignal).where(*mine))
+    stored = []
+    for signal_type, value in pairs:
+        if _held_keys(session, content.bank_id, signal_type, [signal_key(value)]):
+            continue
+        session.add(
+            ContentSignal(
+                content_id=content.id,
+                bank_id=content.bank_id,
+                signal_type=signal_type,
+                value=value,
+                value_key=signal_key(value),
+            )
+        )
+        stored.append(signal_type)
+    session.flush()
+    if matchable and stored:
+        _log(session, ChangeOp.ADD, *mine)
+    content.updated_at = utcnow()
+    session.flush()
+    return stored
 
 
 def list_content(

@@ -1,4 +1,4 @@
-"""`vangnet bank ...`: create, list, show, update, import, export, add, disable, delete."""
+"""`vangnet bank ...`: create, list, show, update, import, export, add, rehash, disable, delete."""
 
 from __future__ import annotations
 
@@ -58,18 +58,22 @@ def _thresholds(
     vpdq_index: float | None,
 ) -> dict[str, dict[str, Any]] | None:
     out: dict[str, dict[str, Any]] = {}
+    videos = ("vpdq", "vpdq_cropped")  # the standard frames and the bar-cropped ones alike
     if pdq is not None:
         out.setdefault("pdq", {})["threshold"] = pdq
-        out.setdefault("vpdq", {})["threshold"] = pdq
+        for name in videos:
+            out.setdefault(name, {})["threshold"] = pdq
     if quality is not None:
         out.setdefault("pdq", {})["quality_floor"] = quality
-        out.setdefault("vpdq", {})["quality_floor"] = quality
+        for name in videos:
+            out.setdefault(name, {})["quality_floor"] = quality
     if dihedral is not None:
         out.setdefault("pdq", {})["dihedral"] = dihedral
-    if vpdq_query is not None:
-        out.setdefault("vpdq", {})["query_match_pct"] = vpdq_query
-    if vpdq_index is not None:
-        out.setdefault("vpdq", {})["index_match_pct"] = vpdq_index
+    for name in videos:
+        if vpdq_query is not None:
+            out.setdefault(name, {})["query_match_pct"] = vpdq_query
+        if vpdq_index is not None:
+            out.setdefault(name, {})["index_match_pct"] = vpdq_index
     return out or None
 
 
@@ -446,3 +450,83 @@ def bank_add(
         )
     if failed:
         raise typer.Exit(ExitCode.UNREADABLE_INPUT)
+
+
+@bank_app.command("rehash")
+def bank_rehash(
+    name: str = typer.Argument(..., help="Bank whose videos to hash again."),
+    paths: list[Path] = typer.Argument(..., help="The banked video files, or folders of them."),
+    fps: float | None = typer.Option(
+        None,
+        "--fps",
+        min=0,
+        max=240,
+        help="Video frames hashed per second (default VANGNET_BANK_VIDEO_FPS, as bank add).",
+    ),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Hash banked videos again: the bank's content with the same SHA-256 (else MD5, SHA-1)
+    as each file gets the standard vpdq (Meta's vPDQ) and vpdq_cropped computed anew.
+
+    Needed once for banks made before vpdq was Meta's vPDQ (migration 0011 renamed their
+    stored bar-cropped frames vpdq_cropped). Files that are not videos or match no content
+    are listed and change nothing (exit code 3 or 4).
+
+    Example: vangnet bank rehash KNOWN_VIDEOS ./originals/
+    """
+    from vangnet.banks.rehash import rehash_content
+
+    files = list(iter_files(paths))
+    unreadable = unknown = 0
+    outcomes: list[dict[str, Any]] = []
+    with user_errors(as_json=as_json):
+        with session() as s:  # closed before hashing: no lock is held while files are read
+            banks.get_bank(s, name)
+        hashed: list[dict[str, Any]] = []
+        with progress() as bar:
+            task = bar.add_task("hashing", total=len(files))
+            for path in files:
+                result = hash_one(path, video_fps=fps, for_bank=True)
+                bar.advance(task)
+                if "error" in result or not result.get("vpdq"):
+                    unreadable += 1
+                    error = result.get("error") or {"code": "not_video", "message": "not a video"}
+                    outcomes.append({"path": str(path), "error": error})
+                    continue
+                hashed.append(result)
+        with session() as s:  # one short transaction: all files or none
+            for result in hashed:
+                done = rehash_content(s, bank=name, hashed=result)
+                if not done.content_ids:
+                    unknown += 1
+                    message = f"no content in {name} has this file's digest"
+                    outcomes.append(
+                        {"path": result["path"], "error": {"code": "not_found", "message": message}}
+                    )
+                    continue
+                outcomes.append(
+                    {
+                        "path": result["path"],
+                        "content_ids": done.content_ids,
+                        "signals": done.signals,
+                    }
+                )
+            updated = sorted({i for o in outcomes for i in o.get("content_ids", [])})
+            _audit(
+                s,
+                "bank.rehash",
+                f"bank:{name}",
+                after={"content_ids": updated, "unreadable": unreadable, "not_in_bank": unknown},
+            )
+            s.commit()
+    for outcome in outcomes:
+        if as_json:
+            print_json(outcome)
+        elif "error" in outcome:
+            err_console.print(f"{outcome['path']}: {outcome['error']['message']}", highlight=False)
+    if not as_json:
+        console.print(f"Rehashed {len(updated)} content items in {name}")
+    if unreadable:
+        raise typer.Exit(ExitCode.UNREADABLE_INPUT)
+    if unknown:
+        raise typer.Exit(ExitCode.NOT_FOUND)

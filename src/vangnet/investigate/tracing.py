@@ -1,11 +1,12 @@
 """After a triage: trace the case's screenshots to the videos (or pictures) they show.
 
-The frame library holds every banked video (hash-only: its ``vpdq`` and ``vpdq_regions``
-frames, as `vangnet bank add` stored them) and the case's own videos (decoded again from
-their sources, so candidates are verified by local features). Candidates are photos that
-look like screenshots: text leads typical of players and apps (timecodes, app names, file
-names), a video-call score, or — when text was not read — every PNG picture. Each trace
-(video, timestamp, method, distance or inliers, region) goes into the item's findings.
+The frame library holds every banked video (hash-only: its ``vpdq``, ``vpdq_cropped`` and
+``vpdq_regions`` frames, as `vangnet bank add` stored them) and the case's own videos
+(decoded again from their sources, so candidates are verified by local features).
+Candidates are photos that look like screenshots: text leads typical of players and apps
+(timecodes, app names, file names), a video-call score, or — when text was not read —
+every PNG picture. Each trace (video, timestamp, method, distance or inliers, region) goes
+into the item's findings.
 
 The thresholds and limits are the ``triage_trace_*`` settings (`TriageTuning`), passed in.
 """
@@ -53,7 +54,7 @@ def _library(engine: Engine, case_id: int, tuning: TriageTuning) -> tuple[Any, d
             .join(BankContent, BankContent.id == ContentSignal.content_id)
             .join(Bank, Bank.id == BankContent.bank_id)
             .where(
-                ContentSignal.signal_type.in_(["vpdq", "vpdq_regions"]),
+                ContentSignal.signal_type.in_(["vpdq", "vpdq_cropped", "vpdq_regions"]),
                 BankContent.enabled.is_(True),
             )
         ).all()

@@ -209,10 +209,33 @@ class Matcher:
                 raise ValidationError(f"signal type {signal_type} has no frames")
             for value in canonical:
                 frames = cls.frames(value)
-                results.append(
-                    self.match_video(session, frames, signal_type=signal_type, banks=banks)
-                )
+                results.append(self._match_frames(session, [(signal_type, frames)], banks))
         return results
+
+    def _match_frames(
+        self,
+        session: Session,
+        queries: Sequence[tuple[str, Sequence[VpdqFrame]]],
+        banks: Iterable[str] | None,
+    ) -> list[Match]:
+        """Each query's frames against its own signal type's banked videos and those of the
+        types it is `FrameHashes.matched_with` (``vpdq`` and ``vpdq_cropped``: a letterboxed
+        copy still matches); one match per banked video, the best query share."""
+        installed = signal_types()
+        chosen = list(banks) if banks is not None else None
+        videos: dict[tuple[str, int], Match] = {}
+        for name, frames in queries:
+            cls = installed.get(name)
+            if not frames or cls is None or not issubclass(cls, FrameHashes):
+                continue
+            for target in (name, *(t for t in cls.matched_with if t in installed)):
+                for m in self.match_video(session, frames, signal_type=target, banks=chosen):
+                    best = videos.get((m.bank, m.content_id))
+                    if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
+                        videos[(m.bank, m.content_id)] = m
+        out = list(videos.values())
+        out.sort(key=lambda m: (-(m.query_match_pct or 0), m.bank, m.content_id))
+        return out
 
     def match_video(
         self,
@@ -306,17 +329,12 @@ class Matcher:
                     variants=variants if name == "pdq" else (),
                 )
             )
-        # Videos: each per-frame signal against its own index (vpdq also with the whole
-        # frames of a barred video); one match per banked video, the best query share.
-        videos: dict[tuple[str, int], Match] = {}
-        for name, cls in signal_types().items():
-            if cls.index_kind is not IndexKind.FRAMES:
-                continue
-            for key in (name, f"{name}_uncropped"):
-                frames = vpdq.frames_of(hashed.get(key) or [])
-                for m in self.match_video(session, frames, signal_type=name, banks=chosen):
-                    best = videos.get((m.bank, m.content_id))
-                    if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
-                        videos[(m.bank, m.content_id)] = m
-        out.extend(videos.values())
+        # Videos: each per-frame signal against its own index and those it is matched with
+        # (the standard vpdq and, for a video with bars, vpdq_cropped against both).
+        queries = [
+            (name, vpdq.frames_of(hashed.get(name) or []))
+            for name, cls in signal_types().items()
+            if cls.index_kind is IndexKind.FRAMES
+        ]
+        out.extend(self._match_frames(session, queries, chosen))
         return out

@@ -87,6 +87,11 @@ class FrameHashes(ABC):
     The frame index and the matcher read every such signal through these two methods, so a
     new per-frame signal needs no change to either."""
 
+    #: Other per-frame signal types whose banked videos this type's query frames are also
+    #: matched against (the same pictures hashed another way, e.g. ``vpdq`` and
+    #: ``vpdq_cropped``), and whose query frames are matched against this type's index.
+    matched_with: ClassVar[tuple[str, ...]] = ()
+
     @classmethod
     @abstractmethod
     def frames(cls, value: str) -> list[VpdqFrame]:

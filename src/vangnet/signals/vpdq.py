@@ -6,6 +6,11 @@ signal type (and so by HMA exports): a JSON list with one string per frame,
 format (three significant digits, exactly as python-threatexchange writes it). Frame numbers
 are not part of that format; parsing numbers the frames 0, 1, 2, ...
 
+The ``vpdq`` signal is Meta's vPDQ frame for frame: whole frames, black bars and all, as the
+reference hasher (and so HMA, NCMEC and any partner) computes them. The ``vpdq_cropped``
+signal (Vangnet's own) holds the same frames with letterbox / pillarbox bars cropped, stored
+only for videos that have bars: a copy with other bars (or none) matches on the content.
+
 The ``vpdq_regions`` signal (Vangnet's own) holds the top, bottom, left and right halves of
 each sampled frame, one string each, ``"<pdq hex>,<quality>,<timestamp>,<region>"``: a copy
 with a large overlay (a logo, a caption, a webcam inset) still matches on the halves the
@@ -68,19 +73,21 @@ class VpdqMatch:
 class VideoHashes:
     """Everything one decode of a video yields for matching."""
 
-    frames: list[VpdqFrame]  # whole frames, black bars cropped: the ``vpdq`` signal
-    uncropped: list[VpdqFrame] | None  # whole frames with their bars, when there were bars
+    frames: list[VpdqFrame]  # whole frames with any bars, as Meta's vPDQ: the ``vpdq`` signal
+    cropped: list[VpdqFrame] | None  # black bars cropped, when there were bars: ``vpdq_cropped``
     regions: list[VpdqFrame]  # the `REGIONS` halves of each cropped frame
 
 
-def hash_video(data: bytes, *, fps: float | None = None, crop_bars: bool = True) -> list[VpdqFrame]:
+def hash_video(
+    data: bytes, *, fps: float | None = None, crop_bars: bool = False
+) -> list[VpdqFrame]:
     """vPDQ of a video given as bytes: one PDQ per frame sampled at ``fps`` (default
     ``settings.video_fps``; 0 = every frame), decoded in memory. Raises `MediaError`
     subclasses.
 
-    ``crop_bars`` (default) crops letterbox / pillarbox bars first
-    (`vangnet.media.video.crop_black_bars`); off, frames are hashed whole as Meta's vPDQ
-    reference does."""
+    By default frames are hashed whole, as Meta's vPDQ reference does (the ``vpdq``
+    signal); ``crop_bars`` crops letterbox / pillarbox bars first
+    (`vangnet.media.video.crop_black_bars`; the ``vpdq_cropped`` signal)."""
     frames = []
     sampled = iter_video_frames(data, fps=fps)
     for frame in crop_black_bars(sampled) if crop_bars else sampled:
@@ -116,11 +123,12 @@ def _near(a: list[VpdqFrame], b: list[VpdqFrame], bits: int) -> bool:
 def hash_video_variants(
     data: bytes, *, fps: float | None = None, regions: bool = False, dedupe_bits: int = -1
 ) -> VideoHashes:
-    """vPDQ with bars cropped, whole-frame vPDQ when the video had bars, and (``regions``)
-    the half-frames, all from one decode.
+    """Meta's vPDQ (whole frames), the frames with bars cropped when the video had bars,
+    and (``regions``) the half-frames of the cropped frames, all from one decode.
 
-    The whole-frame hashes are what Meta's vPDQ reference (and so hashes imported from HMA)
-    holds for a barred video; matching both keeps those banks useful. The half-frames let a
+    The whole frames are the standard ``vpdq`` (what Meta's reference, HMA and partners
+    compute); the cropped frames let a copy with other bars, or none, match on the content.
+    The half-frames let a
     copy with a large overlay (logo, caption, webcam inset) match on the halves it leaves
     clear. ``dedupe_bits`` >= 0 drops a sampled frame whose hashes (whole and halves) are all
     within that many bits of the last frame kept: a bank hashed at every frame then stores
@@ -153,11 +161,11 @@ def hash_video_variants(
             barred = True
             pdq, quality = hash_pixels(original.rgb)
         whole.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
-    return VideoHashes(cropped, whole if barred else None, halves)
+    return VideoHashes(whole, cropped if barred else None, halves)
 
 
 def frames_of(items: list[dict[str, Any]]) -> list[VpdqFrame]:
-    """Frames from the ``vpdq`` (or ``vpdq_uncropped``, ``vpdq_regions``) list of a
+    """Frames from the ``vpdq`` (or ``vpdq_cropped``, ``vpdq_regions``) list of a
     `vangnet.hashing.hash_bytes` result."""
     return [
         VpdqFrame(
@@ -322,12 +330,16 @@ def vpdq_match(
 
 
 class VpdqSignal(SignalType, FrameHashes):
+    """Meta's vPDQ, frame for frame: the standard signal partners share and match."""
+
     name = "vpdq"
     index_kind = IndexKind.FRAMES
     default_threshold = 31
     content_types = frozenset({ContentType.VIDEO})
+    matched_with = ("vpdq_cropped",)
     description = (
-        "vPDQ: PDQ of one frame per second of a video (python-threatexchange / HMA format)."
+        "vPDQ (Meta's standard): PDQ of whole video frames, bars included "
+        "(python-threatexchange / HMA format)."
     )
 
     @classmethod
@@ -347,6 +359,19 @@ class VpdqSignal(SignalType, FrameHashes):
         """Smallest PDQ distance between any frame of ``a`` and any of ``b``."""
         fa, fb = parse(a), parse(b)
         return min(pdq_distance(x.pdq, y.pdq) for x in fa for y in fb)
+
+
+class VpdqCroppedSignal(VpdqSignal):
+    """The frames of a video with letterbox / pillarbox bars, the bars cropped: a copy with
+    other bars, or none, matches on the content. Vangnet's own; stored only for videos with
+    bars (without bars it would equal ``vpdq``). Same value format as ``vpdq``."""
+
+    name = "vpdq_cropped"
+    matched_with = ("vpdq",)
+    description = (
+        "PDQ of video frames with black bars cropped, for videos that have bars "
+        "(matches letterboxed and pillarboxed copies; Vangnet's own, not standard vPDQ)."
+    )
 
 
 class VpdqRegionsSignal(SignalType, FrameHashes):
