@@ -1,0 +1,150 @@
+"""The layout is enforced: the import contracts of `.importlinter` hold (and would catch a
+violation), no two packages of vangnet import each other, and no module imports a private
+name (``_name``) of another package. See docs/architecture.md."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import vangnet
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = Path(vangnet.__file__).resolve().parent
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def _lint_imports(*, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", str(ROOT / ".importlinter")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_import_contracts_are_kept() -> None:
+    done = _lint_imports()
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        # media is the bottom layer: importing a case module breaks the layers
+        ("media/sniff.py", "import vangnet.review.cases", "Layers: the pipeline"),
+        # the domain never imports the doors
+        ("review/priority.py", "import vangnet.web.deps", "The domain never imports the doors"),
+        # hashing stays pure, even through a function-local import
+        (
+            "signals/exact.py",
+            "def _hidden() -> None:\n    import sqlalchemy\n",
+            "Decoding, hashing and indexing are pure",
+        ),
+        # independent peers in one layer (api | cli) may not import each other
+        ("api/limits.py", "import vangnet.cli.output", "Layers: the pipeline"),
+    ],
+)
+def test_a_violation_breaks_a_contract(
+    tmp_path: Path, module: str, line: str, contract: str
+) -> None:
+    """The contracts are not vacuous: the same configuration over a copy of the package with
+    one forbidden import added fails, naming the contract."""
+    copy = tmp_path / "vangnet"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__", "static"))
+    target = copy / module
+    target.write_text(target.read_text(encoding="utf-8") + "\n" + line + "\n", encoding="utf-8")
+    done = _lint_imports(pythonpath=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    broken = [ln for ln in done.stdout.splitlines() if ln.rstrip().endswith("BROKEN")]
+    assert any(contract in ln for ln in broken), done.stdout
+
+
+def _modules() -> Iterator[tuple[str, Path, ast.Module]]:
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        yield name, path, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _imports(name: str, path: Path, tree: ast.Module) -> Iterator[tuple[ast.stmt, str]]:
+    """Every import in the module (also inside functions), as an absolute module name."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                yield node, ".".join([*base, node.module] if node.module else base)
+            elif node.module:
+                yield node, node.module
+
+
+def _top(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "vangnet" and len(parts) > 1 else None
+
+
+def test_no_package_imports_another_that_imports_it_back() -> None:
+    """Top-level packages (and modules) of vangnet form no import cycle: the same check as the
+    layers contract, written out so a failure names the cycle."""
+    edges: dict[str, set[str]] = {}
+    for name, path, tree in _modules():
+        src = _top(name)
+        if src is None:
+            continue
+        for _node, target in _imports(name, path, tree):
+            dst = _top(target)
+            if dst is not None and dst != src:
+                edges.setdefault(src, set()).add(dst)
+
+    def reaches(start: str, goal: str) -> list[str] | None:
+        stack, seen = [(start, [start])], {start}
+        while stack:
+            node, trail = stack.pop()
+            for nxt in sorted(edges.get(node, ())):
+                if nxt == goal:
+                    return [*trail, nxt]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+        return None
+
+    cycles = {" -> ".join(c) for a in edges for b in edges[a] if (c := reaches(b, a)) is not None}
+    assert not cycles, sorted(cycles)
+
+
+def test_no_private_name_is_imported_from_another_package() -> None:
+    """``from vangnet.x import _name`` (or a ``_module``) from outside package ``x``: a name
+    that is really shared is made public (or moved) instead."""
+    found = []
+    for name, path, tree in _modules():
+        src = _top(name)
+        for node, target in _imports(name, path, tree):
+            dst = _top(target)
+            if dst is None or dst == src:
+                continue
+            names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            private = [
+                part
+                for part in [*target.split("."), *names]
+                if part.startswith("_") and not part.startswith("__")
+            ]
+            if private:
+                found.append(f"{path.relative_to(SRC.parent)}:{node.lineno}: {target} {private}")
+    assert not found, found
