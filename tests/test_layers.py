@@ -73,9 +73,9 @@ def test_a_violation_breaks_a_contract(
     assert any(contract in ln for ln in broken), done.stdout
 
 
-def _modules() -> Iterator[tuple[str, Path, ast.Module]]:
-    for path in sorted(SRC.rglob("*.py")):
-        rel = path.relative_to(SRC.parent).with_suffix("")
+def _modules(src: Path = SRC) -> Iterator[tuple[str, Path, ast.Module]]:
+    for path in sorted(src.rglob("*.py")):
+        rel = path.relative_to(src.parent).with_suffix("")
         name = ".".join(rel.parts).removesuffix(".__init__")
         yield name, path, ast.parse(path.read_text(encoding="utf-8"))
 
@@ -100,18 +100,17 @@ def _top(module: str) -> str | None:
     return parts[1] if parts[0] == "vangnet" and len(parts) > 1 else None
 
 
-def test_no_package_imports_another_that_imports_it_back() -> None:
-    """Top-level packages (and modules) of vangnet form no import cycle: the same check as the
-    layers contract, written out so a failure names the cycle."""
+def package_cycles(src: Path = SRC) -> set[str]:
+    """Each import cycle between top-level packages (or modules) of vangnet, as ``a -> b -> a``."""
     edges: dict[str, set[str]] = {}
-    for name, path, tree in _modules():
-        src = _top(name)
-        if src is None:
+    for name, path, tree in _modules(src):
+        home = _top(name)
+        if home is None:
             continue
         for _node, target in _imports(name, path, tree):
             dst = _top(target)
-            if dst is not None and dst != src:
-                edges.setdefault(src, set()).add(dst)
+            if dst is not None and dst != home:
+                edges.setdefault(home, set()).add(dst)
 
     def reaches(start: str, goal: str) -> list[str] | None:
         stack, seen = [(start, [start])], {start}
@@ -125,19 +124,17 @@ def test_no_package_imports_another_that_imports_it_back() -> None:
                     stack.append((nxt, [*trail, nxt]))
         return None
 
-    cycles = {" -> ".join(c) for a in edges for b in edges[a] if (c := reaches(b, a)) is not None}
-    assert not cycles, sorted(cycles)
+    return {" -> ".join([a, *c]) for a in edges for b in edges[a] if (c := reaches(b, a))}
 
 
-def test_no_private_name_is_imported_from_another_package() -> None:
-    """``from vangnet.x import _name`` (or a ``_module``) from outside package ``x``: a name
-    that is really shared is made public (or moved) instead."""
+def private_imports(src: Path = SRC) -> list[str]:
+    """Each ``from vangnet.x import _name`` (or a ``_module``) from outside package ``x``."""
     found = []
-    for name, path, tree in _modules():
-        src = _top(name)
+    for name, path, tree in _modules(src):
+        home = _top(name)
         for node, target in _imports(name, path, tree):
             dst = _top(target)
-            if dst is None or dst == src:
+            if dst is None or dst == home:
                 continue
             names = [a.name for a in node.names] if isinstance(node, ast.ImportFrom) else []
             private = [
@@ -146,5 +143,39 @@ def test_no_private_name_is_imported_from_another_package() -> None:
                 if part.startswith("_") and not part.startswith("__")
             ]
             if private:
-                found.append(f"{path.relative_to(SRC.parent)}:{node.lineno}: {target} {private}")
-    assert not found, found
+                found.append(f"{path.relative_to(src.parent)}:{node.lineno}: {target} {private}")
+    return found
+
+
+def test_no_package_imports_another_that_imports_it_back() -> None:
+    """Top-level packages (and modules) of vangnet form no import cycle: the same rule as the
+    layers contract, written out so a failure names the cycle."""
+    assert package_cycles() == set()
+
+
+def test_no_private_name_is_imported_from_another_package() -> None:
+    """A name that is really shared is made public (or moved) instead."""
+    assert private_imports() == []
+
+
+def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
+    """On a copy of the package: a hidden back edge (an import inside a function) is a cycle,
+    and a private name imported from another package is reported; one within a package is not."""
+    copy = tmp_path / "vangnet"
+    shutil.copytree(SRC, copy, ignore=shutil.ignore_patterns("__pycache__", "static"))
+    sniff = copy / "media" / "sniff.py"
+    sniff.write_text(
+        sniff.read_text(encoding="utf-8")
+        + "\n\ndef _hidden() -> None:\n    from vangnet.signals.pdq import _rgb_array\n",
+        encoding="utf-8",
+    )
+    inside = copy / "signals" / "exact.py"
+    inside.write_text(
+        inside.read_text(encoding="utf-8") + "\nfrom vangnet.signals.pdq import _rgb_array\n",
+        encoding="utf-8",
+    )
+    assert package_cycles(copy) == {"media -> signals -> media", "signals -> media -> signals"}
+    found = private_imports(copy)
+    assert len(found) == 1
+    assert found[0].startswith("vangnet/media/sniff.py:")
+    assert "_rgb_array" in found[0]
