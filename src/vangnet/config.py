@@ -529,6 +529,196 @@ class Settings(BaseSettings):
         "applies (the size of its token bucket).",
     )
 
+    # --- investigate ---
+    # Tuning of `vangnet triage` (issue 11): read by the entry points and passed down to the
+    # triage steps as `vangnet.investigate.tuning.TriageTuning`. Defaults are today's values,
+    # measured on the public samples named in each description.
+    triage_trace_candidate_bits: int = Field(
+        default=70,
+        ge=0,
+        le=256,
+        description="Screenshot tracing: a case video whose nearest frame is within this many "
+        "PDQ bits of a screenshot region is checked with local features (the right recording "
+        "is 2-24 bits away on the public player screenshots, others 84+).",
+    )
+    triage_trace_max_candidates: int = Field(
+        default=12,
+        ge=1,
+        description="Screenshot tracing: at most this many candidate videos per screenshot "
+        "region are checked with local features, nearest first.",
+    )
+    triage_trace_frames_per_entry: int = Field(
+        default=3,
+        ge=1,
+        description="Screenshot tracing: nearest frames of each candidate video checked with "
+        "local features.",
+    )
+    triage_trace_min_inliers: int = Field(
+        default=20,
+        ge=1,
+        description="Screenshot tracing: least RANSAC inliers to accept a local-feature match "
+        "(the right recording: 55-770 inliers on the public screenshots, others 0-6).",
+    )
+    triage_trace_hash_bits: int = Field(
+        default=31,
+        ge=0,
+        le=256,
+        description="Screenshot tracing: a hash-only video (a banked one) is accepted when the "
+        "best part of a screenshot region is within this many PDQ bits of one of its frames.",
+    )
+    triage_trace_case_videos: int = Field(
+        default=50,
+        ge=0,
+        description="Screenshot tracing: at most this many of a case's own videos are decoded "
+        "again for local-feature checks; the others are used by their hashes only.",
+    )
+    triage_trace_video_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="Screenshot tracing: case videos larger than this (bytes) are used by "
+        "their hashes only, not decoded again.",
+    )
+    triage_trace_max_screenshots: int = Field(
+        default=5000,
+        ge=0,
+        description="Screenshot tracing: most screenshot-like photos of a case traced per run.",
+    )
+    triage_trace_call_score: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Screenshot tracing: a photo with at least this video-call score is traced "
+        "(as are photos whose text names a player, an app, a timecode or a media file).",
+    )
+    triage_trace_results: int = Field(
+        default=3,
+        ge=1,
+        description="Screenshot tracing: traces kept per screenshot (surest first).",
+    )
+    triage_call_weight_chrome: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Video-call score: added for app chrome (a toolbar with icons or text) "
+        "around a natural-image region.",
+    )
+    triage_call_weight_inset: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Video-call score: added for a picture-in-picture inset in a corner.",
+    )
+    triage_call_weight_control_word: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="Video-call score: added per kind of call control named in the text "
+        "(mute, camera, hang up, ...), for at most VANGNET_TRIAGE_CALL_MAX_CONTROL_WORDS kinds.",
+    )
+    triage_call_max_control_words: int = Field(
+        default=3,
+        ge=0,
+        description="Video-call score: most kinds of call controls that add to the score.",
+    )
+    triage_call_weight_app: float = Field(
+        default=0.25,
+        ge=0,
+        le=1,
+        description="Video-call score: added when the text names a video-call, streaming or "
+        "messaging app.",
+    )
+    triage_call_player_cap: float = Field(
+        default=0.35,
+        ge=0,
+        le=1,
+        description="Video-call score: the highest score of a picture that shows a media "
+        "player (a recording being played, not a call).",
+    )
+    triage_call_likely: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Video-call score from which the investigation workbench calls a picture "
+        "a likely video-call screenshot (its flag, count and filter).",
+    )
+    triage_video_text_every_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Text in videos: one frame is read every this many seconds ...",
+    )
+    triage_video_text_frames: int = Field(
+        default=6,
+        ge=1,
+        description="... at most this many frames per video.",
+    )
+    triage_text_lines: int = Field(
+        default=200,
+        ge=0,
+        description="Text in pictures: most OCR lines (with their boxes) kept per item.",
+    )
+    triage_ocr_max_side: int = Field(
+        default=1280,
+        ge=32,
+        description="OCR: longer side (pixels) a picture is shrunk to before text detection.",
+    )
+    triage_ocr_min_side: int = Field(
+        default=800,
+        ge=0,
+        description="OCR: longer side a small picture is enlarged to (at most 4 times).",
+    )
+    triage_ocr_min_confidence: float = Field(
+        default=0.6,
+        ge=0,
+        le=1,
+        description="OCR: lines the recogniser is less sure of than this (0-1) are dropped.",
+    )
+    triage_series_bits: int = Field(
+        default=31,
+        ge=0,
+        le=256,
+        description="Series: two photos of a case are linked when their PDQ hashes (under "
+        "any of the 8 rotations and flips) are within this many bits.",
+    )
+    triage_series_min_quality: int = Field(
+        default=50,
+        ge=0,
+        le=100,
+        description="Series: photos whose PDQ quality is below this are left out (too "
+        "featureless to compare).",
+    )
+    triage_thumbnail_min_quality: int = Field(
+        default=50,
+        ge=0,
+        le=101,
+        description="Metadata: an EXIF thumbnail whose PDQ quality is below this is too "
+        "featureless to compare with its picture (Meta's advice: ignore PDQ under 50).",
+    )
+    triage_gps_offset_minutes: float = Field(
+        default=5.0,
+        ge=0,
+        le=7.5,
+        description="Metadata: a UTC offset is inferred from the GPS clock only when local "
+        "time minus GPS time is within this many minutes of a whole quarter hour.",
+    )
+    triage_batch: int = Field(
+        default=64,
+        ge=1,
+        description="Triage: items written per transaction (a crash loses at most one batch, "
+        "which the next run redoes).",
+    )
+    triage_perceptual_max_bytes: int = Field(
+        default=512 * 1024 * 1024,
+        ge=0,
+        description="Triage: files larger than this (bytes) get exact digests only, no "
+        "perceptual hashes, metadata or text.",
+    )
+    triage_stream_hash_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Triage: plain files larger than this (bytes) are hashed in chunks "
+        "(exact digests only) instead of being read into memory.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

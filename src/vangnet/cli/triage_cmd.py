@@ -35,10 +35,14 @@ def triage_command(
 
     from vangnet.audit.chain import cli_actor
     from vangnet.cli.context import open_engine
+    from vangnet.config import get_settings
     from vangnet.investigate.triage import Options, Summary, Triage
+    from vangnet.investigate.tuning import TriageTuning
 
     who = actor or cli_actor()
     with user_errors(as_json=as_json), open_engine() as engine:
+        settings = get_settings()  # the entry point reads the settings; the steps get them
+        tuning = TriageTuning.from_settings(settings)
         columns = (
             TextColumn("[bold]triage[/] {task.description}"),
             BarColumn(),
@@ -74,8 +78,9 @@ def triage_command(
                 case=case,
                 sources=[str(s) for s in sources],
                 actor=who,
-                options=Options(ocr=not no_ocr, workers=workers),
+                options=Options(ocr=not no_ocr, workers=workers, tuning=tuning),
                 progress=progress,
+                snapshot_dir=settings.snapshot_dir,
             ).run()
         from vangnet.audit.chain import record_now
 

@@ -31,11 +31,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vangnet.config import get_settings
 from vangnet.errors import ConflictError, InvalidHashError, MediaError
 from vangnet.index.pdq_index import hex_to_words
 from vangnet.investigate.screenshot_edges import Box
 from vangnet.investigate.screenshot_frames import frames_at, sampled_frames
+from vangnet.investigate.tuning import default
 from vangnet.media.image import decode_image
 from vangnet.signals.pdq import RgbArray, hash_pixels
 from vangnet.signals.vpdq import REGIONS, VpdqFrame, region_pixels
@@ -198,16 +198,27 @@ def _distances(
 class FrameLibrary:
     """Known pictures and videos, hashed per part, to trace screenshot regions to.
 
-    ``fps`` / ``dedupe_bits`` (default: the bank's ``bank_video_fps``, every frame, and
-    ``bank_video_dedupe_bits``) set how densely ingested videos are hashed: a screenshot can
-    show any moment, so every frame is hashed unless told otherwise, and a frame whose parts
-    are all within ``dedupe_bits`` of the last one kept is dropped."""
+    ``fps`` / ``dedupe_bits`` (default: the documented defaults of ``bank_video_fps``, every
+    frame, and ``bank_video_dedupe_bits``; the caller passes the values in force) set how
+    densely ingested videos are hashed: a screenshot can show any moment, so every frame is
+    hashed unless told otherwise, and a frame whose parts are all within ``dedupe_bits`` of
+    the last one kept is dropped. ``quality_floor``: parts of lower PDQ quality are not
+    compared (default: that of ``pdq_quality_floor``)."""
 
-    def __init__(self, *, fps: float | None = None, dedupe_bits: int | None = None) -> None:
-        settings = get_settings()
-        self.fps = settings.bank_video_fps if fps is None else fps
-        self.dedupe_bits = settings.bank_video_dedupe_bits if dedupe_bits is None else dedupe_bits
-        self.quality_floor = settings.pdq_quality_floor
+    def __init__(
+        self,
+        *,
+        fps: float | None = None,
+        dedupe_bits: int | None = None,
+        quality_floor: int | None = None,
+    ) -> None:
+        self.fps: float = default("bank_video_fps") if fps is None else fps
+        self.dedupe_bits: int = (
+            default("bank_video_dedupe_bits") if dedupe_bits is None else dedupe_bits
+        )
+        self.quality_floor: int = (
+            default("pdq_quality_floor") if quality_floor is None else quality_floor
+        )
         self._entries: dict[str, LibraryEntry] = {}
 
     def __len__(self) -> int:

@@ -39,6 +39,7 @@ from vangnet.investigate.screenshot_library import (
 )
 from vangnet.investigate.screenshot_regions import Region, find_regions
 from vangnet.investigate.screenshot_verify import Features, features, verify
+from vangnet.investigate.tuning import TraceOptions
 from vangnet.media.image import decode_image
 from vangnet.signals.pdq import RgbArray
 
@@ -56,23 +57,6 @@ TraceMethod = Literal["features", "hash"]
 
 #: Screenshots smaller than this on either side are refused.
 MIN_SIDE = 32
-
-
-@dataclass(frozen=True)
-class TraceOptions:
-    """Thresholds of `trace` (measured on the public player screenshots, see the module doc)."""
-
-    #: Ingested entries whose nearest frame is within this many bits are verified with
-    #: features (the right recording: 2-24 bits on the public screenshots; others 84+) ...
-    candidate_bits: int = 70
-    #: ... at most this many entries per region, nearest first.
-    max_candidates: int = 12
-    #: Nearest frames of each entry checked with features.
-    frames_per_entry: int = 3
-    #: Least RANSAC inliers to accept a feature match.
-    min_inliers: int = 20
-    #: Hash-only entries: accept when the best part is within this many bits.
-    hash_bits: int = 31
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,13 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from vangnet.index.pdq_index import PDQIndex
+from vangnet.investigate.tuning import default
 from vangnet.store.db import writer
 from vangnet.store.models import TriageItem
 
-THRESHOLD = 31
-MIN_QUALITY = 50
+#: Defaults of the settings ``triage_series_bits`` and ``triage_series_min_quality``.
+THRESHOLD: int = default("triage_series_bits")
+MIN_QUALITY: int = default("triage_series_min_quality")
 
 
 class _Groups:
@@ -41,15 +43,18 @@ class _Groups:
             self.parent[max(ra, rb)] = min(ra, rb)
 
 
-def cluster(engine: Engine, case_id: int, *, threshold: int = THRESHOLD) -> int:
-    """(Re)compute the series of a case's photos; returns the number of series."""
+def cluster(
+    engine: Engine, case_id: int, *, threshold: int = THRESHOLD, min_quality: int = MIN_QUALITY
+) -> int:
+    """(Re)compute the series of a case's photos (those of PDQ quality ``min_quality`` or
+    more); returns the number of series."""
     with Session(engine) as session:
         rows = session.execute(
             select(TriageItem.id, TriageItem.pdq, TriageItem.findings, TriageItem.series).where(
                 TriageItem.case_id == case_id,
                 TriageItem.pdq.is_not(None),
                 TriageItem.status == "ok",
-                TriageItem.pdq_quality >= MIN_QUALITY,
+                TriageItem.pdq_quality >= min_quality,
             )
         ).all()
     if not rows:

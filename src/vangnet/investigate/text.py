@@ -35,6 +35,7 @@ from vangnet.investigate.text_ocr import (
     as_rgb,
     engine_load_seconds,
 )
+from vangnet.investigate.tuning import CallScoring
 from vangnet.media.video import iter_video_frames
 
 __all__ = [
@@ -69,14 +70,20 @@ def hints(ocr: OcrResult | str) -> TextHints:
     return hints_from_lines(lines)
 
 
-def video_call_likelihood(image: ImageInput, ocr: OcrResult | None = None) -> CallLikelihood:
+def video_call_likelihood(
+    image: ImageInput,
+    ocr: OcrResult | None = None,
+    *,
+    scoring: CallScoring = text_calls.DEFAULT_SCORING,
+) -> CallLikelihood:
     """How likely ``image`` is a screenshot of a video call: ``(score 0-1, reasons)``.
 
-    ``ocr`` is the picture's `OcrResult` (None: only the image clues count). See
-    `text_calls` for the clues and their weights; ``score >= text_calls.LIKELY`` (0.5) is
+    ``ocr`` is the picture's `OcrResult` (None: only the image clues count); ``scoring`` the
+    weight of each clue (default: the documented defaults of the ``triage_call_*``
+    settings). See `text_calls` for the clues; ``score >= text_calls.LIKELY`` (0.5) is
     "likely".
     """
-    return text_calls.video_call_likelihood(as_rgb(image), ocr)
+    return text_calls.video_call_likelihood(as_rgb(image), ocr, scoring)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,11 @@
    count ... (English, Dutch, German, French, Spanish, Tagalog / Filipino).
 4. **App names** of video-call, streaming and messaging apps (`text_hints.APPS`).
 
-Each clue adds a fixed weight (``WEIGHT_*``); the sum is capped at 1. A media-player screenshot
-(a media file name in a title bar, playback timecodes, a player's name) is a recording being
-watched, not a call: its score is capped at `PLAYER_CAP` and the reason says "media player".
-The weights are hand-set on synthetic composites and the benign photos, not trained.
+Each clue adds a weight (`vangnet.investigate.tuning.CallScoring`, the settings
+``triage_call_*``); the sum is capped at 1. A media-player screenshot (a media file name in a
+title bar, playback timecodes, a player's name) is a recording being watched, not a call: its
+score is capped at ``CallScoring.player_cap`` and the reason says "media player". The default
+weights are hand-set on synthetic composites and the benign photos, not trained.
 """
 
 from __future__ import annotations
@@ -26,20 +27,18 @@ import numpy.typing as npt
 
 from vangnet.investigate.text_hints import AppKind, hints_from_lines
 from vangnet.investigate.text_ocr import RGB, OcrResult, fit
+from vangnet.investigate.tuning import CallScoring, default
 
 #: Longer side of the picture the image clues are computed on.
 ANALYSIS_SIDE = 480
 
-# What each clue adds to the score.
-WEIGHT_CHROME = 0.25
-WEIGHT_INSET = 0.3
-WEIGHT_CONTROL_WORD = 0.15  # per kind of control named, at most `MAX_CONTROL_WORDS` kinds
-WEIGHT_CALL_APP = 0.25
-MAX_CONTROL_WORDS = 3
-#: Highest score of a picture that shows a media player.
-PLAYER_CAP = 0.35
-#: Score from which a picture is called a likely video-call screenshot.
-LIKELY = 0.5
+# What each clue adds to the score: `CallScoring` (settings ``triage_call_*``).
+DEFAULT_SCORING = CallScoring()
+#: Highest score of a picture that shows a media player, by default.
+PLAYER_CAP = DEFAULT_SCORING.player_cap
+#: Score from which a picture is called a likely video-call screenshot, by default (the
+#: setting ``triage_call_likely``; the web workbench passes the value in force).
+LIKELY: float = default("triage_call_likely")
 
 # Bars: a row belongs to a bar when this share of its pixels is within `BAR_TOLERANCE` of
 # the bar's colour; bars are `BAR_MIN`..`BAR_MAX` of the side; a bar with icons or text has
@@ -310,9 +309,11 @@ def control_words(lines: list[str]) -> list[str]:
     return [key for key, regex in _CONTROL_RES.items() if regex.search(text)]
 
 
-def video_call_likelihood(rgb: RGB, ocr: OcrResult | None) -> CallLikelihood:
+def video_call_likelihood(
+    rgb: RGB, ocr: OcrResult | None, scoring: CallScoring = DEFAULT_SCORING
+) -> CallLikelihood:
     """How likely ``rgb`` (an RGB picture) is a screenshot of a video call; ``ocr`` is its
-    OCR result (None: image clues only)."""
+    OCR result (None: image clues only), ``scoring`` the weight of each clue."""
     score = 0.0
     reasons: list[str] = []
     small = fit(rgb, max_side=ANALYSIS_SIDE)[0]
@@ -324,12 +325,12 @@ def video_call_likelihood(rgb: RGB, ocr: OcrResult | None) -> CallLikelihood:
     main = small[y0:y1, x0:x1]  # the picture inside any bars: the video, if it is a call
     toolbars = [b for b in found_bars if b.marked]
     if toolbars and main.size >= MAIN_MIN_AREA * small.size and is_natural(main):
-        score += WEIGHT_CHROME
+        score += scoring.chrome
         where = ", ".join(f"{b.side} {b.share:.0%}" for b in toolbars)
         reasons.append(f"app chrome: toolbar ({where}) around a natural-image region")
     pip = inset(main) if main.shape[0] >= 32 and main.shape[1] >= 32 else None
     if pip is not None:
-        score += WEIGHT_INSET
+        score += scoring.inset
         corner, (bx0, by0, bx1, by1) = pip
         area = (bx1 - bx0) * (by1 - by0) / (width * height)
         reasons.append(f"picture-in-picture inset in the {corner} corner ({area:.0%} of the area)")
@@ -338,12 +339,12 @@ def video_call_likelihood(rgb: RGB, ocr: OcrResult | None) -> CallLikelihood:
         texts = [line.text for line in ocr.lines]
         words = control_words(texts)
         if words:
-            score += WEIGHT_CONTROL_WORD * min(len(words), MAX_CONTROL_WORDS)
+            score += scoring.control_word * min(len(words), scoring.max_control_words)
             reasons.append("call controls: " + ", ".join(f'"{w}"' for w in words))
         found = hints_from_lines(texts)
         apps = [a["name"] for a in found["apps"] if a["kind"] in _CALL_APP_KINDS]
         if apps:
-            score += WEIGHT_CALL_APP
+            score += scoring.call_app
             reasons.append("app: " + ", ".join(apps))
         players = [a["name"] for a in found["apps"] if a["kind"] == AppKind.MEDIA_PLAYER.value]
         player += [f"player {name}" for name in players]
@@ -352,6 +353,6 @@ def video_call_likelihood(rgb: RGB, ocr: OcrResult | None) -> CallLikelihood:
             player.append("playback timecodes " + " ".join(found["timecodes"][:3]))
     score = min(1.0, score)
     if player:
-        score = min(score, PLAYER_CAP)
+        score = min(score, scoring.player_cap)
         reasons.append("media player (a recording being played, not a call): " + "; ".join(player))
     return CallLikelihood(round(score, 3), reasons)

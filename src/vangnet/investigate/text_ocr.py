@@ -34,18 +34,20 @@ import numpy.typing as npt
 from PIL import Image
 
 from vangnet.errors import EmptyInputError, MediaError
+from vangnet.investigate.tuning import default
 from vangnet.media.image import decode_image, quiet_pillow, to_rgb
 
+# The defaults of `TextReader` are those of the settings ``triage_ocr_*``.
 #: Longer side (pixels) a picture is shrunk to before text detection.
-MAX_SIDE = 1280
+MAX_SIDE: int = default("triage_ocr_max_side")
 #: Longer side a small picture is enlarged to (text in a 480 px frame is often ~10 px high).
-MIN_SIDE = 800
+MIN_SIDE: int = default("triage_ocr_min_side")
 #: ... by at most this factor (a tiny icon is not blown up to 800 px).
 MAX_ENLARGE = 4.0
 #: A picture whose shorter side is below this (after sizing) cannot hold readable text.
 MIN_TEXT_SIDE = 8
 #: Lines the recogniser is less sure of than this are dropped (0-1).
-MIN_CONFIDENCE = 0.6
+MIN_CONFIDENCE: float = default("triage_ocr_min_confidence")
 
 #: (x0, y0, x1, y1) in pixels of the picture as given: columns x0..x1-1, rows y0..y1-1.
 Box = tuple[int, int, int, int]

@@ -6,6 +6,8 @@ their sources, so candidates are verified by local features). Candidates are pho
 look like screenshots: text leads typical of players and apps (timecodes, app names, file
 names), a video-call score, or — when text was not read — every PNG picture. Each trace
 (video, timestamp, method, distance or inliers, region) goes into the item's findings.
+
+The thresholds and limits are the ``triage_trace_*`` settings (`TriageTuning`), passed in.
 """
 
 from __future__ import annotations
@@ -18,31 +20,32 @@ from sqlalchemy.orm import Session
 
 from vangnet.errors import VangnetError
 from vangnet.investigate.locate import read_chain
+from vangnet.investigate.tuning import TriageTuning
 from vangnet.store.db import writer
 from vangnet.store.models import Bank, BankContent, ContentSignal, TriageItem
 
 log = logging.getLogger(__name__)
 
-MAX_CASE_VIDEOS = 50  # decoded for verification; more are used hash-only
-MAX_VIDEO_BYTES = 512 * 1024 * 1024
-MAX_CANDIDATES = 5000
 
-
-def _is_candidate(item: TriageItem, text_was_read: bool) -> bool:
+def _is_candidate(item: TriageItem, text_was_read: bool, call_score: float) -> bool:
     findings = item.findings or {}
     leads = findings.get("text_hints") or {}
     if leads.get("timecodes") or leads.get("apps") or leads.get("file_names"):
         return True
-    if (findings.get("video_call") or {}).get("score", 0) >= 0.3:
+    if (findings.get("video_call") or {}).get("score", 0) >= call_score:
         return True
     return not text_was_read and (item.content_type == "image/png")
 
 
-def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
+def _library(engine: Engine, case_id: int, tuning: TriageTuning) -> tuple[Any, dict[str, str]]:
     from vangnet.investigate.screenshots import FrameLibrary
     from vangnet.signals import vpdq
 
-    library = FrameLibrary()
+    library = FrameLibrary(
+        fps=tuning.library_fps,
+        dedupe_bits=tuning.library_dedupe_bits,
+        quality_floor=tuning.library_quality_floor,
+    )
     labels: dict[str, str] = {}
     with Session(engine) as session:
         rows = session.execute(
@@ -80,7 +83,7 @@ def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
         name = f"item:{video.id}"
         labels[name] = f"{' > '.join(video.chain)} (item {video.id})"
         try:
-            if index < MAX_CASE_VIDEOS and video.size <= MAX_VIDEO_BYTES:
+            if index < tuning.trace_case_videos and video.size <= tuning.trace_video_bytes:
                 library.add_video(
                     name, read_chain(video.chain, sha256=video.sha256, locations=video.locations)
                 )
@@ -91,8 +94,12 @@ def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
     return library, labels
 
 
-def trace_case(engine: Engine, case_id: int, *, text_was_read: bool) -> int:
-    """Trace the case's screenshot-like photos; returns how many were traced."""
+def trace_case(
+    engine: Engine, case_id: int, *, text_was_read: bool, tuning: TriageTuning | None = None
+) -> int:
+    """Trace the case's screenshot-like photos; returns how many were traced. ``tuning``:
+    the run's ``triage_*`` values (default: the documented defaults)."""
+    tuning = tuning or TriageTuning()
     from vangnet.investigate.screenshots import trace
 
     with Session(engine) as session:
@@ -105,17 +112,20 @@ def trace_case(engine: Engine, case_id: int, *, text_was_read: bool) -> int:
                 )
             )
         )
-    candidates = [p for p in photos if _is_candidate(p, text_was_read)][:MAX_CANDIDATES]
+    wanted = [p for p in photos if _is_candidate(p, text_was_read, tuning.trace_call_score)]
+    candidates = wanted[: tuning.trace_max_screenshots]
     if not candidates:
         return 0
-    library, labels = _library(engine, case_id)
+    library, labels = _library(engine, case_id, tuning)
     if not len(library):
         return 0
     traced = 0
     for item in candidates:
         try:
             found = trace(
-                read_chain(item.chain, sha256=item.sha256, locations=item.locations), library
+                read_chain(item.chain, sha256=item.sha256, locations=item.locations),
+                library,
+                options=tuning.trace,
             )
         except VangnetError as exc:
             log.info("screenshot %s not traced: %s", item.id, exc)
@@ -125,7 +135,10 @@ def trace_case(engine: Engine, case_id: int, *, text_was_read: bool) -> int:
         traced += 1
         with Session(writer(engine)) as session:
             row = session.get_one(TriageItem, item.id)
-            traces = [{**t.to_dict(), "label": labels.get(t.name, t.name)} for t in found[:3]]
+            traces = [
+                {**t.to_dict(), "label": labels.get(t.name, t.name)}
+                for t in found[: tuning.trace_results]
+            ]
             row.findings = {**(row.findings or {}), "screenshot_of": traces}
             session.commit()
     return traced

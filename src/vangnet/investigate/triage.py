@@ -33,24 +33,31 @@ from sqlalchemy.orm import Session
 from vangnet.children import die_with_parent
 from vangnet.errors import VangnetError
 from vangnet.investigate.sources import Entry, forget, walk
+from vangnet.investigate.tuning import TriageTuning
 from vangnet.store.db import writer
 from vangnet.store.models import Case, TriageItem, TriageRun, utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # rows per transaction
-STREAM_HASH_BYTES = 64 * 1024 * 1024  # larger files are hashed in chunks, exact digests only
-PERCEPTUAL_MAX_BYTES = 512 * 1024 * 1024
-
 
 @dataclass(frozen=True)
 class Options:
+    """What a run does (``ocr``, ``metadata``), with how many worker processes, and the
+    tunable values of its steps (``tuning``: the ``triage_*`` settings, passed in by the
+    entry point; the documented defaults when not given)."""
+
     ocr: bool = True
     metadata: bool = True
     workers: int = 0  # 0: one per core
+    tuning: TriageTuning = field(default_factory=TriageTuning)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ocr": self.ocr, "metadata": self.metadata, "workers": self.workers}
+        return {
+            "ocr": self.ocr,
+            "metadata": self.metadata,
+            "workers": self.workers,
+            "tuning": self.tuning.to_dict(),
+        }
 
 
 @dataclass
@@ -196,7 +203,8 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
         out["kind"] = "image" if container in ("raw", "ewf") else "archive"
         return out
     try:
-        hashed = hash_bytes(data, dihedral=True) if len(data) <= PERCEPTUAL_MAX_BYTES else None
+        small = len(data) <= options.tuning.perceptual_max_bytes
+        hashed = hash_bytes(data, dihedral=True) if small else None
     except VangnetError as exc:
         hashed = None
         out["note"] = exc.message
@@ -310,7 +318,9 @@ def _failure(entry: Entry, reason: str) -> dict[str, Any]:
 
 
 class Triage:
-    """One run. ``progress(done, total_hint, name)`` is called as files finish."""
+    """One run. ``progress(done, total_hint, name)`` is called as files finish;
+    ``snapshot_dir`` is where the bank indexes' snapshots are (the caller's settings: the
+    indexes are built from the database without it)."""
 
     def __init__(
         self,
@@ -321,6 +331,7 @@ class Triage:
         actor: str,
         options: Options | None = None,
         progress: Callable[[Summary, str], None] | None = None,
+        snapshot_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.case = case
@@ -328,10 +339,10 @@ class Triage:
         self.actor = actor
         self.options = options or Options()
         self.progress = progress
+        self.snapshot_dir = snapshot_dir
         self._workers = 1
 
     def run(self) -> Summary:
-        from vangnet.config import get_settings
         from vangnet.match.indexes import SignalIndexes
         from vangnet.match.service import Matcher
 
@@ -354,9 +365,10 @@ class Triage:
             run_id = run.id
         summary = Summary(case=self.case, case_id=case_id, run_id=run_id)
         done = _done_keys(self.engine, case_id)
-        indexes = SignalIndexes(self.engine, snapshot_dir=get_settings().snapshot_dir)
+        indexes = SignalIndexes(self.engine, snapshot_dir=self.snapshot_dir)
         indexes.load()
         matcher = Matcher(indexes)
+        tuning = self.options.tuning
         workers = self._workers = self.options.workers or max(1, os.cpu_count() or 1)
         batch: list[tuple[Entry, dict[str, Any]]] = []
         try:
@@ -365,18 +377,23 @@ class Triage:
             ) as pool:
                 for entry, result in self._results(pool, walk(self.sources), done, summary):
                     batch.append((entry, result))
-                    if len(batch) >= BATCH:
+                    if len(batch) >= tuning.batch:
                         self._write(batch, case_id, run_id, matcher, summary)
                         batch = []
                 if batch:
                     self._write(batch, case_id, run_id, matcher, summary)
             from vangnet.investigate.series import cluster
 
-            summary.series = cluster(self.engine, case_id)
+            summary.series = cluster(
+                self.engine,
+                case_id,
+                threshold=tuning.series_bits,
+                min_quality=tuning.series_min_quality,
+            )
             from vangnet.investigate.tracing import trace_case
 
             summary.screenshots_traced = trace_case(
-                self.engine, case_id, text_was_read=self.options.ocr
+                self.engine, case_id, text_was_read=self.options.ocr, tuning=tuning
             )
         finally:
             summary.seconds = time.monotonic() - started
@@ -418,7 +435,7 @@ class Triage:
             if entry.container is not None:  # streamed: an archive is never read whole
                 # (not forgotten: the walk expands it next, and lets it go when done)
                 return _Pending(entry, None, _container_result(entry))
-            if path is not None and entry.size > STREAM_HASH_BYTES:
+            if path is not None and entry.size > self.options.tuning.stream_hash_bytes:
                 result = {**stream_digests(path), "kind": "other"}
                 result["note"] = "large file: exact digests only"
                 forget(entry)

@@ -29,11 +29,13 @@ from vangnet.audit import chain
 from vangnet.auth.roles import Permission
 from vangnet.errors import NotFoundError, VangnetError
 from vangnet.http.deps import MAX_ID, RowId, Services, services
+from vangnet.investigate import facts as case_facts
 from vangnet.investigate import queries
+from vangnet.investigate.filters import FLAGS, KINDS, UNCATEGORISED, Filters, parse_category
 from vangnet.investigate.locate import read_chain
-from vangnet.investigate.queries import Filters
 from vangnet.review import previews
 from vangnet.store.db import writer
+from vangnet.web import investigation_pages as pages
 from vangnet.web import sessions
 from vangnet.web.deps import csrf_for, render, signed_in
 from vangnet.web.sessions import WebIdentity
@@ -106,7 +108,7 @@ async def investigations(request: Request, svc: Svc, who: Viewer) -> Response:
 def _item_page(svc: Services, who: WebIdentity, item_id: int) -> dict[str, Any]:
     with Session(writer(svc.engine)) as session:
         item = queries.get_item(session, item_id)
-        data = queries.item_page(session, item)
+        data = pages.item_page(session, item, likely=svc.settings.triage_call_likely)
         viewed = sessions.count_item(session, who.token_hash)
         chain.record(
             session,
@@ -124,7 +126,7 @@ async def item_page(request: Request, svc: Svc, who: Viewer, item_id: RowId) -> 
     data = await run_in_threadpool(_item_page, svc, who, item_id)
     data.update(_break(svc, data.pop("viewed")))
     data["prefs"] = _prefs(who)
-    data["categories"] = queries.category_choices()
+    data["categories"] = pages.category_choices()
     return render(request, "investigation_item.html", data)
 
 
@@ -230,8 +232,9 @@ def _overview(
 ) -> dict[str, Any]:
     with Session(writer(svc.engine)) as session:
         case = queries.investigation(session, case_id)
-        counts = queries.overview(session, case_id)
-        shown = queries.grid(session, case_id, filters, page=page)
+        likely = svc.settings.triage_call_likely
+        counts = case_facts.overview(session, case_id, likely=likely)
+        shown = queries.grid(session, case_id, filters, page=page, likely=likely)
         _viewed(
             session,
             who,
@@ -260,13 +263,13 @@ async def overview(
     return render(request, "investigation.html", data)
 
 
-def _common(filters: Filters, counts: queries.Overview | None) -> dict[str, Any]:
+def _common(filters: Filters, counts: case_facts.Overview | None) -> dict[str, Any]:
     """What the filter form and tabs need on every case page."""
     return {
         "filters": filters,
-        "categories": queries.category_choices(),
-        "flags": queries.FLAGS,
-        "kinds": queries.KINDS,
+        "categories": pages.category_choices(),
+        "flags": FLAGS,
+        "kinds": KINDS,
         "devices": counts.devices if counts else [],
         "places": counts.places if counts else [],
     }
@@ -310,9 +313,9 @@ async def categorise(
     focus: Annotated[str | None, Form(max_length=100)] = None,
 ) -> Response:
     """Set the category of the selected items (audited per item, before and after)."""
-    chosen = queries.parse_category(category)
+    chosen = parse_category(category)
     changes = await run_in_threadpool(_categorise, svc, who, case_id, ids or [], chosen)
-    label = chosen or queries.UNCATEGORISED
+    label = chosen or UNCATEGORISED
     said = f"{len(changes)} item{'s' if len(changes) != 1 else ''} set to {label}"
     unchanged = len(set(ids or [])) - len(changes)
     if unchanged:
@@ -336,13 +339,17 @@ def _case_view(
         if page in ("timeline", "map"):
             # the filter form lists all the case's devices and places: one read of all the
             # items serves both when no filter is set
-            everything = queries.facts(session, case_id)
-            data["counts"] = queries.summarise(everything)
-            rows = queries.facts(session, case_id, filters) if filters.active else everything
-            if page == "timeline":
-                data["timeline"] = queries.timeline(session, case_id, filters, rows=rows)
+            likely = svc.settings.triage_call_likely
+            everything = case_facts.facts(session, case_id, likely=likely)
+            data["counts"] = case_facts.summarise(everything)
+            if filters.active:
+                rows = case_facts.facts(session, case_id, filters, likely=likely)
             else:
-                data["map"] = queries.map_view(session, case_id, filters, rows=rows)
+                rows = everything
+            if page == "timeline":
+                data["timeline"] = pages.timeline(session, case_id, filters, rows=rows)
+            else:
+                data["map"] = pages.map_view(session, case_id, filters, rows=rows)
         else:
             data["series"] = queries.series_groups(session, case_id)
             data["bank_series"] = queries.bank_series(session, case_id)
