@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from vangnet.net import parse_allow
+
 # The user roles of vangnet.auth.roles.USER_ROLES, spelled out: importing them here would make
 # an import cycle (auth -> store -> config).
 UserRoleName = Literal["admin", "curator", "reviewer", "analyst"]
@@ -302,8 +304,6 @@ class Settings(BaseSettings):
     @field_validator("egress_allow")
     @classmethod
     def _valid_egress_allow(cls, value: list[str]) -> list[str]:
-        from vangnet.net import parse_allow
-
         parse_allow(value)  # ValueError names the bad entry
         return value
 

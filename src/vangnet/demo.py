@@ -15,12 +15,14 @@ from pathlib import Path
 from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy.orm import Session
 
+from vangnet.audit.chain import cli_actor
 from vangnet.auth.keys import Role, create_key, list_keys, revoke_key
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.hashing import hash_bytes, signal_values
+from vangnet.review import users
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
 
@@ -80,9 +82,6 @@ def _demo_users(session: Session) -> dict[str, str]:
     """Demo accounts (a reviewer and an admin) with fresh random passwords. The server
     refuses to start on a non-loopback address while they are enabled."""
     import secrets
-
-    from vangnet.audit.chain import cli_actor
-    from vangnet.review import users
 
     out = {}
     for name, role in (("demo-reviewer", Role.REVIEWER), ("demo-admin", Role.ADMIN)):

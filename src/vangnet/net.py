@@ -1,10 +1,12 @@
-"""Network address helpers shared by the server, the deployment check and clients."""
+"""Network address helpers shared by the server, the deployment check and clients, and the
+redacted form of a stream URL that logs, events, cases and reports show."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -45,3 +47,21 @@ def parse_allow(entries: Iterable[str]) -> tuple[IPNetwork, ...]:
                 f"egress_allow entry {text!r} is neither a CIDR, an address nor 'loopback'"
             ) from None
     return tuple(networks)
+
+
+_KEYED_PATHS = ("rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpte", "rtmpts")
+
+
+def display_url(url: str | None) -> str | None:
+    """``url`` without credentials or query (stream keys, passphrases) for logs, events, the
+    web UI and reports. RTMP carries the stream key as the path after the application name
+    (``rtmp://host/app/KEY``): that part is shown as ``***``."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]  # as written: [IPv6] and odd ports stay intact
+    path = parts.path
+    if parts.scheme.lower() in _KEYED_PATHS:
+        app, sep, key = path.lstrip("/").partition("/")
+        path = f"/{app}/***" if sep and key else path
+    return urlunsplit((parts.scheme, host, path, "", ""))

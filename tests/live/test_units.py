@@ -17,7 +17,7 @@ from live.streaming import wait_for
 from vangnet.config import reset_settings
 from vangnet.errors import ValidationError
 from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
-from vangnet.live.monitor import Monitor, display_url
+from vangnet.live.monitor import Monitor
 from vangnet.live.sampler import Sampler, SampleReason
 from vangnet.live.samples import Sample
 from vangnet.live.sources import (
@@ -28,6 +28,7 @@ from vangnet.live.sources import (
     source_for,
 )
 from vangnet.match.results import Match
+from vangnet.net import display_url
 
 FPS = 30
 

@@ -423,14 +423,14 @@ def test_rules_fall_back_to_new_bank_defaults(db_session: Session) -> None:
     """A bank stored before a signal type existed matches it with a new bank's defaults."""
     from dataclasses import replace
 
-    from vangnet.match.service import _rules
+    from vangnet.match.service import bank_rules
 
     view = service.create_bank(db_session, name="OLD")
     assert view.thresholds["vpdq_regions"]["query_match_pct"] == 80.0
     old = replace(view, thresholds={"pdq": {"threshold": 20}})
-    rules = _rules(old, "vpdq_regions")
+    rules = bank_rules(old, "vpdq_regions")
     assert (rules.threshold, rules.quality_floor, rules.query_match_pct) == (31, 50, 80.0)
-    assert _rules(old, "pdq").threshold == 20
+    assert bank_rules(old, "pdq").threshold == 20
 
 
 def test_bank_policy_is_validated_and_merged(db_session: Session) -> None:

@@ -27,7 +27,8 @@ from vangnet.audit import chain
 from vangnet.auth.roles import ROLE_PERMISSIONS, USER_ROLES, Permission, Role
 from vangnet.banks import service as banks
 from vangnet.config import Settings, reset_settings
-from vangnet.review import decisions, reporting
+from vangnet.reports import service as reporting
+from vangnet.review import decisions
 from vangnet.store.db import writer
 from vangnet.store.models import (
     ApiKey,

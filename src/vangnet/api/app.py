@@ -17,14 +17,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vangnet
 from vangnet.api import hma, live, review, v1
-from vangnet.api.deps import KeyCache, Services
 from vangnet.api.guard import HttpGuard
 from vangnet.api.nulguard import RefuseNul
-from vangnet.api.quotas import RateLimitedError, RateLimiter
 from vangnet.audit.config import record_config
 from vangnet.children import die_with_parent
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
+from vangnet.http.deps import KeyCache, Services
+from vangnet.http.feed import EventHub
+from vangnet.http.quotas import RateLimitedError, RateLimiter
 from vangnet.live.monitor import Monitor
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
@@ -82,7 +83,7 @@ class StreamResumer:
             self._thread.join(timeout=30)
 
 
-def _end_feeds_on_signal(events: live.EventHub) -> Callable[[], None]:
+def _end_feeds_on_signal(events: EventHub) -> Callable[[], None]:
     """A serving worker is stopped with SIGTERM/SIGINT, then waits for open connections to
     end before the app's shutdown runs: open alert feeds would hold it until killed. Chain a
     handler that ends them (the server's own handling of the signal is unchanged: its event
@@ -134,7 +135,7 @@ def create_app(
                     snapshot_seconds=cfg.index_snapshot_seconds,
                 )
             try:
-                events = live.EventHub()
+                events = EventHub()
                 # The monitor shares the indexes (it neither starts nor stops them).
                 monitor = Monitor(eng, indexes=indexes, on_event=events.publish, settings=cfg)
                 app.state.services = Services(

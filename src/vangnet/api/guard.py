@@ -42,12 +42,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from vangnet.api.deps import REQUIRED, Services, api_secret, not_allowed
 from vangnet.api.limits import AddressLimits
 from vangnet.api.uploads import MultipartReader
 from vangnet.auth.roles import Permission, has_permission
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
+from vangnet.http.deps import REQUIRED, Services, api_secret, not_allowed
 from vangnet.net import is_loopback
 from vangnet.store.db import writer
 from vangnet.web import sessions

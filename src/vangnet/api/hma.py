@@ -17,13 +17,13 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.api.uploads import read_multipart
 from vangnet.audit import chain
 from vangnet.auth.keys import Permission
 from vangnet.banks import service as banks
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import hash_bytes, signal_values
+from vangnet.http.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.jsonlimits import check_json
 from vangnet.match.results import Match
 from vangnet.signals.base import ContentType

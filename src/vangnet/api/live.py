@@ -15,11 +15,9 @@ import asyncio
 import json
 import logging
 import math
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -30,18 +28,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.api.deps import (
-    MAX_ID,
-    AfterId,
-    Caller,
-    IdFilter,
-    RowId,
-    Services,
-    db_session,
-    require,
-    services,
-    writer_session,
-)
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.audit import chain as audit_chain
 from vangnet.auth.keys import Permission
@@ -53,14 +39,27 @@ from vangnet.errors import (
     ValidationError,
     VangnetError,
 )
+from vangnet.http.deps import (
+    MAX_ID,
+    AfterId,
+    Caller,
+    IdFilter,
+    RowId,
+    Services,
+    db_session,
+    require,
+    services,
+    writer_session,
+)
+from vangnet.http.feed import CLOSED, EventHub, FeedItem, Subscriber
 from vangnet.jsonlimits import depth
 from vangnet.live import alerts as alert_service
 from vangnet.live.evidence import list_evidence
 from vangnet.live.monitor import StreamRuntime
 from vangnet.live.samples import Sample, pushed_frame_sample, pushed_hash_sample
-from vangnet.live.sources import display_url
 from vangnet.live.states import StreamState
 from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict
+from vangnet.net import display_url
 from vangnet.store.models import Alert, Stream, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -87,94 +86,7 @@ STOP_WAIT_SECONDS = 2.0
 KEEPALIVE_SECONDS = 15.0
 #: The feed also looks in the database this often, for alerts raised by other processes.
 FEED_POLL_SECONDS = 2.0
-FEED_QUEUE = 1000  # events waiting per subscriber; the oldest is dropped beyond
-FEED_PAGE = 500
-FEED_KINDS = frozenset({"alert", "state", "falling_behind", "caught_up"})  # not "match"
-
-
-@dataclass(frozen=True)
-class FeedItem:
-    """One event, serialised once for every subscriber."""
-
-    kind: str
-    alert_id: int | None
-    data: str
-
-    def encode(self) -> bytes:
-        head = f"id: {self.alert_id}\n" if self.alert_id is not None else ""
-        return f"{head}event: {self.kind}\ndata: {self.data}\n\n".encode()
-
-
-_CLOSED = FeedItem("closed", None, "")
-
-
-@dataclass(eq=False)
-class Subscriber:
-    """A feed client: a bounded queue read on ``loop``; `offer` runs on that loop."""
-
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[FeedItem] = field(default_factory=lambda: asyncio.Queue(FEED_QUEUE))
-    lost: int = 0  # events dropped because the client read too slowly
-
-    def offer(self, item: FeedItem) -> None:
-        if self.queue.full():
-            try:
-                self.queue.get_nowait()  # the oldest
-                self.lost += 1
-            except asyncio.QueueEmpty:
-                pass
-        self.queue.put_nowait(item)
-
-
-class EventHub:
-    """Hands monitor events (from its worker threads) to the feed subscribers' queues."""
-
-    def __init__(self) -> None:
-        self._subscribers: set[Subscriber] = set()
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def subscribe(self) -> Subscriber:
-        """A new subscriber on the running event loop."""
-        subscriber = Subscriber(asyncio.get_running_loop())
-        with self._lock:
-            if self._closed:
-                raise ConflictError("the server is shutting down")
-            self._subscribers.add(subscriber)
-        return subscriber
-
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        with self._lock:
-            self._subscribers.discard(subscriber)
-
-    @property
-    def subscribers(self) -> int:
-        with self._lock:
-            return len(self._subscribers)
-
-    def _send(self, item: FeedItem) -> None:
-        with self._lock:
-            targets = list(self._subscribers)
-        for subscriber in targets:
-            try:
-                subscriber.loop.call_soon_threadsafe(subscriber.offer, item)
-            except RuntimeError:  # its event loop is closed: the client is long gone
-                self.unsubscribe(subscriber)
-
-    def publish(self, event: dict[str, Any]) -> None:
-        """The monitor's ``on_event``: called from any thread, never blocks."""
-        kind = event.get("event")
-        if kind not in FEED_KINDS:
-            return
-        alert_id = event.get("alert_id") if kind == "alert" else None
-        data = json.dumps(event, default=str, separators=(",", ":"))
-        self._send(FeedItem(str(kind), alert_id if isinstance(alert_id, int) else None, data))
-
-    def close(self) -> None:
-        """End every open feed (server shutdown); later subscriptions are refused."""
-        with self._lock:
-            self._closed = True
-        self._send(_CLOSED)
+FEED_PAGE = 500  # alerts read from the database at a time
 
 
 def _alert_event(alert: Alert) -> FeedItem:
@@ -263,7 +175,7 @@ async def _feed(
                 item: FeedItem | None = await asyncio.wait_for(subscriber.queue.get(), wait)
             except TimeoutError:
                 item = None
-            if item is _CLOSED:
+            if item is CLOSED:
                 return
             if item is not None and (
                 item.alert_id is None or (item.alert_id > floor and seen.add(item.alert_id))

@@ -10,7 +10,11 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import (
+from vangnet.audit import chain
+from vangnet.audit.anchor import anchor_for
+from vangnet.auth import keys
+from vangnet.auth.keys import Permission
+from vangnet.http.deps import (
     Caller,
     RowId,
     SeqNo,
@@ -20,10 +24,6 @@ from vangnet.api.deps import (
     services,
     writer_session,
 )
-from vangnet.audit import chain
-from vangnet.audit.anchor import anchor_for
-from vangnet.auth import keys
-from vangnet.auth.keys import Permission
 from vangnet.review import cases, decisions, outcomes, undo
 
 router = APIRouter(prefix="/v1", tags=["review"])

@@ -10,7 +10,15 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import (
+from vangnet.api.uploads import read_body, read_multipart
+from vangnet.audit import chain as audit
+from vangnet.auth.keys import Permission
+from vangnet.banks import service as banks
+from vangnet.banks.categories import Category
+from vangnet.banks.formats.base import BankRecord
+from vangnet.errors import ValidationError, VangnetError
+from vangnet.hashing import hash_bytes
+from vangnet.http.deps import (
     AfterId,
     Caller,
     RowId,
@@ -20,14 +28,6 @@ from vangnet.api.deps import (
     services,
     writer_session,
 )
-from vangnet.api.uploads import read_body, read_multipart
-from vangnet.audit import chain as audit
-from vangnet.auth.keys import Permission
-from vangnet.banks import service as banks
-from vangnet.banks.categories import Category
-from vangnet.banks.formats.base import BankRecord
-from vangnet.errors import ValidationError, VangnetError
-from vangnet.hashing import hash_bytes
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
 from vangnet.review import cases

@@ -1,4 +1,9 @@
-"""The `vangnet` command."""
+"""The `vangnet` command.
+
+Each command imports what it runs inside its own function: that is for start-up time only, so
+`vangnet --help` and quick commands do not load FastAPI, PyAV, the live monitor or the triage
+steps (importing everything the commands use takes about four times as long).
+"""
 
 from __future__ import annotations
 

@@ -137,7 +137,7 @@ def watch_command(
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             from vangnet.audit.chain import cli_actor, record_now
-            from vangnet.live.sources import display_url
+            from vangnet.net import display_url
 
             for url in urls:
                 stream_id = monitor.add_stream(
@@ -461,7 +461,7 @@ def webhooks_dead(as_json: bool = typer.Option(False, "--json")) -> None:
     Example: vangnet webhooks dead
     """
     from vangnet.actions.webhooks import dead_letters
-    from vangnet.live.sources import display_url
+    from vangnet.net import display_url
 
     with user_errors(as_json=as_json), session() as s:
         rows = [

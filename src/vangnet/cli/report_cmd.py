@@ -58,7 +58,8 @@ def report_ncmec(
     Example: vangnet report ncmec 12 --out case12.xml
     Example: vangnet report ncmec 12 --submit
     """
-    from vangnet.review import cases, reporting
+    from vangnet.reports import service as reporting
+    from vangnet.review import cases
 
     if not submit:
         with user_errors():
@@ -122,7 +123,8 @@ def report_vics(
 
     Example: vangnet report vics 12 14 --out cases.json
     """
-    from vangnet.review import cases, reporting
+    from vangnet.reports import service as reporting
+    from vangnet.review import cases
 
     with user_errors():
         who = actor_of(actor)
@@ -137,7 +139,8 @@ def report_vics(
 def _document(
     kind: str, case: str, out: Path | None, include_clear: bool, actor: str | None
 ) -> None:
-    from vangnet.review import cases, reporting
+    from vangnet.reports import service as reporting
+    from vangnet.review import cases
     from vangnet.store.vault import Vault
 
     with user_errors():

@@ -26,7 +26,7 @@ from vangnet.errors import NotFoundError
 from vangnet.review.cases import representative
 from vangnet.store.db import writer
 from vangnet.store.models import Alert, CustodyEvent, EvidenceItem
-from vangnet.store.vault import Vault, VaultEntry
+from vangnet.store.vault import Vault, VaultEntry, VaultError
 
 ACTOR = f"vangnet-monitor@{socket.gethostname()}"
 
@@ -178,8 +178,6 @@ def read_evidence(session: Session, vault: Vault, item_id: int, *, actor: str) -
         raise NotFoundError(f"no evidence item {item_id}")
     data = vault.get(item.vault_name, context=vault_context(item))
     if hashlib.sha256(data).hexdigest() != item.sha256:
-        from vangnet.store.vault import VaultError
-
         raise VaultError(f"evidence item {item_id} does not match its recorded SHA-256")
     session.add(CustodyEvent(evidence_id=item.id, actor=actor, action="accessed"))
     session.flush()

@@ -10,7 +10,13 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from vangnet.errors import ValidationError
 from vangnet.live.sampler import SampleReason
+from vangnet.media.image import decode_image
+from vangnet.media.limits import pixel_limit
+from vangnet.media.sniff import sniff
+from vangnet.media.video import content_box
+from vangnet.signals.pdq import PdqSignal, fit_for_pdq
 
 RgbArray = npt.NDArray[np.uint8]
 
@@ -48,8 +54,6 @@ def hash_size(width: int, height: int) -> tuple[int, int]:
 def crop_bars(pixels: RgbArray) -> RgbArray:
     """``pixels`` without letterbox / pillarbox bars (a picture shown in a player, or a
     photo held in a wider frame), decided on this frame alone."""
-    from vangnet.media.video import content_box
-
     box = content_box([pixels])
     if box is None:
         return pixels
@@ -103,10 +107,6 @@ def pushed_frame_sample(
     header before decoding, as for pulled streams. The posted bytes themselves are the
     evidence."""
     from vangnet.config import get_settings
-    from vangnet.media.image import decode_image
-    from vangnet.media.limits import pixel_limit
-    from vangnet.media.sniff import sniff
-    from vangnet.signals.pdq import fit_for_pdq
 
     sniffed = sniff(data)
     cap = pixel_limit(get_settings().live_max_pixels, setting="live_max_pixels")
@@ -127,9 +127,6 @@ def pushed_hash_sample(
     stream_id: int, stream_time: float, received_at: float, pdq: str, quality: int
 ) -> Sample:
     """A sample of a hash-only push: the platform hashed the frame itself (no media here)."""
-    from vangnet.errors import ValidationError
-    from vangnet.signals.pdq import PdqSignal
-
     if not 0 <= quality <= 100:
         raise ValidationError("quality must be from 0 to 100")
     return Sample(

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, ClassVar
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 import av
 import av.error
@@ -42,6 +42,7 @@ from vangnet.egress.client import egress_client
 from vangnet.egress.policy import GENERIC_REASON, DestinationRefused, EgressPolicy
 from vangnet.errors import MediaError, UnavailableError, ValidationError
 from vangnet.live.hls import ChunkReader, HlsStalled, HlsUnsupported, HttpStatusError, HttpStream
+from vangnet.net import display_url
 
 log = logging.getLogger(__name__)
 
@@ -411,24 +412,6 @@ class FileSource(Source):
                 if not loop or self.closed:
                     raise
                 offset += last + 1 / 30  # the next pass starts where this one ended
-
-
-_KEYED_PATHS = ("rtmp", "rtmps", "rtmpt", "rtmpe", "rtmpte", "rtmpts")
-
-
-def display_url(url: str | None) -> str | None:
-    """``url`` without credentials or query (stream keys, passphrases) for logs, events, the
-    web UI and reports. RTMP carries the stream key as the path after the application name
-    (``rtmp://host/app/KEY``): that part is shown as ``***``."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]  # as written: [IPv6] and odd ports stay intact
-    path = parts.path
-    if parts.scheme.lower() in _KEYED_PATHS:
-        app, sep, key = path.lstrip("/").partition("/")
-        path = f"/{app}/***" if sep and key else path
-    return urlunsplit((parts.scheme, host, path, "", ""))
 
 
 #: The registry: URL scheme -> source class.

@@ -35,7 +35,7 @@ class Rules:
     index_match_pct: float
 
 
-def _rules(bank: bank_service.BankView, signal_type: str) -> Rules:
+def bank_rules(bank: bank_service.BankView, signal_type: str) -> Rules:
     """The bank's stored rules; a setting it does not store (a bank made before the signal
     type was installed) takes the default a new bank would get."""
     cls = get_signal_type(signal_type)
@@ -58,7 +58,7 @@ def _matchable(
     """The hit's signal info and its bank's rules, or Nones when it is not matchable now."""
     if info is None or not info.enabled or info.bank_name not in banks:
         return None, None
-    return info, _rules(banks[info.bank_name], signal_type)
+    return info, bank_rules(banks[info.bank_name], signal_type)
 
 
 def _match(
@@ -132,7 +132,7 @@ class Matcher:
         cls = get_signal_type(signal_type)
         if not banks:
             return cls.default_threshold
-        return max(_rules(b, signal_type).threshold for b in banks.values())
+        return max(bank_rules(b, signal_type).threshold for b in banks.values())
 
     def lookup(
         self,
@@ -172,7 +172,7 @@ class Matcher:
         if cls.index_kind is IndexKind.HAMMING:
             index = self.indexes.hamming.get(signal_type)
             threshold = self.query_threshold(chosen, signal_type)
-            dihedral_banks = {n for n, b in chosen.items() if _rules(b, signal_type).dihedral}
+            dihedral_banks = {n for n, b in chosen.items() if bank_rules(b, signal_type).dihedral}
             raw = index.query_many(canonical, threshold) if index is not None else []
             extra: list[list[tuple[int, int]]] = [[] for _ in canonical]
             if variants and dihedral_banks and index is not None:

@@ -25,8 +25,7 @@ from PIL import ExifTags, Image, ImageCms, ImageFile, ImageOps, UnidentifiedImag
 
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
 from vangnet.media.limits import DECODING, PixelCap, check_pixels, pixel_limit
-from vangnet.media.sniff import sniff
-from vangnet.signals.base import ContentType
+from vangnet.media.sniff import ContentType, sniff
 
 #: Smallest side kept by the fast JPEG decode (a 12 MP photo decodes at 1/4 scale, then is
 #: fitted to 512x512 for PDQ). Measured through that pipeline: 0 bits from a full decode on

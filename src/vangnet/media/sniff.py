@@ -7,13 +7,20 @@ could make FFmpeg open files or URLs never gets probed.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from vangnet.errors import EmptyInputError, UnsupportedMediaError
-from vangnet.signals.base import ContentType
 
 # ISO base-media ("ftyp") brands that hold still images rather than video.
 _IMAGE_BRANDS = frozenset({"avif", "avis", "heic", "heix", "heim", "heis", "mif1", "msf1"})
+
+
+class ContentType(enum.StrEnum):
+    """What a piece of media is: a still picture or a video."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
 
 
 @dataclass(frozen=True)

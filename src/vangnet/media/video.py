@@ -30,8 +30,7 @@ import numpy.typing as npt
 from vangnet.config import get_settings
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
 from vangnet.media.limits import check_pixels, pixel_limit
-from vangnet.media.sniff import sniff
-from vangnet.signals.base import ContentType
+from vangnet.media.sniff import ContentType, sniff
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,2 @@
-"""Reports built from confirmed cases: NCMEC CyberTipline, Project VIC VICS, case documents."""
+"""Reports built from confirmed cases: NCMEC CyberTipline, Project VIC VICS, case documents,
+and the flow that builds, submits and records them (`service`)."""

@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session
 from vangnet.banks import service as banks
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError, ValidationError
-from vangnet.live.sources import display_url
+from vangnet.investigate.records import triage_items, triage_runs
 from vangnet.match.results import Match
+from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, priority
 from vangnet.store.models import (
@@ -783,8 +784,6 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
             )
     extra: dict[str, Any] = {}
     if case.kind == "investigation":
-        from vangnet.investigate.records import triage_items, triage_runs
-
         extra = {
             "triage_runs": triage_runs(session, case.id),
             "triage_items": triage_items(session, case.id),

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.banks.categories import Category
+from vangnet.banks.categories import Category, get_profile
 from vangnet.config import Settings, get_settings
 from vangnet.errors import ConflictError, ValidationError
 from vangnet.store.models import Case, utcnow
@@ -178,8 +178,6 @@ def describe(effects: dict[str, Any]) -> str:
 def category_effects(profiles: Sequence[str], settings: Settings) -> list[dict[str, Any]]:
     """For the decision form: per category of the case's profiles, what confirming with it
     triggers (webhooks, report eligibility, held for undo)."""
-    from vangnet.banks.categories import get_profile
-
     rows = []
     for name in profiles:
         if name == "none":

@@ -7,6 +7,9 @@ decoded picture implements `ImageHasher`, one for video implements `VideoHasher`
 
 A new signal type is a class of well under 100 lines registered under the entry-point group
 ``vangnet.signals`` (see `vangnet.signals.registry`).
+
+`ContentType` (photo or video) is what `vangnet.media` sniffs; it is re-exported here because
+a signal type declares the content types it hashes.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, ClassVar
+
+from vangnet.media.sniff import ContentType as ContentType  # re-exported: signal types use it
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -27,11 +32,6 @@ class IndexKind(enum.StrEnum):
     HAMMING = "hamming"  # 256-bit perceptual hashes, Hamming distance (PDQIndex)
     EXACT = "exact"  # cryptographic digests, equality
     FRAMES = "frames"  # per-frame perceptual hashes of a video (PDQIndex over frames)
-
-
-class ContentType(enum.StrEnum):
-    PHOTO = "photo"
-    VIDEO = "video"
 
 
 class SignalType(ABC):

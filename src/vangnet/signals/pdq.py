@@ -19,6 +19,7 @@ import pdqhash
 from PIL import Image
 
 from vangnet.errors import InvalidHashError, MediaError
+from vangnet.media.image import to_rgb
 from vangnet.signals.base import ContentType, ImageHasher, IndexKind, SignalType
 
 PDQ_HEX_LENGTH = 64
@@ -96,8 +97,6 @@ def _thumbnail_size(width: int, height: int, side: int) -> tuple[int, int]:
 def _rgb_array(img: Image.Image | RgbArray) -> RgbArray:
     if isinstance(img, Image.Image):
         if img.mode != "RGB":
-            from vangnet.media.image import to_rgb  # media depends on signals.base only
-
             img = to_rgb(img)
         return np.asarray(fit_for_pdq(img), dtype=np.uint8)
     return img

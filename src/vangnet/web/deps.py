@@ -12,9 +12,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Services, services
 from vangnet.auth.roles import Permission, has_permission
 from vangnet.errors import ForbiddenError, VangnetError
+from vangnet.http.deps import Services, services
 from vangnet.store.db import writer
 from vangnet.web import sessions
 from vangnet.web.sessions import WebIdentity

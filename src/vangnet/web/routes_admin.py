@@ -19,15 +19,15 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
-from vangnet.api.deps import MAX_ID, RowId, SeqNo, Services, services
 from vangnet.audit import chain
 from vangnet.auth import keys
 from vangnet.auth.roles import USER_ROLES, Permission, Role
 from vangnet.banks import service as banks
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
+from vangnet.http.deps import MAX_ID, RowId, SeqNo, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
-from vangnet.live.sources import display_url
 from vangnet.live.streams import list_streams, stream_dict
+from vangnet.net import display_url
 from vangnet.review import users
 from vangnet.signals.registry import signal_types
 from vangnet.store.db import writer

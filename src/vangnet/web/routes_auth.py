@@ -18,9 +18,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import Services, services
 from vangnet.audit import chain
 from vangnet.errors import ConflictError, ValidationError
+from vangnet.http.deps import Services, services
 from vangnet.review import totp, users
 from vangnet.store.db import writer
 from vangnet.web import login_csrf, sessions, throttle

@@ -25,10 +25,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import Field
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import MAX_ID, RowId, Services, services
 from vangnet.audit import chain
 from vangnet.auth.roles import Permission
 from vangnet.errors import NotFoundError, VangnetError
+from vangnet.http.deps import MAX_ID, RowId, Services, services
 from vangnet.investigate import facts as case_facts
 from vangnet.investigate import queries
 from vangnet.investigate.filters import FLAGS, KINDS, UNCATEGORISED, Filters, parse_category

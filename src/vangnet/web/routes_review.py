@@ -17,18 +17,21 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vangnet.api.deps import RowId, Services, services
 from vangnet.audit import chain
 from vangnet.auth import keys
 from vangnet.auth.roles import Permission, has_permission
+from vangnet.banks import service as banks
 from vangnet.banks.categories import get_profile
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.hashing import hash_bytes
+from vangnet.http.deps import RowId, Services, services
+from vangnet.live.alerts import alert_dict, list_alerts
 from vangnet.live.evidence import read_evidence
 from vangnet.live.streams import list_streams, stream_dict
-from vangnet.review import cases, decisions, outcomes, previews, reporting, undo
+from vangnet.reports import service as reporting
+from vangnet.review import cases, decisions, outcomes, previews, undo
 from vangnet.store.db import writer
-from vangnet.store.models import EvidenceItem, WebhookDelivery, utcnow
+from vangnet.store.models import EvidenceItem, Report, WebhookDelivery, utcnow
 from vangnet.web import sessions
 from vangnet.web.deps import csrf_for, render, signed_in
 from vangnet.web.sessions import WebIdentity
@@ -83,7 +86,6 @@ def _dashboard(svc: Services, role: str) -> dict[str, Any]:
                 )
                 or 0
             )
-            from vangnet.live.alerts import alert_dict, list_alerts
 
             alerts = [alert_dict(a) for a in list_alerts(session, status="open", limit=20)]
     return {
@@ -194,8 +196,6 @@ async def case_page(request: Request, svc: Svc, who: Reviewer, case_id: RowId) -
 
 
 def _bank_names(svc: Services) -> list[str]:
-    from vangnet.banks import service as banks
-
     with Session(svc.engine) as session:
         return [b.name for b in banks.list_banks(session)]
 
@@ -371,8 +371,6 @@ async def build_ncmec(svc: Svc, who: ReportP, case_id: RowId) -> Response:
 
 
 def _report(svc: Services, who: WebIdentity, report_id: int) -> dict[str, Any]:
-    from vangnet.store.models import Report
-
     with Session(writer(svc.engine)) as session:
         row = session.get(Report, report_id)
         if row is None:

@@ -13,10 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from vangnet.api.quotas import RateLimiter
 from vangnet.auth.keys import ApiKeyView, Permission, has_permission, hash_secret, verify_key
 from vangnet.config import Settings
 from vangnet.errors import AuthError, ForbiddenError
+from vangnet.http.quotas import RateLimiter
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.store.db import writer
@@ -24,7 +24,7 @@ from vangnet.store.models import ApiKey
 from vangnet.store.vault import Vault
 
 if TYPE_CHECKING:
-    from vangnet.api.live import EventHub
+    from vangnet.http.feed import EventHub
     from vangnet.live.monitor import Monitor
 
 

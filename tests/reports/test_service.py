@@ -1,4 +1,4 @@
-"""The report service (`vangnet.review.reporting`) on SQLite and PostgreSQL: what each report
+"""The report service (`vangnet.reports.service`) on SQLite and PostgreSQL: what each report
 records (report row, timeline, audit, custody), and NCMEC submission against the local fake
 CyberTipline, including the human confirmation, failures and no transaction held over HTTP."""
 
@@ -23,9 +23,10 @@ from vangnet.audit import chain
 from vangnet.banks.formats.vics import read_vics
 from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
+from vangnet.reports import service as reporting
 from vangnet.reports.ncmec import CaseNotConfirmedError, validate
 from vangnet.reports.ncmec_client import NcmecSubmitError
-from vangnet.review import cases, decisions, reporting
+from vangnet.review import cases, decisions
 from vangnet.store.db import writer
 from vangnet.store.models import AuditEntry, CaseEvent, CustodyEvent, Report
 from vangnet.store.vault import Vault
