@@ -53,7 +53,7 @@ from vangnet.live.sources import (
 from vangnet.live.states import StreamState
 from vangnet.live.streams import create_stream
 from vangnet.match.indexes import SignalIndexes
-from vangnet.match.service import Matcher, _rules
+from vangnet.match.service import Matcher, bank_rules
 from vangnet.signals.pdq import dihedral_hashes, hash_pixels
 from vangnet.store.db import bounded_writer, writer
 from vangnet.store.models import Stream, utcnow
@@ -274,7 +274,7 @@ class Processor:
         monitor = self.monitor
         indexes = monitor.indexes
         banks = {n: b for n, b in indexes.banks.items() if b.enabled}
-        dihedral = any(_rules(b, "pdq").dihedral for b in banks.values())
+        dihedral = any(bank_rules(b, "pdq").dihedral for b in banks.values())
         values, qualities, variants = [], [], []
         started = time.thread_time()
         for _, sample in batch:
