@@ -70,7 +70,7 @@ class SignalIndex(ABC):
         cls, signal_type: type[SignalType], values: Sequence[str], ids: Sequence[int]
     ) -> Self:
         """An index of ``values`` (canonical values of ``signal_type``) under ``ids``.
-        Raises `PluginError` when ``signal_type`` lacks what this index needs."""
+        Raises `IndexPluginError` when ``signal_type`` lacks what this index needs."""
 
     @abstractmethod
     def query_many(self, values: Sequence[str], threshold: int) -> list[list[Hit]]:

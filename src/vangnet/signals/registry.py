@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class PluginError(VangnetError):
+    """A signal plug-in is broken: it failed to load, or its name or index is wrong."""
+
     code = "plugin_error"
+    status = 503
 
 
 _lock = threading.Lock()
