@@ -1,7 +1,8 @@
 """Done-when test of issue 11: a 64-bit Hamming signal type, defined and registered in this
 module only (as a third-party plug-in registers), goes from bank (API add) to match (API
-lookup) to case (the upload path) to report (``vangnet report html``), on SQLite and
-PostgreSQL, and its index is the generic Hamming index. Nothing outside this module knows it.
+lookup) to case (the upload path, and a live push stream's alert) to report (``vangnet
+report html``), on SQLite and PostgreSQL, and its index is the generic Hamming index.
+Nothing outside this module knows it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from api.conftest import AppFactory, refresh
+from api.conftest import AppFactory, poll, refresh
 from vangnet.cli import app as cli_app
 from vangnet.config import reset_settings
 from vangnet.errors import InvalidHashError
@@ -125,6 +126,26 @@ def test_bank_match_case_report(
     assert doc["matches"][0]["signal_type"] == AverageHash64.name
     assert doc["items"][0]["signals"][AverageHash64.name] == query  # its own typed row
     assert doc["priority"]["score"] > 0
+
+    # live: frames pushed to a stream are hashed with the plug-in too, and raise an alert
+    stream = client.post("/v1/streams", json={"url": None, "fps": 2}).json()["id"]
+    for t in (1.0, 2.0, 3.0):
+        r = client.post(
+            f"/v1/streams/{stream}/frames",
+            params={"stream_time": t},
+            content=copy,
+            headers={"Content-Type": "image/jpeg"},
+        )
+        assert r.status_code == 202, r.text
+
+    def alerts() -> list[dict[str, object]]:
+        found: list[dict[str, object]] = client.get(
+            "/v1/alerts", params={"stream_id": stream}
+        ).json()["alerts"]
+        return found
+
+    assert poll(lambda: bool(alerts()), timeout=30), "no live alert"
+    assert alerts()[0]["bank"] == "KNOWN"
 
     # report: the case report names the type, the distance and the item's value
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
