@@ -116,7 +116,8 @@ def test_snapshot_restart_catches_up_and_bad_snapshot_rebuilds(
         ]
     assert len(restarted.indexes["pdq"]) == 51
 
-    (snap / "pdq.pdqidx").write_bytes(b"garbage")  # a corrupt snapshot is never fatal
+    assert (snap / "pdq.pdq.idx").is_file() and (snap / "md5.exact.idx").is_file()
+    (snap / "pdq.pdq.idx").write_bytes(b"garbage")  # a corrupt snapshot is never fatal
     rebuilt = SignalIndexes(db_engine, snapshot_dir=snap)
     rebuilt.load()
     assert len(rebuilt.indexes["pdq"]) == 51
