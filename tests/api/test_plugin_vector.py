@@ -20,6 +20,7 @@ from api.conftest import AppFactory, refresh
 from vangnet.cli import app as cli_app
 from vangnet.config import reset_settings
 from vangnet.errors import InvalidHashError
+from vangnet.match.indexes import SignalIndexes
 from vangnet.signals.base import ImageHasher, SignalType
 from vangnet.signals.conformance import SignalCases, check_signal_type
 from vangnet.signals.registry import register_signal_type, unregister_signal_type
@@ -153,3 +154,12 @@ def test_bank_match_case_report(
     _cli("report", "html", str(case_id), "--out", str(out))
     html = out.read_text()
     assert ColourEmbedding.name in html and query[:40] in html
+
+    # restart: the vector index is written to and read back from the snapshot folder
+    services = client.app.state.services  # type: ignore[attr-defined]
+    folder = services.indexes.save_snapshot()
+    assert (folder / f"{ColourEmbedding.name}.vector.idx").is_file()
+    restarted = SignalIndexes(services.engine, snapshot_dir=folder)
+    restarted.load()
+    assert len(restarted.indexes[ColourEmbedding.name]) == 1
+    assert not restarted.failed

@@ -71,7 +71,7 @@ def plugins(
         {
             "kind": "failed",
             "name": name,
-            "class": "",
+            "class": why,  # shown in the table: why it failed
             "index": "",
             "default_threshold": "",
             "content_types": [],
