@@ -19,8 +19,9 @@ from api.conftest import AppFactory, poll, refresh
 from vangnet.cli import app as cli_app
 from vangnet.config import reset_settings
 from vangnet.errors import InvalidHashError
+from vangnet.index.conformance import check_plugin
 from vangnet.signals.base import HammingBits, ImageHasher, SignalType
-from vangnet.signals.conformance import SignalCases, check_signal_type
+from vangnet.signals.conformance import SignalCases
 from vangnet.signals.registry import register_signal_type, unregister_signal_type
 
 PHOTO = Path("threatexchange/pdq/data/bridge-mods/aaa-orig.jpg")
@@ -68,7 +69,7 @@ def _recompressed(data: bytes) -> bytes:
 
 
 def test_conforms() -> None:
-    check_signal_type(
+    check_plugin(
         AverageHash64,
         SignalCases(
             valid=["00000000ffffffff", "0f0f0f0f0f0f0f0f", "00000000fffffff0"],

@@ -20,9 +20,10 @@ from api.conftest import AppFactory, refresh
 from vangnet.cli import app as cli_app
 from vangnet.config import reset_settings
 from vangnet.errors import InvalidHashError
+from vangnet.index.conformance import check_plugin
 from vangnet.match.indexes import SignalIndexes
 from vangnet.signals.base import ImageHasher, SignalType
-from vangnet.signals.conformance import SignalCases, check_signal_type
+from vangnet.signals.conformance import SignalCases
 from vangnet.signals.registry import register_signal_type, unregister_signal_type
 from vangnet.signals.vectors import FloatVector, Vectors
 
@@ -83,7 +84,7 @@ def _vec(*hot: int) -> str:
 
 
 def test_conforms() -> None:
-    check_signal_type(
+    check_plugin(
         ColourEmbedding,
         SignalCases(
             valid=[_vec(0, 1), _vec(5), _vec(0, 1, 2), _vec(7, 9)],

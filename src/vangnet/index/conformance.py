@@ -14,6 +14,9 @@ threshold 0; at the signal type's default threshold the hits are exactly those a
 comparison with `SignalType.distance` gives, with the same distances; ``add`` replaces an
 id's value, ``remove`` drops ids and ignores unknown ones; an empty index answers; the
 default ``lookup`` applies rules; a snapshot (when `snapshots` is set) round-trips.
+
+`check_plugin` runs both kits on a signal type: `check_signal_type` with its case table, then
+`check_index` on the index it names, with the table's valid values.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from vangnet.index.base import Found, MatchRules, SignalIndex
+from vangnet.index.registry import get_index
 from vangnet.signals.base import SignalType
+from vangnet.signals.conformance import SignalCases, check_signal_type
 
 
 def _fail(cls: type[SignalIndex], message: str) -> AssertionError:
@@ -120,3 +125,10 @@ def check_index(
             if len(again) != len(index):
                 raise _fail(cls, "a loaded snapshot holds a different number of values")
             _check_answers(cls, again, signal_type, rest_values, rest_ids, values, "snapshot")
+
+
+def check_plugin(signal_type: type[SignalType], cases: SignalCases) -> None:
+    """The signal-type kit, then the index kit on the index ``signal_type`` names."""
+    check_signal_type(signal_type, cases)
+    canonical = [signal_type.validate(v) for v in cases.valid]
+    check_index(get_index(signal_type.index), signal_type, canonical)

@@ -14,8 +14,8 @@ Usage, in a test of your package::
 (name, index, threshold, bank defaults), validation (canonical values are fixed points, bad
 values raise `InvalidHashError`), the distance (0 to itself, symmetric, integer, ``near``
 pairs within the default threshold and ``far`` pairs beyond it), the hashers it declares
-(a picture and some bytes hash to valid values), and that its index accepts it (via
-`vangnet.index.conformance.check_index`).
+(a picture and some bytes hash to valid values). To check its index with it too, call
+``vangnet.index.conformance.check_plugin`` instead (the same cases).
 """
 
 from __future__ import annotations
@@ -53,9 +53,8 @@ def _fail(cls: type[SignalType], message: str) -> AssertionError:
     return AssertionError(f"signal type {getattr(cls, 'name', cls)!r}: {message}")
 
 
-def check_signal_type(cls: type[SignalType], cases: SignalCases, *, index: bool = True) -> None:
-    """Check ``cls`` against the signal-type contract with ``cases``; ``index`` also runs the
-    index kit on its index with the valid values."""
+def check_signal_type(cls: type[SignalType], cases: SignalCases) -> None:
+    """Check ``cls`` against the signal-type contract with ``cases``."""
     if not (isinstance(cls, type) and issubclass(cls, SignalType)):
         raise AssertionError(f"{cls!r} is not a SignalType subclass")
     if not isinstance(getattr(cls, "name", None), str) or not _NAME.fullmatch(cls.name):
@@ -120,9 +119,3 @@ def check_signal_type(cls: type[SignalType], cases: SignalCases, *, index: bool 
         value = cls.hash_bytes(b"vangnet conformance")
         if cls.validate(value) != value:
             raise _fail(cls, "hash_bytes returned a value that is not canonical")
-
-    if index:
-        from vangnet.index.conformance import check_index
-        from vangnet.index.registry import get_index
-
-        check_index(get_index(cls.index), cls, canonical)
