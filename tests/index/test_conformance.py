@@ -92,3 +92,17 @@ def test_kit_catches_an_index_that_misses_hits() -> None:
 
     with pytest.raises(AssertionError, match="expected"):
         check_index(Lossy, Bits64, _values(16, 12))
+
+
+def test_a_digest_match_ignores_quality_floors() -> None:
+    """As before the index protocol: only perceptual hashes have a quality."""
+    from vangnet.index.base import MatchRules
+
+    digest = "ab" * 16
+    index = DigestIndex.build(Md5Signal, [digest], [7])
+    floor = MatchRules(threshold=0, quality_floor=50)
+    found = index.lookup([digest], 0, lambda ids: dict.fromkeys(ids, floor), qualities=[10])
+    assert [f.id for f in found[0]] == [7]
+    pdq = PdqMihIndex.build(PdqSignal, ["cd" * 32], [8])
+    low = pdq.lookup(["cd" * 32], 31, lambda ids: dict.fromkeys(ids, floor), qualities=[10])
+    assert low == [[]]  # a PDQ query below the bank's quality floor does not match

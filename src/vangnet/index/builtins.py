@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from vangnet.index.base import Hit, SignalIndex
+from vangnet.index.base import Found, Hit, RulesOf, SignalIndex
 from vangnet.index.exact_index import ExactIndex
 from vangnet.index.pdq_index import PDQIndex
 
@@ -76,6 +76,16 @@ class DigestIndex(SignalIndex):
         if self.index is None:
             return [[] for _ in values]
         return [[(i, 0) for i in ids] for ids in self.index.query_many(values)]
+
+    def lookup(
+        self,
+        values: Sequence[str],
+        threshold: int,
+        rules_of: RulesOf,
+        qualities: Sequence[int | None] | None = None,
+    ) -> list[list[Found]]:
+        """A digest has no quality: a bank's quality floor never applies to it."""
+        return super().lookup(values, threshold, rules_of, None)
 
     def add(self, values: Sequence[str], ids: Sequence[int]) -> None:
         if not values:
