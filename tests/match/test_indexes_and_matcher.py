@@ -74,13 +74,13 @@ def test_change_log_keeps_indexes_current(db_engine: Engine, tmp_path: Path) -> 
         banks.set_bank_enabled(s, "A", enabled=False)
         s.commit()
     indexes.refresh()
-    assert len(indexes.hamming["pdq"]) == 0
+    assert len(indexes.indexes["pdq"]) == 0
     with Session(db_engine) as s:
         assert matcher.lookup(s, signal_type="pdq", value=second) == []
         banks.set_bank_enabled(s, "A", enabled=True)
         s.commit()
     indexes.refresh()
-    assert len(indexes.hamming["pdq"]) == 2
+    assert len(indexes.indexes["pdq"]) == 2
 
     # Deleting content removes it.
     with Session(db_engine) as s:
@@ -114,12 +114,13 @@ def test_snapshot_restart_catches_up_and_bad_snapshot_rebuilds(
         assert [m.content_id for m in matcher.lookup(s, signal_type="pdq", value=later)] == [
             later_id
         ]
-    assert len(restarted.hamming["pdq"]) == 51
+    assert len(restarted.indexes["pdq"]) == 51
 
-    (snap / "pdq.pdqidx").write_bytes(b"garbage")  # a corrupt snapshot is never fatal
+    assert (snap / "pdq.pdq.idx").is_file() and (snap / "md5.exact.idx").is_file()
+    (snap / "pdq.pdq.idx").write_bytes(b"garbage")  # a corrupt snapshot is never fatal
     rebuilt = SignalIndexes(db_engine, snapshot_dir=snap)
     rebuilt.load()
-    assert len(rebuilt.hamming["pdq"]) == 51
+    assert len(rebuilt.indexes["pdq"]) == 51
 
 
 def test_per_bank_thresholds_and_quality_floor(db_engine: Engine) -> None:

@@ -75,7 +75,7 @@ def test_overlaid_copy_matches_by_halves(db_engine: Engine, shared_data: Path) -
         content_id = banks.add_content(s, bank="VIDEOS", signals=signal_values(banked))
         s.commit()
     indexes.refresh()
-    assert set(indexes.frames) >= {"vpdq", "vpdq_regions"}
+    assert set(indexes.indexes) >= {"vpdq", "vpdq_regions"}
     with Session(db_engine) as s:
         matcher = Matcher(indexes)
         found = matcher.match_hashed(s, query)

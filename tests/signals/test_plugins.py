@@ -11,15 +11,17 @@ from PIL import Image
 
 import vangnet.hashing
 from vangnet.errors import InvalidHashError, NotFoundError
-from vangnet.signals.base import BytesHasher, ImageHasher, IndexKind, SignalType
+from vangnet.index.registry import indexes
+from vangnet.signals.base import BytesHasher, HammingBits, ImageHasher, SignalType
 from vangnet.signals.registry import get_signal_type, signal_types
 
 
-class TinyAverageHash(SignalType, ImageHasher):
+class TinyAverageHash(SignalType, HammingBits, ImageHasher):
     """A 64-bit average hash: small enough to live in a test, well under 100 lines."""
 
     name = "tiny_ahash"
-    index_kind = IndexKind.HAMMING
+    index = "hamming"
+    bits = 64
     default_threshold = 10
 
     @classmethod
@@ -46,7 +48,7 @@ def test_builtins_are_registered() -> None:
     installed = signal_types()
     assert {"pdq", "vpdq", "md5", "sha1", "sha256"} <= set(installed)
     for name, cls in installed.items():
-        assert cls.name == name and isinstance(cls.index_kind, IndexKind)
+        assert cls.name == name and cls.index in indexes()
     assert issubclass(installed["pdq"], ImageHasher)
     assert all(issubclass(installed[n], BytesHasher) for n in ("md5", "sha1", "sha256"))
     with pytest.raises(NotFoundError):

@@ -254,11 +254,11 @@ def test_invalid_values(value: str) -> None:
 
 
 def test_signal_class() -> None:
-    from vangnet.signals.base import ContentType, IndexKind
+    from vangnet.signals.base import ContentType
     from vangnet.signals.registry import get_signal_type
 
     assert get_signal_type("vpdq") is VpdqSignal
-    assert VpdqSignal.index_kind is IndexKind.FRAMES and VpdqSignal.default_threshold == 31
+    assert VpdqSignal.index == "frames" and VpdqSignal.default_threshold == 31
     assert VpdqSignal.content_types == {ContentType.VIDEO}
 
 

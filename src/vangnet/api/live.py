@@ -636,8 +636,16 @@ def metrics(svc: Svc, session: Db, _: Watch) -> str:
     lines += [f"{state}{{stream={_label(s['id'])},state={_label(s['state'])}}} 1" for s in streams]
     size = "vangnet_index_entries"
     lines += [f"# HELP {size} Entries in each matching index.", f"# TYPE {size} gauge"]
-    for signal_type, info in svc.indexes.status_dict().items():
+    index_status = svc.indexes.status_dict()
+    for signal_type, info in index_status.items():
         lines.append(f"{size}{{signal_type={_label(signal_type)}}} {info['size']}")
+    failed = "vangnet_index_failed"
+    lines += [
+        f"# HELP {failed} 1 when the index of a signal type is not serving (plug-in failed).",
+        f"# TYPE {failed} gauge",
+    ]
+    for signal_type, info in index_status.items():
+        lines.append(f"{failed}{{signal_type={_label(signal_type)}}} {int('error' in info)}")
     outbox = "vangnet_webhook_deliveries"
     lines += [f"# HELP {outbox} Webhook deliveries by status.", f"# TYPE {outbox} gauge"]
     counts = dict(

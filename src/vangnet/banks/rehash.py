@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from vangnet.banks import service
 from vangnet.errors import ValidationError
 from vangnet.hashing import signal_values
-from vangnet.signals.base import IndexKind
+from vangnet.signals.base import FrameHashes
 from vangnet.signals.registry import signal_types
 
 #: Exact digests tried, in order, to find the bank content a file was banked as.
@@ -42,7 +42,7 @@ def rehash_content(session: Session, *, bank: str, hashed: dict[str, Any]) -> Re
     if not hashed.get("vpdq"):
         raise ValidationError(f"{hashed.get('path', 'input')}: not a video (no vpdq frames)")
     installed = signal_types()
-    frames = {n for n, cls in installed.items() if cls.index_kind is IndexKind.FRAMES}
+    frames = {n for n, cls in installed.items() if issubclass(cls, FrameHashes)}
     values = {n: v for n, v in signal_values(hashed).items() if n in frames}
     types = (frames & set(STANDARD)) | set(values)
     content_ids: list[int] = []

@@ -250,33 +250,9 @@ def _check_ratio(ratio: float) -> float:
 
 
 def default_thresholds() -> dict[str, dict[str, Any]]:
-    """Thresholds a new bank starts with, from settings."""
+    """Thresholds a new bank starts with: each signal type's `bank_defaults` from settings."""
     s = get_settings()
-    return {
-        "pdq": {
-            "threshold": s.pdq_threshold,
-            "quality_floor": s.pdq_quality_floor,
-            "dihedral": False,
-        },
-        "vpdq": {
-            "threshold": s.pdq_threshold,
-            "quality_floor": s.pdq_quality_floor,
-            "query_match_pct": s.vpdq_query_match_pct,
-            "index_match_pct": s.vpdq_index_match_pct,
-        },
-        "vpdq_cropped": {
-            "threshold": s.pdq_threshold,
-            "quality_floor": s.pdq_quality_floor,
-            "query_match_pct": s.vpdq_query_match_pct,
-            "index_match_pct": s.vpdq_index_match_pct,
-        },
-        "vpdq_regions": {
-            "threshold": s.pdq_threshold,
-            "quality_floor": s.pdq_quality_floor,
-            "query_match_pct": s.vpdq_query_match_pct,
-            "index_match_pct": s.vpdq_index_match_pct,
-        },
-    }
+    return {name: rules for name, cls in signal_types().items() if (rules := cls.bank_defaults(s))}
 
 
 def _merge_thresholds(

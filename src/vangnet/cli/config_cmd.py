@@ -8,7 +8,8 @@ import typer
 
 from vangnet.cli.output import print_json, table
 from vangnet.config import config_file_path, describe
-from vangnet.signals.registry import signal_types
+from vangnet.index.registry import failed_indexes, indexes
+from vangnet.signals.registry import failed_signal_types, signal_types
 
 config_app = typer.Typer(
     help="Show the settings registry and current values.", no_args_is_help=True
@@ -37,19 +38,46 @@ def config_show(
 def plugins(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List installed plug-ins: signal types (index kind, default threshold), frame
-    classifiers and live stream sources (by URL scheme)."""
+    """List installed plug-ins: signal types (their index, default threshold), indexes,
+    frame classifiers and live stream sources (by URL scheme). A plug-in that failed to
+    load is listed with kind ``failed`` and why."""
     rows: list[dict[str, Any]] = [
         {
             "kind": "signal_type",
             "name": name,
             "class": f"{cls.__module__}:{cls.__qualname__}",
-            "index": cls.index_kind.value,
+            "index": cls.index,
             "default_threshold": cls.default_threshold,
             "content_types": sorted(c.value for c in cls.content_types),
             "description": cls.description,
         }
         for name, cls in signal_types().items()
+    ]
+    rows += [
+        {
+            "kind": "index",
+            "name": name,
+            "class": f"{cls.__module__}:{cls.__qualname__}",
+            "index": "",
+            "default_threshold": "",
+            "content_types": [],
+            "description": cls.description,
+        }
+        for name, cls in indexes().items()
+    ]
+    failed = {f"signal_type:{n}": why for n, why in failed_signal_types().items()}
+    failed |= {f"index:{n}": why for n, why in failed_indexes().items()}
+    rows += [
+        {
+            "kind": "failed",
+            "name": name,
+            "class": why,  # shown in the table: why it failed
+            "index": "",
+            "default_threshold": "",
+            "content_types": [],
+            "description": why,
+        }
+        for name, why in sorted(failed.items())
     ]
     from vangnet.live.classifiers import installed_classifiers
     from vangnet.live.sources import SOURCES

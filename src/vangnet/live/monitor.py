@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from PIL import Image
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -52,9 +53,12 @@ from vangnet.live.sources import (
 from vangnet.live.states import StreamState
 from vangnet.live.streams import create_stream
 from vangnet.match.indexes import SignalIndexes
+from vangnet.match.results import Match
 from vangnet.match.service import Matcher, bank_rules
 from vangnet.net import display_url
-from vangnet.signals.pdq import dihedral_hashes, hash_pixels
+from vangnet.signals.base import ImageHasher
+from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
+from vangnet.signals.registry import signal_types
 from vangnet.store.db import bounded_writer, writer
 from vangnet.store.models import Stream, utcnow
 from vangnet.store.vault import Vault
@@ -297,8 +301,13 @@ class Processor:
         hashed = time.thread_time()
         with Session(monitor.read_engine) as session:  # a read: no write lock, ever
             found = monitor.matcher.lookup_many(
-                session, signal_type="pdq", values=values, qualities=qualities, variants=variants
+                session,
+                signal_type=PdqSignal.name,
+                values=values,
+                qualities=qualities,
+                variants=variants,
             )
+            self._other_image_signals(session, batch, found)
         looked_up = time.thread_time()
         share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
         for runtime, _ in batch:
@@ -307,6 +316,36 @@ class Processor:
         rules = {n: rule_for(b.policy, high_confidence=b.high_confidence) for n, b in banks.items()}
         for (runtime, sample), matches in zip(batch, found, strict=True):
             self._after_lookup(runtime, sample, matches, rules)
+
+    def _other_image_signals(
+        self,
+        session: Session,
+        batch: list[tuple[StreamRuntime, Sample]],
+        found: list[list[Match]],
+    ) -> None:
+        """Every other installed picture hasher (a plug-in's perceptual hash or embedding)
+        whose index holds values: hash the decoded samples and add its matches. A plug-in
+        that fails is logged and skipped; PDQ matching goes on."""
+        indexes = self.monitor.indexes
+        for name, cls in signal_types().items():
+            if name == PdqSignal.name or not issubclass(cls, ImageHasher):
+                continue
+            index = indexes.indexes.get(name)
+            if index is None or not len(index) or name in indexes.failed:
+                continue
+            pictures = [(i, s.pixels) for i, (_, s) in enumerate(batch) if s.pixels is not None]
+            if not pictures:
+                return
+            try:
+                values = [cls.hash_picture(Image.fromarray(px))[0] for _, px in pictures]
+                more = self.monitor.matcher.lookup_many(session, signal_type=name, values=values)
+            except Exception:
+                log.exception("live matching on signal type %s failed; skipped", name)
+                continue
+            for (i, _), matches in zip(pictures, more, strict=True):
+                if matches:
+                    seen = {(m.bank, m.content_id) for m in found[i]}
+                    found[i].extend(m for m in matches if (m.bank, m.content_id) not in seen)
 
     def _after_lookup(
         self, runtime: StreamRuntime, sample: Sample, matches: list[Any], rules: dict[str, Rule]

@@ -1,8 +1,14 @@
 """The matching indexes of one process, kept current from the database's change log.
 
-One index per signal type: `PDQIndex` for Hamming signals (PDQ), `ExactIndex` for digests,
-a frame index (a `PDQIndex` over every banked video frame) for vPDQ. Index ids are the
-database's signal ids, so a hit maps straight back to bank content.
+One index per installed signal type, of the class the type names (`SignalType.index`,
+resolved by `vangnet.index.registry`): the PDQ multi-index for PDQ, the digest index for
+MD5/SHA-1/SHA-256, the frame index for vPDQ, and whatever a plug-in asks for. Index ids are
+the database's signal ids, so a hit maps straight back to bank content.
+
+Isolation: a signal type whose plug-in failed to load, names an unknown index, or whose index
+fails to build or to apply a change is marked failed (`failed`, the index status, the log,
+the metrics) together with the banks that hold its values; every other index keeps serving.
+Lookups of a failed type raise `IndexUnavailableError` (HTTP 503).
 
 Freshness: `refresh()` applies the change log since the last applied sequence number; a
 background thread calls it every `index_poll_seconds`, so a hash added by the CLI or another
@@ -18,61 +24,43 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as bank_service
-from vangnet.index.exact_index import ExactIndex
-from vangnet.index.pdq_index import PDQIndex
-from vangnet.signals.base import FrameHashes, IndexKind
-from vangnet.signals.registry import get_signal_type, signal_types
-from vangnet.signals.vpdq import FrameSet
+from vangnet.errors import VangnetError
+from vangnet.index.base import SignalIndex
+from vangnet.index.registry import get_index
+from vangnet.signals.base import SignalType
+from vangnet.signals.registry import failed_signal_types, signal_types
+from vangnet.store.models import Bank, ContentSignal
 
 log = logging.getLogger(__name__)
 
-FRAME_BITS = 20  # frame ids are signal_id << FRAME_BITS | frame position
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
-@dataclass
-class FrameIndex:
-    """Every unique frame of every banked video of one per-frame signal type, in one PDQ
-    index; hit ids are ``signal_id << FRAME_BITS | key position`` in the video's `FrameSet`."""
+class IndexUnavailableError(VangnetError):
+    """The index of a signal type is not serving (its plug-in failed to load or build)."""
 
-    signal_type: str = "vpdq"
-    pdq: PDQIndex = field(default_factory=lambda: PDQIndex.build([]))
-    videos: dict[int, FrameSet] = field(default_factory=dict)
-
-    def add(self, signal_id: int, value: str) -> None:
-        self.remove(signal_id)
-        cls = get_signal_type(self.signal_type)
-        if not issubclass(cls, FrameHashes):
-            raise TypeError(f"signal type {self.signal_type} has no frames")
-        frames = FrameSet.of(cls.frames(value)[: (1 << FRAME_BITS) - 1])
-        ids = [(signal_id << FRAME_BITS) | pos for pos in range(len(frames))]
-        self.pdq.add(frames.hashes, ids)
-        self.videos[signal_id] = frames
-
-    def remove(self, signal_id: int) -> None:
-        frames = self.videos.pop(signal_id, None)
-        if frames:
-            self.pdq.remove([(signal_id << FRAME_BITS) | pos for pos in range(len(frames))])
-
-    def __len__(self) -> int:
-        return len(self.videos)
+    code = "index_unavailable"
+    status = 503
 
 
 @dataclass
 class IndexStatus:
     signal_type: str
-    kind: str
+    kind: str  # the index's registry name
     size: int
     built_to: int
     present: bool
+    error: str | None = None
+    banks: list[str] = field(default_factory=list)  # banks holding values of a failed type
 
 
 class SignalIndexes:
@@ -84,14 +72,33 @@ class SignalIndexes:
         self._write_lock = threading.Lock()
         self._seq = 0
         self._loaded = False
-        self.hamming: dict[str, PDQIndex] = {}
-        self.exact: dict[str, ExactIndex] = {}
-        self.frames: dict[str, FrameIndex] = {}
+        self.indexes: dict[str, SignalIndex] = {}
+        #: signal type -> why its index is not serving
+        self.failed: dict[str, str] = {}
         # Bank settings, reloaded with every refresh: lookups read them without a query.
         self.banks: dict[str, bank_service.BankView] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_snapshot = time.monotonic()
+
+    # -- access --------------------------------------------------------------------------
+    def get(self, signal_type: str) -> SignalIndex | None:
+        """The serving index of ``signal_type`` (None before `load`); raises
+        `IndexUnavailableError` when it failed."""
+        why = self.failed.get(signal_type)
+        if why is not None:
+            raise IndexUnavailableError(f"the {signal_type} index is not available: {why}")
+        return self.indexes.get(signal_type)
+
+    def _fail(self, signal_type: str, error: BaseException | str) -> None:
+        why = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        if self.failed.get(signal_type) != why:
+            log.error("index of signal type %r is not serving: %s", signal_type, why)
+        self.failed[signal_type] = why
+        self.indexes.pop(signal_type, None)
+
+    def _index_class(self, cls: type[SignalType]) -> type[SignalIndex]:
+        return get_index(cls.index)
 
     # -- loading -------------------------------------------------------------------------
     @property
@@ -105,30 +112,28 @@ class SignalIndexes:
     def load(self) -> None:
         """From the snapshot when there is a usable one, else from the database; then catch up."""
         with self._write_lock:
-            if not self._load_snapshot():
-                self._build_from_db()
+            self.failed = dict(failed_signal_types())
+            with Session(self._engine) as session:
+                seq = bank_service.last_change_seq(session)
+            loaded = self._load_snapshot()
+            if loaded is None:
+                self._seq = seq
+            for name, cls in signal_types().items():
+                if loaded is None or name not in loaded:
+                    self._build_one(name, cls)
             self._loaded = True
         self.refresh()
 
-    def _build_from_db(self) -> None:
-        with Session(self._engine) as session:
-            seq = bank_service.last_change_seq(session)
-            for name, cls in signal_types().items():
+    def _build_one(self, name: str, cls: type[SignalType]) -> None:
+        try:
+            index_cls = self._index_class(cls)
+            with Session(self._engine) as session:
                 rows = list(bank_service.current_signals(session, signal_type=name))
-                ids = [row.signal_id for row in rows]
-                values = [row.value for row in rows]
-                if cls.index_kind is IndexKind.HAMMING:
-                    self.hamming[name] = PDQIndex.build(values, ids)
-                elif cls.index_kind is IndexKind.EXACT:
-                    self.exact[name] = ExactIndex.build(
-                        values, ids, hex_length=getattr(cls, "hex_length", None)
-                    )
-                else:
-                    frame_index = FrameIndex(name)
-                    for row in rows:
-                        frame_index.add(row.signal_id, row.value)
-                    self.frames[name] = frame_index
-        self._seq = seq
+            index = index_cls.build(cls, [r.value for r in rows], [r.signal_id for r in rows])
+        except Exception as error:  # one broken plug-in never stops the others
+            self._fail(name, error)
+            return
+        self.indexes[name] = index
 
     # -- change log ----------------------------------------------------------------------
     def refresh(self, *, batch: int = 50_000) -> int:
@@ -166,50 +171,45 @@ class SignalIndexes:
         for name in set(adds) | set(removes):
             cls = known.get(name)
             if cls is None:
-                log.warning("change log names unknown signal type %r; skipped", name)
+                if name not in self.failed:
+                    log.warning("change log names unknown signal type %r; skipped", name)
                 continue
-            gone = sorted(removes.get(name, set()))
-            new = adds.get(name, {})
-            if cls.index_kind is IndexKind.HAMMING:
-                index = self.hamming.setdefault(name, PDQIndex.build([]))
+            if name in self.failed:
+                continue  # rebuilt from the database once its plug-in is fixed and restarted
+            try:
+                index = self.indexes.get(name)
+                if index is None:
+                    index = self.indexes[name] = self._index_class(cls).build(cls, [], [])
+                gone = sorted(removes.get(name, set()))
+                new = adds.get(name, {})
                 if gone:
                     index.remove(gone)
                 if new:
                     index.add(list(new.values()), list(new.keys()))
-            elif cls.index_kind is IndexKind.EXACT:
-                exact = self.exact.get(name)
-                if exact is None:  # digests of this type have their own length (md5: 32)
-                    exact = self.exact[name] = ExactIndex.build(
-                        [], [], hex_length=getattr(cls, "hex_length", None)
-                    )
-                if gone or new:
-                    exact.remove([*gone, *new.keys()])
-                if new:
-                    exact.add(list(new.values()), list(new.keys()))
-            else:
-                frames = self.frames.setdefault(name, FrameIndex(name))
-                for signal_id in gone:
-                    frames.remove(signal_id)
-                for signal_id, value in new.items():
-                    frames.add(signal_id, value)
+            except Exception as error:  # isolate: the other types' changes still apply
+                self._fail(name, error)
 
     # -- snapshots -----------------------------------------------------------------------
+    def _snapshot_file(self, signal_type: str, index_name: str) -> Path:
+        assert self._snapshot_dir is not None
+        return self._snapshot_dir / f"{signal_type}.{index_name}.idx"
+
     def save_snapshot(self) -> Path | None:
-        """Write every index to the snapshot folder (atomically, per index)."""
+        """Write every index that has snapshots to the snapshot folder (atomically, per index)."""
         if self._snapshot_dir is None:
             return None
         with self._write_lock:
             folder = self._snapshot_dir
             folder.mkdir(parents=True, exist_ok=True)
-            for name, index in self.hamming.items():
-                index.save(folder / f"{name}.pdqidx")
-            for name, exact in self.exact.items():
-                exact.save(folder / f"{name}.exactidx")
+            saved: dict[str, str] = {}
+            for name, index in self.indexes.items():
+                if index.snapshots:
+                    index.save(self._snapshot_file(name, index.name))
+                    saved[name] = index.name
             manifest = {
                 "version": SNAPSHOT_VERSION,
                 "seq": self._seq,
-                "hamming": sorted(self.hamming),
-                "exact": sorted(self.exact),
+                "indexes": saved,
                 "database": self._engine.url.render_as_string(hide_password=True),
             }
             # one temporary name per process: several server workers share the folder
@@ -219,35 +219,45 @@ class SignalIndexes:
         self._last_snapshot = time.monotonic()
         return folder
 
-    def _load_snapshot(self) -> bool:
+    def _load_snapshot(self) -> dict[str, SignalIndex] | None:
+        """The indexes read from a usable snapshot (and its sequence number set), else None.
+        A type whose snapshot is missing or bad is left out: it is built from the database."""
         folder = self._snapshot_dir
         if folder is None or not (folder / "manifest.json").is_file():
-            return False
+            return None
         try:
             manifest = json.loads((folder / "manifest.json").read_text())
             if manifest.get("version") != SNAPSHOT_VERSION:
-                return False
+                return None
             if manifest.get("database") != self._engine.url.render_as_string(hide_password=True):
-                return False
+                return None
             with Session(self._engine) as session:
                 if bank_service.last_change_seq(session) < int(manifest["seq"]):
-                    return False  # the database was reset since the snapshot
-            hamming = {n: PDQIndex.load(folder / f"{n}.pdqidx") for n in manifest["hamming"]}
-            exact = {n: ExactIndex.load(folder / f"{n}.exactidx") for n in manifest["exact"]}
+                    return None  # the database was reset since the snapshot
+            listed = {str(k): str(v) for k, v in dict(manifest["indexes"]).items()}
+            seq = int(manifest["seq"])
         except Exception as error:  # a bad snapshot is never fatal: rebuild from the database
             log.warning("index snapshot in %s not usable (%s); rebuilding", folder, error)
-            return False
-        self.hamming, self.exact = hamming, exact
-        # Video frame indexes are small; always rebuilt from the database.
-        with Session(self._engine) as session:
-            for name, cls in signal_types().items():
-                if cls.index_kind is IndexKind.FRAMES:
-                    frame_index = FrameIndex(name)
-                    for row in bank_service.current_signals(session, signal_type=name):
-                        frame_index.add(row.signal_id, row.value)
-                    self.frames[name] = frame_index
-        self._seq = int(manifest["seq"])
-        return True
+            return None
+        loaded: dict[str, SignalIndex] = {}
+        for name, cls in signal_types().items():
+            try:
+                index_cls = self._index_class(cls)
+            except Exception:
+                continue  # reported when it is built
+            if listed.get(name) != index_cls.name or not index_cls.snapshots:
+                continue
+            try:
+                loaded[name] = index_cls.load(cls, self._snapshot_file(name, index_cls.name))
+            except Exception as error:
+                log.warning("index snapshot of %s not usable (%s); rebuilding it", name, error)
+        if not loaded and listed:
+            return None
+        # Types built from the database now are newer than the snapshot: the changes since
+        # it are applied to them again, which is harmless (adds replace, removes ignore).
+        self.indexes.update(loaded)
+        self._seq = seq
+        return loaded
 
     # -- background refresh --------------------------------------------------------------
     def start(self, *, poll_seconds: float, snapshot_seconds: float) -> None:
@@ -277,21 +287,52 @@ class SignalIndexes:
             self._thread = None
 
     # -- status --------------------------------------------------------------------------
+    def _banks_holding(self, names: Iterable[str]) -> dict[str, list[str]]:
+        wanted = sorted(set(names))
+        if not wanted:
+            return {}
+        out: dict[str, list[str]] = {n: [] for n in wanted}
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(ContentSignal.signal_type, Bank.name)
+                .join(Bank, Bank.id == ContentSignal.bank_id)
+                .where(ContentSignal.signal_type.in_(wanted))
+                .distinct()
+                .order_by(ContentSignal.signal_type, Bank.name)
+            ).all()
+        for signal_type, bank in rows:
+            out[str(signal_type)].append(str(bank))
+        return out
+
     def status(self) -> list[IndexStatus]:
         rows = []
-        for name, cls in signal_types().items():
-            size: int
-            if cls.index_kind is IndexKind.HAMMING:
-                size = len(self.hamming[name]) if name in self.hamming else 0
-            elif cls.index_kind is IndexKind.EXACT:
-                size = len(self.exact[name]) if name in self.exact else 0
-            else:
-                size = len(self.frames[name]) if name in self.frames else 0
-            rows.append(IndexStatus(name, cls.index_kind.value, size, self._seq, self._loaded))
+        failed = dict(self.failed)
+        holding = self._banks_holding(failed)
+        installed = signal_types()
+        for name in sorted(set(installed) | set(failed)):
+            cls = installed.get(name)
+            kind = cls.index if cls is not None else ""
+            index = self.indexes.get(name)
+            size = len(index) if index is not None and name not in failed else 0
+            rows.append(
+                IndexStatus(
+                    name,
+                    kind,
+                    size,
+                    self._seq,
+                    self._loaded and name not in failed,
+                    failed.get(name),
+                    holding.get(name, []),
+                )
+            )
         return rows
 
     def status_dict(self) -> dict[str, Any]:
-        return {
-            s.signal_type: {"present": s.present, "built_to": s.built_to, "size": s.size}
-            for s in self.status()
-        }
+        out: dict[str, Any] = {}
+        for s in self.status():
+            entry: dict[str, Any] = {"present": s.present, "built_to": s.built_to, "size": s.size}
+            if s.error is not None:
+                entry["error"] = s.error
+                entry["banks"] = s.banks
+            out[s.signal_type] = entry
+        return out

@@ -1,47 +1,44 @@
 """Turn hashes into matches: query the indexes, then apply each bank's own thresholds.
 
-The indexes are searched once at the loosest threshold any enabled bank asks for; each hit is
-then kept only if it is within its own bank's threshold (and, for PDQ, the query's quality
-reaches the bank's quality floor). Thresholds are data stored per bank and signal type.
+The index of a signal type (whatever class the type names) is searched once at the loosest
+threshold any enabled bank asks for; each hit is then kept only if its own bank's rules
+accept it (`SignalIndex.lookup`: the distance within the bank's threshold, the query's
+quality at least the bank's floor, for videos the shares of matched seconds). Thresholds are
+data stored per bank and signal type.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as bank_service
 from vangnet.errors import ValidationError
-from vangnet.match.indexes import FRAME_BITS, SignalIndexes
+from vangnet.index.base import Found, MatchRules, RulesOf
+from vangnet.index.frame_index import FrameIndex
+from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
 from vangnet.match.results import Match
 from vangnet.signals import vpdq
-from vangnet.signals.base import FrameHashes, IndexKind
+from vangnet.signals.base import FrameHashes
 from vangnet.signals.registry import get_signal_type, signal_types
-from vangnet.signals.vpdq import FrameSet, VpdqFrame
+from vangnet.signals.vpdq import VpdqFrame
+
+log = logging.getLogger(__name__)
+
+#: One bank's rules for one signal type (the name this module used before the index protocol).
+Rules = MatchRules
 
 
-@dataclass(frozen=True)
-class Rules:
-    """One bank's rules for one signal type."""
-
-    threshold: int
-    quality_floor: int
-    dihedral: bool
-    query_match_pct: float
-    index_match_pct: float
-
-
-def bank_rules(bank: bank_service.BankView, signal_type: str) -> Rules:
+def bank_rules(bank: bank_service.BankView, signal_type: str) -> MatchRules:
     """The bank's stored rules; a setting it does not store (a bank made before the signal
     type was installed) takes the default a new bank would get."""
     cls = get_signal_type(signal_type)
     defaults = bank_service.default_thresholds().get(signal_type, {})
     cfg: dict[str, Any] = {**defaults, **bank.thresholds.get(signal_type, {})}
-    return Rules(
+    return MatchRules(
         threshold=int(cfg.get("threshold", cls.default_threshold)),
         quality_floor=int(cfg.get("quality_floor", 0)),
         dihedral=bool(cfg.get("dihedral", False)),
@@ -50,35 +47,57 @@ def bank_rules(bank: bank_service.BankView, signal_type: str) -> Rules:
     )
 
 
-def _matchable(
-    info: bank_service.SignalInfo | None,
-    banks: dict[str, bank_service.BankView],
-    signal_type: str,
-) -> tuple[bank_service.SignalInfo | None, Rules | None]:
-    """The hit's signal info and its bank's rules, or Nones when it is not matchable now."""
-    if info is None or not info.enabled or info.bank_name not in banks:
-        return None, None
-    return info, bank_rules(banks[info.bank_name], signal_type)
-
-
-def _match(
-    info: bank_service.SignalInfo,
-    signal_type: str,
-    distance: int,
-    *,
-    query_match_pct: float | None = None,
-    index_match_pct: float | None = None,
-) -> Match:
+def _match(info: bank_service.SignalInfo, signal_type: str, found: Found) -> Match:
     return Match(
         bank=info.bank_name,
         content_id=info.content_id,
         signal_type=signal_type,
-        distance=distance,
+        distance=found.distance,
         category=str(info.category) if info.category else None,
         signal_id=info.signal_id,
-        query_match_pct=query_match_pct,
-        index_match_pct=index_match_pct,
+        query_match_pct=found.query_match_pct,
+        index_match_pct=found.index_match_pct,
     )
+
+
+def _order(m: Match) -> tuple[float, int, str, int]:
+    """Videos by the share of the query matched; other signals by distance; then bank, id."""
+    if m.query_match_pct is not None:
+        return (-m.query_match_pct, 0, m.bank, m.content_id)
+    return (0.0, m.distance, m.bank, m.content_id)
+
+
+class _Judge:
+    """Answers an index's `RulesOf` question for one lookup: describes the signal ids once
+    (one query per batch) and gives each matchable id its bank's rules."""
+
+    def __init__(self, session: Session, signal_type: str) -> None:
+        self.session = session
+        self.signal_type = signal_type
+        self.infos: dict[int, bank_service.SignalInfo] = {}
+        self._rules: dict[str, MatchRules] = {}
+
+    def rules_of(self, banks: Mapping[str, bank_service.BankView]) -> RulesOf:
+        def rules(ids: Sequence[int]) -> dict[int, MatchRules]:
+            missing = [i for i in ids if i not in self.infos]
+            if missing:
+                self.infos.update(bank_service.describe_signals(self.session, missing))
+            out: dict[int, MatchRules] = {}
+            for i in ids:
+                info = self.infos.get(i)
+                if info is None or not info.enabled or info.bank_name not in banks:
+                    continue
+                rule = self._rules.get(info.bank_name)
+                if rule is None:
+                    rule = bank_rules(banks[info.bank_name], self.signal_type)
+                    self._rules[info.bank_name] = rule
+                out[i] = rule
+            return out
+
+        return rules
+
+    def matches(self, found: Iterable[Found]) -> list[Match]:
+        return [_match(self.infos[f.id], self.signal_type, f) for f in found]
 
 
 class Matcher:
@@ -104,30 +123,6 @@ class Matcher:
             banks = {n: b for n, b in banks.items() if n in wanted}
         return banks
 
-    def _finish(
-        self,
-        session: Session,
-        signal_type: str,
-        hits: dict[int, int],
-        banks: dict[str, bank_service.BankView],
-        quality: int | None,
-    ) -> list[Match]:
-        if not hits:
-            return []
-        infos = bank_service.describe_signals(session, list(hits))
-        out: list[Match] = []
-        for signal_id, distance in hits.items():
-            info, rules = _matchable(infos.get(signal_id), banks, signal_type)
-            if info is None or rules is None:
-                continue
-            if distance > rules.threshold:
-                continue
-            if quality is not None and quality < rules.quality_floor:
-                continue
-            out.append(_match(info, signal_type, distance))
-        out.sort(key=lambda m: (m.distance, m.bank, m.content_id))
-        return out
-
     def query_threshold(self, banks: dict[str, bank_service.BankView], signal_type: str) -> int:
         cls = get_signal_type(signal_type)
         if not banks:
@@ -144,7 +139,8 @@ class Matcher:
         banks: Iterable[str] | None = None,
         variants: Sequence[str] = (),
     ) -> list[Match]:
-        """Matches of one hash. ``variants`` (dihedral PDQs) are tried for banks that ask."""
+        """Matches of one hash. ``variants`` (e.g. dihedral PDQs) are tried for banks that
+        ask for them."""
         return self.lookup_many(
             session,
             signal_type=signal_type,
@@ -164,52 +160,63 @@ class Matcher:
         banks: Iterable[str] | None = None,
         variants: Sequence[Sequence[str]] | None = None,
     ) -> list[list[Match]]:
-        """Matches of many hashes of one signal type, in one batched index query."""
+        """Matches of many hashes of one signal type, in one batched index query.
+        Raises `IndexUnavailableError` when the type's index is not serving."""
         cls = get_signal_type(signal_type)
         canonical = [cls.validate(v) for v in values]
         chosen = self._banks(session, banks)
-        results: list[list[Match]] = []
-        if cls.index_kind is IndexKind.HAMMING:
-            index = self.indexes.hamming.get(signal_type)
-            threshold = self.query_threshold(chosen, signal_type)
-            dihedral_banks = {n for n, b in chosen.items() if bank_rules(b, signal_type).dihedral}
-            raw = index.query_many(canonical, threshold) if index is not None else []
-            extra: list[list[tuple[int, int]]] = [[] for _ in canonical]
-            if variants and dihedral_banks and index is not None:
-                flat = [(i, v) for i, vs in enumerate(variants) for v in vs]
-                found = index.query_many([v for _, v in flat], threshold) if flat else []
-                for (i, _), hits in zip(flat, found, strict=True):
-                    extra[i].extend(hits)
-            for i in range(len(canonical)):
-                best: dict[int, int] = {}
-                for signal_id, distance in raw[i] if raw else []:
-                    best[signal_id] = min(distance, best.get(signal_id, 999))
-                variant_hits: dict[int, int] = {}
-                for signal_id, distance in extra[i]:
-                    variant_hits[signal_id] = min(distance, variant_hits.get(signal_id, 999))
-                quality = qualities[i] if qualities else None
-                matches = self._finish(session, signal_type, best, chosen, quality)
-                if variant_hits:
-                    seen = {m.signal_id for m in matches}
-                    dihedral = {n: chosen[n] for n in dihedral_banks}
-                    for m in self._finish(session, signal_type, variant_hits, dihedral, quality):
-                        if m.signal_id not in seen:
-                            matches.append(m)
-                    matches.sort(key=lambda m: (m.distance, m.bank, m.content_id))
-                results.append(matches)
-        elif cls.index_kind is IndexKind.EXACT:
-            exact = self.indexes.exact.get(signal_type)
-            for value in canonical:
-                ids = exact.query(value) if exact is not None else []
-                results.append(
-                    self._finish(session, signal_type, dict.fromkeys(ids, 0), chosen, None)
+        results = self._lookup_type(session, signal_type, canonical, qualities, chosen, variants)
+        if issubclass(cls, FrameHashes):  # vpdq and vpdq_cropped: a letterboxed copy matches
+            installed = signal_types()
+            for target in (t for t in cls.matched_with if t in installed):
+                if target in self.indexes.failed:
+                    continue
+                more = self._lookup_type(session, target, canonical, qualities, chosen, None)
+                for mine, theirs in zip(results, more, strict=True):
+                    videos = {(m.bank, m.content_id): m for m in mine}
+                    for m in theirs:
+                        best = videos.get((m.bank, m.content_id))
+                        if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
+                            videos[(m.bank, m.content_id)] = m
+                    mine[:] = sorted(videos.values(), key=_order)
+        return results
+
+    def _lookup_type(
+        self,
+        session: Session,
+        signal_type: str,
+        canonical: Sequence[str],
+        qualities: Sequence[int | None] | None,
+        chosen: dict[str, bank_service.BankView],
+        variants: Sequence[Sequence[str]] | None,
+    ) -> list[list[Match]]:
+        """`lookup_many` against one signal type's own index."""
+        cls = get_signal_type(signal_type)
+        index = self.indexes.get(signal_type)
+        if index is None or not chosen:
+            return [[] for _ in canonical]
+        threshold = self.query_threshold(chosen, signal_type)
+        judge = _Judge(session, signal_type)
+        found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
+        results = [judge.matches(hits) for hits in found]
+        dihedral = {n: b for n, b in chosen.items() if bank_rules(b, signal_type).dihedral}
+        if variants and dihedral:
+            flat = [(i, cls.validate(v)) for i, vs in enumerate(variants) for v in vs]
+            if flat:
+                flat_q = [qualities[i] if qualities else None for i, _ in flat]
+                extra = index.lookup(
+                    [v for _, v in flat], threshold, judge.rules_of(dihedral), flat_q
                 )
-        else:
-            if not issubclass(cls, FrameHashes):
-                raise ValidationError(f"signal type {signal_type} has no frames")
-            for value in canonical:
-                frames = cls.frames(value)
-                results.append(self._match_frames(session, [(signal_type, frames)], banks))
+                best: list[dict[int, Found]] = [{} for _ in canonical]
+                for (i, _), hits in zip(flat, extra, strict=True):
+                    for hit in hits:
+                        if hit.id not in best[i] or hit.distance < best[i][hit.id].distance:
+                            best[i][hit.id] = hit
+                for i, more in enumerate(best):
+                    seen = {m.signal_id for m in results[i]}
+                    results[i].extend(judge.matches(f for f in more.values() if f.id not in seen))
+        for matches in results:
+            matches.sort(key=_order)
         return results
 
     def _match_frames(
@@ -229,6 +236,8 @@ class Matcher:
             if not frames or cls is None or not issubclass(cls, FrameHashes):
                 continue
             for target in (name, *(t for t in cls.matched_with if t in installed)):
+                if target in self.indexes.failed:
+                    continue  # reported by the index status; the other indexes still match
                 for m in self.match_video(session, frames, signal_type=target, banks=chosen):
                     best = videos.get((m.bank, m.content_id))
                     if best is None or (m.query_match_pct or 0) > (best.query_match_pct or 0):
@@ -248,59 +257,14 @@ class Matcher:
         """Per banked video of ``signal_type`` (a per-frame signal): the share of the query's
         seconds matched and of the banked video's seconds matched (`vpdq.FrameSet`)."""
         chosen = self._banks(session, banks)
-        frame_index = self.indexes.frames.get(signal_type)
-        if frame_index is None or not frames or not chosen:
+        index = self.indexes.get(signal_type)
+        if not isinstance(index, FrameIndex) or not frames or not chosen:
             return []
-        query = FrameSet.of(frames)
-        threshold = self.query_threshold(chosen, signal_type)
-        hits = frame_index.pdq.query_many(query.hashes, threshold)
-        # per video: list of (query key, banked key, distance)
-        per_video: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-        for qpos, found in enumerate(hits):
-            for frame_id, distance in found:
-                per_video[frame_id >> FRAME_BITS].append(
-                    (qpos, frame_id & ((1 << FRAME_BITS) - 1), distance)
-                )
-        if not per_video:
-            return []
-        infos = bank_service.describe_signals(session, list(per_video))
-        out: list[Match] = []
-        for signal_id, pairs in per_video.items():
-            info, rules = _matchable(infos.get(signal_id), chosen, signal_type)
-            banked = frame_index.videos.get(signal_id)
-            if info is None or rules is None or banked is None:
-                continue
-            q_ok, b_ok = query.usable(rules.quality_floor), banked.usable(rules.quality_floor)
-            matched_q: set[int] = set()
-            matched_b: set[int] = set()
-            best = 257
-            for qpos, bpos, distance in pairs:
-                if (
-                    distance <= rules.threshold
-                    and q_ok[qpos]
-                    and b_ok[bpos]
-                    and query.regions[qpos] == banked.regions[bpos]
-                ):
-                    matched_q.add(qpos)
-                    matched_b.add(bpos)
-                    best = min(best, distance)
-            if not matched_q:
-                continue
-            query_pct = query.share(matched_q, rules.quality_floor)
-            index_pct = banked.share(matched_b, rules.quality_floor)
-            if query_pct < rules.query_match_pct or index_pct < rules.index_match_pct:
-                continue
-            out.append(
-                _match(
-                    info,
-                    signal_type,
-                    best,
-                    query_match_pct=round(query_pct, 2),
-                    index_match_pct=round(index_pct, 2),
-                )
-            )
-        out.sort(key=lambda m: (-(m.query_match_pct or 0), m.bank, m.content_id))
-        return out
+        judge = _Judge(session, signal_type)
+        found = index.lookup_frames(
+            frames, self.query_threshold(chosen, signal_type), judge.rules_of(chosen)
+        )
+        return sorted(judge.matches(found), key=_order)
 
     def match_hashed(
         self,
@@ -317,24 +281,27 @@ class Matcher:
         out: list[Match] = []
         for name, cls in signal_types().items():
             value = hashed.get(name)
-            if value is None or cls.index_kind is IndexKind.FRAMES:
+            if value is None or issubclass(cls, FrameHashes):
                 continue  # videos below
-            out.extend(
-                self.lookup(
-                    session,
-                    signal_type=name,
-                    value=value,
-                    quality=hashed.get(f"{name}_quality"),
-                    banks=chosen,
-                    variants=variants if name == "pdq" else (),
+            try:
+                out.extend(
+                    self.lookup(
+                        session,
+                        signal_type=name,
+                        value=value,
+                        quality=hashed.get(f"{name}_quality"),
+                        banks=chosen,
+                        variants=variants if name == "pdq" else (),
+                    )
                 )
-            )
+            except IndexUnavailableError as error:  # the other signals still match
+                log.warning("not matched on %s: %s", name, error.message)
         # Videos: each per-frame signal against its own index and those it is matched with
         # (the standard vpdq and, for a video with bars, vpdq_cropped against both).
         queries = [
             (name, vpdq.frames_of(hashed.get(name) or []))
             for name, cls in signal_types().items()
-            if cls.index_kind is IndexKind.FRAMES
+            if issubclass(cls, FrameHashes)
         ]
         out.extend(self._match_frames(session, queries, chosen))
         return out

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from vangnet.banks import service as banks
 from vangnet.config import Settings
@@ -46,6 +46,7 @@ from vangnet.store.models import (
     CustodyEvent,
     Decision,
     EvidenceItem,
+    EvidenceSignal,
     Report,
     Stream,
     utcnow,
@@ -428,6 +429,7 @@ def intake_upload(
     )
     session.add(item)
     session.flush()
+    add_item_signals(session, item, hashes)
     session.add(
         CustodyEvent(
             evidence_id=item.id,
@@ -674,6 +676,35 @@ def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]
     return out
 
 
+#: signal types an evidence item keeps in columns of its own; every other one is a row
+ITEM_COLUMNS = ("md5", "sha1", "sha256", "pdq")
+
+
+def add_item_signals(session: Session, item: EvidenceItem, hashes: Mapping[str, Any]) -> None:
+    """Store the item's hashes of every registered signal type that has no column of its
+    own (plug-ins included) as `EvidenceSignal` rows."""
+    from vangnet.hashing import signal_values
+
+    for name, value in signal_values(dict(hashes)).items():
+        if name not in ITEM_COLUMNS:
+            session.add(EvidenceSignal(evidence_id=item.id, signal_type=name, value=value))
+
+
+def item_signals(item: EvidenceItem) -> dict[str, str]:
+    """Every hash of an item by signal type: its columns, then its typed rows."""
+    columns = {"md5": item.md5, "sha1": item.sha1, "sha256": item.sha256, "pdq": item.pdq}
+    out = {n: v for n, v in columns.items() if v}
+    session = object_session(item)
+    if session is not None and item.id is not None:
+        rows = session.execute(
+            select(EvidenceSignal.signal_type, EvidenceSignal.value)
+            .where(EvidenceSignal.evidence_id == item.id)
+            .order_by(EvidenceSignal.signal_type)
+        )
+        out.update({str(name): str(value) for name, value in rows})
+    return out
+
+
 def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> dict[str, Any]:
     """An item as plain JSON. ``viewed_by``: who saw it in the clear (recorded reveals)."""
     facts = (item.details or {}).get("subject") if item.kind == "upload" else None
@@ -687,6 +718,7 @@ def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> dict[str, An
         "md5": item.md5,
         "sha1": item.sha1,
         "pdq": item.pdq,
+        "signals": item_signals(item),
         "captured_at": iso(item.captured_at),
         "stream_time": round(item.stream_time, 3) if item.stream_time is not None else None,
         "matched": item.matched,

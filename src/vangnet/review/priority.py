@@ -2,8 +2,9 @@
 
 The parts, largest first: how severe the matched category is, whether a live stream is still
 running (a child may be being abused now), how sure the match is (high-confidence bank, exact
-hash, PDQ distance against the bank's threshold), how many matches the case holds, how many
-people watch the stream, classifier scores, and escalation.
+hash, a perceptual hash's distance against the bank's threshold for its signal type), how
+many matches the case holds, how many people watch the stream, classifier scores, and
+escalation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from vangnet.signals.registry import signal_types
 
 # Severity of a category ("profile:code"); unknown or uncategorised material still counts.
 SEVERITY: dict[str, int] = {
@@ -26,7 +29,6 @@ SEVERITY: dict[str, int] = {
 }
 UNCATEGORISED = 10
 LIVE = 30
-EXACT_HASHES = frozenset({"md5", "sha1", "sha256"})
 
 
 @dataclass(frozen=True)
@@ -78,16 +80,24 @@ def priority(
         result.add(LIVE, "live stream still running")
     best = 0
     best_reason = ""
+    installed = signal_types()
     for m in found:
         bank = banks.get(m.bank)
         if bank is not None and bank.high_confidence and best < 15:
             best, best_reason = 15, f"high-confidence bank {m.bank}"
-        if m.signal_type in EXACT_HASHES and m.distance == 0 and best < 15:
+        cls = installed.get(m.signal_type)
+        if cls is None:
+            continue
+        if cls.index == "exact" and m.distance == 0 and best < 15:
             best, best_reason = 15, f"exact {m.signal_type} match"
-        threshold = 31
+        # near-match types (a default threshold above 0): the bank's threshold, else the type's
+        default = cls.default_threshold
+        threshold = default
         if bank is not None:
-            threshold = int(bank.thresholds.get(m.signal_type, {}).get("threshold", 31) or 31)
-        if m.signal_type.startswith(("pdq", "vpdq")) and threshold > 0:
+            threshold = int(
+                bank.thresholds.get(m.signal_type, {}).get("threshold", default) or default
+            )
+        if default > 0 and threshold > 0:
             points = round(12 * max(0.0, 1 - m.distance / (threshold + 1)))
             if points > best:
                 best = points

@@ -1,12 +1,16 @@
 """The signal-type plug-in interface.
 
 A signal type is a kind of hash: how to validate and normalise a value, how far apart two
-values are, the default match threshold, and which index serves it. Hashers are capability
-mixins: a signal that can hash a file's bytes implements `BytesHasher`, one that hashes a
-decoded picture implements `ImageHasher`, one for video implements `VideoHasher`.
+values are, the default match threshold, and which index serves it (`SignalType.index`, a
+name in `vangnet.index.registry`). Hashers are capability mixins: a signal that can hash a
+file's bytes implements `BytesHasher`, one that hashes a decoded picture implements
+`ImageHasher`. What an index needs of its values is a mixin too: `FrameHashes` (the frame
+index), `HammingBits` (the generic Hamming index), `vangnet.signals.vectors.FloatVector`
+(the vector index).
 
 A new signal type is a class of well under 100 lines registered under the entry-point group
-``vangnet.signals`` (see `vangnet.signals.registry`).
+``vangnet.signals`` or with `vangnet.signals.registry.register_signal_type`; check it with
+`vangnet.signals.conformance`. See ``docs/plugins.md``.
 
 `ContentType` (photo or video) is what `vangnet.media` sniffs; it is re-exported here because
 a signal type declares the content types it hashes.
@@ -14,31 +18,26 @@ a signal type declares the content types it hashes.
 
 from __future__ import annotations
 
-import enum
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vangnet.media.sniff import ContentType as ContentType  # re-exported: signal types use it
 
 if TYPE_CHECKING:
     from PIL import Image
 
+    from vangnet.config import Settings
     from vangnet.signals.vpdq import VpdqFrame
-
-
-class IndexKind(enum.StrEnum):
-    """Which matching index serves a signal type."""
-
-    HAMMING = "hamming"  # 256-bit perceptual hashes, Hamming distance (PDQIndex)
-    EXACT = "exact"  # cryptographic digests, equality
-    FRAMES = "frames"  # per-frame perceptual hashes of a video (PDQIndex over frames)
 
 
 class SignalType(ABC):
     """One kind of hash. Subclasses set the class variables and implement two methods."""
 
     name: ClassVar[str]
-    index_kind: ClassVar[IndexKind]
+    #: the index that serves this type, by its registry name ("pdq", "exact", "frames",
+    #: "hamming", "vector" or a plug-in's)
+    index: ClassVar[str]
+    #: the largest distance that still matches, in this type's unit, when a bank sets none
     default_threshold: ClassVar[int] = 0
     content_types: ClassVar[frozenset[ContentType]] = frozenset(ContentType)
     description: ClassVar[str] = ""
@@ -57,6 +56,12 @@ class SignalType(ABC):
     def matches(cls, a: str, b: str, threshold: int | None = None) -> bool:
         limit = cls.default_threshold if threshold is None else threshold
         return cls.distance(a, b) <= limit
+
+    @classmethod
+    def bank_defaults(cls, settings: Settings) -> dict[str, Any]:
+        """The rules a new bank stores for this type (threshold, quality floor, ...); by
+        default none, so matching uses `default_threshold`."""
+        return {}
 
 
 class BytesHasher(ABC):
@@ -82,7 +87,8 @@ class ImageHasher(ABC):
 
 
 class FrameHashes(ABC):
-    """Capability of `IndexKind.FRAMES` signal types: a value is a list of hashed frames.
+    """Capability of per-frame signal types (index ``frames``): a value is a list of hashed
+    frames.
 
     The frame index and the matcher read every such signal through these two methods, so a
     new per-frame signal needs no change to either."""
@@ -101,3 +107,11 @@ class FrameHashes(ABC):
     @abstractmethod
     def serialize(cls, frames: list[VpdqFrame]) -> str:
         """The stored value for ``frames``."""
+
+
+class HammingBits:
+    """Capability of types served by the generic ``hamming`` index: a value is ``bits`` bits
+    written as ``bits / 4`` lowercase hexadecimal digits; the distance is the Hamming
+    distance."""
+
+    bits: ClassVar[int]

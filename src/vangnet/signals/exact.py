@@ -7,11 +7,11 @@ import re
 from typing import ClassVar
 
 from vangnet.errors import InvalidHashError
-from vangnet.signals.base import BytesHasher, IndexKind, SignalType
+from vangnet.signals.base import BytesHasher, SignalType
 
 
 class _DigestSignal(SignalType, BytesHasher):
-    index_kind = IndexKind.EXACT
+    index = "exact"
     default_threshold = 0
     algorithm: ClassVar[str]
     hex_length: ClassVar[int]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,10 @@ from PIL import Image
 
 from vangnet.errors import InvalidHashError, MediaError
 from vangnet.media.image import to_rgb
-from vangnet.signals.base import ContentType, ImageHasher, IndexKind, SignalType
+from vangnet.signals.base import ContentType, ImageHasher, SignalType
+
+if TYPE_CHECKING:
+    from vangnet.config import Settings
 
 PDQ_HEX_LENGTH = 64
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -118,7 +122,8 @@ def dihedral_hashes(img: Image.Image | RgbArray) -> tuple[list[str], int]:
 
 class PdqSignal(SignalType, ImageHasher):
     name = "pdq"
-    index_kind = IndexKind.HAMMING
+    index = "pdq"
+    #: PDQ's usual match threshold (bits of 256), the one place this value is defined
     default_threshold = 31
     content_types = frozenset({ContentType.PHOTO})
     description = "PDQ perceptual hash of a photo (256 bits, Hamming distance), with quality."
@@ -133,6 +138,14 @@ class PdqSignal(SignalType, ImageHasher):
     @classmethod
     def distance(cls, a: str, b: str) -> int:
         return pdq_distance(a, b)
+
+    @classmethod
+    def bank_defaults(cls, settings: Settings) -> dict[str, Any]:
+        return {
+            "threshold": settings.pdq_threshold,
+            "quality_floor": settings.pdq_quality_floor,
+            "dihedral": False,
+        }
 
     @classmethod
     def hash_picture(cls, img: Image.Image) -> tuple[str, int | None]:

@@ -31,12 +31,15 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vangnet.errors import InvalidHashError
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
-from vangnet.signals.base import ContentType, FrameHashes, IndexKind, SignalType
+from vangnet.signals.base import ContentType, FrameHashes, SignalType
 from vangnet.signals.pdq import PdqSignal, RgbArray, hash_pixels, pdq_distance
+
+if TYPE_CHECKING:
+    from vangnet.config import Settings
 
 TIMESTAMP_FORMAT = ".3"  # python-threatexchange's VPDQ_TIMESTAMP_PRECISION, as a format spec
 
@@ -333,14 +336,23 @@ class VpdqSignal(SignalType, FrameHashes):
     """Meta's vPDQ, frame for frame: the standard signal partners share and match."""
 
     name = "vpdq"
-    index_kind = IndexKind.FRAMES
-    default_threshold = 31
+    index = "frames"
+    default_threshold = PdqSignal.default_threshold
     content_types = frozenset({ContentType.VIDEO})
     matched_with = ("vpdq_cropped",)
     description = (
         "vPDQ (Meta's standard): PDQ of whole video frames, bars included "
         "(python-threatexchange / HMA format)."
     )
+
+    @classmethod
+    def bank_defaults(cls, settings: Settings) -> dict[str, Any]:
+        return {
+            "threshold": settings.pdq_threshold,
+            "quality_floor": settings.pdq_quality_floor,
+            "query_match_pct": settings.vpdq_query_match_pct,
+            "index_match_pct": settings.vpdq_index_match_pct,
+        }
 
     @classmethod
     def validate(cls, value: str) -> str:
@@ -378,13 +390,22 @@ class VpdqRegionsSignal(SignalType, FrameHashes):
     """The half-frames of a video's sampled frames: matches copies with a large overlay."""
 
     name = "vpdq_regions"
-    index_kind = IndexKind.FRAMES
-    default_threshold = 31
+    index = "frames"
+    default_threshold = PdqSignal.default_threshold
     content_types = frozenset({ContentType.VIDEO})
     description = (
         "PDQ of the top, bottom, left and right halves of each sampled video frame "
         "(matches copies with a logo, caption or webcam overlay; Vangnet's own format)."
     )
+
+    @classmethod
+    def bank_defaults(cls, settings: Settings) -> dict[str, Any]:
+        return {
+            "threshold": settings.pdq_threshold,
+            "quality_floor": settings.pdq_quality_floor,
+            "query_match_pct": settings.vpdq_query_match_pct,
+            "index_match_pct": settings.vpdq_index_match_pct,
+        }
 
     @classmethod
     def validate(cls, value: str) -> str:

@@ -374,6 +374,21 @@ class EvidenceItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EvidenceSignal(Base):
+    """A hash of an evidence item of a signal type without a column of its own (any
+    registered type: plug-ins included), one row per item and type."""
+
+    __tablename__ = "evidence_signals"
+    __table_args__ = (UniqueConstraint("evidence_id", "signal_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    evidence_id: Mapped[int] = mapped_column(
+        ForeignKey("evidence_items.id", ondelete="CASCADE"), index=True
+    )
+    signal_type: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+
+
 class CustodyEvent(Base):
     """Chain of custody: who did what to an evidence item, when (append-only)."""
 
