@@ -128,7 +128,7 @@ def test_original_matches_banked_letterboxed_copy(db_engine: Engine, shared_data
     videos = shared_data / VIDEOS / "sample-videos"
     banked = _hashed(videos / "pattern-sd-grey-bar.mp4", True)
     indexes, content_id = _bank(db_engine, banked)
-    assert len(indexes.frames["vpdq"]) == len(indexes.frames["vpdq_cropped"]) == 1
+    assert len(indexes.indexes["vpdq"]) == len(indexes.indexes["vpdq_cropped"]) == 1
     query = _hashed(videos / "pattern-hd-no-bar.mp4", False)
     with Session(db_engine) as s:
         matcher = Matcher(indexes)

@@ -219,8 +219,8 @@ def test_upgrade_renames_cropped_values_and_indexes_follow(old_url: str, shared_
         stored = _old_bank(engine, shared_data)
         running = SignalIndexes(engine)  # a server that keeps running across the upgrade
         running.load()
-        assert len(running.frames["vpdq"]) == 1
-        assert len(running.frames["vpdq_cropped"]) == 0
+        assert len(running.indexes["vpdq"]) == 1
+        assert len(running.indexes["vpdq_cropped"]) == 0
 
         assert upgrade(old_url) is not None
         assert _types(engine) == [(1, "vpdq_cropped"), (2, "vpdq_cropped")]
@@ -242,11 +242,11 @@ def test_upgrade_renames_cropped_values_and_indexes_follow(old_url: str, shared_
         ]
 
         assert running.refresh() == 3
-        assert len(running.frames["vpdq"]) == 0
-        assert len(running.frames["vpdq_cropped"]) == 1
+        assert len(running.indexes["vpdq"]) == 0
+        assert len(running.indexes["vpdq_cropped"]) == 1
         fresh = SignalIndexes(engine)
         fresh.load()
-        assert {n: len(fresh.frames[n]) for n in ("vpdq", "vpdq_cropped")} == {
+        assert {n: len(fresh.indexes[n]) for n in ("vpdq", "vpdq_cropped")} == {
             "vpdq": 0,
             "vpdq_cropped": 1,
         }
@@ -317,7 +317,7 @@ def test_rehash_after_upgrade_gives_the_standard_vpdq(
             audit = [(e.action, e.target) for e in s.scalars(sa.select(AuditEntry))]
         assert ("bank.rehash", "bank:OLD") in audit
         running.refresh()
-        assert {n: len(running.frames[n]) for n in ("vpdq", "vpdq_cropped")} == {
+        assert {n: len(running.indexes[n]) for n in ("vpdq", "vpdq_cropped")} == {
             "vpdq": 1,
             "vpdq_cropped": 1,
         }
