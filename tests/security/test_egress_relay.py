@@ -167,3 +167,35 @@ def test_rtmp_tc_url_keeps_the_servers_own_address() -> None:
     url = "rtmps://user:pw@live.example.org:443/app/streamkey?x=1"
     assert rtmp_tc_url(url) == "rtmps://live.example.org:443/app"
     assert via_relay(url, 4242) == "rtmps://user:pw@127.0.0.1:4242/app/streamkey?x=1"
+
+
+def test_relay_keeps_a_quiet_rtsp_control_connection() -> None:
+    """With RTP over UDP the RTSP connection is quiet between keep-alives: the relay keeps it
+    (ending it would end the server's session and the stream)."""
+    import ipaddress
+    import socket
+    import threading
+    import time
+
+    from vangnet.egress.relay import Relay
+
+    answer = b"RTSP/1.0 200 OK\r\nCSeq: 9\r\n\r\n"
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(100)
+                time.sleep(2.5)  # quiet, as between keep-alives
+                conn.sendall(answer)
+                time.sleep(0.5)
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        address = ipaddress.ip_address("127.0.0.1")
+        port = server.getsockname()[1]
+        relay = Relay(address, port, connect_timeout=2.0, rtsp=True)
+        with relay, socket.create_connection(("127.0.0.1", relay.port), timeout=10) as ffmpeg:
+            ffmpeg.sendall(b"GET_PARAMETER rtsp://x/ RTSP/1.0\r\nCSeq: 9\r\n\r\n")
+            assert ffmpeg.recv(100) == answer
+        thread.join(timeout=5)

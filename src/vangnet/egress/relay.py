@@ -139,13 +139,16 @@ class RedirectRefused(RelayError):
 
 
 class Relay:
-    """Relay one connection from FFmpeg (on ``127.0.0.1:port``) to ``address:port``, the
-    address the policy checked. Use as a context manager.
+    """Relay FFmpeg's connections (on ``127.0.0.1:port``, one at a time) to ``address:port``,
+    the address the policy checked. Use as a context manager: leaving it ends everything.
 
-    ``framer``: read the server's side as RTSP and refuse a redirect (`refused` is then the
-    stream's reason). ``tls``: speak TLS to the server here, in Python, with SNI and the
-    certificate checked against ``server_hostname`` (FFmpeg speaks plain RTMP to the relay:
-    FFmpeg's own TLS sends no SNI to the numeric address a connection is pinned to)."""
+    ``rtsp``: read the server's side as RTSP (`RtspFramer`): refuse a redirect (`refused` is
+    then the stream's reason) and pin UDP media to the checked address. ``tls``: speak TLS to
+    the server here, in Python, with SNI and the certificate checked against
+    ``server_hostname`` (FFmpeg speaks plain RTMP to the relay: FFmpeg's own TLS sends no SNI
+    to the numeric address a connection is pinned to). ``idle_timeout``: None (default) sets
+    no limit of its own: an RTSP control connection is quiet between keep-alives while media
+    comes over UDP, and FFmpeg's own timeouts notice a silent server."""
 
     def __init__(
         self,
@@ -153,7 +156,7 @@ class Relay:
         port: int,
         *,
         connect_timeout: float,
-        idle_timeout: float = 60.0,
+        idle_timeout: float | None = None,
         rtsp: bool = False,
         tls: ssl.SSLContext | None = None,
         server_hostname: str | None = None,

@@ -282,7 +282,6 @@ class NetworkSource(PolicedSource):
             address,
             checked.port,
             connect_timeout=self.connect_timeout,
-            idle_timeout=max(self.stall_timeout, self.connect_timeout) + 5.0,
             rtsp=scheme == "rtsp",
             tls=self.egress.ssl_context() if scheme == "rtmps" else None,
             server_hostname=checked.host if scheme == "rtmps" else None,
