@@ -150,8 +150,8 @@ def playlist(urls: list[str]) -> bytes:
 
 
 def self_signed(folder: Path) -> ssl.SSLContext:
-    """A server context with a self-signed certificate for 127.0.0.1 (name and address
-    right, only the issuer untrusted)."""
+    """A server context with a self-signed certificate for 127.0.0.1 and localhost (name and
+    address right, only the issuer untrusted)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -169,7 +169,9 @@ def self_signed(folder: Path) -> ssl.SSLContext:
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
             critical=False,
         )
         .sign(key, hashes.SHA256())

@@ -406,6 +406,7 @@ def test_admin_enrols_a_second_factor(chromium: Any, live_server: LiveServer) ->
     assert no_horizontal_scroll(page)
     assert page.goto("/ui/audit").url.split("?")[0].endswith("/ui/totp")  # nothing else first
     secret = page.locator("#totp-secret").inner_text()
+    assert page.locator("#totp-qr svg").is_visible()  # the QR code of the link, inline
     assert (page.locator("#totp-uri").text_content() or "").startswith(
         "otpauth://totp/Vangnet:eve?"
     )

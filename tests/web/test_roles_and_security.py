@@ -147,6 +147,13 @@ ROUTES = [
     Route("report build", "POST", "/ui/cases/{confirmed}/ncmec", (P.REPORT,)),
     Route("report page", "GET", "/ui/reports/{report}", (P.REPORT,)),
     Route("report submit (unconfirmed)", "POST", "/ui/cases/{confirmed}/ncmec/submit", (P.REPORT,)),
+    Route(
+        "report settle (not failed)",
+        "POST",
+        "/ui/reports/{report}/settle",
+        (P.REPORT,),
+        {"outcome": "retracted", "confirm": "yes"},
+    ),
     Route("document", "POST", "/ui/cases/{confirmed}/document", (P.REPORT,), {"kind": "html"}),
     Route("vics export", "POST", "/ui/cases/{confirmed}/vics", (P.REPORT,)),
     Route("banks", "GET", "/ui/banks", (P.READ_BANKS,)),
@@ -191,7 +198,8 @@ POSTS = [r for r in ROUTES if r.method == "POST"]
 EVERYONE = {"dashboard", "settings"}
 CASEWORK = {
     "queue", "case", "item preview", "reveal", "report build", "report page",
-    "report submit (unconfirmed)", "document", "vics export", "banks", "bank page", "streams",
+    "report submit (unconfirmed)", "report settle (not failed)", "document", "vics export",
+    "banks", "bank page", "streams",
     "webhook retry",
 }  # fmt: skip
 EXPECTED = {

@@ -73,9 +73,10 @@ class Anchor:
 
     def write_checkpoint(self, seq: int, entry_hash: str, keyed_from: int | None) -> None:
         """Append one signed checkpoint: one ``write`` of a whole line to a file opened for
-        appending, so lines of several processes never interleave. No fsync: a checkpoint
-        must not outlive, after a power loss, the commit it names (SQLite's WAL mode does
-        not sync every commit), or it would claim entries the database lost."""
+        appending, so lines of several processes never interleave, then fsync the file (and
+        its folder when the file is new, so the file itself survives a power loss). The
+        caller has made the commit it names durable first (`chain.durable`): a checkpoint
+        must not outlive the entries it names."""
         at = datetime.now(UTC).isoformat(timespec="microseconds")
         doc = {
             "seq": seq,
@@ -87,11 +88,19 @@ class Anchor:
         line = (json.dumps(doc, sort_keys=True) + "\n").encode()
         if not self.checkpoint_file.parent.exists():
             private_dir(self.checkpoint_file.parent)
-        fd = os.open(self.checkpoint_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        flags = os.O_WRONLY | os.O_APPEND
+        try:
+            fd = os.open(self.checkpoint_file, flags | os.O_CREAT | os.O_EXCL, 0o600)
+            created = True
+        except FileExistsError:
+            fd, created = os.open(self.checkpoint_file, flags), False
         try:
             os.write(fd, line)
+            os.fsync(fd)
         finally:
             os.close(fd)
+        if created:
+            fsync_dir(self.checkpoint_file.parent)
         private_file(self.checkpoint_file)
 
     def checkpoints(self) -> Iterator[Checkpoint | BadLine]:
@@ -118,6 +127,15 @@ class Anchor:
                     yield BadLine(number, "has a MAC that does not match (forged or another key)")
                     continue
                 yield Checkpoint(seq, digest, keyed_from, at, number)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make a new directory entry in ``folder`` durable (POSIX: fsync the folder)."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _read_key(path: Path) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import getpass
 import hashlib
 import json
+import os
 import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -103,11 +104,38 @@ _PENDING = "vangnet_audit_checkpoint"  # session.info: the checkpoint due after 
 _DIRTY = "vangnet_audit_uncommitted"  # session.info: this transaction appended entries
 
 
+def durable(session: Session) -> None:
+    """Make what ``session`` committed durable before a checkpoint naming it is written and
+    fsynced: a checkpoint must never name an entry that a power loss took away (it would
+    report a truncation that no one made).
+
+    PostgreSQL: a commit returns once its WAL record is flushed (``synchronous_commit`` on,
+    the default), so nothing is left to do. SQLite in WAL mode with ``synchronous=NORMAL``
+    (Vangnet's setting) writes each commit to the ``-wal`` file but syncs it only at WAL
+    checkpoints: that file is fsynced here (an fsync only flushes what was written; frames
+    already copied into the database file were synced with that copy)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    database = bind.engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(f"{database}-wal", os.O_RDONLY)
+    except FileNotFoundError:  # no WAL now: every commit is in the (synced) database file
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _after_commit(session: Session) -> None:
     session.info.pop(_DIRTY, None)
     pending = session.info.pop(_PENDING, None)
     if pending is not None:
         anchor, seq, digest, keyed_from = pending
+        durable(session)
         anchor.write_checkpoint(seq, digest, keyed_from)
 
 
@@ -131,6 +159,7 @@ def _checkpoint(
     if session.info.get(_DIRTY):
         session.info[_PENDING] = (anchor, seq, digest, keyed_from)
     else:
+        durable(session)
         anchor.write_checkpoint(seq, digest, keyed_from)
 
 

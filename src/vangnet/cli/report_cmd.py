@@ -111,6 +111,57 @@ def report_ncmec(
         )
 
 
+@report_app.command("settle")
+def report_settle(
+    report: int = typer.Argument(..., help="Vangnet's report id (as in the failure message)."),
+    finished: str | None = typer.Option(
+        None,
+        "--finished",
+        metavar="NCMEC_ID",
+        help="NCMEC holds the report as finished: repeat NCMEC's report id.",
+    ),
+    retracted: bool = typer.Option(False, "--retracted", help="NCMEC retracted the report."),
+    note: str = typer.Option("", "--note", help="What NCMEC said (who, when, ticket)."),
+    actor: AsOption = None,
+    as_json: bool = typer.Option(False, "--json", help="The settled report as JSON."),
+) -> None:
+    """Record how a CyberTipline report that failed and could not be retracted was settled
+    with NCMEC by hand: --finished NCMEC_ID (it stands; the case is not filed again) or
+    --retracted (the case may be submitted again). Needs --as: the person who settled it.
+
+    Example: vangnet report settle 7 --finished 123456 --as "Ada Reviewer"
+    Example: vangnet report settle 7 --retracted --as "Ada Reviewer" --note "NCMEC ticket 42"
+    """
+    from vangnet.errors import ValidationError
+    from vangnet.reports import service as reporting
+
+    with user_errors(as_json=as_json):
+        if actor is None:
+            raise ValidationError("--as NAME is required: the person who settled it with NCMEC")
+        who = actor_of(actor)
+        if (finished is None) == (not retracted):
+            raise ValidationError("give exactly one of --finished NCMEC_ID and --retracted")
+        with session() as s:
+            result = reporting.settle_ncmec(
+                s,
+                report,
+                outcome="retracted" if retracted else "finished",
+                actor=who,
+                ncmec_report_id=finished,
+                note=note,
+            )
+            s.commit()
+    if as_json:
+        print_json(result)
+    else:
+        outcome = "finished at NCMEC" if result["status"] == "submitted" else "retracted"
+        console.print(
+            f"Report {result['report_id']} (CyberTipline report {result['remote_id']}) recorded "
+            f"as {outcome}, settled by {who}.",
+            highlight=False,
+        )
+
+
 @report_app.command("vics")
 def report_vics(
     case_refs: list[str] = typer.Argument(..., metavar="CASE...", help="Case ids or keys."),

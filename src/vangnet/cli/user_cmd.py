@@ -38,26 +38,57 @@ def user_create(
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from one line of standard input."
     ),
+    totp_now: bool = typer.Option(
+        False,
+        "--totp",
+        help="Set up the second factor now (prints its QR code, link and recovery codes to "
+        "hand to the person): nobody who learns the password can enrol a device of their own.",
+    ),
     actor: AsOption = None,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create a user; the password is asked twice (hidden), or read with --password-stdin.
+    With --totp the second factor is set up at once, in one transaction with the user.
 
     Example: vangnet user create alice --role reviewer
+    Example: vangnet user create root2 --role admin --totp
     Example: printf '%s\\n' "$PASSWORD" | vangnet user create bot --role analyst --password-stdin
     """
-    from vangnet.review import users
+    from vangnet.config import get_settings
+    from vangnet.review import qr, totp, users
 
     with user_errors(as_json=as_json):
         who = actor_of(actor)
         password = _read_password(password_stdin)
         with session() as s:
             view = users.create_user(s, username=name, password=password, role=role, actor=who)
+            enrolled: tuple[totp.Enrolment, list[str]] | None = None
+            if totp_now:
+                enrolled = totp.enrol_now(s, name, settings=get_settings(), actor=who)
             s.commit()
     if as_json:
-        print_json(view.to_dict())
-    else:
-        console.print(f"Created user [bold]{view.username}[/] ({view.role.value}).")
+        data: dict[str, Any] = view.to_dict()
+        if enrolled is not None:
+            data["totp"] = {
+                "secret": enrolled[0].secret,
+                "uri": enrolled[0].uri,
+                "recovery_codes": enrolled[1],
+            }
+        print_json(data)
+        return
+    console.print(f"Created user [bold]{view.username}[/] ({view.role.value}).")
+    if enrolled is not None:
+        enrolment, codes = enrolled
+        console.print(
+            "Second factor set up. Give this to the person only (scan it with an "
+            "authenticator app, or type the key):",
+            highlight=False,
+        )
+        sys.stdout.write(qr.terminal(enrolment.uri))
+        sys.stdout.flush()
+        console.print(f"key:  {enrolment.secret}", highlight=False, soft_wrap=True)
+        console.print(f"link: {enrolment.uri}", highlight=False, soft_wrap=True)
+        console.print(f"recovery codes (each works once): {' '.join(codes)}", highlight=False)
 
 
 @user_app.command("list")

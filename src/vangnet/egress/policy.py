@@ -283,7 +283,8 @@ class EgressPolicy:
 
     # -- TLS -----------------------------------------------------------------------------------
     def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context of HTTP clients: verified unless ``egress_tls_verify`` is off."""
+        """The TLS context of HTTP clients and the rtmps relay: verified unless
+        ``egress_tls_verify`` is off."""
         if not self.tls_verify:
             warn_unverified()
             context = ssl.create_default_context()
@@ -291,17 +292,6 @@ class EgressPolicy:
             context.verify_mode = ssl.CERT_NONE
             return context
         return ssl.create_default_context(cafile=self.ca_file or default_ca_file())
-
-    def ffmpeg_tls_options(self, host: str) -> dict[str, str]:
-        """FFmpeg options for a TLS protocol (rtmps) opened on a pinned address."""
-        if not self.tls_verify:
-            warn_unverified()
-            return {"tls_verify": "0"}
-        return {
-            "tls_verify": "1",
-            "ca_file": self.ca_file or default_ca_file(),
-            "verifyhost": host,
-        }
 
 
 def check_options(scheme: str, query: str) -> None:

@@ -40,6 +40,7 @@ import httpx
 
 from vangnet.egress.client import egress_client
 from vangnet.egress.policy import GENERIC_REASON, DestinationRefused, EgressPolicy
+from vangnet.egress.relay import Relay
 from vangnet.errors import MediaError, UnavailableError, ValidationError
 from vangnet.live.hls import ChunkReader, HlsStalled, HlsUnsupported, HttpStatusError, HttpStream
 from vangnet.net import display_url
@@ -173,6 +174,30 @@ def decode(
     raise StreamEnded
 
 
+class StreamRedirectRefused(StreamRejected):
+    """The server redirected the stream elsewhere; redirects are not followed (egress)."""
+
+    code = "stream_redirect_refused"
+
+
+def via_relay(url: str, port: int) -> str:
+    """``url`` with its host and port replaced by the loopback relay's (credentials, path and
+    query stay: the server sees the request URL with the relay's address)."""
+    parts = urlsplit(url)
+    userinfo, at, _hostport = parts.netloc.rpartition("@")
+    netloc = f"{userinfo}{at}127.0.0.1:{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def rtmp_tc_url(url: str) -> str:
+    """The ``tcUrl`` FFmpeg would send for ``url``: scheme, host, port and application (the
+    first path segment), without credentials, stream key or query."""
+    parts = urlsplit(url)
+    app = parts.path.lstrip("/").split("/", 1)[0]
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, f"/{app}", "", ""))
+
+
 class PolicedSource(Source):
     """A network source: `frames` checks the destination with the egress policy on every
     (re)connect, and until the first frame every failure (refused, unreachable, silent, not
@@ -187,6 +212,11 @@ class PolicedSource(Source):
                 yield item
         except (StreamEnded, StreamUnavailable, StreamRejected, DestinationRefused) as exc:
             if started and not isinstance(exc, DestinationRefused):
+                raise
+            if isinstance(exc, StreamRedirectRefused):
+                # Clear, and no probe: only a server at an allowed address can send it, and
+                # its target is neither contacted nor named.
+                log.warning("stream %s: %s", display_url(self.url), exc.message)
                 raise
             detail = exc.message if isinstance(exc, (MediaError, UnavailableError)) else ""
             if isinstance(exc, DestinationRefused):
@@ -207,7 +237,7 @@ class PolicedSource(Source):
 #: FFmpeg protocols each scheme may use.
 _WHITELISTS = {
     "rtmp": "rtmp,tcp",
-    "rtmps": "rtmps,rtmp,tcp,tls",
+    "rtmps": "rtmp,tcp",  # plain RTMP to the relay, which speaks TLS to the server
     "rtsp": "rtsp,rtp,tcp,udp",
     "udp": "udp",
     "rtp": "rtp,udp",
@@ -238,19 +268,45 @@ class NetworkSource(PolicedSource):
         return options
 
     def connected_frames(self) -> Iterator[SourceFrame]:
-        from vangnet.config import get_settings
-
         checked = self.egress.check_url(self.url)  # DestinationRefused
         scheme = checked.scheme
         options = self._options(scheme)
         address = checked.addresses[0]
-        if scheme == "rtmps":
-            options |= self.egress.ffmpeg_tls_options(checked.host)
         if scheme in ("udp", "rtp") and not address.is_multicast:
             options["localaddr"] = str(address)  # receive on that address, not on all
+        if scheme not in ("rtsp", "rtmps"):
+            yield from self._play(checked.pinned(address), options)
+            return
+        # Through the relay: FFmpeg would follow an RTSP server's 3xx to an unchecked place,
+        # and its TLS sends no SNI to a pinned address (the relay does TLS for rtmps).
+        relay = Relay(
+            address,
+            checked.port,
+            connect_timeout=self.connect_timeout,
+            rtsp=scheme == "rtsp",
+            tls=self.egress.ssl_context() if scheme == "rtmps" else None,
+            server_hostname=checked.host if scheme == "rtmps" else None,
+        )
+        url = via_relay(checked.url, relay.port)
+        if scheme == "rtmps":  # plain RTMP to the relay; the server still sees its own tcUrl
+            url = "rtmp" + url.removeprefix("rtmps")
+            options["rtmp_tcurl"] = rtmp_tc_url(checked.url)
+        with relay:
+            try:
+                yield from self._play(url, options)
+            except (StreamEnded, StreamUnavailable, StreamRejected):
+                if relay.refused is not None:
+                    raise StreamRedirectRefused(relay.refused) from None
+                if relay.detail is not None:
+                    log.info("RTSP relay for %s: %s", display_url(self.url), relay.detail)
+                raise
+
+    def _play(self, url: str, options: dict[str, str]) -> Iterator[SourceFrame]:
+        from vangnet.config import get_settings
+
         try:
             container = av.open(
-                checked.pinned(address),
+                url,
                 options=options,
                 timeout=(self.connect_timeout, self.stall_timeout),
             )

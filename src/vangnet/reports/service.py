@@ -226,7 +226,9 @@ def _require_submittable(session: Session, case_id: int) -> Case:
             raise ConflictError(
                 f"CyberTipline report {report.remote_id} of case {case_id} (report {report.id}) "
                 "failed but was not retracted: it may be open or finished at NCMEC. Settle it "
-                "with NCMEC first; a second submission could file the incident twice"
+                "with NCMEC first, then record it with `vangnet report settle "
+                f"{report.id} --finished {report.remote_id}` or `--retracted` (and --as NAME); "
+                "a second submission could file the incident twice"
             )
     return case
 
@@ -455,6 +457,93 @@ def _record_failure(
             details=failure,
         )
         session.commit()
+
+
+SettleOutcome = Literal["finished", "retracted"]
+#: The longest note a person may record with a settlement.
+MAX_SETTLE_NOTE = 2000
+
+
+def settle_ncmec(
+    session: Session,
+    report_id: int,
+    *,
+    outcome: SettleOutcome,
+    actor: str,
+    ncmec_report_id: str | None = None,
+    note: str = "",
+) -> dict[str, Any]:
+    """Record how a person settled by hand, with NCMEC, a CyberTipline report that failed
+    after it was opened and could not be retracted (caller commits).
+
+    ``finished``: NCMEC holds it as submitted; ``ncmec_report_id`` must repeat NCMEC's
+    report id (the one recorded when it was opened: a check against a mistyped or wrong
+    report). The report then counts as submitted (a second filing of the case is refused).
+    ``retracted``: NCMEC withdrew it; the case may be submitted again. Checks everything
+    before changing anything; audited as ``report.ncmec.settle`` with a case event."""
+    if outcome not in ("finished", "retracted"):
+        raise ValidationError(f"unknown outcome {outcome!r}: finished or retracted")
+    note = note.strip()
+    if len(note) > MAX_SETTLE_NOTE or any(ord(c) < 32 and c not in "\t\n" for c in note):
+        raise ValidationError(f"the note takes at most {MAX_SETTLE_NOTE} printable characters")
+    row = session.get(Report, report_id)
+    if row is None or row.kind != "ncmec":
+        raise NotFoundError(f"no NCMEC report {report_id}")
+    details = dict(row.details or {})
+    if row.status != "failed" or row.remote_id is None or details.get("retracted"):
+        state = "retracted" if details.get("retracted") else row.status
+        raise ConflictError(
+            f"report {report_id} is {state}"
+            + ("" if row.remote_id else " and was never opened at NCMEC")
+            + ": only a failed report that was opened at NCMEC and not retracted is settled "
+            "by hand"
+        )
+    given = (ncmec_report_id or "").strip()
+    if outcome == "finished" and not given:
+        raise ValidationError(
+            f"a finished report needs NCMEC's report id (CyberTipline report {row.remote_id})"
+        )
+    if given and (not given.isdigit() or int(given) != int(row.remote_id)):
+        raise ValidationError(
+            f"NCMEC report id {given[:40]!r} is not the one report {report_id} was opened as "
+            f"({row.remote_id}); nothing was changed"
+        )
+    before = {"status": row.status, "remote_id": row.remote_id}
+    settled = {"outcome": outcome, "by": actor, "at": cases.iso(utcnow()), "note": note}
+    row.status = "submitted" if outcome == "finished" else "retracted"
+    row.details = {
+        **details,
+        "settled": settled,
+        **({"finish": "settled_by_hand"} if outcome == "finished" else {"retracted": True}),
+    }
+    summary = f"{actor}: CyberTipline report {row.remote_id} settled with NCMEC by hand: " + (
+        "NCMEC holds it as finished" if outcome == "finished" else "NCMEC retracted it"
+    )
+    if row.case_id is not None:
+        add_event(
+            session,
+            row.case_id,
+            "report",
+            summary,
+            actor=actor,
+            details={"report_id": row.id, "remote_id": row.remote_id, **settled},
+        )
+    chain.record(
+        session,
+        actor=actor,
+        action="report.ncmec.settle",
+        target=f"case:{row.case_id}" if row.case_id is not None else f"report:{row.id}",
+        before=before,
+        after={"report_id": row.id, "status": row.status, "remote_id": row.remote_id},
+        details=settled,
+    )
+    return {
+        "report_id": row.id,
+        "case_id": row.case_id,
+        "remote_id": row.remote_id,
+        "status": row.status,
+        "settled": settled,
+    }
 
 
 # -- VICS ----------------------------------------------------------------------------------

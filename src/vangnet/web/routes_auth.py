@@ -16,12 +16,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
 from vangnet.errors import ConflictError, ValidationError
 from vangnet.http.deps import Services, services
-from vangnet.review import totp, users
+from vangnet.review import qr, totp, users
 from vangnet.store.db import writer
 from vangnet.web import login_csrf, sessions, throttle
 from vangnet.web.deps import client_of, csrf_for, render, signed_in
@@ -353,6 +354,8 @@ def _enrol_page(
         {
             "next": _safe_next(next_page),
             "enrolment": enrolment,
+            # segno's SVG holds only paths drawn from the link: safe to put in the page as is
+            "qr_svg": Markup(qr.svg(enrolment.uri)) if enrolment is not None else None,
             "error": error,
             "step_csrf": who.csrf,
             "halfway": who.stage is Stage.ENROL,

@@ -407,6 +407,49 @@ async def report_page(
     )
 
 
+def _settle(
+    svc: Services,
+    who: WebIdentity,
+    report_id: int,
+    outcome: Literal["finished", "retracted"],
+    ncmec_id: str,
+    note: str,
+) -> dict[str, Any]:
+    with Session(writer(svc.engine)) as session:
+        result = reporting.settle_ncmec(
+            session,
+            report_id,
+            outcome=outcome,
+            actor=who.user.username,
+            ncmec_report_id=ncmec_id or None,
+            note=note,
+        )
+        session.commit()
+    return result
+
+
+@router.post("/reports/{report_id}/settle")
+async def settle_ncmec(
+    svc: Svc,
+    who: ReportP,
+    report_id: RowId,
+    outcome: Annotated[Literal["finished", "retracted"], Form()],
+    ncmec_id: Annotated[str, Form(max_length=64)] = "",
+    note: Annotated[str, Form(max_length=reporting.MAX_SETTLE_NOTE)] = "",
+    confirm: Annotated[str | None, Form()] = None,
+) -> Response:
+    """Record how a failed, unretracted CyberTipline report was settled with NCMEC by hand
+    (by the signed-in person, audited); only with the confirmation box ticked."""
+    back = f"/ui/reports/{report_id}"
+    if confirm != "yes":
+        return _go(back, "tick the confirmation box to record the settlement")
+    try:
+        await run_in_threadpool(_settle, svc, who, report_id, outcome, ncmec_id, note)
+    except VangnetError as exc:
+        return _go(back, f"not recorded: {exc.message}")
+    return _go(back, f"recorded: settled with NCMEC by hand ({outcome})")
+
+
 def _submit(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
     result: dict[str, Any] = reporting.submit_ncmec(
         svc.engine,
