@@ -20,6 +20,7 @@ from vangnet.errors import VangnetError
 from vangnet.investigate.locate import read_chain
 from vangnet.store.db import writer
 from vangnet.store.models import Bank, BankContent, ContentSignal, TriageItem
+from vangnet.store.visibility import visible
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
             .where(
                 ContentSignal.signal_type.in_(["vpdq", "vpdq_regions"]),
                 BankContent.enabled.is_(True),
+                visible(ContentSignal.import_id),  # nothing of an unpublished import
             )
         ).all()
         videos = list(
