@@ -548,34 +548,41 @@ def add_content(
     check_text(external_id, what="external_id", max_chars=255)
     _lock_change_log(session)
     row = _bank_row(session, bank)
-    for signal_type, value in pairs:  # a value an import is still writing: this add wins
-        _take_pending(session, row.id, signal_type, [signal_key(value)])
-    existing = _existing_content(session, row.id, pairs)
-    if existing is not None:
-        return existing
-    content = BankContent(
-        bank_id=row.id,
-        category_profile=category.profile if category else row.category_profile,
-        category_code=category.code if category else None,
-        source=source,
-        series=series,
-        note=note,
-        external_id=external_id,
-        enabled=bool(enabled),
-    )
-    session.add(content)
-    session.flush()
-    session.add_all(
-        ContentSignal(
-            content_id=content.id,
+    for attempt in (1, 2):
+        for signal_type, value in pairs:  # a value an import is still writing: this add wins
+            _take_pending(session, row.id, signal_type, [signal_key(value)])
+        existing = _existing_content(session, row.id, pairs)
+        if existing is not None:
+            return existing
+        content = BankContent(
             bank_id=row.id,
-            signal_type=signal_type,
-            value=value,
-            value_key=signal_key(value),
+            category_profile=category.profile if category else row.category_profile,
+            category_code=category.code if category else None,
+            source=source,
+            series=series,
+            note=note,
+            external_id=external_id,
+            enabled=bool(enabled),
         )
-        for signal_type, value in pairs
-    )
-    session.flush()
+        try:
+            with session.begin_nested():
+                session.add(content)
+                session.flush()
+                session.add_all(
+                    ContentSignal(
+                        content_id=content.id,
+                        bank_id=row.id,
+                        signal_type=signal_type,
+                        value=value,
+                        value_key=signal_key(value),
+                    )
+                    for signal_type, value in pairs
+                )
+                session.flush()
+            break
+        except IntegrityError:  # PostgreSQL: an import's chunk wrote the value meanwhile
+            if attempt == 2:
+                raise ConflictError("the value is being written by another writer") from None
     if row.enabled and content.enabled:
         _log(session, ChangeOp.ADD, ContentSignal.content_id == content.id)
     return content.id
