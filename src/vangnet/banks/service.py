@@ -392,26 +392,37 @@ def get_bank(session: Session, name: str) -> BankView:
 
 
 def bank_stats(session: Session, name: str) -> dict[str, Any]:
-    """Counts for listings: ``content``, ``enabled_content``, ``signals``, ``signals_by_type``."""
+    """Counts for listings: ``content``, ``enabled_content``, ``signals``, ``signals_by_type``.
+
+    Rows added by hand and rows of published imports are counted with index seeks of their
+    own, so a large unpublished import is skipped, not read."""
     bank_id = _bank_row(session, name).id
-    content, enabled = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((BankContent.enabled.is_(True), 1), else_=0)), 0),
-        ).where(BankContent.bank_id == bank_id, visible(BankContent.import_id))
-    ).one()
-    by_type = {
-        str(signal_type): int(count)
-        for signal_type, count in session.execute(
-            select(ContentSignal.signal_type, func.count())
-            .where(ContentSignal.bank_id == bank_id, visible(ContentSignal.import_id))
-            .group_by(ContentSignal.signal_type)
-            .order_by(ContentSignal.signal_type)
-        )
-    }
+    content = enabled = 0
+    by_type: dict[str, int] = {}
+    for part in (BankContent.import_id.is_(None), BankContent.import_id.in_(published_imports())):
+        count, on = session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((BankContent.enabled.is_(True), 1), else_=0)), 0),
+            ).where(BankContent.bank_id == bank_id, part)
+        ).one()
+        content += int(count)
+        enabled += int(on)
+    for part in (
+        ContentSignal.import_id.is_(None),
+        ContentSignal.import_id.in_(published_imports()),
+    ):
+        for _import, signal_type, count in session.execute(
+            select(ContentSignal.import_id, ContentSignal.signal_type, func.count())
+            .where(ContentSignal.bank_id == bank_id, part)
+            # in the order of the covering index (a GROUP BY type alone is planned otherwise)
+            .group_by(ContentSignal.import_id, ContentSignal.signal_type)
+        ):
+            by_type[str(signal_type)] = by_type.get(str(signal_type), 0) + int(count)
+    by_type = dict(sorted(by_type.items()))
     return {
-        "content": int(content),
-        "enabled_content": int(enabled),
+        "content": content,
+        "enabled_content": enabled,
         "signals": sum(by_type.values()),
         "signals_by_type": by_type,
     }

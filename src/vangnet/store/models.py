@@ -120,7 +120,11 @@ class Bank(Base):
 
 class BankContent(Base):
     __tablename__ = "bank_content"
-    __table_args__ = (Index(None, "bank_id", "external_id"),)
+    __table_args__ = (
+        Index(None, "bank_id", "external_id"),
+        # counts of what readers see seek past an unpublished import instead of reading it
+        Index(None, "bank_id", "import_id", "enabled"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
@@ -142,6 +146,7 @@ class ContentSignal(Base):
     __table_args__ = (
         UniqueConstraint("bank_id", "signal_type", "value_key"),
         Index(None, "signal_type", "value_key"),
+        Index(None, "bank_id", "import_id", "signal_type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -44,6 +44,18 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.add_column(sa.Column("import_id", sa.Integer(), nullable=True))
             batch_op.create_index(batch_op.f(f"ix_{table}_import_id"), ["import_id"], unique=False)
+    op.create_index(
+        op.f("ix_bank_content_bank_id_import_id_enabled"),
+        "bank_content",
+        ["bank_id", "import_id", "enabled"],
+        unique=False,
+    )
+    op.create_index(
+        op.f("ix_content_signals_bank_id_import_id_signal_type"),
+        "content_signals",
+        ["bank_id", "import_id", "signal_type"],
+        unique=False,
+    )
     with op.batch_alter_table("bank_import_rows", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("status", sa.String(length=8), server_default="deferred", nullable=False)
@@ -64,6 +76,10 @@ def downgrade() -> None:
         )
     with op.batch_alter_table("bank_import_rows", schema=None) as batch_op:
         batch_op.drop_column("status")
+    op.drop_index(
+        op.f("ix_content_signals_bank_id_import_id_signal_type"), table_name="content_signals"
+    )
+    op.drop_index(op.f("ix_bank_content_bank_id_import_id_enabled"), table_name="bank_content")
     for table in ("content_signals", "bank_content"):
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_index(batch_op.f(f"ix_{table}_import_id"))
