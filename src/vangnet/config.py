@@ -502,10 +502,12 @@ class Settings(BaseSettings):
         "slower machine for capacity drills and tests. Keep 0 in production.",
     )
     bank_import_chunk: int = Field(
-        default=5000,
+        default=1000,
         ge=1,
-        description="Records a bank import stages per short transaction; the import is "
-        "published (made visible, all at once) at the end.",
+        description="Records a bank import (or batch add) writes per short transaction, "
+        "invisible until the import is published (made visible, all at once, in one tiny "
+        "transaction) at the end. Each transaction holds the write lock for about this many "
+        "rows' worth of inserts (1000: about 0.2 s on a loaded 2-core machine).",
     )
 
     # -- fuzz: per-API-key quotas (issue 10) --------------------------------------------------

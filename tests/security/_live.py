@@ -16,12 +16,20 @@ from typing import Any
 
 import httpx
 import psutil
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
 from vangnet.store.db import make_engine, writer
-from vangnet.store.models import Alert
+from vangnet.store.models import (
+    Alert,
+    BankContent,
+    BankImport,
+    BankImportRow,
+    ContentSignal,
+    ImportState,
+)
+from vangnet.store.visibility import unpublished
 
 VENV_BIN = Path(sys.executable).parent
 #: A banked PDQ (quality is sent as 100 with it).
@@ -71,11 +79,33 @@ def alerts_in_db(db_url: str, stream_id: int) -> int:
         engine.dispose()
 
 
-def staged_rows(db_url: str) -> int:
+def unpublished_rows(db_url: str) -> int:
+    """Signals written by imports that are not published yet (invisible to readers)."""
     engine = make_engine(db_url)
     try:
         with Session(engine) as s:
-            return int(s.scalar(text("SELECT count(*) FROM bank_import_rows")) or 0)
+            return int(
+                s.scalar(select(func.count()).where(unpublished(ContentSignal.import_id))) or 0
+            )
+    finally:
+        engine.dispose()
+
+
+def leftover_rows(db_url: str) -> int:
+    """Rows an import leaves behind until it is published or cleaned up: its signals and
+    content while unpublished, its kept-aside rows, its ``bank_imports`` row unless published."""
+    engine = make_engine(db_url)
+    try:
+        with Session(engine) as s:
+            return sum(
+                int(s.scalar(query) or 0)
+                for query in (
+                    select(func.count()).where(unpublished(ContentSignal.import_id)),
+                    select(func.count()).where(unpublished(BankContent.import_id)),
+                    select(func.count()).select_from(BankImportRow),
+                    select(func.count()).where(BankImport.state != ImportState.PUBLISHED.value),
+                )
+            )
     finally:
         engine.dispose()
 

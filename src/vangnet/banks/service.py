@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,6 @@ from typing import Any, NamedTuple, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Engine,
-    Integer,
     String,
     Table,
     TypeDecorator,
@@ -53,14 +53,17 @@ from vangnet.store.db import is_postgresql, writer
 from vangnet.store.models import (
     Bank,
     BankContent,
+    BankImport,
     Base,
     ChangeOp,
     ContentSignal,
+    ImportState,
     IndexChangeEntry,
     UTCDateTime,
     signal_key,
     utcnow,
 )
+from vangnet.store.visibility import published_imports, unpublished, visible
 
 BANK_NAME = re.compile(r"[A-Z0-9_]{1,255}")
 _IN_CHUNK = 1000  # values per IN (...) list
@@ -217,7 +220,7 @@ def _log(session: Session, op: ChangeOp, *where: ColumnElement[bool]) -> None:
             literal(utcnow(), UTCDateTime()),
         )
         .join(BankContent, BankContent.id == ContentSignal.content_id)
-        .where(*where)
+        .where(visible(ContentSignal.import_id), *where)
         .order_by(ContentSignal.id)
     )
     columns = ["signal_type", "signal_id", "bank_id", "op", "value", "created_at"]
@@ -371,26 +374,37 @@ def get_bank(session: Session, name: str) -> BankView:
 
 
 def bank_stats(session: Session, name: str) -> dict[str, Any]:
-    """Counts for listings: ``content``, ``enabled_content``, ``signals``, ``signals_by_type``."""
+    """Counts for listings: ``content``, ``enabled_content``, ``signals``, ``signals_by_type``.
+
+    Rows added by hand and rows of published imports are counted with index seeks of their
+    own, so a large unpublished import is skipped, not read."""
     bank_id = _bank_row(session, name).id
-    content, enabled = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.sum(case((BankContent.enabled.is_(True), 1), else_=0)), 0),
-        ).where(BankContent.bank_id == bank_id)
-    ).one()
-    by_type = {
-        str(signal_type): int(count)
-        for signal_type, count in session.execute(
-            select(ContentSignal.signal_type, func.count())
-            .where(ContentSignal.bank_id == bank_id)
-            .group_by(ContentSignal.signal_type)
-            .order_by(ContentSignal.signal_type)
-        )
-    }
+    content = enabled = 0
+    by_type: dict[str, int] = {}
+    for part in (BankContent.import_id.is_(None), BankContent.import_id.in_(published_imports())):
+        count, on = session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(case((BankContent.enabled.is_(True), 1), else_=0)), 0),
+            ).where(BankContent.bank_id == bank_id, part)
+        ).one()
+        content += int(count)
+        enabled += int(on)
+    for part in (
+        ContentSignal.import_id.is_(None),
+        ContentSignal.import_id.in_(published_imports()),
+    ):
+        for _import, signal_type, count in session.execute(
+            select(ContentSignal.import_id, ContentSignal.signal_type, func.count())
+            .where(ContentSignal.bank_id == bank_id, part)
+            # in the order of the covering index (a GROUP BY type alone is planned otherwise)
+            .group_by(ContentSignal.import_id, ContentSignal.signal_type)
+        ):
+            by_type[str(signal_type)] = by_type.get(str(signal_type), 0) + int(count)
+    by_type = dict(sorted(by_type.items()))
     return {
-        "content": int(content),
-        "enabled_content": int(enabled),
+        "content": content,
+        "enabled_content": enabled,
         "signals": sum(by_type.values()),
         "signals_by_type": by_type,
     }
@@ -496,6 +510,7 @@ def _existing_content(
                 ContentSignal.bank_id == bank_id,
                 ContentSignal.signal_type == signal_type,
                 ContentSignal.value_key.in_(keys),
+                visible(ContentSignal.import_id),
             )
         )
         if found is not None:
@@ -526,39 +541,50 @@ def add_content(
     check_text(external_id, what="external_id", max_chars=255)
     _lock_change_log(session)
     row = _bank_row(session, bank)
-    existing = _existing_content(session, row.id, pairs)
-    if existing is not None:
-        return existing
-    content = BankContent(
-        bank_id=row.id,
-        category_profile=category.profile if category else row.category_profile,
-        category_code=category.code if category else None,
-        source=source,
-        series=series,
-        note=note,
-        external_id=external_id,
-        enabled=bool(enabled),
-    )
-    session.add(content)
-    session.flush()
-    session.add_all(
-        ContentSignal(
-            content_id=content.id,
+    for attempt in (1, 2):
+        for signal_type, value in pairs:  # a value an import is still writing: this add wins
+            _take_pending(session, row.id, signal_type, [signal_key(value)])
+        existing = _existing_content(session, row.id, pairs)
+        if existing is not None:
+            return existing
+        content = BankContent(
             bank_id=row.id,
-            signal_type=signal_type,
-            value=value,
-            value_key=signal_key(value),
+            category_profile=category.profile if category else row.category_profile,
+            category_code=category.code if category else None,
+            source=source,
+            series=series,
+            note=note,
+            external_id=external_id,
+            enabled=bool(enabled),
         )
-        for signal_type, value in pairs
-    )
-    session.flush()
+        try:
+            with session.begin_nested():
+                session.add(content)
+                session.flush()
+                session.add_all(
+                    ContentSignal(
+                        content_id=content.id,
+                        bank_id=row.id,
+                        signal_type=signal_type,
+                        value=value,
+                        value_key=signal_key(value),
+                    )
+                    for signal_type, value in pairs
+                )
+                session.flush()
+            break
+        except IntegrityError:  # PostgreSQL: an import's chunk wrote the value meanwhile
+            if attempt == 2:
+                raise ConflictError("the value is being written by another writer") from None
     if row.enabled and content.enabled:
         _log(session, ChangeOp.ADD, ContentSignal.content_id == content.id)
     return content.id
 
 
 def _content_row(session: Session, content_id: int, bank: str | None) -> BankContent:
-    content = session.get(BankContent, content_id)
+    content = session.scalars(
+        select(BankContent).where(BankContent.id == content_id, visible(BankContent.import_id))
+    ).one_or_none()
     if content is None:
         raise NotFoundError(f"no content with id {content_id}")
     if bank is not None and _bank_row(session, bank).id != content.bank_id:
@@ -574,7 +600,7 @@ def _content_views(session: Session, contents: Sequence[BankContent]) -> list[Co
     for chunk in _chunks(ids):
         rows = session.execute(
             select(ContentSignal.content_id, ContentSignal.signal_type, ContentSignal.value)
-            .where(ContentSignal.content_id.in_(chunk))
+            .where(ContentSignal.content_id.in_(chunk), visible(ContentSignal.import_id))
             .order_by(ContentSignal.id)
         )
         for content_id, signal_type, value in rows:
@@ -693,7 +719,11 @@ def list_content(
     bank_id = _bank_row(session, bank).id
     contents = session.scalars(
         select(BankContent)
-        .where(BankContent.bank_id == bank_id, BankContent.id > after_id)
+        .where(
+            BankContent.bank_id == bank_id,
+            BankContent.id > after_id,
+            visible(BankContent.import_id),
+        )
         .order_by(BankContent.id)
         .limit(limit)
     ).all()
@@ -708,6 +738,7 @@ def find_content_by_signal(
     stmt = select(ContentSignal.content_id).where(
         ContentSignal.signal_type == signal_type,
         ContentSignal.value_key == signal_key(canonical),
+        visible(ContentSignal.import_id),
     )
     if bank is not None:
         stmt = stmt.where(ContentSignal.bank_id == _bank_row(session, bank).id)
@@ -770,35 +801,6 @@ def _allocate_ids(session: Session, table: Table, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def _held_keys(session: Session, bank_id: int, signal_type: str, keys: list[str]) -> set[str]:
-    """Which of ``keys`` the bank already holds for ``signal_type``."""
-    held: set[str] = set()
-    if is_postgresql(session):
-        # Join with the unnested array: a hash join whatever the planner thinks of the table
-        # (a large IN list over a table grown inside this transaction can be planned as a
-        # sequential scan per batch, which makes big imports quadratic).
-        array = bindparam("keys", keys, type_=ARRAY(String()))
-        wanted = func.unnest(array).table_valued("k").render_derived(name="wanted")
-        stmt = (
-            select(ContentSignal.value_key)
-            .join(wanted, wanted.c.k == ContentSignal.value_key)
-            .where(ContentSignal.bank_id == bank_id, ContentSignal.signal_type == signal_type)
-        )
-        held.update(session.scalars(stmt))
-        return held
-    for chunk in _chunks(keys):
-        held.update(
-            session.scalars(
-                select(ContentSignal.value_key).where(
-                    ContentSignal.bank_id == bank_id,
-                    ContentSignal.signal_type == signal_type,
-                    ContentSignal.value_key.in_(chunk),
-                )
-            )
-        )
-    return held
-
-
 def _import_batch(session: Session, bank: Bank, batch: list[BankRecord]) -> int:
     """Insert the new records of one batch; return how many signals were added."""
     validators: dict[str, Callable[[str], str]] = {}
@@ -814,6 +816,7 @@ def _import_batch(session: Session, bank: Bank, batch: list[BankRecord]) -> int:
     for signal_type, key in fresh:
         by_type.setdefault(signal_type, []).append(key)
     for signal_type, keys in by_type.items():
+        _take_pending(session, bank.id, signal_type, keys)  # this transaction publishes first
         for key in _held_keys(session, bank.id, signal_type, keys):
             del fresh[(signal_type, key)]
     if not fresh:
@@ -826,7 +829,11 @@ def _import_batch(session: Session, bank: Bank, batch: list[BankRecord]) -> int:
     for chunk in _chunks(external):
         rows = session.execute(
             select(BankContent.external_id, BankContent.id, BankContent.enabled)
-            .where(BankContent.bank_id == bank.id, BankContent.external_id.in_(chunk))
+            .where(
+                BankContent.bank_id == bank.id,
+                BankContent.external_id.in_(chunk),
+                visible(BankContent.import_id),
+            )
             .order_by(BankContent.id.desc())
         )
         for external_id, content_id, enabled in rows:
@@ -921,14 +928,15 @@ def import_records(
     return ImportResult(added=added, skipped_existing=total - added, total=total)
 
 
-#: Staged rows of an import that has not written for this long belong to a stopped import.
+#: An import that has written nothing for this long has stopped (killed); the next import
+#: removes its rows.
 STALE_STAGING = timedelta(minutes=10)
 
 
 def _stage_rows(
     key: str, bank_id: int, batch: list[BankRecord], now: datetime
 ) -> list[dict[str, Any]]:
-    """Validated, canonical staging rows of one batch of records (no database access)."""
+    """Validated, canonical rows of one batch of records (no database access)."""
     validators: dict[str, Callable[[str], str]] = {}
     rows = []
     for record in batch:
@@ -966,39 +974,446 @@ def _stage_rows(
     return rows
 
 
-def _discard_staged(engine: Engine, key: str, chunk: int) -> None:
-    """Delete the staged rows of import ``key``, a chunk per short transaction."""
+@dataclass(slots=True)
+class _Import:
+    """One bulk write in progress: its id marks every row it writes."""
+
+    id: int
+    key: str
+    bank_id: int
+    group: bool  # records sharing an external id are one item
+    placed: int = 0  # signals written by its chunks
+    signal_types: set[str] = field(default_factory=set)
+
+
+def _begin_import(engine: Engine, bank_id: int, *, group: bool) -> _Import:
+    key = uuid.uuid4().hex
+    with Session(writer(engine)) as session, session.begin():
+        row = BankImport(key=key, bank_id=bank_id, state=ImportState.STAGING.value)
+        session.add(row)
+        session.flush()
+        return _Import(id=row.id, key=key, bank_id=bank_id, group=group)
+
+
+def _holders(
+    session: Session, bank_id: int, signal_type: str, keys: Sequence[str]
+) -> dict[str, int | None]:
+    """Which of ``keys`` the bank holds for ``signal_type``, with the holding row's import
+    (None: added by hand), published or not."""
+    held: dict[str, int | None] = {}
+    if is_postgresql(session):
+        # Join with the unnested array: a hash join whatever the planner thinks of the table
+        # (a large IN list over a table grown inside this transaction can be planned as a
+        # sequential scan per batch, which makes big imports quadratic).
+        array = bindparam("keys", list(keys), type_=ARRAY(String()))
+        wanted = func.unnest(array).table_valued("k").render_derived(name="wanted")
+        stmt = (
+            select(ContentSignal.value_key, ContentSignal.import_id)
+            .join(wanted, wanted.c.k == ContentSignal.value_key)
+            .where(ContentSignal.bank_id == bank_id, ContentSignal.signal_type == signal_type)
+        )
+        held.update({str(k): i for k, i in session.execute(stmt)})
+        return held
+    for chunk in _chunks(keys):
+        held.update(
+            {
+                str(k): i
+                for k, i in session.execute(
+                    select(ContentSignal.value_key, ContentSignal.import_id).where(
+                        ContentSignal.bank_id == bank_id,
+                        ContentSignal.signal_type == signal_type,
+                        ContentSignal.value_key.in_(chunk),
+                    )
+                )
+            }
+        )
+    return held
+
+
+def _held_keys(session: Session, bank_id: int, signal_type: str, keys: list[str]) -> set[str]:
+    """Which of ``keys`` the bank already holds for ``signal_type``."""
+    return set(_holders(session, bank_id, signal_type, keys))
+
+
+def _take_pending(session: Session, bank_id: int, signal_type: str, keys: Sequence[str]) -> None:
+    """Take the values among ``keys`` that unpublished imports hold, so a writer about to
+    publish (a hand add, an import's publishing transaction) holds them instead: a value ends
+    up once, held by whoever publishes first, and is not lost if the import fails. The
+    import is told (a ``taken`` row) so it can drop an item left with no signals.
+
+    Callers hold the change-log lock (`_lock_change_log`), which every publish takes too, so
+    no import is published meanwhile."""
     staging = _table("bank_import_rows")
-    while True:
-        with Session(writer(engine)) as session, session.begin():
-            ids = list(
-                session.scalars(
-                    select(staging.c.id).where(staging.c.import_key == key).limit(chunk)
+    for chunk in _chunks(keys):
+        rows = session.execute(
+            select(
+                ContentSignal.id,
+                ContentSignal.import_id,
+                ContentSignal.content_id,
+                ContentSignal.value,
+                ContentSignal.value_key,
+            ).where(
+                ContentSignal.bank_id == bank_id,
+                ContentSignal.signal_type == signal_type,
+                ContentSignal.value_key.in_(chunk),
+                unpublished(ContentSignal.import_id),
+            )
+        ).all()
+        if not rows:
+            continue
+        import_keys: dict[int, str] = {
+            int(i): str(k)
+            for i, k in session.execute(
+                select(BankImport.id, BankImport.key).where(
+                    BankImport.id.in_({r.import_id for r in rows})
                 )
             )
+        }
+        now = utcnow()
+        markers = [
+            {
+                "import_key": import_keys[r.import_id],
+                "bank_id": bank_id,
+                "signal_type": signal_type,
+                "value": r.value,
+                "value_key": r.value_key,
+                "content_id": r.content_id,
+                "staged_at": now,
+                "status": "taken",
+            }
+            for r in rows
+            if r.import_id in import_keys
+        ]
+        _bulk_insert(session, staging, markers, ignore_conflicts=True)
+        session.execute(delete(ContentSignal).where(ContentSignal.id.in_([r.id for r in rows])))
+
+
+def _content_row_values(bank: Bank, row: Mapping[Any, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "bank_id": bank.id,
+        "category_profile": row["category_profile"] or bank.category_profile,
+        "category_code": row["category_code"],
+        "source": row["source"],
+        "series": row["series"],
+        "note": row["note"],
+        "external_id": row["external_id"],
+        "enabled": bool(row["enabled"]),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+#: After each chunk an import on SQLite leaves the write lock free this long: a writer waiting
+#: for it (a live alert, a sign-in) polls with growing sleeps (up to 100 ms) and would
+#: otherwise keep missing the moment between two chunks.
+SQLITE_CHUNK_GAP_SECONDS = 0.05
+
+
+def _place_chunk(engine: Engine, job: _Import, rows: list[dict[str, Any]]) -> None:
+    """Write one chunk of records as content and signals marked with the import's id, in
+    one short transaction (invisible until the import is published).
+
+    A value the bank holds (by hand, published, or earlier in this import) is skipped; one
+    that another unpublished import holds is kept aside (``deferred``) and settled when this
+    import publishes."""
+    staging = _table("bank_import_rows")
+    with Session(writer(engine)) as session, session.begin():
+        _publish_cache(session, PUBLISH_CACHE_KB)
+        alive = session.execute(
+            update(BankImport)
+            .where(BankImport.id == job.id, BankImport.state == ImportState.STAGING.value)
+            .values(touched_at=utcnow())
+        )
+        if alive.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConflictError("the import was stopped (removed as abandoned); run it again")
+        bank = session.get(Bank, job.bank_id)
+        if bank is None:
+            raise NotFoundError("the bank was deleted during the import")
+        fresh: dict[tuple[str, str], dict[str, Any]] = {}
+        for row in rows:
+            fresh.setdefault((row["signal_type"], row["value_key"]), row)
+        by_type: dict[str, list[str]] = {}
+        for signal_type, key in fresh:
+            by_type.setdefault(signal_type, []).append(key)
+        deferred: list[dict[str, Any]] = []
+        others: dict[tuple[str, str], int] = {}
+        for signal_type, keys in by_type.items():
+            for key, holder in _holders(session, bank.id, signal_type, keys).items():
+                row = fresh.pop((signal_type, key))
+                if holder is not None and holder != job.id:
+                    others[(signal_type, key)] = holder
+                    row["status"] = "deferred"
+                    deferred.append(row)
+        if others:  # held by a published import: skipped like a hand-added value
+            published = set(
+                session.scalars(published_imports().where(BankImport.id.in_(set(others.values()))))
+            )
+            deferred = [
+                row
+                for row in deferred
+                if others[(row["signal_type"], row["value_key"])] not in published
+            ]
+        _bulk_insert(session, staging, deferred, ignore_conflicts=True)
+        if fresh:
+            _write_rows(session, job, bank, list(fresh.values()))
+        _publish_cache(session, None)
+    if engine.dialect.name == "sqlite":
+        time.sleep(SQLITE_CHUNK_GAP_SECONDS)
+
+
+def _write_rows(session: Session, job: _Import, bank: Bank, rows: list[dict[str, Any]]) -> None:
+    """Content (grouped by external id) and signals for ``rows``, marked with the import."""
+    content_of: dict[str, int] = {}  # external id -> content id
+    external = sorted({r["external_id"] for r in rows if r["external_id"] is not None})
+    if job.group:
+        for chunk in _chunks(external):
+            found = session.execute(
+                select(BankContent.external_id, BankContent.id)
+                .where(
+                    BankContent.bank_id == bank.id,
+                    BankContent.external_id.in_(chunk),
+                    visible(BankContent.import_id) | (BankContent.import_id == job.id),
+                )
+                .order_by(BankContent.id.desc())
+            )
+            for external_id, content_id in found:
+                content_of.setdefault(str(external_id), int(content_id))
+    now = utcnow()
+    owners: list[dict[str, Any]] = []
+    for row in rows:
+        external_id = row["external_id"] if job.group else None
+        if external_id is not None and external_id in content_of:
+            continue
+        if external_id is not None:
+            content_of[external_id] = 0  # created below
+        owners.append(row)
+    new_ids: list[int] = []
+    if owners:
+        new_ids = _allocate_ids(session, _table("bank_content"), len(owners))
+        contents = []
+        for row, content_id in zip(owners, new_ids, strict=True):
+            row["content_id"] = content_id
+            if job.group and row["external_id"] is not None:
+                content_of[row["external_id"]] = content_id
+            contents.append(
+                {"id": content_id, **_content_row_values(bank, row, now), "import_id": job.id}
+            )
+        _bulk_insert(session, _table("bank_content"), contents)
+    for row in rows:
+        if row["content_id"] is None:
+            row["content_id"] = content_of[row["external_id"]]
+    signal_ids = _allocate_ids(session, _table("content_signals"), len(rows))
+    signals = [
+        {
+            "id": signal_id,
+            "content_id": row["content_id"],
+            "bank_id": bank.id,
+            "signal_type": row["signal_type"],
+            "value": row["value"],
+            "value_key": row["value_key"],
+            "import_id": job.id,
+        }
+        for signal_id, row in zip(signal_ids, rows, strict=True)
+    ]
+    # in index order: the unique index takes them as appends, not random inserts
+    signals.sort(key=lambda s: (s["signal_type"], s["value_key"]))
+    _bulk_insert(session, _table("content_signals"), signals, ignore_conflicts=True)
+    mine = (
+        ContentSignal.import_id == job.id,
+        ContentSignal.id.between(signal_ids[0], signal_ids[-1]),
+    )
+    written = int(session.scalar(select(func.count()).where(*mine)) or 0)
+    if written < len(rows):  # PostgreSQL: another writer took a value meanwhile
+        placed = set(session.scalars(select(ContentSignal.id).where(*mine)))
+        lost = [row for sid, row in zip(signal_ids, rows, strict=True) if sid not in placed]
+        for row in lost:
+            row["status"] = "deferred"
+        _bulk_insert(session, _table("bank_import_rows"), lost, ignore_conflicts=True)
+        has_signal = (
+            select(literal(1))
+            .select_from(ContentSignal)
+            .where(ContentSignal.content_id == BankContent.id)
+            .exists()
+        )
+        for chunk in _chunks(new_ids):
+            session.execute(delete(BankContent).where(BankContent.id.in_(chunk), ~has_signal))
+    job.placed += written
+    job.signal_types.update(row["signal_type"] for row in rows)
+
+
+def _publish(session: Session, job: _Import) -> int:
+    """Publish import ``job`` in the caller's transaction: mark it published (its rows become
+    visible at once), settle the few values other writers took or held meanwhile, and log
+    one ``import`` change per signal type. Returns the signals added.
+
+    Its cost does not grow with the import's size, only with the values it shares with
+    other unpublished imports and hand adds made while it ran."""
+    _lock_change_log(session)
+    bank = session.get(Bank, job.bank_id)
+    if bank is None:
+        raise NotFoundError("the bank was deleted during the import")
+    flipped = session.execute(
+        update(BankImport)
+        .where(BankImport.id == job.id, BankImport.state == ImportState.STAGING.value)
+        .values(state=ImportState.PUBLISHED.value, published_at=utcnow())
+    )
+    if flipped.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConflictError("the import was stopped (removed as abandoned); run it again")
+    r = _table("bank_import_rows")
+    mine = r.c.import_key == job.key
+    taken = int(session.scalar(select(func.count()).where(mine, r.c.status == "taken")) or 0)
+    if taken:  # items whose every value was taken by another writer: drop them
+        left = select(r.c.content_id).where(mine, r.c.status == "taken")
+        has_signal = (
+            select(literal(1))
+            .select_from(ContentSignal)
+            .where(ContentSignal.content_id == BankContent.id)
+            .exists()
+        )
+        session.execute(
+            delete(BankContent).where(
+                BankContent.id.in_(left), BankContent.import_id == job.id, ~has_signal
+            )
+        )
+    added = job.placed - taken
+    deferred = session.execute(
+        select(r).where(mine, r.c.status == "deferred").order_by(r.c.id)
+    ).mappings()
+    for row in list(deferred):
+        if _place_deferred(session, job, bank, row):
+            added += 1
+            job.signal_types.add(row["signal_type"])
+    if bank.enabled:
+        session.add_all(
+            IndexChangeEntry(
+                signal_type=signal_type,
+                signal_id=job.id,
+                bank_id=bank.id,
+                op=ChangeOp.IMPORT.value,
+                value=job.key,
+            )
+            for signal_type in sorted(job.signal_types)
+        )
+    session.flush()
+    return added
+
+
+def _place_deferred(session: Session, job: _Import, bank: Bank, row: Mapping[Any, Any]) -> bool:
+    """Write one value that another unpublished import held when its chunk was written
+    (taking it from that import if it still does); False when the bank holds it now."""
+    signal_type, key = row["signal_type"], row["value_key"]
+    _take_pending(session, bank.id, signal_type, [key])
+    if _held_keys(session, bank.id, signal_type, [key]):
+        return False
+    content_id: int | None = None
+    if job.group and row["external_id"] is not None:
+        content_id = session.scalar(
+            select(func.max(BankContent.id)).where(
+                BankContent.bank_id == bank.id,
+                BankContent.external_id == row["external_id"],
+                visible(BankContent.import_id),
+            )
+        )
+    if content_id is None:
+        content = BankContent(**_content_row_values(bank, row, utcnow()), import_id=job.id)
+        session.add(content)
+        session.flush()
+        content_id = content.id
+    session.add(
+        ContentSignal(
+            content_id=content_id,
+            bank_id=bank.id,
+            signal_type=signal_type,
+            value=row["value"],
+            value_key=key,
+            import_id=job.id,
+        )
+    )
+    session.flush()
+    return True
+
+
+def _delete_batches(engine: Engine, table: Table, where: ColumnElement[bool], chunk: int) -> None:
+    """Delete the rows of ``table`` matching ``where``, a chunk per short transaction."""
+    while True:
+        with Session(writer(engine)) as session, session.begin():
+            ids = list(session.scalars(select(table.c.id).where(where).limit(chunk)))
             if not ids:
                 return
-            session.execute(delete(staging).where(staging.c.id.in_(ids)))
+            session.execute(delete(table).where(table.c.id.in_(ids)))
+
+
+def _discard_staging(engine: Engine, key: str, chunk: int) -> None:
+    """Delete the deferred and taken rows of import ``key``."""
+    staging = _table("bank_import_rows")
+    _delete_batches(engine, staging, staging.c.import_key == key, chunk)
+
+
+def _discard_import(engine: Engine, job_id: int, key: str, chunk: int) -> None:
+    """Remove an unpublished import: mark it failed (so it can never be published), then
+    delete its signals, content and rows in short transactions, and itself last."""
+    with Session(writer(engine)) as session, session.begin():
+        state = session.scalar(select(BankImport.state).where(BankImport.id == job_id))
+        if state == ImportState.PUBLISHED.value:  # (published meanwhile: keep its rows)
+            published = True
+        else:
+            published = False
+            session.execute(
+                update(BankImport)
+                .where(BankImport.id == job_id)
+                .values(state=ImportState.FAILED.value)
+            )
+    if not published:
+        _delete_batches(engine, _table("content_signals"), ContentSignal.import_id == job_id, chunk)
+        _delete_batches(engine, _table("bank_content"), BankContent.import_id == job_id, chunk)
+    _discard_staging(engine, key, chunk)
+    if not published:
+        with Session(writer(engine)) as session, session.begin():
+            session.execute(delete(BankImport).where(BankImport.id == job_id))
 
 
 def _discard_stale(engine: Engine, chunk: int) -> None:
-    """Remove what imports that stopped without cleaning up (killed) left staged."""
-    staging = _table("bank_import_rows")
+    """Remove what imports that stopped without cleaning up (killed) left behind."""
     cutoff = utcnow() - STALE_STAGING
+    staging = _table("bank_import_rows")
     with Session(engine) as session:
-        stale = list(
+        stale = session.execute(
+            select(BankImport.id, BankImport.key).where(
+                (BankImport.state == ImportState.FAILED.value)
+                | (
+                    (BankImport.state == ImportState.STAGING.value)
+                    & (BankImport.touched_at < cutoff)
+                )
+            )
+        ).all()
+        orphans = list(
             session.scalars(
                 select(staging.c.import_key)
+                .where(staging.c.import_key.not_in(select(BankImport.key)))
                 .group_by(staging.c.import_key)
                 .having(func.max(staging.c.staged_at) < cutoff)
             )
         )
-    for key in stale:
-        _discard_staged(engine, key, chunk)
+    for job_id, key in stale:
+        with Session(writer(engine)) as session, session.begin():  # still stale: claim it
+            claimed = session.execute(
+                update(BankImport)
+                .where(
+                    BankImport.id == job_id,
+                    (BankImport.state == ImportState.FAILED.value)
+                    | (BankImport.touched_at < cutoff),
+                    BankImport.state != ImportState.PUBLISHED.value,
+                )
+                .values(state=ImportState.FAILED.value)
+            )
+        if claimed.rowcount == 1:  # type: ignore[attr-defined]
+            _discard_import(engine, job_id, key, chunk)
+    for key in orphans:
+        _discard_staging(engine, key, chunk)
 
 
-#: SQLite page cache of the publishing connection: the indexes it extends stay in memory, so
-#: publishing is bound by CPU, not by re-reading pages (the default cache is 2 MB).
+#: SQLite page cache of an import's connection: the indexes it extends stay in memory, so
+#: writing a chunk is bound by CPU, not by re-reading pages (the default cache is 2 MB).
 PUBLISH_CACHE_KB = 256 * 1024
 
 
@@ -1009,186 +1424,24 @@ def _publish_cache(session: Session, kib: int | None) -> None:
         session.execute(text(f"PRAGMA cache_size={size}"))
 
 
-def _publish(
-    session: Session,
-    bank: Bank,
-    key: str,
-    *,
-    group: bool = True,
-    held_by: dict[tuple[str, str], int] | None = None,
-) -> int:
-    """Turn the staged rows of import ``key`` into content, signals and change-log entries,
-    in set-based statements of the caller's (one, short) transaction. Returns signals added.
-
-    ``group``: records sharing an external id are one item (and join the bank's item with
-    that id); otherwise every staged owner row is its own item. ``held_by`` receives the
-    content id of each (signal type, value key) the bank already held."""
-    r = _table("bank_import_rows")
-    mine = r.c.import_key == key
-    # 1. values the bank already holds (added since they were staged, or before)
-    held = (
-        select(literal(1))
-        .select_from(ContentSignal)
-        .where(
-            ContentSignal.bank_id == bank.id,
-            ContentSignal.signal_type == r.c.signal_type,
-            ContentSignal.value_key == r.c.value_key,
-        )
-        .exists()
-    )
-    if held_by is not None:
-        found = session.execute(
-            select(r.c.signal_type, r.c.value_key, ContentSignal.content_id)
-            .join(
-                ContentSignal,
-                (ContentSignal.bank_id == bank.id)
-                & (ContentSignal.signal_type == r.c.signal_type)
-                & (ContentSignal.value_key == r.c.value_key),
-            )
-            .where(mine)
-        )
-        held_by.update({(t, k): int(c) for t, k, c in found})
-    session.execute(delete(r).where(mine, held))
-    if group:
-        _group_by_external_id(session, bank, key)
-    return _publish_owned(session, bank, key)
-
-
-def _group_by_external_id(session: Session, bank: Bank, key: str) -> None:
-    r = _table("bank_import_rows")
-    mine = r.c.import_key == key
-    # 2. records sharing an external id are one item: the bank's newest one with that id...
-    existing = (
-        select(func.max(BankContent.id))
-        .where(BankContent.bank_id == bank.id, BankContent.external_id == r.c.external_id)
-        .scalar_subquery()
-    )
-    session.execute(update(r).where(mine, r.c.external_id.is_not(None)).values(content_id=existing))
-    # ... else a new one, created by the first staged record with that id
-    r2 = r.alias("r2")
-    first = (
-        select(func.min(r2.c.id))
-        .where(r2.c.import_key == key, r2.c.external_id == r.c.external_id)
-        .scalar_subquery()
-    )
-    # (records without an external id were staged as owners of their own item)
-    session.execute(
-        update(r)
-        .where(mine, r.c.content_id.is_(None), r.c.external_id.is_not(None), r.c.id == first)
-        .values(owner=True)
-    )
-
-
-def _publish_owned(session: Session, bank: Bank, key: str) -> int:
-    """Content ids for the owner rows, then content, signals and change-log entries."""
-    r = _table("bank_import_rows")
-    r2 = r.alias("r2")
-    mine = r.c.import_key == key
-    no_id = (mine, r.c.owner.is_(True), r.c.content_id.is_(None))
-    owners = select(func.count()).select_from(r).where(mine, r.c.owner.is_(True))
-    if int(session.scalar(owners) or 0):
-        if is_postgresql(session):  # (most were given ids from the sequence when staged)
-            sequence = func.pg_get_serial_sequence("bank_content", "id")
-            session.execute(update(r).where(*no_id).values(content_id=func.nextval(sequence)))
-        else:  # one writer: continue from the largest id, as SQLite does
-            base = int(session.scalar(select(func.coalesce(func.max(BankContent.id), 0))) or 0)
-            ranked = (
-                select(r.c.id.label("rid"), func.row_number().over(order_by=r.c.id).label("rn"))
-                .where(*no_id)
-                .subquery()
-            )
-            session.execute(
-                update(r).where(r.c.id == ranked.c.rid).values(content_id=base + ranked.c.rn)
-            )
-        owner_of = (
-            select(r2.c.content_id)
-            .where(
-                r2.c.import_key == key,
-                r2.c.external_id == r.c.external_id,
-                r2.c.owner.is_(True),
-            )
-            .scalar_subquery()
-        )
-        session.execute(update(r).where(mine, r.c.content_id.is_(None)).values(content_id=owner_of))
-        now = utcnow()
-        content_columns = [
-            "id",
-            "bank_id",
-            "category_profile",
-            "category_code",
-            "source",
-            "series",
-            "note",
-            "external_id",
-            "enabled",
-            "created_at",
-            "updated_at",
-        ]
-        session.execute(
-            insert(BankContent).from_select(
-                content_columns,
-                select(
-                    r.c.content_id,
-                    literal(bank.id, Integer()),
-                    func.coalesce(r.c.category_profile, literal(bank.category_profile)),
-                    r.c.category_code,
-                    r.c.source,
-                    r.c.series,
-                    r.c.note,
-                    r.c.external_id,
-                    r.c.enabled,
-                    literal(now, UTCDateTime()),
-                    literal(now, UTCDateTime()),
+def _content_ids(session: Session, bank_id: int, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The content id holding each row's value in the bank (visible rows only)."""
+    by_type: dict[str, list[str]] = {}
+    for row in rows:
+        by_type.setdefault(row["signal_type"], []).append(row["value_key"])
+    found: dict[tuple[str, str], int] = {}
+    for signal_type, keys in by_type.items():
+        for chunk in _chunks(sorted(set(keys))):
+            for key, content_id in session.execute(
+                select(ContentSignal.value_key, ContentSignal.content_id).where(
+                    ContentSignal.bank_id == bank_id,
+                    ContentSignal.signal_type == signal_type,
+                    ContentSignal.value_key.in_(chunk),
+                    visible(ContentSignal.import_id),
                 )
-                .where(mine, r.c.owner.is_(True))
-                .order_by(r.c.id),
-            )
-        )
-    before = int(session.scalar(select(func.coalesce(func.max(ContentSignal.id), 0))) or 0)
-    signal_columns = ["content_id", "bank_id", "signal_type", "value", "value_key"]
-    rows = (
-        select(
-            r.c.content_id,
-            literal(bank.id, Integer()),
-            r.c.signal_type,
-            r.c.value,
-            r.c.value_key,
-        )
-        .where(mine)
-        # in index order: the unique index takes them as appends, not random inserts
-        .order_by(r.c.signal_type, r.c.value_key)
-    )
-    if is_postgresql(session):
-        session.execute(
-            pg_insert(ContentSignal).from_select(signal_columns, rows).on_conflict_do_nothing()
-        )
-    else:
-        session.execute(
-            sqlite_insert(ContentSignal).from_select(signal_columns, rows).on_conflict_do_nothing()
-        )
-    added = session.scalar(
-        select(func.count()).where(ContentSignal.bank_id == bank.id, ContentSignal.id > before)
-    )
-    if bank.enabled:
-        _log(
-            session,
-            ChangeOp.ADD,
-            ContentSignal.bank_id == bank.id,
-            ContentSignal.id > before,
-            BankContent.enabled.is_(True),
-        )
-    return int(added or 0)
-
-
-def _stage_chunk(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Stage ``rows`` in one short transaction (a repeated value is kept once)."""
-    with Session(writer(engine)) as session, session.begin():
-        own = [row for row in rows if row["owner"]]
-        if own and is_postgresql(session):  # ids from the sequence: no lock needed
-            ids = _allocate_ids(session, _table("bank_content"), len(own))
-            for row, content_id in zip(own, ids, strict=True):
-                row["content_id"] = content_id
-        _bulk_insert(session, _table("bank_import_rows"), rows, ignore_conflicts=True)
+            ):
+                found[(signal_type, str(key))] = int(content_id)
+    return [found[(row["signal_type"], row["value_key"])] for row in rows]
 
 
 def add_many(
@@ -1202,49 +1455,38 @@ def add_many(
     whose value the bank already holds, or that repeats an earlier item, gives that
     content's id), all or nothing; returns the content ids in item order.
 
-    Staged in short transactions and published in one (with ``on_publish``, e.g. the audit
-    entry), so a large batch does not hold the write lock while it is validated and copied.
-    A bad item raises before anything is staged, naming its position (``items[3]: ...``).
+    Written in short transactions as an unpublished import and published in one tiny
+    transaction (with ``on_publish``, e.g. the audit entry), so a large batch does not hold
+    the write lock while it is validated and copied. A bad item raises before anything is
+    written, naming its position (``items[3]: ...``).
     """
-    key = uuid.uuid4().hex
     with Session(engine) as session:
         bank_id = _bank_row(session, bank).id
     now = utcnow()
     rows: list[dict[str, Any]] = []
     for position, item in enumerate(items):
         try:
-            (row,) = _stage_rows(key, bank_id, [item], now)
+            (row,) = _stage_rows("", bank_id, [item], now)
         except VangnetError as error:
             raise type(error)(f"items[{position}]: {error.message}") from None
         row["owner"] = True  # its own item, whatever its external id
         rows.append(row)
     size = get_settings().bank_import_chunk
+    job = _begin_import(engine, bank_id, group=False)
+    for row in rows:
+        row["import_key"] = job.key
     try:
         for chunk in _chunks(rows, size):
-            _stage_chunk(engine, list(chunk))
+            _place_chunk(engine, job, list(chunk))
         with Session(writer(engine)) as session, session.begin():
-            _lock_change_log(session)
-            target = _bank_row(session, bank)
-            held: dict[tuple[str, str], int] = {}
-            _publish(session, target, key, group=False, held_by=held)
-            r = _table("bank_import_rows")
-            staged = {
-                (t, k): int(c)
-                for t, k, c in session.execute(
-                    select(r.c.signal_type, r.c.value_key, r.c.content_id).where(
-                        r.c.import_key == key
-                    )
-                )
-            }
-            ids = [
-                held.get((row["signal_type"], row["value_key"]))
-                or staged[(row["signal_type"], row["value_key"])]
-                for row in rows
-            ]
+            _publish(session, job)
+            ids = _content_ids(session, bank_id, rows)
             if on_publish is not None:
                 on_publish(session, ids)
-    finally:
-        _discard_staged(engine, key, size)
+    except BaseException:
+        _discard_import(engine, job.id, job.key, size)
+        raise
+    _discard_staging(engine, job.key, size)
     return ids
 
 
@@ -1258,37 +1500,37 @@ def import_staged(
 ) -> ImportResult:
     """Import ``records`` into ``bank`` holding the write lock only briefly.
 
-    Records are validated and staged ``chunk`` at a time, each chunk in its own short
-    transaction, into ``bank_import_rows`` (invisible to every reader); then one transaction
-    publishes them all (content, signals, change log, and whatever ``on_publish`` adds, e.g.
-    the audit entry) and commits. All-or-nothing: an error while reading or staging discards
-    the staged rows and re-raises; a killed import leaves only staged rows, which nothing
-    shows and the next import removes. Values the bank already holds are skipped.
+    Records are validated and written ``chunk`` at a time, each chunk in its own short
+    transaction, as content and signals marked with a new import's id, which every reader
+    ignores (`vangnet.store.visibility`); then one tiny transaction publishes the import
+    (its rows become visible, one ``import`` change-log entry per signal type, and whatever
+    ``on_publish`` adds, e.g. the audit entry) and commits. All-or-nothing: an error while
+    reading or writing removes the import's rows and re-raises; a killed import is never
+    published, and the next import removes its rows once it is stale. Values the bank
+    already holds are skipped.
     """
     size = get_settings().bank_import_chunk if chunk is None else chunk
     if size < 1:
         raise ValidationError("chunk must be at least 1")
-    key = uuid.uuid4().hex
     with Session(engine) as session:
         bank_id = _bank_row(session, bank).id
     _discard_stale(engine, size)
+    job = _begin_import(engine, bank_id, group=True)
     total = 0
     try:
         for batch in _batches(records, size):
-            rows = _stage_rows(key, bank_id, batch, utcnow())  # ValidationError: nothing kept
+            rows = _stage_rows(job.key, bank_id, batch, utcnow())  # ValidationError: nothing kept
             total += len(batch)
-            _stage_chunk(engine, rows)
+            _place_chunk(engine, job, rows)
         with Session(writer(engine)) as session, session.begin():
-            _lock_change_log(session)
-            _publish_cache(session, PUBLISH_CACHE_KB)
-            target = _bank_row(session, bank)  # NotFoundError if deleted meanwhile
-            added = _publish(session, target, key)
+            added = _publish(session, job)
             result = ImportResult(added=added, skipped_existing=total - added, total=total)
             if on_publish is not None:
                 on_publish(session, result)
-            _publish_cache(session, None)
-    finally:
-        _discard_staged(engine, key, size)
+    except BaseException:
+        _discard_import(engine, job.id, job.key, size)
+        raise
+    _discard_staging(engine, job.key, size)
     return result
 
 
@@ -1313,7 +1555,7 @@ def export_records(session: Session, *, bank: str) -> Iterator[BankRecord]:
             BankContent.id.label("content_id"),
         )
         .join(BankContent, BankContent.id == ContentSignal.content_id)
-        .where(ContentSignal.bank_id == bank_id)
+        .where(ContentSignal.bank_id == bank_id, visible(ContentSignal.import_id))
         .order_by(ContentSignal.content_id, ContentSignal.id)
         .execution_options(yield_per=5000)
     )
@@ -1370,12 +1612,36 @@ def current_signals(session: Session, signal_type: str) -> Iterator[CurrentSigna
             ContentSignal.signal_type == signal_type,
             BankContent.enabled.is_(True),
             Bank.matching_enabled_ratio > 0,
+            visible(ContentSignal.import_id),
         )
         .order_by(ContentSignal.id)
         .execution_options(yield_per=10_000)
     )
     for signal_id, value, bank_id in session.execute(stmt):
         yield CurrentSignal(signal_id, value, bank_id)
+
+
+def import_signals(
+    session: Session, *, import_id: int, signal_type: str, after_id: int = 0, limit: int = 10_000
+) -> list[CurrentSignal]:
+    """The matchable signals of one published import (an ``import`` change-log entry), by
+    id after ``after_id``: what a change-log follower adds for that entry."""
+    stmt = (
+        select(ContentSignal.id, ContentSignal.value, ContentSignal.bank_id)
+        .join(BankContent, BankContent.id == ContentSignal.content_id)
+        .join(Bank, Bank.id == ContentSignal.bank_id)
+        .where(
+            ContentSignal.import_id == import_id,
+            ContentSignal.import_id.in_(published_imports()),
+            ContentSignal.signal_type == signal_type,
+            ContentSignal.id > after_id,
+            BankContent.enabled.is_(True),
+            Bank.matching_enabled_ratio > 0,
+        )
+        .order_by(ContentSignal.id)
+        .limit(limit)
+    )
+    return [CurrentSignal(i, v, b) for i, v, b in session.execute(stmt)]
 
 
 def describe_signals(session: Session, ids: Iterable[int]) -> dict[int, SignalInfo]:
@@ -1398,7 +1664,7 @@ def describe_signals(session: Session, ids: Iterable[int]) -> dict[int, SignalIn
             )
             .join(BankContent, BankContent.id == ContentSignal.content_id)
             .join(Bank, Bank.id == ContentSignal.bank_id)
-            .where(ContentSignal.id.in_(chunk))
+            .where(ContentSignal.id.in_(chunk), visible(ContentSignal.import_id))
         )
         for r in rows:
             out[r.id] = SignalInfo(
@@ -1437,6 +1703,7 @@ __all__ = [
     "get_bank",
     "get_content",
     "import_records",
+    "import_signals",
     "import_staged",
     "last_change_seq",
     "list_banks",

@@ -24,6 +24,7 @@ from vangnet.investigate.locate import read_chain
 from vangnet.investigate.tuning import TriageTuning
 from vangnet.store.db import writer
 from vangnet.store.models import Bank, BankContent, ContentSignal, TriageItem
+from vangnet.store.visibility import visible
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ def _library(engine: Engine, case_id: int, tuning: TriageTuning) -> tuple[Any, d
             .where(
                 ContentSignal.signal_type.in_(["vpdq", "vpdq_cropped", "vpdq_regions"]),
                 BankContent.enabled.is_(True),
+                visible(ContentSignal.import_id),  # nothing of an unpublished import
             )
         ).all()
         videos = list(

@@ -38,7 +38,7 @@ from vangnet.index.base import SignalIndex
 from vangnet.index.registry import get_index
 from vangnet.signals.base import SignalType
 from vangnet.signals.registry import failed_signal_types, signal_types
-from vangnet.store.models import Bank, ContentSignal
+from vangnet.store.models import Bank, ChangeOp, ContentSignal
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +156,48 @@ class SignalIndexes:
         return applied
 
     def _apply(self, changes: list[bank_service.IndexChange]) -> None:
+        """Apply ``changes`` in order; an ``import`` entry adds every matchable signal of
+        the published import it names (read in pages, as it stands now)."""
+        segment: list[bank_service.IndexChange] = []
+        for change in changes:
+            if change.op is ChangeOp.IMPORT:
+                self._apply_changes(segment)
+                segment = []
+                self._apply_import(change)
+            else:
+                segment.append(change)
+        self._apply_changes(segment)
+
+    def _apply_import(self, change: bank_service.IndexChange, *, page: int = 50_000) -> None:
+        after = 0
+        while True:
+            with Session(self._engine) as session:
+                rows = bank_service.import_signals(
+                    session,
+                    import_id=change.signal_id,
+                    signal_type=change.signal_type,
+                    after_id=after,
+                    limit=page,
+                )
+            self._apply_changes(
+                [
+                    bank_service.IndexChange(
+                        seq=change.seq,
+                        op=ChangeOp.ADD,
+                        signal_type=change.signal_type,
+                        signal_id=row.signal_id,
+                        bank_id=row.bank_id,
+                        value=row.value,
+                        created_at=change.created_at,
+                    )
+                    for row in rows
+                ]
+            )
+            if len(rows) < page:
+                return
+            after = rows[-1].signal_id
+
+    def _apply_changes(self, changes: list[bank_service.IndexChange]) -> None:
         # Group consecutive changes per signal type and operation to use batch updates.
         adds: dict[str, dict[int, str]] = {}
         removes: dict[str, set[int]] = {}

@@ -79,6 +79,15 @@ class UTCDateTime(TypeDecorator[datetime]):
 class ChangeOp(enum.StrEnum):
     ADD = "add"
     REMOVE = "remove"
+    # Every signal of one published import (``signal_id`` holds the import's id): followers
+    # read them with `vangnet.banks.service.import_signals`, so publishing writes one row.
+    IMPORT = "import"
+
+
+class ImportState(enum.StrEnum):
+    STAGING = "staging"  # being written: its content and signals are invisible
+    PUBLISHED = "published"  # visible to every reader
+    FAILED = "failed"  # stopped or abandoned: its rows are being removed
 
 
 class Base(DeclarativeBase):
@@ -111,7 +120,11 @@ class Bank(Base):
 
 class BankContent(Base):
     __tablename__ = "bank_content"
-    __table_args__ = (Index(None, "bank_id", "external_id"),)
+    __table_args__ = (
+        Index(None, "bank_id", "external_id"),
+        # counts of what readers see seek past an unpublished import instead of reading it
+        Index(None, "bank_id", "import_id", "enabled"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"))
@@ -124,6 +137,8 @@ class BankContent(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The import that wrote this item (None: added by hand); visible only once it is published.
+    import_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
 
 class ContentSignal(Base):
@@ -131,6 +146,7 @@ class ContentSignal(Base):
     __table_args__ = (
         UniqueConstraint("bank_id", "signal_type", "value_key"),
         Index(None, "signal_type", "value_key"),
+        Index(None, "bank_id", "import_id", "signal_type"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -142,12 +158,36 @@ class ContentSignal(Base):
     signal_type: Mapped[str] = mapped_column(String(32))
     value: Mapped[str] = mapped_column(Text)
     value_key: Mapped[str] = mapped_column(String(136))
+    # The import that wrote this signal (None: added by hand); visible once it is published.
+    import_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class BankImport(Base):
+    """One bulk write (``bank import``, a batch add): its content and signals are written in
+    many short transactions marked with its id, and every reader ignores them until one tiny
+    transaction sets ``state`` to published. Rows of an import that stopped are removed by
+    the next import (`vangnet.banks.service`)."""
+
+    __tablename__ = "bank_imports"
+    __table_args__ = (
+        CheckConstraint("state IN ('staging', 'published', 'failed')", name="state"),
+        Index(None, "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    bank_id: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=ImportState.STAGING.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    touched_at: Mapped[datetime] = mapped_column(default=utcnow)  # the last chunk written
+    published_at: Mapped[datetime | None] = mapped_column()
 
 
 class BankImportRow(Base):
-    """A record of a bank import being staged (in short transactions, one chunk each):
-    invisible to everything else until the import is published in one transaction, and
-    deleted then. Rows of an import that stopped (killed) are removed by the next import."""
+    """A record of an import that could not be written with its chunk (``status``
+    ``deferred``: another unpublished import held the value), or a value another writer
+    took from this unpublished import (``taken``, with the content it left). Both are
+    settled when the import publishes, and deleted after."""
 
     __tablename__ = "bank_import_rows"
     __table_args__ = (
@@ -172,14 +212,16 @@ class BankImportRow(Base):
     owner: Mapped[bool] = mapped_column(Boolean, default=False)  # creates its content item
     content_id: Mapped[int | None] = mapped_column(Integer)
     staged_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(8), default="deferred", server_default="deferred")
 
 
 class IndexChangeEntry(Base):
-    """One signal entering (``add``) or leaving (``remove``) the matchable set."""
+    """One signal entering (``add``) or leaving (``remove``) the matchable set, or every
+    signal of one published import entering it (``import``; ``signal_id`` is the import)."""
 
     __tablename__ = "index_changes"
     __table_args__ = (
-        CheckConstraint("op IN ('add', 'remove')", name="op"),
+        CheckConstraint("op IN ('add', 'remove', 'import')", name="op"),
         {"sqlite_autoincrement": True},
     )
 

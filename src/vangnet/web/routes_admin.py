@@ -32,6 +32,7 @@ from vangnet.review import users
 from vangnet.signals.registry import signal_types
 from vangnet.store.db import writer
 from vangnet.store.models import ApiKey, Bank, BankContent, ContentSignal, WebhookDelivery
+from vangnet.store.visibility import visible
 from vangnet.web.deps import csrf_for, render, signed_in
 from vangnet.web.sessions import WebIdentity
 
@@ -98,7 +99,8 @@ def _search_text(session: Session, text: str) -> list[dict[str, Any]]:
             or_(
                 BankContent.note.icontains(text, autoescape=True),
                 BankContent.series.icontains(text, autoescape=True),
-            )
+            ),
+            visible(BankContent.import_id),  # nothing of an import still being written
         )
         .order_by(BankContent.id)
         .limit(SEARCH_LIMIT)
@@ -107,7 +109,7 @@ def _search_text(session: Session, text: str) -> list[dict[str, Any]]:
     if signals:
         for content_id, signal_type, value in session.execute(
             select(ContentSignal.content_id, ContentSignal.signal_type, ContentSignal.value)
-            .where(ContentSignal.content_id.in_(list(signals)))
+            .where(ContentSignal.content_id.in_(list(signals)), visible(ContentSignal.import_id))
             .order_by(ContentSignal.id)
         ):
             signals[content_id].append((signal_type, value))
