@@ -135,7 +135,7 @@ def copies(engine: Engine, i: int) -> int:
 
 def indexed(indexes: SignalIndexes) -> int:
     indexes.refresh()
-    return len(indexes.hamming["pdq"]) if "pdq" in indexes.hamming else 0
+    return len(indexes.indexes["pdq"]) if "pdq" in indexes.indexes else 0
 
 
 def bank_lookup(client: object, i: int) -> list[str]:

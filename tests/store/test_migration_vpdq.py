@@ -1,4 +1,4 @@
-"""Migration 0011_vpdq on SQLite and PostgreSQL: a bank made when ``vpdq`` held bar-cropped
+"""Migration 0013_vpdq on SQLite and PostgreSQL: a bank made when ``vpdq`` held bar-cropped
 frames is upgraded with data in it; its values become ``vpdq_cropped``, running indexes
 follow through the change log, matching still finds the video, and `vangnet bank rehash`
 gives the content the standard ``vpdq`` (Meta's), which exports then carry."""
@@ -43,16 +43,16 @@ REFERENCE = "threatexchange/video/vpdq-hashes/test-padded-dimensions.txt"
 
 
 def _previous() -> str:
-    """The revision before 0011_vpdq (whatever the migrations are chained to)."""
+    """The revision before 0013_vpdq (whatever the migrations are chained to)."""
     script = ScriptDirectory.from_config(alembic_config())
-    down = script.get_revision("0011_vpdq").down_revision
+    down = script.get_revision("0013_vpdq").down_revision
     assert isinstance(down, str)
     return down
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own at the revision before 0011_vpdq."""
+    """An empty database of its own at the revision before 0013_vpdq."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
         upgrade(url, _previous())

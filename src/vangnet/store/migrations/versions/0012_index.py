@@ -1,7 +1,7 @@
 """Evidence hashes of any signal type: one typed row per item and signal type.
 
 Revision ID: 0012_index
-Revises: 0011_vpdq
+Revises: 0011_publish
 Create Date: 2026-12-06
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_index"
-down_revision: str | None = "0011_vpdq"
+down_revision: str | None = "0011_publish"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,8 +1,8 @@
 """Constant-time publish: imports write their rows marked with an import id that readers
 ignore until the import (``bank_imports``) is published; ``import`` change-log entries.
 
-Revision ID: 0013_publish
-Revises: 0012_index
+Revision ID: 0011_publish
+Revises: 0010_fuzz
 Create Date: 2026-12-06
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_publish"
-down_revision: str | None = "0012_index"
+revision: str = "0011_publish"
+down_revision: str | None = "0010_fuzz"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

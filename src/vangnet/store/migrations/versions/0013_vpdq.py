@@ -9,8 +9,8 @@ again from the media. Each bank's ``vpdq`` thresholds are copied to ``vpdq_cropp
 index change log gets a ``remove`` (as ``vpdq``) and an ``add`` (as ``vpdq_cropped``) per
 renamed matchable signal, so running servers follow without a restart.
 
-Revision ID: 0011_vpdq
-Revises: 0010_fuzz
+Revision ID: 0013_vpdq
+Revises: 0012_index
 Create Date: 2026-12-06
 """
 
@@ -24,8 +24,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011_vpdq"
-down_revision: str | None = "0010_fuzz"
+revision: str = "0013_vpdq"
+down_revision: str | None = "0012_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
