@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
+from vangnet.config import get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
@@ -37,7 +38,9 @@ def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_da
         s.commit()
     indexes = SignalIndexes(db_engine)
     indexes.load()
-    query = hash_file(shared_data / VIDEOS / "sample-videos/chair-20-sd-bar.mp4")
+    query = hash_file(
+        shared_data / VIDEOS / "sample-videos/chair-20-sd-bar.mp4", settings=get_settings()
+    )
     assert "vpdq_uncropped" in query  # the video has bars
     with Session(db_engine) as s:
         matcher = Matcher(indexes)
@@ -51,13 +54,15 @@ def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_da
 
 
 def test_unbarred_video_has_one_hash_list(shared_data: Path) -> None:
-    hashed = hash_file(shared_data / VIDEOS / "sample-videos/doorknob-hd-no-bar.mp4")
+    hashed = hash_file(
+        shared_data / VIDEOS / "sample-videos/doorknob-hd-no-bar.mp4", settings=get_settings()
+    )
     assert hashed["vpdq"] and "vpdq_uncropped" not in hashed
 
 
 @cache
 def _hashed(path: Path, for_bank: bool) -> dict[str, Any]:
-    return hash_file(path, for_bank=for_bank)
+    return hash_file(path, for_bank=for_bank, settings=get_settings())
 
 
 def test_overlaid_copy_matches_by_halves(db_engine: Engine, shared_data: Path) -> None:

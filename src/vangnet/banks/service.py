@@ -1168,6 +1168,7 @@ def add_many(
     *,
     bank: str,
     items: Sequence[BankRecord],
+    chunk: int,
     on_publish: Callable[[Session, list[int]], None] | None = None,
 ) -> list[int]:
     """Add each item as its own content item, as `add_content` would one by one (an item
@@ -1177,6 +1178,7 @@ def add_many(
     Staged in short transactions and published in one (with ``on_publish``, e.g. the audit
     entry), so a large batch does not hold the write lock while it is validated and copied.
     A bad item raises before anything is staged, naming its position (``items[3]: ...``).
+    ``chunk`` (``settings.bank_import_chunk``) items are staged per transaction.
     """
     key = uuid.uuid4().hex
     with Session(engine) as session:
@@ -1190,10 +1192,10 @@ def add_many(
             raise type(error)(f"items[{position}]: {error.message}") from None
         row["owner"] = True  # its own item, whatever its external id
         rows.append(row)
-    size = get_settings().bank_import_chunk
+    size = chunk
     try:
-        for chunk in _chunks(rows, size):
-            _stage_chunk(engine, list(chunk))
+        for part in _chunks(rows, size):
+            _stage_chunk(engine, list(part))
         with Session(writer(engine)) as session, session.begin():
             _lock_change_log(session)
             target = _bank_row(session, bank)
@@ -1225,7 +1227,7 @@ def import_staged(
     *,
     bank: str,
     records: Iterable[BankRecord],
-    chunk: int | None = None,
+    chunk: int,
     on_publish: Callable[[Session, ImportResult], None] | None = None,
 ) -> ImportResult:
     """Import ``records`` into ``bank`` holding the write lock only briefly.
@@ -1236,8 +1238,9 @@ def import_staged(
     the audit entry) and commits. All-or-nothing: an error while reading or staging discards
     the staged rows and re-raises; a killed import leaves only staged rows, which nothing
     shows and the next import removes. Values the bank already holds are skipped.
+    ``chunk`` is the setting ``bank_import_chunk``, passed in by the caller.
     """
-    size = get_settings().bank_import_chunk if chunk is None else chunk
+    size = chunk
     if size < 1:
         raise ValidationError("chunk must be at least 1")
     key = uuid.uuid4().hex

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from vangnet.cli.output import console, print_json, user_errors
+from vangnet.config import get_settings
 
 
 def triage_command(
@@ -74,6 +75,7 @@ def triage_command(
                 case=case,
                 sources=[str(s) for s in sources],
                 actor=who,
+                settings=get_settings(),
                 options=Options(ocr=not no_ocr, workers=workers),
                 progress=progress,
             ).run()

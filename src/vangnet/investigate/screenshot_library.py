@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.errors import ConflictError, InvalidHashError, MediaError
 from vangnet.index.pdq_index import hex_to_words
 from vangnet.investigate.screenshot_edges import Box
@@ -203,8 +203,9 @@ class FrameLibrary:
     show any moment, so every frame is hashed unless told otherwise, and a frame whose parts
     are all within ``dedupe_bits`` of the last one kept is dropped."""
 
-    def __init__(self, *, fps: float | None = None, dedupe_bits: int | None = None) -> None:
-        settings = get_settings()
+    def __init__(
+        self, *, settings: Settings, fps: float | None = None, dedupe_bits: int | None = None
+    ) -> None:
         self.fps = settings.bank_video_fps if fps is None else fps
         self.dedupe_bits = settings.bank_video_dedupe_bits if dedupe_bits is None else dedupe_bits
         self.quality_floor = settings.pdq_quality_floor
@@ -282,9 +283,11 @@ class FrameLibrary:
         return self._add(LibraryEntry(name, kind, "native", EntryHashes.stack(rows)))
 
     @classmethod
-    def from_hashes(cls, items: Mapping[str, Iterable[VpdqFrame]]) -> FrameLibrary:
+    def from_hashes(
+        cls, items: Mapping[str, Iterable[VpdqFrame]], *, settings: Settings
+    ) -> FrameLibrary:
         """A hash-only library of videos, e.g. from a bank's vPDQ (+ regions) frames."""
-        library = cls()
+        library = cls(settings=settings)
         for name, frames in items.items():
             library.add_hashes(name, frames)
         return library

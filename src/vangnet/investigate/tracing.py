@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.investigate.locate import read_chain
 from vangnet.store.db import writer
@@ -38,11 +39,11 @@ def _is_candidate(item: TriageItem, text_was_read: bool) -> bool:
     return not text_was_read and (item.content_type == "image/png")
 
 
-def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
+def _library(engine: Engine, case_id: int, settings: Settings) -> tuple[Any, dict[str, str]]:
     from vangnet.investigate.screenshots import FrameLibrary
     from vangnet.signals import vpdq
 
-    library = FrameLibrary()
+    library = FrameLibrary(settings=settings)
     labels: dict[str, str] = {}
     with Session(engine) as session:
         rows = session.execute(
@@ -91,7 +92,7 @@ def _library(engine: Engine, case_id: int) -> tuple[Any, dict[str, str]]:
     return library, labels
 
 
-def trace_case(engine: Engine, case_id: int, *, text_was_read: bool) -> int:
+def trace_case(engine: Engine, case_id: int, *, text_was_read: bool, settings: Settings) -> int:
     """Trace the case's screenshot-like photos; returns how many were traced."""
     from vangnet.investigate.screenshots import trace
 
@@ -108,7 +109,7 @@ def trace_case(engine: Engine, case_id: int, *, text_was_read: bool) -> int:
     candidates = [p for p in photos if _is_candidate(p, text_was_read)][:MAX_CANDIDATES]
     if not candidates:
         return 0
-    library, labels = _library(engine, case_id)
+    library, labels = _library(engine, case_id, settings)
     if not len(library):
         return 0
     traced = 0

@@ -31,8 +31,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.children import die_with_parent
+from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.investigate.sources import Entry, forget, walk
+from vangnet.media.limits import MediaLimits, media_limits
+from vangnet.media.limits import configure as configure_media
 from vangnet.store.db import writer
 from vangnet.store.models import Case, TriageItem, TriageRun, utcnow
 
@@ -185,7 +188,9 @@ def _steps() -> list[Step]:
     return list(steps.STEPS)
 
 
-def analyse(data: bytes, container: str | None, options: Options) -> dict[str, Any]:
+def analyse(
+    data: bytes, container: str | None, options: Options, settings: Settings
+) -> dict[str, Any]:
     """Everything about one file's bytes (runs in a worker process)."""
     from vangnet.hashing import hash_bytes
     from vangnet.media.sniff import media_type
@@ -196,7 +201,11 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
         out["kind"] = "image" if container in ("raw", "ewf") else "archive"
         return out
     try:
-        hashed = hash_bytes(data, dihedral=True) if len(data) <= PERCEPTUAL_MAX_BYTES else None
+        hashed = (
+            hash_bytes(data, settings=settings, dihedral=True)
+            if len(data) <= PERCEPTUAL_MAX_BYTES
+            else None
+        )
     except VangnetError as exc:
         hashed = None
         out["note"] = exc.message
@@ -229,8 +238,9 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
     return out
 
 
-def _init_worker() -> None:
+def _init_worker(limits: MediaLimits) -> None:
     die_with_parent()
+    configure_media(limits)  # a spawned interpreter: the caps its parent was given
     # Keep each worker to one thread of numeric work: the pool is the parallelism.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -319,10 +329,12 @@ class Triage:
         case: str,
         sources: list[str],
         actor: str,
+        settings: Settings,
         options: Options | None = None,
         progress: Callable[[Summary, str], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.settings = settings
         self.case = case
         self.sources = sources
         self.actor = actor
@@ -331,7 +343,6 @@ class Triage:
         self._workers = 1
 
     def run(self) -> Summary:
-        from vangnet.config import get_settings
         from vangnet.match.indexes import SignalIndexes
         from vangnet.match.service import Matcher
 
@@ -354,14 +365,17 @@ class Triage:
             run_id = run.id
         summary = Summary(case=self.case, case_id=case_id, run_id=run_id)
         done = _done_keys(self.engine, case_id)
-        indexes = SignalIndexes(self.engine, snapshot_dir=get_settings().snapshot_dir)
+        indexes = SignalIndexes(self.engine, snapshot_dir=self.settings.snapshot_dir)
         indexes.load()
         matcher = Matcher(indexes)
         workers = self._workers = self.options.workers or max(1, os.cpu_count() or 1)
         batch: list[tuple[Entry, dict[str, Any]]] = []
         try:
             with ProcessPoolExecutor(
-                max_workers=workers, initializer=_init_worker, mp_context=_pool_context()
+                max_workers=workers,
+                initializer=_init_worker,
+                initargs=(media_limits(),),
+                mp_context=_pool_context(),
             ) as pool:
                 for entry, result in self._results(pool, walk(self.sources), done, summary):
                     batch.append((entry, result))
@@ -376,7 +390,7 @@ class Triage:
             from vangnet.investigate.tracing import trace_case
 
             summary.screenshots_traced = trace_case(
-                self.engine, case_id, text_was_read=self.options.ocr
+                self.engine, case_id, text_was_read=self.options.ocr, settings=self.settings
             )
         finally:
             summary.seconds = time.monotonic() - started
@@ -426,7 +440,7 @@ class Triage:
             data = entry.read()
         except OSError as exc:
             return _Pending(entry, None, _failure(entry, f"cannot read: {exc}"))
-        future = pool.submit(analyse, data, entry.container, self.options)
+        future = pool.submit(analyse, data, entry.container, self.options, self.settings)
         forget(entry)
         return _Pending(entry, future)
 
