@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import common, peers
+from vangnet.config import get_settings
 
 Hasher = Callable[[Path], str]
 
@@ -67,7 +68,7 @@ def vangnet_hash_file() -> tuple[Hasher | None, str | None]:
         return None, f"{common.NOT_AVAILABLE} ({type(exc).__name__})"
 
     def run(path: Path) -> str:
-        return str(hash_file(path).get("pdq") or "")
+        return str(hash_file(path, settings=get_settings()).get("pdq") or "")
 
     return run, None
 

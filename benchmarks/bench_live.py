@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import common
+from vangnet.config import get_settings
 
 EVENTS = 8
 FIRST_LEAD_SECONDS = 2.0  # extra negative time before the first event (connection set-up)
@@ -291,7 +292,11 @@ def _bank(engine: Any, photos: list[Path]) -> dict[int, int]:
     with Session(engine) as s:
         banks.create_bank(s, name="BENCH_LIVE", high_confidence=True)
         for i, photo in enumerate(photos):
-            cid = banks.add_content(s, bank="BENCH_LIVE", signals=signal_values(hash_file(photo)))
+            cid = banks.add_content(
+                s,
+                bank="BENCH_LIVE",
+                signals=signal_values(hash_file(photo, settings=get_settings())),
+            )
             out[cid] = i
         s.commit()
     return out
@@ -308,7 +313,7 @@ def latency_run(protocol: str, height: int, fps: float, clips: Path, events: int
     receiver = _Receiver()
     home = Path(tempfile.mkdtemp(prefix="vangnet-bench-live-"))
     _env(home, VANGNET_WEBHOOK_URL=receiver.url, VANGNET_WEBHOOK_SECRET=SECRET)
-    engine = make_engine()
+    engine = make_engine(get_settings().effective_database_url)
     ensure_schema(engine)
     content_event = _bank(engine, _photos()[:events])
     alert_at: dict[int, tuple[float, int, float]] = {}  # event -> (wall, alert id, stream t)
@@ -319,7 +324,7 @@ def latency_run(protocol: str, height: int, fps: float, clips: Path, events: int
             index = content_event[int(event["content_id"])]
             alert_at.setdefault(index, (at, int(event["alert_id"]), event["first_stream_time"]))
 
-    monitor = Monitor(engine, on_event=on_event).start()
+    monitor = Monitor(engine, on_event=on_event, settings=get_settings()).start()
     port = _free_port(socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM)
     started = time.monotonic()
     try:
@@ -414,10 +419,10 @@ def capacity_child(streams: int, seconds: float, ports: list[int]) -> dict[str, 
     from vangnet.store.db import make_engine
     from vangnet.store.migrate import ensure_schema
 
-    engine = make_engine()
+    engine = make_engine(get_settings().effective_database_url)
     ensure_schema(engine)
     _bank(engine, _photos()[:1])
-    monitor = Monitor(engine).start()
+    monitor = Monitor(engine, settings=get_settings()).start()
     cpu0 = time.process_time()
     # (the bank holds one of the clip's photos: one alert per stream and loop, as in life
     # most streams are negative)

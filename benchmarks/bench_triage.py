@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import common, peers
+from vangnet.config import get_settings
 
 WORKERS = 2
 MIN_FILES = 2000  # default copies: at least this many files in the folder
@@ -450,7 +451,7 @@ def _make_hasher(name: str) -> Callable[[Path], Any]:
         from vangnet.hashing import hash_bytes
 
         def run(path: Path) -> Any:
-            return hash_bytes(path.read_bytes())
+            return hash_bytes(path.read_bytes(), settings=get_settings())
 
         return run
     if name == "threatexchange":

@@ -37,6 +37,9 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     reset_settings()
     yield
     reset_settings()
+    from vangnet.media.limits import MediaLimits, configure
+
+    configure(MediaLimits())  # an entry point a test ran may have installed other caps
 
 
 # -- database fixtures (store/banks/auth) ------------------------------------------------------
@@ -112,11 +115,32 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
+def install_media_limits() -> None:
+    """Tests are entry points: install the decode caps of the settings in force (as the CLI
+    and the app factory do); the autouse fixture restores the defaults afterwards."""
+    from vangnet.config import get_settings
+    from vangnet.media.limits import MediaLimits, configure
+
+    configure(MediaLimits.from_settings(get_settings()))
+
+
+def audited(engine: Engine) -> Engine:
+    """Tests are entry points: audit entries written through ``engine`` (and the engines made
+    from it afterwards) use the anchor of the settings in force when each is written, so that
+    a test may change the audit settings after making its engine."""
+    from vangnet.audit.anchor import anchor_for
+    from vangnet.audit.chain import ANCHOR_OPTION
+    from vangnet.config import get_settings
+
+    engine.update_execution_options(**{ANCHOR_OPTION: lambda: anchor_for(get_settings())})
+    return engine
+
+
 @pytest.fixture
 def db_engine(db_url: str) -> Iterator[Engine]:
     from vangnet.store.db import make_engine
 
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     yield engine
     engine.dispose()
 

@@ -721,6 +721,81 @@ class Settings(BaseSettings):
         "(exact digests only) instead of being read into memory.",
     )
 
+    # --- settings ---
+    # Operator-tunable constants that were fixed in code (issue 11, point 4); every default is
+    # the value the code used before.
+    webhook_backoff_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest wait between two delivery attempts of a webhook (the doubling "
+        "backoff from webhook_backoff_seconds stops growing here).",
+    )
+    live_high_confidence_min_frames: int = Field(
+        default=1,
+        ge=1,
+        description="Decision rule of high-confidence banks whose policy sets none: this many "
+        "matching samples ...",
+    )
+    live_high_confidence_window: int = Field(
+        default=1,
+        ge=1,
+        description="... within this many most recent samples of the stream.",
+    )
+    review_priority_severity: dict[str, int] = Field(
+        default_factory=lambda: {
+            "vics:1": 40,
+            "uk:A": 40,
+            "uk:B": 32,
+            "uk:C": 24,
+            "vics:2": 20,
+            "vics:3": 15,
+            "vics:4": 5,
+            "vics:0": 0,
+        },
+        description="Queue-priority points of the most severe matched category "
+        '("profile:code"), as a JSON object, e.g. {"vics:1": 40, "uk:A": 40}.',
+    )
+    review_priority_uncategorised: int = Field(
+        default=10,
+        ge=0,
+        description="Priority points of a match whose category is unknown or not in "
+        "review_priority_severity.",
+    )
+    review_priority_live: int = Field(
+        default=30, ge=0, description="Priority points while the case's stream is still running."
+    )
+    review_priority_confidence: int = Field(
+        default=15,
+        ge=0,
+        description="Priority points of a match from a high-confidence bank or an exact hash.",
+    )
+    review_priority_distance: int = Field(
+        default=12,
+        ge=0,
+        description="Most priority points of a perceptual (PDQ, vPDQ) match: a distance of 0 "
+        "gets all of them, one at the bank's threshold almost none.",
+    )
+    review_priority_per_match: int = Field(
+        default=4, ge=0, description="Priority points per further match in the case ..."
+    )
+    review_priority_matches_max: int = Field(default=20, ge=0, description="... up to this many.")
+    review_priority_viewers: float = Field(
+        default=5.0,
+        ge=0,
+        description="Priority points per tenfold viewers of the stream (this x log10(1 + "
+        "viewers)) ...",
+    )
+    review_priority_viewers_max: int = Field(default=15, ge=0, description="... up to this many.")
+    review_priority_classifier: int = Field(
+        default=20,
+        ge=0,
+        description="Priority points of a classifier score of 1.0 (scaled down with the "
+        "highest score); a score never reports or confirms anything on its own.",
+    )
+    review_priority_escalated: int = Field(
+        default=10, ge=0, description="Priority points of an escalated case."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -101,7 +101,11 @@ def _demo_users(session: Session) -> dict[str, str]:
 
 def prepare_demo(settings: Settings) -> DemoInfo:
     """Create (idempotently) the demo bank, a fresh demo key, and a query picture."""
-    engine = make_engine(settings.effective_database_url)
+    from vangnet.audit.chain import attach_anchor
+
+    engine = attach_anchor(
+        make_engine(settings.effective_database_url, home=settings.home), settings
+    )
     try:
         ensure_schema(engine)
         with Session(engine) as session:
@@ -115,7 +119,9 @@ def prepare_demo(settings: Settings) -> DemoInfo:
                     note="Pictures drawn by `vangnet demo`; benign.",
                 )
             for seed in range(PICTURES):
-                hashed = hash_bytes(encode(draw_picture(seed)), path=f"demo-{seed}.png")
+                hashed = hash_bytes(
+                    encode(draw_picture(seed)), settings=settings, path=f"demo-{seed}.png"
+                )
                 banks.add_content(
                     session,
                     bank=DEMO_BANK,
@@ -141,7 +147,7 @@ def prepare_demo(settings: Settings) -> DemoInfo:
     folder.mkdir(parents=True, exist_ok=True)
     query_path = folder / "query.jpg"
     query_path.write_bytes(data)
-    pdq = hash_bytes(data, path=str(query_path))["pdq"]
+    pdq = hash_bytes(data, settings=settings, path=str(query_path))["pdq"]
     base = f"http://{settings.host}:{settings.port}"
     text = f"""
 Vangnet demo: bank {DEMO_BANK} holds {PICTURES} drawn pictures.

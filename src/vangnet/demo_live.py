@@ -65,6 +65,7 @@ def queue_demo_stream(settings: Settings, clip: Path) -> int:
             row = create_stream(
                 session,
                 url=f"file://{clip}?loop=1",
+                settings=settings,
                 external_id=DEMO_STREAM_ID,
                 metadata={"account": "demo-streamer", "viewers": 3},
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.errors import MediaError, MediaTooLargeError
 from vangnet.media.image import decode_image
 from vangnet.media.sniff import sniff
@@ -23,6 +23,7 @@ from vangnet.signals.vpdq import frame_dicts, frames_of, hash_video_variants
 def hash_bytes(
     data: bytes,
     *,
+    settings: Settings,
     path: str = "-",
     all_frames: bool = False,
     dihedral: bool = False,
@@ -65,7 +66,6 @@ def hash_bytes(
                 for i, (pdq, quality) in enumerate(hashes)
             ]
     else:
-        settings = get_settings()
         if video_fps is None:
             video_fps = settings.bank_video_fps if for_bank else settings.video_fps
         video = hash_video_variants(
@@ -100,6 +100,7 @@ def signal_values(result: dict[str, Any]) -> dict[str, str]:
 def hash_file(
     path: str | Path,
     *,
+    settings: Settings,
     all_frames: bool = False,
     dihedral: bool = False,
     video_fps: float | None = None,
@@ -107,7 +108,7 @@ def hash_file(
 ) -> dict[str, Any]:
     """`hash_bytes` of a file, refused before reading when larger than max_file_bytes."""
     file = Path(path)
-    limit = get_settings().max_file_bytes
+    limit = settings.max_file_bytes
     try:
         with file.open("rb") as handle:
             size = handle.seek(0, 2)
@@ -123,6 +124,7 @@ def hash_file(
         raise MediaTooLargeError(f"file is more than max_file_bytes ({limit:,})")
     return hash_bytes(
         data,
+        settings=settings,
         path=str(path),
         all_frames=all_frames,
         dihedral=dihedral,

@@ -31,7 +31,7 @@ from vangnet.actions.webhooks import (
     signing_secret,
     verify,
 )
-from vangnet.config import reset_settings
+from vangnet.config import Settings, get_settings, reset_settings
 from vangnet.errors import ConflictError, NotFoundError, VangnetError
 from vangnet.store.db import session_scope
 from vangnet.store.models import Alert, WebhookDelivery, utcnow
@@ -60,7 +60,7 @@ def deliverers(db_engine: Engine) -> Iterator[list[Deliverer]]:
 
 
 def make(deliverers: list[Deliverer], engine: Engine) -> Deliverer:
-    deliverer = Deliverer(engine)
+    deliverer = Deliverer(engine, settings=get_settings())
     deliverers.append(deliverer)
     return deliverer
 
@@ -79,7 +79,7 @@ def queue(engine: Engine, key: str = "alert-1:stream.terminate", **kwargs: Any) 
             event=kwargs.pop("event", "stream.terminate"),
             payload=kwargs.pop("payload", {"stream": "abc", "alert": 1}),
             idempotency_key=key,
-            **kwargs,
+            **{"url": get_settings().webhook_url, **kwargs},
         )
     assert delivery_id is not None
     return delivery_id
@@ -158,13 +158,13 @@ def test_verify_rejects_a_replayed_idempotency_key() -> None:
 
 
 def test_signing_secret_sources(configure: Any, tmp_path: Path) -> None:
-    assert signing_secret() is None
+    assert signing_secret(get_settings()) is None
     secret_file = tmp_path / "webhook.key"
     secret_file.write_text(f"  {SECRET}\n")
     configure(webhook_secret_file=secret_file)
-    assert signing_secret() == SECRET.encode()
+    assert signing_secret(get_settings()) == SECRET.encode()
     configure(webhook_secret="inline")
-    assert signing_secret() == b"inline"  # the inline secret wins
+    assert signing_secret(get_settings()) == b"inline"  # the inline secret wins
 
 
 # -- the outbox ---------------------------------------------------------------------------------
@@ -177,7 +177,16 @@ def count(engine: Engine) -> int:
 
 def test_enqueue_without_a_url_writes_nothing(db_engine: Engine) -> None:
     with session_scope(db_engine) as session:
-        assert enqueue(session, event="alert.created", payload={}, idempotency_key="k") is None
+        assert (
+            enqueue(
+                session,
+                event="alert.created",
+                payload={},
+                idempotency_key="k",
+                url=get_settings().webhook_url,
+            )
+            is None
+        )
     assert count(db_engine) == 0
 
 
@@ -186,8 +195,23 @@ def test_enqueue_is_idempotent_on_the_key(db_engine: Engine, configure: Any) -> 
     first = queue(db_engine, "same-key")
     assert queue(db_engine, "same-key", payload={"other": True}) == first
     with session_scope(db_engine) as session:  # twice in one transaction, too
-        a = enqueue(session, event="alert.created", payload={}, idempotency_key="k2")
-        assert enqueue(session, event="alert.created", payload={}, idempotency_key="k2") == a
+        a = enqueue(
+            session,
+            event="alert.created",
+            payload={},
+            idempotency_key="k2",
+            url=get_settings().webhook_url,
+        )
+        assert (
+            enqueue(
+                session,
+                event="alert.created",
+                payload={},
+                idempotency_key="k2",
+                url=get_settings().webhook_url,
+            )
+            == a
+        )
     assert count(db_engine) == 2
     row = load(db_engine, first)
     assert (row.status, row.attempts, row.url) == ("pending", 0, "https://platform.example/hooks")
@@ -209,7 +233,12 @@ def test_enqueue_belongs_to_the_callers_transaction(db_engine: Engine, configure
         session.add(alert)
         session.flush()
         assert enqueue(
-            session, event="alert.created", payload={}, idempotency_key="a", alert_id=alert.id
+            session,
+            event="alert.created",
+            payload={},
+            idempotency_key="a",
+            alert_id=alert.id,
+            url=get_settings().webhook_url,
         )
         session.rollback()  # the alert's transaction failed: no webhook either
     assert count(db_engine) == 0
@@ -313,6 +342,26 @@ def test_dead_letter_after_max_attempts_then_retry(
     assert deliverer.run_once(now=utcnow() + timedelta(seconds=1)) == 1
     assert load(db_engine, delivery_id).status == "delivered"
     assert len(receiver.requests) == 5
+
+
+def test_the_backoff_cap_is_the_setting_passed_in(
+    db_engine: Engine, receiver: Receiver, deliverers: list[Deliverer]
+) -> None:
+    settings = Settings(
+        webhook_backoff_seconds=100, webhook_backoff_max_seconds=150, webhook_max_attempts=4
+    )
+    receiver.fail = 1000
+    delivery_id = queue(db_engine, url=receiver.url)
+    deliverer = Deliverer(db_engine, settings=settings)
+    deliverers.append(deliverer)
+    at = utcnow()
+    delays = []
+    for _ in range(3):
+        assert deliverer.run_once(now=at) == 1
+        row = load(db_engine, delivery_id)
+        delays.append((row.next_attempt_at - at).total_seconds())
+        at = row.next_attempt_at
+    assert delays == [100, 150, 150]  # doubling, capped at webhook_backoff_max_seconds
 
 
 def test_timeout_is_a_failed_attempt(

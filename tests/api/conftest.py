@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from conftest import audited
+
 with warnings.catch_warnings():
     # Starlette 1.x deprecates its TestClient on httpx (wants httpx2); the project pins httpx.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -28,7 +30,7 @@ UNRELATED = Path("photos/public-domain/skimage_coffee.png")
 
 
 def make_key(db_url: str, role: str, name: str | None = None) -> str:
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as session:
             _view, secret = create_key(session, name=name or f"test-{role}", role=role)

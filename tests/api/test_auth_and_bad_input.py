@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from vangnet.auth.keys import revoke_key
 from vangnet.store.db import make_engine
 
@@ -86,7 +87,7 @@ def test_revoked_key_and_bearer(make_client: AppFactory, db_url: str) -> None:
     assert client.get("/v1/banks", headers=bearer).status_code == 200
     assert client.get("/v1/banks", headers={"Authorization": f"Basic {secret}"}).status_code == 401
 
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as session:
             revoke_key(session, secret[:8])

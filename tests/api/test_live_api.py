@@ -20,12 +20,13 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from vangnet.actions import webhooks
 from vangnet.api import live
 from vangnet.api.app import create_app
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
-from vangnet.config import Settings
+from vangnet.config import Settings, get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.live.clips import Shot, encode_clip
 from vangnet.live.streams import create_stream
@@ -48,14 +49,14 @@ def photos(shared_data: Path) -> list[Path]:
 
 def bank_photo(db_url: str, photo: Path, *, name: str = "KNOWN") -> int:
     """A bank holding ``photo``; returns its content id."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as s:  # the running server writes too
             banks.create_bank(s, name=name)
             content_id = banks.add_content(
                 s,
                 bank=name,
-                signals=signal_values(hash_file(photo)),
+                signals=signal_values(hash_file(photo, settings=get_settings())),
                 category=Category.parse("vics:1"),
             )
             s.commit()
@@ -167,7 +168,7 @@ def test_pushed_frames_and_hashes_raise_alerts(
     assert client.post(f"/v1/streams/{stream}/stop").json()["state"] == "ended"  # idempotent
 
     # hash-only push: the platform hashes its frames itself
-    pdq = hash_file(known)["pdq"]
+    pdq = hash_file(known, settings=get_settings())["pdq"]
     second = start_push(client)
     frames = [{"stream_time": t, "pdq": pdq, "quality": 100} for t in (5.0, 6.0)]
     r = client.post(f"/v1/streams/{second}/hashes", json={"frames": frames})
@@ -418,10 +419,12 @@ def test_streams_queued_elsewhere_are_taken_over(
     client: TestClient, db_url: str, photos: list[Path]
 ) -> None:
     """`vangnet serve` resumes streams created by another process (`vangnet streams start`)."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as s:
-            stream_id = create_stream(s, url=None, external_id="elsewhere").id
+            stream_id = create_stream(
+                s, url=None, external_id="elsewhere", settings=get_settings()
+            ).id
             s.commit()
     finally:
         engine.dispose()
@@ -436,7 +439,7 @@ def test_streams_queued_elsewhere_are_taken_over(
 
 def test_dead_webhooks(client: TestClient, db_url: str) -> None:
     secret_url = "http://127.0.0.1:9/hook?token=s3cret"
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as s:  # the running monitor writes too (SQLite)
             delivery = webhooks.enqueue(
@@ -461,7 +464,7 @@ def test_dead_webhooks(client: TestClient, db_url: str) -> None:
     r = client.post(f"/v1/webhooks/{delivery}/retry")
     assert r.status_code == 200, r.text
     assert client.get("/v1/webhooks/dead").json()["deliveries"] == []
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as s:
             status = s.scalar(select(WebhookDelivery.status).where(WebhookDelivery.id == delivery))

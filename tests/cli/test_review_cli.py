@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from cli.test_cli import Run
+from conftest import audited
 from reports.fake_ncmec import PASSWORD, USERNAME, FakeNcmec, run_fake_ncmec
 from review.factory import PHOTOS, make_case
 from vangnet.audit.chain import GENESIS, cli_actor, entry_hash
@@ -41,7 +42,7 @@ def run() -> Run:
 
 @pytest.fixture
 def engine(cli_db: str) -> Iterator[Engine]:
-    engine = make_engine(cli_db)
+    engine = audited(make_engine(cli_db))
     yield engine
     engine.dispose()
 

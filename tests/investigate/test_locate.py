@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from investigate.images import PUBLIC, nested_archives
+from vangnet.config import get_settings
 from vangnet.errors import MediaTooLargeError, NotFoundError
 from vangnet.investigate import locate
 from vangnet.investigate.sources import walk
@@ -110,6 +111,7 @@ def test_archives_inside_read_once_archives_are_expanded(
         sources=[str(folder)],
         actor="test",
         options=Options(ocr=False, workers=1),
+        settings=get_settings(),
     ).run()
     assert not summary.failures, summary.failures
     with Session(db_engine) as session:

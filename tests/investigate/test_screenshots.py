@@ -30,7 +30,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from vangnet.config import reset_settings
+from conftest import install_media_limits
+from vangnet.config import get_settings, reset_settings
 from vangnet.errors import (
     ConflictError,
     EmptyInputError,
@@ -121,7 +122,7 @@ def timings() -> Iterator[Timings]:
 def pixel_library(videos: dict[str, bytes], timings: Timings) -> FrameLibrary:
     reset_settings()
     started = timings.start()
-    library = FrameLibrary(fps=LIBRARY_FPS)
+    library = FrameLibrary(fps=LIBRARY_FPS, settings=get_settings())
     for name, data in videos.items():
         library.add_video(name, data)
     timings.stop("build ingested library", started)
@@ -132,9 +133,9 @@ def pixel_library(videos: dict[str, bytes], timings: Timings) -> FrameLibrary:
 def bank_library(videos: dict[str, bytes], timings: Timings) -> FrameLibrary:
     reset_settings()
     started = timings.start()
-    library = FrameLibrary()
+    library = FrameLibrary(settings=get_settings())
     for name, data in videos.items():
-        hashed = hash_bytes(data, for_bank=True, video_fps=BANK_FPS)
+        hashed = hash_bytes(data, for_bank=True, video_fps=BANK_FPS, settings=get_settings())
         frames: list[VpdqFrame] = frames_of(hashed["vpdq"]) + frames_of(hashed["vpdq_regions"])
         library.add_hashes(name, frames)
     timings.stop("build hash-only library", started)
@@ -311,7 +312,7 @@ def test_picture_in_picture_inset_is_found_and_traced(data_dir: Path) -> None:
         for r in found
     ), found
 
-    library = FrameLibrary()
+    library = FrameLibrary(settings=get_settings())
     library.add_image("pasted", pasted.read_bytes())
     library.add_image("background", background.read_bytes())
     for other in photos[10:14]:
@@ -344,7 +345,7 @@ def test_window_screenshot_of_a_photo_with_mixed_library(data_dir: Path) -> None
     window.paste(shown, (40, 70))
     screenshot = png(np.asarray(window))
 
-    library = FrameLibrary()
+    library = FrameLibrary(settings=get_settings())
     library.add_image("ingested", path.read_bytes())
     pdq, quality = hash_image(decode_image(path.read_bytes())[0])
     library.add_hashes("banked", [VpdqFrame(0, quality, pdq, 0.0)], kind="image")
@@ -359,7 +360,7 @@ def test_window_screenshot_of_a_photo_with_mixed_library(data_dir: Path) -> None
 
 
 def test_bad_input_raises_media_errors(videos: dict[str, bytes], data_dir: Path) -> None:
-    library = FrameLibrary(fps=1)
+    library = FrameLibrary(fps=1, settings=get_settings())
     shot = (data_dir / SCREENSHOTS / "screenshot_20190730_PM_80534.png").read_bytes()
     with pytest.raises(EmptyInputError):
         trace(b"", library)
@@ -403,11 +404,12 @@ def test_frames_decoded_again_are_the_frames_hashed(videos: dict[str, bytes]) ->
 def test_huge_screenshot_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VANGNET_MAX_IMAGE_PIXELS", "1000000")
     reset_settings()
+    install_media_limits()
     with pytest.raises(MediaTooLargeError):
-        trace(png(np.zeros((1200, 1200, 3), np.uint8)), FrameLibrary())
+        trace(png(np.zeros((1200, 1200, 3), np.uint8)), FrameLibrary(settings=get_settings()))
 
 
 def test_blank_screenshot_has_no_regions() -> None:
     flat = np.full((400, 600, 3), 40, np.uint8)
     assert find_regions(flat) == []
-    assert trace(png(flat), FrameLibrary()) == []
+    assert trace(png(flat), FrameLibrary(settings=get_settings())) == []

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from investigate.images import PUBLIC, e01_of, fat_image, nested_archives
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
+from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.investigate.triage import Options, Triage
 from vangnet.store.models import TriageItem
@@ -32,7 +33,12 @@ VANGNET = str(Path(sys.executable).with_name("vangnet"))
 def _triage(engine: Engine, case: str, *sources: Path, **kw: Any) -> dict[str, Any]:
     options = Options(ocr=False, workers=2, **kw)
     summary = Triage(
-        engine, case=case, sources=[str(s) for s in sources], actor="test", options=options
+        engine,
+        case=case,
+        sources=[str(s) for s in sources],
+        actor="test",
+        options=options,
+        settings=get_settings(),
     ).run()
     return summary.to_dict()
 
@@ -98,7 +104,7 @@ def test_nested_archives_and_known_material(
         banks.add_content(
             s,
             bank="KNOWN",
-            signals=signal_values(hash_bytes(rocket)),
+            signals=signal_values(hash_bytes(rocket, settings=get_settings())),
             category=Category.parse("vics:2"),
             series="rockets",
         )
@@ -288,7 +294,9 @@ def test_near_duplicates_form_series_linked_to_bank_series(
         banks.add_content(
             s,
             bank="SERIES",
-            signals=signal_values(hash_bytes((mods / "aaa-orig.jpg").read_bytes())),
+            signals=signal_values(
+                hash_bytes((mods / "aaa-orig.jpg").read_bytes(), settings=get_settings())
+            ),
             category=Category.parse("vics:1"),
             series="bridge-series",
         )
@@ -343,6 +351,7 @@ def test_text_in_pictures_is_read_and_searchable(
             sources=[str(folder)],
             actor="test",
             options=Options(ocr=True, workers=1),
+            settings=get_settings(),
         )
         .run()
         .to_dict()

@@ -20,8 +20,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
+from vangnet.config import get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.store.db import writer
 
@@ -42,7 +44,10 @@ def bank_known(engine: Engine, photo: Path, *, name: str = "KNOWN", **policy: An
     with Session(writer(engine)) as s:  # the monitor may be writing too
         banks.create_bank(s, name=name, policy=policy or None)
         content_id = banks.add_content(
-            s, bank=name, signals=signal_values(hash_file(photo)), category=Category.parse("vics:1")
+            s,
+            bank=name,
+            signals=signal_values(hash_file(photo, settings=get_settings())),
+            category=Category.parse("vics:1"),
         )
         s.commit()
     return content_id
@@ -140,7 +145,7 @@ def home_engine() -> Iterator[Engine]:
     from vangnet.store.db import make_engine
     from vangnet.store.migrate import ensure_schema
 
-    engine = make_engine()
+    engine = audited(make_engine(get_settings().effective_database_url))
     try:
         ensure_schema(engine)
         yield engine

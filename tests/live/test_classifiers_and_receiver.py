@@ -22,6 +22,7 @@ from vangnet.actions.webhooks import (
     TIMESTAMP_HEADER,
     sign,
 )
+from vangnet.config import get_settings
 from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
 from vangnet.live.monitor import Monitor
 from vangnet.live.samples import pushed_frame_sample
@@ -62,13 +63,21 @@ def test_scores_ride_on_match_and_alert_events(db_engine: Engine, shared_data: P
     bank_known(db_engine, photo)
     events: list[dict[str, Any]] = []
     monitor = Monitor(
-        db_engine, on_event=events.append, classifiers=(Brightness(), Broken())
+        db_engine,
+        on_event=events.append,
+        classifiers=(Brightness(), Broken()),
+        settings=get_settings(),
     ).start()
     try:
         stream = monitor.add_stream(None)
         data = photo.read_bytes()
         for t in (1.0, 2.0):
-            monitor.push_sample(stream, pushed_frame_sample(stream, t, time.time(), data))
+            monitor.push_sample(
+                stream,
+                pushed_frame_sample(
+                    stream, t, time.time(), data, max_pixels=get_settings().live_max_pixels
+                ),
+            )
         assert wait_for(lambda: any(e["event"] == "alert" for e in events), 10)
     finally:
         monitor.close(end_streams=True)

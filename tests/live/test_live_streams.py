@@ -26,11 +26,12 @@ from live.streaming import (
     wait_for,
 )
 from vangnet.actions.webhooks import verify
-from vangnet.config import reset_settings
+from vangnet.config import get_settings, reset_settings
 from vangnet.live.alerts import list_alerts
 from vangnet.live.evidence import list_evidence, read_evidence
 from vangnet.live.monitor import Monitor
 from vangnet.review.cases import case_document
+from vangnet.review.priority import PriorityWeights
 from vangnet.store.models import Alert, Stream
 from vangnet.store.vault import Vault
 
@@ -48,7 +49,7 @@ def webhooks(receiver: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 def _start(engine: Engine, events: list[dict[str, Any]]) -> Monitor:
-    return Monitor(engine, on_event=events.append).start()
+    return Monitor(engine, on_event=events.append, settings=get_settings()).start()
 
 
 def _processed(monitor: Monitor, stream_id: int, seconds: float) -> bool:
@@ -88,7 +89,7 @@ def _check_evidence(engine: Engine, alert_id: int) -> None:
         matched = [i for i in items if i["matched"]]
         assert len(matched) >= 2 and len(items) > len(matched)  # samples around the match too
         assert all(i["custody"][0]["action"] == "captured" for i in items)
-        data = read_evidence(s, Vault.from_settings(), matched[0]["id"], actor="test")
+        data = read_evidence(s, Vault.from_settings(get_settings()), matched[0]["id"], actor="test")
         s.commit()
         assert data.startswith(b"\x89PNG")
         again = list_evidence(s, alert_id=alert_id)
@@ -142,7 +143,7 @@ def _check_case(engine: Engine, alert_id: int, content_id: int) -> None:
     with Session(engine) as s:
         alert = s.get_one(Alert, alert_id)
         assert alert.case_id is not None
-        doc = case_document(s, alert.case_id)
+        doc = case_document(s, alert.case_id, weights=PriorityWeights.from_settings(get_settings()))
     assert doc["key"] == "account:-:a1" and doc["kind"] == "live"
     assert doc["subject"]["account"] == "a1" and doc["subject"]["stream_external_id"] == "room-1"
     assert {m["content_id"] for m in doc["matches"]} == {content_id}

@@ -31,7 +31,7 @@ from live.streaming import (
     wait_for,
     worker,
 )
-from vangnet.config import reset_settings
+from vangnet.config import get_settings, reset_settings
 from vangnet.egress.policy import GENERIC_REASON
 from vangnet.live.alerts import list_alerts
 from vangnet.live.monitor import Monitor, StreamRuntime
@@ -162,7 +162,7 @@ def test_bad_streams_fail_or_stall_with_a_reason_next_to_a_good_one(
     garbage_port = free_port(socket.SOCK_DGRAM)
     closed_port = free_port()  # nothing listens there
     events: list[dict[str, Any]] = []
-    monitor = Monitor(db_engine, on_event=events.append).start()
+    monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     try:
         with udp_garbage(garbage_port), stalling_http_server(prefix) as stalling:
             good = monitor.add_stream(str(clip.path))
@@ -249,7 +249,7 @@ def test_frames_larger_than_live_max_pixels_fail_the_stream(
 ) -> None:
     _settings(monkeypatch, live_max_pixels=10_000)  # global: its own monitor
     events: list[dict[str, Any]] = []
-    monitor = Monitor(db_engine, on_event=events.append).start()
+    monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     try:
         stream_id = monitor.add_stream(str(clip.path))
         assert wait_for(lambda: monitor.runtime(stream_id).state.finished, timeout=20)
@@ -267,7 +267,7 @@ def test_frames_larger_than_live_max_pixels_fail_the_stream(
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_file_stream_ends_cleanly(db_engine: Engine, clip: Clip) -> None:
     events: list[dict[str, Any]] = []
-    monitor = Monitor(db_engine, on_event=events.append).start()
+    monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     try:
         stream_id = monitor.add_stream(str(clip.path))
         assert wait_for(lambda: monitor.runtime(stream_id).state.finished, timeout=30)
@@ -286,7 +286,7 @@ def test_a_stream_stopped_while_connecting_ends_with_the_stop_reason(
 ) -> None:
     prefix = remux_prefix(ffmpeg, clip.path, tmp_path, 300_000)
     events: list[dict[str, Any]] = []
-    monitor = Monitor(db_engine, on_event=events.append).start()
+    monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     try:
         with stalling_http_server(prefix, hold=True) as slow:
             stream_id = monitor.add_stream(slow.url)
@@ -357,7 +357,7 @@ def test_overload_drops_the_oldest_samples_and_still_alerts(
     _settings(monkeypatch, live_queue_samples=1)
     content_id = bank_known(db_engine, clip.known)
     events: list[dict[str, Any]] = []
-    monitor = Monitor(db_engine, on_event=events.append).start()
+    monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     submitted = 0
     longest = 0
     lock = threading.Lock()

@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import Engine
 
 from live.streaming import wait_for
-from vangnet.config import reset_settings
+from vangnet.config import Settings, get_settings, reset_settings
+from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ValidationError
-from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
+from vangnet.live.decision import Decision, DecisionWindow, Rule, default_rule, rule_for
 from vangnet.live.monitor import Monitor
 from vangnet.live.sampler import Sampler, SampleReason
 from vangnet.live.samples import Sample
@@ -128,12 +129,21 @@ def _feed(
 
 
 def test_rule_for_high_confidence_bank_is_one_of_one() -> None:
-    assert rule_for({}, high_confidence=True) == Rule(1, 1)
+    assert rule_for({}, default=default_rule(get_settings(), high_confidence=True)) == Rule(1, 1)
     assert Rule(1, 1).describe() == "1 matching sample"
 
 
+def test_the_high_confidence_rule_is_a_setting() -> None:
+    settings = Settings(live_high_confidence_min_frames=2, live_high_confidence_window=3)
+    assert default_rule(settings, high_confidence=True) == Rule(2, 3)
+    assert default_rule(settings, high_confidence=False) == Rule(2, 5)  # the others unchanged
+    assert rule_for({"live_window": 6}, default=default_rule(settings, high_confidence=True)) == (
+        Rule(2, 6)
+    )
+
+
 def test_rule_for_default_is_two_of_last_five() -> None:
-    rule = rule_for({}, high_confidence=False)
+    rule = rule_for({}, default=default_rule(get_settings(), high_confidence=False))
     assert rule == Rule(2, 5)
     assert rule.describe() == "2 of the last 5 samples"
 
@@ -142,15 +152,29 @@ def test_rule_for_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VANGNET_LIVE_MIN_FRAMES", "3")
     monkeypatch.setenv("VANGNET_LIVE_WINDOW", "2")
     reset_settings()
-    assert rule_for({}, high_confidence=False) == Rule(3, 3)  # a window holds min_frames
+    assert rule_for({}, default=default_rule(get_settings(), high_confidence=False)) == Rule(
+        3, 3
+    )  # a window holds min_frames
 
 
 def test_rule_for_policy_overrides() -> None:
-    assert rule_for({"live_min_frames": 3, "live_window": 8}, high_confidence=False) == Rule(3, 8)
-    assert rule_for({"live_min_frames": 3, "live_window": 8}, high_confidence=True) == Rule(3, 8)
-    assert rule_for({"live_min_frames": 4}, high_confidence=False) == Rule(4, 5)
-    assert rule_for({"live_min_frames": 7}, high_confidence=False) == Rule(7, 7)
-    assert rule_for({"live_window": 1}, high_confidence=False) == Rule(2, 2)
+    assert rule_for(
+        {"live_min_frames": 3, "live_window": 8},
+        default=default_rule(get_settings(), high_confidence=False),
+    ) == Rule(3, 8)
+    assert rule_for(
+        {"live_min_frames": 3, "live_window": 8},
+        default=default_rule(get_settings(), high_confidence=True),
+    ) == Rule(3, 8)
+    assert rule_for(
+        {"live_min_frames": 4}, default=default_rule(get_settings(), high_confidence=False)
+    ) == Rule(4, 5)
+    assert rule_for(
+        {"live_min_frames": 7}, default=default_rule(get_settings(), high_confidence=False)
+    ) == Rule(7, 7)
+    assert rule_for(
+        {"live_window": 1}, default=default_rule(get_settings(), high_confidence=False)
+    ) == Rule(2, 2)
 
 
 def test_one_of_one_fires_on_the_first_match() -> None:
@@ -217,7 +241,13 @@ def test_a_resumed_stream_extends_alerts_already_made() -> None:
 
 # -- sources and URLs --------------------------------------------------------------------------
 
-TIMEOUTS = {"connect_timeout": 1.0, "stall_timeout": 1.0}
+TIMEOUTS = {
+    "connect_timeout": 1.0,
+    "stall_timeout": 1.0,
+    "egress": EgressPolicy(),
+    "max_pixels": 3840 * 2160,
+    "rtsp_transport": "auto",
+}
 
 
 @pytest.mark.parametrize("url", ["ftp://example.org/x.mp4", "gopher://h/", "javascript:x"])
@@ -279,7 +309,7 @@ def test_display_url_strips_credentials_and_query(url: str | None, shown: str | 
 def test_samples_are_processed_when_no_bank_exists(
     db_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monitor = Monitor(db_engine, deliver_webhooks=False).start()
+    monitor = Monitor(db_engine, deliver_webhooks=False, settings=get_settings()).start()
     try:
         stream_id = monitor.add_stream(None)
         for i in range(3):

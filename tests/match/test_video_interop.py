@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
+from vangnet.config import get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
@@ -39,7 +40,9 @@ def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_da
         s.commit()
     indexes = SignalIndexes(db_engine)
     indexes.load()
-    query = hash_file(shared_data / VIDEOS / "sample-videos/chair-20-sd-bar.mp4")
+    query = hash_file(
+        shared_data / VIDEOS / "sample-videos/chair-20-sd-bar.mp4", settings=get_settings()
+    )
     assert "vpdq_cropped" in query  # the video has bars
     with Session(db_engine) as s:
         matcher = Matcher(indexes)
@@ -53,13 +56,15 @@ def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_da
 
 
 def test_unbarred_video_has_one_hash_list(shared_data: Path) -> None:
-    hashed = hash_file(shared_data / VIDEOS / "sample-videos/doorknob-hd-no-bar.mp4")
+    hashed = hash_file(
+        shared_data / VIDEOS / "sample-videos/doorknob-hd-no-bar.mp4", settings=get_settings()
+    )
     assert hashed["vpdq"] and "vpdq_cropped" not in hashed
 
 
 @cache
 def _hashed(path: Path, for_bank: bool) -> dict[str, Any]:
-    return hash_file(path, for_bank=for_bank)
+    return hash_file(path, for_bank=for_bank, settings=get_settings())
 
 
 def test_overlaid_copy_matches_by_halves(db_engine: Engine, shared_data: Path) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms
 
+from conftest import install_media_limits
 from vangnet.errors import EmptyInputError, MediaError, MediaTooLargeError, UnsupportedMediaError
 from vangnet.media.image import FAST_MIN_SIDE, decode_image, to_rgb
 from vangnet.signals.pdq import hash_image, pdq_distance
@@ -233,6 +234,7 @@ def test_enormous_dimensions_over_setting(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setenv("VANGNET_MAX_IMAGE_PIXELS", "10000")
     reset_settings()
+    install_media_limits()
     with pytest.raises(MediaTooLargeError, match="max_image_pixels"):
         decode_image(png_bytes(Image.new("RGB", (200, 200))))
 
@@ -244,6 +246,7 @@ def test_pil_bomb_warning_range_does_not_warn(monkeypatch: pytest.MonkeyPatch) -
 
     monkeypatch.setenv("VANGNET_MAX_IMAGE_PIXELS", "150000000")
     reset_settings()
+    install_media_limits()
     with pytest.raises(MediaError) as err:
         decode_image(png_header(10_000, 10_000))  # 100 MP claimed, no pixel data
     assert type(err.value) is MediaError

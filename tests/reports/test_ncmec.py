@@ -13,6 +13,8 @@ import httpx
 import pytest
 from lxml import etree
 
+from vangnet.config import get_settings
+from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, ValidationError, VangnetError
 from vangnet.reports.ncmec import (
     CaseNotConfirmedError,
@@ -211,7 +213,9 @@ def fake() -> Iterator[FakeNcmec]:
 
 @pytest.fixture
 def client(fake: FakeNcmec) -> Iterator[NcmecClient]:
-    with NcmecClient(fake.url, USERNAME, PASSWORD, timeout=5) as ncmec:
+    with NcmecClient(
+        fake.url, USERNAME, PASSWORD, timeout=5, egress=EgressPolicy.from_settings(get_settings())
+    ) as ncmec:
         yield ncmec
 
 
@@ -669,7 +673,9 @@ def test_failed_submit_opens_nothing_to_retract(fake: FakeNcmec, client: NcmecCl
 
 
 def test_bad_credentials(fake: FakeNcmec) -> None:
-    with NcmecClient(fake.url, USERNAME, "wrong", timeout=5) as wrong:
+    with NcmecClient(
+        fake.url, USERNAME, "wrong", timeout=5, egress=EgressPolicy.from_settings(get_settings())
+    ) as wrong:
         with pytest.raises(NcmecSubmitError) as caught:
             wrong.status()
         assert (
@@ -738,7 +744,7 @@ def test_upload_file_name_is_made_plain(fake: FakeNcmec, client: NcmecClient) ->
 )
 def test_client_refuses_unsafe_urls(url: str) -> None:
     with pytest.raises(ValidationError):
-        NcmecClient(url, "u", "p")
+        NcmecClient(url, "u", "p", egress=EgressPolicy.from_settings(get_settings()))
 
 
 def test_client_accepts_https_and_loopback_http() -> None:
@@ -747,7 +753,7 @@ def test_client_accepts_https_and_loopback_http() -> None:
         "http://127.0.0.1:9/ispws",
         "http://[::1]:9/x",
     ):
-        NcmecClient(url, "u", "p").close()
+        NcmecClient(url, "u", "p", egress=EgressPolicy.from_settings(get_settings())).close()
 
 
 def _error(
@@ -755,7 +761,13 @@ def _error(
 ) -> NcmecSubmitError:
     """The error ``call`` raises on a client whose every answer comes from ``handler``."""
     transport = httpx.MockTransport(handler)
-    client = NcmecClient("https://ncmec.test/ispws", "u", "p", transport=transport)
+    client = NcmecClient(
+        "https://ncmec.test/ispws",
+        "u",
+        "p",
+        transport=transport,
+        egress=EgressPolicy.from_settings(get_settings()),
+    )
     with client, pytest.raises(NcmecSubmitError) as caught:
         call(client)
     return caught.value

@@ -21,12 +21,13 @@ from reports.fake_ncmec import PASSWORD, USERNAME, FakeNcmec, run_fake_ncmec
 from review.factory import PHOTOS, make_case
 from vangnet.audit import chain
 from vangnet.banks.formats.vics import read_vics
-from vangnet.config import Settings
+from vangnet.config import Settings, get_settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.reports import service as reporting
 from vangnet.reports.ncmec import CaseNotConfirmedError, validate
 from vangnet.reports.ncmec_client import NcmecSubmitError
 from vangnet.review import cases, decisions
+from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import AuditEntry, CaseEvent, CustodyEvent, Report
 from vangnet.store.vault import Vault
@@ -60,7 +61,14 @@ def settings_for(fake: FakeNcmec | None = None, **extra: Any) -> Settings:
 def confirmed_case(engine: Engine, shared_data: Path, **kwargs: Any) -> int:
     case_id = make_case(engine, shared_data, **kwargs)
     with Session(writer(engine)) as s:
-        decisions.decide(s, case_id, decision="confirm", actor="alice", category="vics:1")
+        decisions.decide(
+            s,
+            case_id,
+            decision="confirm",
+            actor="alice",
+            category="vics:1",
+            settings=get_settings(),
+        )
         s.commit()
     return case_id
 
@@ -76,7 +84,7 @@ def audit_actions(engine: Engine, prefix: str = "") -> list[str]:
 
 def custody(engine: Engine, case_id: int) -> list[tuple[str, str, str | None]]:
     with Session(engine) as s:
-        doc = cases.case_document(s, case_id)
+        doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
     return [(c["action"], c["actor"], c["detail"]) for c in doc["custody"]]
 
 
@@ -144,7 +152,7 @@ def test_submit_needs_a_human_confirmation(
         with pytest.raises(reporting.ConfirmationRequiredError):
             reporting.submit_ncmec(
                 engine,
-                Vault.from_settings(),
+                Vault.from_settings(get_settings()),
                 case_id,
                 actor="bob",
                 confirmed=confirmed,  # type: ignore[arg-type]
@@ -157,7 +165,7 @@ def test_submit_needs_a_human_confirmation(
 
 def test_submit_needs_the_ncmec_settings(engine: Engine, shared_data: Path) -> None:
     case_id = confirmed_case(engine, shared_data)
-    vault = Vault.from_settings()
+    vault = Vault.from_settings(get_settings())
     with pytest.raises(ValidationError, match="VANGNET_NCMEC_URL is not set"):
         reporting.submit_ncmec(
             engine, vault, case_id, actor="bob", confirmed=True, settings=settings_for()
@@ -185,7 +193,7 @@ def test_submit_refuses_an_unconfirmed_case_before_recording_anything(
     with pytest.raises(CaseNotConfirmedError):
         reporting.submit_ncmec(
             engine,
-            Vault.from_settings(),
+            Vault.from_settings(get_settings()),
             case_id,
             actor="bob",
             confirmed=True,
@@ -216,7 +224,7 @@ def test_submit_sends_the_case_and_records_everything(
     transport = WatchingTransport(engine)
     result = reporting.submit_ncmec(
         engine,
-        Vault.from_settings(),
+        Vault.from_settings(get_settings()),
         case_id,
         actor="bob",
         confirmed=True,
@@ -251,7 +259,7 @@ def test_submit_sends_the_case_and_records_everything(
     assert [a for a, _who, _d in trail] == ["captured", "accessed", "exported"]
     assert trail[2][1] == "bob" and str(sent.report_id) in (trail[2][2] or "")
     with Session(engine) as s:
-        doc = cases.case_document(s, case_id)
+        doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
         assert chain.verify(s).ok
     assert doc["reports"][0]["remote_id"] == str(sent.report_id)
     assert any("submitted to NCMEC" in e["summary"] for e in doc["timeline"])
@@ -261,7 +269,7 @@ def test_a_case_is_submitted_once_per_confirmation(
     engine: Engine, shared_data: Path, fake: FakeNcmec
 ) -> None:
     case_id = confirmed_case(engine, shared_data)
-    vault = Vault.from_settings()
+    vault = Vault.from_settings(get_settings())
     settings = settings_for(fake)
     first = reporting.submit_ncmec(
         engine, vault, case_id, actor="bob", confirmed=True, settings=settings
@@ -276,7 +284,14 @@ def test_a_case_is_submitted_once_per_confirmation(
     make_case(engine, shared_data, photo=PHOTOS[1])  # same account: the same case
     with Session(writer(engine)) as s:
         assert cases.get_case(s, case_id).status == "open"
-        decisions.decide(s, case_id, decision="confirm", actor="alice", category="vics:1")
+        decisions.decide(
+            s,
+            case_id,
+            decision="confirm",
+            actor="alice",
+            category="vics:1",
+            settings=get_settings(),
+        )
         s.commit()
     second = reporting.submit_ncmec(
         engine, vault, case_id, actor="carol", confirmed=True, settings=settings
@@ -294,7 +309,7 @@ def test_a_submission_in_progress_blocks_another(
     with pytest.raises(ConflictError, match="right now"):
         reporting.submit_ncmec(
             engine,
-            Vault.from_settings(),
+            Vault.from_settings(get_settings()),
             case_id,
             actor="carol",
             confirmed=True,
@@ -307,7 +322,7 @@ def test_a_submission_in_progress_blocks_another(
         s.commit()
     done = reporting.submit_ncmec(
         engine,
-        Vault.from_settings(),
+        Vault.from_settings(get_settings()),
         case_id,
         actor="carol",
         confirmed=True,
@@ -328,7 +343,7 @@ def test_failed_submission_is_recorded_and_raised(
     with pytest.raises(NcmecSubmitError) as raised:
         reporting.submit_ncmec(
             engine,
-            Vault.from_settings(),
+            Vault.from_settings(get_settings()),
             case_id,
             actor="bob",
             confirmed=True,
@@ -369,7 +384,7 @@ def test_an_unexpected_error_is_recorded_too(
     with pytest.raises(RuntimeError, match="disk on fire"):
         reporting.submit_ncmec(
             engine,
-            Vault.from_settings(),
+            Vault.from_settings(get_settings()),
             case_id,
             actor="bob",
             confirmed=True,
@@ -387,7 +402,7 @@ def test_wrong_credentials_fail_cleanly(engine: Engine, shared_data: Path, fake:
     with pytest.raises(NcmecSubmitError, match="username or password"):
         reporting.submit_ncmec(
             engine,
-            Vault.from_settings(),
+            Vault.from_settings(get_settings()),
             case_id,
             actor="bob",
             confirmed=True,
@@ -404,7 +419,12 @@ def test_export_vics_of_two_cases(engine: Engine, shared_data: Path) -> None:
     first = confirmed_case(engine, shared_data)
     second = make_case(engine, shared_data, photo=PHOTOS[1], account="other")
     with Session(writer(engine)) as s:
-        data = reporting.export_vics(s, [first, second, first], actor="carol")
+        data = reporting.export_vics(
+            s,
+            [first, second, first],
+            actor="carol",
+            weights=PriorityWeights.from_settings(get_settings()),
+        )
         s.commit()
         items = {i.id: i for c in (first, second) for i in cases.case_items(s, c)}
     document = json.loads(data)
@@ -427,9 +447,13 @@ def test_export_vics_of_two_cases(engine: Engine, shared_data: Path) -> None:
 def test_export_vics_needs_cases(engine: Engine, shared_data: Path) -> None:
     with Session(writer(engine)) as s:
         with pytest.raises(ValidationError, match="at least one case"):
-            reporting.export_vics(s, [], actor="carol")
+            reporting.export_vics(
+                s, [], actor="carol", weights=PriorityWeights.from_settings(get_settings())
+            )
         with pytest.raises(NotFoundError):
-            reporting.export_vics(s, [404], actor="carol")
+            reporting.export_vics(
+                s, [404], actor="carol", weights=PriorityWeights.from_settings(get_settings())
+            )
 
 
 # -- HTML / PDF ------------------------------------------------------------------------------------
@@ -443,11 +467,12 @@ def test_render_html_reads_evidence_and_audits_the_choice(
     with Session(writer(engine)) as s:
         data = reporting.render_case(
             s,
-            Vault.from_settings(),
+            Vault.from_settings(get_settings()),
             case_id,
             kind="html",
             actor="dave",
             include_clear=include_clear,
+            weights=PriorityWeights.from_settings(get_settings()),
         )
         s.commit()
     html = data.decode("utf-8")
@@ -467,14 +492,22 @@ def test_render_html_reads_evidence_and_audits_the_choice(
 def test_render_pdf_and_bad_kind(engine: Engine, shared_data: Path) -> None:
     case_id = confirmed_case(engine, shared_data)
     with Session(writer(engine)) as s:
-        pdf = reporting.render_case(s, Vault.from_settings(), case_id, kind="pdf", actor="dave")
+        pdf = reporting.render_case(
+            s,
+            Vault.from_settings(get_settings()),
+            case_id,
+            kind="pdf",
+            actor="dave",
+            weights=PriorityWeights.from_settings(get_settings()),
+        )
         with pytest.raises(ValidationError):
             reporting.render_case(
                 s,
-                Vault.from_settings(),
+                Vault.from_settings(get_settings()),
                 case_id,
                 kind="docx",  # type: ignore[arg-type]
                 actor="dave",
+                weights=PriorityWeights.from_settings(get_settings()),
             )
         s.commit()
     assert pdf.startswith(b"%PDF-")

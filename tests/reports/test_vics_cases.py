@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from vangnet.banks.categories import Category
 from vangnet.banks.formats import BankRecord, get_format, sniff
-from vangnet.config import reset_settings
+from vangnet.config import get_settings, reset_settings
 from vangnet.errors import ValidationError
 from vangnet.hashing import hash_file
 from vangnet.reports.vics_cases import write_cases
@@ -27,7 +27,7 @@ CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$met
 
 
 def _item(shared_data: Path, rel: Path, item_id: int) -> dict[str, Any]:
-    hashed = hash_file(shared_data / rel)
+    hashed = hash_file(shared_data / rel, settings=get_settings())
     return {
         "id": item_id,
         "kind": "upload",

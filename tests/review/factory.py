@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
+from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
@@ -46,7 +47,7 @@ def make_case(
     """Bank ``photo`` (category ``category``), then file an upload of it; returns the case id."""
     ensure_bank(engine, bank, profile)
     data = (shared_data / photo).read_bytes()
-    hashed = hash_bytes(data, path=photo.name, for_bank=True)
+    hashed = hash_bytes(data, path=photo.name, for_bank=True, settings=get_settings())
     with Session(writer(engine)) as session:
         content_id = banks.add_content(
             session,
@@ -67,7 +68,7 @@ def make_case(
             signal_id=0,
         )
     ]
-    vault = Vault.from_settings()
+    vault = Vault.from_settings(get_settings())
     entry = cases.seal_upload(vault, data, hashed["sha256"])
     with Session(writer(engine)) as session:
         case = cases.intake_upload(

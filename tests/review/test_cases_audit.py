@@ -15,12 +15,14 @@ from vangnet.banks import service as banks
 from vangnet.config import get_settings, reset_settings
 from vangnet.errors import ConflictError, ValidationError
 from vangnet.review import cases, decisions
+from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import AuditEntry, Case, WebhookDelivery
 
 
 def _decide(engine: Engine, case_id: int, decision: str, **kw: object) -> decisions.Outcome:
     with Session(writer(engine)) as s:
+        kw.setdefault("settings", get_settings())
         out = decisions.decide(s, case_id, decision=decision, **kw)  # type: ignore[arg-type]
         s.commit()
     return out
@@ -35,7 +37,7 @@ def test_uploads_of_one_account_share_a_case(db_engine: Engine, shared_data: Pat
     other = make_case(db_engine, shared_data, photo=PHOTOS[2], account="u2")
     assert first == second != other
     with Session(db_engine) as s:
-        doc = cases.case_document(s, first)
+        doc = cases.case_document(s, first, weights=PriorityWeights.from_settings(get_settings()))
     assert doc["key"] == "account:example-platform:u1" and len(doc["items"]) == 2
     assert len(doc["matches"]) == 2 and all(m["item_id"] for m in doc["matches"])
     assert doc["subject"]["ip"] == "192.0.2.10"
@@ -55,7 +57,7 @@ def test_queue_order_is_explained(db_engine: Engine, shared_data: Path) -> None:
     low = make_case(db_engine, shared_data, photo=PHOTOS[0], account="u1", category="vics:4")
     high = make_case(db_engine, shared_data, photo=PHOTOS[1], account="u2", category="vics:1")
     with Session(db_engine) as s:
-        queue = cases.list_cases(s)
+        queue = cases.list_cases(s, weights=PriorityWeights.from_settings(get_settings()))
     assert [c["id"] for c in queue] == [high, low]
     reasons = queue[0]["priority"]["reasons"]
     assert any("category vics:1" in r for r in reasons)
@@ -94,7 +96,7 @@ def test_confirmation_queues_signed_webhook_actions(
         rows = list(s.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)))
         assert [r.event for r in rows] == out.webhooks
         assert '"account":"user123"' in rows[0].body
-        doc = cases.case_document(s, case_id)
+        doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
     assert doc["decisions"][0]["actor"] == "alice"
     assert any(e["kind"] == "action" and "case.confirmed" in e["summary"] for e in doc["timeline"])
 
@@ -135,7 +137,7 @@ def test_false_positive_can_disable_the_entry(db_engine: Engine, shared_data: Pa
     with Session(db_engine) as s:
         assert not banks.get_content(s, out.disabled_content[0]).enabled
         actions = [e["action"] for e in reversed(chain.list_entries(s))]
-        doc = cases.case_document(s, case_id)
+        doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
     assert actions == [
         "case.escalate",
         "case.second_opinion",
@@ -291,7 +293,7 @@ def test_undo_of_a_false_positive_re_enables_the_entry(
     assert done["status"] == "open" and done["re_enabled_content"] == [content_id]
     with Session(db_engine) as s:
         assert banks.get_content(s, content_id).enabled
-        doc = cases.case_document(s, case_id)
+        doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
         actions = [e["action"] for e in reversed(chain.list_entries(s, action="case."))]
     assert doc["status"] == "open" and doc["decisions"][-1]["details"]["undo"]["undone_by"] == "bob"
     assert actions == ["case.false_positive", "case.undo"]

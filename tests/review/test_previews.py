@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 from PIL import Image
 
+from conftest import install_media_limits
 from vangnet.config import reset_settings
 from vangnet.errors import (
     EmptyInputError,
@@ -195,6 +196,7 @@ def test_pixel_limit_from_settings_applies(
 ) -> None:
     monkeypatch.setenv("VANGNET_MAX_IMAGE_PIXELS", "10000")
     reset_settings()
+    install_media_limits()
     with pytest.raises(MediaTooLargeError):
         preview(_read(shared_data, BRIDGE))
     with pytest.raises(MediaTooLargeError):

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from api.conftest import refresh
+from conftest import audited
 from vangnet.store.models import Report, WebhookDelivery
 
 PHOTO = Path("threatexchange/pdq/data/bridge-mods/aaa-orig.jpg")
@@ -72,7 +73,7 @@ def persons_key(db_url: str, role: str, username: str) -> str:
     from vangnet.review.users import create_user
     from vangnet.store.db import make_engine, writer
 
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as session:
             create_user(

@@ -22,6 +22,7 @@ import requests
 from hypothesis import strategies as st
 
 from vangnet.auth.roles import Permission, Role, has_permission
+from vangnet.config import get_settings
 
 P = Permission
 
@@ -280,7 +281,7 @@ def seed_bank(client: requests.Session, photo: Path, *, refresh: Callable[[], ob
     """The bank FUZZ holding ``photo`` (again, if the fuzzer deleted either); its PDQ."""
     from vangnet.hashing import hash_file
 
-    pdq: str = hash_file(photo)["pdq"]
+    pdq: str = hash_file(photo, settings=get_settings())["pdq"]
     if client.get(f"/v1/banks/{SEED_BANK}").status_code == 404:
         r = client.post("/v1/banks", json={"name": SEED_BANK})
         assert r.status_code == 201, r.text

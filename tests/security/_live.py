@@ -19,6 +19,7 @@ import psutil
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from vangnet.banks import service as banks
 from vangnet.store.db import make_engine, writer
 from vangnet.store.models import (
@@ -49,7 +50,7 @@ def poll(check: Callable[[], bool], timeout: float) -> bool:
 
 def bank_known(db_url: str, name: str = "KNOWN") -> int:
     """A high-confidence bank (one matching sample alerts) holding `KNOWN_PDQ`."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as s:
             banks.create_bank(s, name=name, high_confidence=True)
@@ -71,7 +72,7 @@ def pdq_list(path: Path, count: int, *, seed: int = 10) -> Path:
 
 
 def alerts_in_db(db_url: str, stream_id: int) -> int:
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as s:
             return int(s.scalar(select(func.count()).where(Alert.stream_id == stream_id)) or 0)
@@ -81,7 +82,7 @@ def alerts_in_db(db_url: str, stream_id: int) -> int:
 
 def unpublished_rows(db_url: str) -> int:
     """Signals written by imports that are not published yet (invisible to readers)."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as s:
             return int(
@@ -115,7 +116,7 @@ def alert_writes_blocked(db_url: str) -> Iterator[None]:
     """Hold a lock that alert writes need: the write lock on SQLite (BEGIN IMMEDIATE), an
     ACCESS EXCLUSIVE lock on ``alerts`` on PostgreSQL (another transaction, as a long
     import or a stuck writer would)."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with writer(engine).connect() as conn:
             conn.begin()

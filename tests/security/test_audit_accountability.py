@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from api.conftest import make_key
+from conftest import audited
 from security._audit import (
     Cli,
     audit_entries,
@@ -58,7 +59,7 @@ def cli(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Cli:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    eng = make_engine(db_url)
+    eng = audited(make_engine(db_url))
     yield eng
     eng.dispose()
 

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from api.conftest import AppFactory, poll
+from conftest import audited
 from security._egress import (
     Listener,
     TlsProbe,
@@ -372,7 +373,7 @@ def test_webhook_to_a_denied_destination_is_not_sent_and_is_dead(
 
     with Listener() as receiver:
         url = f"http://127.0.0.1:{receiver.port}/hook"
-        engine = make_engine(db_url)
+        engine = audited(make_engine(db_url))
         try:
             with Session(engine) as session:  # as an alert's transaction queues it
                 webhooks.enqueue(
@@ -444,7 +445,7 @@ def test_webhook_host_that_does_not_resolve_is_retried_not_dead(
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as session:
             url = "https://hooks.invalid/vangnet"

@@ -26,6 +26,7 @@ import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from vangnet.api.app import create_app
 from vangnet.auth.keys import create_key
 from vangnet.auth.roles import Role
@@ -52,7 +53,7 @@ class Target:
 
 
 def _keys(db_url: str) -> dict[Role, str]:
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as session:
             # keys belong to a person (only a person's key may decide cases)

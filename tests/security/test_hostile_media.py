@@ -32,6 +32,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from security._media import (
     CEILING,
     MB,
@@ -156,7 +157,7 @@ def test_previews_read_only_their_member(db_url: str, tmp_path: Path, shared_dat
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert triage_peak < CEILING, f"triage peaked at {triage_peak / MB:.0f} MB"
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as session:
             items = list(

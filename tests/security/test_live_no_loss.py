@@ -30,9 +30,11 @@ from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from api.conftest import AppFactory, make_key
+from conftest import audited
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.banks.formats.base import BankRecord
+from vangnet.config import get_settings
 from vangnet.errors import ImportFormatError, InvalidHashError
 from vangnet.store.db import make_engine, writer
 from vangnet.store.models import (
@@ -135,7 +137,7 @@ class WriteProbe:
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    e = make_engine(db_url)
+    e = audited(make_engine(db_url))
     yield e
     e.dispose()
 
@@ -451,7 +453,12 @@ def test_staged_import_matches_the_in_transaction_import(engine: Engine) -> None
     again = banks.import_staged(engine, bank="B", records=records(300), chunk=100)
     assert again == banks.ImportResult(added=50, skipped_existing=250, total=300)
     dup = [BankRecord("pdq", f"{999:064x}"), BankRecord("pdq", f"{999:064x}".upper())]
-    assert banks.import_staged(engine, bank="B", records=dup).added == 1
+    assert (
+        banks.import_staged(
+            engine, bank="B", records=dup, chunk=get_settings().bank_import_chunk
+        ).added
+        == 1
+    )
     vics1 = Category.parse("vics:1")
     grouped = [
         BankRecord("md5", "a" * 32, category=vics1, external_id="media-1"),
@@ -461,8 +468,18 @@ def test_staged_import_matches_the_in_transaction_import(engine: Engine) -> None
     ]
     assert banks.import_staged(engine, bank="B", records=grouped, chunk=1).added == 4
     later = [BankRecord("sha1", "b" * 40, external_id="media-1")]
-    assert banks.import_staged(engine, bank="B", records=later).added == 1
-    assert banks.import_staged(engine, bank="OFF", records=records(3)).added == 3
+    assert (
+        banks.import_staged(
+            engine, bank="B", records=later, chunk=get_settings().bank_import_chunk
+        ).added
+        == 1
+    )
+    assert (
+        banks.import_staged(
+            engine, bank="OFF", records=records(3), chunk=get_settings().bank_import_chunk
+        ).added
+        == 3
+    )
     with Session(engine) as s:
         assert bank_counts(engine, "B") == (301 + 3, 301 + 5)
         (item,) = banks.find_content_by_signal(s, "sha1", "b" * 40)

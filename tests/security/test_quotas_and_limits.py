@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.conftest import AppFactory, make_key, poll
+from conftest import audited
+from vangnet.config import get_settings
 from vangnet.live.streams import create_stream
 from vangnet.store.db import make_engine, writer
 from vangnet.store.models import ApiKey, Case, Stream
@@ -144,7 +146,7 @@ def test_a_stored_row_nested_too_deeply_does_not_break_the_listing(
     error marker; every other row and the listing itself still answer."""
     good = client.post("/v1/streams", json={"metadata": {"room": "a"}}).json()["id"]
     bad = client.post("/v1/streams", json={}).json()["id"]
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as session:
             row = session.get(Stream, bad)
@@ -219,11 +221,14 @@ def test_streams_resumed_after_a_restart_respect_the_quota(
     """Streams a key had queued (as if started before a restart, or before a lower quota) are
     resumed only up to the quota; the rest fail with a reason instead of running."""
     key = make_key(db_url, "matcher", "busy")
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(engine) as session:
             key_id = session.scalars(select(ApiKey.id).where(ApiKey.name == "busy")).one()
-            ids = [create_stream(session, url=None, api_key_id=key_id).id for _ in range(5)]
+            ids = [
+                create_stream(session, url=None, api_key_id=key_id, settings=get_settings()).id
+                for _ in range(5)
+            ]
             session.commit()
     finally:
         engine.dispose()
@@ -273,7 +278,7 @@ def test_nul_in_a_decision_note_is_refused_and_the_case_is_unchanged(
     client: Any, db_url: str
 ) -> None:
     """Found by the deeper fuzzing run: 500 on PostgreSQL before."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as session:
             case = Case(key="fuzz-nul", title="fuzz", kind="upload", status="open")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from api.conftest import make_key
+from conftest import audited
 from security._audit import PHOTO, Cli, bank_photo, key_header, upload_case
 from vangnet.config import reset_settings
 from web.conftest import browser, login, make_user
@@ -127,7 +128,7 @@ def test_database_vault_and_keys_are_private(
     home.mkdir(mode=0o755)
     home.chmod(0o755)
     upgrade(f"sqlite:///{home / 'vangnet.db'}")
-    engine = make_engine(f"sqlite:///{home / 'vangnet.db'}")
+    engine = audited(make_engine(f"sqlite:///{home / 'vangnet.db'}"))
     from sqlalchemy.orm import Session
 
     with Session(engine) as s:

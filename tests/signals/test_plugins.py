@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import vangnet.hashing
+from vangnet.config import get_settings
 from vangnet.errors import InvalidHashError, NotFoundError
 from vangnet.index.registry import indexes
 from vangnet.signals.base import BytesHasher, HammingBits, ImageHasher, SignalType
@@ -61,7 +62,7 @@ def test_new_image_hasher_is_used_by_hash_bytes(
     extended = {**signal_types(), TinyAverageHash.name: TinyAverageHash}
     monkeypatch.setattr(vangnet.hashing, "signal_types", lambda: extended)
     photo = shared_data / "photos/public-domain/skimage_astronaut.png"
-    result = vangnet.hashing.hash_bytes(photo.read_bytes())
+    result = vangnet.hashing.hash_bytes(photo.read_bytes(), settings=get_settings())
     assert TinyAverageHash.validate(result["tiny_ahash"]) == result["tiny_ahash"]
     assert "tiny_ahash_quality" not in result  # this hasher has no quality
     assert result["pdq"] and result["md5"]  # the built-ins still run
@@ -70,5 +71,5 @@ def test_new_image_hasher_is_used_by_hash_bytes(
 
     buf = io.BytesIO()
     Image.open(photo).convert("RGB").resize((300, 300)).save(buf, "JPEG", quality=70)
-    again = vangnet.hashing.hash_bytes(buf.getvalue())
+    again = vangnet.hashing.hash_bytes(buf.getvalue(), settings=get_settings())
     assert TinyAverageHash.distance(result["tiny_ahash"], again["tiny_ahash"]) <= 10

@@ -13,7 +13,8 @@ import av
 import numpy as np
 import pytest
 
-from vangnet.config import reset_settings
+from conftest import install_media_limits
+from vangnet.config import get_settings, reset_settings
 from vangnet.errors import (
     EmptyInputError,
     InvalidHashError,
@@ -52,7 +53,7 @@ def hashed(path: Path, fps: float | None = None, *, crop_bars: bool = True) -> l
 @cache
 def hashed_file(path: Path, *, for_bank: bool) -> dict[str, Any]:
     """`hash_file` as a query (1 fps) or as `vangnet bank add` hashes (every frame)."""
-    return hash_file(path, for_bank=for_bank)
+    return hash_file(path, for_bank=for_bank, settings=get_settings())
 
 
 def reference(root: Path, stem: str) -> dict[int, str]:
@@ -163,13 +164,13 @@ def test_bank_hashing_stores_a_still_video_once(monkeypatch: pytest.MonkeyPatch)
     """30 frames of one picture: only coding noise (measured 4-8 bits between I- and P-frames)
     separates them, so the bank keeps a handful; with dedupe off it keeps all 30."""
     data = _synthetic_video(seconds=3, fps=10, still=True)
-    result = hash_bytes(data, for_bank=True)
+    result = hash_bytes(data, for_bank=True, settings=get_settings())
     assert 1 <= len(result["vpdq"]) <= 3
     assert len(result["vpdq_regions"]) == 4 * len(result["vpdq"])
     monkeypatch.setenv("VANGNET_BANK_VIDEO_DEDUPE_BITS", "-1")
     reset_settings()
-    assert len(hash_bytes(data, for_bank=True)["vpdq"]) == 30
-    query = hash_bytes(data)  # 1 fps: 3 frames, none dropped
+    assert len(hash_bytes(data, for_bank=True, settings=get_settings())["vpdq"]) == 30
+    query = hash_bytes(data, settings=get_settings())  # 1 fps: 3 frames, none dropped
     assert [f["frame"] for f in query["vpdq"]] == [0, 10, 20]
     assert vpdq_match(frames_of(query["vpdq"]), frames_of(result["vpdq"])).query_match_pct == 100
 
@@ -177,7 +178,7 @@ def test_bank_hashing_stores_a_still_video_once(monkeypatch: pytest.MonkeyPatch)
 def test_region_hashing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VANGNET_VIDEO_REGIONS", "false")
     reset_settings()
-    result = hash_bytes(_synthetic_video(seconds=2, fps=5, still=False))
+    result = hash_bytes(_synthetic_video(seconds=2, fps=5, still=False), settings=get_settings())
     assert "vpdq_regions" not in result and len(result["vpdq"]) == 2
 
 
@@ -309,6 +310,7 @@ def test_video_limits(
 ) -> None:
     monkeypatch.setenv(f"VANGNET_{setting}", value)
     reset_settings()
+    install_media_limits()
     with pytest.raises(MediaTooLargeError, match=match):
         hash_video(small_video)
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, inspect, text
 
+from conftest import audited
+from vangnet.config import get_settings
 from vangnet.errors import ValidationError
 from vangnet.store.db import make_engine, session_scope
 from vangnet.store.migrate import current_revision, head_revision, schema_diff, upgrade
@@ -48,7 +50,7 @@ def test_fresh_sqlite_has_no_revision(tmp_path: Path) -> None:
 
 
 def test_default_url_is_sqlite_in_home() -> None:
-    engine = make_engine()
+    engine = audited(make_engine(get_settings().effective_database_url))
     try:
         assert engine.dialect.name == "sqlite"
         assert engine.url.database is not None
@@ -59,7 +61,7 @@ def test_default_url_is_sqlite_in_home() -> None:
 
 
 def test_sqlite_connection_settings(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    engine = audited(make_engine(f"sqlite:///{tmp_path / 'x.db'}"))
     try:
         with session_scope(engine) as session:
             assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
@@ -70,7 +72,7 @@ def test_sqlite_connection_settings(tmp_path: Path) -> None:
 
 
 def test_session_scope_rolls_back_on_error(tmp_path: Path) -> None:
-    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    engine = audited(make_engine(f"sqlite:///{tmp_path / 'x.db'}"))
     try:
         with session_scope(engine) as session:
             session.execute(text("CREATE TABLE t (x INTEGER)"))
@@ -86,11 +88,11 @@ def test_session_scope_rolls_back_on_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize("url", ["mysql://u@h/db", "not a url"])
 def test_unsupported_urls(url: str) -> None:
     with pytest.raises(ValidationError):
-        make_engine(url)
+        audited(make_engine(url))
 
 
 def test_postgres_driver_is_psycopg() -> None:
-    engine = make_engine("postgresql://postgres@127.0.0.1:5432/postgres")
+    engine = audited(make_engine("postgresql://postgres@127.0.0.1:5432/postgres"))
     try:
         assert engine.url.drivername == "postgresql+psycopg"
     finally:
@@ -102,7 +104,7 @@ def test_upgrade_keeps_existing_banks(tmp_path: Path) -> None:
     policy column starts empty."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     assert upgrade(url, "0001_initial") == "0001_initial"
-    engine = make_engine(url)
+    engine = audited(make_engine(url))
     try:
         with engine.begin() as conn:
             conn.execute(

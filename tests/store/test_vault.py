@@ -167,7 +167,7 @@ def test_constructor_rejects_bad_key_length(tmp_path: Path, size: int) -> None:
 def test_key_from_env(monkeypatch: pytest.MonkeyPatch, key: bytes) -> None:
     monkeypatch.setenv("VANGNET_VAULT_KEY", base64.b64encode(key).decode())
     reset_settings()
-    vault = Vault.from_settings()
+    vault = Vault.from_settings(get_settings())
     assert vault.root == get_settings().vault_dir
     entry = Vault(vault.root, key).put(PLAINTEXT, context=CONTEXT)
     assert vault.get(entry.name, context=CONTEXT) == PLAINTEXT
@@ -180,7 +180,7 @@ def test_key_from_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key: byt
     key_file.write_text(f"  {base64.b64encode(key).decode()}\n\n")
     monkeypatch.setenv("VANGNET_VAULT_KEY_FILE", str(key_file))
     reset_settings()
-    vault = Vault.from_settings()
+    vault = Vault.from_settings(get_settings())
     entry = Vault(vault.root, key).put(PLAINTEXT, context=CONTEXT)
     assert vault.get(entry.name, context=CONTEXT) == PLAINTEXT
     assert not (get_settings().home / "vault.key").exists()
@@ -190,11 +190,11 @@ def test_missing_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("VANGNET_VAULT_KEY_FILE", str(tmp_path / "nope.key"))
     reset_settings()
     with pytest.raises(VaultError, match="cannot read vault key"):
-        Vault.from_settings()
+        Vault.from_settings(get_settings())
 
 
 def test_default_key_file_created_and_reused() -> None:
-    first = Vault.from_settings()
+    first = Vault.from_settings(get_settings())
     key_file = get_settings().home / "vault.key"
     assert key_file.is_file()
     if os.name == "posix":
@@ -203,7 +203,7 @@ def test_default_key_file_created_and_reused() -> None:
     assert [p.name for p in key_file.parent.iterdir()] == ["vault.key"]  # no temp files left
     entry = first.put(PLAINTEXT, context=CONTEXT)
     reset_settings()
-    second = Vault.from_settings()
+    second = Vault.from_settings(get_settings())
     assert second.get(entry.name, context=CONTEXT) == PLAINTEXT
 
 
@@ -239,7 +239,7 @@ def test_bad_key_in_env(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     monkeypatch.setenv("VANGNET_VAULT_KEY", text)
     reset_settings()
     with pytest.raises(VaultError, match="VANGNET_VAULT_KEY") as info:
-        Vault.from_settings()
+        Vault.from_settings(get_settings())
     assert text not in str(info.value)
     assert info.value.__cause__ is None
 
@@ -251,6 +251,6 @@ def test_bad_key_in_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: 
     monkeypatch.setenv("VANGNET_VAULT_KEY_FILE", str(key_file))
     reset_settings()
     with pytest.raises(VaultError, match="key file") as info:
-        Vault.from_settings()
+        Vault.from_settings(get_settings())
     assert text not in str(info.value)
     assert str(key_file) in str(info.value)

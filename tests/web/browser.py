@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import audited
 from web.conftest import enrol_totp, next_code
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,7 +77,7 @@ class LiveServer:
     def engine(self) -> Any:
         from vangnet.store.db import make_engine
 
-        return make_engine(self.db_url)
+        return audited(make_engine(self.db_url))
 
 
 def free_port() -> int:
@@ -97,7 +98,7 @@ def _prepare(db_url: str, shared_data: Path) -> dict[str, Any]:
     from vangnet.store.migrate import upgrade
 
     upgrade(db_url)
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         confirm_case = make_case(engine, shared_data, photo=BRIDGE, account="user123")
         again = make_case(engine, shared_data, photo=CHELSEA, account="user123", category="vics:2")

@@ -20,6 +20,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from conftest import audited
+
 with warnings.catch_warnings():
     # Starlette 1.x deprecates its TestClient on httpx (wants httpx2); the project pins httpx.
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -51,7 +53,7 @@ def make_user(
     """An account of ``role`` (created as the CLI would, audited as ``test-setup``). With a
     second factor if ``totp`` (default: for admins, who must have one), enrolled through the
     service functions; `login` then gives its codes."""
-    engine = make_engine(db_url)
+    engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as session:
             users.create_user(

@@ -19,6 +19,7 @@ from api.conftest import make_key, poll
 from review.factory import PHOTOS, make_case
 from vangnet.audit import chain
 from vangnet.banks import service as banks
+from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes
 from vangnet.live import alerts
 from vangnet.live.decision import Decision, Rule, SampleMatch
@@ -81,7 +82,9 @@ def test_bank_browser_lists_banks_import_status_and_searches(
     assert "importer" in row
 
     # by hash: the banked photo's SHA-256 and its PDQ
-    hashed = hash_bytes((shared_data / PHOTOS[0]).read_bytes(), for_bank=True)
+    hashed = hash_bytes(
+        (shared_data / PHOTOS[0]).read_bytes(), for_bank=True, settings=get_settings()
+    )
     by_sha = admin.get("/ui/banks", params={"signal_type": "sha256", "value": hashed["sha256"]})
     assert by_sha.status_code == 200
     assert "Search results" in by_sha.text and "(1)" in by_sha.text
@@ -149,7 +152,9 @@ def test_disabling_an_entry_stops_matching_and_is_audited(
     web_factory: WebFactory, db_url: str, db_engine: Engine, shared_data: Path
 ) -> None:
     make_case(db_engine, shared_data)
-    hashed = hash_bytes((shared_data / PHOTOS[0]).read_bytes(), for_bank=True)
+    hashed = hash_bytes(
+        (shared_data / PHOTOS[0]).read_bytes(), for_bank=True, settings=get_settings()
+    )
     content_id = _content_id(db_engine, hashed["sha256"])
     make_user(db_url, "cur", "curator")
     client = web_factory(require_api_keys=True)
@@ -206,10 +211,12 @@ def test_disabling_an_entry_stops_matching_and_is_audited(
 def _stream_with_alert(engine: Engine, shared_data: Path) -> tuple[int, int, int]:
     """A pushed stream whose sample matched the banked photo: (stream, alert, case)."""
     make_case(engine, shared_data)
-    hashed = hash_bytes((shared_data / PHOTOS[0]).read_bytes(), for_bank=True)
+    hashed = hash_bytes(
+        (shared_data / PHOTOS[0]).read_bytes(), for_bank=True, settings=get_settings()
+    )
     content_id = _content_id(engine, hashed["sha256"])
     with Session(writer(engine)) as session:
-        stream = create_stream(session, url=None, external_id="room-42")
+        stream = create_stream(session, url=None, external_id="room-42", settings=get_settings())
         stream.state, stream.state_reason, stream.samples = "live", "receiving frames", 17
         match = Match(
             bank="DEMO",
@@ -226,6 +233,7 @@ def _stream_with_alert(engine: Engine, shared_data: Path) -> tuple[int, int, int
             pdq_by_time={4.0: (hashed["pdq"], 100)},
             captured_at={},
             actions=[],
+            settings=get_settings(),
         )
         alert, _frames = alerts.get_alert(session, recorded.alert_id)
         assert alert.case_id is not None

@@ -27,6 +27,7 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from conftest import audited
 from web import browser
 from web.browser import (
     PASSWORD,
@@ -72,7 +73,7 @@ def workbench(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> It
         reset_settings()
         try:
             upgrade(db_url)
-            engine = make_engine(db_url)
+            engine = audited(make_engine(db_url))
             try:
                 evidence = triage_case(engine, db_url, shared_data, home)
                 with Session(writer(engine)) as session:

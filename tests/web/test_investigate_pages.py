@@ -40,6 +40,7 @@ from investigate.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, wi
 from vangnet.audit import chain
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
+from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.investigate import queries
 from vangnet.review import users
@@ -155,7 +156,9 @@ def triage_case(engine: Engine, db_url: str, shared: Path, tmp: Path) -> Evidenc
         banks.add_content(
             session,
             bank="KNOWN",
-            signals=signal_values(hash_bytes((shared / MODS / "aaa-orig.jpg").read_bytes())),
+            signals=signal_values(
+                hash_bytes((shared / MODS / "aaa-orig.jpg").read_bytes(), settings=get_settings())
+            ),
             category=Category.parse("vics:1"),
             series="bridge-series",
         )

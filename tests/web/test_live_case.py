@@ -18,6 +18,7 @@ from review.factory import ensure_bank
 from vangnet.audit.chain import list_entries
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
+from vangnet.config import get_settings
 from vangnet.live import alerts
 from vangnet.live.decision import Decision, Rule, SampleMatch
 from vangnet.live.evidence import EvidenceFrame, preserve
@@ -73,12 +74,13 @@ def _live_alert(engine: Engine, shared_data: Path) -> int:
             captured_at={10.0: now, 11.0: now},
             actions=[],
             scores={"nudity": 0.93},
+            settings=get_settings(),
         )
         s.commit()
     frame = _png(shared_data / PHOTO)
     preserve(
         engine,
-        Vault.from_settings(),
+        Vault.from_settings(get_settings()),
         alert_id=recorded.alert_id,
         stream_id=stream_id,
         metadata={"account": "streamer9"},
@@ -86,6 +88,7 @@ def _live_alert(engine: Engine, shared_data: Path) -> int:
             EvidenceFrame(t, now, "image/png", lambda: frame, t in (10.0, 11.0), pdq="a" * 64)
             for t in (9.0, 10.0, 11.0)
         ],
+        settings=get_settings(),
     )
     return recorded.alert_id
 
@@ -151,7 +154,7 @@ def test_video_items_preview_blurred_and_reveal_as_video(
         )
         s.commit()
     sha256 = hashlib.sha256(data).hexdigest()
-    entry = cases.seal_upload(Vault.from_settings(), data, sha256)
+    entry = cases.seal_upload(Vault.from_settings(get_settings()), data, sha256)
     with Session(writer(db_engine)) as s:
         case = cases.intake_upload(
             s,

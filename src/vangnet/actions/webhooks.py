@@ -45,7 +45,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.egress.client import egress_client
 from vangnet.egress.policy import DestinationRefused, DestinationUnresolved, EgressPolicy
 from vangnet.errors import AuthError, ConflictError, NotFoundError, ValidationError
@@ -57,7 +57,6 @@ SIGNATURE_HEADER = "X-Vangnet-Signature"
 TIMESTAMP_HEADER = "X-Vangnet-Timestamp"
 EVENT_HEADER = "X-Vangnet-Event"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_BACKOFF_SECONDS = 300.0
 _W = WebhookDelivery
 
 
@@ -67,9 +66,8 @@ class WebhookSignatureError(AuthError):
     code = "invalid_signature"
 
 
-def signing_secret(settings: Settings | None = None) -> bytes | None:
+def signing_secret(settings: Settings) -> bytes | None:
     """The HMAC key: ``webhook_secret``, else the stripped ``webhook_secret_file``, else None."""
-    settings = settings or get_settings()
     if settings.webhook_secret is not None:
         return settings.webhook_secret.get_secret_value().encode() or None
     if settings.webhook_secret_file is not None:
@@ -125,15 +123,15 @@ def enqueue(
     event: str,
     payload: Mapping[str, Any],
     idempotency_key: str,
+    url: str,
     alert_id: int | None = None,
-    url: str | None = None,
     not_before: datetime | None = None,
 ) -> int | None:
     """Add a pending delivery in the caller's transaction (not committed); returns its id,
-    the existing row's id if the key was already queued, or None if no URL is configured.
+    the existing row's id if the key was already queued, or None when ``url`` (the
+    ``webhook_url`` setting, passed in by the caller) is empty.
 
     ``not_before`` holds the delivery in the outbox until then (a decision's undo window)."""
-    url = url or get_settings().webhook_url
     if not url:
         return None
     if not 0 < len(idempotency_key) <= 64 or not 0 < len(event) <= 64:
@@ -183,11 +181,11 @@ class Deliverer:
         self,
         engine: Engine,
         *,
-        settings: Settings | None = None,
+        settings: Settings,
         client: httpx.Client | None = None,
     ) -> None:
         self._engine = engine
-        self._settings = settings or get_settings()
+        self._settings = settings
         self._timeout = self._settings.webhook_timeout_seconds
         self._lease = timedelta(seconds=4 * self._timeout + 30)  # connect+write+read+margin
         self._owns_client = client is None
@@ -281,7 +279,8 @@ class Deliverer:
             dead = refused or attempts >= self._settings.webhook_max_attempts
             mine = mine.where(_W.next_attempt_at == lease)  # only while our claim holds
             values |= {"attempts": attempts, "status": "dead" if dead else "pending"}
-            values["next_attempt_at"] = at + timedelta(seconds=min(delay, MAX_BACKOFF_SECONDS))
+            delay = min(delay, self._settings.webhook_backoff_max_seconds)
+            values["next_attempt_at"] = at + timedelta(seconds=delay)
             (log.error if dead else log.warning)(
                 "webhook %s (%s) failed, attempt %d: %s", row.id, row.event, attempts, error
             )

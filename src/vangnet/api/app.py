@@ -19,6 +19,7 @@ import vangnet
 from vangnet.api import hma, live, review, v1
 from vangnet.api.guard import HttpGuard
 from vangnet.api.nulguard import RefuseNul
+from vangnet.audit.chain import attach_anchor
 from vangnet.audit.config import record_config
 from vangnet.children import die_with_parent
 from vangnet.config import Settings, get_settings
@@ -29,6 +30,8 @@ from vangnet.http.quotas import RateLimitedError, RateLimiter
 from vangnet.live.monitor import Monitor
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
+from vangnet.media.limits import MediaLimits
+from vangnet.media.limits import configure as configure_media
 from vangnet.net import is_loopback
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
@@ -118,11 +121,15 @@ def create_app(
 ) -> FastAPI:
     """Build the app. The database schema is brought to head and indexes loaded at start."""
     cfg = settings or get_settings()
+    configure_media(MediaLimits.from_settings(cfg))  # the process's decode caps
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_engine = engine is None
-        eng = engine if engine is not None else make_engine(cfg.effective_database_url)
+        eng = (
+            engine if engine is not None else make_engine(cfg.effective_database_url, home=cfg.home)
+        )
+        attach_anchor(eng, cfg)  # audit entries written through it use the key of ``cfg``
         try:
             ensure_schema(eng)
             check_deployment(cfg, eng)  # no demo settings on a network address

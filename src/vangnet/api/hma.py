@@ -99,7 +99,9 @@ async def _hash_upload(request: Request, svc: Services) -> dict[str, Any]:
     part = parts[0]
     if part.name not in {c.value for c in ContentType}:
         raise ValidationError(f"no such content_type: '{part.name}'")
-    hashed = await run_in_threadpool(hash_bytes, bytes(part.data), path=part.filename or "-")
+    hashed = await run_in_threadpool(
+        hash_bytes, bytes(part.data), settings=svc.settings, path=part.filename or "-"
+    )
     if hashed["content_type"] != part.name:
         raise ValidationError(f"the upload is a {hashed['content_type']}, not a {part.name}")
     return hashed

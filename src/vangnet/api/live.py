@@ -18,6 +18,7 @@ import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -393,7 +394,13 @@ async def push_frame(
             "multipart/form-data with the field 'file'"
         )
     received = time.time()
-    sample = await run_in_threadpool(pushed_frame_sample, stream_id, seconds, received, data)
+    sample = await run_in_threadpool(
+        partial(pushed_frame_sample, max_pixels=svc.settings.live_max_pixels),
+        stream_id,
+        seconds,
+        received,
+        data,
+    )
     _submit(svc, stream_id, sample)
     return {"accepted": 1}
 

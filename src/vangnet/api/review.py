@@ -25,6 +25,7 @@ from vangnet.http.deps import (
     writer_session,
 )
 from vangnet.review import cases, decisions, outcomes, undo
+from vangnet.review.priority import PriorityWeights
 
 router = APIRouter(prefix="/v1", tags=["review"])
 
@@ -48,6 +49,7 @@ class DecisionRequest(BaseModel):
 @router.get("/cases")
 def list_cases(
     session: Db,
+    svc: Svc,
     _: ReviewP,
     status: Annotated[str, Query(max_length=32, description="open, all or one status")] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -61,14 +63,15 @@ def list_cases(
         status=None if status == "all" else status,
         limit=limit,
         investigations=investigations,
+        weights=PriorityWeights.from_settings(svc.settings),
     )
     return {"cases": rows, "counts": cases.queue_counts(session)}
 
 
 @router.get("/cases/{case_id}")
-def show_case(case_id: RowId, session: WriterDb, who: ReviewP) -> dict[str, Any]:
+def show_case(case_id: RowId, session: WriterDb, svc: Svc, who: ReviewP) -> dict[str, Any]:
     """The whole case document (media hashes, matches, timeline, decisions, custody)."""
-    doc = cases.case_document(session, case_id)
+    doc = cases.case_document(session, case_id, weights=PriorityWeights.from_settings(svc.settings))
     chain.record(session, actor=who.actor, action="case.view", target=f"case:{case_id}")
     session.commit()
     return doc

@@ -146,7 +146,7 @@ async def _upload(request: Request, svc: Services) -> tuple[bytes, str]:
 async def hash_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, Any]:
     """Hash an upload (raw body or one multipart file); nothing is stored."""
     data, name = await _upload(request, svc)
-    return await run_in_threadpool(hash_bytes, data, path=name)
+    return await run_in_threadpool(hash_bytes, data, settings=svc.settings, path=name)
 
 
 @router.post("/match")
@@ -168,7 +168,9 @@ async def match_upload(
     reviewer: the upload is sealed in the evidence vault and filed in a case (grouped by
     ``account`` when given), unless ``record=false``."""
     data, name = await _upload(request, svc)
-    hashed = await run_in_threadpool(hash_bytes, data, path=name, dihedral=True)
+    hashed = await run_in_threadpool(
+        hash_bytes, data, settings=svc.settings, path=name, dihedral=True
+    )
     variants = hashed.pop("pdq_dihedral", None) or []
     matches = svc.matcher.match_hashed(session, hashed, banks=bank, variants=variants)
     out: dict[str, Any] = {"hashes": hashed, "matches": [m.to_dict() for m in matches]}
@@ -351,7 +353,13 @@ def add_hashes(name: str, body: BatchAdd, svc: Svc, who: Write) -> dict[str, Any
             details={"items": len(ids), "first_content_id": ids[0] if ids else None},
         )
 
-    ids = banks.add_many(svc.engine, bank=name, items=items, on_publish=audited)
+    ids = banks.add_many(
+        svc.engine,
+        bank=name,
+        items=items,
+        chunk=svc.settings.bank_import_chunk,
+        on_publish=audited,
+    )
     return {"content_ids": ids, "count": len(ids)}
 
 

@@ -28,19 +28,51 @@ import socket
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, BinaryIO
 
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from vangnet.audit.anchor import Anchor, BadLine, Checkpoint, anchor_for
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.errors import ValidationError
 from vangnet.store.db import writer
 from vangnet.store.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
 _MAX_TEXT = 255
+#: The execution option of an engine that carries its `Anchor` (see `attach_anchor`).
+ANCHOR_OPTION = "vangnet_audit_anchor"
+
+
+class AuditNotConfiguredError(RuntimeError):
+    """An audit entry was to be written through an engine no entry point gave an anchor."""
+
+
+def attach_anchor(engine: Engine, settings: Settings) -> Engine:
+    """Entry points: audit entries written through ``engine``, and through the engines made
+    from it afterwards (`writer`, `bounded_writer`), are MACed and checkpointed with the
+    anchor of ``settings`` (`anchor_for`: the key is read, or created, at the first entry).
+    Returns ``engine``."""
+    engine.update_execution_options(**{ANCHOR_OPTION: partial(anchor_for, settings)})
+    return engine
+
+
+def anchor_of(bind: Engine | Connection | Session) -> Anchor:
+    """The anchor attached to ``bind``'s engine; `AuditNotConfiguredError` without one (the
+    audit key is never read from the environment behind the caller's back)."""
+    found = (bind.get_bind() if isinstance(bind, Session) else bind).get_execution_options()
+    make = found.get(ANCHOR_OPTION)
+    if make is None:
+        raise AuditNotConfiguredError(
+            "no audit anchor on this database engine: the entry point that made it attaches "
+            "one with vangnet.audit.chain.attach_anchor(engine, settings)"
+        )
+    anchor = make()
+    if not isinstance(anchor, Anchor):  # pragma: no cover - only attach_anchor sets it
+        raise AuditNotConfiguredError(f"not an audit anchor: {type(anchor).__name__}")
+    return anchor
 
 
 def cli_actor() -> str:
@@ -174,11 +206,12 @@ def record(
     details: Mapping[str, Any] | None = None,
     anchor: Anchor | None = None,
 ) -> AuditEntry:
-    """Append an entry in the caller's transaction (not committed). ``anchor`` (default:
-    from the settings in force) MACs it and receives a checkpoint after the commit."""
+    """Append an entry in the caller's transaction (not committed). ``anchor`` (default: the
+    one attached to the session's engine, `attach_anchor`) MACs it and receives a checkpoint
+    after the commit."""
     if not actor or not action:
         raise ValidationError("an audit entry needs an actor and an action")
-    anchor = anchor or anchor_for(get_settings())
+    anchor = anchor or anchor_of(session)
     head = _head(session)
     _appending(session)
     at = utcnow()
@@ -283,7 +316,7 @@ def verify(session: Session, *, anchor: Anchor | None = None, checkpoint: bool =
     """Recompute the chain, its MACs and the checkpoints; the first fault, how and where.
 
     When the log holds, a new checkpoint naming its last entry is appended (``checkpoint``)."""
-    anchor = anchor or anchor_for(get_settings())
+    anchor = anchor or anchor_of(session)
     cp_file = str(anchor.checkpoint_file)
     marks: dict[int, list[Checkpoint]] = {}
     keyed_from: int | None = None
@@ -461,7 +494,7 @@ def export(session: Session, out: BinaryIO, *, anchor: Anchor | None = None) -> 
     MACs) so an auditor can recompute the chain without Vangnet (and, with the audit key, the
     MACs); returns the number of entries. A checkpoint naming the last entry written is
     appended to the checkpoint file."""
-    anchor = anchor or anchor_for(get_settings())
+    anchor = anchor or anchor_of(session)
     count = 0
     last: AuditEntry | None = None
     for entry in _entries(session):

@@ -1449,6 +1449,7 @@ def add_many(
     *,
     bank: str,
     items: Sequence[BankRecord],
+    chunk: int,
     on_publish: Callable[[Session, list[int]], None] | None = None,
 ) -> list[int]:
     """Add each item as its own content item, as `add_content` would one by one (an item
@@ -1471,13 +1472,13 @@ def add_many(
             raise type(error)(f"items[{position}]: {error.message}") from None
         row["owner"] = True  # its own item, whatever its external id
         rows.append(row)
-    size = get_settings().bank_import_chunk
+    size = chunk
     job = _begin_import(engine, bank_id, group=False)
     for row in rows:
         row["import_key"] = job.key
     try:
-        for chunk in _chunks(rows, size):
-            _place_chunk(engine, job, list(chunk))
+        for part in _chunks(rows, size):
+            _place_chunk(engine, job, list(part))
         with Session(writer(engine)) as session, session.begin():
             _publish(session, job)
             ids = _content_ids(session, bank_id, rows)
@@ -1495,7 +1496,7 @@ def import_staged(
     *,
     bank: str,
     records: Iterable[BankRecord],
-    chunk: int | None = None,
+    chunk: int,
     on_publish: Callable[[Session, ImportResult], None] | None = None,
 ) -> ImportResult:
     """Import ``records`` into ``bank`` holding the write lock only briefly.
@@ -1508,8 +1509,9 @@ def import_staged(
     reading or writing removes the import's rows and re-raises; a killed import is never
     published, and the next import removes its rows once it is stale. Values the bank
     already holds are skipped.
+    ``chunk`` is the setting ``bank_import_chunk``, passed in by the caller.
     """
-    size = get_settings().bank_import_chunk if chunk is None else chunk
+    size = chunk
     if size < 1:
         raise ValidationError("chunk must be at least 1")
     with Session(engine) as session:

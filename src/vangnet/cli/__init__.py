@@ -31,7 +31,9 @@ from vangnet.cli.report_cmd import report_app
 from vangnet.cli.serve_cmd import demo_command, serve_command
 from vangnet.cli.triage_cmd import triage_command
 from vangnet.cli.user_cmd import user_app
+from vangnet.config import get_settings
 from vangnet.errors import ExitCode, VangnetError
+from vangnet.media.limits import MediaLimits, configure
 
 app = typer.Typer(
     name="vangnet",
@@ -42,6 +44,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _entry() -> None:
+    """Before every command: install the process-wide media caps from the settings (the CLI is
+    an entry point; everything below it gets its settings passed in)."""
+    try:
+        settings = get_settings()
+    except VangnetError:
+        return  # a bad configuration: the command reports it when it reads the settings
+    configure(MediaLimits.from_settings(settings))
+
+
 app.command("hash")(hash_command)
 app.command("match")(match_command)
 app.command("serve")(serve_command)

@@ -14,6 +14,7 @@ from vangnet.cli.context import lazy_banks as banks
 from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
+from vangnet.config import get_settings
 from vangnet.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -327,7 +328,13 @@ def bank_import(
                 details={"format": reader_name, "file": str(path)},
             )
 
-        result = banks.import_staged(s.get_bind(), bank=name, records=records, on_publish=audited)
+        result = banks.import_staged(
+            s.get_bind(),
+            bank=name,
+            records=records,
+            chunk=get_settings().bank_import_chunk,
+            on_publish=audited,
+        )
     out = {
         "bank": name,
         "format": reader_name,

@@ -10,6 +10,8 @@ import typer
 from vangnet.cli.audit_cmd import AsOption, actor_of
 from vangnet.cli.context import session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
+from vangnet.config import get_settings
+from vangnet.review.priority import PriorityWeights
 
 case_app = typer.Typer(help="Review cases: the queue, a case, decisions.", no_args_is_help=True)
 
@@ -56,6 +58,7 @@ def case_list(
                 status=None if status == "all" else status,
                 limit=limit,
                 investigations=investigations,
+                weights=PriorityWeights.from_settings(get_settings()),
             )
     if as_json:
         print_json(rows)
@@ -106,7 +109,9 @@ def case_show(
         who = actor_of(actor)
         with session() as s:
             found = cases.resolve_case(s, case)
-            doc = cases.case_document(s, found.id)
+            doc = cases.case_document(
+                s, found.id, weights=PriorityWeights.from_settings(get_settings())
+            )
             chain.record(s, actor=who, action="case.view", target=f"case:{found.id}")
             s.commit()
     if as_json:
@@ -327,6 +332,7 @@ def case_decide(
                     actor=who,
                     category=category,
                     note=note,
+                    settings=get_settings(),
                     disable_content=disable_entry,
                 )
                 s.rollback()
@@ -354,17 +360,18 @@ def case_decide(
                 category=category,
                 note=note,
                 disable_content=disable_entry,
+                settings=get_settings(),
                 person=person_named(s, who),
             )
             if add_to_bank is not None and outcome.status == "confirmed":
-                vault = Vault.from_settings()
+                vault = Vault.from_settings(get_settings())
                 added = decisions.add_to_bank(
                     s,
                     case_id,
                     bank=add_to_bank,
                     actor=who,
                     read_item=lambda item_id: read_evidence(s, vault, item_id, actor=who),
-                    hash_item=lambda data: hash_bytes(data, for_bank=True),
+                    hash_item=lambda data: hash_bytes(data, settings=get_settings(), for_bank=True),
                 )
             elif add_to_bank is not None:
                 state = outcome.status.replace("_", " ")
@@ -461,7 +468,9 @@ def case_export(
             raise ValidationError(
                 f"case {found.id} is a review case: use `vangnet report vics|html|pdf`"
             )
-        doc = cases.case_document(s, found.id)
+        doc = cases.case_document(
+            s, found.id, weights=PriorityWeights.from_settings(get_settings())
+        )
         if fmt == "vics":
             data = exports.vics_bytes(doc)
         elif fmt == "csv":

@@ -35,10 +35,14 @@ lazy_keys: Any = _LazyModule("vangnet.auth.keys")
 
 @contextmanager
 def open_engine() -> Iterator[Engine]:
+    from vangnet.audit.chain import attach_anchor
     from vangnet.store.db import make_engine
     from vangnet.store.migrate import ensure_schema
 
-    engine = make_engine(get_settings().effective_database_url)
+    settings = get_settings()
+    engine = attach_anchor(
+        make_engine(settings.effective_database_url, home=settings.home), settings
+    )
     try:
         ensure_schema(engine)
         yield engine

@@ -26,10 +26,10 @@ def db_upgrade(as_json: bool = typer.Option(False, "--json")) -> None:
         upgrade(url)
         rev = current_revision(url)
         if rev != before:
-            from vangnet.audit.chain import cli_actor, record_now
+            from vangnet.audit.chain import attach_anchor, cli_actor, record_now
             from vangnet.store.db import make_engine
 
-            engine = make_engine(url)
+            engine = attach_anchor(make_engine(url), get_settings())
             try:
                 record_now(
                     engine,

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vangnet.cli.output import err_console, print_json, table
+from vangnet.config import get_settings
 from vangnet.errors import ExitCode, MediaError, VangnetError
 
 
@@ -37,7 +38,13 @@ def hash_one(
     try:
         if not path.exists():
             raise MediaError(f"no such file: {path}")
-        return hash_file(path, all_frames=all_frames, video_fps=video_fps, for_bank=for_bank)
+        return hash_file(
+            path,
+            settings=get_settings(),
+            all_frames=all_frames,
+            video_fps=video_fps,
+            for_bank=for_bank,
+        )
     except VangnetError as error:
         return {"path": str(path), "error": error.to_dict()}
     except OSError as error:

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from vangnet.cli.context import open_engine, session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
+from vangnet.config import get_settings
 from vangnet.errors import ExitCode, ValidationError
 
 if TYPE_CHECKING:
@@ -133,7 +134,9 @@ def watch_command(
                 style = "bold yellow" if event["event"] == "falling_behind" else "green"
                 target.print(f"[{style}]stream {event['stream']}[/]: {text}", highlight=False)
 
-        monitor = Monitor(engine, on_event=on_event, keep_finished_seconds=None).start()
+        monitor = Monitor(
+            engine, settings=get_settings(), on_event=on_event, keep_finished_seconds=None
+        ).start()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
             from vangnet.audit.chain import cli_actor, record_now
@@ -186,7 +189,7 @@ def worker_command(
 
     stop = threading.Event()
     with user_errors(), open_engine() as engine:
-        monitor = Monitor(engine).start()
+        monitor = Monitor(engine, settings=get_settings()).start()
         previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
         err_console.print(f"worker {monitor.worker} running; Ctrl-C to stop")
         try:
@@ -216,7 +219,14 @@ def streams_start(
     from vangnet.live.streams import create_stream, stream_dict
 
     with user_errors(as_json=as_json), session() as s:
-        row = create_stream(s, url=url, external_id=external_id, metadata=_metadata(meta), fps=fps)
+        row = create_stream(
+            s,
+            url=url,
+            settings=get_settings(),
+            external_id=external_id,
+            metadata=_metadata(meta),
+            fps=fps,
+        )
         out = stream_dict(row)
         _audit(
             s,

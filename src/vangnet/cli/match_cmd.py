@@ -51,7 +51,7 @@ def match_command(
                 try:
                     if not path.exists():
                         raise MediaError(f"no such file: {path}")
-                    hashed = hash_file(path, dihedral=True)
+                    hashed = hash_file(path, settings=get_settings(), dihedral=True)
                     variants = hashed.pop("pdq_dihedral", None) or []
                     matches = matcher.match_hashed(session, hashed, banks=bank, variants=variants)
                 except (VangnetError, OSError) as error:

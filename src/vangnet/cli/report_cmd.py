@@ -15,7 +15,9 @@ import typer
 from vangnet.cli.audit_cmd import AsOption, actor_of, write_atomically
 from vangnet.cli.context import open_engine, session
 from vangnet.cli.output import console, err_console, print_json, user_errors
+from vangnet.config import get_settings
 from vangnet.errors import ExitCode
+from vangnet.review.priority import PriorityWeights
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -66,7 +68,7 @@ def report_ncmec(
             who = actor_of(actor)
             with session() as s:
                 case_id = cases.resolve_case(s, case).id
-                _, xml = reporting.build_ncmec(s, case_id, actor=who)
+                _, xml = reporting.build_ncmec(s, case_id, actor=who, settings=get_settings())
                 _deliver(s, xml, out)
         if out is not None:
             err_console.print(f"NCMEC report XML of case {case_id} written to {out}")
@@ -81,7 +83,7 @@ def report_ncmec(
 
     with user_errors(as_json=as_json):
         who = actor_of(actor)
-        reporting.check_submission()
+        reporting.check_submission(get_settings())
         with session() as s:
             found = cases.resolve_case(s, case)
             case_id, status = found.id, found.status
@@ -95,7 +97,12 @@ def report_ncmec(
             raise typer.Exit(ExitCode.ERROR)
         with open_engine() as engine:
             result = reporting.submit_ncmec(
-                engine, Vault.from_settings(), case_id, actor=who, confirmed=True
+                engine,
+                Vault.from_settings(get_settings()),
+                case_id,
+                actor=who,
+                confirmed=True,
+                settings=get_settings(),
             )
             if out is not None:
                 with Session(engine) as s:
@@ -181,7 +188,13 @@ def report_vics(
         who = actor_of(actor)
         with session() as s:
             ids = [cases.resolve_case(s, ref).id for ref in case_refs]
-            data = reporting.export_vics(s, ids, actor=who, profile=profile)
+            data = reporting.export_vics(
+                s,
+                ids,
+                actor=who,
+                profile=profile,
+                weights=PriorityWeights.from_settings(get_settings()),
+            )
             _deliver(s, data, out)
     if out is not None:
         err_console.print(f"VICS export of {len(set(ids))} cases written to {out}")
@@ -196,7 +209,7 @@ def _document(
 
     with user_errors():
         who = actor_of(actor)
-        vault = Vault.from_settings()
+        vault = Vault.from_settings(get_settings())
         with session() as s:
             case_id = cases.resolve_case(s, case).id
             data = reporting.render_case(
@@ -206,6 +219,7 @@ def _document(
                 kind="pdf" if kind == "pdf" else "html",
                 actor=who,
                 include_clear=include_clear,
+                weights=PriorityWeights.from_settings(get_settings()),
             )
             _deliver(s, data, out)
     if out is not None:

@@ -78,6 +78,7 @@ def triage_command(
                 case=case,
                 sources=[str(s) for s in sources],
                 actor=who,
+                settings=get_settings(),
                 options=Options(ocr=not no_ocr, workers=workers, tuning=tuning),
                 progress=progress,
                 snapshot_dir=settings.snapshot_dir,

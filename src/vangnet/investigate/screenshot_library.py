@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from vangnet.config import Settings
 from vangnet.errors import ConflictError, InvalidHashError, MediaError
 from vangnet.index.pdq_index import hex_to_words
 from vangnet.investigate.screenshot_edges import Box
@@ -208,16 +209,21 @@ class FrameLibrary:
     def __init__(
         self,
         *,
+        settings: Settings | None = None,
         fps: float | None = None,
         dedupe_bits: int | None = None,
         quality_floor: int | None = None,
     ) -> None:
-        self.fps: float = default("bank_video_fps") if fps is None else fps
+        # the values in force when the caller passes its settings, else the documented defaults
+        def pick(name: str) -> Any:
+            return getattr(settings, name) if settings is not None else default(name)
+
+        self.fps: float = pick("bank_video_fps") if fps is None else fps
         self.dedupe_bits: int = (
-            default("bank_video_dedupe_bits") if dedupe_bits is None else dedupe_bits
+            pick("bank_video_dedupe_bits") if dedupe_bits is None else dedupe_bits
         )
         self.quality_floor: int = (
-            default("pdq_quality_floor") if quality_floor is None else quality_floor
+            pick("pdq_quality_floor") if quality_floor is None else quality_floor
         )
         self._entries: dict[str, LibraryEntry] = {}
 
@@ -293,9 +299,11 @@ class FrameLibrary:
         return self._add(LibraryEntry(name, kind, "native", EntryHashes.stack(rows)))
 
     @classmethod
-    def from_hashes(cls, items: Mapping[str, Iterable[VpdqFrame]]) -> FrameLibrary:
+    def from_hashes(
+        cls, items: Mapping[str, Iterable[VpdqFrame]], *, settings: Settings
+    ) -> FrameLibrary:
         """A hash-only library of videos, e.g. from a bank's vPDQ (+ regions) frames."""
-        library = cls()
+        library = cls(settings=settings)
         for name, frames in items.items():
             library.add_hashes(name, frames)
         return library

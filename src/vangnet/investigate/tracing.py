@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.investigate.locate import read_chain
 from vangnet.investigate.tuning import TriageTuning
@@ -39,11 +40,14 @@ def _is_candidate(item: TriageItem, text_was_read: bool, call_score: float) -> b
     return not text_was_read and (item.content_type == "image/png")
 
 
-def _library(engine: Engine, case_id: int, tuning: TriageTuning) -> tuple[Any, dict[str, str]]:
+def _library(
+    engine: Engine, case_id: int, tuning: TriageTuning, settings: Settings
+) -> tuple[Any, dict[str, str]]:
     from vangnet.investigate.screenshots import FrameLibrary
     from vangnet.signals import vpdq
 
     library = FrameLibrary(
+        settings=settings,
         fps=tuning.library_fps,
         dedupe_bits=tuning.library_dedupe_bits,
         quality_floor=tuning.library_quality_floor,
@@ -98,7 +102,12 @@ def _library(engine: Engine, case_id: int, tuning: TriageTuning) -> tuple[Any, d
 
 
 def trace_case(
-    engine: Engine, case_id: int, *, text_was_read: bool, tuning: TriageTuning | None = None
+    engine: Engine,
+    case_id: int,
+    *,
+    text_was_read: bool,
+    settings: Settings,
+    tuning: TriageTuning | None = None,
 ) -> int:
     """Trace the case's screenshot-like photos; returns how many were traced. ``tuning``:
     the run's ``triage_*`` values (default: the documented defaults)."""
@@ -119,7 +128,7 @@ def trace_case(
     candidates = wanted[: tuning.trace_max_screenshots]
     if not candidates:
         return 0
-    library, labels = _library(engine, case_id, tuning)
+    library, labels = _library(engine, case_id, tuning, settings)
     if not len(library):
         return 0
     traced = 0

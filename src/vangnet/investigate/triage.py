@@ -31,9 +31,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.children import die_with_parent
+from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.investigate.sources import Entry, forget, walk
 from vangnet.investigate.tuning import TriageTuning
+from vangnet.media.limits import MediaLimits, media_limits
+from vangnet.media.limits import configure as configure_media
 from vangnet.store.db import writer
 from vangnet.store.models import Case, TriageItem, TriageRun, utcnow
 
@@ -192,7 +195,9 @@ def _steps() -> list[Step]:
     return list(steps.STEPS)
 
 
-def analyse(data: bytes, container: str | None, options: Options) -> dict[str, Any]:
+def analyse(
+    data: bytes, container: str | None, options: Options, settings: Settings
+) -> dict[str, Any]:
     """Everything about one file's bytes (runs in a worker process)."""
     from vangnet.hashing import hash_bytes
     from vangnet.media.sniff import media_type
@@ -204,7 +209,7 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
         return out
     try:
         small = len(data) <= options.tuning.perceptual_max_bytes
-        hashed = hash_bytes(data, dihedral=True) if small else None
+        hashed = hash_bytes(data, settings=settings, dihedral=True) if small else None
     except VangnetError as exc:
         hashed = None
         out["note"] = exc.message
@@ -237,8 +242,9 @@ def analyse(data: bytes, container: str | None, options: Options) -> dict[str, A
     return out
 
 
-def _init_worker() -> None:
+def _init_worker(limits: MediaLimits) -> None:
     die_with_parent()
+    configure_media(limits)  # a spawned interpreter: the caps its parent was given
     # Keep each worker to one thread of numeric work: the pool is the parallelism.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
@@ -329,11 +335,13 @@ class Triage:
         case: str,
         sources: list[str],
         actor: str,
+        settings: Settings,
         options: Options | None = None,
         progress: Callable[[Summary, str], None] | None = None,
         snapshot_dir: Path | None = None,
     ) -> None:
         self.engine = engine
+        self.settings = settings
         self.case = case
         self.sources = sources
         self.actor = actor
@@ -365,7 +373,10 @@ class Triage:
             run_id = run.id
         summary = Summary(case=self.case, case_id=case_id, run_id=run_id)
         done = _done_keys(self.engine, case_id)
-        indexes = SignalIndexes(self.engine, snapshot_dir=self.snapshot_dir)
+        snapshots = (
+            self.snapshot_dir if self.snapshot_dir is not None else self.settings.snapshot_dir
+        )
+        indexes = SignalIndexes(self.engine, snapshot_dir=snapshots)
         indexes.load()
         matcher = Matcher(indexes)
         tuning = self.options.tuning
@@ -373,7 +384,10 @@ class Triage:
         batch: list[tuple[Entry, dict[str, Any]]] = []
         try:
             with ProcessPoolExecutor(
-                max_workers=workers, initializer=_init_worker, mp_context=_pool_context()
+                max_workers=workers,
+                initializer=_init_worker,
+                initargs=(media_limits(),),
+                mp_context=_pool_context(),
             ) as pool:
                 for entry, result in self._results(pool, walk(self.sources), done, summary):
                     batch.append((entry, result))
@@ -393,7 +407,11 @@ class Triage:
             from vangnet.investigate.tracing import trace_case
 
             summary.screenshots_traced = trace_case(
-                self.engine, case_id, text_was_read=self.options.ocr, tuning=tuning
+                self.engine,
+                case_id,
+                text_was_read=self.options.ocr,
+                tuning=tuning,
+                settings=self.settings,
             )
         finally:
             summary.seconds = time.monotonic() - started
@@ -443,7 +461,7 @@ class Triage:
             data = entry.read()
         except OSError as exc:
             return _Pending(entry, None, _failure(entry, f"cannot read: {exc}"))
-        future = pool.submit(analyse, data, entry.container, self.options)
+        future = pool.submit(analyse, data, entry.container, self.options, self.settings)
         forget(entry)
         return _Pending(entry, future)
 

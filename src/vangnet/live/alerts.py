@@ -87,7 +87,7 @@ def record(
     captured_at: dict[float, datetime],
     actions: list[str],
     scores: dict[str, float] | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Recorded:
     """Write or extend the alert for ``decision`` (no commit: the caller owns the transaction).
 
@@ -160,6 +160,7 @@ def record(
                 event=event,
                 payload=payload,
                 idempotency_key=f"alert-{alert.id}-{event}",
+                url=settings.webhook_url,
                 alert_id=alert.id,
             )
     return Recorded(alert.id, created, tuple(added))

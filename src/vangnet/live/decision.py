@@ -2,7 +2,8 @@
 
 The rule is "at least ``min_frames`` of the stream's last ``window`` samples matched the same
 banked item". A bank's policy may set both (``live_min_frames``, ``live_window``); otherwise a
-high-confidence bank alerts on one matching sample and other banks use the settings
+high-confidence bank uses the settings ``live_high_confidence_min_frames`` /
+``live_high_confidence_window`` (default: one matching sample) and other banks
 ``live_min_frames`` / ``live_window`` (default 2 of the last 5). Rules are data, never
 constants in code.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.match.results import Match
 
 
@@ -29,15 +30,23 @@ class Rule:
         return f"{self.min_frames} of the last {self.window} samples"
 
 
-def rule_for(policy: Mapping[str, Any], *, high_confidence: bool) -> Rule:
-    """A bank's live rule from its policy, its confidence and the settings."""
-    settings = get_settings()
+def default_rule(settings: Settings, *, high_confidence: bool) -> Rule:
+    """The rule of banks whose policy sets none: ``live_min_frames`` of the last
+    ``live_window`` samples, or for high-confidence banks ``live_high_confidence_min_frames``
+    of the last ``live_high_confidence_window`` (a window holds at least min_frames)."""
     if high_confidence:
-        default = Rule(1, 1)
-    else:
-        default = Rule(
-            settings.live_min_frames, max(settings.live_window, settings.live_min_frames)
+        count, window = (
+            settings.live_high_confidence_min_frames,
+            settings.live_high_confidence_window,
         )
+    else:
+        count, window = settings.live_min_frames, settings.live_window
+    return Rule(count, max(window, count))
+
+
+def rule_for(policy: Mapping[str, Any], *, default: Rule) -> Rule:
+    """A bank's live rule from its policy; else ``default`` (`default_rule` of the settings
+    and the bank's confidence)."""
     min_frames = int(policy.get("live_min_frames", default.min_frames))
     window = int(policy.get("live_window", max(default.window, min_frames)))
     return Rule(min_frames, max(window, min_frames))

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.review.cases import representative
 from vangnet.store.db import writer
@@ -49,7 +49,7 @@ def preserve(
     stream_id: int,
     metadata: dict[str, Any],
     frames: Iterable[EvidenceFrame],
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> list[int]:
     """Encrypt ``frames`` into the vault and record them for an alert; returns new item ids.
 
@@ -74,7 +74,7 @@ def preserve(
             stored.append((frame, entry, md5, sha1))
         if not stored:
             return []
-        cfg = settings or get_settings()
+        cfg = settings
         with Session(writer(engine)) as session:
             case_id = session.scalar(select(Alert.case_id).where(Alert.id == alert_id))
             shown = representative(

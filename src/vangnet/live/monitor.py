@@ -32,12 +32,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vangnet.actions.webhooks import Deliverer
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError
 from vangnet.live import alerts as alert_service
 from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
-from vangnet.live.decision import Decision, DecisionWindow, Rule, rule_for
+from vangnet.live.decision import Decision, DecisionWindow, Rule, default_rule, rule_for
 from vangnet.live.evidence import EvidenceFrame, preserve
 from vangnet.live.journal import AlertJournal, PendingAlert, new_key
 from vangnet.live.quotas import over_quota
@@ -313,7 +313,10 @@ class Processor:
         for runtime, _ in batch:
             runtime.cpu["hash"] += (hashed - started) * share
             runtime.cpu["lookup"] += (looked_up - hashed) * share
-        rules = {n: rule_for(b.policy, high_confidence=b.high_confidence) for n, b in banks.items()}
+        defaults = {c: default_rule(monitor.settings, high_confidence=c) for c in (False, True)}
+        rules = {
+            n: rule_for(b.policy, default=defaults[b.high_confidence]) for n, b in banks.items()
+        }
         for (runtime, sample), matches in zip(batch, found, strict=True):
             self._after_lookup(runtime, sample, matches, rules)
 
@@ -514,6 +517,8 @@ class StreamSession:
                 connect_timeout=settings.live_connect_timeout,
                 stall_timeout=settings.live_stall_seconds,
                 egress=EgressPolicy.from_settings(settings),  # checked again on each connect
+                max_pixels=settings.live_max_pixels,
+                rtsp_transport=settings.live_rtsp_transport,
             )
             base = self.offset
             last_wall = time.time()
@@ -596,7 +601,7 @@ class Monitor:
         *,
         indexes: SignalIndexes | None = None,
         on_event: Callable[[Event], None] | None = None,
-        settings: Settings | None = None,
+        settings: Settings,
         worker: str | None = None,
         deliver_webhooks: bool = True,
         keep_finished_seconds: float | None = 600.0,
@@ -605,7 +610,7 @@ class Monitor:
         self.engine = writer(engine)
         #: Lookups and other reads: plain transactions, which never take the write lock.
         self.read_engine = engine
-        self.settings = settings or get_settings()
+        self.settings = settings
         #: Alert writes wait briefly for a lock, then go to the retry queue (journaled).
         self._alert_engine = bounded_writer(engine, self.settings.live_alert_wait_seconds)
         self._journal: AlertJournal | None = None
@@ -747,6 +752,7 @@ class Monitor:
             row = create_stream(
                 session,
                 url=url,
+                settings=self.settings,
                 external_id=external_id,
                 metadata=metadata,
                 fps=fps,

@@ -98,18 +98,17 @@ def frame_sample(
 
 
 def pushed_frame_sample(
-    stream_id: int, stream_time: float, received_at: float, data: bytes
+    stream_id: int, stream_time: float, received_at: float, data: bytes, *, max_pixels: int
 ) -> Sample:
     """A sample of a frame a platform posted (JPEG, PNG, WebP... bytes), decoded in memory.
 
     Raises the `vangnet.errors.MediaError` family for unreadable or oversized pictures: the
-    pixel cap is ``live_max_pixels`` (or ``max_image_pixels`` when smaller), checked from the
-    header before decoding, as for pulled streams. The posted bytes themselves are the
-    evidence."""
-    from vangnet.config import get_settings
+    pixel cap is ``max_pixels`` (``live_max_pixels``; ``max_image_pixels`` when smaller),
+    checked from the header before decoding, as for pulled streams. The posted bytes
+    themselves are the evidence."""
 
     sniffed = sniff(data)
-    cap = pixel_limit(get_settings().live_max_pixels, setting="live_max_pixels")
+    cap = pixel_limit(max_pixels, setting="live_max_pixels")
     picture = fit_for_pdq(decode_image(data, max_pixels=cap)[0])
     pixels = crop_bars(np.asarray(picture.convert("RGB"), dtype=np.uint8))
     return Sample(

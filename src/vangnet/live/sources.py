@@ -31,7 +31,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import av
@@ -80,6 +80,10 @@ class SourceFrame:
     corrupt: bool = False  # the decoder flagged it (data lost or damaged on the way)
 
 
+#: How RTSP is carried (setting ``live_rtsp_transport``): UDP falling back to TCP, or one.
+RtspTransport = Literal["auto", "tcp", "udp"]
+
+
 class Source(ABC):
     """One connection to one stream. `frames` raises `StreamEnded` at a clean end,
     `StreamUnavailable` / `StreamStalled` when the connection fails, `StreamRejected` when
@@ -93,15 +97,19 @@ class Source(ABC):
         *,
         connect_timeout: float,
         stall_timeout: float,
-        egress: EgressPolicy | None = None,
+        egress: EgressPolicy,
+        max_pixels: int,
+        rtsp_transport: RtspTransport,
     ) -> None:
-        from vangnet.config import get_settings
-
         self.url = url
         self.connect_timeout = connect_timeout
         self.stall_timeout = stall_timeout
-        #: Where this source may connect (network sources); default: from the settings.
-        self.egress = egress or EgressPolicy.from_settings(get_settings())
+        #: Where this source may connect (network sources): ``EgressPolicy.from_settings``.
+        self.egress = egress
+        #: Largest frame accepted (``live_max_pixels``); larger fails the stream.
+        self.max_pixels = max_pixels
+        #: RTSP transport (``live_rtsp_transport``): auto, tcp or udp.
+        self.rtsp_transport = rtsp_transport
         self.closed = False
         #: Decode key frames only (set by the reader when the sample rate allows it).
         self.keyframes_only = False
@@ -257,9 +265,7 @@ class NetworkSource(PolicedSource):
             "probesize": "1000000",
         }
         if scheme == "rtsp":
-            from vangnet.config import get_settings
-
-            transport = get_settings().live_rtsp_transport
+            transport = self.rtsp_transport
             if transport != "auto":  # auto: FFmpeg tries UDP, then falls back to TCP
                 options["rtsp_transport"] = transport
         if scheme in ("udp", "rtp"):
@@ -302,7 +308,6 @@ class NetworkSource(PolicedSource):
                 raise
 
     def _play(self, url: str, options: dict[str, str]) -> Iterator[SourceFrame]:
-        from vangnet.config import get_settings
 
         try:
             container = av.open(
@@ -316,7 +321,7 @@ class NetworkSource(PolicedSource):
             raise StreamRejected(f"not a stream FFmpeg can read: {_error(exc)}") from None
         except (av.error.FFmpegError, OSError) as exc:
             raise StreamUnavailable(f"cannot connect: {_error(exc)}") from None
-        pixels = get_settings().live_max_pixels
+        pixels = self.max_pixels
         with container:
             for item in decode(
                 container, max_pixels=pixels, stall_timeout=self.stall_timeout, source=self
@@ -332,8 +337,6 @@ class RelaySource(PolicedSource):
     schemes = ("srt",)
 
     def connected_frames(self) -> Iterator[SourceFrame]:
-        from vangnet.config import get_settings
-
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:
             raise StreamRejected("SRT needs the ffmpeg program (e.g. apt install ffmpeg)")
@@ -353,7 +356,7 @@ class RelaySource(PolicedSource):
         )
         try:
             assert process.stdout is not None
-            yield from self._decode_pipe(process.stdout, get_settings().live_max_pixels)
+            yield from self._decode_pipe(process.stdout, self.max_pixels)
         finally:
             process.kill()
             process.wait()
@@ -388,10 +391,8 @@ class HttpSource(PolicedSource):
     schemes = ("http", "https")
 
     def connected_frames(self) -> Iterator[SourceFrame]:
-        from vangnet.config import get_settings
-
         self.egress.check_url(self.url)  # DestinationRefused; checked again on connect
-        pixels = get_settings().live_max_pixels
+        pixels = self.max_pixels
         timeout = httpx.Timeout(self.stall_timeout, connect=self.connect_timeout)
         with egress_client(self.egress, timeout=timeout, follow_redirects=True) as client:
             stream = HttpStream(
@@ -438,8 +439,6 @@ class FileSource(Source):
     schemes = ("file", "")
 
     def frames(self) -> Iterator[SourceFrame]:
-        from vangnet.config import get_settings
-
         parts = urlsplit(self.url)
         path = Path(parts.path if parts.scheme == "file" else self.url.split("?", 1)[0])
         loop = parse_qs(parts.query).get("loop", ["0"])[0] not in ("0", "", "false")
@@ -456,7 +455,7 @@ class FileSource(Source):
                 raise StreamRejected(f"cannot read {path}")
             try:
                 with container:
-                    pixels = get_settings().live_max_pixels
+                    pixels = self.max_pixels
                     for item in decode(container, max_pixels=pixels, pace=True, source=self):
                         last = item.stream_time
                         yield SourceFrame(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
 from vangnet.jsonlimits import check_json, check_text, shown
@@ -35,6 +35,7 @@ def create_stream(
     session: Session,
     *,
     url: str | None,
+    settings: Settings,
     external_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     fps: float | None = None,
@@ -45,13 +46,20 @@ def create_stream(
 ) -> Stream:
     """A new wanted stream: pulled from ``url``, or pushed by the platform when None.
     ``allow_files`` off refuses local files (for streams started through the API). A network
-    URL must pass the egress policy (``egress``, default from the settings) now: its options
+    URL must pass the egress policy (``egress``, default from ``settings``) now: its options
     and the addresses its host resolves to (`DestinationRefused` otherwise); the stream
     checks again on every connect. A stream started with an API key (``api_key_id``) counts
     against its quota of ``max_streams`` active streams (0: no limit)."""
     if url is not None:
-        policy = egress or EgressPolicy.from_settings(get_settings())
-        source = source_for(url, connect_timeout=1, stall_timeout=1, egress=policy)
+        policy = egress or EgressPolicy.from_settings(settings)
+        source = source_for(
+            url,
+            connect_timeout=1,
+            stall_timeout=1,
+            egress=policy,
+            max_pixels=settings.live_max_pixels,
+            rtsp_transport=settings.live_rtsp_transport,
+        )
         if isinstance(source, FileSource) and not allow_files:
             raise ForbiddenError(
                 "streams from local files cannot be started through the API "
@@ -59,7 +67,7 @@ def create_stream(
             )
         if isinstance(source, PolicedSource):
             policy.check_url(url)  # DestinationRefused: 422 destination_refused
-    rate = get_settings().live_sample_fps if fps is None else float(fps)
+    rate = settings.live_sample_fps if fps is None else float(fps)
     if not 0 < rate <= 30:
         raise ValidationError("the sample rate must be above 0 and at most 30 per second")
     check_text(external_id, what="external_id", max_chars=255)

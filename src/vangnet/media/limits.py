@@ -4,7 +4,12 @@ UI, triage, previews, pushed and pulled live frames).
 
 The cap is ``settings.max_image_pixels`` (``VANGNET_MAX_IMAGE_PIXELS``); a caller with a
 tighter limit of its own (live streams: ``live_max_pixels``) passes it and the smaller of the
-two applies. A refused picture raises `MediaTooLargeError` (HTTP 413, code
+two applies.
+
+The caps (pixels, video seconds) are the process's, like Pillow's ``MAX_IMAGE_PIXELS`` and the
+decoded-pixel budget below: the entry point that read the settings (the CLI, the app factory,
+the demo) installs them with `configure`; until then the settings' documented defaults apply.
+Nothing here reads the environment. A refused picture raises `MediaTooLargeError` (HTTP 413, code
 ``media_too_large``, CLI exit 3) and nothing has been decoded.
 
 `DECODING` is the process's decoded-pixel budget: pictures are decoded while the pixels being
@@ -22,8 +27,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.errors import MediaError, MediaTooLargeError
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """The decode caps of this process: ``max_image_pixels`` and ``max_video_seconds``."""
+
+    max_image_pixels: int = Settings.model_fields["max_image_pixels"].default
+    max_video_seconds: float = Settings.model_fields["max_video_seconds"].default
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaLimits:
+        return cls(settings.max_image_pixels, settings.max_video_seconds)
+
+
+_limits = MediaLimits()
+
+
+def configure(limits: MediaLimits) -> None:
+    """Install this process's decode caps (entry points, from the settings they read)."""
+    global _limits
+    _limits = limits
+
+
+def media_limits() -> MediaLimits:
+    """The decode caps in force (`configure`; the documented defaults until then)."""
+    return _limits
 
 
 @dataclass(frozen=True)
@@ -35,9 +66,9 @@ class PixelCap:
 
 
 def pixel_limit(max_pixels: int | None = None, *, setting: str = "max_image_pixels") -> PixelCap:
-    """The cap in force: ``max_image_pixels``, or ``max_pixels`` (from ``setting``) when that
-    is smaller."""
-    limit = get_settings().max_image_pixels
+    """The cap in force: ``max_image_pixels`` (`media_limits`), or ``max_pixels`` (from
+    ``setting``) when that is smaller."""
+    limit = _limits.max_image_pixels
     if max_pixels is not None and max_pixels < limit:
         return PixelCap(max_pixels, setting)
     return PixelCap(limit)

@@ -27,9 +27,9 @@ import av.error
 import numpy as np
 import numpy.typing as npt
 
-from vangnet.config import get_settings
+from vangnet.config import Settings
 from vangnet.errors import MediaError, MediaTooLargeError, UnsupportedMediaError
-from vangnet.media.limits import check_pixels, pixel_limit
+from vangnet.media.limits import check_pixels, media_limits, pixel_limit
 from vangnet.media.sniff import ContentType, sniff
 
 
@@ -162,11 +162,12 @@ def _duration_seconds(
 def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[VideoFrame]:
     """Decode ``data`` in memory and yield the frames vPDQ samples at ``fps`` per second.
 
-    ``fps`` defaults to ``settings.video_fps``; 0 yields every frame. Raises `EmptyInputError`,
-    `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or `MediaError`.
+    ``fps`` defaults to the documented default of ``video_fps`` (callers pass the setting);
+    0 yields every frame. Refused above the process's caps (`media_limits`). Raises
+    `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or
+    `MediaError`.
     """
-    settings = get_settings()
-    rate_wanted = settings.video_fps if fps is None else fps
+    rate_wanted = float(Settings.model_fields["video_fps"].default) if fps is None else fps
     if not rate_wanted >= 0:
         raise ValueError(f"fps must be 0 (every frame) or positive, got {fps!r}")
     sniffed = sniff(data)
@@ -185,7 +186,7 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
             stream.codec_context.width, stream.codec_context.height, what="video", limit=limit
         )
         frame_rate = _frame_rate(stream)
-        max_seconds = settings.max_video_seconds
+        max_seconds = media_limits().max_video_seconds
         if _duration_seconds(container, stream) > max_seconds:
             raise MediaTooLargeError(f"video is longer than max_video_seconds ({max_seconds:g} s)")
         frame_mod = max(1, int(frame_rate / rate_wanted)) if rate_wanted else 1

@@ -104,7 +104,7 @@ class NcmecClient:
 
     ``base_url`` must be https (plain http only to a loopback address, for a local test
     server). Proxies are not read from the environment and redirects are not followed.
-    Connections pass the egress policy (``egress``, default from the settings: the host's
+    Connections pass the egress policy (``egress``, `EgressPolicy.from_settings`: the host's
     addresses checked and pinned, TLS verified); pass an ``httpx`` ``transport`` instead to
     route or mock the traffic."""
 
@@ -114,16 +114,14 @@ class NcmecClient:
         username: str,
         password: str,
         *,
+        egress: EgressPolicy,
         timeout: float = 30,
         transport: httpx.BaseTransport | None = None,
-        egress: EgressPolicy | None = None,
     ) -> None:
         self._base = _checked_base_url(base_url)
         self._timeout = timeout
         if transport is None:
-            from vangnet.config import get_settings
-
-            transport = EgressTransport(egress or EgressPolicy.from_settings(get_settings()))
+            transport = EgressTransport(egress)
         self._client = httpx.Client(
             auth=httpx.BasicAuth(username, password),
             timeout=timeout,

@@ -27,7 +27,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.live.evidence import read_evidence
@@ -41,6 +41,7 @@ from vangnet.reports.ncmec import (
 )
 from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitResult, send_report
 from vangnet.review import cases
+from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import Case, CustodyEvent, Report, utcnow
 from vangnet.store.vault import Vault
@@ -110,12 +111,12 @@ def _custody(session: Session, item_id: int, *, actor: str, action: str, detail:
 
 
 def build_ncmec(
-    session: Session, case_id: int, *, actor: str, settings: Settings | None = None
+    session: Session, case_id: int, *, actor: str, settings: Settings
 ) -> tuple[int, bytes]:
     """Build and validate the CyberTipline ``<report>`` of a confirmed case; returns the
     `Report` row id and the XML. Nothing is sent (caller's transaction)."""
-    cfg = settings or get_settings()
-    case = cases.case_document(session, case_id)
+    cfg = settings
+    case = cases.case_document(session, case_id, weights=PriorityWeights.from_settings(cfg))
     require_reportable(case)  # before any settings problem: the more basic refusal
     xml = build_report(case, reporter_from(cfg))
     row = Report(
@@ -160,10 +161,10 @@ class _CountingClient(NcmecClient):
         return answer
 
 
-def check_submission(settings: Settings | None = None) -> None:
+def check_submission(settings: Settings) -> None:
     """Raise `ValidationError` unless NCMEC submission is configured (URL, credentials,
     reporting person): for asking a person to confirm only when it can go ahead."""
-    cfg = settings or get_settings()
+    cfg = settings
     _submission_settings(cfg)
     reporter_from(cfg)
 
@@ -244,7 +245,7 @@ def submit_ncmec(
     *,
     actor: str,
     confirmed: bool,
-    settings: Settings | None = None,
+    settings: Settings,
     transport: httpx.BaseTransport | None = None,
 ) -> dict[str, Any]:
     """Submit a confirmed case to NCMEC's CyberTipline with its media; commits itself.
@@ -259,7 +260,7 @@ def submit_ncmec(
         raise ConfirmationRequiredError(
             f"case {case_id} is not submitted to NCMEC without a person confirming it"
         )
-    cfg = settings or get_settings()
+    cfg = settings
     url, username, password = _submission_settings(cfg)
     reporter_from(cfg)  # fail on missing reporter settings before recording anything
     # checks the URL (https, or http to loopback) before anything is recorded
@@ -302,7 +303,7 @@ def _submit(
         try:
             _require_submittable(session, case_id)
             report_id, xml = build_ncmec(session, case_id, actor=actor, settings=cfg)
-            case = cases.case_document(session, case_id)
+            case = cases.case_document(session, case_id, weights=PriorityWeights.from_settings(cfg))
             files = [
                 (item, read_evidence(session, vault, item["id"], actor=actor))
                 for item in case["items"]
@@ -550,7 +551,12 @@ def settle_ncmec(
 
 
 def export_vics(
-    session: Session, case_ids: Sequence[int], *, actor: str, profile: str = "US"
+    session: Session,
+    case_ids: Sequence[int],
+    *,
+    actor: str,
+    weights: PriorityWeights,
+    profile: str = "US",
 ) -> bytes:
     """One Project VIC VICS 2.0 ``#Cases`` document of the cases (hashes and metadata, no
     media); records a ``vics`` report per case and ``exported`` custody per item."""
@@ -559,7 +565,7 @@ def export_vics(
         raise ValidationError("name at least one case to export")
     if len(ids) > MAX_VICS_CASES:
         raise ValidationError(f"export at most {MAX_VICS_CASES} cases at a time")
-    documents = [cases.case_document(session, i) for i in ids]
+    documents = [cases.case_document(session, i, weights=weights) for i in ids]
     out = io.BytesIO()
     media = vics_cases.write_cases(documents, out, profile=profile)
     data = out.getvalue()
@@ -613,6 +619,7 @@ def render_case(
     *,
     kind: DocumentKind,
     actor: str,
+    weights: PriorityWeights,
     include_clear: bool = False,
 ) -> bytes:
     """The case report for prosecutors as HTML (UTF-8) or PDF. Previews are blurred unless
@@ -620,7 +627,7 @@ def render_case(
     logged in its custody (``accessed``, then ``exported`` as a preview in the report)."""
     if kind not in ("html", "pdf"):
         raise ValidationError(f"a case report is html or pdf, not {kind!r}")
-    case = cases.case_document(session, case_id)
+    case = cases.case_document(session, case_id, weights=weights)
     read: list[int] = []
 
     def read_item(item_id: int) -> bytes:

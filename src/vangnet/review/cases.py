@@ -33,7 +33,7 @@ from vangnet.investigate.records import triage_items, triage_runs
 from vangnet.match.results import Match
 from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
-from vangnet.review.priority import BankFacts, MatchFacts, Priority, priority
+from vangnet.review.priority import BankFacts, MatchFacts, Priority, PriorityWeights, priority
 from vangnet.store.models import (
     Alert,
     AlertFrame,
@@ -205,7 +205,7 @@ def intake_alert(
     created: bool,
     times: Sequence[float],
     scores: Mapping[str, float] | None = None,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> Case:
     """File an alert (new or extended by ``times``) in its case; caller's transaction.
     Classifier ``scores`` are kept on the case (the highest seen per classifier).
@@ -213,9 +213,6 @@ def intake_alert(
     The matched frames of one banked item are kept as time ranges (`add_to_ranges`): a
     looping or long stream extends a range instead of adding a row and a timeline line per
     frame; every frame stays in the alert (and its evidence in the vault)."""
-    from vangnet.config import get_settings
-
-    settings = settings or get_settings()
     stream = session.get(Stream, alert.stream_id) if alert.stream_id is not None else None
     subject = clean_subject(stream.stream_metadata if stream is not None else {})
     if alert.case_id is not None:
@@ -491,6 +488,7 @@ def _priority(
     matches: Sequence[CaseMatch],
     bank_facts: Mapping[str, BankFacts],
     stream: Stream | None,
+    weights: PriorityWeights,
 ) -> Priority:
     live = stream is not None and stream.desired == "run" and stream.state in RUNNING
     viewers = (case.subject or {}).get("viewers")
@@ -505,6 +503,7 @@ def _priority(
         viewers=viewers if isinstance(viewers, int) else None,
         scores=scores,
         escalated=case.status == "escalated",
+        weights=weights,
     )
 
 
@@ -514,8 +513,9 @@ def case_summary(
     bank_facts: Mapping[str, BankFacts],
     stream: Stream | None,
     items: int,
+    weights: PriorityWeights,
 ) -> dict[str, Any]:
-    prio = _priority(case, matches, bank_facts, stream)
+    prio = _priority(case, matches, bank_facts, stream, weights)
     categories = sorted({m.category for m in matches if m.category})
     return {
         "id": case.id,
@@ -548,8 +548,10 @@ def list_cases(
     status: str | Sequence[str] | None = "open",
     limit: int = 200,
     investigations: bool = False,
+    weights: PriorityWeights,
 ) -> list[dict[str, Any]]:
-    """Cases in queue order: highest priority first, then the longest waiting.
+    """Cases in queue order: highest priority (scored with ``weights``) first, then the
+    longest waiting.
 
     ``status``: one status, several, ``"open"`` (every undecided state) or None (all).
     Investigation cases (worked in the investigation workbench) only with ``investigations``.
@@ -590,6 +592,7 @@ def list_cases(
             facts,
             streams.get(c.stream_id) if c.stream_id is not None else None,
             int(items.get(c.id, 0)),
+            weights,
         )
         for c in cases
     ]
@@ -770,9 +773,9 @@ def case_items(session: Session, case_id: int) -> list[EvidenceItem]:
     )
 
 
-def case_document(session: Session, case_id: int) -> dict[str, Any]:
-    """The whole case as plain JSON: subject, priority, items, matches with the banked
-    items' metadata, timeline, decisions, chain of custody, reports."""
+def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -> dict[str, Any]:
+    """The whole case as plain JSON: subject, priority (scored with ``weights``), items,
+    matches with the banked items' metadata, timeline, decisions, chain of custody, reports."""
     case = get_case(session, case_id)
     matches = list(
         session.scalars(
@@ -793,7 +796,7 @@ def case_document(session: Session, case_id: int) -> dict[str, Any]:
                 "live": stream.desired == "run" and stream.state in RUNNING,
             }
         )
-    summary = case_summary(case, matches, _bank_facts(session), stream, len(items))
+    summary = case_summary(case, matches, _bank_facts(session), stream, len(items), weights)
     item_by_frame: dict[tuple[int | None, float | None], int] = {
         (i.alert_id, i.stream_time): i.id for i in items if i.alert_id is not None
     }

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from vangnet.audit import chain
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category, get_profile
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import signal_values
 from vangnet.jsonlimits import check_text
@@ -110,12 +110,12 @@ def decide(
     category: str | None = None,
     note: str | None = None,
     disable_content: bool = False,
-    settings: Settings | None = None,
+    settings: Settings,
     person: str | None = None,
 ) -> Outcome:
     """``person`` names who decides as a person (``user:<id>``: the same for their web
     sign-in and their API keys); the two-person rule counts persons. Default: ``actor``."""
-    cfg = settings or get_settings()
+    cfg = settings
     person = person or actor
     if decision not in DECISIONS:
         raise ValidationError(f"unknown decision {decision!r} (known: {', '.join(DECISIONS)})")

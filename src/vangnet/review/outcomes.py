@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
 from vangnet.banks.categories import Category, get_profile
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.errors import ConflictError, ValidationError
 from vangnet.store.models import Case, utcnow
 
@@ -125,7 +125,7 @@ def preview(
     category: str | None = None,
     note: str | None = None,
     disable_content: bool = False,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> dict[str, Any]:
     """What `vangnet.review.decisions.decide` would do, without doing it: the decision runs
     in a savepoint that is rolled back, so the preview is the real outcome (status, verdict,
@@ -133,7 +133,7 @@ def preview(
     """
     from vangnet.review.decisions import decide
 
-    cfg = settings or get_settings()
+    cfg = settings
     savepoint = session.begin_nested()
     try:
         outcome = decide(

@@ -4,7 +4,8 @@ The parts, largest first: how severe the matched category is, whether a live str
 running (a child may be being abused now), how sure the match is (high-confidence bank, exact
 hash, a perceptual hash's distance against the bank's threshold for its signal type), how
 many matches the case holds, how many people watch the stream, classifier scores, and
-escalation.
+escalation. How many points each part is worth is configuration (`PriorityWeights`, from the
+``review_priority_*`` settings).
 """
 
 from __future__ import annotations
@@ -14,21 +15,42 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vangnet.config import Settings
 from vangnet.signals.registry import signal_types
 
-# Severity of a category ("profile:code"); unknown or uncategorised material still counts.
-SEVERITY: dict[str, int] = {
-    "vics:1": 40,
-    "uk:A": 40,
-    "uk:B": 32,
-    "uk:C": 24,
-    "vics:2": 20,
-    "vics:3": 15,
-    "vics:4": 5,
-    "vics:0": 0,
-}
-UNCATEGORISED = 10
-LIVE = 30
+
+@dataclass(frozen=True)
+class PriorityWeights:
+    """Points of each part of the priority (the ``review_priority_*`` settings)."""
+
+    #: Severity of a category ("profile:code"); unknown or uncategorised material still counts.
+    severity: Mapping[str, int]
+    uncategorised: int
+    live: int
+    confidence: int
+    distance: int
+    per_match: int
+    matches_max: int
+    viewers: float
+    viewers_max: int
+    classifier: int
+    escalated: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PriorityWeights:
+        return cls(
+            severity=dict(settings.review_priority_severity),
+            uncategorised=settings.review_priority_uncategorised,
+            live=settings.review_priority_live,
+            confidence=settings.review_priority_confidence,
+            distance=settings.review_priority_distance,
+            per_match=settings.review_priority_per_match,
+            matches_max=settings.review_priority_matches_max,
+            viewers=settings.review_priority_viewers,
+            viewers_max=settings.review_priority_viewers_max,
+            classifier=settings.review_priority_classifier,
+            escalated=settings.review_priority_escalated,
+        )
 
 
 @dataclass(frozen=True)
@@ -67,29 +89,31 @@ def priority(
     viewers: int | None,
     scores: Mapping[str, float] | None,
     escalated: bool,
+    weights: PriorityWeights,
 ) -> Priority:
+    w = weights
     found = list(matches)
     result = Priority()
     if not found:
         return result
-    worst = max(found, key=lambda m: SEVERITY.get(m.category or "", UNCATEGORISED))
-    severity = SEVERITY.get(worst.category or "", UNCATEGORISED)
+    worst = max(found, key=lambda m: w.severity.get(m.category or "", w.uncategorised))
+    severity = w.severity.get(worst.category or "", w.uncategorised)
     label = worst.category or "uncategorised"
     result.add(severity, f"category {label} from bank {worst.bank}")
     if live:
-        result.add(LIVE, "live stream still running")
+        result.add(w.live, "live stream still running")
     best = 0
     best_reason = ""
     installed = signal_types()
     for m in found:
         bank = banks.get(m.bank)
-        if bank is not None and bank.high_confidence and best < 15:
-            best, best_reason = 15, f"high-confidence bank {m.bank}"
+        if bank is not None and bank.high_confidence and best < w.confidence:
+            best, best_reason = w.confidence, f"high-confidence bank {m.bank}"
         cls = installed.get(m.signal_type)
         if cls is None:
             continue
-        if cls.index == "exact" and m.distance == 0 and best < 15:
-            best, best_reason = 15, f"exact {m.signal_type} match"
+        if cls.index == "exact" and m.distance == 0 and best < w.confidence:
+            best, best_reason = w.confidence, f"exact {m.signal_type} match"
         # near-match types (a default threshold above 0): the bank's threshold, else the type's
         default = cls.default_threshold
         threshold = default
@@ -98,17 +122,19 @@ def priority(
                 bank.thresholds.get(m.signal_type, {}).get("threshold", default) or default
             )
         if default > 0 and threshold > 0:
-            points = round(12 * max(0.0, 1 - m.distance / (threshold + 1)))
+            points = round(w.distance * max(0.0, 1 - m.distance / (threshold + 1)))
             if points > best:
                 best = points
                 best_reason = f"{m.signal_type} distance {m.distance} of threshold {threshold}"
     result.add(best, best_reason)
-    result.add(min(20, 4 * (len(found) - 1)), f"{len(found)} matches")
+    result.add(min(w.matches_max, w.per_match * (len(found) - 1)), f"{len(found)} matches")
     if viewers:
-        result.add(min(15, round(5 * math.log10(1 + max(0, viewers)))), f"{viewers} viewers")
+        points = min(w.viewers_max, round(w.viewers * math.log10(1 + max(0, viewers))))
+        result.add(points, f"{viewers} viewers")
     if scores:
         name, value = max(scores.items(), key=lambda kv: kv[1])
-        result.add(round(20 * max(0.0, min(1.0, float(value)))), f"classifier {name} {value:.2f}")
+        points = round(w.classifier * max(0.0, min(1.0, float(value))))
+        result.add(points, f"classifier {name} {value:.2f}")
     if escalated:
-        result.add(10, "escalated")
+        result.add(w.escalated, "escalated")
     return result

@@ -65,7 +65,9 @@ def check_signal_type(cls: type[SignalType], cases: SignalCases) -> None:
         raise _fail(cls, "default_threshold must be an integer >= 0")
     if not cls.content_types:
         raise _fail(cls, "content_types must not be empty")
-    defaults = cls.bank_defaults(Settings())
+    defaults = cls.bank_defaults(
+        Settings.model_construct()
+    )  # the documented defaults, no environment
     if not isinstance(defaults, dict) or set(defaults) - BANK_RULE_KEYS:
         raise _fail(cls, f"bank_defaults may only set {sorted(BANK_RULE_KEYS)}")
     if len(set(cases.valid)) < 2:

@@ -18,7 +18,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from vangnet.config import get_settings
 from vangnet.errors import ValidationError
 from vangnet.store.private import private_dir, private_file, sqlite_files
 
@@ -46,11 +45,10 @@ def bounded_writer(engine: Engine, seconds: float) -> Engine:
     return engine.execution_options(**{WRITER_OPTION: True, LOCK_WAIT_OPTION: wait_ms})
 
 
-def database_url(url: str | URL | None = None) -> URL:
-    """The URL to use: ``url`` if given, else the configured one, with a psycopg 3 driver."""
-    raw = get_settings().effective_database_url if url is None else url
+def database_url(url: str | URL) -> URL:
+    """``url`` (``settings.effective_database_url``) with a psycopg 3 driver."""
     try:
-        parsed = make_url(raw)
+        parsed = make_url(url)
     except ArgumentError as exc:
         raise ValidationError(f"not a database URL: {exc}") from None
     backend = parsed.get_backend_name()
@@ -68,11 +66,13 @@ def is_postgresql(bind: Engine | Connection | Session) -> bool:
     return dialect.name == "postgresql"
 
 
-def make_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
-    """An engine for ``url`` (default: settings). SQLite files and their folder are created."""
+def make_engine(url: str | URL, *, echo: bool = False, home: Path | None = None) -> Engine:
+    """An engine for ``url`` (``settings.effective_database_url``). SQLite files and their
+    folder are created; a new folder, and the data directory ``home`` (``settings.home``)
+    when the file is in it, are made private."""
     parsed = database_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed, echo=echo)
+        return _sqlite_engine(parsed, echo=echo, home=home)
     engine = create_engine(parsed, echo=echo, pool_pre_ping=True)
 
     @event.listens_for(engine, "begin")
@@ -84,14 +84,15 @@ def make_engine(url: str | URL | None = None, *, echo: bool = False) -> Engine:
     return engine
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, home: Path | None) -> Engine:
     database = url.database or ""
     path: Path | None = None
     if database and database != ":memory:" and not database.startswith("file:"):
         path = Path(database).expanduser()
         folder = path.parent
         # The data directory is private (0700): created so, and VANGNET_HOME made so.
-        if not folder.exists() or folder.resolve() == get_settings().home.expanduser().resolve():
+        is_home = home is not None and folder.resolve() == home.expanduser().resolve()
+        if not folder.exists() or is_home:
             private_dir(folder)
     engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 

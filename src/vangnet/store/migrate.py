@@ -40,8 +40,8 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str | URL | None = None, revision: str = "head") -> str | None:
-    """Migrate the database at ``url`` (default: settings) to ``revision``; return it."""
+def upgrade(url: str | URL, revision: str = "head") -> str | None:
+    """Migrate the database at ``url`` to ``revision``; return it."""
     engine = make_engine(url)
     try:
         return upgrade_engine(engine, revision)
@@ -63,7 +63,7 @@ def ensure_schema(engine: Engine) -> None:
     upgrade_engine(engine)
 
 
-def current_revision(url: str | URL | None = None) -> str | None:
+def current_revision(url: str | URL) -> str | None:
     """The revision the database is at, or None when it was never migrated."""
     engine = make_engine(url)
     try:
@@ -73,7 +73,7 @@ def current_revision(url: str | URL | None = None) -> str | None:
         engine.dispose()
 
 
-def schema_diff(url: str | URL | None = None) -> list[Any]:
+def schema_diff(url: str | URL) -> list[Any]:
     """Differences between the database and the models (empty when they agree)."""
     engine = make_engine(url)
     try:

@@ -31,7 +31,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.errors import ExitCode, VangnetError
 from vangnet.store.private import private_dir, private_file
 
@@ -132,9 +132,8 @@ class Vault:
         self._aead = AESGCM(key)
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None) -> Vault:
+    def from_settings(cls, settings: Settings) -> Vault:
         """The vault in ``settings.vault_dir`` with the configured key (see the module doc)."""
-        settings = get_settings() if settings is None else settings
         if settings.vault_dir.exists():  # made before files were kept private
             private_dir(settings.home)
             private_dir(settings.vault_dir)

@@ -30,6 +30,7 @@ from vangnet.live.evidence import read_evidence
 from vangnet.live.streams import list_streams, stream_dict
 from vangnet.reports import service as reporting
 from vangnet.review import cases, decisions, outcomes, previews, undo
+from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import EvidenceItem, Report, WebhookDelivery, utcnow
 from vangnet.web import sessions
@@ -109,7 +110,12 @@ async def dashboard(request: Request, svc: Svc, who: Anyone) -> Response:
 
 def _queue(svc: Services, status: str) -> list[dict[str, Any]]:
     with Session(svc.engine) as session:
-        return cases.list_cases(session, status=None if status == "all" else status, limit=500)
+        return cases.list_cases(
+            session,
+            status=None if status == "all" else status,
+            limit=500,
+            weights=PriorityWeights.from_settings(svc.settings),
+        )
 
 
 @router.get("/queue", response_class=HTMLResponse)
@@ -134,7 +140,9 @@ async def queue(request: Request, svc: Svc, who: Reviewer, status: str = "open")
 
 def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
     with Session(writer(svc.engine)) as session:
-        doc = cases.case_document(session, case_id)
+        doc = cases.case_document(
+            session, case_id, weights=PriorityWeights.from_settings(svc.settings)
+        )
         profiles = cases.case_profiles(session, case_id)
         viewed = sessions.count_item(session, who.token_hash)
         chain.record(
@@ -145,7 +153,15 @@ def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
             details={"items_this_session": viewed},
         )
         session.commit()
-        queue_ids = [c["id"] for c in cases.list_cases(session, status="open", limit=500)]
+        queue_ids = [
+            c["id"]
+            for c in cases.list_cases(
+                session,
+                status="open",
+                limit=500,
+                weights=PriorityWeights.from_settings(svc.settings),
+            )
+        ]
     categories = [
         (f"{p}:{c.code}", f"{p}:{c.code} — {c.label}")
         for p in profiles
@@ -295,7 +311,7 @@ def _decide(
                 bank=add_to_bank,
                 actor=who.user.username,
                 read_item=lambda i: read_evidence(session, vault, i, actor=who.user.username),
-                hash_item=lambda data: hash_bytes(data, for_bank=True),
+                hash_item=lambda data: hash_bytes(data, settings=svc.settings, for_bank=True),
             )
             session.commit()
     if outcome.webhooks:
@@ -490,6 +506,7 @@ def _document(
             kind=kind,
             actor=who.user.username,
             include_clear=clear,
+            weights=PriorityWeights.from_settings(svc.settings),
         )
         session.commit()
     return body
@@ -514,7 +531,12 @@ async def case_document(
 
 def _vics(svc: Services, who: WebIdentity, case_id: int) -> bytes:
     with Session(writer(svc.engine)) as session:
-        body = reporting.export_vics(session, [case_id], actor=who.user.username)
+        body = reporting.export_vics(
+            session,
+            [case_id],
+            actor=who.user.username,
+            weights=PriorityWeights.from_settings(svc.settings),
+        )
         session.commit()
     return body
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from vangnet.config import get_settings
 from vangnet.store.db import make_engine
 from vangnet.store.models import Base
 
@@ -35,7 +36,9 @@ def run_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    engine = make_engine(config.get_main_option("sqlalchemy.url") or None)
+    # Run by the `alembic` command itself (an entry point): the configured database.
+    url = config.get_main_option("sqlalchemy.url") or get_settings().effective_database_url
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
             _run(conn)
