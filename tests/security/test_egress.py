@@ -353,7 +353,9 @@ def test_rtmps_certificates_are_verified(
     if settings.get("egress_ca_file") == "CA":
         settings = {"egress_ca_file": tmp_path / "tls" / "cert.pem"}
     with TlsProbe(context) as probe:
-        client = make_client(egress_allow=["loopback"], **FAST, **settings)
+        # TLS in the relay, then FFmpeg: a loaded machine needs more than FAST's 2 s
+        slow = {**FAST, "live_connect_timeout": 10.0}
+        client = make_client(egress_allow=["loopback"], **slow, **settings)
         client.headers["X-API-Key"] = admin_key
         r = client.post("/v1/streams", json={"url": f"rtmps://127.0.0.1:{probe.port}/live/key"})
         assert r.status_code == 201, r.text

@@ -151,7 +151,9 @@ def test_rtmps_sends_sni_and_checks_the_certificate_against_the_host_name(
     context.sni_callback = sni  # type: ignore[assignment]
     with TlsProbe(context) as probe:
         client = make_client(
-            egress_allow=["loopback"], egress_ca_file=tmp_path / "tls" / "cert.pem", **FAST
+            egress_allow=["loopback"],
+            egress_ca_file=tmp_path / "tls" / "cert.pem",
+            **{**FAST, "live_connect_timeout": 10.0},
         )
         client.headers["X-API-Key"] = admin_key
         url = f"rtmps://localhost:{probe.port}/live/key"

@@ -286,7 +286,7 @@ def test_bank_deleted_during_an_import(
     assert leftover_rows(db_url) == 0
     # a bank made again with the name starts empty, and imports work
     make_bank(engine)
-    assert banks.import_staged(engine, bank="B", records=records(0, 10)).added == 10
+    assert banks.import_staged(engine, bank="B", records=records(0, 10), chunk=CHUNK).added == 10
 
 
 def test_bank_disabled_during_an_import_and_enabled_after(

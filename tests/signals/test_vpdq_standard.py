@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from vangnet.cli import app
+from vangnet.config import get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.signals.pdq import pdq_distance
 from vangnet.signals.registry import signal_types
@@ -31,7 +32,7 @@ UNBARRED = {"doorknob-hd-no-bar.mp4", "pattern-hd-no-bar.mp4", "pattern-longer-n
 
 @cache
 def hashed(name: str) -> dict[str, Any]:
-    return hash_file(ROOT / "sample-videos" / name)
+    return hash_file(ROOT / "sample-videos" / name, settings=get_settings())
 
 
 def reference(name: str) -> dict[int, tuple[int, str]]:

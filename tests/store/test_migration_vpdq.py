@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 from vangnet.banks import service as banks
 from vangnet.cli import app
-from vangnet.config import reset_settings
+from vangnet.config import get_settings, reset_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
@@ -123,7 +123,7 @@ OLD_RULES = {"threshold": 20, "quality_floor": 40, "query_match_pct": 60.0}
 
 @cache
 def _bank_values(path: Path) -> dict[str, str]:
-    return signal_values(hash_file(path, for_bank=True))
+    return signal_values(hash_file(path, settings=get_settings(), for_bank=True))
 
 
 def _old_bank(engine: sa.Engine, shared_data: Path) -> dict[str, dict[str, str]]:
@@ -250,7 +250,7 @@ def test_upgrade_renames_cropped_values_and_indexes_follow(old_url: str, shared_
             "vpdq": 0,
             "vpdq_cropped": 1,
         }
-        query = hash_file(shared_data / VIDEO)
+        query = hash_file(shared_data / VIDEO, settings=get_settings())
         with Session(engine) as s:
             for indexes in (running, fresh):
                 found = Matcher(indexes).match_hashed(s, query)
