@@ -236,7 +236,9 @@ class TlsProbe:
             except (TimeoutError, OSError):
                 continue
             try:
-                conn.settimeout(2)
+                # generous: on a loaded machine the relay's TLS and FFmpeg's first bytes can
+                # take seconds; a client that does not trust the certificate hangs up at once
+                conn.settimeout(20)
                 with self.context.wrap_socket(conn, server_side=True) as tls:
                     try:
                         self.first_bytes.append(tls.recv(64))

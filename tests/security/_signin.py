@@ -16,6 +16,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from vangnet.audit import chain
+from vangnet.store.db import writer
 from vangnet.store.models import LoginAttempt, WebSession
 
 FORM_CSRF = re.compile(r'<input type="hidden" name="csrf" value="([^"]+)">')
@@ -49,8 +50,9 @@ def give_code(client: TestClient, code: str, location: str = "/ui/login/code") -
 
 def time_passes(engine: Engine, seconds: float) -> None:
     """Move every recorded failed sign-in ``seconds`` into the past (as if the attacker
-    waited), instead of sleeping."""
-    with Session(engine) as session:
+    waited), instead of sleeping. A writer transaction (SQLite: BEGIN IMMEDIATE): it reads,
+    then writes, and must wait for the app's own writes instead of failing on them."""
+    with Session(writer(engine)) as session:
         for row in session.scalars(select(LoginAttempt)):
             row.at = row.at - timedelta(seconds=seconds)
         session.commit()
