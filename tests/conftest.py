@@ -102,17 +102,38 @@ def pg_url(_pg_database: str) -> str:
     return _pg_database
 
 
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database migrated to head, once per test session (per xdist worker):
+    each test gets a copy of this file, not a run of every migration (the migrations have
+    tests of their own, tests/store)."""
+    import sqlite3
+
+    from vangnet.store.migrate import upgrade
+
+    path = tmp_path_factory.mktemp("sqlite-template") / "vangnet-template.db"
+    upgrade(f"sqlite:///{path}")
+    conn = sqlite3.connect(path)
+    try:  # everything in the main file: no -wal to copy
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of an empty database migrated to head, on SQLite and on PostgreSQL."""
     if request.param == "postgresql":
         url: str = request.getfixturevalue("pg_url")
         return url
-    from vangnet.store.migrate import upgrade
+    import shutil
 
-    url = f"sqlite:///{tmp_path / 'vangnet-test.db'}"
-    upgrade(url)
-    return url
+    template: Path = request.getfixturevalue("_sqlite_template")
+    path = tmp_path / "vangnet-test.db"
+    shutil.copyfile(template, path)
+    path.chmod(0o600)
+    return f"sqlite:///{path}"
 
 
 def install_media_limits() -> None:
