@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import EntryPoint, entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from vangnet.errors import NotFoundError, VangnetError
 
@@ -35,6 +35,24 @@ class PluginError(VangnetError):
 
     code = "plugin_error"
     status = 503
+
+
+def subclass_check(
+    base: type[Any], *, error: type[VangnetError] = PluginError
+) -> Callable[[object, str], Any]:
+    """The ``check`` of a registry of classes: a subclass of ``base`` with a non-empty
+    ``name``, or ``error`` saying why not. (``base`` is usually abstract, so the caller
+    annotates the result: ``Callable[[object, str], type[Base]]``.)"""
+
+    def check(obj: object, label: str) -> Any:
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            raise error(f"{label} is not a {base.__name__}")
+        name: Any = getattr(obj, "name", None)
+        if not isinstance(name, str) or not name:
+            raise error(f"{label} has no name")
+        return obj
+
+    return check
 
 
 def _group(group: str) -> Iterable[EntryPoint]:

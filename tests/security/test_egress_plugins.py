@@ -4,26 +4,16 @@ never connects. LOOPBACK ONLY (the destination is a listener on 127.0.0.1)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from api.conftest import AppFactory, poll
-from live.test_source_plugins import CamPluginSource
+from live.test_source_plugins import CamPluginSource, testcam  # noqa: F401
 from security._egress import Listener
-from vangnet.live.sources import register_source, unregister_source
 
 
-@pytest.fixture
-def testcam() -> Iterator[type[CamPluginSource]]:
-    CamPluginSource.connects = []
-    register_source(CamPluginSource)
-    yield CamPluginSource
-    unregister_source("testcam")
-
-
+@pytest.mark.usefixtures("testcam")
 def test_a_plug_in_stream_to_a_denied_address_is_refused_by_the_api(
-    testcam: type[CamPluginSource], make_client: AppFactory, admin_key: str
+    make_client: AppFactory, admin_key: str
 ) -> None:
     client = make_client(egress_allow=[], live_reconnect_attempts=0)
     client.headers["X-API-Key"] = admin_key
@@ -32,4 +22,4 @@ def test_a_plug_in_stream_to_a_denied_address_is_refused_by_the_api(
         assert r.status_code == 422, r.text
         assert r.json()["error"]["code"] == "destination_refused"
         assert not poll(lambda: listener.connections > 0, timeout=0.5)
-    assert testcam.connects == []
+    assert CamPluginSource.connects == []

@@ -9,11 +9,11 @@ The loading rules are those of every plug-in point (`vangnet.plugins.Registry`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from vangnet.index.base import SignalIndex
-from vangnet.plugins import PluginError, Registry
+from vangnet.plugins import PluginError, Registry, subclass_check
 
 GROUP = "vangnet.indexes"
 
@@ -22,11 +22,10 @@ class IndexPluginError(PluginError):
     """An index plug-in is missing, broken or does not fit its signal type."""
 
 
-def as_index(cls: object, label: str) -> type[SignalIndex]:
-    """``cls`` as an index class, or `IndexPluginError` saying why it is not one."""
-    if not (isinstance(cls, type) and issubclass(cls, SignalIndex)):
-        raise IndexPluginError(f"{label} is not a SignalIndex")
-    return cls
+#: ``cls`` as an index class, or `IndexPluginError` saying why it is not one.
+as_index: Callable[[object, str], type[SignalIndex]] = subclass_check(
+    SignalIndex, error=IndexPluginError
+)
 
 
 def _find(group: str) -> Iterable[EntryPoint]:

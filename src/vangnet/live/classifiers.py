@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from functools import cache
 from typing import ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
-from vangnet.plugins import PluginError, Registry
+from vangnet.plugins import PluginError, Registry, subclass_check
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +43,10 @@ class FrameClassifier(ABC):
         """``pixels``: RGB, at most 512 px on a side, black bars cropped."""
 
 
-def as_classifier(cls: object, label: str) -> type[FrameClassifier]:
-    """``cls`` as a classifier class, or `ClassifierError` saying why it is not one."""
-    if not (isinstance(cls, type) and issubclass(cls, FrameClassifier)):
-        raise ClassifierError(f"{label} is not a FrameClassifier")
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise ClassifierError(f"{label} has no name")
-    return cls
+#: ``cls`` as a classifier class, or `ClassifierError` saying why it is not one.
+as_classifier: Callable[[object, str], type[FrameClassifier]] = subclass_check(
+    FrameClassifier, error=ClassifierError
+)
 
 
 REGISTRY: Registry[type[FrameClassifier]] = Registry(

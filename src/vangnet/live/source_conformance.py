@@ -99,35 +99,31 @@ def _spy(cls: type[PolicedSource], seen: list[CheckedUrl]) -> type[PolicedSource
     return Spy
 
 
+def _fails_generic(cls: type[Source], source: Source, what: str) -> None:
+    """``source`` fails before its first frame with the generic `StreamUnavailable`."""
+    try:
+        next(iter(source.frames()))
+    except StreamUnavailable as error:
+        if error.message != GENERIC_REASON:
+            raise _fail(cls, f"{what} must read {GENERIC_REASON!r}") from None
+    except Exception as error:
+        raise _fail(cls, f"{what} raised {error!r}") from error
+    else:
+        raise _fail(cls, f"{what} yielded a frame")
+
+
 def _check_policed(cls: type[PolicedSource], cases: SourceCases) -> None:
     scheme = next(s for s in cls.schemes if s not in LOCAL_SCHEMES)
     port = _closed_port()
     url = f"{scheme}://127.0.0.1:{port}/vangnet-conformance"
     seen: list[CheckedUrl] = []
-    refused = _open(_spy(cls, seen), url, cases, EgressPolicy())  # default: loopback denied
-    try:
-        next(iter(refused.frames()))
-    except StreamUnavailable as error:
-        if error.message != GENERIC_REASON:
-            raise _fail(cls, f"a refused destination must read {GENERIC_REASON!r}") from None
-    except Exception as error:
-        raise _fail(cls, f"a refused destination raised {error!r}") from error
-    else:
-        raise _fail(cls, "a destination the egress policy denies yielded a frame")
+    denied = EgressPolicy()  # the default policy: loopback is denied
+    _fails_generic(cls, _open(_spy(cls, seen), url, cases, denied), "a denied destination")
     if seen:
         raise _fail(cls, "connected_frames ran for a destination the policy denies")
 
     started = time.monotonic()
-    silent = _open(_spy(cls, seen), url, cases, LOOPBACK)
-    try:
-        next(iter(silent.frames()))
-    except StreamUnavailable as error:
-        if error.message != GENERIC_REASON:
-            raise _fail(cls, f"an unreachable destination must read {GENERIC_REASON!r}") from None
-    except Exception as error:
-        raise _fail(cls, f"an unreachable destination raised {error!r}") from error
-    else:
-        raise _fail(cls, "a closed port yielded a frame")
+    _fails_generic(cls, _open(_spy(cls, seen), url, cases, LOOPBACK), "a closed port")
     if time.monotonic() - started > cases.connect_timeout + cases.stall_timeout + 5:
         raise _fail(cls, "an unreachable destination took longer than its timeouts")
     if len(seen) != 1 or seen[0].port != port:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from vangnet.errors import ValidationError
-from vangnet.plugins import PluginError, Registry
+from vangnet.plugins import Registry, subclass_check
 from vangnet.reports import document, vics_cases
 from vangnet.reports.document import ReadItem
 
@@ -63,10 +63,17 @@ class ReportFormat(ABC):
         `ValidationError`; a ``read_item`` that fails gives a document without that preview."""
 
 
-def _one(fmt: ReportFormat, cases: Sequence[CaseDocument]) -> CaseDocument:
+def _case_report(fmt: ReportFormat, cases: Sequence[CaseDocument], options: RenderOptions) -> Any:
+    """The arguments of `document.render_html` / `render_pdf` for the one case."""
     if len(cases) != 1:
         raise ValidationError(f"a {fmt.name} report is of one case, not {len(cases)}")
-    return cases[0]
+    return {
+        "case": cases[0],
+        "read_item": options.read_item,
+        "include_clear": options.include_clear,
+        "generated_by": options.generated_by,
+        "generated_at": options.generated_at,
+    }
 
 
 class HtmlReport(ReportFormat):
@@ -77,13 +84,7 @@ class HtmlReport(ReportFormat):
     reads_media = True
 
     def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
-        return document.render_html(
-            _one(self, cases),
-            read_item=options.read_item,
-            include_clear=options.include_clear,
-            generated_by=options.generated_by,
-            generated_at=options.generated_at,
-        ).encode("utf-8")
+        return document.render_html(**_case_report(self, cases, options)).encode("utf-8")
 
 
 class PdfReport(ReportFormat):
@@ -94,13 +95,7 @@ class PdfReport(ReportFormat):
     reads_media = True
 
     def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
-        return document.render_pdf(
-            _one(self, cases),
-            read_item=options.read_item,
-            include_clear=options.include_clear,
-            generated_by=options.generated_by,
-            generated_at=options.generated_at,
-        )
+        return document.render_pdf(**_case_report(self, cases, options))
 
 
 class VicsReport(ReportFormat):
@@ -116,13 +111,8 @@ class VicsReport(ReportFormat):
         return out.getvalue()
 
 
-def as_report_format(cls: object, label: str) -> type[ReportFormat]:
-    """``cls`` as a report format class, or `PluginError` saying why it is not one."""
-    if not (isinstance(cls, type) and issubclass(cls, ReportFormat)):
-        raise PluginError(f"{label} is not a ReportFormat")
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise PluginError(f"{label} has no name")
-    return cls
+#: ``cls`` as a report format class, or `PluginError` saying why it is not one.
+as_report_format: Callable[[object, str], type[ReportFormat]] = subclass_check(ReportFormat)
 
 
 REGISTRY: Registry[type[ReportFormat]] = Registry(

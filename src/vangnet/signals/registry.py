@@ -10,10 +10,10 @@ are those of every plug-in point (`vangnet.plugins.Registry`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 
-from vangnet.plugins import PluginError, Registry
+from vangnet.plugins import PluginError, Registry, subclass_check
 from vangnet.signals.base import SignalType
 
 GROUP = "vangnet.signals"
@@ -29,10 +29,12 @@ __all__ = [
 ]
 
 
-def as_signal_type(cls: object, label: str) -> type[SignalType]:
-    """``cls`` as a signal type, or `PluginError` saying why it is not one."""
-    if not (isinstance(cls, type) and issubclass(cls, SignalType)):
-        raise PluginError(f"{label} is not a SignalType")
+_is_signal_type: Callable[[object, str], type[SignalType]] = subclass_check(SignalType)
+
+
+def as_signal_type(obj: object, label: str) -> type[SignalType]:
+    """``obj`` as a signal type, or `PluginError` saying why it is not one."""
+    cls = _is_signal_type(obj, label)
     if not isinstance(getattr(cls, "index", None), str) or not cls.index:
         raise PluginError(f"signal type {cls.name!r} names no index (class variable 'index')")
     return cls

@@ -11,10 +11,11 @@ to load is reported by `failed_formats` (and `vangnet plugins`); the others keep
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from vangnet.banks.formats.base import BankFormat, BankRecord
 from vangnet.errors import ImportFormatError, NotFoundError
-from vangnet.plugins import PluginError, Registry
+from vangnet.plugins import PluginError, Registry, subclass_check
 
 __all__ = [
     "GROUP",
@@ -36,13 +37,8 @@ _BOM = b"\xef\xbb\xbf"
 _BUILT_IN = ("vics2", "vics1", "hma-csv", "plain")
 
 
-def as_bank_format(cls: object, label: str) -> type[BankFormat]:
-    """``cls`` as a bank format class, or `PluginError` saying why it is not one."""
-    if not (isinstance(cls, type) and issubclass(cls, BankFormat)):
-        raise PluginError(f"{label} is not a BankFormat")
-    if not isinstance(getattr(cls, "name", None), str) or not cls.name:
-        raise PluginError(f"{label} has no name")
-    return cls
+#: ``cls`` as a bank format class, or `PluginError` saying why it is not one.
+as_bank_format: Callable[[object, str], type[BankFormat]] = subclass_check(BankFormat)
 
 
 REGISTRY: Registry[type[BankFormat]] = Registry(GROUP, what="bank format", check=as_bank_format)
