@@ -35,38 +35,71 @@ def config_show(
     )
 
 
+def _row(kind: str, name: str, cls: type, description: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "name": name,
+        "class": f"{cls.__module__}:{cls.__qualname__}",
+        "index": "",
+        "default_threshold": "",
+        "content_types": [],
+        "description": description,
+        "state": "loaded",
+        **extra,
+    }
+
+
+def _summary(cls: type) -> str:
+    return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+
 def plugins(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
-    """List installed plug-ins: signal types (their index, default threshold), indexes,
-    frame classifiers and live stream sources (by URL scheme). A plug-in that failed to
-    load is listed with kind ``failed`` and why."""
+    """List every plug-in point with its plug-ins and their load state: signal types (their
+    index, default threshold), indexes, frame classifiers, live stream sources (by URL
+    scheme), bank formats and report formats. A plug-in that failed to load is listed with
+    kind ``failed``, name ``<point>:<name>``, state ``failed`` and why."""
+    from vangnet.banks.formats import failed_formats
+    from vangnet.banks.formats import formats as bank_formats
+    from vangnet.live.classifiers import classifier_types, failed_classifiers
+    from vangnet.live.sources import failed_stream_sources, stream_sources
+    from vangnet.reports.formats import failed_report_formats, report_formats
+
     rows: list[dict[str, Any]] = [
-        {
-            "kind": "signal_type",
-            "name": name,
-            "class": f"{cls.__module__}:{cls.__qualname__}",
-            "index": cls.index,
-            "default_threshold": cls.default_threshold,
-            "content_types": sorted(c.value for c in cls.content_types),
-            "description": cls.description,
-        }
+        _row(
+            "signal_type",
+            name,
+            cls,
+            cls.description,
+            index=cls.index,
+            default_threshold=cls.default_threshold,
+            content_types=sorted(c.value for c in cls.content_types),
+        )
         for name, cls in signal_types().items()
     ]
+    rows += [_row("index", name, cls, cls.description) for name, cls in indexes().items()]
     rows += [
-        {
-            "kind": "index",
-            "name": name,
-            "class": f"{cls.__module__}:{cls.__qualname__}",
-            "index": "",
-            "default_threshold": "",
-            "content_types": [],
-            "description": cls.description,
-        }
-        for name, cls in indexes().items()
+        _row("classifier", name, cls, cls.description, content_types=["live"])
+        for name, cls in classifier_types().items()
+    ]
+    rows += [
+        _row("stream_source", scheme or "(path)", cls, _summary(cls), content_types=["live"])
+        for scheme, cls in sorted(stream_sources().items())
+    ]
+    rows += [
+        _row("bank_format", name, type(fmt), fmt.description)
+        for name, fmt in bank_formats().items()
+    ]
+    rows += [
+        _row("report_format", name, cls, cls.description) for name, cls in report_formats().items()
     ]
     failed = {f"signal_type:{n}": why for n, why in failed_signal_types().items()}
     failed |= {f"index:{n}": why for n, why in failed_indexes().items()}
+    failed |= {f"classifier:{n}": why for n, why in failed_classifiers().items()}
+    failed |= {f"stream_source:{n}": why for n, why in failed_stream_sources().items()}
+    failed |= {f"bank_format:{n}": why for n, why in failed_formats().items()}
+    failed |= {f"report_format:{n}": why for n, why in failed_report_formats().items()}
     rows += [
         {
             "kind": "failed",
@@ -76,46 +109,21 @@ def plugins(
             "default_threshold": "",
             "content_types": [],
             "description": why,
+            "state": "failed",
         }
         for name, why in sorted(failed.items())
-    ]
-    from vangnet.live.classifiers import installed_classifiers
-    from vangnet.live.sources import SOURCES
-
-    rows += [
-        {
-            "kind": "classifier",
-            "name": c.name,
-            "class": f"{type(c).__module__}:{type(c).__qualname__}",
-            "index": "",
-            "default_threshold": "",
-            "content_types": ["live"],
-            "description": c.description,
-        }
-        for c in installed_classifiers()
-    ]
-    rows += [
-        {
-            "kind": "stream_source",
-            "name": scheme or "(path)",
-            "class": f"{cls.__module__}:{cls.__qualname__}",
-            "index": "",
-            "default_threshold": "",
-            "content_types": ["live"],
-            "description": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
-        }
-        for scheme, cls in sorted(SOURCES.items())
     ]
     if as_json:
         print_json(rows)
         return
     table(
         "Installed plug-ins",
-        ["kind", "name", "index", "threshold", "content", "class"],
+        ["kind", "name", "state", "index", "threshold", "content", "class"],
         [
             [
                 r["kind"],
                 r["name"],
+                r["state"],
                 r["index"],
                 r["default_threshold"],
                 ",".join(r["content_types"]),

@@ -18,11 +18,17 @@ stream's reason cannot be used to probe the internal network.
   demos and tests; with ``?loop=1`` it starts again at the end.
 
 Nothing is written to disk; frames stay in memory. A new source is a subclass with
-``schemes`` and `frames`, registered in `SOURCES`.
+``schemes`` and `frames` (a network source: a `PolicedSource` with `connected_frames`),
+registered by URL scheme through the entry-point group ``vangnet.sources`` (the built-ins
+too, see ``pyproject.toml``), or at run time with `register_source`. The registry refuses a
+source that serves a scheme other than ``file`` and plain paths unless it is a
+`PolicedSource` that keeps its `PolicedSource.frames`: the egress check of every (re)connect
+is not the plug-in's to skip. Conformance kit: `vangnet.live.source_conformance`.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 import subprocess
@@ -31,7 +37,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, ClassVar, Literal
+from typing import IO, Any, ClassVar, Literal, final
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import av
@@ -39,11 +45,12 @@ import av.error
 import httpx
 
 from vangnet.egress.client import egress_client
-from vangnet.egress.policy import GENERIC_REASON, DestinationRefused, EgressPolicy
+from vangnet.egress.policy import GENERIC_REASON, CheckedUrl, DestinationRefused, EgressPolicy
 from vangnet.egress.relay import Relay
 from vangnet.errors import MediaError, UnavailableError, ValidationError
 from vangnet.live.hls import ChunkReader, HlsStalled, HlsUnsupported, HttpStatusError, HttpStream
 from vangnet.net import display_url
+from vangnet.plugins import PluginError, Registry
 
 log = logging.getLogger(__name__)
 
@@ -208,14 +215,18 @@ def rtmp_tc_url(url: str) -> str:
 
 class PolicedSource(Source):
     """A network source: `frames` checks the destination with the egress policy on every
-    (re)connect, and until the first frame every failure (refused, unreachable, silent, not
-    a stream, ended at once) is the same `StreamUnavailable` with `GENERIC_REASON`, the
-    detail logged on the server only."""
+    (re)connect and hands the checked destination to `connected_frames`, and until the first
+    frame every failure (refused, unreachable, silent, not a stream, ended at once) is the
+    same `StreamUnavailable` with `GENERIC_REASON`, the detail logged on the server only.
+    Subclasses implement `connected_frames` only; `frames` is final (the registry refuses a
+    source that overrides it)."""
 
+    @final
     def frames(self) -> Iterator[SourceFrame]:
         started = False
         try:
-            for item in self.connected_frames():
+            checked = self.egress.check_url(self.url)  # DestinationRefused
+            for item in self.connected_frames(checked):
                 started = True
                 yield item
         except (StreamEnded, StreamUnavailable, StreamRejected, DestinationRefused) as exc:
@@ -238,8 +249,10 @@ class PolicedSource(Source):
             raise StreamUnavailable(GENERIC_REASON) from None
 
     @abstractmethod
-    def connected_frames(self) -> Iterator[SourceFrame]:
-        """Check the destination, connect, and yield frames."""
+    def connected_frames(self, checked: CheckedUrl) -> Iterator[SourceFrame]:
+        """Connect to ``checked`` (the URL as the policy allowed it, with the addresses it
+        resolved to: connect to those, `CheckedUrl.pinned`, not to the name again) and yield
+        frames. HTTP goes through `vangnet.egress.client.egress_client` with ``self.egress``."""
 
 
 #: FFmpeg protocols each scheme may use.
@@ -273,8 +286,7 @@ class NetworkSource(PolicedSource):
             options["fifo_size"] = "1000000"
         return options
 
-    def connected_frames(self) -> Iterator[SourceFrame]:
-        checked = self.egress.check_url(self.url)  # DestinationRefused
+    def connected_frames(self, checked: CheckedUrl) -> Iterator[SourceFrame]:
         scheme = checked.scheme
         options = self._options(scheme)
         address = checked.addresses[0]
@@ -336,11 +348,10 @@ class RelaySource(PolicedSource):
 
     schemes = ("srt",)
 
-    def connected_frames(self) -> Iterator[SourceFrame]:
+    def connected_frames(self, checked: CheckedUrl) -> Iterator[SourceFrame]:
         ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None:
             raise StreamRejected("SRT needs the ffmpeg program (e.g. apt install ffmpeg)")
-        checked = self.egress.check_url(self.url)  # DestinationRefused (listener mode too)
         timeout_us = str(int(self.connect_timeout * 1_000_000))
         command = [ffmpeg, "-nostdin", "-loglevel", "error", "-timeout", timeout_us]
         command += ["-protocol_whitelist", "srt"]
@@ -390,8 +401,8 @@ class HttpSource(PolicedSource):
 
     schemes = ("http", "https")
 
-    def connected_frames(self) -> Iterator[SourceFrame]:
-        self.egress.check_url(self.url)  # DestinationRefused; checked again on connect
+    def connected_frames(self, checked: CheckedUrl) -> Iterator[SourceFrame]:
+        # every request (playlist, segment, redirect) is checked again on connect
         pixels = self.max_pixels
         timeout = httpx.Timeout(self.stall_timeout, connect=self.connect_timeout)
         with egress_client(self.egress, timeout=timeout, follow_redirects=True) as client:
@@ -469,12 +480,64 @@ class FileSource(Source):
                 offset += last + 1 / 30  # the next pass starts where this one ended
 
 
-#: The registry: URL scheme -> source class.
-SOURCES: dict[str, type[Source]] = {
-    scheme: cls
-    for cls in (NetworkSource, HttpSource, RelaySource, FileSource)
-    for scheme in cls.schemes
-}
+GROUP = "vangnet.sources"
+
+#: Schemes a source that is not a `PolicedSource` may serve: local files (no network).
+LOCAL_SCHEMES = frozenset({"file", ""})
+
+
+def as_source(cls: object, label: str) -> type[Source]:
+    """``cls`` as a stream source, or `PluginError` saying why it is not one: a concrete
+    `Source` with lower-case ``schemes``; one serving any scheme but ``file`` and plain paths
+    is a `PolicedSource` that keeps `PolicedSource.frames` (the egress check)."""
+    if not (isinstance(cls, type) and issubclass(cls, Source)) or inspect.isabstract(cls):
+        raise PluginError(f"{label} is not a concrete Source")
+    schemes = getattr(cls, "schemes", None)
+    if (
+        not isinstance(schemes, tuple)
+        or not schemes
+        or not all(isinstance(s, str) and s == s.lower() and ":" not in s for s in schemes)
+    ):
+        raise PluginError(f"{label}: schemes must be a non-empty tuple of lower-case schemes")
+    network = sorted(s for s in schemes if s not in LOCAL_SCHEMES)
+    if network and not issubclass(cls, PolicedSource):
+        raise PluginError(
+            f"{label} serves {', '.join(network)} but is not a PolicedSource: every network "
+            "source connects through the egress policy"
+        )
+    if issubclass(cls, PolicedSource) and cls.frames is not PolicedSource.frames:
+        raise PluginError(f"{label} overrides PolicedSource.frames, the egress check")
+    return cls
+
+
+def _schemes(cls: type[Source]) -> tuple[str, ...]:
+    return cls.schemes
+
+
+REGISTRY: Registry[type[Source]] = Registry(
+    GROUP, what="stream source", check=as_source, keys=_schemes
+)
+
+
+def stream_sources() -> dict[str, type[Source]]:
+    """Every installed source by URL scheme (``""``: a plain path)."""
+    return REGISTRY.loaded()
+
+
+def failed_stream_sources() -> dict[str, str]:
+    """Source plug-ins that failed to load (or were refused): entry-point name -> why."""
+    return REGISTRY.failed()
+
+
+def register_source(cls: type[Source]) -> type[Source]:
+    """Register a source at run time for its schemes, which must be new (usable as a class
+    decorator)."""
+    return REGISTRY.register(cls)
+
+
+def unregister_source(scheme: str) -> None:
+    """Undo `register_source` for the source serving ``scheme`` (entry points stay)."""
+    REGISTRY.unregister(scheme)
 
 
 def source_for(url: str, **kwargs: Any) -> Source:
@@ -484,8 +547,9 @@ def source_for(url: str, **kwargs: Any) -> Source:
     scheme = urlsplit(url).scheme.lower()
     if len(scheme) == 1:  # a Windows drive letter, not a scheme
         scheme = ""
-    cls = SOURCES.get(scheme)
+    sources = stream_sources()
+    cls = sources.get(scheme)
     if cls is None:
-        known = ", ".join(sorted(s for s in SOURCES if s))
+        known = ", ".join(sorted(s for s in sources if s))
         raise ValidationError(f"unsupported stream URL scheme {scheme!r} (supported: {known})")
     return cls(url, **kwargs)

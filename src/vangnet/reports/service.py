@@ -15,7 +15,6 @@ and finally commits the outcome (``report.ncmec.submit`` or ``report.ncmec.faile
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -31,7 +30,7 @@ from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.live.evidence import read_evidence
-from vangnet.reports import document, vics_cases
+from vangnet.reports.formats import RenderOptions, get_report_format
 from vangnet.reports.ncmec import (
     CaseNotConfirmedError,
     Reporter,
@@ -566,9 +565,10 @@ def export_vics(
     if len(ids) > MAX_VICS_CASES:
         raise ValidationError(f"export at most {MAX_VICS_CASES} cases at a time")
     documents = [cases.case_document(session, i, weights=weights) for i in ids]
-    out = io.BytesIO()
-    media = vics_cases.write_cases(documents, out, profile=profile)
-    data = out.getvalue()
+    data = get_report_format("vics").render(
+        documents, RenderOptions(generated_by=actor, profile=profile)
+    )
+    media = sum(len(case["items"]) for case in documents)  # one VICS media object per item
     digest = _digest(data)
     report_ids = []
     for case in documents:
@@ -635,14 +635,8 @@ def render_case(
         read.append(item_id)
         return data
 
-    if kind == "html":
-        data = document.render_html(
-            case, read_item=read_item, include_clear=include_clear, generated_by=actor
-        ).encode("utf-8")
-    else:
-        data = document.render_pdf(
-            case, read_item=read_item, include_clear=include_clear, generated_by=actor
-        )
+    options = RenderOptions(generated_by=actor, read_item=read_item, include_clear=include_clear)
+    data = get_report_format(kind).render([case], options)
     digest = _digest(data)
     row = Report(
         case_id=case_id,

@@ -40,10 +40,20 @@ class BankRecord:
 
 class BankFormat(ABC):
     """An import/export format. Subclasses set ``name``/``description`` and implement two
-    methods; register built-ins in `vangnet.banks.formats`."""
+    methods, and register under the entry-point group ``vangnet.bank_formats`` (the
+    built-ins too; `vangnet.banks.formats`). Conformance kit:
+    `vangnet.banks.formats.conformance`."""
 
     name: ClassVar[str]
     description: ClassVar[str]
+    #: Other names people use for the format (``vics`` for ``vics2``); unique like names.
+    aliases: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def recognises(cls, head: bytes) -> bool:
+        """Whether the first bytes (a few KB) of a file are this format, for `sniff` when
+        the built-in rules recognise nothing. By default a format is never guessed."""
+        return False
 
     @abstractmethod
     def read(self, stream: BinaryIO, *, signal_type: str | None = None) -> Iterator[BankRecord]:

@@ -70,6 +70,7 @@ _FALSE = {"false", "0", "no"}
 
 class HmaCsvFormat(BankFormat):
     name = "hma-csv"
+    aliases = ("csv", "hma")
     description = "CSV with signal_type,signal_value[,category,source,series,note,...] rows"
 
     def read(self, stream: BinaryIO, *, signal_type: str | None = None) -> Iterator[BankRecord]:

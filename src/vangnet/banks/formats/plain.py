@@ -32,6 +32,7 @@ _TOKEN = re.compile(r"[^\s,#]+")
 
 class PlainFormat(BankFormat):
     name = "plain"
+    aliases = ("txt",)
     description = (
         "One hex hash per line; '# signal_type: <name>' sets the type; pdq may add ,quality"
     )

@@ -77,6 +77,7 @@ _JSON_KIND = {
 
 class Vics2Format(BankFormat):
     name = "vics2"
+    aliases = ("vics",)
     description = "Project VIC VICS JSON 2.0 (reads #Media and #Cases, and 1.x); writes #Media"
     context: ClassVar[str] = (
         "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/CUSTOM/$metadata#Media"

@@ -1,0 +1,145 @@
+"""Report formats: documents rendered from case documents, as plug-ins.
+
+A `ReportFormat` turns one or more case documents (`vangnet.review.cases.case_document`) into
+the bytes of one document; it never touches the database, and the media it shows come from
+the caller's audited ``read_item``. Formats register by a unique name under the entry-point
+group ``vangnet.report_formats``; the built-ins do too (``pyproject.toml``):
+
+- ``html``, ``pdf``: the case report for prosecutors (`vangnet.reports.document`), one case.
+- ``vics``: the Project VIC VICS 2.0 ``#Cases`` export (`vangnet.reports.vics_cases`).
+
+The report flow (`vangnet.reports.service`) renders through this registry and records what
+happened (report row, timeline, audit, custody). The NCMEC CyberTipline report is not a
+format: it is a workflow (confirmation, the reporting person, schema validation, submission)
+and stays in `vangnet.reports.ncmec`. Conformance kit: `vangnet.reports.conformance`.
+"""
+
+from __future__ import annotations
+
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from vangnet.errors import ValidationError
+from vangnet.plugins import Registry, subclass_check
+from vangnet.reports import document, vics_cases
+from vangnet.reports.document import ReadItem
+
+GROUP = "vangnet.report_formats"
+
+#: A case document: the plain, JSON-able dict of ``docs/case-document.md``.
+CaseDocument = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """What a report is rendered with besides the cases."""
+
+    generated_by: str  # the user or process making the report (shown in documents)
+    read_item: ReadItem | None = None  # item id -> decrypted bytes; each call is audited
+    include_clear: bool = False  # clear previews instead of blurred greyscale ones
+    generated_at: datetime | None = None  # timezone-aware; now when None
+    profile: str = "US"  # the VICS profile (US, UK, CUSTOM, Default)
+
+
+class ReportFormat(ABC):
+    """One kind of report document. Subclasses set the class variables and `render`."""
+
+    name: ClassVar[str]  # unique, lower-case: the registry name
+    description: ClassVar[str]
+    media_type: ClassVar[str]  # HTTP Content-Type of the document
+    extension: ClassVar[str]  # file name extension, without the dot
+    #: At most this many cases in one document (1: a per-case report).
+    max_cases: ClassVar[int] = 1
+    #: Whether it shows media (previews): the caller passes ``read_item`` and audits reads.
+    reads_media: ClassVar[bool] = False
+
+    @abstractmethod
+    def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+        """The document of ``cases`` (1 to `max_cases`). A malformed case document raises
+        `ValidationError`; a ``read_item`` that fails gives a document without that preview."""
+
+
+def _case_report(fmt: ReportFormat, cases: Sequence[CaseDocument], options: RenderOptions) -> Any:
+    """The arguments of `document.render_html` / `render_pdf` for the one case."""
+    if len(cases) != 1:
+        raise ValidationError(f"a {fmt.name} report is of one case, not {len(cases)}")
+    return {
+        "case": cases[0],
+        "read_item": options.read_item,
+        "include_clear": options.include_clear,
+        "generated_by": options.generated_by,
+        "generated_at": options.generated_at,
+    }
+
+
+class HtmlReport(ReportFormat):
+    name = "html"
+    description = "Case report for prosecutors: one self-contained HTML file"
+    media_type = "text/html; charset=utf-8"
+    extension = "html"
+    reads_media = True
+
+    def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+        return document.render_html(**_case_report(self, cases, options)).encode("utf-8")
+
+
+class PdfReport(ReportFormat):
+    name = "pdf"
+    description = "The case report laid out as a PDF (A4), offline"
+    media_type = "application/pdf"
+    extension = "pdf"
+    reads_media = True
+
+    def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+        return document.render_pdf(**_case_report(self, cases, options))
+
+
+class VicsReport(ReportFormat):
+    name = "vics"
+    description = "Project VIC VICS 2.0 #Cases export: hashes and metadata, no media"
+    media_type = "application/json"
+    extension = "json"
+    max_cases = 1000
+
+    def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+        out = io.BytesIO()
+        vics_cases.write_cases(cases, out, profile=options.profile)
+        return out.getvalue()
+
+
+#: ``cls`` as a report format class, or `PluginError` saying why it is not one.
+as_report_format: Callable[[object, str], type[ReportFormat]] = subclass_check(ReportFormat)
+
+
+REGISTRY: Registry[type[ReportFormat]] = Registry(
+    GROUP, what="report format", check=as_report_format
+)
+
+
+def report_formats() -> dict[str, type[ReportFormat]]:
+    """Every installed report format by name (those that loaded)."""
+    return REGISTRY.loaded()
+
+
+def failed_report_formats() -> dict[str, str]:
+    """Report-format plug-ins that failed to load: entry-point name -> why."""
+    return REGISTRY.failed()
+
+
+def get_report_format(name: str) -> ReportFormat:
+    """An instance of the format called ``name`` (`NotFoundError` when none is)."""
+    return REGISTRY.get(name)()
+
+
+def register_report_format(cls: type[ReportFormat]) -> type[ReportFormat]:
+    """Register a format at run time, as an entry point would; its name must be new."""
+    return REGISTRY.register(cls)
+
+
+def unregister_report_format(name: str) -> None:
+    """Undo `register_report_format` (entry-point formats stay)."""
+    REGISTRY.unregister(name)
