@@ -547,6 +547,8 @@ def test_a_reveal_is_logged_in_the_chain_of_custody(
     shown = [(c["item_id"], c["actor"], c["action"]) for c in document["custody"]]
     assert shown[:2] == [(item.id, "rita", "captured"), (item.id, "rita", "accessed")]
     assert len(shown) == 4
+    (listed,) = document["items"]
+    assert listed["id"] == item.id and listed["viewed_by"] == ["ana", "rita"]
     reveals = _entries(db_engine, "media.reveal")
     assert [(e["actor"], e["target"]) for e in reveals] == [
         ("rita", f"triage_item:{video}"),

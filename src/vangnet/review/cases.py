@@ -283,20 +283,32 @@ def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> dict[str, An
 
 def viewed_in_clear(session: Session, item_ids: Sequence[int]) -> dict[int, list[str]]:
     """Who saw each item in the clear, from the audit log: a reveal (``media.reveal`` of
-    ``item:N``) or a case report with clear previews that read it."""
+    ``item:N``, or of ``triage_item:N`` for an investigation item sealed at its first
+    reveal) or a case report with clear previews that read it."""
     out: dict[int, set[str]] = {}
     wanted = set(item_ids)
     if not wanted:
         return {}
-    targets = [f"item:{i}" for i in wanted]
-    for start in range(0, len(targets), 1000):
+    targets = {f"item:{i}": i for i in wanted}
+    ids = list(wanted)
+    for start in range(0, len(ids), 1000):
+        for item_id, details in session.execute(
+            select(EvidenceItem.id, EvidenceItem.details).where(
+                EvidenceItem.id.in_(ids[start : start + 1000]), EvidenceItem.kind == "triage"
+            )
+        ):
+            triage_id = (details or {}).get("triage_item_id")
+            if isinstance(triage_id, int):
+                targets[f"triage_item:{triage_id}"] = item_id
+    names = list(targets)
+    for start in range(0, len(names), 1000):
         for actor, target in session.execute(
             select(AuditEntry.actor, AuditEntry.target).where(
                 AuditEntry.action == "media.reveal",
-                AuditEntry.target.in_(targets[start : start + 1000]),
+                AuditEntry.target.in_(names[start : start + 1000]),
             )
         ):
-            out.setdefault(int(str(target).removeprefix("item:")), set()).add(actor)
+            out.setdefault(targets[str(target)], set()).add(actor)
     case_ids = set(
         session.scalars(select(EvidenceItem.case_id).where(EvidenceItem.id.in_(list(wanted))))
     )
