@@ -114,8 +114,9 @@ class Intake:
     """What a source hands to a case: one request type for every source.
 
     ``upload``: one item in ``items`` and its ``matches``. ``live_alert``: ``alert`` (its
-    banked item and frames are on the alert; the subject is the stream's metadata).
-    ``triage``: ``name``, the investigation's. ``actor`` is who or what filed it."""
+    banked item and frames are on the alert) and, as ``subject``, the stream's metadata.
+    ``triage``: ``name``, the investigation's. ``actor`` is who or what filed it;
+    ``subject`` is cleaned on filing (known keys, short scalars: `clean_subject`)."""
 
     source: Source
     grouping: Grouping = field(default_factory=Grouping)

@@ -8,6 +8,7 @@ of custody.
 - `reading`: decrypt an item (checking its SHA-256, custody ``accessed``); an alert's items.
 - `reveal`: show an item in the clear to one person (audited ``media.reveal``, custody).
 - `custody`: the one function that writes a chain-of-custody entry.
+- `hashes`: an item's hashes of every signal type (columns and typed rows).
 
 Suspect media never reaches the disk unencrypted: bytes are sealed before the transaction
 that records them, and a sealed file no row points at is removed again.
