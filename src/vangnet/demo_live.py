@@ -99,8 +99,8 @@ class DemoReceiver:
 
 def print_alerts(settings: Settings, say: Callable[[str], None], stop: threading.Event) -> None:
     """Print every new alert, then its evidence once preserved (runs until ``stop``)."""
+    from vangnet.evidence.reading import list_evidence
     from vangnet.live.alerts import list_alerts
-    from vangnet.live.evidence import list_evidence
 
     engine = make_engine(settings.effective_database_url)
     last = 0

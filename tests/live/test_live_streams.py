@@ -27,8 +27,8 @@ from live.streaming import (
 )
 from vangnet.actions.webhooks import verify
 from vangnet.config import get_settings, reset_settings
+from vangnet.evidence.reading import list_evidence, read_evidence
 from vangnet.live.alerts import list_alerts
-from vangnet.live.evidence import list_evidence, read_evidence
 from vangnet.live.monitor import Monitor
 from vangnet.review.cases import case_document
 from vangnet.review.priority import PriorityWeights

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.config import get_settings
+from vangnet.evidence.sealing import seal_upload
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
@@ -69,7 +70,7 @@ def make_case(
         )
     ]
     vault = Vault.from_settings(get_settings())
-    entry = cases.seal_upload(vault, data, hashed["sha256"])
+    entry = seal_upload(vault, data, hashed["sha256"])
     with Session(writer(engine)) as session:
         case = cases.intake_upload(
             session,

@@ -41,11 +41,14 @@ from vangnet.audit import chain
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.config import get_settings
+from vangnet.evidence.reading import read_evidence
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.investigate import queries
-from vangnet.review import users
+from vangnet.review import cases, users
+from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
-from vangnet.store.models import TriageItem
+from vangnet.store.models import CustodyEvent, EvidenceItem, TriageItem
+from vangnet.store.vault import Vault
 from web.conftest import WebFactory, browser, login, make_user
 
 MODS = Path("threatexchange/pdq/data/bridge-mods")
@@ -485,6 +488,80 @@ def test_previews_are_blurred_and_reveals_audited(
     plain = _pixels(client.get(f"/ui/investigations/items/{coffee}/preview").content)
     assert np.abs(plain[..., 0] - plain[..., 2]).mean() > 5
     assert _sharpness(plain) > 10 * _sharpness(blurred)
+
+
+def test_a_reveal_is_logged_in_the_chain_of_custody(
+    evidence: Evidence,
+    reviewer: tuple[TestClient, str],
+    db_url: str,
+    db_engine: Engine,
+) -> None:
+    """Every reveal of an investigation item is in its chain of custody (and audited): the
+    first seals the bytes shown into the vault as an evidence item of the case."""
+    client, csrf = reviewer
+    ev = evidence
+    video = ev.ids["clip.mp4"]
+    url = f"/ui/investigations/items/{video}/reveal"
+
+    def held() -> list[EvidenceItem]:
+        with Session(db_engine) as session:
+            return list(
+                session.scalars(select(EvidenceItem).where(EvidenceItem.case_id == ev.case_id))
+            )
+
+    assert client.post(url).status_code == 403  # no CSRF token: nothing revealed or logged
+    assert held() == []
+    assert client.post(url, headers={"X-CSRF-Token": csrf}).status_code == 200
+    make_user(db_url, "ana", "analyst")
+    analyst = browser(client)
+    ana_csrf = login(analyst, "ana")
+    assert analyst.post(url, headers={"X-CSRF-Token": ana_csrf}).status_code == 200
+    assert client.post(url, headers={"X-CSRF-Token": csrf}).status_code == 200
+
+    (item,) = held()  # sealed once, at the first reveal
+    original = (ev.folder / "clip.mp4").read_bytes()
+    with Session(writer(db_engine)) as session:
+        triage = session.get_one(TriageItem, video)
+        assert item.kind == "triage" and item.details["triage_item_id"] == video
+        assert item.sha256 == triage.sha256 and item.size == len(original)
+        custody = session.scalars(
+            select(CustodyEvent)
+            .where(CustodyEvent.evidence_id == item.id)
+            .order_by(CustodyEvent.id)
+        ).all()
+        assert [(c.actor, c.action) for c in custody] == [
+            ("rita", "captured"),
+            ("rita", "accessed"),
+            ("ana", "accessed"),
+            ("rita", "accessed"),
+        ]
+        assert "clip.mp4" in str(custody[0].detail)
+        # the vault holds exactly the bytes shown, bound to this item
+        vault = Vault.from_settings(get_settings())
+        assert read_evidence(session, vault, item.id, actor="test") == original
+        session.rollback()
+        # and the case document shows the chain of custody
+        document = cases.case_document(
+            session, ev.case_id, weights=PriorityWeights.from_settings(get_settings())
+        )
+    shown = [(c["item_id"], c["actor"], c["action"]) for c in document["custody"]]
+    assert shown[:2] == [(item.id, "rita", "captured"), (item.id, "rita", "accessed")]
+    assert len(shown) == 4
+    (listed,) = document["items"]
+    assert listed["id"] == item.id and listed["viewed_by"] == ["ana", "rita"]
+    reveals = _entries(db_engine, "media.reveal")
+    assert [(e["actor"], e["target"]) for e in reveals] == [
+        ("rita", f"triage_item:{video}"),
+        ("ana", f"triage_item:{video}"),
+        ("rita", f"triage_item:{video}"),
+    ]
+
+    # a source changed since triage: refused, nothing sealed, nothing logged
+    (ev.folder / "manila.jpg").write_bytes(b"\xff\xd8 changed since triage")
+    manila = f"/ui/investigations/items/{ev.ids['manila.jpg']}/reveal"
+    assert client.post(manila, headers={"X-CSRF-Token": csrf}).status_code == 409
+    assert len(held()) == 1
+    assert len(_entries(db_engine, "media.reveal")) == 3
 
 
 # -- item page, timeline, map, series --------------------------------------------------------

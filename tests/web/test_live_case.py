@@ -19,9 +19,10 @@ from vangnet.audit.chain import list_entries
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.config import get_settings
+from vangnet.evidence.frames import EvidenceFrame, preserve
+from vangnet.evidence.sealing import seal_upload
 from vangnet.live import alerts
 from vangnet.live.decision import Decision, Rule, SampleMatch
-from vangnet.live.evidence import EvidenceFrame, preserve
 from vangnet.match.results import Match
 from vangnet.store.db import writer
 from vangnet.store.models import Alert, Stream
@@ -154,7 +155,7 @@ def test_video_items_preview_blurred_and_reveal_as_video(
         )
         s.commit()
     sha256 = hashlib.sha256(data).hexdigest()
-    entry = cases.seal_upload(Vault.from_settings(get_settings()), data, sha256)
+    entry = seal_upload(Vault.from_settings(get_settings()), data, sha256)
     with Session(writer(db_engine)) as s:
         case = cases.intake_upload(
             s,

@@ -40,6 +40,7 @@ from vangnet.errors import (
     ValidationError,
     VangnetError,
 )
+from vangnet.evidence.reading import list_evidence
 from vangnet.http.deps import (
     MAX_ID,
     AfterId,
@@ -55,7 +56,6 @@ from vangnet.http.deps import (
 from vangnet.http.feed import CLOSED, EventHub, FeedItem, Subscriber
 from vangnet.jsonlimits import depth
 from vangnet.live import alerts as alert_service
-from vangnet.live.evidence import list_evidence
 from vangnet.live.monitor import StreamRuntime
 from vangnet.live.samples import Sample, pushed_frame_sample, pushed_hash_sample
 from vangnet.live.states import StreamState

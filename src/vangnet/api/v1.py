@@ -17,6 +17,7 @@ from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
 from vangnet.banks.formats.base import BankRecord
 from vangnet.errors import ValidationError, VangnetError
+from vangnet.evidence.sealing import seal_upload
 from vangnet.hashing import hash_bytes
 from vangnet.http.deps import (
     AfterId,
@@ -191,7 +192,7 @@ def _file_upload(
     subject: dict[str, Any],
     actor: str,
 ) -> int:
-    entry = cases.seal_upload(svc.vault(), data, hashed["sha256"])
+    entry = seal_upload(svc.vault(), data, hashed["sha256"])
     try:
         with Session(writer(svc.engine)) as session:
             case = cases.intake_upload(

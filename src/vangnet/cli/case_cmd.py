@@ -315,8 +315,8 @@ def case_decide(
         raise typer.BadParameter("--add-to-bank goes with --confirm")
 
     from vangnet.auth.keys import person_named
+    from vangnet.evidence.reading import read_evidence
     from vangnet.hashing import hash_bytes
-    from vangnet.live.evidence import read_evidence
     from vangnet.review import cases, decisions, outcomes
     from vangnet.store.vault import Vault
 

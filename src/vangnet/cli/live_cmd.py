@@ -355,8 +355,8 @@ def alerts_show(
 
     Example: vangnet alerts show 1 --json
     """
+    from vangnet.evidence.reading import list_evidence
     from vangnet.live.alerts import alert_dict, get_alert
-    from vangnet.live.evidence import list_evidence
 
     with user_errors(as_json=as_json), session() as s:
         alert, frames = get_alert(s, alert_id)

@@ -30,6 +30,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from vangnet.cases.intake import Intake, Source, file_intake
 from vangnet.children import die_with_parent
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
@@ -38,7 +39,7 @@ from vangnet.investigate.tuning import TriageTuning
 from vangnet.media.limits import MediaLimits, media_limits
 from vangnet.media.limits import configure as configure_media
 from vangnet.store.db import writer
-from vangnet.store.models import Case, TriageItem, TriageRun, utcnow
+from vangnet.store.models import TriageItem, TriageRun, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -105,34 +106,23 @@ class Summary:
 # -- the case ------------------------------------------------------------------------------
 
 
-def investigation_key(name: str) -> str:
-    return f"investigation:{name}"
-
-
 def open_case(engine: Engine, name: str, *, actor: str) -> int:
-    """The investigation case ``name``, created if new."""
+    """The investigation case ``name``, created if new (through the one case intake,
+    `vangnet.cases.intake`; a new case is audited)."""
     from vangnet.audit import chain
-    from vangnet.errors import ValidationError
 
-    name = name.strip()
-    if not name or len(name) > 200 or any(c in name for c in "\x00\r\n"):
-        raise ValidationError("a case name is 1-200 printable characters")
     with Session(writer(engine)) as session:
-        found = session.scalars(select(Case).where(Case.key == investigation_key(name))).first()
-        if found is not None:
-            return found.id
-        case = Case(key=investigation_key(name), kind="investigation", title=name, subject={})
-        session.add(case)
-        session.flush()
-        chain.record(
-            session,
-            actor=actor,
-            action="case.create",
-            target=f"case:{case.id}",
-            after={"kind": "investigation", "name": name},
-        )
+        filed = file_intake(session, Intake(source=Source.TRIAGE, name=name, actor=actor))
+        if filed.created:
+            chain.record(
+                session,
+                actor=actor,
+                action="case.create",
+                target=f"case:{filed.case.id}",
+                after={"kind": "investigation", "name": filed.case.title},
+            )
         session.commit()
-        return case.id
+        return filed.case.id
 
 
 def _done_keys(engine: Engine, case_id: int) -> set[str]:

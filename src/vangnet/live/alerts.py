@@ -2,9 +2,10 @@
 
 `record` turns a `Decision` into an ``alerts`` row (one per stream and banked item; a later
 decision on the same item extends it) plus its matched frames, and in the same transaction
-queues the bank's webhooks in the outbox (`vangnet.actions.webhooks.enqueue`). The caller
-commits; only then are actions delivered and evidence preserved. A worker that restarts
-and sees the same item again finds the existing row: no second alert, no second webhook.
+queues the bank's webhooks in the outbox (`vangnet.actions.webhooks.enqueue`) and files the
+alert in its case (`vangnet.cases.intake`). The caller commits; only then are actions
+delivered and evidence preserved. A worker that restarts and sees the same item again finds
+the existing row: no second alert, no second webhook.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
+from vangnet.cases.intake import AlertSignal, Grouping, Intake, Source, file_intake
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.jsonlimits import shown
 from vangnet.live.decision import Decision
-from vangnet.review.cases import intake_alert
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
 
@@ -146,10 +147,17 @@ def record(
     alert.first_stream_time = min(alert.first_stream_time, first.stream_time)
     alert.best_distance = min(alert.best_distance, best)
     session.flush()
+    stream = session.get(Stream, stream_id)
     if created or added:  # every alert lands in a case, in this same transaction
-        intake_alert(session, alert, created=created, times=added, scores=scores, settings=settings)
+        intake = Intake(
+            source=Source.LIVE_ALERT,
+            grouping=Grouping.from_settings(settings),
+            subject=stream.stream_metadata if stream is not None else {},
+            alert=AlertSignal(alert, created, tuple(added)),
+            scores=dict(scores or {}),
+        )
+        file_intake(session, intake)
     if created:
-        stream = session.get(Stream, stream_id)
         if stream is not None:
             stream.alerts += 1
         payload = {"alert": alert_dict(alert, _frames(session, alert.id))}

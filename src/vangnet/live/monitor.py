@@ -35,10 +35,10 @@ from vangnet.actions.webhooks import Deliverer
 from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError
+from vangnet.evidence.frames import EvidenceFrame, preserve
 from vangnet.live import alerts as alert_service
 from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
 from vangnet.live.decision import Decision, DecisionWindow, Rule, default_rule, rule_for
-from vangnet.live.evidence import EvidenceFrame, preserve
 from vangnet.live.journal import AlertJournal, PendingAlert, new_key
 from vangnet.live.quotas import over_quota
 from vangnet.live.sampler import Sampler

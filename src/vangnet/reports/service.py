@@ -26,10 +26,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
+from vangnet.cases.filing import record_event
 from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
-from vangnet.live.evidence import read_evidence
+from vangnet.evidence.custody import record_custody
+from vangnet.evidence.reading import read_evidence
 from vangnet.reports.formats import RenderOptions, get_report_format
 from vangnet.reports.ncmec import (
     CaseNotConfirmedError,
@@ -42,7 +44,7 @@ from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitRe
 from vangnet.review import cases
 from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
-from vangnet.store.models import Case, CustodyEvent, Report, utcnow
+from vangnet.store.models import Case, Report, utcnow
 from vangnet.store.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ def add_event(
     details: Mapping[str, Any] | None = None,
 ) -> None:
     """Add a timeline event to a case (caller's transaction)."""
-    cases._event(
+    record_event(
         session, cases.get_case(session, case_id), kind, summary, actor=actor, details=details
     )
 
@@ -100,10 +102,6 @@ def reporter_from(settings: Settings) -> Reporter:
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _custody(session: Session, item_id: int, *, actor: str, action: str, detail: str) -> None:
-    session.add(CustodyEvent(evidence_id=item_id, actor=actor, action=action, detail=detail))
 
 
 # -- NCMEC ---------------------------------------------------------------------------------
@@ -340,7 +338,7 @@ def _submit(
                 },
             }
             for (item, _data), file_id in zip(files, result.file_ids, strict=True):
-                _custody(
+                record_custody(
                     session,
                     item["id"],
                     actor=actor,
@@ -431,7 +429,7 @@ def _record_failure(
         row.remote_id = str(remote) if remote is not None else None
         row.details = {**row.details, **failure}
         for item in sent:  # these bytes reached NCMEC before the report was withdrawn
-            _custody(
+            record_custody(
                 session,
                 item["id"],
                 actor=actor,
@@ -583,7 +581,7 @@ def export_vics(
         session.flush()
         report_ids.append(row.id)
         for item in case["items"]:
-            _custody(
+            record_custody(
                 session,
                 item["id"],
                 actor=actor,
@@ -649,7 +647,7 @@ def render_case(
     session.flush()
     look = "clear" if include_clear else "blurred"
     for item_id in read:
-        _custody(
+        record_custody(
             session,
             item_id,
             actor=actor,

@@ -20,19 +20,13 @@ from sqlalchemy.orm import Session
 from vangnet.audit import chain
 from vangnet.banks import service as banks
 from vangnet.banks.categories import Category, get_profile
+from vangnet.cases.filing import DECIDED_STATES, iso, record_event
 from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import signal_values
 from vangnet.jsonlimits import check_text
 from vangnet.review import outcomes
-from vangnet.review.cases import (
-    DECIDED_STATES,
-    _event,
-    case_items,
-    case_profiles,
-    get_case,
-    iso,
-)
+from vangnet.review.cases import case_items, case_profiles, get_case
 from vangnet.store.models import DECISIONS, Alert, Case, CaseMatch, Decision, utcnow
 
 MAX_NOTE = 4000
@@ -200,7 +194,7 @@ def decide(
         )
     )
     words = decision.replace("_", " ")
-    _event(
+    record_event(
         session,
         case,
         "decision",
@@ -234,7 +228,7 @@ def _confirm(
     case.decided_at = utcnow()
     out.acknowledged = _acknowledge_alerts(session, case, actor)
     if not outcomes.reportable(category):
-        _event(
+        record_event(
             session,
             case,
             "action",
@@ -272,7 +266,7 @@ def _confirm(
     out.webhooks = [event for event, _key in out.queued]
     if out.webhooks:
         out.held_seconds = cfg.review_undo_seconds if held is not None else 0
-        _event(
+        record_event(
             session,
             case,
             "action",
@@ -315,7 +309,7 @@ def _disable_matched(session: Session, case: Case, actor: str, note: str | None)
             details={"case": case.id, "reason": "false positive", "note": note},
         )
     if disabled:
-        _event(
+        record_event(
             session,
             case,
             "action",
@@ -363,7 +357,7 @@ def add_to_bank(
             external_id=f"case-{case.id}-item-{item.id}",
         )
         added.append(content_id)
-    _event(
+    record_event(
         session,
         case,
         "action",

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
 from vangnet.banks import service as banks
+from vangnet.cases.filing import iso, record_event
 from vangnet.errors import ConflictError, NotFoundError
-from vangnet.review.cases import _event, iso
 from vangnet.review.outcomes import require_reviewable
 from vangnet.store.models import Alert, Case, Decision, Report, WebhookDelivery, utcnow
 
@@ -134,7 +134,7 @@ def undo(session: Session, case_id: int, *, actor: str) -> dict[str, Any]:
         **(last.details or {}),
         "undo": {**info, "undone_at": iso(now), "undone_by": actor},
     }
-    _event(
+    record_event(
         session,
         case,
         "decision",

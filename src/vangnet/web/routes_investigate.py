@@ -4,8 +4,9 @@ Same rules as the review pages (`vangnet.web.routes_review`): previews are made 
 blurred and greyscale by each person's settings; the clear picture (or the video) leaves the
 server only on an explicit reveal (a POST with the CSRF token); every page view, reveal and
 categorisation is written to the audit log in the transaction that reads or changes the data,
-and nothing is cached by the browser (`vangnet.web.security`). Viewing needs
-``Permission.REVIEW`` (reviewers and analysts), categorising ``Permission.DECIDE``.
+a reveal also to the chain of custody (`vangnet.evidence.reveal`), and nothing is cached by
+the browser (`vangnet.web.security`). Viewing needs ``Permission.REVIEW`` (reviewers and
+analysts), categorising ``Permission.DECIDE``.
 
 The bytes of an item are read again from its source through its container chain
 (`vangnet.investigate.locate.read_chain`), checked against the SHA-256 triage recorded.
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 from vangnet.audit import chain
 from vangnet.auth.roles import Permission
 from vangnet.errors import NotFoundError, VangnetError
+from vangnet.evidence.reveal import reveal_triage_item
 from vangnet.http.deps import MAX_ID, RowId, Services, services
 from vangnet.investigate import facts as case_facts
 from vangnet.investigate import queries
@@ -201,20 +203,24 @@ async def item_preview(
 
 
 def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
+    """The clear bytes of an item, read from its source; the reveal is audited and logged
+    in the chain of custody of the evidence item it is sealed as (`reveal_triage_item`)."""
     source = _source_of(svc, item_id)
     data = source.read(svc)
-    case_id, sha256, kind, media = source.case_id, source.sha256, source.kind, source.media_type
-    with Session(writer(svc.engine)) as session:
-        sessions.count_item(session, who.token_hash)  # reveals count towards the break
-        chain.record(
-            session,
-            actor=who.user.username,
-            action="media.reveal",
-            target=f"triage_item:{item_id}",
-            details={"case": case_id, "sha256": sha256, "kind": kind},
-        )
-        session.commit()
-    return previews.clear_media(data, media)
+    vault = svc.vault()
+    revealed = None
+    try:
+        with Session(writer(svc.engine)) as session:
+            sessions.count_item(session, who.token_hash)  # reveals count towards the break
+            revealed = reveal_triage_item(
+                session, vault, item_id, data, media_type=source.media_type, actor=who.user.username
+            )
+            session.commit()
+    except BaseException:
+        if revealed is not None and revealed.sealed is not None:
+            vault.delete(revealed.sealed.name)  # the commit failed: no row points at it
+        raise
+    return previews.clear_media(data, source.media_type)
 
 
 @router.post("/items/{item_id}/reveal")

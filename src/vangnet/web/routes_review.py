@@ -23,10 +23,11 @@ from vangnet.auth.roles import Permission, has_permission
 from vangnet.banks import service as banks
 from vangnet.banks.categories import get_profile
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
+from vangnet.evidence.reading import read_evidence
+from vangnet.evidence.reveal import reveal
 from vangnet.hashing import hash_bytes
 from vangnet.http.deps import RowId, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
-from vangnet.live.evidence import read_evidence
 from vangnet.live.streams import list_streams, stream_dict
 from vangnet.reports import service as reporting
 from vangnet.review import cases, decisions, outcomes, previews, undo
@@ -249,17 +250,9 @@ async def item_preview(svc: Svc, who: Reviewer, item_id: RowId) -> Response:
 
 def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
     with Session(writer(svc.engine)) as session:
-        item = _item(session, item_id)
-        case_id, kind = item.case_id, item.media_type
-        data = read_evidence(session, svc.vault(), item_id, actor=who.user.username)
+        kind = _item(session, item_id).media_type
+        data = reveal(session, svc.vault(), item_id, actor=who.user.username)
         sessions.count_item(session, who.token_hash)  # reveals count towards the break
-        chain.record(
-            session,
-            actor=who.user.username,
-            action="media.reveal",
-            target=f"item:{item_id}",
-            details={"case": case_id, "sha256": item.sha256},
-        )
         session.commit()
     return previews.clear_media(data, kind)
 

@@ -1,19 +1,19 @@
-"""Evidence of an alert: the matched frames and the samples around them, encrypted.
+"""Evidence of a live alert: the matched frames and the samples around them, encrypted.
 
-Each frame is encoded as PNG in memory (outside any database transaction), encrypted into
-the vault (`vangnet.store.vault`), and recorded as an ``evidence_items`` row (SHA-256 of
-the plaintext, capture time, stream metadata) with a ``captured`` chain-of-custody entry. A
+Each frame is encoded as PNG in memory (outside any database transaction), sealed into the
+vault under its alert's context, and recorded as an ``evidence_items`` row (SHA-256 of the
+plaintext, capture time, stream metadata) with a ``captured`` chain-of-custody entry. A
 frame already preserved for the alert (a worker restarted) is skipped: nothing is stored
 twice. Every frame belongs to its alert; a matched frame is also shown in the alert's case
-only while its time range has fewer than ``review_live_frames_per_range`` there (the case
-stays bounded; the others stay in the alert and the vault).
+only while its time range has fewer than ``review_live_frames_per_range`` there
+(`representative`: the case stays bounded; the others stay in the alert and the vault).
 """
 
 from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,11 +22,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
-from vangnet.errors import NotFoundError
-from vangnet.review.cases import representative
+from vangnet.evidence.custody import record_custody
+from vangnet.evidence.sealing import alert_context
 from vangnet.store.db import writer
-from vangnet.store.models import Alert, CustodyEvent, EvidenceItem
-from vangnet.store.vault import Vault, VaultEntry, VaultError
+from vangnet.store.models import Alert, CaseMatch, EvidenceItem
+from vangnet.store.vault import Vault, VaultEntry
 
 ACTOR = f"vangnet-monitor@{socket.gethostname()}"
 
@@ -69,7 +69,7 @@ def preserve(
                 continue
             have.add(frame.stream_time)
             data = frame.encode()
-            entry = vault.put(data, context=f"evidence:alert:{alert_id}")
+            entry = vault.put(data, context=alert_context(alert_id))
             md5, sha1 = hashlib.md5(data).hexdigest(), hashlib.sha1(data).hexdigest()
             stored.append((frame, entry, md5, sha1))
         if not stored:
@@ -109,13 +109,12 @@ def preserve(
                 items.append((item, frame))
             session.flush()
             for item, frame in items:
-                session.add(
-                    CustodyEvent(
-                        evidence_id=item.id,
-                        actor=ACTOR,
-                        action="captured",
-                        detail=f"stream {stream_id} at {frame.stream_time:.3f} s, alert {alert_id}",
-                    )
+                record_custody(
+                    session,
+                    item.id,
+                    actor=ACTOR,
+                    action="captured",
+                    detail=f"stream {stream_id} at {frame.stream_time:.3f} s, alert {alert_id}",
                 )
             session.commit()
             return [item.id for item, _ in items]
@@ -126,59 +125,42 @@ def preserve(
         raise
 
 
-def evidence_dict(item: EvidenceItem, custody: list[CustodyEvent]) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "alert_id": item.alert_id,
-        "stream_id": item.stream_id,
-        "kind": item.kind,
-        "media_type": item.media_type,
-        "stream_time": item.stream_time,
-        "captured_at": item.captured_at.isoformat(),
-        "sha256": item.sha256,
-        "size": item.size,
-        "matched": item.matched,
-        "custody": [
-            {"at": c.at.isoformat(), "actor": c.actor, "action": c.action, "detail": c.detail}
-            for c in custody
-        ],
-    }
-
-
-def list_evidence(session: Session, *, alert_id: int) -> list[dict[str, Any]]:
-    items = session.scalars(
-        select(EvidenceItem)
-        .where(EvidenceItem.alert_id == alert_id)
-        .order_by(EvidenceItem.stream_time)
-    )
-    out = []
-    for item in items:
-        custody = list(
-            session.scalars(
-                select(CustodyEvent)
-                .where(CustodyEvent.evidence_id == item.id)
-                .order_by(CustodyEvent.id)
+def representative(
+    session: Session, alert_id: int, stream_times: Sequence[float], *, gap: float, per_range: int
+) -> set[float]:
+    """Which of these newly preserved matched frames of ``alert_id`` are shown in its case:
+    the first ``per_range`` of each time range (the rest stay in the alert and the vault)."""
+    ranges = [
+        (r.stream_time, r.stream_time_end if r.stream_time_end is not None else r.stream_time)
+        for r in session.scalars(select(CaseMatch).where(CaseMatch.alert_id == alert_id))
+        if r.stream_time is not None
+    ]
+    shown = [
+        t
+        for t in session.scalars(
+            select(EvidenceItem.stream_time).where(
+                EvidenceItem.alert_id == alert_id,
+                EvidenceItem.case_id.is_not(None),
+                EvidenceItem.matched.is_(True),
             )
         )
-        out.append(evidence_dict(item, custody))
-    return out
+        if t is not None
+    ]
 
+    def which(t: float) -> int | None:
+        for index, (start, end) in enumerate(ranges):
+            if start - gap <= t <= end + gap:
+                return index
+        return None
 
-def vault_context(item: EvidenceItem) -> str:
-    """The context an item's bytes were sealed with (a file cannot be swapped for another's)."""
-    if item.kind == "upload":
-        return f"evidence:upload:{item.sha256}"
-    return f"evidence:alert:{item.alert_id}"
-
-
-def read_evidence(session: Session, vault: Vault, item_id: int, *, actor: str) -> bytes:
-    """Decrypt one item (checking its SHA-256) and log the access in its chain of custody."""
-    item = session.get(EvidenceItem, item_id)
-    if item is None:
-        raise NotFoundError(f"no evidence item {item_id}")
-    data = vault.get(item.vault_name, context=vault_context(item))
-    if hashlib.sha256(data).hexdigest() != item.sha256:
-        raise VaultError(f"evidence item {item_id} does not match its recorded SHA-256")
-    session.add(CustodyEvent(evidence_id=item.id, actor=actor, action="accessed"))
-    session.flush()
-    return data
+    counts: dict[int | None, int] = {}
+    for t in shown:
+        key = which(t)
+        counts[key] = counts.get(key, 0) + 1
+    keep = set()
+    for t in sorted(stream_times):
+        key = which(t)
+        if counts.get(key, 0) < per_range:
+            counts[key] = counts.get(key, 0) + 1
+            keep.add(t)
+    return keep

@@ -1,0 +1,314 @@
+"""One intake for every source: a typed `Intake` request, filed into a case by `file_intake`.
+
+A source says what it saw (`Source`), about whom (``subject``: the platform's facts), with
+which evidence (``items``, already sealed in the vault), which banked items it matched
+(``matches``), which classifier ``scores`` it had, and the settings that decide grouping
+(`Grouping`). `file_intake` finds the case by the grouping rule (`vangnet.cases.filing`) or
+creates it, records the evidence items and their chain of custody (`vangnet.evidence`), the
+case's matches (a live alert's as time ranges: `vangnet.cases.ranges`), its timeline, and
+the highest score seen per classifier.
+
+Intake runs in the transaction that records the signal (the alert, the upload's match): the
+caller owns it, so a signal is never without its case. A decided case that receives a new
+signal is reopened; its earlier decisions stay in its history.
+
+Sources today: ``upload`` (the `/v1` upload API), ``live_alert`` (an alert of the live
+monitor, new or extended) and ``triage`` (the investigation case a triage run fills).
+``classifier`` and ``context`` are named for the scoring and context signals to come; an
+intake of them is refused until their filing rule is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vangnet.cases.filing import (
+    GROUPINGS,
+    SYSTEM,
+    GroupBy,
+    clean_subject,
+    file_case,
+    group_key,
+    investigation_key,
+    investigation_name,
+    record_event,
+    reopen,
+)
+from vangnet.cases.ranges import add_to_ranges, banked_snapshot
+from vangnet.config import Settings
+from vangnet.errors import ValidationError
+from vangnet.evidence.sealing import record_upload
+from vangnet.match.results import Match
+from vangnet.store.models import Alert, AlertFrame, Case, CaseMatch, EvidenceItem, Stream, utcnow
+from vangnet.store.vault import VaultEntry
+
+
+class Source(StrEnum):
+    """Where a signal comes from."""
+
+    UPLOAD = "upload"
+    LIVE_ALERT = "live_alert"
+    TRIAGE = "triage"
+    CLASSIFIER = "classifier"  # to come: a classifier score that orders the queue
+    CONTEXT = "context"  # to come: payment, chat and call indicators
+
+
+def _default(name: str) -> Any:
+    return Settings.model_fields[name].default
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """The settings that decide which case a signal lands in, and how a live alert's
+    matched frames are grouped into time ranges there."""
+
+    group_by: GroupBy = field(default_factory=lambda: _default("review_group_by"))
+    range_gap_seconds: float = field(
+        default_factory=lambda: _default("review_live_range_gap_seconds")
+    )
+    max_ranges: int = field(default_factory=lambda: _default("review_live_max_ranges"))
+
+    def __post_init__(self) -> None:
+        if self.group_by not in GROUPINGS:
+            known = ", ".join(GROUPINGS)
+            raise ValidationError(f"unknown case grouping {self.group_by!r} (known: {known})")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Grouping:
+        return cls(
+            group_by=settings.review_group_by,
+            range_gap_seconds=settings.review_live_range_gap_seconds,
+            max_ranges=settings.review_live_max_ranges,
+        )
+
+
+@dataclass(frozen=True)
+class SealedItem:
+    """A piece of media already sealed in the vault (``entry``), with its hashes of every
+    signal type (``md5``, ``sha1``, ``pdq``, plug-ins: the JSON of `hash_bytes`)."""
+
+    entry: VaultEntry
+    media_type: str
+    filename: str | None
+    hashes: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class AlertSignal:
+    """A live alert, new (``created``) or extended by the matched frames at ``times``."""
+
+    alert: Alert
+    created: bool
+    times: Sequence[float] = ()
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a source hands to a case: one request type for every source.
+
+    ``upload``: one item in ``items`` and its ``matches``. ``live_alert``: ``alert`` (its
+    banked item and frames are on the alert) and, as ``subject``, the stream's metadata.
+    ``triage``: ``name``, the investigation's. ``actor`` is who or what filed it;
+    ``subject`` is cleaned on filing (known keys, short scalars: `clean_subject`)."""
+
+    source: Source
+    grouping: Grouping = field(default_factory=Grouping)
+    subject: Mapping[str, Any] = field(default_factory=dict)
+    items: Sequence[SealedItem] = ()
+    matches: Sequence[Match] = ()
+    scores: Mapping[str, float] = field(default_factory=dict)
+    alert: AlertSignal | None = None
+    name: str | None = None
+    actor: str = SYSTEM
+    received_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class Filed:
+    """Where an intake landed: its case (``created`` if new) and the evidence rows written."""
+
+    case: Case
+    created: bool
+    items: tuple[EvidenceItem, ...] = ()
+
+
+def file_intake(session: Session, intake: Intake) -> Filed:
+    """File ``intake`` into its case, new or existing by the grouping rule (caller's
+    transaction; flushed, not committed)."""
+    if intake.source is Source.UPLOAD:
+        return _upload(session, intake)
+    if intake.source is Source.LIVE_ALERT:
+        return _live_alert(session, intake)
+    if intake.source is Source.TRIAGE:
+        return _triage(session, intake)
+    raise ValidationError(f"no case intake for {intake.source.value} signals yet")
+
+
+def _upload(session: Session, intake: Intake) -> Filed:
+    if len(intake.items) != 1:
+        raise ValidationError("an upload is filed with exactly one evidence item")
+    upload = intake.items[0]
+    facts = clean_subject(intake.subject)
+    found = list(intake.matches)
+    filename = upload.filename
+    key = group_key(intake.grouping.group_by, subject=facts, sha256=upload.entry.sha256)
+    case, created = file_case(
+        session,
+        key=key,
+        kind="upload",
+        subject=facts,
+        stream=None,
+        name=filename,
+        ip_at=intake.received_at,
+    )
+    item = record_upload(
+        session,
+        entry=upload.entry,
+        case_id=case.id,
+        media_type=upload.media_type,
+        filename=filename,
+        hashes=upload.hashes,
+        received_at=intake.received_at,
+        details={"subject": facts},
+        actor=intake.actor,
+        detail=f"upload {filename or '-'} matched {len(found)} banked items",
+    )
+    for m in found:
+        session.add(
+            CaseMatch(
+                banked=banked_snapshot(session, m.content_id),
+                case_id=case.id,
+                evidence_id=item.id,
+                bank=m.bank,
+                content_id=m.content_id,
+                signal_type=m.signal_type,
+                distance=m.distance,
+                category=m.category,
+            )
+        )
+    reopen(session, case, f"upload {filename or item.id}")
+    best = min(found, key=lambda m: m.distance) if found else None
+    record_event(
+        session,
+        case,
+        "match",
+        f"upload {filename or '-'} matched {len(found)} banked items"
+        + (
+            f"; best {best.bank}/{best.content_id} {best.signal_type} d={best.distance}"
+            if best
+            else ""
+        ),
+        actor=intake.actor,
+        details={"evidence_id": item.id},
+    )
+    _keep_scores(case, intake.scores)
+    case.last_signal_at = utcnow()
+    session.flush()
+    return Filed(case, created, (item,))
+
+
+def _live_alert(session: Session, intake: Intake) -> Filed:
+    """The matched frames of one banked item are kept as time ranges (`add_to_ranges`): a
+    looping or long stream extends a range instead of adding a row and a timeline line per
+    frame; every frame stays in the alert (and its evidence in the vault)."""
+    if intake.alert is None:
+        raise ValidationError("a live intake needs its alert")
+    alert, times = intake.alert.alert, intake.alert.times
+    stream = session.get(Stream, alert.stream_id) if alert.stream_id is not None else None
+    subject = clean_subject(intake.subject)
+    created_case = False
+    if alert.case_id is not None:
+        case = session.get_one(Case, alert.case_id)
+    else:
+        key = group_key(
+            intake.grouping.group_by,
+            subject=subject,
+            stream_id=alert.stream_id,
+            alert_id=alert.id,
+        )
+        case, created_case = file_case(
+            session,
+            key=key,
+            kind="live",
+            subject=subject,
+            stream=stream,
+            name=None,
+            ip_at=stream.created_at if stream is not None else None,  # metadata came with it
+        )
+        alert.case_id = case.id
+    frames = {
+        f.stream_time: f
+        for f in session.scalars(
+            select(AlertFrame).where(
+                AlertFrame.alert_id == alert.id, AlertFrame.stream_time.in_(list(times))
+            )
+        )
+    }
+    opened = add_to_ranges(
+        session,
+        case,
+        alert,
+        [(t, frames.get(t)) for t in times],
+        gap=intake.grouping.range_gap_seconds,
+        max_ranges=intake.grouping.max_ranges,
+    )
+    if intake.alert.created:
+        reopen(session, case, f"alert {alert.id}")
+        record_event(
+            session,
+            case,
+            "alert",
+            f"alert {alert.id}: stream {alert.stream_id} shows banked item {alert.bank}/"
+            f"{alert.bank_content_id} ({alert.category or 'uncategorised'}) from "
+            f"{alert.first_stream_time:.1f} s, best distance {alert.best_distance}",
+            details={"alert_id": alert.id, "rule": alert.rule},
+        )
+    for start in opened if not intake.alert.created else opened[1:]:  # one entry per range
+        record_event(
+            session,
+            case,
+            "match",
+            f"alert {alert.id}: banked item {alert.bank}/{alert.bank_content_id} seen again "
+            f"from {start:.1f} s (a new time range)",
+            details={"alert_id": alert.id, "stream_time": round(start, 3)},
+        )
+    _keep_scores(case, intake.scores)
+    case.last_signal_at = utcnow()
+    session.flush()
+    return Filed(case, created_case)
+
+
+def _triage(session: Session, intake: Intake) -> Filed:
+    """The investigation case a triage run fills, by its name (no signal yet: its items are
+    triage rows, written by the run)."""
+    name = investigation_name(intake.name or "")
+    case, created = file_case(
+        session,
+        key=investigation_key(name),
+        kind="investigation",
+        subject={},
+        stream=None,
+        name=name,
+    )
+    session.flush()
+    return Filed(case, created)
+
+
+def _keep_scores(case: Case, scores: Mapping[str, float]) -> None:
+    """Keep the highest score seen per classifier on the case (they order the queue)."""
+    if not scores:
+        return
+    subject = dict(case.subject or {})
+    kept = dict(subject.get("scores") or {})
+    for name, value in scores.items():
+        if isinstance(value, int | float):
+            kept[str(name)[:64]] = max(float(value), float(kept.get(name, 0.0)))
+    subject["scores"] = kept
+    case.subject = subject

@@ -1,0 +1,40 @@
+"""The hashes of an evidence item: four in columns of their own, every other registered
+signal type (plug-ins included) as an `EvidenceSignal` row."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, object_session
+
+from vangnet.store.models import EvidenceItem, EvidenceSignal
+
+#: signal types an evidence item keeps in columns of its own; every other one is a row
+ITEM_COLUMNS = ("md5", "sha1", "sha256", "pdq")
+
+
+def add_item_signals(session: Session, item: EvidenceItem, hashes: Mapping[str, Any]) -> None:
+    """Store the item's hashes of every registered signal type that has no column of its
+    own (plug-ins included) as `EvidenceSignal` rows."""
+    from vangnet.hashing import signal_values  # decoders load only when an item is filed
+
+    for name, value in signal_values(dict(hashes)).items():
+        if name not in ITEM_COLUMNS:
+            session.add(EvidenceSignal(evidence_id=item.id, signal_type=name, value=value))
+
+
+def item_signals(item: EvidenceItem) -> dict[str, str]:
+    """Every hash of an item by signal type: its columns, then its typed rows."""
+    columns = {"md5": item.md5, "sha1": item.sha1, "sha256": item.sha256, "pdq": item.pdq}
+    out = {n: v for n, v in columns.items() if v}
+    session = object_session(item)
+    if session is not None and item.id is not None:
+        rows = session.execute(
+            select(EvidenceSignal.signal_type, EvidenceSignal.value)
+            .where(EvidenceSignal.evidence_id == item.id)
+            .order_by(EvidenceSignal.signal_type)
+        )
+        out.update({str(name): str(value) for name, value in rows})
+    return out

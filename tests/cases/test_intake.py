@@ -1,0 +1,108 @@
+"""The one case intake (`vangnet.cases.intake`): the typed request every source files
+through, on SQLite and PostgreSQL. (The sources' own paths are covered where they start:
+uploads in tests/api and tests/review, live alerts in tests/live and tests/web, triage in
+tests/investigate.)"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from vangnet.cases.intake import Filed, Grouping, Intake, SealedItem, Source, file_intake
+from vangnet.config import get_settings
+from vangnet.errors import ValidationError
+from vangnet.evidence.reading import read_evidence
+from vangnet.evidence.sealing import seal_upload
+from vangnet.match.results import Match
+from vangnet.store.db import writer
+from vangnet.store.models import Case, CaseEvent, CaseMatch, CustodyEvent
+from vangnet.store.vault import Vault
+
+DATA = b"benign test bytes, not media"
+
+
+def _file(engine: Engine, intake: Intake) -> Filed:
+    with Session(writer(engine), expire_on_commit=False) as session:
+        filed = file_intake(session, intake)
+        session.commit()
+    return filed
+
+
+def _count(engine: Engine, model: type[object]) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_triage_opens_one_case_per_investigation_name(db_engine: Engine) -> None:
+    first = _file(db_engine, Intake(source=Source.TRIAGE, name="  Operation Tide ", actor="ida"))
+    again = _file(db_engine, Intake(source=Source.TRIAGE, name="Operation Tide", actor="ida"))
+    assert first.created and not again.created and first.case.id == again.case.id
+    assert first.case.key == "investigation:Operation Tide"
+    assert (first.case.kind, first.case.title) == ("investigation", "Operation Tide")
+    assert first.items == () and _count(db_engine, CaseEvent) == 0
+    for bad in ("", "   ", "a\nb", "x" * 201):
+        with pytest.raises(ValidationError, match="1-200 printable"):
+            _file(db_engine, Intake(source=Source.TRIAGE, name=bad))
+    assert _count(db_engine, Case) == 1
+
+
+def test_an_upload_is_filed_with_its_evidence_and_custody(db_engine: Engine) -> None:
+    sha256 = hashlib.sha256(DATA).hexdigest()
+    vault = Vault.from_settings(get_settings())
+    entry = seal_upload(vault, DATA, sha256)
+    match = Match(
+        bank="B", content_id=999, signal_type="md5", distance=0, category="vics:1", signal_id=1
+    )
+    intake = Intake(
+        source=Source.UPLOAD,
+        grouping=Grouping(group_by="account"),
+        subject={"platform": "p", "uploader": "u9", "bogus": "dropped"},
+        items=(SealedItem(entry, "application/octet-stream", "a.bin", {"md5": "0" * 32}),),
+        matches=(match,),
+        scores={"nudity": 0.4},
+        actor="uploader-service",
+    )
+    filed = _file(db_engine, intake)
+    assert filed.created and filed.case.key == "account:p:u9"
+    assert filed.case.subject == {
+        "platform": "p",
+        "uploader": "u9",
+        "account": "u9",
+        "scores": {"nudity": 0.4},
+    }
+    (item,) = filed.items
+    with Session(writer(db_engine)) as session:
+        assert read_evidence(session, vault, item.id, actor="test") == DATA
+        custody = session.scalars(select(CustodyEvent).order_by(CustodyEvent.id)).all()
+        assert [(c.actor, c.action) for c in custody] == [
+            ("uploader-service", "captured"),
+            ("test", "accessed"),
+        ]
+        (row,) = session.scalars(select(CaseMatch)).all()
+        assert (row.evidence_id, row.bank, row.banked) == (item.id, "B", {})
+        (event,) = session.scalars(select(CaseEvent)).all()
+        assert event.summary == "upload a.bin matched 1 banked items; best B/999 md5 d=0"
+    # the same account again: the same case, a second item
+    again = _file(db_engine, intake)
+    assert not again.created and again.case.id == filed.case.id
+
+
+@pytest.mark.parametrize("source", [Source.CLASSIFIER, Source.CONTEXT])
+def test_sources_to_come_are_refused_and_change_nothing(db_engine: Engine, source: Source) -> None:
+    with pytest.raises(ValidationError, match=f"no case intake for {source.value}"):
+        _file(db_engine, Intake(source=source, subject={"account": "a"}, scores={"x": 1.0}))
+    assert _count(db_engine, Case) == 0
+
+
+def test_requests_that_cannot_be_filed_are_refused(db_engine: Engine) -> None:
+    with pytest.raises(ValidationError, match="unknown case grouping 'room'"):
+        Grouping(group_by="room")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="exactly one evidence item"):
+        _file(db_engine, Intake(source=Source.UPLOAD))
+    with pytest.raises(ValidationError, match="needs its alert"):
+        _file(db_engine, Intake(source=Source.LIVE_ALERT))
+    assert _count(db_engine, Case) == 0
+    assert Grouping.from_settings(get_settings()) == Grouping()  # the documented defaults
