@@ -278,7 +278,7 @@ class Processor:
         monitor = self.monitor
         indexes = monitor.indexes
         banks = {n: b for n, b in indexes.banks.items() if b.enabled}
-        dihedral = any(bank_rules(b, "pdq").dihedral for b in banks.values())
+        dihedral = any(bank_rules(b, "pdq", monitor.settings).dihedral for b in banks.values())
         values, qualities, variants = [], [], []
         started = time.thread_time()
         for _, sample in batch:
@@ -621,7 +621,7 @@ class Monitor:
         self.alerts_lock = threading.RLock()
         self._own_indexes = indexes is None
         self.indexes = indexes or SignalIndexes(engine, snapshot_dir=self.settings.snapshot_dir)
-        self.matcher = Matcher(self.indexes)
+        self.matcher = Matcher(self.indexes, settings=self.settings)
         self.on_event = on_event
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.runtimes: dict[int, StreamRuntime] = {}

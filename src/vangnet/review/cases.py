@@ -26,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
-from vangnet.banks import service as banks
+from vangnet.banks.bank import get_bank
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.investigate.records import triage_items, triage_runs
@@ -909,7 +909,7 @@ def case_profiles(session: Session, case_id: int) -> list[str]:
     profiles = []
     for name in sorted(names):
         try:
-            profile = banks.get_bank(session, name).category_profile
+            profile = get_bank(session, name).category_profile
         except NotFoundError:
             continue
         if profile not in profiles:
