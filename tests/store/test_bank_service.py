@@ -451,6 +451,27 @@ def test_rules_fall_back_to_new_bank_defaults(db_session: Session) -> None:
     assert bank_rules(old, "pdq").threshold == 20
 
 
+def test_new_bank_thresholds_come_from_the_callers_settings(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment says one threshold, the caller passes another: the caller's settings
+    give a new bank's thresholds (and an old bank's missing ones); without settings, the
+    documented defaults apply, never the environment."""
+    from dataclasses import replace
+
+    from vangnet.config import Settings
+    from vangnet.match.service import bank_rules
+
+    monkeypatch.setenv("VANGNET_PDQ_THRESHOLD", "12")
+    passed = Settings(pdq_threshold=20, pdq_quality_floor=60)
+    view = create_bank(db_session, name="PASSED", settings=passed)
+    assert view.thresholds["pdq"] == {"threshold": 20, "quality_floor": 60, "dihedral": False}
+    documented = create_bank(db_session, name="DOCUMENTED")
+    assert documented.thresholds["pdq"] == {"threshold": 31, "quality_floor": 50, "dihedral": False}
+    old = replace(view, thresholds={})
+    assert (bank_rules(old, "pdq", passed).threshold, bank_rules(old, "pdq").threshold) == (20, 31)
+
+
 def test_bank_policy_is_validated_and_merged(db_session: Session) -> None:
     view = create_bank(
         db_session, name="LIVE", policy={"live_min_frames": 2, "actions": ["stream.terminate"]}

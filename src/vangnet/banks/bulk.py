@@ -3,7 +3,8 @@ batches, bulk inserts, id allocation and "which of these values does the bank ho
 
 PostgreSQL gets one statement over unnested arrays (one parameter per column, so psycopg
 never parses a huge statement); SQLite gets the driver's executemany loop and chunked IN
-lists. Everything database-specific in the banks package is here.
+lists. (The two other differences live with what they serve: the change-log lock in
+`vangnet.banks.changes`, an import's SQLite page cache in `vangnet.banks.staging`.)
 """
 
 from __future__ import annotations
