@@ -285,14 +285,15 @@ def _bank(engine: Any, photos: list[Path]) -> dict[int, int]:
     """Bank ``photos`` (high confidence); content id -> event index."""
     from sqlalchemy.orm import Session
 
-    from vangnet.banks import service as banks
+    from vangnet.banks.bank import create_bank
+    from vangnet.banks.contents import add_content
     from vangnet.hashing import hash_file, signal_values
 
     out = {}
     with Session(engine) as s:
-        banks.create_bank(s, name="BENCH_LIVE", high_confidence=True)
+        create_bank(s, name="BENCH_LIVE", high_confidence=True)
         for i, photo in enumerate(photos):
-            cid = banks.add_content(
+            cid = add_content(
                 s,
                 bank="BENCH_LIVE",
                 signals=signal_values(hash_file(photo, settings=get_settings())),

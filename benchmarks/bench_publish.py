@@ -1,6 +1,6 @@
 """Bank import publish benchmark: how long an import holds the database, whatever its size.
 
-An import (`vangnet.banks.service.import_staged`, what ``vangnet bank import`` runs) of N
+An import (`vangnet.banks.imports.import_staged`, what ``vangnet bank import`` runs) of N
 random PDQ hashes into a fresh database, while in the same process:
 
 - a **writer probe** changes a bank's note in a tiny write transaction every 50 ms (as a
@@ -8,8 +8,9 @@ random PDQ hashes into a fresh database, while in the same process:
   longest the import kept the write lock from another writer;
 - a **reader** reads the bank's counts every 100 ms: every reading must be 0 or N (never a
   half-published import);
-- the import's publishing step (`_publish`, inside its one publishing transaction) is
-  timed, and so is an index follower (`SignalIndexes.refresh`) catching up with it.
+- the import's publishing step (`vangnet.banks.publish.publish`, inside its one publishing
+  transaction) is timed, and so is an index follower (`SignalIndexes.refresh`) catching up
+  with it.
 
 Alert latency during an import is measured end to end (server, push stream, alert) by
 ``tests/security/test_live_no_loss.py``; run it with ``-s`` to see its ``PUBLISH`` line.
@@ -39,8 +40,10 @@ from typing import Any
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as banks
+from vangnet.banks import imports
+from vangnet.banks.bank import bank_stats, create_bank, update_bank
 from vangnet.banks.formats.base import BankRecord
+from vangnet.banks.imports import import_staged
 from vangnet.match.indexes import SignalIndexes
 from vangnet.store.db import make_engine, writer
 from vangnet.store.migrate import upgrade
@@ -74,7 +77,7 @@ class Probe:
         while not self._stop.wait(0.05):
             started = time.monotonic()
             with Session(writer(self.engine)) as s, s.begin():
-                banks.update_bank(s, "KNOWN", note=f"probe {n}")
+                update_bank(s, "KNOWN", note=f"probe {n}")
             self.writes.append(time.monotonic() - started)
             n += 1
 
@@ -82,7 +85,7 @@ class Probe:
         while not self._stop.wait(0.1):
             started = time.monotonic()
             with Session(self.engine) as s:
-                content = int(banks.bank_stats(s, "BIG")["content"])
+                content = int(bank_stats(s, "BIG")["content"])
             self.reads.append(time.monotonic() - started)
             if content not in (0, self.size):
                 self.half_seen.append(content)
@@ -109,13 +112,13 @@ def measure(url: str, size: int) -> dict[str, Any]:
     engine = make_engine(url)
     try:
         with Session(writer(engine)) as s:
-            banks.create_bank(s, name="KNOWN", high_confidence=True)
-            banks.create_bank(s, name="BIG")
+            create_bank(s, name="KNOWN", high_confidence=True)
+            create_bank(s, name="BIG")
             s.commit()
         follower = SignalIndexes(engine)
         follower.load()
         timings: dict[str, float] = {}
-        publish = banks._publish
+        publish = imports.publish
 
         def timed(session: Session, job: Any) -> int:
             started = time.monotonic()
@@ -124,14 +127,14 @@ def measure(url: str, size: int) -> dict[str, Any]:
             finally:
                 timings["publish_s"] = time.monotonic() - started
 
-        banks._publish = timed  # type: ignore[assignment]
+        imports.publish = timed  # type: ignore[assignment]
         try:
             with Probe(engine, size) as probe:
                 started = time.monotonic()
-                result = banks.import_staged(engine, bank="BIG", records=hashes(size))
+                result = import_staged(engine, bank="BIG", records=hashes(size))
                 elapsed = time.monotonic() - started
         finally:
-            banks._publish = publish  # type: ignore[assignment]
+            imports.publish = publish  # type: ignore[assignment]
         assert result.added == size, result
         started = time.monotonic()
         follower.refresh()

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 
 from vangnet.audit.chain import cli_actor
 from vangnet.auth.keys import Role, create_key, list_keys, revoke_key
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank, get_bank
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.hashing import hash_bytes, signal_values
@@ -110,19 +111,20 @@ def prepare_demo(settings: Settings) -> DemoInfo:
         ensure_schema(engine)
         with Session(engine) as session:
             try:
-                banks.get_bank(session, DEMO_BANK)
+                get_bank(session, DEMO_BANK)
             except NotFoundError:
-                banks.create_bank(
+                create_bank(
                     session,
                     name=DEMO_BANK,
                     category_profile="vics",
                     note="Pictures drawn by `vangnet demo`; benign.",
+                    settings=settings,
                 )
             for seed in range(PICTURES):
                 hashed = hash_bytes(
                     encode(draw_picture(seed)), settings=settings, path=f"demo-{seed}.png"
                 )
-                banks.add_content(
+                add_content(
                     session,
                     bank=DEMO_BANK,
                     signals=signal_values(hashed),

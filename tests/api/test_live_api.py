@@ -24,8 +24,9 @@ from conftest import audited
 from vangnet.actions import webhooks
 from vangnet.api import live
 from vangnet.api.app import create_app
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import Settings, get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.live.clips import Shot, encode_clip
@@ -52,8 +53,8 @@ def bank_photo(db_url: str, photo: Path, *, name: str = "KNOWN") -> int:
     engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as s:  # the running server writes too
-            banks.create_bank(s, name=name)
-            content_id = banks.add_content(
+            create_bank(s, name=name)
+            content_id = add_content(
                 s,
                 bank=name,
                 signals=signal_values(hash_file(photo, settings=get_settings())),

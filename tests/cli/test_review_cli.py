@@ -19,7 +19,8 @@ from conftest import audited
 from reports.fake_ncmec import PASSWORD, USERNAME, FakeNcmec, run_fake_ncmec
 from review.factory import PHOTOS, make_case
 from vangnet.audit.chain import GENESIS, cli_actor, entry_hash
-from vangnet.banks import service as banks
+from vangnet.banks.contents import get_content
+from vangnet.banks.records import export_records
 from vangnet.config import reset_settings
 from vangnet.reports.ncmec import validate
 from vangnet.store.db import make_engine
@@ -263,7 +264,7 @@ def test_false_positive_disables_the_bank_entry(
     )  # fmt: skip
     assert outcome["status"] == "false_positive" and outcome["disabled_content"] == [content_id]
     with Session(engine) as s:
-        assert banks.get_content(s, content_id).enabled is False
+        assert get_content(s, content_id).enabled is False
     (entry,) = audit(run, "--action", "content.disable")
     assert (entry["actor"], entry["target"]) == ("carol", f"content:{content_id}")
 
@@ -285,8 +286,8 @@ def test_confirm_and_add_to_bank(run: Run, engine: Engine, shared_data: Path) ->
     (content_id,) = outcome["added_to_bank"]
     sha256 = run.json("case", "show", str(case_id), "--json")["items"][0]["sha256"]
     with Session(engine) as s:
-        content = banks.get_content(s, content_id, bank="CONFIRMED")
-        records = list(banks.export_records(s, bank="CONFIRMED"))
+        content = get_content(s, content_id, bank="CONFIRMED")
+        records = list(export_records(s, bank="CONFIRMED"))
     assert str(content.category) == "vics:2"
     assert ("sha256", sha256) in {(r.signal_type, r.value) for r in records}
     assert {"pdq", "md5"} <= {r.signal_type for r in records}
@@ -450,7 +451,7 @@ def test_report_vics_reimports_into_a_bank(
                         "--create", "--json")  # fmt: skip
     assert imported["added"] == imported["total"] == 8  # md5, sha1, sha256, pdq of 2 items
     with Session(engine) as s:
-        records = list(banks.export_records(s, bank="REIMPORT"))
+        records = list(export_records(s, bank="REIMPORT"))
     got = {(r.signal_type, r.value) for r in records}
     for case_id in (first, second):
         for item in run.json("case", "show", str(case_id), "--json")["items"]:

@@ -20,8 +20,9 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from investigate.images import PUBLIC, e01_of, fat_image, nested_archives
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.investigate.triage import Options, Triage
@@ -100,8 +101,8 @@ def test_nested_archives_and_known_material(
     (folder / "notes.txt").write_text("shopping list")
     rocket = (shared_data / PUBLIC / "skimage_rocket.jpg").read_bytes()
     with Session(db_engine) as s:
-        banks.create_bank(s, name="KNOWN", category_profile="vics")
-        banks.add_content(
+        create_bank(s, name="KNOWN", category_profile="vics")
+        add_content(
             s,
             bank="KNOWN",
             signals=signal_values(hash_bytes(rocket, settings=get_settings())),
@@ -290,8 +291,8 @@ def test_near_duplicates_form_series_linked_to_bank_series(
         (folder / path.name).write_bytes(path.read_bytes())
     (folder / "coffee.png").write_bytes((shared_data / PUBLIC / "skimage_coffee.png").read_bytes())
     with Session(db_engine) as s:
-        banks.create_bank(s, name="SERIES", category_profile="vics")
-        banks.add_content(
+        create_bank(s, name="SERIES", category_profile="vics")
+        add_content(
             s,
             bank="SERIES",
             signals=signal_values(

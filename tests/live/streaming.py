@@ -21,8 +21,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from conftest import audited
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.store.db import writer
@@ -42,8 +43,8 @@ class Clip:
 def bank_known(engine: Engine, photo: Path, *, name: str = "KNOWN", **policy: Any) -> int:
     """A bank holding ``photo`` (VICS category 1); returns the content id."""
     with Session(writer(engine)) as s:  # the monitor may be writing too
-        banks.create_bank(s, name=name, policy=policy or None)
-        content_id = banks.add_content(
+        create_bank(s, name=name, policy=policy or None)
+        content_id = add_content(
             s,
             bank=name,
             signals=signal_values(hash_file(photo, settings=get_settings())),

@@ -34,7 +34,8 @@ from live.streaming import (
 from vangnet.config import get_settings, reset_settings
 from vangnet.egress.policy import GENERIC_REASON
 from vangnet.live.alerts import list_alerts
-from vangnet.live.monitor import Monitor, StreamRuntime
+from vangnet.live.monitor import Monitor
+from vangnet.live.runtime import StreamRuntime
 from vangnet.live.samples import Sample
 from vangnet.store.models import Alert, Stream
 

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank, set_bank_enabled
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content, delete_content
 from vangnet.errors import NotFoundError
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
@@ -34,16 +35,14 @@ def flip(hex_value: str, bits: int) -> str:
 
 def add(engine: Engine, bank: str, **signals: str) -> int:
     with Session(engine) as s:
-        content_id = banks.add_content(
-            s, bank=bank, signals=signals, category=Category.parse("vics:1")
-        )
+        content_id = add_content(s, bank=bank, signals=signals, category=Category.parse("vics:1"))
         s.commit()
     return content_id
 
 
 def make_bank(engine: Engine, name: str, **kwargs: object) -> None:
     with Session(engine) as s:
-        banks.create_bank(s, name=name, **kwargs)  # type: ignore[arg-type]
+        create_bank(s, name=name, **kwargs)  # type: ignore[arg-type]
         s.commit()
 
 
@@ -71,20 +70,20 @@ def test_change_log_keeps_indexes_current(db_engine: Engine, tmp_path: Path) -> 
 
     # Disabling the bank removes its signals from the index; enabling brings them back.
     with Session(db_engine) as s:
-        banks.set_bank_enabled(s, "A", enabled=False)
+        set_bank_enabled(s, "A", enabled=False)
         s.commit()
     indexes.refresh()
     assert len(indexes.indexes["pdq"]) == 0
     with Session(db_engine) as s:
         assert matcher.lookup(s, signal_type="pdq", value=second) == []
-        banks.set_bank_enabled(s, "A", enabled=True)
+        set_bank_enabled(s, "A", enabled=True)
         s.commit()
     indexes.refresh()
     assert len(indexes.indexes["pdq"]) == 2
 
     # Deleting content removes it.
     with Session(db_engine) as s:
-        banks.delete_content(s, second_id)
+        delete_content(s, second_id)
         s.commit()
     indexes.refresh()
     with Session(db_engine) as s:

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
+from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
@@ -35,8 +36,8 @@ def reference_frames(path: Path) -> list[VpdqFrame]:
 def test_barred_video_matches_meta_reference_hashes(db_engine: Engine, shared_data: Path) -> None:
     meta = reference_frames(shared_data / VIDEOS / "vpdq-hashes/chair-orig-22-sd-bar.txt")
     with Session(db_engine) as s:
-        banks.create_bank(s, name="FROM_HMA")
-        content_id = banks.add_content(s, bank="FROM_HMA", signals={"vpdq": vpdq.serialize(meta)})
+        create_bank(s, name="FROM_HMA")
+        content_id = add_content(s, bank="FROM_HMA", signals={"vpdq": vpdq.serialize(meta)})
         s.commit()
     indexes = SignalIndexes(db_engine)
     indexes.load()
@@ -76,8 +77,8 @@ def test_overlaid_copy_matches_by_halves(db_engine: Engine, shared_data: Path) -
     indexes = SignalIndexes(db_engine)
     indexes.load()
     with Session(db_engine) as s:
-        banks.create_bank(s, name="VIDEOS")
-        content_id = banks.add_content(s, bank="VIDEOS", signals=signal_values(banked))
+        create_bank(s, name="VIDEOS")
+        content_id = add_content(s, bank="VIDEOS", signals=signal_values(banked))
         s.commit()
     indexes.refresh()
     assert set(indexes.indexes) >= {"vpdq", "vpdq_regions"}
@@ -98,8 +99,8 @@ def test_overlaid_copy_matches_by_halves(db_engine: Engine, shared_data: Path) -
 
 def _bank(db_engine: Engine, hashed: dict[str, Any]) -> tuple[SignalIndexes, int]:
     with Session(db_engine) as s:
-        banks.create_bank(s, name="VIDEOS")
-        content_id = banks.add_content(s, bank="VIDEOS", signals=signal_values(hashed))
+        create_bank(s, name="VIDEOS")
+        content_id = add_content(s, bank="VIDEOS", signals=signal_values(hashed))
         s.commit()
     indexes = SignalIndexes(db_engine)
     indexes.load()

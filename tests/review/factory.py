@@ -8,8 +8,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank, list_banks
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.evidence.sealing import seal_upload
 from vangnet.hashing import hash_bytes, signal_values
@@ -28,8 +29,8 @@ PHOTOS = (
 
 def ensure_bank(engine: Engine, name: str = "DEMO", profile: str = "vics") -> None:
     with Session(writer(engine)) as session:
-        if name not in {b.name for b in banks.list_banks(session)}:
-            banks.create_bank(session, name=name, category_profile=profile)
+        if name not in {b.name for b in list_banks(session)}:
+            create_bank(session, name=name, category_profile=profile)
             session.commit()
 
 
@@ -50,7 +51,7 @@ def make_case(
     data = (shared_data / photo).read_bytes()
     hashed = hash_bytes(data, path=photo.name, for_bank=True, settings=get_settings())
     with Session(writer(engine)) as session:
-        content_id = banks.add_content(
+        content_id = add_content(
             session,
             bank=bank,
             signals=signal_values(hashed),

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from review.factory import PHOTOS, make_case
 from vangnet.audit import chain
-from vangnet.banks import service as banks
+from vangnet.banks.contents import get_content
 from vangnet.config import get_settings, reset_settings
 from vangnet.errors import ConflictError, ValidationError
 from vangnet.review import cases, decisions
@@ -135,7 +135,7 @@ def test_false_positive_can_disable_the_entry(db_engine: Engine, shared_data: Pa
     )
     assert out.status == "false_positive" and len(out.disabled_content) == 1
     with Session(db_engine) as s:
-        assert not banks.get_content(s, out.disabled_content[0]).enabled
+        assert not get_content(s, out.disabled_content[0]).enabled
         actions = [e["action"] for e in reversed(chain.list_entries(s))]
         doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
     assert actions == [
@@ -292,7 +292,7 @@ def test_undo_of_a_false_positive_re_enables_the_entry(
     done = _undo(db_engine, case_id, "bob")
     assert done["status"] == "open" and done["re_enabled_content"] == [content_id]
     with Session(db_engine) as s:
-        assert banks.get_content(s, content_id).enabled
+        assert get_content(s, content_id).enabled
         doc = cases.case_document(s, case_id, weights=PriorityWeights.from_settings(get_settings()))
         actions = [e["action"] for e in reversed(chain.list_entries(s, action="case."))]
     assert doc["status"] == "open" and doc["decisions"][-1]["details"]["undo"]["undone_by"] == "bob"

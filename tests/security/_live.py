@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from conftest import audited
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
+from vangnet.banks.contents import add_content
 from vangnet.store.db import make_engine, writer
 from vangnet.store.models import (
     Alert,
@@ -53,8 +54,8 @@ def bank_known(db_url: str, name: str = "KNOWN") -> int:
     engine = audited(make_engine(db_url))
     try:
         with Session(writer(engine)) as s:
-            banks.create_bank(s, name=name, high_confidence=True)
-            content_id = banks.add_content(s, bank=name, signals={"pdq": KNOWN_PDQ})
+            create_bank(s, name=name, high_confidence=True)
+            content_id = add_content(s, bank=name, signals={"pdq": KNOWN_PDQ})
             s.commit()
     finally:
         engine.dispose()

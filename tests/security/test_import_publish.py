@@ -28,8 +28,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from api.conftest import AppFactory, make_key
-from vangnet.banks import service as banks
+from vangnet.banks.bank import bank_stats, create_bank
+from vangnet.banks.changes import last_change_seq
+from vangnet.banks.contents import add_content, find_content_by_signal
 from vangnet.banks.formats.base import BankRecord
+from vangnet.banks.imports import import_staged
+from vangnet.banks.views import ImportResult
 from vangnet.errors import ImportFormatError, NotFoundError
 from vangnet.match.indexes import SignalIndexes
 from vangnet.store.db import make_engine, writer
@@ -56,7 +60,7 @@ class Paused:
 
     reached: threading.Event = field(default_factory=threading.Event)
     go: threading.Event = field(default_factory=threading.Event)
-    result: banks.ImportResult | None = None
+    result: ImportResult | None = None
     error: BaseException | None = None
     thread: threading.Thread | None = None
 
@@ -82,7 +86,7 @@ class Paused:
     ) -> Paused:
         def run() -> None:
             try:
-                self.result = banks.import_staged(
+                self.result = import_staged(
                     engine, bank=bank, records=self.feed(items, after, fail), chunk=CHUNK
                 )
             except BaseException as error:
@@ -109,13 +113,13 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 def make_bank(engine: Engine, name: str = "B", enabled: bool = True) -> None:
     with Session(writer(engine)) as s:
-        banks.create_bank(s, name=name, matching_enabled_ratio=1.0 if enabled else 0.0)
+        create_bank(s, name=name, matching_enabled_ratio=1.0 if enabled else 0.0)
         s.commit()
 
 
 def stats(engine: Engine, bank: str = "B") -> tuple[int, int]:
     with Session(engine) as s:
-        found = banks.bank_stats(s, bank)
+        found = bank_stats(s, bank)
         return int(found["content"]), int(found["signals"])
 
 
@@ -180,14 +184,14 @@ def test_readers_never_see_a_half_published_import(
         assert value(0) not in exported.stdout
         assert indexed(follower) == 0
         with Session(engine) as s:
-            assert banks.last_change_seq(s) == 0
+            assert last_change_seq(s) == 0
     finally:
         paused.resume()
     assert paused.error is None, paused.error
-    assert paused.result == banks.ImportResult(added=500, skipped_existing=0, total=500)
+    assert paused.result == ImportResult(added=500, skipped_existing=0, total=500)
     assert stats(engine) == raw(engine) == (500, 500)
     with Session(engine) as s:
-        assert banks.last_change_seq(s) == 1  # one change-log entry for the whole import
+        assert last_change_seq(s) == 1  # one change-log entry for the whole import
     assert indexed(follower) == 500  # the follower reads the import behind it
     client.app.state.services.indexes.refresh()  # type: ignore[attr-defined]
     assert bank_lookup(client, 0) == ["B"] and bank_lookup(client, 499) == ["B"]
@@ -220,12 +224,12 @@ def test_a_value_added_by_hand_during_an_import_ends_up_once(
     finally:
         paused.resume()
     assert paused.error is None, paused.error
-    assert paused.result == banks.ImportResult(added=298, skipped_existing=2, total=300)
+    assert paused.result == ImportResult(added=298, skipped_existing=2, total=300)
     assert stats(engine) == raw(engine) == (300, 300)  # no item left without its value
     assert copies(engine, 5) == copies(engine, 7) == copies(engine, 0) == 1
     with Session(engine) as s:
-        assert [c.id for c in banks.find_content_by_signal(s, "pdq", value(5))] == [by_hand]
-        assert [c.id for c in banks.find_content_by_signal(s, "pdq", value(7))] == [batch_id]
+        assert [c.id for c in find_content_by_signal(s, "pdq", value(5))] == [by_hand]
+        assert [c.id for c in find_content_by_signal(s, "pdq", value(7))] == [batch_id]
     assert leftover_rows(db_url) == 0
 
 
@@ -235,14 +239,14 @@ def test_the_same_values_imported_concurrently_end_up_once(db_url: str, engine: 
     follower.load()
     first = Paused().start(engine, "B", records(0, 300), after=100)  # 0..99 written
     try:
-        second = banks.import_staged(engine, bank="B", records=records(50, 250), chunk=CHUNK)
+        second = import_staged(engine, bank="B", records=records(50, 250), chunk=CHUNK)
         # 50..99 were the first import's, unpublished: the second publishes first and takes them
-        assert second == banks.ImportResult(added=200, skipped_existing=0, total=200)
+        assert second == ImportResult(added=200, skipped_existing=0, total=200)
         assert stats(engine) == (200, 200)
     finally:
         first.resume()
     assert first.error is None, first.error
-    assert first.result == banks.ImportResult(added=100, skipped_existing=200, total=300)
+    assert first.result == ImportResult(added=100, skipped_existing=200, total=300)
     assert stats(engine) == raw(engine) == (300, 300)
     assert all(copies(engine, i) == 1 for i in (0, 49, 50, 99, 100, 249, 250, 299))
     assert indexed(follower) == 300
@@ -253,10 +257,10 @@ def test_a_failed_import_loses_no_value_another_writer_added(db_url: str, engine
     make_bank(engine)
     failing = Paused().start(engine, "B", records(0, 200), after=200, fail=True)
     try:
-        other = banks.import_staged(engine, bank="B", records=records(150, 250), chunk=CHUNK)
+        other = import_staged(engine, bank="B", records=records(150, 250), chunk=CHUNK)
         assert other.added == 100
         with Session(writer(engine)) as s:
-            banks.add_content(s, bank="B", signals={"pdq": value(10)})
+            add_content(s, bank="B", signals={"pdq": value(10)})
             s.commit()
     finally:
         failing.resume()
@@ -286,7 +290,7 @@ def test_bank_deleted_during_an_import(
     assert leftover_rows(db_url) == 0
     # a bank made again with the name starts empty, and imports work
     make_bank(engine)
-    assert banks.import_staged(engine, bank="B", records=records(0, 10), chunk=CHUNK).added == 10
+    assert import_staged(engine, bank="B", records=records(0, 10), chunk=CHUNK).added == 10
 
 
 def test_bank_disabled_during_an_import_and_enabled_after(

@@ -212,7 +212,8 @@ def test_input_loss_counts_gaps_not_cadence_changes() -> None:
     """Decoding only key frames (a 1 s cadence after 30 fps, with a frame still in the
     decoder at the switch) is no loss; a 3 s hole in a 30 fps stream is."""
     from vangnet.live.decision import DecisionWindow
-    from vangnet.live.monitor import InputLoss, StreamRuntime
+    from vangnet.live.puller import InputLoss
+    from vangnet.live.runtime import StreamRuntime
 
     runtime = StreamRuntime(
         id=1, kind="pull", url=None, external_id=None, metadata={}, fps=1.0,

@@ -31,9 +31,16 @@ from sqlalchemy.orm import Session
 
 from api.conftest import AppFactory, make_key
 from conftest import audited
-from vangnet.banks import service as banks
+from vangnet.banks.bank import bank_stats, create_bank, get_bank, update_bank
 from vangnet.banks.categories import Category
+from vangnet.banks.changes import changes_since, last_change_seq
+from vangnet.banks.contents import find_content_by_signal
+from vangnet.banks.discard import STALE_STAGING
 from vangnet.banks.formats.base import BankRecord
+from vangnet.banks.imports import import_staged
+from vangnet.banks.matchable import import_signals
+from vangnet.banks.records import export_records
+from vangnet.banks.views import ImportResult, IndexChange
 from vangnet.config import get_settings
 from vangnet.errors import ImportFormatError, InvalidHashError
 from vangnet.store.db import make_engine, writer
@@ -88,14 +95,14 @@ def alert_count(client: httpx.Client | TestClient, stream_id: int) -> int:
 def bank_counts(engine: Engine, bank: str) -> tuple[int, int]:
     """Content items and signals of ``bank`` that readers see."""
     with Session(engine) as s:
-        stats = banks.bank_stats(s, bank)
+        stats = bank_stats(s, bank)
         return int(stats["content"]), int(stats["signals"])
 
 
 def raw_counts(engine: Engine, bank: str) -> tuple[int, int]:
     """Every content and signal row of ``bank``, published or not."""
     with Session(engine) as s:
-        bank_id = banks.get_bank(s, bank).id
+        bank_id = get_bank(s, bank).id
         content = s.scalar(select(func.count()).where(BankContent.bank_id == bank_id))
         signals = s.scalar(select(func.count()).where(ContentSignal.bank_id == bank_id))
         return int(content or 0), int(signals or 0)
@@ -119,7 +126,7 @@ class WriteProbe:
             started = time.monotonic()
             try:
                 with Session(writer(self.engine)) as s, s.begin():
-                    banks.update_bank(s, "KNOWN", note=f"probe {self.count}")
+                    update_bank(s, "KNOWN", note=f"probe {self.count}")
             except Exception as error:  # reported by the test
                 self.errors.append(repr(error))
             self.longest = max(self.longest, time.monotonic() - started)
@@ -395,9 +402,9 @@ def test_killed_import_leaves_nothing_visible_and_a_new_import_succeeds(
     assert unpublished_rows(db_url) >= 10_000  # written, and invisible:
     assert bank_counts(engine, "BIG") == (0, 0)
     with Session(engine) as s:
-        assert banks.last_change_seq(s) == 0
-        assert list(banks.export_records(s, bank="BIG")) == []
-        assert banks.find_content_by_signal(s, "pdq", first_hash) == []
+        assert last_change_seq(s) == 0
+        assert list(export_records(s, bank="BIG")) == []
+        assert find_content_by_signal(s, "pdq", first_hash) == []
     client = make_client()
     client.headers["X-API-Key"] = make_key(db_url, "admin")
     assert client.get("/v1/banks/BIG").json()["stats"]["content"] == 0
@@ -430,7 +437,7 @@ def test_killed_import_leaves_nothing_visible_and_a_new_import_succeeds(
         s.execute(
             update(BankImport)
             .where(BankImport.state == ImportState.STAGING.value)
-            .values(touched_at=utcnow() - banks.STALE_STAGING - timedelta(seconds=1))
+            .values(touched_at=utcnow() - STALE_STAGING - timedelta(seconds=1))
         )
     again = subprocess.run([*command[:4], str(small), "--json"], env=env, capture_output=True)
     assert again.returncode == 0, again.stderr
@@ -445,18 +452,16 @@ def records(n: int, start: int = 0) -> list[BankRecord]:
 
 def test_staged_import_matches_the_in_transaction_import(engine: Engine) -> None:
     with Session(engine) as s:
-        banks.create_bank(s, name="B")
-        banks.create_bank(s, name="OFF", matching_enabled_ratio=0)
+        create_bank(s, name="B")
+        create_bank(s, name="OFF", matching_enabled_ratio=0)
         s.commit()
-    first = banks.import_staged(engine, bank="B", records=records(250), chunk=100)
-    assert first == banks.ImportResult(added=250, skipped_existing=0, total=250)
-    again = banks.import_staged(engine, bank="B", records=records(300), chunk=100)
-    assert again == banks.ImportResult(added=50, skipped_existing=250, total=300)
+    first = import_staged(engine, bank="B", records=records(250), chunk=100)
+    assert first == ImportResult(added=250, skipped_existing=0, total=250)
+    again = import_staged(engine, bank="B", records=records(300), chunk=100)
+    assert again == ImportResult(added=50, skipped_existing=250, total=300)
     dup = [BankRecord("pdq", f"{999:064x}"), BankRecord("pdq", f"{999:064x}".upper())]
     assert (
-        banks.import_staged(
-            engine, bank="B", records=dup, chunk=get_settings().bank_import_chunk
-        ).added
+        import_staged(engine, bank="B", records=dup, chunk=get_settings().bank_import_chunk).added
         == 1
     )
     vics1 = Category.parse("vics:1")
@@ -466,23 +471,21 @@ def test_staged_import_matches_the_in_transaction_import(engine: Engine) -> None
         BankRecord("pdq", "d" * 64, external_id="media-2"),
         BankRecord("pdq", "e" * 64, enabled=False),
     ]
-    assert banks.import_staged(engine, bank="B", records=grouped, chunk=1).added == 4
+    assert import_staged(engine, bank="B", records=grouped, chunk=1).added == 4
     later = [BankRecord("sha1", "b" * 40, external_id="media-1")]
     assert (
-        banks.import_staged(
-            engine, bank="B", records=later, chunk=get_settings().bank_import_chunk
-        ).added
+        import_staged(engine, bank="B", records=later, chunk=get_settings().bank_import_chunk).added
         == 1
     )
     assert (
-        banks.import_staged(
+        import_staged(
             engine, bank="OFF", records=records(3), chunk=get_settings().bank_import_chunk
         ).added
         == 3
     )
     with Session(engine) as s:
         assert bank_counts(engine, "B") == (301 + 3, 301 + 5)
-        (item,) = banks.find_content_by_signal(s, "sha1", "b" * 40)
+        (item,) = find_content_by_signal(s, "sha1", "b" * 40)
         assert item.signals == (("md5", "a" * 32), ("pdq", "c" * 64), ("sha1", "b" * 40))
         assert item.category == vics1
         changes = expanded_changes(s)
@@ -495,21 +498,21 @@ def test_staged_import_matches_the_in_transaction_import(engine: Engine) -> None
             s.scalars(
                 select(ContentSignal.id).where(
                     ContentSignal.value != "e" * 64,
-                    ContentSignal.bank_id == banks.get_bank(s, "B").id,
+                    ContentSignal.bank_id == get_bank(s, "B").id,
                 )
             )
         )
     assert staged_rows_from(engine) == 0
 
 
-def expanded_changes(s: Session) -> list[banks.IndexChange]:
+def expanded_changes(s: Session) -> list[IndexChange]:
     """The change log with each ``import`` entry replaced by the signals it adds, as the
     index follower (`vangnet.match.indexes`) reads them."""
-    out: list[banks.IndexChange] = []
-    for change in banks.changes_since(s, 0, limit=10_000):
+    out: list[IndexChange] = []
+    for change in changes_since(s, 0, limit=10_000):
         if change.op is ChangeOp.IMPORT:
             out.extend(
-                banks.IndexChange(
+                IndexChange(
                     change.seq,
                     ChangeOp.ADD,
                     change.signal_type,
@@ -518,7 +521,7 @@ def expanded_changes(s: Session) -> list[banks.IndexChange]:
                     row.value,
                     change.created_at,
                 )
-                for row in banks.import_signals(
+                for row in import_signals(
                     s, import_id=change.signal_id, signal_type=change.signal_type
                 )
             )
@@ -536,7 +539,7 @@ def staged_rows_from(engine: Engine) -> int:
 
 def test_staged_import_is_all_or_nothing(engine: Engine) -> None:
     with Session(engine) as s:
-        banks.create_bank(s, name="B")
+        create_bank(s, name="B")
         s.commit()
 
     def failing() -> Iterator[BankRecord]:
@@ -544,12 +547,10 @@ def test_staged_import_is_all_or_nothing(engine: Engine) -> None:
         raise ImportFormatError("bad value", line=121)
 
     with pytest.raises(ImportFormatError, match="line 121"):
-        banks.import_staged(engine, bank="B", records=failing(), chunk=50)
+        import_staged(engine, bank="B", records=failing(), chunk=50)
     with pytest.raises(InvalidHashError):
-        banks.import_staged(
-            engine, bank="B", records=[*records(10), BankRecord("pdq", "bad")], chunk=5
-        )
+        import_staged(engine, bank="B", records=[*records(10), BankRecord("pdq", "bad")], chunk=5)
     assert bank_counts(engine, "B") == (0, 0)
     assert staged_rows_from(engine) == 0
     with Session(engine) as s:
-        assert banks.last_change_seq(s) == 0
+        assert last_change_seq(s) == 0

@@ -9,9 +9,29 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service
+from vangnet.banks.bank import (
+    bank_stats,
+    create_bank,
+    delete_bank,
+    get_bank,
+    list_banks,
+    set_bank_enabled,
+    update_bank,
+)
 from vangnet.banks.categories import Category
+from vangnet.banks.changes import changes_since, last_change_seq
+from vangnet.banks.contents import (
+    add_content,
+    delete_content,
+    find_content_by_signal,
+    get_content,
+    list_content,
+    set_content_enabled,
+)
 from vangnet.banks.formats.base import BankRecord
+from vangnet.banks.matchable import current_signals, describe_signals
+from vangnet.banks.records import export_records, import_records
+from vangnet.banks.views import ImportResult
 from vangnet.errors import (
     ConflictError,
     ImportFormatError,
@@ -44,57 +64,57 @@ def counts(session: Session) -> tuple[int, int]:
 
 
 def ops(session: Session, after: int = 0) -> list[tuple[str, str]]:
-    return [(c.op.value, c.value) for c in service.changes_since(session, after)]
+    return [(c.op.value, c.value) for c in changes_since(session, after)]
 
 
 # -- banks ---------------------------------------------------------------------------------
 
 
 def test_create_get_list(db_session: Session) -> None:
-    bank = service.create_bank(db_session, name="NCMEC_TEST", category_profile="vics", note="n")
+    bank = create_bank(db_session, name="NCMEC_TEST", category_profile="vics", note="n")
     db_session.commit()
     assert bank.enabled and bank.matching_enabled_ratio == 1.0
     assert bank.thresholds["pdq"] == {"threshold": 31, "quality_floor": 50, "dihedral": False}
     assert bank.thresholds["vpdq"]["query_match_pct"] == 80.0
-    got = service.get_bank(db_session, "NCMEC_TEST")
+    got = get_bank(db_session, "NCMEC_TEST")
     assert got == bank
     assert got.created_at.tzinfo is not None
-    service.create_bank(db_session, name="A_BANK")
-    assert [b.name for b in service.list_banks(db_session)] == ["A_BANK", "NCMEC_TEST"]
+    create_bank(db_session, name="A_BANK")
+    assert [b.name for b in list_banks(db_session)] == ["A_BANK", "NCMEC_TEST"]
 
 
 @pytest.mark.parametrize("name", ["lower", "WITH SPACE", "DASH-ED", "", "X" * 256, "ÄÖ"])
 def test_bank_name_rule(db_session: Session, name: str) -> None:
     with pytest.raises(ValidationError):
-        service.create_bank(db_session, name=name)
+        create_bank(db_session, name=name)
 
 
 def test_bank_errors(db_session: Session) -> None:
-    service.create_bank(db_session, name="DUP")
+    create_bank(db_session, name="DUP")
     db_session.commit()
     with pytest.raises(ConflictError):
-        service.create_bank(db_session, name="DUP")
+        create_bank(db_session, name="DUP")
     with pytest.raises(NotFoundError):
-        service.get_bank(db_session, "MISSING")
+        get_bank(db_session, "MISSING")
     with pytest.raises(ValidationError):
-        service.create_bank(db_session, name="P", category_profile="nope")
+        create_bank(db_session, name="P", category_profile="nope")
     with pytest.raises(ValidationError):
-        service.create_bank(db_session, name="R", matching_enabled_ratio=1.5)
+        create_bank(db_session, name="R", matching_enabled_ratio=1.5)
     with pytest.raises(ValidationError):
-        service.create_bank(db_session, name="T", thresholds={"pdq": {"threshold": 999}})
+        create_bank(db_session, name="T", thresholds={"pdq": {"threshold": 999}})
     with pytest.raises(ValidationError):
-        service.create_bank(db_session, name="T", thresholds={"pdq": {"bogus": 1}})
+        create_bank(db_session, name="T", thresholds={"pdq": {"bogus": 1}})
     with pytest.raises(ValidationError):
-        service.create_bank(db_session, name="T", thresholds={"nosuch": {"threshold": 1}})
+        create_bank(db_session, name="T", thresholds={"nosuch": {"threshold": 1}})
     # the session is still usable after the rejected calls
-    assert [b.name for b in service.list_banks(db_session)] == ["DUP"]
+    assert [b.name for b in list_banks(db_session)] == ["DUP"]
 
 
 def test_update_bank(db_session: Session) -> None:
-    service.create_bank(db_session, name="OLD", note="keep")
-    service.create_bank(db_session, name="OTHER")
+    create_bank(db_session, name="OLD", note="keep")
+    create_bank(db_session, name="OTHER")
     db_session.commit()
-    view = service.update_bank(
+    view = update_bank(
         db_session,
         "OLD",
         new_name="NEW",
@@ -106,35 +126,35 @@ def test_update_bank(db_session: Session) -> None:
     assert view.name == "NEW" and view.high_confidence and view.category_profile == "uk"
     assert view.thresholds["pdq"] == {"threshold": 20, "quality_floor": 50, "dihedral": False}
     assert view.note == "keep"
-    assert service.update_bank(db_session, "NEW", note=None).note is None
+    assert update_bank(db_session, "NEW", note=None).note is None
     with pytest.raises(NotFoundError):
-        service.get_bank(db_session, "OLD")
+        get_bank(db_session, "OLD")
     with pytest.raises(ConflictError):
-        service.update_bank(db_session, "NEW", new_name="OTHER")
+        update_bank(db_session, "NEW", new_name="OTHER")
     with pytest.raises(ValidationError):
-        service.update_bank(db_session, "NEW", new_name="bad name")
+        update_bank(db_session, "NEW", new_name="bad name")
 
 
 def test_delete_bank_cascades(db_session: Session) -> None:
-    service.create_bank(db_session, name="GONE")
-    service.create_bank(db_session, name="STAYS")
-    service.add_content(db_session, bank="GONE", signals={"pdq": pdq(1), "md5": md5(1)})
-    kept = service.add_content(db_session, bank="STAYS", signals={"pdq": pdq(1)})
+    create_bank(db_session, name="GONE")
+    create_bank(db_session, name="STAYS")
+    add_content(db_session, bank="GONE", signals={"pdq": pdq(1), "md5": md5(1)})
+    kept = add_content(db_session, bank="STAYS", signals={"pdq": pdq(1)})
     db_session.commit()
-    service.delete_bank(db_session, "GONE")
+    delete_bank(db_session, "GONE")
     db_session.commit()
     assert counts(db_session) == (1, 1)
-    assert service.get_content(db_session, kept).bank_name == "STAYS"
+    assert get_content(db_session, kept).bank_name == "STAYS"
     with pytest.raises(NotFoundError):
-        service.delete_bank(db_session, "GONE")
+        delete_bank(db_session, "GONE")
 
 
 # -- content -------------------------------------------------------------------------------
 
 
 def test_add_content_and_search(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    cid = service.add_content(
+    create_bank(db_session, name="B")
+    cid = add_content(
         db_session,
         bank="B",
         signals=[("pdq", pdq(1).upper()), ("md5", md5(1))],
@@ -145,131 +165,129 @@ def test_add_content_and_search(db_session: Session) -> None:
         external_id="m-1",
     )
     db_session.commit()
-    content = service.get_content(db_session, cid)
+    content = get_content(db_session, cid)
     assert content.signals == (("pdq", pdq(1)), ("md5", md5(1)))  # canonical lower case
     assert content.category == Category.parse("vics:1")
     assert (content.source, content.series, content.external_id) == ("hotline", "S1", "m-1")
-    found = service.find_content_by_signal(db_session, "md5", md5(1).upper())
+    found = find_content_by_signal(db_session, "md5", md5(1).upper())
     assert [c.id for c in found] == [cid]
-    assert service.find_content_by_signal(db_session, "md5", md5(2)) == []
-    assert service.find_content_by_signal(db_session, "pdq", pdq(1), bank="B")[0].id == cid
+    assert find_content_by_signal(db_session, "md5", md5(2)) == []
+    assert find_content_by_signal(db_session, "pdq", pdq(1), bank="B")[0].id == cid
     # idempotent: any known signal returns the existing item and adds nothing
-    again = service.add_content(db_session, bank="B", signals={"md5": md5(1), "sha1": "a" * 40})
+    again = add_content(db_session, bank="B", signals={"md5": md5(1), "sha1": "a" * 40})
     assert again == cid
     assert counts(db_session) == (1, 2)
 
 
 def test_content_errors(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
+    create_bank(db_session, name="B")
     with pytest.raises(InvalidHashError):
-        service.add_content(db_session, bank="B", signals={"pdq": "zz"})
+        add_content(db_session, bank="B", signals={"pdq": "zz"})
     with pytest.raises(NotFoundError):
-        service.add_content(db_session, bank="NOPE", signals={"pdq": pdq(1)})
+        add_content(db_session, bank="NOPE", signals={"pdq": pdq(1)})
     with pytest.raises(NotFoundError):
-        service.add_content(db_session, bank="B", signals={"nosuchtype": "x"})
+        add_content(db_session, bank="B", signals={"nosuchtype": "x"})
     with pytest.raises(ValidationError):
-        service.add_content(db_session, bank="B", signals={})
+        add_content(db_session, bank="B", signals={})
     with pytest.raises(InvalidHashError):
-        service.find_content_by_signal(db_session, "md5", "nothex")
+        find_content_by_signal(db_session, "md5", "nothex")
     with pytest.raises(NotFoundError):
-        service.get_content(db_session, 12345)
-    cid = service.add_content(db_session, bank="B", signals={"pdq": pdq(1)})
-    service.create_bank(db_session, name="C")
+        get_content(db_session, 12345)
+    cid = add_content(db_session, bank="B", signals={"pdq": pdq(1)})
+    create_bank(db_session, name="C")
     with pytest.raises(NotFoundError):
-        service.get_content(db_session, cid, bank="C")
+        get_content(db_session, cid, bank="C")
     assert counts(db_session) == (1, 1)
 
 
 def test_long_values_are_keyed_by_digest(db_session: Session) -> None:
-    service.create_bank(db_session, name="V")
+    create_bank(db_session, name="V")
     frames = [VpdqFrame(i, 90, pdq(i), float(i)) for i in range(200)]
     value = serialize(frames)
     assert len(value) > 10_000
-    cid = service.add_content(db_session, bank="V", signals={"vpdq": value})
+    cid = add_content(db_session, bank="V", signals={"vpdq": value})
     db_session.commit()
-    assert service.add_content(db_session, bank="V", signals={"vpdq": value}) == cid
-    assert service.find_content_by_signal(db_session, "vpdq", value)[0].id == cid
-    assert [s.value for s in service.current_signals(db_session, "vpdq")] == [value]
+    assert add_content(db_session, bank="V", signals={"vpdq": value}) == cid
+    assert find_content_by_signal(db_session, "vpdq", value)[0].id == cid
+    assert [s.value for s in current_signals(db_session, "vpdq")] == [value]
 
 
 def test_list_content_pages(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    ids = [service.add_content(db_session, bank="B", signals={"pdq": pdq(i)}) for i in range(7)]
+    create_bank(db_session, name="B")
+    ids = [add_content(db_session, bank="B", signals={"pdq": pdq(i)}) for i in range(7)]
     seen: list[int] = []
     after = 0
-    while page := service.list_content(db_session, bank="B", after_id=after, limit=3):
+    while page := list_content(db_session, bank="B", after_id=after, limit=3):
         seen.extend(c.id for c in page)
         after = page[-1].id
     assert seen == ids
     with pytest.raises(ValidationError):
-        service.list_content(db_session, bank="B", limit=0)
+        list_content(db_session, bank="B", limit=0)
 
 
 def test_delete_content(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    cid = service.add_content(db_session, bank="B", signals={"pdq": pdq(1), "md5": md5(1)})
-    service.delete_content(db_session, cid, bank="B")
+    create_bank(db_session, name="B")
+    cid = add_content(db_session, bank="B", signals={"pdq": pdq(1), "md5": md5(1)})
+    delete_content(db_session, cid, bank="B")
     db_session.commit()
     assert counts(db_session) == (0, 0)
     with pytest.raises(NotFoundError):
-        service.delete_content(db_session, cid)
+        delete_content(db_session, cid)
 
 
 # -- change log ----------------------------------------------------------------------------
 
 
 def test_change_log(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    a = service.add_content(db_session, bank="B", signals={"pdq": pdq(1)})
-    b = service.add_content(db_session, bank="B", signals={"pdq": pdq(2)}, enabled=False)
+    create_bank(db_session, name="B")
+    a = add_content(db_session, bank="B", signals={"pdq": pdq(1)})
+    b = add_content(db_session, bank="B", signals={"pdq": pdq(2)}, enabled=False)
     db_session.commit()
     assert ops(db_session) == [("add", pdq(1))]  # disabled content is not matchable
-    seq = service.last_change_seq(db_session)
+    seq = last_change_seq(db_session)
 
-    service.set_content_enabled(db_session, b, enabled=True)
-    service.set_content_enabled(db_session, b, enabled=True)  # no change, no entry
-    service.set_content_enabled(db_session, a, enabled=False)
+    set_content_enabled(db_session, b, enabled=True)
+    set_content_enabled(db_session, b, enabled=True)  # no change, no entry
+    set_content_enabled(db_session, a, enabled=False)
     db_session.commit()
     assert ops(db_session, seq) == [("add", pdq(2)), ("remove", pdq(1))]
-    seq = service.last_change_seq(db_session)
+    seq = last_change_seq(db_session)
 
-    service.set_bank_enabled(db_session, "B", enabled=False)
-    assert not service.get_bank(db_session, "B").enabled
-    assert list(service.current_signals(db_session, "pdq")) == []
-    service.set_content_enabled(db_session, a, enabled=True)  # bank off: no entry
-    service.set_bank_enabled(db_session, "B", enabled=True)
+    set_bank_enabled(db_session, "B", enabled=False)
+    assert not get_bank(db_session, "B").enabled
+    assert list(current_signals(db_session, "pdq")) == []
+    set_content_enabled(db_session, a, enabled=True)  # bank off: no entry
+    set_bank_enabled(db_session, "B", enabled=True)
     db_session.commit()
     assert sorted(ops(db_session, seq)) == [("add", pdq(1)), ("add", pdq(2)), ("remove", pdq(2))]
-    seq = service.last_change_seq(db_session)
+    seq = last_change_seq(db_session)
 
-    service.update_bank(db_session, "B", matching_enabled_ratio=0.5)  # still enabled
+    update_bank(db_session, "B", matching_enabled_ratio=0.5)  # still enabled
     assert ops(db_session, seq) == []
-    service.delete_content(db_session, a)
-    service.delete_bank(db_session, "B")
+    delete_content(db_session, a)
+    delete_bank(db_session, "B")
     db_session.commit()
-    changes = service.changes_since(db_session, seq)
+    changes = changes_since(db_session, seq)
     assert [c.op for c in changes] == [ChangeOp.REMOVE, ChangeOp.REMOVE]
     assert [c.value for c in changes] == [pdq(1), pdq(2)]
     assert all(c.signal_type == "pdq" for c in changes)
     assert [c.seq for c in changes] == sorted(c.seq for c in changes)
-    assert service.changes_since(db_session, 0, limit=2) == service.changes_since(db_session, 0)[:2]
+    assert changes_since(db_session, 0, limit=2) == changes_since(db_session, 0)[:2]
 
 
 def test_current_and_describe(db_session: Session) -> None:
-    service.create_bank(db_session, name="ON", category_profile="vics")
-    service.create_bank(db_session, name="OFF", matching_enabled_ratio=0.0)
-    on = service.add_content(
+    create_bank(db_session, name="ON", category_profile="vics")
+    create_bank(db_session, name="OFF", matching_enabled_ratio=0.0)
+    on = add_content(
         db_session, bank="ON", signals={"pdq": pdq(1)}, category=Category.parse("vics:2")
     )
-    service.add_content(db_session, bank="ON", signals={"pdq": pdq(2)}, enabled=False)
-    service.add_content(db_session, bank="OFF", signals={"pdq": pdq(3)})
+    add_content(db_session, bank="ON", signals={"pdq": pdq(2)}, enabled=False)
+    add_content(db_session, bank="OFF", signals={"pdq": pdq(3)})
     db_session.commit()
-    current = list(service.current_signals(db_session, "pdq"))
-    assert [(c.value, c.bank_id) for c in current] == [
-        (pdq(1), service.get_bank(db_session, "ON").id)
-    ]
+    current = list(current_signals(db_session, "pdq"))
+    assert [(c.value, c.bank_id) for c in current] == [(pdq(1), get_bank(db_session, "ON").id)]
     all_ids = list(db_session.scalars(select(ContentSignal.id).order_by(ContentSignal.id)))
-    info = service.describe_signals(db_session, [*all_ids, 99999])
+    info = describe_signals(db_session, [*all_ids, 99999])
     assert set(info) == set(all_ids)
     first = info[current[0].signal_id]
     assert (first.content_id, first.bank_name, first.enabled) == (on, "ON", True)
@@ -281,27 +299,27 @@ def test_current_and_describe(db_session: Session) -> None:
 
 
 def test_import_is_idempotent(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    first = service.import_records(db_session, bank="B", records=records(250), batch_size=100)
+    create_bank(db_session, name="B")
+    first = import_records(db_session, bank="B", records=records(250), batch_size=100)
     db_session.commit()
-    assert first == service.ImportResult(added=250, skipped_existing=0, total=250)
-    again = service.import_records(db_session, bank="B", records=records(300), batch_size=100)
+    assert first == ImportResult(added=250, skipped_existing=0, total=250)
+    again = import_records(db_session, bank="B", records=records(300), batch_size=100)
     db_session.commit()
-    assert again == service.ImportResult(added=50, skipped_existing=250, total=300)
+    assert again == ImportResult(added=50, skipped_existing=250, total=300)
     assert counts(db_session) == (300, 300)
-    assert len(service.changes_since(db_session, 0, limit=1000)) == 300
+    assert len(changes_since(db_session, 0, limit=1000)) == 300
 
 
 def test_import_duplicates_within_batch(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
+    create_bank(db_session, name="B")
     dup = [BankRecord("pdq", pdq(1)), BankRecord("pdq", pdq(1).upper()), BankRecord("md5", md5(1))]
-    result = service.import_records(db_session, bank="B", records=dup)
-    assert result == service.ImportResult(added=2, skipped_existing=1, total=3)
+    result = import_records(db_session, bank="B", records=dup)
+    assert result == ImportResult(added=2, skipped_existing=1, total=3)
 
 
 def test_import_is_all_or_nothing(db_engine: Engine) -> None:
     with Session(db_engine) as session:
-        service.create_bank(session, name="B")
+        create_bank(session, name="B")
         session.commit()
 
     def failing() -> Iterator[BankRecord]:
@@ -310,25 +328,25 @@ def test_import_is_all_or_nothing(db_engine: Engine) -> None:
 
     with Session(db_engine) as session:
         with pytest.raises(ImportFormatError, match="line 121"):
-            service.import_records(session, bank="B", records=failing(), batch_size=50)
+            import_records(session, bank="B", records=failing(), batch_size=50)
         session.rollback()
     with Session(db_engine) as session:
         assert counts(session) == (0, 0)
-        assert service.last_change_seq(session) == 0
+        assert last_change_seq(session) == 0
 
 
 def test_import_rejects_bad_values(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
+    create_bank(db_session, name="B")
     with pytest.raises(InvalidHashError):
-        service.import_records(
+        import_records(
             db_session, bank="B", records=[BankRecord("pdq", pdq(1)), BankRecord("pdq", "bad")]
         )
     with pytest.raises(NotFoundError):
-        service.import_records(db_session, bank="NOPE", records=records(1))
+        import_records(db_session, bank="NOPE", records=records(1))
 
 
 def test_import_groups_by_external_id(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
+    create_bank(db_session, name="B")
     vics1 = Category.parse("vics:1")
     batch = [
         BankRecord("md5", md5(1), category=vics1, external_id="media-1"),
@@ -336,31 +354,31 @@ def test_import_groups_by_external_id(db_session: Session) -> None:
         BankRecord("pdq", pdq(2), external_id="media-2"),
         BankRecord("pdq", pdq(3)),
     ]
-    assert service.import_records(db_session, bank="B", records=batch).added == 4
+    assert import_records(db_session, bank="B", records=batch).added == 4
     later = [BankRecord("sha1", "b" * 40, external_id="media-1")]
-    assert service.import_records(db_session, bank="B", records=later).added == 1
+    assert import_records(db_session, bank="B", records=later).added == 1
     db_session.commit()
     assert counts(db_session) == (3, 5)
-    (item,) = service.find_content_by_signal(db_session, "sha1", "b" * 40)
+    (item,) = find_content_by_signal(db_session, "sha1", "b" * 40)
     assert item.signals == (("md5", md5(1)), ("pdq", pdq(1)), ("sha1", "b" * 40))
     assert item.category == vics1
 
 
 def test_import_disabled_records_and_bank(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    service.create_bank(db_session, name="OFF", matching_enabled_ratio=0)
-    service.import_records(
+    create_bank(db_session, name="B")
+    create_bank(db_session, name="OFF", matching_enabled_ratio=0)
+    import_records(
         db_session,
         bank="B",
         records=[BankRecord("pdq", pdq(1), enabled=False), BankRecord("pdq", pdq(2))],
     )
-    service.import_records(db_session, bank="OFF", records=records(3))
+    import_records(db_session, bank="OFF", records=records(3))
     assert ops(db_session) == [("add", pdq(2))]
 
 
 def test_export_round_trip(db_session: Session) -> None:
-    service.create_bank(db_session, name="SRC", category_profile="uk")
-    service.create_bank(db_session, name="DST")
+    create_bank(db_session, name="SRC", category_profile="uk")
+    create_bank(db_session, name="DST")
     original = [
         BankRecord(
             "pdq",
@@ -374,49 +392,49 @@ def test_export_round_trip(db_session: Session) -> None:
         )
         for i in range(40)
     ]
-    service.import_records(db_session, bank="SRC", records=original, batch_size=7)
+    import_records(db_session, bank="SRC", records=original, batch_size=7)
     db_session.commit()
-    exported = list(service.export_records(db_session, bank="SRC"))
+    exported = list(export_records(db_session, bank="SRC"))
     assert exported == original
-    service.import_records(db_session, bank="DST", records=exported)
-    assert list(service.export_records(db_session, bank="DST")) == original
+    import_records(db_session, bank="DST", records=exported)
+    assert list(export_records(db_session, bank="DST")) == original
 
 
 def test_bulk_import_50k(db_session: Session) -> None:
-    service.create_bank(db_session, name="BULK")
+    create_bank(db_session, name="BULK")
     db_session.commit()
-    result = service.import_records(db_session, bank="BULK", records=records(50_000))
+    result = import_records(db_session, bank="BULK", records=records(50_000))
     db_session.commit()
-    assert result == service.ImportResult(added=50_000, skipped_existing=0, total=50_000)
+    assert result == ImportResult(added=50_000, skipped_existing=0, total=50_000)
     assert counts(db_session) == (50_000, 50_000)
-    assert service.last_change_seq(db_session) >= 50_000
-    assert sum(1 for _ in service.current_signals(db_session, "pdq")) == 50_000
-    assert sum(1 for _ in service.export_records(db_session, bank="BULK")) == 50_000
-    seq = service.last_change_seq(db_session)
-    service.set_bank_enabled(db_session, "BULK", enabled=False)
+    assert last_change_seq(db_session) >= 50_000
+    assert sum(1 for _ in current_signals(db_session, "pdq")) == 50_000
+    assert sum(1 for _ in export_records(db_session, bank="BULK")) == 50_000
+    seq = last_change_seq(db_session)
+    set_bank_enabled(db_session, "BULK", enabled=False)
     db_session.commit()
-    assert service.last_change_seq(db_session) - seq == 50_000
-    assert {c.op for c in service.changes_since(db_session, seq, limit=100)} == {ChangeOp.REMOVE}
+    assert last_change_seq(db_session) - seq == 50_000
+    assert {c.op for c in changes_since(db_session, seq, limit=100)} == {ChangeOp.REMOVE}
 
 
 def test_bank_stats(db_session: Session) -> None:
-    service.create_bank(db_session, name="B")
-    assert service.bank_stats(db_session, "B") == {
+    create_bank(db_session, name="B")
+    assert bank_stats(db_session, "B") == {
         "content": 0,
         "enabled_content": 0,
         "signals": 0,
         "signals_by_type": {},
     }
-    service.add_content(db_session, bank="B", signals={"pdq": pdq(1), "md5": md5(1)})
-    service.add_content(db_session, bank="B", signals={"pdq": pdq(2)}, enabled=False)
-    assert service.bank_stats(db_session, "B") == {
+    add_content(db_session, bank="B", signals={"pdq": pdq(1), "md5": md5(1)})
+    add_content(db_session, bank="B", signals={"pdq": pdq(2)}, enabled=False)
+    assert bank_stats(db_session, "B") == {
         "content": 2,
         "enabled_content": 1,
         "signals": 3,
         "signals_by_type": {"md5": 1, "pdq": 2},
     }
     with pytest.raises(NotFoundError):
-        service.bank_stats(db_session, "NOPE")
+        bank_stats(db_session, "NOPE")
 
 
 def test_rules_fall_back_to_new_bank_defaults(db_session: Session) -> None:
@@ -425,7 +443,7 @@ def test_rules_fall_back_to_new_bank_defaults(db_session: Session) -> None:
 
     from vangnet.match.service import bank_rules
 
-    view = service.create_bank(db_session, name="OLD")
+    view = create_bank(db_session, name="OLD")
     assert view.thresholds["vpdq_regions"]["query_match_pct"] == 80.0
     old = replace(view, thresholds={"pdq": {"threshold": 20}})
     rules = bank_rules(old, "vpdq_regions")
@@ -433,12 +451,33 @@ def test_rules_fall_back_to_new_bank_defaults(db_session: Session) -> None:
     assert bank_rules(old, "pdq").threshold == 20
 
 
+def test_new_bank_thresholds_come_from_the_callers_settings(
+    db_session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment says one threshold, the caller passes another: the caller's settings
+    give a new bank's thresholds (and an old bank's missing ones); without settings, the
+    documented defaults apply, never the environment."""
+    from dataclasses import replace
+
+    from vangnet.config import Settings
+    from vangnet.match.service import bank_rules
+
+    monkeypatch.setenv("VANGNET_PDQ_THRESHOLD", "12")
+    passed = Settings(pdq_threshold=20, pdq_quality_floor=60)
+    view = create_bank(db_session, name="PASSED", settings=passed)
+    assert view.thresholds["pdq"] == {"threshold": 20, "quality_floor": 60, "dihedral": False}
+    documented = create_bank(db_session, name="DOCUMENTED")
+    assert documented.thresholds["pdq"] == {"threshold": 31, "quality_floor": 50, "dihedral": False}
+    old = replace(view, thresholds={})
+    assert (bank_rules(old, "pdq", passed).threshold, bank_rules(old, "pdq").threshold) == (20, 31)
+
+
 def test_bank_policy_is_validated_and_merged(db_session: Session) -> None:
-    view = service.create_bank(
+    view = create_bank(
         db_session, name="LIVE", policy={"live_min_frames": 2, "actions": ["stream.terminate"]}
     )
     assert view.policy == {"live_min_frames": 2, "actions": ["stream.terminate"]}
-    view = service.update_bank(db_session, "LIVE", policy={"live_window": 4, "actions": None})
+    view = update_bank(db_session, "LIVE", policy={"live_window": 4, "actions": None})
     assert view.policy == {"live_min_frames": 2, "live_window": 4}
     for bad in (
         {"live_min_frames": 0},
@@ -450,6 +489,6 @@ def test_bank_policy_is_validated_and_merged(db_session: Session) -> None:
         {"live_min_frames": 5, "live_window": 2},
     ):
         with pytest.raises(ValidationError):
-            service.update_bank(db_session, "LIVE", policy=bad)
+            update_bank(db_session, "LIVE", policy=bad)
     db_session.commit()
-    assert service.get_bank(db_session, "LIVE").policy == {"live_min_frames": 2, "live_window": 4}
+    assert get_bank(db_session, "LIVE").policy == {"live_min_frames": 2, "live_window": 4}

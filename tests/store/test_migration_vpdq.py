@@ -22,7 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from vangnet.banks import service as banks
+from vangnet.banks.changes import changes_since
+from vangnet.banks.contents import get_content, replace_signals
 from vangnet.cli import app
 from vangnet.config import get_settings, reset_settings
 from vangnet.hashing import hash_file, signal_values
@@ -227,11 +228,11 @@ def test_upgrade_renames_cropped_values_and_indexes_follow(old_url: str, shared_
         thresholds = _thresholds(engine)
         assert thresholds["vpdq_cropped"] == thresholds["vpdq"] == OLD_RULES
         with Session(engine) as s:
-            signals = dict(banks.get_content(s, 1).signals)
+            signals = dict(get_content(s, 1).signals)
             assert signals == {
                 ("vpdq_cropped" if k == "vpdq" else k): v for k, v in stored["1"].items()
             }
-            logged = banks.changes_since(s, 0)
+            logged = changes_since(s, 0)
         moved = [(c.op.value, c.signal_type) for c in logged if c.signal_type.startswith("vpdq")]
         # the old add, then the move: removes under vpdq (both), an add for the enabled one
         assert moved == [
@@ -268,9 +269,7 @@ def test_downgrade_restores_the_old_names(old_url: str, shared_data: Path) -> No
         upgrade(old_url)
         with Session(engine) as s:  # a standard vpdq added after the upgrade (a rehash)
             values = _bank_values(shared_data / VIDEO)
-            banks.replace_signals(
-                s, 1, signals={"vpdq": values["vpdq"]}, types=["vpdq"], bank="OLD"
-            )
+            replace_signals(s, 1, signals={"vpdq": values["vpdq"]}, types=["vpdq"], bank="OLD")
             s.commit()
         assert _types(engine) == [(1, "vpdq"), (1, "vpdq_cropped"), (2, "vpdq_cropped")]
         with engine.begin() as conn:

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from api.conftest import make_key, poll
 from review.factory import PHOTOS, make_case
 from vangnet.audit import chain
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
+from vangnet.banks.contents import add_content, find_content_by_signal, get_content
 from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes
 from vangnet.live import alerts
@@ -43,7 +44,7 @@ def _admin(web_factory: WebFactory, db_url: str, **settings: Any) -> tuple[TestC
 
 def _content_id(engine: Engine, sha256: str) -> int:
     with Session(engine) as session:
-        found = banks.find_content_by_signal(session, "sha256", sha256)
+        found = find_content_by_signal(session, "sha256", sha256)
     assert len(found) == 1
     return found[0].id
 
@@ -111,9 +112,9 @@ def test_bank_page_pages_entries_by_id(
     web_factory: WebFactory, db_url: str, db_engine: Engine
 ) -> None:
     with Session(writer(db_engine)) as session:
-        banks.create_bank(session, name="BIG")
+        create_bank(session, name="BIG")
         ids = [
-            banks.add_content(
+            add_content(
                 session,
                 bank="BIG",
                 signals={"sha256": hashlib.sha256(str(i).encode()).hexdigest()},
@@ -172,7 +173,7 @@ def test_disabling_an_entry_stops_matching_and_is_audited(
     assert r.status_code == 303
     assert r.headers["location"].startswith("/ui/banks/DEMO?flash=")
     with Session(db_engine) as session:
-        assert banks.get_content(session, content_id).enabled is False
+        assert get_content(session, content_id).enabled is False
     assert _lookup(client, key, hashed["pdq"]) == []  # no longer matched
     [entry] = _entries(db_engine, "content.disable", f"content:{content_id}")
     assert entry["actor"] == "cur"

@@ -178,7 +178,7 @@ def test_reviewer_flow(chromium: Any, live_server: LiveServer) -> None:
 
 
 def test_false_positive_flow(chromium: Any, live_server: LiveServer) -> None:
-    from vangnet.banks.service import get_content
+    from vangnet.banks.contents import get_content
     from vangnet.store.models import CaseMatch
 
     server, case_id = live_server, live_server.fp_case

@@ -38,8 +38,9 @@ from sqlalchemy.orm import Session
 from investigate.images import PUBLIC, fat_image
 from investigate.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, with_exif
 from vangnet.audit import chain
-from vangnet.banks import service as banks
+from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.evidence.reading import read_evidence
 from vangnet.hashing import hash_bytes, signal_values
@@ -155,8 +156,8 @@ def run_triage(db_url: str, folder: Path) -> dict[str, Any]:
 def triage_case(engine: Engine, db_url: str, shared: Path, tmp: Path) -> Evidence:
     """Bank the bridge photo, build and triage the evidence, add the text findings."""
     with Session(writer(engine)) as session:
-        banks.create_bank(session, name="KNOWN", category_profile="vics")
-        banks.add_content(
+        create_bank(session, name="KNOWN", category_profile="vics")
+        add_content(
             session,
             bank="KNOWN",
             signals=signal_values(

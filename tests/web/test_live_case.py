@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from review.factory import ensure_bank
 from vangnet.audit.chain import list_entries
-from vangnet.banks import service as banks
 from vangnet.banks.categories import Category
+from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.evidence.frames import EvidenceFrame, preserve
 from vangnet.evidence.sealing import seal_upload
@@ -43,7 +43,7 @@ def _live_alert(engine: Engine, shared_data: Path) -> int:
     three evidence frames; returns the alert id."""
     ensure_bank(engine, "LIVE", "uk")
     with Session(writer(engine)) as s:
-        content = banks.add_content(
+        content = add_content(
             s, bank="LIVE", signals={"pdq": "f" * 64}, category=Category.parse("uk:A")
         )
         stream = Stream(
@@ -150,7 +150,7 @@ def test_video_items_preview_blurred_and_reveal_as_video(
     ensure_bank(db_engine, "VIDEOS", "vics")
     md5 = hashlib.md5(data).hexdigest()
     with Session(writer(db_engine)) as s:
-        content = banks.add_content(
+        content = add_content(
             s, bank="VIDEOS", signals={"md5": md5}, category=Category.parse("vics:1")
         )
         s.commit()

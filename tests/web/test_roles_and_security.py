@@ -25,7 +25,7 @@ from api.conftest import make_key
 from review.factory import PHOTOS, make_case
 from vangnet.audit import chain
 from vangnet.auth.roles import ROLE_PERMISSIONS, USER_ROLES, Permission, Role
-from vangnet.banks import service as banks
+from vangnet.banks.contents import add_content, get_content
 from vangnet.config import Settings, reset_settings
 from vangnet.reports import service as reporting
 from vangnet.review import decisions
@@ -247,7 +247,7 @@ def _state(engine: Engine, world: World) -> dict[str, Any]:
             "users": _rows(session, select(User.username, User.role, User.disabled)),
             "password": session.scalar(select(User.password_hash).where(User.username == "target")),
             "keys": _rows(session, select(ApiKey.id, ApiKey.revoked_at)),
-            "content": banks.get_content(session, world.content).enabled,
+            "content": get_content(session, world.content).enabled,
             "webhook": session.get_one(WebhookDelivery, world.webhook).status,
         }
 
@@ -350,7 +350,7 @@ def test_api_keys_work_for_machines_but_do_not_sign_in_to_the_ui(
         r = client.post("/ui/keys", headers=headers, data={"name": "sneaky", "role": "admin"})
         assert r.status_code == 401
     with Session(db_engine) as session:
-        assert banks.get_content(session, content_id).enabled is True
+        assert get_content(session, content_id).enabled is True
         assert session.scalar(select(ApiKey.id).where(ApiKey.name == "sneaky")) is None
     # and a web session is no API credential (the cookie is scoped to /ui)
     make_user(db_url, "root", "admin")
@@ -513,7 +513,7 @@ def test_hostile_input(world: World, db_url: str, db_engine: Engine) -> None:
     page = client.get(f"/ui/cases/{world.open_case}").text
     assert script not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     with Session(writer(db_engine)) as session:
-        banks.add_content(session, bank="DEMO", signals={"md5": "0" * 32}, note=script)
+        add_content(session, bank="DEMO", signals={"md5": "0" * 32}, note=script)
         session.commit()
     for path in ("/ui/banks/DEMO", "/ui/banks?text=script"):
         shown = client.get(path).text

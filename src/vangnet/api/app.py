@@ -149,7 +149,7 @@ def create_app(
                     settings=cfg,
                     engine=eng,
                     indexes=indexes,
-                    matcher=Matcher(indexes),
+                    matcher=Matcher(indexes, settings=cfg),
                     auth_required=cfg.require_api_keys or not is_loopback(cfg.host),
                     keys=KeyCache(eng),
                     monitor=monitor,

@@ -20,7 +20,16 @@ from sqlalchemy.orm import Session
 from vangnet.api.uploads import read_multipart
 from vangnet.audit import chain
 from vangnet.auth.keys import Permission
-from vangnet.banks import service as banks
+from vangnet.banks.bank import (
+    bank_stats,
+    create_bank,
+    delete_bank,
+    get_bank,
+    list_banks,
+    update_bank,
+)
+from vangnet.banks.contents import add_content, delete_content, get_content
+from vangnet.banks.views import BankView
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.hashing import hash_bytes, signal_values
 from vangnet.http.deps import Caller, RowId, Services, db_session, require, services, writer_session
@@ -48,19 +57,19 @@ def _bool(text: str) -> bool:
     raise ValidationError("invalid boolean parameter - prefer true/false")
 
 
-def _existing_bank(session: Session, name: str, message: str | None = None) -> banks.BankView:
+def _existing_bank(session: Session, name: str, message: str | None = None) -> BankView:
     """The bank, or HMA's 404 message."""
     try:
-        return banks.get_bank(session, name)
+        return get_bank(session, name)
     except NotFoundError:
         raise NotFoundError(message or f"bank '{name}' not found") from None
 
 
-def _hma_bank(bank: banks.BankView) -> dict[str, Any]:
+def _hma_bank(bank: BankView) -> dict[str, Any]:
     return {"name": bank.name, "matching_enabled_ratio": bank.matching_enabled_ratio}
 
 
-def _audited_bank(session: Session, bank: banks.BankView) -> dict[str, Any]:
+def _audited_bank(session: Session, bank: BankView) -> dict[str, Any]:
     """What the audit log keeps of a bank: its settings and how much it held."""
     return {
         "name": bank.name,
@@ -68,7 +77,7 @@ def _audited_bank(session: Session, bank: banks.BankView) -> dict[str, Any]:
         "category_profile": bank.category_profile,
         "high_confidence": bank.high_confidence,
         "note": bank.note,
-        "stats": banks.bank_stats(session, bank.name),
+        "stats": bank_stats(session, bank.name),
     }
 
 
@@ -179,7 +188,7 @@ def _by_bank(
 ) -> dict[str, list[dict[str, Any]]]:
     """HMA's lookup result: per bank, its matching content, after the bank's coin flip
     (``matching_enabled_ratio``, seeded by ``seed`` for consistent answers)."""
-    ratios = {b.name: b.matching_enabled_ratio for b in banks.list_banks(session)}
+    ratios = {b.name: b.matching_enabled_ratio for b in list_banks(session)}
     coinflip = 0.0 if bypass_coinflip else random.Random(seed).random()
     out: dict[str, list[dict[str, Any]]] = {}
     for m in matches:
@@ -243,7 +252,7 @@ def index_status(svc: Svc, _: MatchP, signal_type: str | None = None) -> dict[st
 
 @router.get("/c/banks")
 def banks_index(session: Db, _: Read) -> list[dict[str, Any]]:
-    return [_hma_bank(b) for b in banks.list_banks(session)]
+    return [_hma_bank(b) for b in list_banks(session)]
 
 
 def _ratio(data: dict[str, Any], default: float | None) -> float | None:
@@ -261,15 +270,18 @@ def _ratio(data: dict[str, Any], default: float | None) -> float | None:
 
 @router.post("/c/banks", status_code=201)
 def bank_create(
-    session: WriterDb, who: Write, data: Annotated[dict[str, Any], Body()]
+    session: WriterDb, who: Write, svc: Svc, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     name = data.get("name")
     if not name or not isinstance(name, str):
         raise ValidationError("name is required")
     ratio = _ratio(data, 1.0)
     try:
-        bank = banks.create_bank(
-            session, name=name, matching_enabled_ratio=ratio if ratio is not None else 1.0
+        bank = create_bank(
+            session,
+            name=name,
+            matching_enabled_ratio=ratio if ratio is not None else 1.0,
+            settings=svc.settings,
         )
     except ConflictError:
         return JSONResponse({"message": "Bank already exists"}, status_code=403)  # type: ignore[return-value]
@@ -295,7 +307,7 @@ def bank_update(
     session: WriterDb, who: Write, bank_name: str, data: Annotated[dict[str, Any], Body()]
 ) -> dict[str, Any]:
     before = _existing_bank(session, bank_name, "Bank not found")
-    bank = banks.update_bank(
+    bank = update_bank(
         session,
         bank_name,
         new_name=data.get("name"),
@@ -317,8 +329,8 @@ def bank_update(
 @router.delete("/c/bank/{bank_name}")
 def bank_delete(session: WriterDb, who: Write, bank_name: str) -> dict[str, str]:
     with contextlib.suppress(NotFoundError):  # HMA answers "Done" for a bank already gone
-        before = _audited_bank(session, banks.get_bank(session, bank_name))
-        banks.delete_bank(session, bank_name)
+        before = _audited_bank(session, get_bank(session, bank_name))
+        delete_bank(session, bank_name)
         chain.record(
             session,
             actor=who.actor,
@@ -365,7 +377,7 @@ def _add_signals(
             raise ValidationError(
                 f"Invalid {name} signal: {getattr(error, 'message', error)}"
             ) from None
-    content_id = banks.add_content(
+    content_id = add_content(
         session,
         bank=bank_name,
         signals=clean,
@@ -408,7 +420,7 @@ def bank_get_content(
     """One content item in HMA's shape (``signals`` only with ``include_signals=true``)."""
     bank = _existing_bank(session, bank_name)
     try:
-        item = banks.get_content(session, content_id, bank=bank_name)
+        item = get_content(session, content_id, bank=bank_name)
     except NotFoundError:
         raise NotFoundError(f"content '{content_id}' not found") from None
     out: dict[str, Any] = {
@@ -429,7 +441,7 @@ def bank_delete_content(
 ) -> dict[str, int]:
     _existing_bank(session, bank_name)
     try:
-        banks.delete_content(session, content_id=content_id, bank=bank_name)
+        delete_content(session, content_id=content_id, bank=bank_name)
         deleted = 1
     except NotFoundError:
         deleted = 0

@@ -56,7 +56,7 @@ from vangnet.http.deps import (
 from vangnet.http.feed import CLOSED, EventHub, FeedItem, Subscriber
 from vangnet.jsonlimits import depth
 from vangnet.live import alerts as alert_service
-from vangnet.live.monitor import StreamRuntime
+from vangnet.live.runtime import StreamRuntime
 from vangnet.live.samples import Sample, pushed_frame_sample, pushed_hash_sample
 from vangnet.live.states import StreamState
 from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict

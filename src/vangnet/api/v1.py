@@ -13,9 +13,12 @@ from sqlalchemy.orm import Session
 from vangnet.api.uploads import read_body, read_multipart
 from vangnet.audit import chain as audit
 from vangnet.auth.keys import Permission
-from vangnet.banks import service as banks
+from vangnet.banks import bank as bank_ops
+from vangnet.banks import contents as bank_contents
 from vangnet.banks.categories import Category
 from vangnet.banks.formats.base import BankRecord
+from vangnet.banks.imports import add_many
+from vangnet.banks.views import BankView, ContentView
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.evidence.sealing import seal_upload
 from vangnet.hashing import hash_bytes
@@ -102,7 +105,7 @@ class BatchAdd(BaseModel):
     items: list[HashItem] = Field(max_length=MAX_BATCH)
 
 
-def bank_json(bank: banks.BankView) -> dict[str, Any]:
+def bank_json(bank: BankView) -> dict[str, Any]:
     return {
         "name": bank.name,
         "enabled": bank.enabled,
@@ -117,7 +120,7 @@ def bank_json(bank: banks.BankView) -> dict[str, Any]:
     }
 
 
-def content_json(item: banks.ContentView) -> dict[str, Any]:
+def content_json(item: ContentView) -> dict[str, Any]:
     return {
         "id": item.id,
         "bank": item.bank_name,
@@ -259,12 +262,12 @@ def index_status(svc: Svc, _: MatchP) -> dict[str, Any]:
 
 @router.get("/banks")
 def list_banks(session: Db, _: Read) -> dict[str, Any]:
-    return {"banks": [bank_json(b) for b in banks.list_banks(session)]}
+    return {"banks": [bank_json(b) for b in bank_ops.list_banks(session)]}
 
 
 @router.post("/banks", status_code=201)
-def create_bank(body: BankCreate, session: WriterDb, who: Write) -> dict[str, Any]:
-    bank = banks.create_bank(
+def create_bank(body: BankCreate, session: WriterDb, who: Write, svc: Svc) -> dict[str, Any]:
+    bank = bank_ops.create_bank(
         session,
         name=body.name,
         category_profile=body.category_profile,
@@ -273,6 +276,7 @@ def create_bank(body: BankCreate, session: WriterDb, who: Write) -> dict[str, An
         note=body.note,
         matching_enabled_ratio=body.matching_enabled_ratio,
         policy=body.policy,
+        settings=svc.settings,
     )
     audit.record(
         session,
@@ -287,8 +291,8 @@ def create_bank(body: BankCreate, session: WriterDb, who: Write) -> dict[str, An
 
 @router.get("/banks/{name}")
 def show_bank(name: str, session: Db, _: Read) -> dict[str, Any]:
-    bank = banks.get_bank(session, name)
-    return {**bank_json(bank), "stats": banks.bank_stats(session, name)}
+    bank = bank_ops.get_bank(session, name)
+    return {**bank_json(bank), "stats": bank_ops.bank_stats(session, name)}
 
 
 @router.patch("/banks/{name}")
@@ -296,8 +300,8 @@ def update_bank(name: str, body: BankPatch, session: WriterDb, who: Write) -> di
     changes = body.model_dump(exclude_unset=True)
     if "name" in changes:
         changes["new_name"] = changes.pop("name")
-    before = bank_json(banks.get_bank(session, name))
-    bank = banks.update_bank(session, name, **changes)
+    before = bank_json(bank_ops.get_bank(session, name))
+    bank = bank_ops.update_bank(session, name, **changes)
     audit.record(
         session,
         actor=who.actor,
@@ -312,8 +316,8 @@ def update_bank(name: str, body: BankPatch, session: WriterDb, who: Write) -> di
 
 @router.delete("/banks/{name}")
 def delete_bank(name: str, session: WriterDb, who: Write) -> dict[str, Any]:
-    before = bank_json(banks.get_bank(session, name))
-    banks.delete_bank(session, name)
+    before = bank_json(bank_ops.get_bank(session, name))
+    bank_ops.delete_bank(session, name)
     audit.record(
         session, actor=who.actor, action="bank.delete", target=f"bank:{name}", before=before
     )
@@ -354,7 +358,7 @@ def add_hashes(name: str, body: BatchAdd, svc: Svc, who: Write) -> dict[str, Any
             details={"items": len(ids), "first_content_id": ids[0] if ids else None},
         )
 
-    ids = banks.add_many(
+    ids = add_many(
         svc.engine,
         bank=name,
         items=items,
@@ -372,7 +376,7 @@ def list_content(
     after_id: AfterId = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    items = banks.list_content(session, bank=name, after_id=after_id, limit=limit)
+    items = bank_contents.list_content(session, bank=name, after_id=after_id, limit=limit)
     return {
         "items": [content_json(i) for i in items],
         "next_after_id": items[-1].id if len(items) == limit else None,
@@ -381,7 +385,7 @@ def list_content(
 
 @router.delete("/banks/{name}/content/{content_id}")
 def delete_content(name: str, content_id: RowId, session: WriterDb, who: Write) -> dict[str, Any]:
-    banks.delete_content(session, content_id=content_id, bank=name)
+    bank_contents.delete_content(session, content_id=content_id, bank=name)
     audit.record(
         session,
         actor=who.actor,
@@ -402,5 +406,7 @@ def search_content(
     bank: str | None = None,
 ) -> dict[str, Any]:
     """Find banked content by an exact hash value (HMA has no such route)."""
-    items = banks.find_content_by_signal(session, signal_type=signal_type, value=value, bank=bank)
+    items = bank_contents.find_content_by_signal(
+        session, signal_type=signal_type, value=value, bank=bank
+    )
     return {"items": [content_json(i) for i in items]}

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service
+from vangnet.banks.contents import find_content_by_signal, replace_signals
 from vangnet.errors import ValidationError
 from vangnet.hashing import signal_values
 from vangnet.signals.base import FrameHashes
@@ -48,13 +48,11 @@ def rehash_content(session: Session, *, bank: str, hashed: dict[str, Any]) -> Re
     content_ids: list[int] = []
     for digest in DIGESTS:
         if digest in installed and hashed.get(digest):
-            found = service.find_content_by_signal(session, digest, hashed[digest], bank=bank)
+            found = find_content_by_signal(session, digest, hashed[digest], bank=bank)
             content_ids = [c.id for c in found]
             if content_ids:
                 break
     stored: set[str] = set()
     for content_id in content_ids:
-        stored.update(
-            service.replace_signals(session, content_id, signals=values, types=types, bank=bank)
-        )
+        stored.update(replace_signals(session, content_id, signals=values, types=types, bank=bank))
     return Rehashed(content_ids, sorted(stored))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, cast
 
 import typer
 
 from vangnet.banks.categories import Category
 from vangnet.banks.formats import get_format, sniff
-from vangnet.cli.context import lazy_banks as banks
 from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
@@ -18,9 +17,10 @@ from vangnet.config import get_settings
 from vangnet.errors import ExitCode
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
     from sqlalchemy.orm import Session
 
-    from vangnet.banks.service import BankView
+    from vangnet.banks.views import BankView, ImportResult
 
 
 def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
@@ -131,8 +131,10 @@ def bank_create(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Create a bank. Example: vangnet bank create KNOWN_SERIES --profile vics --dihedral"""
+    from vangnet.banks.bank import create_bank
+
     with user_errors(as_json=as_json), session() as s:
-        bank = banks.create_bank(
+        bank = create_bank(
             s,
             name=name,
             category_profile=category_profile,
@@ -142,6 +144,7 @@ def bank_create(
             ),
             note=note,
             policy=_policy(live_min_frames, live_window, actions),
+            settings=get_settings(),
         )
         _audit(s, "bank.create", f"bank:{bank.name}", after=_settings(bank))
         s.commit()
@@ -154,8 +157,10 @@ def bank_create(
 @bank_app.command("list")
 def bank_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List banks with their content counts. Example: vangnet bank list"""
+    from vangnet.banks.bank import bank_stats, list_banks
+
     with user_errors(as_json=as_json), session() as s:
-        rows = [{**_bank_row(b), "stats": banks.bank_stats(s, b.name)} for b in banks.list_banks(s)]
+        rows = [{**_bank_row(b), "stats": bank_stats(s, b.name)} for b in list_banks(s)]
     if as_json:
         print_json(rows)
         return
@@ -180,9 +185,11 @@ def bank_list(as_json: bool = typer.Option(False, "--json")) -> None:
 @bank_app.command("show")
 def bank_show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show one bank's settings and counts. Example: vangnet bank show KNOWN_SERIES"""
+    from vangnet.banks.bank import bank_stats, get_bank
+
     with user_errors(as_json=as_json), session() as s:
-        bank = banks.get_bank(s, name)
-        row = {**_bank_row(bank), "stats": banks.bank_stats(s, name)}
+        bank = get_bank(s, name)
+        row = {**_bank_row(bank), "stats": bank_stats(s, name)}
     if as_json:
         print_json(row)
         return
@@ -206,6 +213,8 @@ def bank_update(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Change a bank's settings. Example: vangnet bank update KNOWN_SERIES --pdq-threshold 24"""
+    from vangnet.banks.bank import get_bank, update_bank
+
     changes: dict[str, Any] = {}
     if new_name is not None:
         changes["new_name"] = new_name
@@ -217,14 +226,14 @@ def bank_update(
     if policy:
         changes["policy"] = policy
     with user_errors(as_json=as_json), session() as s:
-        current = banks.get_bank(s, name)
+        current = get_bank(s, name)
         extra = _thresholds(pdq_threshold, quality_floor, dihedral, vpdq_query_pct, vpdq_index_pct)
         if extra:
             merged = {k: dict(v) for k, v in current.thresholds.items()}
             for sig, cfg in extra.items():
                 merged.setdefault(sig, {}).update(cfg)
             changes["thresholds"] = merged
-        bank = banks.update_bank(s, name, **changes)
+        bank = update_bank(s, name, **changes)
         _audit(s, "bank.update", f"bank:{name}", before=_settings(current), after=_settings(bank))
         s.commit()
     if as_json:
@@ -234,8 +243,10 @@ def bank_update(
 
 
 def _set_enabled(name: str, enabled: bool, as_json: bool) -> None:
+    from vangnet.banks.bank import set_bank_enabled
+
     with user_errors(as_json=as_json), session() as s:
-        bank = banks.set_bank_enabled(s, name, enabled=enabled)
+        bank = set_bank_enabled(s, name, enabled=enabled)
         _audit(
             s,
             "bank.enable" if enabled else "bank.disable",
@@ -268,10 +279,12 @@ def bank_delete(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Delete a bank and all its content. Example: vangnet bank delete OLD_LIST --yes"""
+    from vangnet.banks.bank import delete_bank
+
     if not yes and not typer.confirm(f"Delete bank {name} and all its content?"):
         raise typer.Exit(ExitCode.ERROR)
     with user_errors(as_json=as_json), session() as s:
-        banks.delete_bank(s, name)
+        delete_bank(s, name)
         _audit(s, "bank.delete", f"bank:{name}")
         s.commit()
     if as_json:
@@ -306,16 +319,19 @@ def bank_import(
 
     Example: vangnet bank import KNOWN_SERIES export.json --format vics2
     """
+    from vangnet.banks.bank import create_bank, get_bank, list_banks
+    from vangnet.banks.imports import import_staged
+
     with user_errors(as_json=as_json), _open_input(path) as stream, session() as s:
-        if create and name not in {b.name for b in banks.list_banks(s)}:
-            banks.create_bank(s, name=name)
-        banks.get_bank(s, name)
+        if create and name not in {b.name for b in list_banks(s)}:
+            create_bank(s, name=name, settings=get_settings())
+        get_bank(s, name)
         s.commit()  # the bank (if created); the import itself stages, then publishes at once
         reader_name = fmt or sniff(stream.peek(4096) if hasattr(stream, "peek") else b"")
         reader = get_format(reader_name)
         records = reader.read(stream, signal_type=signal_type)
 
-        def audited(publishing: Session, result: banks.ImportResult) -> None:
+        def audited(publishing: Session, result: ImportResult) -> None:
             _audit(
                 publishing,
                 "bank.import",
@@ -328,8 +344,8 @@ def bank_import(
                 details={"format": reader_name, "file": str(path)},
             )
 
-        result = banks.import_staged(
-            s.get_bind(),
+        result = import_staged(
+            cast("Engine", s.get_bind()),  # the session of `session()` is bound to an engine
             bank=name,
             records=records,
             chunk=get_settings().bank_import_chunk,
@@ -361,11 +377,14 @@ def bank_export(
     signal_type: str | None = typer.Option(None, "--signal-type", help="plain: which signal type."),
 ) -> None:
     """Export a bank, streaming. Example: vangnet bank export KNOWN_SERIES -f vics2 -o out.json"""
+    from vangnet.banks.bank import get_bank
+    from vangnet.banks.records import export_records
+
     with user_errors():
         writer = get_format(fmt)
         with session() as s:
-            banks.get_bank(s, name)
-            records = banks.export_records(s, bank=name)
+            get_bank(s, name)
+            records = export_records(s, bank=name)
             if signal_type is not None:
                 records = (r for r in records if r.signal_type == signal_type)
             if str(output) == "-":
@@ -404,6 +423,8 @@ def bank_add(
     Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
     Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10   (smaller, coarser bank)
     """
+    from vangnet.banks.bank import get_bank
+    from vangnet.banks.contents import add_content
     from vangnet.hashing import signal_values
 
     files = list(iter_files(paths))
@@ -411,7 +432,7 @@ def bank_add(
     hashed: list[tuple[Path, dict[str, str]]] = []
     with user_errors(as_json=as_json):
         with session() as s:  # closed before hashing: no lock is held while files are read
-            banks.get_bank(s, name)
+            get_bank(s, name)
         cat = Category.parse(category) if category else None
         with progress() as bar:
             task = bar.add_task("adding", total=len(files))
@@ -428,7 +449,7 @@ def bank_add(
                 hashed.append((path, signal_values(result)))
         with session() as s:  # one short transaction: all files or none
             content_ids = [
-                banks.add_content(
+                add_content(
                     s,
                     bank=name,
                     signals=signals,
@@ -481,6 +502,7 @@ def bank_rehash(
 
     Example: vangnet bank rehash KNOWN_VIDEOS ./originals/
     """
+    from vangnet.banks.bank import get_bank
     from vangnet.banks.rehash import rehash_content
 
     files = list(iter_files(paths))
@@ -488,7 +510,7 @@ def bank_rehash(
     outcomes: list[dict[str, Any]] = []
     with user_errors(as_json=as_json):
         with session() as s:  # closed before hashing: no lock is held while files are read
-            banks.get_bank(s, name)
+            get_bank(s, name)
         hashed: list[dict[str, Any]] = []
         with progress() as bar:
             task = bar.add_task("hashing", total=len(files))

@@ -29,7 +29,6 @@ class _LazyModule(ModuleType):
         return getattr(self._target, attr)
 
 
-lazy_banks: Any = _LazyModule("vangnet.banks.service")
 lazy_keys: Any = _LazyModule("vangnet.auth.keys")
 
 

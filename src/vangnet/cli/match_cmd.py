@@ -7,7 +7,6 @@ from typing import Any
 
 import typer
 
-from vangnet.cli.context import lazy_banks as bank_service
 from vangnet.cli.context import open_engine
 from vangnet.cli.hash_cmd import iter_files, progress
 from vangnet.cli.output import err_console, print_json, table, user_errors
@@ -31,6 +30,7 @@ def match_command(
     """
     from sqlalchemy.orm import Session
 
+    from vangnet.banks.bank import get_bank
     from vangnet.hashing import hash_file
     from vangnet.match.indexes import SignalIndexes
     from vangnet.match.service import Matcher
@@ -41,10 +41,10 @@ def match_command(
     with user_errors(as_json=as_json), open_engine() as engine:
         indexes = SignalIndexes(engine, snapshot_dir=get_settings().snapshot_dir)
         indexes.load()
-        matcher = Matcher(indexes)
+        matcher = Matcher(indexes, settings=get_settings())
         with Session(engine) as session, progress() as bar:
             for name in bank or []:  # an unknown bank is exit 4, not an unreadable file
-                bank_service.get_bank(session, name)
+                get_bank(session, name)
             task = bar.add_task("matching", total=len(files))
             for path in files:
                 bar.advance(task)

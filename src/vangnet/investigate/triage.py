@@ -368,7 +368,7 @@ class Triage:
         )
         indexes = SignalIndexes(self.engine, snapshot_dir=snapshots)
         indexes.load()
-        matcher = Matcher(indexes)
+        matcher = Matcher(indexes, settings=self.settings)
         tuning = self.options.tuning
         workers = self._workers = self.options.workers or max(1, os.cpu_count() or 1)
         batch: list[tuple[Entry, dict[str, Any]]] = []

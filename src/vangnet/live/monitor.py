@@ -4,8 +4,13 @@
            ─► DecisionWindow (per bank rule) ─► alert row + outbox (one transaction)
            ─► events, webhooks (Deliverer), evidence (vault)
 
-Every stream, pulled (`StreamSession`, one thread each) or pushed (frames or hashes posted
-through the API), feeds the same `Processor`. A stream's queue holds at most
+Every stream, pulled (`vangnet.live.puller.StreamSession`, one thread each) or pushed
+(frames or hashes posted through the API), feeds the same `vangnet.live.processor.Processor`,
+which hands its events, alerts and evidence back through a small protocol
+(`ProcessorOutput`, implemented here); alerts are written by an `AlertWriter`
+(`vangnet.live.alert_writes`), their frames kept by an `EvidenceKeeper`
+(`vangnet.live.evidence_keeper`). This module holds the streams' life cycle, the threads,
+the events and the stream rows. A stream's queue holds at most
 ``live_queue_samples``; when the processor falls behind, the oldest waiting sample is dropped
 and counted, so a stream never lags live. Stream rows carry state, counters and a lease:
 `Monitor.resume` (a worker restart, or ``vangnet worker``) takes over streams whose lease
@@ -16,57 +21,41 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from PIL import Image
 from sqlalchemy import Engine, or_, select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from vangnet.actions.webhooks import Deliverer
 from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError
-from vangnet.evidence.frames import EvidenceFrame, preserve
 from vangnet.live import alerts as alert_service
-from vangnet.live.classifiers import FrameClassifier, classify, installed_classifiers
-from vangnet.live.decision import Decision, DecisionWindow, Rule, default_rule, rule_for
-from vangnet.live.journal import AlertJournal, PendingAlert, new_key
+from vangnet.live.alert_writes import AlertContext, AlertWriter
+from vangnet.live.classifiers import FrameClassifier, installed_classifiers
+from vangnet.live.decision import Decision, DecisionWindow
+from vangnet.live.evidence_keeper import EvidenceKeeper
+from vangnet.live.journal import PendingAlert
+from vangnet.live.processor import Processor
+from vangnet.live.puller import StreamSession
 from vangnet.live.quotas import over_quota
-from vangnet.live.sampler import Sampler
-from vangnet.live.samples import Sample, frame_sample
-from vangnet.live.sources import (
-    StreamEnded,
-    StreamRejected,
-    StreamStalled,
-    StreamUnavailable,
-    source_for,
-)
+from vangnet.live.runtime import StreamRuntime
+from vangnet.live.samples import Sample
 from vangnet.live.states import StreamState
 from vangnet.live.streams import create_stream
 from vangnet.match.indexes import SignalIndexes
-from vangnet.match.results import Match
-from vangnet.match.service import Matcher, bank_rules
+from vangnet.match.service import Matcher
 from vangnet.net import display_url
-from vangnet.signals.base import ImageHasher
-from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
-from vangnet.signals.registry import signal_types
-from vangnet.store.db import bounded_writer, writer
+from vangnet.store.db import writer
 from vangnet.store.models import Stream, utcnow
-from vangnet.store.vault import Vault
 
 log = logging.getLogger(__name__)
 
-#: Evidence jobs (one alert's frames each) waiting to be encrypted; beyond, logged and skipped.
-EVIDENCE_QUEUE = 256
 
 Event = dict[str, Any]
 
@@ -75,520 +64,11 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
 
 
-@dataclass
-class StreamRuntime:
-    """What the monitor holds in memory for one stream."""
-
-    id: int
-    kind: str
-    url: str | None
-    external_id: str | None
-    metadata: dict[str, Any]
-    fps: float
-    window: DecisionWindow
-    state: StreamState = StreamState.CONNECTING
-    reason: str | None = None
-    samples: int = 0
-    matches: int = 0
-    dropped: int = 0
-    alerts: int = 0
-    stream_time: float = 0.0
-    queue: deque[Sample] = field(default_factory=deque)
-    recent: deque[Sample] = field(default_factory=deque)
-    after: dict[int, int] = field(default_factory=dict)  # alert id -> samples still to keep
-    alert_ids: dict[tuple[str, int], int] = field(default_factory=dict)
-    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=200))
-    sample_times: deque[float] = field(default_factory=lambda: deque(maxlen=50))
-    dirty: bool = True
-    stop: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str | None = None  # why ``stop`` was set: the reason the stream ends with
-    handing_over: bool = False  # stopping only to let another worker take over
-    keyframes_only: bool = False  # decoding only key frames (the sample rate allows it)
-    #: Earliest wall time at which stream time 0 could have been received (min over samples
-    #: of received_at - stream_time): "behind live" is measured from it.
-    origin: float | None = None
-    behind: deque[float] = field(default_factory=lambda: deque(maxlen=200))
-    cpu: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(("decode", "sample", "hash", "lookup", "decide"), 0.0)
-    )
-    finished_at: float | None = None
-    #: How far behind live the last sample was processed (seconds; None before the first).
-    behind_now: float | None = None
-    #: Flagged (event ``falling_behind``) while more than ``live_behind_limit_seconds`` behind.
-    falling_behind: bool = False
-    #: Input loss seen in the decoded stream: seconds missing between frames (gaps in the
-    #: stream's own timestamps, e.g. a socket overrun), how many such gaps, corrupt frames.
-    lost_seconds: float = 0.0
-    discontinuities: int = 0
-    corrupt_frames: int = 0
-    #: Alert writes of this stream waiting to be retried (they are in the on-disk journal).
-    alerts_pending: int = 0
-
-    def status(self) -> dict[str, Any]:
-        now = time.time()
-        recent = [t for t in self.sample_times if now - t <= 10]
-        lat = sorted(self.latencies)
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "url": display_url(self.url),
-            "external_id": self.external_id,
-            "metadata": self.metadata,
-            "state": self.state.value,
-            "reason": self.reason,
-            "samples": self.samples,
-            "matches": self.matches,
-            "dropped": self.dropped,
-            "alerts": self.alerts,
-            "stream_time": round(self.stream_time, 3),
-            "sampled_fps": round(len(recent) / 10, 2),
-            "latency_p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,
-            "behind_live_p95_ms": _p95_ms(self.behind),
-            "behind_live_s": None if self.behind_now is None else round(self.behind_now, 3),
-            "falling_behind": self.falling_behind,
-            "input_lost_seconds": round(self.lost_seconds, 3),
-            "input_discontinuities": self.discontinuities,
-            "corrupt_frames": self.corrupt_frames,
-            "alerts_pending": self.alerts_pending,
-            "keyframes_only": self.keyframes_only,
-            "cpu_seconds": {k: round(v, 3) for k, v in self.cpu.items()},
-        }
-
-
-def _p95_ms(values: deque[float]) -> float | None:
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))] * 1000, 1)
-
-
-class KeyframeGaps:
-    """Watches the gaps between key frames: when every recent gap is at most one sample
-    interval, decoding only key frames still gives the base rate (and costs a fraction)."""
-
-    def __init__(self, interval: float) -> None:
-        self.limit = interval * 1.05 + 1 / 120
-        self.last: float | None = None
-        self.gaps: deque[float] = deque(maxlen=4)
-
-    def key_frame(self, stream_time: float) -> bool:
-        """Record a key frame; True while key frames alone are dense enough."""
-        if self.last is not None and stream_time > self.last:
-            self.gaps.append(stream_time - self.last)
-        self.last = stream_time
-        return len(self.gaps) >= 2 and max(self.gaps) <= self.limit
-
-
-class InputLoss:
-    """Gaps in a stream's own timestamps: frames that never reached the decoder (a socket
-    or FFmpeg buffer overrun, packets lost on the way). A gap counts when it is longer than
-    `GAP_FACTOR` times the usual interval between decoded frames (the median of the last
-    few) and at least `MIN_GAP` seconds; the seconds beyond one usual interval count as lost.
-    Decoding only key frames (or going back) starts afresh; while only key frames are
-    decoded, frames the decoder still held from before (not key frames) are left out."""
-
-    GAP_FACTOR = 2.5
-    MIN_GAP = 0.5
-    RECENT = 9
-    JUDGE_AFTER = 3  # gaps seen before one is judged
-    #: Shorter gaps are no frame interval (a looping or restarted sender can put several
-    #: key frames at almost the same time): not counted in the usual interval.
-    MIN_INTERVAL = 0.01
-
-    def __init__(self) -> None:
-        self.last: float | None = None
-        self.gaps: deque[float] = deque(maxlen=self.RECENT)
-        self.skipping = False
-
-    def frame(
-        self, runtime: StreamRuntime, stream_time: float, *, skipping: bool, key_frame: bool
-    ) -> None:
-        if skipping != self.skipping:  # key frames only (or back): other intervals
-            self.skipping, self.last = skipping, None
-            self.gaps.clear()
-        if skipping and not key_frame:
-            return
-        last, self.last = self.last, stream_time
-        if last is None or stream_time <= last:
-            return
-        gap = stream_time - last
-        if gap < self.MIN_INTERVAL:
-            return
-        if len(self.gaps) >= self.JUDGE_AFTER:
-            usual = sorted(self.gaps)[len(self.gaps) // 2]
-            if gap > max(self.MIN_GAP, self.GAP_FACTOR * usual):
-                runtime.lost_seconds += gap - usual
-                runtime.discontinuities += 1
-        self.gaps.append(gap)
-
-
-class Processor:
-    """The shared stage: hash queued samples, look them up in one batch, decide, alert."""
-
-    def __init__(self, monitor: Monitor) -> None:
-        self.monitor = monitor
-        self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
-
-    def submit(self, runtime: StreamRuntime, sample: Sample) -> None:
-        with self._cond:
-            runtime.queue.append(sample)
-            while len(runtime.queue) > self.monitor.settings.live_queue_samples:
-                runtime.queue.popleft()  # the oldest: keep up with live
-                runtime.dropped += 1
-            runtime.dirty = True
-            self._cond.notify()
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="vangnet-processor", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _take(self) -> list[tuple[StreamRuntime, Sample]]:
-        with self._cond:
-            while not self._stopping:
-                batch = [
-                    (rt, rt.queue.popleft())
-                    for rt in list(self.monitor.runtimes.values())
-                    for _ in range(len(rt.queue))
-                ]
-                if batch:
-                    return batch
-                self._cond.wait(timeout=0.5)
-        return []
-
-    def _run(self) -> None:
-        while True:
-            batch = self._take()
-            if not batch:
-                return
-            try:
-                self.process(batch)
-            except Exception:  # one bad batch must not stop every stream
-                log.exception("live processing failed for a batch of %d samples", len(batch))
-
-    def process(self, batch: list[tuple[StreamRuntime, Sample]]) -> None:
-        monitor = self.monitor
-        indexes = monitor.indexes
-        banks = {n: b for n, b in indexes.banks.items() if b.enabled}
-        dihedral = any(bank_rules(b, "pdq").dihedral for b in banks.values())
-        values, qualities, variants = [], [], []
-        started = time.thread_time()
-        for _, sample in batch:
-            if sample.pdq is None and sample.pixels is not None:
-                if dihedral:
-                    hashes, quality = dihedral_hashes(sample.pixels)
-                    sample.pdq, sample.quality = hashes[0], quality
-                    variants.append(hashes[1:])
-                else:
-                    sample.pdq, sample.quality = hash_pixels(sample.pixels)
-                    variants.append([])
-            else:
-                variants.append([])
-            values.append(sample.pdq or "0" * 64)
-            qualities.append(sample.quality)
-        if monitor.classifiers:
-            for _, sample in batch:
-                if sample.pixels is not None:
-                    sample.scores = classify(sample.pixels, monitor.classifiers)
-        hashed = time.thread_time()
-        with Session(monitor.read_engine) as session:  # a read: no write lock, ever
-            found = monitor.matcher.lookup_many(
-                session,
-                signal_type=PdqSignal.name,
-                values=values,
-                qualities=qualities,
-                variants=variants,
-            )
-            self._other_image_signals(session, batch, found)
-        looked_up = time.thread_time()
-        share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
-        for runtime, _ in batch:
-            runtime.cpu["hash"] += (hashed - started) * share
-            runtime.cpu["lookup"] += (looked_up - hashed) * share
-        defaults = {c: default_rule(monitor.settings, high_confidence=c) for c in (False, True)}
-        rules = {
-            n: rule_for(b.policy, default=defaults[b.high_confidence]) for n, b in banks.items()
-        }
-        for (runtime, sample), matches in zip(batch, found, strict=True):
-            self._after_lookup(runtime, sample, matches, rules)
-
-    def _other_image_signals(
-        self,
-        session: Session,
-        batch: list[tuple[StreamRuntime, Sample]],
-        found: list[list[Match]],
-    ) -> None:
-        """Every other installed picture hasher (a plug-in's perceptual hash or embedding)
-        whose index holds values: hash the decoded samples and add its matches. A plug-in
-        that fails is logged and skipped; PDQ matching goes on."""
-        indexes = self.monitor.indexes
-        for name, cls in signal_types().items():
-            if name == PdqSignal.name or not issubclass(cls, ImageHasher):
-                continue
-            index = indexes.indexes.get(name)
-            if index is None or not len(index) or name in indexes.failed:
-                continue
-            pictures = [(i, s.pixels) for i, (_, s) in enumerate(batch) if s.pixels is not None]
-            if not pictures:
-                return
-            try:
-                values = [cls.hash_picture(Image.fromarray(px))[0] for _, px in pictures]
-                more = self.monitor.matcher.lookup_many(session, signal_type=name, values=values)
-            except Exception:
-                log.exception("live matching on signal type %s failed; skipped", name)
-                continue
-            for (i, _), matches in zip(pictures, more, strict=True):
-                if matches:
-                    seen = {(m.bank, m.content_id) for m in found[i]}
-                    found[i].extend(m for m in matches if (m.bank, m.content_id) not in seen)
-
-    def _after_lookup(
-        self, runtime: StreamRuntime, sample: Sample, matches: list[Any], rules: dict[str, Rule]
-    ) -> None:
-        monitor = self.monitor
-        decide = time.thread_time()
-        runtime.window.rules = rules
-        runtime.samples += 1
-        origin = sample.received_at - sample.stream_time
-        if runtime.origin is None or origin < runtime.origin:
-            runtime.origin = origin
-        runtime.stream_time = max(runtime.stream_time, sample.stream_time)
-        runtime.sample_times.append(time.time())
-        runtime.recent.append(sample)
-        depth = max(
-            [monitor.settings.live_evidence_before + 1, *(r.window for r in rules.values())]
-        )
-        while len(runtime.recent) > depth:
-            runtime.recent.popleft()
-        if matches:
-            runtime.matches += 1
-        for m in matches:
-            monitor.emit(
-                runtime,
-                "match",
-                sample.stream_time,
-                bank=m.bank,
-                content_id=m.content_id,
-                distance=m.distance,
-                category=m.category,
-                reason=sample.reason.value,
-                **({"scores": sample.scores} if sample.scores else {}),
-            )
-        self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
-        for decision in runtime.window.add(sample.stream_time, matches):
-            self._alert(runtime, sample, decision)
-        done = time.time()
-        runtime.latencies.append(done - sample.received_at)
-        behind = done - (runtime.origin + sample.stream_time)
-        runtime.behind.append(behind)
-        self._check_behind(runtime, sample, behind)
-        runtime.cpu["decide"] += time.thread_time() - decide
-        runtime.dirty = True
-
-    def _check_behind(self, runtime: StreamRuntime, sample: Sample, behind: float) -> None:
-        """Flag a stream that cannot keep up with live (and clear the flag once it has)."""
-        runtime.behind_now = behind
-        limit = self.monitor.settings.live_behind_limit_seconds
-        if not runtime.falling_behind and behind > limit:
-            runtime.falling_behind = True
-            log.warning("stream %d is %.1f s behind live: add capacity", runtime.id, behind)
-            self.monitor.emit(
-                runtime,
-                "falling_behind",
-                sample.stream_time,
-                behind_live_s=round(behind, 3),
-                limit_s=limit,
-                input_lost_seconds=round(runtime.lost_seconds, 3),
-                dropped=runtime.dropped,
-                reason=f"processed {behind:.1f} s behind live (limit {limit:g} s): "
-                "this worker cannot keep up; add capacity or lower the sample rate",
-            )
-            self.monitor.persist_soon(runtime)
-        elif runtime.falling_behind and behind < limit / 2:
-            runtime.falling_behind = False
-            self.monitor.emit(
-                runtime, "caught_up", sample.stream_time, behind_live_s=round(behind, 3)
-            )
-            self.monitor.persist_soon(runtime)
-
-    def _alert(self, runtime: StreamRuntime, sample: Sample, decision: Decision) -> None:
-        monitor = self.monitor
-        by_time = {s.stream_time: s for s in runtime.recent}
-        bank = monitor.indexes.banks.get(decision.bank)
-        actions = list(bank.policy.get("actions", [])) if bank else []
-        entry = PendingAlert(
-            key=new_key(),
-            stream_id=runtime.id,
-            decision=decision,
-            pdq_by_time={
-                t: (s.pdq or "0" * 64, s.quality or 0)
-                for t, s in by_time.items()
-                if s.pdq is not None
-            },
-            captured_at={t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()},
-            actions=actions,
-            scores=sample.scores or None,
-        )
-        before = list(runtime.recent)[-(monitor.settings.live_evidence_before + 1) :]
-        monitor.write_alert(entry, AlertContext(runtime, sample.stream_time, by_time, before))
-
-    def _keep_after(
-        self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
-    ) -> None:
-        """The samples after an alert, kept as its evidence (``live_evidence_after``)."""
-        with self.monitor.alerts_lock:
-            self._keep_after_locked(runtime, sample, matched)
-
-    def _keep_after_locked(
-        self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
-    ) -> None:
-        for alert_id, remaining in list(runtime.after.items()):
-            if remaining <= 0:
-                del runtime.after[alert_id]
-                continue
-            key = next((k for k, v in runtime.alert_ids.items() if v == alert_id), None)
-            was_match = {sample.stream_time} if key in matched else set()
-            self.monitor.keep_evidence(runtime, alert_id, [sample], was_match)
-            runtime.after[alert_id] = remaining - 1
-
-
-@dataclass
-class AlertContext:
-    """What the monitor keeps in memory about an alert decision until its row is written:
-    the stream and the samples around the decision (its evidence)."""
-
-    runtime: StreamRuntime
-    stream_time: float
-    by_time: dict[float, Sample]
-    before: list[Sample]
-
-
-@dataclass
-class RetryItem:
-    entry: PendingAlert
-    context: AlertContext | None  # None: replayed from a journal a stopped process left
-    attempts: int = 0
-    next_at: float = 0.0
-
-
 def completed_at(decision: Decision, by_time: dict[float, Sample]) -> float:
     """Wall time at which the sample that completed the decision was received."""
     last = decision.samples[-1].stream_time
     sample = by_time.get(last)
     return sample.received_at if sample is not None else time.time()
-
-
-class StreamSession:
-    """Pulls one stream in its own thread: connect, decode, sample, reconnect with backoff."""
-
-    def __init__(self, monitor: Monitor, runtime: StreamRuntime, offset: float = 0.0) -> None:
-        self.monitor = monitor
-        self.runtime = runtime
-        self.offset = offset
-        self.thread = threading.Thread(
-            target=self._run, name=f"vangnet-stream-{runtime.id}", daemon=True
-        )
-
-    def _wait(self, seconds: float) -> bool:
-        """Sleep unless stopped; True when stopped."""
-        return self.runtime.stop.wait(seconds)
-
-    def _run(self) -> None:
-        monitor, runtime, settings = self.monitor, self.runtime, self.monitor.settings
-        assert runtime.url is not None
-        sampler = Sampler(runtime.fps, settings.live_scene_change, settings.live_max_extra_fps)
-        failures = 0
-        last_error = ""
-        while not runtime.stop.is_set():
-            if failures == 0:
-                monitor.set_state(runtime, StreamState.CONNECTING)
-            else:  # with the error that broke the last connection
-                monitor.set_state(runtime, StreamState.RECONNECTING, last_error)
-            source = source_for(
-                runtime.url,
-                connect_timeout=settings.live_connect_timeout,
-                stall_timeout=settings.live_stall_seconds,
-                egress=EgressPolicy.from_settings(settings),  # checked again on each connect
-                max_pixels=settings.live_max_pixels,
-                rtsp_transport=settings.live_rtsp_transport,
-            )
-            base = self.offset
-            last_wall = time.time()
-            gaps = KeyframeGaps(1.0 / runtime.fps)
-            loss = InputLoss()
-            cpu = time.thread_time()
-            try:
-                for item in source.frames():
-                    decoded = time.thread_time()
-                    runtime.cpu["decode"] += decoded - cpu
-                    if settings.live_throttle_seconds:  # a slower machine, on purpose
-                        time.sleep(settings.live_throttle_seconds)
-                    loss.frame(
-                        runtime,
-                        item.stream_time,
-                        skipping=source.keyframes_only,
-                        key_frame=item.key_frame,
-                    )
-                    if item.corrupt:
-                        runtime.corrupt_frames += 1
-                    if runtime.state is not StreamState.LIVE:
-                        monitor.set_state(runtime, StreamState.LIVE)
-                        failures = 0
-                    now = time.time()
-                    last_wall = now
-                    stream_time = base + item.stream_time
-                    self.offset = stream_time
-                    if item.key_frame and settings.live_keyframes_only:
-                        source.keyframes_only = gaps.key_frame(stream_time)
-                        runtime.keyframes_only = source.keyframes_only
-                    reason = sampler.offer(stream_time, item.frame)
-                    if reason is not None:
-                        sample = frame_sample(runtime.id, stream_time, now, reason, item.frame)
-                        monitor.processor.submit(runtime, sample)
-                    cpu = time.thread_time()
-                    runtime.cpu["sample"] += cpu - decoded
-                    if runtime.stop.is_set():
-                        source.close()
-                        break
-            except StreamEnded:
-                monitor.set_state(runtime, StreamState.ENDED, "the stream ended")
-                return
-            except StreamRejected as error:
-                monitor.set_state(runtime, StreamState.FAILED, error.message)
-                return
-            except StreamStalled as error:
-                last_error = error.message
-                monitor.set_state(runtime, StreamState.STALLED, error.message)
-            except StreamUnavailable as error:
-                last_error = error.message
-            except Exception as error:  # a decoder bug must fail this stream only
-                log.exception("stream %d failed", runtime.id)
-                monitor.set_state(runtime, StreamState.FAILED, f"internal error: {error}")
-                return
-            if runtime.stop.is_set():
-                break
-            failures += 1
-            if failures > settings.live_reconnect_attempts:
-                monitor.set_state(
-                    runtime,
-                    StreamState.FAILED,
-                    f"gave up after {failures - 1} reconnection attempts: {last_error}",
-                )
-                return
-            backoff = min(settings.live_reconnect_max_seconds, 0.5 * 2 ** (failures - 1))
-            self.offset += time.time() - last_wall  # stream time keeps running while away
-            if self._wait(backoff):
-                break
-        if not runtime.handing_over:
-            monitor.set_state(runtime, StreamState.ENDED, runtime.stop_reason or "stopped")
 
 
 class Monitor:
@@ -611,38 +91,39 @@ class Monitor:
         #: Lookups and other reads: plain transactions, which never take the write lock.
         self.read_engine = engine
         self.settings = settings
-        #: Alert writes wait briefly for a lock, then go to the retry queue (journaled).
-        self._alert_engine = bounded_writer(engine, self.settings.live_alert_wait_seconds)
-        self._journal: AlertJournal | None = None
-        self._retry: dict[str, RetryItem] = {}
-        self._retry_wake = threading.Event()
-        self._retry_thread: threading.Thread | None = None
         #: Guards per-stream alert bookkeeping (the processor and the retry thread).
         self.alerts_lock = threading.RLock()
+        self._alerts = AlertWriter(
+            engine, settings=settings, lock=self.alerts_lock, on_written=self._written
+        )
         self._own_indexes = indexes is None
         self.indexes = indexes or SignalIndexes(engine, snapshot_dir=self.settings.snapshot_dir)
-        self.matcher = Matcher(self.indexes)
+        self.matcher = Matcher(self.indexes, settings=self.settings)
         self.on_event = on_event
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.runtimes: dict[int, StreamRuntime] = {}
         self.sessions: dict[int, StreamSession] = {}
-        self.processor = Processor(self)
         self._lock = threading.Lock()
         self._events_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._vault: Vault | None = None
-        #: (stream id, metadata, alert id, frames) for the evidence thread; None stops it.
-        self._evidence: queue.Queue[tuple[int, dict[str, Any], int, list[EvidenceFrame]] | None] = (
-            queue.Queue(maxsize=EVIDENCE_QUEUE)
-        )
-        self._evidence_thread: threading.Thread | None = None
+        self._evidence = EvidenceKeeper(self.engine, settings=settings)
         self._deliverer: Deliverer | None = None
         self._deliver = deliver_webhooks
         #: How long an ended or failed stream stays in `runtimes` (None: until close).
         self.keep_finished_seconds = keep_finished_seconds
         #: Frame classifiers run on every sample with pixels (default: the installed ones).
         self.classifiers = installed_classifiers() if classifiers is None else classifiers
+        self.processor = Processor(
+            settings=self.settings,
+            runtimes=self.runtimes,
+            indexes=self.indexes,
+            matcher=self.matcher,
+            read_engine=self.read_engine,
+            classifiers=self.classifiers,
+            alerts_lock=self.alerts_lock,
+            output=self,
+        )
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self) -> Monitor:
@@ -652,22 +133,14 @@ class Monitor:
                 poll_seconds=self.settings.index_poll_seconds,
                 snapshot_seconds=self.settings.index_snapshot_seconds,
             )
-        for entry in self.journal.adopt():  # alerts a stopped process had not written
-            self._retry[entry.key] = RetryItem(entry, None)
-        self._retry_thread = threading.Thread(
-            target=self._retry_loop, name="vangnet-alert-retry", daemon=True
-        )
-        self._retry_thread.start()
+        self._alerts.start()  # with the alerts a stopped process had not written
         self.processor.start()
         if self._deliver:
             self._deliverer = Deliverer(self.engine, settings=self.settings)
             self._deliverer.start(poll_seconds=0.2)
         self._flusher = threading.Thread(target=self._flush_loop, name="vangnet-flush", daemon=True)
         self._flusher.start()
-        self._evidence_thread = threading.Thread(
-            target=self._evidence_loop, name="vangnet-evidence", daemon=True
-        )
-        self._evidence_thread.start()
+        self._evidence.start()
         return self
 
     def close(self, *, end_streams: bool = False, reason: str = "stopped") -> None:
@@ -682,17 +155,9 @@ class Monitor:
         for puller in list(self.sessions.values()):
             puller.thread.join(timeout=self.settings.live_connect_timeout + 5)
         self.processor.stop()
-        if self._evidence_thread is not None:  # preserve what is queued, then stop
-            self._evidence.put(None)
-            self._evidence_thread.join(timeout=60)
+        self._evidence.close()  # preserve what is queued, then stop
         self._stop.set()
-        self._retry_wake.set()
-        if self._retry_thread is not None:
-            self._retry_thread.join(timeout=self.settings.live_alert_wait_seconds + 5)
-        if self._retry_thread is None or not self._retry_thread.is_alive():
-            self._retry_pending(final=True)  # one last try; what fails stays journaled
-        if self._journal is not None:
-            self._journal.close()  # kept on disk while entries are pending
+        self._alerts.close()  # one last try; what fails stays journaled
         if self._flusher is not None:
             self._flusher.join(timeout=5)
         with Session(self.engine) as session:
@@ -774,7 +239,13 @@ class Monitor:
         with self._lock:
             self.runtimes[row.id] = runtime
         if row.kind == "pull":
-            puller = StreamSession(self, runtime, offset=row.stream_time)
+            puller = StreamSession(
+                runtime,
+                settings=self.settings,
+                processor=self.processor,
+                set_state=self.set_state,
+                offset=row.stream_time,
+            )
             self.sessions[row.id] = puller
             puller.thread.start()
         else:
@@ -842,91 +313,14 @@ class Monitor:
 
     # -- alerts: journal first, then the database (retried until written) -----------------
     @property
-    def journal(self) -> AlertJournal:
-        if self._journal is None:
-            self._journal = AlertJournal(self.settings.home)
-        return self._journal
-
-    @property
     def alerts_pending(self) -> int:
         """Alert writes waiting for the database (each is in the on-disk journal)."""
-        return len(self._retry)
+        return self._alerts.pending
 
     def write_alert(self, entry: PendingAlert, context: AlertContext | None) -> None:
-        """Write the alert of ``entry``: journaled (fsync) first, then written; a write that
-        fails (database locked or unreachable) is retried with backoff until it lands."""
-        self.journal.add(entry)
-        # While earlier writes wait for the database, queue this one behind them at once:
-        # the processor does not wait for a lock per alert while the database is busy.
-        recorded = None if self._retry else self._try_write(entry)
-        if recorded is None:
-            with self.alerts_lock:
-                self._retry[entry.key] = RetryItem(entry, context, attempts=1)
-                self._retry[entry.key].next_at = time.monotonic() + 0.2
-                if context is not None:
-                    context.runtime.alerts_pending += 1
-                    context.runtime.dirty = True
-            self._retry_wake.set()
-            return
-        self._written(entry, context, recorded)
-
-    def _try_write(self, entry: PendingAlert) -> alert_service.Recorded | None:
-        try:
-            with Session(self._alert_engine) as session:
-                recorded = alert_service.record(
-                    session,
-                    stream_id=entry.stream_id,
-                    decision=entry.decision,
-                    pdq_by_time=entry.pdq_by_time,
-                    captured_at=entry.captured_at,
-                    actions=entry.actions,
-                    scores=entry.scores,
-                    settings=self.settings,
-                )
-                session.commit()
-        except SQLAlchemyError as error:
-            log.warning(
-                "alert of stream %d (%s item %d) not written yet, will retry: %s",
-                entry.stream_id,
-                entry.decision.bank,
-                entry.decision.content_id,
-                type(error.orig if isinstance(error, DBAPIError) else error).__name__,
-            )
-            return None
-        self.journal.done(entry.key)
-        return recorded
-
-    def _retry_pending(self, *, final: bool = False) -> None:
-        now = time.monotonic()
-        for key, item in list(self._retry.items()):
-            if item.next_at > now and not final:
-                continue
-            recorded = self._try_write(item.entry)
-            if recorded is None:
-                if final:  # still busy: the rest stay journaled for the next process
-                    return
-                item.attempts += 1
-                delay = min(self.settings.live_alert_retry_max_seconds, 0.2 * 2**item.attempts)
-                item.next_at = time.monotonic() + delay
-                if item.attempts % 10 == 0:
-                    log.error("alert write still failing after %d attempts", item.attempts)
-                continue
-            with self.alerts_lock:
-                self._retry.pop(key, None)
-                if item.context is not None:
-                    item.context.runtime.alerts_pending -= 1
-            self._written(item.entry, item.context, recorded)
-
-    def _retry_loop(self) -> None:
-        while not self._stop.is_set():
-            self._retry_wake.wait(timeout=0.1)
-            self._retry_wake.clear()
-            if self._stop.is_set():
-                return
-            try:
-                self._retry_pending()
-            except Exception:  # keep retrying; the entries stay journaled
-                log.exception("alert retry failed")
+        """Write the alert of ``entry`` durably (`AlertWriter.write`); events, webhooks and
+        evidence follow once its row is committed."""
+        self._alerts.write(entry, context)
 
     def _written(
         self,
@@ -1018,48 +412,9 @@ class Monitor:
     def keep_evidence(
         self, runtime: StreamRuntime, alert_id: int, samples: list[Sample], matched: set[float]
     ) -> None:
-        """Queue ``samples`` to be preserved for an alert by the evidence thread: encoding
-        and encrypting full frames takes tens of milliseconds each and must not hold up the
-        samples of every other stream."""
-        frames = [
-            EvidenceFrame(
-                stream_time=s.stream_time,
-                captured_at=datetime.fromtimestamp(s.received_at, UTC),
-                media_type=s.media_type,
-                encode=s.evidence,
-                matched=s.stream_time in matched,
-                pdq=s.pdq,
-            )
-            for s in samples
-            if s.evidence is not None
-        ]
-        if not frames:
-            return
-        try:
-            self._evidence.put_nowait((runtime.id, dict(runtime.metadata), alert_id, frames))
-        except queue.Full:
-            log.error("evidence queue full: %d frames of alert %d not kept", len(frames), alert_id)
-
-    def _evidence_loop(self) -> None:
-        while True:
-            job = self._evidence.get()
-            if job is None:
-                return
-            stream_id, metadata, alert_id, frames = job
-            try:
-                if self._vault is None:
-                    self._vault = Vault.from_settings(self.settings)
-                preserve(
-                    self.engine,
-                    self._vault,
-                    alert_id=alert_id,
-                    stream_id=stream_id,
-                    metadata=metadata,
-                    frames=frames,
-                    settings=self.settings,
-                )
-            except Exception:  # the alert is already durable; evidence failure is logged
-                log.exception("could not preserve evidence for alert %d", alert_id)
+        """Queue ``samples`` to be preserved for an alert by the evidence thread
+        (`EvidenceKeeper`): it must not hold up the samples of every other stream."""
+        self._evidence.keep(runtime, alert_id, samples, matched)
 
     def _copy(self, runtime: StreamRuntime, row: Stream) -> None:
         row.state, row.state_reason = runtime.state.value, runtime.reason

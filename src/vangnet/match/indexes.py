@@ -32,7 +32,10 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as bank_service
+from vangnet.banks.bank import list_banks
+from vangnet.banks.changes import changes_since, last_change_seq
+from vangnet.banks.matchable import current_signals, import_signals
+from vangnet.banks.views import BankView, IndexChange
 from vangnet.errors import VangnetError
 from vangnet.index.base import SignalIndex
 from vangnet.index.registry import get_index
@@ -76,7 +79,7 @@ class SignalIndexes:
         #: signal type -> why its index is not serving
         self.failed: dict[str, str] = {}
         # Bank settings, reloaded with every refresh: lookups read them without a query.
-        self.banks: dict[str, bank_service.BankView] = {}
+        self.banks: dict[str, BankView] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_snapshot = time.monotonic()
@@ -114,7 +117,7 @@ class SignalIndexes:
         with self._write_lock:
             self.failed = dict(failed_signal_types())
             with Session(self._engine) as session:
-                seq = bank_service.last_change_seq(session)
+                seq = last_change_seq(session)
             loaded = self._load_snapshot()
             if loaded is None:
                 self._seq = seq
@@ -128,7 +131,7 @@ class SignalIndexes:
         try:
             index_cls = self._index_class(cls)
             with Session(self._engine) as session:
-                rows = list(bank_service.current_signals(session, signal_type=name))
+                rows = list(current_signals(session, signal_type=name))
             index = index_cls.build(cls, [r.value for r in rows], [r.signal_id for r in rows])
         except Exception as error:  # one broken plug-in never stops the others
             self._fail(name, error)
@@ -142,10 +145,10 @@ class SignalIndexes:
         applied = 0
         with self._write_lock:
             with Session(self._engine) as session:
-                self.banks = {b.name: b for b in bank_service.list_banks(session)}
+                self.banks = {b.name: b for b in list_banks(session)}
             while True:
                 with Session(self._engine) as session:
-                    changes = bank_service.changes_since(session, self._seq, limit=batch)
+                    changes = changes_since(session, self._seq, limit=batch)
                 if not changes:
                     break
                 self._apply(changes)
@@ -155,10 +158,10 @@ class SignalIndexes:
                     break
         return applied
 
-    def _apply(self, changes: list[bank_service.IndexChange]) -> None:
+    def _apply(self, changes: list[IndexChange]) -> None:
         """Apply ``changes`` in order; an ``import`` entry adds every matchable signal of
         the published import it names (read in pages, as it stands now)."""
-        segment: list[bank_service.IndexChange] = []
+        segment: list[IndexChange] = []
         for change in changes:
             if change.op is ChangeOp.IMPORT:
                 self._apply_changes(segment)
@@ -168,11 +171,11 @@ class SignalIndexes:
                 segment.append(change)
         self._apply_changes(segment)
 
-    def _apply_import(self, change: bank_service.IndexChange, *, page: int = 50_000) -> None:
+    def _apply_import(self, change: IndexChange, *, page: int = 50_000) -> None:
         after = 0
         while True:
             with Session(self._engine) as session:
-                rows = bank_service.import_signals(
+                rows = import_signals(
                     session,
                     import_id=change.signal_id,
                     signal_type=change.signal_type,
@@ -181,7 +184,7 @@ class SignalIndexes:
                 )
             self._apply_changes(
                 [
-                    bank_service.IndexChange(
+                    IndexChange(
                         seq=change.seq,
                         op=ChangeOp.ADD,
                         signal_type=change.signal_type,
@@ -197,7 +200,7 @@ class SignalIndexes:
                 return
             after = rows[-1].signal_id
 
-    def _apply_changes(self, changes: list[bank_service.IndexChange]) -> None:
+    def _apply_changes(self, changes: list[IndexChange]) -> None:
         # Group consecutive changes per signal type and operation to use batch updates.
         adds: dict[str, dict[int, str]] = {}
         removes: dict[str, set[int]] = {}
@@ -274,7 +277,7 @@ class SignalIndexes:
             if manifest.get("database") != self._engine.url.render_as_string(hide_password=True):
                 return None
             with Session(self._engine) as session:
-                if bank_service.last_change_seq(session) < int(manifest["seq"]):
+                if last_change_seq(session) < int(manifest["seq"]):
                     return None  # the database was reset since the snapshot
             listed = {str(k): str(v) for k, v in dict(manifest["indexes"]).items()}
             seq = int(manifest["seq"])

@@ -15,7 +15,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as bank_service
+from vangnet.banks.bank import get_bank, list_banks
+from vangnet.banks.matchable import describe_signals
+from vangnet.banks.validation import default_thresholds, documented_settings
+from vangnet.banks.views import BankView, SignalInfo
+from vangnet.config import Settings
 from vangnet.errors import ValidationError
 from vangnet.index.base import Found, MatchRules, RulesOf
 from vangnet.index.frame_index import FrameIndex
@@ -32,11 +36,12 @@ log = logging.getLogger(__name__)
 Rules = MatchRules
 
 
-def bank_rules(bank: bank_service.BankView, signal_type: str) -> MatchRules:
+def bank_rules(bank: BankView, signal_type: str, settings: Settings | None = None) -> MatchRules:
     """The bank's stored rules; a setting it does not store (a bank made before the signal
-    type was installed) takes the default a new bank would get."""
+    type was installed) takes the default a new bank would get under ``settings`` (the
+    caller's; the documented defaults when not given)."""
     cls = get_signal_type(signal_type)
-    defaults = bank_service.default_thresholds().get(signal_type, {})
+    defaults = default_thresholds(settings or documented_settings()).get(signal_type, {})
     cfg: dict[str, Any] = {**defaults, **bank.thresholds.get(signal_type, {})}
     return MatchRules(
         threshold=int(cfg.get("threshold", cls.default_threshold)),
@@ -47,7 +52,7 @@ def bank_rules(bank: bank_service.BankView, signal_type: str) -> MatchRules:
     )
 
 
-def _match(info: bank_service.SignalInfo, signal_type: str, found: Found) -> Match:
+def _match(info: SignalInfo, signal_type: str, found: Found) -> Match:
     return Match(
         bank=info.bank_name,
         content_id=info.content_id,
@@ -71,17 +76,18 @@ class _Judge:
     """Answers an index's `RulesOf` question for one lookup: describes the signal ids once
     (one query per batch) and gives each matchable id its bank's rules."""
 
-    def __init__(self, session: Session, signal_type: str) -> None:
+    def __init__(self, session: Session, signal_type: str, settings: Settings | None) -> None:
         self.session = session
         self.signal_type = signal_type
-        self.infos: dict[int, bank_service.SignalInfo] = {}
+        self.settings = settings
+        self.infos: dict[int, SignalInfo] = {}
         self._rules: dict[str, MatchRules] = {}
 
-    def rules_of(self, banks: Mapping[str, bank_service.BankView]) -> RulesOf:
+    def rules_of(self, banks: Mapping[str, BankView]) -> RulesOf:
         def rules(ids: Sequence[int]) -> dict[int, MatchRules]:
             missing = [i for i in ids if i not in self.infos]
             if missing:
-                self.infos.update(bank_service.describe_signals(self.session, missing))
+                self.infos.update(describe_signals(self.session, missing))
             out: dict[int, MatchRules] = {}
             for i in ids:
                 info = self.infos.get(i)
@@ -89,7 +95,7 @@ class _Judge:
                     continue
                 rule = self._rules.get(info.bank_name)
                 if rule is None:
-                    rule = bank_rules(banks[info.bank_name], self.signal_type)
+                    rule = bank_rules(banks[info.bank_name], self.signal_type, self.settings)
                     self._rules[info.bank_name] = rule
                 out[i] = rule
             return out
@@ -101,33 +107,35 @@ class _Judge:
 
 
 class Matcher:
-    """Matching against every enabled bank (or a chosen few) with per-bank rules."""
+    """Matching against every enabled bank (or a chosen few) with per-bank rules.
 
-    def __init__(self, indexes: SignalIndexes) -> None:
+    ``settings`` (the caller's; the documented defaults when not given) give the rules of a
+    bank made before a signal type was installed (`bank_rules`)."""
+
+    def __init__(self, indexes: SignalIndexes, *, settings: Settings | None = None) -> None:
         self.indexes = indexes
+        self.settings = settings
 
-    def _banks(
-        self, session: Session, only: Iterable[str] | None
-    ) -> dict[str, bank_service.BankView]:
+    def _banks(self, session: Session, only: Iterable[str] | None) -> dict[str, BankView]:
         """Enabled banks (or the chosen ones), from the settings the indexes keep current."""
         known = self.indexes.banks if self.indexes.loaded else {}
         if not known:
-            known = {b.name: b for b in bank_service.list_banks(session)}
+            known = {b.name: b for b in list_banks(session)}
         banks = {n: b for n, b in known.items() if b.enabled}
         if only is not None:
             wanted = set(only)
             for name in wanted - set(known):
-                view = bank_service.get_bank(session, name)  # NotFoundError if unknown
+                view = get_bank(session, name)  # NotFoundError if unknown
                 if view.enabled:
                     banks[name] = view  # created since the last refresh
             banks = {n: b for n, b in banks.items() if n in wanted}
         return banks
 
-    def query_threshold(self, banks: dict[str, bank_service.BankView], signal_type: str) -> int:
+    def query_threshold(self, banks: dict[str, BankView], signal_type: str) -> int:
         cls = get_signal_type(signal_type)
         if not banks:
             return cls.default_threshold
-        return max(bank_rules(b, signal_type).threshold for b in banks.values())
+        return max(bank_rules(b, signal_type, self.settings).threshold for b in banks.values())
 
     def lookup(
         self,
@@ -187,7 +195,7 @@ class Matcher:
         signal_type: str,
         canonical: Sequence[str],
         qualities: Sequence[int | None] | None,
-        chosen: dict[str, bank_service.BankView],
+        chosen: dict[str, BankView],
         variants: Sequence[Sequence[str]] | None,
     ) -> list[list[Match]]:
         """`lookup_many` against one signal type's own index."""
@@ -196,10 +204,12 @@ class Matcher:
         if index is None or not chosen:
             return [[] for _ in canonical]
         threshold = self.query_threshold(chosen, signal_type)
-        judge = _Judge(session, signal_type)
+        judge = _Judge(session, signal_type, self.settings)
         found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
         results = [judge.matches(hits) for hits in found]
-        dihedral = {n: b for n, b in chosen.items() if bank_rules(b, signal_type).dihedral}
+        dihedral = {
+            n: b for n, b in chosen.items() if bank_rules(b, signal_type, self.settings).dihedral
+        }
         if variants and dihedral:
             flat = [(i, cls.validate(v)) for i, vs in enumerate(variants) for v in vs]
             if flat:
@@ -260,7 +270,7 @@ class Matcher:
         index = self.indexes.get(signal_type)
         if not isinstance(index, FrameIndex) or not frames or not chosen:
             return []
-        judge = _Judge(session, signal_type)
+        judge = _Judge(session, signal_type, self.settings)
         found = index.lookup_frames(
             frames, self.query_threshold(chosen, signal_type), judge.rules_of(chosen)
         )

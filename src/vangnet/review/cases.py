@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vangnet.banks import service as banks
+from vangnet.banks.bank import get_bank
 from vangnet.cases.filing import DECIDED_STATES as DECIDED_STATES
 from vangnet.cases.filing import OPEN_STATES as OPEN_STATES
 from vangnet.cases.filing import GroupBy, clean_subject
@@ -471,7 +471,7 @@ def case_profiles(session: Session, case_id: int) -> list[str]:
     profiles = []
     for name in sorted(names):
         try:
-            profile = banks.get_bank(session, name).category_profile
+            profile = get_bank(session, name).category_profile
         except NotFoundError:
             continue
         if profile not in profiles:

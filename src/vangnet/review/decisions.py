@@ -18,8 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
-from vangnet.banks import service as banks
+from vangnet.banks.bank import get_bank
 from vangnet.banks.categories import Category, get_profile
+from vangnet.banks.contents import add_content, set_content_enabled
 from vangnet.cases.filing import DECIDED_STATES, iso, record_event
 from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
@@ -295,7 +296,7 @@ def _disable_matched(session: Session, case: Case, actor: str, note: str | None)
     disabled = []
     for content_id in ids:
         try:
-            view = banks.set_content_enabled(session, content_id, enabled=False)
+            view = set_content_enabled(session, content_id, enabled=False)
         except NotFoundError:
             continue
         disabled.append(content_id)
@@ -335,7 +336,7 @@ def add_to_bank(
     case = get_case(session, case_id)
     if case.status != "confirmed":
         raise ConflictError(f"case {case.id} is {case.status}: only confirmed material is banked")
-    bank_view = banks.get_bank(session, bank)
+    bank_view = get_bank(session, bank)
     category = None
     if case.category:
         profile, _, code = case.category.partition(":")
@@ -347,7 +348,7 @@ def add_to_bank(
     added = []
     for item in chosen:
         signals = signal_values(hash_item(read_item(item.id)))
-        content_id = banks.add_content(
+        content_id = add_content(
             session,
             bank=bank,
             signals=signals,

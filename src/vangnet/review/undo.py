@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
-from vangnet.banks import service as banks
+from vangnet.banks.contents import set_content_enabled
 from vangnet.cases.filing import iso, record_event
 from vangnet.errors import ConflictError, NotFoundError
 from vangnet.review.outcomes import require_reviewable
@@ -116,7 +116,7 @@ def undo(session: Session, case_id: int, *, actor: str) -> dict[str, Any]:
     enabled = []
     for content_id in info.get("disabled_content") or []:
         try:
-            banks.set_content_enabled(session, int(content_id), enabled=True)
+            set_content_enabled(session, int(content_id), enabled=True)
         except NotFoundError:
             continue
         enabled.append(int(content_id))

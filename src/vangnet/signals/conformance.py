@@ -31,7 +31,7 @@ from vangnet.errors import InvalidHashError
 from vangnet.signals.base import BytesHasher, ImageHasher, SignalType
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
-#: what a bank may store per signal type (`vangnet.banks.service`)
+#: what a bank may store per signal type (`vangnet.banks.validation`)
 BANK_RULE_KEYS = frozenset(
     {"threshold", "quality_floor", "dihedral", "query_match_pct", "index_match_pct"}
 )

@@ -80,7 +80,7 @@ class ChangeOp(enum.StrEnum):
     ADD = "add"
     REMOVE = "remove"
     # Every signal of one published import (``signal_id`` holds the import's id): followers
-    # read them with `vangnet.banks.service.import_signals`, so publishing writes one row.
+    # read them with `vangnet.banks.matchable.import_signals`, so publishing writes one row.
     IMPORT = "import"
 
 
@@ -166,7 +166,7 @@ class BankImport(Base):
     """One bulk write (``bank import``, a batch add): its content and signals are written in
     many short transactions marked with its id, and every reader ignores them until one tiny
     transaction sets ``state`` to published. Rows of an import that stopped are removed by
-    the next import (`vangnet.banks.service`)."""
+    the next import (`vangnet.banks.discard`)."""
 
     __tablename__ = "bank_imports"
     __table_args__ = (

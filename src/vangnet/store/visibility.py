@@ -1,6 +1,6 @@
 """Which bank rows readers see: rows added by hand, and rows of published imports.
 
-Bulk writes (`vangnet.banks.service.import_staged`, ``add_many``) write their content and
+Bulk writes (`vangnet.banks.imports.import_staged`, ``add_many``) write their content and
 signals in many short transactions, each row marked with its import's id
 (``bank_content.import_id``, ``content_signals.import_id``). Until one tiny transaction
 marks the import published (``bank_imports.state``), every reader filters them out with

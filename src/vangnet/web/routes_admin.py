@@ -22,7 +22,9 @@ from vangnet.actions import webhooks
 from vangnet.audit import chain
 from vangnet.auth import keys
 from vangnet.auth.roles import USER_ROLES, Permission, Role
-from vangnet.banks import service as banks
+from vangnet.banks import contents as bank_contents
+from vangnet.banks.bank import bank_stats, get_bank, list_banks
+from vangnet.banks.views import BankView, ContentView
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.http.deps import MAX_ID, RowId, SeqNo, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
@@ -75,7 +77,7 @@ def _iso(value: datetime | None) -> str | None:
 # -- bank browser ----------------------------------------------------------------------------
 
 
-def _content_dict(view: banks.ContentView) -> dict[str, Any]:
+def _content_dict(view: ContentView) -> dict[str, Any]:
     return {
         "id": view.id,
         "bank": view.bank_name,
@@ -145,7 +147,7 @@ def _import_history(session: Session, bank: str, limit: int) -> list[dict[str, A
     return found[:limit]
 
 
-def _bank_dict(session: Session, bank: banks.BankView, history: int) -> dict[str, Any]:
+def _bank_dict(session: Session, bank: BankView, history: int) -> dict[str, Any]:
     return {
         "name": bank.name,
         "note": bank.note,
@@ -155,7 +157,7 @@ def _bank_dict(session: Session, bank: banks.BankView, history: int) -> dict[str
         "ratio": bank.matching_enabled_ratio,
         "policy": bank.policy,
         "thresholds": bank.thresholds,
-        "stats": banks.bank_stats(session, bank.name),
+        "stats": bank_stats(session, bank.name),
         "imports": _import_history(session, bank.name, history),
     }
 
@@ -167,10 +169,10 @@ def _banks_page(
     results: list[dict[str, Any]] | None = None
     error: str | None = None
     with Session(svc.engine) as session:
-        rows = [_bank_dict(session, b, 3) for b in banks.list_banks(session)]
+        rows = [_bank_dict(session, b, 3) for b in list_banks(session)]
         if value:
             try:
-                found = banks.find_content_by_signal(session, signal_type, value)
+                found = bank_contents.find_content_by_signal(session, signal_type, value)
             except VangnetError as exc:  # unknown signal type, malformed hash
                 error, status = exc.message, 400
             else:
@@ -208,8 +210,10 @@ async def banks_page(
 
 def _bank_page(svc: Services, name: str, after_id: int) -> dict[str, Any]:
     with Session(svc.engine) as session:
-        bank = _bank_dict(session, banks.get_bank(session, name), 10)
-        entries = banks.list_content(session, bank=name, after_id=after_id, limit=CONTENT_PAGE + 1)
+        bank = _bank_dict(session, get_bank(session, name), 10)
+        entries = bank_contents.list_content(
+            session, bank=name, after_id=after_id, limit=CONTENT_PAGE + 1
+        )
     more = len(entries) > CONTENT_PAGE
     entries = entries[:CONTENT_PAGE]
     return {
@@ -237,8 +241,8 @@ def _set_content_enabled(
     svc: Services, who: WebIdentity, content_id: int, enabled: bool
 ) -> tuple[str, bool]:
     with _writer(svc) as session:
-        before = banks.get_content(session, content_id)
-        after = banks.set_content_enabled(session, content_id, enabled=enabled)
+        before = bank_contents.get_content(session, content_id)
+        after = bank_contents.set_content_enabled(session, content_id, enabled=enabled)
         changed = before.enabled != after.enabled
         if changed:
             chain.record(

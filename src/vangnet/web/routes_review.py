@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from vangnet.audit import chain
 from vangnet.auth import keys
 from vangnet.auth.roles import Permission, has_permission
-from vangnet.banks import service as banks
+from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.evidence.reading import read_evidence
@@ -214,7 +214,7 @@ async def case_page(request: Request, svc: Svc, who: Reviewer, case_id: RowId) -
 
 def _bank_names(svc: Services) -> list[str]:
     with Session(svc.engine) as session:
-        return [b.name for b in banks.list_banks(session)]
+        return [b.name for b in list_banks(session)]
 
 
 # -- media: blurred previews, audited reveals ---------------------------------------------

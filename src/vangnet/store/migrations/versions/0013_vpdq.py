@@ -78,7 +78,7 @@ def _copy_thresholds(source: str, target: str) -> None:
 def _rename(source: str, target: str) -> None:
     """Rename every stored ``source`` signal to ``target`` and log the move for the indexes:
     a remove under the old name for each, an add under the new one for the matchable ones
-    (content enabled, bank matching), as `vangnet.banks.service.current_signals` selects."""
+    (content enabled, bank matching), as `vangnet.banks.matchable.current_signals` selects."""
     conn = op.get_bind()
     if conn.dialect.name == "postgresql":  # the change log's seq order is commit order
         conn.execute(sa.text("LOCK TABLE index_changes IN EXCLUSIVE MODE"))

@@ -1,0 +1,93 @@
+"""What the indexes read: the matchable signals of a type or of one published import, and
+the content, bank and category behind signal ids (to describe a match).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from vangnet.banks.bulk import chunks
+from vangnet.banks.views import CurrentSignal, SignalInfo, category_of
+from vangnet.store.models import Bank, BankContent, ContentSignal
+from vangnet.store.visibility import published_imports, visible
+
+
+def current_signals(session: Session, signal_type: str) -> Iterator[CurrentSignal]:
+    """Every matchable signal of a type: its id, value and bank id (streamed)."""
+    stmt = (
+        select(ContentSignal.id, ContentSignal.value, ContentSignal.bank_id)
+        .join(BankContent, BankContent.id == ContentSignal.content_id)
+        .join(Bank, Bank.id == ContentSignal.bank_id)
+        .where(
+            ContentSignal.signal_type == signal_type,
+            BankContent.enabled.is_(True),
+            Bank.matching_enabled_ratio > 0,
+            visible(ContentSignal.import_id),
+        )
+        .order_by(ContentSignal.id)
+        .execution_options(yield_per=10_000)
+    )
+    for signal_id, value, bank_id in session.execute(stmt):
+        yield CurrentSignal(signal_id, value, bank_id)
+
+
+def import_signals(
+    session: Session, *, import_id: int, signal_type: str, after_id: int = 0, limit: int = 10_000
+) -> list[CurrentSignal]:
+    """The matchable signals of one published import (an ``import`` change-log entry), by
+    id after ``after_id``: what a change-log follower adds for that entry."""
+    stmt = (
+        select(ContentSignal.id, ContentSignal.value, ContentSignal.bank_id)
+        .join(BankContent, BankContent.id == ContentSignal.content_id)
+        .join(Bank, Bank.id == ContentSignal.bank_id)
+        .where(
+            ContentSignal.import_id == import_id,
+            ContentSignal.import_id.in_(published_imports()),
+            ContentSignal.signal_type == signal_type,
+            ContentSignal.id > after_id,
+            BankContent.enabled.is_(True),
+            Bank.matching_enabled_ratio > 0,
+        )
+        .order_by(ContentSignal.id)
+        .limit(limit)
+    )
+    return [CurrentSignal(i, v, b) for i, v, b in session.execute(stmt)]
+
+
+def describe_signals(session: Session, ids: Iterable[int]) -> dict[int, SignalInfo]:
+    """Content, bank and category of each signal id (ids no longer stored are left out)."""
+    wanted = sorted(set(ids))
+    out: dict[int, SignalInfo] = {}
+    for chunk in chunks(wanted):
+        rows = session.execute(
+            select(
+                ContentSignal.id,
+                ContentSignal.signal_type,
+                ContentSignal.value,
+                ContentSignal.content_id,
+                ContentSignal.bank_id,
+                Bank.name,
+                Bank.matching_enabled_ratio,
+                BankContent.category_profile,
+                BankContent.category_code,
+                BankContent.enabled,
+            )
+            .join(BankContent, BankContent.id == ContentSignal.content_id)
+            .join(Bank, Bank.id == ContentSignal.bank_id)
+            .where(ContentSignal.id.in_(chunk), visible(ContentSignal.import_id))
+        )
+        for r in rows:
+            out[r.id] = SignalInfo(
+                signal_id=r.id,
+                signal_type=r.signal_type,
+                value=r.value,
+                content_id=r.content_id,
+                bank_id=r.bank_id,
+                bank_name=r.name,
+                category=category_of(r.category_profile, r.category_code),
+                enabled=bool(r.enabled) and r.matching_enabled_ratio > 0,
+            )
+    return out

@@ -1,0 +1,311 @@
+"""The shared processing stage of every live stream: one batch of samples from pixels (or
+pushed hashes) to matches to decisions.
+
+    Sample queue ─► hash (PDQ, other picture signals) ─► batched index lookup
+                ─► DecisionWindow (per bank rule) ─► alert (handed to the output)
+
+The processor knows nothing of threads per stream, leases or the database beyond its index
+lookups: what it finds goes to a `ProcessorOutput` (the monitor), which writes alerts,
+emits events and keeps evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from PIL import Image
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from vangnet.config import Settings
+from vangnet.live.alert_writes import AlertContext
+from vangnet.live.classifiers import FrameClassifier, classify
+from vangnet.live.decision import Decision, Rule, default_rule, rule_for
+from vangnet.live.journal import PendingAlert, new_key
+from vangnet.live.runtime import StreamRuntime
+from vangnet.live.samples import Sample
+from vangnet.match.indexes import SignalIndexes
+from vangnet.match.results import Match
+from vangnet.match.service import Matcher, bank_rules
+from vangnet.signals.base import ImageHasher
+from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
+from vangnet.signals.registry import signal_types
+
+log = logging.getLogger(__name__)
+
+
+class ProcessorOutput(Protocol):
+    """Where the processor hands what it finds (the monitor implements it)."""
+
+    def emit(self, runtime: StreamRuntime, event: str, stream_time: float, **data: Any) -> None:
+        """An event of the stream (``match``, ``falling_behind``, ``caught_up``)."""
+
+    def write_alert(self, entry: PendingAlert, context: AlertContext | None) -> None:
+        """Write a decision's alert durably (the processor does not wait for it to land)."""
+
+    def keep_evidence(
+        self, runtime: StreamRuntime, alert_id: int, samples: list[Sample], matched: set[float]
+    ) -> None:
+        """Keep ``samples`` as evidence of alert ``alert_id``."""
+
+
+class Processor:
+    """The shared stage: hash queued samples, look them up in one batch, decide, alert.
+
+    It takes the samples of ``runtimes`` (the streams running here, shared with the
+    monitor, which adds and removes them), matches them with ``matcher`` against
+    ``indexes`` (lookups read through ``read_engine``) and hands events, alerts and evidence
+    to ``output``. ``alerts_lock`` guards the per-stream alert bookkeeping it shares with
+    whoever writes the alerts."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        runtimes: Mapping[int, StreamRuntime],
+        indexes: SignalIndexes,
+        matcher: Matcher,
+        read_engine: Engine,
+        classifiers: tuple[FrameClassifier, ...],
+        alerts_lock: threading.RLock,
+        output: ProcessorOutput,
+    ) -> None:
+        self.settings = settings
+        self.runtimes = runtimes
+        self.indexes = indexes
+        self.matcher = matcher
+        self.read_engine = read_engine
+        self.classifiers = classifiers
+        self.alerts_lock = alerts_lock
+        self.output = output
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def submit(self, runtime: StreamRuntime, sample: Sample) -> None:
+        with self._cond:
+            runtime.queue.append(sample)
+            while len(runtime.queue) > self.settings.live_queue_samples:
+                runtime.queue.popleft()  # the oldest: keep up with live
+                runtime.dropped += 1
+            runtime.dirty = True
+            self._cond.notify()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="vangnet-processor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _take(self) -> list[tuple[StreamRuntime, Sample]]:
+        with self._cond:
+            while not self._stopping:
+                batch = [
+                    (rt, rt.queue.popleft())
+                    for rt in list(self.runtimes.values())
+                    for _ in range(len(rt.queue))
+                ]
+                if batch:
+                    return batch
+                self._cond.wait(timeout=0.5)
+        return []
+
+    def _run(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            try:
+                self.process(batch)
+            except Exception:  # one bad batch must not stop every stream
+                log.exception("live processing failed for a batch of %d samples", len(batch))
+
+    def process(self, batch: list[tuple[StreamRuntime, Sample]]) -> None:
+        indexes = self.indexes
+        banks = {n: b for n, b in indexes.banks.items() if b.enabled}
+        dihedral = any(bank_rules(b, "pdq", self.settings).dihedral for b in banks.values())
+        values, qualities, variants = [], [], []
+        started = time.thread_time()
+        for _, sample in batch:
+            if sample.pdq is None and sample.pixels is not None:
+                if dihedral:
+                    hashes, quality = dihedral_hashes(sample.pixels)
+                    sample.pdq, sample.quality = hashes[0], quality
+                    variants.append(hashes[1:])
+                else:
+                    sample.pdq, sample.quality = hash_pixels(sample.pixels)
+                    variants.append([])
+            else:
+                variants.append([])
+            values.append(sample.pdq or "0" * 64)
+            qualities.append(sample.quality)
+        if self.classifiers:
+            for _, sample in batch:
+                if sample.pixels is not None:
+                    sample.scores = classify(sample.pixels, self.classifiers)
+        hashed = time.thread_time()
+        with Session(self.read_engine) as session:  # a read: no write lock, ever
+            found = self.matcher.lookup_many(
+                session,
+                signal_type=PdqSignal.name,
+                values=values,
+                qualities=qualities,
+                variants=variants,
+            )
+            self._other_image_signals(session, batch, found)
+        looked_up = time.thread_time()
+        share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
+        for runtime, _ in batch:
+            runtime.cpu["hash"] += (hashed - started) * share
+            runtime.cpu["lookup"] += (looked_up - hashed) * share
+        defaults = {c: default_rule(self.settings, high_confidence=c) for c in (False, True)}
+        rules = {
+            n: rule_for(b.policy, default=defaults[b.high_confidence]) for n, b in banks.items()
+        }
+        for (runtime, sample), matches in zip(batch, found, strict=True):
+            self._after_lookup(runtime, sample, matches, rules)
+
+    def _other_image_signals(
+        self,
+        session: Session,
+        batch: list[tuple[StreamRuntime, Sample]],
+        found: list[list[Match]],
+    ) -> None:
+        """Every other installed picture hasher (a plug-in's perceptual hash or embedding)
+        whose index holds values: hash the decoded samples and add its matches. A plug-in
+        that fails is logged and skipped; PDQ matching goes on."""
+        indexes = self.indexes
+        for name, cls in signal_types().items():
+            if name == PdqSignal.name or not issubclass(cls, ImageHasher):
+                continue
+            index = indexes.indexes.get(name)
+            if index is None or not len(index) or name in indexes.failed:
+                continue
+            pictures = [(i, s.pixels) for i, (_, s) in enumerate(batch) if s.pixels is not None]
+            if not pictures:
+                return
+            try:
+                values = [cls.hash_picture(Image.fromarray(px))[0] for _, px in pictures]
+                more = self.matcher.lookup_many(session, signal_type=name, values=values)
+            except Exception:
+                log.exception("live matching on signal type %s failed; skipped", name)
+                continue
+            for (i, _), matches in zip(pictures, more, strict=True):
+                if matches:
+                    seen = {(m.bank, m.content_id) for m in found[i]}
+                    found[i].extend(m for m in matches if (m.bank, m.content_id) not in seen)
+
+    def _after_lookup(
+        self, runtime: StreamRuntime, sample: Sample, matches: list[Any], rules: dict[str, Rule]
+    ) -> None:
+        decide = time.thread_time()
+        runtime.window.rules = rules
+        runtime.samples += 1
+        origin = sample.received_at - sample.stream_time
+        if runtime.origin is None or origin < runtime.origin:
+            runtime.origin = origin
+        runtime.stream_time = max(runtime.stream_time, sample.stream_time)
+        runtime.sample_times.append(time.time())
+        runtime.recent.append(sample)
+        depth = max([self.settings.live_evidence_before + 1, *(r.window for r in rules.values())])
+        while len(runtime.recent) > depth:
+            runtime.recent.popleft()
+        if matches:
+            runtime.matches += 1
+        for m in matches:
+            self.output.emit(
+                runtime,
+                "match",
+                sample.stream_time,
+                bank=m.bank,
+                content_id=m.content_id,
+                distance=m.distance,
+                category=m.category,
+                reason=sample.reason.value,
+                **({"scores": sample.scores} if sample.scores else {}),
+            )
+        self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
+        for decision in runtime.window.add(sample.stream_time, matches):
+            self._alert(runtime, sample, decision)
+        done = time.time()
+        runtime.latencies.append(done - sample.received_at)
+        behind = done - (runtime.origin + sample.stream_time)
+        runtime.behind.append(behind)
+        self._check_behind(runtime, sample, behind)
+        runtime.cpu["decide"] += time.thread_time() - decide
+        runtime.dirty = True
+
+    def _check_behind(self, runtime: StreamRuntime, sample: Sample, behind: float) -> None:
+        """Flag a stream that cannot keep up with live (and clear the flag once it has)."""
+        runtime.behind_now = behind
+        limit = self.settings.live_behind_limit_seconds
+        if not runtime.falling_behind and behind > limit:
+            runtime.falling_behind = True
+            log.warning("stream %d is %.1f s behind live: add capacity", runtime.id, behind)
+            self.output.emit(
+                runtime,
+                "falling_behind",
+                sample.stream_time,
+                behind_live_s=round(behind, 3),
+                limit_s=limit,
+                input_lost_seconds=round(runtime.lost_seconds, 3),
+                dropped=runtime.dropped,
+                reason=f"processed {behind:.1f} s behind live (limit {limit:g} s): "
+                "this worker cannot keep up; add capacity or lower the sample rate",
+            )
+            runtime.dirty = True  # saved by the monitor's flusher within a second
+        elif runtime.falling_behind and behind < limit / 2:
+            runtime.falling_behind = False
+            self.output.emit(
+                runtime, "caught_up", sample.stream_time, behind_live_s=round(behind, 3)
+            )
+            runtime.dirty = True  # saved by the monitor's flusher within a second
+
+    def _alert(self, runtime: StreamRuntime, sample: Sample, decision: Decision) -> None:
+        by_time = {s.stream_time: s for s in runtime.recent}
+        bank = self.indexes.banks.get(decision.bank)
+        actions = list(bank.policy.get("actions", [])) if bank else []
+        entry = PendingAlert(
+            key=new_key(),
+            stream_id=runtime.id,
+            decision=decision,
+            pdq_by_time={
+                t: (s.pdq or "0" * 64, s.quality or 0)
+                for t, s in by_time.items()
+                if s.pdq is not None
+            },
+            captured_at={t: datetime.fromtimestamp(s.received_at, UTC) for t, s in by_time.items()},
+            actions=actions,
+            scores=sample.scores or None,
+        )
+        before = list(runtime.recent)[-(self.settings.live_evidence_before + 1) :]
+        self.output.write_alert(entry, AlertContext(runtime, sample.stream_time, by_time, before))
+
+    def _keep_after(
+        self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
+    ) -> None:
+        """The samples after an alert, kept as its evidence (``live_evidence_after``)."""
+        with self.alerts_lock:
+            self._keep_after_locked(runtime, sample, matched)
+
+    def _keep_after_locked(
+        self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
+    ) -> None:
+        for alert_id, remaining in list(runtime.after.items()):
+            if remaining <= 0:
+                del runtime.after[alert_id]
+                continue
+            key = next((k for k, v in runtime.alert_ids.items() if v == alert_id), None)
+            was_match = {sample.stream_time} if key in matched else set()
+            self.output.keep_evidence(runtime, alert_id, [sample], was_match)
+            runtime.after[alert_id] = remaining - 1
