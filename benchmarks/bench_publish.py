@@ -44,9 +44,13 @@ from vangnet.banks import imports
 from vangnet.banks.bank import bank_stats, create_bank, update_bank
 from vangnet.banks.formats.base import BankRecord
 from vangnet.banks.imports import import_staged
+from vangnet.config import Settings
 from vangnet.match.indexes import SignalIndexes
 from vangnet.store.db import make_engine, writer
 from vangnet.store.migrate import upgrade
+
+#: What ``vangnet bank import`` uses: the documented default of ``bank_import_chunk``
+CHUNK = Settings.model_construct().bank_import_chunk
 
 PG_ADMIN_URL = os.environ.get(
     "VANGNET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -131,7 +135,7 @@ def measure(url: str, size: int) -> dict[str, Any]:
         try:
             with Probe(engine, size) as probe:
                 started = time.monotonic()
-                result = import_staged(engine, bank="BIG", records=hashes(size))
+                result = import_staged(engine, bank="BIG", records=hashes(size), chunk=CHUNK)
                 elapsed = time.monotonic() - started
         finally:
             imports.publish = publish  # type: ignore[assignment]

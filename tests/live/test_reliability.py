@@ -37,6 +37,7 @@ from vangnet.live.alerts import list_alerts
 from vangnet.live.monitor import Monitor
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.samples import Sample
+from vangnet.live.states import StreamState
 from vangnet.store.models import Alert, Stream
 
 SECRET_KEY = "s3cret-stream-key"
@@ -395,3 +396,33 @@ def test_overload_drops_the_oldest_samples_and_still_alerts(
     assert [(e["stream"], e["content_id"]) for e in events if e["event"] == "alert"] == [
         (stream_id, content_id)
     ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_sample_counted_while_the_stream_row_is_written_is_saved_too(
+    db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The processor counts samples while the flusher writes the stream's row: a count that
+    lands between the copy and the commit is saved by the next flush, also after the stream
+    ended (it was once lost: the row kept samples=1 while the stream had counted 3)."""
+    monitor = Monitor(db_engine, on_event=lambda _: None, settings=get_settings()).start()
+    try:
+        stream_id = monitor.add_stream(None)  # a pushed stream: nothing else counts here
+        runtime = monitor.runtime(stream_id)
+        copy = monitor._copy
+        raced: list[bool] = []
+
+        def copy_then_count(rt: StreamRuntime, row: Stream) -> None:
+            copy(rt, row)
+            if not raced:  # the processor, on its own thread, right after the copy
+                raced.append(True)
+                rt.samples += 1
+                rt.dirty = True
+
+        monkeypatch.setattr(monitor, "_copy", copy_then_count)
+        monitor.set_state(runtime, StreamState.ENDED, "the stream ended")  # writes the row
+        assert raced and runtime.samples == 1
+        assert wait_for(lambda: _stream(db_engine, stream_id).samples == 1, timeout=10)
+    finally:
+        monitor.close()
+    assert _stream(db_engine, stream_id).state == "ended"

@@ -431,16 +431,25 @@ class Monitor:
             row.desired = "stop"
 
     def _persist(self, runtime: StreamRuntime) -> None:
-        with Session(self.engine) as session:
-            row = session.get(Stream, runtime.id)
-            if row is not None:
-                self._copy(runtime, row)
-                if row.desired == "run":
-                    row.worker = self.worker
-                    row.lease_until = utcnow() + timedelta(seconds=self.settings.live_lease_seconds)
-                session.commit()
-                stop_asked = row.desired == "stop" and not runtime.state.finished
+        # Clean before the copy, not after the commit: a sample counted while this write is
+        # under way marks the runtime dirty again, so the next flush saves it (clearing the
+        # flag afterwards lost such updates for good once the stream had ended).
         runtime.dirty = False
+        try:
+            with Session(self.engine) as session:
+                row = session.get(Stream, runtime.id)
+                if row is not None:
+                    self._copy(runtime, row)
+                    if row.desired == "run":
+                        row.worker = self.worker
+                        row.lease_until = utcnow() + timedelta(
+                            seconds=self.settings.live_lease_seconds
+                        )
+                    session.commit()
+                    stop_asked = row.desired == "stop" and not runtime.state.finished
+        except BaseException:
+            runtime.dirty = True  # not saved: the next flush tries again
+            raise
         if row is not None and stop_asked and not runtime.stop.is_set():
             self.stop_stream(runtime.id, "stopped by request")
 
