@@ -50,6 +50,7 @@ def _triage_cli(db_url: str, folder: Path, case: str, **env: str) -> dict[str, A
     return summary
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # a settings test: one store
 def test_a_tracer_threshold_set_in_the_environment_changes_what_triage_traces(
     db_url: str, db_engine: Engine, shared_data: Path, tmp_path: Path
 ) -> None:
