@@ -12,7 +12,7 @@ from vangnet.banks.categories import Category
 from vangnet.banks.formats import get_format, sniff
 from vangnet.cli.context import lazy_banks as banks
 from vangnet.cli.context import session
-from vangnet.cli.hash_cmd import hash_one, iter_files, progress
+from vangnet.cli.hash_cmd import HashFailure, hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
 from vangnet.config import get_settings
 from vangnet.errors import ExitCode
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from vangnet.banks.service import BankView
+    from vangnet.signals.hashes import Hashes
 
 
 def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
@@ -404,8 +405,6 @@ def bank_add(
     Example: vangnet bank add KNOWN_SERIES ./seized/ --category vics:1 --source CASE-123
     Example: vangnet bank add KNOWN_VIDEOS clip.mp4 --fps 10   (smaller, coarser bank)
     """
-    from vangnet.hashing import signal_values
-
     files = list(iter_files(paths))
     failed = 0
     hashed: list[tuple[Path, dict[str, str]]] = []
@@ -418,14 +417,14 @@ def bank_add(
             for path in files:
                 result = hash_one(path, video_fps=fps, for_bank=True)
                 bar.advance(task)
-                if "error" in result:
+                if isinstance(result, HashFailure):
                     failed += 1
                     if as_json:
-                        print_json(result)
+                        print_json(result.to_json())
                     else:
-                        err_console.print(f"{path}: {result['error']['message']}", highlight=False)
+                        err_console.print(f"{path}: {result.error['message']}", highlight=False)
                     continue
-                hashed.append((path, signal_values(result)))
+                hashed.append((path, result.signal_values()))
         with session() as s:  # one short transaction: all files or none
             content_ids = [
                 banks.add_content(
@@ -489,15 +488,19 @@ def bank_rehash(
     with user_errors(as_json=as_json):
         with session() as s:  # closed before hashing: no lock is held while files are read
             banks.get_bank(s, name)
-        hashed: list[dict[str, Any]] = []
+        hashed: list[Hashes] = []
         with progress() as bar:
             task = bar.add_task("hashing", total=len(files))
             for path in files:
                 result = hash_one(path, video_fps=fps, for_bank=True)
                 bar.advance(task)
-                if "error" in result or not result.get("vpdq"):
+                if isinstance(result, HashFailure) or not result.video_frames.get("vpdq"):
                     unreadable += 1
-                    error = result.get("error") or {"code": "not_video", "message": "not a video"}
+                    error = (
+                        result.error
+                        if isinstance(result, HashFailure)
+                        else {"code": "not_video", "message": "not a video"}
+                    )
                     outcomes.append({"path": str(path), "error": error})
                     continue
                 hashed.append(result)
@@ -508,12 +511,12 @@ def bank_rehash(
                     unknown += 1
                     message = f"no content in {name} has this file's digest"
                     outcomes.append(
-                        {"path": result["path"], "error": {"code": "not_found", "message": message}}
+                        {"path": result.path, "error": {"code": "not_found", "message": message}}
                     )
                     continue
                 outcomes.append(
                     {
-                        "path": result["path"],
+                        "path": result.path,
                         "content_ids": done.content_ids,
                         "signals": done.signals,
                     }

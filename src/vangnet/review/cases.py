@@ -34,6 +34,8 @@ from vangnet.match.results import Match
 from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, PriorityWeights, priority
+from vangnet.signals.hashes import Hashes
+from vangnet.signals.registry import signal_types
 from vangnet.store.models import (
     Alert,
     AlertFrame,
@@ -394,14 +396,16 @@ def intake_upload(
     entry: VaultEntry,
     media_type: str,
     filename: str | None,
-    hashes: Mapping[str, Any],
+    hashes: Hashes | Mapping[str, str],
     matches: Iterable[Match],
     subject: Mapping[str, Any] | None,
     actor: str,
     group_by: str,
 ) -> Case:
     """File an upload that matched: its bytes are already sealed in the vault (``entry``);
-    here its evidence row, custody, the case and its matches are written (no commit)."""
+    here its evidence row, custody, the case and its matches are written (no commit).
+    ``hashes``: the upload's `Hashes`, or its signal values by type (as banks store them)."""
+    signals = hashes.signal_values() if isinstance(hashes, Hashes) else dict(hashes)
     facts = clean_subject(subject)
     found = list(matches)
     key = group_key(group_by, subject=facts, sha256=entry.sha256)
@@ -416,9 +420,9 @@ def intake_upload(
         filename=(filename or "upload")[:255],
         captured_at=received,
         sha256=entry.sha256,
-        md5=str(hashes.get("md5") or "") or None,
-        sha1=str(hashes.get("sha1") or "") or None,
-        pdq=str(hashes.get("pdq") or "") or None,
+        md5=signals.get("md5") or None,
+        sha1=signals.get("sha1") or None,
+        pdq=signals.get("pdq") or None,
         size=entry.size,
         vault_name=entry.name,
         matched=True,
@@ -426,7 +430,7 @@ def intake_upload(
     )
     session.add(item)
     session.flush()
-    add_item_signals(session, item, hashes)
+    add_item_signals(session, item, signals)
     session.add(
         CustodyEvent(
             evidence_id=item.id,
@@ -683,13 +687,13 @@ def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]
 ITEM_COLUMNS = ("md5", "sha1", "sha256", "pdq")
 
 
-def add_item_signals(session: Session, item: EvidenceItem, hashes: Mapping[str, Any]) -> None:
-    """Store the item's hashes of every registered signal type that has no column of its
-    own (plug-ins included) as `EvidenceSignal` rows."""
-    from vangnet.hashing import signal_values
-
-    for name, value in signal_values(dict(hashes)).items():
-        if name not in ITEM_COLUMNS:
+def add_item_signals(session: Session, item: EvidenceItem, signals: Mapping[str, str]) -> None:
+    """Store the item's values (``signals``: by signal type, as `Hashes.signal_values` gives
+    them) of every registered signal type that has no column of its own (plug-ins included)
+    as `EvidenceSignal` rows."""
+    installed = signal_types()
+    for name, value in signals.items():
+        if name in installed and name not in ITEM_COLUMNS:
             session.add(EvidenceSignal(evidence_id=item.id, signal_type=name, value=value))
 
 

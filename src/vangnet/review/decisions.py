@@ -22,7 +22,6 @@ from vangnet.banks import service as banks
 from vangnet.banks.categories import Category, get_profile
 from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
-from vangnet.hashing import signal_values
 from vangnet.jsonlimits import check_text
 from vangnet.review import outcomes
 from vangnet.review.cases import (
@@ -33,6 +32,7 @@ from vangnet.review.cases import (
     get_case,
     iso,
 )
+from vangnet.signals.hashes import Hashes
 from vangnet.store.models import DECISIONS, Alert, Case, CaseMatch, Decision, utcnow
 
 MAX_NOTE = 4000
@@ -332,7 +332,7 @@ def add_to_bank(
     bank: str,
     actor: str,
     read_item: Callable[[int], bytes],
-    hash_item: Callable[[bytes], dict[str, Any]],
+    hash_item: Callable[[bytes], Hashes],
     items: Sequence[int] | None = None,
 ) -> list[int]:
     """Bank the media of a confirmed case so it is matched from then on; returns the content
@@ -352,7 +352,7 @@ def add_to_bank(
         raise ValidationError(f"case {case.id} holds no media to bank")
     added = []
     for item in chosen:
-        signals = signal_values(hash_item(read_item(item.id)))
+        signals = hash_item(read_item(item.id)).signal_values()
         content_id = banks.add_content(
             session,
             bank=bank,
