@@ -68,7 +68,7 @@ def vangnet_hash_file() -> tuple[Hasher | None, str | None]:
         return None, f"{common.NOT_AVAILABLE} ({type(exc).__name__})"
 
     def run(path: Path) -> str:
-        return str(hash_file(path, settings=get_settings()).get("pdq") or "")
+        return hash_file(path, settings=get_settings()).value("pdq") or ""
 
     return run, None
 

@@ -3,9 +3,17 @@
 Library API::
 
     import vangnet
-    vangnet.hash_file("photo.jpg")        # same keys as `vangnet hash --json`
+    from vangnet.config import Settings
+
+    hashes = vangnet.hash_file("photo.jpg", settings=Settings())  # a `Hashes`
+    hashes.values["pdq"], hashes.qualities["pdq"]  # typed: values by signal type, qualities
+    hashes.to_json()                       # the dict it returned before: `vangnet hash --json`
     index = vangnet.PDQIndex.build(hexes)  # exact Hamming search over PDQ hashes
     index.query(hexes[0], threshold=31)    # -> [(id, distance), ...]
+
+`hash_file` returns a `vangnet.signals.hashes.Hashes` (it used to return the JSON dict of
+``vangnet hash --json``; ``Hashes.to_json()`` gives that dict, key for key, and
+``Hashes.from_json`` reads it back).
 """
 
 from __future__ import annotations

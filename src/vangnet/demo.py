@@ -22,7 +22,7 @@ from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
-from vangnet.hashing import hash_bytes, signal_values
+from vangnet.hashing import hash_bytes
 from vangnet.review import users
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
@@ -127,7 +127,7 @@ def prepare_demo(settings: Settings) -> DemoInfo:
                 add_content(
                     session,
                     bank=DEMO_BANK,
-                    signals=signal_values(hashed),
+                    signals=hashed.signal_values(),
                     category=Category.parse("vics:1"),
                     source="vangnet demo",
                     series="demo-drawings",
@@ -149,7 +149,7 @@ def prepare_demo(settings: Settings) -> DemoInfo:
     folder.mkdir(parents=True, exist_ok=True)
     query_path = folder / "query.jpg"
     query_path.write_bytes(data)
-    pdq = hash_bytes(data, settings=settings, path=str(query_path))["pdq"]
+    pdq = hash_bytes(data, settings=settings, path=str(query_path)).values["pdq"]
     base = f"http://{settings.host}:{settings.port}"
     text = f"""
 Vangnet demo: bank {DEMO_BANK} holds {PICTURES} drawn pictures.

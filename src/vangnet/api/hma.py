@@ -31,11 +31,12 @@ from vangnet.banks.bank import (
 from vangnet.banks.contents import add_content, delete_content, get_content
 from vangnet.banks.views import BankView
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
-from vangnet.hashing import hash_bytes, signal_values
+from vangnet.hashing import hash_bytes
 from vangnet.http.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.jsonlimits import check_json
 from vangnet.match.results import Match
 from vangnet.signals.base import ContentType
+from vangnet.signals.hashes import Hashes
 from vangnet.signals.registry import signal_types
 
 router = APIRouter(tags=["HMA-compatible"])
@@ -81,9 +82,9 @@ def _audited_bank(session: Session, bank: BankView) -> dict[str, Any]:
     }
 
 
-def signals_of(hashed: dict[str, Any], types: str | None = None) -> dict[str, str]:
+def signals_of(hashed: Hashes, types: str | None = None) -> dict[str, str]:
     """The signal values of a `hash_bytes` result, as HMA reports them (one string each)."""
-    out = signal_values(hashed)
+    out = hashed.signal_values()
     if types is not None:
         wanted = [t.strip() for t in types.split(",") if t.strip()]
         if not wanted:
@@ -95,7 +96,7 @@ def signals_of(hashed: dict[str, Any], types: str | None = None) -> dict[str, st
     return out
 
 
-async def _hash_upload(request: Request, svc: Services) -> dict[str, Any]:
+async def _hash_upload(request: Request, svc: Services) -> Hashes:
     parts = [
         p
         for p in await read_multipart(request, limit=svc.settings.max_upload_bytes)
@@ -111,8 +112,8 @@ async def _hash_upload(request: Request, svc: Services) -> dict[str, Any]:
     hashed = await run_in_threadpool(
         hash_bytes, bytes(part.data), settings=svc.settings, path=part.filename or "-"
     )
-    if hashed["content_type"] != part.name:
-        raise ValidationError(f"the upload is a {hashed['content_type']}, not a {part.name}")
+    if hashed.content_type.value != part.name:
+        raise ValidationError(f"the upload is a {hashed.content_type.value}, not a {part.name}")
     return hashed
 
 

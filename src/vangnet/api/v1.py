@@ -35,6 +35,7 @@ from vangnet.http.deps import (
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
 from vangnet.review import cases
+from vangnet.signals.hashes import Hashes
 from vangnet.store.db import writer
 
 router = APIRouter(prefix="/v1", tags=["native"])
@@ -150,7 +151,8 @@ async def _upload(request: Request, svc: Services) -> tuple[bytes, str]:
 async def hash_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, Any]:
     """Hash an upload (raw body or one multipart file); nothing is stored."""
     data, name = await _upload(request, svc)
-    return await run_in_threadpool(hash_bytes, data, settings=svc.settings, path=name)
+    hashed = await run_in_threadpool(hash_bytes, data, settings=svc.settings, path=name)
+    return hashed.to_json()
 
 
 @router.post("/match")
@@ -175,13 +177,12 @@ async def match_upload(
     hashed = await run_in_threadpool(
         hash_bytes, data, settings=svc.settings, path=name, dihedral=True
     )
-    variants = hashed.pop("pdq_dihedral", None) or []
-    matches = svc.matcher.match_hashed(session, hashed, banks=bank, variants=variants)
-    out: dict[str, Any] = {"hashes": hashed, "matches": [m.to_dict() for m in matches]}
-    if matches and record:
+    lookup = svc.matcher.lookup_hashes(session, hashed, banks=bank)
+    out = lookup.to_json()
+    if lookup.matches and record:
         subject = {"account": account, "platform": platform, "content_id": content_id, "ip": ip}
         out["case_id"] = await run_in_threadpool(
-            _file_upload, svc, data, name, hashed, matches, subject, who.actor
+            _file_upload, svc, data, name, lookup.hashes, list(lookup.matches), subject, who.actor
         )
     return out
 
@@ -190,12 +191,12 @@ def _file_upload(
     svc: Services,
     data: bytes,
     name: str,
-    hashed: dict[str, Any],
+    hashed: Hashes,
     matches: list[Match],
     subject: dict[str, Any],
     actor: str,
 ) -> int:
-    entry = seal_upload(svc.vault(), data, hashed["sha256"])
+    entry = seal_upload(svc.vault(), data, hashed.values["sha256"])
     try:
         with Session(writer(svc.engine)) as session:
             case = cases.intake_upload(

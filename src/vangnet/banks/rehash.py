@@ -10,14 +10,13 @@ the same exact digest (SHA-256, else MD5, else SHA-1) gets its ``vpdq`` and ``vp
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy.orm import Session
 
 from vangnet.banks.contents import find_content_by_signal, replace_signals
 from vangnet.errors import ValidationError
-from vangnet.hashing import signal_values
 from vangnet.signals.base import FrameHashes
+from vangnet.signals.hashes import Hashes
 from vangnet.signals.registry import signal_types
 
 #: Exact digests tried, in order, to find the bank content a file was banked as.
@@ -35,20 +34,21 @@ class Rehashed:
     signals: list[str]
 
 
-def rehash_content(session: Session, *, bank: str, hashed: dict[str, Any]) -> Rehashed:
-    """Give ``bank``'s content with the digest of ``hashed`` (a `vangnet.hashing.hash_file`
+def rehash_content(session: Session, *, bank: str, hashed: Hashes) -> Rehashed:
+    """Give ``bank``'s content with the digest of ``hashed`` (the `vangnet.hashing.hash_file`
     result of a video) the per-frame signals of ``hashed``. No content: nothing changes.
     The caller commits."""
-    if not hashed.get("vpdq"):
-        raise ValidationError(f"{hashed.get('path', 'input')}: not a video (no vpdq frames)")
+    if not hashed.video_frames.get("vpdq"):
+        raise ValidationError(f"{hashed.path}: not a video (no vpdq frames)")
     installed = signal_types()
     frames = {n for n, cls in installed.items() if issubclass(cls, FrameHashes)}
-    values = {n: v for n, v in signal_values(hashed).items() if n in frames}
+    values = {n: v for n, v in hashed.signal_values().items() if n in frames}
     types = (frames & set(STANDARD)) | set(values)
     content_ids: list[int] = []
     for digest in DIGESTS:
-        if digest in installed and hashed.get(digest):
-            found = find_content_by_signal(session, digest, hashed[digest], bank=bank)
+        value = hashed.value(digest)
+        if digest in installed and value:
+            found = find_content_by_signal(session, digest, value, bank=bank)
             content_ids = [c.id for c in found]
             if content_ids:
                 break

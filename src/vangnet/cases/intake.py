@@ -91,13 +91,14 @@ class Grouping:
 
 @dataclass(frozen=True)
 class SealedItem:
-    """A piece of media already sealed in the vault (``entry``), with its hashes of every
-    signal type (``md5``, ``sha1``, ``pdq``, plug-ins: the JSON of `hash_bytes`)."""
+    """A piece of media already sealed in the vault (``entry``), with its values of every
+    signal type (``md5``, ``sha1``, ``pdq``, plug-ins), as banks store them
+    (`Hashes.signal_values`)."""
 
     entry: VaultEntry
     media_type: str
     filename: str | None
-    hashes: Mapping[str, Any]
+    hashes: Mapping[str, str]
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import typer
 from vangnet.banks.categories import Category
 from vangnet.banks.formats import get_format, sniff
 from vangnet.cli.context import session
-from vangnet.cli.hash_cmd import hash_one, iter_files, progress
+from vangnet.cli.hash_cmd import HashFailure, hash_one, iter_files, progress
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
 from vangnet.config import get_settings
 from vangnet.errors import ExitCode
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from vangnet.banks.views import BankView, ImportResult
+    from vangnet.signals.hashes import Hashes
 
 
 def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
@@ -425,7 +426,6 @@ def bank_add(
     """
     from vangnet.banks.bank import get_bank
     from vangnet.banks.contents import add_content
-    from vangnet.hashing import signal_values
 
     files = list(iter_files(paths))
     failed = 0
@@ -439,14 +439,14 @@ def bank_add(
             for path in files:
                 result = hash_one(path, video_fps=fps, for_bank=True)
                 bar.advance(task)
-                if "error" in result:
+                if isinstance(result, HashFailure):
                     failed += 1
                     if as_json:
-                        print_json(result)
+                        print_json(result.to_json())
                     else:
-                        err_console.print(f"{path}: {result['error']['message']}", highlight=False)
+                        err_console.print(f"{path}: {result.error['message']}", highlight=False)
                     continue
-                hashed.append((path, signal_values(result)))
+                hashed.append((path, result.signal_values()))
         with session() as s:  # one short transaction: all files or none
             content_ids = [
                 add_content(
@@ -511,15 +511,19 @@ def bank_rehash(
     with user_errors(as_json=as_json):
         with session() as s:  # closed before hashing: no lock is held while files are read
             get_bank(s, name)
-        hashed: list[dict[str, Any]] = []
+        hashed: list[Hashes] = []
         with progress() as bar:
             task = bar.add_task("hashing", total=len(files))
             for path in files:
                 result = hash_one(path, video_fps=fps, for_bank=True)
                 bar.advance(task)
-                if "error" in result or not result.get("vpdq"):
+                if isinstance(result, HashFailure) or not result.video_frames.get("vpdq"):
                     unreadable += 1
-                    error = result.get("error") or {"code": "not_video", "message": "not a video"}
+                    error = (
+                        result.error
+                        if isinstance(result, HashFailure)
+                        else {"code": "not_video", "message": "not a video"}
+                    )
                     outcomes.append({"path": str(path), "error": error})
                     continue
                 hashed.append(result)
@@ -530,12 +534,12 @@ def bank_rehash(
                     unknown += 1
                     message = f"no content in {name} has this file's digest"
                     outcomes.append(
-                        {"path": result["path"], "error": {"code": "not_found", "message": message}}
+                        {"path": result.path, "error": {"code": "not_found", "message": message}}
                     )
                     continue
                 outcomes.append(
                     {
-                        "path": result["path"],
+                        "path": result.path,
                         "content_ids": done.content_ids,
                         "signals": done.signals,
                     }

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -12,6 +13,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from vangnet.cli.output import err_console, print_json, table
 from vangnet.config import get_settings
 from vangnet.errors import ExitCode, MediaError, VangnetError
+from vangnet.media.sniff import ContentType
+
+if TYPE_CHECKING:
+    from vangnet.signals.hashes import Hashes
 
 
 def iter_files(paths: list[Path]) -> Iterator[Path]:
@@ -25,14 +30,26 @@ def iter_files(paths: list[Path]) -> Iterator[Path]:
             yield path
 
 
+@dataclass(frozen=True, slots=True)
+class HashFailure:
+    """A file that could not be hashed: its path and the error (``code``, ``message``)."""
+
+    path: str
+    error: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON line printed for it: ``{"path", "error": {"code", "message"}}``."""
+        return {"path": self.path, "error": dict(self.error)}
+
+
 def hash_one(
     path: Path,
     *,
     all_frames: bool = False,
     video_fps: float | None = None,
     for_bank: bool = False,
-) -> dict[str, Any]:
-    """Hash one file; a failure becomes ``{"path", "error": {"code", "message"}}``."""
+) -> Hashes | HashFailure:
+    """Hash one file; a failure becomes a `HashFailure`."""
     from vangnet.hashing import hash_file
 
     try:
@@ -46,9 +63,9 @@ def hash_one(
             for_bank=for_bank,
         )
     except VangnetError as error:
-        return {"path": str(path), "error": error.to_dict()}
+        return HashFailure(str(path), error.to_dict())
     except OSError as error:
-        return {"path": str(path), "error": {"code": "unreadable_file", "message": str(error)}}
+        return HashFailure(str(path), {"code": "unreadable_file", "message": str(error)})
 
 
 def progress() -> Progress:
@@ -83,19 +100,18 @@ def hash_command(
         for path in files:
             result = hash_one(path, all_frames=all_frames)
             bar.advance(task)
-            if "error" in result:
+            if isinstance(result, HashFailure):
                 failed += 1
             if as_json:
-                print_json(result)
-            elif "error" in result:
-                rows.append(
-                    [str(path), "error", result["error"]["code"], result["error"]["message"]]
-                )
-            elif result["content_type"] == "video":
-                rows.append([str(path), "video", f"{len(result['vpdq'])} frames", result["md5"]])
+                print_json(result.to_json())
+            elif isinstance(result, HashFailure):
+                rows.append([str(path), "error", result.error["code"], result.error["message"]])
+            elif result.content_type is ContentType.VIDEO:
+                frames = len(result.video_frames["vpdq"])
+                rows.append([str(path), "video", f"{frames} frames", result.values["md5"]])
             else:
-                pdq = f"{result['pdq']} (q={result['pdq_quality']})"
-                rows.append([str(path), "photo", pdq, result["md5"]])
+                pdq = f"{result.values['pdq']} (q={result.qualities['pdq']})"
+                rows.append([str(path), "photo", pdq, result.values["md5"]])
     if not as_json:
         table(None, ["path", "type", "pdq / vpdq", "md5 / error"], rows)
     if failed:

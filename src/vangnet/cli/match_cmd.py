@@ -52,8 +52,7 @@ def match_command(
                     if not path.exists():
                         raise MediaError(f"no such file: {path}")
                     hashed = hash_file(path, settings=get_settings(), dihedral=True)
-                    variants = hashed.pop("pdq_dihedral", None) or []
-                    matches = matcher.match_hashed(session, hashed, banks=bank, variants=variants)
+                    lookup = matcher.lookup_hashes(session, hashed, banks=bank)
                 except (VangnetError, OSError) as error:
                     failed += 1
                     err = (
@@ -67,10 +66,10 @@ def match_command(
                         rows.append([str(path), "error", err["code"], err["message"], ""])
                     continue
                 if as_json:
-                    print_json({**hashed, "matches": [m.to_dict() for m in matches]})
-                elif not matches:
+                    print_json(lookup.to_json_line())
+                elif not lookup.matches:
                     rows.append([str(path), "no match", "", "", ""])
-                for m in matches if not as_json else []:
+                for m in lookup.matches if not as_json else ():
                     rows.append(
                         [
                             str(path),

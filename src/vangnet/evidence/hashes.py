@@ -4,24 +4,24 @@ signal type (plug-ins included) as an `EvidenceSignal` row."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from vangnet.signals.registry import signal_types
 from vangnet.store.models import EvidenceItem, EvidenceSignal
 
 #: signal types an evidence item keeps in columns of its own; every other one is a row
 ITEM_COLUMNS = ("md5", "sha1", "sha256", "pdq")
 
 
-def add_item_signals(session: Session, item: EvidenceItem, hashes: Mapping[str, Any]) -> None:
-    """Store the item's hashes of every registered signal type that has no column of its
-    own (plug-ins included) as `EvidenceSignal` rows."""
-    from vangnet.hashing import signal_values  # decoders load only when an item is filed
-
-    for name, value in signal_values(dict(hashes)).items():
-        if name not in ITEM_COLUMNS:
+def add_item_signals(session: Session, item: EvidenceItem, signals: Mapping[str, str]) -> None:
+    """Store the item's values (``signals``: by signal type, as `Hashes.signal_values` gives
+    them) of every registered signal type that has no column of its own (plug-ins included)
+    as `EvidenceSignal` rows."""
+    installed = signal_types()
+    for name, value in signals.items():
+        if name in installed and name not in ITEM_COLUMNS:
             session.add(EvidenceSignal(evidence_id=item.id, signal_type=name, value=value))
 
 

@@ -55,7 +55,7 @@ def record_upload(
     case_id: int,
     media_type: str,
     filename: str | None,
-    hashes: Mapping[str, Any],
+    hashes: Mapping[str, str],
     received_at: datetime,
     details: Mapping[str, Any],
     actor: str,

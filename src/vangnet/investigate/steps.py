@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vangnet.investigate.triage import Options
     from vangnet.investigate.tuning import TriageTuning
+    from vangnet.signals.hashes import Hashes
 
 Step = Callable[[bytes, dict[str, Any], "Options"], dict[str, Any]]
 
@@ -22,7 +23,8 @@ def metadata_step(data: bytes, context: dict[str, Any], options: Options) -> dic
         return {}
     from vangnet.investigate.metadata import extract
 
-    pdq = (context.get("hashed") or {}).get("pdq")
+    hashed: Hashes | None = context.get("hashed")
+    pdq = hashed.value("pdq") if hashed is not None else None
     return {"metadata": extract(data, pdq=pdq, options=options.tuning.metadata).to_dict()}
 
 

@@ -20,11 +20,11 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -38,8 +38,13 @@ from vangnet.investigate.sources import Entry, forget, walk
 from vangnet.investigate.tuning import TriageTuning
 from vangnet.media.limits import MediaLimits, media_limits
 from vangnet.media.limits import configure as configure_media
+from vangnet.media.sniff import ContentType
 from vangnet.store.db import writer
 from vangnet.store.models import TriageItem, TriageRun, utcnow
+
+if TYPE_CHECKING:
+    from vangnet.signals.hashes import Hashes
+    from vangnet.signals.vpdq import VpdqFrame
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +215,12 @@ def analyse(
             out["status"] = "failed"
             out["reason"] = out.pop("note", "not decodable")
         return out
-    variants = hashed.pop("pdq_dihedral", None)
-    if variants:
-        out["findings"] = {"pdq_dihedral": variants}
-    out["hashed"] = {k: v for k, v in hashed.items() if k not in ("path",)}
-    out.update({k: hashed[k] for k in ("md5", "sha1", "sha256")})
-    out["kind"] = "photo" if hashed.get("content_type") == "photo" else "video"
+    if hashed.dihedral:
+        out["findings"] = {"pdq_dihedral": list(hashed.dihedral)}
+    hashed = replace(hashed, dihedral=())
+    out["hashed"] = hashed
+    out.update({k: hashed.values[k] for k in ("md5", "sha1", "sha256")})
+    out["kind"] = "photo" if hashed.content_type is ContentType.PHOTO else "video"
     context: dict[str, Any] = {"kind": out["kind"], "hashed": hashed}
     for step in _steps():
         try:
@@ -266,12 +271,12 @@ class _Pending:
 
 
 def _row(case_id: int, run_id: int, entry: Entry, result: dict[str, Any]) -> TriageItem:
-    hashed = result.get("hashed") or {}
+    hashed: Hashes | None = result.get("hashed")
     metadata = result.get("metadata") or {}
     problems = result.get("problems")
     if problems:
         metadata = {**metadata, "problems": problems}
-    vpdq = hashed.get("vpdq")
+    vpdq = hashed.video_frames.get("vpdq") if hashed is not None else None
     return TriageItem(
         case_id=case_id,
         run_id=run_id,
@@ -290,8 +295,8 @@ def _row(case_id: int, run_id: int, entry: Entry, result: dict[str, Any]) -> Tri
         md5=result.get("md5"),
         sha1=result.get("sha1"),
         sha256=result.get("sha256"),
-        pdq=hashed.get("pdq"),
-        pdq_quality=hashed.get("pdq_quality"),
+        pdq=hashed.value("pdq") if hashed is not None else None,
+        pdq_quality=hashed.quality("pdq") if hashed is not None else None,
         vpdq=_serialize_vpdq(vpdq) if vpdq else None,
         item_metadata=metadata,
         text=result.get("text"),
@@ -303,10 +308,10 @@ def _row(case_id: int, run_id: int, entry: Entry, result: dict[str, Any]) -> Tri
     )
 
 
-def _serialize_vpdq(frames: list[dict[str, Any]]) -> str:
+def _serialize_vpdq(frames: Sequence[VpdqFrame]) -> str:
     from vangnet.signals import vpdq
 
-    return vpdq.serialize(vpdq.frames_of(frames))
+    return vpdq.serialize(list(frames))
 
 
 def _failure(entry: Entry, reason: str) -> dict[str, Any]:

@@ -1,9 +1,12 @@
-"""What a match is."""
+"""What a match is, and the answer for one hashed file (`Lookup`)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vangnet.signals.hashes import Hashes
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,3 +28,23 @@ class Match:
         if self.query_match_pct is None:
             del data["query_match_pct"], data["index_match_pct"]
         return data
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """The answer for one hashed file: its hashes and the banked items they matched (per
+    signal type, and for a video per frame signal, in the order the matcher found them)."""
+
+    hashes: Hashes
+    matches: tuple[Match, ...]
+
+    def match_dicts(self) -> list[dict[str, Any]]:
+        return [m.to_dict() for m in self.matches]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``/v1/match`` object: ``{"hashes": {...}, "matches": [...]}``."""
+        return {"hashes": self.hashes.to_json(), "matches": self.match_dicts()}
+
+    def to_json_line(self) -> dict[str, Any]:
+        """A line of ``vangnet match --json``: the hashes' keys, then ``matches``."""
+        return {**self.hashes.to_json(), "matches": self.match_dicts()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -20,13 +21,12 @@ from vangnet.banks.matchable import describe_signals
 from vangnet.banks.validation import default_thresholds, documented_settings
 from vangnet.banks.views import BankView, SignalInfo
 from vangnet.config import Settings
-from vangnet.errors import ValidationError
 from vangnet.index.base import Found, MatchRules, RulesOf
 from vangnet.index.frame_index import FrameIndex
 from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
-from vangnet.match.results import Match
-from vangnet.signals import vpdq
+from vangnet.match.results import Lookup, Match
 from vangnet.signals.base import FrameHashes
+from vangnet.signals.hashes import Hashes
 from vangnet.signals.registry import get_signal_type, signal_types
 from vangnet.signals.vpdq import VpdqFrame
 
@@ -279,18 +279,17 @@ class Matcher:
     def match_hashed(
         self,
         session: Session,
-        hashed: dict[str, Any],
+        hashed: Hashes,
         *,
         banks: Iterable[str] | None = None,
         variants: Sequence[str] = (),
     ) -> list[Match]:
-        """Matches for a `hash_file`/`hash_bytes` result: exact digests plus PDQ or vPDQ."""
-        if "error" in hashed:
-            raise ValidationError("cannot match a file that failed to hash")
+        """Matches for the `Hashes` of a file: exact digests plus PDQ or vPDQ (``variants``:
+        other PDQ hashes of the photo, e.g. its dihedral variants, matched as ``pdq``)."""
         chosen = list(banks) if banks is not None else None
         out: list[Match] = []
         for name, cls in signal_types().items():
-            value = hashed.get(name)
+            value = hashed.value(name)
             if value is None or issubclass(cls, FrameHashes):
                 continue  # videos below
             try:
@@ -299,7 +298,7 @@ class Matcher:
                         session,
                         signal_type=name,
                         value=value,
-                        quality=hashed.get(f"{name}_quality"),
+                        quality=hashed.quality(name),
                         banks=chosen,
                         variants=variants if name == "pdq" else (),
                     )
@@ -309,9 +308,18 @@ class Matcher:
         # Videos: each per-frame signal against its own index and those it is matched with
         # (the standard vpdq and, for a video with bars, vpdq_cropped against both).
         queries = [
-            (name, vpdq.frames_of(hashed.get(name) or []))
+            (name, list(hashed.video_frames.get(name, ())))
             for name, cls in signal_types().items()
             if issubclass(cls, FrameHashes)
         ]
         out.extend(self._match_frames(session, queries, chosen))
         return out
+
+    def lookup_hashes(
+        self, session: Session, hashed: Hashes, *, banks: Iterable[str] | None = None
+    ) -> Lookup:
+        """The answer for one file (``vangnet match``, ``/v1/match``): its hashes and their
+        matches. A photo's `Hashes.dihedral` variants, when computed, are matched as PDQ and
+        left out of the answer's hashes."""
+        matches = self.match_hashed(session, hashed, banks=banks, variants=hashed.dihedral)
+        return Lookup(replace(hashed, dihedral=()), tuple(matches))

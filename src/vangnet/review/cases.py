@@ -28,6 +28,7 @@ from vangnet.match.results import Match
 from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, PriorityWeights, priority
+from vangnet.signals.hashes import Hashes
 from vangnet.store.models import (
     AuditEntry,
     Bank,
@@ -52,7 +53,7 @@ def intake_upload(
     entry: VaultEntry,
     media_type: str,
     filename: str | None,
-    hashes: Mapping[str, Any],
+    hashes: Hashes | Mapping[str, str],
     matches: Iterable[Match],
     subject: Mapping[str, Any] | None,
     actor: str,
@@ -61,11 +62,12 @@ def intake_upload(
     """File an upload that matched: its bytes are already sealed in the vault (``entry``,
     `vangnet.evidence.sealing.seal_upload`); here its evidence row, custody, the case and
     its matches are written (no commit)."""
+    signals = hashes.signal_values() if isinstance(hashes, Hashes) else dict(hashes)
     intake = Intake(
         source=Source.UPLOAD,
         grouping=Grouping(group_by=cast(GroupBy, group_by)),
         subject=dict(subject or {}),
-        items=(SealedItem(entry, media_type, filename, hashes),),
+        items=(SealedItem(entry, media_type, filename, signals),),
         matches=tuple(matches),
         actor=actor,
     )

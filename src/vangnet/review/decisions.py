@@ -24,10 +24,10 @@ from vangnet.banks.contents import add_content, set_content_enabled
 from vangnet.cases.filing import DECIDED_STATES, iso, record_event
 from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
-from vangnet.hashing import signal_values
 from vangnet.jsonlimits import check_text
 from vangnet.review import outcomes
 from vangnet.review.cases import case_items, case_profiles, get_case
+from vangnet.signals.hashes import Hashes
 from vangnet.store.models import DECISIONS, Alert, Case, CaseMatch, Decision, utcnow
 
 MAX_NOTE = 4000
@@ -327,7 +327,7 @@ def add_to_bank(
     bank: str,
     actor: str,
     read_item: Callable[[int], bytes],
-    hash_item: Callable[[bytes], dict[str, Any]],
+    hash_item: Callable[[bytes], Hashes],
     items: Sequence[int] | None = None,
 ) -> list[int]:
     """Bank the media of a confirmed case so it is matched from then on; returns the content
@@ -347,7 +347,7 @@ def add_to_bank(
         raise ValidationError(f"case {case.id} holds no media to bank")
     added = []
     for item in chosen:
-        signals = signal_values(hash_item(read_item(item.id)))
+        signals = hash_item(read_item(item.id)).signal_values()
         content_id = add_content(
             session,
             bank=bank,

@@ -168,8 +168,8 @@ def hash_video_variants(
 
 
 def frames_of(items: list[dict[str, Any]]) -> list[VpdqFrame]:
-    """Frames from the ``vpdq`` (or ``vpdq_cropped``, ``vpdq_regions``) list of a
-    `vangnet.hashing.hash_bytes` result."""
+    """Frames from the ``vpdq`` (or ``vpdq_cropped``, ``vpdq_regions``) list of a hash
+    result's JSON (`vangnet.signals.hashes.Hashes.to_json`)."""
     return [
         VpdqFrame(
             int(i["frame"]),
