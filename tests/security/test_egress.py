@@ -359,7 +359,7 @@ def test_rtmps_certificates_are_verified(
         client.headers["X-API-Key"] = admin_key
         r = client.post("/v1/streams", json={"url": f"rtmps://127.0.0.1:{probe.port}/live/key"})
         assert r.status_code == 201, r.text
-        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=10)
+        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=30)
         sent_rtmp = probe.first_bytes[0][:1] == b"\x03"
     assert sent_rtmp is trusted, probe.first_bytes
 

@@ -158,7 +158,7 @@ def test_rtmps_sends_sni_and_checks_the_certificate_against_the_host_name(
         client.headers["X-API-Key"] = admin_key
         url = f"rtmps://localhost:{probe.port}/live/key"
         assert client.post("/v1/streams", json={"url": url}).status_code == 201
-        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=10)
+        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=30)
         assert probe.first_bytes[0][:1] == b"\x03", probe.first_bytes
     assert names[:1] == ["localhost"]
 
