@@ -238,7 +238,7 @@ class TlsProbe:
             try:
                 # generous: on a loaded machine the relay's TLS and FFmpeg's first bytes can
                 # take seconds; a client that does not trust the certificate hangs up at once
-                conn.settimeout(20)
+                conn.settimeout(45)
                 with self.context.wrap_socket(conn, server_side=True) as tls:
                     try:
                         self.first_bytes.append(tls.recv(64))

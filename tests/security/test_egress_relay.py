@@ -153,12 +153,12 @@ def test_rtmps_sends_sni_and_checks_the_certificate_against_the_host_name(
         client = make_client(
             egress_allow=["loopback"],
             egress_ca_file=tmp_path / "tls" / "cert.pem",
-            **{**FAST, "live_connect_timeout": 10.0},
+            **{**FAST, "live_connect_timeout": 30.0},
         )
         client.headers["X-API-Key"] = admin_key
         url = f"rtmps://localhost:{probe.port}/live/key"
         assert client.post("/v1/streams", json={"url": url}).status_code == 201
-        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=30)
+        assert poll(lambda: len(probe.first_bytes) >= 1, timeout=60)
         assert probe.first_bytes[0][:1] == b"\x03", probe.first_bytes
     assert names[:1] == ["localhost"]
 
