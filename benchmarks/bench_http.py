@@ -122,6 +122,9 @@ def run(*, size: int = 1_000_000, quick: bool = False, seed: int = 20261129) -> 
     home = Path(tempfile.mkdtemp(prefix="vangnet-bench-http-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
     env.update({"VANGNET_HOME": str(home), "VANGNET_LOG_LEVEL": "warning"})
+    # the server's throughput, not the per-key request limit (a deployment sets its own):
+    # with the default limit about half of the 8-client requests were refused with 429
+    env["VANGNET_KEY_RATE_PER_SECOND"] = "0"
     proc: subprocess.Popen[bytes] | None = None
     try:
         stored, qhex, planted = bench_index.make_data(size, bench_index.N_QUERIES, seed)
