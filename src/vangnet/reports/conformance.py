@@ -25,9 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vangnet.errors import NotFoundError, ValidationError
-from vangnet.reports.formats import CaseDocument, RenderOptions, ReportFormat, as_report_format
-
-_NAME = re.compile(r"[a-z][a-z0-9_-]{0,7}")  # the reports table keeps kinds of 8 characters
+from vangnet.reports.formats import (
+    NAME_RULE,
+    CaseDocument,
+    RenderOptions,
+    ReportFormat,
+    as_report_format,
+)
 
 AT = "2026-11-29T17:40:01+00:00"
 
@@ -89,8 +93,8 @@ def check_report_format(
         as_report_format(cls, repr(cls))
     except Exception as error:
         raise _fail(cls, f"the registry refuses it: {error}") from error
-    if not _NAME.fullmatch(cls.name):
-        raise _fail(cls, "name must be lower-case, at most 8 characters")
+    if not NAME_RULE.fullmatch(cls.name):
+        raise _fail(cls, "name must be lower-case, at most 48 characters")
     if not re.fullmatch(r"[a-z]+/[a-z0-9.+-]+(; ?charset=[a-z0-9-]+)?", cls.media_type):
         raise _fail(cls, f"media_type {cls.media_type!r} is not a media type")
     if not re.fullmatch(r"[a-z0-9]{1,8}", cls.extension):

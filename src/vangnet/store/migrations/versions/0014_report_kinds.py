@@ -2,7 +2,7 @@
 
 A report's kind is ``ncmec`` or the name of a report format in the registry (entry-point
 group ``vangnet.report_formats``), which the database cannot list: the application checks it
-(`vangnet.reports.service.require_kind`) before a row is written. ``kind`` grows from 8 to 64
+(`vangnet.reports.service.require_format`) before a row is written. ``kind`` grows from 8 to 64
 characters to hold any registry name. The ``status`` check stays. Existing rows are kept as
 they are.
 
