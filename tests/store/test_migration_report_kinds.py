@@ -133,9 +133,9 @@ def test_downgrade_refuses_while_plug_in_reports_exist(old_url: str) -> None:
             conn.execute(_reports.insert(), [_row(r) for r in OLD_ROWS])
         upgrade(old_url)
         _insert(engine, id=6, kind="testcsv", status="built")
-        with pytest.raises(RuntimeError, match=r"1 of 'testcsv'.*nothing was changed"):
-            with engine.begin() as conn:
-                command.downgrade(alembic_config(conn), _previous())
+        refused = pytest.raises(RuntimeError, match=r"1 of 'testcsv'.*nothing was changed")
+        with refused, engine.begin() as conn:
+            command.downgrade(alembic_config(conn), _previous())
         assert current_revision(old_url) == REVISION
         assert len(_rows(engine)) == 6
 
