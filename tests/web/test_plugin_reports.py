@@ -105,7 +105,15 @@ def test_the_registry_refuses_bad_format_names() -> None:
     class Upper(ItemCsv):
         name = "CSV"
 
-    for cls in (Ncmec, TooLong, Upper):
+    class Quoted(ItemCsv):
+        name = "quoted"
+        extension = 'csv"'
+
+    class Header(ItemCsv):
+        name = "header"
+        media_type = "text/csv\r\nX-Injected: 1"
+
+    for cls in (Ncmec, TooLong, Upper, Quoted, Header):
         with pytest.raises(PluginError):
             register_report_format(cls)
         assert cls.name not in report_formats()

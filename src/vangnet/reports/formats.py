@@ -33,6 +33,9 @@ GROUP = "vangnet.report_formats"
 #: A format's name: it is the ``kind`` of the reports it files (64 characters in the table)
 #: and part of the audit action ``report.NAME`` (64 characters), hence at most 48.
 NAME_RULE = re.compile(r"[a-z][a-z0-9_-]{0,47}")
+#: A format's ``media_type`` (sent as the HTTP Content-Type) and ``extension`` (file names).
+MEDIA_TYPE_RULE = re.compile(r"[a-z]+/[a-z0-9.+-]+(; ?charset=[a-z0-9-]+)?")
+EXTENSION_RULE = re.compile(r"[a-z0-9]{1,8}")
 #: Kinds of report that are not formats: ``ncmec`` is the CyberTipline workflow.
 RESERVED = frozenset({"ncmec"})
 
@@ -138,6 +141,13 @@ def as_report_format(obj: object, label: str) -> type[ReportFormat]:
         )
     if cls.name in RESERVED:
         raise PluginError(f"{label}: {cls.name!r} is the NCMEC workflow, not a format name")
+    media_type, extension = getattr(cls, "media_type", None), getattr(cls, "extension", None)
+    if not isinstance(media_type, str) or not MEDIA_TYPE_RULE.fullmatch(media_type):
+        raise PluginError(f"{label}: media_type {str(media_type)[:80]!r} is not a media type")
+    if not isinstance(extension, str) or not EXTENSION_RULE.fullmatch(extension):
+        raise PluginError(
+            f"{label}: extension must be 1-8 lower-case letters or digits, without the dot"
+        )
     return cls
 
 
