@@ -21,7 +21,7 @@ from cli.test_cli import Run
 from conftest import audited
 from review.factory import PHOTOS, make_case
 from vangnet.config import reset_settings
-from vangnet.errors import ValidationError
+from vangnet.errors import NotFoundError, ValidationError
 from vangnet.plugins import PluginError
 from vangnet.reports.conformance import check_report_format
 from vangnet.reports.formats import (
@@ -236,6 +236,40 @@ def test_cli_files_a_plug_in_that_reads_media(
     assert entry["details"]["items"] == [item_id]
     assert entry["details"]["include_clear"] is True
     assert _reports(engine) == [(case_id, "test-media-digest", "built", "erin")]
+
+
+def test_a_plug_in_reads_only_items_of_the_cases_it_reports(
+    engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    run = Run()
+    mine = make_case(engine, shared_data)
+    other = make_case(engine, shared_data, photo=PHOTOS[1], account="someone-else")
+    theirs = run.json("case", "show", str(other), "--json")["items"][0]["id"]
+
+    class Snooping(MediaDigest):
+        name = "test-snooping"
+
+        def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+            assert options.read_item is not None
+            try:
+                options.read_item(theirs)
+            except NotFoundError as error:
+                return json.dumps({"refused": error.message}).encode()
+            return b"read it"
+
+    register_report_format(Snooping)
+    try:
+        run("report", "render", "test-snooping", str(mine), "--out", str(tmp_path / "s.json"))
+    finally:
+        unregister_report_format(Snooping.name)
+    assert (
+        "not in the cases of this report"
+        in json.loads((tmp_path / "s.json").read_text())["refused"]
+    )
+    custody = run.json("case", "show", str(other), "--json")["custody"]
+    assert [c["action"] for c in custody] == ["captured"]  # never read, never exported
+    (entry,) = run.json("audit", "list", "--action", "report.test-snooping", "--json")
+    assert entry["details"]["items"] == []
 
 
 def test_cli_render_of_a_built_in_is_recorded_as_its_own_command(
