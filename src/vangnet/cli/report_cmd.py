@@ -1,4 +1,5 @@
-"""`vangnet report ncmec|vics|html|pdf`: reports of cases, each recorded and audited.
+"""`vangnet report ncmec|vics|html|pdf|render|formats`: reports of cases, each recorded and
+audited. ``render FORMAT`` files a report of any format in the registry (plug-ins too).
 
 Output goes to stdout, or with ``--out`` to a file written beside and renamed into place
 (a failure leaves no partial file); the report is recorded only when its output was made.
@@ -14,7 +15,7 @@ import typer
 
 from vangnet.cli.audit_cmd import AsOption, actor_of, write_atomically
 from vangnet.cli.context import open_engine, session
-from vangnet.cli.output import console, err_console, print_json, user_errors
+from vangnet.cli.output import console, err_console, print_json, table, user_errors
 from vangnet.config import get_settings
 from vangnet.errors import ExitCode
 from vangnet.review.priority import PriorityWeights
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 report_app = typer.Typer(
-    help="Reports: NCMEC CyberTipline, Project VIC VICS, HTML/PDF case report.",
+    help="Reports: NCMEC CyberTipline, Project VIC VICS, HTML/PDF case report, plug-in formats.",
     no_args_is_help=True,
 )
 
@@ -262,3 +263,105 @@ def report_pdf(
     Example: vangnet report pdf 12 --out case12.pdf
     """
     _document("pdf", case, out, include_clear, actor)
+
+
+@report_app.command("render")
+def report_render(
+    format_name: str = typer.Argument(
+        ..., metavar="FORMAT", help="Report format (see `vangnet report formats`)."
+    ),
+    case_refs: list[str] = typer.Argument(..., metavar="CASE...", help="Case ids or keys."),
+    out: Path | None = OutOption,
+    include_clear: bool = IncludeClear,
+    profile: str = typer.Option("US", "--profile", help="VICS profile: US, UK, CUSTOM, Default."),
+    actor: AsOption = None,
+) -> None:
+    """File a report of any installed format, plug-ins included: recorded (one report per
+    case, kind = FORMAT), audited as report.FORMAT, with the case timeline and custody, as
+    the built-in commands do. An unknown FORMAT records nothing (exit 4).
+
+    Example: vangnet report render html 12 --out case12.html
+    Example: vangnet report render mycsv 12 14 --out cases.csv
+    """
+    from vangnet.errors import ValidationError
+    from vangnet.reports import service as reporting
+    from vangnet.review import cases
+    from vangnet.store.vault import Vault
+
+    with user_errors():
+        who = actor_of(actor)
+        fmt = reporting.require_format(format_name)  # before anything is read or recorded
+        textual = fmt.media_type.startswith("text/") or "json" in fmt.media_type
+        if out is None and not textual and sys.stdout.isatty():
+            raise ValidationError(
+                f"a {fmt.name} report is {fmt.media_type}: write it to a file with --out"
+            )
+        vault = Vault.from_settings(get_settings()) if fmt.reads_media else None
+        with session() as s:
+            ids = [cases.resolve_case(s, ref).id for ref in case_refs]
+            filed = reporting.file_report(
+                s,
+                vault,
+                fmt.name,
+                ids,
+                actor=who,
+                include_clear=include_clear,
+                profile=profile,
+                weights=PriorityWeights.from_settings(get_settings()),
+            )
+            _deliver(s, filed.data, out)
+    if out is not None:
+        numbers = ", ".join(str(i) for i in filed.report_ids)
+        err_console.print(
+            f"{fmt.name} report of {len(filed.case_ids)} case(s) written to {out} "
+            f"(report {numbers})",
+            highlight=False,
+        )
+
+
+@report_app.command("formats")
+def report_formats_cmd(
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per format."),
+) -> None:
+    """The report formats `vangnet report render` can file (built-in and plug-in), and the
+    plug-ins that failed to load. NCMEC is not a format: see `vangnet report ncmec`.
+
+    Example: vangnet report formats --json
+    """
+    from vangnet.reports.formats import failed_report_formats, report_formats
+
+    rows = [
+        {
+            "name": name,
+            "description": cls.description,
+            "media_type": cls.media_type,
+            "extension": cls.extension,
+            "max_cases": cls.max_cases,
+            "reads_media": cls.reads_media,
+            "built_in": cls.__module__ == "vangnet.reports.formats",
+        }
+        for name, cls in sorted(report_formats().items())
+    ]
+    failed = failed_report_formats()
+    if as_json:
+        for row in rows:
+            print_json(row)
+        for name, why in sorted(failed.items()):
+            print_json({"name": name, "failed": why})
+        return
+    table(
+        "Report formats (vangnet report render FORMAT CASE...)",
+        ["format", "cases", "media", "file", "description"],
+        [
+            [
+                row["name"],
+                f"1-{row['max_cases']}",
+                "previews" if row["reads_media"] else "no",
+                f".{row['extension']}",
+                str(row["description"]) + ("" if row["built_in"] else " (plug-in)"),
+            ]
+            for row in rows
+        ],
+    )
+    for name, why in sorted(failed.items()):
+        err_console.print(f"[red]failed[/] {name}: {why}", highlight=False)

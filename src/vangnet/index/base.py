@@ -21,12 +21,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from vangnet.errors import VangnetError
+
 if TYPE_CHECKING:
     from typing import Self
 
     from vangnet.signals.base import SignalType
 
 Hit = tuple[int, int]  # (id, distance)
+
+
+class SnapshotUnsupported(VangnetError):
+    """The index keeps no snapshots (`SignalIndex.snapshots` off, or a plug-in that claims
+    them without `save` / `load`): callers treat it as "no snapshot" and build the index from
+    the database instead. Not a failure of the index itself."""
+
+    code = "snapshot_unsupported"
+    status = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,13 +100,15 @@ class SignalIndex(ABC):
         """How many values (or videos) are stored."""
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write a snapshot (only when `snapshots` is true)."""
-        raise NotImplementedError(f"the {self.name} index has no snapshots")
+        """Write a snapshot (only when `snapshots` is true). The default writes nothing and
+        raises `SnapshotUnsupported`."""
+        raise SnapshotUnsupported(f"the {self.name} index has no snapshots")
 
     @classmethod
     def load(cls, signal_type: type[SignalType], path: str | os.PathLike[str]) -> Self:
-        """Read a snapshot written by `save`; raises `SnapshotError` when it is bad."""
-        raise NotImplementedError(f"the {cls.name} index has no snapshots")
+        """Read a snapshot written by `save`; raises `SnapshotError` when it is bad. The
+        default reads nothing and raises `SnapshotUnsupported`."""
+        raise SnapshotUnsupported(f"the {cls.name} index has no snapshots")
 
     def status(self) -> dict[str, int | str]:
         """Figures shown by the index status (size at least)."""

@@ -37,7 +37,7 @@ from vangnet.banks.changes import changes_since, last_change_seq
 from vangnet.banks.matchable import current_signals, import_signals
 from vangnet.banks.views import BankView, IndexChange
 from vangnet.errors import VangnetError
-from vangnet.index.base import SignalIndex
+from vangnet.index.base import SignalIndex, SnapshotUnsupported
 from vangnet.index.registry import get_index
 from vangnet.signals.base import SignalType
 from vangnet.signals.registry import failed_signal_types, signal_types
@@ -83,6 +83,8 @@ class SignalIndexes:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_snapshot = time.monotonic()
+        #: signal types whose index claims snapshots but raised `SnapshotUnsupported`
+        self._snapshotless: set[str] = set()
 
     # -- access --------------------------------------------------------------------------
     def get(self, signal_type: str) -> SignalIndex | None:
@@ -239,6 +241,19 @@ class SignalIndexes:
         assert self._snapshot_dir is not None
         return self._snapshot_dir / f"{signal_type}.{index_name}.idx"
 
+    def _no_snapshot(self, signal_type: str, index_name: str, error: SnapshotUnsupported) -> None:
+        """An index that says it keeps snapshots but has none: left out of the snapshot and
+        built from the database (said once per signal type: it is the plug-in's bug)."""
+        if signal_type not in self._snapshotless:
+            self._snapshotless.add(signal_type)
+            log.warning(
+                "index %r of signal type %r claims snapshots but has none (%s): it is built "
+                "from the database at start",
+                index_name,
+                signal_type,
+                error.message,
+            )
+
     def save_snapshot(self) -> Path | None:
         """Write every index that has snapshots to the snapshot folder (atomically, per index)."""
         if self._snapshot_dir is None:
@@ -248,9 +263,14 @@ class SignalIndexes:
             folder.mkdir(parents=True, exist_ok=True)
             saved: dict[str, str] = {}
             for name, index in self.indexes.items():
-                if index.snapshots:
+                if not index.snapshots:
+                    continue  # built from the database at start
+                try:
                     index.save(self._snapshot_file(name, index.name))
-                    saved[name] = index.name
+                except SnapshotUnsupported as error:  # claims snapshots, has none: no snapshot
+                    self._no_snapshot(name, index.name, error)
+                    continue
+                saved[name] = index.name
             manifest = {
                 "version": SNAPSHOT_VERSION,
                 "seq": self._seq,
@@ -294,6 +314,8 @@ class SignalIndexes:
                 continue
             try:
                 loaded[name] = index_cls.load(cls, self._snapshot_file(name, index_cls.name))
+            except SnapshotUnsupported as error:  # deliberately: built from the database
+                self._no_snapshot(name, index_cls.name, error)
             except Exception as error:
                 log.warning("index snapshot of %s not usable (%s); rebuilding it", name, error)
         if not loaded and listed:

@@ -19,15 +19,20 @@ and one that does asks only for items of the case and still renders when a read 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from vangnet.errors import NotFoundError, ValidationError
-from vangnet.reports.formats import CaseDocument, RenderOptions, ReportFormat, as_report_format
-
-_NAME = re.compile(r"[a-z][a-z0-9_-]{0,7}")  # the reports table keeps kinds of 8 characters
+from vangnet.reports.formats import (
+    EXTENSION_RULE,
+    MEDIA_TYPE_RULE,
+    NAME_RULE,
+    CaseDocument,
+    RenderOptions,
+    ReportFormat,
+    as_report_format,
+)
 
 AT = "2026-11-29T17:40:01+00:00"
 
@@ -89,11 +94,11 @@ def check_report_format(
         as_report_format(cls, repr(cls))
     except Exception as error:
         raise _fail(cls, f"the registry refuses it: {error}") from error
-    if not _NAME.fullmatch(cls.name):
-        raise _fail(cls, "name must be lower-case, at most 8 characters")
-    if not re.fullmatch(r"[a-z]+/[a-z0-9.+-]+(; ?charset=[a-z0-9-]+)?", cls.media_type):
+    if not NAME_RULE.fullmatch(cls.name):
+        raise _fail(cls, "name must be lower-case, at most 48 characters")
+    if not MEDIA_TYPE_RULE.fullmatch(cls.media_type):
         raise _fail(cls, f"media_type {cls.media_type!r} is not a media type")
-    if not re.fullmatch(r"[a-z0-9]{1,8}", cls.extension):
+    if not EXTENSION_RULE.fullmatch(cls.extension):
         raise _fail(cls, "extension must be 1-8 lower-case letters or digits, without the dot")
     if not isinstance(cls.max_cases, int) or cls.max_cases < 1:
         raise _fail(cls, "max_cases must be an integer >= 1")

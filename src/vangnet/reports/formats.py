@@ -17,18 +17,34 @@ and stays in `vangnet.reports.ncmec`. Conformance kit: `vangnet.reports.conforma
 from __future__ import annotations
 
 import io
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
-from vangnet.errors import ValidationError
-from vangnet.plugins import Registry, subclass_check
+from vangnet.errors import NotFoundError, ValidationError
+from vangnet.plugins import PluginError, Registry, subclass_check
 from vangnet.reports import document, vics_cases
 from vangnet.reports.document import ReadItem
 
 GROUP = "vangnet.report_formats"
+#: A format's name: it is the ``kind`` of the reports it files (64 characters in the table)
+#: and part of the audit action ``report.NAME`` (64 characters), hence at most 48.
+NAME_RULE = re.compile(r"[a-z][a-z0-9_-]{0,47}")
+#: A format's ``media_type`` (sent as the HTTP Content-Type) and ``extension`` (file names).
+MEDIA_TYPE_RULE = re.compile(r"[a-z]+/[a-z0-9.+-]+(; ?charset=[a-z0-9-]+)?")
+EXTENSION_RULE = re.compile(r"[a-z0-9]{1,8}")
+#: Kinds of report that are not formats: ``ncmec`` is the CyberTipline workflow.
+RESERVED = frozenset({"ncmec"})
+
+
+class UnknownReportFormatError(NotFoundError):
+    """No report format of that name is installed (nothing is rendered or recorded)."""
+
+    code = "unknown_report_format"
+
 
 #: A case document: the plain, JSON-able dict of ``docs/case-document.md``.
 CaseDocument = Mapping[str, Any]
@@ -111,8 +127,28 @@ class VicsReport(ReportFormat):
         return out.getvalue()
 
 
-#: ``cls`` as a report format class, or `PluginError` saying why it is not one.
-as_report_format: Callable[[object, str], type[ReportFormat]] = subclass_check(ReportFormat)
+_subclass: Callable[[object, str], type[ReportFormat]] = subclass_check(ReportFormat)
+
+
+def as_report_format(obj: object, label: str) -> type[ReportFormat]:
+    """``obj`` as a report format class, or `PluginError` saying why it is not one: a
+    `ReportFormat` subclass whose name follows `NAME_RULE` and is not reserved."""
+    cls = _subclass(obj, label)
+    if not NAME_RULE.fullmatch(cls.name):
+        raise PluginError(
+            f"{label}: report format name {cls.name[:80]!r} must be lower-case letters, digits, "
+            "'-' or '_', starting with a letter, at most 48 characters"
+        )
+    if cls.name in RESERVED:
+        raise PluginError(f"{label}: {cls.name!r} is the NCMEC workflow, not a format name")
+    media_type, extension = getattr(cls, "media_type", None), getattr(cls, "extension", None)
+    if not isinstance(media_type, str) or not MEDIA_TYPE_RULE.fullmatch(media_type):
+        raise PluginError(f"{label}: media_type {str(media_type)[:80]!r} is not a media type")
+    if not isinstance(extension, str) or not EXTENSION_RULE.fullmatch(extension):
+        raise PluginError(
+            f"{label}: extension must be 1-8 lower-case letters or digits, without the dot"
+        )
+    return cls
 
 
 REGISTRY: Registry[type[ReportFormat]] = Registry(
@@ -131,8 +167,14 @@ def failed_report_formats() -> dict[str, str]:
 
 
 def get_report_format(name: str) -> ReportFormat:
-    """An instance of the format called ``name`` (`NotFoundError` when none is)."""
-    return REGISTRY.get(name)()
+    """An instance of the format called ``name`` (`UnknownReportFormatError` when none is;
+    `PluginError` when it is installed but failed to load)."""
+    try:
+        return REGISTRY.get(name)()
+    except UnknownReportFormatError:
+        raise
+    except NotFoundError as error:
+        raise UnknownReportFormatError(error.message) from None
 
 
 def register_report_format(cls: type[ReportFormat]) -> type[ReportFormat]:

@@ -1,5 +1,7 @@
 """Reports of cases, shared by the CLI and the web UI: NCMEC CyberTipline (build, and submit
-after a human confirmation), Project VIC VICS export, and the HTML / PDF case report.
+after a human confirmation), and the report formats of the registry
+(`vangnet.reports.formats`): Project VIC VICS export, the HTML / PDF case report, and any
+plug-in format, all filed through `file_report`.
 
 Each function turns the case document (`vangnet.review.cases.case_document`) into a report
 with the builders of `vangnet.reports`, and records what happened: a `Report` row, a case
@@ -16,7 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any, Literal
@@ -32,7 +35,13 @@ from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.evidence.custody import record_custody
 from vangnet.evidence.reading import read_evidence
-from vangnet.reports.formats import RenderOptions, get_report_format
+from vangnet.plugins import PluginError
+from vangnet.reports.formats import (
+    RenderOptions,
+    ReportFormat,
+    UnknownReportFormatError,
+    get_report_format,
+)
 from vangnet.reports.ncmec import (
     CaseNotConfirmedError,
     Reporter,
@@ -557,6 +566,17 @@ def export_vics(
 ) -> bytes:
     """One Project VIC VICS 2.0 ``#Cases`` document of the cases (hashes and metadata, no
     media); records a ``vics`` report per case and ``exported`` custody per item."""
+    return _export_vics(session, case_ids, actor=actor, weights=weights, profile=profile)[0]
+
+
+def _export_vics(
+    session: Session,
+    case_ids: Sequence[int],
+    *,
+    actor: str,
+    weights: PriorityWeights,
+    profile: str,
+) -> tuple[bytes, list[int]]:
     ids = list(dict.fromkeys(int(i) for i in case_ids))
     if not ids:
         raise ValidationError("name at least one case to export")
@@ -604,7 +624,7 @@ def export_vics(
         after={"report_ids": report_ids},
         details={"cases": ids, "media": media, "sha256": digest, "profile": profile},
     )
-    return data
+    return data, report_ids
 
 
 # -- HTML / PDF case report ----------------------------------------------------------------
@@ -623,6 +643,27 @@ def render_case(
     """The case report for prosecutors as HTML (UTF-8) or PDF. Previews are blurred unless
     ``include_clear``, an explicit choice recorded in the audit entry. Each item read is
     logged in its custody (``accessed``, then ``exported`` as a preview in the report)."""
+    return _render_case(
+        session,
+        vault,
+        case_id,
+        kind=kind,
+        actor=actor,
+        weights=weights,
+        include_clear=include_clear,
+    )[0]
+
+
+def _render_case(
+    session: Session,
+    vault: Vault,
+    case_id: int,
+    *,
+    kind: DocumentKind,
+    actor: str,
+    weights: PriorityWeights,
+    include_clear: bool,
+) -> tuple[bytes, int]:
     if kind not in ("html", "pdf"):
         raise ValidationError(f"a case report is html or pdf, not {kind!r}")
     case = cases.case_document(session, case_id, weights=weights)
@@ -670,4 +711,180 @@ def render_case(
         after={"report_id": row.id},
         details={"include_clear": include_clear, "sha256": digest, "items": read},
     )
-    return data
+    return data, row.id
+
+
+# -- any report format (the registry) ------------------------------------------------------
+
+
+def require_format(name: str) -> ReportFormat:
+    """The report format a report of kind ``name`` is filed with: a name in the registry
+    (`UnknownReportFormatError` otherwise, before anything is read or recorded). The report
+    kinds the database accepts are ``ncmec`` and these names (migration 0014)."""
+    if name in ("ncmec", "NCMEC"):
+        raise UnknownReportFormatError(
+            "ncmec is not a report format but the NCMEC CyberTipline workflow: `vangnet report "
+            "ncmec CASE` or the case page's NCMEC button"
+        )
+    return get_report_format(name)
+
+
+@dataclass(frozen=True)
+class FiledReport:
+    """What `file_report` made: the document, its format and the `Report` rows (one per
+    case, in the order of ``case_ids``)."""
+
+    data: bytes
+    format: ReportFormat
+    case_ids: list[int]
+    report_ids: list[int]
+
+    @property
+    def filename(self) -> str:
+        first = f"case-{self.case_ids[0]}" if len(self.case_ids) == 1 else "cases"
+        return f"{first}-{self.format.name}.{self.format.extension}"
+
+
+def file_report(
+    session: Session,
+    vault: Vault | None,
+    format_name: str,
+    case_ids: Sequence[int],
+    *,
+    actor: str,
+    weights: PriorityWeights,
+    include_clear: bool = False,
+    profile: str = "US",
+) -> FiledReport:
+    """Render ``case_ids`` with the report format ``format_name`` of the registry and record
+    it like the built-ins: a `Report` row of kind ``format_name`` per case, a timeline event
+    per case, custody per item (``accessed`` for each preview read, ``exported`` for what
+    the document holds) and one audit entry ``report.NAME`` (caller's transaction).
+
+    Checks before anything is read or recorded: the format exists (`UnknownReportFormatError`),
+    one to `ReportFormat.max_cases` distinct cases, ``include_clear`` only for a format that
+    shows media. Only a format with ``reads_media`` gets ``read_item`` (``vault`` is then
+    needed), and it reads only items of the cases being reported. The built-in ``html``,
+    ``pdf`` and ``vics`` are recorded exactly as `render_case` and `export_vics` do."""
+    fmt = require_format(format_name)
+    ids = list(dict.fromkeys(int(i) for i in case_ids))
+    if not ids:
+        raise ValidationError("name at least one case to report")
+    if len(ids) > fmt.max_cases:
+        raise ValidationError(
+            f"a {fmt.name} report holds at most {fmt.max_cases} case"
+            f"{'' if fmt.max_cases == 1 else 's'}, not {len(ids)}"
+        )
+    if include_clear and not fmt.reads_media:
+        raise ValidationError(f"a {fmt.name} report shows no media: clear previews do not apply")
+    if fmt.reads_media and vault is None:
+        raise ValidationError(f"a {fmt.name} report shows media: it needs the evidence vault")
+    if fmt.name == "vics":
+        data, report_ids = _export_vics(session, ids, actor=actor, weights=weights, profile=profile)
+        return FiledReport(data, fmt, ids, report_ids)
+    if fmt.name in ("html", "pdf"):
+        assert vault is not None
+        data, report_id = _render_case(
+            session,
+            vault,
+            ids[0],
+            kind="pdf" if fmt.name == "pdf" else "html",
+            actor=actor,
+            weights=weights,
+            include_clear=include_clear,
+        )
+        return FiledReport(data, fmt, ids, [report_id])
+    return _file_plug_in(
+        session, vault, fmt, ids, actor=actor, weights=weights, include_clear=include_clear,
+        profile=profile,
+    )  # fmt: skip
+
+
+def _file_plug_in(
+    session: Session,
+    vault: Vault | None,
+    fmt: ReportFormat,
+    ids: list[int],
+    *,
+    actor: str,
+    weights: PriorityWeights,
+    include_clear: bool,
+    profile: str,
+) -> FiledReport:
+    documents = [cases.case_document(session, i, weights=weights) for i in ids]
+    held = {int(item["id"]) for case in documents for item in case["items"]}
+    read: list[int] = []
+    read_item: Callable[[int], bytes] | None = None
+    if fmt.reads_media and vault is not None:
+        store = vault
+
+        def read_item(item_id: int) -> bytes:
+            if item_id not in held:  # a format reads the evidence of the cases it reports
+                raise NotFoundError(f"item {item_id} is not in the cases of this report")
+            data = read_evidence(session, store, item_id, actor=actor)
+            read.append(item_id)
+            return data
+
+    options = RenderOptions(
+        generated_by=actor, read_item=read_item, include_clear=include_clear, profile=profile
+    )
+    data = fmt.render(documents, options)
+    if not isinstance(data, bytes) or not data:
+        raise PluginError(f"report format {fmt.name!r} rendered no document; nothing recorded")
+    digest = _digest(data)
+    look = "clear" if include_clear else "blurred"
+    report_ids: list[int] = []
+    for case in documents:
+        row = Report(
+            case_id=case["id"],
+            kind=fmt.name,
+            status="built",
+            actor=actor,
+            details={
+                "sha256": digest,
+                "size": len(data),
+                "cases": ids,
+                "media_type": fmt.media_type,
+                "include_clear": include_clear,
+            },
+        )
+        session.add(row)
+        session.flush()
+        report_ids.append(row.id)
+        for item in case["items"]:
+            shown = int(item["id"]) in read
+            record_custody(
+                session,
+                item["id"],
+                actor=actor,
+                action="exported",
+                detail=(
+                    f"{look} preview in {fmt.name} report {row.id}"
+                    if shown
+                    else f"metadata in {fmt.name} report {row.id}; no media"
+                ),
+            )
+        previews = f", {look} previews" if fmt.reads_media else ", no media"
+        add_event(
+            session,
+            case["id"],
+            "report",
+            f"{actor}: {fmt.name} report of {len(case['items'])} items (report {row.id}{previews})",
+            actor=actor,
+            details={"report_id": row.id, "format": fmt.name},
+        )
+    chain.record(
+        session,
+        actor=actor,
+        action=f"report.{fmt.name}",
+        target=f"case:{ids[0]}" if len(ids) == 1 else f"cases:{len(ids)}",
+        after={"report_ids": report_ids},
+        details={
+            "format": fmt.name,
+            "cases": ids,
+            "sha256": digest,
+            "items": read,
+            "include_clear": include_clear,
+        },
+    )
+    return FiledReport(data, fmt, ids, report_ids)

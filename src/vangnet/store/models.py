@@ -556,11 +556,12 @@ class Decision(Base):
 
 
 class Report(Base):
-    """A report built from one or more cases (NCMEC, VICS, HTML, PDF) and its fate."""
+    """A report built from one or more cases (NCMEC, or a report format: VICS, HTML, PDF or a
+    plug-in's) and its fate. ``kind`` is ``ncmec`` or a report-format name; the database does
+    not list them (plug-ins register at run time): `vangnet.reports.service` checks it."""
 
     __tablename__ = "reports"
     __table_args__ = (
-        CheckConstraint("kind IN ('ncmec', 'vics', 'html', 'pdf')", name="kind"),
         CheckConstraint(
             "status IN ('built', 'submitting', 'submitted', 'failed', 'retracted')", name="status"
         ),
@@ -570,7 +571,7 @@ class Report(Base):
     case_id: Mapped[int | None] = mapped_column(
         ForeignKey("cases.id", ondelete="SET NULL"), index=True
     )
-    kind: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="built")
     remote_id: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(255))

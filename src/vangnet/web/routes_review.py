@@ -30,6 +30,7 @@ from vangnet.http.deps import RowId, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
 from vangnet.live.streams import list_streams, stream_dict
 from vangnet.reports import service as reporting
+from vangnet.reports.formats import report_formats
 from vangnet.review import cases, decisions, outcomes, previews, undo
 from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
@@ -178,7 +179,24 @@ def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
         "undo": _undoable(doc, who.user.username),
         "items_viewed": viewed,
         "next_case": later[0] if later else None,
+        "report_formats": _document_formats(),
     }
+
+
+def _document_formats() -> list[dict[str, Any]]:
+    """The formats the case page's report form offers: every registered one but VICS (its own
+    button), the case report (PDF, HTML) first."""
+    order = {"pdf": 0, "html": 1}
+    found = sorted(report_formats().items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
+    return [
+        {
+            "name": name,
+            "label": name.upper() if name in order else f"{name} — {cls.description}",
+            "reads_media": cls.reads_media,
+        }
+        for name, cls in found
+        if name != "vics"
+    ]
 
 
 def _kind(svc: Services, case_id: int) -> str:
@@ -489,20 +507,21 @@ async def submit_ncmec(
 
 
 def _document(
-    svc: Services, who: WebIdentity, case_id: int, kind: Literal["html", "pdf"], clear: bool
-) -> bytes:
+    svc: Services, who: WebIdentity, case_id: int, kind: str, clear: bool
+) -> reporting.FiledReport:
+    fmt = reporting.require_format(kind)  # unknown: 404, nothing read or recorded
     with Session(writer(svc.engine)) as session:
-        body = reporting.render_case(
+        filed = reporting.file_report(
             session,
-            svc.vault(),
-            case_id,
-            kind=kind,
+            svc.vault() if fmt.reads_media else None,
+            fmt.name,
+            [case_id],
             actor=who.user.username,
-            include_clear=clear,
+            include_clear=clear and fmt.reads_media,  # the box means nothing without previews
             weights=PriorityWeights.from_settings(svc.settings),
         )
         session.commit()
-    return body
+    return filed
 
 
 @router.post("/cases/{case_id}/document")
@@ -510,15 +529,19 @@ async def case_document(
     svc: Svc,
     who: ReportP,
     case_id: RowId,
-    kind: Annotated[Literal["html", "pdf"], Form()] = "pdf",
+    kind: Annotated[str, Form(max_length=64)] = "pdf",
     include_clear: Annotated[str | None, Form()] = None,
 ) -> Response:
-    body = await run_in_threadpool(_document, svc, who, case_id, kind, include_clear == "on")
-    media = "application/pdf" if kind == "pdf" else "text/html; charset=utf-8"
+    """A report of the case in any registered format (PDF, HTML, VICS or a plug-in's),
+    filed like the CLI's `vangnet report render`, downloaded as an attachment."""
+    filed = await run_in_threadpool(_document, svc, who, case_id, kind, include_clear == "on")
+    name = f"case-{case_id}.{filed.format.extension}"
+    if filed.format.name not in ("html", "pdf"):
+        name = filed.filename
     return Response(
-        body,
-        media_type=media,
-        headers={"content-disposition": f'attachment; filename="case-{case_id}.{kind}"'},
+        filed.data,
+        media_type=filed.format.media_type,
+        headers={"content-disposition": f'attachment; filename="{name}"'},
     )
 
 
