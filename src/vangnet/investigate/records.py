@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vangnet.cases.document import TriageItemDoc, TriageRunDoc
 from vangnet.store.models import TriageItem, TriageRun
 
 
-def item_dict(item: TriageItem) -> dict[str, Any]:
+def item_dict(item: TriageItem) -> TriageItemDoc:
     return {
         "id": item.id,
         "chain": list(item.chain),
@@ -42,14 +41,14 @@ def item_dict(item: TriageItem) -> dict[str, Any]:
     }
 
 
-def triage_items(session: Session, case_id: int) -> list[dict[str, Any]]:
+def triage_items(session: Session, case_id: int) -> list[TriageItemDoc]:
     rows = session.scalars(
         select(TriageItem).where(TriageItem.case_id == case_id).order_by(TriageItem.id)
     )
     return [item_dict(r) for r in rows]
 
 
-def triage_runs(session: Session, case_id: int) -> list[dict[str, Any]]:
+def triage_runs(session: Session, case_id: int) -> list[TriageRunDoc]:
     rows = session.scalars(
         select(TriageRun).where(TriageRun.case_id == case_id).order_by(TriageRun.id)
     )

@@ -18,20 +18,18 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from vangnet.cases.document import CaseDocument as CaseDocument  # the plain, JSON-able dict
 from vangnet.errors import ValidationError
 from vangnet.plugins import Registry, subclass_check
 from vangnet.reports import document, vics_cases
 from vangnet.reports.document import ReadItem
 
 GROUP = "vangnet.report_formats"
-
-#: A case document: the plain, JSON-able dict of ``docs/case-document.md``.
-CaseDocument = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
