@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,7 +30,7 @@ def item_dict(item: TriageItem) -> TriageItemDoc:
             "sha256": item.sha256,
             "pdq": item.pdq,
             "pdq_quality": item.pdq_quality,
-            "vpdq_frames": item.vpdq.count("\n") + 1 if item.vpdq else 0,
+            "vpdq_frames": _frames(item.vpdq),
         },
         "metadata": item.item_metadata or {},
         "text": item.text,
@@ -39,6 +41,17 @@ def item_dict(item: TriageItem) -> TriageItemDoc:
         "series": item.series,
         "series_id": item.series_id,
     }
+
+
+def _frames(vpdq: str | None) -> int:
+    """How many frames a stored vPDQ value holds (a JSON list of frames, one line)."""
+    if not vpdq:
+        return 0
+    try:
+        frames = json.loads(vpdq)
+    except ValueError:
+        return 0
+    return len(frames) if isinstance(frames, list) else 0
 
 
 def triage_items(session: Session, case_id: int) -> list[TriageItemDoc]:
