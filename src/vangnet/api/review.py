@@ -74,7 +74,7 @@ def show_case(case_id: RowId, session: WriterDb, svc: Svc, who: ReviewP) -> dict
     doc = cases.case_document(session, case_id, weights=PriorityWeights.from_settings(svc.settings))
     chain.record(session, actor=who.actor, action="case.view", target=f"case:{case_id}")
     session.commit()
-    return doc
+    return dict(doc)  # the plain dict, unvalidated (no response model)
 
 
 @router.post("/cases/{case_id}/decisions")

@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from vangnet.cases.document import CaseDocument
 from vangnet.cli.audit_cmd import AsOption, actor_of
 from vangnet.cli.context import session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
@@ -120,13 +121,13 @@ def case_show(
         _print_case(doc)
 
 
-def _print_case(doc: dict[str, Any]) -> None:
+def _print_case(doc: CaseDocument) -> None:
     console.print(
         f"[bold]Case {doc['id']}[/]: {doc['title']}"
         + (" [bold red]LIVE[/]" if doc["live"] else ""),
         highlight=False,
     )
-    summary = [
+    summary: list[list[Any]] = [
         ["key", doc["key"]],
         ["kind", doc["kind"]],
         ["status", doc["status"]],
@@ -201,7 +202,7 @@ def _print_case(doc: dict[str, Any]) -> None:
         )
 
 
-def _print_investigation(doc: dict[str, Any]) -> None:
+def _print_investigation(doc: CaseDocument) -> None:
     """An investigation's triage runs and items (its media are not review items)."""
     table(
         "Triage runs",

@@ -21,6 +21,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from vangnet import __version__
+from vangnet.cases.document import CaseDocument
 
 CONTEXT = "http://github.com/VICSDATAMODEL/ProjectVic/DataModels/2.0.xml/US/$metadata#Cases"
 
@@ -102,7 +103,7 @@ def _vics_category(category: str | None) -> int | None:
     return None
 
 
-def vics(case: Mapping[str, Any]) -> dict[str, Any]:
+def vics(case: CaseDocument) -> dict[str, Any]:
     """The VICS 2.0 #Cases document of an investigation case."""
     by_content: dict[str, list[Mapping[str, Any]]] = {}
     for item in case.get("triage_items", []):
@@ -111,7 +112,7 @@ def vics(case: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if not hashes.get("md5") or not hashes.get("sha1"):
             continue
-        by_content.setdefault(hashes.get("sha256") or hashes["md5"], []).append(item)
+        by_content.setdefault(hashes.get("sha256") or hashes["md5"] or "", []).append(item)
     media = []
     for items in by_content.values():
         first = items[0]
@@ -188,11 +189,11 @@ def _exifs(meta: Mapping[str, Any]) -> list[dict[str, str]]:
     return [{"PropertyName": k, "PropertyValue": str(v)} for k, v in pairs if v]
 
 
-def vics_bytes(case: Mapping[str, Any]) -> bytes:
+def vics_bytes(case: CaseDocument) -> bytes:
     return json.dumps(vics(case), ensure_ascii=False, indent=1).encode("utf-8")
 
 
-def csv_bytes(case: Mapping[str, Any]) -> bytes:
+def csv_bytes(case: CaseDocument) -> bytes:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
@@ -244,7 +245,7 @@ def csv_row(item: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _cell(v) for k, v in row.items()}
 
 
-def html_bytes(case: Mapping[str, Any], *, generated_by: str) -> bytes:
+def html_bytes(case: CaseDocument, *, generated_by: str) -> bytes:
     env = Environment(
         loader=PackageLoader("vangnet.investigate", "templates"),
         autoescape=select_autoescape(default=True, default_for_string=True),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vangnet.cases.document import TriageItemDoc, TriageRunDoc
 from vangnet.store.models import TriageItem, TriageRun
 
 
-def item_dict(item: TriageItem) -> dict[str, Any]:
+def item_dict(item: TriageItem) -> TriageItemDoc:
     return {
         "id": item.id,
         "chain": list(item.chain),
@@ -29,7 +30,7 @@ def item_dict(item: TriageItem) -> dict[str, Any]:
             "sha256": item.sha256,
             "pdq": item.pdq,
             "pdq_quality": item.pdq_quality,
-            "vpdq_frames": item.vpdq.count("\n") + 1 if item.vpdq else 0,
+            "vpdq_frames": _frames(item.vpdq),
         },
         "metadata": item.item_metadata or {},
         "text": item.text,
@@ -42,14 +43,25 @@ def item_dict(item: TriageItem) -> dict[str, Any]:
     }
 
 
-def triage_items(session: Session, case_id: int) -> list[dict[str, Any]]:
+def _frames(vpdq: str | None) -> int:
+    """How many frames a stored vPDQ value holds (a JSON list of frames, one line)."""
+    if not vpdq:
+        return 0
+    try:
+        frames = json.loads(vpdq)
+    except ValueError:
+        return 0
+    return len(frames) if isinstance(frames, list) else 0
+
+
+def triage_items(session: Session, case_id: int) -> list[TriageItemDoc]:
     rows = session.scalars(
         select(TriageItem).where(TriageItem.case_id == case_id).order_by(TriageItem.id)
     )
     return [item_dict(r) for r in rows]
 
 
-def triage_runs(session: Session, case_id: int) -> list[dict[str, Any]]:
+def triage_runs(session: Session, case_id: int) -> list[TriageRunDoc]:
     rows = session.scalars(
         select(TriageRun).where(TriageRun.case_id == case_id).order_by(TriageRun.id)
     )

@@ -35,6 +35,14 @@ from vangnet.children import die_with_parent
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.investigate.sources import Entry, forget, walk
+from vangnet.investigate.triage_result import (
+    Digests,
+    Findings,
+    Kind,
+    StepInput,
+    StepResult,
+    TriageResult,
+)
 from vangnet.investigate.tuning import TriageTuning
 from vangnet.media.limits import MediaLimits, media_limits
 from vangnet.media.limits import configure as configure_media
@@ -43,8 +51,8 @@ from vangnet.store.db import writer
 from vangnet.store.models import TriageItem, TriageRun, utcnow
 
 if TYPE_CHECKING:
-    from vangnet.signals.hashes import Hashes
-    from vangnet.signals.vpdq import VpdqFrame
+    from vangnet.match.results import Match
+    from vangnet.match.service import Matcher
 
 log = logging.getLogger(__name__)
 
@@ -138,21 +146,13 @@ def _done_keys(engine: Engine, case_id: int) -> set[str]:
 # -- analysis (in worker processes) ----------------------------------------------------------
 
 
-def _digests(data: bytes) -> dict[str, str]:
-    return {
-        "md5": hashlib.md5(data).hexdigest(),
-        "sha1": hashlib.sha1(data).hexdigest(),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
-
-
-def stream_digests(path: Path) -> dict[str, str]:
+def stream_digests(path: Path) -> Digests:
     """Exact digests of a large file, read in chunks (disk images, long videos)."""
     with path.open("rb") as handle:
         return digests_of(handle)[0]
 
 
-def digests_of(handle: IO[bytes], head: bytes = b"") -> tuple[dict[str, str], int]:
+def digests_of(handle: IO[bytes], head: bytes = b"") -> tuple[Digests, int]:
     """Exact digests and size of ``head`` followed by the rest of a stream, read in chunks
     (never held whole)."""
     md5, sha1, sha256 = hashlib.md5(head), hashlib.sha1(head), hashlib.sha256(head)
@@ -162,11 +162,14 @@ def digests_of(handle: IO[bytes], head: bytes = b"") -> tuple[dict[str, str], in
         sha1.update(chunk)
         sha256.update(chunk)
         size += len(chunk)
-    digests = {"md5": md5.hexdigest(), "sha1": sha1.hexdigest(), "sha256": sha256.hexdigest()}
-    return digests, size
+    return Digests(md5.hexdigest(), sha1.hexdigest(), sha256.hexdigest()), size
 
 
-def _container_result(entry: Entry) -> dict[str, Any]:
+def _container_kind(container: str) -> Kind:
+    return "image" if container in ("raw", "ewf") else "archive"
+
+
+def _container_result(entry: Entry) -> TriageResult:
     """What triage records of a container (archive or disk image) itself: its digests,
     streamed from its source (an archive inside an archive is never read whole for them)."""
     from vangnet.media.sniff import media_type
@@ -176,11 +179,14 @@ def _container_result(entry: Entry) -> dict[str, Any]:
         digests, size = digests_of(handle, head)
     if not entry.size:  # a decompressed stream's size is known once it has been read
         entry.size = size
-    kind = "image" if entry.container in ("raw", "ewf") else "archive"
-    return {**digests, "kind": kind, "content_type": media_type(head) if head else None}
+    return TriageResult(
+        kind=_container_kind(entry.container or ""),
+        content_type=media_type(head) if head else None,
+        digests=digests,
+    )
 
 
-Step = Callable[[bytes, dict[str, Any], Options], dict[str, Any]]
+Step = Callable[[bytes, StepInput, Options], StepResult]
 
 
 def _steps() -> list[Step]:
@@ -192,49 +198,52 @@ def _steps() -> list[Step]:
 
 def analyse(
     data: bytes, container: str | None, options: Options, settings: Settings
-) -> dict[str, Any]:
+) -> TriageResult:
     """Everything about one file's bytes (runs in a worker process)."""
     from vangnet.hashing import hash_bytes
     from vangnet.media.sniff import media_type
 
-    out: dict[str, Any] = {"content_type": media_type(data) if data else None}
+    content_type = media_type(data) if data else None
     if container is not None:
-        out.update(_digests(data))
-        out["kind"] = "image" if container in ("raw", "ewf") else "archive"
-        return out
+        return TriageResult(
+            kind=_container_kind(container), content_type=content_type, digests=Digests.of(data)
+        )
+    note: str | None = None
     try:
         small = len(data) <= options.tuning.perceptual_max_bytes
         hashed = hash_bytes(data, settings=settings, dihedral=True) if small else None
     except VangnetError as exc:
         hashed = None
-        out["note"] = exc.message
+        note = exc.message
     if hashed is None:
-        out.update(_digests(data))
-        out["kind"] = "other"
-        if out["content_type"] and out["content_type"] != "application/octet-stream":
-            out["status"] = "failed"
-            out["reason"] = out.pop("note", "not decodable")
-        return out
-    if hashed.dihedral:
-        out["findings"] = {"pdq_dihedral": list(hashed.dihedral)}
+        if content_type and content_type != "application/octet-stream":
+            return TriageResult(
+                content_type=content_type,
+                status="failed",
+                reason=note or "not decodable",
+                digests=Digests.of(data),
+            )
+        return TriageResult(content_type=content_type, note=note, digests=Digests.of(data))
+    findings = Findings(pdq_dihedral=tuple(hashed.dihedral))
     hashed = replace(hashed, dihedral=())
-    out["hashed"] = hashed
-    out.update({k: hashed.values[k] for k in ("md5", "sha1", "sha256")})
-    out["kind"] = "photo" if hashed.content_type is ContentType.PHOTO else "video"
-    context: dict[str, Any] = {"kind": out["kind"], "hashed": hashed}
+    kind: Kind = "photo" if hashed.content_type is ContentType.PHOTO else "video"
+    result = TriageResult(
+        kind=kind,
+        content_type=content_type,
+        digests=Digests.from_hashes(hashed),
+        hashes=hashed,
+        findings=findings,
+    )
+    given = StepInput(kind=kind, hashes=hashed)
     for step in _steps():
         try:
-            produced = step(data, context, options)
-            findings = {**out.get("findings", {}), **produced.pop("findings", {})}
-            out.update(produced)
-            if findings:
-                out["findings"] = findings
+            result = result.with_step(step(data, given, options))
         except VangnetError as exc:
-            out.setdefault("problems", []).append(f"{step.__name__}: {exc.message}")
+            result = result.with_problem(f"{step.__name__}: {exc.message}")
         except Exception as exc:  # a step that crashes on odd input must not stop triage
             log.warning("triage step %s failed: %s", step.__name__, exc)
-            out.setdefault("problems", []).append(f"{step.__name__}: {type(exc).__name__}")
-    return out
+            result = result.with_problem(f"{step.__name__}: {type(exc).__name__}")
+    return result
 
 
 def _init_worker(limits: MediaLimits) -> None:
@@ -266,56 +275,8 @@ def _pool_context() -> Any:
 @dataclass
 class _Pending:
     entry: Entry
-    future: Future[dict[str, Any]] | None
-    result: dict[str, Any] | None = None
-
-
-def _row(case_id: int, run_id: int, entry: Entry, result: dict[str, Any]) -> TriageItem:
-    hashed: Hashes | None = result.get("hashed")
-    metadata = result.get("metadata") or {}
-    problems = result.get("problems")
-    if problems:
-        metadata = {**metadata, "problems": problems}
-    vpdq = hashed.video_frames.get("vpdq") if hashed is not None else None
-    return TriageItem(
-        case_id=case_id,
-        run_id=run_id,
-        key=entry.key,
-        source=entry.chain[0],
-        chain=list(entry.chain),
-        locations=entry.location_list(),
-        name=entry.name[:1000],
-        size=entry.size,
-        times={k: v for k, v in entry.times.items() if v},
-        deleted=entry.deleted,
-        kind=result.get("kind", "other"),
-        content_type=result.get("content_type"),
-        status=result.get("status", "ok"),
-        reason=result.get("reason"),
-        md5=result.get("md5"),
-        sha1=result.get("sha1"),
-        sha256=result.get("sha256"),
-        pdq=hashed.value("pdq") if hashed is not None else None,
-        pdq_quality=hashed.quality("pdq") if hashed is not None else None,
-        vpdq=_serialize_vpdq(vpdq) if vpdq else None,
-        item_metadata=metadata,
-        text=result.get("text"),
-        language=result.get("language"),
-        findings=result.get("findings") or {},
-        matches=result.get("matches") or [],
-        category=result.get("category"),
-        series=result.get("series"),
-    )
-
-
-def _serialize_vpdq(frames: Sequence[VpdqFrame]) -> str:
-    from vangnet.signals import vpdq
-
-    return vpdq.serialize(list(frames))
-
-
-def _failure(entry: Entry, reason: str) -> dict[str, Any]:
-    return {"kind": "other", "status": "failed", "reason": reason}
+    future: Future[TriageResult] | None
+    result: TriageResult | None = None
 
 
 class Triage:
@@ -376,7 +337,7 @@ class Triage:
         matcher = Matcher(indexes, settings=self.settings)
         tuning = self.options.tuning
         workers = self._workers = self.options.workers or max(1, os.cpu_count() or 1)
-        batch: list[tuple[Entry, dict[str, Any]]] = []
+        batch: list[tuple[Entry, TriageResult]] = []
         try:
             with ProcessPoolExecutor(
                 max_workers=workers,
@@ -423,7 +384,7 @@ class Triage:
         entries: Iterable[Entry],
         done: set[str],
         summary: Summary,
-    ) -> Iterator[tuple[Entry, dict[str, Any]]]:
+    ) -> Iterator[tuple[Entry, TriageResult]]:
         """Results in walk order, with at most a few files per worker in flight."""
         window: list[_Pending] = []
         limit = 4 * self._workers  # bounded in-flight work
@@ -442,25 +403,26 @@ class Triage:
 
     def _submit(self, pool: ProcessPoolExecutor, entry: Entry) -> _Pending:
         if entry.error is not None:
-            return _Pending(entry, None, _failure(entry, entry.error))
+            return _Pending(entry, None, TriageResult.failure(entry.error))
         path = Path(entry.chain[0]) if len(entry.chain) == 1 else None
         try:
             if entry.container is not None:  # streamed: an archive is never read whole
                 # (not forgotten: the walk expands it next, and lets it go when done)
                 return _Pending(entry, None, _container_result(entry))
             if path is not None and entry.size > self.options.tuning.stream_hash_bytes:
-                result = {**stream_digests(path), "kind": "other"}
-                result["note"] = "large file: exact digests only"
+                result = TriageResult(
+                    digests=stream_digests(path), note="large file: exact digests only"
+                )
                 forget(entry)
                 return _Pending(entry, None, result)
             data = entry.read()
         except OSError as exc:
-            return _Pending(entry, None, _failure(entry, f"cannot read: {exc}"))
+            return _Pending(entry, None, TriageResult.failure(f"cannot read: {exc}"))
         future = pool.submit(analyse, data, entry.container, self.options, self.settings)
         forget(entry)
         return _Pending(entry, future)
 
-    def _finish(self, pending: _Pending) -> tuple[Entry, dict[str, Any]]:
+    def _finish(self, pending: _Pending) -> tuple[Entry, TriageResult]:
         if pending.result is not None:
             return pending.entry, pending.result
         assert pending.future is not None
@@ -468,36 +430,33 @@ class Triage:
         try:
             return pending.entry, pending.future.result()
         except Exception as exc:  # a worker that died on one file (decoder crash)
-            return pending.entry, _failure(pending.entry, f"analysis crashed: {exc!r}")
+            return pending.entry, TriageResult.failure(f"analysis crashed: {exc!r}")
 
     def _write(
         self,
-        batch: list[tuple[Entry, dict[str, Any]]],
+        batch: list[tuple[Entry, TriageResult]],
         case_id: int,
         run_id: int,
-        matcher: Any,
+        matcher: Matcher,
         summary: Summary,
     ) -> None:
         with Session(writer(self.engine)) as session:
-            rows = []
+            matched: list[tuple[Entry, TriageResult]] = []
             for entry, result in batch:
-                hashed = result.get("hashed")
-                if hashed and result.get("status", "ok") == "ok":
-                    variants = (result.get("findings") or {}).get("pdq_dihedral") or ()
-                    found = matcher.match_hashed(session, hashed, variants=variants)
+                if result.hashes is not None and result.ok:
+                    variants = result.findings.pdq_dihedral
+                    found = matcher.match_hashed(session, result.hashes, variants=variants)
                     if found:
-                        result["matches"] = [m.to_dict() for m in found]
-                        best = min(found, key=lambda m: m.distance)
-                        result["category"] = best.category
-                        result["series"] = _series_of(session, found)
-                rows.append(_row(case_id, run_id, entry, result))
+                        result = result.with_matches(found, _series_of(session, found))
+                matched.append((entry, result))
+            rows = [result.row(case_id, run_id, entry) for entry, result in matched]
             session.add_all(rows)
             try:
                 session.commit()
             except IntegrityError:  # another run wrote some of these: keep theirs
                 session.rollback()
                 self._write_one_by_one(rows)
-        for entry, result in batch:
+        for entry, result in matched:
             self._count(entry, result, summary)
             if self.progress is not None:
                 self.progress(summary, entry.name)
@@ -511,24 +470,22 @@ class Triage:
                 except IntegrityError:
                     session.rollback()
 
-    def _count(self, entry: Entry, result: dict[str, Any], summary: Summary) -> None:
+    def _count(self, entry: Entry, result: TriageResult, summary: Summary) -> None:
         summary.processed += 1
-        kind = result.get("kind", "other")
+        kind = result.kind
         summary.by_kind[kind] += 1
         if entry.deleted:
             summary.deleted += 1
-        if result.get("status") == "failed":
-            summary.failures.append(
-                {"path": " > ".join(entry.chain), "reason": str(result.get("reason"))}
-            )
+        if not result.ok:
+            summary.failures.append({"path": " > ".join(entry.chain), "reason": str(result.reason)})
         elif kind in ("photo", "video"):
-            if result.get("matches"):
-                summary.known[result.get("category") or "uncategorised"] += 1
+            if result.matches:
+                summary.known[result.category or "uncategorised"] += 1
             else:
                 summary.unknown += 1
 
 
-def _series_of(session: Session, matches: list[Any]) -> str | None:
+def _series_of(session: Session, matches: Sequence[Match]) -> str | None:
     from vangnet.store.models import BankContent
 
     ids = [m.content_id for m in matches]

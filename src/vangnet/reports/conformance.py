@@ -19,7 +19,7 @@ and one that does asks only for items of the case and still renders when a read 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,15 +37,20 @@ from vangnet.reports.formats import (
 AT = "2026-11-29T17:40:01+00:00"
 
 #: A small case document (`vangnet.review.cases.case_document`, ``docs/case-document.md``),
-#: of an upload of a drawn test picture: no real media, no real person.
-SAMPLE_CASE: Mapping[str, Any] = {
+#: of an upload of a drawn test picture: no real media, no real person. Every documented key
+#: is present (`vangnet.cases.document.CaseDocument`).
+SAMPLE_CASE: CaseDocument = {
     "id": 1,
     "key": "account:example-platform:conformance",
     "kind": "upload",
     "title": "Upload by conformance",
     "status": "confirmed",
     "category": "vics:1",
+    "verdict": "illegal",
     "priority": {"score": 40, "reasons": ["bank 'demo' category vics:1 (+40)"]},
+    "live": False,
+    "pending_by": None,
+    "pending_category": None,
     "subject": {"platform": "example-platform", "account": "conformance"},
     "created_at": AT,
     "updated_at": AT,
@@ -57,27 +62,55 @@ SAMPLE_CASE: Mapping[str, Any] = {
             "media_type": "image/png",
             "filename": "drawn.png",
             "size": 1234,
+            "sha256": "b5b0799616df52d475a3968dc7e54f1d0724c912244ffa6175bc786375dd7298",
             "md5": "d35c785545392755e7e4164457657269",
             "sha1": "ea45d7166b30f98aac6af52f952193ce3083cb4c",
-            "sha256": "b5b0799616df52d475a3968dc7e54f1d0724c912244ffa6175bc786375dd7298",
+            "pdq": None,
+            "signals": {
+                "md5": "d35c785545392755e7e4164457657269",
+                "sha1": "ea45d7166b30f98aac6af52f952193ce3083cb4c",
+                "sha256": "b5b0799616df52d475a3968dc7e54f1d0724c912244ffa6175bc786375dd7298",
+            },
             "captured_at": AT,
+            "stream_time": None,
+            "matched": True,
+            "alert_id": None,
+            "ip": None,
+            "viewed_by": [],
         }
     ],
     "matches": [
         {
             "id": 2,
             "item_id": 3,
+            "alert_id": None,
             "bank": "demo",
             "content_id": 4,
             "signal_type": "md5",
             "distance": 0,
             "category": "vics:1",
+            "stream_time": None,
+            "stream_time_end": None,
+            "frames": None,
             "at": AT,
+            "banked": {},
         }
     ],
-    "timeline": [{"at": AT, "kind": "match", "actor": "api", "summary": "md5 match"}],
-    "decisions": [{"id": 1, "at": AT, "actor": "alice", "decision": "confirm"}],
-    "custody": [{"item_id": 3, "at": AT, "actor": "api", "action": "captured"}],
+    "timeline": [
+        {"at": AT, "kind": "match", "actor": "api", "summary": "md5 match", "details": {}}
+    ],
+    "decisions": [
+        {
+            "id": 1,
+            "at": AT,
+            "actor": "alice",
+            "decision": "confirm",
+            "category": "vics:1",
+            "note": None,
+            "details": {},
+        }
+    ],
+    "custody": [{"item_id": 3, "at": AT, "actor": "api", "action": "captured", "detail": None}],
     "reports": [],
 }
 

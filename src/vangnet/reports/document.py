@@ -28,6 +28,7 @@ from typing import Any
 import jinja2
 
 from vangnet.banks.categories import Category, get_profile
+from vangnet.cases.document import CaseDocument
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.review.previews import preview
 
@@ -65,7 +66,7 @@ class ItemPreview:
 
 
 def render_html(
-    case: Mapping[str, Any],
+    case: CaseDocument,
     *,
     read_item: ReadItem | None,
     include_clear: bool = False,
@@ -92,12 +93,14 @@ def render_html(
     subject = _subject(case.get("subject"))
     items = _rows(case, "items")
     category = _category(case.get("category"))
+    raw_priority = case.get("priority")
+    priority: Mapping[str, Any] = raw_priority if isinstance(raw_priority, Mapping) else {}
     context = {
         "case": case,
         "case_id": case.get("id"),
         "category": category,
         "category_profile": get_profile(category.profile).title if category else None,
-        "priority": case.get("priority") if isinstance(case.get("priority"), Mapping) else {},
+        "priority": priority,
         "subject": subject,
         "items": [
             (item, _preview(item, read_item=read_item, clear=include_clear)) for item in items
@@ -111,7 +114,7 @@ def render_html(
 
 
 def render_pdf(
-    case: Mapping[str, Any],
+    case: CaseDocument,
     *,
     read_item: ReadItem | None,
     include_clear: bool = False,

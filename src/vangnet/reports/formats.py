@@ -19,11 +19,12 @@ from __future__ import annotations
 import io
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from vangnet.cases.document import CaseDocument as CaseDocument  # the plain, JSON-able dict
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.plugins import PluginError, Registry, subclass_check
 from vangnet.reports import document, vics_cases
@@ -44,10 +45,6 @@ class UnknownReportFormatError(NotFoundError):
     """No report format of that name is installed (nothing is rendered or recorded)."""
 
     code = "unknown_report_format"
-
-
-#: A case document: the plain, JSON-able dict of ``docs/case-document.md``.
-CaseDocument = Mapping[str, Any]
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ from typing import Any, Final
 from lxml import etree
 
 from vangnet.banks.categories import Category
+from vangnet.cases.document import CaseDocument
 from vangnet.errors import ConflictError, ValidationError
 
 DEFAULT_INCIDENT_TYPE: Final = "Child Pornography (possession, manufacture, and distribution)"
@@ -68,7 +69,7 @@ FIELD_LENGTHS: Final[dict[str, int]] = {
 }
 MAX_LISTED_MATCHES: Final = 50
 
-Case = Mapping[str, Any]
+Case = CaseDocument
 
 # Characters XML 1.0 cannot carry (C0 controls but tab/LF/CR, surrogates, U+FFFE/U+FFFF),
 # plus DEL and C1 controls, which it can but which only ever hide things in a report.
@@ -392,13 +393,13 @@ def _match_line(match: Mapping[str, Any]) -> str:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def require_reportable(case: Case) -> None:
+def require_reportable(case: Mapping[str, Any]) -> None:
     """Refuse a case that is not confirmed, was decided "not illegal", or is an
     investigation (`CaseNotConfirmedError`, `CaseNotReportableError`)."""
     _require_confirmed(case)
 
 
-def _require_confirmed(case: Case) -> None:
+def _require_confirmed(case: Mapping[str, Any]) -> None:
     status = case.get("status")
     if case.get("kind") == "investigation":
         raise CaseNotReportableError(

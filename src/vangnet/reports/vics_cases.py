@@ -44,6 +44,7 @@ from typing import Any, BinaryIO
 
 from vangnet import __version__
 from vangnet.banks.categories import Category
+from vangnet.cases.document import CaseDocument
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.signals import registry
 
@@ -57,7 +58,7 @@ _ALTERNATIVE_HASHES = (("sha256", "SHA256"), ("pdq", "PDQ"))
 
 
 def write_cases(
-    cases: Iterable[Mapping[str, Any]],
+    cases: Iterable[CaseDocument],
     out: BinaryIO,
     *,
     profile: str = "US",
@@ -84,7 +85,7 @@ def write_cases(
 
 
 def vics_case(
-    case: Mapping[str, Any], *, profile: str = "US", contact_organization: str | None = None
+    case: CaseDocument, *, profile: str = "US", contact_organization: str | None = None
 ) -> dict[str, Any]:
     """One VICS case object (with its ``Media``) for a case document."""
     if not isinstance(case, Mapping):
@@ -162,7 +163,7 @@ def _media(
     return media
 
 
-def _category_fields(case: Mapping[str, Any], *, profile: str) -> tuple[int | None, str | None]:
+def _category_fields(case: CaseDocument, *, profile: str) -> tuple[int | None, str | None]:
     """(``Category``, ``Tags``) of the case's media; see the module docstring."""
     raw = case.get("category")
     if case.get("status") != "confirmed" or raw in (None, ""):
@@ -178,19 +179,20 @@ def _category_fields(case: Mapping[str, Any], *, profile: str) -> tuple[int | No
     return None, str(category)
 
 
-def _series_by_item(case: Mapping[str, Any]) -> dict[int, str]:
+def _series_by_item(case: CaseDocument) -> dict[int, str]:
     """Item id -> banked series, for items whose matches all name the same one series."""
     found: dict[int, set[str]] = {}
     unnamed: set[int] = set()
     for match in case.get("matches") or []:
-        if not isinstance(match, Mapping) or not isinstance(match.get("item_id"), int):
+        item_id = match.get("item_id") if isinstance(match, Mapping) else None
+        if not isinstance(item_id, int):
             continue
         banked = match.get("banked")
         series = banked.get("series") if isinstance(banked, Mapping) else None
         if isinstance(series, str) and series:
-            found.setdefault(match["item_id"], set()).add(series)
+            found.setdefault(item_id, set()).add(series)
         else:
-            unnamed.add(match["item_id"])
+            unnamed.add(item_id)
     return {
         item: next(iter(names))
         for item, names in found.items()

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import get_bank
+from vangnet.cases.document import BankedDoc, CaseDocument, CustodyDoc, ItemDoc, SubjectDoc
 from vangnet.cases.filing import DECIDED_STATES as DECIDED_STATES
 from vangnet.cases.filing import OPEN_STATES as OPEN_STATES
 from vangnet.cases.filing import GroupBy, clean_subject
@@ -228,20 +229,20 @@ def resolve_case(session: Session, ref: str | int) -> Case:
     return case
 
 
-def _with_snapshot(match: CaseMatch, current: dict[int, dict[str, Any]]) -> dict[str, Any]:
+def _with_snapshot(match: CaseMatch, current: dict[int, BankedDoc]) -> BankedDoc:
     """What a case shows of a match's banked item: the snapshot taken when it matched, with
     whether the item is still in its bank (and enabled) now."""
     now = current.get(match.content_id)
     if not match.banked:  # matched before snapshots were kept: only what is there now
         return now or {}
-    shown = dict(match.banked)
+    shown = cast(BankedDoc, dict(match.banked))
     shown["enabled"] = now["enabled"] if now is not None else None
     shown["in_bank"] = now is not None
     return shown
 
 
-def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
+def _banked(session: Session, content_ids: set[int]) -> dict[int, BankedDoc]:
+    out: dict[int, BankedDoc] = {}
     ids = list(content_ids)
     for start in range(0, len(ids), 1000):
         for row in session.scalars(
@@ -260,7 +261,7 @@ def _banked(session: Session, content_ids: set[int]) -> dict[int, dict[str, Any]
     return out
 
 
-def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> dict[str, Any]:
+def item_dict(item: EvidenceItem, viewed_by: Sequence[str] = ()) -> ItemDoc:
     """An item as plain JSON. ``viewed_by``: who saw it in the clear (recorded reveals)."""
     facts = (item.details or {}).get("subject") if item.kind == "upload" else None
     return {
@@ -337,9 +338,11 @@ def case_items(session: Session, case_id: int) -> list[EvidenceItem]:
     )
 
 
-def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -> dict[str, Any]:
-    """The whole case as plain JSON: subject, priority (scored with ``weights``), items,
-    matches with the banked items' metadata, timeline, decisions, chain of custody, reports."""
+def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -> CaseDocument:
+    """The whole case as plain JSON (``docs/case-document.md``, typed by
+    `vangnet.cases.document.CaseDocument`): subject, priority (scored with ``weights``), items,
+    matches with the banked items' metadata, timeline, decisions, chain of custody, reports,
+    and for an investigation its triage runs and items."""
     case = get_case(session, case_id)
     matches = list(
         session.scalars(
@@ -349,7 +352,7 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
     items = case_items(session, case.id)
     viewed = viewed_in_clear(session, [i.id for i in items])
     stream = session.get(Stream, case.stream_id) if case.stream_id is not None else None
-    subject = dict(case.subject or {})
+    subject = cast(SubjectDoc, dict(case.subject or {}))
     if stream is not None:
         subject.update(
             {
@@ -365,7 +368,7 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
         (i.alert_id, i.stream_time): i.id for i in items if i.alert_id is not None
     }
     banked = _banked(session, {m.content_id for m in matches})
-    custody = []
+    custody: list[CustodyDoc] = []
     if items:
         for c in session.scalars(
             select(CustodyEvent)
@@ -381,15 +384,14 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
                     "detail": c.detail,
                 }
             )
-    extra: dict[str, Any] = {}
-    if case.kind == "investigation":
-        extra = {
-            "triage_runs": triage_runs(session, case.id),
-            "triage_items": triage_items(session, case.id),
-        }
-    return {
-        **extra,
-        **{k: summary[k] for k in ("id", "key", "kind", "title", "status", "category", "verdict")},
+    document: CaseDocument = {
+        "id": summary["id"],
+        "key": summary["key"],
+        "kind": summary["kind"],
+        "title": summary["title"],
+        "status": summary["status"],
+        "category": summary["category"],
+        "verdict": summary["verdict"],
         "priority": summary["priority"],
         "live": summary["live"],
         "pending_by": case.pending_by,
@@ -465,6 +467,13 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
             )
         ],
     }
+    if case.kind == "investigation":  # first, as they always were
+        return {
+            "triage_runs": triage_runs(session, case.id),
+            "triage_items": triage_items(session, case.id),
+            **document,
+        }
+    return document
 
 
 def case_profiles(session: Session, case_id: int) -> list[str]:

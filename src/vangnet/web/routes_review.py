@@ -22,6 +22,7 @@ from vangnet.auth import keys
 from vangnet.auth.roles import Permission, has_permission
 from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
+from vangnet.cases.document import CaseDocument
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.evidence.reading import read_evidence
 from vangnet.evidence.reveal import reveal
@@ -204,7 +205,7 @@ def _kind(svc: Services, case_id: int) -> str:
         return cases.get_case(session, case_id).kind
 
 
-def _undoable(doc: dict[str, Any], username: str) -> dict[str, Any] | None:
+def _undoable(doc: CaseDocument, username: str) -> dict[str, Any] | None:
     """The reviewer's own latest decision on the case while its undo window is open."""
     if not doc["decisions"]:
         return None

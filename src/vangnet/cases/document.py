@@ -1,0 +1,243 @@
+"""The case document's types: the plain JSON-able dict of ``docs/case-document.md``, typed.
+
+`vangnet.review.cases.case_document` makes it; ``vangnet case show --json``,
+``GET /v1/cases/{id}``, the review pages and every report format (`vangnet.reports`, the
+report-format plug-ins) read it. It stays a plain dict at runtime (a public, JSON-able contract
+for plug-ins); these `TypedDict`s let strict mypy check its producers and consumers. A key
+declared here is always present (its value may be null where the type says ``| None``) unless
+it is `NotRequired`; ``tests/review/test_case_document.py`` checks real documents and the
+page ``docs/case-document.md`` against these declarations, key for key.
+
+Times are ISO-8601 strings with offset (UTC).
+
+No ``from __future__ import annotations`` here: the `NotRequired` markers must be evaluated
+when the classes are made, so that ``__required_keys__`` / ``__optional_keys__`` (what the
+checks read) are right.
+"""
+
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
+
+#: A JSON object whose keys the case document does not fix (details, metadata, options).
+JsonObject = Mapping[str, Any]
+
+
+class PriorityDoc(TypedDict):
+    """The queue priority: score and the reasons behind it, in words."""
+
+    score: int
+    reasons: list[str]
+
+
+class SubjectDoc(TypedDict, total=False):
+    """What the platform told us about who and what (any key may be missing), and for a
+    live case its stream."""
+
+    platform: str
+    account: str
+    uploader: str
+    user: str
+    content_id: str
+    ip: str
+    ip_at: str  # when the platform gave that IP address (NCMEC needs it)
+    email: str
+    viewers: int
+    country: str
+    scores: dict[str, float]  # highest score per classifier
+    stream_id: int
+    stream_external_id: str | None
+    stream_url_display: str | None
+    stream_state: str
+    live: bool  # the stream is still running
+
+
+class ItemDoc(TypedDict):
+    """A media item preserved (encrypted) for the case."""
+
+    id: int
+    kind: str  # "frame" | "upload" | "triage"
+    media_type: str
+    filename: str | None
+    size: int
+    sha256: str
+    md5: str | None
+    sha1: str | None
+    pdq: str | None
+    signals: dict[str, str]  # every hash of the item by signal type
+    captured_at: str | None
+    stream_time: float | None
+    matched: bool
+    alert_id: int | None
+    ip: str | None  # an upload's uploader address
+    viewed_by: list[str]  # who saw it in the clear
+
+
+class BankedDoc(TypedDict, total=False):
+    """The banked item a match found: the snapshot taken when it matched (``bank``,
+    ``content_id``, ``banked_at`` and ``in_bank`` only then), with whether it is still in its
+    bank and enabled now; ``{}`` when it was gone before snapshots were kept."""
+
+    bank: str | None
+    content_id: int
+    category: str | None
+    note: str | None
+    series: str | None
+    source: str | None
+    external_id: str | None
+    banked_at: str | None
+    enabled: bool | None
+    in_bank: bool
+
+
+class MatchDoc(TypedDict):
+    """A match of the case against a bank (a live one spans ``stream_time`` to
+    ``stream_time_end`` over ``frames`` frames)."""
+
+    id: int
+    item_id: int | None
+    alert_id: int | None
+    bank: str
+    content_id: int
+    signal_type: str
+    distance: int
+    category: str | None
+    stream_time: float | None
+    stream_time_end: float | None
+    frames: int | None
+    at: str | None
+    banked: BankedDoc
+
+
+class EventDoc(TypedDict):
+    """A line of the case timeline."""
+
+    at: str | None
+    kind: str  # "match" | "alert" | "decision" | "action" | "report" | "note" | ...
+    actor: str
+    summary: str
+    details: JsonObject
+
+
+class DecisionDoc(TypedDict):
+    id: int
+    at: str | None
+    actor: str
+    decision: str  # "confirm" | "false_positive" | "escalate" | "second_opinion" | ...
+    category: str | None
+    note: str | None
+    details: JsonObject
+
+
+class CustodyDoc(TypedDict):
+    """A chain-of-custody event of an item."""
+
+    item_id: int
+    at: str | None
+    actor: str
+    action: str  # "captured" | "accessed" | "exported" | ...
+    detail: str | None
+
+
+class ReportDoc(TypedDict):
+    id: int
+    kind: str  # "ncmec" | "vics" | "html" | "pdf" | ...
+    status: str  # "built" | "submitted" | "failed" | "retracted" | ...
+    remote_id: str | None
+    at: str | None
+    actor: str
+    details: JsonObject
+
+
+class TriageRunDoc(TypedDict):
+    """A triage run of an investigation case."""
+
+    id: int
+    sources: list[str]
+    options: JsonObject
+    actor: str
+    started_at: str
+    finished_at: str | None
+    counts: JsonObject  # the run's summary, without its failures
+
+
+class TriageHashesDoc(TypedDict):
+    md5: str | None
+    sha1: str | None
+    sha256: str | None
+    pdq: str | None
+    pdq_quality: int | None
+    vpdq_frames: int
+
+
+class TriageItemDoc(TypedDict):
+    """A file an investigation's triage recorded (`vangnet.investigate.triage_result`)."""
+
+    id: int
+    chain: list[str]
+    source_path: str
+    name: str
+    size: int
+    times: JsonObject
+    deleted: bool
+    kind: str  # "photo" | "video" | "archive" | "image" | "other"
+    content_type: str | None
+    status: str  # "ok" | "failed"
+    reason: str | None
+    hashes: TriageHashesDoc
+    metadata: JsonObject
+    text: str | None
+    language: str | None
+    findings: JsonObject
+    matches: list[JsonObject]
+    category: str | None
+    series: str | None
+    series_id: int | None
+
+
+class CaseDocument(TypedDict):
+    """The whole case, as plain JSON."""
+
+    triage_runs: NotRequired[list[TriageRunDoc]]  # investigation cases only
+    triage_items: NotRequired[list[TriageItemDoc]]  # investigation cases only
+    id: int
+    key: str
+    kind: str  # "live" | "upload" | "investigation"
+    title: str
+    status: str
+    category: str | None  # set when confirmed
+    verdict: str | None
+    priority: PriorityDoc
+    live: bool
+    pending_by: str | None
+    pending_category: str | None
+    subject: SubjectDoc
+    created_at: str | None
+    updated_at: str | None
+    decided_at: str | None
+    items: list[ItemDoc]
+    matches: list[MatchDoc]
+    timeline: list[EventDoc]
+    decisions: list[DecisionDoc]
+    custody: list[CustodyDoc]
+    reports: list[ReportDoc]
+    #: Never set by Vangnet: a caller may add the police case number before rendering a
+    #: VICS export (its ``CaseNumber``).
+    case_number: NotRequired[str]
+
+
+#: Every TypedDict of the document by the path of the objects it types (for the checks).
+SHAPES: dict[str, type] = {
+    "": CaseDocument,
+    "priority": PriorityDoc,
+    "subject": SubjectDoc,
+    "items[]": ItemDoc,
+    "matches[]": MatchDoc,
+    "matches[].banked": BankedDoc,
+    "timeline[]": EventDoc,
+    "decisions[]": DecisionDoc,
+    "custody[]": CustodyDoc,
+    "reports[]": ReportDoc,
+    "triage_runs[]": TriageRunDoc,
+    "triage_items[]": TriageItemDoc,
+    "triage_items[].hashes": TriageHashesDoc,
+}

@@ -1,0 +1,142 @@
+"""The case document has exactly the documented keys: real upload, live and investigation case
+documents (``GET /v1/cases/{id}`` and ``vangnet case show --json``) against the TypedDicts of
+`vangnet.cases.document`, and those against the tables of ``docs/case-document.md``, so the
+page, the types and the data cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.conftest import BRIDGE
+from api.test_review_api import _bank_photo, _persons_key
+from vangnet.cases.document import SHAPES, CaseDocument
+from vangnet.store.models import Alert
+from web.test_live_case import _live_alert
+
+VANGNET = str(Path(sys.executable).with_name("vangnet"))
+DOC = Path(__file__).resolve().parents[2] / "docs" / "case-document.md"
+
+
+def _objects(doc: Any, path: str) -> Iterator[Any]:
+    """The objects of ``doc`` at ``path`` (``""``, ``items[]``, ``matches[].banked``)."""
+    found = [doc]
+    for part in filter(None, path.split(".")):
+        name, many = part.removesuffix("[]"), part.endswith("[]")
+        found = [o[name] for o in found if name in o]
+        if many:
+            found = [x for o in found for x in o]
+    yield from found
+
+
+def _check(doc: Any, seen: set[str]) -> None:
+    """Every object of ``doc`` has its type's required keys and no undeclared one."""
+    for path, shape in SHAPES.items():
+        required, optional = set(shape.__required_keys__), set(shape.__optional_keys__)  # type: ignore[attr-defined]
+        for obj in _objects(doc, path):
+            assert isinstance(obj, dict), path
+            keys = set(obj)
+            assert required <= keys, f"{path or 'case'}: missing {sorted(required - keys)}"
+            assert keys <= required | optional, (
+                f"{path or 'case'}: undeclared {sorted(keys - required - optional)}"
+            )
+            seen.add(path)
+
+
+def _env(db_url: str) -> dict[str, str]:
+    return {**os.environ, "VANGNET_DATABASE_URL": db_url}
+
+
+def test_real_case_documents_have_exactly_the_declared_keys(
+    client: TestClient, db_url: str, shared_data: Path, tmp_path: Path
+) -> None:
+    seen: set[str] = set()
+    # an upload case, confirmed, with a report
+    data = (shared_data / BRIDGE / "aaa-orig.jpg").read_bytes()
+    _bank_photo(client, data)
+    r = client.post("/v1/match?account=u1&platform=p&content_id=c9&ip=192.0.2.7", content=data)
+    upload = r.json()["case_id"]
+    person = {"X-API-Key": _persons_key(client, "reviewer")}
+    r = client.post(
+        f"/v1/cases/{upload}/decisions",
+        json={"decision": "confirm", "category": "vics:1"},
+        headers=person,
+    )
+    assert r.status_code == 200, r.text
+    out = tmp_path / "vics.json"
+    subprocess.run(
+        [VANGNET, "report", "vics", str(upload), "--out", str(out)],
+        env=_env(db_url),
+        capture_output=True,
+        check=True,
+    )
+    doc = client.get(f"/v1/cases/{upload}").json()
+    assert doc["kind"] == "upload" and doc["decisions"] and doc["reports"] and doc["custody"]
+    _check(doc, seen)
+
+    # a live case: an alert of the monitor's own recording, with evidence frames
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    alert_id = _live_alert(engine, shared_data)
+    with Session(engine) as s:
+        live = s.scalars(select(Alert.case_id).where(Alert.id == alert_id)).one()
+    doc = client.get(f"/v1/cases/{live}").json()
+    assert doc["kind"] == "live" and doc["subject"]["stream_id"] and doc["items"]
+    _check(doc, seen)
+
+    # an investigation case, filled by `vangnet triage`, as `vangnet case show --json` prints it
+    folder = tmp_path / "seized"
+    folder.mkdir()
+    (folder / "bridge.jpg").write_bytes(data)
+    (folder / "notes.txt").write_text("shopping list")
+    env = _env(db_url)
+    run = [VANGNET, "triage", str(folder), "--case", "OP DOC", "--no-ocr", "--workers", "1"]
+    subprocess.run(run, env=env, capture_output=True, check=True)
+    shown = subprocess.run(
+        [VANGNET, "case", "show", "OP DOC", "--json"], env=env, capture_output=True, check=True
+    )
+    doc = json.loads(shown.stdout)
+    assert doc["kind"] == "investigation" and len(doc["triage_items"]) == 2
+    assert doc["triage_items"][0]["matches"]  # the banked photo
+    _check(doc, seen)
+    assert client.get(f"/v1/cases/{doc['id']}").json() == doc  # the API prints the same
+
+    assert seen == set(SHAPES), f"never seen: {sorted(set(SHAPES) - seen)}"
+
+
+def _documented() -> dict[str, list[tuple[str, str]]]:
+    """``docs/case-document.md``'s key tables: path -> [(key, "always" | "optional")]."""
+    tables: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] | None = None
+    for line in DOC.read_text().splitlines():
+        heading = re.fullmatch(r"### case(\S*)", line.strip())
+        if heading:
+            current = tables.setdefault(heading.group(1).removeprefix("."), [])
+            continue
+        row = re.match(
+            r"\|\s*`([a-z0-9_]+)`\s*\|[^|]*(?:\\\|[^|]*)*\|\s*(always|optional)\s*\|", line
+        )
+        if row and current is not None:
+            current.append((row.group(1), row.group(2)))
+    return tables
+
+
+def test_the_documented_keys_are_the_declared_keys() -> None:
+    documented = _documented()
+    assert set(documented) == set(SHAPES)
+    for path, shape in SHAPES.items():
+        declared = [
+            (key, "always" if key in shape.__required_keys__ else "optional")  # type: ignore[attr-defined]
+            for key in shape.__annotations__
+        ]
+        assert documented[path] == declared, path or "case"
+    assert "case_number" in CaseDocument.__optional_keys__
