@@ -16,7 +16,7 @@ from investigate.images import PUBLIC, nested_archives
 from vangnet.config import get_settings
 from vangnet.errors import MediaTooLargeError, NotFoundError
 from vangnet.investigate import locate
-from vangnet.investigate.sources import walk
+from vangnet.sources.archives import walk
 
 
 def _tar_with_photos(shared: Path, out: Path) -> None:

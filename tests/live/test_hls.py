@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vangnet.egress.policy import DestinationRefused
-from vangnet.live.hls import ChunkReader, HlsUnsupported, choose_variant, parse
+from vangnet.sources.hls import ChunkReader, HlsUnsupported, choose_variant, parse
 
 BASE = "https://cdn.example/live/index.m3u8"
 

@@ -23,9 +23,10 @@ from security._egress import Listener
 from vangnet import plugins
 from vangnet.cli import app as cli_app
 from vangnet.egress.policy import GENERIC_REASON, CheckedUrl, EgressPolicy
-from vangnet.live import sources
-from vangnet.live.source_conformance import LOOPBACK, SourceCases, check_stream_source
-from vangnet.live.sources import (
+from vangnet.plugins import PluginError
+from vangnet.sources import streams as sources
+from vangnet.sources.stream_conformance import LOOPBACK, SourceCases, check_stream_source
+from vangnet.sources.streams import (
     FileSource,
     HttpSource,
     NetworkSource,
@@ -39,7 +40,6 @@ from vangnet.live.sources import (
     stream_sources,
     unregister_source,
 )
-from vangnet.plugins import PluginError
 
 VIDEO = Path("threatexchange/video/sample-videos/chair-19-sd-bar.mp4")
 KW = {
@@ -118,10 +118,10 @@ def test_file_built_in_conforms(shared_data: Path) -> None:
 def test_built_ins_register_through_entry_points() -> None:
     names = {ep.name: ep.value for ep in entry_points(group=sources.GROUP)}
     assert names == {
-        "network": "vangnet.live.sources:NetworkSource",
-        "http": "vangnet.live.sources:HttpSource",
-        "srt": "vangnet.live.sources:RelaySource",
-        "file": "vangnet.live.sources:FileSource",
+        "network": "vangnet.sources.streams:NetworkSource",
+        "http": "vangnet.sources.streams:HttpSource",
+        "srt": "vangnet.sources.streams:RelaySource",
+        "file": "vangnet.sources.streams:FileSource",
     }
     found = stream_sources()
     assert found["rtmp"] is NetworkSource and found["https"] is HttpSource

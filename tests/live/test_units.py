@@ -21,15 +21,15 @@ from vangnet.live.decision import Decision, DecisionWindow, Rule, default_rule, 
 from vangnet.live.monitor import Monitor
 from vangnet.live.sampler import Sampler, SampleReason
 from vangnet.live.samples import Sample
-from vangnet.live.sources import (
+from vangnet.match.results import Match
+from vangnet.net import display_url
+from vangnet.sources.streams import (
     FileSource,
     HttpSource,
     NetworkSource,
     RelaySource,
     source_for,
 )
-from vangnet.match.results import Match
-from vangnet.net import display_url
 
 FPS = 30
 

@@ -164,7 +164,7 @@ def test_rtmps_sends_sni_and_checks_the_certificate_against_the_host_name(
 
 
 def test_rtmp_tc_url_keeps_the_servers_own_address() -> None:
-    from vangnet.live.sources import rtmp_tc_url, via_relay
+    from vangnet.sources.streams import rtmp_tc_url, via_relay
 
     url = "rtmps://user:pw@live.example.org:443/app/streamkey?x=1"
     assert rtmp_tc_url(url) == "rtmps://live.example.org:443/app"

@@ -63,8 +63,8 @@ def plugins(
     from vangnet.banks.formats import failed_formats
     from vangnet.banks.formats import formats as bank_formats
     from vangnet.live.classifiers import classifier_types, failed_classifiers
-    from vangnet.live.sources import failed_stream_sources, stream_sources
     from vangnet.reports.formats import failed_report_formats, report_formats
+    from vangnet.sources.streams import failed_stream_sources, stream_sources
 
     rows: list[dict[str, Any]] = [
         _row(

@@ -17,16 +17,16 @@ from pathlib import Path
 from threading import Lock
 
 from vangnet.errors import MediaError, MediaTooLargeError, NotFoundError
-from vangnet.investigate.sources import (
+from vangnet.sources.archive_streams import MAX_MEMBER_BYTES, BombError, read_all
+from vangnet.sources.archives import (
     MAX_DEPTH,
     ContainerError,
     Entry,
     Location,
-    _file_entry,
     container_kind,
+    file_entry,
     open_members,
 )
-from vangnet.investigate.streams import MAX_MEMBER_BYTES, BombError, read_all
 
 #: A zip or 7z inside another archive up to this size is held in memory while a member is
 #: read from it; a larger one is read through a seeking stream (slower, bounded memory), or
@@ -96,7 +96,7 @@ def _read(chain: tuple[str, ...], locations: list[Location], max_bytes: int) -> 
         raise NotFoundError(f"source {chain[0]} is no longer there") from None
     where = " > ".join(chain)
     with contextlib.ExitStack() as stack:  # every container on the way stays open to the end
-        entry = _descend(_file_entry(root, st), chain, locations, stack, root)
+        entry = _descend(file_entry(root, st), chain, locations, stack, root)
         if entry.chain != chain:
             raise NotFoundError(f"{where} is not in its source any more")
         if entry.error is not None:

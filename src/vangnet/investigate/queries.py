@@ -33,8 +33,8 @@ from sqlalchemy.orm import Session
 from vangnet.audit import chain
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.investigate.filters import UNCATEGORISED, VISUAL, Filters, flag_sql
-from vangnet.investigate.sources import chain_key
 from vangnet.investigate.text_calls import LIKELY as VIDEO_CALL_LIKELY
+from vangnet.sources.archives import chain_key
 from vangnet.store.models import Case, TriageItem, TriageRun
 
 PER_PAGE = 60

@@ -1,6 +1,6 @@
 """Triage: every file of some sources into an investigation case, in parallel, resumable.
 
-The walk (`vangnet.investigate.sources`) runs in this process and yields files in a stable
+The walk (`vangnet.sources.archives`) runs in this process and yields files in a stable
 order; files already recorded for the case (by the SHA-256 of their chain) are skipped, so
 a run that was killed at any moment continues where it stopped and ends with the same
 result as one that was not. The rest are analysed by a pool of worker processes (hashes,
@@ -34,7 +34,6 @@ from vangnet.cases.intake import Intake, Source, file_intake
 from vangnet.children import die_with_parent
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
-from vangnet.investigate.sources import Entry, forget, walk
 from vangnet.investigate.triage_result import (
     Digests,
     Findings,
@@ -47,6 +46,7 @@ from vangnet.investigate.tuning import TriageTuning
 from vangnet.media.limits import MediaLimits, media_limits
 from vangnet.media.limits import configure as configure_media
 from vangnet.media.sniff import ContentType
+from vangnet.sources.archives import Entry, forget, walk
 from vangnet.store.db import writer
 from vangnet.store.models import TriageItem, TriageRun, utcnow
 

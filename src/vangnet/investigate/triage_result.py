@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from vangnet.investigate.sources import Entry
     from vangnet.match.results import Match
     from vangnet.signals.hashes import Hashes
     from vangnet.signals.vpdq import VpdqFrame
+    from vangnet.sources.archives import Entry
     from vangnet.store.models import TriageItem
 
 #: A JSON object as recorded (read-only by convention).

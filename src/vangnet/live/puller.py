@@ -17,14 +17,14 @@ from vangnet.live.processor import Processor
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.sampler import Sampler
 from vangnet.live.samples import frame_sample
-from vangnet.live.sources import (
+from vangnet.live.states import StreamState
+from vangnet.sources.streams import (
     StreamEnded,
     StreamRejected,
     StreamStalled,
     StreamUnavailable,
     source_for,
 )
-from vangnet.live.states import StreamState
 
 log = logging.getLogger(__name__)
 

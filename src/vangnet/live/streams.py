@@ -18,8 +18,8 @@ from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ForbiddenError, NotFoundError, ValidationError
 from vangnet.jsonlimits import check_json, check_text, shown
 from vangnet.live.quotas import check_stream_quota
-from vangnet.live.sources import FileSource, PolicedSource, source_for
 from vangnet.net import display_url
+from vangnet.sources.streams import FileSource, PolicedSource, source_for
 from vangnet.store.models import Stream, utcnow
 
 MAX_METADATA_BYTES = 16_384

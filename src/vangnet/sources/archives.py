@@ -41,7 +41,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from vangnet.investigate.streams import (
+from vangnet.sources.archive_streams import (
     MAX_EXPANDED,
     MAX_MEMBER_BYTES,
     MAX_RATIO,
@@ -206,7 +206,8 @@ def _head_of(path: Path, size: int = 4096) -> bytes:
         return b""
 
 
-def _file_entry(path: Path, st: os.stat_result) -> Entry:
+def file_entry(path: Path, st: os.stat_result) -> Entry:
+    """The entry of a file on disk: its own chain, size, times and readers."""
     return Entry(
         chain=(str(path),),
         size=st.st_size,
@@ -256,7 +257,7 @@ def walk(paths: Sequence[str | Path], *, depth: int = MAX_DEPTH) -> Iterator[Ent
             except OSError as exc:
                 yield Entry(chain=(str(path),), size=0, read=lambda: b"", error=str(exc))
                 continue
-            entry = _file_entry(path, st)
+            entry = file_entry(path, st)
             yield from expand(entry, _head_of(path, 4096), depth=depth, path=path)
 
 
@@ -342,7 +343,7 @@ def open_members(
     ``in_memory_up_to`` bytes, read through a (slowly) seeking stream when larger. The
     container stays open while the generator is not exhausted or closed."""
     if kind in ("raw", "ewf"):
-        from vangnet.investigate.disk import walk_image
+        from vangnet.sources.disk import walk_image
 
         yield from walk_image(entry, kind, path=path)
         return

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vangnet.investigate.sources import ContainerError, Entry, _cached, _iso
-from vangnet.investigate.streams import MAX_MEMBER_BYTES
+from vangnet.sources.archive_streams import MAX_MEMBER_BYTES
+from vangnet.sources.archives import ContainerError, Entry, _cached, _iso
 
 _SKIP = {".", "..", "$OrphanFiles", "$MBR", "$FAT1", "$FAT2"}
 MAX_FILES = 5_000_000  # per file system

@@ -2,14 +2,14 @@
 
 Usage, in a test of your package::
 
-    from vangnet.live.source_conformance import SourceCases, check_stream_source
+    from vangnet.sources.stream_conformance import SourceCases, check_stream_source
 
     def test_my_source_conforms(my_server_url: str) -> None:
         check_stream_source(MySource, SourceCases(playable=my_server_url))
 
 `check_stream_source` raises `AssertionError` naming the first rule broken:
 
-- the registry accepts the class (`vangnet.live.sources.as_source`): a concrete `Source`
+- the registry accepts the class (`vangnet.sources.streams.as_source`): a concrete `Source`
   with lower-case ``schemes``, and one serving any scheme but ``file`` and plain paths is a
   `PolicedSource` that keeps `PolicedSource.frames`;
 - a network source refuses a destination the egress policy denies (the default policy, a
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import av
 
 from vangnet.egress.policy import GENERIC_REASON, CheckedUrl, EgressPolicy
-from vangnet.live.sources import (
+from vangnet.sources.streams import (
     LOCAL_SCHEMES,
     PolicedSource,
     Source,

@@ -6,7 +6,7 @@ A `Source` yields decoded frames with their stream time. Built-ins:
   own protocols through PyAV, with a protocol whitelist per scheme and timeouts on connecting
   and on every read (a server that stalls raises instead of hanging).
 - `HttpSource` (``http``/``https``: HLS ``.m3u8`` and progressive HTTP-FLV or MPEG-TS):
-  playlists and segments fetched in Python (`vangnet.live.hls`), the bytes decoded by PyAV.
+  playlists and segments fetched in Python (`vangnet.sources.hls`), the bytes decoded by PyAV.
 - `RelaySource` (``srt``): PyAV's bundled FFmpeg has no SRT, so the system ``ffmpeg`` relays
   the stream as MPEG-TS into a pipe and PyAV decodes it in memory.
 
@@ -23,7 +23,7 @@ registered by URL scheme through the entry-point group ``vangnet.sources`` (the 
 too, see ``pyproject.toml``), or at run time with `register_source`. The registry refuses a
 source that serves a scheme other than ``file`` and plain paths unless it is a
 `PolicedSource` that keeps its `PolicedSource.frames`: the egress check of every (re)connect
-is not the plug-in's to skip. Conformance kit: `vangnet.live.source_conformance`.
+is not the plug-in's to skip. Conformance kit: `vangnet.sources.stream_conformance`.
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ from vangnet.egress.client import egress_client
 from vangnet.egress.policy import GENERIC_REASON, CheckedUrl, DestinationRefused, EgressPolicy
 from vangnet.egress.relay import Relay
 from vangnet.errors import MediaError, UnavailableError, ValidationError
-from vangnet.live.hls import ChunkReader, HlsStalled, HlsUnsupported, HttpStatusError, HttpStream
 from vangnet.net import display_url
 from vangnet.plugins import PluginError, Registry
+from vangnet.sources.hls import ChunkReader, HlsStalled, HlsUnsupported, HttpStatusError, HttpStream
 
 log = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ class RelaySource(PolicedSource):
 
 class HttpSource(PolicedSource):
     """HLS playlists and progressive streams over HTTP(S), fetched under the egress policy
-    (`vangnet.live.hls`): every playlist, segment and redirect is checked and pinned, and
+    (`vangnet.sources.hls`): every playlist, segment and redirect is checked and pinned, and
     certificates are verified."""
 
     schemes = ("http", "https")
