@@ -31,13 +31,25 @@ from vangnet.reports.document import ReadItem
 
 GROUP = "vangnet.report_formats"
 #: A format's name: it is the ``kind`` of the reports it files (64 characters in the table)
-#: and part of the audit action ``report.NAME`` (64 characters), hence at most 48.
-NAME_RULE = re.compile(r"[a-z][a-z0-9_-]{0,47}")
+#: and part of the audit actions ``report.format.NAME[.failed]`` (64 characters): at most 40.
+NAME_RULE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 #: A format's ``media_type`` (sent as the HTTP Content-Type) and ``extension`` (file names).
 MEDIA_TYPE_RULE = re.compile(r"[a-z]+/[a-z0-9.+-]+(; ?charset=[a-z0-9-]+)?")
 EXTENSION_RULE = re.compile(r"[a-z0-9]{1,8}")
-#: Kinds of report that are not formats: ``ncmec`` is the CyberTipline workflow.
-RESERVED = frozenset({"ncmec"})
+#: Names that are not formats: ``ncmec`` is the CyberTipline workflow, ``view`` (audit
+#: ``report.view``) is opening a report page.
+RESERVED = frozenset({"ncmec", "view"})
+#: The formats that ship with Vangnet; they keep their audit actions ``report.NAME``.
+BUILT_IN = frozenset({"html", "pdf", "vics"})
+#: Where a plug-in format's audit actions live: ``report.format.NAME`` (and ``.failed``), so
+#: they never mix with the built-ins' or each other's under ``audit list --action``'s prefix.
+PLUG_IN_ACTIONS = "report.format."
+
+
+def audit_action(name: str) -> str:
+    """The audit action of a report filed with the format ``name``: ``report.html``,
+    ``report.pdf`` and ``report.vics`` for the built-ins, ``report.format.NAME`` otherwise."""
+    return f"report.{name}" if name in BUILT_IN else f"{PLUG_IN_ACTIONS}{name}"
 
 
 class UnknownReportFormatError(NotFoundError):
@@ -140,7 +152,14 @@ def as_report_format(obj: object, label: str) -> type[ReportFormat]:
             "'-' or '_', starting with a letter, at most 48 characters"
         )
     if cls.name in RESERVED:
-        raise PluginError(f"{label}: {cls.name!r} is the NCMEC workflow, not a format name")
+        raise PluginError(f"{label}: {cls.name!r} is reserved, not a format name")
+    max_cases = getattr(cls, "max_cases", None)
+    if isinstance(max_cases, bool) or not isinstance(max_cases, int) or max_cases < 1:
+        raise PluginError(f"{label}: max_cases must be a positive integer, not {max_cases!r:.40}")
+    if not isinstance(getattr(cls, "reads_media", None), bool):
+        raise PluginError(f"{label}: reads_media must be True or False")
+    if not isinstance(getattr(cls, "description", None), str):
+        raise PluginError(f"{label}: description must be a string")
     media_type, extension = getattr(cls, "media_type", None), getattr(cls, "extension", None)
     if not isinstance(media_type, str) or not MEDIA_TYPE_RULE.fullmatch(media_type):
         raise PluginError(f"{label}: media_type {str(media_type)[:80]!r} is not a media type")
