@@ -67,7 +67,9 @@ class RenderOptions:
     """What a report is rendered with besides the cases."""
 
     generated_by: str  # the user or process making the report (shown in documents)
-    read_item: ReadItem | None = None  # item id -> decrypted bytes; each call is audited
+    #: item id -> media (for a plug-in: the blurred preview, the original only with
+    #: include_clear); each read is logged in the item's custody and the report's audit entry
+    read_item: ReadItem | None = None
     include_clear: bool = False  # clear previews instead of blurred greyscale ones
     generated_at: datetime | None = None  # timezone-aware; now when None
     profile: str = "US"  # the VICS profile (US, UK, CUSTOM, Default)
@@ -82,7 +84,7 @@ class ReportFormat(ABC):
     extension: ClassVar[str]  # file name extension, without the dot
     #: At most this many cases in one document (1: a per-case report).
     max_cases: ClassVar[int] = 1
-    #: Whether it shows media (previews): the caller passes ``read_item`` and audits reads.
+    #: Whether it shows media (previews): the caller passes ``read_item`` and records reads.
     reads_media: ClassVar[bool] = False
 
     @abstractmethod
@@ -149,7 +151,7 @@ def as_report_format(obj: object, label: str) -> type[ReportFormat]:
     if not NAME_RULE.fullmatch(cls.name):
         raise PluginError(
             f"{label}: report format name {cls.name[:80]!r} must be lower-case letters, digits, "
-            "'-' or '_', starting with a letter, at most 48 characters"
+            "'-' or '_', starting with a letter, at most 40 characters"
         )
     if cls.name in RESERVED:
         raise PluginError(f"{label}: {cls.name!r} is reserved, not a format name")
