@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine
@@ -26,6 +28,11 @@ from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.signals.exact import Md5Signal
 from vangnet.signals.registry import register_signal_type, unregister_signal_type
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from vangnet.signals.base import SignalType
 
 
 class ClaimsSnapshots(DigestIndex):
@@ -98,3 +105,54 @@ def test_an_index_without_snapshots_is_rebuilt_from_the_database(
     with Session(db_engine) as s:
         found = Matcher(restarted).lookup(s, signal_type="test_other_md5", value=value)
     assert [(m.content_id, m.bank) for m in found] == [(content_id, "A")]
+
+
+class LegacyNoSnapshots(DigestIndex):
+    """An older plug-in index: claims snapshots, its save / load raise NotImplementedError."""
+
+    name = "test-legacy-no-snapshots"
+    snapshots = True
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, signal_type: type[SignalType], path: str | os.PathLike[str]) -> Self:
+        raise NotImplementedError("no snapshots here")
+
+
+class LegacyMd5(Md5Signal):
+    name = "test_legacy_md5"
+    index = "test-legacy-no-snapshots"
+    description = "MD5 served by an older index plug-in (test plug-in)."
+
+
+def test_a_legacy_not_implemented_save_is_skipped_like_snapshot_unsupported(
+    db_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    register_index(LegacyNoSnapshots)
+    register_signal_type(LegacyMd5)
+    try:
+        value = hashlib.md5(b"other benign test bytes").hexdigest()
+        with Session(db_engine) as s:
+            create_bank(s, name="B")
+            content_id = add_content(s, bank="B", signals={"md5": value, "test_legacy_md5": value})
+            s.commit()
+        snap = tmp_path / "snap"
+        indexes = SignalIndexes(db_engine, snapshot_dir=snap)
+        indexes.load()
+        with caplog.at_level(logging.WARNING, logger="vangnet.match.indexes"):
+            assert indexes.save_snapshot() == snap  # the others are still saved
+        assert any("claims snapshots but has none" in r.getMessage() for r in caplog.records)
+        manifest = json.loads((snap / "manifest.json").read_text())
+        assert manifest["indexes"]["md5"] == "exact"
+        assert "test_legacy_md5" not in manifest["indexes"]
+        restarted = SignalIndexes(db_engine, snapshot_dir=snap)
+        restarted.load()
+        assert "test_legacy_md5" not in restarted.failed
+        with Session(db_engine) as s:
+            found = Matcher(restarted).lookup(s, signal_type="test_legacy_md5", value=value)
+        assert [(m.content_id, m.bank) for m in found] == [(content_id, "B")]
+    finally:
+        unregister_signal_type(LegacyMd5.name)
+        unregister_index(LegacyNoSnapshots.name)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.conftest import make_key
 from conftest import audited
+from review.factory import make_case
 from security._audit import (
     Cli,
     audit_entries,
@@ -189,7 +190,9 @@ def test_a_sample_of_other_routes_lands_its_declared_entry(
     assert {route: ROUTES[route] for route in expected} == expected
 
 
-def test_cli_commands_land_their_declared_entries(cli: Cli, engine: Engine) -> None:
+def test_cli_commands_land_their_declared_entries(
+    cli: Cli, engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
     ran = [
         ("bank create", ["bank", "create", "CLI_BANK"], "bank:CLI_BANK"),
         ("bank disable", ["bank", "disable", "CLI_BANK"], "bank:CLI_BANK"),
@@ -213,6 +216,9 @@ def test_cli_commands_land_their_declared_entries(cli: Cli, engine: Engine) -> N
     ran.append(("streams stop", [], f"stream:{stream_id}"))
     cli("key", "create", "ann-tools", "--role", "reviewer", "--user", "ann")
     ran.append(("key create", [], None))
+    case_id = make_case(engine, shared_data)
+    cli("report", "render", "html", str(case_id), "--out", str(tmp_path / "case.html"))
+    ran.append(("report render", [], f"case:{case_id}"))
     with Session(engine) as s:
         entries = [chain.entry_dict(e) for e in s.scalars(select(AuditEntry))]
     expected = {
@@ -223,6 +229,7 @@ def test_cli_commands_land_their_declared_entries(cli: Cli, engine: Engine) -> N
         "user create": "user.create",
         "streams stop": "stream.stop",
         "key create": "key.create",
+        "report render": "report.",
     }
     for command, _args, target in ran:
         assert _landed(entries, expected[command], target), (command, target)

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote
@@ -36,6 +36,13 @@ from reports.fake_ncmec import FakeNcmec, run_fake_ncmec
 from review.factory import make_case
 from vangnet.actions.webhooks import Deliverer
 from vangnet.config import Settings, reset_settings
+from vangnet.reports.formats import (
+    CaseDocument,
+    RenderOptions,
+    ReportFormat,
+    register_report_format,
+    unregister_report_format,
+)
 from vangnet.reports.ncmec import safe_xml_parser
 from vangnet.store.models import AuditEntry, Case, EvidenceItem
 from web.conftest import WebFactory, csrf_of, login
@@ -404,6 +411,41 @@ def test_file_viewed_only_when_a_reveal_is_recorded(
     assert details.findtext("fileViewedByEsp") == "true"
     doc = run.json("case", "show", str(other), "--json")
     assert doc["items"][0]["viewed_by"] == ["reviewer"]
+
+
+class _ClearDigests(ReportFormat):
+    """A plug-in format of several cases that reads every item (clear with include_clear)."""
+
+    name = "test-clear-digests"
+    description = "Digests of what was read (test plug-in)"
+    media_type = "application/json"
+    extension = "json"
+    reads_media = True
+    max_cases = 5
+
+    def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+        assert options.read_item is not None
+        got = {str(i["id"]): len(options.read_item(i["id"])) for c in cases for i in c["items"]}
+        return json.dumps(got).encode()
+
+
+def test_file_viewed_when_a_plug_in_report_showed_it_in_the_clear(
+    run: Run, db_engine: Engine, shared_data: Path, ncmec: FakeNcmec, tmp_path: Path
+) -> None:
+    first = make_case(db_engine, shared_data)
+    second = make_case(db_engine, shared_data, account="second-user")
+    register_report_format(_ClearDigests)
+    try:
+        run("report", "render", "test-clear-digests", str(first), str(second), "--as", "erin",
+            "--include-clear", "--out", str(tmp_path / "d.json"))  # fmt: skip
+    finally:
+        unregister_report_format(_ClearDigests.name)
+    doc = run.json("case", "show", str(second), "--json")
+    assert doc["items"][0]["viewed_by"] == ["erin"]  # a multi-case (cases:2) clear read counts
+    run("case", "decide", str(second), "--confirm", "--category", "vics:1")
+    run("report", "ncmec", str(second), "--submit", "--yes")
+    (details,) = _file_details(ncmec)
+    assert details.findtext("fileViewedByEsp") == "true"
 
 
 def test_upload_answer_without_hash_is_accepted_and_recorded(

@@ -8,21 +8,26 @@ The plug-ins pass the report-format conformance kit."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Iterator, Sequence
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from cli.test_cli import Run
 from conftest import audited
 from review.factory import PHOTOS, make_case
+from vangnet import plugins
 from vangnet.config import reset_settings
-from vangnet.errors import NotFoundError, ValidationError
+from vangnet.errors import ValidationError
 from vangnet.plugins import PluginError
+from vangnet.reports import formats
 from vangnet.reports.conformance import check_report_format
 from vangnet.reports.formats import (
     CaseDocument,
@@ -37,6 +42,11 @@ from vangnet.store.models import AuditEntry, CaseEvent, CustodyEvent, Report
 from web.conftest import WebFactory, login, make_user
 
 
+def _flat(text: str) -> str:
+    """Console output with its line wrapping undone."""
+    return " ".join(text.split())
+
+
 def _items(case: CaseDocument) -> list[Any]:
     if not isinstance(case, dict) or not isinstance(case.get("items"), list):
         raise ValidationError("not a case document")
@@ -47,7 +57,7 @@ class ItemCsv(ReportFormat):
     """One line per item: case, item, SHA-256 (hashes only: no media)."""
 
     name = "test-item-csv"
-    description = "Items as CSV (test plug-in)"
+    description = "Items as CSV [b]not bold[/b] (test plug-in)"
     media_type = "text/csv; charset=utf-8"
     extension = "csv"
     max_cases = 2
@@ -113,10 +123,38 @@ def test_the_registry_refuses_bad_format_names() -> None:
         name = "header"
         media_type = "text/csv\r\nX-Injected: 1"
 
-    for cls in (Ncmec, TooLong, Upper, Quoted, Header):
+    class View(ItemCsv):
+        name = "view"  # report.view is opening a report page
+
+    class Longish(ItemCsv):
+        name = "x" * 41  # report.format.NAME.failed must fit 64 characters
+
+    class NoCases(ItemCsv):
+        name = "no-cases"
+        max_cases = 0
+
+    class TextCases(ItemCsv):
+        name = "text-cases"
+        max_cases = "2"  # type: ignore[assignment]
+
+    class MaybeMedia(ItemCsv):
+        name = "maybe-media"
+        reads_media = "yes"  # type: ignore[assignment]
+
+    class NoText(ItemCsv):
+        name = "no-text"
+        description = None  # type: ignore[assignment]
+
+    class Fine(ItemCsv):
+        name = "x" * 40
+
+    for cls in (Ncmec, TooLong, Upper, Quoted, Header, View, Longish, NoCases, TextCases,
+                MaybeMedia, NoText):  # fmt: skip
         with pytest.raises(PluginError):
             register_report_format(cls)
         assert cls.name not in report_formats()
+    register_report_format(Fine)
+    unregister_report_format(Fine.name)
 
 
 # -- the CLI --------------------------------------------------------------------------------
@@ -172,7 +210,7 @@ def test_cli_files_a_plug_in_report(engine: Engine, shared_data: Path, tmp_path:
         (first, "test-item-csv", "built", "dave"),
         (second, "test-item-csv", "built", "dave"),
     ]
-    audit = run.json("audit", "list", "--action", "report.test-item-csv", "--json")
+    audit = run.json("audit", "list", "--action", "report.format.test-item-csv", "--json")
     assert len(audit) == 1
     (entry,) = audit
     assert (entry["actor"], entry["target"]) == ("dave", "cases:2")
@@ -231,8 +269,8 @@ def test_cli_files_a_plug_in_that_reads_media(
     assert got == {"clear": True, "items": {str(item_id): hashlib.sha256(photo).hexdigest()}}
     custody = [(c["action"], c["detail"] or "") for c in doc["custody"] if c["actor"] == "erin"]
     assert [a for a, _ in custody] == ["accessed", "exported"]
-    assert "clear preview in test-media-digest report" in custody[1][1]
-    (entry,) = run.json("audit", "list", "--action", "report.test-media-digest", "--json")
+    assert "clear media handed to the test-media-digest report" in custody[1][1]
+    (entry,) = run.json("audit", "list", "--action", "report.format.test-media-digest", "--json")
     assert entry["details"]["items"] == [item_id]
     assert entry["details"]["include_clear"] is True
     assert _reports(engine) == [(case_id, "test-media-digest", "built", "erin")]
@@ -253,23 +291,25 @@ def test_a_plug_in_reads_only_items_of_the_cases_it_reports(
             assert options.read_item is not None
             try:
                 options.read_item(theirs)
-            except NotFoundError as error:
+            except PluginError as error:  # swallowed: the filing is refused all the same
                 return json.dumps({"refused": error.message}).encode()
             return b"read it"
 
     register_report_format(Snooping)
+    out = tmp_path / "s.json"
     try:
-        run("report", "render", "test-snooping", str(mine), "--out", str(tmp_path / "s.json"))
+        refused = run("report", "render", "test-snooping", str(mine), "--out", str(out), code=1)
     finally:
         unregister_report_format(Snooping.name)
-    assert (
-        "not in the cases of this report"
-        in json.loads((tmp_path / "s.json").read_text())["refused"]
-    )
+    assert "outside the cases of this report" in _flat(refused.output)
+    assert not out.exists() and _reports(engine) == []  # the whole filing is refused
     custody = run.json("case", "show", str(other), "--json")["custody"]
     assert [c["action"] for c in custody] == ["captured"]  # never read, never exported
-    (entry,) = run.json("audit", "list", "--action", "report.test-snooping", "--json")
+    (entry,) = run.json("audit", "list", "--action", "report.format.test-snooping", "--json")
+    assert entry["action"] == "report.format.test-snooping.failed"
+    assert entry["details"]["refused"] == [repr(theirs)]
     assert entry["details"]["items"] == []
+    assert entry["details"]["code"] == "plugin_error"
 
 
 def test_cli_render_of_a_built_in_is_recorded_as_its_own_command(
@@ -284,6 +324,158 @@ def test_cli_render_of_a_built_in_is_recorded_as_its_own_command(
     assert [e["action"] for e in audit] == ["report.html", "report.html", "report.vics"]
     assert audit[0]["details"].keys() == audit[1]["details"].keys()
     assert [k for _c, k, _s, _a in _reports(engine)] == ["html", "html", "vics"]
+
+
+def test_without_include_clear_a_plug_in_gets_the_blurred_preview(
+    engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    run = Run()
+    case_id = make_case(engine, shared_data)
+    seen: list[bytes] = []
+
+    class Keeps(MediaDigest):
+        name = "test-keeps"
+
+        def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+            assert options.read_item is not None
+            seen.extend(options.read_item(item["id"]) for item in _items(cases[0]))
+            return b"{}"
+
+    register_report_format(Keeps)
+    try:
+        run("report", "render", "test-keeps", str(case_id), "--out", str(tmp_path / "k.json"),
+            "--as", "erin")  # fmt: skip
+    finally:
+        unregister_report_format(Keeps.name)
+    photo = (shared_data / PHOTOS[0]).read_bytes()
+    (data,) = seen
+    assert data != photo and data.startswith(b"\xff\xd8")  # a JPEG preview, not the original
+    with Image.open(io.BytesIO(data)) as picture:
+        assert picture.mode == "L" and max(picture.size) <= 320  # greyscale, small
+    doc = run.json("case", "show", str(case_id), "--json")
+    custody = [(c["action"], c["detail"] or "") for c in doc["custody"] if c["actor"] == "erin"]
+    assert [a for a, _ in custody] == ["accessed", "exported"]
+    assert "blurred preview handed to the test-keeps report" in custody[1][1]
+    assert doc["items"][0]["viewed_by"] == []  # nobody saw it in the clear
+
+
+def test_a_plug_in_that_fails_after_reading_leaves_custody_and_audit(
+    engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    run = Run()
+    case_id = make_case(engine, shared_data)
+
+    class ReadsThenFails(MediaDigest):
+        name = "test-reads-then-fails"
+
+        def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+            assert options.read_item is not None
+            for item in _items(cases[0]):
+                options.read_item(item["id"])
+                options.read_item(item["id"])  # twice: listed once
+            raise RuntimeError("plug-in bug [/] after reading")
+
+    register_report_format(ReadsThenFails)
+    out = tmp_path / "f.json"
+    try:
+        failed = run("report", "render", "test-reads-then-fails", str(case_id), "--out",
+                     str(out), "--include-clear", "--as", "erin", code=1)  # fmt: skip
+    finally:
+        unregister_report_format(ReadsThenFails.name)
+    assert "plugin_error" in failed.output
+    assert "plug-in bug [/] after reading" in _flat(failed.output)
+    assert not out.exists() and _reports(engine) == []
+    doc = run.json("case", "show", str(case_id), "--json")
+    item_id = doc["items"][0]["id"]
+    custody = [(c["action"], c["detail"] or "") for c in doc["custody"] if c["actor"] == "erin"]
+    assert custody == [
+        ("accessed", "clear media handed to a test-reads-then-fails report that was not filed")
+    ]
+    assert doc["items"][0]["viewed_by"] == ["erin"]  # handed over in the clear: it counts
+    (entry,) = run.json("audit", "list", "--action", "report.format.test-reads", "--json")
+    assert entry["action"] == "report.format.test-reads-then-fails.failed"
+    assert entry["details"]["items"] == [item_id]
+    assert entry["details"]["include_clear"] is True
+    assert "RuntimeError" in entry["details"]["error"]
+    assert [e for e in doc["timeline"] if e["kind"] == "report"] == []
+
+
+def test_records_do_not_follow_what_a_plug_in_does_to_its_documents(
+    engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    run = Run()
+    mine = make_case(engine, shared_data)
+    other = make_case(engine, shared_data, photo=PHOTOS[1], account="someone-else")
+    kept: list[Any] = []
+
+    class Mutates(ItemCsv):
+        name = "test-mutates"
+
+        def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+            for case in cases:
+                case["id"] = other  # type: ignore[index]
+                case["items"].clear()
+            kept.append(options.read_item)
+            return b"changed\n"
+
+    register_report_format(Mutates)
+    try:
+        run("report", "render", "test-mutates", str(mine), "--out", str(tmp_path / "m.csv"))
+    finally:
+        unregister_report_format(Mutates.name)
+    assert _reports(engine)[0][:2] == (mine, "test-mutates")
+    doc = run.json("case", "show", str(mine), "--json")
+    exported = [c for c in doc["custody"] if c["action"] == "exported"]
+    assert len(exported) == 1 and "metadata in test-mutates report" in exported[0]["detail"]
+    assert [r["kind"] for r in run.json("case", "show", str(other), "--json")["reports"]] == []
+
+
+def test_read_item_is_closed_once_the_report_is_rendered(
+    engine: Engine, shared_data: Path, tmp_path: Path
+) -> None:
+    run = Run()
+    case_id = make_case(engine, shared_data)
+    kept: list[Any] = []
+
+    class KeepsReader(MediaDigest):
+        name = "test-keeps-reader"
+
+        def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+            kept.append(options.read_item)
+            return b"{}"
+
+    register_report_format(KeepsReader)
+    try:
+        run("report", "render", "test-keeps-reader", str(case_id), "--out", str(tmp_path / "r"))
+    finally:
+        unregister_report_format(KeepsReader.name)
+    item_id = run.json("case", "show", str(case_id), "--json")["items"][0]["id"]
+    with pytest.raises(PluginError, match="closed"):
+        kept[0](item_id)
+
+
+def test_report_formats_escapes_plug_in_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = [EntryPoint(name="test-markup", value=f"{__name__}:Markup", group=formats.GROUP)]
+
+    def with_extra(*, group: str) -> list[EntryPoint]:
+        found = list(entry_points(group=group))
+        return [*found, *extra] if group == formats.GROUP else found
+
+    monkeypatch.setattr(plugins, "entry_points", with_extra)
+    formats.REGISTRY.reset()
+    try:
+        result = Run()("report", "formats")
+    finally:
+        monkeypatch.undo()
+        formats.REGISTRY.reset()
+    assert "failed test-markup" in result.output and "'[/]bad'" in _flat(result.output)
+    assert "[b]not" in result.output  # shown as text, not as markup
+
+
+class Markup(ItemCsv):
+    """A plug-in whose name breaks the rule, with rich markup in it."""
+
+    name = "[/]bad"
 
 
 # -- the web UI -----------------------------------------------------------------------------
@@ -318,7 +510,10 @@ def test_web_case_page_files_a_plug_in_report(
     with Session(db_engine) as s:
         assert not s.scalars(select(AuditEntry).where(AuditEntry.action.like("report.%"))).all()
 
-    got = client.post(path, data={"kind": "test-item-csv", "csrf": csrf, "include_clear": "on"})
+    clear = client.post(path, data={"kind": "test-item-csv", "csrf": csrf, "include_clear": "on"})
+    assert clear.status_code == 400 and "shows no media" in clear.text  # as the CLI (exit 6)
+    assert _written(db_engine) == after_refusals
+    got = client.post(path, data={"kind": "test-item-csv", "csrf": csrf})
     assert got.status_code == 200, got.text[:300]
     assert got.headers["content-type"].startswith("text/csv")
     assert got.headers["content-disposition"] == (
@@ -327,9 +522,11 @@ def test_web_case_page_files_a_plug_in_report(
     assert got.text.splitlines()[0] == "case,item,sha256"
     assert _reports(db_engine) == [(case_id, "test-item-csv", "built", "rita")]
     with Session(db_engine) as s:
-        (entry,) = s.scalars(select(AuditEntry).where(AuditEntry.action == "report.test-item-csv"))
+        (entry,) = s.scalars(
+            select(AuditEntry).where(AuditEntry.action == "report.format.test-item-csv")
+        )
         assert (entry.actor, entry.target) == ("rita", f"case:{case_id}")
-        assert entry.details["include_clear"] is False  # the box means nothing without media
+        assert entry.details["include_clear"] is False
         events = s.scalars(
             select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == "report")
         ).all()
@@ -342,3 +539,39 @@ def test_web_case_page_files_a_plug_in_report(
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
     assert pdf.headers["content-disposition"] == f'attachment; filename="case-{case_id}.pdf"'
     assert [k for _c, k, _s, _a in _reports(db_engine)] == ["test-item-csv", "pdf"]
+
+
+class ItemCsvTwin(ItemCsv):
+    """A second plug-in under the name of the first: the registry cannot load either."""
+
+
+def test_case_page_opens_when_the_report_formats_cannot_load(
+    web_factory: WebFactory,
+    db_url: str,
+    db_engine: Engine,
+    shared_data: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    case_id = make_case(db_engine, shared_data)
+    make_user(db_url, "rita", "reviewer")
+    twin = EntryPoint(name="test-item-csv", value=f"{__name__}:ItemCsvTwin", group=formats.GROUP)
+
+    def with_twin(*, group: str) -> list[EntryPoint]:
+        found = list(entry_points(group=group))
+        return [*found, twin] if group == formats.GROUP else found
+
+    monkeypatch.setattr(plugins, "entry_points", with_twin)
+    formats.REGISTRY.reset()
+    try:
+        with pytest.raises(PluginError, match="two report formats"):
+            report_formats()
+        client = web_factory()
+        login(client, "rita")
+        page = client.get(f"/ui/cases/{case_id}")
+        assert page.status_code == 200, page.text[:300]
+        assert 'id="report-formats-note"' in page.text and "two report formats" in page.text
+        assert '<option value="pdf"' in page.text and '<option value="html"' in page.text
+        assert '<option value="test-media-digest"' not in page.text
+    finally:
+        monkeypatch.undo()
+        formats.REGISTRY.reset()

@@ -147,6 +147,8 @@ COMMANDS: dict[str, str | Exempt] = {
     "report vics": "report.vics",
     "report html": "report.html",
     "report pdf": "report.pdf",
+    "report render": "report.",
+    "report formats": Exempt.READ_ONLY,
     "audit verify": Exempt.READ_ONLY,
     "audit export": "audit.export",
     "audit list": Exempt.READ_ONLY,

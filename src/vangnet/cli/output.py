@@ -12,6 +12,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vangnet.errors import VangnetError
@@ -54,7 +55,9 @@ def fail(error: VangnetError, *, as_json: bool = False) -> typer.Exit:
     if as_json:
         print_json({"error": error.to_dict()})
     else:
-        err_console.print(f"[bold red]error[/] ({error.code}): {error.message}", highlight=False)
+        err_console.print(
+            f"[bold red]error[/] ({error.code}): {escape(error.message)}", highlight=False
+        )
     return typer.Exit(error.exit_code)
 
 

@@ -277,8 +277,9 @@ def report_render(
     actor: AsOption = None,
 ) -> None:
     """File a report of any installed format, plug-ins included: recorded (one report per
-    case, kind = FORMAT), audited as report.FORMAT, with the case timeline and custody, as
-    the built-in commands do. An unknown FORMAT records nothing (exit 4).
+    case, kind = FORMAT), audited as report.format.FORMAT (the built-ins as report.html,
+    report.pdf, report.vics), with the case timeline and custody, as the built-in commands
+    do. An unknown FORMAT records nothing (exit 4).
 
     Example: vangnet report render html 12 --out case12.html
     Example: vangnet report render mycsv 12 14 --out cases.csv
@@ -328,7 +329,9 @@ def report_formats_cmd(
 
     Example: vangnet report formats --json
     """
-    from vangnet.reports.formats import failed_report_formats, report_formats
+    from rich.markup import escape
+
+    from vangnet.reports.formats import BUILT_IN, failed_report_formats, report_formats
 
     rows = [
         {
@@ -338,7 +341,7 @@ def report_formats_cmd(
             "extension": cls.extension,
             "max_cases": cls.max_cases,
             "reads_media": cls.reads_media,
-            "built_in": cls.__module__ == "vangnet.reports.formats",
+            "built_in": name in BUILT_IN,
         }
         for name, cls in sorted(report_formats().items())
     ]
@@ -354,14 +357,14 @@ def report_formats_cmd(
         ["format", "cases", "media", "file", "description"],
         [
             [
-                row["name"],
+                escape(str(row["name"])),
                 f"1-{row['max_cases']}",
                 "previews" if row["reads_media"] else "no",
-                f".{row['extension']}",
-                str(row["description"]) + ("" if row["built_in"] else " (plug-in)"),
+                escape(f".{row['extension']}"),
+                escape(str(row["description"])) + ("" if row["built_in"] else " (plug-in)"),
             ]
             for row in rows
         ],
     )
     for name, why in sorted(failed.items()):
-        err_console.print(f"[red]failed[/] {name}: {why}", highlight=False)
+        err_console.print(f"[red]failed[/] {escape(name)}: {escape(why)}", highlight=False)

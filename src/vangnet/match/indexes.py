@@ -270,6 +270,11 @@ class SignalIndexes:
                 except SnapshotUnsupported as error:  # claims snapshots, has none: no snapshot
                     self._no_snapshot(name, index.name, error)
                     continue
+                except NotImplementedError as error:  # an older plug-in's way of saying so
+                    self._no_snapshot(
+                        name, index.name, SnapshotUnsupported(str(error) or "NotImplementedError")
+                    )
+                    continue
                 saved[name] = index.name
             manifest = {
                 "version": SNAPSHOT_VERSION,
@@ -316,6 +321,10 @@ class SignalIndexes:
                 loaded[name] = index_cls.load(cls, self._snapshot_file(name, index_cls.name))
             except SnapshotUnsupported as error:  # deliberately: built from the database
                 self._no_snapshot(name, index_cls.name, error)
+            except NotImplementedError as error:  # an older plug-in's way of saying so
+                self._no_snapshot(
+                    name, index_cls.name, SnapshotUnsupported(str(error) or "NotImplementedError")
+                )
             except Exception as error:
                 log.warning("index snapshot of %s not usable (%s); rebuilding it", name, error)
         if not loaded and listed:

@@ -12,7 +12,7 @@ accepts the class (a `ReportFormat` with a name); ``name``, ``media_type``, ``ex
 and ``max_cases`` are well formed; the sample case renders to non-empty bytes; a format of
 one case refuses two; something that is not a case document raises `ValidationError` (never
 another exception) before any media is read; a format that does not show media
-(``reads_media`` off) never calls ``read_item`` (each call is an audited read of evidence),
+(``reads_media`` off) never calls ``read_item`` (a call is a custody-logged read of evidence),
 and one that does asks only for items of the case and still renders when a read fails.
 """
 
@@ -128,7 +128,7 @@ def check_report_format(
     except Exception as error:
         raise _fail(cls, f"the registry refuses it: {error}") from error
     if not NAME_RULE.fullmatch(cls.name):
-        raise _fail(cls, "name must be lower-case, at most 48 characters")
+        raise _fail(cls, "name must be lower-case, at most 40 characters")
     if not MEDIA_TYPE_RULE.fullmatch(cls.media_type):
         raise _fail(cls, f"media_type {cls.media_type!r} is not a media type")
     if not EXTENSION_RULE.fullmatch(cls.extension):

@@ -32,13 +32,25 @@ from vangnet.reports.document import ReadItem
 
 GROUP = "vangnet.report_formats"
 #: A format's name: it is the ``kind`` of the reports it files (64 characters in the table)
-#: and part of the audit action ``report.NAME`` (64 characters), hence at most 48.
-NAME_RULE = re.compile(r"[a-z][a-z0-9_-]{0,47}")
+#: and part of the audit actions ``report.format.NAME[.failed]`` (64 characters): at most 40.
+NAME_RULE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
 #: A format's ``media_type`` (sent as the HTTP Content-Type) and ``extension`` (file names).
 MEDIA_TYPE_RULE = re.compile(r"[a-z]+/[a-z0-9.+-]+(; ?charset=[a-z0-9-]+)?")
 EXTENSION_RULE = re.compile(r"[a-z0-9]{1,8}")
-#: Kinds of report that are not formats: ``ncmec`` is the CyberTipline workflow.
-RESERVED = frozenset({"ncmec"})
+#: Names that are not formats: ``ncmec`` is the CyberTipline workflow, ``view`` (audit
+#: ``report.view``) is opening a report page.
+RESERVED = frozenset({"ncmec", "view"})
+#: The formats that ship with Vangnet; they keep their audit actions ``report.NAME``.
+BUILT_IN = frozenset({"html", "pdf", "vics"})
+#: Where a plug-in format's audit actions live: ``report.format.NAME`` (and ``.failed``), so
+#: they never mix with the built-ins' or each other's under ``audit list --action``'s prefix.
+PLUG_IN_ACTIONS = "report.format."
+
+
+def audit_action(name: str) -> str:
+    """The audit action of a report filed with the format ``name``: ``report.html``,
+    ``report.pdf`` and ``report.vics`` for the built-ins, ``report.format.NAME`` otherwise."""
+    return f"report.{name}" if name in BUILT_IN else f"{PLUG_IN_ACTIONS}{name}"
 
 
 class UnknownReportFormatError(NotFoundError):
@@ -52,7 +64,9 @@ class RenderOptions:
     """What a report is rendered with besides the cases."""
 
     generated_by: str  # the user or process making the report (shown in documents)
-    read_item: ReadItem | None = None  # item id -> decrypted bytes; each call is audited
+    #: item id -> media (for a plug-in: the blurred preview, the original only with
+    #: include_clear); each read is logged in the item's custody and the report's audit entry
+    read_item: ReadItem | None = None
     include_clear: bool = False  # clear previews instead of blurred greyscale ones
     generated_at: datetime | None = None  # timezone-aware; now when None
     profile: str = "US"  # the VICS profile (US, UK, CUSTOM, Default)
@@ -67,7 +81,7 @@ class ReportFormat(ABC):
     extension: ClassVar[str]  # file name extension, without the dot
     #: At most this many cases in one document (1: a per-case report).
     max_cases: ClassVar[int] = 1
-    #: Whether it shows media (previews): the caller passes ``read_item`` and audits reads.
+    #: Whether it shows media (previews): the caller passes ``read_item`` and records reads.
     reads_media: ClassVar[bool] = False
 
     @abstractmethod
@@ -134,10 +148,17 @@ def as_report_format(obj: object, label: str) -> type[ReportFormat]:
     if not NAME_RULE.fullmatch(cls.name):
         raise PluginError(
             f"{label}: report format name {cls.name[:80]!r} must be lower-case letters, digits, "
-            "'-' or '_', starting with a letter, at most 48 characters"
+            "'-' or '_', starting with a letter, at most 40 characters"
         )
     if cls.name in RESERVED:
-        raise PluginError(f"{label}: {cls.name!r} is the NCMEC workflow, not a format name")
+        raise PluginError(f"{label}: {cls.name!r} is reserved, not a format name")
+    max_cases = getattr(cls, "max_cases", None)
+    if isinstance(max_cases, bool) or not isinstance(max_cases, int) or max_cases < 1:
+        raise PluginError(f"{label}: max_cases must be a positive integer, not {max_cases!r:.40}")
+    if not isinstance(getattr(cls, "reads_media", None), bool):
+        raise PluginError(f"{label}: reads_media must be True or False")
+    if not isinstance(getattr(cls, "description", None), str):
+        raise PluginError(f"{label}: description must be a string")
     media_type, extension = getattr(cls, "media_type", None), getattr(cls, "extension", None)
     if not isinstance(media_type, str) or not MEDIA_TYPE_RULE.fullmatch(media_type):
         raise PluginError(f"{label}: media_type {str(media_type)[:80]!r} is not a media type")

@@ -16,9 +16,10 @@ and finally commits the outcome (``report.ncmec.submit`` or ``report.ncmec.faile
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -36,10 +37,12 @@ from vangnet.errors import ConflictError, NotFoundError, ValidationError, Vangne
 from vangnet.evidence.custody import record_custody
 from vangnet.evidence.reading import read_evidence
 from vangnet.plugins import PluginError
+from vangnet.reports.document import REPORT_PREVIEW_SIDE
 from vangnet.reports.formats import (
     RenderOptions,
     ReportFormat,
     UnknownReportFormatError,
+    audit_action,
     get_report_format,
 )
 from vangnet.reports.ncmec import (
@@ -51,6 +54,7 @@ from vangnet.reports.ncmec import (
 )
 from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitResult, send_report
 from vangnet.review import cases
+from vangnet.review.previews import preview
 from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import Case, Report, utcnow
@@ -759,12 +763,17 @@ def file_report(
     """Render ``case_ids`` with the report format ``format_name`` of the registry and record
     it like the built-ins: a `Report` row of kind ``format_name`` per case, a timeline event
     per case, custody per item (``accessed`` for each preview read, ``exported`` for what
-    the document holds) and one audit entry ``report.NAME`` (caller's transaction).
+    the document holds) and one audit entry (caller's transaction): ``report.format.NAME``
+    for a plug-in (`audit_action`), ``report.html|pdf|vics`` for the built-ins.
 
     Checks before anything is read or recorded: the format exists (`UnknownReportFormatError`),
     one to `ReportFormat.max_cases` distinct cases, ``include_clear`` only for a format that
     shows media. Only a format with ``reads_media`` gets ``read_item`` (``vault`` is then
-    needed), and it reads only items of the cases being reported. The built-in ``html``,
+    needed): it reads only items of the cases being reported (asking for another refuses the
+    whole filing) and returns the blurred greyscale JPEG preview, the clear media only with
+    ``include_clear``. The plug-in gets a copy of the case documents. When it fails after
+    reading, the filing is rolled back but the reads are recorded (custody ``accessed`` and
+    an audit entry ``report.format.NAME.failed``, own transaction). The built-in ``html``,
     ``pdf`` and ``vics`` are recorded exactly as `render_case` and `export_vics` do."""
     fmt = require_format(format_name)
     ids = list(dict.fromkeys(int(i) for i in case_ids))
@@ -800,6 +809,36 @@ def file_report(
     )  # fmt: skip
 
 
+class _PlugInReader:
+    """The ``read_item`` a plug-in format gets: it reads only items of the cases being
+    reported, hands over the blurred greyscale preview (the clear media only when
+    ``include_clear`` was asked, and audited), logs each read ``accessed`` in the item's
+    custody, remembers what was read and what was refused, and is closed once the report is
+    rendered (a later call raises `PluginError`)."""
+
+    def __init__(
+        self, session: Session, vault: Vault, held: set[int], *, actor: str, include_clear: bool
+    ) -> None:
+        self._session, self._vault, self._held = session, vault, held
+        self._actor, self._clear = actor, include_clear
+        self.read: list[int] = []  # item ids, each once, in the order first read
+        self.refused: list[str] = []  # what was asked that is not an item of these cases
+        self.closed = False
+
+    def __call__(self, item_id: int) -> bytes:
+        if self.closed:
+            raise PluginError("read_item is closed: the report has been rendered")
+        if isinstance(item_id, bool) or not isinstance(item_id, int) or item_id not in self._held:
+            self.refused.append(repr(item_id)[:40])
+            raise PluginError(f"item {item_id!r} is not in the cases of this report: refused")
+        data = read_evidence(self._session, self._vault, item_id, actor=self._actor)
+        if item_id not in self.read:
+            self.read.append(item_id)
+        if self._clear:
+            return data
+        return preview(data, max_side=REPORT_PREVIEW_SIDE)
+
+
 def _file_plug_in(
     session: Session,
     vault: Vault | None,
@@ -812,31 +851,49 @@ def _file_plug_in(
     profile: str,
 ) -> FiledReport:
     documents = [cases.case_document(session, i, weights=weights) for i in ids]
-    held = {int(item["id"]) for case in documents for item in case["items"]}
-    read: list[int] = []
-    read_item: Callable[[int], bytes] | None = None
+    # what is recorded comes from here, not from the documents the plug-in may change
+    held_by_case = [
+        (int(case["id"]), [int(item["id"]) for item in case["items"]]) for case in documents
+    ]
+    held = {item_id for _case, items in held_by_case for item_id in items}
+    reader: _PlugInReader | None = None
     if fmt.reads_media and vault is not None:
-        store = vault
-
-        def read_item(item_id: int) -> bytes:
-            if item_id not in held:  # a format reads the evidence of the cases it reports
-                raise NotFoundError(f"item {item_id} is not in the cases of this report")
-            data = read_evidence(session, store, item_id, actor=actor)
-            read.append(item_id)
-            return data
-
+        reader = _PlugInReader(session, vault, held, actor=actor, include_clear=include_clear)
     options = RenderOptions(
-        generated_by=actor, read_item=read_item, include_clear=include_clear, profile=profile
+        generated_by=actor, read_item=reader, include_clear=include_clear, profile=profile
     )
-    data = fmt.render(documents, options)
-    if not isinstance(data, bytes) or not data:
-        raise PluginError(f"report format {fmt.name!r} rendered no document; nothing recorded")
+    action = audit_action(fmt.name)
+    try:
+        try:
+            data = fmt.render(copy.deepcopy(documents), options)
+        except VangnetError:
+            raise
+        except Exception as error:  # plug-in code: named, never a bare traceback
+            raise PluginError(
+                f"report format {fmt.name!r} failed: {type(error).__name__}: {error}"
+            ) from error
+        if not isinstance(data, bytes) or not data:
+            raise PluginError(f"report format {fmt.name!r} rendered no document; nothing filed")
+        if reader is not None and reader.refused:
+            raise PluginError(
+                f"report format {fmt.name!r} asked for evidence outside the cases of this "
+                f"report ({', '.join(reader.refused[:5])}): refused, nothing filed"
+            )
+    except VangnetError as error:
+        _record_plug_in_failure(
+            session, action, ids, reader, actor=actor, include_clear=include_clear, error=error
+        )
+        raise
+    finally:
+        if reader is not None:
+            reader.closed = True
+    read = list(reader.read) if reader is not None else []
     digest = _digest(data)
-    look = "clear" if include_clear else "blurred"
+    look = "clear media" if include_clear else "blurred preview"
     report_ids: list[int] = []
-    for case in documents:
+    for case_id, items in held_by_case:
         row = Report(
-            case_id=case["id"],
+            case_id=case_id,
             kind=fmt.name,
             status="built",
             actor=actor,
@@ -851,33 +908,32 @@ def _file_plug_in(
         session.add(row)
         session.flush()
         report_ids.append(row.id)
-        for item in case["items"]:
-            shown = int(item["id"]) in read
+        for item_id in items:
             record_custody(
                 session,
-                item["id"],
+                item_id,
                 actor=actor,
                 action="exported",
                 detail=(
-                    f"{look} preview in {fmt.name} report {row.id}"
-                    if shown
+                    f"{look} handed to the {fmt.name} report {row.id}"
+                    if item_id in read
                     else f"metadata in {fmt.name} report {row.id}; no media"
                 ),
             )
-        previews = f", {look} previews" if fmt.reads_media else ", no media"
+        shown = f", {look.replace('preview', 'previews')}" if fmt.reads_media else ", no media"
         add_event(
             session,
-            case["id"],
+            case_id,
             "report",
-            f"{actor}: {fmt.name} report of {len(case['items'])} items (report {row.id}{previews})",
+            f"{actor}: {fmt.name} report of {len(items)} items (report {row.id}{shown})",
             actor=actor,
             details={"report_id": row.id, "format": fmt.name},
         )
     chain.record(
         session,
         actor=actor,
-        action=f"report.{fmt.name}",
-        target=f"case:{ids[0]}" if len(ids) == 1 else f"cases:{len(ids)}",
+        action=action,
+        target=_target(ids),
         after={"report_ids": report_ids},
         details={
             "format": fmt.name,
@@ -888,3 +944,53 @@ def _file_plug_in(
         },
     )
     return FiledReport(data, fmt, ids, report_ids)
+
+
+def _target(ids: Sequence[int]) -> str:
+    return f"case:{ids[0]}" if len(ids) == 1 else f"cases:{len(ids)}"
+
+
+def _record_plug_in_failure(
+    session: Session,
+    action: str,
+    ids: list[int],
+    reader: _PlugInReader | None,
+    *,
+    actor: str,
+    include_clear: bool,
+    error: VangnetError,
+) -> None:
+    """A plug-in format failed, or was refused, after it may have read evidence: the filing
+    is rolled back, but what was handed to plug-in code is not forgotten. In a transaction of
+    its own: ``accessed`` custody per item read and an audit entry ``ACTION.failed`` with the
+    items read, the ids refused and the error."""
+    read = list(reader.read) if reader is not None else []
+    refused = list(reader.refused) if reader is not None else []
+    bind = session.get_bind()
+    session.rollback()
+    look = "clear media" if include_clear else "blurred preview"
+    with Session(bind) as writes:
+        for item_id in read:
+            record_custody(
+                writes,
+                item_id,
+                actor=actor,
+                action="accessed",
+                detail=f"{look} handed to a {action.removeprefix('report.format.')} report "
+                "that was not filed",
+            )
+        chain.record(
+            writes,
+            actor=actor,
+            action=f"{action}.failed",
+            target=_target(ids),
+            details={
+                "cases": ids,
+                "items": read,
+                "refused": refused,
+                "include_clear": include_clear,
+                "error": error.message,
+                "code": error.code,
+            },
+        )
+        writes.commit()

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import get_bank
@@ -315,10 +315,19 @@ def viewed_in_clear(session: Session, item_ids: Sequence[int]) -> dict[int, list
     case_ids = set(
         session.scalars(select(EvidenceItem.case_id).where(EvidenceItem.id.in_(list(wanted))))
     )
+    # every report that may have shown media in the clear: the case report (html, pdf) and
+    # any plug-in format (``report.format.NAME``, filed or failed after reading), of one case
+    # (``case:N``) or several (``cases:N``); what counts is its items and include_clear
     for actor, details in session.execute(
         select(AuditEntry.actor, AuditEntry.details).where(
-            AuditEntry.action.in_(("report.html", "report.pdf")),
-            AuditEntry.target.in_([f"case:{c}" for c in case_ids if c is not None]),
+            or_(
+                AuditEntry.action.in_(("report.html", "report.pdf")),
+                AuditEntry.action.startswith("report.format.", autoescape=True),
+            ),
+            or_(
+                AuditEntry.target.in_([f"case:{c}" for c in case_ids if c is not None]),
+                AuditEntry.target.startswith("cases:", autoescape=True),
+            ),
         )
     ):
         if isinstance(details, dict) and details.get("include_clear") is True:

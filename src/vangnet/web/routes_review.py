@@ -8,6 +8,8 @@ is cached by the browser (see `vangnet.web.security`).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -30,8 +32,9 @@ from vangnet.hashing import hash_bytes
 from vangnet.http.deps import RowId, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
 from vangnet.live.streams import list_streams, stream_dict
+from vangnet.plugins import PluginError
 from vangnet.reports import service as reporting
-from vangnet.reports.formats import report_formats
+from vangnet.reports.formats import HtmlReport, PdfReport, ReportFormat, report_formats
 from vangnet.review import cases, decisions, outcomes, previews, undo
 from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
@@ -43,6 +46,7 @@ from vangnet.web.sessions import WebIdentity
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Svc = Annotated[Services, Depends(services)]
 Anyone = Annotated[WebIdentity, Depends(signed_in())]
+log = logging.getLogger(__name__)
 Reviewer = Annotated[WebIdentity, Depends(signed_in(Permission.REVIEW))]
 RevealP = Annotated[WebIdentity, Depends(csrf_for(Permission.REVIEW))]
 DecideP = Annotated[WebIdentity, Depends(csrf_for(Permission.DECIDE))]
@@ -180,24 +184,38 @@ def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
         "undo": _undoable(doc, who.user.username),
         "items_viewed": viewed,
         "next_case": later[0] if later else None,
-        "report_formats": _document_formats(),
+        **_document_formats(who),
     }
 
 
-def _document_formats() -> list[dict[str, Any]]:
-    """The formats the case page's report form offers: every registered one but VICS (its own
-    button), the case report (PDF, HTML) first."""
+def _document_formats(who: WebIdentity) -> dict[str, Any]:
+    """The formats the case page's report form offers (only to who may report): every
+    registered one but VICS (its own button), the case report (PDF, HTML) first. When the
+    plug-ins cannot be loaded (a duplicate name, say) the page still opens, with the
+    built-ins and a note saying why."""
+    if not has_permission(who.user.role, Permission.REPORT):
+        return {"report_formats": [], "report_formats_note": None}
     order = {"pdf": 0, "html": 1}
-    found = sorted(report_formats().items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
-    return [
-        {
-            "name": name,
-            "label": name.upper() if name in order else f"{name} — {cls.description}",
-            "reads_media": cls.reads_media,
-        }
-        for name, cls in found
-        if name != "vics"
-    ]
+    note: str | None = None
+    try:
+        installed: Mapping[str, type[ReportFormat]] = report_formats()
+    except PluginError as error:
+        log.warning("report formats could not be loaded: %s", error.message)
+        installed = {"pdf": PdfReport, "html": HtmlReport}
+        note = f"Plug-in report formats could not be loaded ({error.message}): built-ins only."
+    found = sorted(installed.items(), key=lambda kv: (order.get(kv[0], 2), kv[0]))
+    return {
+        "report_formats_note": note,
+        "report_formats": [
+            {
+                "name": name,
+                "label": name.upper() if name in order else f"{name} — {cls.description}",
+                "reads_media": cls.reads_media,
+            }
+            for name, cls in found
+            if name != "vics"
+        ],
+    }
 
 
 def _kind(svc: Services, case_id: int) -> str:
@@ -518,7 +536,7 @@ def _document(
             fmt.name,
             [case_id],
             actor=who.user.username,
-            include_clear=clear and fmt.reads_media,  # the box means nothing without previews
+            include_clear=clear,  # refused (400, nothing written) for a format without media
             weights=PriorityWeights.from_settings(svc.settings),
         )
         session.commit()
