@@ -24,11 +24,23 @@ behind live and no input lost (gaps in the streams' timestamps). N grows until a
 the table reports each run and where the CPU time went (decode, sampling + scaling, PDQ,
 lookup, decision).
 
-**Camera-like clip.** Capacity runs twice: with the photo clip above (a key frame every second,
-still pictures: cheap to decode) and with a camera-like clip, as OBS and most platforms send:
-720p30 H.264 with a key frame every 2 s, made from the same benign photos with a slow pan and
-zoom and per-frame sensor noise, so every frame differs and decodes like camera footage.
-There is no real camera footage in ``../shared/data``: this clip stands in for it.
+**Three capacity clips.** Capacity runs with three clips, each row set on its own:
+
+- *photos*: the photo clip above (a key frame every second, still pictures: cheap to decode);
+- *camera*: a camera-like clip, 720p30 H.264 with a key frame every 2 s, made from the same
+  benign photos with a slow pan and zoom and per-frame sensor noise, so every frame differs;
+- *real camera*: real camera footage, as OBS and most platforms send it: Meta's TMK sample
+  videos from ``../shared/data/threatexchange/video/sample-videos`` (``doorknob-hd-no-bar``,
+  ``chair-orig-22-sd-bar``, ``pattern-longer-no-bar``: handheld phone shots), concatenated,
+  scaled and letterboxed to 1280x720, 30 fps, H.264 with a key frame every 2 s
+  (``-g 60 -keyint_min 60 -sc_threshold 0``), about 36 s, with the banked photo inserted
+  (filling the frame) for 2 s once per loop (after the 4 s doorknob shot; the photo clip
+  shows it at 4-6 s too).
+
+Every clip holds the banked photo once per loop, so alerts are checked: a stream whose
+sampled part of the loop (from its first sample to the end of the run, placed in the clip
+by the offset its publisher started at, less a decision and a key-frame margin) held the
+whole banked shot must have alerted, else the run fails ("missed alerts").
 """
 
 from __future__ import annotations
@@ -64,6 +76,19 @@ CAMERA_STEPS = (4, 8, 12, 16, 20, 24, 32)
 CAMERA_KEYFRAME_SECONDS = 2.0
 CAMERA_SCENE_SECONDS = 4.0
 MAX_BEHIND_P95_S = 2.0
+#: The TMK sample videos that are real camera shots, in the order they are concatenated; the
+#: banked photo is inserted after the first.
+REAL_CAMERA_VIDEOS = (
+    "doorknob-hd-no-bar.mp4",
+    "chair-orig-22-sd-bar.mp4",
+    "pattern-longer-no-bar.mp4",
+)
+CLIP_KINDS = ("photos", "camera", "real camera")
+#: alert check margins (s): after a stream's first sample, and for the decision after the
+#: banked shot (plus a key-frame interval, as ``-ss`` with ``-c copy`` starts on the key
+#: frame before the requested offset)
+ALERT_STARTUP_MARGIN_S = 0.5
+ALERT_DECIDE_MARGIN_S = 2.0
 SECRET = "bench-live-secret"
 
 
@@ -146,6 +171,106 @@ def make_camera_clip(folder: Path, seconds: float, *, fps: int = 30) -> Path:
                 out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode(None))
     return path
+
+
+def _sample_videos() -> Path:
+    return common.DATA_DIR / "threatexchange" / "video" / "sample-videos"
+
+
+def _duration(path: Path) -> float:
+    """The duration of a media file's video stream in seconds (ffprobe; the container's
+    when the stream has none). A container's can be longer (``doorknob-hd-no-bar.mp4``:
+    4.33 s, its video 4.0 s)."""
+    command = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-of", "csv=p=0"]
+    for entry in ("stream=duration", "format=duration"):
+        out = subprocess.run(
+            [*command, "-show_entries", entry, path], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        with contextlib.suppress(ValueError):
+            return float(out.splitlines()[0].strip(","))
+    raise ValueError(f"no duration for {path}")
+
+
+def make_real_camera_clip(folder: Path) -> tuple[Path, tuple[float, float]]:
+    """Real camera footage as a 720p30 capacity clip, a key frame every
+    `CAMERA_KEYFRAME_SECONDS`: the `REAL_CAMERA_VIDEOS` concatenated, each scaled and
+    letterboxed to 1280x720, with the banked photo (photos[0]) shown for `KNOWN_SECONDS`
+    after the first video. Returns the clip and the banked photo's (start, end) in it."""
+    path = folder / "real-camera-720p.ts"
+    videos = [_sample_videos() / name for name in REAL_CAMERA_VIDEOS]
+    banked_at = _duration(videos[0])
+    banked = (banked_at, banked_at + KNOWN_SECONDS)
+    if path.exists():
+        return path, banked
+    fps = 30
+    gop = str(int(CAMERA_KEYFRAME_SECONDS * fps))
+    inputs = ["-i", str(videos[0])]
+    inputs += [
+        "-loop",
+        "1",
+        "-framerate",
+        str(fps),
+        "-t",
+        f"{KNOWN_SECONDS}",
+        "-i",
+        str(_photos()[0]),
+    ]
+    for video in videos[1:]:
+        inputs += ["-i", str(video)]
+    fit = (
+        "scale=1280:720:force_original_aspect_ratio=decrease,"
+        f"pad=1280:720:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={fps},format=yuv420p"
+    )
+    # the photo fills the frame (input 1): a match that does not depend on bar cropping
+    fill = f"scale=1280:720,setsar=1,fps={fps},format=yuv420p"
+    count = len(videos) + 1
+    graph = ";".join(f"[{i}:v]{fill if i == 1 else fit}[v{i}]" for i in range(count))
+    graph += ";" + "".join(f"[v{i}]" for i in range(count)) + f"concat=n={count}:v=1:a=0[out]"
+    command = ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", *inputs]
+    command += ["-filter_complex", graph, "-map", "[out]", "-an", "-c:v", "libx264"]
+    command += ["-preset", "veryfast", "-g", gop, "-keyint_min", gop, "-sc_threshold", "0"]
+    command += ["-r", str(fps), "-f", "mpegts", str(path)]
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return path, banked
+
+
+def capacity_clip(kind: str, folder: Path) -> tuple[Path, tuple[float, float], float]:
+    """The capacity clip of ``kind`` (`CLIP_KINDS`): (path, the banked photo's (start, end)
+    in the clip, key-frame interval in seconds)."""
+    if kind == "photos":
+        clip, times = make_clip(folder, 720, EVENTS, name="capacity")
+        return clip, (times[0], times[0] + KNOWN_SECONDS), 1.0
+    if kind == "camera":
+        clip = make_camera_clip(folder, CAPACITY_CLIP_SECONDS + 6)
+        return clip, (2 * CAMERA_SCENE_SECONDS, 3 * CAMERA_SCENE_SECONDS), CAMERA_KEYFRAME_SECONDS
+    if kind == "real camera":
+        clip, banked = make_real_camera_clip(folder)
+        return clip, banked, CAMERA_KEYFRAME_SECONDS
+    raise ValueError(kind)
+
+
+def alert_expected(
+    *,
+    offset: float,
+    published_at: float,
+    watched: tuple[float, float],
+    clip_seconds: float,
+    banked: tuple[float, float],
+    keyframe_s: float,
+) -> bool:
+    """Whether a looping stream that started at clip time ``offset`` (wall time
+    ``published_at``) and was sampled over the wall times ``watched`` (its first sample, the
+    end of the run) certainly showed the whole banked shot in time to alert: the sampled part
+    of the loop, less the margins. ``-ss`` with ``-c copy`` starts up to a key-frame interval
+    before ``offset``: the end of the window is taken that much earlier."""
+    first = offset + max(0.0, watched[0] - published_at) + ALERT_STARTUP_MARGIN_S
+    last = offset + (watched[1] - published_at) - keyframe_s - ALERT_DECIDE_MARGIN_S
+    loop = 0
+    while banked[0] + loop * clip_seconds <= last:
+        if banked[0] + loop * clip_seconds >= first and banked[1] + loop * clip_seconds <= last:
+            return True
+        loop += 1
+    return False
 
 
 def _free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -428,7 +553,15 @@ def capacity_child(streams: int, seconds: float, ports: list[int]) -> dict[str, 
     # (the bank holds one of the clip's photos: one alert per stream and loop, as in life
     # most streams are negative)
     ids = [monitor.add_stream(f"udp://127.0.0.1:{p}", fps=1.0) for p in ports]
-    time.sleep(seconds)
+    watch_started = time.time()
+    # when each stream's first sample was processed (polled: at most 0.2 s late)
+    first_sample: list[float | None] = [None] * len(ids)
+    while time.time() < watch_started + seconds:
+        for n, i in enumerate(ids):
+            if first_sample[n] is None and monitor.runtimes[i].samples > 0:
+                first_sample[n] = time.time()
+        time.sleep(0.2)
+    watch_ended = time.time()
     status = [monitor.runtimes[i].status() for i in ids]
     cpu = time.process_time() - cpu0
     pending = monitor.alerts_pending
@@ -455,6 +588,10 @@ def capacity_child(streams: int, seconds: float, ports: list[int]) -> dict[str, 
             sum(s["samples"] for s in status) / max(1, streams) / seconds, 2
         ),
         "alert_writes_pending": pending,
+        "watched": [watch_started, watch_ended],
+        "first_sample": first_sample,
+        "stream_alerts": [int(s["alerts"]) for s in status],
+        "stream_matches": [int(s["matches"]) for s in status],
         "process_cpu_s": round(cpu, 2),
         "cpu_share_of_core": round(cpu / seconds, 3),
         "stage_cpu_s": {k: round(v, 2) for k, v in stages.items()},
@@ -462,12 +599,17 @@ def capacity_child(streams: int, seconds: float, ports: list[int]) -> dict[str, 
 
 
 def capacity_run(
-    streams: int, clips: Path, seconds: float, *, camera: bool = False
+    streams: int,
+    clips: Path,
+    seconds: float,
+    *,
+    clip: str = "photos",
+    offsets: list[float] | None = None,
 ) -> dict[str, Any]:
-    if camera:
-        clip = make_camera_clip(clips, CAPACITY_CLIP_SECONDS + 6)
-    else:
-        clip, _times = make_clip(clips, 720, EVENTS, name="capacity")
+    """``streams`` copies of the ``clip`` kind (`CLIP_KINDS`) watched on one pinned core,
+    each starting at its own clip offset (``offsets``, default spread over the clip)."""
+    path, banked, keyframe_s = capacity_clip(clip, clips)
+    clip_seconds = _duration(path)
     home = Path(tempfile.mkdtemp(prefix="vangnet-bench-cap-"))
     ports = [_free_port(socket.SOCK_DGRAM) for _ in range(streams)]
     env = {**os.environ, "VANGNET_HOME": str(home), "VANGNET_EGRESS_ALLOW": '["loopback"]'}
@@ -488,7 +630,7 @@ def capacity_run(
     )
     try:
         time.sleep(3.0)  # the child has loaded and is listening
-        with _publishers(clip, ports):
+        with _publishers(path, ports, offsets) as published:
             out, _ = child.communicate(timeout=seconds + 120)
     finally:
         child.kill()
@@ -496,9 +638,29 @@ def capacity_run(
     try:
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"streams": streams, "clip": "camera" if camera else "photos", "status": "failed"}
+        return {"streams": streams, "clip": clip, "status": "failed"}
     behind = result["behind_p95_s"]
-    result["clip"] = "camera" if camera else "photos"
+    result["clip"] = clip
+    result["clip_seconds"] = round(clip_seconds, 2)
+    result["keyframe_s"] = keyframe_s
+    # the alert check: every stream that certainly showed the banked shot alerted
+    ended = result["watched"][1]
+    expected = [
+        first is not None
+        and alert_expected(
+            offset=offset,
+            published_at=at,
+            watched=(first, ended),
+            clip_seconds=clip_seconds,
+            banked=banked,
+            keyframe_s=keyframe_s,
+        )
+        for (offset, at), first in zip(published, result["first_sample"], strict=True)
+    ]
+    alerted = [n > 0 for n in result["stream_alerts"]]
+    result["alerts_expected"] = sum(expected)
+    result["alerted_streams"] = sum(alerted)
+    result["missed_alerts"] = sum(e and not a for e, a in zip(expected, alerted, strict=True))
     result["passed"] = bool(
         result["dropped"] == 0
         and result["live"] == streams
@@ -506,21 +668,27 @@ def capacity_run(
         and behind < MAX_BEHIND_P95_S
         and result["falling_behind"] == 0
         and result["input_lost_s"] < 1.0
+        and result["missed_alerts"] == 0
     )
     result["status"] = "ok"
     return result
 
 
 @contextmanager
-def _publishers(clip: Path, ports: list[int]) -> Iterator[None]:
+def _publishers(
+    clip: Path, ports: list[int], offsets: list[float] | None = None
+) -> Iterator[list[tuple[float, float]]]:
+    """One looping publisher per port; yields each one's (clip offset, wall start time)."""
+    published: list[tuple[float, float]] = []
     with contextlib.ExitStack() as stack:
         for i, port in enumerate(ports):
             target = f"udp://127.0.0.1:{port}?pkt_size=1316"
             # Each copy starts elsewhere in the clip: the streams' alerts do not coincide.
-            start = (i * 4.7) % CAPACITY_CLIP_SECONDS
+            start = round((i * 4.7) % CAPACITY_CLIP_SECONDS, 2) if offsets is None else offsets[i]
             output = ["-f", "mpegts", target]
+            published.append((start, time.time()))
             stack.enter_context(_publish(clip, output, loop=True, core=1, start=start))
-        yield
+        yield published
 
 
 def run(*, quick: bool = False) -> dict[str, Any]:
@@ -539,22 +707,31 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     try:
         for protocol, height, fps in configs:
             latency.append(latency_run(protocol, height, fps, clips, events))
-        capacity = []
-        for camera, steps in ((False, CAPACITY_STEPS), (True, CAMERA_STEPS)):
-            for n in (2, 4) if quick else steps:
-                result = capacity_run(n, clips, 10.0 if quick else CAPACITY_SECONDS, camera=camera)
+        capacity: list[dict[str, Any]] = []
+        for kind in CLIP_KINDS:
+            if kind == "real camera" and not _sample_videos().is_dir():
+                missing_videos = f"{common.NOT_AVAILABLE} (no {_sample_videos()})"
+                capacity.append({"streams": 0, "clip": kind, "status": missing_videos})
+                continue
+            for n in (2, 4) if quick else (CAPACITY_STEPS if kind == "photos" else CAMERA_STEPS):
+                result = capacity_run(n, clips, 10.0 if quick else CAPACITY_SECONDS, clip=kind)
                 capacity.append(result)
                 if not result.get("passed"):
                     break
     finally:
         shutil.rmtree(clips, ignore_errors=True)
-    passed = [c["streams"] for c in capacity if c.get("passed") and c["clip"] == "photos"]
-    camera_passed = [c["streams"] for c in capacity if c.get("passed") and c["clip"] == "camera"]
+
+    def per_core(kind: str) -> int:
+        return max(
+            (c["streams"] for c in capacity if c.get("passed") and c["clip"] == kind), default=0
+        )
+
     return {
         "latency": latency,
         "capacity": capacity,
-        "streams_per_core": max(passed, default=0),
-        "camera_streams_per_core": max(camera_passed, default=0),
+        "streams_per_core": per_core("photos"),
+        "camera_streams_per_core": per_core("camera"),
+        "real_camera_streams_per_core": per_core("real camera"),
         "rows": latency,
     }
 
@@ -574,6 +751,11 @@ TABLE_COLUMNS = [
 
 def _ms(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds * 1000:.0f}"
+
+
+def _verdict(capacity: dict[str, Any]) -> str:
+    status = str(capacity.get("status"))
+    return "failed" if status in ("ok", "failed") else status
 
 
 def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
@@ -597,8 +779,10 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
         rows.append(
             [
                 f"capacity ({c.get('clip')}): {c['streams']} x 720p30 UDP on 1 core",
-                "passed" if c.get("passed") else "failed",
-                f"dropped {c.get('dropped')}, lost {c.get('input_lost_s')} s",
+                "passed" if c.get("passed") else _verdict(c),
+                f"dropped {c.get('dropped')}, lost {c.get('input_lost_s')} s, alerted "
+                f"{c.get('alerted_streams')} (expected >= {c.get('alerts_expected')}, missed "
+                f"{c.get('missed_alerts')})",
                 f"behind p95 {_ms(c.get('behind_p95_s'))} ms, max {c.get('behind_max_s')} s, "
                 f"flagged {c.get('falling_behind')}, samples/stream/s "
                 f"{c.get('samples_per_stream_s')}",

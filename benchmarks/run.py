@@ -108,6 +108,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if live:
         out["live_streams_per_core"] = live.get("streams_per_core")
         out["live_camera_streams_per_core"] = live.get("camera_streams_per_core")
+        out["live_real_camera_streams_per_core"] = live.get("real_camera_streams_per_core")
         out["live_alert_p95_s"] = {
             f"{r['protocol']} {r['height']}p {r['fps']:g}/s": r.get("alert_p95_s")
             for r in live.get("latency", [])

@@ -164,3 +164,127 @@ def test_benchmark_triage_tiny(tmp_path: Path, shared_data: Path) -> None:
     assert summary["benchmarks"] == ["triage"]
     assert set(summary["summary"]["triage_photos_per_hour_no_ocr"]) == {"folder", "zip", "e01"}
     assert "triage_target_met" in summary["summary"]
+
+
+def _capacity(clip: str, streams: int, passed: bool) -> dict[str, Any]:
+    """A made-up capacity row, shaped like bench_live.capacity_run's."""
+    return {
+        "streams": streams,
+        "clip": clip,
+        "status": "ok",
+        "passed": passed,
+        "dropped": 0,
+        "input_lost_s": 0.0,
+        "alerts_expected": 1,
+        "alerted_streams": 1,
+        "missed_alerts": 0 if passed else 1,
+        "behind_p95_s": 0.1,
+        "behind_max_s": 0.1,
+        "falling_behind": 0,
+        "samples_per_stream_s": 1.0,
+        "cpu_share_of_core": 0.5,
+        "stage_cpu_s": {"decode": 1.0},
+        "keyframes_only": 0,
+    }
+
+
+def test_live_capacity_rows_per_clip_kind() -> None:
+    """Each capacity clip (photos, camera-like, real camera) has its row set, its own
+    streams-per-core figure in the summary, and a row that says why when it cannot run."""
+    from benchmarks import bench_live
+
+    assert bench_live.CLIP_KINDS == ("photos", "camera", "real camera")
+    payload: dict[str, Any] = {
+        "latency": [],
+        "capacity": [
+            _capacity("photos", 4, True),
+            _capacity("camera", 4, True),
+            _capacity("real camera", 4, True),
+            _capacity("real camera", 8, False),
+        ],
+        "streams_per_core": 4,
+        "camera_streams_per_core": 4,
+        "real_camera_streams_per_core": 4,
+    }
+    summary = bench_run.summarize({"live": payload})
+    assert summary["live_real_camera_streams_per_core"] == 4
+    assert summary["live_camera_streams_per_core"] == 4
+    rows = bench_live.table_rows(payload)
+    assert all(len(r) == len(bench_live.TABLE_COLUMNS) for r in rows)
+    assert [r[0] for r in rows][-2:] == [
+        "capacity (real camera): 4 x 720p30 UDP on 1 core",
+        "capacity (real camera): 8 x 720p30 UDP on 1 core",
+    ]
+    assert [r[1] for r in rows] == ["passed", "passed", "passed", "failed"]
+    assert "missed 1" in rows[-1][2]
+    missing = {"streams": 0, "clip": "real camera", "status": f"{NOT_AVAILABLE} (no videos)"}
+    assert bench_live.table_rows({"capacity": [missing]})[0][1] == missing["status"]
+
+
+def test_live_capacity_alert_expected_window() -> None:
+    """When a stream must have alerted: the banked shot (4-6 s into a 36 s loop) lies in the
+    stream's sampled part of the loop, less a key frame and the decision margin."""
+    from benchmarks.bench_live import alert_expected
+
+    def expected(offset: float, first: float, end: float, keyframe_s: float = 2.0) -> bool:
+        return alert_expected(
+            offset=offset,
+            published_at=100.0,
+            watched=(100.0 + first, 100.0 + end),
+            clip_seconds=36.0,
+            banked=(4.0, 6.0),
+            keyframe_s=keyframe_s,
+        )
+
+    assert expected(0.0, first=1.0, end=12.0)  # 4-6 s: sampled from 1.5 s to 8 s
+    assert not expected(0.0, first=1.0, end=9.0)  # 6 s + key frame + decision > 9 s
+    assert expected(0.0, first=1.0, end=9.0, keyframe_s=0.0)
+    assert not expected(0.0, first=4.0, end=20.0)  # sampling began during the shot
+    assert not expected(5.0, first=0.5, end=20.0)  # started in the shot, next loop at 35 s
+    assert expected(26.0, first=8.0, end=22.0)  # the next loop: 40-42 s = 14-16 s after
+    assert not expected(26.0, first=15.0, end=22.0)
+
+
+@pytest.mark.slow
+def test_live_capacity_real_camera_clip_alerts(tmp_path: Path, shared_data: Path) -> None:
+    """The real camera capacity clip (TMK sample videos, 720p30, a key frame every 2 s, the
+    banked photo once per loop) is built, watched on one core and alerts (~80 s)."""
+    import itertools
+    import subprocess
+
+    from benchmarks import bench_live
+
+    assert bench_live.availability() is None, bench_live.availability()
+    clip, banked, keyframe_s = bench_live.capacity_clip("real camera", tmp_path)
+    assert keyframe_s == 2.0
+    seconds = bench_live._duration(clip)
+    assert 34.0 < seconds < 38.0
+    assert banked == pytest.approx((4.0, 6.0), abs=0.05)
+    ffprobe = ["ffprobe", "-v", "error", "-select_streams", "v:0"]
+    entries = "stream=codec_name,width,height,r_frame_rate"
+    probe = subprocess.run(
+        [*ffprobe, "-show_entries", entries, "-of", "json", str(clip)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (stream,) = json.loads(probe.stdout)["streams"]
+    assert stream == {"codec_name": "h264", "width": 1280, "height": 720, "r_frame_rate": "30/1"}
+    key_frames = ["-skip_frame", "nokey", "-show_entries", "frame=pts_time"]
+    keys = subprocess.run(
+        [*ffprobe, *key_frames, "-of", "csv=p=0", str(clip)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    times = [float(t.strip(", ")) for t in keys.stdout.split() if t.strip(", ")]
+    gaps = {round(b - a, 2) for a, b in itertools.pairwise(times)}
+    assert len(times) >= 17 and gaps == {2.0}, gaps
+
+    # One stream that starts 26 s in: the banked photo comes 14 s later, in the next loop.
+    result = bench_live.capacity_run(1, tmp_path, 22.0, clip="real camera", offsets=[26.0])
+    assert result["status"] == "ok", result
+    assert result["clip"] == "real camera"
+    assert result["alerts_expected"] == 1, result
+    assert result["stream_alerts"] == [1] and result["missed_alerts"] == 0, result
+    assert result["dropped"] == 0 and result["live"] == 1
