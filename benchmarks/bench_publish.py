@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import tempfile
 import threading
@@ -143,11 +144,13 @@ def measure(url: str, size: int) -> dict[str, Any]:
         started = time.monotonic()
         follower.refresh()
         follow_s = time.monotonic() - started
-        assert len(follower.hamming["pdq"]) == size
+        index = follower.indexes["pdq"]
+        assert len(index) == size, len(index)
         return {
             "database": engine.dialect.name,
             "size": size,
             "import_s": round(elapsed, 1),
+            "rows_per_s": round(size / elapsed),
             "publish_s": round(timings["publish_s"], 4),
             "longest_write_wait_s": round(max(probe.writes, default=0.0), 3),
             "p99_write_s": round(p99(probe.writes), 3),
@@ -155,6 +158,8 @@ def measure(url: str, size: int) -> dict[str, Any]:
             "longest_read_s": round(max(probe.reads, default=0.0), 3),
             "half_published_seen": len(probe.half_seen),
             "index_follow_s": round(follow_s, 1),
+            # this process's peak so far (import and follower together)
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
     finally:
         engine.dispose()
