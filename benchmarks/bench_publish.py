@@ -112,7 +112,7 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
-def measure(url: str, size: int) -> dict[str, Any]:
+def measure(url: str, size: int, chunk: int = CHUNK) -> dict[str, Any]:
     upgrade(url)
     engine = make_engine(url)
     try:
@@ -136,7 +136,7 @@ def measure(url: str, size: int) -> dict[str, Any]:
         try:
             with Probe(engine, size) as probe:
                 started = time.monotonic()
-                result = import_staged(engine, bank="BIG", records=hashes(size), chunk=CHUNK)
+                result = import_staged(engine, bank="BIG", records=hashes(size), chunk=chunk)
                 elapsed = time.monotonic() - started
         finally:
             imports.publish = publish  # type: ignore[assignment]
@@ -149,6 +149,7 @@ def measure(url: str, size: int) -> dict[str, Any]:
         return {
             "database": engine.dialect.name,
             "size": size,
+            "chunk": chunk,
             "import_s": round(elapsed, 1),
             "rows_per_s": round(size / elapsed),
             "publish_s": round(timings["publish_s"], 4),
@@ -165,19 +166,19 @@ def measure(url: str, size: int) -> dict[str, Any]:
         engine.dispose()
 
 
-def run_sqlite(size: int) -> dict[str, Any]:
+def run_sqlite(size: int, chunk: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vangnet-bench-publish-") as folder:
-        return measure(f"sqlite:///{Path(folder) / 'bench.db'}", size)
+        return measure(f"sqlite:///{Path(folder) / 'bench.db'}", size, chunk)
 
 
-def run_postgresql(size: int) -> dict[str, Any]:
+def run_postgresql(size: int, chunk: int) -> dict[str, Any]:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"vangnet_bench_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
         url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        return measure(url, size)
+        return measure(url, size, chunk)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -188,13 +189,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="100000", help="comma-separated import sizes")
     parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
+    parser.add_argument(
+        "--chunk", type=int, default=CHUNK, help="records per transaction (bank_import_chunk)"
+    )
     parser.add_argument("--out", default="benchmarks/results", help="folder for publish.json")
     args = parser.parse_args(argv)
     os.environ.setdefault("VANGNET_EGRESS_ALLOW", '["loopback"]')
     rows = []
     for database in args.db.split(","):
         for size in (int(s) for s in args.sizes.split(",")):
-            row = run_sqlite(size) if database == "sqlite" else run_postgresql(size)
+            run = run_sqlite if database == "sqlite" else run_postgresql
+            row = run(size, args.chunk)
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = Path(args.out)

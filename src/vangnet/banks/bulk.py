@@ -9,7 +9,7 @@ lists. (The two other differences live with what they serve: the change-log lock
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -47,7 +47,8 @@ def insert_rows(
     """Insert ``rows`` without a round trip per row.
 
     PostgreSQL: one ``INSERT ... SELECT unnest(array), ...`` (one parameter per column, so
-    psycopg never parses a huge statement). SQLite: the driver's executemany loop in C.
+    psycopg never parses a huge statement). SQLite: the driver's executemany loop in C over
+    plain tuples.
     """
     if not rows:
         return
@@ -68,7 +69,38 @@ def insert_rows(
     lite_stmt = sqlite_insert(table)
     if ignore_conflicts:
         lite_stmt = lite_stmt.on_conflict_do_nothing()
-    session.execute(lite_stmt, rows)
+    connection = session.connection()
+    compiled = lite_stmt.compile(dialect=connection.dialect, column_keys=columns)
+    processors = compiled._bind_processors
+    if list(compiled.positiontup or ()) != columns or not all(
+        callable(p) for p in processors.values()
+    ):  # columns with Python-side defaults, or processors this does not know
+        session.execute(lite_stmt, rows)
+        return
+    # The statement compiled once and the rows as plain tuples, each column converted by its
+    # type's bind processor (if any) once per distinct value: SQLAlchemy's per-row parameter
+    # handling cost about as much as the inserts themselves.
+    cols: list[list[Any]] = []
+    for name in columns:
+        column = [row[name] for row in rows]
+        process = processors.get(name)
+        if callable(process):
+            column = _processed(process, column)
+        cols.append(column)
+    connection.exec_driver_sql(str(compiled), list(zip(*cols, strict=True)))
+
+
+def _processed(process: Callable[[Any], Any], column: list[Any]) -> list[Any]:
+    done: dict[Any, Any] = {}
+    out = []
+    for value in column:
+        try:
+            out.append(done[value])
+        except KeyError:
+            out.append(done.setdefault(value, process(value)))
+        except TypeError:  # not hashable
+            out.append(process(value))
+    return out
 
 
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:
