@@ -54,13 +54,27 @@ def insert_rows(
         return
     columns = list(rows[0])
     if is_postgresql(session):
-        arrays = []
+        arrays: list[Any] = []
+        unnested = False
         for i, name in enumerate(columns):
             kind = table.c[name].type
+            values = [row[name] for row in rows]
+            first = values[0]
+            if len(values) > 1 and all(v is first or v == first for v in values):
+                # the same in every row (bank, import, timestamps, empty fields): one
+                # parameter, not an array of copies for psycopg to dump one by one
+                arrays.append(bindparam(f"a{i}", first, type_=kind))
+                continue
             if isinstance(kind, TypeDecorator):
                 kind = kind.impl_instance
-            values = [row[name] for row in rows]
             arrays.append(func.unnest(bindparam(f"a{i}", values, type_=ARRAY(kind))))
+            unnested = True
+        if not unnested:  # every row alike: still one row per item
+            arrays[0] = func.unnest(
+                bindparam(
+                    "a0", [row[columns[0]] for row in rows], type_=ARRAY(_impl(table, columns[0]))
+                )
+            )
         pg_stmt = pg_insert(table).from_select(columns, select(*arrays))
         if ignore_conflicts:
             pg_stmt = pg_stmt.on_conflict_do_nothing()
@@ -88,6 +102,11 @@ def insert_rows(
             column = _processed(process, column)
         cols.append(column)
     connection.exec_driver_sql(str(compiled), list(zip(*cols, strict=True)))
+
+
+def _impl(table: Table, name: str) -> Any:
+    kind = table.c[name].type
+    return kind.impl_instance if isinstance(kind, TypeDecorator) else kind
 
 
 def _processed(process: Callable[[Any], Any], column: list[Any]) -> list[Any]:
