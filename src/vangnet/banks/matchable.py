@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bulk import chunks
@@ -39,7 +39,27 @@ def import_signals(
 ) -> list[CurrentSignal]:
     """The matchable signals of one published import (an ``import`` change-log entry), by
     id after ``after_id``: what a change-log follower adds for that entry."""
-    stmt = (
+    stmt = _import_signals(import_id, signal_type, after_id, limit)
+    return [CurrentSignal(i, v, b) for i, v, b in session.execute(stmt)]
+
+
+def import_values(
+    session: Session, *, import_id: int, signal_type: str, after_id: int = 0, limit: int = 10_000
+) -> tuple[list[int], list[str]]:
+    """`import_signals` as two lists, ids and values (no object per signal: a follower
+    reads a million of them)."""
+    result = session.connection().execute(_import_signals(import_id, signal_type, after_id, limit))
+    # the driver's rows as they are (integers and strings: nothing to convert), not one
+    # SQLAlchemy row object each
+    rows = result.cursor.fetchall()
+    result.close()
+    return [r[0] for r in rows], [r[1] for r in rows]
+
+
+def _import_signals(
+    import_id: int, signal_type: str, after_id: int, limit: int
+) -> Select[int, str, int]:
+    return (
         select(ContentSignal.id, ContentSignal.value, ContentSignal.bank_id)
         .join(BankContent, BankContent.id == ContentSignal.content_id)
         .join(Bank, Bank.id == ContentSignal.bank_id)
@@ -54,7 +74,6 @@ def import_signals(
         .order_by(ContentSignal.id)
         .limit(limit)
     )
-    return [CurrentSignal(i, v, b) for i, v, b in session.execute(stmt)]
 
 
 def describe_signals(session: Session, ids: Iterable[int]) -> dict[int, SignalInfo]:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import list_banks
 from vangnet.banks.changes import changes_since, last_change_seq
-from vangnet.banks.matchable import current_signals, import_signals
+from vangnet.banks.matchable import current_signals, import_values
 from vangnet.banks.views import BankView, IndexChange
 from vangnet.errors import VangnetError
 from vangnet.index.base import SignalIndex
@@ -198,7 +198,7 @@ class SignalIndexes:
             while True:
                 try:
                     with Session(self._engine) as session:
-                        rows = import_signals(
+                        ids, values = import_values(
                             session,
                             import_id=change.signal_id,
                             signal_type=name,
@@ -207,11 +207,11 @@ class SignalIndexes:
                         )
                 except Exception as error:
                     raise _ReadError from error
-                if rows:
-                    yield [r.value for r in rows], [r.signal_id for r in rows]
-                if len(rows) < page:
+                if ids:
+                    yield values, ids
+                if len(ids) < page:
                     return
-                after = rows[-1].signal_id
+                after = ids[-1]
 
         try:
             index = self.indexes.get(name)
