@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import list_banks
 from vangnet.banks.changes import changes_since, last_change_seq
-from vangnet.banks.matchable import current_signals, import_values
+from vangnet.banks.matchable import current_signals, import_pages
 from vangnet.banks.views import BankView, IndexChange
 from vangnet.errors import VangnetError
 from vangnet.index.base import SignalIndex
@@ -179,8 +179,9 @@ class SignalIndexes:
         self._apply_changes(segment)
 
     def _apply_import(self, change: IndexChange) -> None:
-        """Add a published import's matchable signals, read in pages, to its type's index in
-        one bulk add (`SignalIndex.add_pages`): one merge into the index, not one per page.
+        """Add a published import's matchable signals, read in pages (one streamed query), to
+        its type's index in one bulk add (`SignalIndex.add_pages`): one merge into the index,
+        not one per page.
         A database error while reading propagates (the entry is applied again next time);
         an error of the index marks its type failed, as for any change."""
         name = change.signal_type
@@ -194,24 +195,14 @@ class SignalIndexes:
         page = self.import_page
 
         def pages() -> Iterator[tuple[list[str], list[int]]]:
-            after = 0
-            while True:
-                try:
-                    with Session(self._engine) as session:
-                        ids, values = import_values(
-                            session,
-                            import_id=change.signal_id,
-                            signal_type=name,
-                            after_id=after,
-                            limit=page,
-                        )
-                except Exception as error:
-                    raise _ReadError from error
-                if ids:
-                    yield values, ids
-                if len(ids) < page:
-                    return
-                after = ids[-1]
+            try:
+                with Session(self._engine) as session:
+                    for ids, values in import_pages(
+                        session, import_id=change.signal_id, signal_type=name, page=page
+                    ):
+                        yield values, ids
+            except Exception as error:
+                raise _ReadError from error
 
         try:
             index = self.indexes.get(name)
