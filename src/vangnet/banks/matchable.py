@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks.bulk import chunks
 from vangnet.banks.views import CurrentSignal, SignalInfo, category_of
+from vangnet.store.db import is_postgresql
 from vangnet.store.models import Bank, BankContent, ContentSignal
 from vangnet.store.visibility import published_imports, visible
 
@@ -59,9 +60,20 @@ def import_pages(
         .join(Bank, Bank.id == ContentSignal.bank_id)
         .where(*_import_matchable(import_id, signal_type))
     )
-    connection = session.connection().execution_options(stream_results=True, yield_per=page)
-    for rows in connection.execute(stmt).partitions(page):
-        yield [r[0] for r in rows], [r[1] for r in rows]
+    connection = session.connection()
+    if is_postgresql(session):  # a server-side cursor: psycopg would otherwise load it all
+        streamed = connection.execution_options(stream_results=True, yield_per=page)
+        for part in streamed.execute(stmt).partitions(page):
+            yield [r[0] for r in part], [r[1] for r in part]
+        return
+    result = connection.execute(stmt)
+    try:
+        # SQLite's cursor reads as it goes: the driver's rows as they are (integers and
+        # strings), not one SQLAlchemy row object each (which cost more than the index add)
+        while rows := result.cursor.fetchmany(page):
+            yield [r[0] for r in rows], [r[1] for r in rows]
+    finally:
+        result.close()
 
 
 def _import_matchable(import_id: int, signal_type: str) -> tuple[ColumnElement[bool], ...]:
