@@ -43,15 +43,16 @@ def table_of(name: str) -> Table:
 
 def insert_rows(
     session: Session, table: Table, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False
-) -> None:
-    """Insert ``rows`` without a round trip per row.
+) -> int:
+    """Insert ``rows`` without a round trip per row; returns how many rows were inserted
+    (rows skipped as conflicts not counted), or -1 when the driver does not say.
 
     PostgreSQL: one ``INSERT ... SELECT unnest(array), ...`` (one parameter per column, so
     psycopg never parses a huge statement). SQLite: the driver's executemany loop in C over
     plain tuples.
     """
     if not rows:
-        return
+        return 0
     columns = list(rows[0])
     if is_postgresql(session):
         arrays: list[Any] = []
@@ -78,8 +79,8 @@ def insert_rows(
         pg_stmt = pg_insert(table).from_select(columns, select(*arrays))
         if ignore_conflicts:
             pg_stmt = pg_stmt.on_conflict_do_nothing()
-        session.execute(pg_stmt)
-        return
+        counted = pg_stmt.execution_options(preserve_rowcount=True)
+        return _rowcount(session.connection().execute(counted))
     lite_stmt = sqlite_insert(table)
     if ignore_conflicts:
         lite_stmt = lite_stmt.on_conflict_do_nothing()
@@ -89,8 +90,8 @@ def insert_rows(
     if list(compiled.positiontup or ()) != columns or not all(
         callable(p) for p in processors.values()
     ):  # columns with Python-side defaults, or processors this does not know
-        session.execute(lite_stmt, rows)
-        return
+        counted_lite = lite_stmt.execution_options(preserve_rowcount=True)
+        return _rowcount(session.connection().execute(counted_lite, rows))
     # The statement compiled once and the rows as plain tuples, each column converted by its
     # type's bind processor (if any) once per distinct value: SQLAlchemy's per-row parameter
     # handling cost about as much as the inserts themselves.
@@ -101,7 +102,12 @@ def insert_rows(
         if callable(process):
             column = _processed(process, column)
         cols.append(column)
-    connection.exec_driver_sql(str(compiled), list(zip(*cols, strict=True)))
+    return _rowcount(connection.exec_driver_sql(str(compiled), list(zip(*cols, strict=True))))
+
+
+def _rowcount(result: Any) -> int:
+    count = getattr(result, "rowcount", -1)
+    return count if isinstance(count, int) and count >= 0 else -1
 
 
 def _impl(table: Table, name: str) -> Any:

@@ -238,12 +238,13 @@ def _write_rows(session: Session, job: ImportJob, bank: Bank, rows: list[dict[st
     ]
     # in index order: the unique index takes them as appends, not random inserts
     signals.sort(key=lambda s: (s["signal_type"], s["value_key"]))
-    insert_rows(session, table_of("content_signals"), signals, ignore_conflicts=True)
+    written = insert_rows(session, table_of("content_signals"), signals, ignore_conflicts=True)
     mine = (
         ContentSignal.import_id == job.id,
         ContentSignal.id.between(signal_ids[0], signal_ids[-1]),
     )
-    written = int(session.scalar(select(func.count()).where(*mine)) or 0)
+    if written < 0:  # the driver did not say (counting on PostgreSQL reads the import so far)
+        written = int(session.scalar(select(func.count()).where(*mine)) or 0)
     if written < len(rows):  # PostgreSQL: another writer took a value meanwhile
         placed = set(session.scalars(select(ContentSignal.id).where(*mine)))
         lost = [row for sid, row in zip(signal_ids, rows, strict=True) if sid not in placed]
