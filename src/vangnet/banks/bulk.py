@@ -92,9 +92,9 @@ def insert_rows(
     ):  # columns with Python-side defaults, or processors this does not know
         counted_lite = lite_stmt.execution_options(preserve_rowcount=True)
         return _rowcount(session.connection().execute(counted_lite, rows))
-    # The statement compiled once and the rows as plain tuples, each column converted by its
-    # type's bind processor (if any) once per distinct value: SQLAlchemy's per-row parameter
-    # handling cost about as much as the inserts themselves.
+    # The statement compiled once per call and the rows as plain tuples, each column
+    # converted by its type's bind processor (if any) once per distinct value: SQLAlchemy's
+    # per-row parameter handling cost about as much as the inserts themselves.
     cols: list[list[Any]] = []
     for name in columns:
         column = [row[name] for row in rows]
