@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import socket
 import statistics
 import subprocess
@@ -128,7 +129,7 @@ def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
-def measure(url: str, size: int) -> dict[str, Any]:
+def measure(url: str, size: int, chunk: int = CHUNK) -> dict[str, Any]:
     upgrade(url)
     engine = make_engine(url)
     try:
@@ -152,7 +153,7 @@ def measure(url: str, size: int) -> dict[str, Any]:
         try:
             with Probe(engine, size) as probe:
                 started = time.monotonic()
-                result = import_staged(engine, bank="BIG", records=hashes(size), chunk=CHUNK)
+                result = import_staged(engine, bank="BIG", records=hashes(size), chunk=chunk)
                 elapsed = time.monotonic() - started
         finally:
             imports.publish = publish  # type: ignore[assignment]
@@ -160,11 +161,14 @@ def measure(url: str, size: int) -> dict[str, Any]:
         started = time.monotonic()
         follower.refresh()
         follow_s = time.monotonic() - started
-        assert len(follower.hamming["pdq"]) == size
+        index = follower.indexes["pdq"]
+        assert len(index) == size, len(index)
         return {
             "database": engine.dialect.name,
             "size": size,
+            "chunk": chunk,
             "import_s": round(elapsed, 1),
+            "rows_per_s": round(size / elapsed),
             "publish_s": round(timings["publish_s"], 4),
             "longest_write_wait_s": round(max(probe.writes, default=0.0), 3),
             "p99_write_s": round(p99(probe.writes), 3),
@@ -172,24 +176,26 @@ def measure(url: str, size: int) -> dict[str, Any]:
             "longest_read_s": round(max(probe.reads, default=0.0), 3),
             "half_published_seen": len(probe.half_seen),
             "index_follow_s": round(follow_s, 1),
+            # this process's peak so far (import and follower together)
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         }
     finally:
         engine.dispose()
 
 
-def run_sqlite(size: int) -> dict[str, Any]:
+def run_sqlite(size: int, chunk: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vangnet-bench-publish-") as folder:
-        return measure(f"sqlite:///{Path(folder) / 'bench.db'}", size)
+        return measure(f"sqlite:///{Path(folder) / 'bench.db'}", size, chunk)
 
 
-def run_postgresql(size: int) -> dict[str, Any]:
+def run_postgresql(size: int, chunk: int) -> dict[str, Any]:
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     name = f"vangnet_bench_{uuid.uuid4().hex[:12]}"
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
         url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        return measure(url, size)
+        return measure(url, size, chunk)
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -397,6 +403,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="100000", help="comma-separated import sizes")
     parser.add_argument("--db", default="sqlite,postgresql", help="sqlite, postgresql or both")
+    parser.add_argument(
+        "--chunk", type=int, default=CHUNK, help="records per transaction (bank_import_chunk)"
+    )
     parser.add_argument("--out", default="benchmarks/results", help="folder for publish.json")
     parser.add_argument(
         "--alerts",
@@ -411,7 +420,8 @@ def main(argv: list[str] | None = None) -> None:
             if args.alerts:
                 row = run_alerts(database, size)
             else:
-                row = run_sqlite(size) if database == "sqlite" else run_postgresql(size)
+                run = run_sqlite if database == "sqlite" else run_postgresql
+                row = run(size, args.chunk)
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = Path(args.out)

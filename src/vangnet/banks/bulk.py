@@ -9,7 +9,7 @@ lists. (The two other differences live with what they serve: the change-log lock
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
 from typing import Any, TypeVar
 
@@ -43,32 +43,89 @@ def table_of(name: str) -> Table:
 
 def insert_rows(
     session: Session, table: Table, rows: list[dict[str, Any]], *, ignore_conflicts: bool = False
-) -> None:
-    """Insert ``rows`` without a round trip per row.
+) -> int:
+    """Insert ``rows`` without a round trip per row; returns how many rows were inserted
+    (rows skipped as conflicts not counted), or -1 when the driver does not say.
 
     PostgreSQL: one ``INSERT ... SELECT unnest(array), ...`` (one parameter per column, so
-    psycopg never parses a huge statement). SQLite: the driver's executemany loop in C.
+    psycopg never parses a huge statement). SQLite: the driver's executemany loop in C over
+    plain tuples.
     """
     if not rows:
-        return
+        return 0
     columns = list(rows[0])
     if is_postgresql(session):
-        arrays = []
+        arrays: list[Any] = []
+        unnested = False
         for i, name in enumerate(columns):
             kind = table.c[name].type
+            values = [row[name] for row in rows]
+            first = values[0]
+            if len(values) > 1 and all(v is first or v == first for v in values):
+                # the same in every row (bank, import, timestamps, empty fields): one
+                # parameter, not an array of copies for psycopg to dump one by one
+                arrays.append(bindparam(f"a{i}", first, type_=kind))
+                continue
             if isinstance(kind, TypeDecorator):
                 kind = kind.impl_instance
-            values = [row[name] for row in rows]
             arrays.append(func.unnest(bindparam(f"a{i}", values, type_=ARRAY(kind))))
+            unnested = True
+        if not unnested:  # every row alike: still one row per item
+            arrays[0] = func.unnest(
+                bindparam(
+                    "a0", [row[columns[0]] for row in rows], type_=ARRAY(_impl(table, columns[0]))
+                )
+            )
         pg_stmt = pg_insert(table).from_select(columns, select(*arrays))
         if ignore_conflicts:
             pg_stmt = pg_stmt.on_conflict_do_nothing()
-        session.execute(pg_stmt)
-        return
+        counted = pg_stmt.execution_options(preserve_rowcount=True)
+        return _rowcount(session.connection().execute(counted))
     lite_stmt = sqlite_insert(table)
     if ignore_conflicts:
         lite_stmt = lite_stmt.on_conflict_do_nothing()
-    session.execute(lite_stmt, rows)
+    connection = session.connection()
+    compiled = lite_stmt.compile(dialect=connection.dialect, column_keys=columns)
+    processors = compiled._bind_processors
+    if list(compiled.positiontup or ()) != columns or not all(
+        callable(p) for p in processors.values()
+    ):  # columns with Python-side defaults, or processors this does not know
+        counted_lite = lite_stmt.execution_options(preserve_rowcount=True)
+        return _rowcount(session.connection().execute(counted_lite, rows))
+    # The statement compiled once per call and the rows as plain tuples, each column
+    # converted by its type's bind processor (if any) once per distinct value: SQLAlchemy's
+    # per-row parameter handling cost about as much as the inserts themselves.
+    cols: list[list[Any]] = []
+    for name in columns:
+        column = [row[name] for row in rows]
+        process = processors.get(name)
+        if callable(process):
+            column = _processed(process, column)
+        cols.append(column)
+    return _rowcount(connection.exec_driver_sql(str(compiled), list(zip(*cols, strict=True))))
+
+
+def _rowcount(result: Any) -> int:
+    count = getattr(result, "rowcount", -1)
+    return count if isinstance(count, int) and count >= 0 else -1
+
+
+def _impl(table: Table, name: str) -> Any:
+    kind = table.c[name].type
+    return kind.impl_instance if isinstance(kind, TypeDecorator) else kind
+
+
+def _processed(process: Callable[[Any], Any], column: list[Any]) -> list[Any]:
+    done: dict[Any, Any] = {}
+    out = []
+    for value in column:
+        try:
+            out.append(done[value])
+        except KeyError:
+            out.append(done.setdefault(value, process(value)))
+        except TypeError:  # not hashable
+            out.append(process(value))
+    return out
 
 
 def allocate_ids(session: Session, table: Table, count: int) -> list[int]:

@@ -19,7 +19,7 @@ from vangnet.banks.bulk import batches, chunks
 from vangnet.banks.discard import discard_import, discard_staging, discard_stale
 from vangnet.banks.formats.base import BankRecord
 from vangnet.banks.publish import publish
-from vangnet.banks.staging import begin_import, place_chunk, stage_rows
+from vangnet.banks.staging import begin_import, place_chunk, stage_rows, wait_gap
 from vangnet.banks.views import ImportResult
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.store.db import writer
@@ -82,6 +82,7 @@ def add_many(
     try:
         for part in chunks(rows, size):
             place_chunk(engine, job, list(part))
+        wait_gap(engine, job)
         with Session(writer(engine)) as session, session.begin():
             publish(session, job)
             ids = _content_ids(session, bank_id, rows)
@@ -127,6 +128,7 @@ def import_staged(
             rows = stage_rows(job.key, bank_id, batch, utcnow())  # ValidationError: nothing kept
             total += len(batch)
             place_chunk(engine, job, rows)
+        wait_gap(engine, job)
         with Session(writer(engine)) as session, session.begin():
             added = publish(session, job)
             result = ImportResult(added=added, skipped_existing=total - added, total=total)

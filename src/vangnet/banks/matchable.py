@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bulk import chunks
 from vangnet.banks.views import CurrentSignal, SignalInfo, category_of
+from vangnet.store.db import is_postgresql
 from vangnet.store.models import Bank, BankContent, ContentSignal
 from vangnet.store.visibility import published_imports, visible
 
@@ -38,23 +39,64 @@ def import_signals(
     session: Session, *, import_id: int, signal_type: str, after_id: int = 0, limit: int = 10_000
 ) -> list[CurrentSignal]:
     """The matchable signals of one published import (an ``import`` change-log entry), by
-    id after ``after_id``: what a change-log follower adds for that entry."""
+    id after ``after_id`` (a follower reads them with `import_pages`)."""
+    stmt = _import_signals(import_id, signal_type, after_id, limit)
+    return [CurrentSignal(i, v, b) for i, v, b in session.execute(stmt)]
+
+
+def import_pages(
+    session: Session, *, import_id: int, signal_type: str, page: int = 50_000
+) -> Iterator[tuple[list[int], list[str]]]:
+    """The matchable signals of one published import as ``(ids, values)`` pages of up to
+    ``page``, in no particular order: what a change-log follower adds for that entry.
+
+    One query, streamed (a server-side cursor on PostgreSQL), in the caller's transaction:
+    pages by id (`import_signals`) cost a scan of the rest of the import each on PostgreSQL
+    right after a bulk insert (the planner's statistics do not know the rows yet), which made
+    catching up with a large import quadratic."""
     stmt = (
+        select(ContentSignal.id, ContentSignal.value)
+        .join(BankContent, BankContent.id == ContentSignal.content_id)
+        .join(Bank, Bank.id == ContentSignal.bank_id)
+        .where(*_import_matchable(import_id, signal_type))
+    )
+    connection = session.connection()
+    if is_postgresql(session):  # a server-side cursor: psycopg would otherwise load it all
+        streamed = connection.execution_options(stream_results=True, yield_per=page)
+        for part in streamed.execute(stmt).partitions(page):
+            yield [r[0] for r in part], [r[1] for r in part]
+        return
+    result = connection.execute(stmt)
+    try:
+        # SQLite's cursor reads as it goes: the driver's rows as they are (integers and
+        # strings), not one SQLAlchemy row object each (which cost more than the index add)
+        while rows := result.cursor.fetchmany(page):
+            yield [r[0] for r in rows], [r[1] for r in rows]
+    finally:
+        result.close()
+
+
+def _import_matchable(import_id: int, signal_type: str) -> tuple[ColumnElement[bool], ...]:
+    return (
+        ContentSignal.import_id == import_id,
+        ContentSignal.import_id.in_(published_imports()),
+        ContentSignal.signal_type == signal_type,
+        BankContent.enabled.is_(True),
+        Bank.matching_enabled_ratio > 0,
+    )
+
+
+def _import_signals(
+    import_id: int, signal_type: str, after_id: int, limit: int
+) -> Select[int, str, int]:
+    return (
         select(ContentSignal.id, ContentSignal.value, ContentSignal.bank_id)
         .join(BankContent, BankContent.id == ContentSignal.content_id)
         .join(Bank, Bank.id == ContentSignal.bank_id)
-        .where(
-            ContentSignal.import_id == import_id,
-            ContentSignal.import_id.in_(published_imports()),
-            ContentSignal.signal_type == signal_type,
-            ContentSignal.id > after_id,
-            BankContent.enabled.is_(True),
-            Bank.matching_enabled_ratio > 0,
-        )
+        .where(*_import_matchable(import_id, signal_type), ContentSignal.id > after_id)
         .order_by(ContentSignal.id)
         .limit(limit)
     )
-    return [CurrentSignal(i, v, b) for i, v, b in session.execute(stmt)]
 
 
 def describe_signals(session: Session, ids: Iterable[int]) -> dict[int, SignalInfo]:

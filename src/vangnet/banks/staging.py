@@ -84,6 +84,7 @@ class ImportJob:
     group: bool  # records sharing an external id are one item
     placed: int = 0  # signals written by its chunks
     signal_types: set[str] = field(default_factory=set)
+    freed_at: float | None = None  # when its last chunk let the write lock go (monotonic)
 
 
 def begin_import(engine: Engine, bank_id: int, *, group: bool) -> ImportJob:
@@ -112,18 +113,32 @@ def content_row_values(bank: Bank, row: Mapping[Any, Any], now: datetime) -> dic
 
 #: After each chunk an import on SQLite leaves the write lock free this long: a writer waiting
 #: for it (a live alert, a sign-in) polls with growing sleeps (up to 100 ms) and would
-#: otherwise keep missing the moment between two chunks.
+#: otherwise keep missing the moment between two chunks. Reading and validating the next
+#: chunk counts towards it (see `wait_gap`).
 SQLITE_CHUNK_GAP_SECONDS = 0.05
+
+
+def wait_gap(engine: Engine, job: ImportJob) -> None:
+    """On SQLite, before ``job`` takes the write lock again: wait until its last chunk let
+    the lock go `SQLITE_CHUNK_GAP_SECONDS` ago (the time spent meanwhile reading and
+    validating the next chunk is not waited again)."""
+    if engine.dialect.name != "sqlite" or job.freed_at is None:
+        return
+    left = SQLITE_CHUNK_GAP_SECONDS - (time.monotonic() - job.freed_at)
+    if left > 0:
+        time.sleep(left)
 
 
 def place_chunk(engine: Engine, job: ImportJob, rows: list[dict[str, Any]]) -> None:
     """Write one chunk of records as content and signals marked with the import's id, in
-    one short transaction (invisible until the import is published).
+    one short transaction (invisible until the import is published), at least
+    `SQLITE_CHUNK_GAP_SECONDS` after the previous one on SQLite.
 
     A value the bank holds (by hand, published, or earlier in this import) is skipped; one
     that another unpublished import holds is kept aside (``deferred``) and settled when this
     import publishes."""
     staging = table_of("bank_import_rows")
+    wait_gap(engine, job)
     with Session(writer(engine)) as session, session.begin():
         _publish_cache(session, PUBLISH_CACHE_KB)
         alive = session.execute(
@@ -164,8 +179,7 @@ def place_chunk(engine: Engine, job: ImportJob, rows: list[dict[str, Any]]) -> N
         if fresh:
             _write_rows(session, job, bank, list(fresh.values()))
         _publish_cache(session, None)
-    if engine.dialect.name == "sqlite":
-        time.sleep(SQLITE_CHUNK_GAP_SECONDS)
+    job.freed_at = time.monotonic()
 
 
 def _write_rows(session: Session, job: ImportJob, bank: Bank, rows: list[dict[str, Any]]) -> None:
@@ -224,12 +238,13 @@ def _write_rows(session: Session, job: ImportJob, bank: Bank, rows: list[dict[st
     ]
     # in index order: the unique index takes them as appends, not random inserts
     signals.sort(key=lambda s: (s["signal_type"], s["value_key"]))
-    insert_rows(session, table_of("content_signals"), signals, ignore_conflicts=True)
+    written = insert_rows(session, table_of("content_signals"), signals, ignore_conflicts=True)
     mine = (
         ContentSignal.import_id == job.id,
         ContentSignal.id.between(signal_ids[0], signal_ids[-1]),
     )
-    written = int(session.scalar(select(func.count()).where(*mine)) or 0)
+    if written < 0:  # the driver did not say (counting on PostgreSQL reads the import so far)
+        written = int(session.scalar(select(func.count()).where(*mine)) or 0)
     if written < len(rows):  # PostgreSQL: another writer took a value meanwhile
         placed = set(session.scalars(select(ContentSignal.id).where(*mine)))
         lost = [row for sid, row in zip(signal_ids, rows, strict=True) if sid not in placed]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -90,6 +90,19 @@ class SignalIndex(ABC):
     @abstractmethod
     def add(self, values: Sequence[str], ids: Sequence[int]) -> None:
         """Add values; an id already present is replaced."""
+
+    def add_pages(self, pages: Iterable[tuple[Sequence[str], Sequence[int]]]) -> None:
+        """Add many values given page by page (``(values, ids)`` pairs) as one change: what an
+        index follower does with a published bulk import. The default gathers the pages and
+        calls `add` once; an index may convert each page as it comes to keep memory low.
+        An error raised while iterating ``pages`` propagates unchanged, with nothing added."""
+        values: list[str] = []
+        ids: list[int] = []
+        for page_values, page_ids in pages:
+            values.extend(page_values)
+            ids.extend(page_ids)
+        if values:
+            self.add(values, ids)
 
     @abstractmethod
     def remove(self, ids: Sequence[int]) -> None:

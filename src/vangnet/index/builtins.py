@@ -7,12 +7,16 @@ adds no per-hash work on the hot path.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+from numpy.typing import NDArray
+
+from vangnet.errors import ValidationError
 from vangnet.index.base import Found, Hit, RulesOf, SignalIndex
 from vangnet.index.exact_index import ExactIndex
-from vangnet.index.pdq_index import PDQIndex
+from vangnet.index.pdq_index import PDQIndex, hex_to_words
 
 if TYPE_CHECKING:
     from typing import Self
@@ -41,6 +45,19 @@ class PdqMihIndex(SignalIndex):
 
     def add(self, values: Sequence[str], ids: Sequence[int]) -> None:
         self.index.add(list(values), list(ids))
+
+    def add_pages(self, pages: Iterable[tuple[Sequence[str], Sequence[int]]]) -> None:
+        """Each page becomes (n, 4) words at once (32 bytes a hash instead of a Python
+        string); one merge into the index at the end."""
+        words: list[NDArray[np.uint64]] = []
+        ids: list[NDArray[np.int64]] = []
+        for page_values, page_ids in pages:
+            if len(page_values) != len(page_ids):
+                raise ValidationError(f"{len(page_values)} hashes but {len(page_ids)} ids")
+            words.append(hex_to_words(list(page_values)))
+            ids.append(np.fromiter(page_ids, dtype=np.int64, count=len(page_ids)))
+        if words:
+            self.index.add_words(np.concatenate(words), np.concatenate(ids))
 
     def remove(self, ids: Sequence[int]) -> None:
         self.index.remove(list(ids))

@@ -12,7 +12,8 @@ Usage::
 `AssertionError` with the first rule broken: ``len``; every value finds its own id at
 threshold 0; at the signal type's default threshold the hits are exactly those a brute-force
 comparison with `SignalType.distance` gives, with the same distances; ``add`` replaces an
-id's value, ``remove`` drops ids and ignores unknown ones; an empty index answers; the
+id's value, ``add_pages`` adds page by page (empty pages too), ``remove`` drops ids and
+ignores unknown ones; an empty index answers; the
 default ``lookup`` applies rules; a snapshot (when `snapshots` is set) round-trips.
 
 `check_plugin` runs both kits on a signal type: `check_signal_type` with its case table, then
@@ -107,6 +108,15 @@ def check_index(
     if len(index) != len(values) - 1:
         raise _fail(cls, "remove must drop the id and ignore unknown ids")
     _check_answers(cls, index, signal_type, rest_values, rest_ids, values, "after remove")
+
+    # add_pages: pages (one per value, and an empty one) into an index holding the first value
+    paged = cls.build(signal_type, values[:1], ids[:1])
+    paged.add_pages(
+        [([], []), *(([v], [i]) for v, i in zip(values[1:], ids[1:], strict=True)), ([], [])]
+    )
+    if len(paged) != len(values):
+        raise _fail(cls, f"len is {len(paged)} after add_pages of {len(values) - 1} to 1 value")
+    _check_answers(cls, paged, signal_type, values, ids, values, "after add_pages")
 
     strict = MatchRules(threshold=0)
     judged = index.lookup(

@@ -442,6 +442,12 @@ class PDQIndex(SegmentedIndex[MihTables]):
         arr = _as_words(words)
         self._add_rows(arr.copy(), _as_ids(ids, arr.shape[0]))
 
+    def add_words(self, words: U64, ids: I64) -> None:
+        """`add_array` for a C-contiguous (n, 4) uint64 array the caller hands over (no copy:
+        do not modify it afterwards)."""
+        arr = _as_words(words)
+        self._add_rows(arr, _as_ids(ids, arr.shape[0]))
+
     def remove(self, ids: Iterable[int] | NDArray[Any]) -> None:
         """Remove ids; unknown ids are ignored."""
         arr = ids if isinstance(ids, np.ndarray) else list(ids)

@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import list_banks
 from vangnet.banks.changes import changes_since, last_change_seq
-from vangnet.banks.matchable import current_signals, import_signals
+from vangnet.banks.matchable import current_signals, import_pages
 from vangnet.banks.views import BankView, IndexChange
 from vangnet.errors import VangnetError
 from vangnet.index.base import SignalIndex, SnapshotUnsupported
@@ -46,6 +46,10 @@ from vangnet.store.models import Bank, ChangeOp, ContentSignal
 log = logging.getLogger(__name__)
 
 SNAPSHOT_VERSION = 2
+
+
+class _ReadError(Exception):
+    """Reading a published import failed (its cause is re-raised, not blamed on the index)."""
 
 
 class IndexUnavailableError(VangnetError):
@@ -68,6 +72,9 @@ class IndexStatus:
 
 class SignalIndexes:
     """All indexes of this process. Thread-safe: lookups never wait for updates."""
+
+    #: signals read per query when adding a published import (they are added all at once)
+    import_page = 50_000
 
     def __init__(self, engine: Engine, *, snapshot_dir: Path | None = None) -> None:
         self._engine = engine
@@ -173,34 +180,42 @@ class SignalIndexes:
                 segment.append(change)
         self._apply_changes(segment)
 
-    def _apply_import(self, change: IndexChange, *, page: int = 50_000) -> None:
-        after = 0
-        while True:
-            with Session(self._engine) as session:
-                rows = import_signals(
-                    session,
-                    import_id=change.signal_id,
-                    signal_type=change.signal_type,
-                    after_id=after,
-                    limit=page,
-                )
-            self._apply_changes(
-                [
-                    IndexChange(
-                        seq=change.seq,
-                        op=ChangeOp.ADD,
-                        signal_type=change.signal_type,
-                        signal_id=row.signal_id,
-                        bank_id=row.bank_id,
-                        value=row.value,
-                        created_at=change.created_at,
-                    )
-                    for row in rows
-                ]
-            )
-            if len(rows) < page:
-                return
-            after = rows[-1].signal_id
+    def _apply_import(self, change: IndexChange) -> None:
+        """Add a published import's matchable signals, read in pages (one streamed query), to
+        its type's index in one bulk add (`SignalIndex.add_pages`): one merge into the index,
+        not one per page.
+        A database error while reading propagates (the entry is applied again next time);
+        an error of the index marks its type failed, as for any change."""
+        name = change.signal_type
+        cls = signal_types().get(name)
+        if cls is None:
+            if name not in self.failed:
+                log.warning("change log names unknown signal type %r; skipped", name)
+            return
+        if name in self.failed:
+            return  # rebuilt from the database once its plug-in is fixed and restarted
+        page = self.import_page
+
+        def pages() -> Iterator[tuple[list[str], list[int]]]:
+            try:
+                with Session(self._engine) as session:
+                    for ids, values in import_pages(
+                        session, import_id=change.signal_id, signal_type=name, page=page
+                    ):
+                        yield values, ids
+            except Exception as error:
+                raise _ReadError from error
+
+        try:
+            index = self.indexes.get(name)
+            if index is None:
+                index = self.indexes[name] = self._index_class(cls).build(cls, [], [])
+            index.add_pages(pages())
+        except _ReadError as error:
+            assert error.__cause__ is not None
+            raise error.__cause__ from None
+        except Exception as error:  # isolate: the other types' changes still apply
+            self._fail(name, error)
 
     def _apply_changes(self, changes: list[IndexChange]) -> None:
         # Group consecutive changes per signal type and operation to use batch updates.
