@@ -17,9 +17,7 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -32,22 +30,9 @@ BANK = "BENCH_RANDOM_PDQ"
 CLIENT_COUNTS = (1, 8)
 
 
-def _vangnet_cmd() -> list[str]:
-    exe = Path(sys.executable).with_name("vangnet")
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "import sys; from vangnet.cli import main; sys.exit(main())"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cli(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*_vangnet_cmd(), *args],
+        [*common.vangnet_command(), *args],
         env=env,
         cwd=common.REPO,
         capture_output=True,
@@ -164,9 +149,9 @@ def run(*, size: int = 1_000_000, quick: bool = False, seed: int = 20261129) -> 
             raise RuntimeError(f"key create failed: {key_out.stderr.strip()[-300:]}")
         key = json.loads(key_out.stdout)["key"]
 
-        port = _free_port()
+        port = common.free_port()
         proc = subprocess.Popen(
-            [*_vangnet_cmd(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*common.vangnet_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             cwd=common.REPO,
             stdout=subprocess.DEVNULL,

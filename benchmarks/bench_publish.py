@@ -42,10 +42,8 @@ import json
 import os
 import random
 import resource
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -57,6 +55,7 @@ from typing import Any
 from sqlalchemy import create_engine, make_url
 from sqlalchemy.orm import Session
 
+from benchmarks import common
 from benchmarks.common import percentile
 from vangnet.banks import imports
 from vangnet.banks.bank import bank_stats, create_bank, update_bank
@@ -211,19 +210,6 @@ ALERT_TIMEOUT_S = 60.0
 PUSH_GAP_S = 0.25
 
 
-def _vangnet() -> list[str]:
-    exe = Path(sys.executable).with_name("vangnet")
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "import sys; from vangnet.cli import main; sys.exit(main())"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _unpublished(engine: Any) -> int:
     from sqlalchemy import func, select
 
@@ -271,7 +257,7 @@ def measure_alerts(url: str, size: int, folder: Path) -> dict[str, Any]:
             add_content(s, bank="KNOWN", signals={"pdq": KNOWN_PDQ})
             s.commit()
         made = subprocess.run(
-            [*_vangnet(), "key", "create", "bench", "--role", "admin", "--json"],
+            [*common.vangnet_command(), "key", "create", "bench", "--role", "admin", "--json"],
             env=env,
             capture_output=True,
             text=True,
@@ -282,9 +268,9 @@ def measure_alerts(url: str, size: int, folder: Path) -> dict[str, Any]:
         with listing.open("w") as fh:
             fh.write("# signal_type: pdq\n")
             fh.writelines(f"{r.value}\n" for r in hashes(size))
-        port = _free_port()
+        port = common.free_port()
         server = subprocess.Popen(
-            [*_vangnet(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*common.vangnet_command(), "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -328,7 +314,15 @@ def measure_alerts(url: str, size: int, folder: Path) -> dict[str, Any]:
             http.post(f"/v1/streams/{stream_id}/stop").raise_for_status()
             return took
 
-        command = [*_vangnet(), "bank", "import", "BIG", str(listing), "--create", "--json"]
+        command = [
+            *common.vangnet_command(),
+            "bank",
+            "import",
+            "BIG",
+            str(listing),
+            "--create",
+            "--json",
+        ]
         started = time.monotonic()
         importer = subprocess.Popen(
             command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -53,19 +53,6 @@ POLL_TIMEOUT_S = 5.0
 START_TIMEOUT_S = 90.0
 
 
-def _vangnet() -> list[str]:
-    exe = Path(sys.executable).with_name("vangnet")
-    if exe.exists():
-        return [str(exe)]
-    return [sys.executable, "-c", "import sys; from vangnet.cli import main; sys.exit(main())"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 UVICORN = (
     "import uvicorn, sys\n"
     "from vangnet.api.app import app_from_environment\n"
@@ -105,8 +92,11 @@ def _servers() -> list[tuple[str, list[str] | None]]:
             [sys.executable, "-c", UVICORN, "{port}", "256"],
         ),
         ("uvicorn (no limit)", [sys.executable, "-c", UVICORN, "{port}", "none"]),
-        ("granian (vangnet serve)", [*_vangnet(), "serve", "--port", "{port}"]),
-        ("granian 2 workers", [*_vangnet(), "serve", "--port", "{port}", "--workers", "2"]),
+        ("granian (vangnet serve)", [*common.vangnet_command(), "serve", "--port", "{port}"]),
+        (
+            "granian 2 workers",
+            [*common.vangnet_command(), "serve", "--port", "{port}", "--workers", "2"],
+        ),
         ("hypercorn", hyper),
     ]
 
@@ -241,12 +231,14 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     env.pop("VANGNET_ALLOWED_HOSTS", None)
     rows: list[dict[str, Any]] = []
     try:
-        subprocess.run([*_vangnet(), "db", "upgrade"], env=env, capture_output=True, check=False)
+        subprocess.run(
+            [*common.vangnet_command(), "db", "upgrade"], env=env, capture_output=True, check=False
+        )
         for name, command in _servers():
             if command is None:
                 rows.append({"server": name, "status": f"{common.NOT_INSTALLED} (optional)"})
                 continue
-            port = _free_port()
+            port = common.free_port()
             argv = [part.replace("{port}", str(port)) for part in command]
             proc = subprocess.Popen(
                 argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

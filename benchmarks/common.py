@@ -7,7 +7,9 @@ import ctypes
 import json
 import os
 import platform
+import socket
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -131,3 +133,18 @@ def timed_repeats(fn: Callable[[], Any], repeats: int) -> list[float]:
         fn()
         out.append(now() - t0)
     return out
+
+
+def vangnet_command() -> list[str]:
+    """The ``vangnet`` command of this interpreter's environment (or ``python -c`` of its CLI)."""
+    exe = Path(sys.executable).with_name("vangnet")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "import sys; from vangnet.cli import main; sys.exit(main())"]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 (loopback only)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
