@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from api.conftest import poll
+from vangnet.egress.relay import own_connection
 
 
 class Listener:
@@ -217,7 +218,8 @@ def stream_json(client: Any, stream_id: int) -> dict[str, Any]:
 
 class TlsProbe:
     """A TLS server on 127.0.0.1 that records the first bytes each client sends after the
-    handshake (b"" when the client hung up: it did not trust the certificate)."""
+    handshake (b"" when the client hung up: it did not trust the certificate). Connections
+    from other processes (a port poller of another test worker) are ignored."""
 
     def __init__(self, context: ssl.SSLContext) -> None:
         self.context = context
@@ -234,6 +236,9 @@ class TlsProbe:
             try:
                 conn, _ = self.sock.accept()
             except (TimeoutError, OSError):
+                continue
+            if own_connection(conn) is False:  # another worker's port poller, not the relay
+                conn.close()
                 continue
             try:
                 # generous: on a loaded machine the relay's TLS and FFmpeg's first bytes can

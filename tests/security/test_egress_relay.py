@@ -201,3 +201,66 @@ def test_relay_keeps_a_quiet_rtsp_control_connection() -> None:
             ffmpeg.sendall(b"GET_PARAMETER rtsp://x/ RTSP/1.0\r\nCSeq: 9\r\n\r\n")
             assert ffmpeg.recv(100) == answer
         thread.join(timeout=5)
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc")
+def test_relay_serves_only_this_process() -> None:
+    """A connection from another program (here a child Python that connects and sends
+    bytes, as a port poller or a scanner would) is closed without reaching the server; the
+    relay then serves this process's own connection as usual."""
+    import ipaddress
+    import socket
+    import subprocess
+    import sys
+    import threading
+
+    from vangnet.egress.relay import Relay, own_connection
+
+    received: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(10)
+
+        def serve() -> None:
+            conn, _ = server.accept()
+            with conn:
+                received.append(conn.recv(100))
+                conn.sendall(b"pong")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        relay = Relay(
+            ipaddress.ip_address("127.0.0.1"), server.getsockname()[1], connect_timeout=10
+        )
+        with relay:
+            stranger = (
+                "import socket,sys\n"
+                "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=10)\n"
+                "s.sendall(b'stranger')\n"
+                "try:\n"
+                "    print(s.recv(10) == b'')\n"  # closed by the relay, nothing relayed back
+                "except ConnectionResetError:\n"  # closed with the bytes unread
+                "    print(True)\n"
+            )
+            out = subprocess.run(
+                [sys.executable, "-c", stranger, str(relay.port)],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            assert out.stdout.strip() == "True"
+            assert poll(lambda: relay.strangers == 1, timeout=10)
+            with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as own:
+                own.sendall(b"ping")
+                assert own.recv(10) == b"pong"
+        thread.join(timeout=5)
+    assert received == [b"ping"]  # the stranger's bytes never reached the server
+
+    # the check itself on a plain listener: a connection of this process is its own
+    with (
+        socket.create_server(("127.0.0.1", 0)) as listener,
+        socket.create_connection(listener.getsockname()),
+    ):
+        accepted, _ = listener.accept()
+        with accepted:
+            assert own_connection(accepted) is True

@@ -10,6 +10,12 @@ ends the connection at the first ``3xx`` answer instead of passing it on: the re
 refused, its target never contacted, and `refused` says why. RTSP runs interleaved over this
 one TCP connection (``rtsp_transport=tcp``), so media arrives on the checked connection too.
 
+Only this process may use the relay: any local program could connect to a port on 127.0.0.1
+(and a program waiting for a port of its own to open, or scanning, does so by accident). On
+Linux a connection whose client socket is not one of this process's own file descriptors
+(FFmpeg runs in-process) is closed at once, without reaching the server, and the relay waits
+for FFmpeg's (`own_connection`).
+
 Nothing is stored: bytes pass through memory only.
 """
 
@@ -18,11 +24,13 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import re
 import select
 import socket
 import ssl
 import threading
+from pathlib import Path
 from typing import Final
 
 from vangnet.net import IPAddress
@@ -170,6 +178,8 @@ class Relay:
         self.refused: str | None = None
         #: Why the relay ended the connection (for the server log), if it did.
         self.detail: str | None = None
+        #: Connections refused because they came from another process.
+        self.strangers = 0
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(1)
@@ -218,6 +228,11 @@ class Relay:
                 continue
             except OSError:  # closed
                 break
+            if own_connection(client) is False:
+                self.strangers += 1
+                log.warning("egress: the stream relay refused a connection from another process")
+                client.close()
+                continue
             served += 1
             if not self._keep(client):
                 break
@@ -281,6 +296,37 @@ class Relay:
                 passed = framer.feed(data) if framer is not None else data
                 if passed:
                     client.sendall(passed)
+
+
+def own_connection(accepted: socket.socket) -> bool | None:
+    """Whether the client end of ``accepted`` (a TCP connection to a listener on 127.0.0.1)
+    is a socket of this process: its inode, found in ``/proc/self/net/tcp`` by the two ports,
+    among ``/proc/self/fd``. None where that cannot be told (no ``/proc``: not Linux)."""
+    try:
+        local_port = accepted.getsockname()[1]
+        peer_port = accepted.getpeername()[1]
+        table = Path("/proc/self/net/tcp").read_text()
+    except OSError:
+        return None
+    want_local, want_remote = f":{peer_port:04X}", f":{local_port:04X}"
+    inode = None
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 9 and fields[1].endswith(want_local) and fields[2].endswith(want_remote):
+            inode = fields[9]
+            break
+    if inode is None or inode == "0":
+        return False
+    target = f"socket:[{inode}]"
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in names:
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == target:
+                return True
+    return False
 
 
 def _reason(exc: Exception) -> str:
