@@ -7,6 +7,11 @@ benchmark (half near-duplicates), lookups/s and latency p50/p99 are measured wit
 concurrent clients (threads, one keep-alive ``httpx.Client`` each). Request loops are bounded in
 count and time and only ever talk to 127.0.0.1; the server is stopped at the end.
 
+Besides lookups/s (wall clock: it moves with whatever else the machine runs), each row gives
+the server's CPU time per request (user + system time of ``vangnet serve`` and its worker
+processes over the measured requests, from psutil), which a busy machine moves much less:
+compare commits by that column.
+
 No peer row: python-threatexchange has no server of its own (HMA is a separate deployment).
 When ``vangnet serve`` or the route is missing, the row says "not available yet".
 """
@@ -58,8 +63,29 @@ def availability() -> str | None:
     return None
 
 
+def _server_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` and its children (the server's workers)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def _measure(
-    base: str, key: str, queries: list[str], clients: int, per_client: int, max_s: float
+    base: str,
+    key: str,
+    queries: list[str],
+    clients: int,
+    per_client: int,
+    max_s: float,
+    server_pid: int | None = None,
 ) -> dict[str, Any]:
     import httpx
 
@@ -80,6 +106,7 @@ def _measure(
                     errors[i] += 1
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    cpu0 = _server_cpu(server_pid) if server_pid is not None else None
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -87,6 +114,9 @@ def _measure(
         t.join()
     wall = time.perf_counter() - t0
     flat = [x for row in lat for x in row]
+    cpu_ms = None
+    if cpu0 is not None and server_pid is not None and flat:
+        cpu_ms = 1000 * (_server_cpu(server_pid) - cpu0) / len(flat)
     return {
         "clients": clients,
         "requests": len(flat),
@@ -95,6 +125,7 @@ def _measure(
         "lookups_per_s": len(flat) / wall if wall > 0 else None,
         "p50_ms": 1000 * common.percentile(flat, 50) if flat else None,
         "p99_ms": 1000 * common.percentile(flat, 99) if flat else None,
+        "server_cpu_ms_per_request": cpu_ms,
     }
 
 
@@ -190,7 +221,9 @@ def run(*, size: int = 1_000_000, quick: bool = False, seed: int = 20261129) -> 
         per_client = 300 if quick else 1000
         for clients in CLIENT_COUNTS:
             _measure(base, key, qhex, clients, 20, 30)  # warm-up
-            row = _measure(base, key, qhex, clients, per_client, 60 if quick else 120)
+            row = _measure(
+                base, key, qhex, clients, per_client, 60 if quick else 120, server_pid=proc.pid
+            )
             row.update(
                 {
                     "impl": f"vangnet serve ({clients} client{'s' if clients > 1 else ''})",
@@ -214,7 +247,16 @@ def run(*, size: int = 1_000_000, quick: bool = False, seed: int = 20261129) -> 
     return payload
 
 
-TABLE_COLUMNS = ["impl", "status", "requests", "errors", "lookups/s", "p50 ms", "p99 ms"]
+TABLE_COLUMNS = [
+    "impl",
+    "status",
+    "requests",
+    "errors",
+    "lookups/s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU ms/request",
+]
 
 
 def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
@@ -227,6 +269,7 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
             r.get("lookups_per_s"),
             r.get("p50_ms"),
             r.get("p99_ms"),
+            r.get("server_cpu_ms_per_request"),
         ]
         for r in payload["rows"]
     ]
