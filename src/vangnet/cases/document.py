@@ -184,6 +184,9 @@ class TriageItemDoc(TypedDict):
     status: str  # "ok" | "failed"
     reason: str | None
     hashes: TriageHashesDoc
+    #: every single-value hash by signal type: the columns (md5, sha1, sha256, pdq) and the
+    #: typed rows of any other registered type (plug-ins included)
+    signals: dict[str, str]
     metadata: JsonObject
     text: str | None
     language: str | None

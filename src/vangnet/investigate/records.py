@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from vangnet.cases.document import TriageItemDoc, TriageRunDoc
-from vangnet.store.models import TriageItem, TriageRun
+from vangnet.store.models import TriageItem, TriageRun, TriageSignal
 
 
-def item_dict(item: TriageItem) -> TriageItemDoc:
+def item_dict(item: TriageItem, signals: Mapping[str, str] | None = None) -> TriageItemDoc:
+    """An item as plain JSON; ``signals``: its `TriageSignal` rows by type (read here when
+    not given: `triage_items` reads those of a whole case at once)."""
+    if signals is None:
+        session = object_session(item)
+        signals = item_signal_rows(session, [item.id]).get(item.id, {}) if session else {}
+    columns = {"md5": item.md5, "sha1": item.sha1, "sha256": item.sha256, "pdq": item.pdq}
+    all_signals = {n: v for n, v in columns.items() if v}
+    all_signals.update(signals)
     return {
         "id": item.id,
         "chain": list(item.chain),
@@ -32,6 +41,7 @@ def item_dict(item: TriageItem) -> TriageItemDoc:
             "pdq_quality": item.pdq_quality,
             "vpdq_frames": _frames(item.vpdq),
         },
+        "signals": all_signals,
         "metadata": item.item_metadata or {},
         "text": item.text,
         "language": item.language,
@@ -54,11 +64,29 @@ def _frames(vpdq: str | None) -> int:
     return len(frames) if isinstance(frames, list) else 0
 
 
+def item_signal_rows(session: Session, item_ids: Sequence[int]) -> dict[int, dict[str, str]]:
+    """The `TriageSignal` rows of ``item_ids``: by item, by signal type."""
+    out: dict[int, dict[str, str]] = {}
+    ids = list(item_ids)
+    for start in range(0, len(ids), 1000):
+        rows = session.execute(
+            select(TriageSignal.item_id, TriageSignal.signal_type, TriageSignal.value)
+            .where(TriageSignal.item_id.in_(ids[start : start + 1000]))
+            .order_by(TriageSignal.item_id, TriageSignal.signal_type)
+        )
+        for item_id, name, value in rows:
+            out.setdefault(int(item_id), {})[str(name)] = str(value)
+    return out
+
+
 def triage_items(session: Session, case_id: int) -> list[TriageItemDoc]:
-    rows = session.scalars(
-        select(TriageItem).where(TriageItem.case_id == case_id).order_by(TriageItem.id)
+    rows = list(
+        session.scalars(
+            select(TriageItem).where(TriageItem.case_id == case_id).order_by(TriageItem.id)
+        )
     )
-    return [item_dict(r) for r in rows]
+    signals = item_signal_rows(session, [r.id for r in rows])
+    return [item_dict(r, signals.get(r.id, {})) for r in rows]
 
 
 def triage_runs(session: Session, case_id: int) -> list[TriageRunDoc]:

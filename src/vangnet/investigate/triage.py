@@ -41,6 +41,7 @@ from vangnet.investigate.triage_result import (
     StepInput,
     StepResult,
     TriageResult,
+    signal_rows,
 )
 from vangnet.investigate.tuning import TriageTuning
 from vangnet.media.limits import MediaLimits, media_limits
@@ -449,9 +450,15 @@ class Triage:
                     if found:
                         result = result.with_matches(found, _series_of(session, found))
                 matched.append((entry, result))
-            rows = [result.row(case_id, run_id, entry) for entry, result in matched]
-            session.add_all(rows)
+            rows = [
+                (result.row(case_id, run_id, entry), result.extra_signals())
+                for entry, result in matched
+            ]
             try:
+                session.add_all([row for row, _ in rows])
+                session.flush()  # the items' ids, for their signal rows
+                for row, signals in rows:
+                    session.add_all(signal_rows(row.id, signals))
                 session.commit()
             except IntegrityError:  # another run wrote some of these: keep theirs
                 session.rollback()
@@ -461,11 +468,13 @@ class Triage:
             if self.progress is not None:
                 self.progress(summary, entry.name)
 
-    def _write_one_by_one(self, rows: list[TriageItem]) -> None:
-        for row in rows:
+    def _write_one_by_one(self, rows: list[tuple[TriageItem, dict[str, str]]]) -> None:
+        for row, signals in rows:
             with Session(writer(self.engine)) as session:
-                session.add(row)
                 try:
+                    session.add(row)
+                    session.flush()
+                    session.add_all(signal_rows(row.id, signals))
                     session.commit()
                 except IntegrityError:
                     session.rollback()

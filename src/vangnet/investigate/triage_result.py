@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from vangnet.signals.hashes import Hashes
     from vangnet.signals.vpdq import VpdqFrame
     from vangnet.sources.archives import Entry
-    from vangnet.store.models import TriageItem
+    from vangnet.store.models import TriageItem, TriageSignal
 
 #: A JSON object as recorded (read-only by convention).
 Json = Mapping[str, Any]
@@ -231,6 +231,30 @@ class TriageResult:
             category=self.category,
             series=self.series,
         )
+
+    def extra_signals(self) -> dict[str, str]:
+        """The values to keep as `TriageSignal` rows: every registered single-value signal
+        type that hashed the file and has no column of its own (`ITEM_COLUMNS`)."""
+        if self.hashes is None:
+            return {}
+        from vangnet.signals.base import FrameHashes
+        from vangnet.signals.registry import signal_types
+
+        single = {n: c for n, c in signal_types().items() if not issubclass(c, FrameHashes)}
+        values = self.hashes.signal_values(single)
+        return {n: v for n, v in values.items() if n not in ITEM_COLUMNS}
+
+
+#: signal types a triage item keeps in columns of its own; every other single-value one is a
+#: `TriageSignal` row
+ITEM_COLUMNS = ("md5", "sha1", "sha256", "pdq", "vpdq")
+
+
+def signal_rows(item_id: int, values: Mapping[str, str]) -> list[TriageSignal]:
+    """`TriageSignal` rows of item ``item_id`` for ``values`` (as `extra_signals` gives)."""
+    from vangnet.store.models import TriageSignal
+
+    return [TriageSignal(item_id=item_id, signal_type=n, value=v) for n, v in values.items()]
 
 
 def _serialize_vpdq(frames: Sequence[VpdqFrame]) -> str:

@@ -737,3 +737,20 @@ class TriageItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # where each chain step sits in its container (zip / tar header offset), None if unknown
     locations: Mapped[list[int | None] | None] = mapped_column(JSON)
+
+
+class TriageSignal(Base):
+    """A hash of a triage item of a single-value signal type without a column of its own
+    (any registered type: a plug-in's picture hash or embedding, another digest), one row per
+    item and type. Per-frame video signals other than ``vpdq`` are not kept (they are
+    matched during triage and can be made again from the media)."""
+
+    __tablename__ = "triage_signals"
+    __table_args__ = (UniqueConstraint("item_id", "signal_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("triage_items.id", ondelete="CASCADE"), index=True
+    )
+    signal_type: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
