@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy.orm import Session
 
 from vangnet.audit.chain import cli_actor
+from vangnet.auth import users
 from vangnet.auth.keys import Role, create_key, list_keys, revoke_key
 from vangnet.banks.bank import create_bank, get_bank
 from vangnet.banks.categories import Category
@@ -23,7 +24,6 @@ from vangnet.banks.contents import add_content
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.hashing import hash_bytes
-from vangnet.review import users
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
 
