@@ -26,6 +26,7 @@ from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
 from vangnet.cases.document import CaseDocument
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
+from vangnet.evidence import previews
 from vangnet.evidence.reading import read_evidence
 from vangnet.evidence.reveal import reveal
 from vangnet.hashing import hash_bytes
@@ -35,7 +36,7 @@ from vangnet.live.streams import list_streams, stream_dict
 from vangnet.plugins import PluginError
 from vangnet.reports import service as reporting
 from vangnet.reports.formats import HtmlReport, PdfReport, ReportFormat, report_formats
-from vangnet.review import cases, decisions, outcomes, previews, undo
+from vangnet.review import cases, decisions, outcomes, undo
 from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import EvidenceItem, Report, WebhookDelivery, utcnow
