@@ -23,7 +23,7 @@ from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
-from vangnet.hashing import hash_bytes
+from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
 
