@@ -8,7 +8,7 @@ Data sets (benign, read in place from shared/data):
 
 Implementations, same files, same run, repeats interleaved so load changes hit all alike:
 
-* ``vangnet hash_file``: ``vangnet.hashing.hash_file`` (PDQ + quality + MD5/SHA-1/SHA-256),
+* ``vangnet hash_file``: ``vangnet.signals.hashing.hash_file`` (PDQ + quality + MD5/SHA-1/SHA-256),
 * ``vangnet pdq``: the PDQ-only fast path (``vangnet.media.image.decode_image`` with its
   reduced-size JPEG decode, then ``vangnet.signals.pdq.hash_image``),
 * ``threatexchange``: ``PdqSignal.hash_from_file`` (PIL full decode + pdqhash),
@@ -63,7 +63,7 @@ def _hex_of(value: Any) -> str:
 
 def vangnet_hash_file() -> tuple[Hasher | None, str | None]:
     try:
-        from vangnet.hashing import hash_file
+        from vangnet.signals.hashing import hash_file
     except Exception as exc:
         return None, f"{common.NOT_AVAILABLE} ({type(exc).__name__})"
 

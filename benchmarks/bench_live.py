@@ -412,7 +412,7 @@ def _bank(engine: Any, photos: list[Path]) -> dict[int, int]:
 
     from vangnet.banks.bank import create_bank
     from vangnet.banks.contents import add_content
-    from vangnet.hashing import hash_file, signal_values
+    from vangnet.signals.hashing import hash_file, signal_values
 
     out = {}
     with Session(engine) as s:

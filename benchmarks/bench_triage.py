@@ -448,7 +448,7 @@ _HASHER: Callable[[Path], Any] | None = None
 
 def _make_hasher(name: str) -> Callable[[Path], Any]:
     if name == "vangnet":
-        from vangnet.hashing import hash_bytes
+        from vangnet.signals.hashing import hash_bytes
 
         def run(path: Path) -> Any:
             return hash_bytes(path.read_bytes(), settings=get_settings())

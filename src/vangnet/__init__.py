@@ -24,13 +24,13 @@ __version__ = "0.1.0"
 __all__ = ["PDQIndex", "__version__", "hash_file"]
 
 if TYPE_CHECKING:
-    from vangnet.hashing import hash_file
     from vangnet.index.pdq_index import PDQIndex
+    from vangnet.signals.hashing import hash_file
 
 
 def __getattr__(name: str) -> Any:  # lazy: `import vangnet` stays cheap for the CLI
     if name == "hash_file":
-        from vangnet.hashing import hash_file
+        from vangnet.signals.hashing import hash_file
 
         return hash_file
     if name == "PDQIndex":

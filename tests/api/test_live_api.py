@@ -28,9 +28,9 @@ from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import Settings, get_settings
-from vangnet.hashing import hash_file, signal_values
 from vangnet.live.clips import Shot, encode_clip
 from vangnet.live.streams import create_stream
+from vangnet.signals.hashing import hash_file, signal_values
 from vangnet.store.db import make_engine, writer
 from vangnet.store.models import WebhookDelivery
 

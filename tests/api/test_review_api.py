@@ -31,7 +31,7 @@ def _bank_photo(client: TestClient, data: bytes) -> None:
 def _persons_key(client: TestClient, role: str) -> str:
     """A key of ``role`` belonging to a person (a web user of that role)."""
     from vangnet.auth.keys import create_key
-    from vangnet.review.users import create_user
+    from vangnet.auth.users import create_user
     from vangnet.store.db import writer
 
     engine = client.app.state.services.engine  # type: ignore[attr-defined]

@@ -158,8 +158,8 @@ def test_the_cli_installs_the_decode_caps_of_its_settings(
     """The decode caps are the process's: the entry point (here the CLI) installs them from
     the settings it read; a library call made without one gets the documented defaults."""
     from cli.test_cli import Run
-    from vangnet.hashing import hash_file
     from vangnet.media.limits import media_limits
+    from vangnet.signals.hashing import hash_file
 
     photo = shared_data / "threatexchange/pdq/data/bridge-mods/aaa-orig.jpg"
     assert "pdq" in hash_file(photo, settings=Settings())  # the default cap: 50 MP

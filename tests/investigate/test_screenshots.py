@@ -9,7 +9,7 @@ Two libraries of all 14 sample videos are built once per module:
 
 - ingested (pixels kept, candidates verified with SIFT + RANSAC), hashed at
   `LIBRARY_FPS` frames per second to keep the module fast (the default is every frame);
-- hash-only, from `vangnet.hashing.hash_bytes` bank hashes (``vpdq`` + ``vpdq_regions``)
+- hash-only, from `vangnet.signals.hashing.hash_bytes` bank hashes (``vpdq`` + ``vpdq_regions``)
   at `BANK_FPS` (a real bank holds every frame, which can only bring frames closer).
 
 Each library is used by one test (so ``pytest -n`` builds each once), which also checks a
@@ -40,7 +40,6 @@ from vangnet.errors import (
     MediaTooLargeError,
     UnsupportedMediaError,
 )
-from vangnet.hashing import hash_bytes
 from vangnet.investigate.screenshot_frames import decode_at, frames_at, sampled_frames
 from vangnet.investigate.screenshots import (
     FrameLibrary,
@@ -50,6 +49,7 @@ from vangnet.investigate.screenshots import (
     trace,
 )
 from vangnet.media.image import decode_image
+from vangnet.signals.hashing import hash_bytes
 from vangnet.signals.pdq import hash_image
 from vangnet.signals.vpdq import VpdqFrame, frames_of
 

@@ -24,8 +24,8 @@ from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
-from vangnet.hashing import hash_bytes, signal_values
 from vangnet.investigate.triage import Options, Triage
+from vangnet.signals.hashing import hash_bytes, signal_values
 from vangnet.store.models import TriageItem
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))

@@ -25,7 +25,7 @@ from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
-from vangnet.hashing import hash_file, signal_values
+from vangnet.signals.hashing import hash_file, signal_values
 from vangnet.store.db import writer
 
 PHOTOS = "photos/bsds500/train"

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 from vangnet.banks.bank import create_bank
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
-from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.signals import vpdq
+from vangnet.signals.hashing import hash_file, signal_values
 from vangnet.signals.vpdq import VpdqFrame
 
 VIDEOS = "threatexchange/video"

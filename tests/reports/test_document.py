@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from vangnet.errors import NotFoundError, ValidationError
+from vangnet.evidence.previews import preview
 from vangnet.reports.document import REPORT_PREVIEW_SIDE, render_html, render_pdf
-from vangnet.review.previews import preview
 
 PHOTO = Path("threatexchange/pdq/data/bridge-mods/aaa-orig.jpg")
 COLOUR = Path("photos/public-domain/skimage_astronaut.png")

@@ -14,8 +14,8 @@ from vangnet.banks.categories import Category
 from vangnet.banks.formats import BankRecord, get_format, sniff
 from vangnet.config import get_settings, reset_settings
 from vangnet.errors import ValidationError
-from vangnet.hashing import hash_file
 from vangnet.reports.vics_cases import write_cases
+from vangnet.signals.hashing import hash_file
 
 PHOTOS = [
     Path("threatexchange/pdq/data/bridge-mods/aaa-orig.jpg"),

@@ -13,10 +13,10 @@ from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.evidence.sealing import seal_upload
-from vangnet.hashing import hash_bytes, signal_values
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
 from vangnet.review import cases
+from vangnet.signals.hashing import hash_bytes, signal_values
 from vangnet.store.db import writer
 from vangnet.store.vault import Vault
 

@@ -70,7 +70,7 @@ def persons_key(db_url: str, role: str, username: str) -> str:
     """A key of ``role`` that belongs to the web user ``username`` (created here): only a
     person's key may decide cases."""
     from vangnet.auth.keys import create_key
-    from vangnet.review.users import create_user
+    from vangnet.auth.users import create_user
     from vangnet.store.db import make_engine, writer
 
     engine = audited(make_engine(db_url))

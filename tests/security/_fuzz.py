@@ -279,7 +279,7 @@ class Findings:
 
 def seed_bank(client: requests.Session, photo: Path, *, refresh: Callable[[], object]) -> str:
     """The bank FUZZ holding ``photo`` (again, if the fuzzer deleted either); its PDQ."""
-    from vangnet.hashing import hash_file
+    from vangnet.signals.hashing import hash_file
 
     pdq: str = hash_file(photo, settings=get_settings())["pdq"]
     if client.get(f"/v1/banks/{SEED_BANK}").status_code == 404:

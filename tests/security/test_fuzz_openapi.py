@@ -30,8 +30,8 @@ from conftest import audited
 from vangnet.api.app import create_app
 from vangnet.auth.keys import create_key
 from vangnet.auth.roles import Role
+from vangnet.auth.users import create_user
 from vangnet.config import Settings
-from vangnet.review.users import create_user
 from vangnet.store.db import make_engine
 
 from . import _fuzz

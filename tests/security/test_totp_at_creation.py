@@ -78,7 +78,7 @@ def test_cli_prints_the_qr_code_link_and_recovery_codes(run: Run) -> None:
     link = re.search(r"link: (otpauth://totp/Vangnet:boss2\?\S+)", out)
     assert link is not None
     # the terminal QR is the one of that link (segno draws the same code for the same data)
-    from vangnet.review import qr
+    from vangnet.auth import qr
 
     assert qr.terminal(link.group(1)) in out
     assert "█" in out and "recovery codes" in out

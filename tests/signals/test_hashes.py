@@ -18,11 +18,11 @@ from PIL import Image
 
 from vangnet.config import get_settings
 from vangnet.errors import ValidationError
-from vangnet.hashing import hash_bytes, hash_file
 from vangnet.match.results import Lookup, Match
 from vangnet.media.image import decode_image
 from vangnet.signals.base import ContentType
 from vangnet.signals.hashes import Hashes, ImageFrame
+from vangnet.signals.hashing import hash_bytes, hash_file
 from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_image
 from vangnet.signals.vpdq import VpdqSignal, frame_dicts, hash_video_variants, serialize
 

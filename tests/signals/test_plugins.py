@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import vangnet.hashing
+import vangnet.signals.hashing
 from vangnet.config import get_settings
 from vangnet.errors import InvalidHashError, NotFoundError
 from vangnet.index.registry import indexes
@@ -60,16 +60,16 @@ def test_new_image_hasher_is_used_by_hash_bytes(
     monkeypatch: pytest.MonkeyPatch, shared_data: Path
 ) -> None:
     extended = {**signal_types(), TinyAverageHash.name: TinyAverageHash}
-    monkeypatch.setattr(vangnet.hashing, "signal_types", lambda: extended)
+    monkeypatch.setattr(vangnet.signals.hashing, "signal_types", lambda: extended)
     photo = shared_data / "photos/public-domain/skimage_astronaut.png"
-    result = vangnet.hashing.hash_bytes(photo.read_bytes(), settings=get_settings())
+    result = vangnet.signals.hashing.hash_bytes(photo.read_bytes(), settings=get_settings())
     assert TinyAverageHash.validate(result["tiny_ahash"]) == result["tiny_ahash"]
     assert "tiny_ahash_quality" not in result  # this hasher has no quality
     assert result["pdq"] and result["md5"]  # the built-ins still run
-    values = vangnet.hashing.signal_values(result)
+    values = vangnet.signals.hashing.signal_values(result)
     assert values["tiny_ahash"] == result["tiny_ahash"]
 
     buf = io.BytesIO()
     Image.open(photo).convert("RGB").resize((300, 300)).save(buf, "JPEG", quality=70)
-    again = vangnet.hashing.hash_bytes(buf.getvalue(), settings=get_settings())
+    again = vangnet.signals.hashing.hash_bytes(buf.getvalue(), settings=get_settings())
     assert TinyAverageHash.distance(result["tiny_ahash"], again["tiny_ahash"]) <= 10

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from vangnet.cli import app
 from vangnet.config import get_settings
-from vangnet.hashing import hash_file, signal_values
+from vangnet.signals.hashing import hash_file, signal_values
 from vangnet.signals.pdq import pdq_distance
 from vangnet.signals.registry import signal_types
 from vangnet.signals.vpdq import VpdqCroppedSignal, VpdqSignal, frames_of

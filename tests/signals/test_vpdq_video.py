@@ -22,7 +22,7 @@ from vangnet.errors import (
     MediaTooLargeError,
     UnsupportedMediaError,
 )
-from vangnet.hashing import hash_bytes, hash_file
+from vangnet.signals.hashing import hash_bytes, hash_file
 from vangnet.signals.pdq import pdq_distance
 from vangnet.signals.vpdq import (
     REGIONS,

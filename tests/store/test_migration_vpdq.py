@@ -26,9 +26,9 @@ from vangnet.banks.changes import changes_since
 from vangnet.banks.contents import get_content, replace_signals
 from vangnet.cli import app
 from vangnet.config import get_settings, reset_settings
-from vangnet.hashing import hash_file, signal_values
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
+from vangnet.signals.hashing import hash_file, signal_values
 from vangnet.signals.pdq import pdq_distance
 from vangnet.signals.vpdq import parse
 from vangnet.store.db import make_engine

@@ -92,8 +92,9 @@ def _prepare(db_url: str, shared_data: Path) -> dict[str, Any]:
     from sqlalchemy.orm import Session
 
     from review.factory import make_case
+    from vangnet.auth import users
     from vangnet.config import get_settings
-    from vangnet.review import decisions, users
+    from vangnet.review import decisions
     from vangnet.store.db import make_engine, writer
     from vangnet.store.migrate import upgrade
 

@@ -28,9 +28,9 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from vangnet.api.app import create_app
+from vangnet.auth import users
 from vangnet.auth.roles import USER_ROLES
 from vangnet.config import Settings, get_settings
-from vangnet.review import users
 from vangnet.store.db import make_engine, writer
 
 PASSWORD = "correct horse battery"  # test accounts only
@@ -44,7 +44,7 @@ WebFactory = Callable[..., TestClient]
 # time step whose code was used (the server refuses a code twice).
 TOTP_SECRETS: dict[str, str] = {}
 _LAST_STEP: dict[str, int] = {}
-STEP_SECONDS = 30  # RFC 6238's default, as vangnet.review.totp uses
+STEP_SECONDS = 30  # RFC 6238's default, as vangnet.auth.totp uses
 
 
 def make_user(
@@ -69,7 +69,7 @@ def make_user(
 def enrol_totp(engine: Engine, name: str) -> str:
     """Set up a second factor for ``name`` (confirmed with the previous step's code, so the
     current and next steps stay free for sign-ins); returns the secret."""
-    from vangnet.review import totp as totp_service
+    from vangnet.auth import totp as totp_service
 
     now = time.time()
     with Session(writer(engine)) as session:

@@ -21,11 +21,11 @@ from vangnet.audit import chain
 from vangnet.banks.bank import create_bank
 from vangnet.banks.contents import add_content, find_content_by_signal, get_content
 from vangnet.config import get_settings
-from vangnet.hashing import hash_bytes
 from vangnet.live import alerts
 from vangnet.live.decision import Decision, Rule, SampleMatch
 from vangnet.live.streams import create_stream
 from vangnet.match.results import Match
+from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
 from vangnet.store.models import AuditEntry, BankContent, WebhookDelivery
 from web.conftest import PASSWORD, WebFactory, browser, login, make_user, post_login

@@ -380,7 +380,7 @@ def test_screenshots(chromium: Any, live_server: LiveServer, width: int, height:
 def test_admin_enrols_a_second_factor(chromium: Any, live_server: LiveServer) -> None:
     import pyotp
 
-    from vangnet.review import users
+    from vangnet.auth import users
 
     server = live_server
     engine = server.engine()

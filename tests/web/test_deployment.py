@@ -7,9 +7,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from vangnet.auth import users
 from vangnet.cli import app
 from vangnet.config import Settings, reset_settings
-from vangnet.review import users
 from vangnet.web.deployment import insecure_reasons
 
 

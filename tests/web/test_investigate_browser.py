@@ -57,8 +57,8 @@ class Workbench:
 @pytest.fixture(scope="module")
 def workbench(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Workbench]:
     """`vangnet serve` on a free loopback port, on a SQLite database holding the case."""
+    from vangnet.auth import users
     from vangnet.config import reset_settings
-    from vangnet.review import users
     from vangnet.store.db import make_engine, writer
     from vangnet.store.migrate import upgrade
 

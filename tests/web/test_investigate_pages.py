@@ -38,15 +38,16 @@ from sqlalchemy.orm import Session
 from investigate.images import PUBLIC, fat_image
 from investigate.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, with_exif
 from vangnet.audit import chain
+from vangnet.auth import users
 from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.evidence.reading import read_evidence
-from vangnet.hashing import hash_bytes, signal_values
 from vangnet.investigate import queries
-from vangnet.review import cases, users
+from vangnet.review import cases
 from vangnet.review.priority import PriorityWeights
+from vangnet.signals.hashing import hash_bytes, signal_values
 from vangnet.store.db import writer
 from vangnet.store.models import CustodyEvent, EvidenceItem, TriageItem
 from vangnet.store.vault import Vault

@@ -31,12 +31,12 @@ from vangnet.banks.bank import (
 from vangnet.banks.contents import add_content, delete_content, get_content
 from vangnet.banks.views import BankView
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
-from vangnet.hashing import hash_bytes
 from vangnet.http.deps import Caller, RowId, Services, db_session, require, services, writer_session
 from vangnet.jsonlimits import check_json
 from vangnet.match.results import Match
 from vangnet.signals.base import ContentType
 from vangnet.signals.hashes import Hashes
+from vangnet.signals.hashing import hash_bytes
 from vangnet.signals.registry import signal_types
 
 router = APIRouter(tags=["HMA-compatible"])

@@ -21,7 +21,6 @@ from vangnet.banks.imports import add_many
 from vangnet.banks.views import BankView, ContentView
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.evidence.sealing import seal_upload
-from vangnet.hashing import hash_bytes
 from vangnet.http.deps import (
     AfterId,
     Caller,
@@ -36,6 +35,7 @@ from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
 from vangnet.review import cases
 from vangnet.signals.hashes import Hashes
+from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
 
 router = APIRouter(prefix="/v1", tags=["native"])

@@ -1,1 +1,1 @@
-"""API keys, roles and permissions."""
+"""API keys, roles and permissions; web users and their second factor."""

@@ -35,9 +35,9 @@ class Rehashed:
 
 
 def rehash_content(session: Session, *, bank: str, hashed: Hashes) -> Rehashed:
-    """Give ``bank``'s content with the digest of ``hashed`` (the `vangnet.hashing.hash_file`
-    result of a video) the per-frame signals of ``hashed``. No content: nothing changes.
-    The caller commits."""
+    """Give ``bank``'s content with the digest of ``hashed`` (the
+    `vangnet.signals.hashing.hash_file` result of a video) the per-frame signals of
+    ``hashed``. No content: nothing changes. The caller commits."""
     if not hashed.video_frames.get("vpdq"):
         raise ValidationError(f"{hashed.path}: not a video (no vpdq frames)")
     installed = signal_types()

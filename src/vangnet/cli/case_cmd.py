@@ -317,8 +317,8 @@ def case_decide(
 
     from vangnet.auth.keys import person_named
     from vangnet.evidence.reading import read_evidence
-    from vangnet.hashing import hash_bytes
     from vangnet.review import cases, decisions, outcomes
+    from vangnet.signals.hashing import hash_bytes
     from vangnet.store.vault import Vault
 
     if dry_run:

@@ -50,7 +50,7 @@ def hash_one(
     for_bank: bool = False,
 ) -> Hashes | HashFailure:
     """Hash one file; a failure becomes a `HashFailure`."""
-    from vangnet.hashing import hash_file
+    from vangnet.signals.hashing import hash_file
 
     try:
         if not path.exists():

@@ -31,9 +31,9 @@ def match_command(
     from sqlalchemy.orm import Session
 
     from vangnet.banks.bank import get_bank
-    from vangnet.hashing import hash_file
     from vangnet.match.indexes import SignalIndexes
     from vangnet.match.service import Matcher
+    from vangnet.signals.hashing import hash_file
 
     files = list(iter_files(paths))
     failed = 0

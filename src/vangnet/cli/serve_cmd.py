@@ -117,7 +117,7 @@ def demo_command(
 
     Example: vangnet demo
     """
-    from vangnet.demo import prepare_demo
+    from vangnet.cli.demo.prepare import prepare_demo
 
     settings = get_settings().model_copy(update={"host": "127.0.0.1", "require_api_keys": True})
     if port is not None:
@@ -160,8 +160,8 @@ def _start_live_demo(settings: Settings) -> threading.Event:
     """Queue the demo stream, receive its webhooks here, print alerts as they land."""
     import os
 
+    from vangnet.cli.demo.live import DemoReceiver, print_alerts, queue_demo_stream, write_demo_clip
     from vangnet.config import reset_settings
-    from vangnet.demo_live import DemoReceiver, print_alerts, queue_demo_stream, write_demo_clip
 
     def say(text: str) -> None:
         console.print(f"[bold]demo[/] {text}", highlight=False)

@@ -54,8 +54,8 @@ def user_create(
     Example: vangnet user create root2 --role admin --totp
     Example: printf '%s\\n' "$PASSWORD" | vangnet user create bot --role analyst --password-stdin
     """
+    from vangnet.auth import qr, totp, users
     from vangnet.config import get_settings
-    from vangnet.review import qr, totp, users
 
     with user_errors(as_json=as_json):
         who = actor_of(actor)
@@ -94,7 +94,7 @@ def user_create(
 @user_app.command("list")
 def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
     """List users (never their password hashes). Example: vangnet user list"""
-    from vangnet.review import users
+    from vangnet.auth import users
 
     with user_errors(as_json=as_json), session() as s:
         rows: list[dict[str, Any]] = [u.to_dict() for u in users.list_users(s)]
@@ -112,7 +112,7 @@ def user_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 
 def _set_disabled(name: str, disabled: bool, actor: str | None, as_json: bool) -> None:
-    from vangnet.review import users
+    from vangnet.auth import users
 
     with user_errors(as_json=as_json):
         who = actor_of(actor)
@@ -147,7 +147,7 @@ def user_totp_reset(
 ) -> None:
     """Remove a user's second factor (lost phone) and end their web sessions; they set up a
     new one at their next sign-in. Audited. Example: vangnet user totp-reset alice"""
-    from vangnet.review import totp
+    from vangnet.auth import totp
 
     with user_errors(as_json=as_json):
         who = actor_of(actor)

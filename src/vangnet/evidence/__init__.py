@@ -9,6 +9,8 @@ of custody.
 - `reveal`: show an item in the clear to one person (audited ``media.reveal``, custody).
 - `custody`: the one function that writes a chain-of-custody entry.
 - `hashes`: an item's hashes of every signal type (columns and typed rows).
+- `previews`: blurred, greyscale thumbnails of held media (and the clear picture of a
+  reveal), made in memory for the review pages and the case reports.
 
 Suspect media never reaches the disk unencrypted: bytes are sealed before the transaction
 that records them, and a sealed file no row points at is removed again.

@@ -3,7 +3,7 @@
 Every reveal is written twice, in the caller's transaction: to the audit log
 (``media.reveal``, who saw what) and to the item's chain of custody (``accessed``, what
 happened to the evidence). The caller commits, counts the reveal towards the person's
-break, and makes the clear picture (`vangnet.review.previews.clear_media`).
+break, and makes the clear picture (`vangnet.evidence.previews.clear_media`).
 
 A review case's items are in the vault (`reveal`). An investigation item is read again
 from its source (the seized folder, archive or disk image: `vangnet.investigate.locate`),

@@ -13,7 +13,7 @@ Two kinds of entries:
   kept so the frame a candidate points at can be decoded again and checked with local
   features.
 - **hash-only** (`FrameLibrary.add_hashes`, e.g. a bank's ``vpdq`` + ``vpdq_regions``
-  frames): full-size hashes as `vangnet.hashing.hash_bytes` makes them; no pixels, so a
+  frames): full-size hashes as `vangnet.signals.hashing.hash_bytes` makes them; no pixels, so a
   match can only be accepted on a tight hash distance.
 
 `FrameLibrary.search` is a brute-force Hamming scan (XOR + popcount over uint64 words):
@@ -278,7 +278,7 @@ class FrameLibrary:
     def add_hashes(
         self, name: str, frames: Iterable[VpdqFrame], *, kind: EntryKind = "video"
     ) -> LibraryEntry:
-        """Add a hash-only entry: full-size PDQ frames as `vangnet.hashing.hash_bytes` makes
+        """Add a hash-only entry: full-size PDQ frames as `vangnet.signals.hashing.hash_bytes` makes
         them (``vpdq`` frames, region ``""``, and ``vpdq_regions`` halves; a picture is one
         frame holding its ``pdq``). Each hash is its own row, so whole frames and halves need
         not line up (parsed vPDQ values number their frames by position). Raises

@@ -201,8 +201,8 @@ def analyse(
     data: bytes, container: str | None, options: Options, settings: Settings
 ) -> TriageResult:
     """Everything about one file's bytes (runs in a worker process)."""
-    from vangnet.hashing import hash_bytes
     from vangnet.media.sniff import media_type
+    from vangnet.signals.hashing import hash_bytes
 
     content_type = media_type(data) if data else None
     if container is not None:

@@ -3,7 +3,7 @@
 Input is the case document (`vangnet.review.cases.case_document`: a plain JSON-able dict, see
 ``docs/case-document.md``); this module never touches the database. Item bytes
 come from ``read_item`` (item id -> decrypted bytes, audited by the caller) and are shown only
-as wellness previews (`vangnet.review.previews`): blurred and greyscale, or -- when the
+as wellness previews (`vangnet.evidence.previews`): blurred and greyscale, or -- when the
 person generating the report asks for it -- clear thumbnails with a visible note saying who
 asked. An item that cannot be read or decoded shows "preview unavailable"; the report is
 still produced.
@@ -30,7 +30,7 @@ import jinja2
 from vangnet.banks.categories import Category, get_profile
 from vangnet.cases.document import CaseDocument
 from vangnet.errors import ValidationError, VangnetError
-from vangnet.review.previews import preview
+from vangnet.evidence.previews import preview
 
 log = logging.getLogger(__name__)
 

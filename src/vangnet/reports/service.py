@@ -35,6 +35,7 @@ from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError, ValidationError, VangnetError
 from vangnet.evidence.custody import record_custody
+from vangnet.evidence.previews import preview
 from vangnet.evidence.reading import read_evidence
 from vangnet.plugins import PluginError
 from vangnet.reports.document import REPORT_PREVIEW_SIDE
@@ -54,7 +55,6 @@ from vangnet.reports.ncmec import (
 )
 from vangnet.reports.ncmec_client import NcmecClient, NcmecSubmitError, SubmitResult, send_report
 from vangnet.review import cases
-from vangnet.review.previews import preview
 from vangnet.review.priority import PriorityWeights
 from vangnet.store.db import writer
 from vangnet.store.models import Case, Report, utcnow

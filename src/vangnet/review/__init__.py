@@ -1,1 +1,1 @@
-"""Cases: what reviewers decide on. Intake of matches and alerts, priority, decisions, users."""
+"""Cases: what reviewers decide on. Intake of matches and alerts, priority, decisions."""

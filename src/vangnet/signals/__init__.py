@@ -1,1 +1,2 @@
-"""Signal types (hashes): the plug-in interface, registry and built-ins."""
+"""Signal types (hashes): the plug-in interface, registry and built-ins; `hashing`: hash one
+file or blob with every installed signal type."""

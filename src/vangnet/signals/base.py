@@ -75,8 +75,8 @@ class BytesHasher(ABC):
 class ImageHasher(ABC):
     """Capability: hashes a decoded picture (any mode; EXIF orientation already applied).
 
-    `vangnet.hashing.hash_bytes` calls every installed image hasher on each photo and reports
-    its value under the signal's name (and the quality, when there is one, as
+    `vangnet.signals.hashing.hash_bytes` calls every installed image hasher on each photo and
+    reports its value under the signal's name (and the quality, when there is one, as
     ``<name>_quality``).
     """
 

@@ -1,9 +1,9 @@
 """What hashing one file yields: `Hashes`, the typed result passed from hashing to matching,
 cases and banks.
 
-`vangnet.hashing.hash_bytes` and `hash_file` return a `Hashes`; the stages read its attributes
-(`Hashes.values`, `Hashes.video_frames`, ...), banks store `Hashes.signal_values`, and the one
-JSON shape of ``vangnet hash --json``, ``/v1/hash`` and ``/v1/match`` is made by
+`vangnet.signals.hashing.hash_bytes` and `hash_file` return a `Hashes`; the stages read its
+attributes (`Hashes.values`, `Hashes.video_frames`, ...), banks store `Hashes.signal_values`,
+and the one JSON shape of ``vangnet hash --json``, ``/v1/hash`` and ``/v1/match`` is made by
 `Hashes.to_json` (the inverse is `Hashes.from_json`).
 
 The JSON object, key by key and in this order:

@@ -597,7 +597,7 @@ class User(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column()
     # Second factor (TOTP, RFC 6238): the secret AES-GCM encrypted with a key kept outside the
-    # database (see vangnet.review.totp); confirmed once the first code was right; the last
+    # database (see vangnet.auth.totp); confirmed once the first code was right; the last
     # time step used (a code is never accepted twice); SHA-256 of the unused recovery codes.
     totp_secret: Mapped[str | None] = mapped_column(Text)
     totp_confirmed_at: Mapped[datetime | None] = mapped_column()

@@ -2,7 +2,7 @@
 
 Each page needs the permission of its kind (see `vangnet.auth.roles`); every change is a POST
 carrying the session's CSRF token and is written to the audit log in the same transaction as
-the change itself (the `vangnet.review.users` functions record their own entries).
+the change itself (the `vangnet.auth.users` functions record their own entries).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.actions import webhooks
 from vangnet.audit import chain
-from vangnet.auth import keys
+from vangnet.auth import keys, users
 from vangnet.auth.roles import USER_ROLES, Permission, Role
 from vangnet.banks import contents as bank_contents
 from vangnet.banks.bank import bank_stats, get_bank, list_banks
@@ -30,7 +30,6 @@ from vangnet.http.deps import MAX_ID, RowId, SeqNo, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
 from vangnet.live.streams import list_streams, stream_dict
 from vangnet.net import display_url
-from vangnet.review import users
 from vangnet.signals.registry import signal_types
 from vangnet.store.db import writer
 from vangnet.store.models import ApiKey, Bank, BankContent, ContentSignal, WebhookDelivery

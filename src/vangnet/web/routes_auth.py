@@ -20,9 +20,9 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
+from vangnet.auth import qr, totp, users
 from vangnet.errors import ConflictError, ValidationError
 from vangnet.http.deps import Services, services
-from vangnet.review import qr, totp, users
 from vangnet.store.db import writer
 from vangnet.web import login_csrf, sessions, throttle
 from vangnet.web.deps import client_of, csrf_for, render, signed_in

@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session
 from vangnet.audit import chain
 from vangnet.auth.roles import Permission
 from vangnet.errors import NotFoundError, VangnetError
+from vangnet.evidence import previews
 from vangnet.evidence.reveal import reveal_triage_item
 from vangnet.http.deps import MAX_ID, RowId, Services, services
 from vangnet.investigate import facts as case_facts
 from vangnet.investigate import queries
 from vangnet.investigate.filters import FLAGS, KINDS, UNCATEGORISED, Filters, parse_category
 from vangnet.investigate.locate import read_chain
-from vangnet.review import previews
 from vangnet.store.db import writer
 from vangnet.web import investigation_pages as pages
 from vangnet.web import sessions

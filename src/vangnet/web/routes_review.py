@@ -26,17 +26,18 @@ from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
 from vangnet.cases.document import CaseDocument
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
+from vangnet.evidence import previews
 from vangnet.evidence.reading import read_evidence
 from vangnet.evidence.reveal import reveal
-from vangnet.hashing import hash_bytes
 from vangnet.http.deps import RowId, Services, services
 from vangnet.live.alerts import alert_dict, list_alerts
 from vangnet.live.streams import list_streams, stream_dict
 from vangnet.plugins import PluginError
 from vangnet.reports import service as reporting
 from vangnet.reports.formats import HtmlReport, PdfReport, ReportFormat, report_formats
-from vangnet.review import cases, decisions, outcomes, previews, undo
+from vangnet.review import cases, decisions, outcomes, undo
 from vangnet.review.priority import PriorityWeights
+from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
 from vangnet.store.models import EvidenceItem, Report, WebhookDelivery, utcnow
 from vangnet.web import sessions

@@ -21,8 +21,8 @@ from enum import StrEnum
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from vangnet.auth.users import UserView
 from vangnet.config import Settings
-from vangnet.review.users import UserView
 from vangnet.store.models import User, WebSession, utcnow
 from vangnet.web.throttle import TooManyAttempts
 

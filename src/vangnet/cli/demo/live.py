@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vangnet.cli.demo.prepare import draw_picture
 from vangnet.config import Settings
-from vangnet.demo import draw_picture
 from vangnet.store.db import make_engine
 
 DEMO_STREAM_ID = "demo-room"

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vangnet.config import get_settings, reset_settings
 from vangnet.errors import EmptyInputError, MediaTooLargeError, UnsupportedMediaError
-from vangnet.hashing import hash_bytes, hash_file
+from vangnet.signals.hashing import hash_bytes, hash_file
 
 
 def test_photo(shared_data: Path) -> None:

@@ -21,7 +21,7 @@ from vangnet.errors import (
     UnsupportedMediaError,
     ValidationError,
 )
-from vangnet.review.previews import is_video, poster, preview
+from vangnet.evidence.previews import is_video, poster, preview
 
 ASTRONAUT = Path("photos/public-domain/skimage_astronaut.png")
 BRIDGE = Path("threatexchange/pdq/data/bridge-mods/aaa-orig.jpg")

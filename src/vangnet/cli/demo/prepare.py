@@ -16,14 +16,14 @@ from PIL import Image, ImageDraw, ImageFilter
 from sqlalchemy.orm import Session
 
 from vangnet.audit.chain import cli_actor
+from vangnet.auth import users
 from vangnet.auth.keys import Role, create_key, list_keys, revoke_key
 from vangnet.banks.bank import create_bank, get_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
-from vangnet.hashing import hash_bytes
-from vangnet.review import users
+from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import make_engine
 from vangnet.store.migrate import ensure_schema
 
