@@ -25,7 +25,8 @@ from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
 from vangnet.hashing import hash_bytes, signal_values
-from vangnet.investigate.triage import Options, Triage
+from vangnet.investigate.triage import Triage
+from vangnet.investigate.tuning import Options
 from vangnet.store.models import TriageItem
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
