@@ -89,7 +89,8 @@ def test_archives_inside_read_once_archives_are_expanded(
     triage records the archive and every member of it, and a preview reads them again."""
     import py7zr
 
-    from vangnet.investigate.triage import Options, Triage
+    from vangnet.investigate.triage import Triage
+    from vangnet.investigate.tuning import Options
     from vangnet.store.models import TriageItem
 
     folder = tmp_path / "seized"

@@ -24,7 +24,8 @@ from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
-from vangnet.investigate.triage import Options, Triage
+from vangnet.investigate.triage import Triage
+from vangnet.investigate.tuning import Options
 from vangnet.signals.hashing import hash_bytes, signal_values
 from vangnet.store.models import TriageItem
 

@@ -24,8 +24,9 @@ from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings
-from vangnet.investigate.triage import Options, analyse
+from vangnet.investigate.triage import analyse
 from vangnet.investigate.triage_result import Findings, TriageResult
+from vangnet.investigate.tuning import Options
 from vangnet.signals.hashing import hash_bytes, signal_values
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))

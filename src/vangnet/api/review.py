@@ -24,7 +24,7 @@ from vangnet.http.deps import (
     services,
     writer_session,
 )
-from vangnet.review import cases, decisions, outcomes, undo
+from vangnet.review import cases, decisions, undo
 from vangnet.review.priority import PriorityWeights
 
 router = APIRouter(prefix="/v1", tags=["review"])
@@ -109,7 +109,7 @@ def preview_decision(
     """What this decision would do (status, verdict, webhooks, NCMEC eligibility, undo
     window), without doing it: nothing is written or sent."""
     try:
-        return outcomes.preview(
+        return decisions.preview(
             session,
             case_id,
             decision=body.decision,

@@ -326,7 +326,7 @@ def case_decide(
             who = actor_of(actor)
             with session() as s:
                 case_id = cases.resolve_case(s, case).id
-                effects = outcomes.preview(
+                effects = decisions.preview(
                     s,
                     case_id,
                     decision=decision,

@@ -18,15 +18,8 @@ from threading import Lock
 
 from vangnet.errors import MediaError, MediaTooLargeError, NotFoundError
 from vangnet.sources.archive_streams import MAX_MEMBER_BYTES, BombError, read_all
-from vangnet.sources.archives import (
-    MAX_DEPTH,
-    ContainerError,
-    Entry,
-    Location,
-    container_kind,
-    file_entry,
-    open_members,
-)
+from vangnet.sources.archives import MAX_DEPTH, container_kind, file_entry, open_members
+from vangnet.sources.entries import ContainerError, Entry, Location
 
 #: A zip or 7z inside another archive up to this size is held in memory while a member is
 #: read from it; a larger one is read through a seeking stream (slower, bounded memory), or

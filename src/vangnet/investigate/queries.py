@@ -34,7 +34,7 @@ from vangnet.audit import chain
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.investigate.filters import UNCATEGORISED, VISUAL, Filters, flag_sql
 from vangnet.investigate.text_calls import LIKELY as VIDEO_CALL_LIKELY
-from vangnet.sources.archives import chain_key
+from vangnet.sources.entries import chain_key
 from vangnet.store.models import Case, TriageItem, TriageRun
 
 PER_PAGE = 60

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 from vangnet.investigate.triage_result import Findings, StepInput, StepResult, VideoCall
 
 if TYPE_CHECKING:
-    from vangnet.investigate.triage import Options
-    from vangnet.investigate.tuning import TriageTuning
+    from vangnet.investigate.tuning import Options, TriageTuning
 
 Step = Callable[[bytes, StepInput, "Options"], StepResult]
 

@@ -43,11 +43,12 @@ from vangnet.investigate.triage_result import (
     TriageResult,
     signal_rows,
 )
-from vangnet.investigate.tuning import TriageTuning
+from vangnet.investigate.tuning import Options
 from vangnet.media.limits import MediaLimits, media_limits
 from vangnet.media.limits import configure as configure_media
 from vangnet.media.sniff import ContentType
-from vangnet.sources.archives import Entry, forget, walk
+from vangnet.sources.archives import walk
+from vangnet.sources.entries import Entry, forget
 from vangnet.store.db import writer
 from vangnet.store.models import TriageItem, TriageRun, utcnow
 
@@ -56,26 +57,6 @@ if TYPE_CHECKING:
     from vangnet.match.service import Matcher
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Options:
-    """What a run does (``ocr``, ``metadata``), with how many worker processes, and the
-    tunable values of its steps (``tuning``: the ``triage_*`` settings, passed in by the
-    entry point; the documented defaults when not given)."""
-
-    ocr: bool = True
-    metadata: bool = True
-    workers: int = 0  # 0: one per core
-    tuning: TriageTuning = field(default_factory=TriageTuning)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ocr": self.ocr,
-            "metadata": self.metadata,
-            "workers": self.workers,
-            "tuning": self.tuning.to_dict(),
-        }
 
 
 @dataclass

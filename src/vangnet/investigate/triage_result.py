@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from vangnet.match.results import Match
     from vangnet.signals.hashes import Hashes
     from vangnet.signals.vpdq import VpdqFrame
-    from vangnet.sources.archives import Entry
+    from vangnet.sources.entries import Entry
     from vangnet.store.models import TriageItem, TriageSignal
 
 #: A JSON object as recorded (read-only by convention).

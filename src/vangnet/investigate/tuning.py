@@ -14,7 +14,7 @@ can be called with today's defaults or with values of the caller's choosing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from vangnet.config import Settings
@@ -73,7 +73,7 @@ class MetadataOptions:
 class TriageTuning:
     """Every ``triage_*`` setting, by its name without the prefix (plus the frame-library
     settings screenshot tracing shares with the banks). Picklable: it travels to the worker
-    processes inside `vangnet.investigate.triage.Options`."""
+    processes inside `Options`."""
 
     trace_candidate_bits: int = default("triage_trace_candidate_bits")
     trace_max_candidates: int = default("triage_trace_max_candidates")
@@ -153,3 +153,23 @@ class TriageTuning:
             call_app=self.call_weight_app,
             player_cap=self.call_player_cap,
         )
+
+
+@dataclass(frozen=True)
+class Options:
+    """What a run does (``ocr``, ``metadata``), with how many worker processes, and the
+    tunable values of its steps (``tuning``: the ``triage_*`` settings, passed in by the
+    entry point; the documented defaults when not given)."""
+
+    ocr: bool = True
+    metadata: bool = True
+    workers: int = 0  # 0: one per core
+    tuning: TriageTuning = field(default_factory=TriageTuning)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ocr": self.ocr,
+            "metadata": self.metadata,
+            "workers": self.workers,
+            "tuning": self.tuning.to_dict(),
+        }

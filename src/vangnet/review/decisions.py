@@ -373,3 +373,40 @@ def add_to_bank(
         after={"bank": bank, "content_ids": added},
     )
     return added
+
+
+def preview(
+    session: Session,
+    case_id: int,
+    *,
+    decision: str,
+    actor: str,
+    category: str | None = None,
+    note: str | None = None,
+    disable_content: bool = False,
+    settings: Settings,
+) -> dict[str, Any]:
+    """What `decide` would do, without doing it: the decision runs
+    in a savepoint that is rolled back, so the preview is the real outcome (status, verdict,
+    webhooks, report eligibility, undo window). Validation errors are raised as by ``decide``.
+    """
+    cfg = settings
+    savepoint = session.begin_nested()
+    try:
+        outcome = decide(
+            session,
+            case_id,
+            decision=decision,
+            actor=actor,
+            category=category,
+            note=note,
+            disable_content=disable_content,
+            settings=cfg,
+        )
+    finally:
+        savepoint.rollback()
+    out = outcome.to_dict()
+    out["dry_run"] = True
+    out["undo_until"] = None  # nothing was decided
+    out["held_seconds"] = cfg.review_undo_seconds if outcome.webhooks else 0
+    return out

@@ -7,7 +7,7 @@
 - Enforcement webhooks of a decision are held in the outbox for ``review_undo_seconds``, so
   the person who decided can undo it before anything is sent (`vangnet.review.undo`).
 - Investigation cases are worked in the investigation workbench, not decided here.
-- `preview` says what a decision would do, without doing it.
+- `vangnet.review.decisions.preview` says what a decision would do, without doing it.
 
 Everything here works in the caller's transaction (no commit).
 """
@@ -114,45 +114,6 @@ def queue_enforcement(
         if found is not None:
             queued.append((event, key))
     return queued
-
-
-def preview(
-    session: Session,
-    case_id: int,
-    *,
-    decision: str,
-    actor: str,
-    category: str | None = None,
-    note: str | None = None,
-    disable_content: bool = False,
-    settings: Settings,
-) -> dict[str, Any]:
-    """What `vangnet.review.decisions.decide` would do, without doing it: the decision runs
-    in a savepoint that is rolled back, so the preview is the real outcome (status, verdict,
-    webhooks, report eligibility, undo window). Validation errors are raised as by ``decide``.
-    """
-    from vangnet.review.decisions import decide
-
-    cfg = settings
-    savepoint = session.begin_nested()
-    try:
-        outcome = decide(
-            session,
-            case_id,
-            decision=decision,
-            actor=actor,
-            category=category,
-            note=note,
-            disable_content=disable_content,
-            settings=cfg,
-        )
-    finally:
-        savepoint.rollback()
-    out = outcome.to_dict()
-    out["dry_run"] = True
-    out["undo_until"] = None  # nothing was decided
-    out["held_seconds"] = cfg.review_undo_seconds if outcome.webhooks else 0
-    return out
 
 
 def describe(effects: dict[str, Any]) -> str:

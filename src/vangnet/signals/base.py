@@ -19,6 +19,7 @@ a signal type declares the content types it hashes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vangnet.media.sniff import ContentType as ContentType  # re-exported: signal types use it
@@ -27,7 +28,19 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from vangnet.config import Settings
-    from vangnet.signals.vpdq import VpdqFrame
+
+
+@dataclass(frozen=True)
+class VpdqFrame:
+    """One hashed frame of a per-frame signal (`FrameHashes`): decode-order frame number, PDQ
+    quality, PDQ hex, seconds, and the part of the frame hashed (``""`` for the whole frame,
+    else one of `vangnet.signals.vpdq.REGIONS`)."""
+
+    frame: int
+    quality: int
+    pdq: str
+    timestamp: float
+    region: str = ""
 
 
 class SignalType(ABC):

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from vangnet.errors import InvalidHashError
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
+from vangnet.signals.base import VpdqFrame as VpdqFrame  # the frame type of this module's API
 from vangnet.signals.pdq import PdqSignal, RgbArray, hash_pixels, pdq_distance
 
 if TYPE_CHECKING:
@@ -49,18 +50,6 @@ REGIONS = ("top", "bottom", "left", "right")
 #: Match shares count seconds of video (frames bucketed by this many seconds), so a bank
 #: hashed at every frame and a query sampled at 1 fps compare like for like.
 BUCKET_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class VpdqFrame:
-    """One hashed frame: decode-order frame number, PDQ quality, PDQ hex, seconds, and the
-    part of the frame hashed (``""`` for the whole frame, else one of `REGIONS`)."""
-
-    frame: int
-    quality: int
-    pdq: str
-    timestamp: float
-    region: str = ""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ Originals are opened read-only (with ``O_NOATIME`` where the system allows it).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import itertools
 import lzma
@@ -36,8 +35,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,6 +51,15 @@ from vangnet.sources.archive_streams import (
     read_all,
     reader,
 )
+from vangnet.sources.entries import (
+    ContainerError,
+    Entry,
+    Location,
+    Opener,
+    Wanted,
+    forget,
+    iso_time,
+)
 
 MAX_DEPTH = 8  # containers inside containers
 SEVEN_Z_BATCH_BYTES = 256 * 1024 * 1024  # 7z members decompressed into memory at one time
@@ -63,65 +70,6 @@ _GZIP = b"\x1f\x8b"
 _BZIP2 = b"BZh"
 _XZ = b"\xfd7zXZ\x00"
 _EWF = b"EVF\x09\x0d\x0a\xff\x00"
-
-Opener = Callable[[], IO[bytes]]
-#: Where a chain step sits in its container (a header offset), None where not recorded.
-Location = int | None
-#: The one member a reader looks for: its name and, when recorded, its location.
-Wanted = tuple[str, Location]
-
-
-@dataclass
-class Entry:
-    """One file found in a source."""
-
-    chain: tuple[str, ...]
-    size: int
-    read: Callable[[], bytes] = field(repr=False)
-    times: dict[str, str | None] = field(default_factory=dict)
-    deleted: bool = False
-    error: str | None = None  # the container or file could not be read
-    container: str | None = None  # "zip", "tar", "7z", "gzip", "raw", "ewf" when expanded
-    opener: Opener | None = field(default=None, repr=False)  # the bytes as a stream
-    locations: tuple[Location, ...] = ()  # per chain step (padded with None)
-
-    @property
-    def key(self) -> str:
-        """Stable identity of this file within a case: SHA-256 of its chain."""
-        return chain_key(self.chain)
-
-    @property
-    def name(self) -> str:
-        return self.chain[-1].rsplit("/", 1)[-1] or self.chain[-1]
-
-    def stream(self) -> IO[bytes]:
-        """The bytes as a stream (read lazily where the container allows it)."""
-        if self.opener is not None:
-            return self.opener()
-        return io.BytesIO(self.read())
-
-    def head(self, size: int = 4096) -> bytes:
-        """The first ``size`` bytes (what `container_kind` looks at)."""
-        with contextlib.closing(self.stream()) as handle:
-            return handle.read(size)
-
-    def location_list(self) -> list[Location]:
-        """``locations`` with one entry per chain step."""
-        found = list(self.locations[: len(self.chain)])
-        return found + [None] * (len(self.chain) - len(found))
-
-
-def chain_key(chain: tuple[str, ...] | list[str]) -> str:
-    return hashlib.sha256("\x00".join(chain).encode("utf-8", "surrogateescape")).hexdigest()
-
-
-def _iso(ts: float | int | None) -> str | None:
-    if ts is None or ts <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(float(ts), UTC).isoformat(timespec="seconds")
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def container_kind(head: bytes) -> str | None:
@@ -214,10 +162,10 @@ def file_entry(path: Path, st: os.stat_result) -> Entry:
         read=lambda: _read_path(path),
         opener=lambda: _open_path(path),
         times={
-            "modified": _iso(st.st_mtime),
-            "accessed": _iso(st.st_atime),
-            "changed": _iso(st.st_ctime),
-            "created": _iso(getattr(st, "st_birthtime", None)),
+            "modified": iso_time(st.st_mtime),
+            "accessed": iso_time(st.st_atime),
+            "changed": iso_time(st.st_ctime),
+            "created": iso_time(getattr(st, "st_birthtime", None)),
         },
     )
 
@@ -307,10 +255,6 @@ def expand(entry: Entry, head: bytes, *, depth: int, path: Path | None = None) -
     finally:
         members.close()
         forget(entry)  # bytes held for the container itself (a member of a tar or 7z)
-
-
-class ContainerError(Exception):
-    """A container could not be opened or read further."""
 
 
 def _member_guard(name: str, size: int, compressed: int | None, total: list[int]) -> str | None:
@@ -463,7 +407,7 @@ def _tar_members(entry: Entry, handle: IO[bytes], wanted: Wanted | None) -> Iter
                     info.name != wanted[0] or wanted[1] not in (None, info.offset)
                 ):
                     continue
-                times = {"modified": _iso(info.mtime)}
+                times = {"modified": iso_time(info.mtime)}
                 problem = _member_guard(info.name, info.size, None, total)
                 if problem is not None:
                     yield _refused(entry, info.name, info.size, problem, times=times)
@@ -685,24 +629,3 @@ def _held(body: bytes) -> Callable[[], bytes]:
         return box[0]
 
     return read
-
-
-def _cached(read: Callable[[], bytes]) -> Callable[[], bytes]:
-    """Read once (the head is looked at, then the whole member is hashed)."""
-    box: list[bytes] = []
-
-    def once() -> bytes:
-        if not box:
-            box.append(read())
-        return box[0]
-
-    return once
-
-
-def forget(entry: Entry) -> None:
-    """Drop a member's held bytes once it has been processed."""
-    with contextlib.suppress(AttributeError):
-        cells = entry.read.__closure__ or ()
-        for cell in cells:
-            if isinstance(cell.cell_contents, list):
-                cell.cell_contents.clear()

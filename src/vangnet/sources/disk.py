@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vangnet.sources.archive_streams import MAX_MEMBER_BYTES
-from vangnet.sources.archives import ContainerError, Entry, _cached, _iso
+from vangnet.sources.entries import ContainerError, Entry, iso_time, read_once
 
 _SKIP = {".", "..", "$OrphanFiles", "$MBR", "$FAT1", "$FAT2"}
 MAX_FILES = 5_000_000  # per file system
@@ -164,10 +164,10 @@ def _walk_fs(
             return
         size = int(meta.size)
         times = {
-            "modified": _iso(meta.mtime),
-            "accessed": _iso(meta.atime),
-            "changed": _iso(meta.ctime),
-            "created": _iso(meta.crtime),
+            "modified": iso_time(meta.mtime),
+            "accessed": iso_time(meta.atime),
+            "changed": iso_time(meta.ctime),
+            "created": iso_time(meta.crtime),
         }
         if size > MAX_MEMBER_BYTES:
             yield Entry(
@@ -191,5 +191,5 @@ def _walk_fs(
             return data
 
         yield Entry(
-            chain=(*base, full), size=size, read=_cached(read), times=times, deleted=deleted
+            chain=(*base, full), size=size, read=read_once(read), times=times, deleted=deleted
         )
