@@ -376,8 +376,9 @@ class Settings(BaseSettings):
         default=120,
         ge=1,
         description="Sign-in attempts and requests refused for a missing or wrong key, per "
-        "client address and minute; beyond it, such requests get 429 (keyed and signed-in "
-        "traffic is not limited by it).",
+        "client address and minute (that many at once, refilled over the minute; per server, "
+        "shared by its worker processes); beyond it, such requests get 429 (keyed and "
+        "signed-in traffic is not limited by it).",
     )
     serve_workers: int = Field(
         default=1,
@@ -523,7 +524,8 @@ class Settings(BaseSettings):
         default=100.0,
         ge=0,
         description="Requests per second one API key may make on average (a token bucket per "
-        "key and server process); beyond it 429 rate_limited with Retry-After. 0: no limit.",
+        "key and server, shared by its worker processes); beyond it 429 rate_limited with "
+        "Retry-After. 0: no limit.",
     )
     key_rate_burst: int = Field(
         default=1000,

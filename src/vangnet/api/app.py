@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from vangnet.audit.config import record_config
 from vangnet.children import die_with_parent
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
+from vangnet.http.buckets import SHARED_BUCKETS_ENV, Buckets, LocalBuckets, SharedBuckets
 from vangnet.http.deps import KeyCache, Services
 from vangnet.http.feed import EventHub
 from vangnet.http.quotas import RateLimitedError, RateLimiter
@@ -118,9 +120,13 @@ def create_app(
     engine: Engine | None = None,
     start_background: bool = True,
     end_feeds_on_signal: bool = False,
+    buckets: Buckets | None = None,
 ) -> FastAPI:
-    """Build the app. The database schema is brought to head and indexes loaded at start."""
+    """Build the app. The database schema is brought to head and indexes loaded at start.
+    ``buckets``: where request-rate limits keep their token buckets (default: in this
+    process; `vangnet serve --workers N` passes the file its workers share)."""
     cfg = settings or get_settings()
+    buckets = buckets if buckets is not None else LocalBuckets()
     configure_media(MediaLimits.from_settings(cfg))  # the process's decode caps
 
     @asynccontextmanager
@@ -154,7 +160,7 @@ def create_app(
                     keys=KeyCache(eng),
                     monitor=monitor,
                     events=events,
-                    rates=RateLimiter.from_settings(cfg),
+                    rates=RateLimiter.from_settings(cfg, buckets),
                 )
                 restore = _end_feeds_on_signal(events) if end_feeds_on_signal else None
                 try:
@@ -220,7 +226,7 @@ def create_app(
     web.install(app)
     # Outermost: Host, credentials, limits and body caps before any route reads a byte.
     api_routes = [r for m in (hma, v1, live, review) for r in m.router.routes]
-    app.add_middleware(HttpGuard, settings=cfg, routes=api_routes)
+    app.add_middleware(HttpGuard, settings=cfg, routes=api_routes, buckets=buckets)
     return app
 
 
@@ -235,4 +241,6 @@ def app_from_environment() -> FastAPI:
     )
     # httpx logs every webhook request line at INFO; a webhook URL may carry a token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return create_app(cfg, end_feeds_on_signal=True)
+    shared = os.environ.get(SHARED_BUCKETS_ENV)  # made by the serving process
+    buckets = SharedBuckets(shared) if shared else None
+    return create_app(cfg, end_feeds_on_signal=True, buckets=buckets)

@@ -47,6 +47,7 @@ from vangnet.api.uploads import MultipartReader
 from vangnet.auth.roles import Permission, has_permission
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
+from vangnet.http.buckets import Buckets
 from vangnet.http.deps import REQUIRED, Services, api_secret, not_allowed
 from vangnet.net import is_loopback
 from vangnet.store.db import writer
@@ -166,13 +167,20 @@ def _shape(path: str, status: int, code: str, message: str) -> tuple[bytes, byte
 class HttpGuard:
     """ASGI middleware; install it outermost (see `vangnet.api.app.create_app`)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, routes: Iterable[BaseRoute] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        routes: Iterable[BaseRoute] = (),
+        buckets: Buckets | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.hosts = HostPolicy(settings)
         self.limits = AddressLimits(
             concurrent=settings.http_unauth_concurrency,
             per_minute=settings.http_unauth_per_minute,
+            buckets=buckets,
         )
         self.refusals = RefusalLog()
         self.permissions = RoutePermissions(routes)

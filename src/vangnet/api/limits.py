@@ -1,11 +1,14 @@
 """Per-address limits on traffic that carries no valid credentials (the request guard's
-bookkeeping). One instance per worker process; it lives on the event loop (no locks)."""
+bookkeeping). One instance per worker process; it lives on the event loop. The attempts per
+minute are token buckets (`vangnet.http.buckets`), shared by the worker processes of one
+server; the bodies being read at once are counted per worker (each worker's own capacity)."""
 
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
+
+from vangnet.http.buckets import Buckets, LocalBuckets
 
 WINDOW_SECONDS = 60.0
 MAX_ADDRESSES = 100_000  # bookkeeping never grows without bound (a flood of spoofed sources)
@@ -15,8 +18,9 @@ class AddressLimits:
     """Two limits per client address, for unauthenticated or failed-auth traffic only:
 
     - ``concurrent``: bodies being read at once without credentials (the sign-in form);
-    - ``per_minute``: attempts (sign-in posts, requests refused for a missing/wrong key)
-      in the last minute.
+    - ``per_minute``: attempts (sign-in posts, requests refused for a missing/wrong key): up
+      to ``per_minute`` at once, then ``per_minute`` a minute (a token bucket refilled
+      continuously).
     """
 
     def __init__(
@@ -25,38 +29,29 @@ class AddressLimits:
         concurrent: int,
         per_minute: int,
         clock: Callable[[], float] = time.monotonic,
+        buckets: Buckets | None = None,
     ) -> None:
         self._concurrent = concurrent
         self._per_minute = per_minute
         self._clock = clock
+        self._buckets: Buckets = buckets if buckets is not None else LocalBuckets()
         self._open: dict[str, int] = {}
-        self._attempts: dict[str, deque[float]] = {}
         self.refused = 0  # requests answered 429 by these limits (a metric)
 
-    def _recent(self, address: str) -> deque[float]:
-        now = self._clock()
-        found = self._attempts.get(address)
-        if found is None:
-            if len(self._attempts) >= MAX_ADDRESSES:
-                self._attempts.clear()
-            found = self._attempts[address] = deque()
-        while found and now - found[0] > WINDOW_SECONDS:
-            found.popleft()
-        return found
+    def _bucket(self, address: str) -> dict[str, float]:
+        rate = self._per_minute / WINDOW_SECONDS
+        return {"rate": rate, "burst": float(self._per_minute), "now": self._clock()}
 
     def over_rate(self, address: str) -> bool:
-        """True when ``address`` used up its attempts of the last minute (counts a refusal)."""
-        if len(self._recent(address)) >= self._per_minute:
+        """True when ``address`` used up its attempts (counts a refusal)."""
+        if self._buckets.peek(f"addr:{address}", **self._bucket(address)) > 0:
             self.refused += 1
             return True
         return False
 
     def attempt(self, address: str) -> None:
         """One more unauthenticated attempt by ``address``."""
-        recent = self._recent(address)
-        recent.append(self._clock())
-        if len(recent) > self._per_minute:
-            recent.popleft()
+        self._buckets.take(f"addr:{address}", **self._bucket(address))
 
     def enter(self, address: str) -> bool:
         """Start reading a body without credentials; False (and counted) when at the limit."""

@@ -31,6 +31,12 @@ def run_server(settings: Settings) -> None:
     os.environ["VANGNET_REQUIRE_API_KEYS"] = "true" if settings.require_api_keys else "false"
     os.environ["VANGNET_SERVE_WORKERS"] = str(settings.serve_workers)
     reset_settings()
+    # Rate limits count per server, not per worker: the workers share their token buckets.
+    from vangnet.http.buckets import SHARED_BUCKETS_ENV, SharedBuckets
+
+    shared = SharedBuckets.create() if settings.serve_workers > 1 else None
+    if shared is not None:
+        os.environ[SHARED_BUCKETS_ENV] = str(shared.path)
     level = settings.log_level.lower()
     server = Server(
         "vangnet.api.app:app_from_environment",
@@ -53,7 +59,12 @@ def run_server(settings: Settings) -> None:
         # Open alert feeds (Server-Sent Events) would otherwise hold a shutdown forever.
         workers_kill_timeout=SHUTDOWN_SECONDS,
     )
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if shared is not None:
+            shared.remove()
+            os.environ.pop(SHARED_BUCKETS_ENV, None)
 
 
 SHUTDOWN_SECONDS = 10
