@@ -19,8 +19,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from vangnet.config import get_settings
-from vangnet.investigate.triage import Options, Triage
-from vangnet.investigate.tuning import TriageTuning
+from vangnet.investigate.triage import Triage
+from vangnet.investigate.tuning import Options, TriageTuning
 from vangnet.sources.archives import walk
 from vangnet.store.db import writer
 from vangnet.store.models import Case, TriageItem
