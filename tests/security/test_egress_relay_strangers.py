@@ -6,7 +6,8 @@ only its own process):
    program can bind 127.0.0.2 (any 127/8 address) with the port number of one of this
    process's connections whose remote port equals the relay's port; its row and this process's
    row then both match, and when this process's row comes first in the table the stranger is
-   taken for this process.
+   taken for this process. The other way round, this process's own connection (FFmpeg's) is
+   refused when another program's row with the same two port numbers comes first.
 2. A stranger that resets its connection before the check makes ``getpeername`` fail; that is
    read as "cannot be told (not Linux)" (None), so the connection is served: the relay connects
    to the stream server for it, does not count it as a stranger, and from then on no longer
@@ -34,6 +35,18 @@ s = socket.socket()
 s.bind(("127.0.0.2", int(sys.argv[1])))
 s.connect(("127.0.0.1", int(sys.argv[2])))
 print("connected", flush=True)
+time.sleep(30)
+"""
+
+SAME_PORTS_ELSEWHERE = """
+import socket, sys, time
+port = int(sys.argv[1])
+listener = socket.create_server(("127.0.0.3", port))
+s = socket.socket()
+s.bind(("127.0.0.2", 0))
+s.connect(("127.0.0.3", port))
+accepted = listener.accept()
+print(s.getsockname()[1], flush=True)
 time.sleep(30)
 """
 
@@ -73,6 +86,32 @@ def test_a_stranger_using_this_process_port_number_on_another_address_is_refused
                         stranger.kill()
                         theirs.close()
     assert judged == [False] * len(judged), judged
+
+
+def test_this_process_is_not_refused_for_another_program_with_the_same_port_numbers() -> None:
+    judged: list[bool | None] = []
+    for _ in range(12):  # the table's row order decides; each try is about a coin toss
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            port = listener.getsockname()[1]
+            # another program: 127.0.0.2:P -> 127.0.0.3:<the listener's port>
+            with subprocess.Popen(
+                [sys.executable, "-c", SAME_PORTS_ELSEWHERE, str(port)],
+                stdout=subprocess.PIPE,
+                text=True,
+            ) as other:
+                try:
+                    assert other.stdout is not None
+                    p = int(other.stdout.readline())
+                    # this process (FFmpeg's part): 127.0.0.1:P -> the listener
+                    with socket.socket() as mine:
+                        mine.bind(("127.0.0.1", p))
+                        mine.connect(("127.0.0.1", port))
+                        accepted = listener.accept()[0]
+                        with accepted:
+                            judged.append(own_connection(accepted))
+                finally:
+                    other.kill()
+    assert judged == [True] * len(judged), judged
 
 
 def test_a_stranger_that_resets_at_once_is_not_relayed() -> None:
