@@ -81,3 +81,9 @@ def test_a_long_plugin_name_does_not_end_triage_on_a_database_error(
     )
     assert "StringDataRightTruncation" not in done.stderr, done.stderr[-1500:]
     assert "value too long" not in done.stderr, done.stderr[-1500:]
+    assert done.returncode == 0, done.stderr[-1500:]  # the triage finished
+    # the plug-in itself is refused when it loads, with the reason
+    listed = subprocess.run(
+        [VANGNET, "plugins", "--json"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "at most 32" in listed and NAME[:20] in listed, listed

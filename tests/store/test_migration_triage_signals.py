@@ -61,7 +61,8 @@ def test_upgrade_keeps_items_then_holds_plugin_hashes(old_url: str) -> None:
 
         assert upgrade(old_url, REVISION) == REVISION
         assert current_revision(old_url) == REVISION
-        assert schema_diff(old_url) == []  # 0015 is the newest: the schema is the models'
+        made = [d for d in schema_diff(old_url) if "triage_signals" in repr(d)]
+        assert made == []  # the table is the models' (later revisions may change others)
         with Session(engine) as s:
             items = s.scalars(select_items(case_id)).all()
             assert [(i.name, i.pdq) for i in items] == [("a.jpg", "f" * 64), ("b.jpg", "f" * 64)]

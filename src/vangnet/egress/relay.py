@@ -29,6 +29,7 @@ import re
 import select
 import socket
 import ssl
+import struct
 import threading
 from pathlib import Path
 from typing import Final
@@ -230,7 +231,10 @@ class Relay:
                 break
             if own_connection(client) is False:
                 self.strangers += 1
-                log.warning("egress: the stream relay refused a connection from another process")
+                log.warning(
+                    "egress: the stream relay refused a connection from another process "
+                    "(or one reset before it was looked at)"
+                )
                 client.close()
                 continue
             served += 1
@@ -298,26 +302,45 @@ class Relay:
                     client.sendall(passed)
 
 
+def _proc_address(host: str, port: int) -> str:
+    """``host:port`` as ``/proc/net/tcp`` writes it: the IPv4 address as the 32-bit number
+    in host byte order, then the port, both in upper-case hexadecimal."""
+    (number,) = struct.unpack("=I", socket.inet_aton(host))
+    return f"{number:08X}:{port:04X}"
+
+
 def own_connection(accepted: socket.socket) -> bool | None:
     """Whether the client end of ``accepted`` (a TCP connection to a listener on 127.0.0.1)
-    is a socket of this process: its inode, found in ``/proc/self/net/tcp`` by the two ports,
-    among ``/proc/self/fd``. None where that cannot be told (no ``/proc``: not Linux)."""
+    is a socket of this process: its row in ``/proc/self/net/tcp``, found by both addresses
+    and both ports, names an inode among ``/proc/self/fd``. False for a connection already
+    gone (reset before it was looked at). None where it cannot be told: no ``/proc`` (not
+    Linux), or a table without the accepted socket's own row (a system that does not list
+    its sockets there)."""
     try:
-        local_port = accepted.getsockname()[1]
-        peer_port = accepted.getpeername()[1]
+        local = accepted.getsockname()
+        peer = accepted.getpeername()
+    except OSError:  # reset or closed by the other side already
+        return False
+    try:
         table = Path("/proc/self/net/tcp").read_text()
     except OSError:
         return None
-    want_local, want_remote = f":{peer_port:04X}", f":{local_port:04X}"
-    inode = None
+    near, far = _proc_address(*local[:2]), _proc_address(*peer[:2])
+    client_inode: str | None = None
+    listed = False
     for line in table.splitlines()[1:]:
         fields = line.split()
-        if len(fields) > 9 and fields[1].endswith(want_local) and fields[2].endswith(want_remote):
-            inode = fields[9]
-            break
-    if inode is None or inode == "0":
+        if len(fields) <= 9:
+            continue
+        if fields[1] == far and fields[2] == near:
+            client_inode = fields[9]
+        elif fields[1] == near and fields[2] == far:
+            listed = True  # the accepted socket itself: the table is complete enough
+    if not listed:
+        return None
+    if client_inode is None or client_inode == "0":
         return False
-    target = f"socket:[{inode}]"
+    target = f"socket:[{client_inode}]"
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:

@@ -26,7 +26,7 @@ from vangnet.errors import NotFoundError
 from vangnet.evidence.custody import record_custody
 from vangnet.evidence.reading import read_evidence
 from vangnet.evidence.sealing import triage_context
-from vangnet.store.models import EvidenceItem, TriageItem, utcnow
+from vangnet.store.models import EvidenceItem, EvidenceSignal, TriageItem, TriageSignal, utcnow
 from vangnet.store.vault import Vault, VaultEntry, VaultError
 
 
@@ -144,6 +144,15 @@ def _hold(
     )
     session.add(held)
     session.flush()
+    # every other hash the triage kept (a plug-in's), as the item's typed rows
+    rows = session.execute(
+        select(TriageSignal.signal_type, TriageSignal.value).where(
+            TriageSignal.item_id == triage.id
+        )
+    )
+    session.add_all(
+        EvidenceSignal(evidence_id=held.id, signal_type=name, value=value) for name, value in rows
+    )
     record_custody(
         session,
         held.id,

@@ -32,9 +32,18 @@ __all__ = [
 _is_signal_type: Callable[[object, str], type[SignalType]] = subclass_check(SignalType)
 
 
+#: The longest signal type name: what the database's ``signal_type`` columns hold.
+MAX_NAME = 32
+
+
 def as_signal_type(obj: object, label: str) -> type[SignalType]:
     """``obj`` as a signal type, or `PluginError` saying why it is not one."""
     cls = _is_signal_type(obj, label)
+    if len(cls.name) > MAX_NAME:
+        raise PluginError(
+            f"signal type name {cls.name[:40]!r}... is {len(cls.name)} characters long; "
+            f"at most {MAX_NAME} (the database stores it in columns of that width)"
+        )
     if not isinstance(getattr(cls, "index", None), str) or not cls.index:
         raise PluginError(f"signal type {cls.name!r} names no index (class variable 'index')")
     return cls

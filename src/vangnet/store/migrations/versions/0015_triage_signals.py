@@ -4,7 +4,8 @@ A triage item has columns for MD5, SHA-1, SHA-256, PDQ and vPDQ. The values of e
 single-value signal type that hashed the file (a plug-in's picture hash or embedding, another
 digest) were matched during triage and then dropped; they are now kept as one row per item and
 type, as evidence items keep theirs (``evidence_signals``). Items triaged before this revision
-have no rows (their files can be triaged again). The downgrade drops the table and its rows.
+have no rows (resuming their case skips them; a triage of the sources into a new case records
+them). The downgrade drops the table and its rows.
 
 Revision ID: 0015_triage_signals
 Revises: 0014_report_kinds
