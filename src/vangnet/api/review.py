@@ -4,16 +4,18 @@ every decision is audited under the key's name."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from vangnet.api.schemas import response_model
 from vangnet.audit import chain
 from vangnet.audit.anchor import anchor_for
 from vangnet.auth import keys
 from vangnet.auth.keys import Permission
+from vangnet.cases.document import CaseDocument, CaseSummary
 from vangnet.http.deps import (
     Caller,
     RowId,
@@ -37,6 +39,14 @@ WriterDb = Annotated[Session, Depends(writer_session)]
 Svc = Annotated[Services, Depends(services)]
 
 
+class CaseQueue(TypedDict):
+    """The review queue: cases in queue order, and how many review cases are in each
+    status."""
+
+    cases: list[CaseSummary]
+    counts: dict[str, int]
+
+
 class DecisionRequest(BaseModel):
     decision: Literal["confirm", "false_positive", "escalate", "second_opinion"]
     category: str | None = Field(default=None, max_length=64, examples=["vics:1"])
@@ -46,7 +56,7 @@ class DecisionRequest(BaseModel):
     )
 
 
-@router.get("/cases")
+@router.get("/cases", response_model=response_model(CaseQueue))
 def list_cases(
     session: Db,
     svc: Svc,
@@ -56,7 +66,7 @@ def list_cases(
     investigations: Annotated[
         bool, Query(description="Include investigation cases (not in the review queue).")
     ] = False,
-) -> dict[str, Any]:
+) -> CaseQueue:
     """The review queue: highest priority first, each with the reasons for its place."""
     rows = cases.list_cases(
         session,
@@ -68,13 +78,17 @@ def list_cases(
     return {"cases": rows, "counts": cases.queue_counts(session)}
 
 
-@router.get("/cases/{case_id}")
-def show_case(case_id: RowId, session: WriterDb, svc: Svc, who: ReviewP) -> dict[str, Any]:
+@router.get(
+    "/cases/{case_id}",
+    response_model=response_model(CaseDocument),
+    response_model_exclude_unset=True,  # a key that may be missing stays missing
+)
+def show_case(case_id: RowId, session: WriterDb, svc: Svc, who: ReviewP) -> CaseDocument:
     """The whole case document (media hashes, matches, timeline, decisions, custody)."""
     doc = cases.case_document(session, case_id, weights=PriorityWeights.from_settings(svc.settings))
     chain.record(session, actor=who.actor, action="case.view", target=f"case:{case_id}")
     session.commit()
-    return dict(doc)  # the plain dict, unvalidated (no response model)
+    return doc
 
 
 @router.post("/cases/{case_id}/decisions")

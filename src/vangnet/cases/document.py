@@ -225,6 +225,36 @@ class CaseDocument(TypedDict):
     case_number: NotRequired[str]
 
 
+class CaseSummary(TypedDict):
+    """A case in the review queue (``GET /v1/cases``, ``vangnet case list --json``): what
+    orders it, without its items, timeline or custody (``docs/case-document.md``, "Queue
+    entries")."""
+
+    id: int
+    key: str
+    kind: str
+    title: str
+    status: str
+    category: str | None
+    verdict: str | None
+    matched_categories: list[str]  # the banks' categories of its matches
+    matches: int  # how many matches
+    items: int  # how many media items
+    live: bool
+    priority: PriorityDoc
+    pending_by: str | None
+    created_at: str | None
+    last_signal_at: str | None
+    decided_at: str | None
+
+
+#: The objects of the document copied from JSON stored with the case (the platform's facts
+#: about the subject, the banked item's snapshot taken when it matched) rather than made
+#: when the document is: a row written by an older version may hold a key no longer
+#: declared. The API passes such a key on (its schema allows other keys in these objects
+#: only); the checks of ``tests/api/test_case_document.py`` still refuse one in new data.
+STORED: tuple[type, ...] = (SubjectDoc, BankedDoc)
+
 #: Every TypedDict of the document by the path of the objects it types (for the checks).
 SHAPES: dict[str, type] = {
     "": CaseDocument,
