@@ -34,6 +34,7 @@ from web.test_live_case import _live_alert
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 DOC = Path(__file__).resolve().parents[2] / "docs" / "case-document.md"
+QUEUE = "queue entries"
 
 
 def _objects(doc: Any, path: str) -> Iterator[Any]:
@@ -139,13 +140,17 @@ def test_real_case_documents_have_exactly_the_declared_keys(
 
 
 def _documented() -> dict[str, list[tuple[str, str]]]:
-    """``docs/case-document.md``'s key tables: path -> [(key, "always" | "optional")]."""
+    """``docs/case-document.md``'s key tables: path -> [(key, "always" | "optional")]; the
+    queue entry's table (section "Queue entries") under ``QUEUE``."""
     tables: dict[str, list[tuple[str, str]]] = {}
     current: list[tuple[str, str]] | None = None
     for line in DOC.read_text().splitlines():
         heading = re.fullmatch(r"### case(\S*)", line.strip())
         if heading:
             current = tables.setdefault(heading.group(1).removeprefix("."), [])
+            continue
+        if line.startswith("#"):  # another section: its table is not the last one's
+            current = tables.setdefault(QUEUE, []) if line == "## Queue entries" else None
             continue
         row = re.match(
             r"\|\s*`([a-z0-9_]+)`\s*\|[^|]*(?:\\\|[^|]*)*\|\s*(always|optional)\s*\|", line
@@ -157,6 +162,8 @@ def _documented() -> dict[str, list[tuple[str, str]]]:
 
 def test_the_documented_keys_are_the_declared_keys() -> None:
     documented = _documented()
+    queue = documented.pop(QUEUE)
+    assert queue == [(key, "always") for key in CaseSummary.__annotations__]
     assert set(documented) == set(SHAPES)
     for path, shape in SHAPES.items():
         declared = [

@@ -296,6 +296,26 @@ def test_refusals_record_nothing(
     assert _audit(db_engine, "report.") == []
 
 
+def test_the_body_cap_and_the_key_rate_apply(
+    make_client: AppFactory, db_url: str, db_engine: Engine, shared_data: Path
+) -> None:
+    """As on every ``/v1`` route: a body over VANGNET_HTTP_MAX_JSON_BYTES is refused (413)
+    before it is read, and a key over its rate gets 429; neither records anything."""
+    case_id = make_case(db_engine, shared_data)
+    client = make_client(http_max_json_bytes=1024, key_rate_per_second=0.001, key_rate_burst=1)
+    reviewer = {"X-API-Key": make_key(db_url, "reviewer")}
+    path = f"/v1/cases/{case_id}/reports"
+    before = _written(db_engine)
+    big = client.post(path, json={"format": "html", "padding": "x" * 2000}, headers=reviewer)
+    assert big.status_code == 413 and big.json()["error"]["code"] == "body_too_large"
+    # the one request of the key's burst (the refused body took none)
+    assert client.get("/v1/reports/formats", headers=reviewer).status_code == 200
+    limited = client.post(path, json={"format": "html"}, headers=reviewer)
+    assert limited.status_code == 429, limited.text
+    assert limited.headers["retry-after"]
+    assert _written(db_engine) == before
+
+
 def test_every_role_that_may_report_may_reveal() -> None:
     """Clear previews are for roles that may reveal media (the review permission); today
     every role that may report may reveal, so the route's own check refuses nobody who got
