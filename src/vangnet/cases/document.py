@@ -5,8 +5,10 @@
 report-format plug-ins) read it. It stays a plain dict at runtime (a public, JSON-able contract
 for plug-ins); these `TypedDict`s let strict mypy check its producers and consumers. A key
 declared here is always present (its value may be null where the type says ``| None``) unless
-it is `NotRequired`; ``tests/review/test_case_document.py`` checks real documents and the
-page ``docs/case-document.md`` against these declarations, key for key.
+it is `NotRequired`; ``tests/api/test_case_document.py`` checks real documents and the
+page ``docs/case-document.md`` against these declarations, key for key. The API's response
+models, hence the OpenAPI schema of the document and of the queue (`CaseSummary`), are made
+from them (`vangnet.api.schemas`).
 
 Times are ISO-8601 strings with offset (UTC).
 
