@@ -1,7 +1,9 @@
 """The case document has exactly the documented keys: real upload, live and investigation case
 documents (``GET /v1/cases/{id}`` and ``vangnet case show --json``) against the TypedDicts of
 `vangnet.cases.document`, and those against the tables of ``docs/case-document.md``, so the
-page, the types and the data cannot drift apart."""
+page, the types and the data cannot drift apart. The OpenAPI schema of ``GET /v1/cases/{id}``
+and ``GET /v1/cases`` is made from the same TypedDicts: it declares their keys, and real
+documents and queues validate against it."""
 
 from __future__ import annotations
 
@@ -14,18 +16,25 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
+import pydantic
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.conftest import BRIDGE
 from api.test_review_api import _bank_photo, _persons_key
-from vangnet.cases.document import SHAPES, CaseDocument
-from vangnet.store.models import Alert
+from vangnet.api.app import create_app
+from vangnet.api.schemas import response_model
+from vangnet.cases.document import SHAPES, STORED, CaseDocument, CaseSummary
+from vangnet.config import Settings
+from vangnet.store.models import Alert, Case, CaseMatch
 from web.test_live_case import _live_alert
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 DOC = Path(__file__).resolve().parents[2] / "docs" / "case-document.md"
+QUEUE = "queue entries"
 
 
 def _objects(doc: Any, path: str) -> Iterator[Any]:
@@ -53,6 +62,19 @@ def _check(doc: Any, seen: set[str]) -> None:
             seen.add(path)
 
 
+def _validator(client: TestClient, path: str) -> Any:
+    """A validator of the 200 answer of ``GET path`` by the app's OpenAPI schema."""
+    spec = client.get("/openapi.json").json()
+    answer = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+    schema = {**answer["schema"], "components": spec["components"]}
+    return jsonschema_rs.Draft202012Validator(schema)
+
+
+def _conforms(validator: Any, doc: Any) -> None:
+    errors = [f"{e.instance_path}: {e.message}" for e in validator.iter_errors(doc)]
+    assert not errors, errors[:5]
+
+
 def _env(db_url: str) -> dict[str, str]:
     return {**os.environ, "VANGNET_DATABASE_URL": db_url}
 
@@ -61,6 +83,7 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     client: TestClient, db_url: str, shared_data: Path, tmp_path: Path
 ) -> None:
     seen: set[str] = set()
+    schema = _validator(client, "/v1/cases/{case_id}")
     # an upload case, confirmed, with a report
     data = (shared_data / BRIDGE / "aaa-orig.jpg").read_bytes()
     _bank_photo(client, data)
@@ -83,6 +106,7 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     doc = client.get(f"/v1/cases/{upload}").json()
     assert doc["kind"] == "upload" and doc["decisions"] and doc["reports"] and doc["custody"]
     _check(doc, seen)
+    _conforms(schema, doc)
 
     # a live case: an alert of the monitor's own recording, with evidence frames
     engine = client.app.state.services.engine  # type: ignore[attr-defined]
@@ -92,6 +116,7 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     doc = client.get(f"/v1/cases/{live}").json()
     assert doc["kind"] == "live" and doc["subject"]["stream_id"] and doc["items"]
     _check(doc, seen)
+    _conforms(schema, doc)
 
     # an investigation case, filled by `vangnet triage`, as `vangnet case show --json` prints it
     folder = tmp_path / "seized"
@@ -108,19 +133,24 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     assert doc["kind"] == "investigation" and len(doc["triage_items"]) == 2
     assert doc["triage_items"][0]["matches"]  # the banked photo
     _check(doc, seen)
+    _conforms(schema, doc)
     assert client.get(f"/v1/cases/{doc['id']}").json() == doc  # the API prints the same
 
     assert seen == set(SHAPES), f"never seen: {sorted(set(SHAPES) - seen)}"
 
 
 def _documented() -> dict[str, list[tuple[str, str]]]:
-    """``docs/case-document.md``'s key tables: path -> [(key, "always" | "optional")]."""
+    """``docs/case-document.md``'s key tables: path -> [(key, "always" | "optional")]; the
+    queue entry's table (section "Queue entries") under ``QUEUE``."""
     tables: dict[str, list[tuple[str, str]]] = {}
     current: list[tuple[str, str]] | None = None
     for line in DOC.read_text().splitlines():
         heading = re.fullmatch(r"### case(\S*)", line.strip())
         if heading:
             current = tables.setdefault(heading.group(1).removeprefix("."), [])
+            continue
+        if line.startswith("#"):  # another section: its table is not the last one's
+            current = tables.setdefault(QUEUE, []) if line == "## Queue entries" else None
             continue
         row = re.match(
             r"\|\s*`([a-z0-9_]+)`\s*\|[^|]*(?:\\\|[^|]*)*\|\s*(always|optional)\s*\|", line
@@ -132,6 +162,8 @@ def _documented() -> dict[str, list[tuple[str, str]]]:
 
 def test_the_documented_keys_are_the_declared_keys() -> None:
     documented = _documented()
+    queue = documented.pop(QUEUE)
+    assert queue == [(key, "always") for key in CaseSummary.__annotations__]
     assert set(documented) == set(SHAPES)
     for path, shape in SHAPES.items():
         declared = [
@@ -140,3 +172,73 @@ def test_the_documented_keys_are_the_declared_keys() -> None:
         ]
         assert documented[path] == declared, path or "case"
     assert "case_number" in CaseDocument.__optional_keys__
+
+
+def test_the_openapi_schema_declares_the_typed_keys() -> None:
+    """Each object of the document in the schema of ``GET /v1/cases/{id}`` has the keys of
+    its TypedDict, the same ones required, and no others allowed; likewise the queue."""
+    spec = create_app(Settings(database_url="sqlite://"), start_background=False).openapi()
+    components = spec["components"]["schemas"]
+    answer = spec["paths"]["/v1/cases/{case_id}"]["get"]["responses"]["200"]
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/CaseDocument"
+    }
+    for shape in [*SHAPES.values(), CaseSummary]:
+        schema = components[shape.__name__]
+        assert list(schema["properties"]) == list(shape.__annotations__), shape
+        assert set(schema.get("required", [])) == set(shape.__required_keys__), shape  # type: ignore[attr-defined]
+        # other keys only where stored JSON is copied (an old row may hold one)
+        assert schema["additionalProperties"] is (shape in STORED), shape
+        for key in shape.__optional_keys__:  # type: ignore[attr-defined]
+            assert "default" not in schema["properties"][key], (shape, key)  # absent, not null
+    queue = spec["paths"]["/v1/cases"]["get"]["responses"]["200"]["content"]
+    assert queue["application/json"]["schema"] == {"$ref": "#/components/schemas/CaseQueue"}
+    assert components["CaseQueue"]["properties"]["cases"]["items"] == {
+        "$ref": "#/components/schemas/CaseSummary"
+    }
+
+
+def test_queue_entries_have_exactly_the_declared_keys(
+    client: TestClient, shared_data: Path
+) -> None:
+    data = (shared_data / BRIDGE / "aaa-orig.jpg").read_bytes()
+    _bank_photo(client, data)
+    first = client.post("/v1/match?account=u1", content=data).json()["case_id"]
+    second = client.post("/v1/match?account=u2", content=data).json()["case_id"]
+    queue = client.get("/v1/cases?status=all").json()
+    assert sorted(c["id"] for c in queue["cases"]) == sorted([first, second])
+    assert queue["counts"] == {"open": 2}
+    for entry in queue["cases"]:
+        assert list(entry) == list(CaseSummary.__annotations__)
+    _conforms(_validator(client, "/v1/cases"), queue)
+
+
+def test_old_stored_keys_pass_and_new_undeclared_keys_are_refused(
+    client: TestClient, shared_data: Path
+) -> None:
+    """Subject facts and banked snapshots are stored JSON: a key an older version wrote
+    there is passed on by ``GET /v1/cases/{id}`` (the case stays readable, nothing dropped).
+    Anywhere else the response model refuses an undeclared key instead of dropping it."""
+    data = (shared_data / BRIDGE / "aaa-orig.jpg").read_bytes()
+    _bank_photo(client, data)
+    case_id = client.post("/v1/match?account=u1", content=data).json()["case_id"]
+    engine = client.app.state.services.engine  # type: ignore[attr-defined]
+    with Session(engine) as s, s.begin():  # rows as an older version might have left them
+        case = s.get_one(Case, case_id)
+        case.subject = {**case.subject, "legacy_flag": "kept"}
+        for match in s.scalars(select(CaseMatch).where(CaseMatch.case_id == case_id)):
+            match.banked = {**match.banked, "legacy_rank": 3}
+    r = client.get(f"/v1/cases/{case_id}")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["subject"] == {"account": "u1", "legacy_flag": "kept"}
+    assert {m["banked"]["legacy_rank"] for m in doc["matches"]} == {3}
+
+    model = response_model(CaseDocument)
+    doc["subject"].pop("legacy_flag")
+    model.model_validate(doc)  # the document as declared (stored extras aside) is accepted
+    for where in (doc, doc["items"][0], doc["priority"], doc["timeline"][0]):
+        where["undeclared"] = 1
+        with pytest.raises(pydantic.ValidationError, match="undeclared"):
+            model.model_validate(doc)
+        del where["undeclared"]

@@ -77,6 +77,9 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("POST", "/v1/cases/{case_id}/decisions"): frozenset({P.DECIDE}),
     ("POST", "/v1/cases/{case_id}/decisions/preview"): frozenset({P.DECIDE}),
     ("POST", "/v1/cases/{case_id}/decisions/undo"): frozenset({P.DECIDE}),
+    ("POST", "/v1/cases/{case_id}/reports"): frozenset({P.REPORT}),
+    ("GET", "/v1/reports/formats"): frozenset({P.REPORT}),
+    ("GET", "/v1/reports/{report_id}"): frozenset({P.REPORT}),
     ("GET", "/v1/audit/verify"): frozenset({P.AUDIT}),
     ("GET", "/v1/audit"): frozenset({P.AUDIT}),
 }

@@ -64,6 +64,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("POST", "/v1/cases/{case_id}/decisions"): "case.",
     ("POST", "/v1/cases/{case_id}/decisions/preview"): Exempt.READ_ONLY,
     ("POST", "/v1/cases/{case_id}/decisions/undo"): "case.undo",
+    ("POST", "/v1/cases/{case_id}/reports"): "report.",
     # web UI
     ("POST", "/ui/login"): "login",
     ("POST", "/ui/login/code"): "login",

@@ -5,8 +5,10 @@
 report-format plug-ins) read it. It stays a plain dict at runtime (a public, JSON-able contract
 for plug-ins); these `TypedDict`s let strict mypy check its producers and consumers. A key
 declared here is always present (its value may be null where the type says ``| None``) unless
-it is `NotRequired`; ``tests/review/test_case_document.py`` checks real documents and the
-page ``docs/case-document.md`` against these declarations, key for key.
+it is `NotRequired`; ``tests/api/test_case_document.py`` checks real documents and the
+page ``docs/case-document.md`` against these declarations, key for key. The API's response
+models, hence the OpenAPI schema of the document and of the queue (`CaseSummary`), are made
+from them (`vangnet.api.schemas`).
 
 Times are ISO-8601 strings with offset (UTC).
 
@@ -227,6 +229,36 @@ class CaseDocument(TypedDict):
     #: VICS export (its ``CaseNumber``).
     case_number: NotRequired[str]
 
+
+class CaseSummary(TypedDict):
+    """A case in the review queue (``GET /v1/cases``, ``vangnet case list --json``): what
+    orders it, without its items, timeline or custody (``docs/case-document.md``, "Queue
+    entries")."""
+
+    id: int
+    key: str
+    kind: str
+    title: str
+    status: str
+    category: str | None
+    verdict: str | None
+    matched_categories: list[str]  # the banks' categories of its matches
+    matches: int  # how many matches
+    items: int  # how many media items
+    live: bool
+    priority: PriorityDoc
+    pending_by: str | None
+    created_at: str | None
+    last_signal_at: str | None
+    decided_at: str | None
+
+
+#: The objects of the document copied from JSON stored with the case (the platform's facts
+#: about the subject, the banked item's snapshot taken when it matched) rather than made
+#: when the document is: a row written by an older version may hold a key no longer
+#: declared. The API passes such a key on (its schema allows other keys in these objects
+#: only); the checks of ``tests/api/test_case_document.py`` still refuse one in new data.
+STORED: tuple[type, ...] = (SubjectDoc, BankedDoc)
 
 #: Every TypedDict of the document by the path of the objects it types (for the checks).
 SHAPES: dict[str, type] = {

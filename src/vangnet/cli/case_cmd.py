@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from vangnet.cases.document import CaseDocument
+from vangnet.cases.document import CaseDocument, CaseSummary
 from vangnet.cli.audit_cmd import AsOption, actor_of
 from vangnet.cli.context import session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
@@ -83,7 +83,7 @@ def case_list(
     )
 
 
-def _category_cell(row: dict[str, Any]) -> str:
+def _category_cell(row: CaseSummary) -> str:
     """The decided category once there is one (with "not illegal"), else the banks'."""
     if row.get("category"):
         return str(row["category"]) + (

@@ -16,7 +16,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import get_bank
-from vangnet.cases.document import BankedDoc, CaseDocument, CustodyDoc, ItemDoc, SubjectDoc
+from vangnet.cases.document import (
+    BankedDoc,
+    CaseDocument,
+    CaseSummary,
+    CustodyDoc,
+    ItemDoc,
+    SubjectDoc,
+)
 from vangnet.cases.filing import DECIDED_STATES as DECIDED_STATES
 from vangnet.cases.filing import OPEN_STATES as OPEN_STATES
 from vangnet.cases.filing import GroupBy, clean_subject
@@ -116,7 +123,7 @@ def case_summary(
     stream: Stream | None,
     items: int,
     weights: PriorityWeights,
-) -> dict[str, Any]:
+) -> CaseSummary:
     prio = _priority(case, matches, bank_facts, stream, weights)
     categories = sorted({m.category for m in matches if m.category})
     return {
@@ -151,7 +158,7 @@ def list_cases(
     limit: int = 200,
     investigations: bool = False,
     weights: PriorityWeights,
-) -> list[dict[str, Any]]:
+) -> list[CaseSummary]:
     """Cases in queue order: highest priority (scored with ``weights``) first, then the
     longest waiting.
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from vangnet.cases.document import PriorityDoc
 from vangnet.config import Settings
 from vangnet.signals.registry import signal_types
 
@@ -77,7 +78,7 @@ class Priority:
             self.score += points
             self.reasons.append(f"{reason} (+{points})")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> PriorityDoc:
         return {"score": self.score, "reasons": list(self.reasons)}
 
 

@@ -24,7 +24,7 @@ from vangnet.auth import keys
 from vangnet.auth.roles import Permission, has_permission
 from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
-from vangnet.cases.document import CaseDocument
+from vangnet.cases.document import CaseDocument, CaseSummary
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.evidence import previews
 from vangnet.evidence.reading import read_evidence
@@ -116,7 +116,7 @@ async def dashboard(request: Request, svc: Svc, who: Anyone) -> Response:
     return render(request, "dashboard.html", data)
 
 
-def _queue(svc: Services, status: str) -> list[dict[str, Any]]:
+def _queue(svc: Services, status: str) -> list[CaseSummary]:
     with Session(svc.engine) as session:
         return cases.list_cases(
             session,
