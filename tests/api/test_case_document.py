@@ -29,6 +29,7 @@ from vangnet.api.app import create_app
 from vangnet.api.schemas import response_model
 from vangnet.cases.document import SHAPES, STORED, CaseDocument, CaseSummary
 from vangnet.config import Settings
+from vangnet.store.db import writer
 from vangnet.store.models import Alert, Case, CaseMatch
 from web.test_live_case import _live_alert
 
@@ -223,7 +224,9 @@ def test_old_stored_keys_pass_and_new_undeclared_keys_are_refused(
     _bank_photo(client, data)
     case_id = client.post("/v1/match?account=u1", content=data).json()["case_id"]
     engine = client.app.state.services.engine  # type: ignore[attr-defined]
-    with Session(engine) as s, s.begin():  # rows as an older version might have left them
+    # rows as an older version might have left them (read, then write: a writer transaction,
+    # or SQLite refuses the write when the app's own workers wrote meanwhile)
+    with Session(writer(engine)) as s, s.begin():
         case = s.get_one(Case, case_id)
         case.subject = {**case.subject, "legacy_flag": "kept"}
         for match in s.scalars(select(CaseMatch).where(CaseMatch.case_id == case_id)):
