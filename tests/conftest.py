@@ -121,17 +121,11 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty SQLite database migrated to head, once per test session (per xdist worker):
     each test gets a copy of this file, not a run of every migration (the migrations have
     tests of their own, tests/store)."""
-    import sqlite3
-
     from vangnet.store.migrate import upgrade
 
     path = tmp_path_factory.mktemp("sqlite-template") / "vangnet-template.db"
     upgrade(f"sqlite:///{path}")
-    conn = sqlite3.connect(path)
-    try:  # everything in the main file: no -wal to copy
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    finally:
-        conn.close()
+    settle_sqlite(path)
     return path
 
 
@@ -195,3 +189,42 @@ def receiver() -> Iterator[Any]:
 
     with run_receiver() as state:
         yield state
+
+
+# -- copies of a database state (built once, restored per test) -------------------------------
+
+
+def new_pg_database(template: str | None = None) -> str:
+    """URL of a new database on the test PostgreSQL server: empty, or a copy of ``template``
+    (another database of this server, which must have no open connection: PostgreSQL copies
+    it file by file, sequences included). `drop_pg_database` removes it."""
+    name = f"vangnet_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
+    admin = _pg_admin()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
+    finally:
+        admin.dispose()
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(url: str) -> None:
+    admin = _pg_admin()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+def settle_sqlite(path: Path) -> None:
+    """Move everything of the SQLite database at ``path`` into its main file (no ``-wal`` left
+    to copy), so that copying the file copies the database."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()

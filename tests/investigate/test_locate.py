@@ -124,3 +124,26 @@ def test_archives_inside_read_once_archives_are_expanded(
     for item in found:
         data = locate.read_chain(item.chain, sha256=item.sha256, locations=item.locations)
         assert len(data) == item.size
+
+
+def test_a_source_changed_after_a_read_is_reported_not_served_from_memory(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Read files are kept in memory for repeated previews, but a source rewritten since is
+    read and checked again; bytes that did not match are not kept."""
+    import hashlib
+
+    from vangnet.investigate.locate import SourceChanged
+
+    photo = (shared_data / PUBLIC / "china.jpg").read_bytes()
+    digest = hashlib.sha256(photo).hexdigest()
+    source = tmp_path / "china.jpg"
+    source.write_bytes(photo)
+    assert locate.read_chain((str(source),), sha256=digest) == photo  # now in memory
+    source.write_bytes(b"\xff\xd8 changed since triage")
+    with pytest.raises(SourceChanged):
+        locate.read_chain((str(source),), sha256=digest)
+    with pytest.raises(SourceChanged):  # the changed bytes were not kept either
+        locate.read_chain((str(source),), sha256=digest)
+    source.write_bytes(photo)  # as triage read it again: shown again
+    assert locate.read_chain((str(source),), sha256=digest) == photo

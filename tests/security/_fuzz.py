@@ -280,11 +280,24 @@ class Findings:
         return "\n\n".join(f"{f.operation}: {f.problem}\n  {f.reproduce}" for f in self.found)
 
 
-def seed_bank(client: requests.Session, photo: Path, *, refresh: Callable[[], object]) -> str:
-    """The bank FUZZ holding ``photo`` (again, if the fuzzer deleted either); its PDQ."""
+def photo_pdq(photo: Path) -> str:
     from vangnet.signals.hashing import hash_file
 
     pdq: str = hash_file(photo, settings=get_settings())["pdq"]
+    return pdq
+
+
+def seeded(client: requests.Session, pdq: str) -> bool:
+    """Whether the indexes find ``pdq`` in the bank FUZZ (matching on): a `seed_bank` would
+    change nothing then (adding a value the bank holds gives its item's id)."""
+    r = client.post("/v1/lookup", json={"signal_type": "pdq", "value": pdq})
+    assert r.status_code == 200, r.text
+    return any(m["bank"] == SEED_BANK for m in r.json()["matches"])
+
+
+def seed_bank(client: requests.Session, photo: Path, *, refresh: Callable[[], object]) -> str:
+    """The bank FUZZ holding ``photo`` (again, if the fuzzer deleted either); its PDQ."""
+    pdq = photo_pdq(photo)
     if client.get(f"/v1/banks/{SEED_BANK}").status_code == 404:
         r = client.post("/v1/banks", json={"name": SEED_BANK})
         assert r.status_code == 201, r.text

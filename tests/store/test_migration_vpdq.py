@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
@@ -22,6 +22,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
+from conftest import drop_pg_database, new_pg_database, settle_sqlite
 from vangnet.banks.changes import changes_since
 from vangnet.banks.contents import get_content, replace_signals
 from vangnet.cli import app
@@ -35,9 +36,6 @@ from vangnet.store.db import make_engine
 from vangnet.store.migrate import alembic_config, upgrade
 from vangnet.store.models import AuditEntry, signal_key
 
-PG_ADMIN_URL = os.environ.get(
-    "VANGNET_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 VIDEO = "threatexchange/video/sample-videos/test-padded-dimensions.mp4"
 OTHER = "threatexchange/video/sample-videos/pattern-sd-grey-bar.mp4"
 REFERENCE = "threatexchange/video/vpdq-hashes/test-padded-dimensions.txt"
@@ -51,32 +49,45 @@ def _previous() -> str:
     return down
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database of its own at the revision before 0013_vpdq."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, _previous())
-        yield url
-        return
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"vangnet_test_{uuid.uuid4().hex[:12]}"
+@pytest.fixture(scope="module")
+def _old_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty SQLite database at the revision before 0013_vpdq, migrated once per module."""
+    path = tmp_path_factory.mktemp("before-0013") / "old.db"
+    upgrade(f"sqlite:///{path}", _previous())
+    settle_sqlite(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def _old_pg() -> Iterator[str]:
+    """The same on PostgreSQL (each test gets a database made from it as a template)."""
     try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = new_pg_database()
     except OperationalError as error:
-        admin.dispose()
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL not reachable: {error}")
         pytest.skip(f"PostgreSQL not reachable: {error}")
     try:
-        url = sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
         upgrade(url, _previous())
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+        drop_pg_database(url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database of its own at the revision before 0013_vpdq."""
+    if request.param == "sqlite":
+        path = tmp_path / "old.db"
+        shutil.copyfile(request.getfixturevalue("_old_sqlite"), path)
+        path.chmod(0o600)
+        yield f"sqlite:///{path}"
+        return
+    url = new_pg_database(template=request.getfixturevalue("_old_pg"))
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
 
 
 _banks = sa.table(

@@ -43,6 +43,28 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
     assert upgrade(db_url) == HEAD
 
 
+def test_ensure_schema_migrates_new_and_older_databases(tmp_path: Path) -> None:
+    """At server start: an empty database is migrated, one at an older revision upgraded,
+    one at head left as it is."""
+    from alembic.script import ScriptDirectory
+
+    from vangnet.store.migrate import alembic_config, ensure_schema
+
+    older = ScriptDirectory.from_config(alembic_config()).get_revision(HEAD).down_revision
+    assert isinstance(older, str)
+    for name, start in (("empty", None), ("older", older), ("head", HEAD)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        if start is not None:
+            upgrade(url, start)
+        engine = make_engine(url)
+        try:
+            ensure_schema(engine)
+        finally:
+            engine.dispose()
+        assert current_revision(url) == HEAD, name
+        assert schema_diff(url) == [], name
+
+
 def test_fresh_sqlite_has_no_revision(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'nested' / 'fresh.db'}"
     assert current_revision(url) is None

@@ -12,6 +12,9 @@ vics:1 in series "bridge-series"), a zip, a short video, a truncated JPEG, a tex
 FAT disk image holding a zip and a deleted photo. Triage runs without OCR; the text and the
 screenshot / video-call findings the OCR and screenshot steps record are written into two
 items afterwards, in the shape those steps use.
+
+The triage runs once per dialect and test session (per xdist worker); each test starts from
+a copy of its result (database, audit key, evidence folder), so tests may change all three.
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +37,10 @@ import piexif
 import pytest
 from fastapi.testclient import TestClient  # (imported quietly by the conftest first)
 from PIL import Image
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, make_url, select
 from sqlalchemy.orm import Session
 
+from conftest import audited, drop_pg_database, new_pg_database, settle_sqlite
 from investigate.images import PUBLIC, fat_image
 from investigate.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, with_exif
 from vangnet.audit import chain
@@ -42,13 +48,14 @@ from vangnet.auth import users
 from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
-from vangnet.config import get_settings
+from vangnet.config import get_settings, reset_settings
 from vangnet.evidence.reading import read_evidence
 from vangnet.investigate import queries
 from vangnet.review import cases
 from vangnet.review.priority import PriorityWeights
 from vangnet.signals.hashing import hash_bytes, signal_values
-from vangnet.store.db import writer
+from vangnet.store.db import make_engine, writer
+from vangnet.store.migrate import upgrade
 from vangnet.store.models import CustodyEvent, EvidenceItem, TriageItem
 from vangnet.store.vault import Vault
 from web.conftest import WebFactory, browser, login, make_user
@@ -199,9 +206,101 @@ def triage_case(engine: Engine, db_url: str, shared: Path, tmp: Path) -> Evidenc
     return Evidence(case_id=case_id, folder=folder, ids=ids)
 
 
+# -- one triage per dialect, a copy of its result per test -------------------------------------
+
+
+@dataclass
+class Triaged:
+    """The triaged case on one dialect, made once per test session (per xdist worker): its
+    database (which no test opens: each gets a copy), the VANGNET_HOME it was made with (the
+    audit key its entries are signed with) and the bytes of the evidence folder's files."""
+
+    url: str
+    home: Path
+    evidence: Evidence
+    files: dict[Path, bytes]
+
+
+@dataclass
+class Triages:
+    """What `_triage_once` made in this session, and the PostgreSQL databases to drop."""
+
+    made: dict[str, Triaged] = field(default_factory=dict)  # by dialect
+    databases: list[str] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def _triages() -> Iterator[Triages]:
+    triages = Triages()
+    yield triages
+    for url in triages.databases:
+        drop_pg_database(url)
+
+
+def _triage_once(dialect: str, request: pytest.FixtureRequest, root: Path) -> Triaged:
+    """`triage_case` on a new migrated database of ``dialect``, with a home of its own."""
+    if dialect == "sqlite":
+        path = root / "triaged.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        url = f"sqlite:///{path}"
+    else:
+        url = new_pg_database()
+        request.getfixturevalue("_triages").databases.append(url)
+        upgrade(url)
+    home = root / "vangnet-home"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VANGNET_HOME", str(home))
+        reset_settings()
+        engine = audited(make_engine(url))
+        try:
+            evidence = triage_case(engine, url, request.getfixturevalue("shared_data"), root)
+        finally:
+            engine.dispose()
+            reset_settings()  # the test's own settings again
+    if dialect == "sqlite":
+        settle_sqlite(path)
+    files = {p: p.read_bytes() for p in evidence.folder.rglob("*") if p.is_file()}
+    return Triaged(url, home, evidence, files)
+
+
 @pytest.fixture
-def evidence(db_engine: Engine, db_url: str, shared_data: Path, tmp_path: Path) -> Evidence:
-    return triage_case(db_engine, db_url, shared_data, tmp_path)
+def db_url(
+    db_url: str,
+    _triages: Triages,
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """Overrides the conftest's ``db_url`` in this module: a copy of the triaged case's
+    database on the same dialect (SQLite: its file; PostgreSQL: a database made from it as
+    a template), with the triaged case's home files (its audit key) in this test's
+    VANGNET_HOME and the evidence folder as triage read it (a test may change a file)."""
+    dialect = make_url(db_url).get_backend_name()
+    triaged = _triages.made.get(dialect)
+    if triaged is None:
+        triaged = _triage_once(dialect, request, tmp_path_factory.mktemp(f"triaged-{dialect}"))
+        _triages.made[dialect] = triaged
+    shutil.copytree(triaged.home, get_settings().home, dirs_exist_ok=True)
+    for path in triaged.evidence.folder.rglob("*"):
+        if path.is_file() and path not in triaged.files:
+            path.unlink()
+    for path, data in triaged.files.items():
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+    if dialect == "sqlite":
+        shutil.copyfile(str(make_url(triaged.url).database), str(make_url(db_url).database))
+        yield db_url
+        return
+    copy = new_pg_database(template=triaged.url)
+    try:
+        yield copy
+    finally:
+        drop_pg_database(copy)
+
+
+@pytest.fixture
+def evidence(db_url: str, _triages: Triages) -> Evidence:
+    """The triaged case (in this test's copy of the database, see `db_url`)."""
+    return _triages.made[make_url(db_url).get_backend_name()].evidence
 
 
 @pytest.fixture

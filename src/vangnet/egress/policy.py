@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import socket
 import ssl
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -291,7 +292,7 @@ class EgressPolicy:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
             return context
-        return ssl.create_default_context(cafile=self.ca_file or default_ca_file())
+        return verified_context(self.ca_file or default_ca_file())
 
 
 def check_options(scheme: str, query: str) -> None:
@@ -316,6 +317,18 @@ def _policy(
     allow: tuple[str, ...], multicast: bool, tls_verify: bool, ca_file: str | None
 ) -> EgressPolicy:
     return EgressPolicy(parse_allow(allow), multicast, tls_verify, ca_file)
+
+
+def verified_context(cafile: str) -> ssl.SSLContext:
+    """A verifying TLS context trusting ``cafile``: made once per process and version of the
+    file (loading a CA bundle takes tens of milliseconds), shared by the clients made after."""
+    st = os.stat(cafile)
+    return _context(cafile, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=8)
+def _context(cafile: str, _mtime_ns: int, _size: int) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cafile)
 
 
 @cache

@@ -27,7 +27,10 @@ from vangnet.sources.entries import ContainerError, Entry, Location
 NESTED_IN_MEMORY_BYTES = 64 * 1024 * 1024
 _CACHE_BYTES = 64 * 1024 * 1024  # recently read files kept for repeated previews
 _CACHE_ITEM_BYTES = 16 * 1024 * 1024  # larger files are read again each time
-_cache: OrderedDict[tuple[str, ...], bytes] = OrderedDict()
+#: A cached file is found by its chain and its source's identity (device, inode, size,
+#: modification time): a source changed on disk since is read, and checked, again.
+_Key = tuple[tuple[str, ...], tuple[int, int, int, int]]
+_cache: OrderedDict[_Key, bytes] = OrderedDict()
 _cache_size = 0
 _lock = Lock()
 
@@ -37,26 +40,34 @@ class SourceChanged(MediaError):
     status = 409
 
 
-def _remember(chain: tuple[str, ...], data: bytes) -> None:
+def _remember(key: _Key, data: bytes) -> None:
     global _cache_size
     if len(data) > _CACHE_ITEM_BYTES:
         return
     with _lock:
-        if chain in _cache:
+        if key in _cache:
             return
-        _cache[chain] = data
+        _cache[key] = data
         _cache_size += len(data)
         while _cache_size > _CACHE_BYTES and _cache:
             _old, dropped = _cache.popitem(last=False)
             _cache_size -= len(dropped)
 
 
-def _cached(chain: tuple[str, ...]) -> bytes | None:
+def _cached(key: _Key) -> bytes | None:
     with _lock:
-        data = _cache.get(chain)
+        data = _cache.get(key)
         if data is not None:
-            _cache.move_to_end(chain)
+            _cache.move_to_end(key)
         return data
+
+
+def _identity(source: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = Path(source).stat()
+    except OSError:
+        return None  # (`_read` reports it)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def read_chain(
@@ -71,13 +82,16 @@ def read_chain(
     ``locations`` (as triage recorded them) let each container open the member directly;
     without them members are found by name. A file larger than ``max_bytes`` is refused
     with `MediaTooLargeError` before it is read."""
-    key = tuple(chain)
-    data = _cached(key)
+    steps = tuple(chain)
+    identity = _identity(steps[0])
+    key = (steps, identity) if identity is not None else None
+    data = _cached(key) if key is not None else None
     if data is None:
-        data = _read(key, list(locations or ()), max_bytes)
-        _remember(key, data)
+        data = _read(steps, list(locations or ()), max_bytes)
     if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
         raise SourceChanged(f"{' > '.join(chain)} no longer matches what triage recorded")
+    if key is not None:  # only bytes that were checked (when a digest was given)
+        _remember(key, data)
     return data
 
 

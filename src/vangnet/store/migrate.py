@@ -6,6 +6,7 @@ once (on PostgreSQL an advisory lock serialises them).
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,19 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> str | None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Bring the database up to the newest schema (used at server start)."""
-    upgrade_engine(engine)
+    """Bring the database up to the newest schema (used at server start and by commands).
+    A database at the newest revision already costs one query: Alembic (which loads every
+    migration script, on every call) runs only when there is something to upgrade."""
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current is None or current != _head():
+        upgrade_engine(engine)
+
+
+@cache
+def _head() -> str:
+    """`head_revision`, read once per process (the scripts ship inside the package)."""
+    return head_revision()
 
 
 def current_revision(url: str | URL) -> str | None:
