@@ -8,11 +8,9 @@ and ``vangnet case show --json`` prints the item's value under ``signals``, stor
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 from PIL import Image
@@ -20,54 +18,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from investigate.images import PUBLIC
+from plugin_site import install_ahash64
 from vangnet.store.models import TriageItem, TriageSignal
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 NAME = "test_triage_ahash64"
-
-PLUGIN = f'''
-"""A 64-bit average hash of an 8 x 8 grey thumbnail: a third-party picture hash."""
-from vangnet.errors import InvalidHashError
-from vangnet.signals.base import HammingBits, ImageHasher, SignalType
-
-
-class AverageHash64(SignalType, HammingBits, ImageHasher):
-    name = "{NAME}"
-    index = "hamming"
-    bits = 64
-    default_threshold = 6
-    description = "64-bit average hash (test plug-in)."
-
-    @classmethod
-    def validate(cls, value):
-        text = value.strip().lower() if isinstance(value, str) else ""
-        if len(text) != 16 or any(c not in "0123456789abcdef" for c in text):
-            raise InvalidHashError("not a {NAME} value")
-        return text
-
-    @classmethod
-    def distance(cls, a, b):
-        return (int(a, 16) ^ int(b, 16)).bit_count()
-
-    @classmethod
-    def hash_picture(cls, img):
-        pixels = list(img.convert("L").resize((8, 8)).tobytes())
-        mean = sum(pixels) / 64
-        return f"{{sum(1 << i for i, p in enumerate(pixels) if p > mean):016x}}", None
-'''
-
-
-def _install(site: Path) -> None:
-    """The plug-in as an installed distribution in ``site`` (a folder on PYTHONPATH)."""
-    info = site / "vangnet_test_ahash-1.0.dist-info"
-    info.mkdir(parents=True)
-    (site / "vangnet_test_ahash.py").write_text(textwrap.dedent(PLUGIN))
-    (info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: vangnet-test-ahash\nVersion: 1.0\n"
-    )
-    (info / "entry_points.txt").write_text(
-        f"[vangnet.signals]\n{NAME} = vangnet_test_ahash:AverageHash64\n"
-    )
 
 
 def _ahash(path: Path) -> str:
@@ -85,13 +40,7 @@ def _run(env: dict[str, str], *args: str) -> str:
 def test_a_plugin_hash_is_kept_matched_and_shown(
     db_url: str, db_engine: Engine, shared_data: Path, tmp_path: Path
 ) -> None:
-    site = tmp_path / "site"
-    _install(site)
-    env = {
-        **os.environ,
-        "VANGNET_DATABASE_URL": db_url,
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-    }
+    env = {**install_ahash64(tmp_path / "site", NAME), "VANGNET_DATABASE_URL": db_url}
     listed = json.loads(_run(env, "plugins", "--json"))  # installed as a user installs it
     assert NAME in json.dumps(listed)
 

@@ -100,7 +100,11 @@ def _stop_stream(stream_id: int) -> dict[str, Any]:
 def test_killed_worker_neither_loses_nor_repeats_the_alert(
     clip: Clip, ffmpeg: str, receiver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _settings(monkeypatch, live_lease_seconds=2, webhook_url=receiver.url)
+    # a delivery the killed worker had claimed waits for its claim to run out (4 timeouts
+    # + 30 s): one-second attempts keep that to 34 s
+    _settings(
+        monkeypatch, live_lease_seconds=2, webhook_url=receiver.url, webhook_timeout_seconds=1
+    )
     port = free_port(socket.SOCK_DGRAM)
     url = f"udp://127.0.0.1:{port}"
     log = tmp_path / "workers.log"
@@ -130,7 +134,9 @@ def test_killed_worker_neither_loses_nor_repeats_the_alert(
                     timeout=30,
                 )
                 assert extended, log.read_text()
-                assert wait_for(lambda: bool(_created_keys(receiver)), timeout=15)
+                # delivered by the first worker, or by the second once the first one's claim
+                # on it (if it was killed while sending) has run out
+                assert wait_for(lambda: bool(_created_keys(receiver)), timeout=34 + 15)
                 _stop_stream(stream_id)
                 assert wait_for(lambda: _stream(engine, stream_id).state == "ended", timeout=10)
         row = _stream(engine, stream_id)
