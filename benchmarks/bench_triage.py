@@ -280,7 +280,7 @@ def make_template(work: Path, known: list[Path], timeout: float) -> tuple[Path, 
 def triage_steps() -> dict[str, Any]:
     """The per-item steps installed (OCR is one of them once it is wired)."""
     try:
-        from vangnet.investigate import steps
+        from vangnet.triage import steps
     except Exception as exc:
         return {"steps": [], "ocr_wired": False, "error": f"{type(exc).__name__}: {exc}"}
     names = [getattr(s, "__name__", type(s).__name__) for s in steps.STEPS]

@@ -536,7 +536,7 @@ class Settings(BaseSettings):
 
     # --- investigate ---
     # Tuning of `vangnet triage` (issue 11): read by the entry points and passed down to the
-    # triage steps as `vangnet.investigate.tuning.TriageTuning`. Defaults are today's values,
+    # triage steps as `vangnet.triage.tuning.TriageTuning`. Defaults are today's values,
     # measured on the public samples named in each description.
     triage_trace_candidate_bits: int = Field(
         default=70,

@@ -1,7 +1,7 @@
 """The one case intake (`vangnet.cases.intake`): the typed request every source files
 through, on SQLite and PostgreSQL. (The sources' own paths are covered where they start:
 uploads in tests/api and tests/review, live alerts in tests/live and tests/web, triage in
-tests/investigate.)"""
+tests/triage.)"""
 
 from __future__ import annotations
 

@@ -41,8 +41,8 @@ from sqlalchemy import Engine, make_url, select
 from sqlalchemy.orm import Session
 
 from conftest import audited, drop_pg_database, new_pg_database, settle_sqlite
-from investigate.images import PUBLIC, fat_image
-from investigate.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, with_exif
+from triage.images import PUBLIC, fat_image
+from triage.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, with_exif
 from vangnet.audit import chain
 from vangnet.auth import users
 from vangnet.banks.bank import create_bank
@@ -50,7 +50,6 @@ from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.config import get_settings, reset_settings
 from vangnet.evidence.reading import read_evidence
-from vangnet.investigate import queries
 from vangnet.review import cases
 from vangnet.review.priority import PriorityWeights
 from vangnet.signals.hashing import hash_bytes, signal_values
@@ -58,13 +57,14 @@ from vangnet.store.db import make_engine, writer
 from vangnet.store.migrate import upgrade
 from vangnet.store.models import CustodyEvent, EvidenceItem, TriageItem
 from vangnet.store.vault import Vault
+from vangnet.triage import queries
 from web.conftest import WebFactory, browser, login, make_user
 
 MODS = Path("threatexchange/pdq/data/bridge-mods")
 CASE = "Operation Harbour"
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 OCR_TEXT = "Zoom meeting · maria_1999 · 22:14 · Leave"
-TRACE = {  # (the shape of vangnet.investigate.screenshots.Trace.to_dict)
+TRACE = {  # (the shape of vangnet.triage.screenshots.Trace.to_dict)
     "kind": "video",
     "frame": 120,
     "timestamp": 4.0,

@@ -172,7 +172,7 @@ class TriageHashesDoc(TypedDict):
 
 
 class TriageItemDoc(TypedDict):
-    """A file an investigation's triage recorded (`vangnet.investigate.triage_result`)."""
+    """A file an investigation's triage recorded (`vangnet.triage.result`)."""
 
     id: int
     chain: list[str]

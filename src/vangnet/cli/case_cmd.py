@@ -457,8 +457,8 @@ def case_export(
     from vangnet.audit import chain
     from vangnet.cli.audit_cmd import write_atomically
     from vangnet.errors import ValidationError
-    from vangnet.investigate import exports
     from vangnet.review import cases
+    from vangnet.triage import exports
 
     who = actor_of(actor)
     with user_errors(), session() as s:

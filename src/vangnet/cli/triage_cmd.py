@@ -36,8 +36,8 @@ def triage_command(
     from vangnet.audit.chain import cli_actor
     from vangnet.cli.context import open_engine
     from vangnet.config import get_settings
-    from vangnet.investigate.triage import Summary, Triage
-    from vangnet.investigate.tuning import Options, TriageTuning
+    from vangnet.triage.run import Summary, Triage
+    from vangnet.triage.tuning import Options, TriageTuning
 
     who = actor or cli_actor()
     with user_errors(as_json=as_json), open_engine() as engine:

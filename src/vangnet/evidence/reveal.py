@@ -6,7 +6,7 @@ happened to the evidence). The caller commits, counts the reveal towards the per
 break, and makes the clear picture (`vangnet.evidence.previews.clear_media`).
 
 A review case's items are in the vault (`reveal`). An investigation item is read again
-from its source (the seized folder, archive or disk image: `vangnet.investigate.locate`),
+from its source (the seized folder, archive or disk image: `vangnet.triage.locate`),
 and a chain of custody belongs to an evidence item; so at its first reveal the bytes shown,
 checked against the SHA-256 triage recorded, are sealed into the vault as an evidence item
 of the investigation case (kind ``triage``, custody ``captured``), and every reveal of it

@@ -31,7 +31,6 @@ from vangnet.cases.filing import iso as iso
 from vangnet.cases.intake import Grouping, Intake, SealedItem, Source, file_intake
 from vangnet.errors import NotFoundError
 from vangnet.evidence.hashes import item_signals
-from vangnet.investigate.records import triage_items, triage_runs
 from vangnet.match.results import Match
 from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
@@ -51,6 +50,7 @@ from vangnet.store.models import (
     Stream,
 )
 from vangnet.store.vault import VaultEntry
+from vangnet.triage.records import triage_items, triage_runs
 
 RUNNING = ("connecting", "live", "stalled", "reconnecting")
 

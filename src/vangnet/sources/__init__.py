@@ -10,6 +10,6 @@
   size limits checked while decompressing), and `vangnet.sources.disk`: disk images (raw,
   E01; partitions; deleted files).
 
-The live monitor (`vangnet.live`) and triage (`vangnet.investigate`) consume them; nothing
+The live monitor (`vangnet.live`) and triage (`vangnet.triage`) consume them; nothing
 here decodes pictures, hashes, matches or writes to the database.
 """

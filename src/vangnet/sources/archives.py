@@ -7,7 +7,7 @@ and file-system order), each with its ``chain``: where it was found, outermost f
 ``("/cases/disk.E01", "partition 2 @ 1048576 (ntfs)", "/Users/a/holiday.zip", "img/1.jpg")``,
 and its ``locations``: where each step sits in its container (a zip member's local header
 offset, a tar member's header offset), so that one member can be opened again later without
-reading the rest (`vangnet.investigate.locate`). Containers are recognised by their content
+reading the rest (`vangnet.triage.locate`). Containers are recognised by their content
 (magic bytes), never by their name; an archive is an entry itself (kind ``archive``) and its
 members follow it. Nothing is extracted to disk.
 

@@ -1,7 +1,7 @@
 """Page logic of the investigation workbench that only the web pages need: the item page
 (its findings laid out, links to traced items, neighbours), the categorisation choices, the
 timeline buckets and the offline map (SVG geometry). The data comes from
-`vangnet.investigate.queries` and `vangnet.investigate.facts`."""
+`vangnet.triage.queries` and `vangnet.triage.facts`."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.categories import get_profile
-from vangnet.investigate import geo
-from vangnet.investigate.facts import (
+from vangnet.store.models import TriageItem
+from vangnet.triage import geo
+from vangnet.triage.facts import (
     DeviceCount,
     Fact,
     PlaceCount,
@@ -26,16 +27,15 @@ from vangnet.investigate.facts import (
     facts,
     places,
 )
-from vangnet.investigate.filters import PROFILES, UNCATEGORISED, VISUAL, Filters, category_label
-from vangnet.investigate.queries import (
+from vangnet.triage.filters import PROFILES, UNCATEGORISED, VISUAL, Filters, category_label
+from vangnet.triage.queries import (
     investigation,
     previewable,
     source_chain,
     video_call_likely,
 )
-from vangnet.investigate.records import item_dict
-from vangnet.investigate.text_calls import LIKELY as VIDEO_CALL_LIKELY
-from vangnet.store.models import TriageItem
+from vangnet.triage.records import item_dict
+from vangnet.triage.text_calls import LIKELY as VIDEO_CALL_LIKELY
 
 #: A timeline by day with more days than this is shown by month.
 MAX_DAYS = 90

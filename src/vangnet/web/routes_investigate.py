@@ -9,7 +9,7 @@ the browser (`vangnet.web.security`). Viewing needs ``Permission.REVIEW`` (revie
 analysts), categorising ``Permission.DECIDE``.
 
 The bytes of an item are read again from its source through its container chain
-(`vangnet.investigate.locate.read_chain`), checked against the SHA-256 triage recorded.
+(`vangnet.triage.locate.read_chain`), checked against the SHA-256 triage recorded.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from vangnet.errors import NotFoundError, VangnetError
 from vangnet.evidence import previews
 from vangnet.evidence.reveal import reveal_triage_item
 from vangnet.http.deps import MAX_ID, RowId, Services, services
-from vangnet.investigate import facts as case_facts
-from vangnet.investigate import queries
-from vangnet.investigate.filters import FLAGS, KINDS, UNCATEGORISED, Filters, parse_category
-from vangnet.investigate.locate import read_chain
 from vangnet.store.db import writer
+from vangnet.triage import facts as case_facts
+from vangnet.triage import queries
+from vangnet.triage.filters import FLAGS, KINDS, UNCATEGORISED, Filters, parse_category
+from vangnet.triage.locate import read_chain
 from vangnet.web import investigation_pages as pages
 from vangnet.web import sessions
 from vangnet.web.deps import csrf_for, render, signed_in

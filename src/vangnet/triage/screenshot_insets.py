@@ -1,0 +1,147 @@
+"""Picture-in-picture insets: smaller pictures pasted inside the main region.
+
+Candidates are the rectangles on candidate lines inside the main region (and its border)
+with at least one horizontal and one vertical side inside it (an inset in a corner of the
+picture has only those two of its own). A candidate is kept when its inner sides are on
+edge pixels over `INSET_SUPPORT` of their length, its inside is mostly natural, and its
+corners are clean: each inner side *ends* where the perpendicular inner side meets it. That
+last test separates an inset's border from a straight edge of the picture itself (a stripe,
+a shelf), which runs on past the corner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vangnet.triage.screenshot_edges import (
+    BoolArray,
+    Box,
+    EdgeMap,
+    FloatArray,
+    IntArray,
+    Integral,
+    Rectangles,
+    rectangles,
+)
+
+#: Candidate lines per direction inside the main region.
+INSET_LINES = 40
+#: An inset side is at least this share of the main region's short side.
+MIN_SIDE_SHARE = 0.08
+#: A side this close to the main region's border (share, at least 4 pixels) is that border.
+BORDER_SHARE = 0.005
+#: Inner sides on edge pixels over at least this share of their length ...
+INSET_SUPPORT = 0.85
+#: ... and over less than `PAST_SUPPORT` of the stretch `PAST_SHARE` long past each corner.
+PAST_SUPPORT = 0.5
+PAST_SHARE = 0.05
+#: The inside at least this natural, the area within this share of the main region ...
+INSET_MIN_NATURAL = 0.5
+INSET_MIN_AREA = 0.01
+INSET_MAX_AREA = 0.5
+#: ... and the long side at most this many times the short one.
+INSET_MAX_ASPECT = 4.0
+MAX_INSETS = 3
+
+
+@dataclass(frozen=True)
+class Inset:
+    """An inset's box (in the coordinates of the picture searched) and quality (0-1: its
+    natural share times its weakest inner side's edge support)."""
+
+    box: Box
+    quality: float
+
+
+class _Search:
+    def __init__(self, values: FloatArray, natural: FloatArray) -> None:
+        self.height, self.width = values.shape
+        self.rows = EdgeMap(values)  # horizontal sides: boundaries above rows, along x
+        self.cols = EdgeMap(np.ascontiguousarray(values.T))  # vertical sides, along y
+        self.natural = Integral(natural)
+        self.min_side = max(8, int(MIN_SIDE_SHARE * min(self.height, self.width)))
+        self.dy = max(4, int(BORDER_SHARE * self.height))
+        self.dx = max(4, int(BORDER_SHARE * self.width))
+
+    def _positions(self, edges: EdgeMap) -> IntArray:
+        chosen = edges.best_lines(self.min_side, INSET_LINES).tolist()
+        return np.array(sorted({0, edges.lines, *chosen}), np.int64)
+
+    def candidates(self) -> Rectangles:
+        ys, xs = self._positions(self.rows), self._positions(self.cols)
+        rects = rectangles(self.rows, ys, self.cols, xs, self.min_side)
+        h, w = rects.y1 - rects.y0, rects.x1 - rects.x0
+        share = rects.area / (self.width * self.height)
+        ok = (share >= INSET_MIN_AREA) & (share <= INSET_MAX_AREA)
+        ok &= np.maximum(h, w) <= INSET_MAX_ASPECT * np.minimum(h, w)
+        inner = self.inner(rects)
+        ok &= (inner[:, 0] | inner[:, 1]) & (inner[:, 2] | inner[:, 3])  # a corner inside
+        ok &= np.where(inner, rects.sides, 1.0).min(axis=1) >= INSET_SUPPORT
+        return rects.take(ok)
+
+    def inner(self, c: Rectangles) -> BoolArray:
+        """(n, 4) top, bottom, left, right: the side lies inside, not on the border."""
+        return np.stack(
+            [
+                c.y0 >= self.dy,
+                c.y1 <= self.height - self.dy,
+                c.x0 >= self.dx,
+                c.x1 <= self.width - self.dx,
+            ],
+            axis=1,
+        )
+
+    def _ends(self, edges: EdgeMap, line: IntArray, at: IntArray, outward: int) -> BoolArray:
+        """Whether ``line`` has few edge pixels just past ``at`` (before it: ``outward`` -1)."""
+        span = max(8, int(PAST_SHARE * edges.length))
+        if outward < 0:
+            start, stop = np.maximum(at - span, 0), at
+        else:
+            start, stop = at, np.minimum(at + span, edges.length)
+        out: BoolArray = ((stop - start) < 4) | (edges.support(line, start, stop) < PAST_SUPPORT)
+        return out
+
+    def clean_corners(self, c: Rectangles, inner: BoolArray) -> BoolArray:
+        """Every inner side ends where a perpendicular inner side meets it."""
+        ok = np.ones(len(c.y0), bool)
+        for side, y in ((0, c.y0), (1, c.y1)):
+            ok &= ~(inner[:, side] & inner[:, 2]) | self._ends(self.rows, y, c.x0, -1)
+            ok &= ~(inner[:, side] & inner[:, 3]) | self._ends(self.rows, y, c.x1, 1)
+        for side, x in ((2, c.x0), (3, c.x1)):
+            ok &= ~(inner[:, side] & inner[:, 0]) | self._ends(self.cols, x, c.y0, -1)
+            ok &= ~(inner[:, side] & inner[:, 1]) | self._ends(self.cols, x, c.y1, 1)
+        return ok
+
+    def snapped(self, box: Box, inner: BoolArray) -> Box:
+        """``box`` with each side that is not inside moved onto the border."""
+        y0 = box.y if inner[0] else 0
+        y1 = box.y + box.h if inner[1] else self.height
+        x0 = box.x if inner[2] else 0
+        x1 = box.x + box.w if inner[3] else self.width
+        return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def find_insets(values: FloatArray, natural: FloatArray) -> list[Inset]:
+    """Insets inside a picture (the main region's luminance and natural map), best first."""
+    search = _Search(values, natural)
+    cands = search.candidates()
+    if not len(cands):
+        return []
+    natural_share = search.natural.sum(cands.y0, cands.y1, cands.x0, cands.x1) / cands.area
+    cands = cands.take(natural_share >= INSET_MIN_NATURAL)
+    natural_share = natural_share[natural_share >= INSET_MIN_NATURAL]
+    inner = search.inner(cands)
+    clean = search.clean_corners(cands, inner)
+    support = np.where(inner, cands.sides, 1.0).min(axis=1)
+    quality = natural_share * support
+    order = sorted(np.flatnonzero(clean).tolist(), key=lambda i: (-quality[i], -cands.area[i]))
+    kept: list[Inset] = []
+    for i in order:
+        box = search.snapped(cands.box(i), inner[i])
+        if all(box.iou(k.box) < 0.5 for k in kept):  # nested insets are both kept
+            kept.append(Inset(box, round(float(quality[i]), 3)))
+        if len(kept) >= MAX_INSETS:
+            break
+    return kept

@@ -1,0 +1,156 @@
+"""After a triage: trace the case's screenshots to the videos (or pictures) they show.
+
+The frame library holds every banked video (hash-only: its ``vpdq``, ``vpdq_cropped`` and
+``vpdq_regions`` frames, as `vangnet bank add` stored them) and the case's own videos
+(decoded again from their sources, so candidates are verified by local features).
+Candidates are photos that look like screenshots: text leads typical of players and apps
+(timecodes, app names, file names), a video-call score, or — when text was not read —
+every PNG picture. Each trace (video, timestamp, method, distance or inliers, region) goes
+into the item's findings.
+
+The thresholds and limits are the ``triage_trace_*`` settings (`TriageTuning`), passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from vangnet.config import Settings
+from vangnet.errors import VangnetError
+from vangnet.store.db import writer
+from vangnet.store.models import Bank, BankContent, ContentSignal, TriageItem
+from vangnet.store.visibility import visible
+from vangnet.triage.locate import read_chain
+from vangnet.triage.tuning import TriageTuning
+
+log = logging.getLogger(__name__)
+
+
+def _is_candidate(item: TriageItem, text_was_read: bool, call_score: float) -> bool:
+    findings = item.findings or {}
+    leads = findings.get("text_hints") or {}
+    if leads.get("timecodes") or leads.get("apps") or leads.get("file_names"):
+        return True
+    if (findings.get("video_call") or {}).get("score", 0) >= call_score:
+        return True
+    return not text_was_read and (item.content_type == "image/png")
+
+
+def _library(
+    engine: Engine, case_id: int, tuning: TriageTuning, settings: Settings
+) -> tuple[Any, dict[str, str]]:
+    from vangnet.signals import vpdq
+    from vangnet.triage.screenshots import FrameLibrary
+
+    library = FrameLibrary(
+        settings=settings,
+        fps=tuning.library_fps,
+        dedupe_bits=tuning.library_dedupe_bits,
+        quality_floor=tuning.library_quality_floor,
+    )
+    labels: dict[str, str] = {}
+    with Session(engine) as session:
+        rows = session.execute(
+            select(Bank.name, BankContent.id, ContentSignal.signal_type, ContentSignal.value)
+            .join(BankContent, BankContent.id == ContentSignal.content_id)
+            .join(Bank, Bank.id == BankContent.bank_id)
+            .where(
+                ContentSignal.signal_type.in_(["vpdq", "vpdq_cropped", "vpdq_regions"]),
+                BankContent.enabled.is_(True),
+                visible(ContentSignal.import_id),  # nothing of an unpublished import
+            )
+        ).all()
+        videos = list(
+            session.scalars(
+                select(TriageItem).where(
+                    TriageItem.case_id == case_id,
+                    TriageItem.kind == "video",
+                    TriageItem.status == "ok",
+                )
+            )
+        )
+    banked: dict[str, list[Any]] = {}
+    for bank, content_id, signal_type, value in rows:
+        try:
+            frames = vpdq.parse(value, regions=signal_type == "vpdq_regions")
+        except VangnetError:
+            continue
+        banked.setdefault(f"bank:{bank}/{content_id}", []).extend(frames)
+        labels[f"bank:{bank}/{content_id}"] = f"banked video {content_id} in {bank}"
+    for name, frames in banked.items():
+        try:
+            library.add_hashes(name, frames)
+        except VangnetError as exc:
+            log.warning("banked video %s not usable for tracing: %s", name, exc)
+    for index, video in enumerate(videos):
+        name = f"item:{video.id}"
+        labels[name] = f"{' > '.join(video.chain)} (item {video.id})"
+        try:
+            if index < tuning.trace_case_videos and video.size <= tuning.trace_video_bytes:
+                library.add_video(
+                    name, read_chain(video.chain, sha256=video.sha256, locations=video.locations)
+                )
+            elif video.vpdq:
+                library.add_hashes(name, vpdq.parse(video.vpdq))
+        except VangnetError as exc:
+            log.warning("case video %s not usable for tracing: %s", name, exc)
+    return library, labels
+
+
+def trace_case(
+    engine: Engine,
+    case_id: int,
+    *,
+    text_was_read: bool,
+    settings: Settings,
+    tuning: TriageTuning | None = None,
+) -> int:
+    """Trace the case's screenshot-like photos; returns how many were traced. ``tuning``:
+    the run's ``triage_*`` values (default: the documented defaults)."""
+    tuning = tuning or TriageTuning()
+    from vangnet.triage.screenshots import trace
+
+    with Session(engine) as session:
+        photos = list(
+            session.scalars(
+                select(TriageItem).where(
+                    TriageItem.case_id == case_id,
+                    TriageItem.kind == "photo",
+                    TriageItem.status == "ok",
+                )
+            )
+        )
+    wanted = [p for p in photos if _is_candidate(p, text_was_read, tuning.trace_call_score)]
+    candidates = wanted[: tuning.trace_max_screenshots]
+    if not candidates:
+        return 0
+    library, labels = _library(engine, case_id, tuning, settings)
+    if not len(library):
+        return 0
+    traced = 0
+    for item in candidates:
+        try:
+            found = trace(
+                read_chain(item.chain, sha256=item.sha256, locations=item.locations),
+                library,
+                options=tuning.trace,
+            )
+        except VangnetError as exc:
+            log.info("screenshot %s not traced: %s", item.id, exc)
+            continue
+        if not found:
+            continue
+        traced += 1
+        with Session(writer(engine)) as session:
+            row = session.get_one(TriageItem, item.id)
+            traces = [
+                {**t.to_dict(), "label": labels.get(t.name, t.name)}
+                for t in found[: tuning.trace_results]
+            ]
+            row.findings = {**(row.findings or {}), "screenshot_of": traces}
+            session.commit()
+    return traced
