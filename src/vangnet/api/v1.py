@@ -20,7 +20,6 @@ from vangnet.banks.formats.base import BankRecord
 from vangnet.banks.imports import add_many
 from vangnet.banks.views import BankView, ContentView
 from vangnet.errors import ValidationError, VangnetError
-from vangnet.evidence.sealing import seal_upload
 from vangnet.http.deps import (
     AfterId,
     Caller,
@@ -31,10 +30,7 @@ from vangnet.http.deps import (
     services,
     writer_session,
 )
-from vangnet.match.results import Match
-from vangnet.media.sniff import media_type
 from vangnet.review import cases
-from vangnet.signals.hashes import Hashes
 from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
 
@@ -182,50 +178,18 @@ async def match_upload(
     if lookup.matches and record:
         subject = {"account": account, "platform": platform, "content_id": content_id, "ip": ip}
         out["case_id"] = await run_in_threadpool(
-            _file_upload, svc, data, name, lookup.hashes, list(lookup.matches), subject, who.actor
+            cases.file_upload,
+            writer(svc.engine),
+            svc.vault(),
+            data,
+            filename=name if name != "-" else None,
+            hashes=lookup.hashes,
+            matches=list(lookup.matches),
+            subject=subject,
+            actor=who.actor,
+            group_by=svc.settings.review_group_by,
         )
     return out
-
-
-def _file_upload(
-    svc: Services,
-    data: bytes,
-    name: str,
-    hashed: Hashes,
-    matches: list[Match],
-    subject: dict[str, Any],
-    actor: str,
-) -> int:
-    entry = seal_upload(svc.vault(), data, hashed.values["sha256"])
-    try:
-        with Session(writer(svc.engine)) as session:
-            case = cases.intake_upload(
-                session,
-                entry=entry,
-                media_type=media_type(data),
-                filename=name if name != "-" else None,
-                hashes=hashed,
-                matches=matches,
-                subject=subject,
-                actor=actor,
-                group_by=svc.settings.review_group_by,
-            )
-            case_id = case.id
-            audit.record(
-                session,
-                actor=actor,
-                action="case.intake",
-                target=f"case:{case_id}",
-                details={
-                    "sha256": hashed["sha256"],
-                    "matches": [f"{m.bank}/{m.content_id}" for m in matches[:50]],
-                },
-            )
-            session.commit()
-    except BaseException:
-        svc.vault().delete(entry.name)  # nothing points at it
-        raise
-    return case_id
 
 
 @router.post("/lookup")

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
+from vangnet.audit import chain as audit
 from vangnet.banks.bank import get_bank
 from vangnet.cases.document import (
     BankedDoc,
@@ -31,7 +32,9 @@ from vangnet.cases.filing import iso as iso
 from vangnet.cases.intake import Grouping, Intake, SealedItem, Source, file_intake
 from vangnet.errors import NotFoundError
 from vangnet.evidence.hashes import item_signals
+from vangnet.evidence.sealing import seal_upload
 from vangnet.match.results import Match
+from vangnet.media.sniff import media_type
 from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, PriorityWeights, priority
@@ -49,7 +52,7 @@ from vangnet.store.models import (
     Report,
     Stream,
 )
-from vangnet.store.vault import VaultEntry
+from vangnet.store.vault import Vault, VaultEntry
 from vangnet.triage.records import triage_items, triage_runs
 
 RUNNING = ("connecting", "live", "stalled", "reconnecting")
@@ -80,6 +83,55 @@ def intake_upload(
         actor=actor,
     )
     return file_intake(session, intake).case
+
+
+def file_upload(
+    engine: Engine,
+    vault: Vault,
+    data: bytes,
+    *,
+    filename: str | None,
+    hashes: Hashes,
+    matches: Sequence[Match],
+    subject: Mapping[str, Any] | None,
+    actor: str,
+    group_by: str,
+) -> int:
+    """File an upload that matched, whole: seal its bytes in ``vault``, then write its
+    evidence row, custody, case and matches (`intake_upload`) and the audit entry
+    ``case.intake`` in one transaction of ``engine`` (a writer: `vangnet.store.db.writer`).
+    The sealed copy is removed again when filing fails (nothing would point at it). Returns
+    the case id."""
+    entry = seal_upload(vault, data, hashes.values["sha256"])
+    try:
+        with Session(engine) as session:
+            case = intake_upload(
+                session,
+                entry=entry,
+                media_type=media_type(data),
+                filename=filename,
+                hashes=hashes,
+                matches=matches,
+                subject=subject,
+                actor=actor,
+                group_by=group_by,
+            )
+            case_id = case.id
+            audit.record(
+                session,
+                actor=actor,
+                action="case.intake",
+                target=f"case:{case_id}",
+                details={
+                    "sha256": hashes.values["sha256"],
+                    "matches": [f"{m.bank}/{m.content_id}" for m in matches[:50]],
+                },
+            )
+            session.commit()
+    except BaseException:
+        vault.delete(entry.name)
+        raise
+    return case_id
 
 
 # -- reading -------------------------------------------------------------------------------
