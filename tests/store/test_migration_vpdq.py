@@ -6,7 +6,6 @@ gives the content the standard ``vpdq`` (Meta's), which exports then carry."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from conftest import drop_pg_database, new_pg_database, settle_sqlite
+from store._old_database import database_at
 from vangnet.banks.changes import changes_since
 from vangnet.banks.contents import get_content, replace_signals
 from vangnet.cli import app
@@ -59,19 +58,10 @@ def _old_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def _old_pg() -> Iterator[str]:
+def _old_pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The same on PostgreSQL (each test gets a database made from it as a template)."""
-    try:
-        url = new_pg_database()
-    except OperationalError as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL not reachable: {error}")
-        pytest.skip(f"PostgreSQL not reachable: {error}")
-    try:
-        upgrade(url, _previous())
+    with database_at("postgresql", _previous(), tmp_path_factory.mktemp("pg")) as url:
         yield url
-    finally:
-        drop_pg_database(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
