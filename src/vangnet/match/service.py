@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import get_bank, list_banks
 from vangnet.banks.matchable import describe_signals
-from vangnet.banks.validation import default_thresholds, documented_settings
+from vangnet.banks.validation import documented_settings
 from vangnet.banks.views import BankView, SignalInfo
 from vangnet.config import Settings
 from vangnet.index.base import Found, MatchRules, RulesOf
@@ -41,7 +41,7 @@ def bank_rules(bank: BankView, signal_type: str, settings: Settings | None = Non
     type was installed) takes the default a new bank would get under ``settings`` (the
     caller's; the documented defaults when not given)."""
     cls = get_signal_type(signal_type)
-    defaults = default_thresholds(settings or documented_settings()).get(signal_type, {})
+    defaults = cls.bank_defaults(settings or documented_settings()) or {}
     cfg: dict[str, Any] = {**defaults, **bank.thresholds.get(signal_type, {})}
     return MatchRules(
         threshold=int(cfg.get("threshold", cls.default_threshold)),
@@ -76,12 +76,18 @@ class _Judge:
     """Answers an index's `RulesOf` question for one lookup: describes the signal ids once
     (one query per batch) and gives each matchable id its bank's rules."""
 
-    def __init__(self, session: Session, signal_type: str, settings: Settings | None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        signal_type: str,
+        settings: Settings | None,
+        rules: Mapping[str, MatchRules] | None = None,
+    ) -> None:
         self.session = session
         self.signal_type = signal_type
         self.settings = settings
         self.infos: dict[int, SignalInfo] = {}
-        self._rules: dict[str, MatchRules] = {}
+        self._rules: dict[str, MatchRules] = dict(rules or {})
 
     def rules_of(self, banks: Mapping[str, BankView]) -> RulesOf:
         def rules(ids: Sequence[int]) -> dict[int, MatchRules]:
@@ -131,11 +137,16 @@ class Matcher:
             banks = {n: b for n, b in banks.items() if n in wanted}
         return banks
 
-    def query_threshold(self, banks: dict[str, BankView], signal_type: str) -> int:
-        cls = get_signal_type(signal_type)
-        if not banks:
-            return cls.default_threshold
-        return max(bank_rules(b, signal_type, self.settings).threshold for b in banks.values())
+    def _rules(self, banks: Mapping[str, BankView], signal_type: str) -> dict[str, MatchRules]:
+        """Each bank's rules for ``signal_type``, worked out once per lookup."""
+        return {n: bank_rules(b, signal_type, self.settings) for n, b in banks.items()}
+
+    @staticmethod
+    def _threshold(rules: Mapping[str, MatchRules], signal_type: str) -> int:
+        """The widest of the banks' thresholds (each match is then held to its own bank's)."""
+        if not rules:
+            return get_signal_type(signal_type).default_threshold
+        return max(r.threshold for r in rules.values())
 
     def lookup(
         self,
@@ -203,13 +214,12 @@ class Matcher:
         index = self.indexes.get(signal_type)
         if index is None or not chosen:
             return [[] for _ in canonical]
-        threshold = self.query_threshold(chosen, signal_type)
-        judge = _Judge(session, signal_type, self.settings)
+        rules = self._rules(chosen, signal_type)
+        threshold = self._threshold(rules, signal_type)
+        judge = _Judge(session, signal_type, self.settings, rules)
         found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
         results = [judge.matches(hits) for hits in found]
-        dihedral = {
-            n: b for n, b in chosen.items() if bank_rules(b, signal_type, self.settings).dihedral
-        }
+        dihedral = {n: b for n, b in chosen.items() if rules[n].dihedral}
         if variants and dihedral:
             flat = [(i, cls.validate(v)) for i, vs in enumerate(variants) for v in vs]
             if flat:
@@ -270,9 +280,10 @@ class Matcher:
         index = self.indexes.get(signal_type)
         if not isinstance(index, FrameIndex) or not frames or not chosen:
             return []
-        judge = _Judge(session, signal_type, self.settings)
+        rules = self._rules(chosen, signal_type)
+        judge = _Judge(session, signal_type, self.settings, rules)
         found = index.lookup_frames(
-            frames, self.query_threshold(chosen, signal_type), judge.rules_of(chosen)
+            frames, self._threshold(rules, signal_type), judge.rules_of(chosen)
         )
         return sorted(judge.matches(found), key=_order)
 
