@@ -65,6 +65,7 @@ class EvidenceKeeper:
                 encode=s.evidence,
                 matched=s.stream_time in matched,
                 pdq=s.pdq,
+                signals=dict(s.signals),
             )
             for s in samples
             if s.evidence is not None
