@@ -133,6 +133,13 @@ def watch_command(
                 text = event.get("reason") or f"caught up ({event['behind_live_s']} s behind)"
                 style = "bold yellow" if event["event"] == "falling_behind" else "green"
                 target.print(f"[{style}]stream {event['stream']}[/]: {text}", highlight=False)
+            elif event["event"] == "evidence_lost":
+                target = live.console if live is not None else console
+                target.print(
+                    f"[bold red]stream {event['stream']}[/]: {event['frames']} frames of alert "
+                    f"{event['alert_id']} not kept as evidence: {event['reason']}",
+                    highlight=False,
+                )
 
         monitor = Monitor(
             engine, settings=get_settings(), on_event=on_event, keep_finished_seconds=None
