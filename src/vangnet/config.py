@@ -196,6 +196,20 @@ class Settings(BaseSettings):
     live_evidence_after: int = Field(
         default=3, ge=0, description="Samples after a match kept as evidence with it."
     )
+    live_evidence_queue: int = Field(
+        default=256,
+        ge=1,
+        description="Alerts whose frames may wait to be encrypted into the vault; frames of "
+        "alerts beyond are not kept, and are counted (evidence_lost) and announced (event "
+        "'evidence_lost'): processing never waits for evidence.",
+    )
+    live_evidence_retries: int = Field(
+        default=5,
+        ge=0,
+        description="Further tries to preserve an alert's frames after a failure (database or "
+        "vault), after 0.5 s, then twice as long each time; frames still not kept are counted "
+        "and announced as evidence_lost.",
+    )
 
     # -- actions and evidence ---------------------------------------------------------------
     webhook_url: str = Field(

@@ -219,6 +219,7 @@ def _stream_with_alert(engine: Engine, shared_data: Path) -> tuple[int, int, int
     with Session(writer(engine)) as session:
         stream = create_stream(session, url=None, external_id="room-42", settings=get_settings())
         stream.state, stream.state_reason, stream.samples = "live", "receiving frames", 17
+        stream.evidence_lost = 3  # as a monitor saves it (counted in tests/live)
         match = Match(
             bank="DEMO",
             content_id=content_id,
@@ -278,7 +279,8 @@ def test_streams_page_shows_streams_alerts_and_retries_dead_webhooks(
     html = page.text
     stream_row = html[html.index(f'id="stream-{stream_id}"') :]
     stream_row = stream_row[: stream_row.index("</tr>")]
-    for shown in ("room-42", "live", "receiving frames", ">17<", ">1<"):
+    shown_all = ("room-42", "live", "receiving frames", ">17<", ">1<", "3 evidence frames lost")
+    for shown in shown_all:
         assert shown in stream_row, shown
     alert_row = html[html.index(f'id="alert-{alert_id}"') :]
     alert_row = alert_row[: alert_row.index("</tr>")]

@@ -577,6 +577,11 @@ _STREAM_COUNTERS = (
         "Gaps in the stream's timestamps (input lost before decoding).",
     ),
     ("corrupt_frames", "vangnet_stream_corrupt_frames_total", "Frames the decoder flagged."),
+    (
+        "evidence_lost",
+        "vangnet_stream_evidence_frames_lost_total",
+        "Frames of alerts not kept as evidence (queue full, or failed after retries).",
+    ),
 )
 _STREAM_GAUGES = (
     (

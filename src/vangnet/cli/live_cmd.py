@@ -55,7 +55,7 @@ def _print_record(row: dict[str, Any], as_json: bool, message: str | None = None
 def _status_table(monitor: Monitor) -> Table:
     t = Table(title="vangnet watch", expand=False)
     columns = ("stream", "url", "state", "fps", "samples", "matches", "alerts", "dropped", "p50")
-    for col in (*columns, "behind", "lost"):
+    for col in (*columns, "behind", "lost", "evidence lost"):
         t.add_column(col)
     for s in monitor.status():
         latency = "" if s["latency_p50_ms"] is None else f"{s['latency_p50_ms']:.0f} ms"
@@ -76,6 +76,7 @@ def _status_table(monitor: Monitor) -> Table:
             latency,
             behind,
             lost,
+            str(s["evidence_lost"] or ""),
         )
     return t
 
@@ -133,6 +134,13 @@ def watch_command(
                 text = event.get("reason") or f"caught up ({event['behind_live_s']} s behind)"
                 style = "bold yellow" if event["event"] == "falling_behind" else "green"
                 target.print(f"[{style}]stream {event['stream']}[/]: {text}", highlight=False)
+            elif event["event"] == "evidence_lost":
+                target = live.console if live is not None else console
+                target.print(
+                    f"[bold red]stream {event['stream']}[/]: {event['frames']} frames of alert "
+                    f"{event['alert_id']} not kept as evidence: {event['reason']}",
+                    highlight=False,
+                )
 
         monitor = Monitor(
             engine, settings=get_settings(), on_event=on_event, keep_finished_seconds=None
@@ -269,13 +277,14 @@ def streams_list(
             "matches",
             "alerts",
             "dropped",
+            "evidence lost",
             "behind",
             "lost",
             "worker",
         ],
         [
             [r[k] for k in ("id", "url", "state", "reason", "samples", "matches")]
-            + [r[k] for k in ("alerts", "dropped")]
+            + [r[k] for k in ("alerts", "dropped", "evidence_lost")]
             + [
                 f"{r['behind_live_s']:.1f} s" + (" FALLING BEHIND" if r["falling_behind"] else ""),
                 f"{r['input_lost_seconds']:.1f} s",

@@ -2,7 +2,9 @@
 
 Each frame is encoded as PNG in memory (outside any database transaction), sealed into the
 vault under its alert's context, and recorded as an ``evidence_items`` row (SHA-256 of the
-plaintext, capture time, stream metadata) with a ``captured`` chain-of-custody entry. A
+plaintext, capture time, stream metadata, the sample's PDQ) with a ``captured``
+chain-of-custody entry and, in the same transaction, one ``evidence_signals`` row for each
+other signal type hashed on the sample (a plug-in's picture hash: the value it matched on). A
 frame already preserved for the alert (a worker restarted) is skipped: nothing is stored
 twice. Every frame belongs to its alert; a matched frame is also shown in the alert's case
 only while its time range has fewer than ``review_live_frames_per_range`` there
@@ -13,8 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import socket
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
 from vangnet.evidence.custody import record_custody
+from vangnet.evidence.hashes import add_item_signals
 from vangnet.evidence.sealing import alert_context
 from vangnet.store.db import writer
 from vangnet.store.models import Alert, CaseMatch, EvidenceItem
@@ -39,6 +42,8 @@ class EvidenceFrame:
     encode: Callable[[], bytes]  # the frame's bytes, produced only when preserved
     matched: bool
     pdq: str | None = None  # the sample's PDQ, when it was hashed
+    #: the sample's values of other signal types (plug-ins), by type: `evidence_signals` rows
+    signals: Mapping[str, str] = field(default_factory=dict)
 
 
 def preserve(
@@ -109,6 +114,7 @@ def preserve(
                 items.append((item, frame))
             session.flush()
             for item, frame in items:
+                add_item_signals(session, item, frame.signals)
                 record_custody(
                     session,
                     item.id,

@@ -12,7 +12,8 @@ from typing import Any
 from vangnet.errors import ConflictError
 
 FEED_QUEUE = 1000  # events waiting per subscriber; the oldest is dropped beyond
-FEED_KINDS = frozenset({"alert", "state", "falling_behind", "caught_up"})  # not "match"
+#: events the feed carries (not "match")
+FEED_KINDS = frozenset({"alert", "state", "falling_behind", "caught_up", "evidence_lost"})
 
 
 @dataclass(frozen=True)

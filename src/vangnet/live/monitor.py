@@ -107,7 +107,7 @@ class Monitor:
         self._events_lock = threading.Lock()
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._evidence = EvidenceKeeper(self.engine, settings=settings)
+        self._evidence = EvidenceKeeper(self.engine, settings=settings, emit=self.emit)
         self._deliverer: Deliverer | None = None
         self._deliver = deliver_webhooks
         #: How long an ended or failed stream stays in `runtimes` (None: until close).
@@ -155,9 +155,9 @@ class Monitor:
         for puller in list(self.sessions.values()):
             puller.thread.join(timeout=self.settings.live_connect_timeout + 5)
         self.processor.stop()
-        self._evidence.close()  # preserve what is queued, then stop
-        self._stop.set()
         self._alerts.close()  # one last try; what fails stays journaled
+        self._evidence.close()  # preserve what is queued (those alerts' frames too), then stop
+        self._stop.set()
         if self._flusher is not None:
             self._flusher.join(timeout=5)
         with Session(self.engine) as session:
@@ -194,6 +194,7 @@ class Monitor:
             dropped=row.dropped,
             alerts=row.alerts,
             stream_time=row.stream_time,
+            evidence_lost=row.evidence_lost,
         )
         with Session(self.engine) as session:
             for alert in alert_service.list_alerts(session, stream_id=row.id, limit=10_000):
@@ -426,6 +427,7 @@ class Monitor:
         row.input_lost_seconds = runtime.lost_seconds
         row.input_discontinuities = runtime.discontinuities
         row.alerts_pending = runtime.alerts_pending
+        row.evidence_lost = runtime.evidence_lost
         if runtime.state in (StreamState.ENDED, StreamState.FAILED) and row.ended_at is None:
             row.ended_at = utcnow()
             row.desired = "stop"

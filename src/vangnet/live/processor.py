@@ -182,8 +182,9 @@ class Processor:
         found: list[list[Match]],
     ) -> None:
         """Every other installed picture hasher (a plug-in's perceptual hash or embedding)
-        whose index holds values: hash the decoded samples and add its matches. A plug-in
-        that fails is logged and skipped; PDQ matching goes on."""
+        whose index holds values: hash the decoded samples, keep each value on its sample
+        (``Sample.signals``: its evidence records it) and add its matches. A plug-in that
+        fails is logged and skipped; PDQ matching goes on."""
         indexes = self.indexes
         for name, cls in signal_types().items():
             if name == PdqSignal.name or not issubclass(cls, ImageHasher):
@@ -195,7 +196,11 @@ class Processor:
             if not pictures:
                 return
             try:
-                values = [cls.hash_picture(Image.fromarray(px))[0] for _, px in pictures]
+                values = [
+                    cls.validate(cls.hash_picture(Image.fromarray(px))[0]) for _, px in pictures
+                ]
+                for (i, _), value in zip(pictures, values, strict=True):
+                    batch[i][1].signals[name] = value
                 more = self.matcher.lookup_many(session, signal_type=name, values=values)
             except Exception:
                 log.exception("live matching on signal type %s failed; skipped", name)

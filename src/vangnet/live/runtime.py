@@ -64,6 +64,9 @@ class StreamRuntime:
     corrupt_frames: int = 0
     #: Alert writes of this stream waiting to be retried (they are in the on-disk journal).
     alerts_pending: int = 0
+    #: Frames of this stream's alerts that could not be kept as evidence (the evidence
+    #: queue was full, or preserving failed after its retries; event ``evidence_lost``).
+    evidence_lost: int = 0
 
     def status(self) -> dict[str, Any]:
         now = time.time()
@@ -91,6 +94,7 @@ class StreamRuntime:
             "input_discontinuities": self.discontinuities,
             "corrupt_frames": self.corrupt_frames,
             "alerts_pending": self.alerts_pending,
+            "evidence_lost": self.evidence_lost,
             "keyframes_only": self.keyframes_only,
             "cpu_seconds": {k: round(v, 3) for k, v in self.cpu.items()},
         }

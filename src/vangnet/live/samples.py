@@ -29,8 +29,10 @@ class Sample:
     """One sample of one stream: when it was taken, what to hash, how to keep it.
 
     ``pixels`` (at most `HASH_SIDE` on a side) is what PDQ sees; a hash-only push sample
-    has none and comes with ``pdq`` set. ``evidence`` produces the full frame as PNG (or
-    the pushed bytes) only if the sample has to be preserved.
+    has none and comes with ``pdq`` set. ``signals`` holds the values of the other picture
+    signal types (plug-ins) the processor computed on ``pixels``, by signal type; they are
+    kept with the sample's evidence. ``evidence`` produces the full frame as PNG (or the
+    pushed bytes) only if the sample has to be preserved.
     """
 
     stream_id: int
@@ -43,6 +45,7 @@ class Sample:
     media_type: str = "image/png"
     evidence: Callable[[], bytes] | None = field(default=None, repr=False)
     scores: dict[str, float] = field(default_factory=dict)  # classifier name -> 0..1
+    signals: dict[str, str] = field(default_factory=dict)  # other signal type -> value
 
 
 def hash_size(width: int, height: int) -> tuple[int, int]:

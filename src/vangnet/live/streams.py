@@ -135,6 +135,7 @@ def stream_dict(row: Stream) -> dict[str, Any]:
         "input_lost_seconds": round(row.input_lost_seconds, 3),
         "input_discontinuities": row.input_discontinuities,
         "alerts_pending": row.alerts_pending,
+        "evidence_lost": row.evidence_lost,
         "worker": row.worker,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

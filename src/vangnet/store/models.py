@@ -302,6 +302,8 @@ class Stream(Base):
     input_lost_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     input_discontinuities: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     alerts_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Frames of its alerts that could not be kept as evidence (queue full, or failed).
+    evidence_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The API key that started the stream (per-key quotas); None from the CLI or demo mode.
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
