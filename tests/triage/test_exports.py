@@ -10,11 +10,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from vangnet.store.models import ContentSignal
+from vangnet.triage import exports
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 MODS = Path("threatexchange/pdq/data/bridge-mods")
@@ -90,3 +92,53 @@ def test_vics_csv_html_exports(
         "case.export.csv",
         "case.export.html",
     }
+
+
+def _doc_item(item_id: int, name: str, signals: dict[str, str]) -> dict[str, Any]:
+    """A triage item of a case document, as `triage.records.item_dict` makes it."""
+    digests = {"md5": f"{item_id:032x}", "sha1": f"{item_id:040x}", "sha256": f"{item_id:064x}"}
+    return {
+        "id": item_id,
+        "name": name,
+        "source_path": f"/seized > {name}",
+        "kind": "photo",
+        "status": "ok",
+        "size": 10,
+        "hashes": {**digests, "pdq": "f" * 64, "pdq_quality": 100, "vpdq_frames": 0},
+        "signals": {**digests, "pdq": "f" * 64, **signals},
+    }
+
+
+def test_plugin_signals_with_a_vics_field_or_a_csv_name_of_their_own() -> None:
+    """A ``photodna`` signal goes in VICS's ``PhotoDNA`` field (where VICS tools and Vangnet's
+    bank importer read it), not among the alternative hashes; a signal type named like a
+    fixed CSV column gets a column ``signal:NAME`` instead of overwriting it; types are in
+    name order and an item without one leaves its cell empty."""
+    doc: Any = {
+        "id": 7,
+        "title": "OP",
+        "triage_items": [
+            _doc_item(1, "a.jpg", {"photodna": "AAAA", "name": "n1", "zz_hash": "01"}),
+            _doc_item(2, "b.jpg", {}),
+        ],
+    }
+    (case,) = exports.vics(doc)["value"]
+    first, second = case["Media"]
+    assert first["PhotoDNA"] == "AAAA"
+    assert [h["HashName"] for h in first["AlternativeHashes"]] == [
+        "SHA256",
+        "PDQ",
+        "NAME",
+        "ZZ_HASH",
+    ]
+    assert "PhotoDNA" not in second
+    assert [h["HashName"] for h in second["AlternativeHashes"]] == ["SHA256", "PDQ"]
+
+    rows = list(csv.DictReader(io.StringIO(exports.csv_bytes(doc).decode())))
+    header = list(rows[0])
+    assert header[header.index("pdq") + 1 :][:3] == ["signal:name", "photodna", "zz_hash"]
+    assert header.count("name") == 1
+    assert [(r["name"], r["signal:name"], r["photodna"]) for r in rows] == [
+        ("a.jpg", "n1", "AAAA"),
+        ("b.jpg", "", ""),
+    ]

@@ -169,6 +169,9 @@ class TriageHashesDoc(TypedDict):
     pdq: str | None
     pdq_quality: int | None
     vpdq_frames: int
+    #: frames hashed per per-frame video signal type: ``vpdq`` (Meta's vPDQ), and for a
+    #: video with bars ``vpdq_cropped``, with regions ``vpdq_regions``; empty for a photo
+    video_frames: dict[str, int]
 
 
 class TriageItemDoc(TypedDict):
@@ -187,7 +190,8 @@ class TriageItemDoc(TypedDict):
     reason: str | None
     hashes: TriageHashesDoc
     #: every single-value hash by signal type: the columns (md5, sha1, sha256, pdq) and the
-    #: typed rows of any other registered type (plug-ins included)
+    #: typed rows of any other registered single-value type (plug-ins included); per-frame
+    #: signals are counted in ``hashes.video_frames``
     signals: dict[str, str]
     metadata: JsonObject
     text: str | None

@@ -144,12 +144,18 @@ def _hold(
     )
     session.add(held)
     session.flush()
-    # every other hash the triage kept (a plug-in's), as the item's typed rows
-    rows = session.execute(
-        select(TriageSignal.signal_type, TriageSignal.value).where(
-            TriageSignal.item_id == triage.id
+    # every other hash the triage kept, as the item's typed rows (as an upload's are): a
+    # plug-in's, and a video's frames: ``vpdq`` (a column of the triage item), and
+    # ``vpdq_cropped`` / ``vpdq_regions`` (rows of it)
+    rows = [("vpdq", triage.vpdq)] if triage.vpdq else []
+    rows += [
+        (str(name), str(value))
+        for name, value in session.execute(
+            select(TriageSignal.signal_type, TriageSignal.value).where(
+                TriageSignal.item_id == triage.id
+            )
         )
-    )
+    ]
     session.add_all(
         EvidenceSignal(evidence_id=held.id, signal_type=name, value=value) for name, value in rows
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from importlib.metadata import EntryPoint, entry_points
 
 from vangnet.plugins import PluginError, Registry, subclass_check
-from vangnet.signals.base import SignalType
+from vangnet.signals.base import FrameHashes, SignalType
 
 GROUP = "vangnet.signals"
 
@@ -22,6 +22,7 @@ __all__ = [
     "GROUP",
     "PluginError",
     "failed_signal_types",
+    "frame_signal_types",
     "get_signal_type",
     "register_signal_type",
     "signal_types",
@@ -61,6 +62,13 @@ REGISTRY: Registry[type[SignalType]] = Registry(
 def signal_types() -> dict[str, type[SignalType]]:
     """All installed signal types by name (those that loaded), checked for unique names."""
     return REGISTRY.loaded()
+
+
+def frame_signal_types() -> frozenset[str]:
+    """The names of the installed per-frame signal types (`FrameHashes`: ``vpdq``,
+    ``vpdq_cropped``, ``vpdq_regions``, a plug-in's): a value of one is a list of frames,
+    not one hash."""
+    return frozenset(n for n, c in signal_types().items() if issubclass(c, FrameHashes))
 
 
 def failed_signal_types() -> dict[str, str]:

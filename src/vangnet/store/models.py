@@ -742,10 +742,11 @@ class TriageItem(Base):
 
 
 class TriageSignal(Base):
-    """A hash of a triage item of a single-value signal type without a column of its own
-    (any registered type: a plug-in's picture hash or embedding, another digest), one row per
-    item and type. Per-frame video signals other than ``vpdq`` are not kept (they are
-    matched during triage and can be made again from the media)."""
+    """A hash of a triage item of a signal type without a column of its own, one row per
+    item and type: any registered single-value type (a plug-in's picture hash or embedding,
+    another digest) and a video's per-frame signals other than ``vpdq`` (``vpdq_cropped``,
+    ``vpdq_regions``: the value serialised as `FrameHashes.serialize` makes it, as
+    `ContentSignal` and `EvidenceSignal` rows hold them)."""
 
     __tablename__ = "triage_signals"
     __table_args__ = (UniqueConstraint("item_id", "signal_type"),)

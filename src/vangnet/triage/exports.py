@@ -4,10 +4,18 @@ whose ``triage_items`` hold what triage recorded); none contains media.
 
 VICS: one ``Media`` per distinct file content (by SHA-256), with ``MD5``/``SHA1``, the
 category when an item is categorised (a known item's bank category, or an analyst's), the
-``Series``, ``AlternativeHashes`` (SHA256, PDQ), and one ``MediaFiles`` entry per place the
-content was found (``FilePath`` = the whole chain joined with `` > ``, ``FileName``,
+``Series``, ``AlternativeHashes`` (SHA256, PDQ, then every other single-value signal type the
+triage kept, a plug-in's included, by name: ``HashName`` is the signal type's name in upper
+case, as `vangnet.banks.formats.vics` writes a bank's), a ``PhotoDNA`` field for a signal type
+named ``photodna`` (the field VICS tools read it from), and one ``MediaFiles`` entry per place
+the content was found (``FilePath`` = the whole chain joined with `` > ``, ``FileName``,
 ``FileSize``, the file-system times, deleted or not) plus an ``Exifs`` summary of the
-metadata (capture time, camera, GPS). Vangnet's own bank importer reads it back unchanged.
+metadata (capture time, camera, GPS). Vangnet's own bank importer reads it back unchanged:
+each hash, a plug-in's too when that plug-in is installed, as a record of its signal type.
+
+CSV: one row per item, the columns of `CSV_FIELDS` with, after ``pdq``, one column per other
+single-value signal type present in the case, by name (`signal_columns`). HTML: a row per
+hash value of each item, and the number of frames of each per-frame video signal.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -51,6 +59,34 @@ CSV_FIELDS = (
     "text",
     "modified",
 )
+
+
+#: the signal types with a column (CSV) or a field (VICS) of their own; any other in an item's
+#: ``signals`` is written after them, by name
+BUILT_IN = ("md5", "sha1", "sha256", "pdq")
+#: VICS hash names of the standard types written in ``AlternativeHashes``
+_VICS_ALTERNATIVES = (("sha256", "SHA256"), ("pdq", "PDQ"))
+#: signal types VICS has a media field of its own for
+_VICS_FIELDS = {"photodna": "PhotoDNA"}
+
+
+def other_signals(item: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The item's single-value hashes beyond `BUILT_IN` (a plug-in's), by signal type name."""
+    signals = item.get("signals") or {}
+    return sorted((str(n), str(v)) for n, v in signals.items() if n not in BUILT_IN and v)
+
+
+def signal_columns(items: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """The CSV column of each signal type beyond `BUILT_IN` present in ``items``, by name: the
+    type's name, or ``signal:NAME`` when a column of `CSV_FIELDS` has that name."""
+    names = sorted({n for item in items for n, _ in other_signals(item)})
+    return {n: f"signal:{n}" if n in CSV_FIELDS else n for n in names}
+
+
+def csv_fields(columns: Mapping[str, str]) -> tuple[str, ...]:
+    """`CSV_FIELDS` with the ``columns`` of `signal_columns` after ``pdq``."""
+    at = CSV_FIELDS.index("pdq") + 1
+    return (*CSV_FIELDS[:at], *columns.values(), *CSV_FIELDS[at:])
 
 
 def _meta(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -125,9 +161,14 @@ def vics(case: CaseDocument) -> dict[str, Any]:
         }
         alternatives = [
             {"HashName": name, "HashValue": hashes[key]}
-            for key, name in (("sha256", "SHA256"), ("pdq", "PDQ"))
+            for key, name in _VICS_ALTERNATIVES
             if hashes.get(key)
         ]
+        for signal_type, value in other_signals(first):
+            if signal_type in _VICS_FIELDS:
+                entry[_VICS_FIELDS[signal_type]] = value
+            else:
+                alternatives.append({"HashName": signal_type.upper(), "HashValue": value})
         if alternatives:
             entry["AlternativeHashes"] = alternatives
         category = next((i.get("category") for i in items if i.get("category")), None)
@@ -194,11 +235,13 @@ def vics_bytes(case: CaseDocument) -> bytes:
 
 
 def csv_bytes(case: CaseDocument) -> bytes:
+    items = case.get("triage_items", [])
+    columns = signal_columns(items)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer = csv.DictWriter(out, fieldnames=csv_fields(columns), extrasaction="ignore")
     writer.writeheader()
-    for item in case.get("triage_items", []):
-        writer.writerow(csv_row(item))
+    for item in items:
+        writer.writerow(csv_row(item, columns))
     return out.getvalue().encode("utf-8")
 
 
@@ -209,7 +252,9 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_row(item: Mapping[str, Any]) -> dict[str, Any]:
+def csv_row(item: Mapping[str, Any], columns: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The CSV row of an item; ``columns``: those of `signal_columns` (none: the built-in
+    hashes only)."""
     meta = _meta(item)
     hashes = item.get("hashes") or {}
     lat, lon = _gps(meta)
@@ -242,6 +287,9 @@ def csv_row(item: Mapping[str, Any]) -> dict[str, Any]:
         "text": (item.get("text") or "")[:2000],
         "modified": (item.get("times") or {}).get("modified"),
     }
+    signals = item.get("signals") or {}
+    for name, column in (columns or {}).items():
+        row[column] = signals.get(name)
     return {k: _cell(v) for k, v in row.items()}
 
 
@@ -270,5 +318,6 @@ def html_bytes(case: CaseDocument, *, generated_by: str) -> bytes:
         version=__version__,
         generated_by=generated_by,
         row=csv_row,
+        other_signals=other_signals,
     )
     return page.encode("utf-8")

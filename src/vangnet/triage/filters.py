@@ -21,11 +21,12 @@ from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import ColumnElement, Text, and_, cast, false, func, or_
+from sqlalchemy import ColumnElement, Text, and_, cast, exists, false, func, or_
 
 from vangnet.banks.categories import Category
 from vangnet.errors import ValidationError
-from vangnet.store.models import TriageItem
+from vangnet.signals.registry import frame_signal_types
+from vangnet.store.models import TriageItem, TriageSignal
 from vangnet.triage.text_calls import LIKELY as VIDEO_CALL_LIKELY
 
 UNCATEGORISED = "uncategorised"
@@ -268,7 +269,9 @@ class Filters:
 
 def search_condition(q: str) -> ColumnElement[bool]:
     """Items whose OCR text, name, path, metadata, findings, matches or hashes contain ``q``
-    (case-insensitive; ``%`` and ``_`` match themselves).
+    (case-insensitive; ``%`` and ``_`` match themselves). The hashes are the item's columns
+    and its `TriageSignal` rows of single-value types (a plug-in's hash), not the frames of a
+    video.
 
     JSON is searched as its text, so a word that is part of a key ("model", "video_codec")
     matches every item that has the key. Hashes and the findings (which hold the PDQ of every
@@ -276,11 +279,20 @@ def search_condition(q: str) -> ColumnElement[bool]:
     ("face", "bad" can): anything but hex digits, or a hash prefix of 8 or more."""
     plain = [TriageItem.name, TriageItem.text, TriageItem.series]
     json_columns: list[Any] = [TriageItem.chain, META, TriageItem.matches]
-    if not _HEX.fullmatch(q.lower()) or len(q) >= MIN_HASH_PREFIX:
+    hashes = not _HEX.fullmatch(q.lower()) or len(q) >= MIN_HASH_PREFIX
+    if hashes:
         plain += [TriageItem.md5, TriageItem.sha1, TriageItem.sha256, TriageItem.pdq]
         json_columns.append(FINDINGS)
     stored = [cast(c, Text) for c in json_columns]
     terms = [c.icontains(q, autoescape=True) for c in plain + stored]
+    if hashes:  # a single-value hash of any other signal type (a plug-in's)
+        terms.append(
+            exists().where(
+                TriageSignal.item_id == TriageItem.id,
+                TriageSignal.signal_type.not_in(sorted(frame_signal_types())),
+                TriageSignal.value.icontains(q, autoescape=True),
+            )
+        )
     escaped = _json_escaped(q)
     if escaped != q:  # JSON stores "São Paulo" as "S\u00e3o Paulo"
         terms += [c.icontains(escaped, autoescape=True) for c in stored]

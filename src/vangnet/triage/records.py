@@ -9,18 +9,27 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
 from vangnet.cases.document import TriageItemDoc, TriageRunDoc
+from vangnet.signals.registry import frame_signal_types
 from vangnet.store.models import TriageItem, TriageRun, TriageSignal
 
 
 def item_dict(item: TriageItem, signals: Mapping[str, str] | None = None) -> TriageItemDoc:
     """An item as plain JSON; ``signals``: its `TriageSignal` rows by type (read here when
-    not given: `triage_items` reads those of a whole case at once)."""
+    not given: `triage_items` reads those of a whole case at once). A row of a per-frame
+    signal type (``vpdq_cropped``, ``vpdq_regions``) is shown as its number of frames under
+    ``hashes.video_frames``, like the ``vpdq`` column; every other one under ``signals``."""
     if signals is None:
         session = object_session(item)
         signals = item_signal_rows(session, [item.id]).get(item.id, {}) if session else {}
     columns = {"md5": item.md5, "sha1": item.sha1, "sha256": item.sha256, "pdq": item.pdq}
     all_signals = {n: v for n, v in columns.items() if v}
-    all_signals.update(signals)
+    video_frames = {"vpdq": _frames(item.vpdq)} if item.vpdq else {}
+    per_frame = frame_signal_types()
+    for name, value in signals.items():
+        if name in per_frame:
+            video_frames[name] = _frames(value)
+        else:
+            all_signals[name] = value
     return {
         "id": item.id,
         "chain": list(item.chain),
@@ -40,6 +49,7 @@ def item_dict(item: TriageItem, signals: Mapping[str, str] | None = None) -> Tri
             "pdq": item.pdq,
             "pdq_quality": item.pdq_quality,
             "vpdq_frames": _frames(item.vpdq),
+            "video_frames": video_frames,
         },
         "signals": all_signals,
         "metadata": item.item_metadata or {},
@@ -54,7 +64,7 @@ def item_dict(item: TriageItem, signals: Mapping[str, str] | None = None) -> Tri
 
 
 def _frames(vpdq: str | None) -> int:
-    """How many frames a stored vPDQ value holds (a JSON list of frames, one line)."""
+    """How many frames a stored per-frame value holds (a JSON list of frames, one line)."""
     if not vpdq:
         return 0
     try:

@@ -233,20 +233,18 @@ class TriageResult:
         )
 
     def extra_signals(self) -> dict[str, str]:
-        """The values to keep as `TriageSignal` rows: every registered single-value signal
-        type that hashed the file and has no column of its own (`ITEM_COLUMNS`)."""
+        """The values to keep as `TriageSignal` rows: every registered signal type that
+        hashed the file and has no column of its own (`ITEM_COLUMNS`): a plug-in's picture
+        hash and, for a video, the per-frame signals other than ``vpdq`` (``vpdq_cropped``,
+        ``vpdq_regions``), serialised as banks and evidence items store them."""
         if self.hashes is None:
             return {}
-        from vangnet.signals.base import FrameHashes
-        from vangnet.signals.registry import signal_types
-
-        single = {n: c for n, c in signal_types().items() if not issubclass(c, FrameHashes)}
-        values = self.hashes.signal_values(single)
+        values = self.hashes.signal_values()
         return {n: v for n, v in values.items() if n not in ITEM_COLUMNS}
 
 
-#: signal types a triage item keeps in columns of its own; every other single-value one is a
-#: `TriageSignal` row
+#: signal types a triage item keeps in columns of its own; every other one is a `TriageSignal`
+#: row
 ITEM_COLUMNS = ("md5", "sha1", "sha256", "pdq", "vpdq")
 
 
