@@ -8,12 +8,13 @@ LOOPBACK ONLY: the servers and Redis listen on 127.0.0.1."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from security._http_server import Server, another_server, running_server
+from security._http_server import Server, another_server, free_port, running_server
 from vangnet.http.buckets import LocalBuckets
 from vangnet.http.redis_buckets import RedisBuckets
 
@@ -60,19 +61,20 @@ def _spread(hosts: tuple[Server, ...], count: int, headers: dict[str, str]) -> l
     return out
 
 
-def _metric(host: Server, name: str) -> str:
+def _rate_metrics(host: Server) -> dict[str, str]:
     r = httpx.get(f"{host.base}/v1/metrics", headers={"X-API-Key": host.key}, timeout=30)
     assert r.status_code == 200, r.text
-    [value] = [line.split()[-1] for line in r.text.splitlines() if line.startswith(name)]
-    return value
+    lines = [line.rsplit(" ", 1) for line in r.text.splitlines()]
+    return {line[0]: line[1] for line in lines if line[0].startswith("vangnet_rate_limit")}
 
 
 def test_a_key_gets_its_burst_once_across_two_hosts(hosts: tuple[Server, Server]) -> None:
     statuses = _spread(hosts, 4 * KEY_BURST, {"X-API-Key": hosts[0].matcher_key})
     assert statuses == [200] * KEY_BURST + [429] * (3 * KEY_BURST), statuses
     for host in hosts:  # decided in Redis, not by a host's own buckets
-        assert _metric(host, "vangnet_rate_limit_redis_fallbacks_total") == "0"
-        assert _metric(host, "vangnet_rate_limit_redis_available") == "1"
+        metrics = _rate_metrics(host)
+        assert metrics["vangnet_rate_limit_redis_fallbacks_total"] == "0"
+        assert metrics["vangnet_rate_limit_redis_available"] == "1"
 
 
 def test_an_address_gets_its_attempts_once_across_two_hosts(
@@ -91,3 +93,29 @@ def test_without_redis_each_host_counts_its_own(tmp_path_factory: pytest.TempPat
     ):
         statuses = _spread((first, second), 4 * KEY_BURST, {"X-API-Key": first.matcher_key})
     assert statuses.count(200) == 2 * KEY_BURST, statuses
+
+
+def test_a_server_whose_redis_is_down_limits_with_its_workers_shared_buckets(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Redis on a closed 127.0.0.1 port: no 500 and no hang; the two workers of the server
+    share its bucket file meanwhile, so a key still gets its burst once per server."""
+    with running_server(
+        tmp_path_factory.mktemp("redis-down"),
+        serve_workers="2",
+        rate_limit_redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        rate_limit_redis_retry_seconds="600",
+        **LIMITS,
+    ) as server:
+        started = time.monotonic()
+        statuses = _spread((server,), 4 * KEY_BURST, {"X-API-Key": server.matcher_key})
+        assert time.monotonic() - started < 60
+        assert statuses == [200] * KEY_BURST + [429] * (3 * KEY_BURST), statuses
+        # /v1/metrics answers for the worker that serves it (the admin key has 6 requests)
+        seen = [_rate_metrics(server) for _ in range(5)]
+        assert any(
+            int(m["vangnet_rate_limit_redis_fallbacks_total"]) > 0
+            and m["vangnet_rate_limit_redis_available"] == "0"
+            and m['vangnet_rate_limit_backend{backend="redis"}'] == "1"
+            for m in seen
+        ), seen

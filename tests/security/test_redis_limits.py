@@ -9,16 +9,22 @@ to the test Redis on 127.0.0.1:6379 that the test cuts and restores."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from api.conftest import AppFactory, make_key
+from vangnet.errors import ExitCode
 from vangnet.http.buckets import LocalBuckets
 from vangnet.http.redis_buckets import RedisBuckets
 
@@ -257,3 +263,31 @@ def test_without_redis_the_metrics_name_the_servers_own_buckets(
         'vangnet_rate_limit_backend{backend="local"}': "1",
         "vangnet_rate_limit_crowded_total": "0",
     }
+
+
+# -- the setting, through the command line ------------------------------------------------------
+
+
+def _vangnet(url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANGNET_")}
+    env |= {"VANGNET_HOME": os.environ["VANGNET_HOME"], "VANGNET_RATE_LIMIT_REDIS_URL": url}
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "vangnet"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_a_url_that_is_not_redis_is_refused_and_a_password_is_never_shown() -> None:
+    refused = _vangnet("http://127.0.0.1:6379/", "serve", "--port", str(free_port()))
+    assert refused.returncode == ExitCode.INVALID_DATA, refused.stderr
+    assert "VANGNET_RATE_LIMIT_REDIS_URL" in refused.stderr
+    assert "redis://, rediss:// or unix://" in refused.stderr
+    shown = _vangnet("redis://:s3cret-password@127.0.0.1:6379/0", "config", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    rows = {row["name"]: row for row in json.loads(shown.stdout)["settings"]}
+    assert rows["rate_limit_redis_url"]["value"] == "**********"
+    assert "s3cret-password" not in shown.stdout + shown.stderr
