@@ -688,7 +688,8 @@ def _rate_limit_metrics(buckets: Buckets) -> list[str]:
         for metric, text, value in (
             (
                 "vangnet_rate_limit_redis_fallbacks_total",
-                "Requests this process limited with its own buckets because Redis failed.",
+                "Rate-limit checks (one or two a request) this process answered with its own "
+                "buckets because Redis failed or was in a back-off.",
                 buckets.fallbacks,
             ),
             (

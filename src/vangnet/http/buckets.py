@@ -84,8 +84,9 @@ def _full_at(tokens: float, now: float, *, rate: float, burst: float) -> float:
 
 
 def _kind(name: str) -> str:
-    """The kind of a bucket (``key``, ``addr``): each kind has its own room."""
-    return name.split(":", 1)[0]
+    """The kind of a bucket: API keys (``key:ID``) and everything else (client addresses)
+    each have their own room."""
+    return "key" if name.startswith("key:") else "other"
 
 
 class LocalBuckets:
@@ -95,6 +96,8 @@ class LocalBuckets:
         # kind -> name -> (tokens, time of the last update, time it is full again)
         self._buckets: dict[str, dict[str, tuple[float, float, float]]] = {}
         self._max = max_per_kind
+        # kind -> before this time no bucket of a full room refills (nothing to sweep)
+        self._busy_until: dict[str, float] = {}
         self._lock = threading.Lock()
         self.crowded = 0  # new buckets refused because every bucket of their kind is in use
 
@@ -109,12 +112,19 @@ class LocalBuckets:
 
     def _use(self, name: str, *, rate: float, burst: float, now: float, spend: bool) -> float:
         with self._lock:
-            buckets = self._buckets.setdefault(_kind(name), {})
+            kind = _kind(name)
+            buckets = self._buckets.setdefault(kind, {})
             found = buckets.get(name)
             if found is None:
                 if len(buckets) >= self._max:
+                    # a sweep that freed nothing is not repeated before a bucket can refill
+                    # (a flood would otherwise cost a sweep of the whole room per request)
+                    if now < self._busy_until.get(kind, now):
+                        self.crowded += 1
+                        return self._busy_until[kind] - now
                     busy_until = self._forget_full(buckets, now)
                     if busy_until is not None:
+                        self._busy_until[kind] = busy_until
                         self.crowded += 1
                         return busy_until - now
                 tokens = burst

@@ -22,7 +22,7 @@ private network).
 When Redis cannot be reached, answers an error, or is slower than the timeout, the request is
 limited by the ``fallback`` buckets of this process (the server's own: `SharedBuckets` for
 several workers, else `LocalBuckets`), never answered 500 and never left waiting: for
-``retry_seconds`` after a failure Redis is not asked at all. Each such request is counted
+``retry_seconds`` after a failure Redis is not asked at all. Each such check is counted
 (`fallbacks`, in ``GET /v1/metrics``) and a warning is logged at most once a minute.
 """
 
