@@ -547,6 +547,45 @@ class Settings(BaseSettings):
         description="Requests one API key may make at once before VANGNET_KEY_RATE_PER_SECOND "
         "applies (the size of its token bucket).",
     )
+    rate_limit_redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis that keeps the token buckets of the per-key and per-address rate "
+        "limits, so several `vangnet serve` hosts behind a load balancer share one limit "
+        "(example: redis://:PASSWORD@10.0.0.5:6379/0; rediss:// for TLS). Empty: each server "
+        "keeps its own (shared by its worker processes). While Redis cannot be reached, each "
+        "server process falls back to its own buckets (counted in GET /v1/metrics, logged).",
+    )
+    rate_limit_redis_prefix: str = Field(
+        default="vangnet:rate:",
+        min_length=1,
+        max_length=200,
+        description="Prefix of the Redis keys of the rate limits (servers sharing limits use "
+        "the same prefix; keys expire when their bucket would be full again).",
+    )
+    rate_limit_redis_timeout_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        le=10,
+        description="Longest wait for Redis (connecting, or one bucket update) before the "
+        "request is limited by this process's own buckets instead.",
+    )
+    rate_limit_redis_retry_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="After Redis failed, how long a server process uses its own buckets before "
+        "trying Redis again (requests meanwhile do not wait for it).",
+    )
+
+    @field_validator("rate_limit_redis_url")
+    @classmethod
+    def _valid_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None  # empty: no Redis
+        scheme = value.get_secret_value().strip().partition("://")[0].lower()
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return SecretStr(value.get_secret_value().strip())
 
     # --- investigate ---
     # Tuning of `vangnet triage` (issue 11): read by the entry points and passed down to the

@@ -4,6 +4,7 @@ attacking it slowly. Every socket here connects to 127.0.0.1 only."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -110,6 +111,22 @@ def running_server(home: Path, **settings: str) -> Iterator[Server]:
         "--password-stdin",
         stdin=PASSWORD + "\n",
     )
+    with _serving(env) as (proc, port):
+        yield Server(proc, port, env, key, matcher, "boss", tmpdir)
+
+
+@contextlib.contextmanager
+def another_server(server: Server, **settings: str) -> Iterator[Server]:
+    """A second `vangnet serve` on ``server``'s database, home and settings (plus ``settings``)
+    on its own 127.0.0.1 port: another host of the same deployment, behind a load balancer."""
+    env = {**server.env, **{f"VANGNET_{k.upper()}": v for k, v in settings.items()}}
+    with _serving(env) as (proc, port):
+        yield dataclasses.replace(server, proc=proc, port=port, env=env)
+
+
+@contextlib.contextmanager
+def _serving(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """`vangnet serve` with ``env`` on a free port, until it answers; stopped with SIGTERM."""
     port = free_port()
     proc = subprocess.Popen(
         [str(VENV_BIN / "vangnet"), "serve", "--port", str(port)],
@@ -118,17 +135,17 @@ def running_server(home: Path, **settings: str) -> Iterator[Server]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    server = Server(proc, port, env, key, matcher, "boss", tmpdir)
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:  # bounded wait for start-up
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{server.base}/status", timeout=2).text == "I-AM-ALIVE":
+                if httpx.get(f"{base}/status", timeout=2).text == "I-AM-ALIVE":
                     break
             assert proc.poll() is None, proc.communicate()[0]
             assert time.monotonic() < deadline, "server did not start"
             time.sleep(0.2)
-        yield server
+        yield proc, port
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

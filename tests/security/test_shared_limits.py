@@ -6,18 +6,16 @@ LOOPBACK ONLY: the server listens on 127.0.0.1."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from security._http_server import Server, running_server
-from vangnet.http.buckets import SHARED_BUCKETS_ENV, Buckets, LocalBuckets, SharedBuckets
+from vangnet.http.buckets import SHARED_BUCKETS_ENV, SharedBuckets
 
 KEY_BURST = 6
 ADDRESS_PER_MINUTE = 4
@@ -68,49 +66,8 @@ def test_the_bucket_file_is_private_and_removed_with_the_server(tmp_path: Path) 
     assert not path.exists()
 
 
-def _spend(path: str, attempts: int, start: Any, out: Any) -> None:
-    buckets = SharedBuckets(path)
-    start.wait(60)
-    limit = {"rate": 0.0001, "burst": 10.0, "now": 1000.0}
-    out.put(sum(buckets.take("key:7", **limit) == 0.0 for _ in range(attempts)))
-    buckets.close()
-
-
-def test_processes_spending_one_bucket_at_once_get_its_burst_once(tmp_path: Path) -> None:
-    shared = SharedBuckets.create(tmp_path)
-    try:
-        ctx = multiprocessing.get_context("spawn")
-        start, out = ctx.Event(), ctx.Queue()
-        procs = [
-            ctx.Process(target=_spend, args=(str(shared.path), 50, start, out)) for _ in range(4)
-        ]
-        for proc in procs:
-            proc.start()
-        start.set()
-        taken = [out.get(timeout=60) for _ in procs]
-        for proc in procs:
-            proc.join(timeout=30)
-        assert sum(taken) == 10, taken
-    finally:
-        shared.remove()
-    assert not shared.path.exists()
-
-
-@pytest.mark.parametrize("kind", ["local", "shared"])
-def test_both_kinds_of_buckets_refill_and_refuse_alike(kind: str, tmp_path: Path) -> None:
-    buckets: Buckets = LocalBuckets() if kind == "local" else SharedBuckets.create(tmp_path)
-    try:
-        limit = {"rate": 2.0, "burst": 3.0}
-        assert [buckets.take("a", **limit, now=10.0) for _ in range(3)] == [0.0] * 3
-        assert buckets.take("a", **limit, now=10.0) == pytest.approx(0.5)  # 1 token at 2/s
-        assert buckets.peek("a", **limit, now=10.25) == pytest.approx(0.25)
-        assert buckets.take("b", **limit, now=10.25) == 0.0  # another client is not touched
-        assert buckets.take("a", **limit, now=10.5) == 0.0  # refilled one
-        assert buckets.peek("a", **limit, now=20.0) == 0.0  # full again, never above burst
-        assert [buckets.take("a", **limit, now=20.0) for _ in range(4)][-1] > 0
-    finally:
-        if isinstance(buckets, SharedBuckets):
-            buckets.remove()
+# The buckets' own semantics (every kind, processes at once, floods) are tested in
+# test_rate_limit_buckets.py.
 
 
 def test_a_file_of_another_shape_is_refused(tmp_path: Path) -> None:

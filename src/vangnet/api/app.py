@@ -126,7 +126,8 @@ def create_app(
     ``buckets``: where request-rate limits keep their token buckets (default: in this
     process; `vangnet serve --workers N` passes the file its workers share)."""
     cfg = settings or get_settings()
-    buckets = buckets if buckets is not None else LocalBuckets()
+    own_buckets = buckets is None
+    buckets = buckets if buckets is not None else rate_buckets(cfg, LocalBuckets())
     configure_media(MediaLimits.from_settings(cfg))  # the process's decode caps
 
     @asynccontextmanager
@@ -186,6 +187,8 @@ def create_app(
         finally:
             if own_engine:
                 eng.dispose()
+            if own_buckets:
+                buckets.close()  # connections to Redis, if any (reopened on the next use)
 
     app = FastAPI(
         title="Vangnet",
@@ -243,5 +246,22 @@ def app_from_environment() -> FastAPI:
     # httpx logs every webhook request line at INFO; a webhook URL may carry a token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     shared = os.environ.get(SHARED_BUCKETS_ENV)  # made by the serving process
-    buckets = SharedBuckets(shared) if shared else None
-    return create_app(cfg, end_feeds_on_signal=True, buckets=buckets)
+    own: Buckets = SharedBuckets(shared) if shared else LocalBuckets()
+    return create_app(cfg, end_feeds_on_signal=True, buckets=rate_buckets(cfg, own))
+
+
+def rate_buckets(cfg: Settings, own: Buckets) -> Buckets:
+    """Where the rate limits keep their buckets: in Redis when ``VANGNET_RATE_LIMIT_REDIS_URL``
+    is set (shared by every server using it; ``own``, the server's own buckets, limit requests
+    while Redis cannot be reached), else ``own``."""
+    if cfg.rate_limit_redis_url is None:
+        return own
+    from vangnet.http.redis_buckets import RedisBuckets
+
+    return RedisBuckets.connect(
+        cfg.rate_limit_redis_url.get_secret_value(),
+        prefix=cfg.rate_limit_redis_prefix,
+        fallback=own,
+        timeout=cfg.rate_limit_redis_timeout_seconds,
+        retry_seconds=cfg.rate_limit_redis_retry_seconds,
+    )

@@ -1,7 +1,8 @@
 """Per-address limits on traffic that carries no valid credentials (the request guard's
 bookkeeping). One instance per worker process; it lives on the event loop. The attempts per
 minute are token buckets (`vangnet.http.buckets`), shared by the worker processes of one
-server; the bodies being read at once are counted per worker (each worker's own capacity)."""
+server (and by several servers through Redis, `vangnet.http.redis_buckets`); the bodies being
+read at once are counted per worker (each worker's own capacity)."""
 
 from __future__ import annotations
 

@@ -41,6 +41,7 @@ from vangnet.errors import (
     VangnetError,
 )
 from vangnet.evidence.reading import list_evidence
+from vangnet.http.buckets import Buckets, LocalBuckets, SharedBuckets
 from vangnet.http.deps import (
     MAX_ID,
     AfterId,
@@ -54,6 +55,7 @@ from vangnet.http.deps import (
     writer_session,
 )
 from vangnet.http.feed import CLOSED, EventHub, FeedItem, Subscriber
+from vangnet.http.redis_buckets import RedisBuckets
 from vangnet.jsonlimits import depth
 from vangnet.live import alerts as alert_service
 from vangnet.live.runtime import StreamRuntime
@@ -667,4 +669,48 @@ def metrics(svc: Svc, session: Db, _: Watch) -> str:
     )
     for status in ("pending", "delivered", "dead"):
         lines.append(f"{outbox}{{status={_label(status)}}} {counts.get(status, 0)}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _rate_limit_metrics(svc.rates.buckets)) + "\n"
+
+
+def _rate_limit_metrics(buckets: Buckets) -> list[str]:
+    """Where this process's rate limits are kept, and (Redis) how often it had to do without."""
+    own = buckets.fallback if isinstance(buckets, RedisBuckets) else buckets
+    backend = "redis" if isinstance(buckets, RedisBuckets) else _BACKENDS.get(type(own), "other")
+    name = "vangnet_rate_limit_backend"
+    lines = [
+        f"# HELP {name} 1 for where the rate limits keep their token buckets.",
+        f"# TYPE {name} gauge",
+        f"{name}{{backend={_label(backend)}}} 1",
+    ]
+    crowded = "vangnet_rate_limit_crowded_total"
+    lines += [
+        f"# HELP {crowded} New clients refused because every bucket near theirs was in use "
+        "(this process's or this server's buckets).",
+        f"# TYPE {crowded} counter",
+        f"{crowded} {own.crowded if isinstance(own, LocalBuckets | SharedBuckets) else 0}",
+    ]
+    if isinstance(buckets, RedisBuckets):
+        for metric, text, value in (
+            (
+                "vangnet_rate_limit_redis_fallbacks_total",
+                "Rate-limit checks (one or two a request) this process answered with its own "
+                "buckets because Redis failed or was in a back-off.",
+                buckets.fallbacks,
+            ),
+            (
+                "vangnet_rate_limit_redis_errors_total",
+                "Calls to Redis that failed or timed out (each starts a back-off).",
+                buckets.errors,
+            ),
+        ):
+            lines += [f"# HELP {metric} {text}", f"# TYPE {metric} counter", f"{metric} {value}"]
+        up = "vangnet_rate_limit_redis_available"
+        lines += [
+            f"# HELP {up} 0 while this process does without Redis (back-off after a failure).",
+            f"# TYPE {up} gauge",
+            f"{up} {int(buckets.available)}",
+        ]
+    return lines
+
+
+_BACKENDS: dict[type, str] = {LocalBuckets: "local", SharedBuckets: "shared"}

@@ -1,5 +1,6 @@
 """Per-API-key request rates: a token bucket per key, per server (`vangnet.http.buckets`:
-shared by the worker processes of ``vangnet serve --workers N``).
+shared by the worker processes of ``vangnet serve --workers N``), or shared by several servers
+through Redis (`vangnet.http.redis_buckets`).
 
 A key may make ``burst`` requests at once and ``rate`` per second on average; beyond that it
 is answered 429 ``rate_limited`` with ``Retry-After`` (seconds until a request fits again).
