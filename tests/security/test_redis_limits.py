@@ -291,3 +291,21 @@ def test_a_url_that_is_not_redis_is_refused_and_a_password_is_never_shown() -> N
     rows = {row["name"]: row for row in json.loads(shown.stdout)["settings"]}
     assert rows["rate_limit_redis_url"]["value"] == "**********"
     assert "s3cret-password" not in shown.stdout + shown.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret-password@127.0.0.1:notaport/0",  # a port that is not a number
+        "redis://:s3cret-password@127.0.0.1:6379/0?db=abc",  # an option Redis cannot read
+    ],
+)
+def test_a_redis_url_redis_cannot_read_is_refused_before_serving(url: str) -> None:
+    """A redis:// URL that passes the scheme check but that redis-py cannot parse must be
+    refused like any bad setting (exit 6, the setting named, no password shown), not crash
+    every worker of `vangnet serve` into a loop of tracebacks (exit 1)."""
+    refused = _vangnet(url, "serve", "--port", str(free_port()))
+    assert refused.returncode == ExitCode.INVALID_DATA, refused.stderr[-2000:]
+    assert "VANGNET_RATE_LIMIT_REDIS_URL" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "s3cret-password" not in refused.stdout + refused.stderr
