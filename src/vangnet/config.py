@@ -585,6 +585,14 @@ class Settings(BaseSettings):
         scheme = value.get_secret_value().strip().partition("://")[0].lower()
         if scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        from redis.connection import parse_url  # the parser the server will use
+
+        try:
+            parse_url(value.get_secret_value().strip())
+        except ValueError:  # its message may quote a part of the URL: a mistyped password
+            raise ValueError(
+                "not a URL Redis can read (check its host, port, database number and options)"
+            ) from None
         return SecretStr(value.get_secret_value().strip())
 
     # --- investigate ---

@@ -298,6 +298,7 @@ def test_a_url_that_is_not_redis_is_refused_and_a_password_is_never_shown() -> N
     [
         "redis://:s3cret-password@127.0.0.1:notaport/0",  # a port that is not a number
         "redis://:s3cret-password@127.0.0.1:6379/0?db=abc",  # an option Redis cannot read
+        "redis://:s3cret/password@127.0.0.1:6379/0",  # a "/" in the password: "s3cret" is the port
     ],
 )
 def test_a_redis_url_redis_cannot_read_is_refused_before_serving(url: str) -> None:
@@ -308,4 +309,4 @@ def test_a_redis_url_redis_cannot_read_is_refused_before_serving(url: str) -> No
     assert refused.returncode == ExitCode.INVALID_DATA, refused.stderr[-2000:]
     assert "VANGNET_RATE_LIMIT_REDIS_URL" in refused.stderr
     assert "Traceback" not in refused.stderr
-    assert "s3cret-password" not in refused.stdout + refused.stderr
+    assert "s3cret" not in refused.stdout + refused.stderr
