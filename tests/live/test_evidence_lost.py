@@ -22,7 +22,7 @@ from vangnet.live.monitor import Monitor
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.sampler import SampleReason
 from vangnet.live.samples import Sample, pushed_frame_sample
-from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal
+from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal, Stream
 
 PHOTOS = "photos/bsds500/train"
 
@@ -163,3 +163,43 @@ def test_frames_a_failing_database_refuses_are_retried_then_counted(
         assert s.scalar(select(func.count()).select_from(EvidenceSignal)) == 0
     vault = settings.vault_dir
     assert not vault.exists() or not [p for p in vault.iterdir() if p.is_file()]
+
+
+def test_frames_lost_after_their_stream_was_forgotten_are_still_counted_on_its_row(
+    db_url: str,
+    db_engine: Engine,
+    shared_data: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream that ended is dropped from the monitor's memory once its row is saved
+    (``keep_finished_seconds``) while its alert's frames may still be waiting for a retry
+    (the vault refuses: no key). When the last try fails, the frames must be counted where
+    the API and ``vangnet streams list`` read them (the stream's row), not only on a
+    runtime nobody saves any more."""
+    settings = Settings(
+        database_url=db_url, vault_key_file=tmp_path / "missing.key", live_evidence_retries=4
+    )
+    photo = sorted((shared_data / PHOTOS).glob("*.jpg"))[0]
+    bank_known(db_engine, photo)
+    events: list[dict[str, Any]] = []
+    monitor = Monitor(
+        db_engine, on_event=events.append, settings=settings, keep_finished_seconds=0.0
+    ).start()
+    caplog.set_level(logging.WARNING, logger="vangnet.live.evidence_keeper")
+    try:
+        stream_id = _push_alert(monitor, photo, settings)
+        assert wait_for(lambda: _alert_id(db_engine) is not None, timeout=15)
+        assert wait_for(lambda: "trying again" in caplog.text, timeout=15), caplog.text
+        monitor.stop_stream(stream_id)
+        # ended, saved, then forgotten, while the frames still wait (0.5 + 1 + 2 + 4 s)
+        assert wait_for(lambda: stream_id not in monitor.runtimes, timeout=15)
+        assert wait_for(
+            lambda: any(e["event"] == "evidence_lost" for e in events), timeout=20
+        ), caplog.text
+    finally:
+        monitor.close(end_streams=True)
+    with Session(db_engine) as s:
+        row = s.get(Stream, stream_id)
+        assert row is not None
+        assert row.evidence_lost == 2
