@@ -194,9 +194,9 @@ def test_frames_lost_after_their_stream_was_forgotten_are_still_counted_on_its_r
         monitor.stop_stream(stream_id)
         # ended, saved, then forgotten, while the frames still wait (0.5 + 1 + 2 + 4 s)
         assert wait_for(lambda: stream_id not in monitor.runtimes, timeout=15)
-        assert wait_for(
-            lambda: any(e["event"] == "evidence_lost" for e in events), timeout=20
-        ), caplog.text
+        assert wait_for(lambda: any(e["event"] == "evidence_lost" for e in events), timeout=20), (
+            caplog.text
+        )
     finally:
         monitor.close(end_streams=True)
     with Session(db_engine) as s:

@@ -110,6 +110,7 @@ class EvidenceKeeper:
                 return
             if job is not None:
                 self._lost(job, "not preserved before the monitor stopped")
+                self._pending(job.runtime, -1)
 
     def keep(
         self, runtime: StreamRuntime, alert_id: int, samples: list[Sample], matched: set[float]
@@ -137,12 +138,18 @@ class EvidenceKeeper:
             if self._closed:
                 reason = "the monitor has stopped"
             else:
+                self._pending(runtime, +1)  # before the evidence thread can finish it
                 try:
                     self._jobs.put_nowait(job)
                     return
                 except queue.Full:
+                    self._pending(runtime, -1)
                     reason = f"evidence queue full ({self._jobs.maxsize} alerts waiting)"
         self._lost(job, reason)
+
+    def _pending(self, runtime: StreamRuntime, change: int) -> None:
+        with self._count_lock:
+            runtime.evidence_pending += change
 
     def _lost(self, job: _Job, reason: str) -> None:
         """Count and announce the frames of ``job`` that were not kept."""
@@ -186,25 +193,31 @@ class EvidenceKeeper:
             job = self._jobs.get()
             if job is None:
                 return
-            for attempt, delay in enumerate((*self.retry_delays, None), start=1):
-                try:
-                    self._preserve(job)
-                    break
-                except Exception as exc:
-                    if delay is None:
-                        log.exception("could not preserve evidence for alert %d", job.alert_id)
-                        self._lost(
-                            job,
-                            f"could not be preserved ({type(exc).__name__}) "
-                            f"after {attempt} attempts",
-                        )
-                        break
-                    log.warning(
-                        "could not preserve evidence for alert %d (attempt %d: %s); "
-                        "trying again in %g s",
-                        job.alert_id,
-                        attempt,
-                        exc,
-                        delay,
+            try:
+                self._attempts(job)
+            finally:
+                self._pending(job.runtime, -1)  # kept, or counted as lost
+
+    def _attempts(self, job: _Job) -> None:
+        """Preserve ``job``, trying again after each failure; count it lost after the last."""
+        for attempt, delay in enumerate((*self.retry_delays, None), start=1):
+            try:
+                self._preserve(job)
+                return
+            except Exception as exc:
+                if delay is None:
+                    log.exception("could not preserve evidence for alert %d", job.alert_id)
+                    self._lost(
+                        job,
+                        f"could not be preserved ({type(exc).__name__}) after {attempt} attempts",
                     )
-                    time.sleep(delay)
+                    return
+                log.warning(
+                    "could not preserve evidence for alert %d (attempt %d: %s); "
+                    "trying again in %g s",
+                    job.alert_id,
+                    attempt,
+                    exc,
+                    delay,
+                )
+                time.sleep(delay)

@@ -461,7 +461,11 @@ class Monitor:
             for runtime in list(self.runtimes.values()):
                 if runtime.state.finished and not runtime.dirty:
                     keep = self.keep_finished_seconds
-                    if keep is not None and now - (runtime.finished_at or now) > keep:
+                    # not while the evidence thread holds frames of its alerts: a loss is
+                    # counted on the runtime (pending is read before dirty, which the
+                    # keeper sets first), and only a remembered runtime is saved
+                    held = runtime.evidence_pending > 0 or runtime.dirty
+                    if keep is not None and now - (runtime.finished_at or now) > keep and not held:
                         with self._lock:  # forget it: the database holds its final record
                             self.runtimes.pop(runtime.id, None)
                             self.sessions.pop(runtime.id, None)

@@ -67,6 +67,10 @@ class StreamRuntime:
     #: Frames of this stream's alerts that could not be kept as evidence (the evidence
     #: queue was full, or preserving failed after its retries; event ``evidence_lost``).
     evidence_lost: int = 0
+    #: Alerts of this stream whose frames the evidence thread still holds (queued, or waiting
+    #: for a retry): the monitor keeps the stream in memory until they are done, so frames
+    #: lost then are still saved on its row.
+    evidence_pending: int = 0
 
     def status(self) -> dict[str, Any]:
         now = time.time()
