@@ -310,3 +310,70 @@ def test_a_redis_url_redis_cannot_read_is_refused_before_serving(url: str) -> No
     assert "VANGNET_RATE_LIMIT_REDIS_URL" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert "s3cret" not in refused.stdout + refused.stderr
+
+
+class SlowRelay(Relay):
+    """The relay to the test Redis, each answer held back ``delay`` seconds (a Redis that is
+    slow but within the timeout)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        super().__init__()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client = listener.accept()[0]
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", 6379), timeout=5)
+            with self._lock:
+                self._pairs += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=self._slow, args=(upstream, client), daemon=True).start()
+
+    def _slow(self, source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                time.sleep(self.delay)
+                sink.sendall(data)
+
+
+def test_a_slow_redis_does_not_hold_up_the_other_requests_of_a_worker(
+    make_client: AppFactory, db_url: str
+) -> None:
+    """Redis answering in 0.4 s (within a 2 s timeout) may slow the requests whose key it
+    counts, but not every other request of the same worker: the bucket update must not run
+    on the event loop. Here one key's request waits on Redis while a request that needs no
+    rate limit (HMA's public status) is made: it must not wait for Redis too."""
+    delay = 0.4
+    relay = SlowRelay(delay)
+    prefix = unique_prefix()
+    app = make_client(
+        key_rate_per_second=100,
+        key_rate_burst=100,
+        rate_limit_redis_url=f"redis://127.0.0.1:{relay.port}/0",
+        rate_limit_redis_prefix=prefix,
+        rate_limit_redis_timeout_seconds=2.0,
+    )
+    try:
+        key = make_key(db_url, "matcher", "slow")
+        assert app.get("/v1/banks", headers={"X-API-Key": key}).status_code == 200  # warm
+        assert app.get("/status").status_code == 200
+        slow: list[int] = []
+        thread = threading.Thread(
+            target=lambda: slow.append(
+                app.get("/v1/banks", headers={"X-API-Key": key}).status_code
+            )
+        )
+        thread.start()
+        time.sleep(delay / 4)  # the keyed request is waiting on Redis now
+        started = time.monotonic()
+        assert app.get("/status").status_code == 200
+        waited = time.monotonic() - started
+        thread.join(10)
+        assert slow == [200]
+        assert waited < delay / 2, f"a request needing no Redis waited {waited:.2f} s"
+    finally:
+        relay.cut()
+        clean(RedisBuckets.connect(REDIS_URL, prefix=prefix, fallback=LocalBuckets()))
