@@ -339,13 +339,15 @@ class SlowRelay(Relay):
                 sink.sendall(data)
 
 
+@pytest.mark.parametrize("valid", [True, False], ids=["key", "wrong-key"])
 def test_a_slow_redis_does_not_hold_up_the_other_requests_of_a_worker(
-    make_client: AppFactory, db_url: str
+    make_client: AppFactory, db_url: str, valid: bool
 ) -> None:
     """Redis answering in 0.4 s (within a 2 s timeout) may slow the requests whose key it
     counts, but not every other request of the same worker: the bucket update must not run
     on the event loop. Here one key's request waits on Redis while a request that needs no
-    rate limit (HMA's public status) is made: it must not wait for Redis too."""
+    rate limit (HMA's public status) is made: it must not wait for Redis too. The same for
+    a wrong key (its address's bucket of refused attempts)."""
     delay = 0.4
     relay = SlowRelay(delay)
     prefix = unique_prefix()
@@ -360,10 +362,11 @@ def test_a_slow_redis_does_not_hold_up_the_other_requests_of_a_worker(
         key = make_key(db_url, "matcher", "slow")
         assert app.get("/v1/banks", headers={"X-API-Key": key}).status_code == 200  # warm
         assert app.get("/status").status_code == 200
+        sent = key if valid else "vn_wrong_" + "0" * 40
         slow: list[int] = []
         thread = threading.Thread(
             target=lambda: slow.append(
-                app.get("/v1/banks", headers={"X-API-Key": key}).status_code
+                app.get("/v1/banks", headers={"X-API-Key": sent}).status_code
             )
         )
         thread.start()
@@ -372,7 +375,7 @@ def test_a_slow_redis_does_not_hold_up_the_other_requests_of_a_worker(
         assert app.get("/status").status_code == 200
         waited = time.monotonic() - started
         thread.join(10)
-        assert slow == [200]
+        assert slow == [200 if valid else 401]
         assert waited < delay / 2, f"a request needing no Redis waited {waited:.2f} s"
     finally:
         relay.cut()
