@@ -245,10 +245,10 @@ class HttpGuard:
 
         refusal = await self._credentials(scope, route, method, path, headers)
         if refusal is not None:
-            if self.limits.over_rate(address):
+            if await self.limits.over_rate_soon(address):
                 await refuse(429, "too_many_requests", "too many refused requests", retry)
                 return
-            self.limits.attempt(address)
+            await self.limits.attempt_soon(address)
             await refuse(*refusal)
             return
 
@@ -259,10 +259,10 @@ class HttpGuard:
 
         unauthenticated_body = route.kind is RouteClass.SIGN_IN and method in BODY_METHODS
         if unauthenticated_body:
-            if self.limits.over_rate(address):
+            if await self.limits.over_rate_soon(address):
                 await refuse(429, "too_many_requests", "too many sign-in attempts", retry)
                 return
-            self.limits.attempt(address)
+            await self.limits.attempt_soon(address)
             if not self.limits.enter(address):
                 await refuse(429, "too_many_requests", "too many open requests", retry)
                 return
@@ -284,7 +284,7 @@ class HttpGuard:
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
-                self.limits.attempt(address)
+                await self.limits.attempt_soon(address)
             await send(message)
 
         await self.app(scope, receive, watch)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from fastapi.concurrency import run_in_threadpool
+
 from vangnet.http.buckets import Buckets, LocalBuckets
+from vangnet.http.redis_buckets import RedisBuckets
 
 WINDOW_SECONDS = 60.0
 MAX_ADDRESSES = 100_000  # bookkeeping never grows without bound (a flood of spoofed sources)
@@ -53,6 +56,20 @@ class AddressLimits:
     def attempt(self, address: str) -> None:
         """One more unauthenticated attempt by ``address``."""
         self._buckets.take(f"addr:{address}", **self._bucket(address))
+
+    async def over_rate_soon(self, address: str) -> bool:
+        """`over_rate` from the event loop: in a thread when the buckets are in Redis (a
+        slow Redis must not hold up every other request of the worker)."""
+        if isinstance(self._buckets, RedisBuckets):
+            return await run_in_threadpool(self.over_rate, address)
+        return self.over_rate(address)
+
+    async def attempt_soon(self, address: str) -> None:
+        """`attempt` from the event loop (see `over_rate_soon`)."""
+        if isinstance(self._buckets, RedisBuckets):
+            await run_in_threadpool(self.attempt, address)
+        else:
+            self.attempt(address)
 
     def enter(self, address: str) -> bool:
         """Start reading a body without credentials; False (and counted) when at the limit."""

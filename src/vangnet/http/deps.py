@@ -188,7 +188,10 @@ async def caller(request: Request, svc: Annotated[Services, Depends(services)]) 
         key = await run_in_threadpool(svc.keys.verify, secret)
     if key is None:
         raise AuthError("the API key is not valid or has been revoked")
-    svc.rates.take(key.id)  # RateLimitedError (429) beyond the key's rate
+    if svc.rates.remote:  # Redis: never wait for it on the event loop
+        await run_in_threadpool(svc.rates.take, key.id)
+    else:
+        svc.rates.take(key.id)  # RateLimitedError (429) beyond the key's rate
     return Caller(key=key)
 
 

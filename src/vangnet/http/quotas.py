@@ -15,6 +15,7 @@ import time
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.http.buckets import Buckets, LocalBuckets
+from vangnet.http.redis_buckets import RedisBuckets
 
 
 class RateLimitedError(VangnetError):
@@ -47,6 +48,12 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         return self.rate > 0
+
+    @property
+    def remote(self) -> bool:
+        """True when `take` waits on the network (Redis): callers on an event loop run it in
+        a thread, so a slow Redis slows the requests it counts, not every other one."""
+        return self.enabled and isinstance(self.buckets, RedisBuckets)
 
     def take(self, key_id: int, *, now: float | None = None) -> None:
         """Spend one request of ``key_id``; `RateLimitedError` when it has none left."""
