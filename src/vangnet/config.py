@@ -585,10 +585,10 @@ class Settings(BaseSettings):
         scheme = value.get_secret_value().strip().partition("://")[0].lower()
         if scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
-        from redis.connection import parse_url  # the parser the server will use
+        import redis  # its own parser, as the server will use it (no connection is made)
 
         try:
-            parse_url(value.get_secret_value().strip())
+            redis.Redis.from_url(value.get_secret_value().strip())
         except ValueError:  # its message may quote a part of the URL: a mistyped password
             raise ValueError(
                 "not a URL Redis can read (check its host, port, database number and options)"
