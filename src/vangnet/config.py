@@ -384,13 +384,15 @@ class Settings(BaseSettings):
         default=16,
         ge=1,
         description="Requests without valid credentials whose body is being read (the sign-in "
-        "form) at the same time, per client address; more get 429.",
+        "form) at the same time, per client address (an IPv6 address counts for its /64); "
+        "more get 429.",
     )
     http_unauth_per_minute: int = Field(
         default=120,
         ge=1,
         description="Sign-in attempts and requests refused for a missing or wrong key, per "
-        "client address and minute (that many at once, refilled over the minute; per server, "
+        "client address (an IPv6 address counts for its /64) and minute (that many at once, "
+        "refilled over the minute; per server, "
         "shared by its worker processes); beyond it, such requests get 429 (keyed and "
         "signed-in traffic is not limited by it).",
     )

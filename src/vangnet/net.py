@@ -65,3 +65,19 @@ def display_url(url: str | None) -> str | None:
         app, sep, key = path.lstrip("/").partition("/")
         path = f"/{app}/***" if sep and key else path
     return urlunsplit((parts.scheme, host, path, "", ""))
+
+
+def limited_as(address: str) -> str:
+    """The client an address is limited as: an IPv6 address stands for its /64 (the block
+    one host or subscriber is given, any address of which it may send from); an IPv4
+    address, an IPv4-mapped IPv6 one, or anything not an address (a test client's name, a
+    Unix socket) as itself."""
+    try:
+        parsed = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)

@@ -49,7 +49,7 @@ from vangnet.config import Settings
 from vangnet.errors import VangnetError
 from vangnet.http.buckets import Buckets
 from vangnet.http.deps import REQUIRED, Services, api_secret, not_allowed
-from vangnet.net import is_loopback
+from vangnet.net import is_loopback, limited_as
 from vangnet.store.db import writer
 from vangnet.web import sessions
 
@@ -203,7 +203,7 @@ class HttpGuard:
         method: str = scope.get("method", "GET")
         headers = Headers(scope=scope)
         client = scope.get("client")
-        address = str(client[0]) if client else "unknown"
+        address = limited_as(str(client[0])) if client else "unknown"  # IPv6: its /64
 
         async def refuse(status: int, code: str, message: str, *extra: tuple[bytes, bytes]) -> None:
             self.refusals.count(code)
@@ -280,7 +280,7 @@ class HttpGuard:
     async def _counting(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass through; a 401 from a route (a GET with a wrong key) counts as an attempt."""
         client = scope.get("client")
-        address = str(client[0]) if client else "unknown"
+        address = limited_as(str(client[0])) if client else "unknown"  # IPv6: its /64
 
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start" and message["status"] == 401:
