@@ -192,6 +192,18 @@ def perception_methods(with_peers: bool) -> tuple[list[Method], dict[str, str]]:
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
 
 
+def nearest_of(rows: Sequence[Vector | None], bank: Vector, metric: str) -> tuple[Vector, Vector]:
+    """`nearest` of the rows a method could hash; the others: no bank photo (-1), infinity."""
+    best_i = np.full(len(rows), -1, dtype=np.int64)
+    best_d = np.full(len(rows), np.inf, dtype=np.float64)
+    have = [k for k, r in enumerate(rows) if r is not None]
+    hashed = [r for r in rows if r is not None]
+    if hashed:
+        i, d = nearest(np.stack(hashed), bank, metric)
+        best_i[have], best_d[have] = i, d
+    return best_i, best_d
+
+
 def nearest(queries: Vector, bank: Vector, metric: str) -> tuple[Vector, Vector]:
     """For each query row: the index of its nearest bank row and the distance to it."""
     best_i = np.empty(len(queries), dtype=np.int64)
@@ -359,12 +371,31 @@ def score(
 class Hashed:
     """Per method: nearest-bank inputs of every picture, in order."""
 
-    vectors: dict[str, list[Vector]] = field(default_factory=dict)
+    vectors: dict[str, list[Vector | None]] = field(default_factory=dict)
     matcher: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
-    def add(self, img: Image.Image, methods: Sequence[Method], setup: MatcherSetup | None) -> None:
+    unhashed: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(
+        self,
+        img: Image.Image,
+        methods: Sequence[Method],
+        setup: MatcherSetup | None,
+        shapes: dict[str, tuple[int, ...]],
+        label: str,
+    ) -> None:
+        """Hash ``img`` with every method; a picture a method cannot hash (an error, or no
+        vector of the bank's shape) is kept as unmatched and listed in `unhashed`."""
         for m in methods:
-            self.vectors.setdefault(m.name, []).append(m.vector(img))
+            try:
+                vec: Vector | None = m.vector(img)
+                if vec is None or vec.shape != shapes[m.name]:
+                    got = None if vec is None else vec.shape
+                    raise ValueError(f"vector of shape {got}, not {shapes[m.name]}")
+            except Exception as exc:
+                vec = None
+                self.unhashed.setdefault(m.name, []).append(f"{label}: {exc}"[:200])
+            self.vectors.setdefault(m.name, []).append(vec)
         if setup is not None:
             for name, got in setup.lookup(file_bytes(img)).items():
                 self.matcher.setdefault(name, []).append(got)
@@ -418,6 +449,7 @@ def run_matching(
     _progress(f"bank of {len(bank_paths)} photos", 0)
     bank_imgs = [load(p) for p in bank_paths]
     bank_vectors = {m.name: np.stack([m.vector(img) for img in bank_imgs]) for m in methods}
+    shapes = {name: tuple(v.shape[1:]) for name, v in bank_vectors.items()}
     setup: MatcherSetup | None
     try:
         setup = MatcherSetup.build([file_bytes(img) for img in bank_imgs])
@@ -431,7 +463,7 @@ def run_matching(
     for i, img in enumerate(bank_imgs):
         for name in TRANSFORMS:
             pic = apply(name, img, seed=f"query:{i}", others=others)
-            queries.add(pic, methods, setup)
+            queries.add(pic, methods, setup, shapes, f"query {i} {name}")
             q_truth.append(i)
             q_transform.append(name)
         if (i + 1) % 25 == 0:
@@ -442,10 +474,11 @@ def run_matching(
     kinds: dict[str, int] = {}
     count = 0
     for k, (label, img) in enumerate(distractor_sources(d_photos, videos, fps)):
-        distractors.add(img, methods, setup)
+        distractors.add(img, methods, setup, shapes, label)
         count += 1
         for name in TRANSFORMS:
-            distractors.add(apply(name, img, seed=f"distractor:{k}", others=others), methods, setup)
+            pic = apply(name, img, seed=f"distractor:{k}", others=others)
+            distractors.add(pic, methods, setup, shapes, f"{label} {name}")
             count += 1
         kind = "video frame" if "#" in label else "photo"
         kinds[kind] = kinds.get(kind, 0) + 1
@@ -455,10 +488,13 @@ def run_matching(
     truth = np.asarray(q_truth)
     results: dict[str, Any] = {}
     for m in methods:
-        qn, qd = nearest(np.stack(queries.vectors[m.name]), bank_vectors[m.name], m.metric)
-        _, dd = nearest(np.stack(distractors.vectors[m.name]), bank_vectors[m.name], m.metric)
+        qn, qd = nearest_of(queries.vectors[m.name], bank_vectors[m.name], m.metric)
+        _, dd = nearest_of(distractors.vectors[m.name], bank_vectors[m.name], m.metric)
+        failed = queries.unhashed.get(m.name, []) + distractors.unhashed.get(m.name, [])
         results[m.name] = {
             "metric": m.metric,
+            "unhashed": len(failed),
+            "unhashed_examples": failed[:10],
             **score(qn, qd, truth, q_transform, dd, bits=m.name in BIT_METHODS),
         }
     for name in MatcherSetup.BANKS:
