@@ -457,59 +457,65 @@ def run_matching(
     except Exception as exc:  # reported in the rows; the other methods still run
         setup, matcher_status = None, f"error: {type(exc).__name__}: {exc}"
 
-    queries = Hashed()
-    q_truth: list[int] = []
-    q_transform: list[str] = []
-    for i, img in enumerate(bank_imgs):
-        for name in TRANSFORMS:
-            pic = apply(name, img, seed=f"query:{i}", others=others)
-            queries.add(pic, methods, setup, shapes, f"query {i} {name}")
-            q_truth.append(i)
-            q_transform.append(name)
-        if (i + 1) % 25 == 0:
-            _progress("queries of bank photos", i + 1, len(bank_imgs))
-    del bank_imgs
+    try:  # the temporary database goes with an error too
+        queries = Hashed()
+        q_truth: list[int] = []
+        q_transform: list[str] = []
+        for i, img in enumerate(bank_imgs):
+            for name in TRANSFORMS:
+                pic = apply(name, img, seed=f"query:{i}", others=others)
+                queries.add(pic, methods, setup, shapes, f"query {i} {name}")
+                q_truth.append(i)
+                q_transform.append(name)
+            if (i + 1) % 25 == 0:
+                _progress("queries of bank photos", i + 1, len(bank_imgs))
+        del bank_imgs
 
-    distractors = Hashed()
-    kinds: dict[str, int] = {}
-    count = 0
-    for k, (label, img) in enumerate(distractor_sources(d_photos, videos, fps)):
-        distractors.add(img, methods, setup, shapes, label)
-        count += 1
-        for name in TRANSFORMS:
-            pic = apply(name, img, seed=f"distractor:{k}", others=others)
-            distractors.add(pic, methods, setup, shapes, f"{label} {name}")
+        distractors = Hashed()
+        kinds: dict[str, int] = {}
+        count = 0
+        for k, (label, img) in enumerate(distractor_sources(d_photos, videos, fps)):
+            distractors.add(img, methods, setup, shapes, label)
             count += 1
-        kind = "video frame" if "#" in label else "photo"
-        kinds[kind] = kinds.get(kind, 0) + 1
-        if (k + 1) % 50 == 0:
-            _progress("distractor sources", k + 1)
+            for name in TRANSFORMS:
+                pic = apply(name, img, seed=f"distractor:{k}", others=others)
+                distractors.add(pic, methods, setup, shapes, f"{label} {name}")
+                count += 1
+            kind = "video frame" if "#" in label else "photo"
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if (k + 1) % 50 == 0:
+                _progress("distractor sources", k + 1)
 
-    truth = np.asarray(q_truth)
-    results: dict[str, Any] = {}
-    for m in methods:
-        qn, qd = nearest_of(queries.vectors[m.name], bank_vectors[m.name], m.metric)
-        _, dd = nearest_of(distractors.vectors[m.name], bank_vectors[m.name], m.metric)
-        failed = queries.unhashed.get(m.name, []) + distractors.unhashed.get(m.name, [])
-        results[m.name] = {
-            "metric": m.metric,
-            "unhashed": len(failed),
-            "unhashed_examples": failed[:10],
-            **score(qn, qd, truth, q_transform, dd, bits=m.name in BIT_METHODS),
-        }
-    for name in MatcherSetup.BANKS:
-        if setup is None:
-            results[name] = {"status": matcher_status}
-            continue
-        qn = np.asarray([p for p, _ in queries.matcher[name]])
-        qd = np.asarray([d for _, d in queries.matcher[name]])
-        dd = np.asarray([d for _, d in distractors.matcher[name]])
-        results[name] = {
-            "metric": f"hamming (PDQ bits; searched up to {SEARCH_RADIUS})",
-            **score(qn, qd, truth, q_transform, dd, bits=True),
-        }
-    for name, status in skipped.items():
-        results[name] = {"status": status}
+        truth = np.asarray(q_truth)
+        results: dict[str, Any] = {}
+        for m in methods:
+            qn, qd = nearest_of(queries.vectors[m.name], bank_vectors[m.name], m.metric)
+            _, dd = nearest_of(distractors.vectors[m.name], bank_vectors[m.name], m.metric)
+            failed = queries.unhashed.get(m.name, []) + distractors.unhashed.get(m.name, [])
+            results[m.name] = {
+                "metric": m.metric,
+                "unhashed": len(failed),
+                "unhashed_examples": failed[:10],
+                **score(qn, qd, truth, q_transform, dd, bits=m.name in BIT_METHODS),
+            }
+        for name in MatcherSetup.BANKS:
+            if setup is None:
+                results[name] = {"status": matcher_status}
+                continue
+            qn = np.asarray([p for p, _ in queries.matcher[name]])
+            qd = np.asarray([d for _, d in queries.matcher[name]])
+            dd = np.asarray([d for _, d in distractors.matcher[name]])
+            results[name] = {
+                "metric": f"hamming (PDQ bits; searched up to {SEARCH_RADIUS})",
+                **score(qn, qd, truth, q_transform, dd, bits=True),
+            }
+        for name, status in skipped.items():
+            results[name] = {"status": status}
+    except BaseException:
+        if setup is not None:
+            setup.close()
+        raise
+
     data = {
         "seed": SEED,
         "bank_photos": len(bank_paths),
