@@ -288,3 +288,101 @@ def test_live_capacity_real_camera_clip_alerts(tmp_path: Path, shared_data: Path
     assert result["alerts_expected"] == 1, result
     assert result["stream_alerts"] == [1] and result["missed_alerts"] == 0, result
     assert result["dropped"] == 0 and result["live"] == 1
+
+
+def test_benchmark_robustness_quick(tmp_path: Path, shared_data: Path) -> None:
+    """The robustness benchmark at its quick size, Vangnet only (~40-60 s): every transform
+    scored for plain PDQ and the ``vangnet match`` path (with and without ``--dihedral``) at
+    one operating point per method that keeps 99.9 % precision, and the cost rows."""
+    from benchmarks.bench_robustness import QUICK_BANK_SIZE, TABLE_COLUMNS, table_rows
+    from benchmarks.transforms import TRANSFORMS
+
+    code = bench_run.main(
+        ["--only", "robustness", "--quick", "--no-peers", "--quiet", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "robustness.json").read_text())
+    data = result["data"]
+    assert data["bank_photos"] == QUICK_BANK_SIZE
+    assert data["queries"] == QUICK_BANK_SIZE * len(TRANSFORMS)
+    assert data["distractors"] >= 300
+    assert data["distractor_sources"]["photo"] >= 10
+    assert data["distractor_sources"]["video frame"] >= 1
+    methods = result["methods"]
+    for name in ("pdq", "vangnet match", "vangnet match --dihedral"):
+        m = methods[name]
+        assert m["status"] == "ok", (name, m["status"])
+        assert list(m["recall"]) == list(TRANSFORMS)
+        for easy in ("jpeg_q30", "grey", "blur"):
+            assert m["recall"][easy] >= 0.9, (name, easy, m["recall"][easy])
+        assert m["threshold"] is not None
+        true_positives = sum(m["recall"].values()) * QUICK_BANK_SIZE
+        assert true_positives / (true_positives + m["false_positives"]) >= 0.999
+        assert set(m["at_31"]["recall"]) == set(TRANSFORMS)
+    # Today: a mirrored copy matches only in a --dihedral bank; composites not at all.
+    assert methods["vangnet match"]["at_31"]["recall"]["mirror"] == 0.0
+    assert methods["vangnet match --dihedral"]["at_31"]["recall"]["mirror"] >= 0.9
+    for name in ("PHash", "PDQHash"):
+        assert methods[f"perception {name}"]["status"].startswith("skipped")
+    for name in ("pdq", "vangnet match", "vangnet match --dihedral"):
+        row = result["cost_ms"][name]
+        assert set(row) == {"12 MP phone photo", "12 MP upscaled photo", "720p live sample"}
+        assert all(v > 0 for v in row.values())
+    assert all(len(r) == len(TABLE_COLUMNS) for r in table_rows(result))
+    summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
+    assert summary["robustness"]["pdq"]["target_met"] is False  # crops and composites fail
+
+
+def test_robustness_operating_point() -> None:
+    """One threshold per method: the most true positives at the target precision, a wrong
+    nearest photo and a distractor within it both counting as false positives."""
+    import numpy as np
+    from benchmarks.bench_robustness import at_threshold, operating_point
+
+    q_dist = np.array([1.0, 2.0, 3.0, 10.0, np.inf])
+    q_right = np.array([True, True, False, True, False])
+    d_dist = np.array([5.0, 20.0])
+    assert operating_point(q_dist, q_right, d_dist, precision=0.999) == {
+        "threshold": 2.0,
+        "true_positives": 2,
+        "false_positives": 0,
+    }
+    assert operating_point(q_dist, q_right, d_dist, precision=0.5)["threshold"] == 10.0
+    assert operating_point(q_dist, ~q_right, d_dist, precision=0.999)["threshold"] is None
+    names = ["grey", "grey", "mirror", "mirror", "mirror"]
+    got = at_threshold(5.0, q_dist, q_right, names, d_dist)
+    assert got["recall"] == {"grey": 1.0, "mirror": 0.0}
+    assert (got["fp_queries"], got["fp_distractors"]) == (1, 1)
+    none = at_threshold(None, q_dist, q_right, names, d_dist)
+    assert none["recall"] == {"grey": 0.0, "mirror": 0.0} and none["false_positives"] == 0
+
+
+def test_robustness_transforms_are_seeded_pure_functions() -> None:
+    """Each transform: RGB in, a new RGB picture out, the same for the same seed; the sizes
+    the names promise; composites need other pictures and vary with the seed."""
+    from benchmarks.transforms import COMPOSITES, TRANSFORMS, apply
+    from PIL import Image
+
+    photo = Image.radial_gradient("L").resize((300, 200)).convert("RGB")
+    before = photo.tobytes()
+    others = [Image.new("RGB", (320, 240), c) for c in ("red", "green", "blue", "white")]
+    for name in TRANSFORMS:
+        first = apply(name, photo, seed=1, others=others)
+        again = apply(name, photo, seed=1, others=others)
+        assert first.mode == "RGB", name
+        assert first.size == again.size and first.tobytes() == again.tobytes(), name
+    assert photo.tobytes() == before  # the input is left alone
+    assert apply("crop_10", photo, seed=1).size == (270, 180)
+    assert apply("crop_25", photo, seed=1).size == (225, 150)
+    assert apply("pad_20", photo, seed=1).size == (360, 240)
+    assert apply("rotate_90", photo, seed=1).size == (200, 300)
+    assert apply("resize_0.4", photo, seed=1).size == (120, 80)
+    assert apply("letterbox_16_9", photo, seed=1).size == (1280, 720)
+    for name in sorted(COMPOSITES):
+        a = apply(name, photo, seed=1, others=others).tobytes()
+        assert any(apply(name, photo, seed=s, others=others).tobytes() != a for s in (2, 3, 4))
+    for name in ("pip", "video_call"):  # a player's wallpaper may be drawn instead
+        with pytest.raises(ValueError, match="other pictures"):
+            apply(name, photo, seed=1)
+    with pytest.raises(ValueError, match="unknown transform"):
+        apply("sepia", photo, seed=1)

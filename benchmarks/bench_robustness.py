@@ -1,0 +1,693 @@
+"""Robustness benchmark (issue 12, point 5): recall at 99.9 % precision per transform.
+
+Data (generated in memory from ``../shared/data``; no picture is written anywhere):
+
+* **bank**: 300 photos (``--quick``: 30) drawn with a fixed seed from the 516 BSDS500 and
+  public-domain photos, held out: no other picture of the run shows them;
+* **queries**: the 15 transforms of `benchmarks.transforms` of each bank photo (composites show
+  distractor photos and video frames beside it, never another bank photo);
+* **distractors**: every other photo of ``../shared/data`` (the rest of BSDS500 and public-domain,
+  the ThreatExchange PDQ test photos) and frames of the 14 sample videos (decoded in memory by
+  Vangnet's own decoder at `VIDEO_FPS`), each as it is and with the same 15 transforms: more
+  than 10,000 pictures (``--quick``: about 600).
+
+Methods, all over the same pictures in the same run:
+
+* ``pdq``: plain PDQ of the whole picture (``vangnet.signals.pdq.hash_image``),
+* ``vangnet match``: the code path of ``vangnet match`` (``hash_bytes(..., dihedral=True)`` of
+  the picture as a lossless BMP, then ``Matcher.lookup_hashes`` over the indexes of a SQLite
+  database holding the bank), against a bank with the default rules (quality floor 50) and
+  ``--dihedral`` off, and against the same photos in a ``--dihedral`` bank. The banks'
+  threshold is the search radius `SEARCH_RADIUS` so that distances up to it are seen; at 31
+  (the default threshold) the answers are exactly those of ``vangnet match`` today,
+* perception's hashers (PHash, PHashU8, DHash, MarrHildreth, ColorMoment, BlockMean, PDQHash)
+  when the bench environment has them; a hasher that is missing says so in its row.
+
+Score: per method, each query's nearest bank picture (its distance; right or wrong photo) and
+each distractor's nearest distance. One threshold per method (not per transform): the one with
+the most true positives whose precision over all queries and distractors is at least 99.9 %
+(a query whose nearest bank picture is another photo, or a distractor within the threshold, is
+a false positive). Reported: recall per transform at it, the threshold, the false positives at
+it, and for the PDQ-based methods also false positives and recall at PDQ's standard 31.
+
+Cost: milliseconds per query for each method on the 12 MP phone photo
+(``exif-rotn-1.jpg``), on a bank photo upscaled to 12 MP (JPEG in memory) and on a 720p live
+sample (an RGB frame already decoded, as the live monitor holds it).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from benchmarks import common, peers
+from benchmarks.transforms import COMPOSITES, TRANSFORMS, apply
+
+SEED = 12
+BANK_SIZE = 300
+QUICK_BANK_SIZE = 20
+QUICK_DISTRACTOR_PHOTOS = 20
+QUICK_VIDEOS = 1
+VIDEO_FPS = 2.5
+QUICK_VIDEO_FPS = 0.5
+TARGET_PRECISION = 0.999
+PDQ_STANDARD = 31
+SEARCH_RADIUS = 96  # the matcher banks' threshold: distances up to this are seen
+FILLER_POOL = 120  # distractor pictures kept in memory to fill composites
+PERCEPTION_HASHERS = (
+    "PHash",
+    "PHashU8",
+    "DHash",
+    "MarrHildreth",
+    "ColorMoment",
+    "BlockMean",
+    "PDQHash",
+)
+BIT_METHODS = ("pdq", "vangnet match", "vangnet match --dihedral", "perception PDQHash")
+
+Vector = npt.NDArray[Any]
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+def photo_pool() -> list[Path]:
+    root = common.DATA_DIR / "photos"
+    return sorted((root / "bsds500").rglob("*.jpg")) + sorted(
+        p for p in (root / "public-domain").iterdir() if p.suffix in (".jpg", ".png")
+    )
+
+
+def threatexchange_photos() -> list[Path]:
+    root = common.DATA_DIR / "threatexchange/pdq/data"
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+
+
+def sample_videos() -> list[Path]:
+    return sorted((common.DATA_DIR / "threatexchange/video/sample-videos").glob("*.mp4"))
+
+
+def split(pool: Sequence[Path], bank_size: int, seed: int = SEED) -> tuple[list[Path], list[Path]]:
+    """A seeded choice of ``bank_size`` photos (the bank) and the rest (distractors)."""
+    order = list(pool)
+    random.Random(seed).shuffle(order)
+    return sorted(order[:bank_size]), sorted(order[bank_size:])
+
+
+def load(path: Path) -> Image.Image:
+    """A photo decoded by Vangnet's decoder (full size, EXIF orientation applied), RGB."""
+    from vangnet.media.image import decode_image
+
+    return decode_image(path.read_bytes(), fast=False)[0].convert("RGB")
+
+
+def video_frames(path: Path, fps: float) -> Iterator[Image.Image]:
+    """Frames of a video sampled at ``fps``, decoded in memory by Vangnet's decoder."""
+    from vangnet.media.video import iter_video_frames
+
+    for frame in iter_video_frames(path.read_bytes(), fps=fps):
+        yield Image.fromarray(frame.rgb)
+
+
+def file_bytes(img: Image.Image) -> bytes:
+    """The picture as a file would hold it, losslessly: an uncompressed BMP (PNG encoding
+    costs more than the matching measured)."""
+    buf = io.BytesIO()
+    img.save(buf, format="BMP")
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Methods
+
+
+class Method:
+    """A hasher whose nearest bank distance is computed over stored vectors."""
+
+    name: str
+    metric: str  # "hamming" (packed bits), "euclidean" or "cosine"
+
+    def vector(self, img: Image.Image) -> Vector:
+        raise NotImplementedError
+
+
+class PdqMethod(Method):
+    name = "pdq"
+    metric = "hamming"
+
+    def __init__(self) -> None:
+        from vangnet.signals.pdq import hash_image
+
+        self._hash = hash_image
+
+    def vector(self, img: Image.Image) -> Vector:
+        return np.frombuffer(bytes.fromhex(self._hash(img)[0]), dtype=np.uint8)
+
+
+class PerceptionMethod(Method):
+    def __init__(self, hasher_name: str) -> None:
+        import perception.hashers as ph
+
+        self.hasher = getattr(ph, hasher_name)()
+        self.name = f"perception {hasher_name}"
+        self.metric = str(self.hasher.distance_metric)
+        if self.metric not in ("hamming", "euclidean", "cosine"):
+            raise ValueError(f"distance metric {self.metric!r} not handled")
+
+    def vector(self, img: Image.Image) -> Vector:
+        vec = np.asarray(self.hasher.compute(np.asarray(img), hash_format="vector"))
+        if self.metric == "hamming":
+            return np.packbits(vec.astype(bool).reshape(-1))
+        return vec.astype(np.float32).reshape(-1)
+
+
+def perception_methods(with_peers: bool) -> tuple[list[Method], dict[str, str]]:
+    """perception's hashers that are installed, and a status for each that is not."""
+    skipped: dict[str, str] = {}
+    methods: list[Method] = []
+    status = "skipped (--no-peers)" if not with_peers else peers.perception_status()
+    for name in PERCEPTION_HASHERS:
+        if status is not None:
+            skipped[f"perception {name}"] = status
+            continue
+        try:
+            methods.append(PerceptionMethod(name))
+        except Exception as exc:
+            skipped[f"perception {name}"] = f"{common.NOT_INSTALLED} ({type(exc).__name__}: {exc})"
+    return methods, skipped
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+def nearest_of(rows: Sequence[Vector | None], bank: Vector, metric: str) -> tuple[Vector, Vector]:
+    """`nearest` of the rows a method could hash; the others: no bank photo (-1), infinity."""
+    best_i = np.full(len(rows), -1, dtype=np.int64)
+    best_d = np.full(len(rows), np.inf, dtype=np.float64)
+    have = [k for k, r in enumerate(rows) if r is not None]
+    hashed = [r for r in rows if r is not None]
+    if hashed:
+        i, d = nearest(np.stack(hashed), bank, metric)
+        best_i[have], best_d[have] = i, d
+    return best_i, best_d
+
+
+def nearest(queries: Vector, bank: Vector, metric: str) -> tuple[Vector, Vector]:
+    """For each query row: the index of its nearest bank row and the distance to it."""
+    best_i = np.empty(len(queries), dtype=np.int64)
+    best_d = np.empty(len(queries), dtype=np.float64)
+    step = 512
+    for start in range(0, len(queries), step):
+        q = queries[start : start + step]
+        if metric == "hamming":
+            d = _POPCOUNT[np.bitwise_xor(q[:, None, :], bank[None, :, :])].sum(axis=2)
+        elif metric == "euclidean":
+            d = np.sqrt(((q[:, None, :] - bank[None, :, :]) ** 2).sum(axis=2))
+        else:
+            qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            bn = bank / np.maximum(np.linalg.norm(bank, axis=1, keepdims=True), 1e-12)
+            d = 1.0 - qn @ bn.T
+        i = np.argmin(d, axis=1)
+        best_i[start : start + step] = i
+        best_d[start : start + step] = d[np.arange(len(q)), i]
+    return best_i, best_d
+
+
+@dataclass
+class MatcherSetup:
+    """A SQLite database with the bank in two banks (dihedral off / on), its indexes and a
+    Matcher: what ``vangnet match`` opens."""
+
+    folder: Path
+    engine: Any
+    matcher: Any
+    content_photo: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    BANKS: ClassVar[dict[str, str]] = {
+        "vangnet match": "ROBUST_PLAIN",
+        "vangnet match --dihedral": "ROBUST_DIHEDRAL",
+    }
+
+    @classmethod
+    def build(cls, bank_pictures: Sequence[bytes]) -> MatcherSetup:
+        from sqlalchemy.orm import Session
+
+        from vangnet.banks.bank import create_bank
+        from vangnet.banks.contents import add_content
+        from vangnet.config import get_settings
+        from vangnet.match.indexes import SignalIndexes
+        from vangnet.match.service import Matcher
+        from vangnet.signals.hashing import hash_bytes, signal_values
+        from vangnet.store.db import make_engine
+        from vangnet.store.migrate import ensure_schema
+
+        settings = get_settings()
+        folder = Path(tempfile.mkdtemp(prefix="vangnet-bench-robustness-"))
+        engine = make_engine(f"sqlite:///{folder / 'bench.db'}", home=folder)
+        ensure_schema(engine)
+        content_photo: dict[tuple[str, int], int] = {}
+        with Session(engine) as s:
+            for method, bank in cls.BANKS.items():
+                create_bank(
+                    s,
+                    name=bank,
+                    thresholds={
+                        "pdq": {"threshold": SEARCH_RADIUS, "dihedral": "dihedral" in method}
+                    },
+                    settings=settings,
+                )
+            for i, data in enumerate(bank_pictures):
+                values = signal_values(hash_bytes(data, settings=settings, path=f"bank-{i}.bmp"))
+                for bank in cls.BANKS.values():
+                    content_photo[(bank, add_content(s, bank=bank, signals=values))] = i
+            s.commit()
+        indexes = SignalIndexes(engine, snapshot_dir=None)
+        indexes.load()
+        return cls(folder, engine, Matcher(indexes, settings=settings), content_photo)
+
+    def lookup(self, data: bytes, name: str = "query.bmp") -> dict[str, tuple[int, float]]:
+        """Per matcher method: (nearest bank photo or -1, its PDQ distance or inf)."""
+        from sqlalchemy.orm import Session
+
+        from vangnet.config import get_settings
+        from vangnet.signals.hashing import hash_bytes
+
+        hashed = hash_bytes(data, settings=get_settings(), path=name, dihedral=True)
+        out: dict[str, tuple[int, float]] = {}
+        with Session(self.engine) as s:
+            for method, bank in self.BANKS.items():
+                found = self.matcher.lookup_hashes(s, hashed, banks=[bank]).matches
+                pdq = [m for m in found if m.signal_type == "pdq"]
+                if not pdq:
+                    out[method] = (-1, float("inf"))
+                    continue
+                best = min(pdq, key=lambda m: (m.distance, m.content_id))
+                out[method] = (self.content_photo[(bank, best.content_id)], float(best.distance))
+        return out
+
+    def close(self) -> None:
+        import shutil
+
+        self.engine.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring
+
+
+def operating_point(
+    q_dist: Vector, q_right: Vector, d_dist: Vector, precision: float = TARGET_PRECISION
+) -> dict[str, Any]:
+    """The threshold (distances <= it are matches) with the most true positives whose precision
+    over all queries and distractors is >= ``precision``; None when none reaches it."""
+    finite = np.concatenate([q_dist[np.isfinite(q_dist)], d_dist[np.isfinite(d_dist)]])
+    best: dict[str, Any] = {"threshold": None, "true_positives": 0, "false_positives": 0}
+    for t in np.unique(finite):
+        tp = int(np.sum((q_dist <= t) & q_right))
+        fp = int(np.sum((q_dist <= t) & ~q_right) + np.sum(d_dist <= t))
+        if tp + fp and tp / (tp + fp) >= precision and tp > best["true_positives"]:
+            best = {"threshold": float(t), "true_positives": tp, "false_positives": fp}
+    return best
+
+
+def at_threshold(
+    t: float | None, q_dist: Vector, q_right: Vector, q_transform: Sequence[str], d_dist: Vector
+) -> dict[str, Any]:
+    """Recall per transform and false positives when distances <= ``t`` match."""
+    names = np.asarray(q_transform)
+    hit = (q_dist <= t) & q_right if t is not None else np.zeros(len(q_dist), dtype=bool)
+    recall = {n: float(hit[names == n].mean()) for n in TRANSFORMS if np.any(names == n)}
+    fp_q = int(np.sum((q_dist <= t) & ~q_right)) if t is not None else 0
+    fp_d = int(np.sum(d_dist <= t)) if t is not None else 0
+    return {
+        "recall": recall,
+        "false_positives": fp_q + fp_d,
+        "fp_queries": fp_q,
+        "fp_distractors": fp_d,
+    }
+
+
+def score(
+    q_near: Vector,
+    q_dist: Vector,
+    q_truth: Vector,
+    q_transform: Sequence[str],
+    d_dist: Vector,
+    bits: bool,
+) -> dict[str, Any]:
+    right = q_near == q_truth
+    point = operating_point(q_dist, right, d_dist)
+    out: dict[str, Any] = {
+        "status": "ok",
+        "threshold": point["threshold"],
+        **at_threshold(point["threshold"], q_dist, right, q_transform, d_dist),
+        "precision_target": TARGET_PRECISION,
+        "distractor_nearest_min": float(np.min(d_dist)) if len(d_dist) else None,
+    }
+    if bits:
+        std = at_threshold(PDQ_STANDARD, q_dist, right, q_transform, d_dist)
+        out["at_31"] = std
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The run
+
+
+@dataclass
+class Hashed:
+    """Per method: nearest-bank inputs of every picture, in order."""
+
+    vectors: dict[str, list[Vector | None]] = field(default_factory=dict)
+    matcher: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    unhashed: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(
+        self,
+        img: Image.Image,
+        methods: Sequence[Method],
+        setup: MatcherSetup | None,
+        shapes: dict[str, tuple[int, ...]],
+        label: str,
+    ) -> None:
+        """Hash ``img`` with every method; a picture a method cannot hash (an error, or no
+        vector of the bank's shape) is kept as unmatched and listed in `unhashed`."""
+        for m in methods:
+            try:
+                vec: Vector | None = m.vector(img)
+                if vec is None or vec.shape != shapes[m.name]:
+                    got = None if vec is None else vec.shape
+                    raise ValueError(f"vector of shape {got}, not {shapes[m.name]}")
+            except Exception as exc:
+                vec = None
+                self.unhashed.setdefault(m.name, []).append(f"{label}: {exc}"[:200])
+            self.vectors.setdefault(m.name, []).append(vec)
+        if setup is not None:
+            for name, got in setup.lookup(file_bytes(img)).items():
+                self.matcher.setdefault(name, []).append(got)
+
+
+def _progress(what: str, done: int, total: int | None = None) -> None:
+    of = f"/{total}" if total else ""
+    print(f"[robustness] {what}: {done}{of}", file=sys.stderr, flush=True)
+
+
+def distractor_sources(
+    photos: Sequence[Path], videos: Sequence[Path], fps: float
+) -> Iterator[tuple[str, Image.Image]]:
+    for path in photos:
+        yield path.name, load(path)
+    for video in videos:
+        for k, frame in enumerate(video_frames(video, fps)):
+            yield f"{video.name}#{k}", frame
+
+
+def fillers(photos: Sequence[Path], videos: Sequence[Path], seed: int = SEED) -> list[Image.Image]:
+    """Distractor pictures (never a bank photo) shown beside the photo in composites."""
+    rng = random.Random(f"fillers:{seed}")
+    chosen = rng.sample(list(photos), min(len(photos), FILLER_POOL * 3 // 4))
+    pool = [load(p) for p in chosen]
+    for video in videos[:4]:
+        frames = list(video_frames(video, 0.25))
+        pool.extend(frames[:: max(1, len(frames) // 3)])
+    return pool
+
+
+def run_matching(
+    *, quick: bool, with_peers: bool, bank_size: int | None = None
+) -> tuple[dict[str, Any], list[Method], MatcherSetup | None, list[Image.Image]]:
+    pool = photo_pool()
+    size = bank_size or (QUICK_BANK_SIZE if quick else BANK_SIZE)
+    bank_paths, rest = split(pool, size)
+    d_photos = list(rest) + threatexchange_photos()
+    videos = sample_videos()
+    fps = VIDEO_FPS
+    if quick:
+        d_photos = d_photos[:: max(1, len(d_photos) // QUICK_DISTRACTOR_PHOTOS)][
+            :QUICK_DISTRACTOR_PHOTOS
+        ]
+        videos = videos[:QUICK_VIDEOS]
+        fps = QUICK_VIDEO_FPS
+    methods: list[Method] = [PdqMethod()]
+    more, skipped = perception_methods(with_peers)
+    methods.extend(more)
+    others = fillers(d_photos, videos)
+    _progress(f"bank of {len(bank_paths)} photos", 0)
+    bank_imgs = [load(p) for p in bank_paths]
+    bank_vectors = {m.name: np.stack([m.vector(img) for img in bank_imgs]) for m in methods}
+    shapes = {name: tuple(v.shape[1:]) for name, v in bank_vectors.items()}
+    setup: MatcherSetup | None
+    try:
+        setup = MatcherSetup.build([file_bytes(img) for img in bank_imgs])
+        matcher_status = None
+    except Exception as exc:  # reported in the rows; the other methods still run
+        setup, matcher_status = None, f"error: {type(exc).__name__}: {exc}"
+
+    try:  # the temporary database goes with an error too
+        queries = Hashed()
+        q_truth: list[int] = []
+        q_transform: list[str] = []
+        for i, img in enumerate(bank_imgs):
+            for name in TRANSFORMS:
+                pic = apply(name, img, seed=f"query:{i}", others=others)
+                queries.add(pic, methods, setup, shapes, f"query {i} {name}")
+                q_truth.append(i)
+                q_transform.append(name)
+            if (i + 1) % 25 == 0:
+                _progress("queries of bank photos", i + 1, len(bank_imgs))
+        del bank_imgs
+
+        distractors = Hashed()
+        kinds: dict[str, int] = {}
+        count = 0
+        for k, (label, img) in enumerate(distractor_sources(d_photos, videos, fps)):
+            distractors.add(img, methods, setup, shapes, label)
+            count += 1
+            for name in TRANSFORMS:
+                pic = apply(name, img, seed=f"distractor:{k}", others=others)
+                distractors.add(pic, methods, setup, shapes, f"{label} {name}")
+                count += 1
+            kind = "video frame" if "#" in label else "photo"
+            kinds[kind] = kinds.get(kind, 0) + 1
+            if (k + 1) % 50 == 0:
+                _progress("distractor sources", k + 1)
+
+        truth = np.asarray(q_truth)
+        results: dict[str, Any] = {}
+        for m in methods:
+            qn, qd = nearest_of(queries.vectors[m.name], bank_vectors[m.name], m.metric)
+            _, dd = nearest_of(distractors.vectors[m.name], bank_vectors[m.name], m.metric)
+            failed = queries.unhashed.get(m.name, []) + distractors.unhashed.get(m.name, [])
+            results[m.name] = {
+                "metric": m.metric,
+                "unhashed": len(failed),
+                "unhashed_examples": failed[:10],
+                **score(qn, qd, truth, q_transform, dd, bits=m.name in BIT_METHODS),
+            }
+        for name in MatcherSetup.BANKS:
+            if setup is None:
+                results[name] = {"status": matcher_status}
+                continue
+            qn = np.asarray([p for p, _ in queries.matcher[name]])
+            qd = np.asarray([d for _, d in queries.matcher[name]])
+            dd = np.asarray([d for _, d in distractors.matcher[name]])
+            results[name] = {
+                "metric": f"hamming (PDQ bits; searched up to {SEARCH_RADIUS})",
+                **score(qn, qd, truth, q_transform, dd, bits=True),
+            }
+        for name, status in skipped.items():
+            results[name] = {"status": status}
+    except BaseException:
+        if setup is not None:
+            setup.close()
+        raise
+
+    data = {
+        "seed": SEED,
+        "bank_photos": len(bank_paths),
+        "transforms": list(TRANSFORMS),
+        "composites": sorted(COMPOSITES),
+        "queries": len(q_truth),
+        "distractors": count,
+        "distractor_sources": kinds,
+        "distractor_transforms": ["original", *TRANSFORMS],
+        "video_fps": fps,
+        "videos": len(videos),
+        "search_radius": SEARCH_RADIUS,
+    }
+    return {"data": data, "methods": results}, methods, setup, others
+
+
+# --------------------------------------------------------------------------------------------
+# Cost
+
+
+def _ms(fn: Callable[[], Any], repeats: int) -> float:
+    fn()  # warm-up
+    return 1000 * min(common.timed_repeats(fn, repeats))
+
+
+def _decode_and_hash(method: Method, data: bytes) -> Vector:
+    from vangnet.media.image import decode_image
+
+    return method.vector(decode_image(data)[0])
+
+
+def cost(
+    methods: Sequence[Method], setup: MatcherSetup | None, sample: Image.Image, quick: bool
+) -> dict[str, dict[str, float | str]]:
+    """Milliseconds per query: 12 MP phone photo, a photo upscaled to 12 MP (JPEG bytes), a 720p
+    live sample (decoded frame)."""
+    from vangnet.signals.pdq import hash_pixels
+
+    phone = common.DATA_DIR / "threatexchange/pdq/data/reg-test-input/exif-rotn/exif-rotn-1.jpg"
+    up = sample.resize((4240, 2832), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    up.save(buf, format="JPEG", quality=90)
+    inputs = {"12 MP phone photo": phone.read_bytes(), "12 MP upscaled photo": buf.getvalue()}
+    frame = np.ascontiguousarray(
+        np.asarray(sample.resize((1280, 720), Image.Resampling.BILINEAR), dtype=np.uint8)
+    )
+    repeats = 2 if quick else 5
+    out: dict[str, dict[str, float | str]] = {}
+    with tempfile.TemporaryDirectory(prefix="vangnet-bench-robustness-") as folder:
+        files = {what: Path(folder) / f"{k}.jpg" for k, what in enumerate(inputs)}
+        for what, path in files.items():  # perception reads files itself (OpenCV)
+            path.write_bytes(inputs[what])
+        for m in methods:
+            row: dict[str, float | str] = {}
+            for what, data in inputs.items():
+                if isinstance(m, PerceptionMethod):
+                    row[what] = _ms(partial(m.hasher.compute, str(files[what])), repeats)
+                else:  # Vangnet's fast path: reduced-size JPEG decode, then PDQ
+                    row[what] = _ms(partial(_decode_and_hash, m, data), repeats)
+            if isinstance(m, PerceptionMethod):
+                live_ms = _ms(partial(m.hasher.compute, frame), repeats * 4)
+            else:
+                live_ms = _ms(lambda: hash_pixels(frame), repeats * 4)
+            row["720p live sample"] = live_ms
+            out[m.name] = row
+    if setup is not None:
+        from sqlalchemy.orm import Session
+
+        from vangnet.config import get_settings
+        from vangnet.signals.hashing import hash_bytes
+
+        settings = get_settings()
+        for name, bank in MatcherSetup.BANKS.items():
+            row = {}
+            for what, data in inputs.items():
+
+                def match(d: bytes = data, b: str = bank) -> None:
+                    hashed = hash_bytes(d, settings=settings, path="q.jpg", dihedral=True)
+                    with Session(setup.engine) as s:
+                        setup.matcher.lookup_hashes(s, hashed, banks=[b])
+
+                row[what] = _ms(match, repeats)
+
+            def live(b: str = bank) -> None:  # the live processor: hash_pixels + lookup_many
+                value, quality = hash_pixels(frame)
+                with Session(setup.engine) as s:
+                    setup.matcher.lookup_many(
+                        s, signal_type="pdq", values=[value], qualities=[quality], banks=[b]
+                    )
+
+            row["720p live sample"] = _ms(live, repeats * 4)
+            out[name] = row
+    return out
+
+
+def run(
+    *, quick: bool = False, with_peers: bool = True, bank_size: int | None = None
+) -> dict[str, Any]:
+    t0 = common.now()
+    payload, methods, setup, others = run_matching(
+        quick=quick, with_peers=with_peers, bank_size=bank_size
+    )
+    payload["matching_s"] = common.now() - t0
+    try:
+        _progress("cost per query", 0)
+        payload["cost_ms"] = cost(methods, setup, others[0], quick)
+    finally:
+        if setup is not None:
+            setup.close()
+    return {"benchmark": "robustness", **payload}
+
+
+# --------------------------------------------------------------------------------------------
+# Table: one row per transform (and figure), one column per method
+
+
+METHOD_ORDER = (
+    "pdq",
+    "vangnet match",
+    "vangnet match --dihedral",
+    *(f"perception {n}" for n in PERCEPTION_HASHERS),
+)
+SHORT = {"vangnet match --dihedral": "match --dihedral", "vangnet match": "vangnet match"}
+TABLE_COLUMNS = [
+    "recall at 99.9 % precision",
+    *(SHORT.get(n, n.replace("perception ", "")) for n in METHOD_ORDER),
+]
+
+
+def _two(value: float | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
+    methods = payload["methods"]
+    cols = [methods.get(n, {"status": "not run"}) for n in METHOD_ORDER]
+
+    def ok(m: dict[str, Any]) -> bool:
+        return m.get("status") == "ok"
+
+    rows: list[list[Any]] = [["status", *("ok" if ok(m) else m.get("status") for m in cols)]]
+    for t in TRANSFORMS:
+        rows.append([t, *(_two(m["recall"].get(t)) if ok(m) else None for m in cols)])
+    rows.append(["threshold", *(m.get("threshold") if ok(m) else None for m in cols)])
+    rows.append(
+        ["false positives at it", *(m.get("false_positives") if ok(m) else None for m in cols)]
+    )
+    rows.append(
+        [
+            "false positives at 31",
+            *(m["at_31"]["false_positives"] if ok(m) and "at_31" in m else None for m in cols),
+        ]
+    )
+    rows.append(
+        [
+            "mean recall at 31",
+            *(
+                _two(float(np.mean(list(m["at_31"]["recall"].values()))))
+                if ok(m) and "at_31" in m
+                else None
+                for m in cols
+            ),
+        ]
+    )
+    costs = payload.get("cost_ms", {})
+    for what in ("12 MP phone photo", "12 MP upscaled photo", "720p live sample"):
+        rows.append([f"ms per {what}", *(costs.get(n, {}).get(what) for n in METHOD_ORDER)])
+    d = payload["data"]
+    rows.append(
+        [
+            f"(bank {d['bank_photos']}, queries {d['queries']}, distractors {d['distractors']})",
+            *("" for _ in METHOD_ORDER),
+        ]
+    )
+    return rows
