@@ -281,8 +281,11 @@ def test_live_capacity_real_camera_clip_alerts(tmp_path: Path, shared_data: Path
     gaps = {round(b - a, 2) for a, b in itertools.pairwise(times)}
     assert len(times) >= 17 and gaps == {2.0}, gaps
 
-    # One stream that starts 26 s in: the banked photo comes 14 s later, in the next loop.
-    result = bench_live.capacity_run(1, tmp_path, 22.0, clip="real camera", offsets=[26.0])
+    # One stream that starts 26 s in: the banked photo comes 14 s later, in the next loop. The
+    # run lasts 25 s: the check wants the shot's end (about 16 s after the publisher starts) a
+    # key-frame interval and a decision margin (4 s) before the run's end, and the publisher
+    # starts about 3 s into the run (22 s left that to a few tenths of a second).
+    result = bench_live.capacity_run(1, tmp_path, 25.0, clip="real camera", offsets=[26.0])
     assert result["status"] == "ok", result
     assert result["clip"] == "real camera"
     assert result["alerts_expected"] == 1, result
