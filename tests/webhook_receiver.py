@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,13 +21,15 @@ class Received:
 @dataclass
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records requests; ``fail`` answers 500 that many
-    times, ``hang`` waits that long (or until released) before answering, ``redirect_to``
-    answers 302 there, ``answer_body`` is sent with failures."""
+    times, ``hang`` waits that long (or until released) before answering, ``trickle`` sends
+    a 200 answer a byte at a time over that many seconds (a slow but live endpoint),
+    ``redirect_to`` answers 302 there, ``answer_body`` is sent with failures."""
 
     url: str = ""
     requests: list[Received] = field(default_factory=list)
     fail: int = 0
     hang: float = 0.0
+    trickle: float = 0.0
     redirect_to: str = ""
     answer_body: bytes = b""
     release: threading.Event = field(default_factory=threading.Event)
@@ -46,6 +49,14 @@ def run_receiver() -> Iterator[Receiver]:
                 state.fail -= failing
             if state.hang:
                 state.release.wait(state.hang)
+            if state.trickle:
+                answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+                for byte in answer:
+                    time.sleep(state.trickle / len(answer))
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                self.close_connection = True
+                return
             if state.redirect_to:
                 self.send_response(302)
                 self.send_header("Location", state.redirect_to)

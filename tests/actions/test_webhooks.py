@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ from vangnet.actions.webhooks import (
     TIMESTAMP_HEADER,
     Deliverer,
     WebhookSignatureError,
+    claim_seconds,
     dead_letters,
     enqueue,
     retry,
@@ -494,3 +497,85 @@ def test_background_thread_delivers(
 
 def test_run_once_takes_an_aware_now(db_engine: Engine, deliverers: list[Deliverer]) -> None:
     assert make(deliverers, db_engine).run_once(now=datetime.now().astimezone()) == 0
+
+
+# -- claims: a dead sender's deliveries come back soon, a slow live one keeps its own -----------
+
+_CLAIM_AND_DIE = """
+import sys
+from vangnet.actions.webhooks import Deliverer
+from vangnet.config import get_settings
+from vangnet.store.db import make_engine
+
+Deliverer(make_engine(sys.argv[1]), settings=get_settings()).run_once()
+"""
+
+
+def test_a_killed_senders_claim_runs_out_within_two_timeouts(
+    db_url: str,
+    db_engine: Engine,
+    receiver: Receiver,
+    configure: Any,
+    deliverers: list[Deliverer],
+) -> None:
+    """A process killed (kill -9) while its request is under way leaves its claim behind;
+    another deliverer sends the row once the claim runs out (2 timeouts + 2 s, not the
+    4 timeouts + 30 s it once was), and not before."""
+    configure(webhook_url=receiver.url, webhook_secret=SECRET, webhook_timeout_seconds=1)
+    receiver.hang = 60  # the doomed sender's request hangs until it is killed
+    delivery_id = queue(db_engine)
+    doomed = subprocess.Popen([sys.executable, "-c", _CLAIM_AND_DIE, db_url])
+    try:
+        deadline = time.monotonic() + 60  # a bound for start-up on a loaded machine
+        while not receiver.requests:
+            assert doomed.poll() is None, "the sender ended before sending"
+            assert time.monotonic() < deadline, "the sender never sent"
+            time.sleep(0.02)
+        sent_at = time.monotonic()
+    finally:
+        doomed.kill()
+        doomed.wait()
+    receiver.hang = 0
+    receiver.release.set()
+    survivor = make(deliverers, db_engine)
+    claim = 2 * 1 + 2.0  # two timeouts and a margin
+    assert claim_seconds(1) == claim
+    while survivor.run_once() == 0:
+        assert time.monotonic() - sent_at < claim + 3, "the dead sender's claim never ran out"
+        time.sleep(0.05)
+    waited = time.monotonic() - sent_at
+    assert waited >= claim - 0.5  # not before the claim ran out
+    row = load(db_engine, delivery_id)
+    assert (row.status, row.attempts) == ("delivered", 0)
+    keys = [r.headers[IDEMPOTENCY_HEADER] for r in receiver.requests]
+    assert keys == ["alert-1:stream.terminate"] * 2  # at least once, with one key
+
+
+def test_a_slow_live_sender_keeps_its_claim_past_its_length(
+    db_engine: Engine, receiver: Receiver, configure: Any, deliverers: list[Deliverer]
+) -> None:
+    """An endpoint that answers slowly (a byte at a time, each within the timeout) keeps the
+    request going longer than a claim lasts: the sender renews its claim meanwhile, so a
+    second deliverer polling all along never sends the row a second time."""
+    configure(webhook_url=receiver.url, webhook_secret=SECRET, webhook_timeout_seconds=0.5)
+    claim = claim_seconds(0.5)
+    receiver.trickle = claim + 1.5  # the answer takes longer than a claim lasts
+    delivery_id = queue(db_engine)
+    slow, other = make(deliverers, db_engine), make(deliverers, db_engine)
+    done: list[int] = []
+    sender = threading.Thread(target=lambda: done.append(slow.run_once()))
+    started = time.monotonic()
+    sender.start()
+    while not receiver.requests:
+        assert time.monotonic() - started < 10, "the first sender never sent"
+        time.sleep(0.01)
+    while sender.is_alive():
+        assert other.run_once() == 0  # the row stays claimed while the request lasts
+        time.sleep(0.05)
+    sender.join()
+    assert time.monotonic() - started > claim  # the request did outlast one claim
+    assert done == [1]
+    row = load(db_engine, delivery_id)
+    assert (row.status, row.attempts, row.last_status) == ("delivered", 0, 200)
+    assert len(receiver.requests) == 1
+    assert other.run_once() == 0

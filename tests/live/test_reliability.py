@@ -31,6 +31,7 @@ from live.streaming import (
     wait_for,
     worker,
 )
+from vangnet.actions.webhooks import claim_seconds
 from vangnet.config import get_settings, reset_settings
 from vangnet.egress.policy import GENERIC_REASON
 from vangnet.live.alerts import list_alerts
@@ -100,8 +101,8 @@ def _stop_stream(stream_id: int) -> dict[str, Any]:
 def test_killed_worker_neither_loses_nor_repeats_the_alert(
     clip: Clip, ffmpeg: str, receiver: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # a delivery the killed worker had claimed waits for its claim to run out (4 timeouts
-    # + 30 s): one-second attempts keep that to 34 s
+    # a delivery the killed worker had claimed waits for its claim to run out: two timeouts
+    # + 2 s after its last renewal, 4 s with one-second attempts
     _settings(
         monkeypatch, live_lease_seconds=2, webhook_url=receiver.url, webhook_timeout_seconds=1
     )
@@ -135,8 +136,10 @@ def test_killed_worker_neither_loses_nor_repeats_the_alert(
                 )
                 assert extended, log.read_text()
                 # delivered by the first worker, or by the second once the first one's claim
-                # on it (if it was killed while sending) has run out
-                assert wait_for(lambda: bool(_created_keys(receiver)), timeout=34 + 15)
+                # on it (if it was killed while sending) has run out: by now (the second
+                # worker took the stream over after the 2 s stream lease and extended the
+                # alert) the 4 s claim is gone, so this is a bound, not the wait it once was
+                assert wait_for(lambda: bool(_created_keys(receiver)), timeout=claim_seconds(1) + 5)
                 _stop_stream(stream_id)
                 assert wait_for(lambda: _stream(engine, stream_id).state == "ended", timeout=10)
         row = _stream(engine, stream_id)

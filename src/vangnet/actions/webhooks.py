@@ -173,9 +173,75 @@ def retry(session: Session, delivery_id: int) -> None:
     row.status, row.attempts, row.next_attempt_at = "pending", 0, utcnow()
 
 
+#: How long a claim lasts past its last renewal, in timeouts, plus a margin in seconds: a
+#: claim of a process that died runs out this long after it last renewed it.
+CLAIM_TIMEOUTS = 2
+CLAIM_MARGIN_SECONDS = 2.0
+#: Renewals per claim length: a sender renews its claim this many times before it would run out.
+CLAIM_RENEWALS = 4
+
+
+def claim_seconds(timeout_seconds: float) -> float:
+    """How long a delivery claim lasts unless renewed (12 s for the default 5 s timeout)."""
+    return CLAIM_TIMEOUTS * timeout_seconds + CLAIM_MARGIN_SECONDS
+
+
+class _Claim:
+    """One deliverer's claim on one outbox row while it sends it.
+
+    The row's ``next_attempt_at`` is the claim's expiry. A heartbeat thread moves it forward
+    every ``length / CLAIM_RENEWALS`` while the request is under way, with a compare-and-set
+    on the value it last wrote, so a sender that is alive keeps its claim however long the
+    attempt takes, and the claim of a process that died runs out ``length`` after its last
+    renewal (then another deliverer sends the row: at least once, same idempotency key)."""
+
+    def __init__(
+        self, engine: Engine, row_id: int, expires: datetime, *, length: timedelta, skew: timedelta
+    ) -> None:
+        self.expires = expires
+        self.lost = False
+        self._engine, self._row_id, self._length, self._skew = engine, row_id, length, skew
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, name=f"vangnet-webhook-claim-{row_id}", daemon=True
+        )
+
+    def __enter__(self) -> _Claim:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def renew(self) -> bool:
+        """Push the expiry forward; False if the claim is no longer ours."""
+        expires = utcnow() + self._skew + self._length
+        ours = update(_W).where(
+            _W.id == self._row_id, _W.status == "pending", _W.next_attempt_at == self.expires
+        )
+        with self._engine.begin() as conn:
+            if conn.execute(ours.values(next_attempt_at=expires)).rowcount != 1:
+                return False
+        self.expires = expires
+        return True
+
+    def _beat(self) -> None:
+        every = self._length.total_seconds() / CLAIM_RENEWALS
+        while not self._done.wait(every):
+            try:
+                if not self.renew():
+                    self.lost = True
+                    log.warning("webhook %s: claim lost while sending it", self._row_id)
+                    return
+            except Exception:  # the database is busy or away: try again at the next beat
+                log.warning("webhook %s: claim renewal failed", self._row_id, exc_info=True)
+
+
 class Deliverer:
     """Sends due outbox rows. Safe to run several on one database: each row is claimed
-    (its ``next_attempt_at`` moved past the attempt's duration) before it is sent."""
+    (its ``next_attempt_at`` moved to a short expiry, renewed while the request is under
+    way: see `_Claim`) before it is sent."""
 
     def __init__(
         self,
@@ -187,7 +253,7 @@ class Deliverer:
         self._engine = engine
         self._settings = settings
         self._timeout = self._settings.webhook_timeout_seconds
-        self._lease = timedelta(seconds=4 * self._timeout + 30)  # connect+write+read+margin
+        self._lease = timedelta(seconds=claim_seconds(self._timeout))
         self._owns_client = client is None
         self._policy = EgressPolicy.from_settings(self._settings)
         self._client = client or egress_client(self._policy, timeout=self._timeout)
@@ -222,7 +288,8 @@ class Deliverer:
             log.warning("no webhook_secret configured: webhooks are sent unsigned")
         attempted = 0
         for row in due:
-            lease = (now or utcnow()) + self._lease
+            clock = now or utcnow()
+            lease = clock + self._lease
             claim = update(_W).where(
                 _W.id == row.id, _W.status == "pending", _W.next_attempt_at == row.next_attempt_at
             )
@@ -230,8 +297,10 @@ class Deliverer:
                 if conn.execute(claim.values(next_attempt_at=lease)).rowcount != 1:
                     continue  # another deliverer has it
             attempted += 1
-            status, error, refused = self._send(row, secret)
-            self._record(row, lease, now or utcnow(), status, error, refused=refused)
+            skew = clock - utcnow()  # renewals keep to the scheduling clock ``now`` sets
+            with _Claim(self._engine, row.id, lease, length=self._lease, skew=skew) as held:
+                status, error, refused = self._send(row, secret)
+            self._record(row, held.expires, now or utcnow(), status, error, refused=refused)
         return attempted
 
     def _send(
@@ -312,7 +381,8 @@ class Deliverer:
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join(timeout=self._lease.total_seconds())
+            # an attempt takes at most four timeouts (connect, write, read, pool)
+            self._thread.join(timeout=4 * self._timeout + self._lease.total_seconds())
             self._thread = None
         if self._owns_client:
             self._client.close()

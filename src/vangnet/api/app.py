@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -22,7 +23,7 @@ from vangnet.api.guard import HttpGuard
 from vangnet.api.nulguard import RefuseNul
 from vangnet.audit.chain import attach_anchor
 from vangnet.audit.config import record_config
-from vangnet.children import die_with_parent
+from vangnet.children import STOP_SIGNALS, die_with_parent, unblock_stop_signals
 from vangnet.config import Settings, get_settings
 from vangnet.errors import VangnetError
 from vangnet.http.buckets import SHARED_BUCKETS_ENV, Buckets, LocalBuckets, SharedBuckets
@@ -114,6 +115,29 @@ def _end_feeds_on_signal(events: EventHub) -> Callable[[], None]:
     return restore
 
 
+def _one_stop_per_worker() -> None:
+    """Let the serving worker's own stop handlers (Granian's, on this event loop) run once.
+
+    Granian 2.8's stop event blocks the worker for good when it is set a second time before
+    the server has taken the first (a Ctrl-C reaches the worker and its parent at once, and
+    the parent then sends SIGTERM): the worker hangs until its parent kills it. The first
+    SIGINT or SIGTERM stops the worker; later ones change nothing."""
+    loop = asyncio.get_running_loop()
+    installed: dict[int, asyncio.Handle] = getattr(loop, "_signal_handlers", {})
+    handles = {sig: installed[sig] for sig in STOP_SIGNALS if sig in installed}
+    if not handles:
+        return
+    fired = threading.Event()
+
+    def once(handle: asyncio.Handle) -> None:
+        if not fired.is_set():
+            fired.set()
+            handle._run()
+
+    for sig, handle in handles.items():
+        loop.add_signal_handler(sig, once, handle)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -132,6 +156,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stopping = False
+        if end_feeds_on_signal:  # a serving worker, whose server's handlers are in place now
+            _one_stop_per_worker()
+            # A Ctrl-C or SIGTERM that reached it while it built the app (held back since
+            # its fork: see `children`) stops it once it has started; it takes over no
+            # streams then, only to hand them back.
+            stopping = unblock_stop_signals()
         own_engine = engine is None
         eng = (
             engine if engine is not None else make_engine(cfg.effective_database_url, home=cfg.home)
@@ -166,7 +197,7 @@ def create_app(
                 restore = _end_feeds_on_signal(events) if end_feeds_on_signal else None
                 try:
                     monitor.start()
-                    resumer = StreamResumer(monitor) if start_background else None
+                    resumer = StreamResumer(monitor) if start_background and not stopping else None
                     try:
                         if resumer is not None:
                             resumer.start()

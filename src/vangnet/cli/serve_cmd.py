@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import threading
 
 import typer
@@ -37,6 +39,11 @@ def run_server(settings: Settings) -> None:
     shared = SharedBuckets.create() if settings.serve_workers > 1 else None
     if shared is not None:
         os.environ[SHARED_BUCKETS_ENV] = str(shared.path)
+    # A Ctrl-C or SIGTERM that reaches a worker before it has its own handlers (while it
+    # builds the app) is held back until they are in place, not lost.
+    from vangnet.children import block_stop_signals_in_children
+
+    block_stop_signals_in_children()
     level = settings.log_level.lower()
     server = Server(
         "vangnet.api.app:app_from_environment",
@@ -144,27 +151,55 @@ def demo_command(
         stop.set()
 
 
+class _Terminated(Exception):
+    """The demo was sent SIGTERM: it stops the way Ctrl-C stops it."""
+
+
 def _serve_in_child(port: int) -> None:
     """`vangnet serve` on 127.0.0.1 in a fresh process (it inherits the demo's environment).
     The demo's own threads (webhook receiver, alert printer) run in this process, and a server
     that forks its workers from a process with threads can deadlock them: a lock a thread
-    held at the fork (an import lock, say) stays held in the worker forever."""
+    held at the fork (an import lock, say) stays held in the worker forever.
+
+    Ctrl-C (the terminal signals the demo and the server's processes at once) and SIGTERM
+    stop the server, and the demo waits for it; a second Ctrl-C kills it at once (its workers
+    die with it). The server dies with the demo if the demo is killed (`kill -9`)."""
     import signal
-    import subprocess
     import sys
 
-    command = [sys.executable, "-m", "vangnet", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "vangnet.cli.demo.server", "--port", str(port)]
+
+    def terminated(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     child = subprocess.Popen(command)
     try:
-        child.wait()
-    except KeyboardInterrupt:  # Ctrl-C reached the server too; give it time to stop cleanly
-        child.send_signal(signal.SIGINT)
         try:
-            child.wait(timeout=SHUTDOWN_SECONDS + 5)
-        except subprocess.TimeoutExpired:
+            child.wait()
+        except KeyboardInterrupt:
+            _stop_server(child, signal.SIGINT)
+            raise
+        except _Terminated:
+            _stop_server(child, signal.SIGTERM)
+            raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:  # an error of the demo's own: leave nothing serving
             child.kill()
             child.wait()
-        raise
+
+
+def _stop_server(child: subprocess.Popen[bytes], signum: int) -> None:
+    """Pass the stop on to the server and wait for it (bounded); a second Ctrl-C or SIGTERM,
+    or a server that does not stop in time, kills it."""
+    try:
+        child.send_signal(signum)  # Ctrl-C reached it too; a SIGTERM or `kill` did not
+        child.wait(timeout=SHUTDOWN_SECONDS + 5)
+    except (KeyboardInterrupt, _Terminated, subprocess.TimeoutExpired):
+        child.kill()
+        with contextlib.suppress(KeyboardInterrupt, _Terminated):
+            child.wait()
 
 
 def _start_live_demo(settings: Settings) -> threading.Event:
