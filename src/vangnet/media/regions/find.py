@@ -113,10 +113,13 @@ def _rescaled(region: Region, factor: float, width: int, height: int) -> Region:
     return Region(box.x, box.y, box.w, box.h, region.score, region.kind, alts)
 
 
-def find_regions(rgb: RgbArray, *, work_side: int = WORK_MAX_SIDE) -> list[Region]:
-    """The main natural-image region of a screenshot (first) and the insets inside it; empty
-    when no rectangle holds more natural than flat pixels. ``rgb``: uint8 H x W x 3.
-    Detection runs on ``rgb`` shrunk to fit within ``work_side`` (faster, less exact)."""
+def find_regions(
+    rgb: RgbArray, *, work_side: int = WORK_MAX_SIDE, insets: bool = True
+) -> list[Region]:
+    """The main natural-image region of a screenshot (first) and, with ``insets``, the
+    insets inside it; empty when no rectangle holds more natural than flat pixels. ``rgb``:
+    uint8 H x W x 3. Detection runs on ``rgb`` shrunk to fit within ``work_side`` (faster,
+    less exact)."""
     height, width = rgb.shape[:2]
     scale = min(1.0, work_side / max(height, width))
     work = rgb
@@ -131,7 +134,9 @@ def find_regions(rgb: RgbArray, *, work_side: int = WORK_MAX_SIDE) -> list[Regio
         return []
     inside = (slice(main.y, main.y + main.h), slice(main.x, main.x + main.w))
     found = [main]
-    for inset in find_insets(np.ascontiguousarray(values[inside]), natural[inside]):
+    for inset in (
+        () if not insets else find_insets(np.ascontiguousarray(values[inside]), natural[inside])
+    ):
         b = inset.box.shifted(main.x, main.y)
         found.append(Region(b.x, b.y, b.w, b.h, inset.quality, "inset"))
     return [_rescaled(r, 1.0 / scale, width, height) for r in found]
