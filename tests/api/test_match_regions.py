@@ -74,3 +74,38 @@ def test_match_finds_banked_photos_in_composites(
     plain.headers["X-API-Key"] = admin_key
     missed = [plain.post("/v1/match?record=false", content=q).json()["matches"] for q in queries]
     assert missed == [[]] * len(queries)
+
+
+def test_rotated_photo_in_a_composite_says_region_and_transform(
+    client: TestClient, shared_data: Path
+) -> None:
+    """A bank that asks for dihedral matching: a banked photo rotated by 90 degrees, then
+    padded, is found in its region under a rotation; rotated alone, the whole picture's
+    dihedral variant matches (no region, a transform)."""
+    path = sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[0]
+    r = client.post(
+        "/v1/banks",
+        json={
+            "name": "TURNING",
+            "category_profile": "vics",
+            "thresholds": {"pdq": {"dihedral": True}},
+        },
+    )
+    assert r.status_code == 201, r.text
+    pdq = client.post("/v1/hash", content=path.read_bytes()).json()["pdq"]
+    r = client.post(
+        "/v1/banks/TURNING/hashes",
+        json={"items": [{"signal_type": "pdq", "value": pdq, "category": "vics:1"}]},
+    )
+    assert r.status_code == 200, r.text
+    refresh(client)
+    rotated = load(path).rotate(90, expand=True)
+    (whole,) = client.post("/v1/match?record=false", content=png(rotated)).json()["matches"]
+    assert "region" not in whole and whole["transform"] not in (None, "identity")
+    composite, (x, y, w, h) = TRANSFORMS["padded"](rotated, [])
+    (m,) = client.post("/v1/match?record=false", content=png(composite)).json()["matches"]
+    assert m["transform"] == whole["transform"]
+    region = m["region"]
+    assert abs(region["x"] - x) <= SLACK and abs(region["y"] - y) <= SLACK, (region, x, y)
+    assert abs(region["x"] + region["w"] - x - w) <= SLACK, (region, w)
+    assert abs(region["y"] + region["h"] - y - h) <= SLACK, (region, h)
