@@ -368,15 +368,20 @@ class Matcher:
         banks: Iterable[str] | None = None,
     ) -> list[Match]:
         """PDQ matches of a photo and of its regions, all looked up in one batched query at
-        each bank's own threshold and quality floor (a region below the floor matches
-        nothing). Per banked item the smallest distance wins, the whole photo on a tie; a
-        region's match says where it is (`Match.region`) and how (`Match.transform`)."""
+        each bank's own threshold and quality floor (a region below every chosen bank's floor
+        is not looked up; one below some banks' floors matches only the others). Per banked
+        item the smallest distance wins, the whole photo on a tie; a region's match says
+        where it is (`Match.region`) and how (`Match.transform`)."""
+        chosen = list(banks) if banks is not None else None
+        rules = self._rules(self._banks(session, chosen), "pdq")
+        floor = min((r.quality_floor for r in rules.values()), default=0)
+        regions = [r for r in regions if r.quality >= floor]  # no bank would accept the rest
         found = self.lookup_many(
             session,
             signal_type="pdq",
             values=[value, *(r.pdq for r in regions)],
             qualities=[quality, *(r.quality for r in regions)],
-            banks=banks,
+            banks=chosen,
             variants=[variants, *(r.variants for r in regions)],
             variant_names=TRANSFORMS,
         )
