@@ -99,6 +99,24 @@ class Settings(BaseSettings):
         description="Also hash the top, bottom, left and right halves of video frames "
         "(signal vpdq_regions), so copies with a large logo or caption overlay match.",
     )
+    match_regions: bool = Field(
+        default=True,
+        description="vangnet match and POST /v1/match also look up regions of a query photo "
+        "(without borders or letterbox bars, the main picture, insets, video-call tiles), so "
+        "a banked photo shown inside another picture is found; false hashes the whole photo only.",
+    )
+    match_regions_max: int = Field(
+        default=8,
+        ge=0,
+        le=32,
+        description="At most this many regions of a query photo are looked up (best first).",
+    )
+    match_region_min_side: int = Field(
+        default=64,
+        ge=16,
+        description="A region of a query photo is looked up only when both its sides are at "
+        "least this many pixels (of the decoded photo).",
+    )
     pdq_threshold: int = Field(
         default=31, description="Default PDQ match distance for new banks (0-256)."
     )

@@ -13,8 +13,9 @@ Two libraries of all 14 sample videos are built once per module:
   at `BANK_FPS` (a real bank holds every frame, which can only bring frames closer).
 
 Each library is used by one test (so ``pytest -n`` builds each once), which also checks a
-synthetic mid-video screenshot and 20 unrelated photos. Smaller tests: region geometry,
-picture-in-picture, a photo in a viewer window with a mixed library, bad input.
+synthetic mid-video screenshot and 20 unrelated photos. Smaller tests: picture-in-picture,
+a photo in a viewer window with a mixed library, bad input. The region finding itself is
+tested in ``tests/media/test_regions.py``.
 """
 
 from __future__ import annotations
@@ -274,25 +275,6 @@ def test_hash_only_library_traces_by_region_hashes(
     timings.stop("trace 20 unrelated photos (hash-only)", started)
 
 
-def test_finds_the_video_region_of_a_player_window(data_dir: Path) -> None:
-    # the chrome-less window of chair-22-with-large-logo-bar: the video (bars excluded) is
-    # columns 176-1007, rows 76-1515 (the 480x720 video at 2x, 32-pixel bars each side)
-    rgb = decode_screenshot(
-        (data_dir / SCREENSHOTS / "screenshot_20190730_PM_80534.png").read_bytes()
-    )
-    main = find_regions(rgb)[0]
-    assert main.kind == "main"
-    assert abs(main.x - 176) <= 3 and abs(main.x + main.w - 1008) <= 3
-    assert abs(main.y - 76) <= 3 and abs(main.y + main.h - 1516) <= 3
-    # with the title bar drawn over the top, both readings are kept (with and without it)
-    rgb = decode_screenshot(
-        (data_dir / SCREENSHOTS / "screenshot_20190730_PM_80559.png").read_bytes()
-    )
-    main = find_regions(rgb)[0]
-    tops = {main.y, *(a.y for a in main.alternatives)}
-    assert any(abs(t - 78) <= 3 for t in tops) and any(abs(t - 118) <= 3 for t in tops)
-
-
 def test_picture_in_picture_inset_is_found_and_traced(data_dir: Path) -> None:
     photos = sorted((data_dir / "photos" / "bsds500" / "test").glob("*.jpg"))
     background, pasted = photos[0], photos[5]
@@ -409,7 +391,6 @@ def test_huge_screenshot_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         trace(png(np.zeros((1200, 1200, 3), np.uint8)), FrameLibrary(settings=get_settings()))
 
 
-def test_blank_screenshot_has_no_regions() -> None:
+def test_blank_screenshot_traces_nothing() -> None:
     flat = np.full((400, 600, 3), 40, np.uint8)
-    assert find_regions(flat) == []
     assert trace(png(flat), FrameLibrary(settings=get_settings())) == []

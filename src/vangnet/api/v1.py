@@ -168,10 +168,17 @@ async def match_upload(
 ) -> dict[str, Any]:
     """Hash an upload and match it against the banks in one call. A match is a lead for a
     reviewer: the upload is sealed in the evidence vault and filed in a case (grouped by
-    ``account`` when given), unless ``record=false``."""
+    ``account`` when given), unless ``record=false``. Regions of a photo (borders trimmed,
+    the main picture, insets, video-call tiles) are matched too unless ``match_regions`` is
+    off; such a match has ``region`` (x, y, w, h) and ``transform``."""
     data, name = await _upload(request, svc)
     hashed = await run_in_threadpool(
-        hash_bytes, data, settings=svc.settings, path=name, dihedral=True
+        hash_bytes,
+        data,
+        settings=svc.settings,
+        path=name,
+        dihedral=True,
+        regions=svc.settings.match_regions,
     )
     lookup = svc.matcher.lookup_hashes(session, hashed, banks=bank)
     out = lookup.to_json()

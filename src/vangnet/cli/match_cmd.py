@@ -26,7 +26,10 @@ def match_command(
     Example: vangnet match upload.jpg --json
 
     Each JSON line has `path`, `content_type`, the hashes and `matches`: bank, content_id,
-    signal_type, distance, category. Exit code 3 when some files could not be read.
+    signal_type, distance, category, and for a match found in a region of the photo or in a
+    rotated / flipped variant, `region` (x, y, w, h) and `transform`. Regions (borders
+    trimmed, the main picture, insets, video-call tiles) are looked up unless the setting
+    match_regions is false. Exit code 3 when some files could not be read.
     """
     from sqlalchemy.orm import Session
 
@@ -51,7 +54,12 @@ def match_command(
                 try:
                     if not path.exists():
                         raise MediaError(f"no such file: {path}")
-                    hashed = hash_file(path, settings=get_settings(), dihedral=True)
+                    hashed = hash_file(
+                        path,
+                        settings=get_settings(),
+                        dihedral=True,
+                        regions=get_settings().match_regions,
+                    )
                     lookup = matcher.lookup_hashes(session, hashed, banks=bank)
                 except (VangnetError, OSError) as error:
                     failed += 1

@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from vangnet.media.regions.edges import Box
+
 if TYPE_CHECKING:
     from vangnet.signals.hashes import Hashes
 
 
 @dataclass(frozen=True, slots=True)
 class Match:
-    """One banked item that a query matched, under that bank's thresholds."""
+    """One banked item that a query matched, under that bank's thresholds.
+
+    How it was found, when not by the whole picture as given: ``region`` (x, y, w, h in the
+    query photo's pixels) when a region of the photo matched, ``transform`` (``identity``,
+    ``rot90``, ``mirror``, ... `vangnet.signals.pdq.TRANSFORMS`) when a region or a dihedral
+    variant matched. Both are left out of the JSON when not set."""
 
     bank: str
     content_id: int
@@ -22,11 +29,18 @@ class Match:
     # vPDQ only: share (%) of query frames / banked frames that matched
     query_match_pct: float | None = None
     index_match_pct: float | None = None
+    region: Box | None = None
+    transform: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The one JSON shape of a match (``vangnet match --json``, ``/v1/match``, ...)."""
         data = asdict(self)
         if self.query_match_pct is None:
             del data["query_match_pct"], data["index_match_pct"]
+        if self.region is None:
+            del data["region"]
+        if self.transform is None:
+            del data["transform"]
         return data
 
 

@@ -27,6 +27,8 @@ from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
 from vangnet.match.results import Lookup, Match
 from vangnet.signals.base import FrameHashes
 from vangnet.signals.hashes import Hashes
+from vangnet.signals.pdq import TRANSFORMS
+from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import get_signal_type, signal_types
 from vangnet.signals.vpdq import VpdqFrame
 
@@ -52,7 +54,7 @@ def bank_rules(bank: BankView, signal_type: str, settings: Settings | None = Non
     )
 
 
-def _match(info: SignalInfo, signal_type: str, found: Found) -> Match:
+def _match(info: SignalInfo, signal_type: str, found: Found, transform: str | None = None) -> Match:
     return Match(
         bank=info.bank_name,
         content_id=info.content_id,
@@ -62,6 +64,7 @@ def _match(info: SignalInfo, signal_type: str, found: Found) -> Match:
         signal_id=info.signal_id,
         query_match_pct=found.query_match_pct,
         index_match_pct=found.index_match_pct,
+        transform=transform,
     )
 
 
@@ -108,8 +111,8 @@ class _Judge:
 
         return rules
 
-    def matches(self, found: Iterable[Found]) -> list[Match]:
-        return [_match(self.infos[f.id], self.signal_type, f) for f in found]
+    def matches(self, found: Iterable[Found], transform: str | None = None) -> list[Match]:
+        return [_match(self.infos[f.id], self.signal_type, f, transform) for f in found]
 
 
 class Matcher:
@@ -157,9 +160,10 @@ class Matcher:
         quality: int | None = None,
         banks: Iterable[str] | None = None,
         variants: Sequence[str] = (),
+        variant_names: Sequence[str] = (),
     ) -> list[Match]:
         """Matches of one hash. ``variants`` (e.g. dihedral PDQs) are tried for banks that
-        ask for them."""
+        ask for them (``variant_names``: see `lookup_many`)."""
         return self.lookup_many(
             session,
             signal_type=signal_type,
@@ -167,6 +171,7 @@ class Matcher:
             qualities=[quality],
             banks=banks,
             variants=[variants],
+            variant_names=variant_names,
         )[0]
 
     def lookup_many(
@@ -178,13 +183,18 @@ class Matcher:
         qualities: Sequence[int | None] | None = None,
         banks: Iterable[str] | None = None,
         variants: Sequence[Sequence[str]] | None = None,
+        variant_names: Sequence[str] = (),
     ) -> list[list[Match]]:
         """Matches of many hashes of one signal type, in one batched index query.
+        ``variant_names`` name the variants by position (e.g. `TRANSFORMS` for dihedral
+        PDQs): a match found by a variant then says which (`Match.transform`).
         Raises `IndexUnavailableError` when the type's index is not serving."""
         cls = get_signal_type(signal_type)
         canonical = [cls.validate(v) for v in values]
         chosen = self._banks(session, banks)
-        results = self._lookup_type(session, signal_type, canonical, qualities, chosen, variants)
+        results = self._lookup_type(
+            session, signal_type, canonical, qualities, chosen, variants, variant_names
+        )
         if issubclass(cls, FrameHashes):  # vpdq and vpdq_cropped: a letterboxed copy matches
             installed = signal_types()
             for target in (t for t in cls.matched_with if t in installed):
@@ -208,6 +218,7 @@ class Matcher:
         qualities: Sequence[int | None] | None,
         chosen: dict[str, BankView],
         variants: Sequence[Sequence[str]] | None,
+        variant_names: Sequence[str] = (),
     ) -> list[list[Match]]:
         """`lookup_many` against one signal type's own index."""
         cls = get_signal_type(signal_type)
@@ -221,20 +232,25 @@ class Matcher:
         results = [judge.matches(hits) for hits in found]
         dihedral = {n: b for n, b in chosen.items() if rules[n].dihedral}
         if variants and dihedral:
-            flat = [(i, cls.validate(v)) for i, vs in enumerate(variants) for v in vs]
+            flat = [
+                (i, j, cls.validate(v)) for i, vs in enumerate(variants) for j, v in enumerate(vs)
+            ]
             if flat:
-                flat_q = [qualities[i] if qualities else None for i, _ in flat]
+                flat_q = [qualities[i] if qualities else None for i, _, _ in flat]
                 extra = index.lookup(
-                    [v for _, v in flat], threshold, judge.rules_of(dihedral), flat_q
+                    [v for _, _, v in flat], threshold, judge.rules_of(dihedral), flat_q
                 )
-                best: list[dict[int, Found]] = [{} for _ in canonical]
-                for (i, _), hits in zip(flat, extra, strict=True):
+                best: list[dict[int, tuple[Found, int]]] = [{} for _ in canonical]
+                for (i, j, _), hits in zip(flat, extra, strict=True):
                     for hit in hits:
-                        if hit.id not in best[i] or hit.distance < best[i][hit.id].distance:
-                            best[i][hit.id] = hit
+                        if hit.id not in best[i] or hit.distance < best[i][hit.id][0].distance:
+                            best[i][hit.id] = (hit, j)
                 for i, more in enumerate(best):
                     seen = {m.signal_id for m in results[i]}
-                    results[i].extend(judge.matches(f for f in more.values() if f.id not in seen))
+                    for hit, j in more.values():
+                        if hit.id not in seen:
+                            name = variant_names[j] if j < len(variant_names) else None
+                            results[i].extend(judge.matches([hit], name))
         for matches in results:
             matches.sort(key=_order)
         return results
@@ -294,9 +310,11 @@ class Matcher:
         *,
         banks: Iterable[str] | None = None,
         variants: Sequence[str] = (),
+        regions: Sequence[RegionHash] = (),
     ) -> list[Match]:
         """Matches for the `Hashes` of a file: exact digests plus PDQ or vPDQ (``variants``:
-        other PDQ hashes of the photo, e.g. its dihedral variants, matched as ``pdq``)."""
+        other PDQ hashes of the photo, its dihedral variants in `TRANSFORMS` order, matched
+        as ``pdq``; ``regions``: PDQs of regions of the photo, `match_regions`)."""
         chosen = list(banks) if banks is not None else None
         out: list[Match] = []
         for name, cls in signal_types().items():
@@ -304,6 +322,18 @@ class Matcher:
             if value is None or issubclass(cls, FrameHashes):
                 continue  # videos below
             try:
+                if name == "pdq" and regions:
+                    out.extend(
+                        self.match_regions(
+                            session,
+                            value=value,
+                            quality=hashed.quality(name),
+                            variants=variants,
+                            regions=regions,
+                            banks=chosen,
+                        )
+                    )
+                    continue
                 out.extend(
                     self.lookup(
                         session,
@@ -312,6 +342,7 @@ class Matcher:
                         quality=hashed.quality(name),
                         banks=chosen,
                         variants=variants if name == "pdq" else (),
+                        variant_names=TRANSFORMS if name == "pdq" else (),
                     )
                 )
             except IndexUnavailableError as error:  # the other signals still match
@@ -326,11 +357,52 @@ class Matcher:
         out.extend(self._match_frames(session, queries, chosen))
         return out
 
+    def match_regions(
+        self,
+        session: Session,
+        *,
+        value: str,
+        quality: int | None,
+        variants: Sequence[str],
+        regions: Sequence[RegionHash],
+        banks: Iterable[str] | None = None,
+    ) -> list[Match]:
+        """PDQ matches of a photo and of its regions, all looked up in one batched query at
+        each bank's own threshold and quality floor (a region below every chosen bank's floor
+        is not looked up; one below some banks' floors matches only the others). Per banked
+        item the smallest distance wins, the whole photo on a tie; a region's match says
+        where it is (`Match.region`) and how (`Match.transform`)."""
+        chosen = list(banks) if banks is not None else None
+        rules = self._rules(self._banks(session, chosen), "pdq")
+        floor = min((r.quality_floor for r in rules.values()), default=0)
+        regions = [r for r in regions if r.quality >= floor]  # no bank would accept the rest
+        found = self.lookup_many(
+            session,
+            signal_type="pdq",
+            values=[value, *(r.pdq for r in regions)],
+            qualities=[quality, *(r.quality for r in regions)],
+            banks=chosen,
+            variants=[variants, *(r.variants for r in regions)],
+            variant_names=TRANSFORMS,
+        )
+        best: dict[tuple[str, int], Match] = {}
+        for i, matches in enumerate(found):
+            region = regions[i - 1] if i else None
+            for m in matches:
+                if region is not None:
+                    m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
+                key = (m.bank, m.content_id)
+                if key not in best or m.distance < best[key].distance:
+                    best[key] = m
+        return sorted(best.values(), key=_order)
+
     def lookup_hashes(
         self, session: Session, hashed: Hashes, *, banks: Iterable[str] | None = None
     ) -> Lookup:
         """The answer for one file (``vangnet match``, ``/v1/match``): its hashes and their
-        matches. A photo's `Hashes.dihedral` variants, when computed, are matched as PDQ and
-        left out of the answer's hashes."""
-        matches = self.match_hashed(session, hashed, banks=banks, variants=hashed.dihedral)
-        return Lookup(replace(hashed, dihedral=()), tuple(matches))
+        matches. A photo's `Hashes.dihedral` variants and `Hashes.regions`, when computed,
+        are matched as PDQ and left out of the answer's hashes."""
+        matches = self.match_hashed(
+            session, hashed, banks=banks, variants=hashed.dihedral, regions=hashed.regions
+        )
+        return Lookup(replace(hashed, dihedral=(), regions=()), tuple(matches))

@@ -26,6 +26,7 @@ from typing import Any
 
 from vangnet.errors import ValidationError
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
+from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
 from vangnet.signals.vpdq import VpdqFrame, frame_dicts, frames_of
 
@@ -54,8 +55,9 @@ class Hashes:
     installed plug-in's picture hash), in the order computed; ``qualities`` the quality of
     those that have one. ``dihedral`` is empty unless the 8 PDQ variants were asked for;
     ``frames`` is empty unless every frame of an animated image was asked for (and it had
-    more than one). ``video_frames`` holds a video's per-frame signals by name. Treat the
-    mappings as read-only.
+    more than one). ``video_frames`` holds a video's per-frame signals by name. ``regions``
+    is empty unless a photo's regions were asked for (`vangnet.signals.regions`): they are
+    for matching only, and not part of the JSON object. Treat the mappings as read-only.
     """
 
     path: str
@@ -65,6 +67,7 @@ class Hashes:
     dihedral: tuple[str, ...] = ()
     frames: tuple[ImageFrame, ...] = ()
     video_frames: Mapping[str, tuple[VpdqFrame, ...]] = field(default_factory=dict)
+    regions: tuple[RegionHash, ...] = ()
 
     def value(self, name: str) -> str | None:
         """The value of single-value signal ``name``, or None."""

@@ -12,11 +12,12 @@ from pathlib import Path
 
 from vangnet.config import Settings
 from vangnet.errors import MediaError, MediaTooLargeError
-from vangnet.media.image import decode_image
+from vangnet.media.image import decode_image, upright_size
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import BytesHasher, ContentType, ImageHasher
 from vangnet.signals.hashes import Hashes, ImageFrame
 from vangnet.signals.pdq import dihedral_hashes, hash_image
+from vangnet.signals.regions import RegionHash, region_hashes
 from vangnet.signals.registry import signal_types
 from vangnet.signals.vpdq import VpdqFrame, hash_video_variants
 
@@ -28,6 +29,7 @@ def hash_bytes(
     path: str = "-",
     all_frames: bool = False,
     dihedral: bool = False,
+    regions: bool = False,
     video_fps: float | None = None,
     for_bank: bool = False,
 ) -> Hashes:
@@ -37,7 +39,9 @@ def hash_bytes(
     also ``vpdq_cropped``, the frames with the bars cropped; with ``settings.video_regions``
     also ``vpdq_regions``, the half-frames of the cropped frames, each with its ``region``).
     ``dihedral`` adds `Hashes.dihedral`: the 8 rotation/flip variants of a photo's PDQ (for
-    matching).
+    matching). ``regions`` adds `Hashes.regions`: the PDQ of up to
+    ``settings.match_regions_max`` regions of a photo that may hold another picture
+    (`vangnet.signals.regions`; with their dihedral variants when ``dihedral``).
 
     Videos are sampled at ``settings.video_fps``, or with ``for_bank`` at
     ``settings.bank_video_fps`` (default every frame, near-repeats dropped) so that trimmed
@@ -59,13 +63,28 @@ def hash_bytes(
                 if quality is not None:
                     qualities[name] = quality
         variants = tuple(dihedral_hashes(pictures[0])[0]) if dihedral else ()
+        found: tuple[RegionHash, ...] = ()
+        if regions:
+            found = region_hashes(
+                pictures[0],
+                most=settings.match_regions_max,
+                min_side=settings.match_region_min_side,
+                dihedral=dihedral,
+                size=upright_size(data),
+            )
         frames: tuple[ImageFrame, ...] = ()
         if all_frames and len(pictures) > 1:
             first = ImageFrame(0, values["pdq"], qualities["pdq"])
             rest = (hash_image(picture) for picture in pictures[1:])
             frames = (first, *(ImageFrame(i, h, q) for i, (h, q) in enumerate(rest, 1)))
         return Hashes(
-            path, sniffed.content_type, values, qualities, dihedral=variants, frames=frames
+            path,
+            sniffed.content_type,
+            values,
+            qualities,
+            dihedral=variants,
+            frames=frames,
+            regions=found,
         )
     if video_fps is None:
         video_fps = settings.bank_video_fps if for_bank else settings.video_fps
@@ -95,6 +114,7 @@ def hash_file(
     settings: Settings,
     all_frames: bool = False,
     dihedral: bool = False,
+    regions: bool = False,
     video_fps: float | None = None,
     for_bank: bool = False,
 ) -> Hashes:
@@ -123,6 +143,7 @@ def hash_file(
         path=str(path),
         all_frames=all_frames,
         dihedral=dihedral,
+        regions=regions,
         video_fps=video_fps,
         for_bank=for_bank,
     )

@@ -41,6 +41,18 @@ DIHEDRAL_NAMES = (
     "rotate90_flip_horizontal",
 )
 
+#: The same variants as a match reports them (`vangnet.match.results.Match.transform`).
+TRANSFORMS = (
+    "identity",
+    "rot90",
+    "rot180",
+    "rot270",
+    "flip",
+    "mirror",
+    "rot90_flip",
+    "rot90_mirror",
+)
+
 RgbArray = npt.NDArray[np.uint8]
 
 #: Pictures are shrunk to fit within this square before hashing (Meta's reference step).

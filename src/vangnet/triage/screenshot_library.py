@@ -35,9 +35,9 @@ from vangnet.config import Settings
 from vangnet.errors import ConflictError, InvalidHashError, MediaError
 from vangnet.index.pdq_index import hex_to_words
 from vangnet.media.image import decode_image
+from vangnet.media.regions.edges import Box
 from vangnet.signals.pdq import RgbArray, hash_pixels
 from vangnet.signals.vpdq import REGIONS, VpdqFrame, region_pixels
-from vangnet.triage.screenshot_edges import Box
 from vangnet.triage.screenshot_frames import frames_at, sampled_frames
 from vangnet.triage.tuning import default
 

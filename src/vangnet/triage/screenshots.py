@@ -30,8 +30,9 @@ import numpy as np
 
 from vangnet.errors import MediaError
 from vangnet.media.image import decode_image
+from vangnet.media.regions.edges import Box
+from vangnet.media.regions.find import Region, find_regions
 from vangnet.signals.pdq import RgbArray
-from vangnet.triage.screenshot_edges import Box
 from vangnet.triage.screenshot_library import (
     Candidate,
     EntryKind,
@@ -39,7 +40,6 @@ from vangnet.triage.screenshot_library import (
     HashScale,
     QueryHashes,
 )
-from vangnet.triage.screenshot_regions import Region, find_regions
 from vangnet.triage.screenshot_verify import Features, features, verify
 from vangnet.triage.tuning import TraceOptions
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from vangnet.signals.pdq import RgbArray
+from vangnet.media.image import RgbArray
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -29,6 +29,8 @@ EDGE_STEP = 10.0
 GAP_PENALTY = 1.5
 #: A line's prominence compares it with the lines NEAR to FAR away on either side.
 NEAR, FAR = 3, 8
+#: An isolated step (`EdgeMap` with ``isolated``) is this many times the steps around it.
+ISOLATED_RATIO = 2.0
 #: Natural-ness is computed on the picture shrunk to this side ...
 NATURAL_SIDE = 512
 #: ... where both mean absolute gradients (Sobel, 5x5 mean) must exceed this.
@@ -109,10 +111,19 @@ class EdgeMap:
     """Edge pixels on the boundaries between rows (``edges[t, x]``: above row ``t``); use
     ``EdgeMap(values.T)`` for the boundaries between columns."""
 
-    def __init__(self, values: FloatArray) -> None:
+    def __init__(self, values: FloatArray, *, isolated: bool = False) -> None:
+        """``isolated``: keep only steps at least `ISOLATED_RATIO` times those `NEAR` lines
+        before and after (a boundary where one picture was pasted on another, not texture)."""
         n, length = values.shape
         gap = max(1, length // 200)  # close tiny breaks along the line
-        steps = (_boundary_steps(values) >= EDGE_STEP).astype(np.uint8)
+        raw = _boundary_steps(values)
+        steps = (raw >= EDGE_STEP).astype(np.uint8)
+        if isolated and n > 2 * NEAR:
+            around = np.zeros_like(raw)
+            around[NEAR:-NEAR] = np.maximum(raw[: -2 * NEAR], raw[2 * NEAR :])
+            around[:NEAR] = raw[NEAR : 2 * NEAR]
+            around[-NEAR:] = raw[-2 * NEAR : -NEAR]
+            steps &= (raw >= ISOLATED_RATIO * around).astype(np.uint8)
         kernel = np.ones((1, 2 * gap + 1), np.uint8)
         self.edges: BoolArray = cv2.morphologyEx(steps, cv2.MORPH_CLOSE, kernel).astype(bool)
         self.prefix = np.zeros((n, length + 1), np.float32)

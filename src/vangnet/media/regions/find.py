@@ -3,7 +3,7 @@
 A screenshot of a player, a video call or a web page is built from axis-aligned rectangles:
 flat chrome (title bars, panels, buttons, text) around and over one or more natural
 pictures. Candidate sides are the most prominent rows and columns with a long straight
-stretch of luminance steps (`vangnet.triage.screenshot_edges`), plus the image border,
+stretch of luminance steps (`vangnet.media.regions.edges`), plus the image border,
 so sides are pixel-exact, which region hashing needs (a 3 % shift of the top edge costs a
 half-frame PDQ 60+ bits).
 
@@ -13,7 +13,7 @@ grows over natural content and stops at chrome and black bars, while controls dr
 the picture (a small share of it) stay inside. Near-optimal rectangles overlapping it almost
 entirely are kept as ``alternatives`` (e.g. with and without a title bar drawn over the top
 of the video), so matching can try each. Insets are searched inside the main region
-(`vangnet.triage.screenshot_insets`).
+(`vangnet.media.regions.insets`).
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from vangnet.signals.pdq import RgbArray
-from vangnet.triage.screenshot_edges import (
+from vangnet.media.image import RgbArray
+from vangnet.media.regions.edges import (
     Box,
     EdgeMap,
     FloatArray,
@@ -35,7 +35,7 @@ from vangnet.triage.screenshot_edges import (
     natural_map,
     rectangles,
 )
-from vangnet.triage.screenshot_insets import find_insets
+from vangnet.media.regions.insets import find_insets
 
 RegionKind = Literal["main", "inset"]
 
@@ -113,11 +113,15 @@ def _rescaled(region: Region, factor: float, width: int, height: int) -> Region:
     return Region(box.x, box.y, box.w, box.h, region.score, region.kind, alts)
 
 
-def find_regions(rgb: RgbArray) -> list[Region]:
-    """The main natural-image region of a screenshot (first) and the insets inside it; empty
-    when no rectangle holds more natural than flat pixels. ``rgb``: uint8 H x W x 3."""
+def find_regions(
+    rgb: RgbArray, *, work_side: int = WORK_MAX_SIDE, insets: bool = True
+) -> list[Region]:
+    """The main natural-image region of a screenshot (first) and, with ``insets``, the
+    insets inside it; empty when no rectangle holds more natural than flat pixels. ``rgb``:
+    uint8 H x W x 3. Detection runs on ``rgb`` shrunk to fit within ``work_side`` (faster,
+    less exact)."""
     height, width = rgb.shape[:2]
-    scale = min(1.0, WORK_MAX_SIDE / max(height, width))
+    scale = min(1.0, work_side / max(height, width))
     work = rgb
     if scale < 1.0:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -130,7 +134,9 @@ def find_regions(rgb: RgbArray) -> list[Region]:
         return []
     inside = (slice(main.y, main.y + main.h), slice(main.x, main.x + main.w))
     found = [main]
-    for inset in find_insets(np.ascontiguousarray(values[inside]), natural[inside]):
+    for inset in (
+        () if not insets else find_insets(np.ascontiguousarray(values[inside]), natural[inside])
+    ):
         b = inset.box.shifted(main.x, main.y)
         found.append(Region(b.x, b.y, b.w, b.h, inset.quality, "inset"))
     return [_rescaled(r, 1.0 / scale, width, height) for r in found]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vangnet.triage.screenshot_edges import (
+from vangnet.media.regions.edges import (
     BoolArray,
     Box,
     EdgeMap,
@@ -141,6 +141,76 @@ def find_insets(values: FloatArray, natural: FloatArray) -> list[Inset]:
     for i in order:
         box = search.snapped(cands.box(i), inner[i])
         if all(box.iou(k.box) < 0.5 for k in kept):  # nested insets are both kept
+            kept.append(Inset(box, round(float(quality[i]), 3)))
+        if len(kept) >= MAX_INSETS:
+            break
+    return kept
+
+
+#: `find_framed`: candidate sides are the lines with the longest stretches of isolated
+#: steps, at most this many per direction ...
+FRAMED_LINES = 30
+#: ... every side is on (ordinary) edge pixels over this share of its length ...
+FRAMED_SUPPORT = 0.75
+#: ... and on isolated steps over this share on average, a side on the picture's border
+#: counting as this share (so a frame of four sides ranks above one leaning on the border).
+FRAMED_ISOLATED = 0.5
+FRAMED_BORDER = 0.5
+#: Framed rectangles overlapping a better one this much (IoU) are dropped.
+FRAMED_SAME_IOU = 0.8
+
+
+def _framed_lines(edges: EdgeMap, min_side: int) -> IntArray:
+    seg = edges.segments
+    order = np.argsort(-seg.score, kind="stable")
+    spacing = max(2, edges.lines // 200)
+    chosen: list[int] = []
+    for line in order.tolist():
+        if seg.score[line] < min_side / 2 or len(chosen) >= FRAMED_LINES:
+            break
+        if all(abs(line - other) > spacing for other in chosen):
+            chosen.append(line)
+    return np.array(sorted({0, edges.lines, *chosen}), np.int64)
+
+
+def find_framed(values: FloatArray, natural: FloatArray, *, min_side: int) -> list[Inset]:
+    """Pictures pasted onto a picture, found by their frame: rectangles on the lines with
+    the longest stretches of isolated steps (`EdgeMap` ``isolated``: where one picture
+    meets another, not texture), every side on edge pixels (or the picture's border),
+    mostly isolated steps, and a natural inside. Best first (isolated support times the
+    natural share), at most `MAX_INSETS`, none overlapping a better one (`FRAMED_SAME_IOU`)."""
+    height, width = values.shape
+    steps_r = EdgeMap(values, isolated=True)
+    steps_c = EdgeMap(np.ascontiguousarray(values.T), isolated=True)
+    ys, xs = _framed_lines(steps_r, min_side), _framed_lines(steps_c, min_side)
+    rows = EdgeMap(values)
+    cols = EdgeMap(np.ascontiguousarray(values.T))
+    rects = rectangles(rows, ys, cols, xs, min_side, FRAMED_SUPPORT)
+    h, w = rects.y1 - rects.y0, rects.x1 - rects.x0
+    share = rects.area / (width * height)
+    keep = (share >= INSET_MIN_AREA) & (share <= INSET_MAX_AREA)
+    keep &= np.maximum(h, w) <= INSET_MAX_ASPECT * np.minimum(h, w)
+    c = rects.take(keep)
+    if not len(c):
+        return []
+    sides = np.stack(
+        [
+            steps_r.support(c.y0, c.x0, c.x1),
+            steps_r.support(c.y1, c.x0, c.x1),
+            steps_c.support(c.x0, c.y0, c.y1),
+            steps_c.support(c.x1, c.y0, c.y1),
+        ],
+        axis=1,
+    )
+    border = np.stack([c.y0 == 0, c.y1 == height, c.x0 == 0, c.x1 == width], axis=1)
+    isolated = np.where(border, FRAMED_BORDER, sides).mean(axis=1)
+    inside = Integral(natural).sum(c.y0, c.y1, c.x0, c.x1) / c.area
+    quality = isolated * inside
+    ok = (isolated >= FRAMED_ISOLATED) & (inside >= INSET_MIN_NATURAL)
+    kept: list[Inset] = []
+    for i in sorted(np.flatnonzero(ok).tolist(), key=lambda i: -quality[i]):
+        box = c.box(i)
+        if all(box.iou(k.box) < FRAMED_SAME_IOU for k in kept):
             kept.append(Inset(box, round(float(quality[i]), 3)))
         if len(kept) >= MAX_INSETS:
             break

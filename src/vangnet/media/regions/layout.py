@@ -1,0 +1,131 @@
+"""Uniform borders and grid tiles: the flat parts of a picture's layout.
+
+- `trim`: the box without the uniform rows and columns along its sides (padding of any
+  colour, letterbox and pillarbox bars);
+- `tiles`: the pictures of a grid, split at uniform gutters (a video call's tiles, a
+  contact sheet), found by cutting recursively along rows and columns (an XY cut) and
+  trimming each piece.
+
+A line (row or column) is uniform when at least `UNIFORM_SHARE` of its pixels are within
+`UNIFORM_TOLERANCE` luminance levels of the line's median, which tolerates mild
+compression noise and a few anti-aliased pixels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vangnet.media.regions.edges import BoolArray, Box, FloatArray, Integral
+
+#: A pixel counts as the line's colour within this many luminance levels of its median ...
+UNIFORM_TOLERANCE = 10.0
+#: ... and a line is uniform when this share of its pixels do.
+UNIFORM_SHARE = 0.98
+#: A gutter is at least this many uniform lines wide.
+MIN_GUTTER = 2
+#: A tile must be at least this natural (share of natural pixels, `natural_map`).
+TILE_MIN_NATURAL = 0.5
+#: Cuts are made at most this deep (rows, then columns, then rows ...).
+MAX_DEPTH = 4
+
+
+def uniform_lines(values: FloatArray) -> BoolArray:
+    """Per row of ``values`` (luminance), whether it is uniform (``values.T`` for columns)."""
+    if values.shape[1] == 0:
+        return np.ones(values.shape[0], bool)
+    step = max(1, values.shape[1] // 128)  # the median of a sample is close enough
+    median = np.median(values[:, ::step], axis=1, keepdims=True)
+    near = np.abs(values - median) <= UNIFORM_TOLERANCE
+    out: BoolArray = near.mean(axis=1) >= UNIFORM_SHARE
+    return out
+
+
+def _view(values: FloatArray, box: Box) -> FloatArray:
+    return values[box.y : box.y + box.h, box.x : box.x + box.w]
+
+
+def _span(uniform: BoolArray) -> tuple[int, int] | None:
+    """First and last+1 non-uniform line, or None when every line is uniform."""
+    busy = np.flatnonzero(~uniform)
+    if not len(busy):
+        return None
+    return int(busy[0]), int(busy[-1]) + 1
+
+
+def trim(values: FloatArray, box: Box | None = None) -> Box | None:
+    """``box`` (default: the whole picture) without uniform lines along its four sides, or
+    None when it is uniform throughout."""
+    if box is None:
+        box = Box(0, 0, int(values.shape[1]), int(values.shape[0]))
+    view = _view(values, box)
+    rows = _span(uniform_lines(view))
+    if rows is None:
+        return None
+    view = view[rows[0] : rows[1]]
+    cols = _span(uniform_lines(np.ascontiguousarray(view.T)))
+    if cols is None:
+        return None
+    return Box(box.x + cols[0], box.y + rows[0], cols[1] - cols[0], rows[1] - rows[0])
+
+
+def _pieces(uniform: BoolArray) -> list[tuple[int, int]]:
+    """Runs of lines between gutters (runs of at least `MIN_GUTTER` uniform lines)."""
+    pieces: list[tuple[int, int]] = []
+    start, gap = 0, 0
+    for i, flat in enumerate(uniform.tolist()):
+        if flat:
+            gap += 1
+            continue
+        if gap >= MIN_GUTTER and i - gap > start:
+            pieces.append((start, i - gap))
+            start = i
+        elif gap >= MIN_GUTTER:
+            start = i
+        gap = 0
+    end = len(uniform) - gap
+    if end > start:
+        pieces.append((start, end))
+    return pieces
+
+
+def _split(values: FloatArray, box: Box, across_rows: bool) -> list[Box]:
+    view = _view(values, box)
+    lines = uniform_lines(view if across_rows else np.ascontiguousarray(view.T))
+    out: list[Box] = []
+    for a, b in _pieces(lines):
+        if across_rows:
+            out.append(Box(box.x, box.y + a, box.w, b - a))
+        else:
+            out.append(Box(box.x + a, box.y, b - a, box.h))
+    return out
+
+
+def _cut(values: FloatArray, box: Box, min_side: int, depth: int) -> list[Box]:
+    trimmed = trim(values, box)
+    if trimmed is None or min(trimmed.w, trimmed.h) < min_side:
+        return []
+    if depth > 0:
+        for across_rows in (True, False):
+            parts = _split(values, trimmed, across_rows)
+            if len(parts) >= 2:
+                return [t for p in parts for t in _cut(values, p, min_side, depth - 1)]
+    return [trimmed]
+
+
+def tiles(values: FloatArray, natural: FloatArray, min_side: int) -> list[Box]:
+    """The natural pictures of a grid separated by uniform gutters (or the one natural
+    picture between a window's bars), in reading order; empty when the picture has no
+    gutter (it is one piece). ``natural``: `natural_map`."""
+    height, width = values.shape
+    found = _cut(values, Box(0, 0, int(width), int(height)), min_side, MAX_DEPTH)
+    if len(found) < 2 and found == _cut(values, Box(0, 0, int(width), int(height)), 0, 0):
+        return []  # not cut: the picture is one piece (`trim` gives it)
+    integral = Integral(natural)
+    out: list[Box] = []
+    for b in found:
+        share = integral.sum(
+            np.array([b.y]), np.array([b.y + b.h]), np.array([b.x]), np.array([b.x + b.w])
+        )[0] / max(b.area, 1)
+        if share >= TILE_MIN_NATURAL:
+            out.append(b)
+    return out

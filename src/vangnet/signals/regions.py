@@ -1,0 +1,152 @@
+"""Query-side regions of a photo: where a banked picture may sit inside it, hashed with PDQ.
+
+A banked photo reposted cropped, padded, letterboxed, pasted as a picture-in-picture inset,
+shown in a player window or as one tile of a video call has a whole-picture PDQ far from
+the banked one. `region_hashes` proposes the rectangles that may hold it, from the pixels
+alone (`vangnet.media.regions`), in this order of preference:
+
+1. ``trimmed``: the photo without uniform borders (padding, letterbox / pillarbox bars);
+2. ``tile``: the pieces of the photo split at uniform gutters (a video call's tiles, a
+   player's picture between its title bar and controls), pixel-exact where the gutters are;
+3. ``main``: the main natural picture (a player's viewport, a window's content);
+4. ``inset``: pictures pasted onto the photo, found by their frame (`find_framed`; the
+   tracer's own inset search, `find_insets`, costs twice as much and found fewer of the
+   test's insets);
+5. the main picture's near-equal readings (with and without a bar drawn over its edge).
+
+A rectangle whose sides are not at least ``min_side`` pixels, or which is nearly the whole
+photo or another proposal (IoU `SAME_IOU`), is dropped; at most ``most`` are kept. Each
+is hashed as a whole picture is (`hash_image`: fitted to 512x512 as Meta's reference
+does), with its 8 dihedral variants when asked. The matcher looks them all up in one
+batched query with the whole photo (`vangnet.match.service.Matcher.lookup_hashes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from vangnet.media.image import RgbArray
+from vangnet.media.regions.edges import Box, luma, natural_map
+from vangnet.media.regions.find import Region, find_regions
+from vangnet.media.regions.insets import find_framed
+from vangnet.media.regions.layout import tiles, trim
+from vangnet.signals.pdq import dihedral_hashes, hash_image
+
+ProposalKind = Literal["trimmed", "main", "tile", "inset", "alternative"]
+
+#: A proposal overlapping the whole photo or a kept proposal this much (IoU) is the same.
+SAME_IOU = 0.95
+#: Layout (borders, gutters) is read on the photo shrunk to fit within this side ...
+LAYOUT_MAX_SIDE = 1024
+#: ... the main picture (`find_regions`) within this one, searched only when the photo
+#: without its borders is less than this share natural (a plain photo is one picture).
+REGIONS_MAX_SIDE = 800
+MAIN_NATURAL = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A rectangle of the decoded picture that may hold a banked picture."""
+
+    box: Box
+    kind: ProposalKind
+
+
+@dataclass(frozen=True, slots=True)
+class RegionHash:
+    """A region's PDQ: ``box`` in the query photo's own pixels (as stored, before any
+    reduced-size decode), ``variants`` its 8 dihedral PDQs (`DIHEDRAL_NAMES` order) or
+    empty."""
+
+    box: Box
+    kind: ProposalKind
+    pdq: str
+    quality: int
+    variants: tuple[str, ...] = ()
+
+
+def _layout(rgb: RgbArray, min_side: int) -> tuple[Box | None, list[Box], list[Box], float]:
+    """The trimmed box, the grid tiles and the framed insets, in ``rgb``'s pixels, and the
+    natural share of the trimmed box."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, LAYOUT_MAX_SIDE / max(height, width))
+    work = rgb
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        work = np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+    values = luma(work)
+    small_side = max(8, int(min_side * scale))
+    natural = natural_map(work)
+    trimmed = trim(values)
+    grid = tiles(values, natural, small_side)
+    framed = [i.box for i in find_framed(values, natural, min_side=small_side)]
+    inside = trimmed or Box(0, 0, values.shape[1], values.shape[0])
+    window = natural[inside.y : inside.y + inside.h, inside.x : inside.x + inside.w]
+    share = float(window.mean()) if inside.area else 0.0
+    if scale < 1.0:
+        back = 1.0 / scale
+        trimmed = trimmed.scaled(back, width, height) if trimmed else None
+        grid = [b.scaled(back, width, height) for b in grid]
+        framed = [b.scaled(back, width, height) for b in framed]
+    return trimmed, grid, framed, share
+
+
+def propose(rgb: RgbArray, *, most: int, min_side: int) -> list[Proposal]:
+    """The regions of ``rgb`` (uint8 H x W x 3) worth looking up, best first (module doc)."""
+    height, width = rgb.shape[:2]
+    if most <= 0 or min(height, width) < min_side:
+        return []
+    whole = Box(0, 0, width, height)
+    trimmed, grid, framed, natural = _layout(rgb, min_side)
+    main: list[Region] = []
+    if natural < MAIN_NATURAL:  # chrome around a picture (else it is one picture)
+        main = find_regions(rgb, work_side=REGIONS_MAX_SIDE, insets=False)  # framed: insets
+    ordered: list[Proposal] = []
+    if trimmed is not None:
+        ordered.append(Proposal(trimmed, "trimmed"))
+    ordered.extend(Proposal(b, "tile") for b in grid)
+    ordered.extend(Proposal(r.box, "main") for r in main)
+    ordered.extend(Proposal(b, "inset") for b in framed)
+    ordered.extend(Proposal(a, "alternative") for r in main for a in r.alternatives)
+    kept: list[Proposal] = []
+    for p in ordered:
+        if min(p.box.w, p.box.h) < min_side:
+            continue
+        if p.box.iou(whole) >= SAME_IOU or any(p.box.iou(k.box) >= SAME_IOU for k in kept):
+            continue
+        kept.append(p)
+        if len(kept) >= most:
+            break
+    return kept
+
+
+def region_hashes(
+    picture: Image.Image,
+    *,
+    most: int,
+    min_side: int,
+    dihedral: bool = False,
+    size: tuple[int, int] | None = None,
+) -> tuple[RegionHash, ...]:
+    """PDQ of each proposed region of a decoded RGB ``picture``; ``size``: the photo's own
+    (width, height) when it was decoded at a reduced size, so boxes are in its pixels."""
+    rgb = np.asarray(picture, dtype=np.uint8)
+    own_width, own_height = size or picture.size
+    factor = own_width / picture.width
+    out: list[RegionHash] = []
+    for p in propose(rgb, most=most, min_side=min_side):
+        b = p.box
+        crop = picture.crop((b.x, b.y, b.x + b.w, b.y + b.h))
+        if dihedral:
+            variants, quality = dihedral_hashes(crop)
+            pdq = variants[0]
+        else:
+            (pdq, quality), variants = hash_image(crop), []
+        shown = b if factor == 1.0 else b.scaled(factor, own_width, own_height)
+        out.append(RegionHash(shown, p.kind, pdq, quality, tuple(variants)))
+    return tuple(out)

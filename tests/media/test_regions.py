@@ -1,0 +1,108 @@
+"""Regions of a picture from its pixels (`vangnet.media.regions`): the main picture and
+insets of a screenshot, uniform borders, grid tiles and framed pasted pictures.
+
+Pictures are the benign sample screenshots and BSDS500 photos of ``../shared/data``,
+composed in memory."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vangnet.media.image import decode_image
+from vangnet.media.regions.edges import Box, luma, natural_map
+from vangnet.media.regions.find import find_regions
+from vangnet.media.regions.insets import find_framed
+from vangnet.media.regions.layout import tiles, trim
+
+SCREENSHOTS = "threatexchange/video/sample-videos/screenshots"
+
+
+def _rgb(data: bytes) -> np.ndarray:
+    return np.asarray(decode_image(data, fast=False)[0], dtype=np.uint8)
+
+
+def _photos(shared_data: Path) -> list[Image.Image]:
+    paths = sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[:6]
+    return [Image.open(io.BytesIO(p.read_bytes())).convert("RGB") for p in paths]
+
+
+def _near(box: Box, want: Box, slack: int = 3) -> bool:
+    return (
+        abs(box.x - want.x) <= slack
+        and abs(box.y - want.y) <= slack
+        and abs(box.x + box.w - want.x - want.w) <= slack
+        and abs(box.y + box.h - want.y - want.h) <= slack
+    )
+
+
+def test_finds_the_video_region_of_a_player_window(shared_data: Path) -> None:
+    # the chrome-less window of chair-22-with-large-logo-bar: the video (bars excluded) is
+    # columns 176-1007, rows 76-1515 (the 480x720 video at 2x, 32-pixel bars each side)
+    rgb = _rgb((shared_data / SCREENSHOTS / "screenshot_20190730_PM_80534.png").read_bytes())
+    main = find_regions(rgb)[0]
+    assert main.kind == "main"
+    assert abs(main.x - 176) <= 3 and abs(main.x + main.w - 1008) <= 3
+    assert abs(main.y - 76) <= 3 and abs(main.y + main.h - 1516) <= 3
+    # with the title bar drawn over the top, both readings are kept (with and without it)
+    rgb = _rgb((shared_data / SCREENSHOTS / "screenshot_20190730_PM_80559.png").read_bytes())
+    main = find_regions(rgb)[0]
+    tops = {main.y, *(a.y for a in main.alternatives)}
+    assert any(abs(t - 78) <= 3 for t in tops) and any(abs(t - 118) <= 3 for t in tops)
+
+
+def test_blank_picture_has_no_regions() -> None:
+    flat = np.full((400, 600, 3), 40, np.uint8)
+    assert find_regions(flat) == []
+    values = luma(flat)
+    assert trim(values) is None
+    assert tiles(values, natural_map(flat), 32) == []
+    assert find_framed(values, natural_map(flat), min_side=32) == []
+
+
+def test_trim_removes_padding_and_bars_of_any_colour(shared_data: Path) -> None:
+    photo = _photos(shared_data)[0]
+    for colour, (dx, dy) in (((255, 255, 255), (96, 64)), ((0, 0, 0), (120, 0))):
+        canvas = Image.new("RGB", (photo.width + 2 * dx, photo.height + 2 * dy), colour)
+        canvas.paste(photo, (dx, dy))
+        box = trim(luma(np.asarray(canvas)))
+        assert box is not None
+        assert _near(box, Box(dx, dy, photo.width, photo.height), 6), box
+    # a photo without borders is left whole (or nearly: its own uniform edge rows)
+    whole = trim(luma(np.asarray(photo)))
+    assert whole is not None and whole.area >= 0.9 * photo.width * photo.height
+
+
+def test_tiles_of_a_video_call_grid(shared_data: Path) -> None:
+    photos = _photos(shared_data)
+    tile_w, tile_h, gap = 400, 268, 10
+    canvas = Image.new("RGB", (3 * tile_w + 4 * gap, tile_h + 2 * gap + 60), (30, 30, 34))
+    want = []
+    for i, photo in enumerate(photos[:3]):
+        x, y = gap + i * (tile_w + gap), gap
+        canvas.paste(photo.resize((tile_w, tile_h)), (x, y))
+        want.append(Box(x, y, tile_w, tile_h))
+    rgb = np.asarray(canvas)
+    found = tiles(luma(rgb), natural_map(rgb), 48)
+    assert len(found) == 3
+    assert all(_near(f, w, 6) for f, w in zip(found, want, strict=True)), found
+    # one photo alone is one piece: no tiles
+    alone = np.asarray(photos[0])
+    assert tiles(luma(alone), natural_map(alone), 48) == []
+
+
+def test_framed_finds_a_picture_pasted_on_a_photo(shared_data: Path) -> None:
+    photos = _photos(shared_data)
+    found_count = 0
+    for background, pasted in zip(photos[:3], photos[3:], strict=True):
+        canvas = background.resize((960, 640))
+        small = pasted.resize((240, 160))
+        x, y = 960 - 240 - 24, 640 - 160 - 24
+        canvas.paste(small, (x, y))
+        rgb = np.asarray(canvas)
+        framed = find_framed(luma(rgb), natural_map(rgb), min_side=48)
+        found_count += any(_near(f.box, Box(x, y, 240, 160)) for f in framed)
+    assert found_count >= 2, found_count
