@@ -39,7 +39,7 @@ from security._signin import (
     time_passes,
 )
 from vangnet.config import get_settings, reset_settings
-from vangnet.store.models import AuditEntry, User
+from vangnet.store.models import AuditEntry, LoginAttempt, User
 from web.conftest import PASSWORD, WebFactory, make_user
 
 ATTACKER = "127.0.0.66"
@@ -453,3 +453,28 @@ def test_user_totp_reset_from_the_cli(
     r = sign_in(at_address(app, REAL_USER), "boss", PASSWORD)
     assert r.headers["location"].startswith("/ui/totp")
     Run()("user", "totp-reset", "nobody", code=4)
+
+
+def test_an_ipv6_host_rotating_the_addresses_of_its_64_is_one_address(
+    web_factory: WebFactory, db_url: str, db_engine: Engine
+) -> None:
+    """Each guess from another address of one IPv6 /64 (a host may use any of them) counts
+    as the same address: after the free failures it waits like one address would, while a
+    user elsewhere signs in at once. (Documentation-prefix labels on in-process clients:
+    nothing is sent over a network.)"""
+    make_user(db_url, "rita", "reviewer")
+    app = web_factory()
+    block = "2001:db8:aa:bb::"
+    for n in range(5):  # the free failures, each from a new address of the block
+        attacker = at_address(app, f"{block}{n + 1:x}")
+        assert sign_in(attacker, "rita", "not her password").status_code == 401
+    fresh = at_address(app, f"{block}beef")  # an address of the block not used yet
+    assert _retry_after(sign_in(fresh, "rita", PASSWORD)) >= 1
+    with Session(db_engine) as session:
+        clients = set(session.scalars(select(LoginAttempt.client)))
+    assert clients == {"2001:db8:aa:bb::/64"}
+    # another block, and the real user's own address, are not held back
+    r = sign_in(at_address(app, "2001:db8:aa:cc::1"), "rita", PASSWORD)
+    assert r.status_code == 303, r.text[:300]
+    r = sign_in(at_address(app, REAL_USER), "rita", PASSWORD)
+    assert r.status_code == 303, r.text[:300]

@@ -14,8 +14,9 @@ counters decide how long the next attempt must wait, never whether the account i
   under attack and each address gets only one free failure for it. This raises the delay for
   addresses that fail; an address with no failures for the name is still not slowed.
 
-A refused attempt (still waiting) does not check the password and is not counted; failures
-older than ``signin_window_minutes`` are forgotten.
+An IPv6 client counts as its /64 in every counter (one host may send from any address of
+its block). A refused attempt (still waiting) does not check the password and is not
+counted; failures older than ``signin_window_minutes`` are forgotten.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
 from vangnet.errors import VangnetError
+from vangnet.net import limited_as
 from vangnet.store.db import is_postgresql
 from vangnet.store.models import LoginAttempt, utcnow
 
@@ -71,7 +73,9 @@ def delay_after(failures: int, free: int, settings: Settings) -> float:
 
 
 def _key(username: str, client: str) -> tuple[str, str]:
-    return username[:64], client[:64]
+    """The (name, address) failures are counted under: an IPv6 client as its /64, since one
+    host may send from any address of its block (`vangnet.net.limited_as`)."""
+    return username[:64], limited_as(client)[:64]
 
 
 def counts(session: Session, *, username: str, client: str, settings: Settings) -> Counts:
