@@ -14,12 +14,14 @@ Data (generated in memory from ``../shared/data``; no picture is written anywher
 Methods, all over the same pictures in the same run:
 
 * ``pdq``: plain PDQ of the whole picture (``vangnet.signals.pdq.hash_image``),
-* ``vangnet match``: the code path of ``vangnet match`` (``hash_bytes(..., dihedral=True)`` of
-  the picture as a lossless BMP, then ``Matcher.lookup_hashes`` over the indexes of a SQLite
-  database holding the bank), against a bank with the default rules (quality floor 50) and
-  ``--dihedral`` off, and against the same photos in a ``--dihedral`` bank. The banks'
-  threshold is the search radius `SEARCH_RADIUS` so that distances up to it are seen; at 31
-  (the default threshold) the answers are exactly those of ``vangnet match`` today,
+* ``vangnet match``: the code path of ``vangnet match`` (``hash_bytes(..., dihedral=True,
+  regions=settings.match_regions)`` of the picture as a lossless BMP: the whole picture and
+  the regions that may hold another picture, on by default as in the CLI), then
+  ``Matcher.lookup_hashes`` over the indexes of a SQLite database holding the bank, against a
+  bank with the default rules (quality floor 50) and ``--dihedral`` off, and against the same
+  photos in a ``--dihedral`` bank. The banks' threshold is the search radius `SEARCH_RADIUS` so
+  that distances up to it are seen; at 31 (the default threshold) the answers are exactly
+  those of ``vangnet match`` today,
 * perception's hashers (PHash, PHashU8, DHash, MarrHildreth, ColorMoment, BlockMean, PDQHash)
   when the bench environment has them; a hasher that is missing says so in its row.
 
@@ -284,7 +286,10 @@ class MatcherSetup:
         from vangnet.config import get_settings
         from vangnet.signals.hashing import hash_bytes
 
-        hashed = hash_bytes(data, settings=get_settings(), path=name, dihedral=True)
+        settings = get_settings()
+        hashed = hash_bytes(
+            data, settings=settings, path=name, dihedral=True, regions=settings.match_regions
+        )
         out: dict[str, tuple[int, float]] = {}
         with Session(self.engine) as s:
             for method, bank in self.BANKS.items():
@@ -593,7 +598,13 @@ def cost(
             for what, data in inputs.items():
 
                 def match(d: bytes = data, b: str = bank) -> None:
-                    hashed = hash_bytes(d, settings=settings, path="q.jpg", dihedral=True)
+                    hashed = hash_bytes(
+                        d,
+                        settings=settings,
+                        path="q.jpg",
+                        dihedral=True,
+                        regions=settings.match_regions,
+                    )
                     with Session(setup.engine) as s:
                         setup.matcher.lookup_hashes(s, hashed, banks=[b])
 

@@ -151,9 +151,9 @@ def test_redis_keeps_a_bucket_until_it_would_be_full_again_and_no_name_in_clear(
         slow = {"rate": 1 / 3600, "burst": 5.0}
         buckets.take("key:9", **slow, now=1.0)
         assert 3600_000 < buckets.client.pttl(buckets.key("key:9")) <= 3601_000
-        # a bucket that never refills is still forgotten after a day
+        # a bucket that never refills is still forgotten after a day (read a moment after)
         buckets.take("key:10", rate=0.0, burst=5.0, now=1.0)
-        assert buckets.client.pttl(buckets.key("key:10")) == 86_400_000
+        assert 86_399_000 < buckets.client.pttl(buckets.key("key:10")) <= 86_400_000
 
 
 # -- a flood of distinct clients ---------------------------------------------------------------
