@@ -103,3 +103,26 @@ def test_a_live_frame_keeps_the_plugin_value_it_matched_on(
             .where(EvidenceItem.case_id == case_id)
         ).all()
     assert sorted(rows) == sorted((i["id"], NAME, i["signals"][NAME]) for i in frames)
+
+    # the case's VICS report carries the plug-in's hash of each frame (named as bank exports
+    # name it), beside the standard ones
+    report = tmp_path / "case.vics.json"
+    done = subprocess.run(
+        [VANGNET, "report", "vics", str(case_id), "--out", str(report)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (case,) = json.loads(report.read_text())["value"]
+    by_id = {i["id"]: i for i in frames}
+    assert {m["MediaID"] for m in case["Media"]} == set(by_id)
+    for media in case["Media"]:
+        hashes = {h["HashName"]: h["HashValue"] for h in media["AlternativeHashes"]}
+        item = by_id[media["MediaID"]]
+        assert hashes == {
+            "SHA256": item["sha256"].upper(),
+            "PDQ": item["pdq"],
+            NAME.upper(): item["signals"][NAME],
+        }

@@ -9,7 +9,12 @@ and each preserved item of the case becomes one media object:
 ``MediaID``                    the item id (int)
 ``MD5`` ``SHA1``               upper-case hex, as VICS writes them
 ``AlternativeHashes``          ``[{"HashName": "SHA256", ...}, {"HashName": "PDQ", ...}]``
-                               (the VICS place for hashes without a field of their own)
+                               (the VICS place for hashes without a field of their own),
+                               then every other single-value hash of the item (a plug-in's,
+                               by name: ``HashName`` is the signal type's name in upper case,
+                               as bank exports and triage exports write it); a type named
+                               ``photodna`` goes to VICS's ``PhotoDNA`` field. Per-frame
+                               video hashes and types not installed here are left out.
 ``MediaSize``                  bytes
 ``MediaFiles``                 ``[{"FileName", "FilePath", "MD5", "SHA1", "FileSize",
                                "Created"}]``: ``FilePath`` is the logical path
@@ -47,6 +52,7 @@ from vangnet.banks.categories import Category
 from vangnet.cases.document import CaseDocument
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.signals import registry
+from vangnet.signals.base import FrameHashes
 
 #: The VICS 2.0 profiles of the OData context URL, by lower-case name.
 PROFILES = {"us": "US", "uk": "UK", "custom": "CUSTOM", "default": "Default"}
@@ -55,6 +61,26 @@ SOURCE_APPLICATION = "Vangnet"
 
 #: (case document field, VICS hash name) written in ``AlternativeHashes``.
 _ALTERNATIVE_HASHES = (("sha256", "SHA256"), ("pdq", "PDQ"))
+#: signal types with a field of their own in a media object (not in ``AlternativeHashes``)
+_BUILT_IN = ("md5", "sha1", "sha256", "pdq")
+#: signal types VICS has a media field of its own for
+_VICS_FIELDS = {"photodna": "PhotoDNA"}
+
+
+def _other_hashes(item: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The item's single-value hashes beyond the built-in ones, by signal type name: those of
+    an installed type that is not per-frame (a video's frame lists are no VICS hash)."""
+    signals = item.get("signals") or {}
+    if not isinstance(signals, Mapping):
+        return []
+    installed = registry.signal_types()
+    out = []
+    for name, value in sorted(signals.items()):
+        cls = installed.get(name)
+        if name in _BUILT_IN or cls is None or not value or issubclass(cls, FrameHashes):
+            continue
+        out.append((str(name), str(value)))
+    return out
 
 
 def write_cases(
@@ -134,6 +160,11 @@ def _media(
         if value is not None:
             shown = value.upper() if field == "sha256" else value
             alternatives.append({"HashName": hash_name, "HashValue": shown})
+    for signal_type, value in _other_hashes(item):
+        if signal_type in _VICS_FIELDS:
+            media[_VICS_FIELDS[signal_type]] = value
+        else:
+            alternatives.append({"HashName": signal_type.upper(), "HashValue": value})
     if alternatives:
         media["AlternativeHashes"] = alternatives
     size = item.get("size")
