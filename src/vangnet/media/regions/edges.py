@@ -122,8 +122,8 @@ class EdgeMap:
             steps &= (raw >= ISOLATED_RATIO * around).astype(np.uint8)
         kernel = np.ones((1, 2 * gap + 1), np.uint8)
         self.edges: BoolArray = cv2.morphologyEx(steps, cv2.MORPH_CLOSE, kernel).astype(bool)
-        self.prefix = np.zeros((n, length + 1), np.float32)
-        self.prefix[:, 1:] = np.cumsum(self.edges, axis=1)
+        self.prefix = np.zeros((n, length + 1), np.int32)  # edge pixels before each x
+        np.cumsum(self.edges, axis=1, dtype=np.int32, out=self.prefix[:, 1:])
 
     @property
     def lines(self) -> int:
@@ -153,17 +153,15 @@ class EdgeMap:
         vectorised along and across lines. With ``prefix[x]`` the sum of the first ``x``
         gains, the best stretch ending at ``x`` scores ``prefix[x] - min(0, prefix[:x])``.
         Summed in integer half-points (+2 per edge pixel, -2 x `GAP_PENALTY` per other),
-        exact and twice as fast as floats."""
+        exact and faster than floats."""
         if not len(lines) or not self.length:
             return np.zeros(len(lines), np.float32)
         penalty = round(2 * GAP_PENALTY)
-        wide = self.length * max(2, penalty) > np.iinfo(np.int16).max
-        kind = np.int32 if wide else np.int16
-        gain = np.where(self.edges[lines], kind(2), kind(-penalty))
-        prefix = np.cumsum(gain, axis=1, dtype=kind)
+        gain = self.edges[lines].astype(np.int32) * (2 + penalty) - penalty
+        prefix = np.cumsum(gain, axis=1, dtype=np.int32)
         low = np.minimum(np.minimum.accumulate(prefix, axis=1), 0)
         best = (prefix - low).max(axis=1)
-        out: FloatArray = (best.astype(np.float32) / 2).astype(np.float32)
+        out: FloatArray = (best / 2).astype(np.float32)
         return out
 
     def prominence(self) -> FloatArray:
@@ -327,16 +325,14 @@ def rectangles(
     # row_support[i, p]: row line i between the columns of column pair p (and vice versa)
     row_support = rows.support(ys[:, None], xs[left][None, :], xs[right][None, :])
     col_support = cols.support(xs[:, None], ys[top][None, :], ys[bottom][None, :])
-    sides = np.stack(
-        [row_support[top], row_support[bottom], col_support[left].T, col_support[right].T],
-        axis=-1,
-    )
-    keep = sides.min(axis=-1) >= min_support  # (row pairs, column pairs)
+    four = (row_support[top], row_support[bottom], col_support[left].T, col_support[right].T)
+    weakest = np.minimum(np.minimum(four[0], four[1]), np.minimum(four[2], four[3]))
+    keep = weakest >= min_support  # (row pairs, column pairs)
     pair_rows, pair_cols = np.nonzero(keep)
     return Rectangles(
         ys[top][pair_rows],
         ys[bottom][pair_rows],
         xs[left][pair_cols],
         xs[right][pair_cols],
-        sides[keep],
+        np.stack([side[pair_rows, pair_cols] for side in four], axis=-1),
     )
