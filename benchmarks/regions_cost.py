@@ -31,6 +31,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,8 @@ def measure(setup: Setup, blobs: list[bytes], repeats: int) -> dict[str, float]:
         a: list[float] = []
         b: list[float] = []
         for _ in range(repeats):
-            a.append(_cpu_ms(lambda d=data: setup.match(d, False)))  # type: ignore[misc]
-            b.append(_cpu_ms(lambda d=data: setup.match(d, True)))  # type: ignore[misc]
+            a.append(_cpu_ms(partial(setup.match, data, False)))
+            b.append(_cpu_ms(partial(setup.match, data, True)))
         without.append(statistics.median(a))
         with_.append(statistics.median(b))
     return {
