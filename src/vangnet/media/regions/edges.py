@@ -92,7 +92,8 @@ def _boundary_steps(values: FloatArray) -> FloatArray:
     boundary blurred over two rows by scaling still counts)."""
     out = np.zeros_like(values)
     if values.shape[0] >= 4:
-        out[2:-1] = np.abs((values[2:-1] + values[3:]) - (values[1:-2] + values[:-3])) / 2
+        pairs = values[1:] + values[:-1]  # pairs[i]: rows i and i + 1, each sum made once
+        out[2:-1] = np.abs(pairs[2:] - pairs[:-2]) / 2
     if values.shape[0] >= 2:
         out[1] = np.abs(values[1] - values[0])
         out[-1] = np.abs(values[-1] - values[-2])
