@@ -13,10 +13,10 @@ import numpy as np
 from PIL import Image
 
 from vangnet.media.image import decode_image
-from vangnet.media.regions.edges import Box, luma, natural_map
+from vangnet.media.regions.edges import GAP_PENALTY, Box, EdgeMap, luma, natural_map
 from vangnet.media.regions.find import find_regions
 from vangnet.media.regions.insets import find_framed
-from vangnet.media.regions.layout import tiles, trim
+from vangnet.media.regions.layout import _row_medians, tiles, trim
 
 SCREENSHOTS = "threatexchange/video/sample-videos/screenshots"
 
@@ -106,3 +106,42 @@ def test_framed_finds_a_picture_pasted_on_a_photo(shared_data: Path) -> None:
         framed = find_framed(luma(rgb), natural_map(rgb), min_side=48)
         found_count += any(_near(f.box, Box(x, y, 240, 160)) for f in framed)
     assert found_count >= 2, found_count
+
+
+def _kadane(gains: list[float]) -> float:
+    """The best stretch's score of one line, the plain loop the vectorised one replaces."""
+    best = current = 0.0
+    for gain in gains:
+        current = max(0.0, current + gain)
+        best = max(best, current)
+    return best
+
+
+def test_edge_scores_are_the_best_stretch_of_each_line() -> None:
+    """`EdgeMap.scores` / `line_scores` (integer prefix sums) give what Kadane's loop gives,
+    on luminance steps of random pictures and on random edge maps of every density."""
+    rng = np.random.default_rng(12)
+    for trial in range(60):
+        rows, cols = int(rng.integers(1, 40)), int(rng.integers(1, 300))
+        flat = rng.random((rows, cols)) < rng.random()
+        values = (rng.random((rows, cols)) * 255 * flat).astype(np.float32)
+        edges = EdgeMap(values, isolated=bool(trial % 2))
+        if trial % 3 == 0:
+            edges.edges = rng.random((rows, cols)) < rng.random()
+        expected = [
+            _kadane([1.0 if e else -GAP_PENALTY for e in line]) for line in edges.edges.tolist()
+        ]
+        assert edges.scores.tolist() == expected
+        some = np.arange(rows)[::2]
+        assert edges.line_scores(some).tolist() == expected[::2]
+
+
+def test_uniform_lines_use_the_median_of_each_line() -> None:
+    """`uniform_lines`'s own median equals numpy's, odd and even line lengths alike."""
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        values = rng.integers(0, 256, (int(rng.integers(1, 30)), int(rng.integers(1, 200))))
+        values = values.astype(np.float32)
+        got = _row_medians(values)
+        assert got.dtype == np.float32
+        assert np.array_equal(got, np.median(values, axis=1, keepdims=True))

@@ -26,15 +26,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from vangnet.media.image import RgbArray
-from vangnet.media.regions.edges import Box, luma, natural_map
-from vangnet.media.regions.find import Region, find_regions
+from vangnet.media.regions.edges import Box, Cues
+from vangnet.media.regions.find import Region, find_regions, work_picture
 from vangnet.media.regions.insets import find_framed
-from vangnet.media.regions.layout import tiles, trim
+from vangnet.media.regions.layout import Lines, tiles, trim
 from vangnet.signals.pdq import dihedral_hashes, hash_image
 
 ProposalKind = Literal["trimmed", "main", "tile", "inset", "alternative"]
@@ -70,30 +69,40 @@ class RegionHash:
     variants: tuple[str, ...] = ()
 
 
-def _layout(rgb: RgbArray, min_side: int) -> tuple[Box | None, list[Box], list[Box], float]:
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """What `_layout` reads, in the photo's pixels, and the cues of its working picture."""
+
+    trimmed: Box | None
+    grid: list[Box]
+    framed: list[Box]
+    natural: float  # share of the trimmed box
+    cues: Cues
+    scale: float
+
+
+def _layout(rgb: RgbArray, min_side: int) -> _Layout:
     """The trimmed box, the grid tiles and the framed insets, in ``rgb``'s pixels, and the
-    natural share of the trimmed box."""
+    natural share of the trimmed box: one `Cues` and one `Lines` of the working picture
+    shared by `trim`, `tiles` and `find_framed`."""
     height, width = rgb.shape[:2]
-    scale = min(1.0, LAYOUT_MAX_SIDE / max(height, width))
-    work = rgb
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        work = np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
-    values = luma(work)
+    work, scale = work_picture(rgb, LAYOUT_MAX_SIDE)
+    cues = Cues.of(work)
+    values = cues.values
     small_side = max(8, int(min_side * scale))
-    natural = natural_map(work)
-    trimmed = trim(values)
-    grid = tiles(values, natural, small_side)
-    framed = [i.box for i in find_framed(values, natural, min_side=small_side)]
+    lines = Lines(values)
+    trimmed = trim(values, lines=lines)
+    grid = tiles(values, cues.natural, small_side, lines=lines, integral=cues.integral)
+    framed = [i.box for i in find_framed(values, cues.natural, min_side=small_side, cues=cues)]
     inside = trimmed or Box(0, 0, values.shape[1], values.shape[0])
-    window = natural[inside.y : inside.y + inside.h, inside.x : inside.x + inside.w]
+    window = cues.natural[inside.y : inside.y + inside.h, inside.x : inside.x + inside.w]
     share = float(window.mean()) if inside.area else 0.0
     if scale < 1.0:
         back = 1.0 / scale
         trimmed = trimmed.scaled(back, width, height) if trimmed else None
         grid = [b.scaled(back, width, height) for b in grid]
         framed = [b.scaled(back, width, height) for b in framed]
-    return trimmed, grid, framed, share
+    return _Layout(trimmed, grid, framed, share, cues, scale)
 
 
 def propose(rgb: RgbArray, *, most: int, min_side: int) -> list[Proposal]:
@@ -102,16 +111,19 @@ def propose(rgb: RgbArray, *, most: int, min_side: int) -> list[Proposal]:
     if most <= 0 or min(height, width) < min_side:
         return []
     whole = Box(0, 0, width, height)
-    trimmed, grid, framed, natural = _layout(rgb, min_side)
+    layout = _layout(rgb, min_side)
     main: list[Region] = []
-    if natural < MAIN_NATURAL:  # chrome around a picture (else it is one picture)
-        main = find_regions(rgb, work_side=REGIONS_MAX_SIDE, insets=False)  # framed: insets
+    if layout.natural < MAIN_NATURAL:  # chrome around a picture (else it is one picture)
+        # the layout's cues when its working picture is the one `find_regions` reads
+        same = max(height, width) <= min(LAYOUT_MAX_SIDE, REGIONS_MAX_SIDE)
+        cues = layout.cues if same else None
+        main = find_regions(rgb, work_side=REGIONS_MAX_SIDE, insets=False, cues=cues)
     ordered: list[Proposal] = []
-    if trimmed is not None:
-        ordered.append(Proposal(trimmed, "trimmed"))
-    ordered.extend(Proposal(b, "tile") for b in grid)
+    if layout.trimmed is not None:
+        ordered.append(Proposal(layout.trimmed, "trimmed"))
+    ordered.extend(Proposal(b, "tile") for b in layout.grid)
     ordered.extend(Proposal(r.box, "main") for r in main)
-    ordered.extend(Proposal(b, "inset") for b in framed)
+    ordered.extend(Proposal(b, "inset") for b in layout.framed)
     ordered.extend(Proposal(a, "alternative") for r in main for a in r.alternatives)
     kept: list[Proposal] = []
     for p in ordered:

@@ -2,7 +2,7 @@
 
 - `EdgeMap`: where the luminance steps across a horizontal boundary (a column-wise map is
   the same on the transposed picture), and per row the best straight stretch of such steps
-  (`EdgeMap.segments`), scored +1 per edge pixel and -`GAP_PENALTY` per other pixel, so a
+  (`EdgeMap.scores`), scored +1 per edge pixel and -`GAP_PENALTY` per other pixel, so a
   border with some low-contrast stretches still scores high and scattered texture does not.
 - `natural_map`: 1 where a pixel's neighbourhood has gradients both ways at a coarse scale
   (photos, video), 0 on flat chrome, thin lines and most text.
@@ -25,7 +25,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 #: Luminance step (0-255, between 2-pixel means) that counts as an edge pixel.
 EDGE_STEP = 10.0
-#: A stretch along a line scores +1 per edge pixel and -this per other pixel.
+#: A stretch along a line scores +1 per edge pixel and -this per other pixel (a multiple of
+#: 0.5: `EdgeMap.line_scores` sums in half-points).
 GAP_PENALTY = 1.5
 #: A line's prominence compares it with the lines NEAR to FAR away on either side.
 NEAR, FAR = 3, 8
@@ -91,32 +92,28 @@ def _boundary_steps(values: FloatArray) -> FloatArray:
     boundary blurred over two rows by scaling still counts)."""
     out = np.zeros_like(values)
     if values.shape[0] >= 4:
-        out[2:-1] = np.abs((values[2:-1] + values[3:]) - (values[1:-2] + values[:-3])) / 2
+        pairs = values[1:] + values[:-1]  # pairs[i]: rows i and i + 1, each sum made once
+        out[2:-1] = np.abs(pairs[2:] - pairs[:-2]) / 2
     if values.shape[0] >= 2:
         out[1] = np.abs(values[1] - values[0])
         out[-1] = np.abs(values[-1] - values[-2])
     return out
 
 
-@dataclass(frozen=True)
-class Segments:
-    """Per line (row of an `EdgeMap`): score of its best stretch and the stretch's bounds."""
-
-    score: FloatArray
-    start: IntArray
-    stop: IntArray
-
-
 class EdgeMap:
     """Edge pixels on the boundaries between rows (``edges[t, x]``: above row ``t``); use
     ``EdgeMap(values.T)`` for the boundaries between columns."""
 
-    def __init__(self, values: FloatArray, *, isolated: bool = False) -> None:
+    def __init__(
+        self, values: FloatArray, *, isolated: bool = False, raw: FloatArray | None = None
+    ) -> None:
         """``isolated``: keep only steps at least `ISOLATED_RATIO` times those `NEAR` lines
-        before and after (a boundary where one picture was pasted on another, not texture)."""
+        before and after (a boundary where one picture was pasted on another, not texture).
+        ``raw``: the steps of ``values`` when already computed (`Cues` shares them)."""
         n, length = values.shape
         gap = max(1, length // 200)  # close tiny breaks along the line
-        raw = _boundary_steps(values)
+        if raw is None:
+            raw = _boundary_steps(values)
         steps = (raw >= EDGE_STEP).astype(np.uint8)
         if isolated and n > 2 * NEAR:
             around = np.zeros_like(raw)
@@ -126,8 +123,8 @@ class EdgeMap:
             steps &= (raw >= ISOLATED_RATIO * around).astype(np.uint8)
         kernel = np.ones((1, 2 * gap + 1), np.uint8)
         self.edges: BoolArray = cv2.morphologyEx(steps, cv2.MORPH_CLOSE, kernel).astype(bool)
-        self.prefix = np.zeros((n, length + 1), np.float32)
-        self.prefix[:, 1:] = np.cumsum(self.edges, axis=1)
+        self.prefix = np.zeros((n, length + 1), np.int32)  # edge pixels before each x
+        np.cumsum(self.edges, axis=1, dtype=np.int32, out=self.prefix[:, 1:])
 
     @property
     def lines(self) -> int:
@@ -148,32 +145,32 @@ class EdgeMap:
         return out
 
     @cached_property
-    def segments(self) -> Segments:
-        """Best stretch of each line (Kadane's maximum subarray, vectorised over lines)."""
-        gain = np.where(self.edges, np.float32(1.0), np.float32(-GAP_PENALTY))
-        n = self.lines
-        current = np.zeros(n, np.float32)
-        current_start = np.zeros(n, np.int64)
-        best = np.zeros(n, np.float32)
-        start = np.zeros(n, np.int64)
-        stop = np.zeros(n, np.int64)
-        for x, column in enumerate(gain.T):
-            current += column
-            reset = current <= 0
-            current[reset] = 0.0
-            current_start[reset] = x + 1
-            better = current > best
-            best[better] = current[better]
-            start[better] = current_start[better]
-            stop[better] = x + 1
-        return Segments(best, start, stop)
+    def scores(self) -> FloatArray:
+        """Per line, the score of its best stretch (`line_scores` of every line)."""
+        return self.line_scores(np.arange(self.lines))
+
+    def line_scores(self, lines: IntArray) -> FloatArray:
+        """The score of the best stretch of each of ``lines``: Kadane's maximum subarray,
+        vectorised along and across lines. With ``prefix[x]`` the sum of the first ``x``
+        gains, the best stretch ending at ``x`` scores ``prefix[x] - min(0, prefix[:x])``.
+        Summed in integer half-points (+2 per edge pixel, -2 x `GAP_PENALTY` per other),
+        exact and faster than floats."""
+        if not len(lines) or not self.length:
+            return np.zeros(len(lines), np.float32)
+        penalty = round(2 * GAP_PENALTY)
+        gain = self.edges[lines].astype(np.int32) * (2 + penalty) - penalty
+        prefix = np.cumsum(gain, axis=1, dtype=np.int32)
+        low = np.minimum(np.minimum.accumulate(prefix, axis=1), 0)
+        best = (prefix - low).max(axis=1)
+        out: FloatArray = (best / 2).astype(np.float32)
+        return out
 
     def prominence(self) -> FloatArray:
         """Per line, its best stretch's score minus that of the quieter side next to it (the
         mean over lines `NEAR` to `FAR` away on each side). A border between a picture and
         flat chrome, or between two pictures, stands out from at least one side; a line
         inside texture (carpet, grass, noise) has busy lines on both sides."""
-        scores = self.segments.score
+        scores = self.scores
         padded = np.concatenate([np.zeros(FAR, np.float32), scores, np.zeros(FAR, np.float32)])
         window = np.lib.stride_tricks.sliding_window_view(padded, 2 * FAR + 1)
         before = window[:, : FAR - NEAR + 1].mean(axis=1)
@@ -184,7 +181,7 @@ class EdgeMap:
     def best_lines(self, min_score: float, most: int) -> IntArray:
         """Lines whose best stretch scores at least ``min_score``, most prominent first, at
         most ``most``, none closer than 1 % of the picture to a better one."""
-        scores = self.segments.score
+        scores = self.scores
         prominence = self.prominence()
         spacing = max(2, self.lines // 100)
         chosen: list[int] = []
@@ -218,8 +215,11 @@ class Integral:
     """Summed-area table of a map: sums over many rectangles at once."""
 
     def __init__(self, values: FloatArray) -> None:
-        self.table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
-        self.table[1:, 1:] = np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1)
+        values = np.ascontiguousarray(values, np.float32)
+        if not values.size:
+            self.table = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.float64)
+            return
+        self.table = np.asarray(cv2.integral(values, sdepth=cv2.CV_64F), np.float64)
 
     def sum(
         self, y0: IntArray, y1: IntArray, x0: IntArray, x1: IntArray
@@ -227,6 +227,54 @@ class Integral:
         t = self.table
         out: npt.NDArray[np.float64] = t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0]
         return out
+
+
+class Cues:
+    """The cues of one working-size picture, each computed once and shared by the stages
+    that read it (`vangnet.media.regions.layout`, `~.insets`, `~.find`): its luminance
+    ``values``, ``natural`` map, their summed-area table and the edge maps (ordinary and
+    ``isolated``) of the boundaries between rows and between columns."""
+
+    def __init__(self, values: FloatArray, natural: FloatArray) -> None:
+        self.values = values
+        self.natural = natural
+
+    @classmethod
+    def of(cls, rgb: RgbArray) -> Cues:
+        return cls(luma(rgb), natural_map(rgb))
+
+    @cached_property
+    def columns(self) -> FloatArray:
+        """``values.T``, contiguous."""
+        return np.ascontiguousarray(self.values.T)
+
+    @cached_property
+    def integral(self) -> Integral:
+        return Integral(self.natural)
+
+    @cached_property
+    def _row_steps(self) -> FloatArray:
+        return _boundary_steps(self.values)
+
+    @cached_property
+    def _column_steps(self) -> FloatArray:
+        return _boundary_steps(self.columns)
+
+    @cached_property
+    def rows(self) -> EdgeMap:
+        return EdgeMap(self.values, raw=self._row_steps)
+
+    @cached_property
+    def cols(self) -> EdgeMap:
+        return EdgeMap(self.columns, raw=self._column_steps)
+
+    @cached_property
+    def rows_isolated(self) -> EdgeMap:
+        return EdgeMap(self.values, isolated=True, raw=self._row_steps)
+
+    @cached_property
+    def cols_isolated(self) -> EdgeMap:
+        return EdgeMap(self.columns, isolated=True, raw=self._column_steps)
 
 
 @dataclass(frozen=True)
@@ -278,16 +326,14 @@ def rectangles(
     # row_support[i, p]: row line i between the columns of column pair p (and vice versa)
     row_support = rows.support(ys[:, None], xs[left][None, :], xs[right][None, :])
     col_support = cols.support(xs[:, None], ys[top][None, :], ys[bottom][None, :])
-    sides = np.stack(
-        [row_support[top], row_support[bottom], col_support[left].T, col_support[right].T],
-        axis=-1,
-    )
-    keep = sides.min(axis=-1) >= min_support  # (row pairs, column pairs)
+    four = (row_support[top], row_support[bottom], col_support[left].T, col_support[right].T)
+    weakest = np.minimum(np.minimum(four[0], four[1]), np.minimum(four[2], four[3]))
+    keep = weakest >= min_support  # (row pairs, column pairs)
     pair_rows, pair_cols = np.nonzero(keep)
     return Rectangles(
         ys[top][pair_rows],
         ys[bottom][pair_rows],
         xs[left][pair_cols],
         xs[right][pair_cols],
-        sides[keep],
+        np.stack([side[pair_rows, pair_cols] for side in four], axis=-1),
     )

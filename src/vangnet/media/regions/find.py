@@ -27,12 +27,9 @@ import numpy as np
 from vangnet.media.image import RgbArray
 from vangnet.media.regions.edges import (
     Box,
+    Cues,
     EdgeMap,
-    FloatArray,
     IntArray,
-    Integral,
-    luma,
-    natural_map,
     rectangles,
 )
 from vangnet.media.regions.insets import find_insets
@@ -78,15 +75,14 @@ def _positions(edges: EdgeMap, min_len: int) -> IntArray:
     return np.array(sorted({0, edges.lines, *chosen.tolist()}), np.int64)
 
 
-def _main_region(values: FloatArray, natural: FloatArray, min_len: int) -> Region | None:
-    rows = EdgeMap(values)
-    cols = EdgeMap(np.ascontiguousarray(values.T))
+def _main_region(cues: Cues, min_len: int) -> Region | None:
+    rows, cols = cues.rows, cues.cols
     ys, xs = _positions(rows, min_len), _positions(cols, min_len)
     rects = rectangles(rows, ys, cols, xs, min_len, MAIN_SUPPORT)
     if not len(rects):
         return None
     area = rects.area.astype(np.float64)
-    natural_count = Integral(natural).sum(rects.y0, rects.y1, rects.x0, rects.x1)
+    natural_count = cues.integral.sum(rects.y0, rects.y1, rects.x0, rects.x1)
     score = 2.0 * natural_count - area  # natural pixels count +1, the rest -1
     best = int(np.argmax(score))
     if not score[best] > 0:
@@ -113,23 +109,35 @@ def _rescaled(region: Region, factor: float, width: int, height: int) -> Region:
     return Region(box.x, box.y, box.w, box.h, region.score, region.kind, alts)
 
 
+def work_picture(rgb: RgbArray, work_side: int) -> tuple[RgbArray, float]:
+    """``rgb`` shrunk to fit within ``work_side`` (INTER_AREA) and the scale used (1.0:
+    ``rgb`` itself)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, work_side / max(height, width))
+    if scale >= 1.0:
+        return rgb, 1.0
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), scale
+
+
 def find_regions(
-    rgb: RgbArray, *, work_side: int = WORK_MAX_SIDE, insets: bool = True
+    rgb: RgbArray,
+    *,
+    work_side: int = WORK_MAX_SIDE,
+    insets: bool = True,
+    cues: Cues | None = None,
 ) -> list[Region]:
     """The main natural-image region of a screenshot (first) and, with ``insets``, the
     insets inside it; empty when no rectangle holds more natural than flat pixels. ``rgb``:
     uint8 H x W x 3. Detection runs on ``rgb`` shrunk to fit within ``work_side`` (faster,
-    less exact)."""
+    less exact); ``cues``: those of that working picture when the caller has them."""
     height, width = rgb.shape[:2]
-    scale = min(1.0, work_side / max(height, width))
-    work = rgb
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        work = np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
-    values = luma(work)
-    natural = natural_map(work)
+    work, scale = work_picture(rgb, work_side)
+    if cues is None:
+        cues = Cues.of(work)
+    values, natural = cues.values, cues.natural
     min_len = max(MIN_LINE_PIXELS, int(MIN_LINE_SHARE * min(values.shape)))
-    main = _main_region(values, natural, min_len)
+    main = _main_region(cues, min_len)
     if main is None:
         return []
     inside = (slice(main.y, main.y + main.h), slice(main.x, main.x + main.w))

@@ -18,6 +18,7 @@ import numpy as np
 from vangnet.media.regions.edges import (
     BoolArray,
     Box,
+    Cues,
     EdgeMap,
     FloatArray,
     IntArray,
@@ -161,31 +162,38 @@ FRAMED_SAME_IOU = 0.8
 
 
 def _framed_lines(edges: EdgeMap, min_side: int) -> IntArray:
-    seg = edges.segments
-    order = np.argsort(-seg.score, kind="stable")
+    """Only lines with at least ``min_side / 2`` edge pixels can score that much, so only
+    theirs are scored (the others are never chosen)."""
+    floor = min_side / 2
+    busy = np.flatnonzero(edges.prefix[:, -1] >= floor)
+    score = np.zeros(edges.lines, np.float32)
+    score[busy] = edges.line_scores(busy)
+    order = np.argsort(-score, kind="stable")
     spacing = max(2, edges.lines // 200)
     chosen: list[int] = []
     for line in order.tolist():
-        if seg.score[line] < min_side / 2 or len(chosen) >= FRAMED_LINES:
+        if score[line] < floor or len(chosen) >= FRAMED_LINES:
             break
         if all(abs(line - other) > spacing for other in chosen):
             chosen.append(line)
     return np.array(sorted({0, edges.lines, *chosen}), np.int64)
 
 
-def find_framed(values: FloatArray, natural: FloatArray, *, min_side: int) -> list[Inset]:
+def find_framed(
+    values: FloatArray, natural: FloatArray, *, min_side: int, cues: Cues | None = None
+) -> list[Inset]:
     """Pictures pasted onto a picture, found by their frame: rectangles on the lines with
     the longest stretches of isolated steps (`EdgeMap` ``isolated``: where one picture
     meets another, not texture), every side on edge pixels (or the picture's border),
     mostly isolated steps, and a natural inside. Best first (isolated support times the
-    natural share), at most `MAX_INSETS`, none overlapping a better one (`FRAMED_SAME_IOU`)."""
+    natural share), at most `MAX_INSETS`, none overlapping a better one (`FRAMED_SAME_IOU`).
+    ``cues``: those of ``values`` and ``natural`` when the caller shares them."""
+    if cues is None:
+        cues = Cues(values, natural)
     height, width = values.shape
-    steps_r = EdgeMap(values, isolated=True)
-    steps_c = EdgeMap(np.ascontiguousarray(values.T), isolated=True)
+    steps_r, steps_c = cues.rows_isolated, cues.cols_isolated
     ys, xs = _framed_lines(steps_r, min_side), _framed_lines(steps_c, min_side)
-    rows = EdgeMap(values)
-    cols = EdgeMap(np.ascontiguousarray(values.T))
-    rects = rectangles(rows, ys, cols, xs, min_side, FRAMED_SUPPORT)
+    rects = rectangles(cues.rows, ys, cues.cols, xs, min_side, FRAMED_SUPPORT)
     h, w = rects.y1 - rects.y0, rects.x1 - rects.x0
     share = rects.area / (width * height)
     keep = (share >= INSET_MIN_AREA) & (share <= INSET_MAX_AREA)
@@ -204,7 +212,7 @@ def find_framed(values: FloatArray, natural: FloatArray, *, min_side: int) -> li
     )
     border = np.stack([c.y0 == 0, c.y1 == height, c.x0 == 0, c.x1 == width], axis=1)
     isolated = np.where(border, FRAMED_BORDER, sides).mean(axis=1)
-    inside = Integral(natural).sum(c.y0, c.y1, c.x0, c.x1) / c.area
+    inside = cues.integral.sum(c.y0, c.y1, c.x0, c.x1) / c.area
     quality = isolated * inside
     ok = (isolated >= FRAMED_ISOLATED) & (inside >= INSET_MIN_NATURAL)
     kept: list[Inset] = []

@@ -29,19 +29,71 @@ TILE_MIN_NATURAL = 0.5
 MAX_DEPTH = 4
 
 
+def _row_medians(values: FloatArray) -> FloatArray:
+    """``np.median(values, axis=1, keepdims=True)`` without its overhead (7x faster on a
+    photo's rows): the middle value, or the mean of the middle two, of each row."""
+    count = values.shape[1]
+    half = count // 2
+    if count % 2:
+        middle = np.partition(values, half, axis=1)[:, half : half + 1]
+        out: FloatArray = middle.astype(np.float32)
+        return out
+    both = np.partition(values, (half - 1, half), axis=1)
+    out = ((both[:, half - 1 : half] + both[:, half : half + 1]) / 2).astype(np.float32)
+    return out
+
+
 def uniform_lines(values: FloatArray) -> BoolArray:
     """Per row of ``values`` (luminance), whether it is uniform (``values.T`` for columns)."""
     if values.shape[1] == 0:
         return np.ones(values.shape[0], bool)
     step = max(1, values.shape[1] // 128)  # the median of a sample is close enough
-    median = np.median(values[:, ::step], axis=1, keepdims=True)
+    median = _row_medians(values[:, ::step])
     near = np.abs(values - median) <= UNIFORM_TOLERANCE
-    out: BoolArray = near.mean(axis=1) >= UNIFORM_SHARE
+    out: BoolArray = np.count_nonzero(near, axis=1) / values.shape[1] >= UNIFORM_SHARE
     return out
 
 
 def _view(values: FloatArray, box: Box) -> FloatArray:
     return values[box.y : box.y + box.h, box.x : box.x + box.w]
+
+
+class Lines:
+    """`uniform_lines` of the rows and columns of boxes of one picture, each line computed
+    once: a row's uniformity depends only on its pixels between the box's left and right
+    sides, so the rows of a box are those of any box with the same sides that spans them
+    (the trimmed picture's rows are the whole picture's, its columns are shared by `trim`
+    and the first cut of `tiles`)."""
+
+    def __init__(self, values: FloatArray) -> None:
+        self.values = values
+        self._rows: dict[tuple[int, int], tuple[int, BoolArray]] = {}
+        self._cols: dict[tuple[int, int], tuple[int, BoolArray]] = {}
+
+    def rows(self, box: Box) -> BoolArray:
+        """Per row of ``box``, whether it is uniform."""
+        return self._get(self._rows, (box.x, box.w), box.y, box.h, box, True)
+
+    def cols(self, box: Box) -> BoolArray:
+        """Per column of ``box``, whether it is uniform."""
+        return self._get(self._cols, (box.y, box.h), box.x, box.w, box, False)
+
+    def _get(
+        self,
+        memo: dict[tuple[int, int], tuple[int, BoolArray]],
+        key: tuple[int, int],
+        first: int,
+        count: int,
+        box: Box,
+        across_rows: bool,
+    ) -> BoolArray:
+        known = memo.get(key)
+        if known is not None and known[0] <= first and first + count <= known[0] + len(known[1]):
+            return known[1][first - known[0] : first - known[0] + count]
+        view = _view(self.values, box)
+        flags = uniform_lines(view if across_rows else np.ascontiguousarray(view.T))
+        memo[key] = (first, flags)
+        return flags
 
 
 def _span(uniform: BoolArray) -> tuple[int, int] | None:
@@ -52,17 +104,17 @@ def _span(uniform: BoolArray) -> tuple[int, int] | None:
     return int(busy[0]), int(busy[-1]) + 1
 
 
-def trim(values: FloatArray, box: Box | None = None) -> Box | None:
+def trim(values: FloatArray, box: Box | None = None, *, lines: Lines | None = None) -> Box | None:
     """``box`` (default: the whole picture) without uniform lines along its four sides, or
-    None when it is uniform throughout."""
+    None when it is uniform throughout. ``lines``: a `Lines` of ``values`` to share."""
     if box is None:
         box = Box(0, 0, int(values.shape[1]), int(values.shape[0]))
-    view = _view(values, box)
-    rows = _span(uniform_lines(view))
+    if lines is None:
+        lines = Lines(values)
+    rows = _span(lines.rows(box))
     if rows is None:
         return None
-    view = view[rows[0] : rows[1]]
-    cols = _span(uniform_lines(np.ascontiguousarray(view.T)))
+    cols = _span(lines.cols(Box(box.x, box.y + rows[0], box.w, rows[1] - rows[0])))
     if cols is None:
         return None
     return Box(box.x + cols[0], box.y + rows[0], cols[1] - cols[0], rows[1] - rows[0])
@@ -88,11 +140,9 @@ def _pieces(uniform: BoolArray) -> list[tuple[int, int]]:
     return pieces
 
 
-def _split(values: FloatArray, box: Box, across_rows: bool) -> list[Box]:
-    view = _view(values, box)
-    lines = uniform_lines(view if across_rows else np.ascontiguousarray(view.T))
+def _split(lines: Lines, box: Box, across_rows: bool) -> list[Box]:
     out: list[Box] = []
-    for a, b in _pieces(lines):
+    for a, b in _pieces(lines.rows(box) if across_rows else lines.cols(box)):
         if across_rows:
             out.append(Box(box.x, box.y + a, box.w, b - a))
         else:
@@ -100,27 +150,38 @@ def _split(values: FloatArray, box: Box, across_rows: bool) -> list[Box]:
     return out
 
 
-def _cut(values: FloatArray, box: Box, min_side: int, depth: int) -> list[Box]:
-    trimmed = trim(values, box)
+def _cut(lines: Lines, box: Box, min_side: int, depth: int) -> list[Box]:
+    trimmed = trim(lines.values, box, lines=lines)
     if trimmed is None or min(trimmed.w, trimmed.h) < min_side:
         return []
     if depth > 0:
         for across_rows in (True, False):
-            parts = _split(values, trimmed, across_rows)
+            parts = _split(lines, trimmed, across_rows)
             if len(parts) >= 2:
-                return [t for p in parts for t in _cut(values, p, min_side, depth - 1)]
+                return [t for p in parts for t in _cut(lines, p, min_side, depth - 1)]
     return [trimmed]
 
 
-def tiles(values: FloatArray, natural: FloatArray, min_side: int) -> list[Box]:
+def tiles(
+    values: FloatArray,
+    natural: FloatArray,
+    min_side: int,
+    *,
+    lines: Lines | None = None,
+    integral: Integral | None = None,
+) -> list[Box]:
     """The natural pictures of a grid separated by uniform gutters (or the one natural
     picture between a window's bars), in reading order; empty when the picture has no
-    gutter (it is one piece). ``natural``: `natural_map`."""
+    gutter (it is one piece). ``natural``: `natural_map`; ``lines``, ``integral``: a
+    `Lines` of ``values`` and the `Integral` of ``natural`` to share."""
     height, width = values.shape
-    found = _cut(values, Box(0, 0, int(width), int(height)), min_side, MAX_DEPTH)
-    if len(found) < 2 and found == _cut(values, Box(0, 0, int(width), int(height)), 0, 0):
+    if lines is None:
+        lines = Lines(values)
+    found = _cut(lines, Box(0, 0, int(width), int(height)), min_side, MAX_DEPTH)
+    if len(found) < 2 and found == _cut(lines, Box(0, 0, int(width), int(height)), 0, 0):
         return []  # not cut: the picture is one piece (`trim` gives it)
-    integral = Integral(natural)
+    if integral is None:
+        integral = Integral(natural)
     out: list[Box] = []
     for b in found:
         share = integral.sum(

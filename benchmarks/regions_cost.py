@@ -1,0 +1,208 @@
+"""Cost of region-aware matching (issue 12): a photo matched with and without its regions.
+
+What ``vangnet match PHOTO`` does per photo, in-process and without start-up: `hash_bytes`
+(decode, exact digests, PDQ with its 8 dihedral variants) and `Matcher.lookup_hashes` over a
+SQLite bank of 20 BSDS500 photos (dihedral on), once with ``regions=False`` (whole-picture
+matching, what `vangnet match` did before regions) and once with ``regions=True``. CPU time
+(``time.process_time``) per query, the median of ``--repeats`` runs, the two interleaved so
+load changes hit both alike. Sets (benign, read in place from ``../shared/data``):
+
+* ``bsds500``: 50 BSDS500 validation photos (481x321 / 321x481), the stored JPEG bytes;
+* ``composites``: 50 composites of those photos made with `benchmarks.transforms` (padding,
+  letterbox, picture-in-picture, player window, video-call grid; 10 each), JPEG q92 in memory;
+* ``12mp``: the 12 MP phone photo ``exif-rotn-1.jpg`` and ``exif-rotn-6.jpg``.
+
+Per set: the median and total of both costs and their ratio (the issue's target: at most 3x).
+``--profile`` also prints a cProfile of the regions part (`region_hashes`) over the small sets.
+
+    .venv/bin/python -m benchmarks.regions_cost [--repeats 5] [--profile]
+
+Not a timed test: the figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from benchmarks import common, transforms
+
+BANKED = 20
+PHOTOS = 50
+COMPOSITES = ("pad_20", "letterbox_16_9", "pip", "player", "video_call")
+BANK = "REGIONS_COST"
+
+
+def _jpeg(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def datasets() -> dict[str, list[bytes]]:
+    bsds = common.DATA_DIR / "photos" / "bsds500"
+    photos = sorted((bsds / "val").glob("*.jpg"))[:PHOTOS]
+    pictures = [Image.open(p).convert("RGB") for p in photos]
+    composites: list[bytes] = []
+    for i, img in enumerate(pictures):
+        name = COMPOSITES[i % len(COMPOSITES)]
+        others = [pictures[(i + k) % len(pictures)] for k in (1, 2, 3, 4, 5)]
+        composites.append(_jpeg(transforms.apply(name, img, seed=i, others=others)))
+    exif = common.DATA_DIR / "threatexchange/pdq/data/reg-test-input/exif-rotn"
+    return {
+        "bsds500": [p.read_bytes() for p in photos],
+        "composites": composites,
+        "12mp": [(exif / f"exif-rotn-{n}.jpg").read_bytes() for n in (1, 6)],
+    }
+
+
+class Setup:
+    """A SQLite bank of `BANKED` BSDS500 test photos (PDQ, dihedral) and its Matcher."""
+
+    def __init__(self) -> None:
+        from sqlalchemy.orm import Session
+
+        from vangnet.banks.bank import create_bank
+        from vangnet.banks.contents import add_content
+        from vangnet.config import get_settings
+        from vangnet.match.indexes import SignalIndexes
+        from vangnet.match.service import Matcher
+        from vangnet.signals.hashing import hash_bytes, signal_values
+        from vangnet.store.db import make_engine
+        from vangnet.store.migrate import ensure_schema
+
+        self.settings = get_settings()
+        self.folder = Path(tempfile.mkdtemp(prefix="vangnet-regions-cost-"))
+        self.engine = make_engine(f"sqlite:///{self.folder / 'cost.db'}", home=self.folder)
+        ensure_schema(self.engine)
+        banked = sorted((common.DATA_DIR / "photos/bsds500/test").glob("*.jpg"))[:BANKED]
+        with Session(self.engine) as s:
+            create_bank(
+                s, name=BANK, thresholds={"pdq": {"dihedral": True}}, settings=self.settings
+            )
+            for path in banked:
+                hashed = hash_bytes(path.read_bytes(), settings=self.settings)
+                add_content(s, bank=BANK, signals=signal_values(hashed))
+            s.commit()
+        indexes = SignalIndexes(self.engine, snapshot_dir=None)
+        indexes.load()
+        self.matcher = Matcher(indexes, settings=self.settings)
+
+    def match(self, data: bytes, regions: bool) -> None:
+        from sqlalchemy.orm import Session
+
+        from vangnet.signals.hashing import hash_bytes
+
+        hashed = hash_bytes(data, settings=self.settings, dihedral=True, regions=regions)
+        with Session(self.engine) as s:
+            self.matcher.lookup_hashes(s, hashed, banks=[BANK])
+
+    def close(self) -> None:
+        self.engine.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _cpu_ms(fn: Callable[[], Any]) -> float:
+    start = time.process_time()
+    fn()
+    return (time.process_time() - start) * 1000
+
+
+def measure(setup: Setup, blobs: list[bytes], repeats: int) -> dict[str, float]:
+    """Per query, the median CPU ms of ``repeats`` runs without and with regions."""
+    without: list[float] = []
+    with_: list[float] = []
+    for data in blobs:
+        setup.match(data, True)  # warm caches (imports, index) before timing
+        a: list[float] = []
+        b: list[float] = []
+        for _ in range(repeats):
+            a.append(_cpu_ms(partial(setup.match, data, False)))
+            b.append(_cpu_ms(partial(setup.match, data, True)))
+        without.append(statistics.median(a))
+        with_.append(statistics.median(b))
+    return {
+        "queries": len(blobs),
+        "median_ms_without": statistics.median(without),
+        "median_ms_with": statistics.median(with_),
+        "total_ms_without": sum(without),
+        "total_ms_with": sum(with_),
+        "ratio": sum(with_) / sum(without),
+    }
+
+
+def profile(blobs: list[bytes], sort: str = "cumulative") -> str:
+    """cProfile of `region_hashes` over ``blobs`` (decoded as `hash_bytes` does)."""
+    from vangnet.config import get_settings
+    from vangnet.media.image import decode_image, upright_size
+    from vangnet.signals.regions import region_hashes
+
+    settings = get_settings()
+    decoded = [(decode_image(d)[0], upright_size(d)) for d in blobs]
+    prof = cProfile.Profile()
+    prof.enable()
+    for picture, size in decoded:
+        region_hashes(
+            picture,
+            most=settings.match_regions_max,
+            min_side=settings.match_region_min_side,
+            dihedral=True,
+            size=size,
+        )
+    prof.disable()
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats(sort).print_stats(30)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--repeats", type=int, default=5, help="runs per query (median)")
+    ap.add_argument("--profile", action="store_true", help="cProfile region_hashes")
+    args = ap.parse_args(argv)
+    sets = datasets()
+    setup = Setup()
+    try:
+        rows: list[list[Any]] = []
+        results: dict[str, Any] = {}
+        for name, blobs in sets.items():
+            r = measure(setup, blobs, args.repeats)
+            results[name] = r
+            rows.append(
+                [
+                    name,
+                    r["queries"],
+                    r["median_ms_without"],
+                    r["median_ms_with"],
+                    r["total_ms_without"],
+                    r["total_ms_with"],
+                    f"{r['ratio']:.2f}x",
+                ]
+            )
+    finally:
+        setup.close()
+    common.print_table(
+        "regions cost: hash_bytes(dihedral) + lookup_hashes, CPU ms per query",
+        ["set", "n", "median without", "median with", "total without", "total with", "ratio"],
+        rows,
+    )
+    common.write_json("regions_cost", {"repeats": args.repeats, "sets": results})
+    if args.profile:
+        print(profile(sets["bsds500"] + sets["composites"]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
