@@ -101,7 +101,8 @@ class Settings(BaseSettings):
     )
     match_regions: bool = Field(
         default=True,
-        description="vangnet match and POST /v1/match also look up regions of a query photo "
+        description="vangnet match, POST /v1/match and vangnet triage also look up regions of "
+        "a query photo "
         "(without borders or letterbox bars, the main picture, insets, video-call tiles), so "
         "a banked photo shown inside another picture is found; false hashes the whole photo only.",
     )
@@ -667,14 +668,16 @@ class Settings(BaseSettings):
     triage_trace_max_screenshots: int = Field(
         default=5000,
         ge=0,
-        description="Screenshot tracing: most screenshot-like photos of a case traced per run.",
+        description="Screenshot tracing: most photos of a case traced per run (every photo "
+        "with a proposed region, see match_regions, or with screenshot-like text).",
     )
     triage_trace_call_score: float = Field(
         default=0.3,
         ge=0,
         le=1,
         description="Screenshot tracing: a photo with at least this video-call score is traced "
-        "(as are photos whose text names a player, an app, a timecode or a media file).",
+        "even when no region of it was proposed (as are photos whose text names a player, an "
+        "app, a timecode or a media file).",
     )
     triage_trace_results: int = Field(
         default=3,

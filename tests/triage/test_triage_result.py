@@ -34,16 +34,17 @@ VIDEOS = "threatexchange/video/sample-videos"
 SHOT = f"{VIDEOS}/screenshots/screenshot_20190730_PM_80504.png"
 
 #: name -> (kind, content_type, status, findings keys in stored order, match signal types,
-#: category, series), as the dict-based triage stored them.
+#: category, series), as the dict-based triage stored them (plus a photo's ``regions``,
+#: issue 12).
 EXPECTED: dict[str, tuple[str, str, str, list[str], list[str], str | None, str | None]] = {
     "broken.jpg": ("other", "image/jpeg", "failed", [], [], None, None),
-    "china.jpg": ("photo", "image/jpeg", "ok", ["pdq_dihedral"], [], None, None),
+    "china.jpg": ("photo", "image/jpeg", "ok", ["pdq_dihedral", "regions"], [], None, None),
     "notes.txt": ("other", "application/octet-stream", "ok", [], [], None, None),
     "shot.png": (
         "photo",
         "image/png",
         "ok",
-        ["pdq_dihedral", "text_lines", "text_hints", "screenshot_of"],
+        ["pdq_dihedral", "regions", "text_lines", "text_hints", "screenshot_of"],
         [],
         None,
         None,
@@ -52,7 +53,7 @@ EXPECTED: dict[str, tuple[str, str, str, list[str], list[str], str | None, str |
         "photo",
         "image/jpeg",
         "ok",
-        ["pdq_dihedral"],
+        ["pdq_dihedral", "regions"],
         ["md5", "pdq", "sha1", "sha256"],
         "vics:2",
         "rockets",
@@ -194,4 +195,10 @@ def test_findings_keep_the_stored_order_and_other_steps_keys() -> None:
     )
     stored: dict[str, Any] = found.to_json()
     assert list(stored) == ["pdq_dihedral", "text_hints", "language", "mine"]
+    box = {"x": 1, "y": 2, "w": 64, "h": 64, "kind": "trimmed"}
+    looked = Findings(pdq_dihedral=("a",), regions=()).merged(Findings(regions=(box,)))
+    assert list(looked.to_json()) == ["pdq_dihedral", "regions"]
+    assert looked.to_json()["regions"] == [box]
+    assert Findings(regions=()).to_json() == {"regions": []}  # looked for, none found
+    assert Findings(regions=()).merged(Findings()).regions == ()  # kept by a later step
     assert TriageResult().findings.to_json() == {}

@@ -7,7 +7,10 @@ becomes a `TriageItem` row, so the stored JSON (``findings``, ``item_metadata``,
 ``matches``) is made here and nowhere else.
 
 ``findings`` as stored, key by key and in this order (each only when found):
-``pdq_dihedral`` (a photo's 8 PDQ rotation / flip variants), ``video_text`` (text in a
+``pdq_dihedral`` (a photo's 8 PDQ rotation / flip variants), ``regions`` (a photo's
+proposed regions, ``{x, y, w, h, kind}``, that may hold another picture, as matched with
+the ``match_regions`` settings; an empty list when none was found, absent when they were
+not looked for), ``video_text`` (text in a
 video's frames), ``video_call`` (``{score, reasons}``), ``text_lines`` (a picture's OCR
 lines), ``text_hints`` (leads in the text), ``language``, then any other step's own keys.
 Screenshot tracing adds ``screenshot_of`` to the stored row later (`triage.tracing`).
@@ -78,6 +81,7 @@ class Findings:
     findings of an installed step under keys of its own."""
 
     pdq_dihedral: tuple[str, ...] = ()
+    regions: tuple[Json, ...] | None = None
     video_text: Json | None = None
     video_call: VideoCall | None = None
     text_lines: tuple[Json, ...] = ()
@@ -89,6 +93,7 @@ class Findings:
         """These findings with what a later step found (its values win)."""
         return Findings(
             pdq_dihedral=later.pdq_dihedral or self.pdq_dihedral,
+            regions=later.regions if later.regions is not None else self.regions,
             video_text=later.video_text if later.video_text is not None else self.video_text,
             video_call=later.video_call if later.video_call is not None else self.video_call,
             text_lines=later.text_lines or self.text_lines,
@@ -102,6 +107,8 @@ class Findings:
         out: dict[str, Any] = {}
         if self.pdq_dihedral:
             out["pdq_dihedral"] = list(self.pdq_dihedral)
+        if self.regions is not None:
+            out["regions"] = [dict(r) for r in self.regions]
         if self.video_text is not None:
             out["video_text"] = dict(self.video_text)
         if self.video_call is not None:

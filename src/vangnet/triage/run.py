@@ -5,8 +5,10 @@ order; files already recorded for the case (by the SHA-256 of their chain) are s
 a run that was killed at any moment continues where it stopped and ends with the same
 result as one that was not. The rest are analysed by a pool of worker processes (hashes,
 perceptual hashes, metadata, text: `analyse`), matched against every bank here (the
-indexes are loaded once) and written in batches: a file's row is written only when all its
-analysis is done, so a crash loses at most the batch in flight, never half a file.
+indexes are loaded once: a photo's whole picture, its dihedral variants and, with
+``match_regions``, the regions `vangnet match` looks up) and written in batches: a
+file's row is written only when all its analysis is done, so a crash loses at most the
+batch in flight, never half a file.
 
 Suspect files are read into memory and never written anywhere; originals are opened
 read-only.
@@ -193,7 +195,11 @@ def analyse(
     note: str | None = None
     try:
         small = len(data) <= options.tuning.perceptual_max_bytes
-        hashed = hash_bytes(data, settings=settings, dihedral=True) if small else None
+        hashed = (
+            hash_bytes(data, settings=settings, dihedral=True, regions=settings.match_regions)
+            if small
+            else None
+        )
     except VangnetError as exc:
         hashed = None
         note = exc.message
@@ -206,9 +212,15 @@ def analyse(
                 digests=Digests.of(data),
             )
         return TriageResult(content_type=content_type, note=note, digests=Digests.of(data))
-    findings = Findings(pdq_dihedral=tuple(hashed.dihedral))
-    hashed = replace(hashed, dihedral=())
     kind: Kind = "photo" if hashed.content_type is ContentType.PHOTO else "video"
+    regions = None
+    if kind == "photo" and settings.match_regions:  # the same proposals `vangnet match` uses
+        regions = tuple(
+            {"x": r.box.x, "y": r.box.y, "w": r.box.w, "h": r.box.h, "kind": r.kind}
+            for r in hashed.regions
+        )
+    findings = Findings(pdq_dihedral=tuple(hashed.dihedral), regions=regions)
+    hashed = replace(hashed, dihedral=())  # regions stay until matched (`Triage._write`)
     result = TriageResult(
         kind=kind,
         content_type=content_type,
@@ -347,7 +359,6 @@ class Triage:
             summary.screenshots_traced = trace_case(
                 self.engine,
                 case_id,
-                text_was_read=self.options.ocr,
                 tuning=tuning,
                 settings=self.settings,
             )
@@ -426,8 +437,14 @@ class Triage:
             matched: list[tuple[Entry, TriageResult]] = []
             for entry, result in batch:
                 if result.hashes is not None and result.ok:
-                    variants = result.findings.pdq_dihedral
-                    found = matcher.match_hashed(session, result.hashes, variants=variants)
+                    hashed = result.hashes
+                    found = matcher.match_hashed(
+                        session,
+                        hashed,
+                        variants=result.findings.pdq_dihedral,
+                        regions=hashed.regions,
+                    )
+                    result = replace(result, hashes=replace(hashed, regions=()))
                     if found:
                         result = result.with_matches(found, _series_of(session, found))
                 matched.append((entry, result))

@@ -3,10 +3,14 @@
 The frame library holds every banked video (hash-only: its ``vpdq``, ``vpdq_cropped`` and
 ``vpdq_regions`` frames, as `vangnet bank add` stored them) and the case's own videos
 (decoded again from their sources, so candidates are verified by local features).
-Candidates are photos that look like screenshots: text leads typical of players and apps
-(timecodes, app names, file names), a video-call score, or — when text was not read —
-every PNG picture. Each trace (video, timestamp, method, distance or inliers, region) goes
-into the item's findings.
+Every photo is a candidate, up to ``triage_trace_max_screenshots``, except those that
+cannot show another picture: a photo whose region proposals (`vangnet.signals.regions`,
+recorded by the analysis as its ``regions`` finding: borders, a player's viewport, tiles,
+insets) found nothing is skipped without being decoded again, unless its text has leads
+typical of players and apps (timecodes, app names, file names) or it looks like a video
+call. Text is never required: a clean frame inside black borders is traced. When regions
+were not looked for (``match_regions`` false) every photo is tried. Each trace (video,
+timestamp, method, distance or inliers, region) goes into the item's findings.
 
 The thresholds and limits are the ``triage_trace_*`` settings (`TriageTuning`), passed in.
 """
@@ -30,14 +34,17 @@ from vangnet.triage.tuning import TriageTuning
 log = logging.getLogger(__name__)
 
 
-def _is_candidate(item: TriageItem, text_was_read: bool, call_score: float) -> bool:
+def _is_candidate(item: TriageItem, call_score: float) -> bool:
+    """Whether photo ``item`` may show another picture (module doc): a region was
+    proposed, regions were not looked for, or its text or layout say screenshot."""
     findings = item.findings or {}
+    regions = findings.get("regions")
+    if regions is None or regions:
+        return True
     leads = findings.get("text_hints") or {}
     if leads.get("timecodes") or leads.get("apps") or leads.get("file_names"):
         return True
-    if (findings.get("video_call") or {}).get("score", 0) >= call_score:
-        return True
-    return not text_was_read and (item.content_type == "image/png")
+    return bool((findings.get("video_call") or {}).get("score", 0) >= call_score)
 
 
 def _library(
@@ -105,11 +112,11 @@ def trace_case(
     engine: Engine,
     case_id: int,
     *,
-    text_was_read: bool,
     settings: Settings,
     tuning: TriageTuning | None = None,
 ) -> int:
-    """Trace the case's screenshot-like photos; returns how many were traced. ``tuning``:
+    """Trace the case's photos that may show another picture (module doc); returns how
+    many were traced. ``tuning``:
     the run's ``triage_*`` values (default: the documented defaults)."""
     tuning = tuning or TriageTuning()
     from vangnet.triage.screenshots import trace
@@ -124,7 +131,7 @@ def trace_case(
                 )
             )
         )
-    wanted = [p for p in photos if _is_candidate(p, text_was_read, tuning.trace_call_score)]
+    wanted = [p for p in photos if _is_candidate(p, tuning.trace_call_score)]
     candidates = wanted[: tuning.trace_max_screenshots]
     if not candidates:
         return 0
