@@ -182,7 +182,8 @@ def test_every_player_screenshot_is_traced_without_text(
 
 def test_which_photos_are_traced() -> None:
     """Every photo with a proposed region, or whose regions were not looked for; a photo
-    without one only with screenshot-like text or a video-call score."""
+    without one only with screenshot-like text or a video-call score, or, when text was not
+    read, a PNG picture (as before regions: a whole-frame capture has none)."""
     from vangnet.store.models import TriageItem
     from vangnet.triage.tracing import _is_candidate
 
@@ -190,9 +191,12 @@ def test_which_photos_are_traced() -> None:
         return TriageItem(kind="photo", content_type="image/jpeg", findings=findings)
 
     box = {"x": 0, "y": 40, "w": 640, "h": 400, "kind": "trimmed"}
-    assert _is_candidate(photo({"regions": [box]}), 0.3)  # no text needed
-    assert _is_candidate(photo({}), 0.3)  # match_regions off: every photo
-    assert not _is_candidate(photo({"regions": []}), 0.3)  # a plain photo: skipped
-    assert _is_candidate(photo({"regions": [], "text_hints": {"timecodes": ["0:03"]}}), 0.3)
-    assert _is_candidate(photo({"regions": [], "video_call": {"score": 0.5}}), 0.3)
-    assert not _is_candidate(photo({"regions": [], "video_call": {"score": 0.2}}), 0.3)
+    assert _is_candidate(photo({"regions": [box]}), True, 0.3)  # no text needed
+    assert _is_candidate(photo({}), True, 0.3)  # match_regions off: every photo
+    assert not _is_candidate(photo({"regions": []}), True, 0.3)  # a plain photo: skipped
+    assert _is_candidate(photo({"regions": [], "text_hints": {"timecodes": ["0:03"]}}), True, 0.3)
+    assert _is_candidate(photo({"regions": [], "video_call": {"score": 0.5}}), True, 0.3)
+    assert not _is_candidate(photo({"regions": [], "video_call": {"score": 0.2}}), True, 0.3)
+    png = TriageItem(kind="photo", content_type="image/png", findings={"regions": []})
+    assert _is_candidate(png, False, 0.3)  # OCR off: every PNG, as before
+    assert not _is_candidate(png, True, 0.3)

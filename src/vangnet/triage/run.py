@@ -359,6 +359,7 @@ class Triage:
             summary.screenshots_traced = trace_case(
                 self.engine,
                 case_id,
+                text_was_read=self.options.ocr,
                 tuning=tuning,
                 settings=self.settings,
             )

@@ -9,8 +9,9 @@ recorded by the analysis as its ``regions`` finding: borders, a player's viewpor
 insets) found nothing is skipped without being decoded again, unless its text has leads
 typical of players and apps (timecodes, app names, file names) or it looks like a video
 call. Text is never required: a clean frame inside black borders is traced. When regions
-were not looked for (``match_regions`` false) every photo is tried. Each trace (video,
-timestamp, method, distance or inliers, region) goes into the item's findings.
+were not looked for (``match_regions`` false) every photo is tried; when text was not read
+(OCR off), every PNG picture is tried as well (a whole-frame capture shows no region). Each
+trace (video, timestamp, method, distance or inliers, region) goes into the item's findings.
 
 The thresholds and limits are the ``triage_trace_*`` settings (`TriageTuning`), passed in.
 """
@@ -34,10 +35,14 @@ from vangnet.triage.tuning import TriageTuning
 log = logging.getLogger(__name__)
 
 
-def _is_candidate(item: TriageItem, call_score: float) -> bool:
+def _is_candidate(item: TriageItem, text_was_read: bool, call_score: float) -> bool:
     """Whether photo ``item`` may show another picture (module doc): a region was
-    proposed, regions were not looked for, or its text or layout say screenshot."""
+    proposed, regions were not looked for, or its text or layout say screenshot; when text
+    was not read, every PNG picture too (a screen capture of a whole frame has no region and
+    no text to give it away)."""
     findings = item.findings or {}
+    if not text_was_read and item.content_type == "image/png":
+        return True
     regions = findings.get("regions")
     if regions is None or regions:
         return True
@@ -112,6 +117,7 @@ def trace_case(
     engine: Engine,
     case_id: int,
     *,
+    text_was_read: bool,
     settings: Settings,
     tuning: TriageTuning | None = None,
 ) -> int:
@@ -131,7 +137,7 @@ def trace_case(
                 )
             )
         )
-    wanted = [p for p in photos if _is_candidate(p, tuning.trace_call_score)]
+    wanted = [p for p in photos if _is_candidate(p, text_was_read, tuning.trace_call_score)]
     candidates = wanted[: tuning.trace_max_screenshots]
     if not candidates:
         return 0
