@@ -11,6 +11,7 @@ them all, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -105,3 +106,53 @@ def test_banked_photos_inside_other_pictures_are_found(
     assert false_positives == []
     for name, need in REQUIRED.items():
         assert found[name] >= need, (name, found)
+
+
+def _match_peak(query: Path, *, regions: bool, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`vangnet match --json` of ``query`` and the peak of memory traced meanwhile."""
+    monkeypatch.setenv("VANGNET_MATCH_REGIONS", "true" if regions else "false")
+    tracemalloc.start()
+    try:
+        rows = _lines("match", str(query), "--json")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return rows, peak
+
+
+def test_regions_of_a_large_photo_make_no_full_size_copy_of_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared_data: Path
+) -> None:
+    """A photo near the pixel cap (``max_image_pixels`` keeps one decode at the cap under
+    ~600 MB) is decoded once; looking up its regions reads them on a reduced copy, not on a
+    second full-size array of its pixels, and still finds the banked photo where it was
+    pasted. tracemalloc sees NumPy's and Python's allocations (not the decode's own): the
+    peak with regions may exceed the peak without them by less than one copy of the photo's
+    pixels (the working pictures of at most 1024 pixels a side and their cues)."""
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    photo = load(sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[0])
+    large = photo.resize((photo.width * 8, photo.height * 8))  # 10 MP, padded 19 MP
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / "large.png").write_bytes(png(large))
+    _run("bank", "create", "KNOWN", "--profile", "vics")
+    (added,) = _lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
+    composite, (x, y, w, h) = TRANSFORMS["padded"](large, [])
+    query = tmp_path / "padded-large.png"
+    query.write_bytes(png(composite))
+    del large, photo
+    pixels = composite.width * composite.height * 3
+    del composite
+    # a file is read into a buffer of max_file_bytes + 1 (4 GB by default), then shrunk to
+    # its size: that buffer would be both peaks
+    monkeypatch.setenv("VANGNET_MAX_FILE_BYTES", str(query.stat().st_size + 1024))
+
+    _, without = _match_peak(query, regions=False, monkeypatch=monkeypatch)
+    (row,), with_regions = _match_peak(query, regions=True, monkeypatch=monkeypatch)
+    (match,) = [m for m in row["matches"] if m["signal_type"] == "pdq"]
+    assert match["content_id"] == added["content_id"]
+    region = match["region"]
+    assert abs(region["x"] - x) <= SLACK * 8 and abs(region["y"] - y) <= SLACK * 8, region
+    assert abs(region["w"] - w) <= SLACK * 8 and abs(region["h"] - h) <= SLACK * 8, region
+    extra = with_regions - without
+    assert extra < pixels, (extra // 2**20, pixels // 2**20)
