@@ -147,12 +147,20 @@ def region_hashes(
 ) -> tuple[RegionHash, ...]:
     """PDQ of each proposed region of a decoded RGB ``picture``; ``size``: the photo's own
     (width, height) when it was decoded at a reduced size, so boxes are in its pixels."""
-    rgb = np.asarray(picture, dtype=np.uint8)
+    if most <= 0 or min(picture.size) < min_side:
+        return ()
+    # Proposals are read on a copy reduced by whole pixel blocks to about `LAYOUT_MAX_SIDE`
+    # (which `propose` reads on anyway), not on a second full-size array of the picture: a
+    # photo at the pixel cap is held once (`vangnet.media.image._upright_rgb`).
+    block = max(1, max(picture.size) // LAYOUT_MAX_SIDE)
+    rgb = np.asarray(picture.reduce(block) if block > 1 else picture, dtype=np.uint8)
     own_width, own_height = size or picture.size
     factor = own_width / picture.width
     out: list[RegionHash] = []
-    for p in propose(rgb, most=most, min_side=min_side):
-        b = p.box
+    for p in propose(rgb, most=most, min_side=max(1, min_side // block)):
+        b = p.box if block == 1 else p.box.scaled(block, picture.width, picture.height)
+        if min(b.w, b.h) < min_side:
+            continue
         crop = picture.crop((b.x, b.y, b.x + b.w, b.y + b.h))
         if dihedral:
             variants, quality = dihedral_hashes(crop)
