@@ -43,6 +43,7 @@ import io
 import random
 import sys
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -135,14 +136,15 @@ def file_bytes(img: Image.Image) -> bytes:
 # Methods
 
 
-class Method:
+class Method(ABC):
     """A hasher whose nearest bank distance is computed over stored vectors."""
 
     name: str
     metric: str  # "hamming" (packed bits), "euclidean" or "cosine"
 
+    @abstractmethod
     def vector(self, img: Image.Image) -> Vector:
-        raise NotImplementedError
+        """The picture's hash as a vector of the method's `metric`."""
 
 
 class PdqMethod(Method):
