@@ -9,6 +9,8 @@ import os
 import textwrap
 from pathlib import Path
 
+from PIL import Image
+
 #: A 64-bit average hash of an 8 x 8 grey thumbnail (``{name}`` is the type's name).
 AHASH64 = '''
 """A 64-bit average hash of an 8 x 8 grey thumbnail: a third-party picture hash."""
@@ -52,3 +54,11 @@ def install_ahash64(site: Path, name: str) -> dict[str, str]:
     (info / "entry_points.txt").write_text(f"[vangnet.signals]\n{name} = {module}:AverageHash64\n")
     path = os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])
     return {**os.environ, "PYTHONPATH": path}
+
+
+def ahash64(picture: Image.Image | Path) -> str:
+    """What the `AHASH64` plug-in computes for ``picture`` (a test's expected value)."""
+    img = Image.open(picture) if isinstance(picture, Path) else picture
+    pixels = list(img.convert("L").resize((8, 8)).tobytes())
+    mean = sum(pixels) / 64
+    return f"{sum(1 << i for i, p in enumerate(pixels) if p > mean):016x}"

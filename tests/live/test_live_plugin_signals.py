@@ -20,17 +20,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from live.streaming import VANGNET, Clip, free_port, publish, wait_for
-from plugin_site import install_ahash64
+from plugin_site import ahash64, install_ahash64
 from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal
 
 NAME = "test_live_ahash64"
 THRESHOLD = 6  # the plug-in's default threshold
-
-
-def _ahash(picture: Image.Image) -> str:
-    pixels = list(picture.convert("L").resize((8, 8)).tobytes())
-    mean = sum(pixels) / 64
-    return f"{sum(1 << i for i, p in enumerate(pixels) if p > mean):016x}"
 
 
 def _distance(a: str, b: str) -> int:
@@ -55,7 +49,7 @@ def test_a_live_frame_keeps_the_plugin_value_it_matched_on(
     db_url: str, db_engine: Engine, clip: Clip, ffmpeg: str, tmp_path: Path
 ) -> None:
     env = {**install_ahash64(tmp_path / "site", NAME), "VANGNET_DATABASE_URL": db_url}
-    banked = _ahash(Image.open(clip.known))
+    banked = ahash64(Image.open(clip.known))
     bank_file = tmp_path / "bank.csv"
     bank_file.write_text(f"signal_type,signal_value,category\n{NAME},{banked},vics:1\n")
     _run(env, "bank", "create", "PLUGGED", "--profile", "vics", "--json")

@@ -19,11 +19,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from plugin_site import install_ahash64
+from plugin_site import ahash64, install_ahash64
 from triage.images import PUBLIC
 from triage.meta_samples import SAMPLE_VIDEOS
 from vangnet.config import get_settings
@@ -34,12 +33,6 @@ from vangnet.triage.exports import CSV_FIELDS
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 NAME = "test_triage_ahash64"
-
-
-def _ahash(path: Path) -> str:
-    pixels = list(Image.open(path).convert("L").resize((8, 8)).tobytes())
-    mean = sum(pixels) / 64
-    return f"{sum(1 << i for i, p in enumerate(pixels) if p > mean):016x}"
 
 
 def _run(env: dict[str, str], *args: str) -> str:
@@ -59,7 +52,7 @@ def test_a_plugin_hash_is_kept_matched_and_shown(
     folder.mkdir()
     for name in ("skimage_rocket.jpg", "china.jpg"):
         shutil.copy(shared_data / PUBLIC / name, folder / name)
-    banked = _ahash(folder / "skimage_rocket.jpg")
+    banked = ahash64(folder / "skimage_rocket.jpg")
     bank_file = tmp_path / "bank.csv"
     bank_file.write_text(f"signal_type,signal_value,category\n{NAME},{banked},vics:2\n")
     _run(env, "bank", "create", "PLUGGED", "--profile", "vics")
@@ -76,7 +69,7 @@ def test_a_plugin_hash_is_kept_matched_and_shown(
     rocket, china = items["skimage_rocket.jpg"], items["china.jpg"]
     assert [m["signal_type"] for m in rocket["matches"]] == [NAME]  # the plug-in alone
     assert rocket["signals"][NAME] == banked
-    assert china["signals"][NAME] == _ahash(folder / "china.jpg")
+    assert china["signals"][NAME] == ahash64(folder / "china.jpg")
     for item in (rocket, china):  # the built-ins are still the item's columns
         assert {"md5", "sha1", "sha256", "pdq"} <= set(item["signals"])
         assert item["signals"]["pdq"] == item["hashes"]["pdq"]
@@ -108,7 +101,7 @@ def test_exports_carry_a_plugin_hash_and_a_video_keeps_its_frames(
         shutil.copy(shared_data / PUBLIC / name, folder / name)
     shutil.copy(shared_data / PUBLIC / "china.jpg", folder / "sub" / "copy.jpg")
     shutil.copy(shared_data / PADDED, folder / "padded.mp4")
-    ahash = {n: _ahash(folder / n) for n in ("skimage_rocket.jpg", "china.jpg")}
+    ahash = {n: ahash64(folder / n) for n in ("skimage_rocket.jpg", "china.jpg")}
     _run(env, "triage", str(folder), "--case", "SIG", "--no-ocr", "--json")
 
     items = {

@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 
 from fastapi.testclient import TestClient  # (imported quietly by the conftest first)
-from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from plugin_site import install_ahash64
+from plugin_site import ahash64, install_ahash64
 from triage.images import PUBLIC
 from triage.meta_samples import SAMPLE_VIDEOS
 from vangnet.signals.vpdq import parse
@@ -30,12 +29,6 @@ from web.conftest import WebFactory, login, make_user
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 NAME = "test_workbench_ahash64"
-
-
-def _ahash(path: Path) -> str:
-    pixels = list(Image.open(path).convert("L").resize((8, 8)).tobytes())
-    mean = sum(pixels) / 64
-    return f"{sum(1 << i for i, p in enumerate(pixels) if p > mean):016x}"
 
 
 def _run(env: dict[str, str], *args: str) -> str:
@@ -63,21 +56,21 @@ def test_the_workbench_finds_shows_and_reveals_every_kept_signal(
     case = json.loads(_run(env, "case", "show", "WORKBENCH", "--json"))
     ids = {i["name"]: i["id"] for i in case["triage_items"]}
     rocket, china, video = ids["skimage_rocket.jpg"], ids["china.jpg"], ids["clip.mp4"]
-    value = _ahash(folder / "china.jpg")
-    assert value != _ahash(folder / "skimage_rocket.jpg")
+    value = ahash64(folder / "china.jpg")
+    assert value != ahash64(folder / "skimage_rocket.jpg")
 
     make_user(db_url, "rita", "reviewer")
     client = web_factory()
     csrf = login(client, "rita")
     found = {  # by the plug-in's hash, as by a built-in one
         query: _shown(client, case["id"], f"q={query}")
-        for query in (value, value.upper(), value[:8], _ahash(folder / "skimage_rocket.jpg"))
+        for query in (value, value.upper(), value[:8], ahash64(folder / "skimage_rocket.jpg"))
     }
     assert found == {
         value: {china},
         value.upper(): {china},
         value[:8]: {china},
-        _ahash(folder / "skimage_rocket.jpg"): {rocket},
+        ahash64(folder / "skimage_rocket.jpg"): {rocket},
     }
     assert _shown(client, case["id"], f"q={value[:7]}") == set()  # too short for a hash
     with Session(db_engine) as s:
