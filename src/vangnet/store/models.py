@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -160,6 +161,25 @@ class ContentSignal(Base):
     value_key: Mapped[str] = mapped_column(String(136))
     # The import that wrote this signal (None: added by hand); visible once it is published.
     import_id: Mapped[int | None] = mapped_column(Integer, index=True)
+
+
+class ContentFeatures(Base):
+    """Local features of a banked picture, kept when it was banked from its pixels: what a
+    wider-net candidate is verified against (`vangnet.match`) when the bank holds no media.
+    ``kind`` names the extractor and its version (e.g. ``sift-512``); ``data`` its packed
+    keypoints and descriptors (no pixels)."""
+
+    __tablename__ = "content_features"
+    __table_args__ = (UniqueConstraint("content_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content_id: Mapped[int] = mapped_column(
+        ForeignKey("bank_content.id", ondelete="CASCADE"), index=True
+    )
+    bank_id: Mapped[int] = mapped_column(ForeignKey("banks.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class BankImport(Base):
@@ -524,6 +544,9 @@ class CaseMatch(Base):
     # ``stream_time`` to ``stream_time_end``, made of ``frames`` matched frames
     stream_time_end: Mapped[float | None] = mapped_column(Float)
     frames: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+    # How the match was found when not by the whole picture as given (`Match.to_dict`'s
+    # keys: ``region`` [x, y, w, h], ``transform``, ``inliers``, ...); empty otherwise.
+    found: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class CaseEvent(Base):
