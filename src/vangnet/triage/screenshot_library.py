@@ -27,7 +27,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -36,6 +35,7 @@ from vangnet.errors import ConflictError, InvalidHashError, MediaError
 from vangnet.index.pdq_index import hex_to_words
 from vangnet.media.image import decode_image
 from vangnet.media.regions.edges import Box
+from vangnet.signals.features import fit_within
 from vangnet.signals.pdq import RgbArray, hash_pixels
 from vangnet.signals.vpdq import REGIONS, VpdqFrame, region_pixels
 from vangnet.triage.screenshot_frames import frames_at, sampled_frames
@@ -55,16 +55,6 @@ EntryKind = Literal["video", "image"]
 HashScale = Literal["canonical", "native"]
 WordArray = npt.NDArray[np.uint64]
 _MISSING = -1  # quality of a part that was not hashed (or not imported)
-
-
-def fit_within(rgb: RgbArray, side: int) -> RgbArray:
-    """``rgb`` shrunk (area-averaged) to fit within ``side`` x ``side``; smaller ones as is."""
-    height, width = rgb.shape[:2]
-    scale = side / max(height, width)
-    if scale >= 1.0:
-        return rgb
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
 
 
 def part_hashes(rgb: RgbArray, scale: HashScale) -> tuple[WordArray, npt.NDArray[np.int16]]:

@@ -32,6 +32,7 @@ from vangnet.errors import MediaError
 from vangnet.media.image import decode_image
 from vangnet.media.regions.edges import Box
 from vangnet.media.regions.find import Region, find_regions
+from vangnet.signals.features import Features, extract, verify
 from vangnet.signals.pdq import RgbArray
 from vangnet.triage.screenshot_library import (
     Candidate,
@@ -40,7 +41,6 @@ from vangnet.triage.screenshot_library import (
     HashScale,
     QueryHashes,
 )
-from vangnet.triage.screenshot_verify import Features, features, verify
 from vangnet.triage.tuning import TraceOptions
 
 __all__ = [
@@ -171,7 +171,7 @@ class _RegionTracer:
 
     def _query_features(self, box: Box) -> Features:
         if box not in self._features:
-            self._features[box] = features(box.crop(self.rgb))
+            self._features[box] = extract(box.crop(self.rgb))
         return self._features[box]
 
     def _verify(self, picks: Sequence[Candidate]) -> Trace | None:
@@ -181,7 +181,7 @@ class _RegionTracer:
             pixels = frames.get(pick.row)
             if pixels is None:
                 continue
-            result = verify(self._query_features(pick.box), features(pixels))
+            result = verify(self._query_features(pick.box), extract(pixels))
             if result.plausible() and result.inliers >= self.options.min_inliers:
                 return self._trace(pick, "features", result.inliers)
         return None

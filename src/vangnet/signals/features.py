@@ -1,0 +1,241 @@
+"""Local features of a picture: SIFT keypoints, ratio test, RANSAC (the wider net's check).
+
+A PDQ candidate farther than a bank's threshold (a crop, a small rotation, a video-call tile
+of a banked photo; issue 12, point 2) is kept only when the query's pixels and the banked
+picture share enough keypoints under one plausible similarity (scale and shift, a small
+rotation). Both pictures are fitted within `SIDE` x `SIDE` first, so the scale is near 1
+when the query is the banked picture. The screenshot tracer (`vangnet.triage.screenshots`)
+checks its candidates the same way.
+
+What a bank keeps of a picture it banked from its pixels (`pack`, kind `KIND`): the
+positions (float16, in the fitted picture's pixels) and the SIFT descriptors (uint8, which
+is what SIFT computes: values 0-255) of at most N strongest keypoints: 132 bytes per
+keypoint plus an 8-byte header, no pixels. `QueryPicture` carries a query's decoded picture
+from hashing to the matcher, which computes its features only when a candidate needs them.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from vangnet.errors import ValidationError
+from vangnet.media.image import RgbArray
+from vangnet.media.regions.edges import Box
+
+#: Pictures are fitted within this square before keypoints are found.
+SIDE = 512
+#: The packed format of `pack` / `unpack`: SIFT on pictures fitted to `SIDE`, version 1.
+KIND = "sift512-v1"
+#: Keypoints kept per picture when not told (strongest first).
+MAX_KEYPOINTS = 800
+#: Lowe's ratio test: best match distance below this share of the second best.
+RATIO = 0.75
+#: RANSAC reprojection tolerance, pixels at `SIDE`.
+RANSAC_PIXELS = 4.0
+#: The fitted similarity must rotate by at most this many degrees ...
+MAX_ROTATION = 10.0
+#: ... and scale within this range (1.0 = the query is the whole picture).
+MIN_SCALE, MAX_SCALE = 0.25, 4.0
+
+_HEADER = struct.Struct("<4sHH")  # magic, keypoints, side
+_MAGIC = b"VSF1"
+_DESCRIPTOR = 128
+
+
+@dataclass(frozen=True)
+class Features:
+    """Keypoint positions (n, 2) and SIFT descriptors (n, 128) of a picture."""
+
+    points: npt.NDArray[np.float32]
+    descriptors: npt.NDArray[np.float32]
+
+    def __len__(self) -> int:
+        return int(self.points.shape[0])
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Outcome of matching a query picture with a reference picture."""
+
+    inliers: int
+    matches: int
+    scale: float
+    rotation: float  # degrees
+
+    def plausible(self) -> bool:
+        """The fitted transform is a near-similarity a crop or screenshot could produce."""
+        return abs(self.rotation) <= MAX_ROTATION and MIN_SCALE <= self.scale <= MAX_SCALE
+
+
+_EMPTY = Features(np.zeros((0, 2), np.float32), np.zeros((0, _DESCRIPTOR), np.float32))
+_NONE = Verification(0, 0, 0.0, 0.0)
+
+
+def fit_within(rgb: RgbArray, side: int) -> RgbArray:
+    """``rgb`` shrunk (area-averaged) to fit within ``side`` x ``side``; smaller ones as is."""
+    height, width = rgb.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1.0:
+        return rgb
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
+
+
+def extract(rgb: RgbArray, *, most: int = MAX_KEYPOINTS, fitted: bool = False) -> Features:
+    """SIFT features of ``rgb`` (uint8 H x W x 3) fitted within `SIDE` (``fitted``: already
+    fitted), at most ``most`` keypoints, strongest first."""
+    pixels = rgb if fitted else fit_within(rgb, SIDE)
+    grey = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
+    keypoints, descriptors = cv2.SIFT.create(nfeatures=max(1, most)).detectAndCompute(grey, None)
+    if descriptors is None or not keypoints:
+        return _EMPTY
+    order = np.argsort([-k.response for k in keypoints], kind="stable")[:most]
+    points = np.array([keypoints[i].pt for i in order], np.float32).reshape(-1, 2)
+    return Features(points, np.asarray(descriptors, np.float32)[order])
+
+
+def verify(query: Features, reference: Features) -> Verification:
+    """RANSAC similarity between ratio-test matches of ``query`` and ``reference``."""
+    if len(query) < 2 or len(reference) < 2:
+        return _NONE
+    pairs = cv2.BFMatcher(cv2.NORM_L2).knnMatch(query.descriptors, reference.descriptors, k=2)
+    good = [p[0] for p in pairs if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    if len(good) < 3:
+        return Verification(0, len(good), 0.0, 0.0)
+    src = query.points[[m.queryIdx for m in good]]
+    dst = reference.points[[m.trainIdx for m in good]]
+    matrix, mask = cv2.estimateAffinePartial2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PIXELS
+    )
+    if matrix is None or mask is None:
+        return Verification(0, len(good), 0.0, 0.0)
+    scale = math.hypot(float(matrix[0, 0]), float(matrix[1, 0]))
+    rotation = math.degrees(math.atan2(float(matrix[1, 0]), float(matrix[0, 0])))
+    return Verification(int(np.count_nonzero(mask)), len(good), scale, rotation)
+
+
+# --------------------------------------------------------------------------------------------
+# What a bank keeps
+
+
+def pack(features: Features) -> bytes:
+    """``features`` as kind `KIND`: header, float16 points, uint8 descriptors (no pixels)."""
+    n = len(features)
+    if n > 0xFFFF:
+        raise ValueError(f"{n} keypoints: at most 65535 are packed")
+    points = features.points.astype(np.float16).tobytes()
+    descriptors = np.clip(np.rint(features.descriptors), 0, 255).astype(np.uint8).tobytes()
+    return _HEADER.pack(_MAGIC, n, SIDE) + points + descriptors
+
+
+def unpack(data: bytes) -> Features:
+    """The `Features` of a `pack` result; raises `ValidationError` for other bytes."""
+    if len(data) < _HEADER.size:
+        raise ValidationError("local features: too short")
+    magic, n, _side = _HEADER.unpack_from(data)
+    if magic != _MAGIC or len(data) != _HEADER.size + n * (4 + _DESCRIPTOR):
+        raise ValidationError("local features: not a packed sift512-v1 record")
+    start = _HEADER.size
+    points = np.frombuffer(data, np.float16, n * 2, start).astype(np.float32).reshape(n, 2)
+    start += n * 4
+    descriptors = np.frombuffer(data, np.uint8, n * _DESCRIPTOR, start)
+    return Features(points, descriptors.astype(np.float32).reshape(n, _DESCRIPTOR))
+
+
+def packed_size(keypoints: int) -> int:
+    """Bytes `pack` writes for ``keypoints`` keypoints."""
+    return _HEADER.size + keypoints * (4 + _DESCRIPTOR)
+
+
+def picture_features(picture: Image.Image, *, most: int) -> bytes:
+    """The packed features of a decoded RGB picture, as a bank keeps them."""
+    return pack(extract(_fitted(picture, None), most=most, fitted=True))
+
+
+# --------------------------------------------------------------------------------------------
+# The query side
+
+#: How the pixels of a query are turned so that a match of PDQ's dihedral variant
+#: (`vangnet.signals.pdq.TRANSFORMS`) shows the banked picture's orientation: the variant's
+#: hash of a picture is (nearly) the PDQ of the picture turned by this.
+_TURN: dict[str, Callable[[RgbArray], RgbArray]] = {
+    "identity": lambda a: a,
+    "rot90": lambda a: np.rot90(a, 1),
+    "rot180": lambda a: np.rot90(a, 2),
+    "rot270": lambda a: np.rot90(a, -1),
+    "flip": lambda a: a[::-1],
+    "mirror": lambda a: a[:, ::-1],
+    "rot90_flip": lambda a: a.transpose(1, 0, 2),
+    "rot90_mirror": lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+}
+
+
+def turn(rgb: RgbArray, transform: str | None) -> RgbArray:
+    """``rgb`` turned as the dihedral ``transform`` names (identity when None)."""
+    step = _TURN.get(transform or "identity")
+    if step is None:
+        raise ValueError(f"unknown transform {transform!r}")
+    return np.ascontiguousarray(step(rgb))
+
+
+def _fitted(picture: Image.Image, box: tuple[float, float, float, float] | None) -> RgbArray:
+    """``box`` of ``picture`` (all of it when None) fitted within `SIDE`, without a
+    full-size copy of the box (Pillow resizes from the box directly)."""
+    if picture.mode != "RGB":
+        picture = picture.convert("RGB")
+    x0, y0, x1, y1 = box or (0.0, 0.0, float(picture.width), float(picture.height))
+    width, height = max(1.0, x1 - x0), max(1.0, y1 - y0)
+    scale = min(1.0, SIDE / max(width, height))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    if scale == 1.0 and box is None:
+        return np.asarray(picture, dtype=np.uint8)
+    fitted = picture.resize(size, Image.Resampling.BILINEAR, box=(x0, y0, x1, y1), reducing_gap=2.0)
+    return np.asarray(fitted, dtype=np.uint8)
+
+
+class QueryPicture:
+    """A query photo's decoded picture, kept in memory from hashing to matching so that
+    candidates of the wider net can be verified (never written anywhere).
+
+    ``size`` is the photo's own (width, height) when the picture was decoded at a reduced
+    size: region boxes (`vangnet.signals.regions.RegionHash.box`) are in those pixels.
+    `features` are computed on first use, per box and dihedral transform, and cached.
+    Pickled (a worker process handing a result back), it carries a copy reduced to fit
+    `KEEP_SIDE`, not the full picture."""
+
+    KEEP_SIDE = 1024
+
+    def __init__(self, picture: Image.Image, size: tuple[int, int] | None = None) -> None:
+        self.picture = picture
+        self.size = size or picture.size
+        self._cache: dict[tuple[Box | None, str], Features] = {}
+
+    def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
+        """Features of ``box`` (in the photo's own pixels; the whole photo when None) turned
+        by ``transform``, fitted within `SIDE`."""
+        key = (box, transform or "identity")
+        cached = self._cache.get(key)
+        if cached is None:
+            within = None
+            if box is not None:
+                fx = self.picture.width / self.size[0]
+                fy = self.picture.height / self.size[1]
+                within = (box.x * fx, box.y * fy, (box.x + box.w) * fx, (box.y + box.h) * fy)
+            pixels = turn(_fitted(self.picture, within), transform)
+            cached = self._cache[key] = extract(pixels, most=most, fitted=True)
+        return cached
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        picture = self.picture
+        block = max(1, math.ceil(max(picture.size) / self.KEEP_SIDE))
+        small = picture.reduce(block) if block > 1 else picture.copy()
+        return (QueryPicture, (small, self.size))
