@@ -121,6 +121,45 @@ class Settings(BaseSettings):
     pdq_threshold: int = Field(
         default=31, description="Default PDQ match distance for new banks (0-256)."
     )
+    pdq_verify_threshold: int = Field(
+        default=80,
+        ge=0,
+        le=256,
+        description="The wider net: a PDQ candidate of a query photo (the whole picture, a "
+        "rotated / flipped variant or a region) farther than its bank's threshold but within "
+        "this distance is a match when the photo's pixels and the banked picture's local "
+        "features (kept by bank_features) agree (match_verify_min_inliers). The default of "
+        "banks that store no verify_threshold of their own; at the bank's threshold or below "
+        "it is off. Used where the query's pixels are at hand (vangnet match, POST /v1/match, "
+        "POST /m/lookup, triage).",
+    )
+    match_verify_min_inliers: int = Field(
+        default=20,
+        ge=3,
+        description="A wider-net candidate is a match when at least this many SIFT keypoints "
+        "of the query and of the banked picture agree under one plausible similarity (RANSAC "
+        "inliers; the fitted rotation at most 10 degrees, the scale 0.25-4).",
+    )
+    match_verify_max: int = Field(
+        default=16,
+        ge=0,
+        le=256,
+        description="At most this many wider-net candidates are verified per query photo "
+        "(closest first); 0 turns verification off.",
+    )
+    bank_features: bool = Field(
+        default=True,
+        description="Keep local features (SIFT keypoints, no pixels) of each picture banked "
+        "from its pixels (vangnet bank add, the HMA file upload, a confirmed case added to a "
+        "bank), so wider-net candidates can be verified (pdq_verify_threshold).",
+    )
+    bank_features_keypoints: int = Field(
+        default=512,
+        ge=16,
+        le=4096,
+        description="Local features kept per banked picture: the strongest this many SIFT "
+        "keypoints (132 bytes each).",
+    )
     pdq_quality_floor: int = Field(
         default=50, description="Default lowest PDQ quality that is matched for new banks."
     )

@@ -96,7 +96,9 @@ def signals_of(hashed: Hashes, types: str | None = None) -> dict[str, str]:
     return out
 
 
-async def _hash_upload(request: Request, svc: Services) -> Hashes:
+async def _hash_upload(
+    request: Request, svc: Services, *, features: bool = False, verify: bool = False
+) -> Hashes:
     parts = [
         p
         for p in await read_multipart(request, limit=svc.settings.max_upload_bytes)
@@ -110,7 +112,12 @@ async def _hash_upload(request: Request, svc: Services) -> Hashes:
     if part.name not in {c.value for c in ContentType}:
         raise ValidationError(f"no such content_type: '{part.name}'")
     hashed = await run_in_threadpool(
-        hash_bytes, bytes(part.data), settings=svc.settings, path=part.filename or "-"
+        hash_bytes,
+        bytes(part.data),
+        settings=svc.settings,
+        path=part.filename or "-",
+        features=features,
+        verify=verify,
     )
     if hashed.content_type.value != part.name:
         raise ValidationError(f"the upload is a {hashed.content_type.value}, not a {part.name}")
@@ -361,7 +368,12 @@ def _metadata(raw: str | None) -> dict[str, Any]:
 
 
 def _add_signals(
-    session: Session, who: Caller, bank_name: str, signals: dict[str, str], meta: dict[str, Any]
+    session: Session,
+    who: Caller,
+    bank_name: str,
+    signals: dict[str, str],
+    meta: dict[str, Any],
+    features: dict[str, bytes] | None = None,
 ) -> dict[str, Any]:
     if not signals:
         raise ValidationError("No signals given")
@@ -385,6 +397,7 @@ def _add_signals(
         external_id=str(meta["content_id"]) if "content_id" in meta else None,
         source=str(meta["content_uri"]) if "content_uri" in meta else None,
         note=json.dumps(meta["json"]) if "json" in meta else None,
+        features=features,
     )
     chain.record(
         session,
@@ -410,8 +423,10 @@ async def bank_add_file(
     """Hash an uploaded file (multipart field ``photo`` or ``video``) and add it to the bank."""
     _existing_bank(session, bank_name)
     meta = _metadata(metadata)  # checked before the upload is read
-    hashed = await _hash_upload(request, svc)
-    return _add_signals(session, who, bank_name, signals_of(hashed), meta)
+    hashed = await _hash_upload(request, svc, features=svc.settings.bank_features)
+    return _add_signals(
+        session, who, bank_name, signals_of(hashed), meta, features=hashed.kept_features()
+    )
 
 
 @router.get("/c/bank/{bank_name}/content/{content_id}")

@@ -25,6 +25,7 @@ BANK_NAME = re.compile(r"[A-Z0-9_]{1,255}")
 # Allowed per-signal-type threshold settings and their ranges.
 _THRESHOLD_KEYS: dict[str, tuple[type, float, float]] = {
     "threshold": (int, 0, 256),
+    "verify_threshold": (int, 0, 256),
     "quality_floor": (int, 0, 100),
     "dihedral": (bool, 0, 1),
     "query_match_pct": (float, 0.0, 100.0),

@@ -58,8 +58,11 @@ def _thresholds(
     dihedral: bool | None,
     vpdq_query: float | None,
     vpdq_index: float | None,
+    verify: int | None = None,
 ) -> dict[str, dict[str, Any]] | None:
     out: dict[str, dict[str, Any]] = {}
+    if verify is not None:
+        out.setdefault("pdq", {})["verify_threshold"] = verify
     videos = ("vpdq", "vpdq_cropped")  # the standard frames and the bar-cropped ones alike
     if pdq is not None:
         out.setdefault("pdq", {})["threshold"] = pdq
@@ -78,6 +81,19 @@ def _thresholds(
             out.setdefault(name, {})["index_match_pct"] = vpdq_index
     return out or None
 
+
+# The wider net's radius, an option of `bank create` and `bank update`.
+VerifyThreshold = Annotated[
+    int | None,
+    typer.Option(
+        "--pdq-verify-threshold",
+        min=0,
+        max=256,
+        help="Wider net: PDQ candidates up to this distance are matches when local features "
+        "of the banked picture confirm them (default VANGNET_PDQ_VERIFY_THRESHOLD; the "
+        "--pdq-threshold value turns it off).",
+    ),
+]
 
 # The live-stream policy options `bank create` and `bank update` share.
 LiveMinFrames = Annotated[
@@ -121,6 +137,7 @@ def bank_create(
         False, "--high-confidence", help="One match is enough to alert."
     ),
     pdq_threshold: int | None = typer.Option(None, "--pdq-threshold", min=0, max=256),
+    pdq_verify_threshold: VerifyThreshold = None,
     quality_floor: int | None = typer.Option(None, "--quality-floor", min=0, max=100),
     dihedral: bool = typer.Option(False, "--dihedral", help="Also match rotated/flipped copies."),
     vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
@@ -141,7 +158,12 @@ def bank_create(
             category_profile=category_profile,
             high_confidence=high_confidence,
             thresholds=_thresholds(
-                pdq_threshold, quality_floor, dihedral or None, vpdq_query_pct, vpdq_index_pct
+                pdq_threshold,
+                quality_floor,
+                dihedral or None,
+                vpdq_query_pct,
+                vpdq_index_pct,
+                pdq_verify_threshold,
             ),
             note=note,
             policy=_policy(live_min_frames, live_window, actions),
@@ -185,12 +207,23 @@ def bank_list(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @bank_app.command("show")
 def bank_show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show one bank's settings and counts. Example: vangnet bank show KNOWN_SERIES"""
+    """Show one bank's settings and counts. Example: vangnet bank show KNOWN_SERIES
+
+    ``local_features`` counts the items whose local features were kept (per kind), what the
+    wider net verifies against; a bank filled from hash lists, or banked before features
+    were kept, has none (`vangnet bank add` of the same files again adds them)."""
     from vangnet.banks.bank import bank_stats, get_bank
+    from vangnet.banks.features import features_count
+    from vangnet.match.service import verify_threshold
 
     with user_errors(as_json=as_json), session() as s:
         bank = get_bank(s, name)
-        row = {**_bank_row(bank), "stats": bank_stats(s, name)}
+        row = {
+            **_bank_row(bank),
+            "stats": bank_stats(s, name),
+            "local_features": features_count(s, name),
+            "pdq_verify_threshold": verify_threshold(bank, get_settings()),
+        }
     if as_json:
         print_json(row)
         return
@@ -203,6 +236,7 @@ def bank_update(
     new_name: str | None = typer.Option(None, "--rename"),
     high_confidence: bool | None = typer.Option(None, "--high-confidence/--not-high-confidence"),
     pdq_threshold: int | None = typer.Option(None, "--pdq-threshold", min=0, max=256),
+    pdq_verify_threshold: VerifyThreshold = None,
     quality_floor: int | None = typer.Option(None, "--quality-floor", min=0, max=100),
     dihedral: bool | None = typer.Option(None, "--dihedral/--no-dihedral"),
     vpdq_query_pct: float | None = typer.Option(None, "--vpdq-query-pct", min=0, max=100),
@@ -228,7 +262,14 @@ def bank_update(
         changes["policy"] = policy
     with user_errors(as_json=as_json), session() as s:
         current = get_bank(s, name)
-        extra = _thresholds(pdq_threshold, quality_floor, dihedral, vpdq_query_pct, vpdq_index_pct)
+        extra = _thresholds(
+            pdq_threshold,
+            quality_floor,
+            dihedral,
+            vpdq_query_pct,
+            vpdq_index_pct,
+            pdq_verify_threshold,
+        )
         if extra:
             merged = {k: dict(v) for k, v in current.thresholds.items()}
             for sig, cfg in extra.items():
@@ -429,7 +470,7 @@ def bank_add(
 
     files = list(iter_files(paths))
     failed = 0
-    hashed: list[tuple[Path, dict[str, str]]] = []
+    hashed: list[tuple[Path, dict[str, str], dict[str, bytes]]] = []
     with user_errors(as_json=as_json):
         with session() as s:  # closed before hashing: no lock is held while files are read
             get_bank(s, name)
@@ -446,7 +487,7 @@ def bank_add(
                     else:
                         err_console.print(f"{path}: {result.error['message']}", highlight=False)
                     continue
-                hashed.append((path, result.signal_values()))
+                hashed.append((path, result.signal_values(), result.kept_features()))
         with session() as s:  # one short transaction: all files or none
             content_ids = [
                 add_content(
@@ -457,8 +498,9 @@ def bank_add(
                     source=source,
                     series=series,
                     note=note,
+                    features=features,
                 )
-                for _path, signals in hashed
+                for _path, signals, features in hashed
             ]
             added = len(content_ids)
             _audit(
@@ -470,7 +512,7 @@ def bank_add(
             )
             s.commit()
     if as_json:
-        for (path, _signals), content_id in zip(hashed, content_ids, strict=True):
+        for (path, _signals, _features), content_id in zip(hashed, content_ids, strict=True):
             print_json({"path": str(path), "content_id": content_id})
     if not as_json:
         console.print(

@@ -347,11 +347,12 @@ def add_to_bank(
         raise ValidationError(f"case {case.id} holds no media to bank")
     added = []
     for item in chosen:
-        signals = hash_item(read_item(item.id)).signal_values()
+        hashed = hash_item(read_item(item.id))
         content_id = add_content(
             session,
             bank=bank,
-            signals=signals,
+            signals=hashed.signal_values(),
+            features=hashed.kept_features(),
             category=category,
             source=f"vangnet case {case.id}",
             note=f"confirmed in case {case.id} ({case.title})",

@@ -26,6 +26,8 @@ from typing import Any
 
 from vangnet.errors import ValidationError
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
+from vangnet.signals.features import KIND as FEATURES_KIND
+from vangnet.signals.features import QueryPicture
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
 from vangnet.signals.vpdq import VpdqFrame, frame_dicts, frames_of
@@ -57,7 +59,11 @@ class Hashes:
     ``frames`` is empty unless every frame of an animated image was asked for (and it had
     more than one). ``video_frames`` holds a video's per-frame signals by name. ``regions``
     is empty unless a photo's regions were asked for (`vangnet.signals.regions`): they are
-    for matching only, and not part of the JSON object. Treat the mappings as read-only.
+    for matching only, and not part of the JSON object. ``features`` holds a photo hashed for
+    a bank's local features (`vangnet.signals.features.pack`, kind
+    `vangnet.signals.features.KIND`) when asked for; ``picture`` the decoded photo kept for
+    the matcher's verification of wider-net candidates (`QueryPicture`). Neither is part of
+    the JSON object. Treat the mappings as read-only.
     """
 
     path: str
@@ -68,10 +74,17 @@ class Hashes:
     frames: tuple[ImageFrame, ...] = ()
     video_frames: Mapping[str, tuple[VpdqFrame, ...]] = field(default_factory=dict)
     regions: tuple[RegionHash, ...] = ()
+    features: bytes | None = field(default=None, compare=False, repr=False)
+    picture: QueryPicture | None = field(default=None, compare=False, repr=False)
 
     def value(self, name: str) -> str | None:
         """The value of single-value signal ``name``, or None."""
         return self.values.get(name)
+
+    def kept_features(self) -> dict[str, bytes]:
+        """`features` by kind, as a bank keeps them (`vangnet.banks.features`); empty when
+        they were not computed."""
+        return {FEATURES_KIND: self.features} if self.features else {}
 
     def quality(self, name: str) -> int | None:
         """The quality of signal ``name``'s value, or None."""

@@ -15,6 +15,7 @@ from vangnet.errors import MediaError, MediaTooLargeError
 from vangnet.media.image import decode_image, upright_size
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import BytesHasher, ContentType, ImageHasher
+from vangnet.signals.features import QueryPicture, picture_features
 from vangnet.signals.hashes import Hashes, ImageFrame
 from vangnet.signals.pdq import dihedral_hashes, hash_image
 from vangnet.signals.regions import RegionHash, region_hashes
@@ -32,6 +33,8 @@ def hash_bytes(
     regions: bool = False,
     video_fps: float | None = None,
     for_bank: bool = False,
+    verify: bool = False,
+    features: bool | None = None,
 ) -> Hashes:
     """Hash ``data``: the exact digests (``md5``, ``sha1``, ``sha256``) of every file, and
     either ``pdq`` with its quality (plus, with ``all_frames``, the `Hashes.frames` of an
@@ -42,6 +45,10 @@ def hash_bytes(
     matching). ``regions`` adds `Hashes.regions`: the PDQ of up to
     ``settings.match_regions_max`` regions of a photo that may hold another picture
     (`vangnet.signals.regions`; with their dihedral variants when ``dihedral``).
+    ``verify`` keeps a photo's decoded picture in `Hashes.picture` (in memory) so that the
+    matcher can verify wider-net candidates against its pixels. ``features`` (by default
+    ``for_bank`` and ``settings.bank_features``) adds `Hashes.features`: the packed local
+    features a bank keeps of a photo (`vangnet.signals.features`).
 
     Videos are sampled at ``settings.video_fps``, or with ``for_bank`` at
     ``settings.bank_video_fps`` (default every frame, near-repeats dropped) so that trimmed
@@ -77,6 +84,14 @@ def hash_bytes(
             first = ImageFrame(0, values["pdq"], qualities["pdq"])
             rest = (hash_image(picture) for picture in pictures[1:])
             frames = (first, *(ImageFrame(i, h, q) for i, (h, q) in enumerate(rest, 1)))
+        if features is None:
+            features = for_bank and settings.bank_features
+        packed = (
+            picture_features(pictures[0], most=settings.bank_features_keypoints)
+            if features
+            else None
+        )
+        kept = QueryPicture(pictures[0], upright_size(data)) if verify else None
         return Hashes(
             path,
             sniffed.content_type,
@@ -85,6 +100,8 @@ def hash_bytes(
             dihedral=variants,
             frames=frames,
             regions=found,
+            features=packed,
+            picture=kept,
         )
     if video_fps is None:
         video_fps = settings.bank_video_fps if for_bank else settings.video_fps
@@ -117,6 +134,7 @@ def hash_file(
     regions: bool = False,
     video_fps: float | None = None,
     for_bank: bool = False,
+    verify: bool = False,
 ) -> Hashes:
     """`hash_bytes` of a file, refused before reading when larger than max_file_bytes.
 
@@ -146,4 +164,5 @@ def hash_file(
         regions=regions,
         video_fps=video_fps,
         for_bank=for_bank,
+        verify=verify,
     )
