@@ -78,6 +78,7 @@ PERCEPTION_HASHERS = (
     "PDQHash",
 )
 BIT_METHODS = ("pdq", "vangnet match", "vangnet match --dihedral", "perception PDQHash")
+VERIFY_METHOD = "vangnet match + verify"
 
 Vector = npt.NDArray[Any]
 
@@ -238,10 +239,14 @@ class MatcherSetup:
     engine: Any
     matcher: Any
     content_photo: dict[tuple[str, int], int] = field(default_factory=dict)
+    verified: int = 0  # answers of the verify bank found by the wider net
+    # the verify bank's answer to each lookup in order: (photo or -1, distance, inliers)
+    verify_answers: list[tuple[int, float, int | None]] = field(default_factory=list)
 
     BANKS: ClassVar[dict[str, str]] = {
         "vangnet match": "ROBUST_PLAIN",
         "vangnet match --dihedral": "ROBUST_DIHEDRAL",
+        VERIFY_METHOD: "ROBUST_VERIFY",
     }
 
     @classmethod
@@ -264,25 +269,32 @@ class MatcherSetup:
         content_photo: dict[tuple[str, int], int] = {}
         with Session(engine) as s:
             for method, bank in cls.BANKS.items():
-                create_bank(
-                    s,
-                    name=bank,
-                    thresholds={
-                        "pdq": {"threshold": SEARCH_RADIUS, "dihedral": "dihedral" in method}
-                    },
-                    settings=settings,
-                )
+                rules: dict[str, Any] = {
+                    "threshold": SEARCH_RADIUS,
+                    "dihedral": "dihedral" in method,
+                }
+                if method == VERIFY_METHOD:  # the default threshold, the wider net to verify
+                    rules = {
+                        "threshold": PDQ_STANDARD,
+                        "verify_threshold": settings.pdq_verify_threshold,
+                    }
+                create_bank(s, name=bank, thresholds={"pdq": rules}, settings=settings)
             for i, data in enumerate(bank_pictures):
-                values = signal_values(hash_bytes(data, settings=settings, path=f"bank-{i}.bmp"))
-                for bank in cls.BANKS.values():
-                    content_photo[(bank, add_content(s, bank=bank, signals=values))] = i
+                # as `vangnet bank add` hashes a file: with the local features it keeps
+                hashed = hash_bytes(data, settings=settings, path=f"bank-{i}.bmp", for_bank=True)
+                values = signal_values(hashed)
+                for method, bank in cls.BANKS.items():
+                    kept = hashed.kept_features() if method == VERIFY_METHOD else None
+                    content_id = add_content(s, bank=bank, signals=values, features=kept)
+                    content_photo[(bank, content_id)] = i
             s.commit()
         indexes = SignalIndexes(engine, snapshot_dir=None)
         indexes.load()
         return cls(folder, engine, Matcher(indexes, settings=settings), content_photo)
 
     def lookup(self, data: bytes, name: str = "query.bmp") -> dict[str, tuple[int, float]]:
-        """Per matcher method: (nearest bank photo or -1, its PDQ distance or inf)."""
+        """Per matcher method: (nearest bank photo or -1, its PDQ distance or inf); the
+        photo's pixels go with it (``verify``) as ``vangnet match`` does."""
         from sqlalchemy.orm import Session
 
         from vangnet.config import get_settings
@@ -290,7 +302,12 @@ class MatcherSetup:
 
         settings = get_settings()
         hashed = hash_bytes(
-            data, settings=settings, path=name, dihedral=True, regions=settings.match_regions
+            data,
+            settings=settings,
+            path=name,
+            dihedral=True,
+            regions=settings.match_regions,
+            verify=True,
         )
         out: dict[str, tuple[int, float]] = {}
         with Session(self.engine) as s:
@@ -299,9 +316,14 @@ class MatcherSetup:
                 pdq = [m for m in found if m.signal_type == "pdq"]
                 if not pdq:
                     out[method] = (-1, float("inf"))
+                    if method == VERIFY_METHOD:
+                        self.verify_answers.append((-1, float("inf"), None))
                     continue
                 best = min(pdq, key=lambda m: (m.distance, m.content_id))
                 out[method] = (self.content_photo[(bank, best.content_id)], float(best.distance))
+                if method == VERIFY_METHOD:
+                    self.verified += best.inliers is not None
+                    self.verify_answers.append((out[method][0], best.distance, best.inliers))
         return out
 
     def close(self) -> None:
@@ -512,6 +534,28 @@ def run_matching(
             qn = np.asarray([p for p, _ in queries.matcher[name]])
             qd = np.asarray([d for _, d in queries.matcher[name]])
             dd = np.asarray([d for _, d in distractors.matcher[name]])
+            if name == VERIFY_METHOD:  # every answer is a match at the bank's own settings
+                from vangnet.config import get_settings
+
+                settings = get_settings()
+                radius = settings.pdq_verify_threshold
+                at_setting = at_threshold(float(radius), qd, qn == truth, q_transform, dd)
+                results[name] = {
+                    "status": "ok",
+                    "metric": (
+                        f"hamming (PDQ bits; threshold {PDQ_STANDARD}, verify_threshold "
+                        f"{radius}, min inliers {settings.match_verify_min_inliers}, "
+                        f"keypoints {settings.bank_features_keypoints})"
+                    ),
+                    "threshold": float(radius),
+                    "verify_threshold": radius,
+                    "min_inliers": settings.match_verify_min_inliers,
+                    "keypoints": settings.bank_features_keypoints,
+                    "verified_answers": setup.verified,
+                    **at_setting,
+                    "at_31": at_threshold(PDQ_STANDARD, qd, qn == truth, q_transform, dd),
+                }
+                continue
             results[name] = {
                 "metric": f"hamming (PDQ bits; searched up to {SEARCH_RADIUS})",
                 **score(qn, qd, truth, q_transform, dd, bits=True),
@@ -606,6 +650,7 @@ def cost(
                         path="q.jpg",
                         dihedral=True,
                         regions=settings.match_regions,
+                        verify=True,
                     )
                     with Session(setup.engine) as s:
                         setup.matcher.lookup_hashes(s, hashed, banks=[b])
@@ -649,9 +694,14 @@ METHOD_ORDER = (
     "pdq",
     "vangnet match",
     "vangnet match --dihedral",
+    VERIFY_METHOD,
     *(f"perception {n}" for n in PERCEPTION_HASHERS),
 )
-SHORT = {"vangnet match --dihedral": "match --dihedral", "vangnet match": "vangnet match"}
+SHORT = {
+    "vangnet match --dihedral": "match --dihedral",
+    "vangnet match": "vangnet match",
+    VERIFY_METHOD: "match + verify",
+}
 TABLE_COLUMNS = [
     "recall at 99.9 % precision",
     *(SHORT.get(n, n.replace("perception ", "")) for n in METHOD_ORDER),

@@ -170,7 +170,8 @@ async def match_upload(
     reviewer: the upload is sealed in the evidence vault and filed in a case (grouped by
     ``account`` when given), unless ``record=false``. Regions of a photo (borders trimmed,
     the main picture, insets, video-call tiles) are matched too unless ``match_regions`` is
-    off; such a match has ``region`` (x, y, w, h) and ``transform``."""
+    off; such a match has ``region`` (x, y, w, h) and ``transform``; one found by the wider
+    net (beyond the bank's threshold, confirmed by local features) has ``inliers``."""
     data, name = await _upload(request, svc)
     hashed = await run_in_threadpool(
         hash_bytes,
@@ -179,8 +180,10 @@ async def match_upload(
         path=name,
         dihedral=True,
         regions=svc.settings.match_regions,
+        verify=True,
     )
-    lookup = svc.matcher.lookup_hashes(session, hashed, banks=bank)
+    # in a worker thread: verifying wider-net candidates computes local features
+    lookup = await run_in_threadpool(svc.matcher.lookup_hashes, session, hashed, banks=bank)
     out = lookup.to_json()
     if lookup.matches and record:
         subject = {"account": account, "platform": platform, "content_id": content_id, "ip": ip}

@@ -29,7 +29,9 @@ def match_command(
     signal_type, distance, category, and for a match found in a region of the photo or in a
     rotated / flipped variant, `region` (x, y, w, h) and `transform`. Regions (borders
     trimmed, the main picture, insets, video-call tiles) are looked up unless the setting
-    match_regions is false. Exit code 3 when some files could not be read.
+    match_regions is false. A photo's candidates between a bank's threshold and its
+    verify_threshold are matches when local features kept at banking confirm them
+    (`inliers`: how many keypoints agree). Exit code 3 when some files could not be read.
     """
     from sqlalchemy.orm import Session
 
@@ -59,6 +61,7 @@ def match_command(
                         settings=get_settings(),
                         dihedral=True,
                         regions=get_settings().match_regions,
+                        verify=True,
                     )
                     lookup = matcher.lookup_hashes(session, hashed, banks=bank)
                 except (VangnetError, OSError) as error:

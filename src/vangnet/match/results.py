@@ -18,7 +18,10 @@ class Match:
     How it was found, when not by the whole picture as given: ``region`` (x, y, w, h in the
     query photo's pixels) when a region of the photo matched, ``transform`` (``identity``,
     ``rot90``, ``mirror``, ... `vangnet.signals.pdq.TRANSFORMS`) when a region or a dihedral
-    variant matched. Both are left out of the JSON when not set."""
+    variant matched. ``inliers`` when the match was found by the wider net: a candidate
+    beyond the bank's threshold (``distance``) that local features verified, with this many
+    agreeing keypoints (`vangnet.signals.features`). Each is left out of the JSON when not
+    set."""
 
     bank: str
     content_id: int
@@ -31,6 +34,7 @@ class Match:
     index_match_pct: float | None = None
     region: Box | None = None
     transform: str | None = None
+    inliers: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON shape of a match (``vangnet match --json``, ``/v1/match``, ...)."""
@@ -41,6 +45,8 @@ class Match:
             del data["region"]
         if self.transform is None:
             del data["transform"]
+        if self.inliers is None:
+            del data["inliers"]
         return data
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import get_bank, list_banks
+from vangnet.banks.features import banks_with_features, features_of
 from vangnet.banks.matchable import describe_signals
 from vangnet.banks.validation import documented_settings
 from vangnet.banks.views import BankView, SignalInfo
@@ -26,6 +27,8 @@ from vangnet.index.frame_index import FrameIndex
 from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
 from vangnet.match.results import Lookup, Match
 from vangnet.signals.base import FrameHashes
+from vangnet.signals.features import KIND as FEATURES_KIND
+from vangnet.signals.features import QueryPicture, unpack, verify
 from vangnet.signals.hashes import Hashes
 from vangnet.signals.pdq import TRANSFORMS
 from vangnet.signals.regions import RegionHash
@@ -52,6 +55,21 @@ def bank_rules(bank: BankView, signal_type: str, settings: Settings | None = Non
         query_match_pct=float(cfg.get("query_match_pct", 0.0)),
         index_match_pct=float(cfg.get("index_match_pct", 0.0)),
     )
+
+
+def verify_threshold(bank: BankView, settings: Settings | None = None) -> int:
+    """The bank's PDQ wider-net radius: its stored ``verify_threshold``, else the default
+    under ``settings`` (``pdq_verify_threshold``); never below the bank's threshold (equal
+    to it: no wider net)."""
+    cfg = bank.thresholds.get("pdq", {})
+    default = (settings or documented_settings()).pdq_verify_threshold
+    return max(
+        bank_rules(bank, "pdq", settings).threshold, int(cfg.get("verify_threshold", default))
+    )
+
+
+#: Wider-net candidates of one banked item verified at most (closest first).
+VERIFY_PER_ITEM = 3
 
 
 def _match(info: SignalInfo, signal_type: str, found: Found, transform: str | None = None) -> Match:
@@ -184,16 +202,19 @@ class Matcher:
         banks: Iterable[str] | None = None,
         variants: Sequence[Sequence[str]] | None = None,
         variant_names: Sequence[str] = (),
+        widen: Mapping[str, int] | None = None,
     ) -> list[list[Match]]:
         """Matches of many hashes of one signal type, in one batched index query.
         ``variant_names`` name the variants by position (e.g. `TRANSFORMS` for dihedral
-        PDQs): a match found by a variant then says which (`Match.transform`).
+        PDQs): a match found by a variant then says which (`Match.transform`). ``widen``
+        (bank -> distance) looks those banks up to that distance instead of their threshold
+        (the wider net's candidates: `match_regions` verifies them).
         Raises `IndexUnavailableError` when the type's index is not serving."""
         cls = get_signal_type(signal_type)
         canonical = [cls.validate(v) for v in values]
         chosen = self._banks(session, banks)
         results = self._lookup_type(
-            session, signal_type, canonical, qualities, chosen, variants, variant_names
+            session, signal_type, canonical, qualities, chosen, variants, variant_names, widen
         )
         if issubclass(cls, FrameHashes):  # vpdq and vpdq_cropped: a letterboxed copy matches
             installed = signal_types()
@@ -219,6 +240,7 @@ class Matcher:
         chosen: dict[str, BankView],
         variants: Sequence[Sequence[str]] | None,
         variant_names: Sequence[str] = (),
+        widen: Mapping[str, int] | None = None,
     ) -> list[list[Match]]:
         """`lookup_many` against one signal type's own index."""
         cls = get_signal_type(signal_type)
@@ -226,6 +248,9 @@ class Matcher:
         if index is None or not chosen:
             return [[] for _ in canonical]
         rules = self._rules(chosen, signal_type)
+        for bank_name, radius in (widen or {}).items():
+            if bank_name in rules:
+                rules[bank_name] = replace(rules[bank_name], threshold=radius)
         threshold = self._threshold(rules, signal_type)
         judge = _Judge(session, signal_type, self.settings, rules)
         found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
@@ -311,10 +336,12 @@ class Matcher:
         banks: Iterable[str] | None = None,
         variants: Sequence[str] = (),
         regions: Sequence[RegionHash] = (),
+        picture: QueryPicture | None = None,
     ) -> list[Match]:
         """Matches for the `Hashes` of a file: exact digests plus PDQ or vPDQ (``variants``:
         other PDQ hashes of the photo, its dihedral variants in `TRANSFORMS` order, matched
-        as ``pdq``; ``regions``: PDQs of regions of the photo, `match_regions`)."""
+        as ``pdq``; ``regions``: PDQs of regions of the photo, `match_regions`;
+        ``picture``: the photo's pixels, for the wider net's verification)."""
         chosen = list(banks) if banks is not None else None
         out: list[Match] = []
         for name, cls in signal_types().items():
@@ -322,7 +349,7 @@ class Matcher:
             if value is None or issubclass(cls, FrameHashes):
                 continue  # videos below
             try:
-                if name == "pdq" and regions:
+                if name == "pdq" and (regions or picture is not None):
                     out.extend(
                         self.match_regions(
                             session,
@@ -331,6 +358,7 @@ class Matcher:
                             variants=variants,
                             regions=regions,
                             banks=chosen,
+                            picture=picture,
                         )
                     )
                     continue
@@ -366,16 +394,25 @@ class Matcher:
         variants: Sequence[str],
         regions: Sequence[RegionHash],
         banks: Iterable[str] | None = None,
+        picture: QueryPicture | None = None,
     ) -> list[Match]:
         """PDQ matches of a photo and of its regions, all looked up in one batched query at
         each bank's own threshold and quality floor (a region below every chosen bank's floor
         is not looked up; one below some banks' floors matches only the others). Per banked
         item the smallest distance wins, the whole photo on a tie; a region's match says
-        where it is (`Match.region`) and how (`Match.transform`)."""
+        where it is (`Match.region`) and how (`Match.transform`).
+
+        The wider net, given the photo's ``picture``: banks whose `verify_threshold` is
+        above their threshold and that keep local features are looked up to it in the same
+        query; a candidate in between whose banked item has features is verified against
+        the pixels it was found in (the region's, turned by its transform) and kept with
+        `Match.inliers` when enough keypoints agree (`_verified`)."""
         chosen = list(banks) if banks is not None else None
-        rules = self._rules(self._banks(session, chosen), "pdq")
+        views = self._banks(session, chosen)
+        rules = self._rules(views, "pdq")
         floor = min((r.quality_floor for r in rules.values()), default=0)
         regions = [r for r in regions if r.quality >= floor]  # no bank would accept the rest
+        widen = self._wider(session, views, rules) if picture is not None else {}
         found = self.lookup_many(
             session,
             signal_type="pdq",
@@ -384,25 +421,101 @@ class Matcher:
             banks=chosen,
             variants=[variants, *(r.variants for r in regions)],
             variant_names=TRANSFORMS,
+            widen=widen,
         )
         best: dict[tuple[str, int], Match] = {}
+        candidates: dict[tuple[str, int], list[Match]] = {}
         for i, matches in enumerate(found):
             region = regions[i - 1] if i else None
             for m in matches:
                 if region is not None:
                     m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
                 key = (m.bank, m.content_id)
-                if key not in best or m.distance < best[key].distance:
+                if m.bank in widen and m.distance > rules[m.bank].threshold:
+                    candidates.setdefault(key, []).append(m)
+                elif key not in best or m.distance < best[key].distance:
                     best[key] = m
+        if picture is not None and candidates:
+            pending = {k: v for k, v in candidates.items() if k not in best}
+            for m in self._verified(session, picture, pending):
+                best[(m.bank, m.content_id)] = m
         return sorted(best.values(), key=_order)
+
+    def _wider(
+        self, session: Session, banks: Mapping[str, BankView], rules: Mapping[str, MatchRules]
+    ) -> dict[str, int]:
+        """The banks to look up beyond their threshold (bank -> `verify_threshold`): those
+        whose radius is wider and that keep local features."""
+        settings = self.settings or documented_settings()
+        if settings.match_verify_max <= 0:
+            return {}
+        wider = {
+            n: radius
+            for n, b in banks.items()
+            if n in rules and (radius := verify_threshold(b, self.settings)) > rules[n].threshold
+        }
+        if not wider:
+            return {}
+        ids = {banks[n].id: n for n in wider}
+        keeping = banks_with_features(session, ids, FEATURES_KIND)
+        return {ids[i]: wider[ids[i]] for i in keeping}
+
+    def _verified(
+        self,
+        session: Session,
+        picture: QueryPicture,
+        candidates: Mapping[tuple[str, int], Sequence[Match]],
+    ) -> list[Match]:
+        """The wider net's candidates that local features confirm, one per banked item:
+        closest item first, up to `VERIFY_PER_ITEM` of its candidates (whole photo, variants,
+        regions; closest first) and `match_verify_max` verifications in all. A candidate
+        whose item has no features is not a match; candidates left over when the budget is
+        spent are logged with their count."""
+        settings = self.settings or documented_settings()
+        queue = sorted(
+            ((key, sorted(ms, key=lambda m: m.distance)) for key, ms in candidates.items()),
+            key=lambda kv: (kv[1][0].distance, kv[0]),
+        )
+        stored = features_of(session, [key[1] for key, _ in queue], FEATURES_KIND)
+        budget = settings.match_verify_max
+        out: list[Match] = []
+        skipped = 0
+        for (_bank, content_id), matches in queue:
+            data = stored.get(content_id)
+            if data is None:
+                continue
+            if budget <= 0:
+                skipped += 1
+                continue
+            reference = unpack(data)
+            for m in matches[:VERIFY_PER_ITEM]:
+                if budget <= 0:
+                    break
+                budget -= 1
+                query = picture.features(
+                    m.region, m.transform, most=settings.bank_features_keypoints
+                )
+                result = verify(query, reference)
+                if result.plausible() and result.inliers >= settings.match_verify_min_inliers:
+                    out.append(replace(m, inliers=result.inliers))
+                    break
+        if skipped:
+            log.info("wider net: %d candidate items not verified (match_verify_max)", skipped)
+        return out
 
     def lookup_hashes(
         self, session: Session, hashed: Hashes, *, banks: Iterable[str] | None = None
     ) -> Lookup:
         """The answer for one file (``vangnet match``, ``/v1/match``): its hashes and their
         matches. A photo's `Hashes.dihedral` variants and `Hashes.regions`, when computed,
-        are matched as PDQ and left out of the answer's hashes."""
+        are matched as PDQ and left out of the answer's hashes, as is its `Hashes.picture`
+        (the pixels the wider net verifies its candidates against)."""
         matches = self.match_hashed(
-            session, hashed, banks=banks, variants=hashed.dihedral, regions=hashed.regions
+            session,
+            hashed,
+            banks=banks,
+            variants=hashed.dihedral,
+            regions=hashed.regions,
+            picture=hashed.picture,
         )
-        return Lookup(replace(hashed, dihedral=(), regions=()), tuple(matches))
+        return Lookup(replace(hashed, dihedral=(), regions=(), picture=None), tuple(matches))

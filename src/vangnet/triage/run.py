@@ -196,7 +196,13 @@ def analyse(
     try:
         small = len(data) <= options.tuning.perceptual_max_bytes
         hashed = (
-            hash_bytes(data, settings=settings, dihedral=True, regions=settings.match_regions)
+            hash_bytes(
+                data,
+                settings=settings,
+                dihedral=True,
+                regions=settings.match_regions,
+                verify=True,
+            )
             if small
             else None
         )
@@ -444,8 +450,9 @@ class Triage:
                         hashed,
                         variants=result.findings.pdq_dihedral,
                         regions=hashed.regions,
+                        picture=hashed.picture,
                     )
-                    result = replace(result, hashes=replace(hashed, regions=()))
+                    result = replace(result, hashes=replace(hashed, regions=(), picture=None))
                     if found:
                         result = result.with_matches(found, _series_of(session, found))
                 matched.append((entry, result))
