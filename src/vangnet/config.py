@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         default=31, description="Default PDQ match distance for new banks (0-256)."
     )
     pdq_verify_threshold: int = Field(
-        default=80,
+        default=100,
         ge=0,
         le=256,
         description="The wider net: a PDQ candidate of a query photo (the whole picture, a "
@@ -134,7 +134,7 @@ class Settings(BaseSettings):
         "POST /m/lookup, triage).",
     )
     match_verify_min_inliers: int = Field(
-        default=20,
+        default=12,
         ge=3,
         description="A wider-net candidate is a match when at least this many SIFT keypoints "
         "of the query and of the banked picture agree under one plausible similarity (RANSAC "

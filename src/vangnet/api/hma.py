@@ -238,12 +238,26 @@ async def lookup_post(
     banks: str | None = None,
     bypass_coinflip: str = "false",
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Hash an uploaded file; per signal type, per bank, the matching content."""
-    hashed = await _hash_upload(request, svc)
+    """Hash an uploaded file; per signal type, per bank, the matching content. A photo's
+    PDQ candidates within a bank's verify_threshold are kept when local features confirm
+    them against the upload's pixels (the wider net; HMA's answer shape is unchanged)."""
+    hashed = await _hash_upload(request, svc, verify=True)
     only = _banks_param(banks)
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, value in signals_of(hashed).items():
-        matches = _raw(svc, session, name, value, only)
+        if name == "pdq" and hashed.picture is not None:
+            found = await run_in_threadpool(
+                svc.matcher.match_regions,
+                session,
+                value=value,
+                quality=None,  # as the raw lookup: HMA applies no quality floor here
+                variants=(),
+                regions=(),
+                picture=hashed.picture,
+            )
+            matches = [m for m in found if only is None or m.bank in only]
+        else:
+            matches = _raw(svc, session, name, value, only)
         out[name] = _by_bank(session, matches, seed, _bool(bypass_coinflip))
     return out
 

@@ -1,0 +1,69 @@
+"""The wider net over HTTP (issue 12, point 2): a photo banked through HMA's file upload
+(``POST /c/bank/{bank}/content``) keeps its local features; ``POST /v1/match`` and HMA's
+``POST /m/lookup`` of a 25 %-cropped copy find it beyond the PDQ threshold, verified
+(``inliers`` in /v1/match; HMA's answer keeps its own shape). With the bank's
+verify_threshold at its threshold (``PATCH /v1/banks``) neither does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from region_composites import load, png
+
+from .conftest import refresh
+
+
+def _crop(path: Path, share: float) -> bytes:
+    photo = load(path)
+    cut_w, cut_h = round(photo.width * share), round(photo.height * share)
+    box = (
+        cut_w // 2,
+        cut_h // 2,
+        photo.width - (cut_w - cut_w // 2),
+        photo.height - (cut_h - cut_h // 2),
+    )
+    return png(photo.crop(box))
+
+
+def test_a_crop_of_a_photo_banked_through_hma_is_found_by_its_features(
+    client: TestClient, shared_data: Path
+) -> None:
+    photos = sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[:2]
+    r = client.post("/c/banks", json={"name": "KNOWN"})
+    assert r.status_code == 201, r.text
+    ids = []
+    for path in photos:
+        r = client.post(
+            "/c/bank/KNOWN/content", files={"photo": (path.name, path.read_bytes(), "image/jpeg")}
+        )
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["id"])
+    r = client.patch("/v1/banks/KNOWN", json={"thresholds": {"pdq": {"verify_threshold": 160}}})
+    assert r.status_code == 200, r.text
+    refresh(client)
+    query = _crop(photos[0], 0.25)
+    unrelated = png(load(sorted((shared_data / "photos" / "bsds500" / "val").glob("*.jpg"))[0]))
+
+    r = client.post("/v1/match?record=false", content=query)
+    assert r.status_code == 200, r.text
+    (match,) = [m for m in r.json()["matches"] if m["signal_type"] == "pdq"]
+    assert match["content_id"] == ids[0] and match["distance"] > 31 and match["inliers"] >= 20
+    r = client.post("/v1/match?record=false", content=unrelated)
+    assert [m for m in r.json()["matches"] if m["signal_type"] == "pdq"] == []
+
+    r = client.post("/m/lookup", files={"photo": ("q.png", query, "image/png")})
+    assert r.status_code == 200, r.text
+    (hit,) = r.json()["pdq"]["KNOWN"]
+    assert hit == {"bank_content_id": ids[0], "distance": str(match["distance"])}
+    r = client.post("/m/lookup", files={"photo": ("u.png", unrelated, "image/png")})
+    assert r.json()["pdq"] == {}
+
+    r = client.patch("/v1/banks/KNOWN", json={"thresholds": {"pdq": {"verify_threshold": 31}}})
+    assert r.status_code == 200, r.text
+    refresh(client)
+    r = client.post("/v1/match?record=false", content=query)
+    assert [m for m in r.json()["matches"] if m["signal_type"] == "pdq"] == []
+    r = client.post("/m/lookup", files={"photo": ("q.png", query, "image/png")})
+    assert r.json()["pdq"] == {}
