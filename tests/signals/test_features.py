@@ -1,0 +1,71 @@
+"""Local features (`vangnet.signals.features`): what a bank keeps is compact and lossless for
+matching, a query picture crosses a process boundary reduced, and the pixels verified for a
+dihedral candidate are turned the way PDQ's variant says."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from region_composites import load
+from vangnet.media.regions.edges import Box
+from vangnet.signals.features import (
+    KIND,
+    QueryPicture,
+    extract,
+    pack,
+    packed_size,
+    turn,
+    unpack,
+    verify,
+)
+from vangnet.signals.pdq import TRANSFORMS, dihedral_hashes, hash_pixels, pdq_distance
+
+
+def _photo(shared_data: Path) -> Image.Image:
+    return load(sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[0])
+
+
+def test_packed_features_are_compact_and_verify_as_the_originals(shared_data: Path) -> None:
+    rgb = np.asarray(_photo(shared_data))
+    features = extract(rgb, most=300)
+    data = pack(features)
+    assert KIND == "sift512-v1" and len(data) == packed_size(len(features)) <= packed_size(300)
+    again = unpack(data)
+    assert np.allclose(again.points, features.points, atol=0.25)
+    assert np.array_equal(again.descriptors, np.rint(features.descriptors))
+    query = extract(rgb[40:-40, 60:-60])
+    assert verify(query, again).inliers >= 0.9 * verify(query, features).inliers > 50
+    with pytest.raises(Exception, match="local features"):
+        unpack(data[:-1])
+
+
+def test_a_pickled_query_picture_is_reduced_and_keeps_its_boxes(shared_data: Path) -> None:
+    big = _photo(shared_data).resize((2886, 1926))
+    query = QueryPicture(big)
+    copy = pickle.loads(pickle.dumps(query))
+    assert max(copy.picture.size) <= QueryPicture.KEEP_SIDE and copy.size == big.size
+    box = Box(600, 300, 1500, 1200)  # in the photo's own pixels, either way
+    assert (
+        verify(copy.features(box, None, most=512), query.features(box, None, most=512)).inliers > 50
+    )
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_turned_pixels_hash_as_the_dihedral_variant_says(transform: str, shared_data: Path) -> None:
+    """A candidate found by PDQ variant T is verified on the query turned by T: the
+    turned picture's PDQ is that variant (within PDQ's own dihedral rounding)."""
+    rgb = np.ascontiguousarray(np.asarray(_photo(shared_data)))
+    variants, _ = dihedral_hashes(rgb)
+    turned, _ = hash_pixels(turn(rgb, transform))
+    distance = pdq_distance(turned, variants[TRANSFORMS.index(transform)])
+    others = [
+        pdq_distance(turned, v)
+        for i, v in enumerate(variants)
+        if variants[i] != variants[TRANSFORMS.index(transform)]
+    ]
+    assert distance <= 24 and distance < min(others)
