@@ -1,0 +1,70 @@
+"""Triage's bank matching uses the wider net (issue 12, point 2) as ``vangnet match`` does:
+a 25 %-cropped copy of a photo banked with ``vangnet bank add`` (local features kept) is
+known, its match verified (``inliers``), through ``vangnet triage`` and
+``vangnet case show --json``; an unrelated photo is not. The decoded photo crosses from the
+triage worker process to the matcher reduced (`QueryPicture`), never through a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from region_composites import load, png
+
+VANGNET = str(Path(sys.executable).with_name("vangnet"))
+
+
+def _run(db_url: str, *args: str) -> str:
+    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
+    done = subprocess.run([VANGNET, *args], env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, (args, done.returncode, done.stderr[-3000:])
+    return done.stdout
+
+
+#: The wider net's storage is covered on both databases by tests/cli/test_match_verify.py;
+#: the triage path (a worker process, then the matcher) does not depend on the database.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_triage_knows_a_crop_of_a_banked_photo_by_its_features(
+    db_url: str, tmp_path: Path, shared_data: Path
+) -> None:
+    bsds = shared_data / "photos" / "bsds500"
+    banked = sorted((bsds / "test").glob("*.jpg"))[:2]
+    bank = tmp_path / "bank"
+    bank.mkdir()
+    for path in banked:
+        (bank / path.name).symlink_to(path)
+    _run(db_url, "bank", "create", "KNOWN", "--profile", "vics", "--pdq-verify-threshold", "160")
+    added = [
+        json.loads(x)
+        for x in _run(db_url, "bank", "add", "KNOWN", str(bank), "--json").split("\n")
+        if x.strip()
+    ]
+    content_of = {Path(a["path"]).name: a["content_id"] for a in added}
+
+    seized = tmp_path / "seized"
+    seized.mkdir()
+    photo = load(banked[0])
+    cut_w, cut_h = round(photo.width * 0.25), round(photo.height * 0.25)
+    crop = photo.crop((0, cut_h, photo.width - cut_w, photo.height))
+    (seized / "crop.png").write_bytes(png(crop))
+    other = sorted((bsds / "val").glob("*.jpg"))[0]
+    (seized / "other.png").write_bytes(png(load(other)))
+
+    summary = json.loads(
+        _run(
+            db_url, "triage", str(seized), "--case", "CROP", "--no-ocr", "--workers", "1", "--json"
+        )
+    )
+    assert summary["failed"] == 0, summary["failures"]
+    doc = json.loads(_run(db_url, "case", "show", "CROP", "--json"))
+    items = {i["name"]: i for i in doc["triage_items"]}
+    (match,) = [m for m in items["crop.png"]["matches"] if m["signal_type"] == "pdq"]
+    assert match["content_id"] == content_of[banked[0].name]
+    assert match["distance"] > 31 and match["inliers"] >= 12
+    assert [m for m in items["other.png"]["matches"] if m["signal_type"] == "pdq"] == []
+    assert summary["known_total"] == 1
