@@ -291,6 +291,8 @@ def test_confirm_and_add_to_bank(run: Run, engine: Engine, shared_data: Path) ->
     assert str(content.category) == "vics:2"
     assert ("sha256", sha256) in {(r.signal_type, r.value) for r in records}
     assert {"pdq", "md5"} <= {r.signal_type for r in records}
+    # banked from its pixels: its local features are kept for the wider net
+    assert run.json("bank", "show", "CONFIRMED", "--json")["local_features"] == {"sift512-v1": 1}
     trail = run.json("case", "show", str(case_id), "--json")["custody"]
     assert [(c["action"], c["actor"]) for c in trail][-1] == ("accessed", "alice")
     decided = [e["action"] for e in audit(run, "--action", "case.") if e["action"] != "case.view"]
