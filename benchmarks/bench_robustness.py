@@ -695,11 +695,11 @@ def run(
 
 
 def operating_points(payload: dict[str, Any]) -> dict[str, Any]:
-    """The calibration file of this run (`vangnet.match.calibration`): per lookup kind its
+    """The calibration file of this run (`vangnet.calibration`): per lookup kind its
     threshold at `TARGET_PRECISION` (0, exact only, when no threshold reaches it), with what
     was measured at it. ``scripts/bench --only robustness --calibrate FILE`` writes it."""
     from vangnet import __version__
-    from vangnet.match.calibration import FORMAT, parse
+    from vangnet.calibration import FORMAT, parse
 
     d = payload["data"]
     kinds: dict[str, Any] = {}

@@ -62,7 +62,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="robustness: write the operating points it measured to this file (the format"
-        " of VANGNET_MATCH_CALIBRATION; src/vangnet/match/operating_points.json is one)",
+        " of VANGNET_MATCH_CALIBRATION; src/vangnet/operating_points.json is one)",
     )
     ap.add_argument("--out", type=Path, default=None, help="results folder")
     ap.add_argument("--quiet", action="store_true", help="no tables")

@@ -122,14 +122,20 @@ def read(path: Path) -> Calibration:
 
 
 @lru_cache(maxsize=8)
-def _cached(path: str | None) -> Calibration:
+def _cached(path: str | None, _version: tuple[int, int]) -> Calibration:
     if path is not None:
         return read(Path(path))
-    shipped = resources.files("vangnet.match").joinpath(SHIPPED)
+    shipped = resources.files("vangnet").joinpath(SHIPPED)
     return parse(json.loads(shipped.read_text(encoding="utf-8")))
 
 
 def load(path: Path | None) -> Calibration:
     """The deployment's calibration (``path``, the ``match_calibration`` setting) or, when
-    none is set, the one shipped with Vangnet; read once per path."""
-    return _cached(None if path is None else str(path))
+    none is set, the one shipped with Vangnet; read again only when the file changed."""
+    if path is None:
+        return _cached(None, (0, 0))
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise CalibrationError(f"cannot read {path}: {error.strerror or error}") from None
+    return _cached(str(path), (stat.st_mtime_ns, stat.st_size))
