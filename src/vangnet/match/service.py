@@ -4,7 +4,9 @@ The index of a signal type (whatever class the type names) is searched once at t
 threshold any enabled bank asks for; each hit is then kept only if its own bank's rules
 accept it (`SignalIndex.lookup`: the distance within the bank's threshold, the query's
 quality at least the bank's floor, for videos the shares of matched seconds). Thresholds are
-data stored per bank and signal type.
+data stored per bank and signal type. A match found by a dihedral variant or a region of the
+photo is also held to that kind's operating point, measured by the robustness benchmark at
+99.9 % precision (`vangnet.calibration`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vangnet import calibration
 from vangnet.banks.bank import get_bank, list_banks
 from vangnet.banks.features import banks_with_features, features_of
 from vangnet.banks.matchable import describe_signals
@@ -142,6 +145,7 @@ class Matcher:
     def __init__(self, indexes: SignalIndexes, *, settings: Settings | None = None) -> None:
         self.indexes = indexes
         self.settings = settings
+        self.calibration = calibration.load(settings.match_calibration if settings else None)
 
     def _banks(self, session: Session, only: Iterable[str] | None) -> dict[str, BankView]:
         """Enabled banks (or the chosen ones), from the settings the indexes keep current."""
@@ -248,12 +252,14 @@ class Matcher:
         if index is None or not chosen:
             return [[] for _ in canonical]
         rules = self._rules(chosen, signal_type)
+        own = {n: r.threshold for n, r in rules.items()}  # before the wider net's radius
         for bank_name, radius in (widen or {}).items():
             if bank_name in rules:
                 rules[bank_name] = replace(rules[bank_name], threshold=radius)
         threshold = self._threshold(rules, signal_type)
         judge = _Judge(session, signal_type, self.settings, rules)
         found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
+        variant_cap = self.calibration.cap(signal_type, "variant")
         results = [judge.matches(hits) for hits in found]
         dihedral = {n: b for n, b in chosen.items() if rules[n].dihedral}
         if variants and dihedral:
@@ -273,6 +279,11 @@ class Matcher:
                 for i, more in enumerate(best):
                     seen = {m.signal_id for m in results[i]}
                     for hit, j in more.values():
+                        bank_name = judge.infos[hit.id].bank_name
+                        wide = bank_name in (widen or {}) and hit.distance > own[bank_name]
+                        if not wide and variant_cap is not None and hit.distance > variant_cap:
+                            continue  # beyond the variants' operating point (a wider-net
+                            # candidate is held to local features instead)
                         if hit.id not in seen:
                             name = variant_names[j] if j < len(variant_names) else None
                             results[i].extend(judge.matches([hit], name))
@@ -425,13 +436,18 @@ class Matcher:
         )
         best: dict[tuple[str, int], Match] = {}
         candidates: dict[tuple[str, int], list[Match]] = {}
+        region_cap = self.calibration.cap("pdq", "region")
         for i, matches in enumerate(found):
             region = regions[i - 1] if i else None
             for m in matches:
+                # a wider-net candidate is held to local features, not to a hash's point
+                wide = m.bank in widen and m.distance > rules[m.bank].threshold
                 if region is not None:
+                    if not wide and region_cap is not None and m.distance > region_cap:
+                        continue  # beyond the regions' operating point
                     m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
                 key = (m.bank, m.content_id)
-                if m.bank in widen and m.distance > rules[m.bank].threshold:
+                if wide:
                     candidates.setdefault(key, []).append(m)
                 elif key not in best or m.distance < best[key].distance:
                     best[key] = m
