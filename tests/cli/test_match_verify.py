@@ -170,3 +170,27 @@ def test_a_bank_without_local_features_matches_as_before(
     (row,) = _lines("match", str(query), "--json")
     (match,) = _pdq(row)
     assert match["content_id"] == content[first.name] and match["inliers"] >= 20
+
+
+def test_candidates_beyond_the_verification_budget_are_reported(
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    shared_data: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """match_verify_max 1 with every banked photo a candidate: one is verified, the other
+    two are counted in a warning, not dropped in silence."""
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    _bank(tmp_path, shared_data)
+    _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    query = _queries(tmp_path, shared_data, unrelated=1)
+    monkeypatch.setenv("VANGNET_MATCH_VERIFY_MAX", "1")
+    with caplog.at_level("WARNING", logger="vangnet.match.service"):
+        (row,) = _lines("match", str(next(p for k, p in query.items() if k != "crop")), "--json")
+    assert _pdq(row) == []
+    said = [r.getMessage() for r in caplog.records if "wider net" in r.getMessage()]
+    assert said == [
+        f"wider net: {BANKED - 1} banked items within verify_threshold not verified "
+        "(match_verify_max 1 spent)"
+    ]

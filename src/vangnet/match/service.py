@@ -516,7 +516,12 @@ class Matcher:
                     out.append(replace(m, inliers=result.inliers))
                     break
         if skipped:
-            log.info("wider net: %d candidate items not verified (match_verify_max)", skipped)
+            log.warning(
+                "wider net: %d banked items within verify_threshold not verified "
+                "(match_verify_max %d spent)",
+                skipped,
+                settings.match_verify_max,
+            )
         return out
 
     def lookup_hashes(
