@@ -149,6 +149,7 @@ def test_a_bank_without_local_features_matches_as_before(
     content = _bank(tmp_path, shared_data, features=False)
     bank = json.loads(_run("bank", "show", "KNOWN", "--json").stdout)
     assert bank["local_features"] == {}
+    assert "none: candidates" in _run("bank", "show", "KNOWN").stdout  # said so to people
     _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
     query = _queries(tmp_path, shared_data)["crop"]
     (row,) = _lines("match", str(query), "--json")

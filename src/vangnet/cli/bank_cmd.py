@@ -227,6 +227,8 @@ def bank_show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
     if as_json:
         print_json(row)
         return
+    if not row["local_features"]:
+        row["local_features"] = "none: candidates beyond the threshold are not verified"
     table(f"Bank {name}", ["setting", "value"], [[k, v] for k, v in row.items()])
 
 
