@@ -372,29 +372,64 @@ class Matcher:
         is not looked up; one below some banks' floors matches only the others). Per banked
         item the smallest distance wins, the whole photo on a tie; a region's match says
         where it is (`Match.region`) and how (`Match.transform`)."""
+        return self.match_regions_many(
+            session,
+            values=[value],
+            qualities=[quality],
+            variants=[variants],
+            regions=[regions],
+            banks=banks,
+        )[0]
+
+    def match_regions_many(
+        self,
+        session: Session,
+        *,
+        values: Sequence[str],
+        qualities: Sequence[int | None],
+        variants: Sequence[Sequence[str]],
+        regions: Sequence[Sequence[RegionHash]],
+        banks: Iterable[str] | None = None,
+    ) -> list[list[Match]]:
+        """`match_regions` of many pictures (live samples) in one batched query: the PDQ
+        ``values[i]`` of picture i (``variants[i]``: its dihedral PDQs or none) and of its
+        ``regions[i]``. One list of matches per picture, in order."""
         chosen = list(banks) if banks is not None else None
         rules = self._rules(self._banks(session, chosen), "pdq")
         floor = min((r.quality_floor for r in rules.values()), default=0)
-        regions = [r for r in regions if r.quality >= floor]  # no bank would accept the rest
+        kept = [[r for r in rs if r.quality >= floor] for rs in regions]  # others: no bank
+        owner: list[tuple[int, RegionHash | None]] = []
+        flat_values: list[str] = []
+        flat_qualities: list[int | None] = []
+        flat_variants: list[Sequence[str]] = []
+        for i, value in enumerate(values):
+            owner.append((i, None))
+            flat_values.append(value)
+            flat_qualities.append(qualities[i])
+            flat_variants.append(variants[i])
+            for r in kept[i]:
+                owner.append((i, r))
+                flat_values.append(r.pdq)
+                flat_qualities.append(r.quality)
+                flat_variants.append(r.variants)
         found = self.lookup_many(
             session,
             signal_type="pdq",
-            values=[value, *(r.pdq for r in regions)],
-            qualities=[quality, *(r.quality for r in regions)],
+            values=flat_values,
+            qualities=flat_qualities,
             banks=chosen,
-            variants=[variants, *(r.variants for r in regions)],
+            variants=flat_variants,
             variant_names=TRANSFORMS,
         )
-        best: dict[tuple[str, int], Match] = {}
-        for i, matches in enumerate(found):
-            region = regions[i - 1] if i else None
+        best: list[dict[tuple[str, int], Match]] = [{} for _ in values]
+        for (i, region), matches in zip(owner, found, strict=True):
             for m in matches:
                 if region is not None:
                     m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
                 key = (m.bank, m.content_id)
-                if key not in best or m.distance < best[key].distance:
-                    best[key] = m
-        return sorted(best.values(), key=_order)
+                if key not in best[i] or m.distance < best[i][key].distance:
+                    best[i][key] = m
+        return [sorted(b.values(), key=_order) for b in best]
 
     def lookup_hashes(
         self, session: Session, hashed: Hashes, *, banks: Iterable[str] | None = None

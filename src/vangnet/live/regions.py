@@ -1,0 +1,115 @@
+"""Regions of live samples: where a banked picture may sit inside a stream's frame (a
+picture-in-picture inset, a tile of a video-call grid, a player's viewport, the picture
+without bars), hashed with PDQ for the processor's batched lookup.
+
+Reading a frame's layout (`vangnet.signals.regions.propose`) costs several times a PDQ of
+the sample; hashing the regions it found costs about one PDQ each. A stream's layout seldom
+changes between samples (a call grid, an inset, a player window stay where they are), so
+each stream keeps the regions it last read (`StreamRegions`) and reads them again only
+every ``live_regions_every`` samples, or sooner when the sample's coarse picture (a 32x18
+grey copy) changed by more than ``live_regions_change`` since; the samples in between hash
+the regions last read. A sample whose layout holds no region (one natural picture) then
+costs only the coarse copy.
+
+Each stream has a CPU budget for this work (``live_regions_budget_ms`` per second of stream
+time, up to `SAVED_SECONDS` of it saved up): a sample that comes while the stream is over
+budget is matched on its whole frame only and counted (``regions_skipped``); region work
+that fails is logged and counted (``regions_failed``); neither stops the whole frame's
+matching.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vangnet.config import Settings
+from vangnet.media.regions.edges import Box
+from vangnet.signals.pdq import RgbArray, dihedral_hashes, hash_pixels
+from vangnet.signals.regions import ProposalKind, RegionHash, propose
+
+#: The coarse copy of a sample that layout changes are measured on (width, height).
+COARSE_SIZE = (32, 18)
+#: A stream saves up at most this many seconds of its region budget (a layout read costs
+#: several seconds' worth of hashing the regions it found).
+SAVED_SECONDS = 5.0
+
+Coarse = npt.NDArray[np.int16]
+
+
+def coarse(pixels: RgbArray) -> Coarse:
+    """The 32x18 grey copy of a sample that layout changes are measured on."""
+    grey = cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
+    small = cv2.resize(grey, COARSE_SIZE, interpolation=cv2.INTER_AREA)
+    return np.asarray(small, dtype=np.int16)
+
+
+@dataclass
+class StreamRegions:
+    """What one stream keeps between samples: the regions last read (``boxes``, in the
+    sample's pixels), the coarse copy they were read on, samples since, and its budget."""
+
+    boxes: tuple[tuple[Box, ProposalKind], ...] = ()
+    shape: tuple[int, int] | None = None
+    coarse: Coarse | None = None
+    since: int = 0
+    credit: float | None = None  # CPU seconds the stream may still spend (None: full)
+    last_time: float | None = None
+    layouts_read: int = 0
+
+    def allowed(self, stream_time: float, settings: Settings) -> bool:
+        """Whether the stream's budget allows region work on a sample at ``stream_time``
+        (the budget accrues with the stream's own time; a restarted clock accrues none)."""
+        rate = settings.live_regions_budget_ms / 1000.0
+        if rate <= 0:
+            return True
+        most = rate * SAVED_SECONDS
+        if self.credit is None:
+            self.credit = most
+        elif self.last_time is not None and stream_time > self.last_time:
+            self.credit = min(most, self.credit + rate * (stream_time - self.last_time))
+        self.last_time = stream_time
+        return self.credit > 0
+
+    def spend(self, seconds: float, settings: Settings) -> None:
+        if settings.live_regions_budget_ms > 0 and self.credit is not None:
+            self.credit -= seconds
+
+    def stale(self, pixels: RgbArray, small: Coarse, settings: Settings) -> bool:
+        """Whether the layout must be read again for this sample."""
+        if self.coarse is None or self.shape != pixels.shape[:2]:
+            return True
+        if self.since >= settings.live_regions_every:
+            return True
+        change = float(np.abs(small - self.coarse).mean())
+        return change > settings.live_regions_change
+
+    def hashes(
+        self, pixels: RgbArray, settings: Settings, *, dihedral: bool
+    ) -> tuple[RegionHash, ...]:
+        """PDQ of each region of ``pixels`` (a sample's), the layout read again when
+        `stale`; boxes in the sample's pixels."""
+        small = coarse(pixels)
+        if self.stale(pixels, small, settings):
+            found = propose(
+                pixels, most=settings.live_regions_max, min_side=settings.live_region_min_side
+            )
+            self.boxes = tuple((p.box, p.kind) for p in found)
+            self.shape = (int(pixels.shape[0]), int(pixels.shape[1]))
+            self.coarse = small
+            self.since = 0
+            self.layouts_read += 1
+        self.since += 1
+        out: list[RegionHash] = []
+        for box, kind in self.boxes:
+            crop = box.crop(pixels)
+            if dihedral:
+                variants, quality = dihedral_hashes(crop)
+                out.append(RegionHash(box, kind, variants[0], quality, tuple(variants)))
+            else:
+                pdq, quality = hash_pixels(crop)
+                out.append(RegionHash(box, kind, pdq, quality))
+        return tuple(out)
