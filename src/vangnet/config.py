@@ -184,7 +184,7 @@ class Settings(BaseSettings):
         "stream's layout was read that makes the next sample read it again.",
     )
     live_regions_budget_ms: float = Field(
-        default=10.0,
+        default=15.0,
         ge=0,
         description="CPU milliseconds of region work (reading the layout, hashing the "
         "regions) each stream may use per second of stream time, on average (up to five "

@@ -37,6 +37,10 @@ COARSE_SIZE = (32, 18)
 #: several seconds' worth of hashing the regions it found).
 SAVED_SECONDS = 5.0
 
+#: A sample whose sides are within this share of those the layout was read on has the same
+#: layout (the black bars cropped from a frame may vary by a pixel or two).
+SAME_SHAPE = 0.02
+
 Coarse = npt.NDArray[np.int16]
 
 
@@ -80,8 +84,14 @@ class StreamRegions:
 
     def stale(self, pixels: RgbArray, small: Coarse, settings: Settings) -> bool:
         """Whether the layout must be read again for this sample."""
-        if self.coarse is None or self.shape != pixels.shape[:2]:
+        if self.coarse is None or self.shape is None:
             return True
+        height, width = pixels.shape[:2]
+        if (
+            abs(height - self.shape[0]) > SAME_SHAPE * self.shape[0]
+            or abs(width - self.shape[1]) > SAME_SHAPE * self.shape[1]
+        ):
+            return True  # other bars or another frame size: another layout
         if self.since >= settings.live_regions_every:
             return True
         change = float(np.abs(small - self.coarse).mean())
