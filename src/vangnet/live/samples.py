@@ -137,7 +137,7 @@ def pushed_frame_sample(
 
     sniffed = sniff(data)
     cap = pixel_limit(max_pixels, setting="live_max_pixels")
-    decoded, _ = decode_image(data, max_pixels=cap)
+    decoded = decode_image(data, max_pixels=cap)[0]
     picture = fit_for_pdq(decoded)
     pixels, offset = crop_bars_at(np.asarray(picture.convert("RGB"), dtype=np.uint8))
     return Sample(
