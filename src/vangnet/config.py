@@ -170,7 +170,7 @@ class Settings(BaseSettings):
         "hashes the whole frame only.",
     )
     live_regions_every: int = Field(
-        default=5,
+        default=10,
         ge=1,
         description="A stream's layout (its regions) is read again every this many samples, "
         "or sooner when the frame's coarse picture changes (live_regions_change); the "
@@ -184,12 +184,20 @@ class Settings(BaseSettings):
         "stream's layout was read that makes the next sample read it again.",
     )
     live_regions_budget_ms: float = Field(
-        default=15.0,
+        default=20.0,
         ge=0,
         description="CPU milliseconds of region work (reading the layout, hashing the "
-        "regions) each stream may use per second of stream time, on average (up to five "
+        "regions) each stream may use per second of stream time, on average (up to ten "
         "seconds' worth saved up); a sample over budget is matched on its whole frame only "
         "and counted (regions_skipped). 0: no limit.",
+    )
+    live_regions_layout_side: int = Field(
+        default=1024,
+        ge=64,
+        description="A stream's layout is read on the decoded frame scaled to this many "
+        "pixels on its longer side (small picture-in-picture insets are found there, not on "
+        "the 512-pixel sample); the regions are hashed on the sample. 512 or less reads it "
+        "on the sample itself (cheaper).",
     )
     live_regions_max: int = Field(
         default=6,

@@ -204,7 +204,10 @@ class Processor:
                 continue
             began = time.thread_time()
             try:
-                out.append(state.hashes(sample.pixels, self.settings, dihedral=dihedral))
+                found = state.hashes(
+                    sample.pixels, self.settings, dihedral=dihedral, larger=sample.larger
+                )
+                out.append(found)
             except Exception:  # the whole frame is still matched
                 log.exception("regions of a sample of stream %d failed", runtime.id)
                 runtime.regions_failed += 1

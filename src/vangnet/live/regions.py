@@ -20,6 +20,7 @@ matching.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -35,7 +36,7 @@ from vangnet.signals.regions import ProposalKind, RegionHash, propose
 COARSE_SIZE = (32, 18)
 #: A stream saves up at most this many seconds of its region budget (a layout read costs
 #: several seconds' worth of hashing the regions it found).
-SAVED_SECONDS = 5.0
+SAVED_SECONDS = 10.0
 
 #: A sample whose sides are within this share of those the layout was read on has the same
 #: layout (the black bars cropped from a frame may vary by a pixel or two).
@@ -82,6 +83,26 @@ class StreamRegions:
         if settings.live_regions_budget_ms > 0 and self.credit is not None:
             self.credit -= seconds
 
+    @staticmethod
+    def _read(
+        pixels: RgbArray, settings: Settings, larger: Callable[[int], RgbArray] | None
+    ) -> tuple[tuple[Box, ProposalKind], ...]:
+        """The regions of the sample (`propose`), in its pixels."""
+        height, width = pixels.shape[:2]
+        side = settings.live_regions_layout_side
+        picture = pixels
+        if larger is not None and side > max(height, width):
+            picture = larger(side)
+        factor = width / picture.shape[1] if picture.shape[1] else 1.0
+        found = propose(
+            picture,
+            most=settings.live_regions_max,
+            min_side=max(1, round(settings.live_region_min_side / factor)),
+        )
+        if picture is pixels:
+            return tuple((p.box, p.kind) for p in found)
+        return tuple((p.box.scaled(factor, width, height), p.kind) for p in found)
+
     def stale(self, pixels: RgbArray, small: Coarse, settings: Settings) -> bool:
         """Whether the layout must be read again for this sample."""
         if self.coarse is None or self.shape is None:
@@ -98,16 +119,20 @@ class StreamRegions:
         return change > settings.live_regions_change
 
     def hashes(
-        self, pixels: RgbArray, settings: Settings, *, dihedral: bool
+        self,
+        pixels: RgbArray,
+        settings: Settings,
+        *,
+        dihedral: bool,
+        larger: Callable[[int], RgbArray] | None = None,
     ) -> tuple[RegionHash, ...]:
         """PDQ of each region of ``pixels`` (a sample's), the layout read again when
-        `stale`; boxes in the sample's pixels."""
+        `stale` (on ``larger(live_regions_layout_side)``, the same picture scaled from the
+        decoded frame, when given: small insets are found there); boxes in the sample's
+        pixels."""
         small = coarse(pixels)
         if self.stale(pixels, small, settings):
-            found = propose(
-                pixels, most=settings.live_regions_max, min_side=settings.live_region_min_side
-            )
-            self.boxes = tuple((p.box, p.kind) for p in found)
+            self.boxes = self._read(pixels, settings, larger)
             self.shape = (int(pixels.shape[0]), int(pixels.shape[1]))
             self.coarse = small
             self.since = 0

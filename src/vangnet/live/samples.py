@@ -52,6 +52,10 @@ class Sample:
     #: ``pixels``, so a region found in ``pixels`` is reported in the frame's own pixels.
     offset: tuple[int, int] = (0, 0)
     scale: float = 1.0
+    #: The same picture (bars cropped alike) at most ``side`` pixels on its longer side,
+    #: scaled from the decoded frame when called (its layout is read on it); None for a
+    #: pushed sample (its ``pixels`` are all there is).
+    larger: Callable[[int], RgbArray] | None = field(default=None, repr=False)
 
     def frame_box(self, box: Box) -> Box:
         """``box`` (in ``pixels``) in the frame's own pixels (`offset`, `scale`)."""
@@ -122,7 +126,27 @@ def frame_sample(
         evidence=png_of_frame(frame),
         offset=offset,
         scale=frame.width / width,
+        larger=_larger_of(frame, (width, height), offset, pixels.shape[:2]),
     )
+
+
+def _larger_of(
+    frame: av.VideoFrame, size: tuple[int, int], offset: tuple[int, int], kept: tuple[int, ...]
+) -> Callable[[int], RgbArray]:
+    """A closure scaling ``frame`` to fit within ``side`` (at least ``size``) and cropping
+    it where ``pixels`` (``kept`` rows x columns at ``offset`` of ``size``) were cropped."""
+
+    def larger(side: int) -> RgbArray:
+        factor = max(1.0, side / max(size))
+        width = min(frame.width, round(size[0] * factor)) // 2 * 2
+        height = min(frame.height, round(size[1] * factor)) // 2 * 2
+        fx, fy = width / size[0], height / size[1]
+        big = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+        x0, y0 = round(offset[0] * fx), round(offset[1] * fy)
+        x1, y1 = round((offset[0] + kept[1]) * fx), round((offset[1] + kept[0]) * fy)
+        return np.ascontiguousarray(big[y0:y1, x0:x1], dtype=np.uint8)
+
+    return larger
 
 
 def pushed_frame_sample(
