@@ -9,7 +9,11 @@ each stream keeps the regions it last read (`StreamRegions`) and reads them agai
 every ``live_regions_every`` samples, or sooner when the sample's coarse picture (a 32x18
 grey copy) changed by more than ``live_regions_change`` since; the samples in between hash
 the regions last read. A sample whose layout holds no region (one natural picture) then
-costs only the coarse copy.
+costs only the coarse copy. The layout is read on the sample, or with
+``live_regions_layout_side`` above 512 on the decoded frame scaled to that side (a
+picture-in-picture inset a quarter of the frame wide is about 100 pixels wide on the sample,
+often too few for its frame to be found; 1024 finds about twice as many, at about four times
+the cost per read); the regions are always hashed on the sample.
 
 Each stream has a CPU budget for this work (``live_regions_budget_ms`` per second of stream
 time, up to `SAVED_SECONDS` of it saved up): a sample that comes while the stream is over
