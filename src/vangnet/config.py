@@ -106,6 +106,15 @@ class Settings(BaseSettings):
         "(without borders or letterbox bars, the main picture, insets, video-call tiles), so "
         "a banked photo shown inside another picture is found; false hashes the whole photo only.",
     )
+    match_video_frames: int = Field(
+        default=8,
+        ge=0,
+        le=256,
+        description="vangnet match and POST /v1/match also look up this many sampled frames "
+        "of a query video at most (spread over it), whole and their regions, in PDQ banks, "
+        "so a banked photo shown in a video (an inset, a call tile) is found; 0 (or "
+        "match_regions false): videos are matched by vPDQ only.",
+    )
     match_regions_max: int = Field(
         default=8,
         ge=0,

@@ -18,7 +18,8 @@ class Match:
     How it was found, when not by the whole picture as given: ``region`` (x, y, w, h in the
     query photo's pixels) when a region of the photo matched, ``transform`` (``identity``,
     ``rot90``, ``mirror``, ... `vangnet.signals.pdq.TRANSFORMS`) when a region or a dihedral
-    variant matched. Both are left out of the JSON when not set."""
+    variant matched, ``frame_time`` (seconds) when a banked photo was found in a frame of a
+    query video. They are left out of the JSON when not set."""
 
     bank: str
     content_id: int
@@ -31,6 +32,8 @@ class Match:
     index_match_pct: float | None = None
     region: Box | None = None
     transform: str | None = None
+    #: A banked photo found in a frame of a query video: that frame's time (seconds).
+    frame_time: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON shape of a match (``vangnet match --json``, ``/v1/match``, ...)."""
@@ -41,6 +44,8 @@ class Match:
             del data["region"]
         if self.transform is None:
             del data["transform"]
+        if self.frame_time is None:
+            del data["frame_time"]
         return data
 
 

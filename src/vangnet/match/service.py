@@ -30,7 +30,7 @@ from vangnet.signals.hashes import Hashes
 from vangnet.signals.pdq import TRANSFORMS
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import get_signal_type, signal_types
-from vangnet.signals.vpdq import VpdqFrame
+from vangnet.signals.vpdq import FrameRegions, VpdqFrame
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +355,37 @@ class Matcher:
             if issubclass(cls, FrameHashes)
         ]
         out.extend(self._match_frames(session, queries, chosen))
+        if hashed.photo_frames:
+            try:
+                out.extend(self._match_photo_frames(session, hashed.photo_frames, chosen))
+            except IndexUnavailableError as error:  # the videos are still matched
+                log.warning("frames not matched on pdq: %s", error.message)
         return out
+
+    def _match_photo_frames(
+        self,
+        session: Session,
+        frames: Sequence[FrameRegions],
+        banks: Iterable[str] | None,
+    ) -> list[Match]:
+        """Banked photos in sampled frames of a video: each frame and its regions looked up
+        in PDQ banks in one batched query; per banked item its closest frame, which says
+        when (`Match.frame_time`) and where (`Match.region`)."""
+        found = self.match_regions_many(
+            session,
+            values=[f.frame.pdq for f in frames],
+            qualities=[f.frame.quality for f in frames],
+            variants=[() for _ in frames],
+            regions=[f.regions for f in frames],
+            banks=banks,
+        )
+        best: dict[tuple[str, int], Match] = {}
+        for frame, matches in zip(frames, found, strict=True):
+            for m in matches:
+                key = (m.bank, m.content_id)
+                if key not in best or m.distance < best[key].distance:
+                    best[key] = replace(m, frame_time=round(frame.frame.timestamp, 3))
+        return sorted(best.values(), key=_order)
 
     def match_regions(
         self,
@@ -440,4 +470,4 @@ class Matcher:
         matches = self.match_hashed(
             session, hashed, banks=banks, variants=hashed.dihedral, regions=hashed.regions
         )
-        return Lookup(replace(hashed, dihedral=(), regions=()), tuple(matches))
+        return Lookup(replace(hashed, dihedral=(), regions=(), photo_frames=()), tuple(matches))

@@ -28,7 +28,7 @@ from vangnet.errors import ValidationError
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
-from vangnet.signals.vpdq import VpdqFrame, frame_dicts, frames_of
+from vangnet.signals.vpdq import FrameRegions, VpdqFrame, frame_dicts, frames_of
 
 #: JSON keys that are not a signal's value.
 _PATH, _TYPE, _DIHEDRAL, _FRAMES = "path", "content_type", "pdq_dihedral", "frames"
@@ -68,6 +68,9 @@ class Hashes:
     frames: tuple[ImageFrame, ...] = ()
     video_frames: Mapping[str, tuple[VpdqFrame, ...]] = field(default_factory=dict)
     regions: tuple[RegionHash, ...] = ()
+    #: Sampled frames of a video with their regions' PDQs (`match_video_frames`), for
+    #: matching against banked photos only; not part of the JSON object either.
+    photo_frames: tuple[FrameRegions, ...] = ()
 
     def value(self, name: str) -> str | None:
         """The value of single-value signal ``name``, or None."""
