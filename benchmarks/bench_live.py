@@ -592,6 +592,8 @@ def capacity_child(streams: int, seconds: float, ports: list[int]) -> dict[str, 
         "first_sample": first_sample,
         "stream_alerts": [int(s["alerts"]) for s in status],
         "stream_matches": [int(s["matches"]) for s in status],
+        "regions_skipped": sum(int(s["regions_skipped"]) for s in status),
+        "regions_failed": sum(int(s["regions_failed"]) for s in status),
         "process_cpu_s": round(cpu, 2),
         "cpu_share_of_core": round(cpu / seconds, 3),
         "stage_cpu_s": {k: round(v, 2) for k, v in stages.items()},
@@ -605,9 +607,13 @@ def capacity_run(
     *,
     clip: str = "photos",
     offsets: list[float] | None = None,
+    regions: bool = True,
+    settings: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``streams`` copies of the ``clip`` kind (`CLIP_KINDS`) watched on one pinned core,
-    each starting at its own clip offset (``offsets``, default spread over the clip)."""
+    each starting at its own clip offset (``offsets``, default spread over the clip), with
+    live regions on (``regions``: the default settings) or off; ``settings``: more
+    ``VANGNET_*`` settings for the watching child (e.g. ``LIVE_REGIONS_EVERY``)."""
     path, banked, keyframe_s = capacity_clip(clip, clips)
     clip_seconds = _duration(path)
     home = Path(tempfile.mkdtemp(prefix="vangnet-bench-cap-"))
@@ -615,6 +621,8 @@ def capacity_run(
     env = {**os.environ, "VANGNET_HOME": str(home), "VANGNET_EGRESS_ALLOW": '["loopback"]'}
     env.pop("VANGNET_WEBHOOK_URL", None)
     env.pop("VANGNET_DATABASE_URL", None)
+    env["VANGNET_LIVE_REGIONS"] = "true" if regions else "false"
+    env.update({f"VANGNET_{k.upper()}": v for k, v in (settings or {}).items()})
     code = (
         "import json, os, sys; os.sched_setaffinity(0, {0}); "
         "from benchmarks.bench_live import capacity_child; "
@@ -638,9 +646,11 @@ def capacity_run(
     try:
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return {"streams": streams, "clip": clip, "status": "failed"}
+        return {"streams": streams, "clip": clip, "regions": regions, "status": "failed"}
     behind = result["behind_p95_s"]
     result["clip"] = clip
+    result["regions"] = regions
+    result["settings"] = dict(settings or {})
     result["clip_seconds"] = round(clip_seconds, 2)
     result["keyframe_s"] = keyframe_s
     # the alert check: every stream that certainly showed the banked shot alerted
@@ -713,23 +723,33 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 missing_videos = f"{common.NOT_AVAILABLE} (no {_sample_videos()})"
                 capacity.append({"streams": 0, "clip": kind, "status": missing_videos})
                 continue
-            for n in (2, 4) if quick else (CAPACITY_STEPS if kind == "photos" else CAMERA_STEPS):
-                result = capacity_run(n, clips, 10.0 if quick else CAPACITY_SECONDS, clip=kind)
-                capacity.append(result)
-                if not result.get("passed"):
-                    break
+            # the photo clip also without live regions: what regions cost
+            for regions in (True, False) if kind == "photos" else (True,):
+                steps = CAPACITY_STEPS if kind == "photos" else CAMERA_STEPS
+                for n in (2, 4) if quick else steps:
+                    seconds = 10.0 if quick else CAPACITY_SECONDS
+                    result = capacity_run(n, clips, seconds, clip=kind, regions=regions)
+                    capacity.append(result)
+                    if not result.get("passed"):
+                        break
     finally:
         shutil.rmtree(clips, ignore_errors=True)
 
-    def per_core(kind: str) -> int:
+    def per_core(kind: str, *, regions: bool = True) -> int:
         return max(
-            (c["streams"] for c in capacity if c.get("passed") and c["clip"] == kind), default=0
+            (
+                c["streams"]
+                for c in capacity
+                if c.get("passed") and c["clip"] == kind and c.get("regions", True) == regions
+            ),
+            default=0,
         )
 
     return {
         "latency": latency,
         "capacity": capacity,
         "streams_per_core": per_core("photos"),
+        "streams_per_core_regions_off": per_core("photos", regions=False),
         "camera_streams_per_core": per_core("camera"),
         "real_camera_streams_per_core": per_core("real camera"),
         "rows": latency,
@@ -778,7 +798,8 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
         stages = ", ".join(f"{k} {v}" for k, v in (c.get("stage_cpu_s") or {}).items())
         rows.append(
             [
-                f"capacity ({c.get('clip')}): {c['streams']} x 720p30 UDP on 1 core",
+                f"capacity ({c.get('clip')}, regions {'on' if c.get('regions', True) else 'off'})"
+                f": {c['streams']} x 720p30 UDP on 1 core",
                 "passed" if c.get("passed") else _verdict(c),
                 f"dropped {c.get('dropped')}, lost {c.get('input_lost_s')} s, alerted "
                 f"{c.get('alerted_streams')} (expected >= {c.get('alerts_expected')}, missed "
@@ -794,3 +815,42 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
             ]
         )
     return rows
+
+
+def main() -> None:
+    """One capacity run from the command line (the whole benchmark: ``scripts/bench --only
+    live``): ``python -m benchmarks.bench_live --streams 16 --regions off``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="One live capacity run (720p30 over UDP).")
+    ap.add_argument("--streams", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=CAPACITY_SECONDS)
+    ap.add_argument("--clip", choices=CLIP_KINDS, default="photos")
+    ap.add_argument("--regions", choices=("on", "off"), default="on")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a setting for the watching child, e.g. live_regions_every=1 (repeatable)",
+    )
+    args = ap.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
+    clips = Path(tempfile.mkdtemp(prefix="vangnet-bench-clips-"))
+    try:
+        result = capacity_run(
+            args.streams,
+            clips,
+            args.seconds,
+            clip=args.clip,
+            regions=args.regions == "on",
+            settings=settings,
+        )
+    finally:
+        shutil.rmtree(clips, ignore_errors=True)
+    result.pop("first_sample", None)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -147,6 +147,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     live = results.get("live")
     if live:
         out["live_streams_per_core"] = live.get("streams_per_core")
+        out["live_streams_per_core_regions_off"] = live.get("streams_per_core_regions_off")
         out["live_camera_streams_per_core"] = live.get("camera_streams_per_core")
         out["live_real_camera_streams_per_core"] = live.get("real_camera_streams_per_core")
         out["live_alert_p95_s"] = {

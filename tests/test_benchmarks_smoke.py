@@ -166,11 +166,12 @@ def test_benchmark_triage_tiny(tmp_path: Path, shared_data: Path) -> None:
     assert "triage_target_met" in summary["summary"]
 
 
-def _capacity(clip: str, streams: int, passed: bool) -> dict[str, Any]:
+def _capacity(clip: str, streams: int, passed: bool, *, regions: bool = True) -> dict[str, Any]:
     """A made-up capacity row, shaped like bench_live.capacity_run's."""
     return {
         "streams": streams,
         "clip": clip,
+        "regions": regions,
         "status": "ok",
         "passed": passed,
         "dropped": 0,
@@ -198,24 +199,32 @@ def test_live_capacity_rows_per_clip_kind() -> None:
         "latency": [],
         "capacity": [
             _capacity("photos", 4, True),
+            _capacity("photos", 8, True, regions=False),
             _capacity("camera", 4, True),
             _capacity("real camera", 4, True),
             _capacity("real camera", 8, False),
         ],
         "streams_per_core": 4,
+        "streams_per_core_regions_off": 8,
         "camera_streams_per_core": 4,
         "real_camera_streams_per_core": 4,
     }
     summary = bench_run.summarize({"live": payload})
+    assert summary["live_streams_per_core"] == 4
+    assert summary["live_streams_per_core_regions_off"] == 8
     assert summary["live_real_camera_streams_per_core"] == 4
     assert summary["live_camera_streams_per_core"] == 4
     rows = bench_live.table_rows(payload)
     assert all(len(r) == len(bench_live.TABLE_COLUMNS) for r in rows)
-    assert [r[0] for r in rows][-2:] == [
-        "capacity (real camera): 4 x 720p30 UDP on 1 core",
-        "capacity (real camera): 8 x 720p30 UDP on 1 core",
+    assert [r[0] for r in rows][:2] == [
+        "capacity (photos, regions on): 4 x 720p30 UDP on 1 core",
+        "capacity (photos, regions off): 8 x 720p30 UDP on 1 core",
     ]
-    assert [r[1] for r in rows] == ["passed", "passed", "passed", "failed"]
+    assert [r[0] for r in rows][-2:] == [
+        "capacity (real camera, regions on): 4 x 720p30 UDP on 1 core",
+        "capacity (real camera, regions on): 8 x 720p30 UDP on 1 core",
+    ]
+    assert [r[1] for r in rows] == ["passed", "passed", "passed", "passed", "failed"]
     assert "missed 1" in rows[-1][2]
     missing = {"streams": 0, "clip": "real camera", "status": f"{NOT_AVAILABLE} (no videos)"}
     assert bench_live.table_rows({"capacity": [missing]})[0][1] == missing["status"]

@@ -106,6 +106,15 @@ class Settings(BaseSettings):
         "(without borders or letterbox bars, the main picture, insets, video-call tiles), so "
         "a banked photo shown inside another picture is found; false hashes the whole photo only.",
     )
+    match_video_frames: int = Field(
+        default=8,
+        ge=0,
+        le=256,
+        description="vangnet match and POST /v1/match also look up this many sampled frames "
+        "of a query video at most (spread over it), whole and their regions, in PDQ banks, "
+        "so a banked photo shown in a video (an inset, a call tile) is found; 0 (or "
+        "match_regions false): videos are matched by vPDQ only.",
+    )
     match_regions_max: int = Field(
         default=8,
         ge=0,
@@ -208,6 +217,57 @@ class Settings(BaseSettings):
         default=True,
         description="Decode only key frames while they come at least as often as the sample "
         "rate (much cheaper; scene changes are then seen at key frames only).",
+    )
+    live_regions: bool = Field(
+        default=True,
+        description="Live samples also look up their regions (a picture-in-picture inset, a "
+        "video-call tile, a player's viewport, the picture without bars), in the same batched "
+        "lookup as the whole frames, so a banked picture shown inside the stream alerts; false "
+        "hashes the whole frame only.",
+    )
+    live_regions_every: int = Field(
+        default=10,
+        ge=1,
+        description="A stream's layout (its regions) is read again every this many samples, "
+        "or sooner when the frame's coarse picture changes (live_regions_change); the "
+        "samples in between hash the regions last read.",
+    )
+    live_regions_change: float = Field(
+        default=8.0,
+        ge=0,
+        le=255,
+        description="Mean luminance change (0-255, on a 32x18 grey copy of the sample) since a "
+        "stream's layout was read that makes the next sample read it again.",
+    )
+    live_regions_budget_ms: float = Field(
+        default=10.0,
+        ge=0,
+        description="CPU milliseconds of region work (reading the layout, hashing the "
+        "regions) each stream may use per second of stream time, on average (up to ten "
+        "seconds' worth saved up); a sample over budget is matched on its whole frame only "
+        "and counted (regions_skipped). 0: no limit.",
+    )
+    live_regions_layout_side: int = Field(
+        default=512,
+        ge=64,
+        description="A stream's layout is read on the decoded frame scaled to this many "
+        "pixels on its longer side; the regions are hashed on the sample. 512 or less: on "
+        "the sample itself (frames are sampled at 512). 1024 finds twice as many small "
+        "picture-in-picture insets but costs about four times as much per layout read (below "
+        "16 streams per core on 720p30 with the default budget).",
+    )
+    live_regions_max: int = Field(
+        default=6,
+        ge=0,
+        le=32,
+        description="At most this many regions of a live sample are looked up (best first).",
+    )
+    live_region_min_side: int = Field(
+        default=40,
+        ge=16,
+        description="A region of a live sample is looked up only when both its sides are at "
+        "least this many pixels of the sample (frames are sampled at 512 pixels on the "
+        "longer side).",
     )
     live_rtsp_transport: Literal["auto", "tcp", "udp"] = Field(
         default="auto",

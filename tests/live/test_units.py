@@ -322,3 +322,30 @@ def test_samples_are_processed_when_no_bank_exists(
         monitor.close(end_streams=True)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert runtime.samples == 3 and runtime.matches == 0 and runtime.alerts == 0
+
+
+def test_a_journaled_alert_keeps_where_its_frames_matched() -> None:
+    """An alert decision journaled before its write (and replayed by the next process
+    after a crash) keeps each matching sample's region and transform."""
+    import json
+    from datetime import UTC, datetime
+
+    from vangnet.live.decision import SampleMatch, found_keys
+    from vangnet.live.journal import PendingAlert
+    from vangnet.media.regions.edges import Box
+
+    region = Match(
+        "KNOWN", 7, "pdq", 12, "vics:1", 3, region=Box(10, 20, 300, 200), transform="mirror"
+    )
+    whole = Match("KNOWN", 7, "pdq", 20, "vics:1", 3)
+    decision = Decision(
+        "KNOWN", 7, Rule(2, 5), (SampleMatch(1.0, region), SampleMatch(2.0, whole)), True
+    )
+    at = datetime(2026, 12, 7, tzinfo=UTC)
+    entry = PendingAlert("k", 1, decision, {1.0: ("0" * 64, 90)}, {1.0: at}, [], None)
+    back = PendingAlert.from_json(json.loads(json.dumps(entry.to_json())))
+    assert back.decision == decision
+    assert [found_keys(s.match) for s in back.decision.samples] == [
+        {"region": [10, 20, 300, 200], "transform": "mirror"},
+        {},
+    ]

@@ -580,6 +580,16 @@ _STREAM_COUNTERS = (
     ),
     ("corrupt_frames", "vangnet_stream_corrupt_frames_total", "Frames the decoder flagged."),
     (
+        "regions_skipped",
+        "vangnet_stream_regions_skipped_samples_total",
+        "Samples matched on their whole frame only: the stream was over its region budget.",
+    ),
+    (
+        "regions_failed",
+        "vangnet_stream_regions_failed_samples_total",
+        "Samples matched on their whole frame only: their region work failed.",
+    ),
+    (
         "evidence_lost",
         "vangnet_stream_evidence_frames_lost_total",
         "Frames of alerts not kept as evidence (queue full, or failed after retries).",

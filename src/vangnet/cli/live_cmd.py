@@ -378,8 +378,11 @@ def alerts_show(
     table(f"alert {alert_id}", ["field", "value"], [[k, v] for k, v in summary.items()])
     table(
         "matched frames",
-        ["stream time", "captured", "distance", "quality"],
-        [[f["stream_time"], f["captured_at"], f["distance"], f["quality"]] for f in out["frames"]],
+        ["stream time", "captured", "distance", "quality", "found in"],
+        [
+            [f["stream_time"], f["captured_at"], f["distance"], f["quality"], _found(f)]
+            for f in out["frames"]
+        ],
     )
     table(
         "evidence",
@@ -389,6 +392,16 @@ def alerts_show(
             for e in out["evidence"]
         ],
     )
+
+
+def _found(frame: dict[str, Any]) -> str:
+    """Where a matched frame matched: its region (x, y, w x h in the frame's pixels) and
+    transform, or the whole frame."""
+    found = frame.get("found") or {}
+    region = found.get("region")
+    where = "whole frame" if region is None else "region {},{} {}x{}".format(*region)
+    transform = found.get("transform")
+    return where if transform in (None, "identity") else f"{where}, {transform}"
 
 
 @alerts_app.command("ack")

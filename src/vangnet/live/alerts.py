@@ -23,7 +23,7 @@ from vangnet.cases.intake import AlertSignal, Grouping, Intake, Source, file_int
 from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.jsonlimits import shown
-from vangnet.live.decision import Decision
+from vangnet.live.decision import Decision, found_keys
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
 
@@ -69,6 +69,7 @@ def alert_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str
                 "pdq": f.pdq,
                 "quality": f.quality,
                 "distance": f.distance,
+                **({"found": f.found} if f.found else {}),
             }
             for f in sorted(frames, key=lambda f: f.stream_time)
         ]
@@ -138,6 +139,7 @@ def record(
                 pdq=pdq,
                 quality=quality,
                 distance=s.match.distance,
+                found=found_keys(s.match),
             )
         )
         added.append(s.stream_time)
@@ -154,6 +156,8 @@ def record(
             grouping=Grouping.from_settings(settings),
             subject=stream.stream_metadata if stream is not None else {},
             alert=AlertSignal(alert, created, tuple(added)),
+            # the matches of the frames added, each saying how it was found (region, ...)
+            matches=tuple(s.match for s in decision.samples if s.stream_time in added),
             scores=dict(scores or {}),
         )
         file_intake(session, intake)

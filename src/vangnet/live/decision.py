@@ -52,6 +52,20 @@ def rule_for(policy: Mapping[str, Any], *, default: Rule) -> Rule:
     return Rule(min_frames, max(window, min_frames))
 
 
+def found_keys(match: Match) -> dict[str, Any]:
+    """How a sample's match was found, when not by its whole frame as sampled: ``region``
+    (``[x, y, w, h]`` in the frame's own pixels, as cases keep it in ``case_matches.found``)
+    and ``transform``; empty for a whole-frame match. Match events carry these keys, and an
+    alert's matched frame keeps them (``alert_frames.found``)."""
+    out: dict[str, Any] = {}
+    if match.region is not None:
+        r = match.region
+        out["region"] = [r.x, r.y, r.w, r.h]
+    if match.transform is not None:
+        out["transform"] = match.transform
+    return out
+
+
 @dataclass(frozen=True)
 class SampleMatch:
     """One matching sample of one banked item."""

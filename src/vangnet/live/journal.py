@@ -27,6 +27,7 @@ from typing import IO, Any
 
 from vangnet.live.decision import Decision, Rule, SampleMatch
 from vangnet.match.results import Match
+from vangnet.media.regions.edges import Box
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class PendingAlert:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingAlert:
         rule = Rule(int(data["rule"][0]), int(data["rule"][1]))
-        samples = tuple(SampleMatch(float(t), Match(**m)) for t, m in data["samples"])
+        samples = tuple(SampleMatch(float(t), _match(m)) for t, m in data["samples"])
         decision = Decision(
             str(data["bank"]), int(data["content_id"]), rule, samples, bool(data["first"])
         )
@@ -79,6 +80,14 @@ class PendingAlert:
             actions=[str(a) for a in data["actions"]],
             scores=data.get("scores"),
         )
+
+
+def _match(data: dict[str, Any]) -> Match:
+    """A `Match` from its `Match.to_dict` (its region back to a `Box`)."""
+    region = data.get("region")
+    if isinstance(region, dict):
+        data = {**data, "region": Box(**{k: int(region[k]) for k in ("x", "y", "w", "h")})}
+    return Match(**data)
 
 
 def new_key() -> str:

@@ -195,6 +195,8 @@ class Monitor:
             alerts=row.alerts,
             stream_time=row.stream_time,
             evidence_lost=row.evidence_lost,
+            regions_skipped=row.regions_skipped,
+            regions_failed=row.regions_failed,
         )
         with Session(self.engine) as session:
             for alert in alert_service.list_alerts(session, stream_id=row.id, limit=10_000):
@@ -428,6 +430,7 @@ class Monitor:
         row.input_discontinuities = runtime.discontinuities
         row.alerts_pending = runtime.alerts_pending
         row.evidence_lost = runtime.evidence_lost
+        row.regions_skipped, row.regions_failed = runtime.regions_skipped, runtime.regions_failed
         if runtime.state in (StreamState.ENDED, StreamState.FAILED) and row.ended_at is None:
             row.ended_at = utcnow()
             row.desired = "stop"

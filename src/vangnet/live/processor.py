@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from vangnet.config import Settings
 from vangnet.live.alert_writes import AlertContext
 from vangnet.live.classifiers import FrameClassifier, classify
-from vangnet.live.decision import Decision, Rule, default_rule, rule_for
+from vangnet.live.decision import Decision, Rule, default_rule, found_keys, rule_for
 from vangnet.live.journal import PendingAlert, new_key
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.samples import Sample
@@ -34,6 +35,7 @@ from vangnet.match.results import Match
 from vangnet.match.service import Matcher, bank_rules
 from vangnet.signals.base import ImageHasher
 from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
+from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
 
 log = logging.getLogger(__name__)
@@ -134,14 +136,16 @@ class Processor:
         indexes = self.indexes
         banks = {n: b for n, b in indexes.banks.items() if b.enabled}
         dihedral = any(bank_rules(b, "pdq", self.settings).dihedral for b in banks.values())
-        values, qualities, variants = [], [], []
+        values: list[str] = []
+        qualities: list[int | None] = []
+        variants: list[list[str]] = []
         started = time.thread_time()
         for _, sample in batch:
             if sample.pdq is None and sample.pixels is not None:
                 if dihedral:
                     hashes, quality = dihedral_hashes(sample.pixels)
                     sample.pdq, sample.quality = hashes[0], quality
-                    variants.append(hashes[1:])
+                    variants.append(hashes)  # `TRANSFORMS` order, identity first
                 else:
                     sample.pdq, sample.quality = hash_pixels(sample.pixels)
                     variants.append([])
@@ -154,26 +158,64 @@ class Processor:
                 if sample.pixels is not None:
                     sample.scores = classify(sample.pixels, self.classifiers)
         hashed = time.thread_time()
+        regions = self._regions(batch, dihedral=dihedral, banks=bool(banks))
+        regioned = time.thread_time()  # counted per stream, under "regions"
         with Session(self.read_engine) as session:  # a read: no write lock, ever
-            found = self.matcher.lookup_many(
+            found = self.matcher.match_regions_many(
                 session,
-                signal_type=PdqSignal.name,
                 values=values,
                 qualities=qualities,
                 variants=variants,
+                regions=regions,
             )
+            for (_, sample), matches in zip(batch, found, strict=True):
+                matches[:] = [
+                    m if m.region is None else replace(m, region=sample.frame_box(m.region))
+                    for m in matches
+                ]
             self._other_image_signals(session, batch, found)
         looked_up = time.thread_time()
         share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
         for runtime, _ in batch:
             runtime.cpu["hash"] += (hashed - started) * share
-            runtime.cpu["lookup"] += (looked_up - hashed) * share
+            runtime.cpu["lookup"] += (looked_up - regioned) * share
         defaults = {c: default_rule(self.settings, high_confidence=c) for c in (False, True)}
         rules = {
             n: rule_for(b.policy, default=defaults[b.high_confidence]) for n, b in banks.items()
         }
         for (runtime, sample), matches in zip(batch, found, strict=True):
             self._after_lookup(runtime, sample, matches, rules)
+
+    def _regions(
+        self, batch: list[tuple[StreamRuntime, Sample]], *, dihedral: bool, banks: bool
+    ) -> list[tuple[RegionHash, ...]]:
+        """The regions of each decoded sample (``live_regions``), each stream's layout kept
+        between samples and its work within its budget (`vangnet.live.regions`). Each
+        sample's CPU time goes to its own stream's ``regions`` key."""
+        out: list[tuple[RegionHash, ...]] = []
+        for runtime, sample in batch:
+            if not (self.settings.live_regions and banks) or sample.pixels is None:
+                out.append(())
+                continue
+            state = runtime.regions
+            if not state.allowed(sample.stream_time, self.settings):
+                runtime.regions_skipped += 1  # matched on its whole frame only
+                out.append(())
+                continue
+            began = time.thread_time()
+            try:
+                found = state.hashes(
+                    sample.pixels, self.settings, dihedral=dihedral, larger=sample.larger
+                )
+                out.append(found)
+            except Exception:  # the whole frame is still matched
+                log.exception("regions of a sample of stream %d failed", runtime.id)
+                runtime.regions_failed += 1
+                out.append(())
+            spent = time.thread_time() - began
+            state.spend(spent, self.settings)
+            runtime.cpu["regions"] += spent
+        return out
 
     def _other_image_signals(
         self,
@@ -237,6 +279,7 @@ class Processor:
                 distance=m.distance,
                 category=m.category,
                 reason=sample.reason.value,
+                **found_keys(m),
                 **({"scores": sample.scores} if sample.scores else {}),
             )
         self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})

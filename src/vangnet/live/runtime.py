@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vangnet.live.decision import DecisionWindow
+from vangnet.live.regions import StreamRegions
 from vangnet.live.samples import Sample
 from vangnet.live.states import StreamState
 from vangnet.net import display_url
@@ -50,8 +51,16 @@ class StreamRuntime:
     origin: float | None = None
     behind: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     cpu: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(("decode", "sample", "hash", "lookup", "decide"), 0.0)
+        default_factory=lambda: dict.fromkeys(
+            ("decode", "sample", "hash", "regions", "lookup", "decide"), 0.0
+        )
     )
+    #: The regions this stream's samples look up (``live_regions``): the layout last read.
+    regions: StreamRegions = field(default_factory=StreamRegions)
+    #: Samples matched on their whole frame only because the stream was over its region
+    #: budget (``live_regions_budget_ms``), and samples whose region work failed.
+    regions_skipped: int = 0
+    regions_failed: int = 0
     finished_at: float | None = None
     #: How far behind live the last sample was processed (seconds; None before the first).
     behind_now: float | None = None
@@ -87,6 +96,8 @@ class StreamRuntime:
             "samples": self.samples,
             "matches": self.matches,
             "dropped": self.dropped,
+            "regions_skipped": self.regions_skipped,
+            "regions_failed": self.regions_failed,
             "alerts": self.alerts,
             "stream_time": round(self.stream_time, 3),
             "sampled_fps": round(len(recent) / 10, 2),

@@ -12,8 +12,9 @@ import numpy.typing as npt
 
 from vangnet.errors import ValidationError
 from vangnet.live.sampler import SampleReason
-from vangnet.media.image import decode_image
+from vangnet.media.image import decode_image, upright_size
 from vangnet.media.limits import pixel_limit
+from vangnet.media.regions.edges import Box
 from vangnet.media.sniff import sniff
 from vangnet.media.video import content_box
 from vangnet.signals.pdq import PdqSignal, fit_for_pdq
@@ -46,6 +47,27 @@ class Sample:
     evidence: Callable[[], bytes] | None = field(default=None, repr=False)
     scores: dict[str, float] = field(default_factory=dict)  # classifier name -> 0..1
     signals: dict[str, str] = field(default_factory=dict)  # other signal type -> value
+    #: Where ``pixels`` sit in the frame as received: the offset (x, y) of its top-left
+    #: corner in the scaled frame (black bars cropped) and the frame's pixels per pixel of
+    #: ``pixels``, so a region found in ``pixels`` is reported in the frame's own pixels.
+    offset: tuple[int, int] = (0, 0)
+    scale: float = 1.0
+    #: The same picture (bars cropped alike) at most ``side`` pixels on its longer side,
+    #: scaled from the decoded frame when called (its layout is read on it); None for a
+    #: pushed sample (its ``pixels`` are all there is).
+    larger: Callable[[int], RgbArray] | None = field(default=None, repr=False)
+
+    def frame_box(self, box: Box) -> Box:
+        """``box`` (in ``pixels``) in the frame's own pixels (`offset`, `scale`)."""
+        shifted = box.shifted(*self.offset)
+        if self.scale == 1.0:
+            return shifted
+        return Box(
+            round(shifted.x * self.scale),
+            round(shifted.y * self.scale),
+            round(shifted.w * self.scale),
+            round(shifted.h * self.scale),
+        )
 
 
 def hash_size(width: int, height: int) -> tuple[int, int]:
@@ -57,11 +79,16 @@ def hash_size(width: int, height: int) -> tuple[int, int]:
 def crop_bars(pixels: RgbArray) -> RgbArray:
     """``pixels`` without letterbox / pillarbox bars (a picture shown in a player, or a
     photo held in a wider frame), decided on this frame alone."""
+    return crop_bars_at(pixels)[0]
+
+
+def crop_bars_at(pixels: RgbArray) -> tuple[RgbArray, tuple[int, int]]:
+    """`crop_bars`, and the (x, y) of the kept part's top-left corner in ``pixels``."""
     box = content_box([pixels])
     if box is None:
-        return pixels
+        return pixels, (0, 0)
     top, bottom, left, right = box
-    return np.ascontiguousarray(pixels[top:bottom, left:right])
+    return np.ascontiguousarray(pixels[top:bottom, left:right]), (left, top)
 
 
 def png_of_frame(frame: av.VideoFrame) -> Callable[[], bytes]:
@@ -89,7 +116,7 @@ def frame_sample(
     kept whole for evidence."""
     width, height = hash_size(frame.width, frame.height)
     small = frame.reformat(width=width, height=height, format="rgb24")
-    pixels = crop_bars(np.ascontiguousarray(small.to_ndarray(), dtype=np.uint8))
+    pixels, offset = crop_bars_at(np.ascontiguousarray(small.to_ndarray(), dtype=np.uint8))
     return Sample(
         stream_id,
         stream_time,
@@ -97,7 +124,29 @@ def frame_sample(
         reason,
         pixels=pixels,
         evidence=png_of_frame(frame),
+        offset=offset,
+        scale=frame.width / width,
+        larger=_larger_of(frame, (width, height), offset, pixels.shape[:2]),
     )
+
+
+def _larger_of(
+    frame: av.VideoFrame, size: tuple[int, int], offset: tuple[int, int], kept: tuple[int, ...]
+) -> Callable[[int], RgbArray]:
+    """A closure scaling ``frame`` to fit within ``side`` (at least ``size``) and cropping
+    it where ``pixels`` (``kept`` rows x columns at ``offset`` of ``size``) were cropped."""
+
+    def larger(side: int) -> RgbArray:
+        factor = max(1.0, side / max(size))
+        width = min(frame.width, round(size[0] * factor)) // 2 * 2
+        height = min(frame.height, round(size[1] * factor)) // 2 * 2
+        fx, fy = width / size[0], height / size[1]
+        big = frame.reformat(width=width, height=height, format="rgb24").to_ndarray()
+        x0, y0 = round(offset[0] * fx), round(offset[1] * fy)
+        x1, y1 = round((offset[0] + kept[1]) * fx), round((offset[1] + kept[0]) * fy)
+        return np.ascontiguousarray(big[y0:y1, x0:x1], dtype=np.uint8)
+
+    return larger
 
 
 def pushed_frame_sample(
@@ -112,8 +161,9 @@ def pushed_frame_sample(
 
     sniffed = sniff(data)
     cap = pixel_limit(max_pixels, setting="live_max_pixels")
-    picture = fit_for_pdq(decode_image(data, max_pixels=cap)[0])
-    pixels = crop_bars(np.asarray(picture.convert("RGB"), dtype=np.uint8))
+    decoded = decode_image(data, max_pixels=cap)[0]
+    picture = fit_for_pdq(decoded)
+    pixels, offset = crop_bars_at(np.asarray(picture.convert("RGB"), dtype=np.uint8))
     return Sample(
         stream_id,
         stream_time,
@@ -122,6 +172,8 @@ def pushed_frame_sample(
         pixels=np.ascontiguousarray(pixels),
         media_type=f"image/{sniffed.format.lower()}",
         evidence=lambda: data,
+        offset=offset,
+        scale=upright_size(data)[0] / picture.width,
     )
 
 

@@ -136,6 +136,8 @@ def stream_dict(row: Stream) -> dict[str, Any]:
         "input_discontinuities": row.input_discontinuities,
         "alerts_pending": row.alerts_pending,
         "evidence_lost": row.evidence_lost,
+        "regions_skipped": row.regions_skipped,
+        "regions_failed": row.regions_failed,
         "worker": row.worker,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

@@ -18,10 +18,10 @@ class Match:
     How it was found, when not by the whole picture as given: ``region`` (x, y, w, h in the
     query photo's pixels) when a region of the photo matched, ``transform`` (``identity``,
     ``rot90``, ``mirror``, ... `vangnet.signals.pdq.TRANSFORMS`) when a region or a dihedral
-    variant matched. ``inliers`` when the match was found by the wider net: a candidate
-    beyond the bank's threshold (``distance``) that local features verified, with this many
-    agreeing keypoints (`vangnet.signals.features`). Each is left out of the JSON when not
-    set."""
+    variant matched, ``frame_time`` (seconds) when a banked photo was found in a frame of a
+    query video, ``inliers`` when the match was found by the wider net: a candidate beyond the
+    bank's threshold (``distance``) that local features verified, with this many agreeing
+    keypoints (`vangnet.signals.features`). Each is left out of the JSON when not set."""
 
     bank: str
     content_id: int
@@ -35,6 +35,8 @@ class Match:
     region: Box | None = None
     transform: str | None = None
     inliers: int | None = None
+    #: A banked photo found in a frame of a query video: that frame's time (seconds).
+    frame_time: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON shape of a match (``vangnet match --json``, ``/v1/match``, ...)."""
@@ -47,6 +49,8 @@ class Match:
             del data["transform"]
         if self.inliers is None:
             del data["inliers"]
+        if self.frame_time is None:
+            del data["frame_time"]
         return data
 
 

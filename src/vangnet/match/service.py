@@ -36,7 +36,7 @@ from vangnet.signals.hashes import Hashes
 from vangnet.signals.pdq import TRANSFORMS
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import get_signal_type, signal_types
-from vangnet.signals.vpdq import VpdqFrame
+from vangnet.signals.vpdq import FrameRegions, VpdqFrame
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +394,37 @@ class Matcher:
             if issubclass(cls, FrameHashes)
         ]
         out.extend(self._match_frames(session, queries, chosen))
+        if hashed.photo_frames:
+            try:
+                out.extend(self._match_photo_frames(session, hashed.photo_frames, chosen))
+            except IndexUnavailableError as error:  # the videos are still matched
+                log.warning("frames not matched on pdq: %s", error.message)
         return out
+
+    def _match_photo_frames(
+        self,
+        session: Session,
+        frames: Sequence[FrameRegions],
+        banks: Iterable[str] | None,
+    ) -> list[Match]:
+        """Banked photos in sampled frames of a video: each frame and its regions looked up
+        in PDQ banks in one batched query; per banked item its closest frame, which says
+        when (`Match.frame_time`) and where (`Match.region`)."""
+        found = self.match_regions_many(
+            session,
+            values=[f.frame.pdq for f in frames],
+            qualities=[f.frame.quality for f in frames],
+            variants=[() for _ in frames],
+            regions=[f.regions for f in frames],
+            banks=banks,
+        )
+        best: dict[tuple[str, int], Match] = {}
+        for frame, matches in zip(frames, found, strict=True):
+            for m in matches:
+                key = (m.bank, m.content_id)
+                if key not in best or m.distance < best[key].distance:
+                    best[key] = replace(m, frame_time=round(frame.frame.timestamp, 3))
+        return sorted(best.values(), key=_order)
 
     def match_regions(
         self,
@@ -418,44 +448,86 @@ class Matcher:
         query; a candidate in between whose banked item has features is verified against
         the pixels it was found in (the region's, turned by its transform) and kept with
         `Match.inliers` when enough keypoints agree (`_verified`)."""
+        return self.match_regions_many(
+            session,
+            values=[value],
+            qualities=[quality],
+            variants=[variants],
+            regions=[regions],
+            banks=banks,
+            pictures=[picture],
+        )[0]
+
+    def match_regions_many(
+        self,
+        session: Session,
+        *,
+        values: Sequence[str],
+        qualities: Sequence[int | None],
+        variants: Sequence[Sequence[str]],
+        regions: Sequence[Sequence[RegionHash]],
+        banks: Iterable[str] | None = None,
+        pictures: Sequence[QueryPicture | None] | None = None,
+    ) -> list[list[Match]]:
+        """`match_regions` of many pictures (live samples) in one batched query: the PDQ
+        ``values[i]`` of picture i (``variants[i]``: its dihedral PDQs or none) and of its
+        ``regions[i]``; ``pictures[i]`` its pixels for the wider net (None: no wider net for
+        it). One list of matches per picture, in order."""
         chosen = list(banks) if banks is not None else None
         views = self._banks(session, chosen)
         rules = self._rules(views, "pdq")
         floor = min((r.quality_floor for r in rules.values()), default=0)
-        regions = [r for r in regions if r.quality >= floor]  # no bank would accept the rest
-        widen = self._wider(session, views, rules) if picture is not None else {}
+        kept = [[r for r in rs if r.quality >= floor] for rs in regions]  # others: no bank
+        seen = list(pictures) if pictures is not None else [None] * len(values)
+        widen = self._wider(session, views, rules) if any(p is not None for p in seen) else {}
+        owner: list[tuple[int, RegionHash | None]] = []
+        flat_values: list[str] = []
+        flat_qualities: list[int | None] = []
+        flat_variants: list[Sequence[str]] = []
+        for i, value in enumerate(values):
+            owner.append((i, None))
+            flat_values.append(value)
+            flat_qualities.append(qualities[i])
+            flat_variants.append(variants[i])
+            for r in kept[i]:
+                owner.append((i, r))
+                flat_values.append(r.pdq)
+                flat_qualities.append(r.quality)
+                flat_variants.append(r.variants)
         found = self.lookup_many(
             session,
             signal_type="pdq",
-            values=[value, *(r.pdq for r in regions)],
-            qualities=[quality, *(r.quality for r in regions)],
+            values=flat_values,
+            qualities=flat_qualities,
             banks=chosen,
-            variants=[variants, *(r.variants for r in regions)],
+            variants=flat_variants,
             variant_names=TRANSFORMS,
             widen=widen,
         )
-        best: dict[tuple[str, int], Match] = {}
-        candidates: dict[tuple[str, int], list[Match]] = {}
+        best: list[dict[tuple[str, int], Match]] = [{} for _ in values]
+        candidates: list[dict[tuple[str, int], list[Match]]] = [{} for _ in values]
         region_cap = self.calibration.cap("pdq", "region")
-        for i, matches in enumerate(found):
-            region = regions[i - 1] if i else None
+        for (i, region), matches in zip(owner, found, strict=True):
             for m in matches:
                 # a wider-net candidate is held to local features, not to a hash's point
                 wide = m.bank in widen and m.distance > rules[m.bank].threshold
+                if wide and seen[i] is None:
+                    continue  # no pixels to verify it against
                 if region is not None:
                     if not wide and region_cap is not None and m.distance > region_cap:
                         continue  # beyond the regions' operating point
                     m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
                 key = (m.bank, m.content_id)
                 if wide:
-                    candidates.setdefault(key, []).append(m)
-                elif key not in best or m.distance < best[key].distance:
-                    best[key] = m
-        if picture is not None and candidates:
-            pending = {k: v for k, v in candidates.items() if k not in best}
-            for m in self._verified(session, picture, pending):
-                best[(m.bank, m.content_id)] = m
-        return sorted(best.values(), key=_order)
+                    candidates[i].setdefault(key, []).append(m)
+                elif key not in best[i] or m.distance < best[i][key].distance:
+                    best[i][key] = m
+        for i, picture in enumerate(seen):
+            if picture is not None and candidates[i]:
+                pending = {k: v for k, v in candidates[i].items() if k not in best[i]}
+                for m in self._verified(session, picture, pending):
+                    best[i][(m.bank, m.content_id)] = m
+        return [sorted(b.values(), key=_order) for b in best]
 
     def _wider(
         self, session: Session, banks: Mapping[str, BankView], rules: Mapping[str, MatchRules]
@@ -539,4 +611,7 @@ class Matcher:
             regions=hashed.regions,
             picture=hashed.picture,
         )
-        return Lookup(replace(hashed, dihedral=(), regions=(), picture=None), tuple(matches))
+        return Lookup(
+            replace(hashed, dihedral=(), regions=(), photo_frames=(), picture=None),
+            tuple(matches),
+        )

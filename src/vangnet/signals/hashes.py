@@ -30,7 +30,7 @@ from vangnet.signals.features import KIND as FEATURES_KIND
 from vangnet.signals.features import QueryPicture
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
-from vangnet.signals.vpdq import VpdqFrame, frame_dicts, frames_of
+from vangnet.signals.vpdq import FrameRegions, VpdqFrame, frame_dicts, frames_of
 
 #: JSON keys that are not a signal's value.
 _PATH, _TYPE, _DIHEDRAL, _FRAMES = "path", "content_type", "pdq_dihedral", "frames"
@@ -76,6 +76,9 @@ class Hashes:
     regions: tuple[RegionHash, ...] = ()
     features: bytes | None = field(default=None, compare=False, repr=False)
     picture: QueryPicture | None = field(default=None, compare=False, repr=False)
+    #: Sampled frames of a video with their regions' PDQs (`match_video_frames`), for
+    #: matching against banked photos only; not part of the JSON object either.
+    photo_frames: tuple[FrameRegions, ...] = ()
 
     def value(self, name: str) -> str | None:
         """The value of single-value signal ``name``, or None."""

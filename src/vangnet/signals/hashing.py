@@ -44,7 +44,9 @@ def hash_bytes(
     ``dihedral`` adds `Hashes.dihedral`: the 8 rotation/flip variants of a photo's PDQ (for
     matching). ``regions`` adds `Hashes.regions`: the PDQ of up to
     ``settings.match_regions_max`` regions of a photo that may hold another picture
-    (`vangnet.signals.regions`; with their dihedral variants when ``dihedral``).
+    (`vangnet.signals.regions`; with their dihedral variants when ``dihedral``); for a
+    video, `Hashes.photo_frames`: up to ``settings.match_video_frames`` sampled frames spread
+    over it with their regions' PDQs (a banked photo shown in the video).
     ``verify`` keeps a photo's decoded picture in `Hashes.picture` (in memory) so that the
     matcher can verify wider-net candidates against its pixels. ``features`` (by default
     ``for_bank`` and ``settings.bank_features``) adds `Hashes.features`: the packed local
@@ -110,13 +112,24 @@ def hash_bytes(
         fps=video_fps,
         regions=settings.video_regions,
         dedupe_bits=settings.bank_video_dedupe_bits if for_bank else -1,
+        # a banked photo shown in the video: frames and their regions, for matching only
+        photo_frames=settings.match_video_frames if regions and not for_bank else 0,
+        region_max=settings.match_regions_max,
+        region_min_side=settings.match_region_min_side,
     )
     lists: dict[str, tuple[VpdqFrame, ...]] = {"vpdq": tuple(video.frames)}  # Meta's vPDQ
     if video.cropped is not None:  # the video had bars: the frames without them
         lists["vpdq_cropped"] = tuple(video.cropped)
     if video.regions:
         lists["vpdq_regions"] = tuple(video.regions)
-    return Hashes(path, sniffed.content_type, values, qualities, video_frames=lists)
+    return Hashes(
+        path,
+        sniffed.content_type,
+        values,
+        qualities,
+        video_frames=lists,
+        photo_frames=tuple(video.photo_frames),
+    )
 
 
 def signal_values(result: Hashes) -> dict[str, str]:

@@ -33,11 +33,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from PIL import Image
+
 from vangnet.errors import InvalidHashError
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
 from vangnet.signals.base import VpdqFrame as VpdqFrame  # the frame type of this module's API
 from vangnet.signals.pdq import PdqSignal, RgbArray, hash_pixels, pdq_distance
+from vangnet.signals.regions import RegionHash, region_hashes
 
 if TYPE_CHECKING:
     from vangnet.config import Settings
@@ -68,6 +71,41 @@ class VideoHashes:
     frames: list[VpdqFrame]  # whole frames with any bars, as Meta's vPDQ: the ``vpdq`` signal
     cropped: list[VpdqFrame] | None  # black bars cropped, when there were bars: ``vpdq_cropped``
     regions: list[VpdqFrame]  # the `REGIONS` halves of each cropped frame
+    #: Up to ``photo_frames`` sampled frames spread over the video (bars cropped), each with
+    #: the PDQ of its regions: looked up in PDQ banks (a banked photo shown in the video).
+    photo_frames: list[FrameRegions] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameRegions:
+    """One sampled frame of a video (bars cropped) and its regions' PDQs (boxes in the
+    frame's own pixels), for matching against banked photos."""
+
+    frame: VpdqFrame
+    regions: tuple[RegionHash, ...]
+
+
+class _Spread:
+    """Picks at most ``most`` of a stream of unknown length, spread over it: every frame
+    while they fit, then every second one kept and only every second one taken, and so on
+    (each frame's work is done only if it is taken)."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.stride = 1
+        self.count = 0
+        self.kept: list[FrameRegions] = []
+
+    def wants(self) -> bool:
+        taken = self.most > 0 and self.count % self.stride == 0
+        self.count += 1
+        return taken
+
+    def add(self, item: FrameRegions) -> None:
+        self.kept.append(item)
+        if len(self.kept) > self.most:
+            self.kept = self.kept[::2]
+            self.stride *= 2
 
 
 def hash_video(
@@ -113,7 +151,14 @@ def _near(a: list[VpdqFrame], b: list[VpdqFrame], bits: int) -> bool:
 
 
 def hash_video_variants(
-    data: bytes, *, fps: float | None = None, regions: bool = False, dedupe_bits: int = -1
+    data: bytes,
+    *,
+    fps: float | None = None,
+    regions: bool = False,
+    dedupe_bits: int = -1,
+    photo_frames: int = 0,
+    region_max: int = 8,
+    region_min_side: int = 64,
 ) -> VideoHashes:
     """Meta's vPDQ (whole frames), the frames with bars cropped when the video had bars,
     and (``regions``) the half-frames of the cropped frames, all from one decode.
@@ -124,9 +169,12 @@ def hash_video_variants(
     copy with a large overlay (logo, caption, webcam inset) match on the halves it leaves
     clear. ``dedupe_bits`` >= 0 drops a sampled frame whose hashes (whole and halves) are all
     within that many bits of the last frame kept: a bank hashed at every frame then stores
-    still scenes once.
+    still scenes once. ``photo_frames`` > 0: that many sampled frames at most, spread over
+    the video, also get the PDQ of their regions (`VideoHashes.photo_frames`; at most
+    ``region_max`` regions of at least ``region_min_side`` pixels a side).
     """
     originals: dict[int, VideoFrame] = {}
+    spread = _Spread(photo_frames)
 
     def tap(frames: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
         for f in frames:
@@ -142,6 +190,11 @@ def hash_video_variants(
         original = originals.pop(frame.number)
         pdq, quality = hash_pixels(frame.rgb)
         kept = [VpdqFrame(frame.number, quality, pdq, frame.timestamp)]
+        if spread.wants():  # on the frame as decoded: boxes in its pixels, bars trimmed
+            found = region_hashes(
+                Image.fromarray(original.rgb), most=region_max, min_side=region_min_side
+            )
+            spread.add(FrameRegions(kept[0], found))
         if regions:
             kept += _hash_regions(frame)
         if dedupe_bits >= 0 and _near(kept, last, dedupe_bits):
@@ -153,7 +206,7 @@ def hash_video_variants(
             barred = True
             pdq, quality = hash_pixels(original.rgb)
         whole.append(VpdqFrame(frame.number, quality, pdq, frame.timestamp))
-    return VideoHashes(whole, cropped if barred else None, halves)
+    return VideoHashes(whole, cropped if barred else None, halves, spread.kept)
 
 
 def frames_of(items: list[dict[str, Any]]) -> list[VpdqFrame]:

@@ -324,6 +324,9 @@ class Stream(Base):
     alerts_pending: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Frames of its alerts that could not be kept as evidence (queue full, or failed).
     evidence_lost: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # samples matched on their whole frame only: over the region budget, region work failed
+    regions_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    regions_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The API key that started the stream (per-key quotas); None from the CLI or demo mode.
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
@@ -376,6 +379,9 @@ class AlertFrame(Base):
     pdq: Mapped[str] = mapped_column(String(64))
     quality: Mapped[int] = mapped_column(Integer)
     distance: Mapped[int] = mapped_column(Integer)
+    # How the frame matched when not by its whole picture (a region, a dihedral transform:
+    # `vangnet.live.decision.found_keys`, ``region`` [x, y, w, h]); empty otherwise.
+    found: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class WebhookDelivery(Base):
