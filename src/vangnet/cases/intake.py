@@ -41,6 +41,7 @@ from vangnet.cases.filing import (
     record_event,
     reopen,
 )
+from vangnet.cases.found import describe, provenance
 from vangnet.cases.ranges import add_to_ranges, banked_snapshot
 from vangnet.config import Settings
 from vangnet.errors import ValidationError
@@ -103,11 +104,13 @@ class SealedItem:
 
 @dataclass(frozen=True)
 class AlertSignal:
-    """A live alert, new (``created``) or extended by the matched frames at ``times``."""
+    """A live alert, new (``created``) or extended by the matched frames at ``times``;
+    ``matches``: each frame's match by its stream time (how it was found: `provenance`)."""
 
     alert: Alert
     created: bool
     times: Sequence[float] = ()
+    matches: Mapping[float, Match] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ def _upload(session: Session, intake: Intake) -> Filed:
                 signal_type=m.signal_type,
                 distance=m.distance,
                 category=m.category,
+                found=provenance(m),
             )
         )
     reopen(session, case, f"upload {filename or item.id}")
@@ -203,6 +207,7 @@ def _upload(session: Session, intake: Intake) -> Filed:
         f"upload {filename or '-'} matched {len(found)} banked items"
         + (
             f"; best {best.bank}/{best.content_id} {best.signal_type} d={best.distance}"
+            + (f" ({describe(provenance(best))})" if provenance(best) else "")
             if best
             else ""
         ),
@@ -259,6 +264,7 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
         [(t, frames.get(t)) for t in times],
         gap=intake.grouping.range_gap_seconds,
         max_ranges=intake.grouping.max_ranges,
+        found={t: provenance(intake.alert.matches.get(t)) for t in times},
     )
     if intake.alert.created:
         reopen(session, case, f"alert {alert.id}")

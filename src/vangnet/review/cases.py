@@ -22,6 +22,7 @@ from vangnet.cases.document import (
     CaseDocument,
     CaseSummary,
     CustodyDoc,
+    FoundDoc,
     ItemDoc,
     SubjectDoc,
 )
@@ -488,6 +489,7 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
                 "frames": m.frames,
                 "at": iso(m.at),
                 "banked": _with_snapshot(m, banked),
+                "found": cast(FoundDoc, dict(m.found or {})),
             }
             for m in matches
         ],
