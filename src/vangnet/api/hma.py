@@ -96,7 +96,9 @@ def signals_of(hashed: Hashes, types: str | None = None) -> dict[str, str]:
     return out
 
 
-async def _hash_upload(request: Request, svc: Services) -> Hashes:
+async def _hash_upload(request: Request, svc: Services, *, for_lookup: bool = False) -> Hashes:
+    """The hashes of the one uploaded file; ``for_lookup``: a photo's dihedral variants and
+    regions too (``match_regions``), from the same decode, as ``POST /v1/match`` hashes."""
     parts = [
         p
         for p in await read_multipart(request, limit=svc.settings.max_upload_bytes)
@@ -110,7 +112,12 @@ async def _hash_upload(request: Request, svc: Services) -> Hashes:
     if part.name not in {c.value for c in ContentType}:
         raise ValidationError(f"no such content_type: '{part.name}'")
     hashed = await run_in_threadpool(
-        hash_bytes, bytes(part.data), settings=svc.settings, path=part.filename or "-"
+        hash_bytes,
+        bytes(part.data),
+        settings=svc.settings,
+        path=part.filename or "-",
+        dihedral=for_lookup,
+        regions=for_lookup and svc.settings.match_regions,
     )
     if hashed.content_type.value != part.name:
         raise ValidationError(f"the upload is a {hashed.content_type.value}, not a {part.name}")
@@ -231,12 +238,28 @@ async def lookup_post(
     banks: str | None = None,
     bypass_coinflip: str = "false",
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Hash an uploaded file; per signal type, per bank, the matching content."""
-    hashed = await _hash_upload(request, svc)
+    """Hash an uploaded file; per signal type, per bank, the matching content. A photo's PDQ
+    is matched with its dihedral variants and regions, as ``POST /v1/match`` does."""
+    # One decode: the PDQ, its dihedral variants (for banks that ask for them) and the PDQs
+    # of its regions (borders trimmed, the main picture, insets, video-call tiles; setting
+    # ``match_regions``), looked up in one batched query at each bank's threshold and quality
+    # floor. A banked item found in a region is listed with that region's distance: HMA's
+    # shape, no other keys (it is a contract).
+    hashed = await _hash_upload(request, svc, for_lookup=True)
     only = _banks_param(banks)
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, value in signals_of(hashed).items():
-        matches = _raw(svc, session, name, value, only)
+        if name == "pdq" and hashed.content_type is ContentType.PHOTO:
+            found = svc.matcher.match_regions(
+                session,
+                value=value,
+                quality=hashed.quality(name),
+                variants=hashed.dihedral,
+                regions=hashed.regions,
+            )
+            matches = [m for m in found if only is None or m.bank in only]
+        else:
+            matches = _raw(svc, session, name, value, only)
         out[name] = _by_bank(session, matches, seed, _bool(bypass_coinflip))
     return out
 
