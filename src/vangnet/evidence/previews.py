@@ -52,6 +52,8 @@ POSTER_SIDE = 1280
 #: JPEG quality of previews and posters.
 JPEG_QUALITY = 82
 
+#: An outline's white core is 1 px wider on each side per this many pixels of the picture.
+OUTLINE_SCALE = 320
 #: A region of the media to outline: (x, y, w, h) in its own pixels.
 Region = tuple[int, int, int, int]
 
@@ -101,9 +103,10 @@ def poster(data: bytes, *, max_side: int = POSTER_SIDE) -> bytes:
 
 
 def outline_width(picture_size: tuple[int, int]) -> int:
-    """Half the width of the white core of an outline on a picture of this size (1 px on a
-    480 px preview, more on a larger picture); the black edges add 1 px on each side."""
-    return max(1, round(max(picture_size) / BLUR_REFERENCE_SIDE))
+    """Half the width of the white core of an outline on a picture of this size (2 px on a
+    480 px preview, 4 px on a 1280 px reveal: still a clear line once the page shows the
+    picture smaller); the black edges add 1 px on each side."""
+    return max(1, round(max(picture_size) / OUTLINE_SCALE))
 
 
 def draw_outline(picture: Image.Image, regions: Sequence[Region], own: tuple[int, int]) -> None:
