@@ -1,11 +1,13 @@
 """The reviewer sees the matched region outlined (issue 12, point 3): an upload whose photo
 shows a banked photo as a picture-in-picture inset, filed by ``POST /v1/match``, has its case
 page say how the match was found (region, transform, distance), and its blurred preview and
-its reveal outline the region where the inset is; the banked photo uploaded as it is shows
+its reveal outline the region where the inset is, as does the case report (HTML) made from
+the page; the banked photo uploaded as it is shows
 no outline (its preview is the plain preview, byte for byte). SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from PIL import Image
 from api.conftest import make_key
 from api.test_match_provenance import bank_hash_only, banked_and_inset, near
 from vangnet.evidence import previews
+from vangnet.reports.document import REPORT_PREVIEW_SIDE
 from web.conftest import WebFactory, browser, login, make_user
 from web.outline import close, expected_box, outline_box
 
@@ -63,6 +66,18 @@ def test_the_case_page_outlines_the_region_that_matched(
     unmarked = previews.preview(composite, blur=0, greyscale=False, max_side=previews.REVEAL_SIDE)
     want = expected_box(region, own, revealed.size, previews.outline_width(revealed.size))
     assert close(outline_box(clear.content, unmarked), want)
+
+    # the case report (HTML) says how it was found and outlines the region on its preview
+    r = web.post(f"/ui/cases/{case_id}/document", data={"csrf": csrf, "kind": "html"})
+    assert r.status_code == 200, r.text[:300]
+    assert f"region {w}x{h} at ({x}, {y}), transform identity" in r.text
+    assert "the region that matched outlined" in r.text
+    uri = r.text.split('src="data:image/jpeg;base64,', 1)[1].split('"', 1)[0]
+    embedded = base64.b64decode(uri)
+    size = Image.open(io.BytesIO(embedded)).size
+    want = expected_box(region, own, size, previews.outline_width(size))
+    plain = previews.preview(composite, max_side=REPORT_PREVIEW_SIDE)
+    assert close(outline_box(embedded, plain), want), (outline_box(embedded, plain), want)
 
     # a whole-picture match: no outline, nothing said about a region
     page = web.get(f"/ui/cases/{plain_case}").text
