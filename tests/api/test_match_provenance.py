@@ -1,7 +1,7 @@
 """Every match says how it was found, and its case keeps it (issue 12, point 3): an upload
 whose photo shows a banked photo as a picture-in-picture inset, matched by ``POST /v1/match``,
 opens a case whose match has ``found.region`` (where the inset is, in the upload's pixels) and
-``found.transform``, as ``GET /v1/cases/{id}`` prints it; the
+``found.transform``, as ``GET /v1/cases/{id}`` and ``vangnet case show`` print it; the
 banked photo uploaded as it is keeps ``found == {}``. A live alert keeps the provenance of the
 frame its case shows. SQLite and PostgreSQL."""
 
@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from cli.test_cli import Run
 from region_composites import inset, load, png
 from review.factory import ensure_bank
 from vangnet.banks.categories import Category
@@ -66,7 +68,9 @@ def near(region: list[int], pasted: tuple[int, int, int, int]) -> bool:
     )
 
 
-def test_an_upload_matched_in_a_region_keeps_where(client: TestClient, shared_data: Path) -> None:
+def test_an_upload_matched_in_a_region_keeps_where(
+    client: TestClient, db_url: str, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     banked, composite, pasted = banked_and_inset(shared_data)
     content_id = bank_hash_only(client, banked)
 
@@ -88,6 +92,12 @@ def test_an_upload_matched_in_a_region_keeps_where(client: TestClient, shared_da
     assert match["item_id"] == doc["items"][0]["id"]
     (event,) = [e for e in doc["timeline"] if e["kind"] == "match"]
     assert f"region {found['region'][2]}x{found['region'][3]}" in event["summary"]
+
+    # `vangnet case show` says it too (in process; the API's document is the CLI's)
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    human = Run()("case", "show", str(case_id)).output
+    x, y, w, h = found["region"]
+    assert all(word in human for word in ("region", f"{w}x{h}", f"({x},", f"{y}),")), human
 
     # the banked photo as it is: a whole-picture match, nothing to say about how
     r = client.post("/v1/match?account=plain-user&platform=p", content=banked)
