@@ -45,9 +45,12 @@ def provenance(match: Match | None) -> dict[str, Any]:
 
 
 def region_of(found: Mapping[str, Any] | None) -> tuple[int, int, int, int] | None:
-    """The ``region`` of a stored ``found`` as (x, y, w, h), or None when it has none (or a
-    malformed one: a region that cannot be drawn is not drawn)."""
+    """The ``region`` of a stored ``found`` (``[x, y, w, h]``), or of a match's JSON
+    (`Match.to_dict`: ``{"x", "y", "w", "h"}``, as triage keeps it), as (x, y, w, h); None
+    when it has none (or a malformed one: a region that cannot be drawn is not drawn)."""
     raw = (found or {}).get("region")
+    if isinstance(raw, Mapping):
+        raw = [raw.get(k) for k in ("x", "y", "w", "h")]
     if not isinstance(raw, list | tuple) or len(raw) != 4:
         return None
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
