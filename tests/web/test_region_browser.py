@@ -97,7 +97,6 @@ def test_the_reviewer_sees_the_matched_region_outlined(
         assert picture["y"] < top < picture["y"] + picture["height"] * 0.75
 
         # revealed: the clear picture, outlined at the same place
-        page.locator("li.item").first.click()
         page.keyboard.press("r")
         page.locator("li.item img.clear").wait_for(state="visible")
         page.wait_for_function("document.querySelector('li.item img.clear').naturalWidth > 0")
