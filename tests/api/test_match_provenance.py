@@ -7,6 +7,7 @@ frame its case shows. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from region_composites import inset, load, png
 from review.factory import ensure_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
+from vangnet.cases.intake import AlertSignal, Intake, Source, file_intake
 from vangnet.config import get_settings
 from vangnet.live import alerts
 from vangnet.live.decision import Decision, Rule, SampleMatch
@@ -177,3 +179,35 @@ def test_a_live_alert_keeps_how_its_frames_matched(db_engine: Engine) -> None:
     with Session(db_engine) as s:
         (row,) = s.scalars(select(CaseMatch).where(CaseMatch.case_id == case_id))
         assert row.stream_time == 19.5 and row.found == {"transform": "rot90"}
+
+
+def test_a_live_intake_takes_each_frames_match_in_order(db_engine: Engine) -> None:
+    """A live intake whose matches come one per added frame (``Intake.matches``, in the
+    order of the alert signal's ``times``) keeps their provenance as well."""
+    stream_id, content = _stream(db_engine)
+    match = Match("LIVE", content, "pdq", 5, "uk:A", 0)
+    alert_id = _record(
+        db_engine,
+        stream_id,
+        Decision("LIVE", content, Rule(1, 5), (SampleMatch(5.0, match),), first=True),
+    )
+    inset = replace(match, region=Box(600, 20, 160, 120), transform="mirror")
+    with Session(writer(db_engine)) as s:
+        alert = s.get_one(Alert, alert_id)
+        file_intake(
+            s,
+            Intake(
+                source=Source.LIVE_ALERT,
+                alert=AlertSignal(alert, False, (300.0, 301.0)),
+                matches=(inset, match),
+            ),
+        )
+        s.commit()
+    with Session(db_engine) as s:
+        rows = s.scalars(
+            select(CaseMatch).where(CaseMatch.alert_id == alert_id).order_by(CaseMatch.stream_time)
+        )
+        assert [(r.stream_time, r.found) for r in rows] == [
+            (5.0, {}),
+            (300.0, {"region": [600, 20, 160, 120], "transform": "mirror"}),
+        ]

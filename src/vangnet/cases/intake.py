@@ -118,7 +118,9 @@ class Intake:
     """What a source hands to a case: one request type for every source.
 
     ``upload``: one item in ``items`` and its ``matches``. ``live_alert``: ``alert`` (its
-    banked item and frames are on the alert) and, as ``subject``, the stream's metadata.
+    banked item and frames are on the alert; how each frame's match was found from the
+    alert signal's ``matches`` by stream time, or from ``matches``, one per added frame in
+    the order of its ``times``) and, as ``subject``, the stream's metadata.
     ``triage``: ``name``, the investigation's. ``actor`` is who or what filed it;
     ``subject`` is cleaned on filing (known keys, short scalars: `clean_subject`)."""
 
@@ -264,7 +266,7 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
         [(t, frames.get(t)) for t in times],
         gap=intake.grouping.range_gap_seconds,
         max_ranges=intake.grouping.max_ranges,
-        found={t: provenance(intake.alert.matches.get(t)) for t in times},
+        found={t: provenance(m) for t, m in _frame_matches(intake).items()},
     )
     if intake.alert.created:
         reopen(session, case, f"alert {alert.id}")
@@ -290,6 +292,18 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
     case.last_signal_at = utcnow()
     session.flush()
     return Filed(case, created_case)
+
+
+def _frame_matches(intake: Intake) -> dict[float, Match]:
+    """Each added frame's match by its stream time: the alert signal's ``matches``, or else
+    the intake's ``matches`` given one per added frame, in the order of ``times``."""
+    assert intake.alert is not None
+    if intake.alert.matches:
+        return dict(intake.alert.matches)
+    times = list(intake.alert.times)
+    if len(intake.matches) == len(times):
+        return dict(zip(times, intake.matches, strict=True))
+    return {}
 
 
 def _triage(session: Session, intake: Intake) -> Filed:
