@@ -7,7 +7,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from .conftest import BRIDGE, UNRELATED, content_count, poll, refresh
+from .conftest import BRIDGE, UNRELATED, AppFactory, content_count, poll, refresh
+from .test_match_provenance import banked_and_inset
 
 # A valid PDQ hash that is not the hash of any test photo.
 SYNTHETIC_PDQ = "fff8316824b44f40247eb99c1161385e6732a2a6c3e335083306565ae715dae6"
@@ -309,3 +310,39 @@ def test_disable_then_delete_content(client: TestClient) -> None:
     client.put("/c/bank/TEST_BANK", json={"enabled": True})
     client.delete("/c/bank/TEST_BANK")
     _delete_content(client)
+
+
+def test_upload_lookup_finds_a_banked_photo_inside_another_picture(
+    client: TestClient, make_client: AppFactory, admin_key: str, shared_data: Path
+) -> None:
+    """``POST /m/lookup`` matches a photo's regions and dihedral variants as ``POST
+    /v1/match`` does (issue 12, point 4): a banked photo shown as a picture-in-picture inset
+    is found, in HMA's own shape (no other keys); with ``match_regions`` off it is not."""
+    banked, composite, _pasted = banked_and_inset(shared_data)
+    _make_bank(client)
+    content_id = _add_photo(client, "TEST_BANK", banked)
+    refresh(client)
+    upload = {"photo": ("pip.png", composite, "image/png")}
+
+    r = client.post("/m/lookup", files=upload)
+    assert r.status_code == 200, r.text
+    per_type = r.json()
+    assert per_type["md5"] == {} and per_type["sha256"] == {}  # other bytes
+    (hit,) = per_type["pdq"]["TEST_BANK"]
+    assert set(hit) == {"bank_content_id", "distance"}  # HMA's shape, nothing added
+    assert hit["bank_content_id"] == content_id and isinstance(hit["distance"], str)
+    assert int(hit["distance"]) <= 31
+    # the same answer as the native API's region match
+    native = client.post("/v1/match?record=false", content=composite).json()["matches"]
+    assert [(m["content_id"], str(m["distance"])) for m in native] == [
+        (content_id, hit["distance"])
+    ]
+    # the bank filter and the coin flip apply as before
+    assert client.post("/m/lookup?banks=OTHER_BANK", files=upload).json()["pdq"] == {}
+    # a banked photo as it is still matches at distance 0
+    same = client.post("/m/lookup", files={"photo": ("b.jpg", banked, "image/jpeg")}).json()
+    assert same["pdq"] == {"TEST_BANK": [{"bank_content_id": content_id, "distance": "0"}]}
+
+    plain = make_client(match_regions=False)
+    plain.headers["X-API-Key"] = admin_key
+    assert plain.post("/m/lookup", files=upload).json()["pdq"] == {}

@@ -856,3 +856,17 @@ def test_our_schema_holds_the_documented_field_lengths(path: str, limit: int) ->
     root.find(path).text = "x" * (limit + 1)
     with pytest.raises(ReportValidationError, match="length"):
         validate(etree.tostring(root))
+
+
+def test_a_match_found_in_a_region_says_how() -> None:
+    """How a match was found (``matches[].found``) goes into the free text of the report and
+    of the file (no field of the schema holds it); a whole-picture match says nothing more."""
+    case = make_case("upload")
+    case["matches"][1]["found"] = {"region": [696, 456, 240, 160], "transform": "identity"}
+    case["matches"][0]["found"] = {}
+    root = parse(build_file_details(case, case["items"][0], 7, "7-001"))
+    lines = root.findtext("additionalInfo").splitlines()
+    (distance_6,) = [line for line in lines if "distance 6" in line]
+    (distance_9,) = [line for line in lines if "distance 9" in line]
+    assert "how found: region 240x160 at (696, 456), transform identity" in distance_6
+    assert "how found" not in distance_9

@@ -97,8 +97,17 @@ def signals_of(hashed: Hashes, types: str | None = None) -> dict[str, str]:
 
 
 async def _hash_upload(
-    request: Request, svc: Services, *, features: bool = False, verify: bool = False
+    request: Request,
+    svc: Services,
+    *,
+    for_lookup: bool = False,
+    features: bool = False,
+    verify: bool = False,
 ) -> Hashes:
+    """The hashes of the one uploaded file; ``for_lookup``: a photo's dihedral variants and
+    regions too (``match_regions``), from the same decode, as ``POST /v1/match`` hashes;
+    ``features``: the local features a bank keeps; ``verify``: the decoded picture kept in
+    memory for the wider net."""
     parts = [
         p
         for p in await read_multipart(request, limit=svc.settings.max_upload_bytes)
@@ -116,6 +125,8 @@ async def _hash_upload(
         bytes(part.data),
         settings=svc.settings,
         path=part.filename or "-",
+        dihedral=for_lookup,
+        regions=for_lookup and svc.settings.match_regions,
         features=features,
         verify=verify,
     )
@@ -238,21 +249,27 @@ async def lookup_post(
     banks: str | None = None,
     bypass_coinflip: str = "false",
 ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Hash an uploaded file; per signal type, per bank, the matching content. A photo's
-    PDQ candidates within a bank's verify_threshold are kept when local features confirm
-    them against the upload's pixels (the wider net; HMA's answer shape is unchanged)."""
-    hashed = await _hash_upload(request, svc, verify=True)
+    """Hash an uploaded file; per signal type, per bank, the matching content. A photo's PDQ
+    is matched with its dihedral variants and regions, as ``POST /v1/match`` does, and its
+    candidates within a bank's verify_threshold are kept when local features confirm them
+    against the upload's pixels (the wider net)."""
+    # One decode: the PDQ, its dihedral variants (for banks that ask for them) and the PDQs
+    # of its regions (borders trimmed, the main picture, insets, video-call tiles; setting
+    # ``match_regions``), looked up in one batched query at each bank's threshold and quality
+    # floor. A banked item found in a region is listed with that region's distance: HMA's
+    # shape, no other keys (it is a contract).
+    hashed = await _hash_upload(request, svc, for_lookup=True, verify=True)
     only = _banks_param(banks)
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for name, value in signals_of(hashed).items():
-        if name == "pdq" and hashed.picture is not None:
+        if name == "pdq" and hashed.content_type is ContentType.PHOTO:
             found = await run_in_threadpool(
                 svc.matcher.match_regions,
                 session,
                 value=value,
-                quality=None,  # as the raw lookup: HMA applies no quality floor here
-                variants=(),
-                regions=(),
+                quality=hashed.quality(name),
+                variants=hashed.dihedral,
+                regions=hashed.regions,
                 picture=hashed.picture,
             )
             matches = [m for m in found if only is None or m.bank in only]

@@ -91,9 +91,20 @@ class BankedDoc(TypedDict, total=False):
     in_bank: bool
 
 
+class FoundDoc(TypedDict, total=False):
+    """How a match was found (`vangnet.cases.found`): ``{}`` for the whole picture as given;
+    ``region`` ``[x, y, w, h]`` in the matched item's own pixels when a region of it matched,
+    ``transform`` when a region or a rotation / flip of the picture matched, ``inliers`` when
+    local features confirmed it."""
+
+    region: list[int]
+    transform: str
+    inliers: int
+
+
 class MatchDoc(TypedDict):
     """A match of the case against a bank (a live one spans ``stream_time`` to
-    ``stream_time_end`` over ``frames`` frames)."""
+    ``stream_time_end`` over ``frames`` frames); ``found`` says how it was found."""
 
     id: int
     item_id: int | None
@@ -108,6 +119,7 @@ class MatchDoc(TypedDict):
     frames: int | None
     at: str | None
     banked: BankedDoc
+    found: FoundDoc
 
 
 class EventDoc(TypedDict):
@@ -258,11 +270,12 @@ class CaseSummary(TypedDict):
 
 
 #: The objects of the document copied from JSON stored with the case (the platform's facts
-#: about the subject, the banked item's snapshot taken when it matched) rather than made
+#: about the subject, the banked item's snapshot taken when it matched, how a match was
+#: found: a later matcher may say more) rather than made
 #: when the document is: a row written by an older version may hold a key no longer
 #: declared. The API passes such a key on (its schema allows other keys in these objects
 #: only); the checks of ``tests/api/test_case_document.py`` still refuse one in new data.
-STORED: tuple[type, ...] = (SubjectDoc, BankedDoc)
+STORED: tuple[type, ...] = (SubjectDoc, BankedDoc, FoundDoc)
 
 #: Every TypedDict of the document by the path of the objects it types (for the checks).
 SHAPES: dict[str, type] = {
@@ -272,6 +285,7 @@ SHAPES: dict[str, type] = {
     "items[]": ItemDoc,
     "matches[]": MatchDoc,
     "matches[].banked": BankedDoc,
+    "matches[].found": FoundDoc,
     "timeline[]": EventDoc,
     "decisions[]": DecisionDoc,
     "custody[]": CustodyDoc,

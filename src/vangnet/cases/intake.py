@@ -41,6 +41,7 @@ from vangnet.cases.filing import (
     record_event,
     reopen,
 )
+from vangnet.cases.found import describe, provenance
 from vangnet.cases.ranges import add_to_ranges, banked_snapshot
 from vangnet.config import Settings
 from vangnet.errors import ValidationError
@@ -103,11 +104,13 @@ class SealedItem:
 
 @dataclass(frozen=True)
 class AlertSignal:
-    """A live alert, new (``created``) or extended by the matched frames at ``times``."""
+    """A live alert, new (``created``) or extended by the matched frames at ``times``;
+    ``matches``: each frame's match by its stream time (how it was found: `provenance`)."""
 
     alert: Alert
     created: bool
     times: Sequence[float] = ()
+    matches: Mapping[float, Match] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,9 @@ class Intake:
     """What a source hands to a case: one request type for every source.
 
     ``upload``: one item in ``items`` and its ``matches``. ``live_alert``: ``alert`` (its
-    banked item and frames are on the alert) and, as ``subject``, the stream's metadata.
+    banked item and frames are on the alert; how each frame's match was found from the
+    alert signal's ``matches`` by stream time, or from ``matches``, one per added frame in
+    the order of its ``times``) and, as ``subject``, the stream's metadata.
     ``triage``: ``name``, the investigation's. ``actor`` is who or what filed it;
     ``subject`` is cleaned on filing (known keys, short scalars: `clean_subject`)."""
 
@@ -192,6 +197,7 @@ def _upload(session: Session, intake: Intake) -> Filed:
                 signal_type=m.signal_type,
                 distance=m.distance,
                 category=m.category,
+                found=provenance(m),
             )
         )
     reopen(session, case, f"upload {filename or item.id}")
@@ -203,6 +209,7 @@ def _upload(session: Session, intake: Intake) -> Filed:
         f"upload {filename or '-'} matched {len(found)} banked items"
         + (
             f"; best {best.bank}/{best.content_id} {best.signal_type} d={best.distance}"
+            + (f" ({describe(provenance(best))})" if provenance(best) else "")
             if best
             else ""
         ),
@@ -259,6 +266,7 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
         [(t, frames.get(t)) for t in times],
         gap=intake.grouping.range_gap_seconds,
         max_ranges=intake.grouping.max_ranges,
+        found={t: provenance(m) for t, m in _frame_matches(intake).items()},
     )
     if intake.alert.created:
         reopen(session, case, f"alert {alert.id}")
@@ -284,6 +292,18 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
     case.last_signal_at = utcnow()
     session.flush()
     return Filed(case, created_case)
+
+
+def _frame_matches(intake: Intake) -> dict[float, Match]:
+    """Each added frame's match by its stream time: the alert signal's ``matches``, or else
+    the intake's ``matches`` given one per added frame, in the order of ``times``."""
+    assert intake.alert is not None
+    if intake.alert.matches:
+        return dict(intake.alert.matches)
+    times = list(intake.alert.times)
+    if len(intake.matches) == len(times):
+        return dict(zip(times, intake.matches, strict=True))
+    return {}
 
 
 def _triage(session: Session, intake: Intake) -> Filed:

@@ -8,7 +8,7 @@ bank changes or is deleted.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -32,11 +32,17 @@ def add_to_ranges(
     *,
     gap: float,
     max_ranges: int,
+    found: Mapping[float, dict[str, Any]] | None = None,
 ) -> list[float]:
     """Add matched frames (stream time, its alert frame) of ``alert`` to the case's time
     ranges: a frame within ``gap`` seconds of a range extends it; otherwise it opens a new
     range, or extends the nearest once the alert has ``max_ranges``. Returns the start times
-    of the ranges opened (a new alert's first range included)."""
+    of the ranges opened (a new alert's first range included).
+
+    ``found`` says how each frame's match was found (`vangnet.cases.found.provenance`, by
+    stream time): a range keeps that of its first frame, the one its case shows (the
+    evidence item at ``stream_time``), and takes a new first frame's when one comes earlier."""
+    how = found or {}
     ranges = list(
         session.scalars(
             select(CaseMatch)
@@ -56,6 +62,8 @@ def add_to_ranges(
         if near:
             row = near[0]
             start, end = _span(row, t)
+            if t < start:  # the range's first frame is now this one: its provenance
+                row.found = dict(how.get(t) or {})
             row.stream_time, row.stream_time_end = min(start, t), max(end, t)
             row.frames = (row.frames or 1) + 1
             row.distance = min(row.distance, distance)
@@ -75,6 +83,7 @@ def add_to_ranges(
             stream_time_end=t,
             frames=1,
             at=at,
+            found=dict(how.get(t) or {}),
         )
         session.add(row)
         ranges.append(row)

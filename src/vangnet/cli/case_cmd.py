@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from vangnet.cases.document import CaseDocument, CaseSummary
+from vangnet.cases.found import describe
 from vangnet.cli.audit_cmd import AsOption, actor_of
 from vangnet.cli.context import session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
@@ -149,9 +150,13 @@ def _print_case(doc: CaseDocument) -> None:
     console.print(f"[bold]Priority {prio['score']}[/]", highlight=False)
     for reason in prio["reasons"]:
         console.print(f"  - {reason}", highlight=False)
+    # "how found" only when some match was found otherwise than as the whole picture
+    how = any(m.get("found") for m in doc["matches"])
     table(
         "Matches",
-        ["item", "bank", "content", "signal", "distance", "category", "banked"],
+        ["item", "bank", "content", "signal", "distance"]
+        + (["how found"] if how else [])
+        + ["category", "banked"],
         [
             [
                 m["item_id"],
@@ -159,6 +164,7 @@ def _print_case(doc: CaseDocument) -> None:
                 m["content_id"],
                 m["signal_type"],
                 m["distance"],
+                *([describe(m.get("found"))] if how else []),
                 m["category"],
                 "; ".join(f"{k}: {v}" for k, v in m["banked"].items() if v not in (None, "")),
             ]

@@ -155,9 +155,12 @@ def record(
             source=Source.LIVE_ALERT,
             grouping=Grouping.from_settings(settings),
             subject=stream.stream_metadata if stream is not None else {},
-            alert=AlertSignal(alert, created, tuple(added)),
-            # the matches of the frames added, each saying how it was found (region, ...)
-            matches=tuple(s.match for s in decision.samples if s.stream_time in added),
+            alert=AlertSignal(
+                alert,
+                created,
+                tuple(added),
+                matches={s.stream_time: s.match for s in decision.samples},
+            ),
             scores=dict(scores or {}),
         )
         file_intake(session, intake)

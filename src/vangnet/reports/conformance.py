@@ -94,6 +94,7 @@ SAMPLE_CASE: CaseDocument = {
             "frames": None,
             "at": AT,
             "banked": {},
+            "found": {},
         }
     ],
     "timeline": [

@@ -5,8 +5,9 @@ Input is the case document (`vangnet.review.cases.case_document`: a plain JSON-a
 come from ``read_item`` (item id -> decrypted bytes, audited by the caller) and are shown only
 as wellness previews (`vangnet.evidence.previews`): blurred and greyscale, or -- when the
 person generating the report asks for it -- clear thumbnails with a visible note saying who
-asked. An item that cannot be read or decoded shows "preview unavailable"; the report is
-still produced.
+asked; the regions of an item that matched (``matches[].found.region``) are outlined on it,
+and the matches table says how each match was found. An item that cannot be read or decoded
+shows "preview unavailable"; the report is still produced.
 
 The HTML comes from ``templates/case_report.html`` (Jinja2, autoescaping on: every string of
 the case document is text, never markup) with ``case_report.css`` inlined and previews as
@@ -29,8 +30,9 @@ import jinja2
 
 from vangnet.banks.categories import Category, get_profile
 from vangnet.cases.document import CaseDocument
+from vangnet.cases.found import describe, region_of
 from vangnet.errors import ValidationError, VangnetError
-from vangnet.evidence.previews import preview
+from vangnet.evidence.previews import Region, preview
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class ItemPreview:
     data_uri: str | None
     clear: bool
     reason: str | None = None
+    outlined: bool = False  # the regions of it that matched are outlined
 
 
 def render_html(
@@ -103,8 +106,18 @@ def render_html(
         "priority": priority,
         "subject": subject,
         "items": [
-            (item, _preview(item, read_item=read_item, clear=include_clear)) for item in items
+            (
+                item,
+                _preview(
+                    item,
+                    read_item=read_item,
+                    clear=include_clear,
+                    outline=_regions(rows["matches"], item.get("id")),
+                ),
+            )
+            for item in items
         ],
+        "found_text": [_found_text(m) for m in rows["matches"]],
         **rows,
         "include_clear": include_clear,
         "generated_by": generated_by,
@@ -280,7 +293,35 @@ def _text(raw: object) -> str:
         return repr(raw)
 
 
-def _preview(item: Mapping[str, Any], *, read_item: ReadItem | None, clear: bool) -> ItemPreview:
+def _found(match: Mapping[str, Any]) -> Mapping[str, Any]:
+    found = match.get("found")
+    return found if isinstance(found, Mapping) else {}
+
+
+def _found_text(match: Mapping[str, Any]) -> str:
+    """How a match was found, in words; "" for the whole picture as given (or a document
+    made before matches said how)."""
+    found = _found(match)
+    return describe(found) if found else ""
+
+
+def _regions(matches: list[Mapping[str, Any]], item_id: object) -> list[Region]:
+    """The regions of item ``item_id`` that matched (outlined on its preview)."""
+    out: list[Region] = []
+    for m in matches:
+        region = region_of(_found(m)) if m.get("item_id") == item_id else None
+        if region is not None and region not in out:
+            out.append(region)
+    return out
+
+
+def _preview(
+    item: Mapping[str, Any],
+    *,
+    read_item: ReadItem | None,
+    clear: bool,
+    outline: list[Region] | None = None,
+) -> ItemPreview:
     item_id = item.get("id")
     if read_item is None:
         return ItemPreview(None, clear, "media not supplied to the report")
@@ -293,11 +334,13 @@ def _preview(item: Mapping[str, Any], *, read_item: ReadItem | None, clear: bool
         return ItemPreview(None, clear, "media could not be read")
     try:
         if clear:
-            jpeg = preview(data, blur=0, greyscale=False, max_side=REPORT_PREVIEW_SIDE)
+            jpeg = preview(
+                data, blur=0, greyscale=False, max_side=REPORT_PREVIEW_SIDE, outline=outline or ()
+            )
         else:
-            jpeg = preview(data, max_side=REPORT_PREVIEW_SIDE)
+            jpeg = preview(data, max_side=REPORT_PREVIEW_SIDE, outline=outline or ())
     except VangnetError as exc:
         log.warning("case report: no preview of item %s: %s", item_id, exc.message)
         return ItemPreview(None, clear, "media could not be decoded")
     uri = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
-    return ItemPreview(uri, clear)
+    return ItemPreview(uri, clear, outlined=bool(outline))

@@ -39,6 +39,7 @@ from lxml import etree
 
 from vangnet.banks.categories import Category
 from vangnet.cases.document import CaseDocument
+from vangnet.cases.found import describe
 from vangnet.errors import ConflictError, ValidationError
 
 DEFAULT_INCIDENT_TYPE: Final = "Child Pornography (possession, manufacture, and distribution)"
@@ -385,6 +386,9 @@ def _match_line(match: Mapping[str, Any]) -> str:
             line += f", stream time {start:.1f} s"
         if isinstance(match.get("frames"), int) and match["frames"] > 1:
             line += f" ({match['frames']} matched frames, all kept in the alert)"
+    found = match.get("found")
+    if isinstance(found, Mapping) and found:
+        line += f", how found: {describe(found)}"
     if match.get("item_id") is not None:
         line += f", item {match['item_id']}"
     return line

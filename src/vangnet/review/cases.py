@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Engine, func, or_, select
+from sqlalchemy import Engine, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain as audit
@@ -22,6 +22,7 @@ from vangnet.cases.document import (
     CaseDocument,
     CaseSummary,
     CustodyDoc,
+    FoundDoc,
     ItemDoc,
     SubjectDoc,
 )
@@ -29,6 +30,7 @@ from vangnet.cases.filing import DECIDED_STATES as DECIDED_STATES
 from vangnet.cases.filing import OPEN_STATES as OPEN_STATES
 from vangnet.cases.filing import GroupBy, clean_subject
 from vangnet.cases.filing import iso as iso
+from vangnet.cases.found import region_of
 from vangnet.cases.intake import Grouping, Intake, SealedItem, Source, file_intake
 from vangnet.errors import NotFoundError
 from vangnet.evidence.hashes import item_signals
@@ -396,6 +398,30 @@ def viewed_in_clear(session: Session, item_ids: Sequence[int]) -> dict[int, list
     return {item_id: sorted(actors) for item_id, actors in out.items()}
 
 
+def item_regions(session: Session, item: EvidenceItem) -> list[tuple[int, int, int, int]]:
+    """The regions of ``item`` that matched (x, y, w, h in its own pixels): the ``region`` of
+    each of its case's matches that points at it (an upload's matches; a live time range's
+    first frame), without repeats; ``[]`` when it matched as a whole picture."""
+    if item.case_id is None:
+        return []
+    points_at = CaseMatch.evidence_id == item.id
+    if item.alert_id is not None and item.stream_time is not None:
+        points_at = or_(
+            points_at,
+            and_(CaseMatch.alert_id == item.alert_id, CaseMatch.stream_time == item.stream_time),
+        )
+    out: list[tuple[int, int, int, int]] = []
+    for found in session.scalars(
+        select(CaseMatch.found)
+        .where(CaseMatch.case_id == item.case_id, points_at)
+        .order_by(CaseMatch.id)
+    ):
+        region = region_of(found)
+        if region is not None and region not in out:
+            out.append(region)
+    return out
+
+
 def case_items(session: Session, case_id: int) -> list[EvidenceItem]:
     return list(
         session.scalars(
@@ -488,6 +514,7 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
                 "frames": m.frames,
                 "at": iso(m.at),
                 "banked": _with_snapshot(m, banked),
+                "found": cast(FoundDoc, dict(m.found or {})),
             }
             for m in matches
         ],

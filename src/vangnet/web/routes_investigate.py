@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -28,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
 from vangnet.auth.roles import Permission
+from vangnet.cases.found import region_of
 from vangnet.errors import NotFoundError, VangnetError
 from vangnet.evidence import previews
 from vangnet.evidence.reveal import reveal_triage_item
@@ -156,6 +158,8 @@ class _Source:
     sha256: str | None
     kind: str
     media_type: str
+    #: the regions of it that matched a bank (outlined on its preview and reveal)
+    regions: tuple[tuple[int, int, int, int], ...] = ()
 
     def read(self, svc: Services) -> bytes:
         """The item's bytes, reading only its own member of any archive (bounded)."""
@@ -175,15 +179,33 @@ def _source_of(svc: Services, item_id: int) -> _Source:
         if not queries.previewable(item.kind, item.status):
             raise NotFoundError(f"item {item_id} is not a picture or video ({item.kind})")
         media = item.content_type or ("video/mp4" if item.kind == "video" else "image/jpeg")
+        regions: list[tuple[int, int, int, int]] = []
+        for match in item.matches or []:
+            region = region_of(match) if isinstance(match, Mapping) else None
+            if region is not None and region not in regions:
+                regions.append(region)
         return _Source(
-            item.case_id, list(item.chain), item.locations, item.sha256, item.kind, media
+            item.case_id,
+            list(item.chain),
+            item.locations,
+            item.sha256,
+            item.kind,
+            media,
+            tuple(regions),
         )
 
 
 def _preview(svc: Services, who: WebIdentity, item_id: int, side: int) -> bytes:
-    data = _source_of(svc, item_id).read(svc)
+    source = _source_of(svc, item_id)
+    data = source.read(svc)
     prefs = _prefs(who)
-    return previews.preview(data, blur=prefs["blur"], greyscale=prefs["greyscale"], max_side=side)
+    return previews.preview(
+        data,
+        blur=prefs["blur"],
+        greyscale=prefs["greyscale"],
+        max_side=side,
+        outline=source.regions,
+    )
 
 
 @router.get("/items/{item_id}/preview")
@@ -220,7 +242,7 @@ def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
         if revealed is not None and revealed.sealed is not None:
             vault.delete(revealed.sealed.name)  # the commit failed: no row points at it
         raise
-    return previews.clear_media(data, source.media_type)
+    return previews.clear_media(data, source.media_type, outline=source.regions)
 
 
 @router.post("/items/{item_id}/reveal")

@@ -25,6 +25,7 @@ from vangnet.auth.roles import Permission, has_permission
 from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
 from vangnet.cases.document import CaseDocument, CaseSummary
+from vangnet.cases.found import describe, region_of
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
 from vangnet.evidence import previews
 from vangnet.evidence.reading import read_evidence
@@ -177,8 +178,14 @@ def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
         for c in get_profile(p).codes
     ]
     later = [i for i in queue_ids if i != case_id]
+    outlined: dict[int, list[str]] = {}  # item id -> the matches outlined on it
+    for m in doc["matches"]:
+        if m["item_id"] is not None and region_of(m["found"]) is not None:
+            outlined.setdefault(m["item_id"], []).append(f"{m['bank']} / {m['content_id']}")
     return {
         "case": doc,
+        "found_text": {m["id"]: describe(m["found"]) for m in doc["matches"]},
+        "outlined": outlined,
         "categories": categories,
         "effects": outcomes.category_effects(profiles, svc.settings),
         "undo_seconds": svc.settings.review_undo_seconds,
@@ -268,7 +275,7 @@ def _item(session: Session, item_id: int) -> EvidenceItem:
 def _preview(svc: Services, who: WebIdentity, item_id: int) -> bytes:
     prefs = who.user.preferences
     with Session(writer(svc.engine)) as session:
-        _item(session, item_id)
+        regions = cases.item_regions(session, _item(session, item_id))
         data = read_evidence(session, svc.vault(), item_id, actor=who.user.username)
         session.commit()
     return previews.preview(
@@ -276,28 +283,32 @@ def _preview(svc: Services, who: WebIdentity, item_id: int) -> bytes:
         blur=int(prefs.get("blur", 24)),
         greyscale=bool(prefs.get("greyscale", True)),
         max_side=PREVIEW_SIDE,
+        outline=regions,
     )
 
 
 @router.get("/items/{item_id}/preview")
 async def item_preview(svc: Svc, who: Reviewer, item_id: RowId) -> Response:
-    """The blurred (and by default greyscale) preview of a case item."""
+    """The blurred (and by default greyscale) preview of a case item, the regions of it that
+    matched outlined."""
     body = await run_in_threadpool(_preview, svc, who, item_id)
     return Response(body, media_type="image/jpeg")
 
 
 def _reveal(svc: Services, who: WebIdentity, item_id: int) -> tuple[bytes, str]:
     with Session(writer(svc.engine)) as session:
-        kind = _item(session, item_id).media_type
+        item = _item(session, item_id)
+        kind, regions = item.media_type, cases.item_regions(session, item)
         data = reveal(session, svc.vault(), item_id, actor=who.user.username)
         sessions.count_item(session, who.token_hash)  # reveals count towards the break
         session.commit()
-    return previews.clear_media(data, kind)
+    return previews.clear_media(data, kind, outline=regions)
 
 
 @router.post("/items/{item_id}/reveal")
 async def item_reveal(svc: Svc, who: RevealP, item_id: RowId) -> Response:
-    """The clear item, for one reviewer's explicit reveal (audited; never cached)."""
+    """The clear item, for one reviewer's explicit reveal (audited; never cached), the
+    regions of it that matched outlined as on its preview."""
     body, media_type = await run_in_threadpool(_reveal, svc, who, item_id)
     return Response(body, media_type=media_type)
 
