@@ -390,7 +390,7 @@ class Matcher:
             region = regions[i - 1] if i else None
             for m in matches:
                 if region is not None:
-                    m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
+                    m = replace(m, region=region.box, transform=region.transform(m.transform))
                 key = (m.bank, m.content_id)
                 if key not in best or m.distance < best[key].distance:
                     best[key] = m
