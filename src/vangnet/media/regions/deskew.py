@@ -13,8 +13,10 @@ looks up the rectangle turned back upright (`upright`).
 2. the pixels farther than `FLAT_TOLERANCE` from the background colour are the picture;
    the first and last of them on each row and column (its outline) are fitted with the
    smallest rotated rectangle holding them (``cv2.minAreaRect``);
-3. the rectangle is kept when it is turned by `MIN_ANGLE` to `MAX_ANGLE` degrees either way
-   and the outline runs along its sides (`_fits`: a rounded object's does not).
+3. the rectangle is kept when it is turned by `MIN_ANGLE` to `MAX_ANGLE` degrees either way,
+   lies inside the picture (a blurred backdrop with flat corners reaches the picture's
+   edges: the rectangle holding it sticks out) and the outline runs along its sides
+   (`_fits`: a rounded object's does not).
 
 Angles are counter-clockwise in degrees, as Pillow's ``Image.rotate`` takes them: the bench's
 ``rotate_4`` (``rotate(4, expand=True)``) is read as 4.0, and turned back by -4.0.
@@ -172,6 +174,15 @@ def find_skewed(values: FloatArray, min_side: int) -> Skewed | None:
     skewed = _rectangle(points)
     if not MIN_ANGLE <= abs(skewed.angle) <= MAX_ANGLE:
         return None
+    height, width = values.shape
+    out = max(FIT_DISTANCE, FIT_DISTANCE_SHARE * min(height, width))
+    corners = skewed.corners()
+    if not (
+        corners.min() >= -out
+        and corners[:, 0].max() <= width + out
+        and corners[:, 1].max() <= height + out
+    ):
+        return None  # not inside the picture: its outline runs along the picture's edges
     if min(skewed.width, skewed.height) < min_side or not _fits(points, skewed):
         return None
     return skewed
