@@ -14,7 +14,7 @@ alone (`vangnet.media.regions`), in this order of preference:
    test's insets);
 5. the main picture's near-equal readings (with and without a bar drawn over its edge).
 
-Before them all comes ``deskewed``: a picture rotated by a small angle (0.3 to 15 degrees
+Before them all comes ``deskewed``: a picture rotated by a small angle (0.3 to 20 degrees
 either way) inside flat corner wedges (`vangnet.media.regions.deskew`), turned back
 upright and cut to its own rectangle; its `Proposal.skewed` and `RegionHash.angle` say by
 how much, its box is the rotated picture's bounding box. Most photos have no flat corners

@@ -37,8 +37,9 @@ from vangnet.media.regions.edges import Box, FloatArray
 #: A rotation smaller than this (degrees) is left alone (PDQ of BSDS500 photos rotated by
 #: 0.3 degrees is a median of 16 bits from the upright photo's, at most 28; by 0.5: 24, 32)
 MIN_ANGLE = 0.3
-#: ... and one larger than this is not a tilt (a quarter turn is a dihedral variant).
-MAX_ANGLE = 15.0
+#: ... and one larger than this is not a tilt (a quarter turn is a dihedral variant; 15
+#: degrees may be read as 15.001).
+MAX_ANGLE = 20.0
 #: A pixel within this many luminance levels of the background colour is background.
 FLAT_TOLERANCE = 16.0
 #: The corner patches are this many pixels a side (the wedges of a half-degree turn are
