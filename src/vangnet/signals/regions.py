@@ -141,9 +141,8 @@ def propose(rgb: RgbArray, *, most: int, min_side: int) -> list[Proposal]:
     whole = Box(0, 0, width, height)
     layout = _layout(rgb, min_side)
     main: list[Region] = []
-    if (
-        layout.natural < MAIN_NATURAL and layout.skewed is None
-    ):  # chrome around a picture (else it is one picture)
+    # chrome around a picture (else it is one picture; a rotated picture holds all there is)
+    if layout.natural < MAIN_NATURAL and layout.skewed is None:
         # the layout's cues when its working picture is the one `find_regions` reads
         same = max(height, width) <= min(LAYOUT_MAX_SIDE, REGIONS_MAX_SIDE)
         cues = layout.cues if same else None
