@@ -1,22 +1,27 @@
 """A picture rotated by a small angle inside flat corner wedges: its angle and rectangle.
 
 A photo rotated by a few degrees (a re-photographed print, a tilted screenshot, an edit
-that rotated it with the canvas expanded) shows as the photo's rectangle, turned, with four
-wedges of one flat colour (black, white, any) in the corners of the canvas. Its PDQ is far
-from the upright photo's (a median of 34 bits at 1 degree, 88 at 4), so the matcher also
-looks up the rectangle turned back upright (`upright`).
+that rotated it) shows as the photo's rectangle, turned, with wedges of one flat colour
+(black, white, any) in the corners of the canvas. Its PDQ is far from the upright photo's
+(a median of 34 bits at 1 degree, 88 at 4), so the matcher also looks up the rectangle
+turned back upright (`upright`).
 
 `find_skewed` reads it on a working-size luminance picture, cheaply:
 
 1. the four corner patches must be flat and of one colour (the background), else there is
    nothing to find (most photos stop here);
 2. the pixels farther than `FLAT_TOLERANCE` from the background colour are the picture;
-   the first and last of them on each row and column (its outline) are fitted with the
-   smallest rotated rectangle holding them (``cv2.minAreaRect``);
-3. the rectangle is kept when it is turned by `MIN_ANGLE` to `MAX_ANGLE` degrees either way,
-   lies inside the picture (a blurred backdrop with flat corners reaches the picture's
-   edges: the rectangle holding it sticks out) and the outline runs along its sides
-   (`_fits`: a rounded object's does not).
+   the first and last of them on each row and column are its outline;
+3. a picture inside the canvas (the canvas expanded to hold it, or a flat page it was
+   pasted on, `_inside`): the smallest rotated rectangle holding the outline
+   (``cv2.minAreaRect``), kept when it lies inside the picture (a blurred backdrop with flat
+   corners reaches the picture's edges: the rectangle holding it sticks out) and the
+   outline runs along its sides (`_fits`: a rounded object's does not);
+4. else a picture rotated on a canvas of its own size (`_clipped`: its corners cut off,
+   small wedges in the canvas corners): a line fitted along each wedge's edge, two of
+   them along its top and bottom sides and two along its left and right, at one angle;
+   the parts of its rectangle outside the canvas are filled from the canvas edge;
+5. kept when it is turned by `MIN_ANGLE` to `MAX_ANGLE` degrees either way.
 
 Angles are counter-clockwise in degrees, as Pillow's ``Image.rotate`` takes them: the bench's
 ``rotate_4`` (``rotate(4, expand=True)``) is read as 4.0, and turned back by -4.0.
@@ -56,6 +61,12 @@ FIT_DISTANCE = 1.5
 FIT_DISTANCE_SHARE = 0.005
 SIDE_BINS = 50
 SIDE_COVER = 0.3
+#: A picture rotated on a canvas of its own size: each corner wedge's edge is fitted to at
+#: least this many outline points, their median distance from the line at most this many
+#: pixels, and the four lines agree on the angle within this many degrees.
+WEDGE_POINTS = 6
+WEDGE_RESIDUAL = 1.0
+WEDGE_AGREE = 0.5
 #: The upright picture is made at most this many pixels a side (PDQ reads 512).
 UPRIGHT_MAX_SIDE = 1024
 
@@ -160,6 +171,82 @@ def _fits(points: PointArray, skewed: Skewed) -> bool:
     return covered / 4 >= SIDE_COVER
 
 
+def _wedge_lines(mask: npt.NDArray[np.uint8]) -> list[tuple[float, float, float, float]]:
+    """For a picture rotated on a canvas of its own size (its corners cut off): the line
+    along the edge of each of the four corner wedges, fitted to the outline inside the
+    canvas there, as (vx, vy, x0, y0); empty when some corner holds none or a line is not
+    straight (`WEDGE_RESIDUAL`)."""
+    height, width = mask.shape
+    first = mask.argmax(axis=1)
+    last = width - mask[:, ::-1].argmax(axis=1)
+    top = mask.argmax(axis=0)
+    bottom = height - mask[::-1, :].argmax(axis=0)
+    ys = np.arange(height, dtype=np.float32) + 0.5
+    xs = np.arange(width, dtype=np.float32) + 0.5
+    upper, left = ys < height / 2, xs < width / 2
+    out: list[tuple[float, float, float, float]] = []
+    for in_rows, in_cols, row_edge, row_in, col_edge, col_in in (
+        (upper, left, first, first > 0, top, top > 0),
+        (upper, ~left, last, last < width, top, top > 0),
+        (~upper, ~left, last, last < width, bottom, bottom < height),
+        (~upper, left, first, first > 0, bottom, bottom < height),
+    ):
+        rows, cols = in_rows & row_in, in_cols & col_in
+        pts = np.concatenate(
+            [
+                np.stack([row_edge[rows].astype(np.float32), ys[rows]], axis=1),
+                np.stack([xs[cols], col_edge[cols].astype(np.float32)], axis=1),
+            ]
+        )
+        if len(pts) < WEDGE_POINTS:
+            return []
+        fitted = cv2.fitLine(pts, cv2.DIST_HUBER, 0, 0.01, 0.01)
+        vx, vy, x0, y0 = (float(v) for v in np.asarray(fitted).ravel())
+        residual = np.abs((pts[:, 0] - x0) * vy - (pts[:, 1] - y0) * vx)
+        if float(np.median(residual)) > WEDGE_RESIDUAL:
+            return []
+        out.append((vx, vy, x0, y0))
+    return out
+
+
+def _clipped(mask: npt.NDArray[np.uint8]) -> Skewed | None:
+    """A picture rotated on a canvas of its own size (``rotate`` without expanding: small
+    wedges in the canvas corners, the picture's corners cut off), from `_wedge_lines`: two
+    lines along its top and bottom sides, two along its left and right, all at one angle
+    (within `WEDGE_AGREE` degrees); its rectangle reaches out of the canvas."""
+    if not (mask.any(axis=1).all() and mask.any(axis=0).all()):
+        return None  # a picture inside the canvas (`_rectangle` reads it) or none
+    lines = _wedge_lines(mask)
+    if not lines:
+        return None
+    angles: list[float] = []
+    across: list[tuple[float, float]] = []  # points on the top / bottom sides
+    along: list[tuple[float, float]] = []  # points on the left / right sides
+    for vx, vy, x0, y0 in lines:
+        phi = (math.degrees(math.atan2(vy, vx)) + 90.0) % 180.0 - 90.0  # (-90, 90]
+        if abs(phi) <= 45.0:  # a top or bottom side: on screen, turned by -phi
+            angles.append(-phi)
+            across.append((x0, y0))
+        else:  # a left or right side
+            angles.append(-(phi - 90.0 if phi > 0 else phi + 90.0))
+            along.append((x0, y0))
+    if len(across) != 2 or len(along) != 2 or max(angles) - min(angles) > WEDGE_AGREE:
+        return None
+    angle = float(np.median(angles))
+    a = math.radians(angle)
+    ux, uy, vx, vy = math.cos(a), -math.sin(a), math.sin(a), math.cos(a)
+    tops = [x * vx + y * vy for x, y in across]  # offsets along the picture's y axis
+    sides = [x * ux + y * uy for x, y in along]  # ... and along its x axis
+    mid_u, mid_v = sum(sides) / 2, sum(tops) / 2
+    return Skewed(
+        angle,
+        mid_u * ux + mid_v * vx,
+        mid_u * uy + mid_v * vy,
+        abs(sides[0] - sides[1]),
+        abs(tops[0] - tops[1]),
+    )
+
+
 def find_skewed(values: FloatArray, min_side: int) -> Skewed | None:
     """The picture rotated by a small angle inside flat corner wedges of ``values`` (a
     working picture's luminance), or None (module doc). Each side at least ``min_side``."""
@@ -172,6 +259,17 @@ def find_skewed(values: FloatArray, min_side: int) -> Skewed | None:
     points = _outline(mask)
     if len(points) < 8:
         return None
+    skewed = _inside(values, points) or _clipped(mask)
+    if skewed is None or not MIN_ANGLE <= abs(skewed.angle) <= MAX_ANGLE:
+        return None
+    if min(skewed.width, skewed.height) < min_side:
+        return None
+    return skewed
+
+
+def _inside(values: FloatArray, points: PointArray) -> Skewed | None:
+    """The rotated picture whose whole rectangle is inside the canvas (the canvas expanded
+    to hold it, or a page it was pasted on), or None."""
     skewed = _rectangle(points)
     if not MIN_ANGLE <= abs(skewed.angle) <= MAX_ANGLE:
         return None
@@ -184,9 +282,7 @@ def find_skewed(values: FloatArray, min_side: int) -> Skewed | None:
         and corners[:, 1].max() <= height + out
     ):
         return None  # not inside the picture: its outline runs along the picture's edges
-    if min(skewed.width, skewed.height) < min_side or not _fits(points, skewed):
-        return None
-    return skewed
+    return skewed if _fits(points, skewed) else None
 
 
 def upright(rgb: RgbArray, skewed: Skewed) -> RgbArray:
