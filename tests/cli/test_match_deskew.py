@@ -5,8 +5,9 @@ picture's bounding box in the query's pixels.
 
 Bank: 6 BSDS500 test photos, added with ``vangnet bank add`` (``--dihedral``). Queries,
 made at test time into ``tmp_path`` as PNG: each banked photo rotated by 4 and by -7 degrees
-(Pillow's ``rotate(..., expand=True)``), corners black and white; two mirrored as well; the
-banked photos themselves; 6 photos never banked, plain and rotated. One ``vangnet match``
+(Pillow's ``rotate(..., expand=True)``), corners black and white; three rotated by 4 degrees
+on a canvas of their own size (corners cut off); two mirrored as well; the banked photos
+themselves; 6 photos never banked, plain and rotated. One ``vangnet match``
 run matches them all, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ def test_banked_photos_rotated_by_a_few_degrees_are_found(
                 query = f"rotated{angle:+.0f}-{fill_name}--{path.stem}.png"
                 (queries / query).write_bytes(png(_rotated(photo, angle, fill)))
                 expected[query] = (content, f"rotate({-angle:.1f})")
+        if i < 3:  # rotated on a canvas of its own size: its corners cut off
+            same = photo.rotate(4.0, Image.Resampling.BICUBIC, fillcolor=FILLS["black"])
+            (queries / f"same-canvas--{path.stem}.png").write_bytes(png(same))
+            expected[f"same-canvas--{path.stem}.png"] = (content, "rotate(-4.0)")
         if i < 2:  # mirrored, then seen rotated: turned back, then the mirror variant
             mirrored = _rotated(photo, 4.0, FILLS["black"]).transpose(
                 Image.Transpose.FLIP_LEFT_RIGHT
@@ -107,7 +112,7 @@ def test_banked_photos_rotated_by_a_few_degrees_are_found(
             assert "transform" not in match, (query, match)
             continue
         assert match["transform"] == transform, (query, match)
-        # the region is the rotated picture's bounding box: the whole expanded canvas
+        # the region is the rotated picture's bounding box: the whole (expanded) canvas
         with Image.open(queries / query) as shown:
             width, height = shown.size
         region = match["region"]
