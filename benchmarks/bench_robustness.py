@@ -43,6 +43,7 @@ import io
 import random
 import sys
 import tempfile
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -77,7 +78,20 @@ PERCEPTION_HASHERS = (
     "BlockMean",
     "PDQHash",
 )
-BIT_METHODS = ("pdq", "vangnet match", "vangnet match --dihedral", "perception PDQHash")
+#: The kinds of PDQ lookup `vangnet match` makes, each scored on its own (`MatcherSetup._kinds`)
+#: for its own operating point (`operating_points`; `--calibrate`).
+KINDS = {
+    "whole": "pdq kind: whole picture",
+    "variant": "pdq kind: dihedral variant",
+    "region": "pdq kind: region",
+}
+BIT_METHODS = (
+    "pdq",
+    "vangnet match",
+    "vangnet match --dihedral",
+    "perception PDQHash",
+    *KINDS.values(),
+)
 
 Vector = npt.NDArray[Any]
 
@@ -296,12 +310,50 @@ class MatcherSetup:
         with Session(self.engine) as s:
             for method, bank in self.BANKS.items():
                 found = self.matcher.lookup_hashes(s, hashed, banks=[bank]).matches
-                pdq = [m for m in found if m.signal_type == "pdq"]
-                if not pdq:
-                    out[method] = (-1, float("inf"))
-                    continue
-                best = min(pdq, key=lambda m: (m.distance, m.content_id))
-                out[method] = (self.content_photo[(bank, best.content_id)], float(best.distance))
+                out[method] = self._nearest(bank, [m for m in found if m.signal_type == "pdq"])
+            out.update(self._kinds(s, hashed))
+        return out
+
+    def _nearest(self, bank: str, matches: Sequence[Any]) -> tuple[int, float]:
+        if not matches:
+            return (-1, float("inf"))
+        best = min(matches, key=lambda m: (m.distance, m.content_id))
+        return (self.content_photo[(bank, best.content_id)], float(best.distance))
+
+    def _kinds(self, s: Any, hashed: Any) -> dict[str, tuple[int, float]]:
+        """The nearest bank photo of each kind of PDQ lookup `vangnet match` makes (`KINDS`),
+        each looked up on its own in the ``--dihedral`` bank: the whole picture, its dihedral
+        variants (the identity left out), its regions (each with its variants)."""
+        bank = self.BANKS["vangnet match --dihedral"]
+        whole = [hashed.value("pdq")] if hashed.value("pdq") else []
+        quality = hashed.quality("pdq")
+        asked: dict[str, tuple[list[str], list[int | None], list[Sequence[str]]]] = {
+            "whole": (whole, [quality] * len(whole), [()] * len(whole)),
+            "variant": (
+                list(hashed.dihedral[1:]),
+                [quality] * len(hashed.dihedral[1:]),
+                [()] * len(hashed.dihedral[1:]),
+            ),
+            "region": (
+                [r.pdq for r in hashed.regions],
+                [r.quality for r in hashed.regions],
+                [r.variants for r in hashed.regions],
+            ),
+        }
+        out: dict[str, tuple[int, float]] = {}
+        for kind, (values, qualities, variants) in asked.items():
+            matches: list[Any] = []
+            if values:
+                for found in self.matcher.lookup_many(
+                    s,
+                    signal_type="pdq",
+                    values=values,
+                    qualities=qualities,
+                    banks=[bank],
+                    variants=variants,
+                ):
+                    matches.extend(found)
+            out[KINDS[kind]] = self._nearest(bank, matches)
         return out
 
     def close(self) -> None:
@@ -505,7 +557,7 @@ def run_matching(
                 "unhashed_examples": failed[:10],
                 **score(qn, qd, truth, q_transform, dd, bits=m.name in BIT_METHODS),
             }
-        for name in MatcherSetup.BANKS:
+        for name in (*MatcherSetup.BANKS, *KINDS.values()):
             if setup is None:
                 results[name] = {"status": matcher_status}
                 continue
@@ -638,7 +690,41 @@ def run(
     finally:
         if setup is not None:
             setup.close()
+    payload["operating_points"] = operating_points(payload)
     return {"benchmark": "robustness", **payload}
+
+
+def operating_points(payload: dict[str, Any]) -> dict[str, Any]:
+    """The calibration file of this run (`vangnet.calibration`): per lookup kind its
+    threshold at `TARGET_PRECISION` (0, exact only, when no threshold reaches it), with what
+    was measured at it. ``scripts/bench --only robustness --calibrate FILE`` writes it."""
+    from vangnet import __version__
+    from vangnet.calibration import FORMAT, parse
+
+    d = payload["data"]
+    kinds: dict[str, Any] = {}
+    for kind, name in KINDS.items():
+        m = payload["methods"].get(name, {})
+        if m.get("status") != "ok":
+            continue
+        t = m["threshold"]
+        kinds[kind] = {
+            "threshold": 0 if t is None else int(t),
+            "recall": {k: round(v, 4) for k, v in m["recall"].items()},
+            "false_positives": m["false_positives"],
+        }
+    data = {
+        "format": FORMAT,
+        "target_precision": TARGET_PRECISION,
+        "source": (
+            f"scripts/bench --only robustness (vangnet {__version__}, seed {d['seed']}: bank"
+            f" {d['bank_photos']} photos, {d['queries']} queries, {d['distractors']}"
+            f" distractors; {time.strftime('%Y-%m-%d', time.gmtime())})"
+        ),
+        "points": {"pdq": kinds},
+    }
+    parse(data)  # the matcher's own check
+    return data
 
 
 # --------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ data, same run) and writes ``benchmarks/results/<name>.json`` plus ``summary.jso
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -55,6 +56,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--bank", type=int, default=None, help="robustness: bank photos (default 300; quick 30)"
+    )
+    ap.add_argument(
+        "--calibrate",
+        type=Path,
+        default=None,
+        help="robustness: write the operating points it measured to this file (the format"
+        " of VANGNET_MATCH_CALIBRATION; src/vangnet/operating_points.json is one)",
     )
     ap.add_argument("--out", type=Path, default=None, help="results folder")
     ap.add_argument("--quiet", action="store_true", help="no tables")
@@ -223,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import bench_robustness as mod  # type: ignore[no-redef]
 
             payload = mod.run(quick=args.quick, with_peers=with_peers, bank_size=args.bank)
+            if args.calibrate is not None:
+                text = json.dumps(payload["operating_points"], indent=2) + "\n"
+                args.calibrate.write_text(text, encoding="utf-8")
+                print(f"operating points written to {args.calibrate}")
         elif name == "serving":
             from benchmarks import bench_serving as mod  # type: ignore[no-redef]
 

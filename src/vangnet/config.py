@@ -118,6 +118,14 @@ class Settings(BaseSettings):
         description="A region of a query photo is looked up only when both its sides are at "
         "least this many pixels (of the decoded photo).",
     )
+    match_calibration: Path | None = Field(
+        default=None,
+        description="Operating points of the matcher's lookup kinds (whole picture, dihedral "
+        "variant, region), as written by scripts/bench --only robustness --calibrate FILE on "
+        "a deployment's own data; default: the points shipped with Vangnet, measured at 99.9 % "
+        "precision. A variant or region match is kept only within its bank's threshold and "
+        "its kind's point.",
+    )
     pdq_threshold: int = Field(
         default=31, description="Default PDQ match distance for new banks (0-256)."
     )
@@ -597,6 +605,18 @@ class Settings(BaseSettings):
         description="After Redis failed, how long a server process uses its own buckets before "
         "trying Redis again (requests meanwhile do not wait for it).",
     )
+
+    @field_validator("match_calibration")
+    @classmethod
+    def _calibration_readable(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from vangnet.calibration import CalibrationError, read
+
+            try:
+                read(value)
+            except CalibrationError as error:
+                raise ValueError(str(error)) from None
+        return value
 
     @field_validator("rate_limit_redis_url")
     @classmethod

@@ -6,7 +6,8 @@ Bank: 20 BSDS500 test photos, added with ``vangnet bank add`` (a folder of links
 shared benign files). Queries, composed at test time into ``tmp_path`` as PNG: each banked
 photo under each transform (`region_composites.TRANSFORMS`), and 50 BSDS500 validation
 photos (never banked) plain and each under one transform. One ``vangnet match`` run matches
-them all, on SQLite and PostgreSQL."""
+them all, on SQLite: the matcher reads its indexes, not the database (region matches through
+PostgreSQL: tests/triage/test_triage_regions.py runs ``vangnet match`` on both)."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def _lines(*args: str) -> list[dict[str, Any]]:
     return [json.loads(x) for x in _run(*args).stdout.splitlines() if x.strip()]
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_banked_photos_inside_other_pictures_are_found(
     db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared_data: Path
 ) -> None:

@@ -11,7 +11,8 @@ the commands an investigator runs: ``vangnet bank add``, ``vangnet triage`` and
 - Screenshot tracing has no text gate: ``vangnet triage`` (OCR on, as a user runs it) of the
   14 sample videos with their 15 screenshots traces every ``tmk_player_screenshot`` row of
   ``near_duplicates.csv`` to the recording it shows, and none of the 15 screenshots to
-  another recording than ``screenshots_name_map.tsv`` says it shows.
+  another recording than ``screenshots_name_map.tsv`` says it shows. On SQLite (tracing
+  does not depend on the database).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from region_composites import TRANSFORMS, load, png
 
@@ -139,6 +142,9 @@ def _recording(path: str) -> str:
     return Path(path).name.split("-")[0]
 
 
+#: Tracing reads the case's pictures, not the database: on SQLite only (the triage items of
+#: region matches on PostgreSQL: `test_banked_photos_inside_other_pictures_are_known`).
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_every_player_screenshot_is_traced_without_text(
     db_url: str, tmp_path: Path, shared_data: Path
 ) -> None:

@@ -4,7 +4,9 @@ The index of a signal type (whatever class the type names) is searched once at t
 threshold any enabled bank asks for; each hit is then kept only if its own bank's rules
 accept it (`SignalIndex.lookup`: the distance within the bank's threshold, the query's
 quality at least the bank's floor, for videos the shares of matched seconds). Thresholds are
-data stored per bank and signal type.
+data stored per bank and signal type. A match found by a dihedral variant or a region of the
+photo is also held to that kind's operating point, measured by the robustness benchmark at
+99.9 % precision (`vangnet.calibration`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from vangnet import calibration
 from vangnet.banks.bank import get_bank, list_banks
 from vangnet.banks.matchable import describe_signals
 from vangnet.banks.validation import documented_settings
@@ -124,6 +127,7 @@ class Matcher:
     def __init__(self, indexes: SignalIndexes, *, settings: Settings | None = None) -> None:
         self.indexes = indexes
         self.settings = settings
+        self.calibration = calibration.load(settings.match_calibration if settings else None)
 
     def _banks(self, session: Session, only: Iterable[str] | None) -> dict[str, BankView]:
         """Enabled banks (or the chosen ones), from the settings the indexes keep current."""
@@ -229,6 +233,7 @@ class Matcher:
         threshold = self._threshold(rules, signal_type)
         judge = _Judge(session, signal_type, self.settings, rules)
         found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
+        variant_cap = self.calibration.cap(signal_type, "variant")
         results = [judge.matches(hits) for hits in found]
         dihedral = {n: b for n, b in chosen.items() if rules[n].dihedral}
         if variants and dihedral:
@@ -248,6 +253,8 @@ class Matcher:
                 for i, more in enumerate(best):
                     seen = {m.signal_id for m in results[i]}
                     for hit, j in more.values():
+                        if variant_cap is not None and hit.distance > variant_cap:
+                            continue  # beyond the variants' operating point
                         if hit.id not in seen:
                             name = variant_names[j] if j < len(variant_names) else None
                             results[i].extend(judge.matches([hit], name))
@@ -386,10 +393,13 @@ class Matcher:
             variant_names=TRANSFORMS,
         )
         best: dict[tuple[str, int], Match] = {}
+        region_cap = self.calibration.cap("pdq", "region")
         for i, matches in enumerate(found):
             region = regions[i - 1] if i else None
             for m in matches:
                 if region is not None:
+                    if region_cap is not None and m.distance > region_cap:
+                        continue  # beyond the regions' operating point
                     m = replace(m, region=region.box, transform=region.transform(m.transform))
                 key = (m.bank, m.content_id)
                 if key not in best or m.distance < best[key].distance:
