@@ -10,7 +10,10 @@ load changes hit both alike. Sets (benign, read in place from ``../shared/data``
 * ``bsds500``: 50 BSDS500 validation photos (481x321 / 321x481), the stored JPEG bytes;
 * ``composites``: 50 composites of those photos made with `benchmarks.transforms` (padding,
   letterbox, picture-in-picture, player window, video-call grid; 10 each), JPEG q92 in memory;
-* ``12mp``: the 12 MP phone photo ``exif-rotn-1.jpg`` and ``exif-rotn-6.jpg``.
+* ``12mp``: the 12 MP phone photo ``exif-rotn-1.jpg`` and ``exif-rotn-6.jpg``;
+* ``rotated``: the first 20 of those photos rotated by 4 degrees, corners black (the
+  robustness bench's ``rotate_4``), JPEG q92 in memory: the photos that get a ``deskewed``
+  region (`vangnet.media.regions.deskew`).
 
 Per set: the median and total of both costs and their ratio (the issue's target: at most 3x).
 ``--profile`` also prints a cProfile of the regions part (`region_hashes`) over the small sets.
@@ -42,6 +45,7 @@ from benchmarks import common, transforms
 BANKED = 20
 PHOTOS = 50
 COMPOSITES = ("pad_20", "letterbox_16_9", "pip", "player", "video_call")
+ROTATED = 20
 BANK = "REGIONS_COST"
 
 
@@ -65,6 +69,10 @@ def datasets() -> dict[str, list[bytes]]:
         "bsds500": [p.read_bytes() for p in photos],
         "composites": composites,
         "12mp": [(exif / f"exif-rotn-{n}.jpg").read_bytes() for n in (1, 6)],
+        "rotated": [
+            _jpeg(transforms.apply("rotate_4", img, seed=i))
+            for i, img in enumerate(pictures[:ROTATED])
+        ],
     }
 
 

@@ -16,6 +16,7 @@ from vangnet.media.regions.edges import Box
 from vangnet.signals.features import (
     KIND,
     QueryPicture,
+    dihedral_part,
     extract,
     pack,
     packed_size,
@@ -69,3 +70,23 @@ def test_turned_pixels_hash_as_the_dihedral_variant_says(transform: str, shared_
         if variants[i] != variants[TRANSFORMS.index(transform)]
     ]
     assert distance <= 24 and distance < min(others)
+
+
+def test_a_deskewed_regions_candidate_is_verified_on_its_dihedral_part(shared_data: Path) -> None:
+    """A deskewed region's match says ``rotate(-4.0)`` or ``rotate(-4.0)+mirror``: its
+    candidate is verified on the region turned by the dihedral part only (the small rotation
+    is within what the fitted similarity accepts), not refused as an unknown transform."""
+    assert dihedral_part("rotate(-4.0)") == "identity"
+    assert dihedral_part("rotate(7.0)+mirror") == "mirror"
+    assert dihedral_part("rot90") == "rot90" and dihedral_part(None) == "identity"
+    photo = _photo(shared_data)
+    turned = photo.rotate(4, Image.Resampling.BICUBIC, expand=True)
+    query = QueryPicture(turned)
+    reference = extract(np.asarray(photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)), most=512)
+    found = verify(query.features(None, "rotate(-4.0)+mirror", most=512), reference)
+    assert found.plausible() and found.inliers >= 12
+    assert query.features(None, "rotate(-4.0)+mirror", most=512) is query.features(
+        None, "mirror", most=512
+    )
+    with pytest.raises(ValueError, match="unknown transform"):
+        turn(np.asarray(photo), "skew")

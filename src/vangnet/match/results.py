@@ -18,10 +18,14 @@ class Match:
     How it was found, when not by the whole picture as given: ``region`` (x, y, w, h in the
     query photo's pixels) when a region of the photo matched, ``transform`` (``identity``,
     ``rot90``, ``mirror``, ... `vangnet.signals.pdq.TRANSFORMS`) when a region or a dihedral
-    variant matched, ``frame_time`` (seconds) when a banked photo was found in a frame of a
-    query video, ``inliers`` when the match was found by the wider net: a candidate beyond the
-    bank's threshold (``distance``) that local features verified, with this many agreeing
-    keypoints (`vangnet.signals.features`). Each is left out of the JSON when not set."""
+    variant matched; a picture found rotated by a small angle in the region (``deskewed``)
+    was turned back first: ``rotate(-4.0)`` (degrees counter-clockwise, one decimal: the
+    region shows the picture rotated 4 degrees counter-clockwise), ``rotate(-4.0)+mirror``
+    (`vangnet.signals.regions.RegionHash.transform`). ``frame_time`` (seconds) when a banked
+    photo was found in a frame of a query video, ``inliers`` when the match was found by the
+    wider net: a candidate beyond the bank's threshold (``distance``) that local features
+    verified, with this many agreeing keypoints (`vangnet.signals.features`). Each is left
+    out of the JSON when not set."""
 
     bank: str
     content_id: int

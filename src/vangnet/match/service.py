@@ -516,7 +516,7 @@ class Matcher:
                 if region is not None:
                     if not wide and region_cap is not None and m.distance > region_cap:
                         continue  # beyond the regions' operating point
-                    m = replace(m, region=region.box, transform=m.transform or TRANSFORMS[0])
+                    m = replace(m, region=region.box, transform=region.transform(m.transform))
                 key = (m.bank, m.content_id)
                 if wide:
                     candidates[i].setdefault(key, []).append(m)

@@ -179,9 +179,23 @@ _TURN: dict[str, Callable[[RgbArray], RgbArray]] = {
 }
 
 
+def dihedral_part(transform: str | None) -> str:
+    """The dihedral turn a match's ``transform`` names: a deskewed region's
+    ``rotate(-4.0)`` or ``rotate(-4.0)+mirror`` (`vangnet.signals.regions`) keeps only the
+    part after the small rotation, which local features take in their stride (a rotation up
+    to `MAX_ROTATION` is plausible)."""
+    if transform is None:
+        return "identity"
+    if transform.startswith("rotate("):
+        _, plus, rest = transform.partition(")+")
+        return rest if plus else "identity"
+    return transform
+
+
 def turn(rgb: RgbArray, transform: str | None) -> RgbArray:
-    """``rgb`` turned as the dihedral ``transform`` names (identity when None)."""
-    step = _TURN.get(transform or "identity")
+    """``rgb`` turned as the dihedral ``transform`` names (identity when None; a deskewed
+    region's small rotation is left to the features, `dihedral_part`)."""
+    step = _TURN.get(dihedral_part(transform))
     if step is None:
         raise ValueError(f"unknown transform {transform!r}")
     return np.ascontiguousarray(step(rgb))
@@ -222,7 +236,7 @@ class QueryPicture:
     def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
         """Features of ``box`` (in the photo's own pixels; the whole photo when None) turned
         by ``transform``, fitted within `SIDE`."""
-        key = (box, transform or "identity")
+        key = (box, dihedral_part(transform))
         cached = self._cache.get(key)
         if cached is None:
             within = None
