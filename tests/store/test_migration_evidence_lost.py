@@ -1,6 +1,7 @@
 """Migration 0016_evidence_lost on SQLite and PostgreSQL: a database with streams is
 upgraded with its streams kept, each counting 0 frames lost; the column is the models'; the
-downgrade drops the column and nothing else."""
+downgrade drops the column and nothing else (the stream's alerts are kept: on SQLite a copy of
+the table would delete them)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ INSERT = sa.text(
     " dropped, alerts, stream_time, created_at, updated_at) VALUES ('push', '{}', 1.0, 'live',"
     " 'run', 5, 1, 2, 1, 5.0, :now, :now)"
 )
+ALERT = sa.text(
+    "INSERT INTO alerts (stream_id, bank, bank_content_id, signal_type, rule,"
+    " first_stream_time, last_stream_time, best_distance, frames_matched, status, created_at,"
+    " updated_at)"
+    " VALUES (:stream, 'KNOWN', 1, 'pdq', '1 matching sample', 1.0, 1.0, 4, 1, 'open', :now, :now)"
+)
 
 
 @pytest.fixture(params=DATABASES)
@@ -40,6 +47,8 @@ def test_upgrade_counts_nothing_lost_then_downgrade_drops_the_column(old_url: st
         assert "evidence_lost" not in _columns(engine)
         with engine.begin() as conn:
             conn.execute(INSERT, {"now": "2026-12-07 03:00:00"})
+            stream = conn.execute(sa.text("SELECT id FROM streams")).scalar_one()
+            conn.execute(ALERT, {"stream": stream, "now": "2026-12-07 03:00:00"})
         assert upgrade(old_url, REVISION) == REVISION
         assert current_revision(old_url) == REVISION
         assert [d for d in schema_diff(old_url) if "evidence_lost" in repr(d)] == []
@@ -54,5 +63,7 @@ def test_upgrade_counts_nothing_lost_then_downgrade_drops_the_column(old_url: st
         with engine.connect() as conn:
             kept = conn.execute(sa.text("SELECT samples, dropped FROM streams")).all()
         assert [tuple(r) for r in kept] == [(5, 2)]
+        with engine.connect() as conn:  # the stream's alerts too (no copy of the table)
+            assert conn.execute(sa.text("SELECT count(*) FROM alerts")).scalar_one() == 1
     finally:
         engine.dispose()

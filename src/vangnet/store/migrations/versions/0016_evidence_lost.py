@@ -28,5 +28,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("streams", schema=None) as batch_op:
+    # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not a copy of the table: on SQLite with
+    # foreign keys on, dropping the old ``streams`` table would delete its alerts (CASCADE).
+    with op.batch_alter_table("streams", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("evidence_lost")
