@@ -269,6 +269,7 @@ class MatcherSetup:
 
         from vangnet.banks.bank import create_bank
         from vangnet.banks.contents import add_content
+        from vangnet.banks.features import FeatureSeal
         from vangnet.config import get_settings
         from vangnet.match.indexes import SignalIndexes
         from vangnet.match.service import Matcher
@@ -293,13 +294,14 @@ class MatcherSetup:
                         "verify_threshold": settings.pdq_verify_threshold,
                     }
                 create_bank(s, name=bank, thresholds={"pdq": rules}, settings=settings)
+            seal = FeatureSeal.from_settings(settings)
             for i, data in enumerate(bank_pictures):
                 # as `vangnet bank add` hashes a file: with the local features it keeps
                 hashed = hash_bytes(data, settings=settings, path=f"bank-{i}.bmp", for_bank=True)
                 values = signal_values(hashed)
                 for method, bank in cls.BANKS.items():
                     kept = hashed.kept_features() if method == VERIFY_METHOD else None
-                    content_id = add_content(s, bank=bank, signals=values, features=kept)
+                    content_id = add_content(s, bank=bank, signals=values, features=kept, seal=seal)
                     content_photo[(bank, content_id)] = i
             s.commit()
         indexes = SignalIndexes(engine, snapshot_dir=None)

@@ -8,6 +8,7 @@ from the banked one), and unrelated BSDS500 validation photos. SQLite and Postgr
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,9 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from region_composites import load, png
+from vangnet.banks.features import FeatureSeal
 from vangnet.cli import app
-from vangnet.config import reset_settings
+from vangnet.config import get_settings, reset_settings
 from vangnet.signals.features import KIND, packed_size
 
 BANKED = 3
@@ -107,7 +109,12 @@ def test_bank_add_keeps_local_features_and_a_crop_matches_by_them(
     finally:
         engine.dispose()
     assert sorted(r[0] for r in rows) == sorted(content.values())
-    assert all(packed_size(16) <= len(r[1]) <= packed_size(512) for r in rows)
+    # stored sealed (AES-GCM, a key derived from the vault key, bound to the item and kind)
+    seal = FeatureSeal.from_settings(get_settings())
+    assert all(r[1].startswith(b"vfs1") for r in rows)
+    opened = [seal.open(r[0], KIND, r[1]) for r in rows]
+    assert all(o is not None and packed_size(16) <= len(o) <= packed_size(512) for o in opened)
+    assert seal.open(rows[0][0] + 1000, KIND, rows[0][1]) is None  # not another item's
 
     query = _queries(tmp_path, shared_data)["crop"]
     (row,) = _lines("match", str(query), "--json")
@@ -117,6 +124,12 @@ def test_bank_add_keeps_local_features_and_a_crop_matches_by_them(
     assert 31 < match["distance"] <= bank["pdq_verify_threshold"]
     assert match["inliers"] >= 20
     assert set(match) >= {"bank", "content_id", "signal_type", "distance", "category"}
+
+    # under another vault key the features cannot be opened: matched as without them
+    monkeypatch.setenv("VANGNET_VAULT_KEY", base64.b64encode(b"k" * 32).decode())
+    (row,) = _lines("match", str(query), "--json")
+    assert _pdq(row) == []
+    monkeypatch.delenv("VANGNET_VAULT_KEY")
 
     # verification off (verify_threshold = threshold): the crop is too far for PDQ alone
     _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "31")
@@ -195,3 +208,23 @@ def test_candidates_beyond_the_verification_budget_are_reported(
         f"wider net: {BANKED - 1} banked items within verify_threshold not verified "
         "(match_verify_max 1 spent)"
     ]
+
+
+def test_a_turned_copy_matches_by_its_variant_when_it_is_also_a_wider_candidate(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared_data: Path
+) -> None:
+    """The transpose of this photo has its PDQ within 100 bits of the photo's own: the
+    picture as given is a wider-net candidate (features of an unturned copy do not agree),
+    and its dihedral variant is an exact match, which must win (it was dropped as a
+    duplicate of the candidate)."""
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    source = shared_data / "photos" / "bsds500" / "test" / "117025.jpg"
+    folder = tmp_path / "bank"
+    folder.mkdir()
+    (folder / source.name).symlink_to(source)
+    _run("bank", "create", "KNOWN", "--dihedral", "--pdq-verify-threshold", "100")
+    _run("bank", "add", "KNOWN", str(folder))
+    query = tmp_path / "transposed.png"
+    query.write_bytes(png(load(source).transpose(Image.Transpose.TRANSPOSE)))
+    (row,) = _lines("match", str(query), "--json")
+    assert [(m["distance"], m["transform"]) for m in _pdq(row)] == [(0, "rot90_flip")]

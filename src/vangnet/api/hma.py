@@ -29,6 +29,7 @@ from vangnet.banks.bank import (
     update_bank,
 )
 from vangnet.banks.contents import add_content, delete_content, get_content
+from vangnet.banks.features import FeatureSeal
 from vangnet.banks.views import BankView
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
 from vangnet.http.deps import Caller, RowId, Services, db_session, require, services, writer_session
@@ -271,8 +272,11 @@ async def lookup_post(
                 variants=hashed.dihedral,
                 regions=hashed.regions,
                 picture=hashed.picture,
+                # only the banks asked for (HMA ignores an unknown name): other banks spend
+                # no verification on this lookup
+                banks=None if only is None else only & {b.name for b in list_banks(session)},
             )
-            matches = [m for m in found if only is None or m.bank in only]
+            matches = list(found)
         else:
             matches = _raw(svc, session, name, value, only)
         out[name] = _by_bank(session, matches, seed, _bool(bypass_coinflip))
@@ -405,6 +409,7 @@ def _add_signals(
     signals: dict[str, str],
     meta: dict[str, Any],
     features: dict[str, bytes] | None = None,
+    seal: FeatureSeal | None = None,
 ) -> dict[str, Any]:
     if not signals:
         raise ValidationError("No signals given")
@@ -429,6 +434,7 @@ def _add_signals(
         source=str(meta["content_uri"]) if "content_uri" in meta else None,
         note=json.dumps(meta["json"]) if "json" in meta else None,
         features=features,
+        seal=seal,
     )
     chain.record(
         session,
@@ -455,8 +461,15 @@ async def bank_add_file(
     _existing_bank(session, bank_name)
     meta = _metadata(metadata)  # checked before the upload is read
     hashed = await _hash_upload(request, svc, features=svc.settings.bank_features)
+    features = hashed.kept_features()
     return _add_signals(
-        session, who, bank_name, signals_of(hashed), meta, features=hashed.kept_features()
+        session,
+        who,
+        bank_name,
+        signals_of(hashed),
+        meta,
+        features=features,
+        seal=FeatureSeal.from_settings(svc.settings) if features else None,
     )
 
 

@@ -18,7 +18,7 @@ from vangnet.banks.bank import bank_by_name
 from vangnet.banks.bulk import chunks, held_keys
 from vangnet.banks.categories import Category
 from vangnet.banks.changes import lock_change_log, log_changes
-from vangnet.banks.features import keep_features
+from vangnet.banks.features import FeatureSeal, keep_features
 from vangnet.banks.pending import take_pending
 from vangnet.banks.validation import signal_pairs, validator
 from vangnet.banks.views import ContentView, category_of
@@ -60,15 +60,19 @@ def add_content(
     external_id: str | None = None,
     enabled: bool = True,
     features: Mapping[str, bytes] | None = None,
+    seal: FeatureSeal | None = None,
 ) -> int:
     """Add one content item with its signals; return its id. ``features`` (kind -> packed
     bytes, `vangnet.banks.features`) are the local features of a picture banked from its
-    pixels, kept with it in the same transaction.
+    pixels, kept with it in the same transaction, sealed with ``seal`` (required with them:
+    `FeatureSeal.from_settings`).
 
     Idempotent: when the bank already holds any of the signals, nothing is added and the
     existing content's id is returned (its missing features are kept, so adding a picture
     again gives an older item its features). Raises `InvalidHashError` for a malformed value.
     """
+    if features and seal is None:
+        raise ValueError("features are stored sealed: pass seal=FeatureSeal.from_settings(...)")
     pairs = signal_pairs(signals)
     for what, given in (("source", source), ("series", series), ("note", note)):
         check_text(given, what=what)
@@ -80,8 +84,10 @@ def add_content(
             take_pending(session, row.id, signal_type, [signal_key(value)])
         existing = _existing_content(session, row.id, pairs)
         if existing is not None:
-            if features:
-                keep_features(session, content_id=existing, bank_id=row.id, features=features)
+            if features and seal is not None:
+                keep_features(
+                    session, content_id=existing, bank_id=row.id, features=features, seal=seal
+                )
             return existing
         content = BankContent(
             bank_id=row.id,
@@ -108,8 +114,14 @@ def add_content(
                     for signal_type, value in pairs
                 )
                 session.flush()
-                if features:
-                    keep_features(session, content_id=content.id, bank_id=row.id, features=features)
+                if features and seal is not None:
+                    keep_features(
+                        session,
+                        content_id=content.id,
+                        bank_id=row.id,
+                        features=features,
+                        seal=seal,
+                    )
             break
         except IntegrityError:  # PostgreSQL: an import's chunk wrote the value meanwhile
             if attempt == 2:

@@ -5,32 +5,91 @@ Each row holds one extractor's packed output (``kind``, e.g. ``sift512-v1``:
 `vangnet.signals.features.pack`) for one content item; a bank filled from hash lists, or
 made before features were kept, has none, and its candidates beyond the threshold are never
 matches. Functions take a `Session` first; the caller owns the transaction.
+
+Keypoints with their descriptors allow a rough picture of what was banked to be drawn again,
+so a row is stored sealed (`FeatureSeal`: AES-256-GCM with a key derived from the evidence
+vault's key, bound to its content item and kind): a copy of the database alone does not give
+them away. A row that cannot be opened (another vault key, an altered row) is left out and
+logged: its item is then matched as one without features.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Iterable, Mapping
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import bank_by_name
 from vangnet.banks.bulk import chunks
+from vangnet.config import Settings
 from vangnet.store.models import ContentFeatures
+from vangnet.store.vault import derived_key
+
+log = logging.getLogger(__name__)
+
+_SEALED = b"vfs1"  # a sealed row: these 4 bytes, a 12-byte nonce, the AES-GCM ciphertext
+_NONCE = 12
+
+
+class FeatureSeal:
+    """Seals and opens stored features with a key derived from the vault key
+    (`vangnet.store.vault.derived_key`, purpose ``bank-features``)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> FeatureSeal:
+        return cls(derived_key(settings, "bank-features"))
+
+    @staticmethod
+    def _bound(content_id: int, kind: str) -> bytes:
+        return f"features:{content_id}:{kind}".encode()
+
+    def seal(self, content_id: int, kind: str, data: bytes) -> bytes:
+        nonce = secrets.token_bytes(_NONCE)
+        return _SEALED + nonce + self._aead.encrypt(nonce, data, self._bound(content_id, kind))
+
+    def open(self, content_id: int, kind: str, stored: bytes) -> bytes | None:
+        """The packed features, or None when ``stored`` cannot be opened with this key."""
+        if not stored.startswith(_SEALED) or len(stored) < len(_SEALED) + _NONCE + 16:
+            return None
+        nonce = stored[len(_SEALED) : len(_SEALED) + _NONCE]
+        try:
+            return self._aead.decrypt(
+                nonce, stored[len(_SEALED) + _NONCE :], self._bound(content_id, kind)
+            )
+        except InvalidTag:
+            return None
 
 
 def keep_features(
-    session: Session, *, content_id: int, bank_id: int, features: Mapping[str, bytes]
+    session: Session,
+    *,
+    content_id: int,
+    bank_id: int,
+    features: Mapping[str, bytes],
+    seal: FeatureSeal,
 ) -> int:
-    """Store ``features`` (kind -> packed bytes) of a content item, each kind it does not
-    hold yet; returns how many were added."""
+    """Store ``features`` (kind -> packed bytes) of a content item, sealed, each kind it does
+    not hold yet; returns how many were added."""
     held = set(
         session.scalars(
             select(ContentFeatures.kind).where(ContentFeatures.content_id == content_id)
         )
     )
     rows = [
-        ContentFeatures(content_id=content_id, bank_id=bank_id, kind=kind, data=data)
+        ContentFeatures(
+            content_id=content_id,
+            bank_id=bank_id,
+            kind=kind,
+            data=seal.seal(content_id, kind, data),
+        )
         for kind, data in features.items()
         if kind not in held and data
     ]
@@ -52,16 +111,31 @@ def banks_with_features(session: Session, bank_ids: Iterable[int], kind: str) ->
     return out
 
 
-def features_of(session: Session, content_ids: Iterable[int], kind: str) -> dict[int, bytes]:
-    """The packed features of ``kind`` of each content item that has them."""
+def features_of(
+    session: Session, content_ids: Iterable[int], kind: str, seal: FeatureSeal
+) -> dict[int, bytes]:
+    """The packed features of ``kind`` of each content item that has them (opened; a row
+    that cannot be opened is left out and logged)."""
     out: dict[int, bytes] = {}
+    unusable: list[int] = []
     for chunk in chunks(sorted(set(content_ids))):
         for content_id, data in session.execute(
             select(ContentFeatures.content_id, ContentFeatures.data).where(
                 ContentFeatures.content_id.in_(chunk), ContentFeatures.kind == kind
             )
         ):
-            out[int(content_id)] = bytes(data)
+            opened = seal.open(int(content_id), kind, bytes(data))
+            if opened is None:
+                unusable.append(int(content_id))
+            else:
+                out[int(content_id)] = opened
+    if unusable:
+        log.warning(
+            "local features of %d banked items cannot be opened (another vault key, or "
+            "altered rows; items %s): matched as items without features",
+            len(unusable),
+            unusable[:10],
+        )
     return out
 
 

@@ -95,11 +95,13 @@ class FoundDoc(TypedDict, total=False):
     """How a match was found (`vangnet.cases.found`): ``{}`` for the whole picture as given;
     ``region`` ``[x, y, w, h]`` in the matched item's own pixels when a region of it matched,
     ``transform`` when a region or a rotation / flip of the picture matched, ``inliers`` when
-    local features confirmed it."""
+    local features confirmed it, ``frame_time`` (seconds) when a banked photo was found in
+    a frame of a video."""
 
     region: list[int]
     transform: str
     inliers: int
+    frame_time: float
 
 
 class MatchDoc(TypedDict):

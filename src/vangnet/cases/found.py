@@ -47,7 +47,11 @@ def provenance(match: Match | None) -> dict[str, Any]:
 def region_of(found: Mapping[str, Any] | None) -> tuple[int, int, int, int] | None:
     """The ``region`` of a stored ``found`` (``[x, y, w, h]``), or of a match's JSON
     (`Match.to_dict`: ``{"x", "y", "w", "h"}``, as triage keeps it), as (x, y, w, h); None
-    when it has none (or a malformed one: a region that cannot be drawn is not drawn)."""
+    when it has none (or a malformed one: a region that cannot be drawn is not drawn), or
+    when it is a region of one frame of a video (``frame_time``): a preview shows another
+    frame, where it would be drawn in the wrong place."""
+    if (found or {}).get("frame_time") is not None:
+        return None
     raw = (found or {}).get("region")
     if isinstance(raw, Mapping):
         raw = [raw.get(k) for k in ("x", "y", "w", "h")]
@@ -67,7 +71,7 @@ def describe(found: Mapping[str, Any] | None) -> str:
     if not found:
         return "whole picture"
     parts = []
-    region = region_of(found)
+    region = region_of({k: v for k, v in found.items() if k != "frame_time"})
     if region is not None:
         x, y, w, h = region
         parts.append(f"region {w}x{h} at ({x}, {y})")

@@ -469,6 +469,7 @@ def bank_add(
     """
     from vangnet.banks.bank import get_bank
     from vangnet.banks.contents import add_content
+    from vangnet.banks.features import FeatureSeal
 
     files = list(iter_files(paths))
     failed = 0
@@ -490,6 +491,7 @@ def bank_add(
                         err_console.print(f"{path}: {result.error['message']}", highlight=False)
                     continue
                 hashed.append((path, result.signal_values(), result.kept_features()))
+        seal = FeatureSeal.from_settings(get_settings())
         with session() as s:  # one short transaction: all files or none
             content_ids = [
                 add_content(
@@ -501,6 +503,7 @@ def bank_add(
                     series=series,
                     note=note,
                     features=features,
+                    seal=seal,
                 )
                 for _path, signals, features in hashed
             ]

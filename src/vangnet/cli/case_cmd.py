@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from vangnet.banks.features import FeatureSeal
 from vangnet.cases.document import CaseDocument, CaseSummary
 from vangnet.cases.found import describe
 from vangnet.cli.audit_cmd import AsOption, actor_of
@@ -379,6 +380,7 @@ def case_decide(
                     actor=who,
                     read_item=lambda item_id: read_evidence(s, vault, item_id, actor=who),
                     hash_item=lambda data: hash_bytes(data, settings=get_settings(), for_bank=True),
+                    seal=FeatureSeal.from_settings(get_settings()),
                 )
             elif add_to_bank is not None:
                 state = outcome.status.replace("_", " ")

@@ -32,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vangnet.config import Settings
+from vangnet.media.regions.deskew import Skewed, upright
 from vangnet.media.regions.edges import Box
 from vangnet.signals.pdq import RgbArray, dihedral_hashes, hash_pixels
 from vangnet.signals.regions import ProposalKind, RegionHash, propose
@@ -61,7 +62,7 @@ class StreamRegions:
     """What one stream keeps between samples: the regions last read (``boxes``, in the
     sample's pixels), the coarse copy they were read on, samples since, and its budget."""
 
-    boxes: tuple[tuple[Box, ProposalKind], ...] = ()
+    boxes: tuple[tuple[Box, ProposalKind, Skewed | None], ...] = ()
     shape: tuple[int, int] | None = None
     coarse: Coarse | None = None
     since: int = 0
@@ -90,8 +91,9 @@ class StreamRegions:
     @staticmethod
     def _read(
         pixels: RgbArray, settings: Settings, larger: Callable[[int], RgbArray] | None
-    ) -> tuple[tuple[Box, ProposalKind], ...]:
-        """The regions of the sample (`propose`), in its pixels."""
+    ) -> tuple[tuple[Box, ProposalKind, Skewed | None], ...]:
+        """The regions of the sample (`propose`), in its pixels; a ``deskewed`` one with the
+        rotated picture it holds."""
         height, width = pixels.shape[:2]
         side = settings.live_regions_layout_side
         picture = pixels
@@ -104,8 +106,15 @@ class StreamRegions:
             min_side=max(1, round(settings.live_region_min_side / factor)),
         )
         if picture is pixels:
-            return tuple((p.box, p.kind) for p in found)
-        return tuple((p.box.scaled(factor, width, height), p.kind) for p in found)
+            return tuple((p.box, p.kind, p.skewed) for p in found)
+        return tuple(
+            (
+                p.box.scaled(factor, width, height),
+                p.kind,
+                p.skewed.scaled(factor) if p.skewed is not None else None,
+            )
+            for p in found
+        )
 
     def stale(self, pixels: RgbArray, small: Coarse, settings: Settings) -> bool:
         """Whether the layout must be read again for this sample."""
@@ -143,12 +152,15 @@ class StreamRegions:
             self.layouts_read += 1
         self.since += 1
         out: list[RegionHash] = []
-        for box, kind in self.boxes:
-            crop = box.crop(pixels)
+        for box, kind, skewed in self.boxes:
+            # a picture turned by a few degrees is hashed turned back upright, as
+            # `vangnet match` does (`vangnet.signals.regions.region_hashes`)
+            crop = box.crop(pixels) if skewed is None else upright(pixels, skewed)
+            angle = 0.0 if skewed is None else skewed.angle
             if dihedral:
                 variants, quality = dihedral_hashes(crop)
-                out.append(RegionHash(box, kind, variants[0], quality, tuple(variants)))
+                out.append(RegionHash(box, kind, variants[0], quality, tuple(variants), angle))
             else:
                 pdq, quality = hash_pixels(crop)
-                out.append(RegionHash(box, kind, pdq, quality))
+                out.append(RegionHash(box, kind, pdq, quality, (), angle))
         return tuple(out)

@@ -20,18 +20,19 @@ from sqlalchemy.orm import Session
 
 from vangnet import calibration
 from vangnet.banks.bank import get_bank, list_banks
-from vangnet.banks.features import banks_with_features, features_of
+from vangnet.banks.features import FeatureSeal, banks_with_features, features_of
 from vangnet.banks.matchable import describe_signals
 from vangnet.banks.validation import documented_settings
 from vangnet.banks.views import BankView, SignalInfo
 from vangnet.config import Settings
+from vangnet.errors import ValidationError
 from vangnet.index.base import Found, MatchRules, RulesOf
 from vangnet.index.frame_index import FrameIndex
 from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
 from vangnet.match.results import Lookup, Match
 from vangnet.signals.base import FrameHashes
 from vangnet.signals.features import KIND as FEATURES_KIND
-from vangnet.signals.features import QueryPicture, unpack, verify
+from vangnet.signals.features import QueryPicture, turned_by, unpack, verify
 from vangnet.signals.hashes import Hashes
 from vangnet.signals.pdq import TRANSFORMS
 from vangnet.signals.regions import RegionHash
@@ -277,16 +278,23 @@ class Matcher:
                         if hit.id not in best[i] or hit.distance < best[i][hit.id][0].distance:
                             best[i][hit.id] = (hit, j)
                 for i, more in enumerate(best):
-                    seen = {m.signal_id for m in results[i]}
+                    at = {m.signal_id: k for k, m in enumerate(results[i])}
                     for hit, j in more.values():
                         bank_name = judge.infos[hit.id].bank_name
                         wide = bank_name in (widen or {}) and hit.distance > own[bank_name]
                         if not wide and variant_cap is not None and hit.distance > variant_cap:
                             continue  # beyond the variants' operating point (a wider-net
                             # candidate is held to local features instead)
-                        if hit.id not in seen:
-                            name = variant_names[j] if j < len(variant_names) else None
-                            results[i].extend(judge.matches([hit], name))
+                        name = variant_names[j] if j < len(variant_names) else None
+                        (mine,) = judge.matches([hit], name)
+                        k = at.get(hit.id)
+                        if k is None:
+                            at[hit.id] = len(results[i])
+                            results[i].append(mine)
+                        elif results[i][k].distance > own[bank_name] >= mine.distance:
+                            # the picture as given was only a wider-net candidate; a variant
+                            # within the bank's own threshold is a match of its own
+                            results[i][k] = mine
         for matches in results:
             matches.sort(key=_order)
         return results
@@ -564,18 +572,30 @@ class Matcher:
             ((key, sorted(ms, key=lambda m: m.distance)) for key, ms in candidates.items()),
             key=lambda kv: (kv[1][0].distance, kv[0]),
         )
-        stored = features_of(session, [key[1] for key, _ in queue], FEATURES_KIND)
         budget = settings.match_verify_max
         out: list[Match] = []
         skipped = 0
-        for (_bank, content_id), matches in queue:
-            data = stored.get(content_id)
-            if data is None:
-                continue
+        stored: dict[int, bytes] = {}
+        seal: FeatureSeal | None = None
+        fetched = 0  # the queue's items whose features were read (read in steps, not all)
+        for n, ((_bank, content_id), matches) in enumerate(queue):
             if budget <= 0:
                 skipped += 1
                 continue
-            reference = unpack(data)
+            if n >= fetched:  # at most the budget's worth of items at a time
+                step = queue[n : n + max(1, budget)]
+                if seal is None:
+                    seal = FeatureSeal.from_settings(settings)
+                stored = features_of(session, [key[1] for key, _ in step], FEATURES_KIND, seal)
+                fetched = n + len(step)
+            data = stored.get(content_id)
+            if data is None:
+                continue
+            try:
+                reference = unpack(data)
+            except ValidationError as error:  # one damaged row must not fail the request
+                log.warning("wider net: features of item %d unusable: %s", content_id, error)
+                continue
             for m in matches[:VERIFY_PER_ITEM]:
                 if budget <= 0:
                     break
@@ -584,7 +604,10 @@ class Matcher:
                     m.region, m.transform, most=settings.bank_features_keypoints
                 )
                 result = verify(query, reference)
-                if result.plausible() and result.inliers >= settings.match_verify_min_inliers:
+                if (
+                    result.plausible(turned_by(m.transform))
+                    and result.inliers >= settings.match_verify_min_inliers
+                ):
                     out.append(replace(m, inliers=result.inliers))
                     break
         if skipped:

@@ -21,6 +21,7 @@ from vangnet.audit import chain
 from vangnet.banks.bank import get_bank
 from vangnet.banks.categories import Category, get_profile
 from vangnet.banks.contents import add_content, set_content_enabled
+from vangnet.banks.features import FeatureSeal
 from vangnet.cases.filing import DECIDED_STATES, iso, record_event
 from vangnet.config import Settings
 from vangnet.errors import ConflictError, NotFoundError, ValidationError
@@ -328,11 +329,13 @@ def add_to_bank(
     actor: str,
     read_item: Callable[[int], bytes],
     hash_item: Callable[[bytes], Hashes],
+    seal: FeatureSeal,
     items: Sequence[int] | None = None,
 ) -> list[int]:
     """Bank the media of a confirmed case so it is matched from then on; returns the content
     ids. ``read_item`` decrypts an item (and logs custody), ``hash_item`` hashes its bytes
-    for a bank. Caller's transaction."""
+    for a bank, ``seal`` seals the local features kept of each picture. Caller's
+    transaction."""
     case = get_case(session, case_id)
     if case.status != "confirmed":
         raise ConflictError(f"case {case.id} is {case.status}: only confirmed material is banked")
@@ -353,6 +356,7 @@ def add_to_bank(
             bank=bank,
             signals=hashed.signal_values(),
             features=hashed.kept_features(),
+            seal=seal,
             category=category,
             source=f"vangnet case {case.id}",
             note=f"confirmed in case {case.id} ({case.title})",

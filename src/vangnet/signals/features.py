@@ -71,9 +71,12 @@ class Verification:
     scale: float
     rotation: float  # degrees
 
-    def plausible(self) -> bool:
-        """The fitted transform is a near-similarity a crop or screenshot could produce."""
-        return abs(self.rotation) <= MAX_ROTATION and MIN_SCALE <= self.scale <= MAX_SCALE
+    def plausible(self, turned: float = 0.0) -> bool:
+        """The fitted transform is a near-similarity a crop or screenshot could produce;
+        ``turned``: degrees the query picture is known to be rotated by (a deskewed region,
+        verified unturned), allowed on top of `MAX_ROTATION`."""
+        most = MAX_ROTATION + abs(turned)
+        return abs(self.rotation) <= most and MIN_SCALE <= self.scale <= MAX_SCALE
 
 
 _EMPTY = Features(np.zeros((0, 2), np.float32), np.zeros((0, _DESCRIPTOR), np.float32))
@@ -190,6 +193,18 @@ def dihedral_part(transform: str | None) -> str:
         _, plus, rest = transform.partition(")+")
         return rest if plus else "identity"
     return transform
+
+
+def turned_by(transform: str | None) -> float:
+    """Degrees a deskewed region's ``rotate(A)...`` transform turned its picture back by
+    (0.0 for any other transform)."""
+    if transform is None or not transform.startswith("rotate("):
+        return 0.0
+    inside = transform[len("rotate(") :].partition(")")[0]
+    try:
+        return float(inside)
+    except ValueError:
+        return 0.0
 
 
 def turn(rgb: RgbArray, transform: str | None) -> RgbArray:

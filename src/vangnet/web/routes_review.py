@@ -24,6 +24,7 @@ from vangnet.auth import keys
 from vangnet.auth.roles import Permission, has_permission
 from vangnet.banks.bank import list_banks
 from vangnet.banks.categories import get_profile
+from vangnet.banks.features import FeatureSeal
 from vangnet.cases.document import CaseDocument, CaseSummary
 from vangnet.cases.found import describe, region_of
 from vangnet.errors import ForbiddenError, NotFoundError, VangnetError
@@ -354,6 +355,7 @@ def _decide(
                 actor=who.user.username,
                 read_item=lambda i: read_evidence(session, vault, i, actor=who.user.username),
                 hash_item=lambda data: hash_bytes(data, settings=svc.settings, for_bank=True),
+                seal=FeatureSeal.from_settings(svc.settings),
             )
             session.commit()
     if outcome.webhooks:
