@@ -20,8 +20,10 @@ class Match:
     ``rot90``, ``mirror``, ... `vangnet.signals.pdq.TRANSFORMS`) when a region or a dihedral
     variant matched. ``inliers`` when the match was found by the wider net: a candidate
     beyond the bank's threshold (``distance``) that local features verified, with this many
-    agreeing keypoints (`vangnet.signals.features`). Each is left out of the JSON when not
-    set."""
+    agreeing keypoints (`vangnet.signals.features`); ``crop`` (left, top, width, height as
+    fractions of the banked picture) when the candidate was one of the banked picture's
+    standard crops (`vangnet.signals.crops`; ``distance`` is then the crop's). Each is left
+    out of the JSON when not set."""
 
     bank: str
     content_id: int
@@ -35,6 +37,7 @@ class Match:
     region: Box | None = None
     transform: str | None = None
     inliers: int | None = None
+    crop: tuple[float, float, float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON shape of a match (``vangnet match --json``, ``/v1/match``, ...)."""
@@ -47,6 +50,10 @@ class Match:
             del data["transform"]
         if self.inliers is None:
             del data["inliers"]
+        if self.crop is None:
+            del data["crop"]
+        else:
+            data["crop"] = [round(v, 4) for v in self.crop]
         return data
 
 
