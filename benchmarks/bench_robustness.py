@@ -599,11 +599,13 @@ def run_matching(
                     "status": "ok",
                     "metric": (
                         f"hamming (PDQ bits; threshold {PDQ_STANDARD}, verify_threshold "
-                        f"{radius}, min inliers {settings.match_verify_min_inliers}, "
-                        f"keypoints {settings.bank_features_keypoints})"
+                        f"{radius}, crop radius {settings.pdq_crop_threshold}, min inliers "
+                        f"{settings.match_verify_min_inliers}, keypoints "
+                        f"{settings.bank_features_keypoints})"
                     ),
                     "threshold": float(radius),
                     "verify_threshold": radius,
+                    "crop_threshold": settings.pdq_crop_threshold,
                     "min_inliers": settings.match_verify_min_inliers,
                     "keypoints": settings.bank_features_keypoints,
                     "verified_answers": setup.verified,

@@ -150,6 +150,16 @@ class Settings(BaseSettings):
         "it is off. Used where the query's pixels are at hand (vangnet match, POST /v1/match, "
         "POST /m/lookup, triage).",
     )
+    pdq_crop_threshold: int = Field(
+        default=80,
+        ge=0,
+        le=256,
+        description="The wider net's crop candidates: a query photo's PDQ (the whole picture "
+        "or a region) within this distance of a standard crop of a banked picture (PDQs of 58 "
+        "crops kept with its local features) is a candidate, a match only when local features "
+        "agree (match_verify_min_inliers). Capped by the bank's verify_threshold; a bank "
+        "whose wider net is off looks up no crops.",
+    )
     match_verify_min_inliers: int = Field(
         default=12,
         ge=3,

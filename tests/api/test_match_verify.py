@@ -49,7 +49,8 @@ def test_a_crop_of_a_photo_banked_through_hma_is_found_by_its_features(
     r = client.post("/v1/match?record=false", content=query)
     assert r.status_code == 200, r.text
     (match,) = [m for m in r.json()["matches"] if m["signal_type"] == "pdq"]
-    assert match["content_id"] == ids[0] and match["distance"] > 31 and match["inliers"] >= 20
+    assert match["content_id"] == ids[0] and match["inliers"] >= 20
+    assert "crop" in match or match["distance"] > 31  # the centred crop: a banked crop
     r = client.post("/v1/match?record=false", content=unrelated)
     assert [m for m in r.json()["matches"] if m["signal_type"] == "pdq"] == []
 

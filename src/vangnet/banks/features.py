@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from vangnet.banks.bank import bank_by_name
 from vangnet.banks.bulk import chunks
 from vangnet.config import Settings
-from vangnet.store.models import ContentFeatures
+from vangnet.store.models import ContentFeatures, ContentSignal
 from vangnet.store.vault import derived_key
 
 log = logging.getLogger(__name__)
@@ -150,3 +150,56 @@ def features_count(session: Session, bank: str) -> dict[str, int]:
             .group_by(ContentFeatures.kind)
         )
     }
+
+
+def kind_versions(
+    session: Session, bank_ids: Iterable[int], kind: str
+) -> dict[int, tuple[int, int]]:
+    """Per bank among ``bank_ids`` that holds rows of ``kind``: (rows, highest row id), which
+    changes whenever one is added or removed (a cache of them is then stale)."""
+    wanted = sorted(set(bank_ids))
+    if not wanted:
+        return {}
+    return {
+        int(bank_id): (int(count), int(top))
+        for bank_id, count, top in session.execute(
+            select(ContentFeatures.bank_id, func.count(), func.max(ContentFeatures.id))
+            .where(ContentFeatures.bank_id.in_(wanted), ContentFeatures.kind == kind)
+            .group_by(ContentFeatures.bank_id)
+        )
+    }
+
+
+def bank_rows(
+    session: Session, bank_id: int, kind: str, seal: FeatureSeal
+) -> list[tuple[int, bytes]]:
+    """(content id, packed data) of every row of ``kind`` the bank holds (opened; a row that
+    cannot be opened is left out and logged)."""
+    out: list[tuple[int, bytes]] = []
+    unusable = 0
+    for content_id, data in session.execute(
+        select(ContentFeatures.content_id, ContentFeatures.data).where(
+            ContentFeatures.bank_id == bank_id, ContentFeatures.kind == kind
+        )
+    ):
+        opened = seal.open(int(content_id), kind, bytes(data))
+        if opened is None:
+            unusable += 1
+        else:
+            out.append((int(content_id), opened))
+    if unusable:
+        log.warning("%d rows of %s in bank %d cannot be opened: left out", unusable, kind, bank_id)
+    return out
+
+
+def pdq_signal_ids(session: Session, content_ids: Iterable[int]) -> dict[int, int]:
+    """The id of each content item's PDQ signal (items without one are left out)."""
+    out: dict[int, int] = {}
+    for chunk in chunks(sorted(set(content_ids))):
+        for signal_id, content_id in session.execute(
+            select(ContentSignal.id, ContentSignal.content_id).where(
+                ContentSignal.content_id.in_(chunk), ContentSignal.signal_type == "pdq"
+            )
+        ):
+            out.setdefault(int(content_id), int(signal_id))
+    return out

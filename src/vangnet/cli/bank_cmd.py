@@ -211,17 +211,22 @@ def bank_show(name: str, as_json: bool = typer.Option(False, "--json")) -> None:
 
     ``local_features`` counts the items whose local features were kept (per kind), what the
     wider net verifies against; a bank filled from hash lists, or banked before features
-    were kept, has none (`vangnet bank add` of the same files again adds them)."""
+    were kept, has none (`vangnet bank add` of the same files again adds them).
+    ``crop_candidates`` counts the items whose standard-crop PDQs were kept with them
+    (wider-net candidates only: not the bank's signals, never exported)."""
     from vangnet.banks.bank import bank_stats, get_bank
     from vangnet.banks.features import features_count
     from vangnet.match.service import verify_threshold
+    from vangnet.signals.crops import KIND as CROPS_KIND
 
     with user_errors(as_json=as_json), session() as s:
         bank = get_bank(s, name)
+        kept = features_count(s, name)
         row = {
             **_bank_row(bank),
             "stats": bank_stats(s, name),
-            "local_features": features_count(s, name),
+            "local_features": {k: n for k, n in kept.items() if k != CROPS_KIND},
+            "crop_candidates": kept.get(CROPS_KIND, 0),
             "pdq_verify_threshold": verify_threshold(bank, get_settings()),
         }
     if as_json:

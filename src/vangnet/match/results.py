@@ -24,7 +24,10 @@ class Match:
     (`vangnet.signals.regions.RegionHash.transform`). ``frame_time`` (seconds) when a banked
     photo was found in a frame of a query video, ``inliers`` when the match was found by the
     wider net: a candidate beyond the bank's threshold (``distance``) that local features
-    verified, with this many agreeing keypoints (`vangnet.signals.features`). Each is left
+    verified, with this many agreeing keypoints (`vangnet.signals.features`); ``crop`` (left,
+    top, width, height as fractions of the banked picture) when the candidate was one of the
+    banked picture's standard crops (`vangnet.signals.crops`; ``distance`` is then the
+    crop's). Each is left
     out of the JSON when not set."""
 
     bank: str
@@ -41,6 +44,7 @@ class Match:
     inliers: int | None = None
     #: A banked photo found in a frame of a query video: that frame's time (seconds).
     frame_time: float | None = None
+    crop: tuple[float, float, float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The one JSON shape of a match (``vangnet match --json``, ``/v1/match``, ...)."""
@@ -55,6 +59,10 @@ class Match:
             del data["inliers"]
         if self.frame_time is None:
             del data["frame_time"]
+        if self.crop is None:
+            del data["crop"]
+        else:
+            data["crop"] = [round(v, 4) for v in self.crop]
         return data
 
 

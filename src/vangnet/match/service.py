@@ -20,7 +20,12 @@ from sqlalchemy.orm import Session
 
 from vangnet import calibration
 from vangnet.banks.bank import get_bank, list_banks
-from vangnet.banks.features import FeatureSeal, banks_with_features, features_of
+from vangnet.banks.features import (
+    FeatureSeal,
+    banks_with_features,
+    features_of,
+    pdq_signal_ids,
+)
 from vangnet.banks.matchable import describe_signals
 from vangnet.banks.validation import documented_settings
 from vangnet.banks.views import BankView, SignalInfo
@@ -28,6 +33,7 @@ from vangnet.config import Settings
 from vangnet.errors import ValidationError
 from vangnet.index.base import Found, MatchRules, RulesOf
 from vangnet.index.frame_index import FrameIndex
+from vangnet.match.crops import CropIndexes
 from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
 from vangnet.match.results import Lookup, Match
 from vangnet.signals.base import FrameHashes
@@ -147,6 +153,8 @@ class Matcher:
         self.indexes = indexes
         self.settings = settings
         self.calibration = calibration.load(settings.match_calibration if settings else None)
+        self.crops = CropIndexes()
+        self._sealer: FeatureSeal | None = None
 
     def _banks(self, session: Session, only: Iterable[str] | None) -> dict[str, BankView]:
         """Enabled banks (or the chosen ones), from the settings the indexes keep current."""
@@ -455,7 +463,9 @@ class Matcher:
         above their threshold and that keep local features are looked up to it in the same
         query; a candidate in between whose banked item has features is verified against
         the pixels it was found in (the region's, turned by its transform) and kept with
-        `Match.inliers` when enough keypoints agree (`_verified`)."""
+        `Match.inliers` when enough keypoints agree (`_verified`). Those banks' standard
+        crops (`vangnet.signals.crops`) are candidates too (`_crop_candidates`: the whole
+        photo and its regions, within ``pdq_crop_threshold``), verified the same way."""
         return self.match_regions_many(
             session,
             values=[value],
@@ -531,11 +541,71 @@ class Matcher:
                 elif key not in best[i] or m.distance < best[i][key].distance:
                     best[i][key] = m
         for i, picture in enumerate(seen):
-            if picture is not None and candidates[i]:
+            if picture is None:
+                continue
+            if widen:
+                queries = [
+                    (values[i], qualities[i], None),
+                    *((r.pdq, r.quality, r) for r in kept[i]),
+                ]
+                for m in self._crop_candidates(session, views, rules, widen, queries):
+                    if (m.bank, m.content_id) not in best[i]:
+                        candidates[i].setdefault((m.bank, m.content_id), []).append(m)
+            if candidates[i]:
                 pending = {k: v for k, v in candidates[i].items() if k not in best[i]}
                 for m in self._verified(session, picture, pending):
                     best[i][(m.bank, m.content_id)] = m
         return [sorted(b.values(), key=_order) for b in best]
+
+    def _crop_candidates(
+        self,
+        session: Session,
+        banks: Mapping[str, BankView],
+        rules: Mapping[str, MatchRules],
+        widen: Mapping[str, int],
+        queries: Sequence[tuple[str, int | None, RegionHash | None]],
+    ) -> list[Match]:
+        """Wider-net candidates from the standard crops of banked pictures
+        (`vangnet.match.crops`): each query hash (the whole photo, its regions) within
+        ``pdq_crop_threshold`` (at most the bank's `verify_threshold`) of a crop of an
+        enabled banked item, held to the bank's quality floor. Candidates only: `_verified`
+        decides."""
+        settings = self.settings or documented_settings()
+        radius = {
+            banks[n].id: min(settings.pdq_crop_threshold, r) for n, r in widen.items() if n in banks
+        }
+        hits = self.crops.lookup(session, radius, [q[0] for q in queries], self._seal())
+        signal_of = pdq_signal_ids(session, {h.content_id for found in hits for h in found})
+        infos = describe_signals(session, signal_of.values())
+        out: list[Match] = []
+        for (_value, quality, region), found in zip(queries, hits, strict=True):
+            for hit in found:
+                info = infos.get(signal_of.get(hit.content_id, -1))
+                if info is None or not info.enabled or info.bank_name not in widen:
+                    continue
+                if quality is not None and quality < rules[info.bank_name].quality_floor:
+                    continue
+                out.append(
+                    Match(
+                        bank=info.bank_name,
+                        content_id=info.content_id,
+                        signal_type="pdq",
+                        distance=hit.distance,
+                        category=str(info.category) if info.category else None,
+                        signal_id=info.signal_id,
+                        region=region.box if region is not None else None,
+                        transform=region.transform() if region is not None else None,
+                        crop=hit.crop,
+                    )
+                )
+        return out
+
+    def _seal(self) -> FeatureSeal:
+        """What opens the stored features and crop hashes (a key derived from the vault
+        key of the matcher's settings), made on first use."""
+        if self._sealer is None:
+            self._sealer = FeatureSeal.from_settings(self.settings or documented_settings())
+        return self._sealer
 
     def _wider(
         self, session: Session, banks: Mapping[str, BankView], rules: Mapping[str, MatchRules]
@@ -576,7 +646,6 @@ class Matcher:
         out: list[Match] = []
         skipped = 0
         stored: dict[int, bytes] = {}
-        seal: FeatureSeal | None = None
         fetched = 0  # the queue's items whose features were read (read in steps, not all)
         for n, ((_bank, content_id), matches) in enumerate(queue):
             if budget <= 0:
@@ -584,9 +653,9 @@ class Matcher:
                 continue
             if n >= fetched:  # at most the budget's worth of items at a time
                 step = queue[n : n + max(1, budget)]
-                if seal is None:
-                    seal = FeatureSeal.from_settings(settings)
-                stored = features_of(session, [key[1] for key, _ in step], FEATURES_KIND, seal)
+                stored = features_of(
+                    session, [key[1] for key, _ in step], FEATURES_KIND, self._seal()
+                )
                 fetched = n + len(step)
             data = stored.get(content_id)
             if data is None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from vangnet.errors import ValidationError
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
+from vangnet.signals.crops import KIND as CROPS_KIND
 from vangnet.signals.features import KIND as FEATURES_KIND
 from vangnet.signals.features import QueryPicture
 from vangnet.signals.regions import RegionHash
@@ -61,7 +62,9 @@ class Hashes:
     is empty unless a photo's regions were asked for (`vangnet.signals.regions`): they are
     for matching only, and not part of the JSON object. ``features`` holds a photo hashed for
     a bank's local features (`vangnet.signals.features.pack`, kind
-    `vangnet.signals.features.KIND`) when asked for; ``picture`` the decoded photo kept for
+    `vangnet.signals.features.KIND`) when asked for, and with them ``crops``: the PDQs of
+    its standard crops (`vangnet.signals.crops`, wider-net candidates only, never the
+    photo's own hashes); ``picture`` the decoded photo kept for
     the matcher's verification of wider-net candidates (`QueryPicture`). Neither is part of
     the JSON object. Treat the mappings as read-only.
     """
@@ -75,6 +78,7 @@ class Hashes:
     video_frames: Mapping[str, tuple[VpdqFrame, ...]] = field(default_factory=dict)
     regions: tuple[RegionHash, ...] = ()
     features: bytes | None = field(default=None, compare=False, repr=False)
+    crops: bytes | None = field(default=None, compare=False, repr=False)
     picture: QueryPicture | None = field(default=None, compare=False, repr=False)
     #: Sampled frames of a video with their regions' PDQs (`match_video_frames`), for
     #: matching against banked photos only; not part of the JSON object either.
@@ -85,9 +89,10 @@ class Hashes:
         return self.values.get(name)
 
     def kept_features(self) -> dict[str, bytes]:
-        """`features` by kind, as a bank keeps them (`vangnet.banks.features`); empty when
-        they were not computed."""
-        return {FEATURES_KIND: self.features} if self.features else {}
+        """`features` and `crops` by kind, as a bank keeps them (`vangnet.banks.features`);
+        empty when they were not computed."""
+        kept = {FEATURES_KIND: self.features, CROPS_KIND: self.crops}
+        return {kind: data for kind, data in kept.items() if data}
 
     def quality(self, name: str) -> int | None:
         """The quality of signal ``name``'s value, or None."""

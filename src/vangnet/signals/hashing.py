@@ -15,6 +15,7 @@ from vangnet.errors import MediaError, MediaTooLargeError
 from vangnet.media.image import decode_image, upright_size
 from vangnet.media.sniff import sniff
 from vangnet.signals.base import BytesHasher, ContentType, ImageHasher
+from vangnet.signals.crops import picture_crops
 from vangnet.signals.features import QueryPicture, picture_features
 from vangnet.signals.hashes import Hashes, ImageFrame
 from vangnet.signals.pdq import dihedral_hashes, hash_image
@@ -50,7 +51,8 @@ def hash_bytes(
     ``verify`` keeps a photo's decoded picture in `Hashes.picture` (in memory) so that the
     matcher can verify wider-net candidates against its pixels. ``features`` (by default
     ``for_bank`` and ``settings.bank_features``) adds `Hashes.features`: the packed local
-    features a bank keeps of a photo (`vangnet.signals.features`).
+    features a bank keeps of a photo (`vangnet.signals.features`), and with them
+    `Hashes.crops`: the PDQs of its standard crops (`vangnet.signals.crops`).
 
     Videos are sampled at ``settings.video_fps``, or with ``for_bank`` at
     ``settings.bank_video_fps`` (default every frame, near-repeats dropped) so that trimmed
@@ -103,6 +105,7 @@ def hash_bytes(
             frames=frames,
             regions=found,
             features=packed,
+            crops=picture_crops(pictures[0]) if features else None,
             picture=kept,
         )
     if video_fps is None:
