@@ -17,29 +17,15 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
+from cli_invoke import invoke, json_lines
 from region_composites import load, png
-from vangnet.cli import app
-from vangnet.config import reset_settings
 from vangnet.signals.crops import KIND as CROPS_KIND
 from vangnet.signals.crops import crop_boxes, unpack
 from vangnet.signals.features import KIND
 from vangnet.signals.pdq import pdq_distance
 
 BANKED = 3
-
-
-def _run(*args: str, code: int = 0) -> Any:
-    reset_settings()
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == code, (args, result.exit_code, result.output)
-    return result
-
-
-def _lines(*args: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in _run(*args).stdout.splitlines() if x.strip()]
 
 
 def _banked(shared_data: Path) -> list[Path]:
@@ -52,10 +38,10 @@ def _bank(tmp_path: Path, shared_data: Path, *, features: bool = True) -> dict[s
     folder.mkdir()
     for path in _banked(shared_data):
         (folder / path.name).symlink_to(path)
-    _run("bank", "create", "KNOWN", "--profile", "vics")
+    invoke("bank", "create", "KNOWN", "--profile", "vics")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("VANGNET_BANK_FEATURES", "true" if features else "false")
-        added = _lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
+        added = json_lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
     return {Path(a["path"]).name: a["content_id"] for a in added}
 
 
@@ -87,7 +73,7 @@ def _pdq(row: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _rows(folder: Path) -> dict[str, dict[str, Any]]:
-    return {Path(r["path"]).name: r for r in _lines("match", str(folder), "--json")}
+    return {Path(r["path"]).name: r for r in json_lines("match", str(folder), "--json")}
 
 
 def test_a_25_percent_crop_is_found_by_the_banked_photos_standard_crops(
@@ -95,7 +81,7 @@ def test_a_25_percent_crop_is_found_by_the_banked_photos_standard_crops(
 ) -> None:
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     content = _bank(tmp_path, shared_data)
-    bank = json.loads(_run("bank", "show", "KNOWN", "--json").stdout)
+    bank = json.loads(invoke("bank", "show", "KNOWN", "--json").stdout)
     assert bank["crop_candidates"] == BANKED and bank["local_features"] == {KIND: BANKED}
     assert bank["stats"]["signals_by_type"]["pdq"] == BANKED  # crops are not its PDQs
     assert bank["pdq_verify_threshold"] == 100
@@ -104,7 +90,7 @@ def test_a_25_percent_crop_is_found_by_the_banked_photos_standard_crops(
     rows = _rows(tmp_path / "queries")
     assert len(rows) == len(queries)
     first = _banked(shared_data)[0]
-    (own,) = _lines("hash", str(first), "--json")
+    (own,) = json_lines("hash", str(first), "--json")
     for name in ("centre", "off"):
         row = rows[queries[name].name]
         # the crop's own PDQ is beyond the wider net's radius: only a banked crop finds it
@@ -121,7 +107,7 @@ def test_a_25_percent_crop_is_found_by_the_banked_photos_standard_crops(
             assert _pdq(row) == [], (name, row["matches"])
 
     # the wider net off (verify_threshold at the threshold): no crop is looked up
-    _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "31")
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "31")
     assert _pdq(_rows(tmp_path / "queries")[queries["centre"].name]) == []
 
 
@@ -132,20 +118,20 @@ def test_crop_candidates_need_local_features(
     without the features to verify it is never a match either."""
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     _bank(tmp_path, shared_data, features=False)
-    bank = json.loads(_run("bank", "show", "KNOWN", "--json").stdout)
+    bank = json.loads(invoke("bank", "show", "KNOWN", "--json").stdout)
     assert bank["crop_candidates"] == 0 and bank["local_features"] == {}
     queries = _queries(tmp_path, shared_data)
-    assert _pdq(_lines("match", str(queries["centre"]), "--json")[0]) == []
+    assert _pdq(json_lines("match", str(queries["centre"]), "--json")[0]) == []
 
     # crop hashes alone (the features removed): candidates, never matches
     with monkeypatch.context() as env:
         env.setenv("VANGNET_BANK_FEATURES", "true")
-        _run("bank", "add", "KNOWN", str(tmp_path / "bank"), "--json")
+        invoke("bank", "add", "KNOWN", str(tmp_path / "bank"), "--json")
     from sqlalchemy import create_engine, delete
 
     from vangnet.store.models import ContentFeatures
 
-    (match,) = _pdq(_lines("match", str(queries["centre"]), "--json")[0])
+    (match,) = _pdq(json_lines("match", str(queries["centre"]), "--json")[0])
     assert "crop" in match  # back-filled with the features: found
     engine = create_engine(db_url)
     try:
@@ -153,8 +139,8 @@ def test_crop_candidates_need_local_features(
             conn.execute(delete(ContentFeatures).where(ContentFeatures.kind == KIND))
     finally:
         engine.dispose()
-    assert json.loads(_run("bank", "show", "KNOWN", "--json").stdout)["crop_candidates"] == 3
-    assert _pdq(_lines("match", str(queries["centre"]), "--json")[0]) == []
+    assert json.loads(invoke("bank", "show", "KNOWN", "--json").stdout)["crop_candidates"] == 3
+    assert _pdq(json_lines("match", str(queries["centre"]), "--json")[0]) == []
 
 
 def test_bank_export_holds_no_crop_hashes(
@@ -176,12 +162,12 @@ def test_bank_export_holds_no_crop_hashes(
         engine.dispose()
     crops = {h for data in packed for h in unpack(bytes(data))}
     assert len(packed) == BANKED and len(crops) > BANKED * (len(crop_boxes()) - 5)
-    own = {_lines("hash", str(p), "--json")[0]["pdq"] for p in _banked(shared_data)}
+    own = {json_lines("hash", str(p), "--json")[0]["pdq"] for p in _banked(shared_data)}
     assert not crops & own
     for fmt in ("vics2", "vics1", "hma-csv"):
-        text = _run("bank", "export", "KNOWN", "-f", fmt).stdout.lower()
+        text = invoke("bank", "export", "KNOWN", "-f", fmt).stdout.lower()
         assert all(h in text for h in own), fmt
         assert not any(h in text for h in crops), fmt
-    plain = _run("bank", "export", "KNOWN", "-f", "plain", "--signal-type", "pdq").stdout
+    plain = invoke("bank", "export", "KNOWN", "-f", "plain", "--signal-type", "pdq").stdout
     lines = [x for x in plain.split("\n") if x.strip() and not x.startswith("#")]
     assert sorted(lines) == sorted(own)

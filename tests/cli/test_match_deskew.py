@@ -12,33 +12,17 @@ run matches them all, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
+from cli_invoke import invoke, json_lines
 from region_composites import load, png
-from vangnet.cli import app
-from vangnet.config import reset_settings
 
 BANKED = 6
 ANGLES = (4.0, -7.0)
 FILLS = {"black": (0, 0, 0), "white": (255, 255, 255)}
-
-
-def _run(*args: str) -> str:
-    reset_settings()
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == 0, (args, result.exit_code, result.output)
-    return result.stdout
-
-
-def _lines(*args: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in _run(*args).splitlines() if x.strip()]
 
 
 def _rotated(photo: Image.Image, angle: float, fill: tuple[int, int, int]) -> Image.Image:
@@ -56,8 +40,8 @@ def test_banked_photos_rotated_by_a_few_degrees_are_found(
     folder.mkdir()
     for path in banked:
         (folder / path.name).symlink_to(path)
-    _run("bank", "create", "KNOWN", "--profile", "vics", "--dihedral")
-    added = _lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
+    invoke("bank", "create", "KNOWN", "--profile", "vics", "--dihedral")
+    added = json_lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
     content_of = {Path(a["path"]).name: a["content_id"] for a in added}
     assert len(content_of) == BANKED
 
@@ -94,7 +78,7 @@ def test_banked_photos_rotated_by_a_few_degrees_are_found(
         expected[f"unknown--{path.stem}.png"] = None
         expected[f"unknown-rotated--{path.stem}.png"] = None
 
-    rows = _lines("match", str(queries), "--json")
+    rows = json_lines("match", str(queries), "--json")
     assert len(rows) == len(expected)
     for row in rows:
         query = Path(row["path"]).name

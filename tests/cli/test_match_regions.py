@@ -11,17 +11,14 @@ PostgreSQL: tests/triage/test_triage_regions.py runs ``vangnet match`` on both).
 
 from __future__ import annotations
 
-import json
 import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
+from cli_invoke import invoke, json_lines
 from region_composites import TRANSFORMS, load, png
-from vangnet.cli import app
-from vangnet.config import reset_settings
 
 BANKED = 20
 DISTRACTORS = 50
@@ -30,18 +27,6 @@ DISTRACTORS = 50
 REQUIRED = {"padded": 19, "letterboxed": 19, "inset": 13, "player": 19, "call_tile": 11}
 #: A match's region is where the photo was pasted, each side within this many pixels.
 SLACK = 8
-
-
-def _run(*args: str, code: int = 0) -> Any:
-    reset_settings()
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == code, (args, result.exit_code, result.output)
-    return result
-
-
-def _lines(*args: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in _run(*args).stdout.splitlines() if x.strip()]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -59,8 +44,8 @@ def test_banked_photos_inside_other_pictures_are_found(
     folder.mkdir()
     for path in banked:
         (folder / path.name).symlink_to(path)
-    _run("bank", "create", "KNOWN", "--profile", "vics")
-    added = _lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
+    invoke("bank", "create", "KNOWN", "--profile", "vics")
+    added = json_lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
     content_of = {Path(a["path"]).name: a["content_id"] for a in added}
     assert len(content_of) == BANKED
 
@@ -85,7 +70,7 @@ def test_banked_photos_inside_other_pictures_are_found(
             png(composite)
         )
 
-    rows = _lines("match", str(queries), "--json")
+    rows = json_lines("match", str(queries), "--json")
     assert len(rows) == len(expected) + 2 * DISTRACTORS
     found = dict.fromkeys(TRANSFORMS, 0)
     false_positives: list[tuple[str, dict[str, Any]]] = []
@@ -118,7 +103,7 @@ def _match_peak(query: Path, *, regions: bool, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("VANGNET_MATCH_REGIONS", "true" if regions else "false")
     tracemalloc.start()
     try:
-        rows = _lines("match", str(query), "--json")
+        rows = json_lines("match", str(query), "--json")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -140,8 +125,8 @@ def test_regions_of_a_large_photo_make_no_full_size_copy_of_it(
     folder = tmp_path / "bank"
     folder.mkdir()
     (folder / "large.png").write_bytes(png(large))
-    _run("bank", "create", "KNOWN", "--profile", "vics")
-    (added,) = _lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
+    invoke("bank", "create", "KNOWN", "--profile", "vics")
+    (added,) = json_lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
     composite, (x, y, w, h) = TRANSFORMS["padded"](large, [])
     query = tmp_path / "padded-large.png"
     query.write_bytes(png(composite))

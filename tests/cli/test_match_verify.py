@@ -15,28 +15,15 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
+from cli_invoke import invoke, json_lines
 from region_composites import load, png
 from vangnet.banks.features import FeatureSeal
-from vangnet.cli import app
-from vangnet.config import get_settings, reset_settings
+from vangnet.config import get_settings
 from vangnet.signals.features import KIND, packed_size
 
 BANKED = 3
 WIDE = 160
-
-
-def _run(*args: str, code: int = 0) -> Any:
-    reset_settings()
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == code, (args, result.exit_code, result.output)
-    return result
-
-
-def _lines(*args: str) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in _run(*args).stdout.splitlines() if x.strip()]
 
 
 def _crop(photo: Image.Image, share: float) -> Image.Image:
@@ -61,10 +48,10 @@ def _bank(tmp_path: Path, shared_data: Path, *, features: bool = True) -> dict[s
         (folder / path.name).symlink_to(path)
     # a 25 % crop of these small photos is 110-150 PDQ bits away: a radius wider than the
     # default (which suits large banks), given at creation as data
-    _run("bank", "create", "KNOWN", "--profile", "vics", "--pdq-verify-threshold", str(WIDE))
+    invoke("bank", "create", "KNOWN", "--profile", "vics", "--pdq-verify-threshold", str(WIDE))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("VANGNET_BANK_FEATURES", "true" if features else "false")
-        added = _lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
+        added = json_lines("bank", "add", "KNOWN", str(folder), "--category", "vics:1", "--json")
     return {Path(a["path"]).name: a["content_id"] for a in added}
 
 
@@ -91,7 +78,7 @@ def test_bank_add_keeps_local_features_and_a_crop_matches_by_them(
 ) -> None:
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     content = _bank(tmp_path, shared_data)
-    shown = _run("bank", "show", "KNOWN", "--json")
+    shown = invoke("bank", "show", "KNOWN", "--json")
     bank = json.loads(shown.stdout)
     assert bank["local_features"] == {KIND: BANKED}
     assert bank["pdq_verify_threshold"] == WIDE and bank["thresholds"]["pdq"]["threshold"] == 31
@@ -121,7 +108,7 @@ def test_bank_add_keeps_local_features_and_a_crop_matches_by_them(
     assert seal.open(rows[0][0] + 1000, KIND, rows[0][1]) is None  # not another item's
 
     query = _queries(tmp_path, shared_data)["crop"]
-    (row,) = _lines("match", str(query), "--json")
+    (row,) = json_lines("match", str(query), "--json")
     (match,) = _pdq(row)
     first = sorted(content)[0]
     assert match["content_id"] == content[first] and match["bank"] == "KNOWN"
@@ -134,13 +121,13 @@ def test_bank_add_keeps_local_features_and_a_crop_matches_by_them(
 
     # under another vault key the features cannot be opened: matched as without them
     monkeypatch.setenv("VANGNET_VAULT_KEY", base64.b64encode(b"k" * 32).decode())
-    (row,) = _lines("match", str(query), "--json")
+    (row,) = json_lines("match", str(query), "--json")
     assert _pdq(row) == []
     monkeypatch.delenv("VANGNET_VAULT_KEY")
 
     # verification off (verify_threshold = threshold): the crop is too far for PDQ alone
-    _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "31")
-    (row,) = _lines("match", str(query), "--json")
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "31")
+    (row,) = json_lines("match", str(query), "--json")
     assert _pdq(row) == []
 
 
@@ -151,9 +138,11 @@ def test_the_wider_net_keeps_only_what_local_features_confirm(
     banked photo the crop shows is kept, no unrelated photo matches anything."""
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     content = _bank(tmp_path, shared_data)
-    _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
     queries = _queries(tmp_path, shared_data, unrelated=4)
-    rows = {Path(r["path"]).name: r for r in _lines("match", str(tmp_path / "queries"), "--json")}
+    rows = {
+        Path(r["path"]).name: r for r in json_lines("match", str(tmp_path / "queries"), "--json")
+    }
     assert len(rows) == len(queries)
     (match,) = _pdq(rows["crop_25.png"])
     assert match["content_id"] == content[sorted(content)[0]] and match["inliers"] >= 20
@@ -167,16 +156,16 @@ def test_a_bank_without_local_features_matches_as_before(
 ) -> None:
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     content = _bank(tmp_path, shared_data, features=False)
-    bank = json.loads(_run("bank", "show", "KNOWN", "--json").stdout)
+    bank = json.loads(invoke("bank", "show", "KNOWN", "--json").stdout)
     assert bank["local_features"] == {}
-    assert "none: candidates" in _run("bank", "show", "KNOWN").stdout  # said so to people
-    _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    assert "none: candidates" in invoke("bank", "show", "KNOWN").stdout  # said so to people
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
     query = _queries(tmp_path, shared_data)["crop"]
-    (row,) = _lines("match", str(query), "--json")
+    (row,) = json_lines("match", str(query), "--json")
     assert _pdq(row) == []  # beyond the threshold, and nothing to verify against
     # the banked photo itself still matches on its hash, without `inliers`
     first = sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[0]
-    (row,) = _lines("match", str(first), "--json")
+    (row,) = json_lines("match", str(first), "--json")
     (match,) = _pdq(row)
     assert match["content_id"] == content[first.name] and match["distance"] <= 31
     assert "inliers" not in match
@@ -184,11 +173,11 @@ def test_a_bank_without_local_features_matches_as_before(
     # adding the same photos again keeps their features: the crop is then found
     with monkeypatch.context() as env:
         env.setenv("VANGNET_BANK_FEATURES", "true")
-        _run("bank", "add", "KNOWN", str(tmp_path / "bank"), "--json")
-    assert json.loads(_run("bank", "show", "KNOWN", "--json").stdout)["local_features"] == {
+        invoke("bank", "add", "KNOWN", str(tmp_path / "bank"), "--json")
+    assert json.loads(invoke("bank", "show", "KNOWN", "--json").stdout)["local_features"] == {
         KIND: BANKED
     }
-    (row,) = _lines("match", str(query), "--json")
+    (row,) = json_lines("match", str(query), "--json")
     (match,) = _pdq(row)
     assert match["content_id"] == content[first.name] and match["inliers"] >= 20
 
@@ -204,11 +193,13 @@ def test_candidates_beyond_the_verification_budget_are_reported(
     two are counted in a warning, not dropped in silence."""
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     _bank(tmp_path, shared_data)
-    _run("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
     query = _queries(tmp_path, shared_data, unrelated=1)
     monkeypatch.setenv("VANGNET_MATCH_VERIFY_MAX", "1")
     with caplog.at_level("WARNING", logger="vangnet.match.service"):
-        (row,) = _lines("match", str(next(p for k, p in query.items() if k != "crop")), "--json")
+        (row,) = json_lines(
+            "match", str(next(p for k, p in query.items() if k != "crop")), "--json"
+        )
     assert _pdq(row) == []
     said = [r.getMessage() for r in caplog.records if "wider net" in r.getMessage()]
     assert said == [
@@ -229,9 +220,9 @@ def test_a_turned_copy_matches_by_its_variant_when_it_is_also_a_wider_candidate(
     folder = tmp_path / "bank"
     folder.mkdir()
     (folder / source.name).symlink_to(source)
-    _run("bank", "create", "KNOWN", "--dihedral", "--pdq-verify-threshold", "100")
-    _run("bank", "add", "KNOWN", str(folder))
+    invoke("bank", "create", "KNOWN", "--dihedral", "--pdq-verify-threshold", "100")
+    invoke("bank", "add", "KNOWN", str(folder))
     query = tmp_path / "transposed.png"
     query.write_bytes(png(load(source).transpose(Image.Transpose.TRANSPOSE)))
-    (row,) = _lines("match", str(query), "--json")
+    (row,) = json_lines("match", str(query), "--json")
     assert [(m["distance"], m["transform"]) for m in _pdq(row)] == [(0, "rot90_flip")]

@@ -14,26 +14,16 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
+from cli_invoke import invoke
 from region_composites import inset, load, png
 from vangnet.calibration import FORMAT, KINDS, CalibrationError, parse
 from vangnet.calibration import load as load_calibration
-from vangnet.cli import app
-from vangnet.config import reset_settings
 from vangnet.errors import ExitCode
 
 
-def _run(*args: str, code: int = 0) -> Any:
-    reset_settings()
-    result = CliRunner().invoke(app, list(args))
-    assert "Traceback" not in result.output, result.output
-    assert result.exit_code == code, (args, result.exit_code, result.output)
-    return result
-
-
 def _pdq(path: Path) -> dict[str, list[dict[str, Any]]]:
-    rows = [json.loads(x) for x in _run("match", str(path), "--json").stdout.splitlines() if x]
+    rows = [json.loads(x) for x in invoke("match", str(path), "--json").stdout.splitlines() if x]
     return {
         Path(r["path"]).name: [m for m in r["matches"] if m["signal_type"] == "pdq"] for r in rows
     }
@@ -76,8 +66,8 @@ def test_points_of_each_kind_decide_its_matches(
     folder = tmp_path / "bank"
     folder.mkdir()
     (folder / photo.name).symlink_to(photo)
-    _run("bank", "create", "KNOWN", "--dihedral")
-    _run("bank", "add", "KNOWN", str(folder))
+    invoke("bank", "create", "KNOWN", "--dihedral")
+    invoke("bank", "add", "KNOWN", str(folder))
     queries = tmp_path / "queries"
     queries.mkdir()
     picture = load(photo)
@@ -124,14 +114,14 @@ def test_a_bad_file_is_refused_and_nothing_is_matched(
     bad.write_text(content)
     monkeypatch.setenv("VANGNET_MATCH_CALIBRATION", str(bad))
     photo = next((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))
-    result = _run("match", str(photo), "--json", code=ExitCode.INVALID_DATA)
+    result = invoke("match", str(photo), "--json", code=ExitCode.INVALID_DATA)
     assert "VANGNET_MATCH_CALIBRATION" in result.output and says in result.output
     assert not (tmp_path / "none.db").exists()  # refused before anything was opened
 
 
 def test_a_missing_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("VANGNET_MATCH_CALIBRATION", str(tmp_path / "absent.json"))
-    result = _run("bank", "list", code=ExitCode.INVALID_DATA)
+    result = invoke("bank", "list", code=ExitCode.INVALID_DATA)
     assert "cannot read" in result.output
     with pytest.raises(CalibrationError, match="target_precision"):
         parse({**_points(0, 0), "target_precision": 1.5})

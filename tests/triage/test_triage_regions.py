@@ -130,6 +130,8 @@ def test_banked_photos_inside_other_pictures_are_known(
     assert len(known) >= REQUIRED_KNOWN
     assert summary["known_total"] == len(known) and summary["unknown"] == len(items) - len(known)
 
+    if not db_url.startswith("sqlite"):
+        return  # `vangnet match` reads the indexes, not the database: compared on SQLite
     # the same code path as `vangnet match`: the same matches, region and transform included
     rows = [json.loads(x) for x in _run(db_url, "match", str(seized), "--json").splitlines()]
     assert {Path(r["path"]).name: _pdq(r["matches"]) for r in rows} == {
