@@ -257,6 +257,23 @@ class Settings(BaseSettings):
         "seconds' worth saved up); a sample over budget is matched on its whole frame only "
         "and counted (regions_skipped). 0: no limit.",
     )
+    live_verify: bool = Field(
+        default=True,
+        description="Live samples take part in the wider net: a banked picture's PDQ "
+        "candidate beyond its bank's threshold (within its verify_threshold) found in a "
+        "sample or one of its regions is an alert only when local features kept at banking "
+        "confirm it on the sample's frame. Runs with live_regions, within the same CPU "
+        "budget (live_regions_budget_ms; its time counts there and as the stream's verify "
+        "CPU); a sample over budget is matched on its whole frame only (regions_skipped).",
+    )
+    live_verify_side: int = Field(
+        default=1280,
+        ge=64,
+        description="A candidate found in a live sample is verified on the decoded frame "
+        "scaled to at most this many pixels on its longer side (never enlarged; made only "
+        "when a candidate needs it): a small inset has more detail there than on the "
+        "512-pixel sample.",
+    )
     live_regions_layout_side: int = Field(
         default=512,
         ge=64,

@@ -54,15 +54,21 @@ def rule_for(policy: Mapping[str, Any], *, default: Rule) -> Rule:
 
 def found_keys(match: Match) -> dict[str, Any]:
     """How a sample's match was found, when not by its whole frame as sampled: ``region``
-    (``[x, y, w, h]`` in the frame's own pixels, as cases keep it in ``case_matches.found``)
-    and ``transform``; empty for a whole-frame match. Match events carry these keys, and an
-    alert's matched frame keeps them (``alert_frames.found``)."""
+    (``[x, y, w, h]`` in the frame's own pixels, as cases keep it in ``case_matches.found``),
+    ``transform``, and for a candidate of the wider net the local features that confirmed it
+    (``inliers``) and the banked crop that brought it near (``crop``); empty for a
+    whole-frame match. Match events carry these keys, and an alert's matched frame keeps
+    them (``alert_frames.found``)."""
     out: dict[str, Any] = {}
     if match.region is not None:
         r = match.region
         out["region"] = [r.x, r.y, r.w, r.h]
     if match.transform is not None:
         out["transform"] = match.transform
+    if match.inliers is not None:
+        out["inliers"] = match.inliers
+    if match.crop is not None:
+        out["crop"] = [round(v, 4) for v in match.crop]
     return out
 
 

@@ -34,6 +34,7 @@ from vangnet.match.indexes import SignalIndexes
 from vangnet.match.results import Match
 from vangnet.match.service import Matcher, bank_rules
 from vangnet.signals.base import ImageHasher
+from vangnet.signals.features import QueryPicture
 from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
@@ -158,8 +159,12 @@ class Processor:
                 if sample.pixels is not None:
                     sample.scores = classify(sample.pixels, self.classifiers)
         hashed = time.thread_time()
-        regions = self._regions(batch, dihedral=dihedral, banks=bool(banks))
+        regions, worked = self._regions(batch, dihedral=dihedral, banks=bool(banks))
         regioned = time.thread_time()  # counted per stream, under "regions"
+        pictures = [
+            self._picture(sample) if ok else None
+            for (_, sample), ok in zip(batch, worked, strict=True)
+        ]
         with Session(self.read_engine) as session:  # a read: no write lock, ever
             found = self.matcher.match_regions_many(
                 session,
@@ -167,6 +172,7 @@ class Processor:
                 qualities=qualities,
                 variants=variants,
                 regions=regions,
+                pictures=pictures if any(p is not None for p in pictures) else None,
             )
             for (_, sample), matches in zip(batch, found, strict=True):
                 matches[:] = [
@@ -175,10 +181,18 @@ class Processor:
                 ]
             self._other_image_signals(session, batch, found)
         looked_up = time.thread_time()
+        # the wider net's checks, each on its own stream's budget (features of the sample's
+        # frame and their match with a banked picture's: `QueryPicture.spent`)
+        verified = 0.0
+        for (runtime, _), picture in zip(batch, pictures, strict=True):
+            if picture is not None and picture.spent > 0:
+                runtime.regions.spend(picture.spent, self.settings)
+                runtime.cpu["verify"] += picture.spent
+                verified += picture.spent
         share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
         for runtime, _ in batch:
             runtime.cpu["hash"] += (hashed - started) * share
-            runtime.cpu["lookup"] += (looked_up - regioned) * share
+            runtime.cpu["lookup"] += max(0.0, looked_up - regioned - verified) * share
         defaults = {c: default_rule(self.settings, high_confidence=c) for c in (False, True)}
         rules = {
             n: rule_for(b.policy, default=defaults[b.high_confidence]) for n, b in banks.items()
@@ -186,22 +200,40 @@ class Processor:
         for (runtime, sample), matches in zip(batch, found, strict=True):
             self._after_lookup(runtime, sample, matches, rules)
 
+    def _picture(self, sample: Sample) -> QueryPicture | None:
+        """The sample's picture for the wider net (``live_verify``): the decoded frame
+        scaled to ``live_verify_side``, made only when a candidate needs it (boxes stay in
+        the sample's pixels); the sample itself when it has no larger frame."""
+        if not self.settings.live_verify or sample.pixels is None:
+            return None
+        pixels = sample.pixels
+        height, width = pixels.shape[:2]
+        larger, side = sample.larger, self.settings.live_verify_side
+        if larger is None or side <= max(height, width):
+            return QueryPicture(lambda: Image.fromarray(pixels), size=(width, height))
+        return QueryPicture(lambda: Image.fromarray(larger(side)), size=(width, height))
+
     def _regions(
         self, batch: list[tuple[StreamRuntime, Sample]], *, dihedral: bool, banks: bool
-    ) -> list[tuple[RegionHash, ...]]:
+    ) -> tuple[list[tuple[RegionHash, ...]], list[bool]]:
         """The regions of each decoded sample (``live_regions``), each stream's layout kept
-        between samples and its work within its budget (`vangnet.live.regions`). Each
-        sample's CPU time goes to its own stream's ``regions`` key."""
+        between samples and its work within its budget (`vangnet.live.regions`), and
+        whether each sample was within its budget (the wider net's checks spend from it
+        too). Each sample's CPU time goes to its own stream's ``regions`` key."""
         out: list[tuple[RegionHash, ...]] = []
+        worked: list[bool] = []
         for runtime, sample in batch:
             if not (self.settings.live_regions and banks) or sample.pixels is None:
                 out.append(())
+                worked.append(False)
                 continue
             state = runtime.regions
             if not state.allowed(sample.stream_time, self.settings):
                 runtime.regions_skipped += 1  # matched on its whole frame only
                 out.append(())
+                worked.append(False)
                 continue
+            worked.append(True)
             began = time.thread_time()
             try:
                 found = state.hashes(
@@ -215,7 +247,7 @@ class Processor:
             spent = time.thread_time() - began
             state.spend(spent, self.settings)
             runtime.cpu["regions"] += spent
-        return out
+        return out, worked
 
     def _other_image_signals(
         self,

@@ -52,7 +52,7 @@ class StreamRuntime:
     behind: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     cpu: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(
-            ("decode", "sample", "hash", "regions", "lookup", "decide"), 0.0
+            ("decode", "sample", "hash", "regions", "verify", "lookup", "decide"), 0.0
         )
     )
     #: The regions this stream's samples look up (``live_regions``): the layout last read.

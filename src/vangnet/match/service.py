@@ -38,7 +38,7 @@ from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
 from vangnet.match.results import Lookup, Match
 from vangnet.signals.base import FrameHashes
 from vangnet.signals.features import KIND as FEATURES_KIND
-from vangnet.signals.features import QueryPicture, turned_by, unpack, verify
+from vangnet.signals.features import QueryPicture, turned_by, unpack
 from vangnet.signals.hashes import Hashes
 from vangnet.signals.pdq import TRANSFORMS
 from vangnet.signals.regions import RegionHash
@@ -669,10 +669,9 @@ class Matcher:
                 if budget <= 0:
                     break
                 budget -= 1
-                query = picture.features(
-                    m.region, m.transform, most=settings.bank_features_keypoints
+                result = picture.confirm(
+                    m.region, m.transform, reference, most=settings.bank_features_keypoints
                 )
-                result = verify(query, reference)
                 if (
                     result.plausible(turned_by(m.transform))
                     and result.inliers >= settings.match_verify_min_inliers

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -243,10 +244,42 @@ class QueryPicture:
 
     KEEP_SIDE = 1024
 
-    def __init__(self, picture: Image.Image, size: tuple[int, int] | None = None) -> None:
-        self.picture = picture
-        self.size = size or picture.size
+    def __init__(
+        self,
+        picture: Image.Image | Callable[[], Image.Image],
+        size: tuple[int, int] | None = None,
+    ) -> None:
+        if isinstance(picture, Image.Image):
+            self._picture: Image.Image | None = picture
+            self._load: Callable[[], Image.Image] | None = None
+            self.size = size or picture.size
+        else:  # made on first use (a live sample's frame, scaled only when a candidate needs it)
+            if size is None:
+                raise ValueError("a picture made on first use needs its size")
+            self._picture, self._load = None, picture
+            self.size = size
         self._cache: dict[tuple[Box | None, str], Features] = {}
+        #: CPU seconds (this thread's) spent on this picture's features and checks
+        self.spent = 0.0
+
+    @property
+    def picture(self) -> Image.Image:
+        """The decoded picture (made now if it was given as a function)."""
+        if self._picture is None:
+            assert self._load is not None
+            self._picture, self._load = self._load(), None
+        return self._picture
+
+    def confirm(
+        self, box: Box | None, transform: str | None, reference: Features, *, most: int
+    ) -> Verification:
+        """`verify` of this picture's `features` (``box``, ``transform``) against a banked
+        ``reference``; the CPU time it takes is added to `spent`."""
+        began = time.thread_time()
+        try:
+            return verify(self.features(box, transform, most=most), reference)
+        finally:
+            self.spent += time.thread_time() - began
 
     def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
         """Features of ``box`` (in the photo's own pixels; the whole photo when None) turned
