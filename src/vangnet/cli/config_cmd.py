@@ -91,6 +91,7 @@ def plugins(
             name,
             cls,
             cls.description,
+            default_threshold=cls.default_threshold,
             content_types=["photo", "video", "live"],
             version=cls.version,
             measures=cls.measures,
