@@ -16,7 +16,7 @@ from typing import Any
 
 from benchmarks import common, peers
 
-ALL = ("hashing", "index", "http", "live", "triage", "serving", "robustness")
+ALL = ("hashing", "index", "http", "live", "triage", "serving", "robustness", "classifiers")
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
 
@@ -180,6 +180,16 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     robustness = results.get("robustness")
     if robustness:
         out["robustness"] = robustness_summary(robustness)
+    classifiers = results.get("classifiers")
+    if classifiers:
+        out["classifiers_fpr"] = {
+            name: entry["fpr"] for name, entry in classifiers["sets"].items()
+        } | {"all": classifiers["all"]["fpr"], "threshold": classifiers["threshold"]}
+        out["classifiers_pictures_per_s"] = {
+            mode: classifiers["cost"][mode]["pictures_per_s"] for mode in ("batch", "single")
+        }
+        out["classifiers_fpr_target_met"] = classifiers["fpr_target_met"]
+        out["classifiers_speed_target_met"] = classifiers["speed_target_met"]
     out["targets"] = {
         "hashing_12mp_speedup_vs_threatexchange": TARGET_HASH_SPEEDUP_12MP,
         "index_10m_lookup_speedup": TARGET_LOOKUP_SPEEDUP_10M,
@@ -189,6 +199,8 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "triage_photos_per_hour_min": TARGET_TRIAGE_PHOTOS_PER_HOUR,
         "robust_recall_min": TARGET_ROBUST_RECALL,
         "robust_recall_hard_min": TARGET_ROBUST_RECALL_HARD,
+        "classifiers_fpr_max": 0.01,
+        "classifiers_pictures_per_s_min": 10.0,
     }
     return out
 
@@ -236,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
                 text = json.dumps(payload["operating_points"], indent=2) + "\n"
                 args.calibrate.write_text(text, encoding="utf-8")
                 print(f"operating points written to {args.calibrate}")
+        elif name == "classifiers":
+            from benchmarks import bench_classifiers as mod  # type: ignore[no-redef]
+
+            payload = mod.run(quick=args.quick, max_photos=args.photos)
         elif name == "serving":
             from benchmarks import bench_serving as mod  # type: ignore[no-redef]
 

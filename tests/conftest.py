@@ -34,6 +34,10 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("VANGNET_EGRESS_ALLOW", '["loopback"]')
     # Starlette's TestClient sends `Host: testserver` (the request guard checks Host)
     monkeypatch.setenv("VANGNET_ALLOWED_HOSTS", '["testserver"]')
+    # No classifier model in every live sample and every app of the suite (open-nsfw costs
+    # ~30-50 ms a picture): the tests of classifiers enable them (tests/signals/test_classifier*.py,
+    # tests/cli/test_classify.py, tests/api/test_classify_api.py).
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "")
     reset_settings()
     yield
     reset_settings()

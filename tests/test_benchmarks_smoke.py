@@ -406,3 +406,22 @@ def test_robustness_transforms_are_seeded_pure_functions() -> None:
             apply(name, photo, seed=1)
     with pytest.raises(ValueError, match="unknown transform"):
         apply("sepia", photo, seed=1)
+
+
+def test_classifier_benchmark_runs(tmp_path: Path, shared_data: Path) -> None:
+    """`--only classifiers` on 5 pictures a set: the benign sets scored, the false-positive
+    rate and the cost per picture written (no figure asserted)."""
+    code = bench_run.main(
+        ["--only", "classifiers", "--photos", "5", "--quiet", "--out", str(tmp_path)]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "classifiers.json").read_text())
+    assert result["classifier"] == "opennsfw" and result["threshold"] == 0.5
+    assert set(result["sets"]) == {"bsds500", "public-domain", "video-frames", "player-screenshots"}
+    for entry in result["sets"].values():
+        assert entry["pictures"] == 5 and entry["errors"] == 0
+        assert 0 <= entry["fpr"] <= 1 and entry["max"] is not None
+    for mode in ("batch", "single"):
+        assert result["cost"][mode]["pictures_per_s"] > 0
+    summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
+    assert summary["classifiers_fpr"]["all"] == result["all"]["fpr"]

@@ -207,6 +207,31 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="info", description="Logging level.")
 
+    # -- classifiers: scores that order review, never a verdict (issue 13) -------------------
+    classifiers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["opennsfw", "faces"],
+        description="Classifiers this deployment runs on live samples, `vangnet classify` and "
+        "POST /v1/classify (comma-separated names; `vangnet plugins` lists the installed ones). "
+        "Left unset: the bundled default set, those of its names that are installed; set: "
+        "every name must be installed (else a settings error); empty: none. A score orders "
+        "the review queue; it never confirms, reports or banks anything.",
+    )
+    classify_video_frames: int = Field(
+        default=8,
+        ge=1,
+        le=256,
+        description="Frames of a video that `vangnet classify` and POST /v1/classify score "
+        "(spread evenly over it; the video's highest score per classifier is its score).",
+    )
+
+    @field_validator("classifiers", mode="before")
+    @classmethod
+    def _split_classifiers(cls, value: Any) -> Any:
+        """``VANGNET_CLASSIFIERS=opennsfw,faces`` (comma-separated) or a list."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     # -- live streams -----------------------------------------------------------------------
     live_sample_fps: float = Field(
         default=1.0, gt=0, le=30, description="Base rate at which live stream frames are sampled."

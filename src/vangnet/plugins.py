@@ -2,7 +2,7 @@
 keep names unique.
 
 Every plug-in point (signal types, indexes, stream sources, bank formats, report formats,
-frame classifiers) is a `Registry` over one entry-point group. Built-ins register through
+classifiers) is a `Registry` over one entry-point group. Built-ins register through
 the same entry points as third-party plug-ins (``pyproject.toml``); `Registry.register` adds
 one at run time (tests, embedding). The rules are the same everywhere:
 

@@ -46,6 +46,7 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("POST", "/v1/lookup/batch", {"signal_type": "pdq", "values": [PDQ]}),
     ("POST", "/v1/match", None),
     ("POST", "/v1/hash", None),
+    ("POST", "/v1/classify", None),
     ("GET", "/v1/index/status", None),
 ]
 

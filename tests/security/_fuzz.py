@@ -47,6 +47,7 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("GET", "/c/signal_type"): frozenset({P.READ_BANKS}),
     ("POST", "/v1/hash"): frozenset({P.MATCH}),
     ("POST", "/v1/match"): frozenset({P.MATCH}),
+    ("POST", "/v1/classify"): frozenset({P.MATCH}),
     ("POST", "/v1/lookup"): frozenset({P.MATCH}),
     ("POST", "/v1/lookup/batch"): frozenset({P.MATCH}),
     ("GET", "/v1/index/status"): frozenset({P.MATCH}),

@@ -193,6 +193,7 @@ def create_app(
                     monitor=monitor,
                     events=events,
                     rates=RateLimiter.from_settings(cfg, buckets),
+                    classifiers=monitor.classifiers,
                 )
                 restore = _end_feeds_on_signal(events) if end_feeds_on_signal else None
                 try:

@@ -590,6 +590,11 @@ _STREAM_COUNTERS = (
         "Samples matched on their whole frame only: their region work failed.",
     ),
     (
+        "classifier_failures",
+        "vangnet_stream_classifier_failed_samples_total",
+        "Samples one or more enabled classifiers failed to score (logged; no score).",
+    ),
+    (
         "evidence_lost",
         "vangnet_stream_evidence_frames_lost_total",
         "Frames of alerts not kept as evidence (queue full, or failed after retries).",

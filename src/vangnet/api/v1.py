@@ -1,5 +1,6 @@
-"""The native API: hash-and-match in one call, hash-only and batch lookups, bank curation with
-batch adds, content listing and search by hash. Errors: ``{"error": {"code", "message"}}``."""
+"""The native API: hash-and-match in one call, hash-only and batch lookups, classifier scores
+of an upload, bank curation with batch adds, content listing and search by hash. Errors:
+``{"error": {"code", "message"}}``."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from vangnet.http.deps import (
     writer_session,
 )
 from vangnet.review import cases
+from vangnet.signals.classifiers.media import classify_bytes
 from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
 
@@ -199,6 +201,23 @@ async def match_upload(
             actor=who.actor,
             group_by=svc.settings.review_group_by,
         )
+    return out
+
+
+@router.post("/classify")
+async def classify_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, Any]:
+    """Score an upload (raw body or one multipart file; a photo, or a video's sampled frames)
+    with the classifiers this deployment enables (setting ``classifiers``): per classifier
+    its ``value`` in 0-1 for what it ``measures``, the ``evidence`` behind it and a
+    ``summary``; ``errors`` names a classifier that failed (no score from it). Decoded in
+    memory; nothing is stored. A score orders review: it never confirms, reports or banks
+    anything."""
+    data, name = await _upload(request, svc)
+    result = await run_in_threadpool(
+        classify_bytes, data, settings=svc.settings, classifiers=svc.classifiers, path=name
+    )
+    out = result.to_json()
+    out["classifiers"] = [c.name for c in svc.classifiers]
     return out
 
 

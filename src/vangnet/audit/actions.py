@@ -47,6 +47,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("POST", "/c/bank/{bank_name}/signal"): "bank.add",
     # native API
     ("POST", "/v1/hash"): Exempt.READ_ONLY,
+    ("POST", "/v1/classify"): Exempt.READ_ONLY,
     ("POST", "/v1/match"): "case.intake",
     ("POST", "/v1/lookup"): Exempt.READ_ONLY,
     ("POST", "/v1/lookup/batch"): Exempt.READ_ONLY,
@@ -99,6 +100,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
 COMMANDS: dict[str, str | Exempt] = {
     "hash": Exempt.READ_ONLY,
     "match": Exempt.READ_ONLY,
+    "classify": Exempt.READ_ONLY,
     "serve": Exempt.PROCESS,
     "demo": Exempt.PROCESS,
     "plugins": Exempt.READ_ONLY,

@@ -15,6 +15,7 @@ from vangnet import __version__
 from vangnet.cli.audit_cmd import audit_app
 from vangnet.cli.bank_cmd import bank_app
 from vangnet.cli.case_cmd import case_app
+from vangnet.cli.classify_cmd import classify_command
 from vangnet.cli.config_cmd import config_app, plugins
 from vangnet.cli.db_cmd import db_app
 from vangnet.cli.hash_cmd import hash_command
@@ -59,6 +60,7 @@ def _entry() -> None:
 
 app.command("hash")(hash_command)
 app.command("match")(match_command)
+app.command("classify")(classify_command)
 app.command("serve")(serve_command)
 app.command("demo")(demo_command)
 app.command("plugins")(plugins)

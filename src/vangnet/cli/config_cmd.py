@@ -6,8 +6,8 @@ from typing import Any
 
 import typer
 
-from vangnet.cli.output import print_json, table
-from vangnet.config import config_file_path, describe
+from vangnet.cli.output import print_json, table, user_errors
+from vangnet.config import config_file_path, describe, get_settings
 from vangnet.index.registry import failed_indexes, indexes
 from vangnet.signals.registry import failed_signal_types, signal_types
 
@@ -57,13 +57,16 @@ def plugins(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
     """List every plug-in point with its plug-ins and their load state: signal types (their
-    index, default threshold), indexes, frame classifiers, live stream sources (by URL
-    scheme), bank formats and report formats. A plug-in that failed to load is listed with
-    kind ``failed``, name ``<point>:<name>``, state ``failed`` and why."""
+    index, default threshold), indexes, classifiers (their version, what they measure, the
+    licence of their model, and whether this deployment runs them: setting classifiers),
+    live stream sources (by URL scheme), bank formats and report formats. A plug-in that
+    failed to load is listed with kind ``failed``, name ``<point>:<name>``, state ``failed``
+    and why."""
     from vangnet.banks.formats import failed_formats
     from vangnet.banks.formats import formats as bank_formats
-    from vangnet.live.classifiers import classifier_types, failed_classifiers
     from vangnet.reports.formats import failed_report_formats, report_formats
+    from vangnet.signals.classifiers.base import classifier_types, failed_classifiers
+    from vangnet.signals.classifiers.enabled import enabled_names, start_failures
     from vangnet.sources.streams import failed_stream_sources, stream_sources
 
     rows: list[dict[str, Any]] = [
@@ -79,8 +82,24 @@ def plugins(
         for name, cls in signal_types().items()
     ]
     rows += [_row("index", name, cls, cls.description) for name, cls in indexes().items()]
+    with user_errors(as_json=as_json):
+        enabled = set(enabled_names(get_settings()))
+    unstarted = start_failures()
     rows += [
-        _row("classifier", name, cls, cls.description, content_types=["live"])
+        _row(
+            "classifier",
+            name,
+            cls,
+            cls.description,
+            default_threshold=cls.default_threshold,
+            content_types=["photo", "video", "live"],
+            version=cls.version,
+            measures=cls.measures,
+            licence=cls.licence,
+            enabled=name in enabled,
+            state="failed" if name in unstarted else "loaded",
+            **({"error": unstarted[name]} if name in unstarted else {}),
+        )
         for name, cls in classifier_types().items()
     ]
     rows += [
@@ -118,17 +137,36 @@ def plugins(
         return
     table(
         "Installed plug-ins",
-        ["kind", "name", "state", "index", "threshold", "content", "class"],
+        ["kind", "name", "state", "index", "threshold", "content", "class", "details"],
         [
             [
                 r["kind"],
                 r["name"],
-                r["state"],
+                _state(r),
                 r["index"],
                 r["default_threshold"],
                 ",".join(r["content_types"]),
                 r["class"],
+                _details(r),
             ]
             for r in rows
         ],
     )
+
+
+def _state(row: dict[str, Any]) -> str:
+    if row["kind"] != "classifier":
+        return str(row["state"])
+    return f"{row['state']}, {'enabled' if row['enabled'] else 'not enabled'}"
+
+
+def _details(row: dict[str, Any]) -> str:
+    """What the table shows of a classifier besides its class: what it measures, its version
+    and licence, and why it could not start."""
+    if row["kind"] != "classifier":
+        return ""
+    parts = [f"measures {row['measures']}", f"version {row['version']}"]
+    parts += [f"licence {row['licence'] or 'not stated'}"]
+    if "error" in row:
+        parts.append(f"could not start: {row['error']}")
+    return "; ".join(parts)

@@ -92,8 +92,10 @@ def serve_command(
     Example: vangnet serve --host 127.0.0.1 --port 5000
     """
     from vangnet.net import is_loopback
+    from vangnet.signals.classifiers.enabled import enabled_names
 
     base = get_settings()
+    enabled_names(base)  # a classifier that is not installed: a settings error, before serving
     overrides: dict[str, object] = {}
     if host is not None:
         overrides["host"] = host

@@ -19,6 +19,7 @@ from vangnet.errors import AuthError, ForbiddenError
 from vangnet.http.quotas import RateLimiter
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
+from vangnet.signals.classifiers.base import Classifier
 from vangnet.store.db import writer
 from vangnet.store.models import ApiKey
 from vangnet.store.vault import Vault
@@ -112,6 +113,8 @@ class Services:
     _vault: Vault | None = None
     #: Request rates per API key (VANGNET_KEY_RATE_PER_SECOND, VANGNET_KEY_RATE_BURST).
     rates: RateLimiter = field(default_factory=lambda: RateLimiter(0, 1))
+    #: The classifiers this deployment enables (setting ``classifiers``), built once.
+    classifiers: tuple[Classifier, ...] = ()
 
     def vault(self) -> Vault:
         """The evidence vault (its key is loaded on first use)."""

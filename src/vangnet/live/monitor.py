@@ -37,7 +37,6 @@ from vangnet.egress.policy import EgressPolicy
 from vangnet.errors import ConflictError, NotFoundError
 from vangnet.live import alerts as alert_service
 from vangnet.live.alert_writes import AlertContext, AlertWriter
-from vangnet.live.classifiers import FrameClassifier, installed_classifiers
 from vangnet.live.decision import Decision, DecisionWindow
 from vangnet.live.evidence_keeper import EvidenceKeeper
 from vangnet.live.journal import PendingAlert
@@ -45,12 +44,14 @@ from vangnet.live.processor import Processor
 from vangnet.live.puller import StreamSession
 from vangnet.live.quotas import over_quota
 from vangnet.live.runtime import StreamRuntime
-from vangnet.live.samples import Sample
+from vangnet.live.samples import Sample, classifier_keys
 from vangnet.live.states import StreamState
 from vangnet.live.streams import create_stream
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.service import Matcher
 from vangnet.net import display_url
+from vangnet.signals.classifiers.base import Classifier
+from vangnet.signals.classifiers.enabled import enabled_classifiers
 from vangnet.store.db import writer
 from vangnet.store.models import Stream, utcnow
 
@@ -85,7 +86,7 @@ class Monitor:
         worker: str | None = None,
         deliver_webhooks: bool = True,
         keep_finished_seconds: float | None = 600.0,
-        classifiers: tuple[FrameClassifier, ...] | None = None,
+        classifiers: tuple[Classifier, ...] | None = None,
     ) -> None:
         self.engine = writer(engine)
         #: Lookups and other reads: plain transactions, which never take the write lock.
@@ -112,8 +113,9 @@ class Monitor:
         self._deliver = deliver_webhooks
         #: How long an ended or failed stream stays in `runtimes` (None: until close).
         self.keep_finished_seconds = keep_finished_seconds
-        #: Frame classifiers run on every sample with pixels (default: the installed ones).
-        self.classifiers = installed_classifiers() if classifiers is None else classifiers
+        #: Classifiers run on every sample with pixels (default: those the settings enable,
+        #: ``classifiers``; a name that is not installed is a `ValidationError` here).
+        self.classifiers = enabled_classifiers(settings) if classifiers is None else classifiers
         self.processor = Processor(
             settings=self.settings,
             runtimes=self.runtimes,
@@ -363,7 +365,11 @@ class Monitor:
                     first_stream_time=round(first.stream_time, 3),
                     last_stream_time=round(decision.samples[-1].stream_time, 3),
                     latency_ms=round((time.time() - completed_at(decision, by_time)) * 1000, 1),
-                    **({"scores": entry.scores} if entry.scores else {}),
+                    **(
+                        classifier_keys(deciding)
+                        if (deciding := by_time.get(context.stream_time)) is not None
+                        else ({"scores": entry.scores} if entry.scores else {})
+                    ),
                 )
                 matched = {s.stream_time for s in decision.samples}
                 keep = {s.stream_time: s for s in context.before}

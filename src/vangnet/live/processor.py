@@ -25,15 +25,16 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
 from vangnet.live.alert_writes import AlertContext
-from vangnet.live.classifiers import FrameClassifier, classify
 from vangnet.live.decision import Decision, Rule, default_rule, found_keys, rule_for
 from vangnet.live.journal import PendingAlert, new_key
 from vangnet.live.runtime import StreamRuntime
-from vangnet.live.samples import Sample
+from vangnet.live.samples import Sample, classifier_keys
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.results import Match
 from vangnet.match.service import Matcher, bank_rules
 from vangnet.signals.base import ImageHasher
+from vangnet.signals.classifiers.base import Classifier
+from vangnet.signals.classifiers.scoring import score_pictures
 from vangnet.signals.features import QueryPicture
 from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
 from vangnet.signals.regions import RegionHash
@@ -74,7 +75,7 @@ class Processor:
         indexes: SignalIndexes,
         matcher: Matcher,
         read_engine: Engine,
-        classifiers: tuple[FrameClassifier, ...],
+        classifiers: tuple[Classifier, ...],
         alerts_lock: threading.RLock,
         output: ProcessorOutput,
     ) -> None:
@@ -154,11 +155,9 @@ class Processor:
                 variants.append([])
             values.append(sample.pdq or "0" * 64)
             qualities.append(sample.quality)
-        if self.classifiers:
-            for _, sample in batch:
-                if sample.pixels is not None:
-                    sample.scores = classify(sample.pixels, self.classifiers)
         hashed = time.thread_time()
+        self._classify(batch)
+        classified = time.thread_time()
         regions, worked = self._regions(batch, dihedral=dihedral, banks=bool(banks))
         regioned = time.thread_time()  # counted per stream, under "regions"
         pictures = [
@@ -192,6 +191,7 @@ class Processor:
         share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
         for runtime, _ in batch:
             runtime.cpu["hash"] += (hashed - started) * share
+            runtime.cpu["classify"] += (classified - hashed) * share
             runtime.cpu["lookup"] += max(0.0, looked_up - regioned - verified) * share
         defaults = {c: default_rule(self.settings, high_confidence=c) for c in (False, True)}
         rules = {
@@ -212,6 +212,22 @@ class Processor:
         if larger is None or side <= max(height, width):
             return QueryPicture(lambda: Image.fromarray(pixels), size=(width, height))
         return QueryPicture(lambda: Image.fromarray(larger(side)), size=(width, height))
+
+    def _classify(self, batch: list[tuple[StreamRuntime, Sample]]) -> None:
+        """Score every sample that has pixels with the enabled classifiers, in batches; a
+        classifier that fails is logged and counted on the stream, and named on the
+        sample (``classifier_errors``), never fatal."""
+        if not self.classifiers:
+            return
+        decoded = [(rt, s) for rt, s in batch if s.pixels is not None]
+        pictures = [s.pixels for _, s in decoded if s.pixels is not None]
+        readings = score_pictures(pictures, self.classifiers)
+        for (runtime, sample), reading in zip(decoded, readings, strict=True):
+            sample.scores = reading.values()
+            sample.summaries = reading.summaries()
+            sample.classifier_errors = dict(reading.errors)
+            if reading.errors:
+                runtime.classifier_failures += 1
 
     def _regions(
         self, batch: list[tuple[StreamRuntime, Sample]], *, dihedral: bool, banks: bool
@@ -312,7 +328,7 @@ class Processor:
                 category=m.category,
                 reason=sample.reason.value,
                 **found_keys(m),
-                **({"scores": sample.scores} if sample.scores else {}),
+                **classifier_keys(sample),
             )
         self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
         for decision in runtime.window.add(sample.stream_time, matches):

@@ -52,7 +52,8 @@ class StreamRuntime:
     behind: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     cpu: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(
-            ("decode", "sample", "hash", "regions", "verify", "lookup", "decide"), 0.0
+            ("decode", "sample", "hash", "classify", "regions", "verify", "lookup", "decide"),
+            0.0,
         )
     )
     #: The regions this stream's samples look up (``live_regions``): the layout last read.
@@ -61,6 +62,9 @@ class StreamRuntime:
     #: budget (``live_regions_budget_ms``), and samples whose region work failed.
     regions_skipped: int = 0
     regions_failed: int = 0
+    #: Samples with pixels that one or more enabled classifiers failed to score (each
+    #: failure is logged; the sample's events carry ``classifier_errors``).
+    classifier_failures: int = 0
     finished_at: float | None = None
     #: How far behind live the last sample was processed (seconds; None before the first).
     behind_now: float | None = None
@@ -98,6 +102,7 @@ class StreamRuntime:
             "dropped": self.dropped,
             "regions_skipped": self.regions_skipped,
             "regions_failed": self.regions_failed,
+            "classifier_failures": self.classifier_failures,
             "alerts": self.alerts,
             "stream_time": round(self.stream_time, 3),
             "sampled_fps": round(len(recent) / 10, 2),

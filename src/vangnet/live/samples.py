@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import av
 import numpy as np
@@ -46,6 +47,10 @@ class Sample:
     media_type: str = "image/png"
     evidence: Callable[[], bytes] | None = field(default=None, repr=False)
     scores: dict[str, float] = field(default_factory=dict)  # classifier name -> 0..1
+    #: classifier name -> its one-line summary of ``pixels`` ("nudity 0.91 (open-nsfw)")
+    summaries: dict[str, str] = field(default_factory=dict)
+    #: classifier name -> why it gave no score for this sample (it failed)
+    classifier_errors: dict[str, str] = field(default_factory=dict)
     signals: dict[str, str] = field(default_factory=dict)  # other signal type -> value
     #: Where ``pixels`` sit in the frame as received: the offset (x, y) of its top-left
     #: corner in the scaled frame (black bars cropped) and the frame's pixels per pixel of
@@ -68,6 +73,20 @@ class Sample:
             round(shifted.w * self.scale),
             round(shifted.h * self.scale),
         )
+
+
+def classifier_keys(sample: Sample) -> dict[str, Any]:
+    """The classifier keys of a sample's ``match`` and ``alert`` events, those it has:
+    ``scores`` (classifier name -> value in 0-1), ``score_summaries`` (name -> one line a
+    reviewer reads) and ``classifier_errors`` (name -> why it gave no score)."""
+    keys: dict[str, Any] = {}
+    if sample.scores:
+        keys["scores"] = dict(sample.scores)
+    if sample.summaries:
+        keys["score_summaries"] = dict(sample.summaries)
+    if sample.classifier_errors:
+        keys["classifier_errors"] = dict(sample.classifier_errors)
+    return keys
 
 
 def hash_size(width: int, height: int) -> tuple[int, int]:

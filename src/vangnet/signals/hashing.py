@@ -141,21 +141,9 @@ def signal_values(result: Hashes) -> dict[str, str]:
     return result.signal_values(signal_types())
 
 
-def hash_file(
-    path: str | Path,
-    *,
-    settings: Settings,
-    all_frames: bool = False,
-    dihedral: bool = False,
-    regions: bool = False,
-    video_fps: float | None = None,
-    for_bank: bool = False,
-    verify: bool = False,
-) -> Hashes:
-    """`hash_bytes` of a file, refused before reading when larger than max_file_bytes.
-
-    ``hash_file(path, settings=...).to_json()`` is the object ``vangnet hash --json`` prints
-    (the dict this function returned before it returned `Hashes`)."""
+def read_file(path: str | Path, *, settings: Settings) -> bytes:
+    """The bytes of the file at ``path``, in memory; refused before reading when larger than
+    max_file_bytes (`MediaTooLargeError`), `MediaError` when it cannot be read."""
     file = Path(path)
     limit = settings.max_file_bytes
     try:
@@ -171,8 +159,26 @@ def hash_file(
         raise MediaError(f"cannot read {file}: {exc.strerror or exc}") from None
     if len(data) > limit:  # grew while reading, or a device without a size
         raise MediaTooLargeError(f"file is more than max_file_bytes ({limit:,})")
+    return data
+
+
+def hash_file(
+    path: str | Path,
+    *,
+    settings: Settings,
+    all_frames: bool = False,
+    dihedral: bool = False,
+    regions: bool = False,
+    video_fps: float | None = None,
+    for_bank: bool = False,
+    verify: bool = False,
+) -> Hashes:
+    """`hash_bytes` of a file, refused before reading when larger than max_file_bytes.
+
+    ``hash_file(path, settings=...).to_json()`` is the object ``vangnet hash --json`` prints
+    (the dict this function returned before it returned `Hashes`)."""
     return hash_bytes(
-        data,
+        read_file(path, settings=settings),
         settings=settings,
         path=str(path),
         all_frames=all_frames,

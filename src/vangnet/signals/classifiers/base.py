@@ -92,6 +92,9 @@ class Classifier(ABC):
     description: ClassVar[str] = ""
     #: the licence of the model's weights and code, as an SPDX expression
     licence: ClassVar[str] = ""
+    #: the value at or above which a score counts as "likely" (what a review-now rule and
+    #: the benchmark's false-positive rate use); a score below it still orders the queue
+    default_threshold: ClassVar[float] = 0.5
     #: the longest side the classifier wants; callers downsize larger pictures to it first
     max_side: ClassVar[int] = 512
     #: how many pictures one `score_many` call should get at most

@@ -1,0 +1,86 @@
+"""`vangnet classify PATH...`: score photos and videos with the enabled classifiers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from vangnet.cli.hash_cmd import iter_files, progress
+from vangnet.cli.output import err_console, print_json, table, user_errors
+from vangnet.config import get_settings
+from vangnet.errors import ExitCode, MediaError, VangnetError
+
+
+def classify_command(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (recursive)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per file (JSON Lines)."),
+) -> None:
+    """Score photos and videos with the classifiers this deployment enables (setting
+    classifiers): how likely each shows what a classifier measures, with the evidence
+    behind the score. A score orders review; it never confirms, reports or banks anything.
+
+    Example: vangnet classify upload.jpg --json
+
+    Each JSON line has `path`, `content_type`, `scores` (per classifier: `classifier`,
+    `version`, `measures`, `value` in 0-1, `evidence`, `summary`; for a video the highest of
+    its sampled frames, with `frame_time`), `summary`, `errors` (a classifier that failed:
+    the file has no score from it) and, for a video, `frames` (each sampled frame's scores).
+    Files are decoded in memory only. Exit code 3 when some files could not be read, 1 when
+    a classifier failed on some file.
+    """
+    from vangnet.signals.classifiers.enabled import enabled_classifiers
+    from vangnet.signals.classifiers.media import classify_bytes
+    from vangnet.signals.hashing import read_file
+
+    with user_errors(as_json=as_json):  # a bad setting: its message and exit code 6
+        settings = get_settings()
+        classifiers = enabled_classifiers(settings)
+    if not classifiers:
+        err_console.print("no classifier is enabled (setting classifiers): nothing to score")
+    files = list(iter_files(paths))
+    unreadable = failed = 0
+    rows: list[list[Any]] = []
+    with progress() as bar:
+        task = bar.add_task("classifying", total=len(files))
+        for path in files:
+            bar.advance(task)
+            try:
+                if not path.exists():
+                    raise MediaError(f"no such file: {path}")
+                data = read_file(path, settings=settings)
+                result = classify_bytes(
+                    data, settings=settings, classifiers=classifiers, path=str(path)
+                )
+            except VangnetError as error:
+                unreadable += 1
+                if as_json:
+                    print_json({"path": str(path), "error": error.to_dict()})
+                else:
+                    rows.append([str(path), "error", "", f"{error.code}: {error.message}"])
+                continue
+            out = result.to_json()
+            failed += bool(out["errors"])
+            if as_json:
+                print_json(out)
+                continue
+            for score in out["scores"]:
+                at = f" at {score['frame_time']} s" if "frame_time" in score else ""
+                rows.append(
+                    [str(path), score["classifier"], f"{score['value']:.4f}", score["summary"] + at]
+                )
+            for error_entry in out["errors"]:
+                rows.append(
+                    [str(path), error_entry["classifier"], "failed", error_entry["message"]]
+                )
+    if not as_json:
+        table(None, ["path", "classifier", "value", "summary"], rows)
+    if unreadable:
+        if not as_json:
+            err_console.print(f"{unreadable} of {len(files)} files could not be read")
+        raise typer.Exit(ExitCode.UNREADABLE_INPUT)
+    if failed:
+        if not as_json:
+            err_console.print(f"a classifier failed on {failed} of {len(files)} files")
+        raise typer.Exit(ExitCode.ERROR)

@@ -1,0 +1,113 @@
+"""Classifying one photo or video (the bytes of a file or an upload), decoded in memory only:
+what `vangnet classify` prints and ``POST /v1/classify`` answers.
+
+A photo is one picture. A video is up to ``classify_video_frames`` frames spread evenly over
+it (sampled at ``video_fps``, letterbox bars cropped); each frame gets its own reading and the
+video's score per classifier is its highest frame's, with that frame's time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vangnet.config import Settings
+from vangnet.media.image import decode_image
+from vangnet.media.sniff import ContentType, sniff
+from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
+from vangnet.signals.classifiers.base import Classifier, Pixels, Score
+from vangnet.signals.classifiers.scoring import Reading, fit, score_pictures
+
+
+@dataclass(frozen=True)
+class Classified:
+    """The classifiers' readings of one file: one per picture (a photo's one, or a video's
+    sampled frames with their ``times`` in seconds)."""
+
+    path: str
+    content_type: ContentType
+    readings: tuple[Reading, ...]
+    times: tuple[float, ...] = ()
+
+    def best(self) -> dict[str, tuple[Score, float | None]]:
+        """Per classifier, its highest score over the pictures (and that frame's time)."""
+        out: dict[str, tuple[Score, float | None]] = {}
+        for index, reading in enumerate(self.readings):
+            at = self.times[index] if self.times else None
+            for name, score in reading.scores.items():
+                if name not in out or score.value > out[name][0].value:
+                    out[name] = (score, at)
+        return out
+
+    def errors(self) -> dict[str, str]:
+        """Per classifier that failed on some picture, the first reason."""
+        out: dict[str, str] = {}
+        for reading in self.readings:
+            for name, message in reading.errors.items():
+                out.setdefault(name, message)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        scores = []
+        for score, at in self.best().values():
+            item = score.as_json()
+            if at is not None:
+                item["frame_time"] = round(at, 3)
+            scores.append(item)
+        out: dict[str, Any] = {
+            "path": self.path,
+            "content_type": self.content_type.value,
+            "scores": scores,
+            "summary": "; ".join(s["summary"] for s in scores if s["summary"]),
+            "errors": [{"classifier": n, "message": m} for n, m in self.errors().items()],
+        }
+        if self.content_type is ContentType.VIDEO:
+            out["frames"] = [
+                {"time": round(at, 3), **reading.as_json()}
+                for at, reading in zip(self.times, self.readings, strict=True)
+            ]
+        return out
+
+
+def spread(frames: Iterator[VideoFrame], most: int, side: int) -> list[VideoFrame]:
+    """At most ``most`` of ``frames``, spread evenly over them, each downsized to ``side``
+    on its longer side as it arrives: the video is never held whole (at most ``2 * most``
+    frames are kept while reading, every other one dropped when that fills)."""
+    kept: list[VideoFrame] = []
+    stride = 1
+    for index, frame in enumerate(frames):
+        if index % stride:
+            continue
+        kept.append(VideoFrame(frame.number, frame.timestamp, fit(frame.rgb, side)))
+        if len(kept) >= 2 * most:
+            kept = kept[::2]
+            stride *= 2
+    if len(kept) <= most:
+        return kept
+    chosen = np.linspace(0, len(kept) - 1, most).round().astype(int)
+    return [kept[i] for i in dict.fromkeys(chosen.tolist())]
+
+
+def classify_bytes(
+    data: bytes, *, settings: Settings, classifiers: Sequence[Classifier], path: str = "-"
+) -> Classified:
+    """The readings of ``data`` (a photo or a video) by ``classifiers``. Raises the
+    `vangnet.errors.MediaError` family when ``data`` cannot be decoded."""
+    sniffed = sniff(data)
+    side = max((c.max_side for c in classifiers), default=512)
+    if sniffed.content_type is ContentType.PHOTO:
+        picture: Pixels = fit(np.asarray(decode_image(data)[0], dtype=np.uint8), side)
+        readings = score_pictures([picture], classifiers)
+        return Classified(path, sniffed.content_type, tuple(readings))
+    frames = spread(
+        crop_black_bars(iter_video_frames(data, fps=settings.video_fps)),
+        settings.classify_video_frames,
+        side,
+    )
+    readings = score_pictures([f.rgb for f in frames], classifiers)
+    return Classified(
+        path, sniffed.content_type, tuple(readings), tuple(f.timestamp for f in frames)
+    )

