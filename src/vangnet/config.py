@@ -216,6 +216,15 @@ class Settings(BaseSettings):
         "every name must be installed (else a settings error); empty: none. A score orders "
         "the review queue; it never confirms, reports or banks anything.",
     )
+    live_classify_budget_ms: float = Field(
+        default=5.0,
+        ge=0,
+        description="CPU milliseconds each live stream may spend on the enabled classifiers "
+        "per second of stream time, on average (up to ten seconds' worth saved up): with the "
+        "default set (about 70 ms a sample on one core) a stream's samples are scored about "
+        "every 14 s, which keeps 16 streams of 720p30 per core. A sample over budget is not "
+        "scored and is counted (classify_skipped); it is still matched. 0: every sample.",
+    )
     classify_video_frames: int = Field(
         default=8,
         ge=1,

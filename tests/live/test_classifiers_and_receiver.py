@@ -13,6 +13,7 @@ import httpx
 import numpy as np
 import pytest
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from live.streaming import bank_known, wait_for
 from vangnet.actions.receiver import WebhookReceiver
@@ -29,6 +30,7 @@ from vangnet.live.samples import pushed_frame_sample
 from vangnet.signals.classifiers.base import Classifier, Evidence, Pixels, Score
 from vangnet.signals.classifiers.enabled import enabled_classifiers
 from vangnet.signals.classifiers.scoring import score_pictures
+from vangnet.store.models import Stream as StreamRow
 
 
 class Brightness(Classifier):
@@ -140,6 +142,100 @@ def test_the_enabled_model_scores_every_sample(
     assert 0 <= value < 0.5
     assert match["score_summaries"] == {"opennsfw": f"nudity {value:.2f} (open-nsfw)"}
     assert "classifier_errors" not in match
+
+
+class Costly(Brightness):
+    """Spends 30 ms of this thread's CPU time on each picture (as a model would)."""
+
+    name = "costly"
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
+        for _ in pictures:
+            until = time.thread_time() + 0.03
+            while time.thread_time() < until:
+                pass
+        return super().score_many(pictures)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("budget_ms", [5.0, 0.0])
+def test_classifiers_keep_to_each_streams_budget_and_count_what_they_skip(
+    db_engine: Engine, shared_data: Path, budget_ms: float
+) -> None:
+    """``live_classify_budget_ms`` (5: the default) lets a stream's samples be scored only
+    while its CPU allowance lasts: 6 samples a second apart with a classifier costing 30 ms
+    each (an allowance of 50 ms saved up, 5 ms more per second) are partly scored, the
+    others counted as skipped (status, the stream's row); every sample is still matched.
+    With 0 every sample is scored."""
+    photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
+    bank_known(db_engine, photo)
+    events: list[dict[str, Any]] = []
+    settings = get_settings().model_copy(update={"live_classify_budget_ms": budget_ms})
+    monitor = Monitor(
+        db_engine, on_event=events.append, classifiers=(Costly(),), settings=settings
+    ).start()
+    try:
+        stream = monitor.add_stream(None)
+        data = photo.read_bytes()
+        for t in range(1, 7):
+            monitor.push_sample(
+                stream,
+                pushed_frame_sample(
+                    stream, float(t), time.time(), data, max_pixels=settings.live_max_pixels
+                ),
+            )
+        assert wait_for(lambda: monitor.runtimes[stream].status()["samples"] == 6, 20)
+        status = monitor.runtimes[stream].status()
+    finally:
+        monitor.close(end_streams=True)
+    matches = [e for e in events if e["event"] == "match"]
+    assert len(matches) == 6  # every sample matched, scored or not
+    scored = [e for e in matches if "scores" in e]
+    if budget_ms == 0:
+        assert len(scored) == 6 and status["classify_skipped"] == 0
+    else:
+        assert 2 <= len(scored) <= 4, [e.get("stream_time") for e in scored]
+        assert status["classify_skipped"] == 6 - len(scored)
+        assert scored[0]["stream_time"] == 1.0  # a new stream starts with its allowance
+    assert status["cpu_seconds"]["classify"] >= 0.03 * len(scored) * 0.9
+    with Session(db_engine) as s:
+        row = s.get(StreamRow, stream)
+        assert row is not None and row.classify_skipped == status["classify_skipped"]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_samples_of_one_stream_in_one_batch_share_one_allowance(
+    db_engine: Engine, shared_data: Path
+) -> None:
+    """A stream that fell behind hands the processor several samples in one batch: they
+    cannot all be scored on the allowance of the first (one batch of 6, then another)."""
+    photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
+    settings = get_settings()
+    assert settings.live_classify_budget_ms == 5.0  # the default
+    monitor = Monitor(db_engine, classifiers=(Costly(),), settings=settings)
+    try:
+        stream = monitor.add_stream(None)
+        runtime = monitor.runtimes[stream]
+        data = photo.read_bytes()
+        for start in (1, 7):
+            batch = [
+                (
+                    runtime,
+                    pushed_frame_sample(
+                        stream, float(t), time.time(), data, max_pixels=settings.live_max_pixels
+                    ),
+                )
+                for t in range(start, start + 6)
+            ]
+            monitor.processor.process(batch)
+        scored = sum(1 for _, s in batch if s.scores)
+        status = runtime.status()
+    finally:
+        monitor.close(end_streams=True)
+    # 12 s of stream: 50 ms saved up + 5 ms/s allows about 3-4 samples of 30 ms, not 12
+    assert status["samples"] == 12
+    assert 2 <= 12 - status["classify_skipped"] <= 5, status
+    assert scored <= 3  # of the second 6: 50 ms saved up, 5 ms a second
 
 
 def test_receiver_verifies_and_ignores_repeats() -> None:

@@ -590,6 +590,11 @@ _STREAM_COUNTERS = (
         "Samples matched on their whole frame only: their region work failed.",
     ),
     (
+        "classify_skipped",
+        "vangnet_stream_classify_skipped_samples_total",
+        "Samples the classifiers did not score: the stream was over its classifier budget.",
+    ),
+    (
         "classifier_failures",
         "vangnet_stream_classifier_failed_samples_total",
         "Samples one or more enabled classifiers failed to score (logged; no score).",

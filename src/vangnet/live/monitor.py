@@ -199,6 +199,8 @@ class Monitor:
             evidence_lost=row.evidence_lost,
             regions_skipped=row.regions_skipped,
             regions_failed=row.regions_failed,
+            classify_skipped=row.classify_skipped,
+            classifier_failures=row.classifier_failures,
         )
         with Session(self.engine) as session:
             for alert in alert_service.list_alerts(session, stream_id=row.id, limit=10_000):
@@ -437,6 +439,8 @@ class Monitor:
         row.alerts_pending = runtime.alerts_pending
         row.evidence_lost = runtime.evidence_lost
         row.regions_skipped, row.regions_failed = runtime.regions_skipped, runtime.regions_failed
+        row.classify_skipped = runtime.classify_skipped
+        row.classifier_failures = runtime.classifier_failures
         if runtime.state in (StreamState.ENDED, StreamState.FAILED) and row.ended_at is None:
             row.ended_at = utcnow()
             row.desired = "stop"

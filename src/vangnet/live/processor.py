@@ -90,6 +90,7 @@ class Processor:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._classify_cost = 0.0  # CPU seconds the classifiers last took per sample
 
     def submit(self, runtime: StreamRuntime, sample: Sample) -> None:
         with self._cond:
@@ -157,7 +158,6 @@ class Processor:
             qualities.append(sample.quality)
         hashed = time.thread_time()
         self._classify(batch)
-        classified = time.thread_time()
         regions, worked = self._regions(batch, dihedral=dihedral, banks=bool(banks))
         regioned = time.thread_time()  # counted per stream, under "regions"
         pictures = [
@@ -191,7 +191,6 @@ class Processor:
         share = 1.0 / len(batch)  # the batch's CPU time, split evenly over its samples
         for runtime, _ in batch:
             runtime.cpu["hash"] += (hashed - started) * share
-            runtime.cpu["classify"] += (classified - hashed) * share
             runtime.cpu["lookup"] += max(0.0, looked_up - regioned - verified) * share
         defaults = {c: default_rule(self.settings, high_confidence=c) for c in (False, True)}
         rules = {
@@ -214,20 +213,47 @@ class Processor:
         return QueryPicture(lambda: Image.fromarray(larger(side)), size=(width, height))
 
     def _classify(self, batch: list[tuple[StreamRuntime, Sample]]) -> None:
-        """Score every sample that has pixels with the enabled classifiers, in batches; a
-        classifier that fails is logged and counted on the stream, and named on the
-        sample (``classifier_errors``), never fatal."""
+        """Score the samples that have pixels with the enabled classifiers, in batches, each
+        stream within its classifier budget (``live_classify_budget_ms``: a sample over it
+        is not scored and is counted, ``classify_skipped``); a classifier that fails is
+        logged and counted on the stream, and named on the sample (``classifier_errors``),
+        never fatal. The batch's CPU time is split evenly over the samples scored, each on
+        its own stream's budget and ``classify`` CPU."""
         if not self.classifiers:
             return
-        decoded = [(rt, s) for rt, s in batch if s.pixels is not None]
-        pictures = [s.pixels for _, s in decoded if s.pixels is not None]
-        readings = score_pictures(pictures, self.classifiers)
-        for (runtime, sample), reading in zip(decoded, readings, strict=True):
+        rate = self.settings.live_classify_budget_ms
+        # a sample chosen spends the cost last measured at once (corrected once measured),
+        # so several samples of one stream in a batch cannot all pass on the same allowance;
+        # before any cost is known, one sample per stream and batch
+        estimate = self._classify_cost
+        chosen: list[tuple[StreamRuntime, Sample]] = []
+        picked: set[int] = set()
+        for runtime, sample in batch:
+            if sample.pixels is None:
+                continue
+            first_time = estimate == 0.0 and rate > 0 and runtime.id in picked
+            if not first_time and runtime.classify_budget.allowed(sample.stream_time, rate):
+                runtime.classify_budget.spend(estimate, rate)
+                chosen.append((runtime, sample))
+                picked.add(runtime.id)
+            else:
+                runtime.classify_skipped += 1
+        if not chosen:
+            return
+        began = time.thread_time()
+        readings = score_pictures(
+            [s.pixels for _, s in chosen if s.pixels is not None], self.classifiers
+        )
+        each = (time.thread_time() - began) / len(chosen)
+        self._classify_cost = each
+        for (runtime, sample), reading in zip(chosen, readings, strict=True):
             sample.scores = reading.values()
             sample.summaries = reading.summaries()
             sample.classifier_errors = dict(reading.errors)
             if reading.errors:
                 runtime.classifier_failures += 1
+            runtime.classify_budget.spend(each - estimate, rate)
+            runtime.cpu["classify"] += each
 
     def _regions(
         self, batch: list[tuple[StreamRuntime, Sample]], *, dihedral: bool, banks: bool

@@ -16,7 +16,7 @@ often too few for its frame to be found; 1024 finds about twice as many, at abou
 the cost per read); the regions are always hashed on the sample.
 
 Each stream has a CPU budget for this work (``live_regions_budget_ms`` per second of stream
-time, up to `SAVED_SECONDS` of it saved up): a sample that comes while the stream is over
+time, `vangnet.live.budget.CpuBudget`): a sample that comes while the stream is over
 budget is matched on its whole frame only and counted (``regions_skipped``); region work
 that fails is logged and counted (``regions_failed``); neither stops the whole frame's
 matching.
@@ -25,13 +25,14 @@ matching.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from vangnet.config import Settings
+from vangnet.live.budget import CpuBudget
 from vangnet.media.regions.deskew import Skewed, upright
 from vangnet.media.regions.edges import Box
 from vangnet.signals.pdq import RgbArray, dihedral_hashes, hash_pixels
@@ -39,10 +40,6 @@ from vangnet.signals.regions import ProposalKind, RegionHash, propose
 
 #: The coarse copy of a sample that layout changes are measured on (width, height).
 COARSE_SIZE = (32, 18)
-#: A stream saves up at most this many seconds of its region budget (a layout read costs
-#: several seconds' worth of hashing the regions it found).
-SAVED_SECONDS = 10.0
-
 #: A sample whose sides are within this share of those the layout was read on has the same
 #: layout (the black bars cropped from a frame may vary by a pixel or two).
 SAME_SHAPE = 0.02
@@ -66,27 +63,16 @@ class StreamRegions:
     shape: tuple[int, int] | None = None
     coarse: Coarse | None = None
     since: int = 0
-    credit: float | None = None  # CPU seconds the stream may still spend (None: full)
-    last_time: float | None = None
+    budget: CpuBudget = field(default_factory=CpuBudget)  # live_regions_budget_ms
     layouts_read: int = 0
 
     def allowed(self, stream_time: float, settings: Settings) -> bool:
         """Whether the stream's budget allows region work on a sample at ``stream_time``
-        (the budget accrues with the stream's own time; a restarted clock accrues none)."""
-        rate = settings.live_regions_budget_ms / 1000.0
-        if rate <= 0:
-            return True
-        most = rate * SAVED_SECONDS
-        if self.credit is None:
-            self.credit = most
-        elif self.last_time is not None and stream_time > self.last_time:
-            self.credit = min(most, self.credit + rate * (stream_time - self.last_time))
-        self.last_time = stream_time
-        return self.credit > 0
+        (`vangnet.live.budget.CpuBudget`)."""
+        return self.budget.allowed(stream_time, settings.live_regions_budget_ms)
 
     def spend(self, seconds: float, settings: Settings) -> None:
-        if settings.live_regions_budget_ms > 0 and self.credit is not None:
-            self.credit -= seconds
+        self.budget.spend(seconds, settings.live_regions_budget_ms)
 
     @staticmethod
     def _read(

@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from vangnet.live.budget import CpuBudget
 from vangnet.live.decision import DecisionWindow
 from vangnet.live.regions import StreamRegions
 from vangnet.live.samples import Sample
@@ -65,6 +66,10 @@ class StreamRuntime:
     #: Samples with pixels that one or more enabled classifiers failed to score (each
     #: failure is logged; the sample's events carry ``classifier_errors``).
     classifier_failures: int = 0
+    #: Samples not scored by the classifiers: the stream was over its classifier budget
+    #: (``live_classify_budget_ms``); they are still matched.
+    classify_skipped: int = 0
+    classify_budget: CpuBudget = field(default_factory=CpuBudget)
     finished_at: float | None = None
     #: How far behind live the last sample was processed (seconds; None before the first).
     behind_now: float | None = None
@@ -103,6 +108,7 @@ class StreamRuntime:
             "regions_skipped": self.regions_skipped,
             "regions_failed": self.regions_failed,
             "classifier_failures": self.classifier_failures,
+            "classify_skipped": self.classify_skipped,
             "alerts": self.alerts,
             "stream_time": round(self.stream_time, 3),
             "sampled_fps": round(len(recent) / 10, 2),

@@ -327,6 +327,9 @@ class Stream(Base):
     # samples matched on their whole frame only: over the region budget, region work failed
     regions_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     regions_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # samples the classifiers did not score (over budget) or failed to score
+    classify_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    classifier_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The API key that started the stream (per-key quotas); None from the CLI or demo mode.
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
