@@ -16,7 +16,17 @@ from typing import Any
 
 from benchmarks import common, peers
 
-ALL = ("hashing", "index", "http", "live", "triage", "serving", "robustness", "classifiers")
+ALL = (
+    "hashing",
+    "index",
+    "http",
+    "live",
+    "triage",
+    "serving",
+    "robustness",
+    "classifiers",
+    "faces",
+)
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
 
@@ -252,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
             from benchmarks import bench_classifiers as mod  # type: ignore[no-redef]
 
             payload = mod.run(quick=args.quick, max_photos=args.photos)
+        elif name == "faces":
+            from benchmarks import bench_faces as mod  # type: ignore[no-redef]
+
+            payload = mod.run(quick=args.quick)
         elif name == "serving":
             from benchmarks import bench_serving as mod  # type: ignore[no-redef]
 
