@@ -9,10 +9,13 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cli_invoke import invoke, json_lines
 from vangnet.errors import ExitCode
+from vangnet.signals.classifiers.faces import FaceAges
 
 PHOTO = "photos/public-domain/skimage_astronaut.png"
 VIDEO = "threatexchange/video/sample-videos/pattern-sd-grey-bar.mp4"
@@ -51,6 +54,34 @@ def test_photos_and_videos_get_scores_with_evidence(
 
     table = invoke("classify", str(photo)).stdout
     assert "opennsfw" in table and "nudity" in table
+
+
+def test_the_default_set_reads_faces_with_their_apparent_age(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deployment's default set (``classifiers`` unset): open-nsfw and faces. The
+    astronaut's portrait: one face, where it is, read as an adult."""
+    monkeypatch.delenv("VANGNET_CLASSIFIERS")
+    (row,) = json_lines("classify", str(shared_data / PHOTO), "--json")
+    assert row["errors"] == []
+    scores = {s["classifier"]: s for s in row["scores"]}
+    assert set(scores) == {"opennsfw", "faces"}
+    faces = scores["faces"]
+    assert faces["measures"] == "apparent_age" and faces["value"] < 0.05
+    (face,) = faces["evidence"]
+    # in the photo's own pixels (512 x 512), although faces reads it at 480: the box the
+    # classifier finds when given the whole photo, within the rounding of the two sizes
+    direct = FaceAges().score(np.asarray(Image.open(shared_data / PHOTO).convert("RGB")))
+    (expected,) = direct.evidence
+    assert expected.box is not None
+    assert all(abs(a - b) <= 4 for a, b in zip(face["box"], expected.box, strict=True)), (
+        face["box"],
+        expected.box,
+    )
+    lo, hi = face["detail"]["age"]
+    assert lo >= 18 and hi >= lo
+    assert faces["summary"] == f"1 face, apparent age {lo}-{hi}"
+    assert faces["summary"] in row["summary"] and "nudity" in row["summary"]
 
 
 def test_unreadable_files_are_exit_3_and_the_rest_scored(shared_data: Path, tmp_path: Path) -> None:

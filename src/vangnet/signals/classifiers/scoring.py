@@ -15,7 +15,7 @@ import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,32 @@ def score_pictures(pictures: Sequence[Pixels], classifiers: Sequence[Classifier]
                 for reading in readings[start : start + step]:
                     reading.errors[classifier.name] = message
                 continue
-            for reading, score in zip(readings[start : start + step], scores, strict=True):
-                reading.scores[classifier.name] = score
+            for k, (reading, score) in enumerate(
+                zip(readings[start : start + step], scores, strict=True), start
+            ):
+                reading.scores[classifier.name] = in_pixels_of(score, fitted[k], pictures[k])
     return readings
+
+
+def in_pixels_of(score: Score, fitted: Pixels, picture: Pixels) -> Score:
+    """``score`` with its evidence boxes (found on ``fitted``, the picture downsized to the
+    classifier's ``max_side``) in the pixels of ``picture`` as given."""
+    if fitted.shape[:2] == picture.shape[:2] or not any(e.box for e in score.evidence):
+        return score
+    sy = picture.shape[0] / max(1, fitted.shape[0])
+    sx = picture.shape[1] / max(1, fitted.shape[1])
+    evidence = tuple(
+        e
+        if e.box is None
+        else replace(
+            e,
+            box=(
+                round(e.box[0] * sx),
+                round(e.box[1] * sy),
+                round(e.box[2] * sx),
+                round(e.box[3] * sy),
+            ),
+        )
+        for e in score.evidence
+    )
+    return replace(score, evidence=evidence)
