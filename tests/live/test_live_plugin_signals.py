@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,19 @@ from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from live.streaming import VANGNET, Clip, free_port, publish, wait_for
+from live.streaming import VANGNET, Clip, free_port, publish, udp_bound, wait_for
 from plugin_site import ahash64, install_ahash64
-from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal
+from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal, Stream
 
 NAME = "test_live_ahash64"
 THRESHOLD = 6  # the plug-in's default threshold
+
+
+def _stream_time(engine: Engine) -> float:
+    """How far into the stream the watch has processed, as its stream row says (saved every
+    second while the stream runs)."""
+    with Session(engine) as s:
+        return max(s.scalars(select(Stream.stream_time)).all(), default=0.0)
 
 
 def _distance(a: str, b: str) -> int:
@@ -64,10 +70,16 @@ def test_a_live_frame_keeps_the_plugin_value_it_matched_on(
         )
     try:
         assert wait_for(lambda: '"state"' in log.read_text(), timeout=30), log.read_text()
-        time.sleep(0.5)  # the reader is listening
-        with publish(ffmpeg, clip.path, ["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"]):
+        assert wait_for(lambda: udp_bound(port), timeout=30), log.read_text()  # listening
+        output = ["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"]
+        with publish(ffmpeg, clip.path, output) as publisher:
             assert wait_for(lambda: '"alert"' in log.read_text(), timeout=clip.duration + 20)
-            time.sleep(clip.duration)  # the rest of the clip: frames after the alert
+            # the rest of the clip: frames after the alert, sent and sampled to the end
+            assert publisher.wait(timeout=clip.duration + 20) == 0
+            assert wait_for(
+                lambda: _stream_time(db_engine) >= clip.duration - 1.5,
+                timeout=clip.duration + 20,
+            ), log.read_text()[-3000:]
         watching.terminate()  # the operator stops watching: queued evidence is kept first
         assert watching.wait(timeout=90) == 0, log.read_text()[-3000:]
     finally:
