@@ -23,6 +23,7 @@ from live.streaming import (
     publish,
     rtsp_server,
     serve_folder,
+    udp_bound,
     wait_for,
 )
 from vangnet.actions.webhooks import verify
@@ -109,7 +110,7 @@ def test_udp_streams_alert_once_with_webhooks_and_evidence(
             f"udp://127.0.0.1:{ports[0]}", external_id="room-1", metadata={"account": "a1"}
         )
         negative = monitor.add_stream(f"udp://127.0.0.1:{ports[1]}")
-        time.sleep(0.5)  # the readers are listening
+        assert wait_for(lambda: all(udp_bound(p) for p in ports), timeout=30)  # listening
         outputs = [["-f", "mpegts", f"udp://127.0.0.1:{p}?pkt_size=1316"] for p in ports]
         with publish(ffmpeg, clip.path, outputs[0]), publish(ffmpeg, negative_clip, outputs[1]):
             assert wait_for(
