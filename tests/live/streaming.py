@@ -62,14 +62,18 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 @contextmanager
-def publish(ffmpeg: str, clip: Path, output: list[str], *, loop: bool = False) -> Iterator[None]:
-    """``ffmpeg -re`` publishing ``clip`` to ``output`` (args after the input) until exit."""
+def publish(
+    ffmpeg: str, clip: Path, output: list[str], *, loop: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``ffmpeg -re`` publishing ``clip`` to ``output`` (args after the input) until exit;
+    yields the ffmpeg process (it exits by itself once the whole clip is sent, unless
+    ``loop``)."""
     command = [ffmpeg, "-nostdin", "-loglevel", "error", "-re"]
     command += ["-stream_loop", "-1"] if loop else []
     command += ["-i", str(clip), "-c", "copy", *output]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        yield
+        yield process
     finally:
         process.kill()
         process.wait()
@@ -101,6 +105,13 @@ def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -
             return True
         time.sleep(step)
     return predicate()
+
+
+def udp_bound(port: int) -> bool:
+    """Whether a UDP socket is bound to 127.0.0.1:``port`` (a reader listens there)."""
+    local = f"0100007F:{port:04X}"
+    lines = Path("/proc/net/udp").read_text().splitlines()[1:]
+    return any(line.split()[1] == local for line in lines)
 
 
 #: The ``vangnet`` command of the interpreter running the tests.

@@ -16,15 +16,36 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from live.streaming import VANGNET, Clip, free_port, publish, wait_for
+from live.streaming import VANGNET, Clip, free_port, publish, udp_bound, wait_for
 from plugin_site import ahash64, install_ahash64
-from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal
+from vangnet.store.models import Alert, EvidenceItem, EvidenceSignal, Stream
 
 NAME = "test_live_ahash64"
 THRESHOLD = 6  # the plug-in's default threshold
+
+
+class _Settled:
+    """Whether the watch's stream row has stopped changing (samples counted, stream time
+    processed): the row is saved every second while samples come in, so once it has stayed
+    the same for `QUIET` seconds, the samples sent before have all been processed."""
+
+    QUIET = 1.5
+
+    def __init__(self) -> None:
+        self.seen: tuple[Any, ...] | None = None
+        self.since = time.monotonic()
+
+    def __call__(self, engine: Engine) -> bool:
+        with Session(engine) as s:
+            now = tuple(
+                s.execute(select(func.sum(Stream.samples), func.max(Stream.stream_time))).one()
+            )
+        if now != self.seen:
+            self.seen, self.since = now, time.monotonic()
+        return time.monotonic() - self.since >= self.QUIET
 
 
 def _distance(a: str, b: str) -> int:
@@ -49,6 +70,9 @@ def test_a_live_frame_keeps_the_plugin_value_it_matched_on(
     db_url: str, db_engine: Engine, clip: Clip, ffmpeg: str, tmp_path: Path
 ) -> None:
     env = {**install_ahash64(tmp_path / "site", NAME), "VANGNET_DATABASE_URL": db_url}
+    # Stopped, the watch ends once its UDP reader gives up waiting: 3 s after the clip ends,
+    # not 10 (as in tests/live/test_live_regions.py)
+    env["VANGNET_LIVE_STALL_SECONDS"] = "3"
     banked = ahash64(Image.open(clip.known))
     bank_file = tmp_path / "bank.csv"
     bank_file.write_text(f"signal_type,signal_value,category\n{NAME},{banked},vics:1\n")
@@ -63,11 +87,16 @@ def test_a_live_frame_keeps_the_plugin_value_it_matched_on(
             command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
-        assert wait_for(lambda: '"state"' in log.read_text(), timeout=30), log.read_text()
-        time.sleep(0.5)  # the reader is listening
-        with publish(ffmpeg, clip.path, ["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"]):
+        # published once the reader listens: a UDP reader that has had no data for
+        # VANGNET_LIVE_CONNECT_TIMEOUT (10 s) gives up and opens the stream again
+        assert wait_for(lambda: udp_bound(port), timeout=30), log.read_text()
+        output = ["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"]
+        settled = _Settled()
+        with publish(ffmpeg, clip.path, output) as publisher:
             assert wait_for(lambda: '"alert"' in log.read_text(), timeout=clip.duration + 20)
-            time.sleep(clip.duration)  # the rest of the clip: frames after the alert
+            # the rest of the clip: frames after the alert, all sent, then all sampled
+            assert publisher.wait(timeout=clip.duration + 20) == 0
+            assert wait_for(lambda: settled(db_engine), timeout=30), log.read_text()[-3000:]
         watching.terminate()  # the operator stops watching: queued evidence is kept first
         assert watching.wait(timeout=90) == 0, log.read_text()[-3000:]
     finally:

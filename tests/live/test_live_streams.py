@@ -23,6 +23,7 @@ from live.streaming import (
     publish,
     rtsp_server,
     serve_folder,
+    udp_bound,
     wait_for,
 )
 from vangnet.actions.webhooks import verify
@@ -98,8 +99,17 @@ def _check_evidence(engine: Engine, alert_id: int) -> None:
 
 
 def test_udp_streams_alert_once_with_webhooks_and_evidence(
-    db_engine: Engine, clip: Clip, negative_clip: Path, ffmpeg: str, webhooks: Any
+    db_engine: Engine,
+    clip: Clip,
+    negative_clip: Path,
+    ffmpeg: str,
+    webhooks: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # Closed, the monitor ends a UDP stream once its reader gives up waiting for data: 3 s
+    # after the publishers stop, not 10 (as in tests/live/test_live_regions.py)
+    monkeypatch.setenv("VANGNET_LIVE_STALL_SECONDS", "3")
+    reset_settings()
     content_id = bank_known(db_engine, clip.known, actions=["stream.terminate"])
     events: list[dict[str, Any]] = []
     monitor = _start(db_engine, events)
@@ -109,7 +119,7 @@ def test_udp_streams_alert_once_with_webhooks_and_evidence(
             f"udp://127.0.0.1:{ports[0]}", external_id="room-1", metadata={"account": "a1"}
         )
         negative = monitor.add_stream(f"udp://127.0.0.1:{ports[1]}")
-        time.sleep(0.5)  # the readers are listening
+        assert wait_for(lambda: all(udp_bound(p) for p in ports), timeout=30)  # listening
         outputs = [["-f", "mpegts", f"udp://127.0.0.1:{p}?pkt_size=1316"] for p in ports]
         with publish(ffmpeg, clip.path, outputs[0]), publish(ffmpeg, negative_clip, outputs[1]):
             assert wait_for(

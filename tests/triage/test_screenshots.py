@@ -383,6 +383,37 @@ def test_frames_decoded_again_are_the_frames_hashed(videos: dict[str, bytes]) ->
         assert np.array_equal(again[n], hashed[n].rgb)
 
 
+def test_candidate_frames_are_checked_on_the_features_of_their_pixels(
+    videos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A candidate's frames are decoded and their local features extracted once per set of
+    rows (`FrameLibrary.checks`): the features are those of the pixels decoded afresh, a
+    set asked again is not decoded again, and only the latest `CHECKS_KEPT` sets are kept."""
+    from vangnet.signals.features import extract
+    from vangnet.triage import screenshot_library
+
+    library = FrameLibrary(fps=1, settings=get_settings())
+    entry = library.add_video("doorknob", videos["doorknob-hd-no-bar.mp4"])
+    rows = list(range(len(entry.hashes)))
+    assert len(rows) >= 3
+    checks = library.checks(entry, reversed(rows[:3]))
+    fresh = entry.pixels(rows[:3])
+    for row in rows[:3]:
+        features = checks.features(row)
+        assert features is not None
+        expected = extract(fresh[row])
+        assert np.array_equal(features.points, expected.points)
+        assert np.array_equal(features.descriptors, expected.descriptors)
+        assert checks.features(row) is features  # computed once
+    assert library.checks(entry, rows[:3]) is checks  # the same rows: not decoded again
+    assert library.checks(entry, rows[:2]) is not checks
+    assert checks.features(len(rows) + 5) is None  # a row not asked for has no features
+    monkeypatch.setattr(screenshot_library, "CHECKS_KEPT", 2)
+    library.checks(entry, rows[:1])
+    library.checks(entry, rows[1:2])  # three sets asked since: the oldest was let go
+    assert library.checks(entry, rows[:3]) is not checks
+
+
 def test_huge_screenshot_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VANGNET_MAX_IMAGE_PIXELS", "1000000")
     reset_settings()

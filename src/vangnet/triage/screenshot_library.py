@@ -23,6 +23,7 @@ candidates are wanted at loose distances (60-70 bits), where a multi-index searc
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,7 +36,7 @@ from vangnet.errors import ConflictError, InvalidHashError, MediaError
 from vangnet.index.pdq_index import hex_to_words
 from vangnet.media.image import decode_image
 from vangnet.media.regions.edges import Box
-from vangnet.signals.features import fit_within
+from vangnet.signals.features import SIDE, Features, extract, fit_within
 from vangnet.signals.pdq import RgbArray, hash_pixels
 from vangnet.signals.vpdq import REGIONS, VpdqFrame, region_pixels
 from vangnet.triage.screenshot_frames import frames_at, sampled_frames
@@ -48,6 +49,11 @@ PARTS: tuple[str, ...] = ("whole", *REGIONS)
 CANONICAL_SIDE = 256
 #: Pictures are kept for verification shrunk to fit this square.
 KEEP_SIDE = 1024
+#: Sets of candidate frames kept with their local features (`FrameLibrary.checks`): a set
+#: is an entry's ``frames_per_entry`` nearest frames (3 by default), each at most 512 px
+#: across (under 1 MB) until its features (800 keypoints, under 0.5 MB) are extracted;
+#: about 100 MB at most with the defaults.
+CHECKS_KEPT = 32
 #: Frames per chunk in the Hamming scan (bounds the memory of one step).
 SCAN_CHUNK = 8192
 
@@ -130,6 +136,25 @@ class LibraryEntry:
         times = [float(self.hashes.timestamps[row]) for row in wanted]
         frames = frames_at(self.video, numbers, times, fps=self.fps)
         return {row: frames[n] for row, n in zip(wanted, numbers, strict=True) if n in frames}
+
+
+class FrameChecks:
+    """Candidate frames of a library entry by row, kept fitted within `SIDE` (all that
+    `extract` looks at), and their local features, computed on first use (the pixels are
+    dropped then)."""
+
+    def __init__(self, frames: Mapping[int, RgbArray]) -> None:
+        self._pixels = {row: fit_within(rgb, SIDE) for row, rgb in frames.items()}
+        self._features: dict[int, Features] = {}
+
+    def features(self, row: int) -> Features | None:
+        """The local features of row ``row``'s frame; None when it could not be decoded."""
+        if row not in self._features:
+            pixels = self._pixels.pop(row, None)
+            if pixels is None:
+                return None
+            self._features[row] = extract(pixels, fitted=True)
+        return self._features[row]
 
 
 @dataclass(frozen=True)
@@ -216,6 +241,7 @@ class FrameLibrary:
             pick("pdq_quality_floor") if quality_floor is None else quality_floor
         )
         self._entries: dict[str, LibraryEntry] = {}
+        self._checks: OrderedDict[tuple[str, tuple[int, ...]], FrameChecks] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -297,6 +323,23 @@ class FrameLibrary:
         for name, frames in items.items():
             library.add_hashes(name, frames)
         return library
+
+    def checks(self, entry: LibraryEntry, rows: Iterable[int]) -> FrameChecks:
+        """The frames of ``entry``'s given rows (`LibraryEntry.pixels`) with their local
+        features, each computed once: the same candidate frames come up region after region
+        and screenshot after screenshot (every player screenshot of a video's opening shows
+        its first frames), and decoding them again and extracting their features is most of
+        a check's cost. The same rows asked together get the same `FrameChecks`, so a check
+        sees exactly the pixels it would see decoded afresh; the `CHECKS_KEPT` sets used
+        last are kept."""
+        key = (entry.name, tuple(sorted(set(rows))))
+        found = self._checks.pop(key, None)
+        if found is None:
+            found = FrameChecks(entry.pixels(key[1]))
+        self._checks[key] = found  # the most recently used last
+        while len(self._checks) > CHECKS_KEPT:
+            self._checks.popitem(last=False)
+        return found
 
     def search(
         self, queries: Mapping[HashScale, QueryHashes], *, per_entry: int = 3

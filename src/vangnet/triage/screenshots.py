@@ -176,12 +176,12 @@ class _RegionTracer:
 
     def _verify(self, picks: Sequence[Candidate]) -> Trace | None:
         """The first of ``picks`` (nearest first) whose pixels match the region."""
-        frames = picks[0].entry.pixels(p.row for p in picks)
+        frames = self.library.checks(picks[0].entry, (p.row for p in picks))
         for pick in picks:
-            pixels = frames.get(pick.row)
-            if pixels is None:
+            features = frames.features(pick.row)
+            if features is None:
                 continue
-            result = verify(self._query_features(pick.box), extract(pixels))
+            result = verify(self._query_features(pick.box), features)
             if result.plausible() and result.inliers >= self.options.min_inliers:
                 return self._trace(pick, "features", result.inliers)
         return None
