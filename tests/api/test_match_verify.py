@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from region_composites import load, png
@@ -70,6 +71,8 @@ def test_a_crop_of_a_photo_banked_through_hma_is_found_by_its_features(
     assert r.json()["pdq"] == {}
 
 
+#: The feature index's queries are covered on both databases by tests/match/test_feature_index.py.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_candidates_left_unverified_are_said_in_the_answer_and_the_metrics(
     make_client: AppFactory, admin_key: str, shared_data: Path
 ) -> None:
