@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from cli_invoke import invoke
 from region_composites import load, png
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
@@ -31,7 +32,7 @@ def _run(db_url: str, *args: str, env: dict[str, str] | None = None) -> str:
 #: the triage path (a worker process, then the matcher) does not depend on the database.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_triage_knows_a_crop_of_a_banked_photo_by_its_features(
-    db_url: str, tmp_path: Path, shared_data: Path
+    db_url: str, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bsds = shared_data / "photos" / "bsds500"
     banked = sorted((bsds / "test").glob("*.jpg"))[:2]
@@ -74,11 +75,12 @@ def test_triage_knows_a_crop_of_a_banked_photo_by_its_features(
 
     # match_verify_max 1 and both banked photos candidates of every photo (radius 256): the
     # unrelated photo's item says how many were left unverified, not only the log
-    _run(db_url, "bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)  # in-process where no worker is used
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
     (seized / "crop.png").unlink()
     env = {"VANGNET_MATCH_VERIFY_MAX": "1"}
     _run(db_url, "triage", str(seized), "--case", "BUDGET", "--no-ocr", "--workers", "1", env=env)
-    doc = json.loads(_run(db_url, "case", "show", "BUDGET", "--json"))
+    doc = json.loads(invoke("case", "show", "BUDGET", "--json").stdout)
     (item,) = doc["triage_items"]
     assert [m for m in item["matches"] if m["signal_type"] == "pdq"] == []
     assert item["metadata"]["unverified"] == 1
