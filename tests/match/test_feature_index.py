@@ -115,7 +115,7 @@ def test_the_feature_index_follows_banking_removal_bank_changes_and_snapshots(
             add_content(
                 s,
                 bank="MEDIA",
-                signals={"pdq": _value(indexes, bare)},
+                signals={"pdq": _value(db_engine, bare)},
                 features=features,
                 seal=FeatureSeal.from_settings(get_settings()),
             )
@@ -156,12 +156,10 @@ def test_the_feature_index_follows_banking_removal_bank_changes_and_snapshots(
     assert _ids(started.get("pdq")) == {kept, bare, after, *hashes, more_hashes}
 
 
-def _value(indexes: SignalIndexes, signal_id: int) -> str:
-    index = indexes.get("pdq")
-    assert index is not None
+def _value(engine: Engine, signal_id: int) -> str:
     from vangnet.banks.matchable import describe_signals
 
-    with Session(indexes._engine) as s:
+    with Session(engine) as s:
         return describe_signals(s, [signal_id])[signal_id].value
 
 
