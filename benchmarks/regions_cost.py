@@ -20,6 +20,17 @@ Per set: the median and total of both costs and their ratio (the issue's target:
 
     .venv/bin/python -m benchmarks.regions_cost [--repeats 5] [--profile]
 
+``--wider 0,100000,1000000`` measures the wider net's cost beside hash-only banks instead
+(`wider_cost`): a bank of `BANKED` BSDS500 test photos banked from their pixels (local
+features kept, verify_threshold 100) beside a hash-only bank of that many random PDQs
+(imported as records); per photo ``lookup_hashes`` of its hashes (dihedral, regions, as
+``vangnet match`` hashes it) with its pixels (the wider net on) and without them (off), CPU
+ms per lookup (hashing not included: the median hashing cost is printed beside it). Queries:
+`WIDER_QUERIES` BSDS500 validation photos, as many composites of them (as ``composites``
+above: regions) and as many banked photos with 25 % cut away (found by the wider net).
+
+    .venv/bin/python -m benchmarks.regions_cost --wider 0,100000,1000000 [--repeats 3]
+
 Not a timed test: the figures depend on the machine and its load.
 """
 
@@ -122,6 +133,171 @@ class Setup:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+WIDER_QUERIES = 10
+WIDER_MEDIA = "WIDER_MEDIA"
+WIDER_HASHES = "WIDER_HASHES"
+
+
+class WiderSetup:
+    """A SQLite database with a bank banked from pixels (features) and a hash-only bank that
+    grows (`grow`), and a Matcher whose indexes follow it."""
+
+    def __init__(self) -> None:
+        from sqlalchemy.orm import Session
+
+        from vangnet.banks.bank import create_bank
+        from vangnet.banks.contents import add_content
+        from vangnet.banks.features import FeatureSeal
+        from vangnet.config import get_settings
+        from vangnet.match.indexes import SignalIndexes
+        from vangnet.match.service import Matcher
+        from vangnet.signals.hashing import hash_bytes, signal_values
+        from vangnet.store.db import make_engine
+        from vangnet.store.migrate import ensure_schema
+
+        self.settings = get_settings()
+        self.folder = Path(tempfile.mkdtemp(prefix="vangnet-wider-cost-"))
+        self.engine = make_engine(f"sqlite:///{self.folder / 'wider.db'}", home=self.folder)
+        ensure_schema(self.engine)
+        self.banked = sorted((common.DATA_DIR / "photos/bsds500/test").glob("*.jpg"))[:BANKED]
+        seal = FeatureSeal.from_settings(self.settings)
+        with Session(self.engine) as s:
+            create_bank(
+                s,
+                name=WIDER_MEDIA,
+                thresholds={"pdq": {"dihedral": True, "verify_threshold": 100}},
+                settings=self.settings,
+            )
+            create_bank(s, name=WIDER_HASHES, settings=self.settings)
+            for path in self.banked:
+                hashed = hash_bytes(
+                    path.read_bytes(), settings=self.settings, for_bank=True, features=True
+                )
+                add_content(
+                    s,
+                    bank=WIDER_MEDIA,
+                    signals=signal_values(hashed),
+                    features=hashed.kept_features(),
+                    seal=seal,
+                )
+            s.commit()
+        self.size = 0
+        self.indexes = SignalIndexes(self.engine, snapshot_dir=None)
+        self.indexes.load()
+        self.matcher = Matcher(self.indexes, settings=self.settings)
+
+    def grow(self, size: int, seed: int = 20261207) -> None:
+        """The hash-only bank to ``size`` random PDQs (imported as records), indexes caught up."""
+        import numpy as np
+        from sqlalchemy.orm import Session
+
+        from vangnet.banks.formats.base import BankRecord
+        from vangnet.banks.records import import_records
+
+        more = size - self.size
+        if more <= 0:
+            return
+        rng = np.random.default_rng(seed + self.size)
+        blob = rng.integers(0, 256, size=(more, 32), dtype=np.uint8).tobytes().hex()
+        records = (BankRecord("pdq", blob[i : i + 64]) for i in range(0, len(blob), 64))
+        with Session(self.engine) as s:
+            import_records(s, bank=WIDER_HASHES, records=records)
+            s.commit()
+        self.indexes.refresh()
+        self.size = size
+
+    def queries(self) -> list[Any]:
+        """The query photos hashed as `vangnet match` hashes them (pixels kept)."""
+        from vangnet.signals.hashing import hash_bytes
+
+        val = sorted((common.DATA_DIR / "photos/bsds500/val").glob("*.jpg"))[:WIDER_QUERIES]
+        blobs = [p.read_bytes() for p in val]
+        pictures = [Image.open(p).convert("RGB") for p in val]
+        for i, img in enumerate(pictures):  # regions: up to 72 lookups a photo
+            name = COMPOSITES[i % len(COMPOSITES)]
+            others = [pictures[(i + k) % len(pictures)] for k in (1, 2, 3, 4, 5)]
+            blobs.append(_jpeg(transforms.apply(name, img, seed=i, others=others)))
+        for path in self.banked[:WIDER_QUERIES]:
+            photo = Image.open(path).convert("RGB")
+            cut_w, cut_h = round(photo.width * 0.25), round(photo.height * 0.25)
+            box = (cut_w // 2, cut_h // 2, photo.width - cut_w // 2, photo.height - cut_h // 2)
+            blobs.append(_jpeg(photo.crop(box)))
+        return [
+            hash_bytes(
+                d,
+                settings=self.settings,
+                dihedral=True,
+                regions=self.settings.match_regions,
+                verify=True,
+            )
+            for d in blobs
+        ]
+
+    def lookup(self, hashed: Any) -> Any:
+        from sqlalchemy.orm import Session
+
+        with Session(self.engine) as s:
+            return self.matcher.lookup_hashes(s, hashed)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def wider_cost(sizes: list[int], repeats: int) -> dict[str, Any]:
+    """Per hash-only bank size: median CPU ms per photo lookup with and without the wider
+    net, and how many photos matched with it (the crops: by their features)."""
+    from dataclasses import replace
+
+    setup = WiderSetup()
+    try:
+        t0 = time.process_time()
+        queries = setup.queries()
+        hash_ms = (time.process_time() - t0) * 1000 / len(queries)
+        out: dict[str, Any] = {"hash_ms_per_photo": hash_ms, "sizes": {}}
+        for size in sorted(sizes):
+            setup.grow(size)
+            on: list[float] = []
+            off: list[float] = []
+            matched = 0
+            answers: list[Any] = []  # per photo: its matches with and without the wider net
+            for hashed in queries:
+                bare = replace(hashed, picture=None)
+                setup.lookup(hashed)  # warm up
+                a: list[float] = []
+                b: list[float] = []
+                for _ in range(repeats):
+                    a.append(_cpu_ms(partial(setup.lookup, hashed)))
+                    b.append(_cpu_ms(partial(setup.lookup, bare)))
+                on.append(statistics.median(a))
+                off.append(statistics.median(b))
+                found = setup.lookup(hashed).matches
+                matched += any(m.bank == WIDER_MEDIA for m in found)
+                answers.append(
+                    [
+                        sorted((m.bank, m.content_id, m.distance, m.inliers) for m in found),
+                        sorted(
+                            (m.bank, m.content_id, m.distance) for m in setup.lookup(bare).matches
+                        ),
+                    ]
+                )
+            per_photo = [(1 + len(h.regions)) * max(1, len(h.dihedral)) for h in queries]
+            out["sizes"][str(size)] = {
+                "queries": len(queries),
+                "lookups_per_photo": statistics.median(per_photo),
+                "lookups_per_photo_max": max(per_photo),
+                "answers": answers,
+                "median_ms_wider": statistics.median(on),
+                "median_ms_without": statistics.median(off),
+                "max_ms_wider": max(on),
+                "max_ms_without": max(off),
+                "matched_wider": matched,
+            }
+    finally:
+        setup.close()
+    return out
+
+
 def _cpu_ms(fn: Callable[[], Any]) -> float:
     start = time.process_time()
     fn()
@@ -179,7 +355,44 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--repeats", type=int, default=5, help="runs per query (median)")
     ap.add_argument("--profile", action="store_true", help="cProfile region_hashes")
+    ap.add_argument(
+        "--wider",
+        default=None,
+        help="instead: the wider net's cost beside hash-only banks of these sizes (0,100000)",
+    )
     args = ap.parse_args(argv)
+    if args.wider is not None:
+        sizes = [int(x) for x in args.wider.split(",") if x.strip()]
+        found = wider_cost(sizes, args.repeats)
+        common.print_table(
+            "wider net cost: lookup_hashes of a photo (dihedral, regions) beside a hash-only "
+            f"bank, CPU ms (hashing {found['hash_ms_per_photo']:.0f} ms a photo, not included)",
+            [
+                "hash-only PDQs",
+                "n",
+                "median with",
+                "median without",
+                "max with",
+                "max without",
+                "matched with",
+                "PDQs a photo",
+            ],
+            [
+                [
+                    size,
+                    r["queries"],
+                    r["median_ms_wider"],
+                    r["median_ms_without"],
+                    r["max_ms_wider"],
+                    r["max_ms_without"],
+                    r["matched_wider"],
+                    f"{r['lookups_per_photo']:.0f}-{r['lookups_per_photo_max']}",
+                ]
+                for size, r in found["sizes"].items()
+            ],
+        )
+        common.write_json("regions_cost_wider", {"repeats": args.repeats, **found})
+        return 0
     sets = datasets()
     setup = Setup()
     try:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from region_composites import load, png
 
-from .conftest import refresh
+from .conftest import AppFactory, refresh
 
 
 def _crop(path: Path, share: float) -> bytes:
@@ -68,3 +69,48 @@ def test_a_crop_of_a_photo_banked_through_hma_is_found_by_its_features(
     assert [m for m in r.json()["matches"] if m["signal_type"] == "pdq"] == []
     r = client.post("/m/lookup", files={"photo": ("q.png", query, "image/png")})
     assert r.json()["pdq"] == {}
+
+
+#: The feature index's queries are covered on both databases by tests/match/test_feature_index.py.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_candidates_left_unverified_are_said_in_the_answer_and_the_metrics(
+    make_client: AppFactory, admin_key: str, shared_data: Path
+) -> None:
+    """``match_verify_max`` 1 and a verify_threshold of 256 (every banked photo a candidate
+    of every photo): ``POST /v1/match`` verifies the closest one and says how many were left
+    (``unverified``); ``/v1/metrics`` counts them and the feature index's entries."""
+    client = make_client(match_verify_max=1)
+    client.headers["X-API-Key"] = admin_key
+    photos = sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[:3]
+    r = client.post("/c/banks", json={"name": "KNOWN"})
+    assert r.status_code == 201, r.text
+    for path in photos:
+        r = client.post(
+            "/c/bank/KNOWN/content", files={"photo": (path.name, path.read_bytes(), "image/jpeg")}
+        )
+        assert r.status_code == 200, r.text
+    r = client.patch("/v1/banks/KNOWN", json={"thresholds": {"pdq": {"verify_threshold": 256}}})
+    assert r.status_code == 200, r.text
+    refresh(client)
+
+    def metric(name: str) -> str:
+        text = client.get("/v1/metrics").text
+        (line,) = [x for x in text.splitlines() if x.startswith(name)]
+        return line.split()[-1]
+
+    assert metric("vangnet_match_unverified_candidates_total") == "0"
+    assert metric('vangnet_index_featured_entries{signal_type="pdq"}') == "3"
+    unrelated = png(load(sorted((shared_data / "photos" / "bsds500" / "val").glob("*.jpg"))[0]))
+    r = client.post("/v1/match?record=false", content=unrelated)
+    assert r.status_code == 200, r.text
+    assert [m for m in r.json()["matches"] if m["signal_type"] == "pdq"] == []
+    assert r.json()["unverified"] == 2
+    assert metric("vangnet_match_unverified_candidates_total") == "2"
+    assert metric("vangnet_match_over_verify_budget_total") == "1"
+    # a banked photo itself: its exact match needs no verification; of the two others one
+    # is verified (no match), one left
+    r = client.post("/v1/match?record=false", content=png(load(photos[0])))
+    assert r.json()["unverified"] == 1
+    assert [m["distance"] for m in r.json()["matches"] if m["signal_type"] == "pdq"] == [0]
+    assert metric("vangnet_match_unverified_candidates_total") == "3"
+    assert metric("vangnet_match_over_verify_budget_total") == "2"

@@ -190,7 +190,8 @@ def test_candidates_beyond_the_verification_budget_are_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """match_verify_max 1 with every banked photo a candidate: one is verified, the other
-    two are counted in a warning, not dropped in silence."""
+    two are said in the answer (``unverified``) and counted in a warning, not dropped in
+    silence; with the default budget none is left."""
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     _bank(tmp_path, shared_data)
     invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
@@ -201,11 +202,17 @@ def test_candidates_beyond_the_verification_budget_are_reported(
             "match", str(next(p for k, p in query.items() if k != "crop")), "--json"
         )
     assert _pdq(row) == []
+    assert row["unverified"] == BANKED - 1
     said = [r.getMessage() for r in caplog.records if "wider net" in r.getMessage()]
     assert said == [
         f"wider net: {BANKED - 1} banked items within verify_threshold not verified "
         "(match_verify_max 1 spent)"
     ]
+    (row,) = json_lines("match", str(query["crop"]), "--json")  # only the closest is tried
+    assert row["unverified"] == BANKED - 1
+    monkeypatch.delenv("VANGNET_MATCH_VERIFY_MAX")
+    (row,) = json_lines("match", str(query["crop"]), "--json")
+    assert row["unverified"] == 0 and len(_pdq(row)) == 1
 
 
 def test_a_turned_copy_matches_by_its_variant_when_it_is_also_a_wider_candidate(

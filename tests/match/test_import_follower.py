@@ -98,6 +98,8 @@ def test_a_follower_adds_a_published_import_as_a_rebuild_would(
         assert got == index_contents(rebuilt, signal_type, values)
         assert got[0] == len(values)  # value 0: removed by hand, then imported again
         assert all(len(hits) == 1 for hits in got[1])  # type: ignore[attr-defined]
+    # hash lists keep no local features: the feature index (the wider net's) takes none
+    assert len(follower.featured["pdq"]) == len(rebuilt.featured["pdq"]) == 0
     near = [flip(v, 12) for v in pdq[::97]]
     assert follower.indexes["pdq"].query_many(near, 31) == rebuilt.indexes["pdq"].query_many(
         near, 31

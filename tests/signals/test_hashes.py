@@ -153,7 +153,12 @@ def test_lookup_renders_the_cli_line_and_the_api_object(shared_data: Path) -> No
     hashes = hash_file(shared_data / PHOTO, settings=get_settings())
     match = Match("DEMO", 7, "pdq", 3, "vics:1", 11)
     lookup = Lookup(hashes, (match,))
-    assert lookup.to_json() == {"hashes": hashes.to_json(), "matches": [match.to_dict()]}
+    assert lookup.to_json() == {
+        "hashes": hashes.to_json(),
+        "matches": [match.to_dict()],
+        "unverified": 0,
+    }
     line = lookup.to_json_line()
-    assert list(line) == [*hashes.to_json(), "matches"]
-    assert line == {**hashes.to_json(), "matches": [match.to_dict()]}
+    assert list(line) == [*hashes.to_json(), "matches", "unverified"]
+    assert Lookup(hashes, (match,), 2).to_json_line()["unverified"] == 2
+    assert line == {**hashes.to_json(), "matches": [match.to_dict()], "unverified": 0}

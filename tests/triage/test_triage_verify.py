@@ -1,7 +1,8 @@
 """Triage's bank matching uses the wider net (issue 12, point 2) as ``vangnet match`` does:
 a 25 %-cropped copy of a photo banked with ``vangnet bank add`` (local features kept) is
 known, its match verified (``inliers``), through ``vangnet triage`` and
-``vangnet case show --json``; an unrelated photo is not. The decoded photo crosses from the
+``vangnet case show --json``; an unrelated photo is not. With ``match_verify_max`` spent, the
+item says how many candidates were left unverified. The decoded photo crosses from the
 triage worker process to the matcher reduced (`QueryPicture`), never through a file."""
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from cli_invoke import invoke
 from region_composites import load, png
 
 VANGNET = str(Path(sys.executable).with_name("vangnet"))
 
 
-def _run(db_url: str, *args: str) -> str:
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
+def _run(db_url: str, *args: str, env: dict[str, str] | None = None) -> str:
+    env = {**os.environ, "VANGNET_DATABASE_URL": db_url, **(env or {})}
     done = subprocess.run([VANGNET, *args], env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, (args, done.returncode, done.stderr[-3000:])
     return done.stdout
@@ -30,7 +32,7 @@ def _run(db_url: str, *args: str) -> str:
 #: the triage path (a worker process, then the matcher) does not depend on the database.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_triage_knows_a_crop_of_a_banked_photo_by_its_features(
-    db_url: str, tmp_path: Path, shared_data: Path
+    db_url: str, tmp_path: Path, shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bsds = shared_data / "photos" / "bsds500"
     banked = sorted((bsds / "test").glob("*.jpg"))[:2]
@@ -70,3 +72,17 @@ def test_triage_knows_a_crop_of_a_banked_photo_by_its_features(
     assert match["inliers"] >= 12
     assert [m for m in items["other.png"]["matches"] if m["signal_type"] == "pdq"] == []
     assert summary["known_total"] == 1
+
+    # match_verify_max 1 and both banked photos candidates of every photo (radius 256): the
+    # unrelated photo's item says how many were left unverified, not only the log
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)  # in-process where no worker is used
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    (seized / "crop.png").unlink()
+    env = {"VANGNET_MATCH_VERIFY_MAX": "1"}
+    _run(db_url, "triage", str(seized), "--case", "BUDGET", "--no-ocr", "--workers", "1", env=env)
+    doc = json.loads(invoke("case", "show", "BUDGET", "--json").stdout)
+    (item,) = doc["triage_items"]
+    assert [m for m in item["matches"] if m["signal_type"] == "pdq"] == []
+    assert item["metadata"]["unverified"] == 1
+    assert any("1 banked items" in p for p in item["metadata"]["problems"])
+    assert "unverified" not in items["other.png"]["metadata"]  # the default budget: none

@@ -673,6 +673,28 @@ def metrics(svc: Svc, session: Db, _: Watch) -> str:
     index_status = svc.indexes.status_dict()
     for signal_type, info in index_status.items():
         lines.append(f"{size}{{signal_type={_label(signal_type)}}} {info['size']}")
+    featured = "vangnet_index_featured_entries"
+    lines += [
+        f"# HELP {featured} Entries in the feature index of a signal type (its banked items "
+        "with local features: the wider net's candidates).",
+        f"# TYPE {featured} gauge",
+    ]
+    for signal_type, count in svc.indexes.featured_sizes().items():
+        lines.append(f"{featured}{{signal_type={_label(signal_type)}}} {count}")
+    for metric, text, value in (
+        (
+            "vangnet_match_unverified_candidates_total",
+            "Banked items within the wider net left unverified because match_verify_max was "
+            "spent (they might have matched).",
+            svc.matcher.unverified_total,
+        ),
+        (
+            "vangnet_match_over_verify_budget_total",
+            "Query photos that left wider-net candidates unverified (match_verify_max spent).",
+            svc.matcher.over_budget_total,
+        ),
+    ):
+        lines += [f"# HELP {metric} {text}", f"# TYPE {metric} counter", f"{metric} {value}"]
     failed = "vangnet_index_failed"
     lines += [
         f"# HELP {failed} 1 when the index of a signal type is not serving (plug-in failed).",

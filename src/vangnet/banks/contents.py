@@ -85,9 +85,17 @@ def add_content(
         existing = _existing_content(session, row.id, pairs)
         if existing is not None:
             if features and seal is not None:
-                keep_features(
+                added = keep_features(
                     session, content_id=existing, bank_id=row.id, features=features, seal=seal
                 )
+                if added and row.enabled:  # its signals are now verifiable: logged again, so
+                    # every process's feature index takes them (an add replaces in an index)
+                    log_changes(
+                        session,
+                        ChangeOp.ADD,
+                        ContentSignal.content_id == existing,
+                        BankContent.enabled.is_(True),
+                    )
             return existing
         content = BankContent(
             bank_id=row.id,

@@ -192,6 +192,37 @@ def bank_rows(
     return out
 
 
+def signals_with_features(session: Session, signal_ids: Iterable[int], kind: str) -> set[int]:
+    """The signals among ``signal_ids`` whose content item holds features of ``kind`` (what
+    the matcher's feature index keeps: `vangnet.match.indexes`)."""
+    out: set[int] = set()
+    for chunk in chunks(sorted(set(signal_ids))):
+        out.update(
+            int(i)
+            for i in session.scalars(
+                select(ContentSignal.id)
+                .join(ContentFeatures, ContentFeatures.content_id == ContentSignal.content_id)
+                .where(ContentSignal.id.in_(chunk), ContentFeatures.kind == kind)
+            )
+        )
+    return out
+
+
+def import_has_features(session: Session, import_id: int, kind: str) -> bool:
+    """Whether any content item of the import ``import_id`` holds features of ``kind`` (an
+    import of hash lists has none: the feature index then skips it without reading it)."""
+    return bool(
+        session.scalar(
+            select(
+                exists()
+                .where(ContentSignal.import_id == import_id)
+                .where(ContentFeatures.content_id == ContentSignal.content_id)
+                .where(ContentFeatures.kind == kind)
+            )
+        )
+    )
+
+
 def pdq_signal_ids(session: Session, content_ids: Iterable[int]) -> dict[int, int]:
     """The id of each content item's PDQ signal (items without one are left out)."""
     out: dict[int, int] = {}

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.orm import Session
 
 from vangnet.banks.bulk import chunks
 from vangnet.banks.views import CurrentSignal, SignalInfo, category_of
 from vangnet.store.db import is_postgresql
-from vangnet.store.models import Bank, BankContent, ContentSignal
+from vangnet.store.models import Bank, BankContent, ContentFeatures, ContentSignal
 from vangnet.store.visibility import published_imports, visible
 
 
-def current_signals(session: Session, signal_type: str) -> Iterator[CurrentSignal]:
-    """Every matchable signal of a type: its id, value and bank id (streamed)."""
+def current_signals(
+    session: Session, signal_type: str, *, with_features: str | None = None
+) -> Iterator[CurrentSignal]:
+    """Every matchable signal of a type: its id, value and bank id (streamed); with
+    ``with_features`` (a kind of `vangnet.banks.features`), only those whose content item
+    holds features of that kind."""
     stmt = (
         select(ContentSignal.id, ContentSignal.value, ContentSignal.bank_id)
         .join(BankContent, BankContent.id == ContentSignal.content_id)
@@ -31,8 +35,17 @@ def current_signals(session: Session, signal_type: str) -> Iterator[CurrentSigna
         .order_by(ContentSignal.id)
         .execution_options(yield_per=10_000)
     )
+    if with_features is not None:
+        stmt = stmt.where(_holds(with_features))
     for signal_id, value, bank_id in session.execute(stmt):
         yield CurrentSignal(signal_id, value, bank_id)
+
+
+def _holds(kind: str) -> ColumnElement[bool]:
+    """The signal's content item holds local features of ``kind`` (`vangnet.banks.features`)."""
+    return exists().where(
+        ContentFeatures.content_id == ContentSignal.content_id, ContentFeatures.kind == kind
+    )
 
 
 def import_signals(
@@ -45,7 +58,12 @@ def import_signals(
 
 
 def import_pages(
-    session: Session, *, import_id: int, signal_type: str, page: int = 50_000
+    session: Session,
+    *,
+    import_id: int,
+    signal_type: str,
+    page: int = 50_000,
+    with_features: str | None = None,
 ) -> Iterator[tuple[list[int], list[str]]]:
     """The matchable signals of one published import as ``(ids, values)`` pages of up to
     ``page``, in no particular order: what a change-log follower adds for that entry.
@@ -60,6 +78,8 @@ def import_pages(
         .join(Bank, Bank.id == ContentSignal.bank_id)
         .where(*_import_matchable(import_id, signal_type))
     )
+    if with_features is not None:  # only items holding local features of that kind
+        stmt = stmt.where(_holds(with_features))
     connection = session.connection()
     if is_postgresql(session):  # a server-side cursor: psycopg would otherwise load it all
         streamed = connection.execution_options(stream_results=True, yield_per=page)

@@ -10,6 +10,15 @@ fails to build or to apply a change is marked failed (`failed`, the index status
 the metrics) together with the banks that hold its values; every other index keeps serving.
 Lookups of a failed type raise `IndexUnavailableError` (HTTP 503).
 
+Feature indexes: beside the index of a type whose wider net verifies candidates with local
+features (`FEATURE_INDEXED`: PDQ), a second index of the same class holds only the signals
+whose banked item keeps those features (`vangnet.banks.features`): the matcher searches it,
+not the whole index, to the wider radius (`vangnet.match.service.Matcher`), so hash-only
+banks cost nothing there however large they are. It follows the same change log (an entry
+adds a signal to it when its item holds features then: an item given features later is
+logged again, `vangnet.banks.contents.add_content`), is saved in the same snapshots and
+fails with its type.
+
 Freshness: `refresh()` applies the change log since the last applied sequence number; a
 background thread calls it every `index_poll_seconds`, so a hash added by the CLI or another
 server process is matchable within a fraction of a second, with no rebuild and no stall of
@@ -34,18 +43,24 @@ from sqlalchemy.orm import Session
 
 from vangnet.banks.bank import list_banks
 from vangnet.banks.changes import changes_since, last_change_seq
+from vangnet.banks.features import import_has_features, signals_with_features
 from vangnet.banks.matchable import current_signals, import_pages
 from vangnet.banks.views import BankView, IndexChange
 from vangnet.errors import VangnetError
 from vangnet.index.base import SignalIndex, SnapshotUnsupported
 from vangnet.index.registry import get_index
 from vangnet.signals.base import SignalType
+from vangnet.signals.features import KIND as FEATURES_KIND
 from vangnet.signals.registry import failed_signal_types, signal_types
 from vangnet.store.models import Bank, ChangeOp, ContentSignal
 
 log = logging.getLogger(__name__)
 
 SNAPSHOT_VERSION = 2
+
+#: Signal types with a feature index (the wider net's candidates), and the kind of local
+#: features (`vangnet.banks.features`) an item must hold to be in it.
+FEATURE_INDEXED: dict[str, str] = {"pdq": FEATURES_KIND}
 
 
 class _ReadError(Exception):
@@ -83,6 +98,8 @@ class SignalIndexes:
         self._seq = 0
         self._loaded = False
         self.indexes: dict[str, SignalIndex] = {}
+        #: signal type -> the index of its signals whose item keeps local features
+        self.featured: dict[str, SignalIndex] = {}
         #: signal type -> why its index is not serving
         self.failed: dict[str, str] = {}
         # Bank settings, reloaded with every refresh: lookups read them without a query.
@@ -102,12 +119,20 @@ class SignalIndexes:
             raise IndexUnavailableError(f"the {signal_type} index is not available: {why}")
         return self.indexes.get(signal_type)
 
+    def get_featured(self, signal_type: str) -> SignalIndex | None:
+        """The feature index of ``signal_type``: its signals whose banked item keeps the local
+        features the wider net verifies with (None for a type without one, or before `load`);
+        raises `IndexUnavailableError` when the type failed."""
+        self.get(signal_type)
+        return self.featured.get(signal_type)
+
     def _fail(self, signal_type: str, error: BaseException | str) -> None:
         why = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         if self.failed.get(signal_type) != why:
             log.error("index of signal type %r is not serving: %s", signal_type, why)
         self.failed[signal_type] = why
         self.indexes.pop(signal_type, None)
+        self.featured.pop(signal_type, None)
 
     def _index_class(self, cls: type[SignalType]) -> type[SignalIndex]:
         return get_index(cls.index)
@@ -133,6 +158,8 @@ class SignalIndexes:
             for name, cls in signal_types().items():
                 if loaded is None or name not in loaded:
                     self._build_one(name, cls)
+                elif name in FEATURE_INDEXED and name not in self.featured:
+                    self._build_featured(name, cls)  # a snapshot made without it
             self._loaded = True
         self.refresh()
 
@@ -146,6 +173,21 @@ class SignalIndexes:
             self._fail(name, error)
             return
         self.indexes[name] = index
+        if name in FEATURE_INDEXED:
+            self._build_featured(name, cls)
+
+    def _build_featured(self, name: str, cls: type[SignalType]) -> None:
+        """The feature index of ``name`` from the database (its type fails if it cannot)."""
+        try:
+            with Session(self._engine) as session:
+                rows = list(
+                    current_signals(session, signal_type=name, with_features=FEATURE_INDEXED[name])
+                )
+            self.featured[name] = self._index_class(cls).build(
+                cls, [r.value for r in rows], [r.signal_id for r in rows]
+            )
+        except Exception as error:
+            self._fail(name, error)
 
     # -- change log ----------------------------------------------------------------------
     def refresh(self, *, batch: int = 50_000) -> int:
@@ -196,21 +238,34 @@ class SignalIndexes:
             return  # rebuilt from the database once its plug-in is fixed and restarted
         page = self.import_page
 
-        def pages() -> Iterator[tuple[list[str], list[int]]]:
+        kind = FEATURE_INDEXED.get(name)
+
+        def pages(featured: bool = False) -> Iterator[tuple[list[str], list[int]]]:
             try:
                 with Session(self._engine) as session:
                     for ids, values in import_pages(
-                        session, import_id=change.signal_id, signal_type=name, page=page
+                        session,
+                        import_id=change.signal_id,
+                        signal_type=name,
+                        page=page,
+                        with_features=kind if featured else None,
                     ):
                         yield values, ids
             except Exception as error:
                 raise _ReadError from error
 
+        if kind is not None:  # read before any index changes (an error: applied again)
+            with Session(self._engine) as session:
+                has_features = import_has_features(session, change.signal_id, kind)
         try:
             index = self.indexes.get(name)
             if index is None:
                 index = self.indexes[name] = self._index_class(cls).build(cls, [], [])
             index.add_pages(pages())
+            if kind is not None:
+                featured = self._featured_of(name, cls)
+                if has_features:  # an import of hash lists has none: not read again
+                    featured.add_pages(pages(featured=True))
         except _ReadError as error:
             assert error.__cause__ is not None
             raise error.__cause__ from None
@@ -230,6 +285,13 @@ class SignalIndexes:
                 adds.get(name, {}).pop(change.signal_id, None)
                 removes.setdefault(name, set()).add(change.signal_id)
         known = signal_types()
+        # which added signals the feature indexes take, read before any index changes (a
+        # database error propagates: the changes are applied again next time)
+        verifiable: dict[str, set[int]] = {}
+        for name, kind in FEATURE_INDEXED.items():
+            if adds.get(name) and name in known and name not in self.failed:
+                with Session(self._engine) as session:
+                    verifiable[name] = signals_with_features(session, adds[name], kind)
         for name in set(adds) | set(removes):
             cls = known.get(name)
             if cls is None:
@@ -248,13 +310,27 @@ class SignalIndexes:
                     index.remove(gone)
                 if new:
                     index.add(list(new.values()), list(new.keys()))
+                if name in FEATURE_INDEXED:
+                    featured = self._featured_of(name, cls)
+                    if gone:
+                        featured.remove(gone)
+                    taken = sorted(verifiable.get(name, set()))
+                    if taken:
+                        featured.add([new[i] for i in taken], taken)
             except Exception as error:  # isolate: the other types' changes still apply
                 self._fail(name, error)
 
+    def _featured_of(self, name: str, cls: type[SignalType]) -> SignalIndex:
+        featured = self.featured.get(name)
+        if featured is None:
+            featured = self.featured[name] = self._index_class(cls).build(cls, [], [])
+        return featured
+
     # -- snapshots -----------------------------------------------------------------------
-    def _snapshot_file(self, signal_type: str, index_name: str) -> Path:
+    def _snapshot_file(self, signal_type: str, index_name: str, *, featured: bool = False) -> Path:
         assert self._snapshot_dir is not None
-        return self._snapshot_dir / f"{signal_type}.{index_name}.idx"
+        part = ".featured" if featured else ""
+        return self._snapshot_dir / f"{signal_type}{part}.{index_name}.idx"
 
     def _no_snapshot(self, signal_type: str, index_name: str, error: SnapshotUnsupported) -> None:
         """An index that says it keeps snapshots but has none: left out of the snapshot and
@@ -291,10 +367,16 @@ class SignalIndexes:
                     )
                     continue
                 saved[name] = index.name
+            featured: dict[str, str] = {}
+            for name, index in self.featured.items():
+                if name in saved:  # its type's index saved, so was this one's class
+                    index.save(self._snapshot_file(name, index.name, featured=True))
+                    featured[name] = index.name
             manifest = {
                 "version": SNAPSHOT_VERSION,
                 "seq": self._seq,
                 "indexes": saved,
+                "featured": featured,
                 "database": self._engine.url.render_as_string(hide_password=True),
             }
             # one temporary name per process: several server workers share the folder
@@ -320,6 +402,9 @@ class SignalIndexes:
                 if last_change_seq(session) < int(manifest["seq"]):
                     return None  # the database was reset since the snapshot
             listed = {str(k): str(v) for k, v in dict(manifest["indexes"]).items()}
+            listed_featured = {
+                str(k): str(v) for k, v in dict(manifest.get("featured", {})).items()
+            }
             seq = int(manifest["seq"])
         except Exception as error:  # a bad snapshot is never fatal: rebuild from the database
             log.warning("index snapshot in %s not usable (%s); rebuilding", folder, error)
@@ -342,6 +427,13 @@ class SignalIndexes:
                 )
             except Exception as error:
                 log.warning("index snapshot of %s not usable (%s); rebuilding it", name, error)
+            if name in loaded and listed_featured.get(name) == index_cls.name:
+                try:
+                    self.featured[name] = index_cls.load(
+                        cls, self._snapshot_file(name, index_cls.name, featured=True)
+                    )
+                except Exception as error:  # built from the database by `load`
+                    log.warning("feature index snapshot of %s not usable (%s)", name, error)
         if not loaded and listed:
             return None
         # Types built from the database now are newer than the snapshot: the changes since
@@ -378,6 +470,10 @@ class SignalIndexes:
             self._thread = None
 
     # -- status --------------------------------------------------------------------------
+    def featured_sizes(self) -> dict[str, int]:
+        """Entries of each serving feature index (signal type -> size)."""
+        return {n: len(i) for n, i in dict(self.featured).items() if n not in self.failed}
+
     def _banks_holding(self, names: Iterable[str]) -> dict[str, list[str]]:
         wanted = sorted(set(names))
         if not wanted:

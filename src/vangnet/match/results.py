@@ -67,20 +67,42 @@ class Match:
 
 
 @dataclass(frozen=True, slots=True)
+class Matched:
+    """The matches of one file, and how many banked items the wider net left unverified
+    because its budget (``match_verify_max``) was spent: they might have matched."""
+
+    matches: tuple[Match, ...]
+    unverified: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     """The answer for one hashed file: its hashes and the banked items they matched (per
-    signal type, and for a video per frame signal, in the order the matcher found them)."""
+    signal type, and for a video per frame signal, in the order the matcher found them).
+    ``unverified``: banked items within the wider net left unverified because
+    ``match_verify_max`` was spent (0: none; they might have matched)."""
 
     hashes: Hashes
     matches: tuple[Match, ...]
+    unverified: int = 0
 
     def match_dicts(self) -> list[dict[str, Any]]:
         return [m.to_dict() for m in self.matches]
 
     def to_json(self) -> dict[str, Any]:
-        """The ``/v1/match`` object: ``{"hashes": {...}, "matches": [...]}``."""
-        return {"hashes": self.hashes.to_json(), "matches": self.match_dicts()}
+        """The ``/v1/match`` object: ``{"hashes": {...}, "matches": [...],
+        "unverified": n}``."""
+        return {
+            "hashes": self.hashes.to_json(),
+            "matches": self.match_dicts(),
+            "unverified": self.unverified,
+        }
 
     def to_json_line(self) -> dict[str, Any]:
-        """A line of ``vangnet match --json``: the hashes' keys, then ``matches``."""
-        return {**self.hashes.to_json(), "matches": self.match_dicts()}
+        """A line of ``vangnet match --json``: the hashes' keys, then ``matches`` and
+        ``unverified``."""
+        return {
+            **self.hashes.to_json(),
+            "matches": self.match_dicts(),
+            "unverified": self.unverified,
+        }

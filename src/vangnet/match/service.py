@@ -12,6 +12,7 @@ photo is also held to that kind's operating point, measured by the robustness be
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -31,11 +32,11 @@ from vangnet.banks.validation import documented_settings
 from vangnet.banks.views import BankView, SignalInfo
 from vangnet.config import Settings
 from vangnet.errors import ValidationError
-from vangnet.index.base import Found, MatchRules, RulesOf
+from vangnet.index.base import Found, MatchRules, RulesOf, SignalIndex
 from vangnet.index.frame_index import FrameIndex
 from vangnet.match.crops import CropIndexes
 from vangnet.match.indexes import IndexUnavailableError, SignalIndexes
-from vangnet.match.results import Lookup, Match
+from vangnet.match.results import Lookup, Match, Matched
 from vangnet.signals.base import FrameHashes
 from vangnet.signals.features import KIND as FEATURES_KIND
 from vangnet.signals.features import QueryPicture, turned_by, unpack
@@ -120,6 +121,11 @@ class _Judge:
         self.infos: dict[int, SignalInfo] = {}
         self._rules: dict[str, MatchRules] = dict(rules or {})
 
+    @property
+    def rules(self) -> Mapping[str, MatchRules]:
+        """The banks' rules known so far (given, or worked out by `rules_of`)."""
+        return self._rules
+
     def rules_of(self, banks: Mapping[str, BankView]) -> RulesOf:
         def rules(ids: Sequence[int]) -> dict[int, MatchRules]:
             missing = [i for i in ids if i not in self.infos]
@@ -143,6 +149,54 @@ class _Judge:
         return [_match(self.infos[f.id], self.signal_type, f, transform) for f in found]
 
 
+class _Search:
+    """One lookup's search of a signal type: its index at each bank's own threshold and,
+    for the wider net, its feature index (`SignalIndexes.get_featured`: only the signals whose
+    item keeps local features) at the wider radius of the banks in ``wide_judge``'s rules.
+    A hash-only bank's entries are never visited beyond its threshold, however large it is.
+    The two judges share what they learnt of the signal ids (one description per id)."""
+
+    def __init__(
+        self,
+        index: SignalIndex,
+        judge: _Judge,
+        threshold: int,
+        featured: SignalIndex | None,
+        wide_judge: _Judge,
+        wide_threshold: int,
+    ) -> None:
+        self.index = index
+        self.judge = judge
+        self.threshold = threshold
+        self.featured = featured
+        self.wide_judge = wide_judge
+        wide_judge.infos = judge.infos
+        self.wide_threshold = wide_threshold
+        self.wide_banks = set(wide_judge.rules)
+
+    def lookup(
+        self,
+        values: Sequence[str],
+        qualities: Sequence[int | None] | None,
+        banks: Mapping[str, BankView],
+    ) -> list[list[Found]]:
+        """Per value, the hits of ``banks`` their rules accept (by distance, then id)."""
+        found = self.index.lookup(values, self.threshold, self.judge.rules_of(banks), qualities)
+        wide = {n: b for n, b in banks.items() if n in self.wide_banks}
+        if self.featured is None or not wide:
+            return found
+        more = self.featured.lookup(
+            values, self.wide_threshold, self.wide_judge.rules_of(wide), qualities
+        )
+        out: list[list[Found]] = []
+        for near, far in zip(found, more, strict=True):
+            held = {f.id for f in near}
+            both = near + [f for f in far if f.id not in held]
+            both.sort(key=lambda f: (f.distance, f.id))
+            out.append(both)
+        return out
+
+
 class Matcher:
     """Matching against every enabled bank (or a chosen few) with per-bank rules.
 
@@ -155,6 +209,12 @@ class Matcher:
         self.calibration = calibration.load(settings.match_calibration if settings else None)
         self.crops = CropIndexes()
         self._sealer: FeatureSeal | None = None
+        self._counting = threading.Lock()
+        #: wider-net candidates (banked items) left unverified because `match_verify_max`
+        #: was spent, and the query photos that left some, since the matcher was made (the
+        #: metrics: ``vangnet_match_unverified_candidates_total``)
+        self.unverified_total = 0
+        self.over_budget_total = 0
 
     def _banks(self, session: Session, only: Iterable[str] | None) -> dict[str, BankView]:
         """Enabled banks (or the chosen ones), from the settings the indexes keep current."""
@@ -262,12 +322,25 @@ class Matcher:
             return [[] for _ in canonical]
         rules = self._rules(chosen, signal_type)
         own = {n: r.threshold for n, r in rules.items()}  # before the wider net's radius
-        for bank_name, radius in (widen or {}).items():
-            if bank_name in rules:
-                rules[bank_name] = replace(rules[bank_name], threshold=radius)
-        threshold = self._threshold(rules, signal_type)
-        judge = _Judge(session, signal_type, self.settings, rules)
-        found = index.lookup(canonical, threshold, judge.rules_of(chosen), qualities)
+        wider = {
+            n: replace(rules[n], threshold=radius)
+            for n, radius in (widen or {}).items()
+            if n in rules and radius > rules[n].threshold
+        }
+        featured = self.indexes.get_featured(signal_type) if wider else None
+        if featured is None:  # no feature index (a type without one): the whole index
+            rules.update(wider)  # to the wider radius
+            wider = {}
+        search = _Search(
+            index,
+            _Judge(session, signal_type, self.settings, rules),
+            self._threshold(rules, signal_type),
+            featured,
+            _Judge(session, signal_type, self.settings, wider),
+            self._threshold(wider, signal_type) if wider else 0,
+        )
+        judge = search.judge
+        found = search.lookup(canonical, qualities, chosen)
         variant_cap = self.calibration.cap(signal_type, "variant")
         results = [judge.matches(hits) for hits in found]
         dihedral = {n: b for n, b in chosen.items() if rules[n].dihedral}
@@ -277,9 +350,7 @@ class Matcher:
             ]
             if flat:
                 flat_q = [qualities[i] if qualities else None for i, _, _ in flat]
-                extra = index.lookup(
-                    [v for _, _, v in flat], threshold, judge.rules_of(dihedral), flat_q
-                )
+                extra = search.lookup([v for _, _, v in flat], flat_q, dihedral)
                 best: list[dict[int, tuple[Found, int]]] = [{} for _ in canonical]
                 for (i, j, _), hits in zip(flat, extra, strict=True):
                     for hit in hits:
@@ -369,25 +440,44 @@ class Matcher:
         other PDQ hashes of the photo, its dihedral variants in `TRANSFORMS` order, matched
         as ``pdq``; ``regions``: PDQs of regions of the photo, `match_regions`;
         ``picture``: the photo's pixels, for the wider net's verification)."""
+        return list(
+            self.match_file(
+                session, hashed, banks=banks, variants=variants, regions=regions, picture=picture
+            ).matches
+        )
+
+    def match_file(
+        self,
+        session: Session,
+        hashed: Hashes,
+        *,
+        banks: Iterable[str] | None = None,
+        variants: Sequence[str] = (),
+        regions: Sequence[RegionHash] = (),
+        picture: QueryPicture | None = None,
+    ) -> Matched:
+        """`match_hashed`, with how many wider-net candidates were left unverified because
+        `match_verify_max` was spent (`Matched.unverified`)."""
         chosen = list(banks) if banks is not None else None
         out: list[Match] = []
+        unverified = 0
         for name, cls in signal_types().items():
             value = hashed.value(name)
             if value is None or issubclass(cls, FrameHashes):
                 continue  # videos below
             try:
                 if name == "pdq" and (regions or picture is not None):
-                    out.extend(
-                        self.match_regions(
-                            session,
-                            value=value,
-                            quality=hashed.quality(name),
-                            variants=variants,
-                            regions=regions,
-                            banks=chosen,
-                            picture=picture,
-                        )
+                    found = self._regions(
+                        session,
+                        value=value,
+                        quality=hashed.quality(name),
+                        variants=variants,
+                        regions=regions,
+                        banks=chosen,
+                        picture=picture,
                     )
+                    out.extend(found.matches)
+                    unverified += found.unverified
                     continue
                 out.extend(
                     self.lookup(
@@ -415,7 +505,7 @@ class Matcher:
                 out.extend(self._match_photo_frames(session, hashed.photo_frames, chosen))
             except IndexUnavailableError as error:  # the videos are still matched
                 log.warning("frames not matched on pdq: %s", error.message)
-        return out
+        return Matched(tuple(out), unverified)
 
     def _match_photo_frames(
         self,
@@ -466,7 +556,31 @@ class Matcher:
         `Match.inliers` when enough keypoints agree (`_verified`). Those banks' standard
         crops (`vangnet.signals.crops`) are candidates too (`_crop_candidates`: the whole
         photo and its regions, within ``pdq_crop_threshold``), verified the same way."""
-        return self.match_regions_many(
+        return list(
+            self._regions(
+                session,
+                value=value,
+                quality=quality,
+                variants=variants,
+                regions=regions,
+                banks=banks,
+                picture=picture,
+            ).matches
+        )
+
+    def _regions(
+        self,
+        session: Session,
+        *,
+        value: str,
+        quality: int | None,
+        variants: Sequence[str],
+        regions: Sequence[RegionHash],
+        banks: Iterable[str] | None,
+        picture: QueryPicture | None,
+    ) -> Matched:
+        """`match_regions` with the count of wider-net candidates left unverified."""
+        found, unverified = self._regions_many(
             session,
             values=[value],
             qualities=[quality],
@@ -474,7 +588,8 @@ class Matcher:
             regions=[regions],
             banks=banks,
             pictures=[picture],
-        )[0]
+        )
+        return Matched(tuple(found[0]), unverified[0])
 
     def match_regions_many(
         self,
@@ -491,6 +606,29 @@ class Matcher:
         ``values[i]`` of picture i (``variants[i]``: its dihedral PDQs or none) and of its
         ``regions[i]``; ``pictures[i]`` its pixels for the wider net (None: no wider net for
         it). One list of matches per picture, in order."""
+        return self._regions_many(
+            session,
+            values=values,
+            qualities=qualities,
+            variants=variants,
+            regions=regions,
+            banks=banks,
+            pictures=pictures,
+        )[0]
+
+    def _regions_many(
+        self,
+        session: Session,
+        *,
+        values: Sequence[str],
+        qualities: Sequence[int | None],
+        variants: Sequence[Sequence[str]],
+        regions: Sequence[Sequence[RegionHash]],
+        banks: Iterable[str] | None = None,
+        pictures: Sequence[QueryPicture | None] | None = None,
+    ) -> tuple[list[list[Match]], list[int]]:
+        """`match_regions_many`, and per picture how many banked items within the wider net
+        were left unverified (`match_verify_max` spent)."""
         chosen = list(banks) if banks is not None else None
         views = self._banks(session, chosen)
         rules = self._rules(views, "pdq")
@@ -524,6 +662,7 @@ class Matcher:
         )
         best: list[dict[tuple[str, int], Match]] = [{} for _ in values]
         candidates: list[dict[tuple[str, int], list[Match]]] = [{} for _ in values]
+        unverified = [0 for _ in values]
         region_cap = self.calibration.cap("pdq", "region")
         for (i, region), matches in zip(owner, found, strict=True):
             for m in matches:
@@ -553,9 +692,10 @@ class Matcher:
                         candidates[i].setdefault((m.bank, m.content_id), []).append(m)
             if candidates[i]:
                 pending = {k: v for k, v in candidates[i].items() if k not in best[i]}
-                for m in self._verified(session, picture, pending):
+                verified, unverified[i] = self._verified(session, picture, pending)
+                for m in verified:
                     best[i][(m.bank, m.content_id)] = m
-        return [sorted(b.values(), key=_order) for b in best]
+        return [sorted(b.values(), key=_order) for b in best], unverified
 
     def _crop_candidates(
         self,
@@ -631,12 +771,13 @@ class Matcher:
         session: Session,
         picture: QueryPicture,
         candidates: Mapping[tuple[str, int], Sequence[Match]],
-    ) -> list[Match]:
+    ) -> tuple[list[Match], int]:
         """The wider net's candidates that local features confirm, one per banked item:
         closest item first, up to `VERIFY_PER_ITEM` of its candidates (whole photo, variants,
         regions; closest first) and `match_verify_max` verifications in all. A candidate
-        whose item has no features is not a match; candidates left over when the budget is
-        spent are logged with their count."""
+        whose item has no features is not a match. Also how many banked items were left
+        unverified because the budget was spent (said in the answer, counted in
+        `unverified_total` for the metrics, and logged)."""
         settings = self.settings or documented_settings()
         queue = sorted(
             ((key, sorted(ms, key=lambda m: m.distance)) for key, ms in candidates.items()),
@@ -679,13 +820,16 @@ class Matcher:
                     out.append(replace(m, inliers=result.inliers))
                     break
         if skipped:
+            with self._counting:
+                self.unverified_total += skipped
+                self.over_budget_total += 1
             log.warning(
                 "wider net: %d banked items within verify_threshold not verified "
                 "(match_verify_max %d spent)",
                 skipped,
                 settings.match_verify_max,
             )
-        return out
+        return out, skipped
 
     def lookup_hashes(
         self, session: Session, hashed: Hashes, *, banks: Iterable[str] | None = None
@@ -693,8 +837,9 @@ class Matcher:
         """The answer for one file (``vangnet match``, ``/v1/match``): its hashes and their
         matches. A photo's `Hashes.dihedral` variants and `Hashes.regions`, when computed,
         are matched as PDQ and left out of the answer's hashes, as is its `Hashes.picture`
-        (the pixels the wider net verifies its candidates against)."""
-        matches = self.match_hashed(
+        (the pixels the wider net verifies its candidates against). `Lookup.unverified`:
+        the wider net's candidates left unverified (`match_verify_max` spent)."""
+        found = self.match_file(
             session,
             hashed,
             banks=banks,
@@ -704,5 +849,6 @@ class Matcher:
         )
         return Lookup(
             replace(hashed, dihedral=(), regions=(), photo_frames=(), picture=None),
-            tuple(matches),
+            found.matches,
+            found.unverified,
         )

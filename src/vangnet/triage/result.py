@@ -170,6 +170,7 @@ class TriageResult:
     matches: tuple[Match, ...] = ()
     category: str | None = None
     series: str | None = None
+    unverified: int = 0  # wider-net candidates the matcher left unverified
 
     @classmethod
     def failure(cls, reason: str) -> TriageResult:
@@ -199,6 +200,15 @@ class TriageResult:
         best = min(matches, key=lambda m: m.distance)
         return replace(self, matches=tuple(matches), category=best.category, series=series)
 
+    def with_unverified(self, count: int) -> TriageResult:
+        """This result with ``count`` wider-net candidates left unverified (the matcher's
+        ``match_verify_max`` spent): kept in its metadata (``unverified``) and said among its
+        problems, as the item might match a bank."""
+        return replace(self, unverified=count).with_problem(
+            f"match: {count} banked items within the wider net left unverified "
+            "(match_verify_max spent)"
+        )
+
     def row(self, case_id: int, run_id: int, entry: Entry) -> TriageItem:
         """The database row of this result for the file ``entry``: the one place the
         stored shape is made."""
@@ -208,6 +218,8 @@ class TriageResult:
         metadata: dict[str, Any] = dict(self.metadata or {})
         if self.problems:
             metadata["problems"] = list(self.problems)
+        if self.unverified:
+            metadata["unverified"] = self.unverified
         vpdq = hashed.video_frames.get("vpdq") if hashed is not None else None
         return TriageItem(
             case_id=case_id,

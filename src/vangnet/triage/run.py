@@ -445,16 +445,19 @@ class Triage:
             for entry, result in batch:
                 if result.hashes is not None and result.ok:
                     hashed = result.hashes
-                    found = matcher.match_hashed(
+                    matched_file = matcher.match_file(
                         session,
                         hashed,
                         variants=result.findings.pdq_dihedral,
                         regions=hashed.regions,
                         picture=hashed.picture,
                     )
+                    found = list(matched_file.matches)
                     result = replace(result, hashes=replace(hashed, regions=(), picture=None))
                     if found:
                         result = result.with_matches(found, _series_of(session, found))
+                    if matched_file.unverified:  # might have matched: said on the item
+                        result = result.with_unverified(matched_file.unverified)
                 matched.append((entry, result))
             rows = [
                 (result.row(case_id, run_id, entry), result.extra_signals())
