@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
@@ -17,6 +18,9 @@ from PIL import Image
 
 from cli_invoke import invoke, json_lines
 from vangnet.errors import ExitCode
+from vangnet.signals.classifiers import base
+from vangnet.signals.classifiers.base import Classifier, Pixels, Score
+from vangnet.signals.classifiers.enabled import forget_instances
 from vangnet.signals.classifiers.faces import FaceAges
 
 PHOTO = "photos/public-domain/skimage_astronaut.png"
@@ -177,3 +181,35 @@ def test_plugins_lists_each_classifier_and_whether_it_runs(
     monkeypatch.setenv("VANGNET_CLASSIFIERS", "")
     rows = json.loads(invoke("plugins", "--json").stdout)
     assert [r["enabled"] for r in rows if r["name"] == "opennsfw"] == [False]
+
+
+class _WontStart(Classifier):
+    name = "test_cli_wont_start"
+    version = "1"
+    measures = "brightness"
+
+    def __init__(self) -> None:
+        raise OSError("weights not found")
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:  # pragma: no cover
+        return []
+
+
+def test_plugins_lists_an_enabled_classifier_whose_model_cannot_start_as_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`vangnet plugins` in a fresh process: an enabled classifier whose model cannot be
+    started is listed as failed with why (not "loaded", to be found out by the server)."""
+    base.REGISTRY.register(_WontStart)
+    forget_instances()
+    try:
+        monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,test_cli_wont_start")
+        rows = json.loads(invoke("plugins", "--json").stdout)
+        by_name = {r["name"]: r for r in rows if r["kind"] == "classifier"}
+        broken = by_name["test_cli_wont_start"]
+        assert broken["enabled"] is True and broken["state"] == "failed", broken
+        assert "weights not found" in broken["error"]
+        assert by_name["opennsfw"]["state"] == "loaded"
+    finally:
+        base.REGISTRY.unregister(_WontStart.name)
+        forget_instances()
