@@ -4,10 +4,15 @@ OpenAPI schema lists it. Nothing is stored."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
+from vangnet.signals.classifiers import base
+from vangnet.signals.classifiers.base import Classifier, Pixels, Score
+from vangnet.signals.classifiers.enabled import forget_instances
 
 from .conftest import VIDEOS, AppFactory, make_key
 
@@ -70,3 +75,62 @@ def test_no_classifier_enabled_answers_without_scores(
     """The suite's deployments run none (VANGNET_CLASSIFIERS empty): an answer, no score."""
     body = client.post("/v1/classify", content=(shared_data / PHOTO).read_bytes()).json()
     assert body["classifiers"] == [] and body["scores"] == [] and body["errors"] == []
+
+
+class _Failing(Classifier):
+    """A classifier plug-in whose model breaks on every picture."""
+
+    name = "test_api_failing"
+    version = "1"
+    measures = "brightness"
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
+        raise RuntimeError("model broke")
+
+
+class _WontStart(_Failing):
+    name = "test_api_wont_start"
+
+    def __init__(self) -> None:
+        raise OSError("weights not found")
+
+
+@pytest.fixture
+def failing() -> Iterator[None]:
+    for cls in (_Failing, _WontStart):
+        base.REGISTRY.register(cls)
+    forget_instances()
+    try:
+        yield
+    finally:
+        for cls in (_Failing, _WontStart):
+            base.REGISTRY.unregister(cls.name)
+        forget_instances()
+
+
+def _metric(text: str, name: str, classifier: str) -> float:
+    prefix = f'{name}{{classifier="{classifier}"}} '
+    found = [line for line in text.splitlines() if line.startswith(prefix)]
+    return float(found[0].removeprefix(prefix)) if found else 0.0
+
+
+def test_a_failing_classifier_is_named_and_counted_in_metrics(
+    failing: None, make_client: AppFactory, admin_key: str, shared_data: Path
+) -> None:
+    """A classifier that fails on an upload: the answer names it under ``errors`` and
+    ``GET /v1/metrics`` counts the picture; one whose model could not start is shown."""
+    client = make_client(classifiers=["opennsfw", "test_api_failing", "test_api_wont_start"])
+    client.headers["X-API-Key"] = admin_key
+    name = "vangnet_classifier_failed_pictures_total"
+    before = client.get("/v1/metrics").text
+    body = client.post("/v1/classify", content=(shared_data / PHOTO).read_bytes()).json()
+    assert [s["classifier"] for s in body["scores"]] == ["opennsfw"]
+    errors = {e["classifier"]: e["message"] for e in body["errors"]}
+    assert "model broke" in errors["test_api_failing"]
+    assert "weights not found" in errors["test_api_wont_start"]
+    after = client.get("/v1/metrics").text
+    for classifier in ("test_api_failing", "test_api_wont_start"):
+        assert _metric(after, name, classifier) - _metric(before, name, classifier) == 1
+    assert _metric(after, name, "opennsfw") == _metric(before, name, "opennsfw")
+    assert _metric(after, "vangnet_classifier_unstarted", "test_api_wont_start") == 1
+    assert _metric(after, "vangnet_classifier_unstarted", "test_api_failing") == 0

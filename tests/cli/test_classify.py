@@ -5,16 +5,22 @@ whether this deployment runs it."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
 
 from cli_invoke import invoke, json_lines
 from vangnet.errors import ExitCode
+from vangnet.signals.classifiers import base
+from vangnet.signals.classifiers.base import Classifier, Pixels, Score
+from vangnet.signals.classifiers.enabled import forget_instances
 from vangnet.signals.classifiers.faces import FaceAges
 
 PHOTO = "photos/public-domain/skimage_astronaut.png"
@@ -84,6 +90,54 @@ def test_the_default_set_reads_faces_with_their_apparent_age(
     assert faces["summary"] in row["summary"] and "nudity" in row["summary"]
 
 
+def _near(found: list[int], expected: tuple[int, int, int, int], within: int) -> bool:
+    return all(abs(a - b) <= within for a, b in zip(found, expected, strict=True))
+
+
+def test_boxes_are_in_the_pixels_of_a_large_photo_and_of_a_video_frame(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A photo larger than the classifiers' sides (the astronaut at 1024 px) and a video
+    whose frames are larger and pillarboxed (the astronaut at 960 px between black bars of
+    240 px): the face's box is where it is in the photo and in the frame as decoded, not in
+    the downsized (and, for the video, bar-cropped) copy the classifiers read."""
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "faces")
+    monkeypatch.setenv("VANGNET_CLASSIFY_VIDEO_FRAMES", "2")
+    astronaut = Image.open(shared_data / PHOTO).convert("RGB")
+    faces = FaceAges()
+
+    large = astronaut.resize((1024, 1024), Image.Resampling.BICUBIC)
+    photo = tmp_path / "large.png"
+    large.save(photo)
+    (expected,) = faces.score(np.asarray(large)).evidence
+    assert expected.box is not None
+    (row,) = json_lines("classify", str(photo), "--json")
+    (face,) = row["scores"][0]["evidence"]
+    assert _near(face["box"], expected.box, 8), (face["box"], expected.box)
+
+    inner = np.asarray(astronaut.resize((960, 960), Image.Resampling.BICUBIC))
+    (in_frame,) = faces.score(inner).evidence
+    assert in_frame.box is not None
+    x, y, w, h = in_frame.box
+    frame = np.zeros((960, 1440, 3), dtype=np.uint8)
+    frame[:, 240:1200] = inner
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as out:
+        stream = out.add_stream("mpeg4", rate=2)
+        stream.width, stream.height, stream.pix_fmt = 1440, 960, "yuv420p"
+        stream.bit_rate = 20_000_000
+        for _ in range(4):
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        out.mux(stream.encode(None))
+    video = tmp_path / "pillarboxed.mp4"
+    video.write_bytes(buf.getvalue())
+    (row,) = json_lines("classify", str(video), "--json")
+    assert row["content_type"] == "video" and row["errors"] == []
+    for scored in row["frames"]:
+        (face,) = scored["scores"][0]["evidence"]
+        assert _near(face["box"], (x + 240, y, w, h), 12), (face["box"], (x + 240, y, w, h))
+
+
 def test_unreadable_files_are_exit_3_and_the_rest_scored(shared_data: Path, tmp_path: Path) -> None:
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
@@ -127,3 +181,35 @@ def test_plugins_lists_each_classifier_and_whether_it_runs(
     monkeypatch.setenv("VANGNET_CLASSIFIERS", "")
     rows = json.loads(invoke("plugins", "--json").stdout)
     assert [r["enabled"] for r in rows if r["name"] == "opennsfw"] == [False]
+
+
+class _WontStart(Classifier):
+    name = "test_cli_wont_start"
+    version = "1"
+    measures = "brightness"
+
+    def __init__(self) -> None:
+        raise OSError("weights not found")
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:  # pragma: no cover
+        return []
+
+
+def test_plugins_lists_an_enabled_classifier_whose_model_cannot_start_as_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`vangnet plugins` in a fresh process: an enabled classifier whose model cannot be
+    started is listed as failed with why (not "loaded", to be found out by the server)."""
+    base.REGISTRY.register(_WontStart)
+    forget_instances()
+    try:
+        monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,test_cli_wont_start")
+        rows = json.loads(invoke("plugins", "--json").stdout)
+        by_name = {r["name"]: r for r in rows if r["kind"] == "classifier"}
+        broken = by_name["test_cli_wont_start"]
+        assert broken["enabled"] is True and broken["state"] == "failed", broken
+        assert "weights not found" in broken["error"]
+        assert by_name["opennsfw"]["state"] == "loaded"
+    finally:
+        base.REGISTRY.unregister(_WontStart.name)
+        forget_instances()

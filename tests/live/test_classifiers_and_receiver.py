@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from cli_invoke import json_lines
 from live.streaming import bank_known, wait_for
 from vangnet.actions.receiver import WebhookReceiver
 from vangnet.actions.webhooks import (
@@ -260,3 +261,37 @@ def test_receiver_verifies_and_ignores_repeats() -> None:
     assert [g["ok"] for g in got] == [True, True, False]
     assert got[0]["event"] == "alert.created" and got[0]["data"]["alert"]["id"] == 1
     assert got[1].get("repeat") is True
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_finished_streams_classifier_counters_are_shown(
+    db_url: str, db_engine: Engine, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counters kept on the stream's row (``classify_skipped``, ``classifier_failures``)
+    are shown once the stream no longer runs in this process: `vangnet streams show` and
+    `vangnet streams list --json` read them from the row."""
+    photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
+    settings = get_settings().model_copy(update={"live_classify_budget_ms": 0.0})
+    monitor = Monitor(db_engine, classifiers=(Broken(),), settings=settings).start()
+    try:
+        stream = monitor.add_stream(None)
+        for t in (1.0, 2.0, 3.0):
+            monitor.push_sample(
+                stream,
+                pushed_frame_sample(
+                    stream, t, time.time(), photo.read_bytes(), max_pixels=settings.live_max_pixels
+                ),
+            )
+        assert wait_for(lambda: monitor.runtimes[stream].status()["samples"] == 3, 20)
+    finally:
+        monitor.close(end_streams=True)
+    with Session(db_engine) as s:
+        row = s.get(StreamRow, stream)
+        assert row is not None and row.classifier_failures == 3
+        row.classify_skipped = 2  # as a budgeted stream would have counted (tested above)
+        s.commit()
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    (shown,) = json_lines("streams", "show", str(stream), "--json")
+    assert (shown["classifier_failures"], shown["classify_skipped"]) == (3, 2)
+    listed = [s for s in json_lines("streams", "list", "--json") if s["id"] == stream]
+    assert [(s["classifier_failures"], s["classify_skipped"]) for s in listed] == [(3, 2)]

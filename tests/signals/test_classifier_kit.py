@@ -76,6 +76,15 @@ class Anonymous(Brightness):
         return [Score("someone_else", "1", self.measures, 0.5) for _ in pictures]
 
 
+class OffThePicture(Brightness):
+    name = "test_off_the_picture"
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
+        # a box in a fixed 512 x 512 copy, not in the picture given
+        found = Evidence("thing", 0.5, box=(400, 400, 100, 100))
+        return [Score(self.name, self.version, self.measures, 0.5, (found,)) for _ in pictures]
+
+
 class NeedsArguments(Brightness):
     name = "test_needs_arguments"
 
@@ -106,6 +115,7 @@ def test_a_good_classifier_conforms() -> None:
         (BatchDependent, None, "differently in a batch"),
         (Forgetful, None, "one Score per picture"),
         (Anonymous, None, "name its classifier"),
+        (OffThePicture, None, "not inside the"),
         (NeedsArguments, None, "cannot be built without arguments"),
         (BadName, None, "lower-case identifier"),
         (NoVersion, None, "version must be"),

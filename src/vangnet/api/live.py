@@ -63,6 +63,8 @@ from vangnet.live.samples import Sample, pushed_frame_sample, pushed_hash_sample
 from vangnet.live.states import StreamState
 from vangnet.live.streams import get_stream, list_streams, request_stop, stream_dict
 from vangnet.net import display_url
+from vangnet.signals.classifiers.enabled import start_failures
+from vangnet.signals.classifiers.scoring import failure_counts
 from vangnet.store.models import Alert, Stream, WebhookDelivery
 
 log = logging.getLogger(__name__)
@@ -668,6 +670,7 @@ def metrics(svc: Svc, session: Db, _: Watch) -> str:
     state = "vangnet_stream_state"
     lines += [f"# HELP {state} 1 for the state each stream is in.", f"# TYPE {state} gauge"]
     lines += [f"{state}{{stream={_label(s['id'])},state={_label(s['state'])}}} 1" for s in streams]
+    lines += _classifier_metrics()
     size = "vangnet_index_entries"
     lines += [f"# HELP {size} Entries in each matching index.", f"# TYPE {size} gauge"]
     index_status = svc.indexes.status_dict()
@@ -712,6 +715,29 @@ def metrics(svc: Svc, session: Db, _: Watch) -> str:
     for status in ("pending", "delivered", "dead"):
         lines.append(f"{outbox}{{status={_label(status)}}} {counts.get(status, 0)}")
     return "\n".join(lines + _rate_limit_metrics(svc.rates.buckets)) + "\n"
+
+
+def _classifier_metrics() -> list[str]:
+    """Pictures each classifier failed to score in this process (live samples, uploads to
+    ``POST /v1/classify``), and the classifiers whose model could not be started."""
+    failed = "vangnet_classifier_failed_pictures_total"
+    lines = [
+        f"# HELP {failed} Pictures a classifier failed to score in this process (logged; "
+        "the reading names the classifier under errors).",
+        f"# TYPE {failed} counter",
+    ]
+    lines += [
+        f"{failed}{{classifier={_label(name)}}} {count}"
+        for name, count in sorted(failure_counts().items())
+    ]
+    unstarted = "vangnet_classifier_unstarted"
+    lines += [
+        f"# HELP {unstarted} 1 for an enabled classifier whose model could not be started "
+        "(it fails every picture).",
+        f"# TYPE {unstarted} gauge",
+    ]
+    lines += [f"{unstarted}{{classifier={_label(name)}}} 1" for name in sorted(start_failures())]
+    return lines
 
 
 def _rate_limit_metrics(buckets: Buckets) -> list[str]:

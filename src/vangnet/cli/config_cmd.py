@@ -58,7 +58,8 @@ def plugins(
 ) -> None:
     """List every plug-in point with its plug-ins and their load state: signal types (their
     index, default threshold), indexes, classifiers (their version, what they measure, the
-    licence of their model, and whether this deployment runs them: setting classifiers),
+    licence of their model, and whether this deployment runs them: setting classifiers; an
+    enabled one is started, and listed as failed when its model cannot be),
     live stream sources (by URL scheme), bank formats and report formats. A plug-in that
     failed to load is listed with kind ``failed``, name ``<point>:<name>``, state ``failed``
     and why."""
@@ -66,7 +67,7 @@ def plugins(
     from vangnet.banks.formats import formats as bank_formats
     from vangnet.reports.formats import failed_report_formats, report_formats
     from vangnet.signals.classifiers.base import classifier_types, failed_classifiers
-    from vangnet.signals.classifiers.enabled import enabled_names, start_failures
+    from vangnet.signals.classifiers.enabled import enabled_classifiers, start_failures
     from vangnet.sources.streams import failed_stream_sources, stream_sources
 
     rows: list[dict[str, Any]] = [
@@ -83,7 +84,9 @@ def plugins(
     ]
     rows += [_row("index", name, cls, cls.description) for name, cls in indexes().items()]
     with user_errors(as_json=as_json):
-        enabled = set(enabled_names(get_settings()))
+        # the enabled ones are started (their models loaded, once), so that one whose model
+        # cannot start is listed as failed here rather than found out by the server
+        enabled = {c.name for c in enabled_classifiers(get_settings())}
     unstarted = start_failures()
     rows += [
         _row(

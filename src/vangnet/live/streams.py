@@ -138,6 +138,8 @@ def stream_dict(row: Stream) -> dict[str, Any]:
         "evidence_lost": row.evidence_lost,
         "regions_skipped": row.regions_skipped,
         "regions_failed": row.regions_failed,
+        "classify_skipped": row.classify_skipped,
+        "classifier_failures": row.classifier_failures,
         "worker": row.worker,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

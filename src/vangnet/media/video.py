@@ -35,11 +35,14 @@ from vangnet.media.sniff import ContentType, sniff
 
 @dataclass(frozen=True)
 class VideoFrame:
-    """One sampled frame: decode-order number, seconds from the start, RGB pixels."""
+    """One sampled frame: decode-order number, seconds from the start, RGB pixels, and
+    where those pixels sit in the frame as decoded (``origin``: x, y of their top-left
+    corner; not (0, 0) once `crop_black_bars` cropped bars off)."""
 
     number: int
     timestamp: float
     rgb: npt.NDArray[np.uint8]
+    origin: tuple[int, int] = (0, 0)
 
 
 #: A bar row/column has a mean luminance below this (0-255) ...
@@ -133,7 +136,7 @@ def crop_black_bars(frames: Iterator[VideoFrame]) -> Iterator[VideoFrame]:
         if box is None or frame.rgb.shape != shape:
             return frame
         top, bottom, left, right = box
-        return replace(frame, rgb=frame.rgb[top:bottom, left:right])
+        return replace(frame, rgb=frame.rgb[top:bottom, left:right], origin=(left, top))
 
     for frame in buffered:
         yield cropped(frame)

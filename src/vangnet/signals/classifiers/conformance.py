@@ -12,8 +12,9 @@ accepts the class (a `Classifier` with a name that is a lower-case identifier, a
 what it measures); it can be built without arguments; on the kit's pictures (black, white,
 a gradient, seeded noise; tiny, wide, tall and the largest size callers pass,
 `Classifier.max_side` on a side) and the case table's, ``score_many`` returns one `Score`
-per picture, of this classifier, with a value in 0-1 and evidence scores in 0-1, within
-``seconds`` per picture; the same scores for the same pixels; the same scores in one batch
+per picture, of this classifier, with a value in 0-1, evidence scores in 0-1 and evidence
+boxes inside the picture given (in its pixels, not a resized copy's), within ``seconds``
+per picture; the same scores for the same pixels; the same scores in one batch
 as one by one; and it leaves the pictures as they were. ``high`` pictures score at least
 ``threshold`` and ``low`` ones below it. A classifier only orders the review queue: the kit
 checks it is well-behaved, not that it is right.
@@ -83,7 +84,7 @@ def _check_class(cls: type[Classifier]) -> None:
         raise _fail(cls, "batch_size must be a positive int")
 
 
-def _check_score(cls: type[Classifier], score: object) -> Score:
+def _check_score(cls: type[Classifier], score: object, picture: Pixels) -> Score:
     if not isinstance(score, Score):
         raise _fail(cls, f"score_many gave {type(score).__name__}, not a Score")
     if score.classifier != cls.name or score.measures != cls.measures:
@@ -96,7 +97,26 @@ def _check_score(cls: type[Classifier], score: object) -> Score:
     for evidence in score.evidence:
         if not 0 <= evidence.score <= 1:
             raise _fail(cls, f"evidence {evidence.label!r} scored {evidence.score!r}, not in 0-1")
+        if evidence.box is not None:
+            _check_box(cls, evidence.label, evidence.box, picture)
     return score
+
+
+def _check_box(cls: type[Classifier], label: str, box: object, picture: Pixels) -> None:
+    """An evidence box is x, y, width, height in whole pixels inside ``picture``."""
+    height, width = picture.shape[:2]
+    values: list[int] = []
+    if isinstance(box, tuple) and len(box) == 4:
+        values = [v for v in box if isinstance(v, int) and not isinstance(v, bool)]
+    if len(values) != 4:
+        raise _fail(cls, f"evidence {label!r} box {box!r} is not 4 ints (x, y, width, height)")
+    x, y, w, h = values
+    if not (x >= 0 and y >= 0 and w >= 1 and h >= 1 and x + w <= width and y + h <= height):
+        raise _fail(
+            cls,
+            f"evidence {label!r} box {box!r} is not inside the {width}x{height} picture "
+            "given (boxes are in the pixels of the picture as given)",
+        )
 
 
 def check_classifier(cls: type[Classifier], cases: ClassifierCases | None = None) -> None:
@@ -122,7 +142,7 @@ def check_classifier(cls: type[Classifier], cases: ClassifierCases | None = None
             raise _fail(cls, "score_many changed the pictures it was given")
         if not isinstance(scores, list) or len(scores) != len(pictures):
             raise _fail(cls, "score_many must return a list of one Score per picture")
-        return [_check_score(cls, s) for s in scores]
+        return [_check_score(cls, s, p) for s, p in zip(scores, pictures, strict=True)]
 
     pictures = [*kit_pictures(cls.max_side), *cases.high, *cases.low]
     if score_many([]) != []:

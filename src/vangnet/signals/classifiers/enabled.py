@@ -3,9 +3,10 @@
 Left unset, the setting is the bundled default set (`DEFAULT_SET`), of which those that are
 installed run (a bundled classifier may come as an optional extra). Set, every name must be
 installed: one that is not is a settings error (`ValidationError`, exit code 6, as for other
-bad settings) naming the installed ones. Models load once per process, on first use, and are
-shared by every caller; a classifier whose model fails to load is logged and stays enabled as
-a stand-in that fails every picture, so each reading says why it has no score.
+bad settings) naming the installed ones. Models load once per process, on first use (a live
+monitor builds them when it starts), and are shared by every caller; a classifier whose model
+fails to load is logged and stays enabled as a stand-in that fails every picture, so each
+reading says why it has no score.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ what `vangnet classify` prints and ``POST /v1/classify`` answers.
 A photo is one picture. A video is up to ``classify_video_frames`` frames spread evenly over
 it (sampled at ``video_fps``, letterbox bars cropped); each frame gets its own reading and the
 video's score per classifier is its highest frame's, with that frame's time.
+
+Pictures are downsized to the largest ``max_side`` of the classifiers before scoring (a
+large photo or frame is never held more than once); evidence boxes are then given in the
+pixels of the photo, or of the video frame, as decoded (bars included).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from vangnet.media.image import decode_image
 from vangnet.media.sniff import ContentType, sniff
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
 from vangnet.signals.classifiers.base import Classifier, Pixels, Score
-from vangnet.signals.classifiers.scoring import Reading, fit, score_pictures
+from vangnet.signals.classifiers.scoring import Reading, fit, placed, score_pictures
 
 
 @dataclass(frozen=True)
@@ -72,16 +76,26 @@ class Classified:
         return out
 
 
-def spread(frames: Iterator[VideoFrame], most: int, side: int) -> list[VideoFrame]:
+@dataclass(frozen=True)
+class Spread:
+    """A sampled frame downsized for the classifiers (``frame``), with the shape (height,
+    width) its pixels had before (``shape``; the frame's ``origin`` is kept)."""
+
+    frame: VideoFrame
+    shape: tuple[int, ...]
+
+
+def spread(frames: Iterator[VideoFrame], most: int, side: int) -> list[Spread]:
     """At most ``most`` of ``frames``, spread evenly over them, each downsized to ``side``
     on its longer side as it arrives: the video is never held whole (at most ``2 * most``
     frames are kept while reading, every other one dropped when that fills)."""
-    kept: list[VideoFrame] = []
+    kept: list[Spread] = []
     stride = 1
     for index, frame in enumerate(frames):
         if index % stride:
             continue
-        kept.append(VideoFrame(frame.number, frame.timestamp, fit(frame.rgb, side)))
+        small = VideoFrame(frame.number, frame.timestamp, fit(frame.rgb, side), frame.origin)
+        kept.append(Spread(small, frame.rgb.shape[:2]))
         if len(kept) >= 2 * most:
             kept = kept[::2]
             stride *= 2
@@ -89,6 +103,15 @@ def spread(frames: Iterator[VideoFrame], most: int, side: int) -> list[VideoFram
         return kept
     chosen = np.linspace(0, len(kept) - 1, most).round().astype(int)
     return [kept[i] for i in dict.fromkeys(chosen.tolist())]
+
+
+def _placed(
+    reading: Reading, scored: tuple[int, ...], shape: tuple[int, ...], origin: tuple[int, int]
+) -> Reading:
+    """``reading`` with its boxes (on a picture of shape ``scored``) in the pixels of the
+    picture as decoded (`placed`)."""
+    scores = {n: placed(s, scored, shape, origin) for n, s in reading.scores.items()}
+    return Reading(scores, dict(reading.errors))
 
 
 def classify_bytes(
@@ -99,15 +122,23 @@ def classify_bytes(
     sniffed = sniff(data)
     side = max((c.max_side for c in classifiers), default=512)
     if sniffed.content_type is ContentType.PHOTO:
-        picture: Pixels = fit(np.asarray(decode_image(data)[0], dtype=np.uint8), side)
-        readings = score_pictures([picture], classifiers)
-        return Classified(path, sniffed.content_type, tuple(readings))
+        decoded = np.asarray(decode_image(data)[0], dtype=np.uint8)
+        shape = decoded.shape[:2]
+        picture: Pixels = fit(decoded, side)
+        del decoded
+        (reading,) = score_pictures([picture], classifiers)
+        reading = _placed(reading, picture.shape[:2], shape, (0, 0))
+        return Classified(path, sniffed.content_type, (reading,))
     frames = spread(
         crop_black_bars(iter_video_frames(data, fps=settings.video_fps)),
         settings.classify_video_frames,
         side,
     )
-    readings = score_pictures([f.rgb for f in frames], classifiers)
+    readings = score_pictures([f.frame.rgb for f in frames], classifiers)
+    placed_readings = tuple(
+        _placed(r, f.frame.rgb.shape[:2], f.shape, f.frame.origin)
+        for r, f in zip(readings, frames, strict=True)
+    )
     return Classified(
-        path, sniffed.content_type, tuple(readings), tuple(f.timestamp for f in frames)
+        path, sniffed.content_type, placed_readings, tuple(f.frame.timestamp for f in frames)
     )

@@ -117,18 +117,33 @@ def score_pictures(pictures: Sequence[Pixels], classifiers: Sequence[Classifier]
 def in_pixels_of(score: Score, fitted: Pixels, picture: Pixels) -> Score:
     """``score`` with its evidence boxes (found on ``fitted``, the picture downsized to the
     classifier's ``max_side``) in the pixels of ``picture`` as given."""
-    if fitted.shape[:2] == picture.shape[:2] or not any(e.box for e in score.evidence):
+    return placed(score, fitted.shape[:2], picture.shape[:2])
+
+
+def placed(
+    score: Score,
+    scored: tuple[int, ...],
+    original: tuple[int, ...],
+    origin: tuple[int, int] = (0, 0),
+) -> Score:
+    """``score`` with its evidence boxes, found on a picture of shape ``scored`` (height,
+    width), in the pixels of the picture it was taken from: one of shape ``original``
+    whose top-left corner sits at ``origin`` (x, y) in the picture as decoded (a video
+    frame with its black bars cropped off)."""
+    same = tuple(scored[:2]) == tuple(original[:2]) and origin == (0, 0)
+    if same or not any(e.box for e in score.evidence):
         return score
-    sy = picture.shape[0] / max(1, fitted.shape[0])
-    sx = picture.shape[1] / max(1, fitted.shape[1])
+    sy = original[0] / max(1, scored[0])
+    sx = original[1] / max(1, scored[1])
+    ox, oy = origin
     evidence = tuple(
         e
         if e.box is None
         else replace(
             e,
             box=(
-                round(e.box[0] * sx),
-                round(e.box[1] * sy),
+                ox + round(e.box[0] * sx),
+                oy + round(e.box[1] * sy),
                 round(e.box[2] * sx),
                 round(e.box[3] * sy),
             ),
