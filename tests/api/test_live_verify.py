@@ -13,6 +13,7 @@ train photos 20-23, JPEG q85, made in memory."""
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
 from vangnet.banks.contents import add_content
 from vangnet.banks.features import FeatureSeal
-from vangnet.config import Settings
+from vangnet.config import Settings, get_settings
+from vangnet.live.monitor import Monitor
+from vangnet.live.samples import pushed_frame_sample
 from vangnet.signals.hashing import hash_bytes, signal_values
 from vangnet.store.db import make_engine, writer
 
@@ -128,3 +131,40 @@ def test_without_live_verify_the_same_frames_raise_nothing(
     assert alerts_of(client, stream) == []
     live = client.get(f"/v1/streams/{stream}").json()["live"]
     assert live["matches"] == 0 and live["cpu_seconds"]["verify"] == 0
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_stream_behind_has_only_its_newest_sample_of_a_batch_checked(
+    db_url: str, shared_data: Path
+) -> None:
+    """The checks are paid after a batch, so a stream that fell behind (three samples of the
+    tile in one batch) has only its newest sample checked: one allowance never pays for
+    several. The other two are matched by their hashes only (the tile is beyond the
+    threshold: no match)."""
+    settings = get_settings().model_copy(update={"live_regions_budget_ms": 0.0})
+    frame, _, photo = _tile_frame(shared_data)
+    engine = audited(make_engine(db_url))
+    content_id = _bank_from_pixels(db_url, photo, settings)
+    events: list[dict[str, Any]] = []
+    monitor = Monitor(engine, on_event=events.append, classifiers=(), settings=settings).start()
+    try:
+        stream = monitor.add_stream(None)
+        runtime = monitor.runtimes[stream]
+        batch = [
+            (
+                runtime,
+                pushed_frame_sample(
+                    stream, t, time.time(), frame, max_pixels=settings.live_max_pixels
+                ),
+            )
+            for t in (1.0, 2.0, 3.0)
+        ]
+        monitor.processor.process(batch)
+        verify_cpu = runtime.status()["cpu_seconds"]["verify"]
+    finally:
+        monitor.close(end_streams=True)
+        engine.dispose()
+    matched = [e for e in events if e["event"] == "match"]
+    assert [(e["stream_time"], e["content_id"]) for e in matched] == [(3.0, content_id)]
+    assert matched[0]["inliers"] >= 12
+    assert verify_cpu > 0
