@@ -14,6 +14,7 @@ from typing import Protocol
 from vangnet.config import Settings
 from vangnet.egress.policy import EgressPolicy
 from vangnet.live.processor import Processor
+from vangnet.live.reader import FrameReader
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.sampler import Sampler
 from vangnet.live.samples import frame_sample
@@ -147,11 +148,12 @@ class StreamSession:
             last_wall = time.time()
             gaps = KeyframeGaps(1.0 / runtime.fps)
             loss = InputLoss()
-            cpu = time.thread_time()
+            reader = FrameReader(source, name=f"vangnet-read-{runtime.id}", stop=runtime.stop)
             try:
-                for item in source.frames():
-                    decoded = time.thread_time()
-                    runtime.cpu["decode"] += decoded - cpu
+                for decoded in reader.frames():
+                    item = decoded.item
+                    runtime.cpu["decode"] += decoded.cpu
+                    cpu = time.thread_time()
                     if settings.live_throttle_seconds:  # a slower machine, on purpose
                         time.sleep(settings.live_throttle_seconds)
                     loss.frame(
@@ -176,8 +178,7 @@ class StreamSession:
                     if reason is not None:
                         sample = frame_sample(runtime.id, stream_time, now, reason, item.frame)
                         self.processor.submit(runtime, sample)
-                    cpu = time.thread_time()
-                    runtime.cpu["sample"] += cpu - decoded
+                    runtime.cpu["sample"] += time.thread_time() - cpu
                     if runtime.stop.is_set():
                         source.close()
                         break

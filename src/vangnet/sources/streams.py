@@ -232,6 +232,8 @@ class PolicedSource(Source):
         except (StreamEnded, StreamUnavailable, StreamRejected, DestinationRefused) as exc:
             if started and not isinstance(exc, DestinationRefused):
                 raise
+            if self.closed:  # stopped while connecting: nothing to report
+                raise StreamUnavailable(GENERIC_REASON) from None
             if isinstance(exc, StreamRedirectRefused):
                 # Clear, and no probe: only a server at an allowed address can send it, and
                 # its target is neither contacted nor named.
