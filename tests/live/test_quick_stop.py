@@ -11,7 +11,11 @@ import json
 import signal
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,7 @@ from live.streaming import (
     free_port,
     home_engine,
     publish,
+    rtsp_server,
     udp_bound,
     vangnet,
     wait_for,
@@ -74,33 +79,85 @@ def test_monitor_close_ends_a_udp_stream_with_no_publisher_at_once(db_engine: En
     assert (row.state, row.state_reason, row.desired) == ("ended", "closed by the test", "stop")
 
 
+def _readers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("vangnet-read-")}
+
+
+def _reading(before: set[threading.Thread]) -> bool:
+    """Whether a stream reader thread started since ``before`` is still alive (one of an
+    earlier test may still wait for its read to time out)."""
+    return bool(_readers() - before)
+
+
+@dataclass(frozen=True)
+class Publisher:
+    url: str
+    ready: Callable[[], bool]  # the monitor's reader is there to receive
+    process: subprocess.Popen[bytes]  # the ffmpeg publishing
+
+
+@contextmanager
+def _publisher(protocol: str, ffmpeg: str, clip: Clip) -> Iterator[Publisher]:
+    """ffmpeg publishing ``clip`` over ``protocol`` on 127.0.0.1 (UDP, SRT, or RTSP through
+    an RTSP server) until the block ends."""
+    port = free_port(socket.SOCK_DGRAM if protocol != "rtsp" else socket.SOCK_STREAM)
+    if protocol == "udp":
+        url = f"udp://127.0.0.1:{port}"
+        with publish(ffmpeg, clip.path, ["-f", "mpegts", f"{url}?pkt_size=1316"]) as process:
+            yield Publisher(url, lambda: udp_bound(port), process)
+    elif protocol == "srt":
+        output = ["-f", "mpegts", f"srt://127.0.0.1:{port}?mode=listener"]
+        with publish(ffmpeg, clip.path, output) as process:
+            time.sleep(0.5)  # ffmpeg is listening
+            yield Publisher(f"srt://127.0.0.1:{port}?mode=caller", lambda: True, process)
+    else:
+        with rtsp_server() as (client_port, source_port):
+            output = ["-f", "rtsp", f"rtsp://127.0.0.1:{source_port}/live"]
+            with publish(ffmpeg, clip.path, output) as process:
+                time.sleep(1.0)  # the source has announced the stream
+                url = f"rtsp://127.0.0.1:{client_port}/live"
+                yield Publisher(url, lambda: True, process)
+
+
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_stopping_a_udp_stream_whose_publisher_went_silent_ends_it_at_once(
-    db_engine: Engine, clip: Clip, ffmpeg: str
+@pytest.mark.parametrize("protocol", ["udp", "srt", "rtsp"])
+def test_stopping_a_stream_whose_publisher_went_silent_ends_it_at_once(
+    db_engine: Engine, clip: Clip, ffmpeg: str, protocol: str
 ) -> None:
-    port = free_port(socket.SOCK_DGRAM)
+    """Through SRT (an ffmpeg relay process) and RTSP (the egress relay) the blocked read
+    itself is interrupted: the reader thread ends with the stream (within 2 s; without the
+    interrupt, an SRT reader ends when the paused peer times out, ~5 s). FFmpeg's own UDP socket
+    cannot be interrupted (PyAV has no call for it): its reader ends when its read times
+    out, after the stream has ended."""
     events: list[dict[str, Any]] = []
     monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     try:
-        stream_id = monitor.add_stream(f"udp://127.0.0.1:{port}")
-        runtime = monitor.runtime(stream_id)
-        assert wait_for(lambda: udp_bound(port), timeout=10)
-        output = ["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"]
-        with publish(ffmpeg, clip.path, output):
+        with _publisher(protocol, ffmpeg, clip) as publisher:
+            before = _readers()
+            stream_id = monitor.add_stream(publisher.url)
+            runtime = monitor.runtime(stream_id)
+            assert wait_for(publisher.ready, timeout=10)
             assert wait_for(lambda: runtime.samples >= 2, timeout=30), _states(events)
-        # the publisher is gone: the reader waits for data that does not come
-        time.sleep(0.5)
-        started = time.monotonic()
-        monitor.stop_stream(stream_id, "stopped by the test")
-        assert wait_for(lambda: runtime.state.finished, timeout=BOUND, step=0.02)
-        took = time.monotonic() - started
-        samples = runtime.samples
+            # paused: still connected, sending nothing; the reader waits for data
+            publisher.process.send_signal(signal.SIGSTOP)
+            time.sleep(0.5)
+            started = time.monotonic()
+            monitor.stop_stream(stream_id, "stopped by the test")
+            assert wait_for(lambda: runtime.state.finished, timeout=BOUND, step=0.02)
+            took = time.monotonic() - started
+            samples = runtime.samples
+            if protocol != "udp":
+                assert wait_for(lambda: not _reading(before), timeout=2.0, step=0.02)
+                print(f"{protocol}: reader ended {time.monotonic() - started:.2f} s after the stop")
     finally:
         monitor.close(end_streams=True)
-    print(f"the stream ended {took:.2f} s after the stop")
+    print(f"{protocol}: the stream ended {took:.2f} s after the stop")
     assert took < BOUND, f"the stop took {took:.1f} s"
-    # never "stalled": the stop came first
-    assert _states(events) == [("live", None), ("ended", "stopped by the test")]
+    # never "stalled" or "reconnecting": the stop came first
+    assert [s for s in _states(events) if s[0] != "connecting"] == [
+        ("live", None),
+        ("ended", "stopped by the test"),
+    ]
     row = _row(db_engine, stream_id)
     assert (row.state, row.state_reason) == ("ended", "stopped by the test")
     assert row.samples == samples >= 2  # the samples taken before the stop are kept

@@ -270,6 +270,16 @@ _WHITELISTS = {
 
 class NetworkSource(PolicedSource):
     schemes = tuple(_WHITELISTS)
+    #: The loopback relay FFmpeg reads RTSP and RTMPS through, while connected.
+    _relay: Relay | None = None
+
+    def close(self) -> None:
+        """Also end the relay's connections, if any: FFmpeg's read through it returns at
+        once (a direct FFmpeg connection notices the close only when its read times out)."""
+        super().close()
+        relay = self._relay
+        if relay is not None:
+            relay.close()
 
     def _options(self, scheme: str) -> dict[str, str]:
         # Probe briefly: FFmpeg's default (5 s of data) delays the first frames of a live
@@ -312,6 +322,9 @@ class NetworkSource(PolicedSource):
             url = "rtmp" + url.removeprefix("rtmps")
             options["rtmp_tcurl"] = rtmp_tc_url(checked.url)
         with relay:
+            self._relay = relay
+            if self.closed:  # closed while the relay was made: close() did not see it
+                relay.close()
             try:
                 yield from self._play(url, options)
             except (StreamEnded, StreamUnavailable, StreamRejected):
@@ -349,6 +362,15 @@ class RelaySource(PolicedSource):
     """SRT through the system ffmpeg (``apt install ffmpeg``), relayed as MPEG-TS in a pipe."""
 
     schemes = ("srt",)
+    #: The ffmpeg process relaying the stream, while it runs.
+    _process: subprocess.Popen[bytes] | None = None
+
+    def close(self) -> None:
+        """Also end the relay process: the read of its pipe returns at once."""
+        super().close()
+        process = self._process
+        if process is not None:
+            process.kill()
 
     def connected_frames(self, checked: CheckedUrl) -> Iterator[SourceFrame]:
         ffmpeg = shutil.which("ffmpeg")
@@ -367,6 +389,9 @@ class RelaySource(PolicedSource):
         process = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0
         )
+        self._process = process
+        if self.closed:  # closed while it started: close() did not see it
+            process.kill()
         try:
             assert process.stdout is not None
             yield from self._decode_pipe(process.stdout, self.max_pixels)
