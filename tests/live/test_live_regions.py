@@ -23,12 +23,10 @@ import pytest
 from sqlalchemy import Engine
 
 import region_composites as rc
-from live.streaming import PHOTOS, VANGNET, bank_known, free_port, wait_for
+from live.streaming import PHOTOS, VANGNET, bank_known, free_port, udp_bound, wait_for
 from vangnet.live.clips import Shot, encode_clip
 
 WIDTH, HEIGHT = 1280, 720  # the clip's frame; composites are letterboxed into it
-#: The stream stalls (and the watch can stop) 3 s after the clip ends, not 10.
-QUICK_STOP = {"VANGNET_LIVE_STALL_SECONDS": "3"}
 
 
 def _photos(shared_data: Path) -> list[Path]:
@@ -107,13 +105,6 @@ def _vangnet(env: dict[str, str], *args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def _bound(port: int) -> bool:
-    """Whether a UDP socket is bound to 127.0.0.1:``port`` (the watch's reader listens)."""
-    local = f"0100007F:{port:04X}"
-    lines = Path("/proc/net/udp").read_text().splitlines()[1:]
-    return any(line.split()[1] == local for line in lines)
-
-
 def _watch(env: dict[str, str], ffmpeg: str, data: bytes, log: Path) -> list[dict[str, Any]]:
     """``vangnet watch`` of the piped clip over UDP; its JSON events."""
     port = free_port(socket.SOCK_DGRAM)
@@ -123,7 +114,7 @@ def _watch(env: dict[str, str], ffmpeg: str, data: bytes, log: Path) -> list[dic
             command, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
         )
     try:
-        assert wait_for(lambda: _bound(port), timeout=30), log.read_text()
+        assert wait_for(lambda: udp_bound(port), timeout=30), log.read_text()
         with _publish_piped(ffmpeg, data, port):
             pass
         time.sleep(2.0)  # the last samples are processed and their alerts written
@@ -166,7 +157,7 @@ def test_a_banked_photo_in_a_call_tile_or_an_inset_alerts_with_its_region(
     inset_id = bank_known(db_engine, banked[1], name="INSET")
     # No region budget here: CPU time on a loaded test machine is not deterministic (the
     # budget has its own test below); the layout settings are the defaults.
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url, **QUICK_STOP}
+    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
     env["VANGNET_LIVE_REGIONS_BUDGET_MS"] = "0"
     events = _watch(env, ffmpeg, data, tmp_path / "watch.jsonl")
 
@@ -209,7 +200,6 @@ def test_without_regions_the_same_stream_raises_no_alert_and_says_why(
     bank_known(db_engine, banked[0], name="TILE")
     bank_known(db_engine, banked[1], name="INSET")
     env = {**os.environ, "VANGNET_DATABASE_URL": db_url, f"VANGNET_{setting}": value}
-    env.update(QUICK_STOP)
     events = _watch(env, ffmpeg, data, tmp_path / "watch.jsonl")
     assert [e for e in events if e["event"] in ("match", "alert")] == []
     stream = next(e["stream"] for e in events if e["event"] == "state")
