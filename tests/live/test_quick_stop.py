@@ -35,7 +35,10 @@ from live.streaming import (
     wait_for,
 )
 from vangnet.config import get_settings
+from vangnet.egress.policy import EgressPolicy
 from vangnet.live.monitor import Monitor
+from vangnet.live.reader import FrameReader
+from vangnet.sources.streams import source_for
 from vangnet.store.models import Stream
 
 #: A stop must end the stream well before the 10 s a blocked read would have waited (the
@@ -201,3 +204,23 @@ def test_vangnet_watch_ends_at_once_on_sigterm_and_on_streams_stop(tmp_path: Pat
         assert took < BOUND, f"{how}: the watch took {took:.1f} s to end"
         reason = "watch stopped" if how == "sigterm" else "stopped by request"
         assert _states(_events(log)) == [("ended", reason)], how
+
+
+def test_a_session_that_leaves_early_lets_its_reader_end(clip: Clip) -> None:
+    """The session stops taking frames without a stop (its own error): the reader is told,
+    closes the source and ends instead of waiting forever to hand its next frame over."""
+    source = source_for(
+        f"{clip.path}?loop=1",
+        connect_timeout=10.0,
+        stall_timeout=10.0,
+        egress=EgressPolicy(),
+        max_pixels=3840 * 2160,
+        rtsp_transport="auto",
+    )
+    reader = FrameReader(source, name="vangnet-read-test", stop=threading.Event())
+    frames = reader.frames()
+    first = next(frames)
+    assert first.item.frame.width == 1280 and first.cpu >= 0
+    frames.close()  # what an exception in the session's loop does to the iteration
+    reader.thread.join(timeout=2.0)
+    assert not reader.thread.is_alive() and source.closed

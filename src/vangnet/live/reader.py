@@ -50,6 +50,8 @@ class FrameReader:
         # One frame decoded ahead at most: as before, a session that falls behind holds up
         # the decoding (and FFmpeg's socket buffer absorbs the difference, or overruns).
         self._handover: queue.Queue[Decoded | _Ended] = queue.Queue(maxsize=1)
+        #: Set once the session takes no more frames (stopped, failed, or done).
+        self._gone = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
@@ -70,7 +72,7 @@ class FrameReader:
                 close()
 
     def _put(self, entry: Decoded | _Ended) -> bool:
-        while not self.source.closed:
+        while not self._gone.is_set():
             try:
                 self._handover.put(entry, timeout=POLL)
                 return True
@@ -81,23 +83,29 @@ class FrameReader:
     def frames(self) -> Iterator[Decoded]:
         """The decoded frames until the source ends (raising what it raised) or the stream
         is stopped; on a stop the source is closed and the frames already decoded (at most
-        one) still come, then the iteration ends without waiting for the reader."""
-        while True:
-            if self._stop.is_set():
-                self.source.close()
-                try:
-                    entry = self._handover.get_nowait()
-                except queue.Empty:
+        one) still come, then the iteration ends without waiting for the reader. However the
+        iteration ends (a stop, an error of the session's own), the source is closed and the
+        reader hands nothing more over: it ends as soon as its read returns."""
+        try:
+            while True:
+                if self._stop.is_set():
+                    self.source.close()
+                    try:
+                        entry = self._handover.get_nowait()
+                    except queue.Empty:
+                        return
+                    if isinstance(entry, Decoded):
+                        yield entry
                     return
-                if isinstance(entry, Decoded):
-                    yield entry
-                return
-            try:
-                entry = self._handover.get(timeout=POLL)
-            except queue.Empty:
-                continue
-            if isinstance(entry, _Ended):
-                if entry.error is not None:
-                    raise entry.error
-                return
-            yield entry
+                try:
+                    entry = self._handover.get(timeout=POLL)
+                except queue.Empty:
+                    continue
+                if isinstance(entry, _Ended):
+                    if entry.error is not None:
+                        raise entry.error
+                    return
+                yield entry
+        finally:
+            self._gone.set()
+            self.source.close()
