@@ -70,9 +70,6 @@ def test_a_live_frame_keeps_the_plugin_value_it_matched_on(
     db_url: str, db_engine: Engine, clip: Clip, ffmpeg: str, tmp_path: Path
 ) -> None:
     env = {**install_ahash64(tmp_path / "site", NAME), "VANGNET_DATABASE_URL": db_url}
-    # Stopped, the watch ends once its UDP reader gives up waiting: 3 s after the clip ends,
-    # not 10 (as in tests/live/test_live_regions.py)
-    env["VANGNET_LIVE_STALL_SECONDS"] = "3"
     banked = ahash64(Image.open(clip.known))
     bank_file = tmp_path / "bank.csv"
     bank_file.write_text(f"signal_type,signal_value,category\n{NAME},{banked},vics:1\n")

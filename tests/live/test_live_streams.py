@@ -104,12 +104,7 @@ def test_udp_streams_alert_once_with_webhooks_and_evidence(
     negative_clip: Path,
     ffmpeg: str,
     webhooks: Any,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Closed, the monitor ends a UDP stream once its reader gives up waiting for data: 3 s
-    # after the publishers stop, not 10 (as in tests/live/test_live_regions.py)
-    monkeypatch.setenv("VANGNET_LIVE_STALL_SECONDS", "3")
-    reset_settings()
     content_id = bank_known(db_engine, clip.known, actions=["stream.terminate"])
     events: list[dict[str, Any]] = []
     monitor = _start(db_engine, events)
