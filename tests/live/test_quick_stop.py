@@ -129,9 +129,9 @@ def test_stopping_a_stream_whose_publisher_went_silent_ends_it_at_once(
 ) -> None:
     """Through SRT (an ffmpeg relay process) and RTSP (the egress relay) the blocked read
     itself is interrupted: the reader thread ends with the stream (within 2 s; without the
-    interrupt, an SRT reader ends when the paused peer times out, ~5 s). FFmpeg's own UDP socket
-    cannot be interrupted (PyAV has no call for it): its reader ends when its read times
-    out, after the stream has ended."""
+    interrupt, an SRT reader ends when the paused peer times out, ~5 s). FFmpeg's own UDP
+    socket cannot be interrupted (PyAV has no call for it): its reader ends when its read
+    times out, after the stream has ended."""
     events: list[dict[str, Any]] = []
     monitor = Monitor(db_engine, on_event=events.append, settings=get_settings()).start()
     try:
