@@ -303,15 +303,34 @@ class Cues:
 
 
 @dataclass(frozen=True)
+class SideSupports:
+    """What `rectangles` measured once per line and pair of crossing lines: ``rows[i, p]``,
+    row line i's support between the columns of column pair p; ``cols[p, j]``, column line
+    j's between the rows of row pair p; the line indexes of each row pair (``top``,
+    ``bottom``) and column pair (``left``, ``right``)."""
+
+    rows: FloatArray
+    cols: FloatArray
+    top: IntArray
+    bottom: IntArray
+    left: IntArray
+    right: IntArray
+
+
+@dataclass(frozen=True)
 class Rectangles:
     """Every rectangle whose sides lie on given row and column lines, with the share of
-    edge pixels along each side (``sides``: top, bottom, left, right)."""
+    edge pixels along each side (``sides``: top, bottom, left, right). The sides are
+    gathered from ``supports`` (rectangle i: row pair ``pair_rows[i]``, column pair
+    ``pair_cols[i]``) when first read: most rectangles are dropped before that."""
 
     y0: IntArray
     y1: IntArray
     x0: IntArray
     x1: IntArray
-    sides: FloatArray  # (n, 4)
+    supports: SideSupports
+    pair_rows: IntArray
+    pair_cols: IntArray
 
     def __len__(self) -> int:
         return int(self.y0.shape[0])
@@ -321,9 +340,34 @@ class Rectangles:
         out: IntArray = (self.y1 - self.y0) * (self.x1 - self.x0)
         return out
 
+    @cached_property
+    def sides(self) -> FloatArray:
+        """(n, 4): the share of edge pixels along the top, bottom, left and right side."""
+        s, r, c = self.supports, self.pair_rows, self.pair_cols
+        out: FloatArray = np.stack(
+            [
+                s.rows[s.top[r], c],
+                s.rows[s.bottom[r], c],
+                s.cols[r, s.left[c]],
+                s.cols[r, s.right[c]],
+            ],
+            axis=-1,
+        )
+        return out
+
+    def weakest_side(self, i: int) -> float:
+        """Rectangle ``i``'s smallest side support (``sides[i].min()``, gathered alone)."""
+        return float(self.take(np.array([i], np.int64)).sides.min())
+
     def take(self, keep: IntArray | BoolArray) -> Rectangles:
         return Rectangles(
-            self.y0[keep], self.y1[keep], self.x0[keep], self.x1[keep], self.sides[keep]
+            self.y0[keep],
+            self.y1[keep],
+            self.x0[keep],
+            self.x1[keep],
+            self.supports,
+            self.pair_rows[keep],
+            self.pair_cols[keep],
         )
 
     def box(self, i: int) -> Box:
@@ -363,19 +407,12 @@ def rectangles(
         keep &= col_ok[:, left]
         keep &= col_ok[:, right]
         pair_rows, pair_cols = np.nonzero(keep)
-    sides = np.stack(
-        [
-            row_support[top[pair_rows], pair_cols],
-            row_support[bottom[pair_rows], pair_cols],
-            col_support[pair_rows, left[pair_cols]],
-            col_support[pair_rows, right[pair_cols]],
-        ],
-        axis=-1,
-    )
     return Rectangles(
         ys[top[pair_rows]],
         ys[bottom[pair_rows]],
         xs[left[pair_cols]],
         xs[right[pair_cols]],
-        sides,
+        SideSupports(row_support, col_support, top, bottom, left, right),
+        pair_rows,
+        pair_cols,
     )
