@@ -169,21 +169,42 @@ class EdgeMap:
         return self.line_scores(np.arange(self.lines))
 
     def line_scores(self, lines: IntArray) -> FloatArray:
-        """The score of the best stretch of each of ``lines``: Kadane's maximum subarray,
-        vectorised along and across lines. With ``prefix[x]`` the sum of the first ``x``
-        gains, the best stretch ending at ``x`` scores ``prefix[x] - min(0, prefix[:x])``.
-        Summed in integer half-points (+2 per edge pixel, -2 x `GAP_PENALTY` per other),
-        exact and faster than floats."""
-        if not len(lines) or not self.length:
-            return np.zeros(len(lines), np.float32)
+        """The score of the best stretch of each of ``lines`` (Kadane's maximum subarray),
+        from the runs of edge pixels alone, vectorised over the runs of all lines. Summed in
+        integer half-points (+2 per edge pixel, -2 x `GAP_PENALTY` per other), exact. With
+        ``P(x)`` the sum of the gains up to ``x`` (0 before the line), the best stretch
+        ending at ``x`` scores ``P(x) - min(0, P(..x))``: it grows along a run of edge
+        pixels and shrinks after it, so only the runs' ends are scored, and ``P``'s lowest
+        points are where runs start (the sum just before each)."""
+        lines = np.asarray(lines, np.int64)
+        count, length = len(lines), self.length
+        if not count or not length:
+            return np.zeros(count, np.float32)
         penalty = round(2 * GAP_PENALTY)
-        gain = self.edges[lines].astype(np.int32)
-        gain *= 2 + penalty
-        gain -= penalty
-        prefix = np.cumsum(gain, axis=1, dtype=np.int32, out=gain)  # in place
-        low = np.minimum.accumulate(prefix, axis=1)
-        np.minimum(low, 0, out=low)
-        best = np.subtract(prefix, low, out=low).max(axis=1)
+        gain = 2 + penalty
+        padded = np.zeros((count, length + 2), np.int8)
+        padded[:, 1:-1] = self.edges[lines]
+        change = padded[:, 1:] - padded[:, :-1]  # +1 where a run starts, -1 just after it
+        starts = np.flatnonzero(change == 1)
+        ends = np.flatnonzero(change == -1)
+        best = np.zeros(count, np.int64)
+        if not len(starts):
+            return best.astype(np.float32)
+        line, start = np.divmod(starts, length + 1)  # row-major: by line, then along it
+        stop = ends - line * (length + 1)
+        first = np.flatnonzero(np.diff(line, prepend=-1))  # each line's first run
+        runs = stop - start
+        before = np.cumsum(runs) - runs  # edge pixels before each run, over all lines ...
+        segment = np.cumsum(np.diff(line, prepend=-1) != 0) - 1
+        before -= before[first][segment]  # ... and along its own line
+        low = gain * before - penalty * start  # P just before each run starts
+        high = gain * (before + runs) - penalty * stop  # P at its last pixel
+        # the lowest P so far on its own line: lines shifted apart by more than P's range,
+        # so one running minimum over all runs never reaches back into an earlier line
+        apart = gain * length + 1
+        lowest = np.minimum.accumulate(low - line * apart) + line * apart
+        np.minimum(lowest, 0, out=lowest)
+        best[line[first]] = np.maximum.reduceat(high - lowest, first)
         out: FloatArray = (best / 2).astype(np.float32)
         return out
 
