@@ -13,10 +13,27 @@ import numpy as np
 from PIL import Image
 
 from vangnet.media.image import decode_image
-from vangnet.media.regions.edges import GAP_PENALTY, Box, EdgeMap, luma, natural_map
+from vangnet.media.regions.edges import (
+    GAP_PENALTY,
+    Box,
+    EdgeMap,
+    _boundary_steps,
+    luma,
+    natural_map,
+    rectangles,
+    transposed,
+)
 from vangnet.media.regions.find import find_regions
 from vangnet.media.regions.insets import find_framed
-from vangnet.media.regions.layout import _row_medians, tiles, trim
+from vangnet.media.regions.layout import (
+    UNIFORM_SHARE,
+    UNIFORM_TOLERANCE,
+    Lines,
+    _row_medians,
+    tiles,
+    trim,
+    uniform_lines,
+)
 
 SCREENSHOTS = "threatexchange/video/sample-videos/screenshots"
 
@@ -145,3 +162,95 @@ def test_uniform_lines_use_the_median_of_each_line() -> None:
         got = _row_medians(values)
         assert got.dtype == np.float32
         assert np.array_equal(got, np.median(values, axis=1, keepdims=True))
+
+
+def test_uniform_lines_count_the_pixels_near_the_sampled_median() -> None:
+    """`uniform_lines` (sorted sample median, pixels counted with OpenCV) says what its
+    definition says, computed plainly per line; `Lines` reads a box's columns from the
+    transposed picture as they are in the picture."""
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        h, w = int(rng.integers(1, 20)), int(rng.integers(1, 400))
+        base = rng.integers(0, 256, (h, 1))
+        noise = rng.integers(-14, 15, (h, w)) * (rng.random((h, w)) < rng.random())
+        values = np.clip(base + noise, 0, 255).astype(np.float32)
+        step = max(1, w // 128)
+        expected = []
+        for line in values.tolist():
+            median = float(np.median(np.array(line[::step], np.float32)))
+            near = sum(abs(v - median) <= UNIFORM_TOLERANCE for v in line)
+            expected.append(near / w >= UNIFORM_SHARE)
+        assert uniform_lines(values).tolist() == expected
+        box = Box(int(rng.integers(0, w)), 0, 0, h)
+        box = Box(box.x, 0, int(rng.integers(1, w - box.x + 1)), h)
+        view = np.ascontiguousarray(values[:, box.x : box.x + box.w].T)
+        assert Lines(values).cols(box).tolist() == uniform_lines(view).tolist()
+
+
+def test_boundary_steps_and_transposes_are_plain_numpy_s() -> None:
+    """The in-place edge steps and `transposed` (OpenCV) give numpy's plain results, on
+    pictures of 0 to 6 rows, views and both dtypes the cues use."""
+    rng = np.random.default_rng(8)
+    for rows in range(7):
+        values = rng.integers(0, 256, (rows, 9)).astype(np.float32)
+        expected = np.zeros_like(values)
+        for t in range(rows):
+            if t == 1 or (t == rows - 1 and rows >= 2):
+                expected[t] = np.abs(values[t] - values[t - 1])
+            elif 2 <= t < rows - 1 and rows >= 4:
+                pairs = values[t] + values[t + 1], values[t - 2] + values[t - 1]
+                expected[t] = np.abs(pairs[0] - pairs[1]) / 2
+        assert np.array_equal(_boundary_steps(values), expected)
+    for array in (
+        rng.random((37, 53)).astype(np.float32),
+        rng.integers(0, 2, (64, 5)).astype(np.uint8),
+        rng.random((40, 30)).astype(np.float32)[3:31, 2:19],
+        np.zeros((0, 4), np.float32),
+        rng.random((5, 6)),
+    ):
+        got = transposed(array)
+        assert got.flags.c_contiguous and got.dtype == array.dtype
+        assert np.array_equal(got, array.T)
+
+
+def test_rectangles_are_every_pair_of_line_pairs_in_order() -> None:
+    """`rectangles` keeps the rectangles a plain loop over row pairs, then column pairs,
+    keeps (sides long enough, every side's support at least the floor), in that order,
+    with their sides' supports; a subset's sides are the same rectangles' sides."""
+    rng = np.random.default_rng(21)
+    for trial in range(12):
+        values = (rng.random((60, 80)) < 0.5).astype(np.float32) * 255
+        rows, cols = EdgeMap(values), EdgeMap(np.ascontiguousarray(values.T))
+        ys = np.unique(np.concatenate([[0, 60], rng.integers(1, 60, 6)])).astype(np.int64)
+        xs = np.unique(np.concatenate([[0, 80], rng.integers(1, 80, 6)])).astype(np.int64)
+        floor = (0.0, 0.4, 0.5)[trial % 3]
+        expected = []
+        for i in range(len(ys)):
+            for j in range(i + 1, len(ys)):
+                if ys[j] - ys[i] < 8:
+                    continue
+                for k in range(len(xs)):
+                    for m in range(k + 1, len(xs)):
+                        if xs[m] - xs[k] < 8:
+                            continue
+                        one = np.array([0])
+                        sides = [
+                            float(rows.support(ys[i] + one, xs[k] + one, xs[m] + one)[0]),
+                            float(rows.support(ys[j] + one, xs[k] + one, xs[m] + one)[0]),
+                            float(cols.support(xs[k] + one, ys[i] + one, ys[j] + one)[0]),
+                            float(cols.support(xs[m] + one, ys[i] + one, ys[j] + one)[0]),
+                        ]
+                        if min(sides) >= floor:
+                            expected.append((int(ys[i]), int(ys[j]), int(xs[k]), int(xs[m]), sides))
+        got = rectangles(rows, ys, cols, xs, 8, floor)
+        assert len(expected) > 0
+        assert [
+            (int(a), int(b), int(c), int(d), s)
+            for a, b, c, d, s in zip(
+                got.y0, got.y1, got.x0, got.x1, got.sides.tolist(), strict=True
+            )
+        ] == expected
+        some = np.flatnonzero(rng.random(len(got)) < 0.3)
+        assert np.array_equal(got.take(some).sides, got.sides[some])
+        if len(got):
+            assert got.weakest_side(len(got) - 1) == float(got.sides[-1].min())

@@ -116,7 +116,7 @@ def _layout(rgb: RgbArray, min_side: int) -> _Layout:
     cues = Cues.of(work)
     values = cues.values
     small_side = max(8, int(min_side * scale))
-    lines = Lines(values)
+    lines = Lines(values, cues.columns)
     trimmed = trim(values, lines=lines)
     grid = tiles(values, cues.natural, small_side, lines=lines, integral=cues.integral)
     framed = [i.box for i in find_framed(values, cues.natural, min_side=small_side, cues=cues)]

@@ -97,7 +97,7 @@ def _main_region(cues: Cues, min_len: int) -> Region | None:
             alternatives.append(alt)
         if len(alternatives) >= MAX_ALTERNATIVES:
             break
-    quality = float(natural_count[best] / area[best]) * float(rects.sides[best].min())
+    quality = float(natural_count[best] / area[best]) * rects.weakest_side(best)
     return Region(box.x, box.y, box.w, box.h, round(quality, 3), "main", tuple(alternatives))
 
 

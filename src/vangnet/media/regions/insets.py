@@ -25,6 +25,7 @@ from vangnet.media.regions.edges import (
     Integral,
     Rectangles,
     rectangles,
+    transposed,
 )
 
 #: Candidate lines per direction inside the main region.
@@ -60,7 +61,7 @@ class _Search:
     def __init__(self, values: FloatArray, natural: FloatArray) -> None:
         self.height, self.width = values.shape
         self.rows = EdgeMap(values)  # horizontal sides: boundaries above rows, along x
-        self.cols = EdgeMap(np.ascontiguousarray(values.T))  # vertical sides, along y
+        self.cols = EdgeMap(transposed(values))  # vertical sides, along y
         self.natural = Integral(natural)
         self.min_side = max(8, int(MIN_SIDE_SHARE * min(self.height, self.width)))
         self.dy = max(4, int(BORDER_SHARE * self.height))
