@@ -289,8 +289,9 @@ class MatcherSetup:
                     "dihedral": "dihedral" in method,
                 }
                 if method == VERIFY_METHOD:  # the default threshold, the wider net to verify
-                    rules = {
+                    rules = {  # everything a media bank can have: variants, the wider net
                         "threshold": PDQ_STANDARD,
+                        "dihedral": True,
                         "verify_threshold": settings.pdq_verify_threshold,
                     }
                 create_bank(s, name=bank, thresholds={"pdq": rules}, settings=settings)
