@@ -18,7 +18,13 @@ Library API::
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# ONNX Runtime (the classifiers, OCR) keeps a telemetry session file (``$TMPDIR/.ses``) unless
+# told not to: Vangnet writes nothing it does not need to (a server handling suspect media
+# leaves its TMPDIR empty) and reports nothing to anyone. Set before any module imports it.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 __version__ = "0.1.0"
 __all__ = ["PDQIndex", "__version__", "hash_file"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -90,7 +91,6 @@ class Processor:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
-        self._classify_cost = 0.0  # CPU seconds the classifiers last took per sample
 
     def submit(self, runtime: StreamRuntime, sample: Sample) -> None:
         with self._cond:
@@ -226,37 +226,41 @@ class Processor:
         if not self.classifiers:
             return
         rate = self.settings.live_classify_budget_ms
-        # a sample chosen spends the cost last measured at once (corrected once measured),
-        # so several samples of one stream in a batch cannot all pass on the same allowance;
-        # before any cost is known, one sample per stream and batch
-        estimate = self._classify_cost
-        chosen: list[tuple[StreamRuntime, Sample]] = []
-        picked: set[int] = set()
+        # in rounds of one sample per stream (a stream that fell behind has several in a
+        # batch): each round is scored in one call, and a stream's next sample is judged
+        # on what its earlier ones really cost, so one allowance never pays for several
+        waiting: dict[int, deque[tuple[StreamRuntime, Sample]]] = {}
         for runtime, sample in batch:
-            if sample.pixels is None:
-                continue
-            first_time = estimate == 0.0 and rate > 0 and runtime.id in picked
-            if not first_time and runtime.classify_budget.allowed(sample.stream_time, rate):
-                runtime.classify_budget.spend(estimate, rate)
-                chosen.append((runtime, sample))
-                picked.add(runtime.id)
-            else:
-                runtime.classify_skipped += 1
-        if not chosen:
-            return
+            if sample.pixels is not None:
+                waiting.setdefault(runtime.id, deque()).append((runtime, sample))
+        while waiting:
+            chosen: list[tuple[StreamRuntime, Sample]] = []
+            for key in list(waiting):
+                runtime, sample = waiting[key].popleft()
+                if not waiting[key]:
+                    del waiting[key]
+                if runtime.classify_budget.allowed(sample.stream_time, rate):
+                    chosen.append((runtime, sample))
+                else:
+                    runtime.classify_skipped += 1
+            if chosen:
+                self._score_round(chosen, rate)
+
+    def _score_round(self, chosen: list[tuple[StreamRuntime, Sample]], rate: float) -> None:
+        """Score one sample of each of several streams in one call; each pays an even
+        share of the call's CPU time from its budget and into its ``classify`` CPU."""
         began = time.thread_time()
         readings = score_pictures(
             [s.pixels for _, s in chosen if s.pixels is not None], self.classifiers
         )
         each = (time.thread_time() - began) / len(chosen)
-        self._classify_cost = each
         for (runtime, sample), reading in zip(chosen, readings, strict=True):
             sample.scores = reading.values()
             sample.summaries = reading.summaries()
             sample.classifier_errors = dict(reading.errors)
             if reading.errors:
                 runtime.classifier_failures += 1
-            runtime.classify_budget.spend(each - estimate, rate)
+            runtime.classify_budget.spend(each, rate)
             runtime.cpu["classify"] += each
 
     def _regions(
