@@ -407,21 +407,29 @@ def _env(home: Path, **extra: str) -> None:
 
 
 def _bank(engine: Any, photos: list[Path]) -> dict[int, int]:
-    """Bank ``photos`` (high confidence); content id -> event index."""
+    """Bank ``photos`` (high confidence) as `vangnet bank add` banks them: with the local
+    features and crop hashes the wider net checks live candidates against; content id ->
+    event index."""
     from sqlalchemy.orm import Session
 
     from vangnet.banks.bank import create_bank
     from vangnet.banks.contents import add_content
+    from vangnet.banks.features import FeatureSeal
     from vangnet.signals.hashing import hash_file, signal_values
 
     out = {}
+    settings = get_settings()
+    seal = FeatureSeal.from_settings(settings)
     with Session(engine) as s:
         create_bank(s, name="BENCH_LIVE", high_confidence=True)
         for i, photo in enumerate(photos):
+            hashed = hash_file(photo, settings=settings, for_bank=True)
             cid = add_content(
                 s,
                 bank="BENCH_LIVE",
-                signals=signal_values(hash_file(photo, settings=get_settings())),
+                signals=signal_values(hashed),
+                features=hashed.kept_features(),
+                seal=seal,
             )
             out[cid] = i
         s.commit()
