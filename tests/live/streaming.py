@@ -277,6 +277,22 @@ def rtsp_server() -> Iterator[tuple[int, int]]:
         process.wait()
 
 
+def rtsp_announced(client_port: int, path: str = "/live") -> bool:
+    """Whether the RTSP server of `rtsp_server` describes ``path`` to a client (its source
+    has announced it): a DESCRIBE answered 200, not 404."""
+    request = (
+        f"DESCRIBE rtsp://127.0.0.1:{client_port}{path} RTSP/1.0\r\nCSeq: 1\r\n"
+        "Accept: application/sdp\r\n\r\n"
+    )
+    try:
+        with socket.create_connection(("127.0.0.1", client_port), timeout=2) as s:
+            s.sendall(request.encode())
+            status = s.recv(64).split(b"\r\n", 1)[0]
+    except OSError:
+        return False
+    return b" 200 " in status + b" "
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0

@@ -21,6 +21,7 @@ from live.streaming import (
     bank_known,
     free_port,
     publish,
+    rtsp_announced,
     rtsp_server,
     serve_folder,
     udp_bound,
@@ -192,7 +193,8 @@ def test_each_source_kind_alerts(
             with rtsp_server() as (client_port, source_port):
                 output = ["-f", "rtsp", f"rtsp://127.0.0.1:{source_port}/live"]
                 with publish(ffmpeg, clip.path, output):
-                    time.sleep(1.0)  # the source has announced the stream
+                    # the source has announced it (no fixed wait: a loaded machine is slow)
+                    assert wait_for(lambda: rtsp_announced(client_port), 15)
                     stream_id = monitor.add_stream(f"rtsp://127.0.0.1:{client_port}/live")
                     assert wait_for(lambda: _processed(monitor, stream_id, clip.duration - 3), 30)
         elif protocol == "hls":

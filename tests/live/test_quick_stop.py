@@ -29,6 +29,7 @@ from live.streaming import (
     free_port,
     home_engine,
     publish,
+    rtsp_announced,
     rtsp_server,
     udp_bound,
     vangnet,
@@ -117,7 +118,8 @@ def _publisher(protocol: str, ffmpeg: str, clip: Clip) -> Iterator[Publisher]:
         with rtsp_server() as (client_port, source_port):
             output = ["-f", "rtsp", f"rtsp://127.0.0.1:{source_port}/live"]
             with publish(ffmpeg, clip.path, output) as process:
-                time.sleep(1.0)  # the source has announced the stream
+                # the source has announced it (no fixed wait: a loaded machine is slow)
+                assert wait_for(lambda: rtsp_announced(client_port), 15)
                 url = f"rtsp://127.0.0.1:{client_port}/live"
                 yield Publisher(url, lambda: True, process)
 
