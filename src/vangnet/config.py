@@ -225,6 +225,15 @@ class Settings(BaseSettings):
         "every 14 s, which keeps 16 streams of 720p30 per core. A sample over budget is not "
         "scored and is counted (classify_skipped); it is still matched. 0: every sample.",
     )
+    live_classify_per_batch: int = Field(
+        default=1,
+        ge=0,
+        description="At most this many live samples are scored by the classifiers in one "
+        "batch of the processing stage (the streams that waited longest first), so that "
+        "streams whose allowance fills at the same moment do not hold back the matching of "
+        "every stream at once; the others are counted as skipped (classify_skipped) and "
+        "scored later. 0: no cap.",
+    )
     classify_video_frames: int = Field(
         default=8,
         ge=1,

@@ -88,7 +88,8 @@ def test_scores_ride_on_match_and_alert_events(db_engine: Engine, shared_data: P
         db_engine,
         on_event=events.append,
         classifiers=(Brightness(), Broken()),
-        settings=get_settings(),
+        # every sample scored, however the processor batches them (the cap has its own test)
+        settings=get_settings().model_copy(update={"live_classify_per_batch": 0}),
     ).start()
     try:
         stream = monitor.add_stream(None)
@@ -171,7 +172,9 @@ def test_classifiers_keep_to_each_streams_budget_and_count_what_they_skip(
     photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
     bank_known(db_engine, photo)
     events: list[dict[str, Any]] = []
-    settings = get_settings().model_copy(update={"live_classify_budget_ms": budget_ms})
+    settings = get_settings().model_copy(  # the per-batch cap has its own test
+        update={"live_classify_budget_ms": budget_ms, "live_classify_per_batch": 0}
+    )
     monitor = Monitor(
         db_engine, on_event=events.append, classifiers=(Costly(),), settings=settings
     ).start()
@@ -237,6 +240,46 @@ def test_samples_of_one_stream_in_one_batch_share_one_allowance(
     assert status["samples"] == 12
     assert 2 <= 12 - status["classify_skipped"] <= 5, status
     assert scored <= 3  # of the second 6: 50 ms saved up, 5 ms a second
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("cap", [1, 0])
+def test_a_batch_scores_at_most_its_cap_and_counts_the_rest(
+    db_engine: Engine, shared_data: Path, cap: int
+) -> None:
+    """``live_classify_per_batch`` (1: the default): four streams whose allowances are full
+    hand one sample each to one batch; one is scored, three are counted as skipped (and are
+    still matched). 0: all four are scored."""
+    photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
+    settings = get_settings().model_copy(update={"live_classify_per_batch": cap})
+    assert get_settings().live_classify_per_batch == 1
+    monitor = Monitor(db_engine, classifiers=(Brightness(),), settings=settings)
+    try:
+        runtimes = [monitor.runtimes[monitor.add_stream(None)] for _ in range(4)]
+        batch = [
+            (
+                runtime,
+                pushed_frame_sample(
+                    runtime.id,
+                    1.0,
+                    time.time(),
+                    photo.read_bytes(),
+                    max_pixels=settings.live_max_pixels,
+                ),
+            )
+            for runtime in runtimes
+        ]
+        monitor.processor.process(batch)
+        skipped = [r.status()["classify_skipped"] for r in runtimes]
+        samples = [r.status()["samples"] for r in runtimes]
+    finally:
+        monitor.close(end_streams=True)
+    scored = sum(1 for _, s in batch if s.scores)
+    assert samples == [1, 1, 1, 1]  # all matched
+    if cap == 1:
+        assert scored == 1 and sum(skipped) == 3
+    else:
+        assert scored == 4 and sum(skipped) == 0
 
 
 def test_receiver_verifies_and_ignores_repeats() -> None:

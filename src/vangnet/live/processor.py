@@ -233,6 +233,7 @@ class Processor:
         for runtime, sample in batch:
             if sample.pixels is not None:
                 waiting.setdefault(runtime.id, deque()).append((runtime, sample))
+        room = self.settings.live_classify_per_batch or len(batch)
         while waiting:
             chosen: list[tuple[StreamRuntime, Sample]] = []
             for key in list(waiting):
@@ -243,8 +244,19 @@ class Processor:
                     chosen.append((runtime, sample))
                 else:
                     runtime.classify_skipped += 1
+            # the streams that waited longest (most allowance saved) first, within the cap
+            chosen.sort(key=lambda rs: -(rs[0].classify_budget.credit or 0.0))
+            for runtime, _ in chosen[room:]:
+                runtime.classify_skipped += 1
+            chosen = chosen[:room]
+            room -= len(chosen)
             if chosen:
                 self._score_round(chosen, rate)
+            if room <= 0:
+                for queue in waiting.values():
+                    for runtime, _ in queue:
+                        runtime.classify_skipped += 1
+                break
 
     def _score_round(self, chosen: list[tuple[StreamRuntime, Sample]], rate: float) -> None:
         """Score one sample of each of several streams in one call; each pays an even
