@@ -25,6 +25,20 @@ def png(img: Image.Image) -> bytes:
     return out.getvalue()
 
 
+def near(region: Sequence[int], shown: Sequence[int], tolerance: float) -> bool:
+    """``region`` (x, y, w, h) is the ``shown`` rectangle, each side within ``tolerance`` of
+    its size."""
+    x, y, w, h = region
+    sx, sy, sw, sh = shown
+    dx, dy = tolerance * sw, tolerance * sh
+    return (
+        abs(x - sx) <= dx
+        and abs(y - sy) <= dy
+        and abs(x + w - sx - sw) <= dx
+        and abs(y + h - sy - sh) <= dy
+    )
+
+
 def padded(photo: Image.Image, _others: Sequence[Image.Image]) -> tuple[Image.Image, Pasted]:
     """20 % white padding on every side."""
     dx, dy = round(0.2 * photo.width), round(0.2 * photo.height)

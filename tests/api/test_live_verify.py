@@ -69,18 +69,6 @@ def _tile_frame(shared_data: Path) -> tuple[bytes, tuple[int, int, int, int], Pa
     return out.getvalue(), at, photos[SHOWN]
 
 
-def _near(region: list[int], shown: tuple[int, int, int, int], tolerance: float) -> bool:
-    x, y, w, h = region
-    sx, sy, sw, sh = shown
-    dx, dy = tolerance * sw, tolerance * sh
-    return (
-        abs(x - sx) <= dx
-        and abs(y - sy) <= dy
-        and abs(x + w - sx - sw) <= dx
-        and abs(y + h - sy - sh) <= dy
-    )
-
-
 def _push_three(client: Any, frame: bytes) -> int:
     stream = start_push(client, external_id="call-1", fps=1)
     for t in (1.0, 2.0, 3.0):
@@ -110,7 +98,7 @@ def test_a_call_tile_beyond_the_threshold_alerts_when_features_confirm_it(
     for f in frames:
         found = f["found"]
         assert found["inliers"] >= 12, found  # match_verify_min_inliers
-        assert _near(found["region"], shown, 0.1), (found, shown)
+        assert rc.near(found["region"], shown, 0.1), (found, shown)
         assert f["distance"] > 31, f  # beyond the bank's threshold: found by the wider net
     live = client.get(f"/v1/streams/{stream}").json()["live"]
     assert live["cpu_seconds"]["verify"] > 0

@@ -127,19 +127,6 @@ def _watch(env: dict[str, str], ffmpeg: str, data: bytes, log: Path) -> list[dic
     return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
 
 
-def _near(region: list[int], shown: list[int], tolerance: float) -> bool:
-    """``region`` is the shown rectangle, each side within ``tolerance`` of its size."""
-    x, y, w, h = region
-    sx, sy, sw, sh = shown
-    dx, dy = tolerance * sw, tolerance * sh
-    return (
-        abs(x - sx) <= dx
-        and abs(y - sy) <= dy
-        and abs(x + w - sx - sw) <= dx
-        and abs(y + h - sy - sh) <= dy
-    )
-
-
 @pytest.fixture(scope="module")
 def composite_clip(shared_data: Path) -> tuple[bytes, dict[str, list[int]], list[Path]]:
     return _clip(shared_data)
@@ -167,13 +154,13 @@ def test_a_banked_photo_in_a_call_tile_or_an_inset_alerts_with_its_region(
     assert alerts["INSET"]["content_id"] == inset_id
     for bank, where in (("TILE", "tile"), ("INSET", "inset")):
         matches = [e for e in events if e["event"] == "match" and e["bank"] == bank]
-        assert matches and all(_near(m["region"], shown[where], 0.1) for m in matches), (
+        assert matches and all(rc.near(m["region"], shown[where], 0.1) for m in matches), (
             matches,
             shown[where],
         )
         shown_alert = _vangnet(env, "alerts", "show", str(alerts[bank]["alert_id"]))
         frames = shown_alert["frames"]
-        assert frames and all(_near(f["found"]["region"], shown[where], 0.1) for f in frames)
+        assert frames and all(rc.near(f["found"]["region"], shown[where], 0.1) for f in frames)
         assert {f["found"]["transform"] for f in frames} == {"identity"}
     stream = _vangnet(env, "streams", "show", str(alerts["TILE"]["stream"]))
     assert stream["samples"] >= 8
