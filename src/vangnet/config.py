@@ -242,6 +242,22 @@ class Settings(BaseSettings):
         "(spread evenly over it; the video's highest score per classifier is its score).",
     )
 
+    classifier_thresholds: dict[str, float] = Field(
+        default_factory=dict,
+        description="Per classifier, the score at or above which it counts as likely (the "
+        "'likely new material' views and the live review-now rule), as a JSON object, e.g. "
+        '{"opennsfw": 0.6}. A classifier not named here uses the calibration stored by '
+        "`vangnet classifiers evaluate --save`, else its own default threshold.",
+    )
+    classifier_minor_prior: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Priority signal: the share of a sexual-content score kept when no face "
+        "reads as a minor (no face found, or no age classifier); a face read as a minor with "
+        "probability p keeps prior + (1 - prior) * p of it. 1: ages never change the order.",
+    )
+
     @field_validator("classifiers", mode="before")
     @classmethod
     def _split_classifiers(cls, value: Any) -> Any:
@@ -510,6 +526,14 @@ class Settings(BaseSettings):
         default=None,
         description="CA bundle (PEM) for TLS verification; default: the certifi bundle.",
     )
+
+    @field_validator("classifier_thresholds")
+    @classmethod
+    def _check_classifier_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"the threshold of {name!r} must be in 0-1, not {threshold}")
+        return value
 
     @field_validator("egress_allow")
     @classmethod

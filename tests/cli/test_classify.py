@@ -58,8 +58,12 @@ def test_photos_and_videos_get_scores_with_evidence(
     assert best["value"] == max(values) < 0.5
     assert best["frame_time"] == times[values.index(max(values))]
 
+    assert first["priority"]["parts"][0]["classifier"] == "opennsfw"
+    assert first["priority"]["value"] == pytest.approx(score["value"] / 2, abs=1e-4)
+    assert second["priority"]["frame_time"] == best["frame_time"]
+
     table = invoke("classify", str(photo)).stdout
-    assert "opennsfw" in table and "nudity" in table
+    assert "opennsfw" in table and "nudity" in table and "priority" in table
 
 
 def test_the_default_set_reads_faces_with_their_apparent_age(
@@ -88,6 +92,18 @@ def test_the_default_set_reads_faces_with_their_apparent_age(
     assert lo >= 18 and hi >= lo
     assert faces["summary"] == f"1 face, apparent age {lo}-{hi}"
     assert faces["summary"] in row["summary"] and "nudity" in row["summary"]
+    # the priority signal: nudity kept at half (the prior: the face reads as an adult),
+    # both parts named with their classifier
+    priority = row["priority"]
+    nudity = scores["opennsfw"]["value"]
+    minor = faces["value"]
+    assert priority["value"] == pytest.approx(nudity * (0.5 + 0.5 * minor), abs=2e-4)
+    assert priority["likely"] is False
+    assert [p["classifier"] for p in priority["parts"]] == ["opennsfw", "faces"]
+    assert priority["summary"] == (
+        f"nudity {nudity:.2f} (open-nsfw); 1 face, apparent age {lo}-{hi} (faces): "
+        f"priority {priority['value']:.2f}"
+    )
 
 
 def _near(found: list[int], expected: tuple[int, int, int, int], within: int) -> bool:

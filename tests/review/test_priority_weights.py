@@ -34,7 +34,7 @@ def test_the_default_weights_are_the_old_constants() -> None:
         "exact md5 match (+15)",
         "2 matches (+4)",
         "9 viewers (+5)",
-        "classifier nudity 0.50 (+10)",
+        "nudity 0.50: priority 0.50 (+10)",
         "escalated (+10)",
     ]
     assert result.score == 114
@@ -60,7 +60,7 @@ def test_every_weight_is_a_setting() -> None:
         "pdq distance 0 of threshold 31 (+3)",  # more than an exact match's 2 now
         "2 matches (+5)",
         "9 viewers (+8)",
-        "classifier nudity 0.50 (+50)",
+        "nudity 0.50: priority 0.50 (+50)",
         "escalated (+9)",
     ]
     assert result.score == 82

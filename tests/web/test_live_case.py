@@ -107,7 +107,7 @@ def test_live_alert_to_confirmed_case_in_the_browser_routes(
 
     queue = client.get("/ui/queue").text
     assert f"/ui/cases/{case_id}" in queue and "LIVE" in queue
-    assert "live stream still running" in queue and "classifier nudity 0.93" in queue
+    assert "live stream still running" in queue and "nudity 0.93: priority 0.93" in queue
     assert "120 viewers" in queue and "category uk:A" in queue
 
     page = client.get(f"/ui/cases/{case_id}")

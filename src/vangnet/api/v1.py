@@ -32,6 +32,7 @@ from vangnet.http.deps import (
     writer_session,
 )
 from vangnet.review import cases
+from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.signals.classifiers.media import classify_bytes
 from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
@@ -209,14 +210,15 @@ async def classify_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, An
     """Score an upload (raw body or one multipart file; a photo, or a video's sampled frames)
     with the classifiers this deployment enables (setting ``classifiers``): per classifier
     its ``value`` in 0-1 for what it ``measures``, the ``evidence`` behind it and a
-    ``summary``; ``errors`` names a classifier that failed (no score from it). Decoded in
-    memory; nothing is stored. A score orders review: it never confirms, reports or banks
+    ``summary``; ``priority`` fuses them into one explainable signal (``value``, ``likely``,
+    ``summary``, ``parts``); ``errors`` names a classifier that failed (no score from it).
+    Decoded in memory; nothing is stored. A score orders review: it never confirms, reports or banks
     anything."""
     data, name = await _upload(request, svc)
     result = await run_in_threadpool(
         classify_bytes, data, settings=svc.settings, classifiers=svc.classifiers, path=name
     )
-    out = result.to_json()
+    out = result.to_json(Fusion.from_settings(svc.settings))
     out["classifiers"] = [c.name for c in svc.classifiers]
     return out
 

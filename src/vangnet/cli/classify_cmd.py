@@ -25,18 +25,21 @@ def classify_command(
 
     Each JSON line has `path`, `content_type`, `scores` (per classifier: `classifier`,
     `version`, `measures`, `value` in 0-1, `evidence`, `summary`; for a video the highest of
-    its sampled frames, with `frame_time`), `summary`, `errors` (a classifier that failed:
+    its sampled frames, with `frame_time`), `summary`, `priority` (the scores fused into one
+    explainable signal: `value`, `likely`, `summary`, `parts`), `errors` (a classifier that failed:
     the file has no score from it) and, for a video, `frames` (each sampled frame's scores).
     Files are decoded in memory only. Exit code 3 when some files could not be read, 1 when
     a classifier failed on some file.
     """
     from vangnet.signals.classifiers.enabled import enabled_classifiers
+    from vangnet.signals.classifiers.fusion import Fusion
     from vangnet.signals.classifiers.media import classify_bytes
     from vangnet.signals.hashing import read_file
 
     with user_errors(as_json=as_json):  # a bad setting: its message and exit code 6
         settings = get_settings()
         classifiers = enabled_classifiers(settings)
+        fusion = Fusion.from_settings(settings)
     if not classifiers:
         err_console.print("no classifier is enabled (setting classifiers): nothing to score")
     files = list(iter_files(paths))
@@ -60,7 +63,7 @@ def classify_command(
                 else:
                     rows.append([str(path), "error", "", f"{error.code}: {error.message}"])
                 continue
-            out = result.to_json()
+            out = result.to_json(fusion)
             failed += bool(out["errors"])
             if as_json:
                 print_json(out)
@@ -69,6 +72,18 @@ def classify_command(
                 at = f" at {score['frame_time']} s" if "frame_time" in score else ""
                 rows.append(
                     [str(path), score["classifier"], f"{score['value']:.4f}", score["summary"] + at]
+                )
+            if out["priority"]["summary"]:
+                priority = out["priority"]
+                at = f" at {priority['frame_time']} s" if "frame_time" in priority else ""
+                likely = " (likely)" if priority["likely"] else ""
+                rows.append(
+                    [
+                        str(path),
+                        "priority",
+                        f"{priority['value']:.4f}",
+                        priority["summary"] + likely + at,
+                    ]
                 )
             for error_entry in out["errors"]:
                 rows.append(

@@ -17,6 +17,7 @@ from typing import Any
 
 from vangnet.cases.document import PriorityDoc
 from vangnet.config import Settings
+from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.signals.registry import signal_types
 
 
@@ -36,6 +37,9 @@ class PriorityWeights:
     viewers_max: int
     classifier: int
     escalated: int
+    #: how classifier scores fuse into the priority signal (None: every installed
+    #: classifier at its default threshold, prior 0.5)
+    fusion: Fusion | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PriorityWeights:
@@ -51,6 +55,7 @@ class PriorityWeights:
             viewers_max=settings.review_priority_viewers_max,
             classifier=settings.review_priority_classifier,
             escalated=settings.review_priority_escalated,
+            fusion=Fusion.from_settings(settings),
         )
 
 
@@ -133,9 +138,8 @@ def priority(
         points = min(w.viewers_max, round(w.viewers * math.log10(1 + max(0, viewers))))
         result.add(points, f"{viewers} viewers")
     if scores:
-        name, value = max(scores.items(), key=lambda kv: kv[1])
-        points = round(w.classifier * max(0.0, min(1.0, float(value))))
-        result.add(points, f"classifier {name} {value:.2f}")
+        fused = (w.fusion or Fusion.of()).fuse(scores)
+        result.add(round(w.classifier * fused.value), fused.summary)
     if escalated:
         result.add(w.escalated, "escalated")
     return result

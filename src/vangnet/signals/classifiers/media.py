@@ -23,6 +23,7 @@ from vangnet.media.image import decode_image
 from vangnet.media.sniff import ContentType, sniff
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
 from vangnet.signals.classifiers.base import Classifier, Pixels, Score
+from vangnet.signals.classifiers.fusion import Fused, Fusion
 from vangnet.signals.classifiers.scoring import Reading, fit, placed, score_pictures
 
 
@@ -54,7 +55,20 @@ class Classified:
                 out.setdefault(name, message)
         return out
 
-    def to_json(self) -> dict[str, Any]:
+    def fused(self, fusion: Fusion) -> tuple[Fused, float | None]:
+        """The priority signal of the file: a photo's, or a video's highest of its frames'
+        (each frame fused on its own: nudity in one frame and a young face in another do
+        not add up), with that frame's time."""
+        best: tuple[Fused, float | None] = (Fused(), None)
+        for index, reading in enumerate(self.readings):
+            fused = fusion.fuse(reading.scores)
+            if best[0].parts == () or fused.value > best[0].value:
+                best = (fused, self.times[index] if self.times else None)
+        return best
+
+    def to_json(self, fusion: Fusion | None = None) -> dict[str, Any]:
+        """The JSON of the file (`vangnet classify --json`, ``POST /v1/classify``); with a
+        ``fusion``, its ``priority`` signal too (with ``frame_time`` for a video)."""
         scores = []
         for score, at in self.best().values():
             item = score.as_json()
@@ -68,6 +82,11 @@ class Classified:
             "summary": "; ".join(s["summary"] for s in scores if s["summary"]),
             "errors": [{"classifier": n, "message": m} for n, m in self.errors().items()],
         }
+        if fusion is not None:
+            fused, at = self.fused(fusion)
+            out["priority"] = fused.as_json()
+            if at is not None:
+                out["priority"]["frame_time"] = round(at, 3)
         if self.content_type is ContentType.VIDEO:
             out["frames"] = [
                 {"time": round(at, 3), **reading.as_json()}
