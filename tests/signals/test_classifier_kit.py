@@ -116,7 +116,7 @@ def test_a_good_classifier_conforms() -> None:
         (Forgetful, None, "one Score per picture"),
         (Anonymous, None, "name its classifier"),
         (OffThePicture, None, "not inside the"),
-        (NeedsArguments, None, "cannot be built without arguments"),
+        (NeedsArguments, None, "cannot be built from its settings"),
         (BadName, None, "lower-case identifier"),
         (NoVersion, None, "version must be"),
         (Brightness, ClassifierCases(high=[np.zeros((8, 8, 3), np.uint8)]), "high picture"),

@@ -14,13 +14,14 @@ reported by `vangnet plugins`, not fatal; names are unique.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
 
+from vangnet.config import Settings
 from vangnet.plugins import PluginError, Registry, subclass_check
 
 GROUP = "vangnet.classifiers"
@@ -81,7 +82,8 @@ class Score:
 
 class Classifier(ABC):
     """Scores pictures in batches. Subclasses set the class variables and implement
-    `score_many`; the constructor takes no arguments (models load there, once)."""
+    `score_many`; the constructor takes no arguments (models load there, once), unless the
+    class overrides `from_settings`."""
 
     #: unique lower-case identifier (the entry point's name)
     name: ClassVar[str]
@@ -99,6 +101,19 @@ class Classifier(ABC):
     max_side: ClassVar[int] = 512
     #: how many pictures one `score_many` call should get at most
     batch_size: ClassVar[int] = 16
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Classifier:
+        """The instance a deployment runs. A classifier with settings of its own (a remote
+        service's address and key, a detector's threshold) overrides this and
+        `settings_key`; the default calls the constructor with no arguments."""
+        return cls()
+
+    @classmethod
+    def settings_key(cls, settings: Settings) -> Hashable:
+        """What of ``settings`` an instance depends on: one instance is built and shared per
+        process for each distinct key (default: one instance)."""
+        return ()
 
     @abstractmethod
     def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:

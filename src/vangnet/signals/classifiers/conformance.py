@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vangnet.config import Settings
 from vangnet.signals.classifiers.base import Classifier, Pixels, Score, as_classifier
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -119,14 +120,17 @@ def _check_box(cls: type[Classifier], label: str, box: object, picture: Pixels) 
         )
 
 
-def check_classifier(cls: type[Classifier], cases: ClassifierCases | None = None) -> None:
-    """Check ``cls`` against the classifier contract with ``cases``."""
+def check_classifier(
+    cls: type[Classifier], cases: ClassifierCases | None = None, settings: Settings | None = None
+) -> None:
+    """Check ``cls`` against the classifier contract with ``cases``, built by its
+    `Classifier.from_settings` from ``settings`` (default: the defaults)."""
     cases = cases or ClassifierCases()
     _check_class(cls)
     try:
-        classifier = cls()
+        classifier = cls.from_settings(settings if settings is not None else Settings())
     except Exception as error:
-        raise _fail(cls, f"cannot be built without arguments: {error!r}") from error
+        raise _fail(cls, f"cannot be built from its settings: {error!r}") from error
 
     def score_many(pictures: Sequence[Pixels]) -> list[Score]:
         before = [p.copy() for p in pictures]

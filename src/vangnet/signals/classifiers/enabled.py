@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from vangnet.config import Settings
@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SET = ("opennsfw", "faces")
 
 _lock = threading.Lock()
-_instances: dict[type[Classifier], Classifier] = {}
+_instances: dict[tuple[type[Classifier], Hashable], Classifier] = {}
 _start_failed: dict[str, str] = {}
 
 
@@ -85,16 +85,17 @@ def _unstarted(cls: type[Classifier], why: str) -> Classifier:
     return stand_in()
 
 
-def _instance(cls: type[Classifier]) -> Classifier:
-    found = _instances.get(cls)
+def _instance(cls: type[Classifier], settings: Settings) -> Classifier:
+    key = (cls, cls.settings_key(settings))
+    found = _instances.get(key)
     if found is None:
         try:
-            found = cls()
+            found = cls.from_settings(settings)
         except Exception as error:
             log.exception("classifier %s could not be started", cls.name)
             _start_failed[cls.name] = f"{type(error).__name__}: {error}"
             found = _unstarted(cls, _start_failed[cls.name])
-        _instances[cls] = found
+        _instances[key] = found
     return found
 
 
@@ -104,7 +105,7 @@ def enabled_classifiers(settings: Settings) -> tuple[Classifier, ...]:
     names = enabled_names(settings)
     installed = classifier_types()
     with _lock:
-        return tuple(_instance(installed[name]) for name in names)
+        return tuple(_instance(installed[name], settings) for name in names)
 
 
 def start_failures() -> dict[str, str]:
