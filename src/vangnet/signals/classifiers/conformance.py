@@ -128,7 +128,9 @@ def check_classifier(
     cases = cases or ClassifierCases()
     _check_class(cls)
     try:
-        classifier = cls.from_settings(settings if settings is not None else Settings())
+        classifier = cls.from_settings(
+            settings if settings is not None else Settings.model_construct()
+        )
     except Exception as error:
         raise _fail(cls, f"cannot be built from its settings: {error!r}") from error
 
