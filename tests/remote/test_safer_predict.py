@@ -169,15 +169,16 @@ def test_loopback_is_refused_without_egress_allow(
 def test_the_rate_limit_holds_at_the_server(
     safer: Service, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """4 requests a second: any 5 consecutive requests span at least about a second (a
-    coarse lower bound read at the server; nothing is asserted of how fast it went)."""
+    """4 requests a second, no burst: 6 requests need at least 1.25 s. Read at the server,
+    any 6 consecutive ones span at least 0.9 s (a coarse lower bound that leaves room for a
+    slow first request on a loaded machine; nothing is asserted of how fast it went)."""
     monkeypatch.setenv("VANGNET_SAFER_PREDICT_REQUESTS_PER_SECOND", "4")
     paths = [str(_picture(tmp_path / f"{g}.png", g)) for g in range(0, 256, 32)]
     rows = json_lines("classify", *paths, "--json")
     assert [r["errors"] for r in rows] == [[]] * 8
     times = safer.times
     assert len(times) == 8
-    assert all(times[i + 4] - times[i] >= 0.9 for i in range(len(times) - 4)), times
+    assert all(times[i + 5] - times[i] >= 0.9 for i in range(len(times) - 5)), times
 
 
 def test_enabled_without_endpoint_or_key_is_a_settings_error(
