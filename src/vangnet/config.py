@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -264,6 +264,116 @@ class Settings(BaseSettings):
         """``VANGNET_CLASSIFIERS=opennsfw,faces`` (comma-separated) or a list."""
         if isinstance(value, str):
             value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    # -- remote classifiers: licensed services over HTTP (vangnet.remote) -------------------
+    # Enabled only when named in `classifiers`: each picture then LEAVES THE MACHINE for the
+    # service at the URL below (under the egress policy). Enabled without a URL or key: a
+    # settings error.
+    safer_predict_url: str = Field(
+        default="",
+        validate_default=True,
+        description="Thorn Safer Predict: the classification endpoint your Safer contract "
+        "gives (https). Pictures are sent there, one per request, when `safer_predict` is in "
+        "classifiers.",
+    )
+    safer_predict_api_key: SecretStr | None = Field(
+        default=None, description="Thorn Safer Predict API key (or safer_predict_api_key_file)."
+    )
+    safer_predict_api_key_file: Path | None = Field(
+        default=None,
+        validate_default=True,
+        description="File holding the Thorn Safer Predict API key.",
+    )
+    safer_predict_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one Safer Predict request."
+    )
+    safer_predict_requests_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        description="Safer Predict requests a process sends per second at most (one token "
+        "bucket shared by its threads).",
+    )
+    safer_predict_max_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Further tries of a Safer Predict request after a timeout, a connection "
+        "error, HTTP 429 or 5xx (Retry-After honoured, else a doubling backoff); other 4xx "
+        "answers are not retried.",
+    )
+    google_content_safety_url: str = Field(
+        default="https://contentsafety.googleapis.com/v1beta1/images:classify",
+        validate_default=True,
+        description="Google Content Safety API: the images:classify endpoint. Pictures are "
+        "sent there, in batches, when `google_content_safety` is in classifiers.",
+    )
+    google_content_safety_api_key: SecretStr | None = Field(
+        default=None,
+        description="Google Content Safety API key (or google_content_safety_api_key_file).",
+    )
+    google_content_safety_api_key_file: Path | None = Field(
+        default=None,
+        validate_default=True,
+        description="File holding the Google Content Safety API key.",
+    )
+    google_content_safety_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one Content Safety API request."
+    )
+    google_content_safety_requests_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        description="Content Safety API requests a process sends per second at most (one "
+        "token bucket shared by its threads; the service allows 200).",
+    )
+    google_content_safety_max_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Further tries of a Content Safety API request after a timeout, a "
+        "connection error, HTTP 429 or 5xx (Retry-After honoured, else a doubling backoff); "
+        "other 4xx answers are not retried.",
+    )
+    google_content_safety_batch_size: int = Field(
+        default=8,
+        ge=1,
+        le=32,
+        description="Pictures sent in one Content Safety API request (the service takes up "
+        "to 32). A request that fails fails all of its pictures.",
+    )
+
+    @field_validator("safer_predict_url", "google_content_safety_url")
+    @classmethod
+    def _remote_url(cls, value: str, info: ValidationInfo) -> str:
+        """An enabled remote classifier needs an http(s) endpoint."""
+        value = value.strip()
+        name = info.field_name.removesuffix("_url") if info.field_name else ""
+        if name in info.data.get("classifiers", ()) and not value.startswith(
+            ("https://", "http://")
+        ):
+            raise ValueError(
+                f"classifier {name!r} is enabled (classifiers) but has no http(s) endpoint: "
+                "pictures would be sent to a remote service, so its URL must be set"
+            )
+        return value
+
+    @field_validator("safer_predict_api_key_file", "google_content_safety_api_key_file")
+    @classmethod
+    def _remote_key(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        """An enabled remote classifier needs its key, given or in a readable file."""
+        name = info.field_name.removesuffix("_api_key_file") if info.field_name else ""
+        if name not in info.data.get("classifiers", ()):
+            return value
+        if value is not None:
+            try:
+                readable = bool(value.read_text(encoding="utf-8").strip())
+            except (OSError, UnicodeError) as error:
+                raise ValueError(f"cannot read {name}'s API key file {value}: {error}") from None
+            if not readable:
+                raise ValueError(f"{name}'s API key file {value} is empty")
+        elif info.data.get(f"{name}_api_key") is None:
+            raise ValueError(
+                f"classifier {name!r} is enabled (classifiers) but has no API key "
+                f"(VANGNET_{name.upper()}_API_KEY or VANGNET_{name.upper()}_API_KEY_FILE)"
+            )
         return value
 
     # -- live streams -----------------------------------------------------------------------

@@ -132,9 +132,12 @@ def test_a_bad_classifier_fails_the_kit(
 
 def test_every_built_in_classifier_conforms(shared_data: Path) -> None:
     """Each classifier pyproject.toml registers passes the kit; the sexual-content one scores
-    the benign photos low."""
+    the benign photos low. (The remote ones, `vangnet.remote`, need a service: they pass it
+    against local servers in tests/remote.)"""
     built_in = {
-        n: c for n, c in base.classifier_types().items() if c.__module__.startswith("vangnet.")
+        n: c
+        for n, c in base.classifier_types().items()
+        if c.__module__.startswith("vangnet.") and not c.__module__.startswith("vangnet.remote.")
     }
     assert "opennsfw" in built_in
     low = [np.asarray(Image.open(shared_data / p).convert("RGB")) for p in LOW]
