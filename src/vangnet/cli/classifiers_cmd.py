@@ -11,7 +11,7 @@ import typer
 
 from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import progress
-from vangnet.cli.output import console, err_console, print_json, table, user_errors
+from vangnet.cli.output import console, err_console, print_json, user_errors
 from vangnet.config import get_settings
 from vangnet.errors import ExitCode, ValidationError
 
@@ -39,6 +39,27 @@ def _at_target(figures: dict[str, Any]) -> str:
         f"not reached: best precision {best['precision']:.3f} at {best['threshold']:.4f} "
         f"(recall {best['recall']:.3f})"
     )
+
+
+def _print_figures(figures: dict[str, Any], target_precision: float) -> None:
+    counts = figures["counts"]
+    threshold = figures["threshold"]
+    version = f" (version {figures['version']})" if figures["version"] else ""
+    at = "likely" if threshold is None else f"threshold {threshold:.4f}"
+    failed = f", {figures['failed']} failed" if figures.get("failed") else ""
+    lines = [
+        f"{figures['name']}{version}: {figures['positives']} positive, "
+        f"{figures['negatives']} negative labels{failed}",
+        f"  at {at}: tp {counts['tp']}, fp {counts['fp']}, tn {counts['tn']}, "
+        f"fn {counts['fn']}; precision {_pct(figures['precision'])}, recall "
+        f"{_pct(figures['recall'])}, F1 {_pct(figures['f1'])}, false-positive rate "
+        f"{_pct(figures['false_positive_rate'])}",
+        f"  ROC AUC {_pct(figures['roc_auc'])}, average precision "
+        f"{_pct(figures['average_precision'])}",
+        f"  threshold at precision {target_precision}: {_at_target(figures)}",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @classifiers_app.command("evaluate")
@@ -124,42 +145,9 @@ def evaluate_command(
     if as_json:
         print_json(out)
     else:
-        rows_out = []
+        console.print(f"{out['files']} labelled files ({labels_csv})", highlight=False)
         for figures in [*out["classifiers"], out["priority"]]:
-            counts = figures["counts"]
-            threshold = figures["threshold"]
-            rows_out.append(
-                [
-                    figures["name"],
-                    f"{figures['positives']}+/{figures['negatives']}-",
-                    "likely" if threshold is None else f"{threshold:.4f}",
-                    f"{counts['tp']}/{counts['fp']}/{counts['tn']}/{counts['fn']}",
-                    _pct(figures["precision"]),
-                    _pct(figures["recall"]),
-                    _pct(figures["f1"]),
-                    _pct(figures["false_positive_rate"]),
-                    _pct(figures["roc_auc"]),
-                    _pct(figures["average_precision"]),
-                    _at_target(figures),
-                ]
-            )
-        table(
-            f"{out['files']} labelled files ({labels_csv})",
-            [
-                "classifier",
-                "labels",
-                "threshold",
-                "tp/fp/tn/fn",
-                "precision",
-                "recall",
-                "F1",
-                "FPR",
-                "ROC AUC",
-                "AP",
-                f"at precision {target_precision}",
-            ],
-            rows_out,
-        )
+            _print_figures(figures, target_precision)
         for entry in saved:
             console.print(
                 f"saved: {entry['classifier']} {entry['version']} threshold "
@@ -213,34 +201,14 @@ def calibration_command(
     if as_json:
         print_json([c.as_json() for c in stored])
         return
-    rows = [
-        [
-            c.classifier,
-            c.version,
-            f"{c.threshold:.4f}",
-            f"{c.target_precision}",
-            str(c.labels),
-            c.labels_sha256[:12],
-            c.actor,
-            c.created_at.isoformat(timespec="seconds"),
-            c.status,
-        ]
-        for c in stored
-    ]
-    table(
-        "stored classifier calibrations",
-        [
-            "classifier",
-            "version",
-            "threshold",
-            "target",
-            "labels",
-            "labels sha256",
-            "who",
-            "when",
-            "status",
-        ],
-        rows,
-    )
+    for c in stored:
+        console.print(
+            f"{c.classifier} {c.version}: threshold {c.threshold:.4f} at precision "
+            f"{c.target_precision} on {c.labels} labels (sha256 {c.labels_sha256[:12]}), "
+            f"saved by {c.actor} at {c.created_at.isoformat(timespec='seconds')}: {c.status}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
     if not stored:
         console.print("no calibration stored: classifiers run at their default thresholds")
