@@ -108,3 +108,16 @@ def test_missing_package_or_other_model_is_a_clear_error(
     monkeypatch.setattr(module.importlib.util, "find_spec", lambda name: spec)
     with pytest.raises(ClassifierError, match="not the file this classifier was measured"):
         NudeNet()
+
+
+def test_never_a_default_dependency() -> None:
+    """The service's lock and dependencies leave NudeNet out; the extra and the dev lock
+    (for these tests) have it."""
+    import tomllib
+
+    repo = Path(__file__).resolve().parents[2]
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    assert not [d for d in project["dependencies"] if d.startswith("nudenet")]
+    assert project["optional-dependencies"]["nudenet"] == ["nudenet==3.4.2"]
+    assert "nudenet" not in (repo / "requirements.lock").read_text()
+    assert "\nnudenet==3.4.2 " in (repo / "requirements-dev.lock").read_text()
