@@ -269,3 +269,18 @@ def test_real_open_nsfw_on_benign_photos(
     priority = out["priority"]
     assert (priority["positives"], priority["negatives"]) == (1, 3)  # type: ignore[index]
     assert priority["counts"]["tp"] == 1 and priority["counts"]["fp"] == 0  # type: ignore[index]
+
+
+def test_classify_without_a_database_says_so_and_scores(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No database to read the calibration from (nothing listens on the port): the file is
+    still scored, at the default thresholds, and stderr says why."""
+    monkeypatch.setenv("VANGNET_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/x")
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", NAME)
+    probe = stamp(shared_data / PHOTO, 0.7, tmp_path / "probe.png")
+    with registered():
+        result = invoke("classify", str(probe), "--json")
+    (row,) = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert row["scores"][0]["value"] == 0.7 and row["priority"]["likely"] is True
+    assert "stored classifier calibration not read" in result.output

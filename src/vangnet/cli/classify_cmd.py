@@ -16,16 +16,19 @@ from vangnet.errors import ExitCode, MediaError, VangnetError
 def _calibrated(settings: Settings) -> dict[str, float]:
     """The deployment's stored classifier thresholds; when the database cannot be read,
     none, said on stderr (the scores are still given, ``likely`` at the defaults)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from vangnet.cli.context import session
     from vangnet.review.classifier_calibration import calibrated_thresholds
 
     try:
         with session() as s:
             return calibrated_thresholds(s, settings)
-    except VangnetError as error:
+    except (VangnetError, SQLAlchemyError, OSError) as error:
+        why = error.message if isinstance(error, VangnetError) else type(error).__name__
         err_console.print(
-            f"stored classifier calibration not read ({error.code}: {error.message}): "
-            "default thresholds"
+            f"stored classifier calibration not read ({why}): default thresholds",
+            highlight=False,
         )
         return {}
 
