@@ -251,23 +251,29 @@ def test_unreadable_files_are_counted_and_listed(
 def test_real_open_nsfw_on_benign_photos(
     cli_db: str, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """open-nsfw next to the stamped classifier: benign photos (negatives) stay below its
-    threshold; the positives are stamped for the test classifier only (``measure``)."""
+    """open-nsfw next to the stamped classifier: benign photos and a video (negatives) stay
+    below its threshold; the positive is labelled for the priority signal only (``measure``),
+    so open-nsfw is measured on negatives alone (no recall, no ROC AUC: said as null)."""
     monkeypatch.setenv("VANGNET_CLASSIFIERS", f"opennsfw,{NAME}")
     photos = ["skimage_astronaut.png", "skimage_coffee.png", "skimage_chelsea.png"]
     stamp(shared_data / PHOTO, 0.9, tmp_path / "p.png")
     rows = [f"{shared_data / 'photos/public-domain' / p},negative" for p in photos]
+    # a video: scored by its highest sampled frame, as vangnet classify scores it
+    monkeypatch.setenv("VANGNET_CLASSIFY_VIDEO_FRAMES", "2")
+    rows.append(
+        f"{shared_data / 'threatexchange/video/sample-videos/pattern-sd-grey-bar.mp4'},negative"
+    )
     rows.append("p.png,positive,priority")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     out = _evaluate(str(tmp_path / "labels.csv"))
     by_name = {f["name"]: f for f in out["classifiers"]}  # type: ignore[attr-defined]
     nsfw = by_name["opennsfw"]
-    assert (nsfw["positives"], nsfw["negatives"]) == (0, 3)
+    assert (nsfw["positives"], nsfw["negatives"]) == (0, 4)
     assert nsfw["counts"]["fp"] == 0 and nsfw["false_positive_rate"] == 0.0
     assert nsfw["recall"] is None and nsfw["roc_auc"] is None
     assert nsfw["version"] == OpenNsfw.version
     priority = out["priority"]
-    assert (priority["positives"], priority["negatives"]) == (1, 3)  # type: ignore[index]
+    assert (priority["positives"], priority["negatives"]) == (1, 4)  # type: ignore[index]
     assert priority["counts"]["tp"] == 1 and priority["counts"]["fp"] == 0  # type: ignore[index]
 
 
@@ -284,3 +290,17 @@ def test_classify_without_a_database_says_so_and_scores(
     (row,) = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
     assert row["scores"][0]["value"] == 0.7 and row["priority"]["likely"] is True
     assert "stored classifier calibration not read" in result.output
+
+
+def test_evaluate_without_a_database_measures_and_save_is_refused(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VANGNET_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:1/x")
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", NAME)
+    csv = _labelled(tmp_path / "set", shared_data, (0.9,), (0.1,))
+    with registered():
+        result = invoke("classifiers", "evaluate", str(csv))
+        assert "stored classifier calibration not read" in result.output
+        assert "threshold at precision 0.99: 0.9000" in result.output
+        refused = invoke("classifiers", "evaluate", str(csv), "--save", code=ExitCode.UNAVAILABLE)
+        assert "the calibration was not stored" in refused.output

@@ -13,7 +13,7 @@ from vangnet.cli.context import session
 from vangnet.cli.hash_cmd import progress
 from vangnet.cli.output import console, err_console, print_json, user_errors
 from vangnet.config import get_settings
-from vangnet.errors import ExitCode, ValidationError
+from vangnet.errors import ExitCode, UnavailableError, ValidationError
 
 classifiers_app = typer.Typer(
     help="Measure the classifiers on your own labelled files and keep their thresholds.",
@@ -91,12 +91,19 @@ def evaluate_command(
 
     Example: vangnet classifiers evaluate labels.csv --target-precision 0.95 --save
 
-    Files are decoded in memory only. Exit code 4 when LABELS.csv does not exist; 6 for a
-    malformed labels file, a label naming a missing file, no positive or no negative label,
-    or no classifier enabled (nothing scored, nothing stored); 3 when some files could not
-    be decoded (listed; the figures are of the rest).
+    The thresholds in force are the setting classifier_thresholds, else the stored
+    calibration (read from the database; when it cannot be read, stderr says so and the
+    defaults are used), else each classifier's default. Files are decoded in memory only.
+
+    Exit code 4 when LABELS.csv does not exist; 6 for a malformed labels file, a label
+    naming a missing file, no positive or no negative label, or no classifier enabled
+    (nothing scored, nothing stored); 3 when some files could not be decoded (listed; the
+    figures are of the rest); 7 when --save cannot reach the database (nothing stored).
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
     from vangnet.audit.chain import cli_actor
+    from vangnet.cli.classify_cmd import calibrated_or_defaults
     from vangnet.review import classifier_calibration as calibration
     from vangnet.signals.classifiers.enabled import enabled_classifiers
     from vangnet.signals.classifiers.evaluation import evaluate, read_labels
@@ -112,9 +119,7 @@ def evaluate_command(
                 "no classifier is enabled (setting classifiers): nothing to evaluate"
             )
         labels = read_labels(labels_csv, measures=sorted({c.measures for c in classifiers}))
-        with session() as s:
-            calibrated = calibration.calibrated_thresholds(s, settings)
-        fusion = Fusion.from_settings(settings, calibrated=calibrated)
+        fusion = Fusion.from_settings(settings, calibrated=calibrated_or_defaults(settings))
         with progress() as bar:
             task = bar.add_task("evaluating", total=len(labels.rows))
             result = evaluate(
@@ -128,13 +133,19 @@ def evaluate_command(
         saved: list[Any] = []
         skipped: list[Any] = []
         if save:
-            with session() as s:
-                rows, skipped = calibration.save(s, result, actor=cli_actor())
-                saved = [
-                    {"classifier": r.classifier, "version": r.version, "threshold": r.threshold}
-                    for r in rows
-                ]
-                s.commit()
+            try:
+                with session() as s:
+                    rows, skipped = calibration.save(s, result, actor=cli_actor())
+                    saved = [
+                        {"classifier": r.classifier, "version": r.version, "threshold": r.threshold}
+                        for r in rows
+                    ]
+                    s.commit()
+            except SQLAlchemyError as error:
+                raise UnavailableError(
+                    f"the calibration was not stored: the database cannot be reached "
+                    f"({type(error).__name__})"
+                ) from None
     out = result.as_json()
     if save:
         out["saved"] = saved

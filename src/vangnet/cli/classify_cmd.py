@@ -13,7 +13,7 @@ from vangnet.config import Settings, get_settings
 from vangnet.errors import ExitCode, MediaError, VangnetError
 
 
-def _calibrated(settings: Settings) -> dict[str, float]:
+def calibrated_or_defaults(settings: Settings) -> dict[str, float]:
     """The deployment's stored classifier thresholds; when the database cannot be read,
     none, said on stderr (the scores are still given, ``likely`` at the defaults)."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -59,7 +59,7 @@ def classify_command(
     with user_errors(as_json=as_json):  # a bad setting: its message and exit code 6
         settings = get_settings()
         classifiers = enabled_classifiers(settings)
-    fusion = Fusion.from_settings(settings, calibrated=_calibrated(settings))
+    fusion = Fusion.from_settings(settings, calibrated=calibrated_or_defaults(settings))
     if not classifiers:
         err_console.print("no classifier is enabled (setting classifiers): nothing to score")
     files = list(iter_files(paths))
