@@ -41,10 +41,10 @@ TARGET_PICTURES_PER_S = 10.0  # issue 13: per core, for the default set
 CLASSIFIER = "opennsfw"
 
 
-def picture_sets(limit: int | None) -> dict[str, list[tuple[str, Pixels]]]:
+def picture_sets(limit: int | None, name: str = CLASSIFIER) -> dict[str, list[tuple[str, Pixels]]]:
     """Each benign set as (label, RGB pixels at most the classifier's side) pairs."""
     root = common.DATA_DIR
-    side = classifier_types()[CLASSIFIER].max_side
+    side = classifier_types()[name].max_side
 
     def photos(paths: list[Path]) -> list[tuple[str, Pixels]]:
         out = []
@@ -141,14 +141,18 @@ def end_to_end(classifier: Classifier, paths: list[Path], settings: Settings) ->
     }
 
 
-def run(*, quick: bool = False, max_photos: int | None = None) -> dict[str, Any]:
+def run(
+    *, quick: bool = False, max_photos: int | None = None, name: str = CLASSIFIER
+) -> dict[str, Any]:
+    """The benchmark of the sexual-content classifier ``name`` (default open-nsfw; the
+    optional ``nudenet`` by ``python -m benchmarks.bench_classifiers --classifier nudenet``)."""
     limit = max_photos if max_photos is not None else (50 if quick else None)
-    classifier = classifier_types()[CLASSIFIER]()
+    classifier = classifier_types()[name]()
     print(f"[classifiers] decoding the benign sets (limit {limit}) ...", file=sys.stderr)
-    sets = picture_sets(limit)
+    sets = picture_sets(limit, name)
     payload: dict[str, Any] = {
         "benchmark": "classifiers",
-        "classifier": CLASSIFIER,
+        "classifier": name,
         "version": classifier.version,
         "threshold": classifier.default_threshold,
         "target_fpr": TARGET_FPR,
@@ -236,3 +240,23 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
         ]
     )
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.bench_classifiers [--classifier NAME] [--photos N] [--quick]``:
+    the benchmark of one sexual-content classifier, its JSON on stdout."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="benchmarks.bench_classifiers", description=__doc__)
+    ap.add_argument("--classifier", default=CLASSIFIER, help="an installed classifier's name")
+    ap.add_argument("--photos", type=int, default=None, help="at most this many per set")
+    ap.add_argument("--quick", action="store_true", help="50 pictures per set")
+    args = ap.parse_args(argv)
+    payload = run(quick=args.quick, max_photos=args.photos, name=args.classifier)
+    print(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -257,6 +257,30 @@ class Settings(BaseSettings):
         "reads as a minor (no face found, or no age classifier); a face read as a minor with "
         "probability p keeps prior + (1 - prior) * p of it. 1: ages never change the order.",
     )
+    faces_detect_threshold: float = Field(
+        default=0.15,
+        ge=-1,
+        le=3,
+        description="Faces classifier: the detector's SVM margin below which a detection is "
+        "dropped (dlib's own default is 0.0; at 0.0-0.15 it found leaves and animals on "
+        "BSDS500). A value other than the default is named in the classifier's version.",
+    )
+    faces_upsample: int = Field(
+        default=1,
+        ge=0,
+        le=3,
+        description="Faces classifier: how many times the picture is upsampled before "
+        "detection (0: faces from ~80 px, 1: from ~40 px, each step ~4x the cost). A value "
+        "other than the default is named in the classifier's version.",
+    )
+    faces_max_side: int = Field(
+        default=480,
+        ge=64,
+        le=4096,
+        description="Faces classifier: the longest side a picture is shrunk to before "
+        "detection (480: ~50 ms a picture; 640: ~85 ms, smaller faces). A value other than "
+        "the default is named in the classifier's version.",
+    )
 
     @field_validator("classifiers", mode="before")
     @classmethod

@@ -177,9 +177,9 @@ def test_unreadable_files_are_exit_3_and_the_rest_scored(shared_data: Path, tmp_
 def test_a_classifier_that_is_not_installed_is_a_settings_error(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,nudenet")
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,nonesuch")
     result = invoke("classify", str(shared_data / PHOTO), code=ExitCode.INVALID_DATA)
-    assert "VANGNET_CLASSIFIERS" in result.output and "'nudenet' is not installed" in result.output
+    assert "VANGNET_CLASSIFIERS" in result.output and "'nonesuch' is not installed" in result.output
     assert "opennsfw" in result.output  # the installed ones are named
     invoke("plugins", code=ExitCode.INVALID_DATA)
 

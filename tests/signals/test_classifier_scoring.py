@@ -141,8 +141,8 @@ def test_a_set_name_must_be_installed(registered: None, monkeypatch: pytest.Monk
     assert enabled_names(Settings()) == ("test_bright", "opennsfw")
     monkeypatch.setenv("VANGNET_CLASSIFIERS", "")
     assert enabled_names(Settings()) == ()
-    monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,nudenet")
-    with pytest.raises(ValidationError, match="VANGNET_CLASSIFIERS: classifier 'nudenet' is not"):
+    monkeypatch.setenv("VANGNET_CLASSIFIERS", "opennsfw,nonesuch")
+    with pytest.raises(ValidationError, match="VANGNET_CLASSIFIERS: classifier 'nonesuch' is not"):
         enabled_names(Settings())
     assert ValidationError.exit_code == ExitCode.INVALID_DATA
 

@@ -29,6 +29,7 @@ from vangnet.http.deps import (
     writer_session,
 )
 from vangnet.review import cases, decisions, undo
+from vangnet.review.classifier_calibration import calibrated_thresholds
 from vangnet.review.priority import PriorityWeights
 
 router = APIRouter(prefix="/v1", tags=["review"])
@@ -85,7 +86,9 @@ def list_cases(
         status=None if status == "all" else status,
         limit=limit,
         investigations=investigations,
-        weights=PriorityWeights.from_settings(svc.settings),
+        weights=PriorityWeights.from_settings(
+            svc.settings, calibrated_thresholds(session, svc.settings)
+        ),
     )
     queue: CaseQueue = {"cases": rows, "counts": cases.queue_counts(session)}
     return JSONResponse(jsonable_encoder(queue))

@@ -32,6 +32,7 @@ from vangnet.http.deps import (
     writer_session,
 )
 from vangnet.review import cases
+from vangnet.review.classifier_calibration import calibrated_thresholds
 from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.signals.classifiers.media import classify_bytes
 from vangnet.signals.hashing import hash_bytes
@@ -206,7 +207,7 @@ async def match_upload(
 
 
 @router.post("/classify")
-async def classify_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, Any]:
+async def classify_upload(request: Request, svc: Svc, session: Db, _: MatchP) -> dict[str, Any]:
     """Score an upload (raw body or one multipart file; a photo, or a video's sampled frames)
     with the classifiers this deployment enables (setting ``classifiers``): per classifier
     its ``value`` in 0-1 for what it ``measures``, the ``evidence`` behind it and a
@@ -218,7 +219,8 @@ async def classify_upload(request: Request, svc: Svc, _: MatchP) -> dict[str, An
     result = await run_in_threadpool(
         classify_bytes, data, settings=svc.settings, classifiers=svc.classifiers, path=name
     )
-    out = result.to_json(Fusion.from_settings(svc.settings))
+    calibrated = await run_in_threadpool(calibrated_thresholds, session, svc.settings)
+    out = result.to_json(Fusion.from_settings(svc.settings, calibrated=calibrated))
     out["classifiers"] = [c.name for c in svc.classifiers]
     return out
 

@@ -155,4 +155,6 @@ COMMANDS: dict[str, str | Exempt] = {
     "audit verify": Exempt.READ_ONLY,
     "audit export": "audit.export",
     "audit list": Exempt.READ_ONLY,
+    "classifiers evaluate": "classifier.calibrate",
+    "classifiers calibration": "classifier.calibration.clear",
 }

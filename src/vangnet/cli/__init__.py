@@ -15,6 +15,7 @@ from vangnet import __version__
 from vangnet.cli.audit_cmd import audit_app
 from vangnet.cli.bank_cmd import bank_app
 from vangnet.cli.case_cmd import case_app
+from vangnet.cli.classifiers_cmd import classifiers_app
 from vangnet.cli.classify_cmd import classify_command
 from vangnet.cli.config_cmd import config_app, plugins
 from vangnet.cli.db_cmd import db_app
@@ -78,6 +79,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(case_app, name="case")
 app.add_typer(report_app, name="report")
 app.add_typer(audit_app, name="audit")
+app.add_typer(classifiers_app, name="classifiers")
 
 
 @app.command("version")

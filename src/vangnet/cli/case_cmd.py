@@ -14,6 +14,7 @@ from vangnet.cli.audit_cmd import AsOption, actor_of
 from vangnet.cli.context import session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
 from vangnet.config import get_settings
+from vangnet.review.classifier_calibration import calibrated_thresholds
 from vangnet.review.priority import PriorityWeights
 
 case_app = typer.Typer(help="Review cases: the queue, a case, decisions.", no_args_is_help=True)
@@ -61,7 +62,9 @@ def case_list(
                 status=None if status == "all" else status,
                 limit=limit,
                 investigations=investigations,
-                weights=PriorityWeights.from_settings(get_settings()),
+                weights=PriorityWeights.from_settings(
+                    get_settings(), calibrated_thresholds(s, get_settings())
+                ),
             )
     if as_json:
         print_json(rows)

@@ -9,8 +9,28 @@ import typer
 
 from vangnet.cli.hash_cmd import iter_files, progress
 from vangnet.cli.output import err_console, print_json, table, user_errors
-from vangnet.config import get_settings
+from vangnet.config import Settings, get_settings
 from vangnet.errors import ExitCode, MediaError, VangnetError
+
+
+def calibrated_or_defaults(settings: Settings) -> dict[str, float]:
+    """The deployment's stored classifier thresholds; when the database cannot be read,
+    none, said on stderr (the scores are still given, ``likely`` at the defaults)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from vangnet.cli.context import session
+    from vangnet.review.classifier_calibration import calibrated_thresholds
+
+    try:
+        with session() as s:
+            return calibrated_thresholds(s, settings)
+    except (VangnetError, SQLAlchemyError, OSError) as error:
+        why = error.message if isinstance(error, VangnetError) else type(error).__name__
+        err_console.print(
+            f"stored classifier calibration not read ({why}): default thresholds",
+            highlight=False,
+        )
+        return {}
 
 
 def classify_command(
@@ -39,7 +59,7 @@ def classify_command(
     with user_errors(as_json=as_json):  # a bad setting: its message and exit code 6
         settings = get_settings()
         classifiers = enabled_classifiers(settings)
-        fusion = Fusion.from_settings(settings)
+    fusion = Fusion.from_settings(settings, calibrated=calibrated_or_defaults(settings))
     if not classifiers:
         err_console.print("no classifier is enabled (setting classifiers): nothing to score")
     files = list(iter_files(paths))

@@ -42,7 +42,11 @@ class PriorityWeights:
     fusion: Fusion | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> PriorityWeights:
+    def from_settings(
+        cls, settings: Settings, calibrated: Mapping[str, float] | None = None
+    ) -> PriorityWeights:
+        """The weights of ``settings``; ``calibrated``: the deployment's stored classifier
+        thresholds (`vangnet.review.classifier_calibration.calibrated_thresholds`)."""
         return cls(
             severity=dict(settings.review_priority_severity),
             uncategorised=settings.review_priority_uncategorised,
@@ -55,7 +59,7 @@ class PriorityWeights:
             viewers_max=settings.review_priority_viewers_max,
             classifier=settings.review_priority_classifier,
             escalated=settings.review_priority_escalated,
-            fusion=Fusion.from_settings(settings),
+            fusion=Fusion.from_settings(settings, calibrated=calibrated),
         )
 
 

@@ -789,3 +789,28 @@ class TriageSignal(Base):
     )
     signal_type: Mapped[str] = mapped_column(String(64))
     value: Mapped[str] = mapped_column(Text)
+
+
+# -- classifiers: calibrations measured on the deployment's own labelled files -------------------
+
+
+class ClassifierCalibration(Base):
+    """A classifier's threshold measured by `vangnet classifiers evaluate --save` on labelled
+    files: the lowest score whose precision on them reached ``target_precision``, with the
+    ``figures`` measured (JSON), how many ``labels`` and the SHA-256 of the labels file, who
+    saved it and when. One per classifier and model ``version``: it applies only while that
+    version is installed."""
+
+    __tablename__ = "classifier_calibrations"
+    __table_args__ = (UniqueConstraint("classifier", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    classifier: Mapped[str] = mapped_column(String(64))
+    version: Mapped[str] = mapped_column(String(255))
+    threshold: Mapped[float] = mapped_column(Float)
+    target_precision: Mapped[float] = mapped_column(Float)
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    labels: Mapped[int] = mapped_column(Integer)
+    labels_sha256: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -38,6 +38,7 @@ from vangnet.plugins import PluginError
 from vangnet.reports import service as reporting
 from vangnet.reports.formats import HtmlReport, PdfReport, ReportFormat, report_formats
 from vangnet.review import cases, decisions, outcomes, undo
+from vangnet.review.classifier_calibration import calibrated_thresholds
 from vangnet.review.priority import PriorityWeights
 from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
@@ -124,7 +125,9 @@ def _queue(svc: Services, status: str) -> list[CaseSummary]:
             session,
             status=None if status == "all" else status,
             limit=500,
-            weights=PriorityWeights.from_settings(svc.settings),
+            weights=PriorityWeights.from_settings(
+                svc.settings, calibrated_thresholds(session, svc.settings)
+            ),
         )
 
 

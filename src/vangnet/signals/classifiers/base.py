@@ -115,6 +115,13 @@ class Classifier(ABC):
         process for each distinct key (default: one instance)."""
         return ()
 
+    @classmethod
+    def version_for(cls, settings: Settings) -> str:
+        """The `version` an instance built from ``settings`` has (without building one): a
+        classifier whose settings change its scores (a detector's threshold) says so in its
+        version, so that a calibration measured under other settings is not applied."""
+        return cls.version
+
     @abstractmethod
     def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
         """One `Score` per picture, in order. Pictures are RGB ``uint8`` (h, w, 3), at most

