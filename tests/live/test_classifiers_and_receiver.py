@@ -314,7 +314,11 @@ def test_a_finished_streams_classifier_counters_are_shown(
     are shown once the stream no longer runs in this process: `vangnet streams show` and
     `vangnet streams list --json` read them from the row."""
     photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
-    settings = get_settings().model_copy(update={"live_classify_budget_ms": 0.0})
+    # every sample scored: no budget, and no cap per batch (under load two samples can
+    # arrive in one batch; with the default cap of 1 one of them would be skipped)
+    settings = get_settings().model_copy(
+        update={"live_classify_budget_ms": 0.0, "live_classify_per_batch": 0}
+    )
     monitor = Monitor(db_engine, classifiers=(Broken(),), settings=settings).start()
     try:
         stream = monitor.add_stream(None)
