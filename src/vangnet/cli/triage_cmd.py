@@ -17,11 +17,17 @@ def triage_command(
     case: str = typer.Option(..., "--case", help="The investigation case to add the files to."),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per core)."),
     no_ocr: bool = typer.Option(False, "--no-ocr", help="Skip reading text in pictures."),
+    no_classify: bool = typer.Option(
+        False,
+        "--no-classify",
+        help="Skip the classify step (the enabled classifiers scoring photos and video frames).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON at the end."),
     actor: str | None = typer.Option(None, "--as", help="Who runs it (audit log)."),
 ) -> None:
     """Triage sources into an investigation case: hashes (MD5, SHA-1, SHA-256, PDQ, vPDQ),
-    bank matches, metadata, text; deleted files of disk images too. Originals are only read.
+    bank matches, metadata, text, classifier scores (the priority signal: it orders the
+    workbench, never decides); deleted files of disk images too. Originals are only read.
 
     Example: vangnet triage ./seized/ ./phone.zip ./laptop.E01 --case OP-2026-17
     """
@@ -79,7 +85,9 @@ def triage_command(
                 sources=[str(s) for s in sources],
                 actor=who,
                 settings=get_settings(),
-                options=Options(ocr=not no_ocr, workers=workers, tuning=tuning),
+                options=Options(
+                    ocr=not no_ocr, classify=not no_classify, workers=workers, tuning=tuning
+                ),
                 progress=progress,
                 snapshot_dir=settings.snapshot_dir,
             ).run()
@@ -107,6 +115,10 @@ def triage_command(
     )
     known = ", ".join(f"{n} {c}" for c, n in data["known"].items())
     console.print(f"  known: {data['known_total']} ({known or '-'}); unknown: {data['unknown']}")
+    if not no_classify:
+        console.print(
+            f"  classified: {data['classified']}; likely new material: {data['likely_new']}"
+        )
     if data["failures"]:
         console.print(f"  [yellow]{data['failed']} failed[/]:")
         for failure in data["failures"][:20]:
