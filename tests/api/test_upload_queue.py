@@ -137,8 +137,8 @@ def test_likely_uploads_are_filed_and_the_queue_orders_by_score(
     engine = client.app.state.services.engine  # type: ignore[attr-defined]
     with Session(engine) as s:
         case = s.get_one(Case, new_case)
-        assert case.kind == "upload" and case.classifier_likely is True
-        assert case.classifier_priority == pytest.approx(0.45, abs=0.01)
+        assert case.kind == "upload" and case.signal_likely is True
+        assert case.priority_signal == pytest.approx(0.45, abs=0.01)
         assert case.subject["scores"] == {RED: pytest.approx(0.9, abs=0.01)}
         (item,) = s.scalars(select(EvidenceItem).where(EvidenceItem.case_id == new_case))
         assert item.kind == "upload" and item.sha256  # sealed in the vault as uploads are
@@ -146,7 +146,7 @@ def test_likely_uploads_are_filed_and_the_queue_orders_by_score(
             e.summary for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == new_case))
         ]
         assert any("likely new material: red 0.90" in e for e in events), events
-        assert s.get_one(Case, matched_case).classifier_likely is True
+        assert s.get_one(Case, matched_case).signal_likely is True
         assert len(list(s.scalars(select(Case)))) == 3  # nothing filed for the others
 
     # the queue: by priority (the matched case's points first), every entry with its signal

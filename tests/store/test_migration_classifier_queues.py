@@ -25,7 +25,7 @@ MATCH = sa.text(
     "INSERT INTO case_matches (case_id, bank, content_id, signal_type, distance, at, banked,"
     " frames, found) VALUES (:case, 'KNOWN', 1, 'pdq', 4, :now, '{}', 1, '{}')"
 )
-COLUMNS = {"classifier_priority", "classifier_likely"}
+COLUMNS = {"priority_signal", "signal_likely"}
 
 
 @pytest.fixture(params=DATABASES)
@@ -59,12 +59,10 @@ def test_upgrade_backfills_the_signal_then_downgrade_drops_it(old_url: str) -> N
             conn.execute(MATCH, {"case": likely, "now": now})
         assert upgrade(old_url, REVISION) == REVISION
         assert current_revision(old_url) == REVISION
-        assert [d for d in schema_diff(old_url) if "classifier" in repr(d)] == []
+        assert [d for d in schema_diff(old_url) if "signal" in repr(d)] == []
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.text(
-                    "SELECT key, classifier_priority, classifier_likely FROM cases ORDER BY key"
-                )
+                sa.text("SELECT key, priority_signal, signal_likely FROM cases ORDER BY key")
             ).all()
         got = {key: (value, bool(is_likely)) for key, value, is_likely in rows}
         assert got["upload:likely"][0] == pytest.approx(0.45)  # no face: half of 0.9

@@ -20,7 +20,7 @@ as an upload is, with its scores and no match, so a person looks; never a verdic
 filing rule is written.
 
 Every intake with ``scores`` keeps the highest per classifier on the case and the case's
-priority signal (``classifier_priority``, ``classifier_likely``: those scores fused by the
+priority signal (``priority_signal``, ``signal_likely``: those scores fused by the
 intake's ``fusion``), which the queue sorts and filters by.
 """
 
@@ -395,7 +395,7 @@ def _fused(scores: Mapping[str, float], intake: Intake) -> Fused:
 
 def _keep_scores(case: Case, intake: Intake) -> None:
     """Keep the highest score seen per classifier on the case, and the case's priority
-    signal of them (``classifier_priority``, ``classifier_likely``): they order the queue."""
+    signal of them (``priority_signal``, ``signal_likely``): they order the queue."""
     if not intake.scores:
         return
     subject = dict(case.subject or {})
@@ -406,5 +406,5 @@ def _keep_scores(case: Case, intake: Intake) -> None:
     subject["scores"] = kept
     case.subject = subject
     fused = _fused(kept, intake)
-    case.classifier_priority = round(fused.value, 4)
-    case.classifier_likely = fused.likely
+    case.priority_signal = round(fused.value, 4)
+    case.signal_likely = fused.likely

@@ -222,14 +222,14 @@ def case_summary(
 
 def _classifier_doc(case: Case, weights: PriorityWeights) -> ClassifierDoc | None:
     """The case's priority signal as kept, with its summary (the kept scores fused)."""
-    if case.classifier_priority is None:
+    if case.priority_signal is None:
         return None
     raw = (case.subject or {}).get("scores")
     scores = {str(k): float(v) for k, v in (raw or {}).items() if isinstance(v, int | float)}
     fused = (weights.fusion or Fusion.of()).fuse(scores)
     return {
-        "value": round(float(case.classifier_priority), 4),
-        "likely": bool(case.classifier_likely),
+        "value": round(float(case.priority_signal), 4),
+        "likely": bool(case.signal_likely),
         "summary": fused.summary,
     }
 
@@ -256,7 +256,7 @@ def list_cases(
     likely_new: bool = False,
 ) -> list[CaseSummary]:
     """Cases in queue order: highest priority (scored with ``weights``) first, then the
-    longest waiting; with ``order="score"``, highest priority signal (``classifier_priority``)
+    longest waiting; with ``order="score"``, highest priority signal (``priority_signal``)
     first, unscored cases last, then the longest waiting.
 
     ``status``: one status, several, ``"open"`` (every undecided state) or None (all).
@@ -271,10 +271,10 @@ def list_cases(
         raise ValidationError("a minimum score is a number from 0 to 1")
     stmt = select(Case)
     if min_score is not None:
-        stmt = stmt.where(Case.classifier_priority >= min_score)
+        stmt = stmt.where(Case.priority_signal >= min_score)
     if likely_new:
         stmt = stmt.where(
-            Case.classifier_likely.is_(True),
+            Case.signal_likely.is_(True),
             ~select(CaseMatch.id).where(CaseMatch.case_id == Case.id).exists(),
         )
     if not investigations:
@@ -287,7 +287,7 @@ def list_cases(
         stmt = stmt.where(Case.status.in_(list(status)))
     if order == "score":
         stmt = stmt.order_by(
-            Case.classifier_priority.desc().nulls_last(), Case.last_signal_at.asc(), Case.id
+            Case.priority_signal.desc().nulls_last(), Case.last_signal_at.asc(), Case.id
         ).limit(max(1, limit))
     else:
         stmt = stmt.order_by(Case.last_signal_at.desc()).limit(5000)

@@ -529,8 +529,8 @@ class Case(Base):
     # `vangnet.signals.classifiers.fusion`), None while no classifier has scored the case,
     # and whether it was "likely" by the thresholds in force when the last score arrived:
     # kept by the intake, so the queue sorts and filters by them in the database.
-    classifier_priority: Mapped[float | None] = mapped_column(Float, index=True)
-    classifier_likely: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    priority_signal: Mapped[float | None] = mapped_column(Float, index=True)
+    signal_likely: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CaseMatch(Base):
@@ -742,7 +742,7 @@ class TriageItem(Base):
         CheckConstraint("kind IN ('photo', 'video', 'archive', 'image', 'other')", name="kind"),
         CheckConstraint("status IN ('ok', 'failed')", name="status"),
         Index(None, "case_id", "kind"),
-        Index(None, "case_id", "classifier_priority"),
+        Index(None, "case_id", "priority_signal"),
         Index(None, "sha256"),
         Index(None, "md5"),
     )
@@ -781,8 +781,8 @@ class TriageItem(Base):
     # The triage ``classify`` step's priority signal (its scores and summary are in
     # ``findings["classifiers"]``), None when the step did not run or scored nothing, and
     # whether it was "likely" by the thresholds of the run.
-    classifier_priority: Mapped[float | None] = mapped_column(Float)
-    classifier_likely: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    priority_signal: Mapped[float | None] = mapped_column(Float)
+    signal_likely: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TriageSignal(Base):

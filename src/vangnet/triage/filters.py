@@ -80,7 +80,7 @@ _FIXED_FLAGS: dict[str, ColumnElement[bool]] = {
     "failed": TriageItem.status == "failed",
     # likely by the classifiers and matching no bank: what no list knows
     "likely_new": and_(
-        TriageItem.classifier_likely.is_(True),
+        TriageItem.signal_likely.is_(True),
         ~_present(TriageItem.matches[(0, "bank")].as_string()),
     ),
 }
@@ -294,7 +294,7 @@ class Filters:
         if self.q:
             found.append(search_condition(self.q))
         if self.min_score is not None:
-            found.append(TriageItem.classifier_priority >= self.min_score)
+            found.append(TriageItem.priority_signal >= self.min_score)
         return found
 
 

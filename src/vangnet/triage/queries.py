@@ -140,8 +140,8 @@ def _card(item: TriageItem, likely: float) -> dict[str, Any]:
         "screenshot": bool(findings.get("screenshot_of")),
         "video_call": video_call_likely(findings.get("video_call"), likely=likely),
         "previewable": previewable(item.kind, item.status),
-        "score": item.classifier_priority,
-        "likely_new": bool(item.classifier_likely) and not item.matches,
+        "score": item.priority_signal,
+        "likely_new": bool(item.signal_likely) and not item.matches,
         "score_summary": classifier_summary(findings),
     }
 
@@ -196,7 +196,7 @@ def grid(
         .where(*conditions)
         .order_by(
             *(
-                (TriageItem.classifier_priority.desc().nulls_last(), TriageItem.id)
+                (TriageItem.priority_signal.desc().nulls_last(), TriageItem.id)
                 if filters.sort == "score"
                 else (TriageItem.id,)
             )

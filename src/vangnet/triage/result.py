@@ -261,8 +261,8 @@ class TriageResult:
             matches=[m.to_dict() for m in self.matches],
             category=self.category,
             series=self.series,
-            classifier_priority=signal[0] if signal is not None else None,
-            classifier_likely=signal[1] if signal is not None else False,
+            priority_signal=signal[0] if signal is not None else None,
+            signal_likely=signal[1] if signal is not None else False,
         )
 
     def extra_signals(self) -> dict[str, str]:

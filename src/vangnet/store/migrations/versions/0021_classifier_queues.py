@@ -1,7 +1,7 @@
-"""Classifier queues: cases keep their priority signal (``cases.classifier_priority``, the
-classifier scores kept in ``subject["scores"]`` fused, indexed; ``cases.classifier_likely``)
+"""Classifier queues: cases keep their priority signal (``cases.priority_signal``, the
+classifier scores kept in ``subject["scores"]`` fused, indexed; ``cases.signal_likely``)
 so the review queue sorts and filters by it in the database, and triage items keep the
-``classify`` step's (``triage_items.classifier_priority`` and ``classifier_likely``, indexed
+``classify`` step's (``triage_items.priority_signal`` and ``signal_likely``, indexed
 with the case).
 
 The upgrade backfills the cases that already hold scores, fused with the classifiers
@@ -30,21 +30,21 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table("cases", schema=None, recreate="never") as batch_op:
-        batch_op.add_column(sa.Column("classifier_priority", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("priority_signal", sa.Float(), nullable=True))
         batch_op.add_column(
-            sa.Column("classifier_likely", sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("signal_likely", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.create_index(
-            batch_op.f("ix_cases_classifier_priority"), ["classifier_priority"], unique=False
+            batch_op.f("ix_cases_priority_signal"), ["priority_signal"], unique=False
         )
     with op.batch_alter_table("triage_items", schema=None, recreate="never") as batch_op:
-        batch_op.add_column(sa.Column("classifier_priority", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("priority_signal", sa.Float(), nullable=True))
         batch_op.add_column(
-            sa.Column("classifier_likely", sa.Boolean(), nullable=False, server_default=sa.false())
+            sa.Column("signal_likely", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.create_index(
-            batch_op.f("ix_triage_items_case_id_classifier_priority"),
-            ["case_id", "classifier_priority"],
+            batch_op.f("ix_triage_items_case_id_priority_signal"),
+            ["case_id", "priority_signal"],
             unique=False,
         )
     _backfill()
@@ -58,8 +58,8 @@ def _backfill() -> None:
         "cases",
         sa.column("id", sa.Integer()),
         sa.column("subject", sa.JSON()),
-        sa.column("classifier_priority", sa.Float()),
-        sa.column("classifier_likely", sa.Boolean()),
+        sa.column("priority_signal", sa.Float()),
+        sa.column("signal_likely", sa.Boolean()),
     )
     conn = op.get_bind()
     updates = []
@@ -77,8 +77,8 @@ def _backfill() -> None:
             cases.update()
             .where(cases.c.id == sa.bindparam("b_id"))
             .values(
-                classifier_priority=sa.bindparam("b_value"),
-                classifier_likely=sa.bindparam("b_likely"),
+                priority_signal=sa.bindparam("b_value"),
+                signal_likely=sa.bindparam("b_likely"),
             ),
             updates,
         )
@@ -88,10 +88,10 @@ def downgrade() -> None:
     # ALTER TABLE ... DROP COLUMN (SQLite 3.35+), not a copy of the table: on SQLite with
     # foreign keys on, dropping the old ``cases`` table would delete its matches (CASCADE).
     with op.batch_alter_table("triage_items", schema=None, recreate="never") as batch_op:
-        batch_op.drop_index(batch_op.f("ix_triage_items_case_id_classifier_priority"))
-        batch_op.drop_column("classifier_likely")
-        batch_op.drop_column("classifier_priority")
+        batch_op.drop_index(batch_op.f("ix_triage_items_case_id_priority_signal"))
+        batch_op.drop_column("signal_likely")
+        batch_op.drop_column("priority_signal")
     with op.batch_alter_table("cases", schema=None, recreate="never") as batch_op:
-        batch_op.drop_index(batch_op.f("ix_cases_classifier_priority"))
-        batch_op.drop_column("classifier_likely")
-        batch_op.drop_column("classifier_priority")
+        batch_op.drop_index(batch_op.f("ix_cases_priority_signal"))
+        batch_op.drop_column("signal_likely")
+        batch_op.drop_column("priority_signal")
