@@ -116,10 +116,13 @@ def classify_step(
     classified = classify_bytes(data, settings=settings, classifiers=classifiers)
     fused, at = classified.fused(Fusion.from_settings(settings))
     priority = fused.as_json()
+    # 6 places, not the API's 4: most items of a seizure score near 0, and the workbench
+    # orders them by this value
+    priority["value"] = round(fused.value, 6)
     if at is not None:
         priority["frame_time"] = round(at, 3)
     found = {
-        "scores": {n: round(score.value, 4) for n, (score, _) in classified.best().items()},
+        "scores": {n: round(score.value, 6) for n, (score, _) in classified.best().items()},
         "priority": priority,
         "errors": [{"classifier": n, "message": m} for n, m in classified.errors().items()],
     }
