@@ -143,6 +143,9 @@ def test_triage_classifies_and_the_workbench_orders_by_it(
     tile = re.search(r'id="tile-likely_new"[^>]*><span class="num">(\d+)</span>', page.text)
     assert tile is not None and tile.group(1) == "1"
     assert "likely new" in client.get(f"/ui/investigations/{case_id}?flag=likely_new").text
+    shown = client.get(f"/ui/investigations/items/{ids[middle]}").text
+    assert "<strong>Likely new material</strong>" in shown
+    assert f"nudity {scores[middle]:.2f} (open-nsfw)" in shown
     for bad in ("min_score=2", "min_score=x", "sort=size"):
         assert client.get(f"/ui/investigations/{case_id}?{bad}").status_code == 400, bad
 
