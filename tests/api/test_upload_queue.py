@@ -202,3 +202,34 @@ def test_open_nsfw_reads_a_benign_photo_as_not_likely(
     assert body["priority"]["likely"] is False and body["priority"]["value"] < 0.25
     assert body["priority"]["parts"][0]["classifier"] == "opennsfw"
     assert "case_id" not in body and _queue(client) == []
+
+
+class _Broken(Classifier):
+    """A classifier plug-in whose model breaks on every picture."""
+
+    name = "test_queue_broken"
+    version = "1"
+    measures = "sexual_content"
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
+        raise RuntimeError("model broke")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failing_classifier_is_named_and_the_others_still_count(
+    red: None, make_client: AppFactory, admin_key: str
+) -> None:
+    base.REGISTRY.register(_Broken)
+    forget_instances()
+    try:
+        client = make_client(classifiers=[RED, _Broken.name])
+        client.headers["X-API-Key"] = admin_key
+        body = client.post("/v1/match", content=_png(0.9, 21)).json()
+    finally:
+        base.REGISTRY.unregister(_Broken.name)
+    assert body["classifier_errors"] == [
+        {"classifier": _Broken.name, "message": "RuntimeError: model broke"}
+    ]
+    assert body["priority"]["likely"] is True and body["case_id"]
+    (case,) = _queue(client)
+    assert case["classifier"] is not None and case["classifier"]["likely"] is True

@@ -225,7 +225,8 @@ def _classifier_doc(case: Case, weights: PriorityWeights) -> ClassifierDoc | Non
     if case.priority_signal is None:
         return None
     raw = (case.subject or {}).get("scores")
-    scores = {str(k): float(v) for k, v in (raw or {}).items() if isinstance(v, int | float)}
+    kept = raw if isinstance(raw, dict) else {}
+    scores = {str(k): float(v) for k, v in kept.items() if isinstance(v, int | float)}
     fused = (weights.fusion or Fusion.of()).fuse(scores)
     return {
         "value": round(float(case.priority_signal), 4),
