@@ -127,6 +127,8 @@ def test_triage_classifies_and_the_workbench_orders_by_it(
     assert float(rows[middle]["classifier_priority"]) == pytest.approx(scores[middle] / 2, abs=1e-6)
     assert rows[middle]["classifier_scores"].startswith("opennsfw=")
     assert rows[middle]["classifier_summary"].startswith("nudity")
+    html = invoke("case", "export", "SCORED", "--format", "html").stdout
+    assert f"classifiers (likely): {rows[middle]['classifier_summary']}" in html
 
     # the workbench: sorted by score, a minimum score, the likely-new view, bad input refused
     make_user(db_url, "ana", "analyst")
