@@ -2,7 +2,7 @@
 scored by a test classifier with controlled scores (`api.test_upload_queue`) are filed
 through ``POST /v1/match``; the page sorts by classifier score, filters by a minimum score,
 has a "Likely new material" tab (likely, no match) and shows each case's fused summary; a
-bad value is refused."""
+bad value is refused. A live alert's case keeps its signal too."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from api.conftest import make_key
 from api.test_review_api import _bank_photo
 from api.test_upload_queue import RED, _png, _with_red, red  # noqa: F401 (a fixture)
+from vangnet.store.models import Alert, Case
 from web.conftest import WebFactory, login, make_user
+from web.test_live_case import _live_alert
 
 BRIDGE = Path("threatexchange/pdq/data/bridge-mods")
 
@@ -54,3 +58,20 @@ def test_the_queue_page_sorts_filters_and_has_a_likely_new_tab(
     assert "never a verdict" in tab.text
     for bad in ("order=size", "min_score=2", "view=other"):
         assert app.get(f"/ui/queue?{bad}").status_code == 400, bad
+
+
+def test_a_live_alerts_case_keeps_its_signal(
+    db_engine: Engine, shared_data: Path, web_factory: WebFactory, db_url: str
+) -> None:
+    """A live alert with classifier scores: its case keeps the fused value (a classifier not
+    installed here counts as it is, and never as "likely") and sorts by it."""
+    alert_id = _live_alert(db_engine, shared_data)
+    with Session(db_engine) as s:
+        case = s.scalars(select(Case).join(Alert, Alert.case_id == Case.id)).one()
+        assert s.get_one(Alert, alert_id).case_id == case.id
+        assert case.priority_signal == pytest.approx(0.93) and case.signal_likely is False
+    make_user(db_url, "rita", "reviewer")
+    app = web_factory()
+    login(app, "rita")
+    assert _rows(app.get("/ui/queue?order=score&min_score=0.9").text) == [case.id]
+    assert _rows(app.get("/ui/queue?view=likely_new").text) == []

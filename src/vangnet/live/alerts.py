@@ -24,6 +24,7 @@ from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.jsonlimits import shown
 from vangnet.live.decision import Decision, found_keys
+from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
 
@@ -162,6 +163,7 @@ def record(
                 matches={s.stream_time: s.match for s in decision.samples},
             ),
             scores=dict(scores or {}),
+            fusion=Fusion.from_settings(settings),  # the case's priority signal
         )
         file_intake(session, intake)
     if created:
