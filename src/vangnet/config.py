@@ -241,6 +241,14 @@ class Settings(BaseSettings):
         description="Frames of a video that `vangnet classify` and POST /v1/classify score "
         "(spread evenly over it; the video's highest score per classifier is its score).",
     )
+    classify_uploads: bool = Field(
+        default=True,
+        description="POST /v1/match scores each upload with the enabled classifiers (decoded "
+        "in memory): the answer has its priority signal, a matched upload's case keeps the "
+        "scores, and an upload that matches nothing but is likely new material is filed as "
+        "a case of source classifier for a person to look at (never reported, banked or "
+        "refused by it). Off: uploads are only matched.",
+    )
 
     classifier_thresholds: dict[str, float] = Field(
         default_factory=dict,

@@ -90,11 +90,56 @@ def test_an_upload_is_filed_with_its_evidence_and_custody(db_engine: Engine) -> 
     assert not again.created and again.case.id == filed.case.id
 
 
-@pytest.mark.parametrize("source", [Source.CLASSIFIER, Source.CONTEXT])
+@pytest.mark.parametrize("source", [Source.CONTEXT])
 def test_sources_to_come_are_refused_and_change_nothing(db_engine: Engine, source: Source) -> None:
     with pytest.raises(ValidationError, match=f"no case intake for {source.value}"):
         _file(db_engine, Intake(source=source, subject={"account": "a"}, scores={"x": 1.0}))
     assert _count(db_engine, Case) == 0
+
+
+def test_a_classifier_intake_files_only_likely_unmatched_uploads(db_engine: Engine) -> None:
+    """Source ``classifier``: an upload no bank knows whose scores are likely new material
+    (open-nsfw at or above its default threshold) is filed with its evidence, its scores
+    and the case's priority signal; anything else is refused with nothing written."""
+    sha256 = hashlib.sha256(DATA).hexdigest()
+    vault = Vault.from_settings(get_settings())
+    entry = seal_upload(vault, DATA, sha256)
+    item = SealedItem(entry, "application/octet-stream", "new.bin", {"md5": "0" * 32})
+    match = Match(bank="B", content_id=1, signal_type="md5", distance=0, category=None, signal_id=1)
+    refused = {
+        "exactly one evidence item": Intake(source=Source.CLASSIFIER, scores={"opennsfw": 0.9}),
+        "filed as an upload": Intake(
+            source=Source.CLASSIFIER, items=(item,), matches=(match,), scores={"opennsfw": 0.9}
+        ),
+        "likely new material": Intake(
+            source=Source.CLASSIFIER, items=(item,), scores={"opennsfw": 0.2}
+        ),
+    }
+    for why, intake in refused.items():
+        with pytest.raises(ValidationError, match=why):
+            _file(db_engine, intake)
+    assert _count(db_engine, Case) == 0 and _count(db_engine, CustodyEvent) == 0
+    filed = _file(
+        db_engine,
+        Intake(
+            source=Source.CLASSIFIER,
+            subject={"account": "a"},
+            items=(item,),
+            scores={"opennsfw": 0.9},
+            summaries={"opennsfw": "nudity 0.90 (open-nsfw)"},
+        ),
+    )
+    assert filed.created and filed.case.kind == "upload" and len(filed.items) == 1
+    assert filed.case.subject["scores"] == {"opennsfw": 0.9}
+    assert filed.case.priority_signal == pytest.approx(0.45) and filed.case.signal_likely
+    with Session(db_engine) as session:
+        (event,) = session.scalars(select(CaseEvent)).all()
+        assert event.kind == "classifier"
+        assert event.summary == (
+            "upload new.bin matched no banked item; likely new material: "
+            "nudity 0.90 (open-nsfw): priority 0.45"
+        )
+        assert _count(db_engine, CaseMatch) == 0
 
 
 def test_requests_that_cannot_be_filed_are_refused(db_engine: Engine) -> None:

@@ -79,8 +79,22 @@ def list_cases(
     investigations: Annotated[
         bool, Query(description="Include investigation cases (not in the review queue).")
     ] = False,
+    order: Annotated[
+        Literal["priority", "score"],
+        Query(description="priority (its points) or score (the classifiers' priority signal)."),
+    ] = "priority",
+    min_score: Annotated[
+        float | None,
+        Query(ge=0, le=1, description="Only cases whose priority signal is at least this."),
+    ] = None,
+    likely_new: Annotated[
+        bool,
+        Query(description="Only likely new material: likely by the classifiers, no match."),
+    ] = False,
 ) -> JSONResponse:
-    """The review queue: highest priority first, each with the reasons for its place."""
+    """The review queue: highest priority first, each with the reasons for its place (or
+    by the classifiers' priority signal with ``order=score``); ``min_score`` and
+    ``likely_new`` filter it. A score orders review; it never decides a case."""
     rows = cases.list_cases(
         session,
         status=None if status == "all" else status,
@@ -89,6 +103,9 @@ def list_cases(
         weights=PriorityWeights.from_settings(
             svc.settings, calibrated_thresholds(session, svc.settings)
         ),
+        order=order,
+        min_score=min_score,
+        likely_new=likely_new,
     )
     queue: CaseQueue = {"cases": rows, "counts": cases.queue_counts(session)}
     return JSONResponse(jsonable_encoder(queue))

@@ -4,6 +4,7 @@ of an upload, bank curation with batch adds, content listing and search by hash.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -33,7 +34,7 @@ from vangnet.http.deps import (
 )
 from vangnet.review import cases
 from vangnet.review.classifier_calibration import calibrated_thresholds
-from vangnet.signals.classifiers.fusion import Fusion
+from vangnet.signals.classifiers.fusion import Fused, Fusion
 from vangnet.signals.classifiers.media import classify_bytes
 from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
@@ -175,7 +176,14 @@ async def match_upload(
     ``account`` when given), unless ``record=false``. Regions of a photo (borders trimmed,
     the main picture, insets, video-call tiles) are matched too unless ``match_regions`` is
     off; such a match has ``region`` (x, y, w, h) and ``transform``; one found by the wider
-    net (beyond the bank's threshold, confirmed by local features) has ``inliers``."""
+    net (beyond the bank's threshold, confirmed by local features) has ``inliers``.
+
+    With ``classify_uploads`` (default on) the enabled classifiers score the upload too:
+    ``priority`` is its priority signal (``value``, ``likely``, ``summary``, ``parts``;
+    ``classifier_errors`` names a classifier that failed on it). A matched upload's case
+    keeps the scores; an upload that matches nothing but is ``likely`` is filed as a case
+    of source ``classifier`` (likely new material, ``case_id``) for a person to look at. A
+    score is never a verdict: it reports, banks and refuses nothing."""
     data, name = await _upload(request, svc)
     hashed = await run_in_threadpool(
         hash_bytes,
@@ -189,7 +197,15 @@ async def match_upload(
     # in a worker thread: verifying wider-net candidates computes local features
     lookup = await run_in_threadpool(svc.matcher.lookup_hashes, session, hashed, banks=bank)
     out = lookup.to_json()
-    if lookup.matches and record:
+    calibrated = await run_in_threadpool(calibrated_thresholds, session, svc.settings)
+    fusion = Fusion.from_settings(svc.settings, calibrated=calibrated)
+    scored = None
+    if svc.settings.classify_uploads and svc.classifiers:
+        scored = await run_in_threadpool(_scored_upload, data, svc, name, fusion)
+        out["priority"] = scored.fused.as_json()
+        out["classifier_errors"] = scored.errors
+    likely = scored is not None and scored.fused.likely
+    if record and (lookup.matches or likely):
         subject = {"account": account, "platform": platform, "content_id": content_id, "ip": ip}
         out["case_id"] = await run_in_threadpool(
             cases.file_upload,
@@ -202,8 +218,39 @@ async def match_upload(
             subject=subject,
             actor=who.actor,
             group_by=svc.settings.review_group_by,
+            scores=scored.values if scored is not None else None,
+            summaries=scored.summaries if scored is not None else None,
+            fusion=fusion,
         )
     return out
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """An upload's classifier scores: the highest value per classifier (a video's over
+    its sampled frames), their summaries, the fused signal and the classifiers' errors."""
+
+    values: dict[str, float]
+    summaries: dict[str, str]
+    fused: Fused
+    errors: list[dict[str, str]]
+
+
+def _scored_upload(data: bytes, svc: Services, name: str, fusion: Fusion) -> _Scored:
+    """Score ``data`` with the enabled classifiers (`classify_bytes`); a file they cannot
+    decode though the hashing could is an error of each classifier, not of the upload."""
+    try:
+        result = classify_bytes(data, settings=svc.settings, classifiers=svc.classifiers, path=name)
+    except VangnetError as error:
+        errors = [{"classifier": c.name, "message": error.message} for c in svc.classifiers]
+        return _Scored({}, {}, Fused(), errors)
+    best = result.best()
+    return _Scored(
+        values={n: float(score.value) for n, (score, _) in best.items()},
+        summaries={n: score.summary for n, (score, _) in best.items() if score.summary},
+        fused=result.fused(fusion)[0],
+        errors=[{"classifier": n, "message": m} for n, m in result.errors().items()],
+    )
 
 
 @router.post("/classify")

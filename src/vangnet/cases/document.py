@@ -31,6 +31,16 @@ class PriorityDoc(TypedDict):
     reasons: list[str]
 
 
+class ClassifierDoc(TypedDict):
+    """A case's priority signal: its classifier scores (``subject.scores``) fused
+    (`vangnet.signals.classifiers.fusion`): ``value`` and ``likely`` as kept on the case
+    when the last score arrived, ``summary`` in words."""
+
+    value: float
+    likely: bool
+    summary: str
+
+
 class SubjectDoc(TypedDict, total=False):
     """What the platform told us about who and what (any key may be missing), and for a
     live case its stream."""
@@ -269,6 +279,7 @@ class CaseSummary(TypedDict):
     created_at: str | None
     last_signal_at: str | None
     decided_at: str | None
+    classifier: ClassifierDoc | None  # None while no classifier scored it
 
 
 #: The objects of the document copied from JSON stored with the case (the platform's facts

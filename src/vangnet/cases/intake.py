@@ -13,9 +13,15 @@ caller owns it, so a signal is never without its case. A decided case that recei
 signal is reopened; its earlier decisions stay in its history.
 
 Sources today: ``upload`` (the `/v1` upload API), ``live_alert`` (an alert of the live
-monitor, new or extended) and ``triage`` (the investigation case a triage run fills).
-``classifier`` and ``context`` are named for the scoring and context signals to come; an
-intake of them is refused until their filing rule is written.
+monitor, new or extended), ``triage`` (the investigation case a triage run fills) and
+``classifier`` (an upload that matched nothing but whose priority signal is "likely": filed
+as an upload is, with its scores and no match, so a person looks; never a verdict).
+``context`` is named for the context signals to come; an intake of it is refused until its
+filing rule is written.
+
+Every intake with ``scores`` keeps the highest per classifier on the case and the case's
+priority signal (``priority_signal``, ``signal_likely``: those scores fused by the
+intake's ``fusion``), which the queue sorts and filters by.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from vangnet.config import Settings
 from vangnet.errors import ValidationError
 from vangnet.evidence.sealing import record_upload
 from vangnet.match.results import Match
+from vangnet.signals.classifiers.fusion import Fused, Fusion
 from vangnet.store.models import Alert, AlertFrame, Case, CaseMatch, EvidenceItem, Stream, utcnow
 from vangnet.store.vault import VaultEntry
 
@@ -57,7 +64,7 @@ class Source(StrEnum):
     UPLOAD = "upload"
     LIVE_ALERT = "live_alert"
     TRIAGE = "triage"
-    CLASSIFIER = "classifier"  # to come: a classifier score that orders the queue
+    CLASSIFIER = "classifier"  # an unmatched upload whose priority signal is "likely"
     CONTEXT = "context"  # to come: payment, chat and call indicators
 
 
@@ -121,8 +128,11 @@ class Intake:
     banked item and frames are on the alert; how each frame's match was found from the
     alert signal's ``matches`` by stream time, or from ``matches``, one per added frame in
     the order of its ``times``) and, as ``subject``, the stream's metadata.
-    ``triage``: ``name``, the investigation's. ``actor`` is who or what filed it;
-    ``subject`` is cleaned on filing (known keys, short scalars: `clean_subject`)."""
+    ``triage``: ``name``, the investigation's. ``classifier``: one item in ``items``, no
+    ``matches``, and its ``scores`` (with their ``summaries``), fused by ``fusion`` (the
+    deployment's: `Fusion.from_settings`; None: every installed classifier at its default
+    threshold). ``actor`` is who or what filed it; ``subject`` is cleaned on filing (known
+    keys, short scalars: `clean_subject`)."""
 
     source: Source
     grouping: Grouping = field(default_factory=Grouping)
@@ -130,6 +140,8 @@ class Intake:
     items: Sequence[SealedItem] = ()
     matches: Sequence[Match] = ()
     scores: Mapping[str, float] = field(default_factory=dict)
+    summaries: Mapping[str, str] = field(default_factory=dict)
+    fusion: Fusion | None = None
     alert: AlertSignal | None = None
     name: str | None = None
     actor: str = SYSTEM
@@ -154,6 +166,8 @@ def file_intake(session: Session, intake: Intake) -> Filed:
         return _live_alert(session, intake)
     if intake.source is Source.TRIAGE:
         return _triage(session, intake)
+    if intake.source is Source.CLASSIFIER:
+        return _classifier(session, intake)
     raise ValidationError(f"no case intake for {intake.source.value} signals yet")
 
 
@@ -216,7 +230,59 @@ def _upload(session: Session, intake: Intake) -> Filed:
         actor=intake.actor,
         details={"evidence_id": item.id},
     )
-    _keep_scores(case, intake.scores)
+    _keep_scores(case, intake)
+    case.last_signal_at = utcnow()
+    session.flush()
+    return Filed(case, created, (item,))
+
+
+def _classifier(session: Session, intake: Intake) -> Filed:
+    """An upload no bank knows whose priority signal is "likely": its case (by the same
+    grouping as a matched upload's), evidence row and custody as an upload's, a timeline
+    line with the fused summary, and its scores. Refused unless the scores are likely by
+    the intake's fusion: this source files what a person should look at, nothing else."""
+    if len(intake.items) != 1:
+        raise ValidationError("a classifier intake is filed with exactly one evidence item")
+    if intake.matches:
+        raise ValidationError("an upload that matched is filed as an upload, not a classifier")
+    fused = _fused(intake.scores, intake)
+    if not fused.likely:
+        raise ValidationError("a classifier intake needs scores that are likely new material")
+    upload = intake.items[0]
+    facts = clean_subject(intake.subject)
+    filename = upload.filename
+    key = group_key(intake.grouping.group_by, subject=facts, sha256=upload.entry.sha256)
+    case, created = file_case(
+        session,
+        key=key,
+        kind="upload",
+        subject=facts,
+        stream=None,
+        name=filename,
+        ip_at=intake.received_at,
+    )
+    item = record_upload(
+        session,
+        entry=upload.entry,
+        case_id=case.id,
+        media_type=upload.media_type,
+        filename=filename,
+        hashes=upload.hashes,
+        received_at=intake.received_at,
+        details={"subject": facts},
+        actor=intake.actor,
+        detail=f"upload {filename or '-'} matched no banked item; likely new material",
+    )
+    reopen(session, case, f"upload {filename or item.id}")
+    record_event(
+        session,
+        case,
+        "classifier",
+        f"upload {filename or '-'} matched no banked item; likely new material: {fused.summary}",
+        actor=intake.actor,
+        details={"evidence_id": item.id, "priority": fused.as_json()},
+    )
+    _keep_scores(case, intake)
     case.last_signal_at = utcnow()
     session.flush()
     return Filed(case, created, (item,))
@@ -288,7 +354,7 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
             f"from {start:.1f} s (a new time range)",
             details={"alert_id": alert.id, "stream_time": round(start, 3)},
         )
-    _keep_scores(case, intake.scores)
+    _keep_scores(case, intake)
     case.last_signal_at = utcnow()
     session.flush()
     return Filed(case, created_case)
@@ -322,14 +388,23 @@ def _triage(session: Session, intake: Intake) -> Filed:
     return Filed(case, created)
 
 
-def _keep_scores(case: Case, scores: Mapping[str, float]) -> None:
-    """Keep the highest score seen per classifier on the case (they order the queue)."""
-    if not scores:
+def _fused(scores: Mapping[str, float], intake: Intake) -> Fused:
+    fusion = intake.fusion if intake.fusion is not None else Fusion.of()
+    return fusion.fuse(scores, intake.summaries)
+
+
+def _keep_scores(case: Case, intake: Intake) -> None:
+    """Keep the highest score seen per classifier on the case, and the case's priority
+    signal of them (``priority_signal``, ``signal_likely``): they order the queue."""
+    if not intake.scores:
         return
     subject = dict(case.subject or {})
     kept = dict(subject.get("scores") or {})
-    for name, value in scores.items():
+    for name, value in intake.scores.items():
         if isinstance(value, int | float):
             kept[str(name)[:64]] = max(float(value), float(kept.get(name, 0.0)))
     subject["scores"] = kept
     case.subject = subject
+    fused = _fused(kept, intake)
+    case.priority_signal = round(fused.value, 4)
+    case.signal_likely = fused.likely

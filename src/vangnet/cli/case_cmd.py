@@ -44,11 +44,24 @@ def case_list(
         "--investigations",
         help="Include investigation cases (worked in the investigation workbench, not here).",
     ),
+    order: str = typer.Option(
+        "priority",
+        "--order",
+        help="priority (its points) or score (the classifiers' priority signal, highest first).",
+    ),
+    min_score: float | None = typer.Option(
+        None, "--min-score", help="Only cases whose priority signal is at least this (0-1)."
+    ),
+    likely_new: bool = typer.Option(
+        False,
+        "--likely-new",
+        help="Only likely new material: cases the classifiers find likely that match no bank.",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The queue: highest priority first, with the reasons for it.
 
-    Example: vangnet case list --status open
+    Example: vangnet case list --status open --likely-new --order score
     """
     from vangnet.errors import ValidationError
     from vangnet.review import cases
@@ -65,17 +78,21 @@ def case_list(
                 weights=PriorityWeights.from_settings(
                     get_settings(), calibrated_thresholds(s, get_settings())
                 ),
+                order=order,
+                min_score=min_score,
+                likely_new=likely_new,
             )
     if as_json:
         print_json(rows)
         return
     table(
         f"Cases ({status})",
-        ["id", "score", "status", "title", "matches", "items", "category", "why"],
+        ["id", "score", "signal", "status", "title", "matches", "items", "category", "why"],
         [
             [
                 r["id"],
                 r["priority"]["score"],
+                _signal_cell(r),
                 r["status"],
                 r["title"] + (" [LIVE]" if r["live"] else ""),
                 r["matches"],
@@ -86,6 +103,14 @@ def case_list(
             for r in rows
         ],
     )
+
+
+def _signal_cell(row: CaseSummary) -> str:
+    """The priority signal (0-1), marked "likely" when it is; empty when never scored."""
+    signal = row.get("classifier")
+    if signal is None:
+        return ""
+    return f"{signal['value']:.2f}" + (" likely" if signal["likely"] else "")
 
 
 def _category_cell(row: CaseSummary) -> str:

@@ -4,10 +4,32 @@ into an investigation case (resumable: run it again after an interruption)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from vangnet.cli.output import console, print_json, user_errors
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from vangnet.config import Settings
+
+
+def _with_calibration(engine: Engine, settings: Settings) -> Settings:
+    """``settings`` with the deployment's stored classifier calibration in
+    ``classifier_thresholds`` (the setting itself still wins), so that the triage workers
+    fuse scores with the thresholds `vangnet classifiers evaluate --save` stored."""
+    from sqlalchemy.orm import Session
+
+    from vangnet.review.classifier_calibration import calibrated_thresholds
+
+    with Session(engine) as session:
+        calibrated = calibrated_thresholds(session, settings)
+    if not calibrated:
+        return settings
+    thresholds = {**calibrated, **settings.classifier_thresholds}
+    return settings.model_copy(update={"classifier_thresholds": thresholds})
 
 
 def triage_command(
@@ -17,11 +39,17 @@ def triage_command(
     case: str = typer.Option(..., "--case", help="The investigation case to add the files to."),
     workers: int = typer.Option(0, "--workers", min=0, help="Worker processes (0: one per core)."),
     no_ocr: bool = typer.Option(False, "--no-ocr", help="Skip reading text in pictures."),
+    no_classify: bool = typer.Option(
+        False,
+        "--no-classify",
+        help="Skip the classify step (the enabled classifiers scoring photos and video frames).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON at the end."),
     actor: str | None = typer.Option(None, "--as", help="Who runs it (audit log)."),
 ) -> None:
     """Triage sources into an investigation case: hashes (MD5, SHA-1, SHA-256, PDQ, vPDQ),
-    bank matches, metadata, text; deleted files of disk images too. Originals are only read.
+    bank matches, metadata, text, classifier scores (the priority signal: it orders the
+    workbench, never decides); deleted files of disk images too. Originals are only read.
 
     Example: vangnet triage ./seized/ ./phone.zip ./laptop.E01 --case OP-2026-17
     """
@@ -78,8 +106,10 @@ def triage_command(
                 case=case,
                 sources=[str(s) for s in sources],
                 actor=who,
-                settings=get_settings(),
-                options=Options(ocr=not no_ocr, workers=workers, tuning=tuning),
+                settings=_with_calibration(engine, settings),
+                options=Options(
+                    ocr=not no_ocr, classify=not no_classify, workers=workers, tuning=tuning
+                ),
                 progress=progress,
                 snapshot_dir=settings.snapshot_dir,
             ).run()
@@ -107,6 +137,10 @@ def triage_command(
     )
     known = ", ".join(f"{n} {c}" for c, n in data["known"].items())
     console.print(f"  known: {data['known_total']} ({known or '-'}); unknown: {data['unknown']}")
+    if not no_classify:
+        console.print(
+            f"  classified: {data['classified']}; likely new material: {data['likely_new']}"
+        )
     if data["failures"]:
         console.print(f"  [yellow]{data['failed']} failed[/]:")
         for failure in data["failures"][:20]:

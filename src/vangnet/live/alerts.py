@@ -24,6 +24,8 @@ from vangnet.config import Settings
 from vangnet.errors import NotFoundError
 from vangnet.jsonlimits import shown
 from vangnet.live.decision import Decision, found_keys
+from vangnet.review.classifier_calibration import calibrated_thresholds
+from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
 
@@ -162,6 +164,10 @@ def record(
                 matches={s.stream_time: s.match for s in decision.samples},
             ),
             scores=dict(scores or {}),
+            # the case's priority signal, with the deployment's stored calibration
+            fusion=Fusion.from_settings(
+                settings, calibrated=calibrated_thresholds(session, settings)
+            ),
         )
         file_intake(session, intake)
     if created:

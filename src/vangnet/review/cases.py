@@ -21,6 +21,7 @@ from vangnet.cases.document import (
     BankedDoc,
     CaseDocument,
     CaseSummary,
+    ClassifierDoc,
     CustodyDoc,
     FoundDoc,
     ItemDoc,
@@ -32,7 +33,7 @@ from vangnet.cases.filing import GroupBy, clean_subject
 from vangnet.cases.filing import iso as iso
 from vangnet.cases.found import region_of
 from vangnet.cases.intake import Grouping, Intake, SealedItem, Source, file_intake
-from vangnet.errors import NotFoundError
+from vangnet.errors import NotFoundError, ValidationError
 from vangnet.evidence.hashes import item_signals
 from vangnet.evidence.sealing import seal_upload
 from vangnet.match.results import Match
@@ -40,6 +41,7 @@ from vangnet.media.sniff import media_type
 from vangnet.net import display_url
 from vangnet.review.outcomes import verdict
 from vangnet.review.priority import BankFacts, MatchFacts, Priority, PriorityWeights, priority
+from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.signals.hashes import Hashes
 from vangnet.store.models import (
     AuditEntry,
@@ -71,17 +73,25 @@ def intake_upload(
     subject: Mapping[str, Any] | None,
     actor: str,
     group_by: str,
+    scores: Mapping[str, float] | None = None,
+    summaries: Mapping[str, str] | None = None,
+    fusion: Fusion | None = None,
 ) -> Case:
-    """File an upload that matched: its bytes are already sealed in the vault (``entry``,
-    `vangnet.evidence.sealing.seal_upload`); here its evidence row, custody, the case and
-    its matches are written (no commit)."""
+    """File an upload that matched, or one that matched nothing but whose classifier
+    ``scores`` are likely new material (source ``classifier``): its bytes are already
+    sealed in the vault (``entry``, `vangnet.evidence.sealing.seal_upload`); here its
+    evidence row, custody, the case, its matches and scores are written (no commit)."""
     signals = hashes.signal_values() if isinstance(hashes, Hashes) else dict(hashes)
+    found = tuple(matches)
     intake = Intake(
-        source=Source.UPLOAD,
+        source=Source.UPLOAD if found else Source.CLASSIFIER,
         grouping=Grouping(group_by=cast(GroupBy, group_by)),
         subject=dict(subject or {}),
         items=(SealedItem(entry, media_type, filename, signals),),
-        matches=tuple(matches),
+        matches=found,
+        scores=dict(scores or {}),
+        summaries=dict(summaries or {}),
+        fusion=fusion,
         actor=actor,
     )
     return file_intake(session, intake).case
@@ -98,9 +108,13 @@ def file_upload(
     subject: Mapping[str, Any] | None,
     actor: str,
     group_by: str,
+    scores: Mapping[str, float] | None = None,
+    summaries: Mapping[str, str] | None = None,
+    fusion: Fusion | None = None,
 ) -> int:
-    """File an upload that matched, whole: seal its bytes in ``vault``, then write its
-    evidence row, custody, case and matches (`intake_upload`) and the audit entry
+    """File an upload that matched (or, with no ``matches``, one whose ``scores`` are
+    likely new material), whole: seal its bytes in ``vault``, then write its evidence row,
+    custody, case, matches and scores (`intake_upload`) and the audit entry
     ``case.intake`` in one transaction of ``engine`` (a writer: `vangnet.store.db.writer`).
     The sealed copy is removed again when filing fails (nothing would point at it). Returns
     the case id."""
@@ -117,6 +131,9 @@ def file_upload(
                 subject=subject,
                 actor=actor,
                 group_by=group_by,
+                scores=scores,
+                summaries=summaries,
+                fusion=fusion,
             )
             case_id = case.id
             audit.record(
@@ -127,6 +144,8 @@ def file_upload(
                 details={
                     "sha256": hashes.values["sha256"],
                     "matches": [f"{m.bank}/{m.content_id}" for m in matches[:50]],
+                    "source": "upload" if matches else "classifier",
+                    "scores": dict(scores or {}),
                 },
             )
             session.commit()
@@ -197,12 +216,33 @@ def case_summary(
         "created_at": iso(case.created_at),
         "last_signal_at": iso(case.last_signal_at),
         "decided_at": iso(case.decided_at),
+        "classifier": _classifier_doc(case, weights),
+    }
+
+
+def _classifier_doc(case: Case, weights: PriorityWeights) -> ClassifierDoc | None:
+    """The case's priority signal as kept, with its summary (the kept scores fused)."""
+    if case.priority_signal is None:
+        return None
+    raw = (case.subject or {}).get("scores")
+    kept = raw if isinstance(raw, dict) else {}
+    scores = {str(k): float(v) for k, v in kept.items() if isinstance(v, int | float)}
+    fused = (weights.fusion or Fusion.of()).fuse(scores)
+    return {
+        "value": round(float(case.priority_signal), 4),
+        "likely": bool(case.signal_likely),
+        "summary": fused.summary,
     }
 
 
 def _verdict(case: Case) -> str | None:
     found = verdict(case.status, case.category)
     return found.value if found else None
+
+
+#: How the queue can be ordered: by priority (its points, the default) or by the
+#: classifiers' priority signal alone (``score``: highest first, unscored cases last).
+QUEUE_ORDERS = ("priority", "score")
 
 
 def list_cases(
@@ -212,14 +252,32 @@ def list_cases(
     limit: int = 200,
     investigations: bool = False,
     weights: PriorityWeights,
+    order: str = "priority",
+    min_score: float | None = None,
+    likely_new: bool = False,
 ) -> list[CaseSummary]:
     """Cases in queue order: highest priority (scored with ``weights``) first, then the
-    longest waiting.
+    longest waiting; with ``order="score"``, highest priority signal (``priority_signal``)
+    first, unscored cases last, then the longest waiting.
 
     ``status``: one status, several, ``"open"`` (every undecided state) or None (all).
     Investigation cases (worked in the investigation workbench) only with ``investigations``.
+    ``min_score``: only cases whose priority signal is at least this (0-1). ``likely_new``:
+    only "likely new material", cases whose priority signal is likely and that match no
+    banked item.
     """
+    if order not in QUEUE_ORDERS:
+        raise ValidationError(f"unknown order {order!r} (known: {', '.join(QUEUE_ORDERS)})")
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        raise ValidationError("a minimum score is a number from 0 to 1")
     stmt = select(Case)
+    if min_score is not None:
+        stmt = stmt.where(Case.priority_signal >= min_score)
+    if likely_new:
+        stmt = stmt.where(
+            Case.signal_likely.is_(True),
+            ~select(CaseMatch.id).where(CaseMatch.case_id == Case.id).exists(),
+        )
     if not investigations:
         stmt = stmt.where(Case.kind != "investigation")
     if status == "open":
@@ -228,7 +286,13 @@ def list_cases(
         stmt = stmt.where(Case.status == status)
     elif status is not None:
         stmt = stmt.where(Case.status.in_(list(status)))
-    cases = list(session.scalars(stmt.order_by(Case.last_signal_at.desc()).limit(5000)))
+    if order == "score":
+        stmt = stmt.order_by(
+            Case.priority_signal.desc().nulls_last(), Case.last_signal_at.asc(), Case.id
+        ).limit(max(1, limit))
+    else:
+        stmt = stmt.order_by(Case.last_signal_at.desc()).limit(5000)
+    cases = list(session.scalars(stmt))
     if not cases:
         return []
     ids = [c.id for c in cases]
@@ -259,7 +323,8 @@ def list_cases(
         )
         for c in cases
     ]
-    out.sort(key=lambda s: (-s["priority"]["score"], s["last_signal_at"] or ""))
+    if order == "priority":
+        out.sort(key=lambda s: (-s["priority"]["score"], s["last_signal_at"] or ""))
     return out[: max(1, limit)]
 
 

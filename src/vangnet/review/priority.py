@@ -104,7 +104,10 @@ def priority(
     w = weights
     found = list(matches)
     result = Priority()
-    if not found:
+    if not found:  # likely new material (a classifier case): its scores alone order it
+        _classifier_points(result, scores, w)
+        if scores and escalated:
+            result.add(w.escalated, "escalated")
         return result
     worst = max(found, key=lambda m: w.severity.get(m.category or "", w.uncategorised))
     severity = w.severity.get(worst.category or "", w.uncategorised)
@@ -141,9 +144,15 @@ def priority(
     if viewers:
         points = min(w.viewers_max, round(w.viewers * math.log10(1 + max(0, viewers))))
         result.add(points, f"{viewers} viewers")
-    if scores:
-        fused = (w.fusion or Fusion.of()).fuse(scores)
-        result.add(round(w.classifier * fused.value), fused.summary)
+    _classifier_points(result, scores, w)
     if escalated:
         result.add(w.escalated, "escalated")
     return result
+
+
+def _classifier_points(
+    result: Priority, scores: Mapping[str, float] | None, w: PriorityWeights
+) -> None:
+    if scores:
+        fused = (w.fusion or Fusion.of()).fuse(scores)
+        result.add(round(w.classifier * fused.value), fused.summary)

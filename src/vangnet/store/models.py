@@ -525,6 +525,12 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_signal_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column()
+    # The priority signal of the classifier scores kept in ``subject["scores"]`` (fused:
+    # `vangnet.signals.classifiers.fusion`), None while no classifier has scored the case,
+    # and whether it was "likely" by the thresholds in force when the last score arrived:
+    # kept by the intake, so the queue sorts and filters by them in the database.
+    priority_signal: Mapped[float | None] = mapped_column(Float, index=True)
+    signal_likely: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class CaseMatch(Base):
@@ -736,6 +742,7 @@ class TriageItem(Base):
         CheckConstraint("kind IN ('photo', 'video', 'archive', 'image', 'other')", name="kind"),
         CheckConstraint("status IN ('ok', 'failed')", name="status"),
         Index(None, "case_id", "kind"),
+        Index(None, "case_id", "priority_signal"),
         Index(None, "sha256"),
         Index(None, "md5"),
     )
@@ -771,6 +778,11 @@ class TriageItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # where each chain step sits in its container (zip / tar header offset), None if unknown
     locations: Mapped[list[int | None] | None] = mapped_column(JSON)
+    # The triage ``classify`` step's priority signal (its scores and summary are in
+    # ``findings["classifiers"]``), None when the step did not run or scored nothing, and
+    # whether it was "likely" by the thresholds of the run.
+    priority_signal: Mapped[float | None] = mapped_column(Float)
+    signal_likely: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class TriageSignal(Base):

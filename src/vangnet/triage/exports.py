@@ -14,7 +14,10 @@ metadata (capture time, camera, GPS). Vangnet's own bank importer reads it back 
 each hash, a plug-in's too when that plug-in is installed, as a record of its signal type.
 
 CSV: one row per item, the columns of `CSV_FIELDS` with, after ``pdq``, one column per other
-single-value signal type present in the case, by name (`signal_columns`). HTML: a row per
+single-value signal type present in the case, by name (`signal_columns`); the last four are
+the triage ``classify`` step's priority signal (``classifier_priority`` 0-1,
+``classifier_likely``, ``classifier_summary``, ``classifier_scores`` as ``name=value``), empty
+for an item it did not score: an order for people, never a category. HTML: a row per
 hash value of each item, and the number of frames of each per-frame video signal.
 """
 
@@ -58,6 +61,10 @@ CSV_FIELDS = (
     "language",
     "text",
     "modified",
+    "classifier_priority",
+    "classifier_likely",
+    "classifier_summary",
+    "classifier_scores",
 )
 
 
@@ -252,6 +259,24 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _classifier_cells(item: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``classify`` step's columns: the priority signal (0-1), whether it was likely,
+    its summary, and each classifier's score (``name=value``, ``; ``-separated); empty
+    when the step did not score the item."""
+    findings = item.get("findings") or {}
+    found = findings.get("classifiers") if isinstance(findings, Mapping) else None
+    if not isinstance(found, Mapping) or not found.get("scores"):
+        return dict.fromkeys(CSV_FIELDS[-4:])
+    priority = found.get("priority") or {}
+    scores = found.get("scores") or {}
+    return {
+        "classifier_priority": priority.get("value"),
+        "classifier_likely": priority.get("likely"),
+        "classifier_summary": priority.get("summary"),
+        "classifier_scores": "; ".join(f"{n}={v}" for n, v in sorted(scores.items())),
+    }
+
+
 def csv_row(item: Mapping[str, Any], columns: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The CSV row of an item; ``columns``: those of `signal_columns` (none: the built-in
     hashes only)."""
@@ -286,6 +311,7 @@ def csv_row(item: Mapping[str, Any], columns: Mapping[str, str] | None = None) -
         "language": item.get("language"),
         "text": (item.get("text") or "")[:2000],
         "modified": (item.get("times") or {}).get("modified"),
+        **_classifier_cells(item),
     }
     signals = item.get("signals") or {}
     for name, column in (columns or {}).items():

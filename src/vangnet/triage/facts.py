@@ -57,6 +57,7 @@ class Fact(NamedTuple):
     screenshot: bool
     video_call: bool
     thumbnail_mismatch: bool
+    likely_new: bool  # likely by the classify step, matching no bank
 
 
 def fact_columns(*, likely: float = VIDEO_CALL_LIKELY) -> dict[str, ColumnElement[Any]]:
@@ -87,6 +88,7 @@ def fact_columns(*, likely: float = VIDEO_CALL_LIKELY) -> dict[str, ColumnElemen
         "screenshot": flag_sql("screenshot"),
         "video_call": flag_sql("video_call", likely=likely),
         "thumbnail_mismatch": flag_sql("thumbnail_mismatch"),
+        "likely_new": flag_sql("likely_new"),
     }
 
 
@@ -221,6 +223,7 @@ def summarise(rows: Sequence[Fact]) -> Overview:
         "matched": sum(f.matched for f in rows),
         "thumbnail_mismatch": sum(f.thumbnail_mismatch for f in rows),
         "failed": sum(f.status == "failed" for f in rows),
+        "likely_new": sum(bool(f.likely_new) for f in rows),
     }
     kinds = Counter(f.kind for f in rows)
     return Overview(

@@ -40,7 +40,11 @@ FLAGS = {
     "matched": "bank matches",
     "thumbnail_mismatch": "thumbnail differs",
     "failed": "failed",
+    "likely_new": "likely new material",
 }
+#: How the grid can be ordered: by id (the walk's order, the default) or by the ``classify``
+#: step's priority signal, highest first (unscored items last).
+SORTS = ("score",)
 #: Category profiles an analyst chooses from (VICS 0-4, UK A-C).
 PROFILES = ("vics", "uk")
 #: A search of hex digits this long or longer is taken as a hash prefix.
@@ -74,6 +78,11 @@ _FIXED_FLAGS: dict[str, ColumnElement[bool]] = {
     "matched": _present(TriageItem.matches[(0, "bank")].as_string()),
     "thumbnail_mismatch": META["thumbnail_mismatch"].as_boolean().is_(True),
     "failed": TriageItem.status == "failed",
+    # likely by the classifiers and matching no bank: what no list knows
+    "likely_new": and_(
+        TriageItem.signal_likely.is_(True),
+        ~_present(TriageItem.matches[(0, "bank")].as_string()),
+    ),
 }
 
 
@@ -130,6 +139,19 @@ def _day(name: str, value: str) -> date | None:
         raise ValidationError(f"{name} is a date (YYYY-MM-DD), not {value!r}") from None
 
 
+def _score(name: str, value: str) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        score = float(value)
+    except ValueError:
+        raise ValidationError(f"{name} is a number from 0 to 1, not {value!r}") from None
+    if not 0.0 <= score <= 1.0:
+        raise ValidationError(f"{name} is a number from 0 to 1, not {value!r}")
+    return score
+
+
 def _text(value: str, limit: int = 200) -> str | None:
     value = value.strip()
     if len(value) > limit:
@@ -158,6 +180,8 @@ class Filters:
     deleted: bool | None = None
     flag: str | None = None  # a key of FLAGS
     q: str | None = None  # full text: OCR text, names and paths, metadata, hashes
+    min_score: float | None = None  # the classify step's priority signal, at least (0-1)
+    sort: str | None = None  # a key of SORTS; None: id order
 
     @classmethod
     def parse(cls, params: Mapping[str, str]) -> Filters:
@@ -181,6 +205,9 @@ class Filters:
         series_id = _text(get("series_id"), 12)
         if series_id and not series_id.isdigit():
             raise ValidationError(f"series_id is a number, not {series_id!r}")
+        sort = _text(get("sort"), 16)
+        if sort and sort not in SORTS:
+            raise ValidationError(f"sort is one of {', '.join(SORTS)}, not {sort!r}")
         date_from, date_to = _day("date_from", get("date_from")), _day("date_to", get("date_to"))
         if date_from and date_to and date_from > date_to:
             date_from, date_to = date_to, date_from
@@ -197,6 +224,8 @@ class Filters:
             deleted=_yes_no("deleted", get("deleted")),
             flag=flag,
             q=_text(get("q"), 200),
+            min_score=_score("min_score", get("min_score")),
+            sort=sort,
         )
 
     def params(self) -> dict[str, str]:
@@ -264,6 +293,8 @@ class Filters:
             found.append(flag_sql(self.flag, likely=likely))
         if self.q:
             found.append(search_condition(self.q))
+        if self.min_score is not None:
+            found.append(TriageItem.priority_signal >= self.min_score)
         return found
 
 

@@ -140,7 +140,18 @@ def _card(item: TriageItem, likely: float) -> dict[str, Any]:
         "screenshot": bool(findings.get("screenshot_of")),
         "video_call": video_call_likely(findings.get("video_call"), likely=likely),
         "previewable": previewable(item.kind, item.status),
+        "score": item.priority_signal,
+        "likely_new": bool(item.signal_likely) and not item.matches,
+        "score_summary": classifier_summary(findings),
     }
+
+
+def classifier_summary(findings: Any) -> str:
+    """The ``classify`` step's fused summary of an item ("" when it was not scored)."""
+    found = findings.get("classifiers") if isinstance(findings, dict) else None
+    priority = found.get("priority") if isinstance(found, dict) else None
+    summary = priority.get("summary") if isinstance(priority, dict) else None
+    return summary if isinstance(summary, str) else ""
 
 
 def previewable(kind: str, status: str) -> bool:
@@ -171,7 +182,8 @@ def grid(
     per_page: int = PER_PAGE,
     likely: float = VIDEO_CALL_LIKELY,
 ) -> GridPage:
-    """Page ``page`` (from 1) of the case's items matching ``filters``, in id order
+    """Page ``page`` (from 1) of the case's items matching ``filters``, in id order, or
+    with ``filters.sort == "score"`` highest priority signal first (unscored items last)
     (``likely``: the video-call score from which an item is flagged a likely call)."""
     conditions = [TriageItem.case_id == case_id, *filters.conditions(likely=likely)]
     total = int(
@@ -182,7 +194,13 @@ def grid(
     rows = session.scalars(
         select(TriageItem)
         .where(*conditions)
-        .order_by(TriageItem.id)
+        .order_by(
+            *(
+                (TriageItem.priority_signal.desc().nulls_last(), TriageItem.id)
+                if filters.sort == "score"
+                else (TriageItem.id,)
+            )
+        )
         .offset((page - 1) * per_page)
         .limit(per_page)
     )

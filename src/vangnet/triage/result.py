@@ -209,6 +209,17 @@ class TriageResult:
             "(match_verify_max spent)"
         )
 
+    def classifier_signal(self) -> tuple[float, bool] | None:
+        """The ``classify`` step's priority signal (value, likely), None when it did not
+        score the file."""
+        found = self.findings.other.get("classifiers")
+        if not isinstance(found, Mapping) or not found.get("scores"):
+            return None
+        priority = found.get("priority")
+        if not isinstance(priority, Mapping):
+            return None
+        return float(priority.get("value") or 0.0), bool(priority.get("likely"))
+
     def row(self, case_id: int, run_id: int, entry: Entry) -> TriageItem:
         """The database row of this result for the file ``entry``: the one place the
         stored shape is made."""
@@ -220,6 +231,7 @@ class TriageResult:
             metadata["problems"] = list(self.problems)
         if self.unverified:
             metadata["unverified"] = self.unverified
+        signal = self.classifier_signal()
         vpdq = hashed.video_frames.get("vpdq") if hashed is not None else None
         return TriageItem(
             case_id=case_id,
@@ -249,6 +261,8 @@ class TriageResult:
             matches=[m.to_dict() for m in self.matches],
             category=self.category,
             series=self.series,
+            priority_signal=signal[0] if signal is not None else None,
+            signal_likely=signal[1] if signal is not None else False,
         )
 
     def extra_signals(self) -> dict[str, str]:

@@ -76,6 +76,8 @@ class Summary:
     deleted: int = 0
     series: int = 0  # groups of near-duplicate photos in the case
     screenshots_traced: int = 0  # screenshots traced to a video or picture they show
+    classified: int = 0  # photos and videos the classify step scored
+    likely_new: int = 0  # of those, likely by the classifiers and matching no bank
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,6 +95,8 @@ class Summary:
             "deleted_recovered": self.deleted,
             "series": self.series,
             "screenshots_traced": self.screenshots_traced,
+            "classified": self.classified,
+            "likely_new": self.likely_new,
             "failed": len(self.failures),
             "failures": self.failures,
             "seconds": round(self.seconds, 2),
@@ -235,7 +239,16 @@ def analyse(
         findings=findings,
     )
     given = StepInput(kind=kind, hashes=hashed)
-    for step in _steps():
+    steps: list[Step] = _steps()
+    if options.classify:
+        from vangnet.triage.steps import classify_step
+
+        def classify(data: bytes, given: StepInput, options: Options) -> StepResult:
+            return classify_step(data, given, options, settings)
+
+        classify.__name__ = "classify"
+        steps.append(classify)
+    for step in steps:
         try:
             result = result.with_step(step(data, given, options))
         except VangnetError as exc:
@@ -243,6 +256,9 @@ def analyse(
         except Exception as exc:  # a step that crashes on odd input must not stop triage
             log.warning("triage step %s failed: %s", step.__name__, exc)
             result = result.with_problem(f"{step.__name__}: {type(exc).__name__}")
+    scored = result.findings.other.get("classifiers")
+    for error in scored.get("errors", []) if isinstance(scored, dict) else []:
+        result = result.with_problem(f"classify: {error['classifier']}: {error['message']}")
     return result
 
 
@@ -316,6 +332,10 @@ class Triage:
                 from vangnet.errors import NotFoundError
 
                 raise NotFoundError(f"no such file or folder: {source}")
+        if self.options.classify:  # a bad ``classifiers`` setting stops the run before it starts
+            from vangnet.signals.classifiers.enabled import enabled_names
+
+            enabled_names(self.settings)
         case_id = open_case(self.engine, self.case, actor=self.actor)
         with Session(writer(self.engine)) as session:
             run = TriageRun(
@@ -501,6 +521,10 @@ class Triage:
                 summary.known[result.category or "uncategorised"] += 1
             else:
                 summary.unknown += 1
+            signal = result.classifier_signal()
+            if signal is not None:
+                summary.classified += 1
+                summary.likely_new += bool(signal[1] and not result.matches)
 
 
 def _series_of(session: Session, matches: Sequence[Match]) -> str | None:

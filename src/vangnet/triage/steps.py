@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from vangnet.triage.result import Findings, StepInput, StepResult, VideoCall
 
 if TYPE_CHECKING:
+    from vangnet.config import Settings
     from vangnet.triage.tuning import Options, TriageTuning
 
 Step = Callable[[bytes, StepInput, "Options"], StepResult]
@@ -90,3 +91,39 @@ def text_step(data: bytes, given: StepInput, options: Options) -> StepResult:
 
 
 STEPS: list[Step] = [metadata_step, text_step]
+
+
+def classify_step(
+    data: bytes, given: StepInput, options: Options, settings: Settings
+) -> StepResult:
+    """The enabled classifiers' scores of a photo, or of a video's sampled frames
+    (``classify_video_frames``), fused into the priority signal with the deployment's
+    thresholds: the finding ``classifiers`` = ``{"scores": {name: value}, "priority":
+    {value, likely, summary, parts[, frame_time]}, "errors": [{classifier, message}]}``
+    (absent when the step is off or no classifier is enabled). A classifier that fails on
+    the file is named in ``errors`` and in the item's problems (`vangnet.triage.run.analyse`). Run
+    after the other steps, with the settings (the classifiers are built from them, once
+    per worker process)."""
+    if not options.classify or given.kind not in ("photo", "video"):
+        return StepResult()
+    from vangnet.signals.classifiers.enabled import enabled_classifiers
+    from vangnet.signals.classifiers.fusion import Fusion
+    from vangnet.signals.classifiers.media import classify_bytes
+
+    classifiers = enabled_classifiers(settings)
+    if not classifiers:
+        return StepResult()
+    classified = classify_bytes(data, settings=settings, classifiers=classifiers)
+    fused, at = classified.fused(Fusion.from_settings(settings))
+    priority = fused.as_json()
+    # 6 places, not the API's 4: most items of a seizure score near 0, and the workbench
+    # orders them by this value
+    priority["value"] = round(fused.value, 6)
+    if at is not None:
+        priority["frame_time"] = round(at, 3)
+    found = {
+        "scores": {n: round(score.value, 6) for n, (score, _) in classified.best().items()},
+        "priority": priority,
+        "errors": [{"classifier": n, "message": m} for n, m in classified.errors().items()],
+    }
+    return StepResult(findings=Findings(other={"classifiers": found}))

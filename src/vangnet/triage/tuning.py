@@ -157,19 +157,22 @@ class TriageTuning:
 
 @dataclass(frozen=True)
 class Options:
-    """What a run does (``ocr``, ``metadata``), with how many worker processes, and the
-    tunable values of its steps (``tuning``: the ``triage_*`` settings, passed in by the
-    entry point; the documented defaults when not given)."""
+    """What a run does (``ocr``, ``metadata``, ``classify``: the enabled classifiers score
+    each photo and sampled video frames), with how many worker processes, and the tunable
+    values of its steps (``tuning``: the ``triage_*`` settings, passed in by the entry
+    point; the documented defaults when not given)."""
 
     ocr: bool = True
     metadata: bool = True
     workers: int = 0  # 0: one per core
     tuning: TriageTuning = field(default_factory=TriageTuning)
+    classify: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ocr": self.ocr,
             "metadata": self.metadata,
+            "classify": self.classify,
             "workers": self.workers,
             "tuning": self.tuning.to_dict(),
         }

@@ -72,6 +72,7 @@ def item_page(
     language = findings.pop("language", None)
     lines = findings.pop("text_lines", None)
     video_text = findings.pop("video_text", None)
+    classified = findings.pop("classifiers", None)
     traces = [_trace(t) for t in traced or [] if isinstance(t, dict)]
     series_members = 0
     if item.series_id is not None:
@@ -107,6 +108,8 @@ def item_page(
         "video_text": video_text if isinstance(video_text, dict) else None,
         "video_call": video_call if isinstance(video_call, dict) else None,
         "video_call_likely": video_call_likely(video_call, likely=likely),
+        "classified": classified if isinstance(classified, dict) else None,
+        "likely_new": bool(item.signal_likely) and not item.matches,
         "other_findings": findings,
         "dihedral_variants": len(dihedral or []),
         "series_members": series_members,

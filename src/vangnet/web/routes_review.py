@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
@@ -119,7 +119,9 @@ async def dashboard(request: Request, svc: Svc, who: Anyone) -> Response:
     return render(request, "dashboard.html", data)
 
 
-def _queue(svc: Services, status: str) -> list[CaseSummary]:
+def _queue(
+    svc: Services, status: str, order: str, min_score: float | None, likely_new: bool
+) -> list[CaseSummary]:
     with Session(svc.engine) as session:
         return cases.list_cases(
             session,
@@ -128,12 +130,27 @@ def _queue(svc: Services, status: str) -> list[CaseSummary]:
             weights=PriorityWeights.from_settings(
                 svc.settings, calibrated_thresholds(session, svc.settings)
             ),
+            order=order,
+            min_score=min_score,
+            likely_new=likely_new,
         )
 
 
 @router.get("/queue", response_class=HTMLResponse)
-async def queue(request: Request, svc: Svc, who: Reviewer, status: str = "open") -> Response:
-    rows = await run_in_threadpool(_queue, svc, status)
+async def queue(
+    request: Request,
+    svc: Svc,
+    who: Reviewer,
+    status: str = "open",
+    order: Literal["priority", "score"] = "priority",
+    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    view: Literal["all", "likely_new"] = "all",
+) -> Response:
+    """The queue; ``order=score`` by the classifiers' priority signal, ``min_score`` at
+    least that signal, ``view=likely_new`` the "likely new material" tab (likely by the
+    classifiers, no match)."""
+    likely_new = view == "likely_new"
+    rows = await run_in_threadpool(_queue, svc, status, order, min_score, likely_new)
     cap = svc.settings.review_session_items
     return render(
         request,
@@ -142,6 +159,9 @@ async def queue(request: Request, svc: Svc, who: Reviewer, status: str = "open")
             "cases": rows,
             "status": status,
             "statuses": ["open", *cases.OPEN_STATES[1:], *cases.DECIDED_STATES, "all"],
+            "order": order,
+            "min_score": min_score,
+            "view": view,
             "break_due": bool(cap) and who.items_viewed >= cap,
             "cap": cap,
         },

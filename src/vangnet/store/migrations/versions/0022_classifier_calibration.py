@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0022_classifier_calibration"
-down_revision: str | None = "0019_live_classifiers"
+down_revision: str | None = "0021_classifier_queues"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
