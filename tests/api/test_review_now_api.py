@@ -99,7 +99,8 @@ def test_a_stream_that_meets_the_rule_raises_a_review_now_alert_end_to_end(
         metrics = client.get("/v1/metrics").text
     [alert] = listed(stream_id=bright)
     assert alert["kind"] == "review_now" and alert["samples"] >= 2
-    assert alert["best_value"] >= 0.5 and "bright" in alert["summary"]
+    # the priority signal keeps half a sexual-content score with no face read as a minor
+    assert alert["best_value"] >= 0.25 and "bright" in alert["summary"]
     assert listed(stream_id=bright, kind="match") == []
     assert listed(stream_id=dark) == []  # below the rule: nothing
     shown = client.get(f"/v1/alerts/{alert['id']}").json()

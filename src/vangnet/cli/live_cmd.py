@@ -331,26 +331,53 @@ def streams_stop(
 def alerts_list(
     stream: int | None = typer.Option(None, "--stream", help="Only this stream's alerts."),
     status: str | None = typer.Option(None, "--status", help="open or acknowledged."),
+    kind: str | None = typer.Option(
+        None,
+        "--kind",
+        help="match (a stream shows banked material) or review_now (the classifiers' "
+        "review-now rule: look now; never a verdict).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List alerts, oldest first.
+    """List alerts, oldest first: match alerts and review-now alerts (column kind).
 
-    Example: vangnet alerts list --status open
+    Example: vangnet alerts list --status open --kind review_now
     """
-    from vangnet.live.alerts import alert_dict, list_alerts
+    from vangnet.errors import ValidationError
+    from vangnet.live.alerts import KINDS, alert_dict, list_alerts
 
     with user_errors(as_json=as_json), session() as s:
-        rows = [alert_dict(a) for a in list_alerts(s, stream_id=stream, status=status, limit=1000)]
+        if kind is not None and kind not in KINDS:
+            raise ValidationError(f"unknown alert kind {kind!r} (known: {', '.join(KINDS)})")
+        found = list_alerts(s, stream_id=stream, status=status, limit=1000, kind=kind)
+        rows = [alert_dict(a) for a in found]
     if as_json:
         for row in rows:
             print_json(row)
         return
     table(
         None,
-        ["id", "stream", "bank", "item", "category", "from", "to", "distance", "status"],
         [
-            [a[k] for k in ("id", "stream_id", "bank", "content_id", "category")]
-            + [a[k] for k in ("first_stream_time", "last_stream_time", "best_distance", "status")]
+            "id",
+            "kind",
+            "stream",
+            "bank",
+            "item",
+            "category",
+            "from",
+            "to",
+            "distance / why",
+            "status",
+        ],
+        [
+            [a["id"], a["kind"], a["stream_id"]]
+            + (
+                ["-", "-", "-", a["first_stream_time"], a["last_stream_time"], a["summary"]]
+                if a["kind"] == "review_now"
+                else [a[k] for k in ("bank", "content_id", "category")]
+                + [a[k] for k in ("first_stream_time", "last_stream_time", "best_distance")]
+            )
+            + [a["status"]]
             for a in rows
         ],
     )
@@ -376,14 +403,30 @@ def alerts_show(
         return
     summary = {k: v for k, v in out.items() if k not in ("frames", "evidence")}
     table(f"alert {alert_id}", ["field", "value"], [[k, v] for k, v in summary.items()])
-    table(
-        "matched frames",
-        ["stream time", "captured", "distance", "quality", "found in"],
-        [
-            [f["stream_time"], f["captured_at"], f["distance"], f["quality"], _found(f)]
-            for f in out["frames"]
-        ],
-    )
+    if out["kind"] == "review_now":
+        table(
+            "qualifying samples (classifier scores: look now; never a verdict)",
+            ["stream time", "captured", "priority", "video call", "summary"],
+            [
+                [
+                    f["stream_time"],
+                    f["captured_at"],
+                    f.get("priority"),
+                    f.get("video_call"),
+                    f.get("summary"),
+                ]
+                for f in out["frames"]
+            ],
+        )
+    else:
+        table(
+            "matched frames",
+            ["stream time", "captured", "distance", "quality", "found in"],
+            [
+                [f["stream_time"], f["captured_at"], f["distance"], f["quality"], _found(f)]
+                for f in out["frames"]
+            ],
+        )
     table(
         "evidence",
         ["id", "stream time", "matched", "sha256", "bytes"],
