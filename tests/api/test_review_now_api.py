@@ -7,6 +7,7 @@ raises none; neither stream is stopped (never a verdict)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
@@ -16,14 +17,22 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from cli_invoke import json_lines
+from cli_invoke import invoke, json_lines
 from live.streaming import free_port, publish
-from live.test_review_now import Bright
+from live.test_review_now import Bright, _entry, _sample
 from vangnet.actions.webhooks import verify
+from vangnet.api import live as live_api
+from vangnet.config import get_settings
+from vangnet.errors import ExitCode
+from vangnet.http.feed import EventHub, FeedItem
+from vangnet.live import review_now_alerts
 from vangnet.live.clips import Shot, encode_clip
 from vangnet.signals.classifiers import base
 from vangnet.signals.classifiers.enabled import forget_instances
+from vangnet.store.models import Alert, Stream
 
 from .conftest import AppFactory, poll
 
@@ -129,3 +138,45 @@ def test_a_stream_that_meets_the_rule_raises_a_review_now_alert_end_to_end(
     assert [r["id"] for r in rows] == [alert["id"]]
     (stream_row,) = json_lines("streams", "show", str(bright), "--json")
     assert stream_row["review_now_alerts"] == 1
+
+
+def test_bad_alert_kinds_are_refused_and_nothing_changes(
+    make_client: AppFactory, admin_key: str, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client()
+    client.headers["X-API-Key"] = admin_key
+    r = client.get("/v1/alerts", params={"kind": "verdict"})
+    assert r.status_code == 400, r.text
+    assert "'match' or 'review_now'" in r.json()["error"]["message"]
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    out = invoke("alerts", "list", "--kind", "verdict", code=ExitCode.INVALID_DATA)
+    assert "unknown alert kind 'verdict'" in out.output
+    assert client.get("/v1/alerts").json()["alerts"] == []
+
+
+def test_the_feed_carries_review_now_events_with_their_alert_id(db_engine: Engine) -> None:
+    """Live (`EventHub.publish`) and replayed from the database (`_alert_event`), a
+    review-now alert is a ``review_now`` event whose ``id:`` is its alert id (a reconnecting
+    client resumes after it)."""
+    with Session(db_engine) as s:
+        stream = Stream(kind="push", sample_fps=1.0, stream_metadata={})
+        s.add(stream)
+        s.flush()
+        recorded = review_now_alerts.record(
+            s, _entry(stream.id, _sample(14), _sample(28)), settings=get_settings()
+        )
+        s.commit()
+        replayed = live_api._alert_event(s.get_one(Alert, recorded.alert_id))
+    assert replayed.kind == "review_now" and replayed.alert_id == recorded.alert_id
+    data = json.loads(replayed.data)
+    assert data["priority"] == 0.8 and data["samples"] == 2 and "bank" not in data
+
+    async def publish() -> FeedItem:
+        hub = EventHub()
+        subscriber = hub.subscribe()
+        hub.publish({"event": "review_now", "alert_id": 7, "stream": 1, "summary": "x"})
+        return await asyncio.wait_for(subscriber.queue.get(), 5)
+
+    item = asyncio.run(publish())
+    assert (item.kind, item.alert_id) == ("review_now", 7)
+    assert item.encode().startswith(b"id: 7\nevent: review_now\n")

@@ -23,7 +23,7 @@ from live.streaming import wait_for
 from vangnet.config import Settings, get_settings
 from vangnet.live import review_now_alerts
 from vangnet.live.alerts import acknowledge, alert_dict, get_alert
-from vangnet.live.journal import PendingReviewNow, ReviewSample, new_key
+from vangnet.live.journal import AlertJournal, PendingReviewNow, ReviewSample, new_key
 from vangnet.live.monitor import Monitor
 from vangnet.live.review_now import ReviewNowRule, ReviewNowWindow, Scored
 from vangnet.live.samples import pushed_frame_sample
@@ -248,3 +248,35 @@ def _jpeg(level: int) -> bytes:
     out = io.BytesIO()
     Image.fromarray(np.full((96, 128, 3), level, dtype=np.uint8)).save(out, "JPEG")
     return out.getvalue()
+
+
+# -- a restart: what was journaled and not written is written by the next process -------------
+
+
+def test_a_journaled_review_now_write_is_replayed_after_a_restart(db_engine: Engine) -> None:
+    """A process that stopped before its review-now write landed leaves it in its journal
+    file; the next monitor adopts and writes it (once: replaying again adds nothing)."""
+    settings = get_settings()
+    with Session(db_engine) as s:
+        stream = Stream(kind="push", sample_fps=1.0, stream_metadata={})
+        s.add(stream)
+        s.commit()
+        sid = stream.id
+    entry = _entry(sid, _sample(14), _sample(28, 0.9, 0.6))
+    journal = AlertJournal(settings.home)
+    journal.add(entry)
+    journal.close()  # a pending entry: the file stays for the next process
+    assert PendingReviewNow.from_json(entry.to_json()) == entry
+    monitor = Monitor(db_engine, settings=settings, classifiers=()).start()
+    try:
+        assert wait_for(lambda: monitor.alerts_pending == 0, WAIT)
+        with Session(db_engine) as s:
+            assert wait_for(lambda: s.scalar(select(Alert.id)) is not None, WAIT)
+    finally:
+        monitor.close()
+    with Session(db_engine) as s:
+        (alert,) = s.scalars(select(Alert)).all()
+        assert (alert.kind, alert.frames_matched, alert.best_value) == ("review_now", 2, 0.9)
+        assert alert.details["video_call"] == 0.6 and alert.case_id is not None
+        again = review_now_alerts.record(s, entry, settings=settings)
+        assert (again.alert_id, again.created, again.new_frames) == (alert.id, False, ())

@@ -129,6 +129,14 @@ def watch_command(
                     f"distance {event['distance']}, {event['rule']}",
                     highlight=False,
                 )
+            elif event["event"] == "review_now":
+                target = live.console if live is not None else console
+                target.print(
+                    f"[bold magenta]REVIEW NOW[/] stream {event['stream']} at "
+                    f"{event['stream_time']} s (alert {event['alert_id']}, classifier scores, "
+                    f"not a match): {event['summary']}; {event['rule']}",
+                    highlight=False,
+                )
             elif event["event"] in ("falling_behind", "caught_up"):
                 target = live.console if live is not None else console
                 text = event.get("reason") or f"caught up ({event['behind_live_s']} s behind)"
@@ -501,6 +509,14 @@ def webhooks_listen(
             console.print(f"[bold red]rejected[/]: {item['error']}", highlight=False)
         elif item.get("repeat"):
             console.print(f"repeat of {item['id']} (already handled)", highlight=False)
+        elif item["data"].get("alert", {}).get("kind") == "review_now":
+            alert, stream = item["data"]["alert"], item["data"].get("stream", {})
+            console.print(
+                f"[bold]{item['event']}[/] (signature verified) alert {alert.get('id')}: "
+                f"stream {stream.get('id')} {stream.get('external_id') or ''} needs a look now "
+                f"(classifier scores, not a match): {alert.get('summary')}",
+                highlight=False,
+            )
         else:
             alert = item["data"].get("alert", {})
             stream = item["data"].get("stream", {})
