@@ -136,6 +136,11 @@ def test_a_stream_that_meets_the_rule_raises_a_review_now_alert_end_to_end(
     monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     rows = json_lines("alerts", "list", "--json", "--kind", "review_now")
     assert [r["id"] for r in rows] == [alert["id"]]
+    monkeypatch.setenv("COLUMNS", "200")  # a terminal wide enough for the whole summary
+    listed_text = invoke("alerts", "list").stdout
+    assert "review_now" in listed_text and alert["summary"] in listed_text
+    shown_text = invoke("alerts", "show", str(alert["id"])).stdout
+    assert "qualifying samples" in shown_text and "never a verdict" in shown_text
     (stream_row,) = json_lines("streams", "show", str(bright), "--json")
     assert stream_row["review_now_alerts"] == 1
 

@@ -365,25 +365,18 @@ def alerts_list(
         return
     table(
         None,
-        [
-            "id",
-            "kind",
-            "stream",
-            "bank",
-            "item",
-            "category",
-            "from",
-            "to",
-            "distance / why",
-            "status",
-        ],
+        ["id", "kind", "stream", "what", "from", "to", "distance / priority", "status"],
         [
             [a["id"], a["kind"], a["stream_id"]]
             + (
-                ["-", "-", "-", a["first_stream_time"], a["last_stream_time"], a["summary"]]
+                [a["summary"], a["first_stream_time"], a["last_stream_time"], a["best_value"]]
                 if a["kind"] == "review_now"
-                else [a[k] for k in ("bank", "content_id", "category")]
-                + [a[k] for k in ("first_stream_time", "last_stream_time", "best_distance")]
+                else [
+                    f"{a['bank']} item {a['content_id']} ({a['category'] or '-'})",
+                    a["first_stream_time"],
+                    a["last_stream_time"],
+                    a["best_distance"],
+                ]
             )
             + [a["status"]]
             for a in rows
