@@ -10,6 +10,7 @@ import io
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from live.streaming import wait_for
+from triage.test_text import call_screenshot
 from vangnet.config import Settings, get_settings
 from vangnet.live import review_now_alerts
 from vangnet.live.alerts import acknowledge, alert_dict, get_alert
@@ -280,3 +282,66 @@ def test_a_journaled_review_now_write_is_replayed_after_a_restart(db_engine: Eng
         assert alert.details["video_call"] == 0.6 and alert.case_id is not None
         again = review_now_alerts.record(s, entry, settings=settings)
         assert (again.alert_id, again.created, again.new_frames) == (alert.id, False, ())
+
+
+# -- video calls ------------------------------------------------------------------------------
+
+
+class Likely(Bright):
+    """Every picture reads as likely sexual content (0.9): only the rule decides."""
+
+    name = "test_review_now_likely"
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
+        return [
+            Score(self.name, self.version, self.measures, 0.9, (), "nudity 0.90 (test)")
+            for _ in pictures
+        ]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("call", [True, False])
+def test_a_likely_sample_in_a_video_call_alerts_alone_when_the_deployment_says_so(
+    db_engine: Engine, shared_data: Path, call: bool
+) -> None:
+    """With ``live_review_now_video_call_k`` 1, one likely sample that reads as a video call
+    (a desktop call screenshot: app bars around the video, the caller's own camera as an
+    inset) raises the alert, which records the video-call likelihood and its clues, and its
+    case gets the video-call points; one likely sample of a plain photo does not (k is 2)."""
+    bsds = sorted((shared_data / "photos/bsds500/test").glob("*.jpg"))
+    picture = (
+        call_screenshot(bsds[2], bsds[3], words="") if call else Image.open(bsds[2]).convert("RGB")
+    )
+    data = io.BytesIO()
+    picture.save(data, "JPEG", quality=90)
+    events: list[dict[str, Any]] = []
+    settings = get_settings().model_copy(
+        update={"live_classify_per_batch": 0, "live_review_now_video_call_k": 1}
+    )
+    monitor = Monitor(
+        db_engine, on_event=events.append, classifiers=(Likely(),), settings=settings
+    ).start()
+    try:
+        stream = monitor.add_stream(None)
+        sample = pushed_frame_sample(
+            stream, 1.0, time.time(), data.getvalue(), max_pixels=settings.live_max_pixels
+        )
+        monitor.push_sample(stream, sample)
+        assert wait_for(lambda: monitor.runtimes[stream].samples == 1, WAIT)
+        if call:
+            assert wait_for(lambda: any(e["event"] == "review_now" for e in events), WAIT)
+        status = monitor.runtimes[stream].status()
+    finally:
+        monitor.close(end_streams=True)
+    assert sample.video_call >= 0.5 if call else sample.video_call < 0.5
+    with Session(db_engine) as s:
+        found = s.scalars(select(Alert)).all()
+        if not call:
+            assert found == [] and status["review_now_samples"] == 0
+            return
+        (alert,) = found
+        shown = alert_dict(alert)
+        assert shown["video_call"] >= 0.5
+        assert any("picture-in-picture" in r for r in shown["video_call_reasons"])
+        [case] = list_cases(s, weights=PriorityWeights.from_settings(settings))
+        assert "likely a video call (+10)" in case["priority"]["reasons"]

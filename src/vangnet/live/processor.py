@@ -470,12 +470,15 @@ class Processor:
         for), with the likely samples counted as its evidence. Never a verdict: nothing
         here stops, banks or reports."""
         assert sample.priority is not None
-        scored = Scored(sample.stream_time, sample.priority.likely, sample.video_call, sample)
-        likely = runtime.review_now.add(scored, self.review_rule)
-        if not likely:
+        likely = sample.priority.likely
+        # only a likely sample is kept (its frame may become evidence): an unlikely one
+        # holds no decoded frame in memory while the rule counts it
+        scored = Scored(sample.stream_time, likely, sample.video_call, sample if likely else None)
+        counted = runtime.review_now.add(scored, self.review_rule)
+        if not counted:
             return
         runtime.review_now_samples += 1
-        samples = [s.sample for s in likely if s.sample is not None]
+        samples = [s.sample for s in counted if s.sample is not None]
         entry = PendingReviewNow(
             key=new_key(),
             stream_id=runtime.id,
