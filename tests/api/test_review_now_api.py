@@ -35,6 +35,7 @@ from vangnet.signals.classifiers.enabled import forget_instances
 from vangnet.store.models import Alert, Stream
 
 from .conftest import AppFactory, poll
+from .test_review_api import _persons_key
 
 SECRET = "review-now-secret-5e2a"
 WAIT = 30.0  # bound on asynchronous processing (not a timing assertion)
@@ -185,3 +186,30 @@ def test_the_feed_carries_review_now_events_with_their_alert_id(db_engine: Engin
     item = asyncio.run(publish())
     assert (item.kind, item.alert_id) == ("review_now", 7)
     assert item.encode().startswith(b"id: 7\nevent: review_now\n")
+
+
+def test_a_reviewers_decision_on_a_review_now_case_closes_its_alert(
+    client: TestClient, db_engine: Engine
+) -> None:
+    """The case document shows the review-now alert's timeline line; a reviewer's false-positive decision acknowledges the alert
+    (the next qualifying sample opens a new one)."""
+    with Session(db_engine) as s:
+        stream = Stream(kind="push", sample_fps=1.0, stream_metadata={"account": "a9"})
+        s.add(stream)
+        s.flush()
+        recorded = review_now_alerts.record(
+            s, _entry(stream.id, _sample(14), _sample(28)), settings=get_settings()
+        )
+        s.commit()
+        case_id = s.get_one(Alert, recorded.alert_id).case_id
+    document = client.get(f"/v1/cases/{case_id}")
+    assert document.status_code == 200, document.text
+    timeline = [e["summary"] for e in document.json()["timeline"]]
+    assert any(f"review-now alert {recorded.alert_id}" in t for t in timeline), timeline
+    person = {"X-API-Key": _persons_key(client, "reviewer")}  # deciding keys are a person's
+    r = client.post(
+        f"/v1/cases/{case_id}/decisions", json={"decision": "false_positive"}, headers=person
+    )
+    assert r.status_code == 200, r.text
+    shown = client.get(f"/v1/alerts/{recorded.alert_id}").json()
+    assert shown["status"] == "acknowledged" and shown["kind"] == "review_now"
