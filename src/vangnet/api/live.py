@@ -596,7 +596,7 @@ _STREAM_COUNTERS = (
     ("samples", "vangnet_stream_samples_total", "Samples hashed and looked up."),
     ("matches", "vangnet_stream_matching_samples_total", "Samples that matched a bank."),
     ("dropped", "vangnet_stream_dropped_samples_total", "Samples dropped to keep up with live."),
-    ("alerts", "vangnet_stream_alerts_total", "Alerts raised."),
+    ("alerts", "vangnet_stream_alerts_total", "Match alerts raised (banked material seen)."),
     (
         "review_now_alerts",
         "vangnet_stream_review_now_alerts_total",

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from vangnet.live.monitor import Monitor
 
 streams_app = typer.Typer(help="Watched live streams.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Alerts raised on live streams.", no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="Alerts raised on live streams: matches and review-now alerts.", no_args_is_help=True
+)
 
 
 def _audit(s: Session, action: str, target: str, **fields: Any) -> None:

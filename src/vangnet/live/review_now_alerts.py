@@ -78,7 +78,7 @@ def record(session: Session, entry: PendingReviewNow, *, settings: Settings) -> 
             best_distance=0,
             frames_matched=0,
             best_value=best.value,
-            summary=best.summary,
+            summary=best.summary[:1000],
             details={},
         )
         try:
@@ -112,7 +112,7 @@ def record(session: Session, entry: PendingReviewNow, *, settings: Settings) -> 
     alert.last_stream_time = max(alert.last_stream_time, samples[-1].stream_time)
     details = dict(alert.details or {})
     if alert.best_value is None or best.value >= alert.best_value or created:
-        alert.best_value, alert.summary = best.value, best.summary
+        alert.best_value, alert.summary = best.value, best.summary[:1000]
         details["parts"] = list(best.parts)
         details["scores"] = dict(best.scores)
     if call.video_call >= float(details.get("video_call") or 0.0):
