@@ -298,6 +298,15 @@ class Settings(BaseSettings):
         "samples are enough for a review-now alert (e.g. 1: a likely sample in a video call "
         "alerts at once). 0: video calls use live_review_now_k like any stream.",
     )
+    live_review_now_quiet_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="After a person acknowledged a stream's review-now alert (or decided its "
+        "case), samples that qualify within this many seconds extend that alert (kept, "
+        "counted, no new alert, webhook or reopened case); later ones open a new alert. A "
+        "stream a reviewer judged a false positive does not alert again every half minute. "
+        "0: a new alert at once.",
+    )
     live_review_now_webhook_url: str = Field(
         default="",
         description="Where the signed stream.review_now webhooks go (a deployment-level "

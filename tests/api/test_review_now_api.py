@@ -191,8 +191,9 @@ def test_the_feed_carries_review_now_events_with_their_alert_id(db_engine: Engin
 def test_a_reviewers_decision_on_a_review_now_case_closes_its_alert(
     client: TestClient, db_engine: Engine
 ) -> None:
-    """The case document shows the review-now alert's timeline line; a reviewer's false-positive decision acknowledges the alert
-    (the next qualifying sample opens a new one)."""
+    """The case document shows the review-now alert's timeline line; a reviewer's
+    false-positive decision acknowledges the alert, and samples that qualify within
+    ``live_review_now_quiet_seconds`` extend it without reopening the case."""
     with Session(db_engine) as s:
         stream = Stream(kind="push", sample_fps=1.0, stream_metadata={"account": "a9"})
         s.add(stream)
@@ -213,3 +214,11 @@ def test_a_reviewers_decision_on_a_review_now_case_closes_its_alert(
     assert r.status_code == 200, r.text
     shown = client.get(f"/v1/alerts/{recorded.alert_id}").json()
     assert shown["status"] == "acknowledged" and shown["kind"] == "review_now"
+    with Session(db_engine) as s:
+        quiet = review_now_alerts.record(
+            s, _entry(shown["stream_id"], _sample(42)), settings=get_settings()
+        )
+        s.commit()
+    assert (quiet.alert_id, quiet.created) == (recorded.alert_id, False)
+    assert client.get(f"/v1/cases/{case_id}").json()["status"] == "false_positive"
+    assert [a["id"] for a in client.get("/v1/alerts").json()["alerts"]] == [recorded.alert_id]

@@ -183,13 +183,22 @@ def test_one_open_alert_per_stream_extended_filed_and_announced(db_engine: Engin
         assert summary["priority"]["score"] >= settings.review_priority_review_now
         acknowledge(s, first.alert_id, by="reviewer")
         s.commit()
-    with Session(db_engine) as s:  # acknowledged: the next qualifying sample opens another
-        later = review_now_alerts.record(s, _entry(sid, _sample(300)), settings=settings)
+    with Session(db_engine) as s:  # acknowledged: quiet for live_review_now_quiet_seconds
+        quiet = review_now_alerts.record(s, _entry(sid, _sample(300)), settings=settings)
+        s.commit()
+        assert (quiet.alert_id, quiet.created, quiet.new_frames) == (first.alert_id, False, (300,))
+        alert = s.get_one(Alert, first.alert_id)
+        assert alert.status == "acknowledged" and alert.frames_matched == 4
+        assert len(s.scalars(select(WebhookDelivery)).all()) == 1  # no second webhook
+    loud = settings.model_copy(update={"live_review_now_quiet_seconds": 0.0})
+    with Session(db_engine) as s:  # after it (0 here): the next qualifying sample opens another
+        later = review_now_alerts.record(s, _entry(sid, _sample(314)), settings=loud)
         s.commit()
         assert later.created and later.alert_id != first.alert_id
         kinds = [a.kind for a in s.scalars(select(Alert).where(Alert.stream_id == sid))]
         assert kinds == ["review_now", "review_now"]
-        assert len(s.scalars(select(AlertFrame)).all()) == 4
+        assert len(s.scalars(select(AlertFrame)).all()) == 5
+        assert len(s.scalars(select(WebhookDelivery)).all()) == 2
 
 
 # -- nothing lost: a write that fails is retried ----------------------------------------------

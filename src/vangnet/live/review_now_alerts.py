@@ -10,6 +10,10 @@ the alert into its case (intake source ``review_now``) and, when the alert is ne
 the ``stream.review_now`` webhook in the outbox (to ``live_review_now_webhook_url``, else
 ``webhook_url``). The caller commits. Replaying the same samples (a restart) adds nothing.
 
+Once a person acknowledged the stream's alert (or decided its case), qualifying samples
+within ``live_review_now_quiet_seconds`` extend that acknowledged alert (kept, no new alert,
+webhook or reopened case); later ones open a new alert.
+
 A review-now alert is never a verdict: nothing here stops the stream, banks or reports.
 """
 
@@ -26,7 +30,7 @@ from vangnet.cases.intake import AlertSignal, Grouping, Intake, Source, file_int
 from vangnet.config import Settings
 from vangnet.live.alerts import REVIEW_NOW, Recorded, _frames, _stream_summary, review_now_dict
 from vangnet.live.journal import PendingReviewNow, ReviewSample
-from vangnet.store.models import Alert, AlertFrame, Stream
+from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
 #: The webhook event of a new review-now alert (match alerts send ``alert.created``).
 EVENT = "stream.review_now"
@@ -50,6 +54,28 @@ def _open(stream_id: int) -> Select[Any]:
     )
 
 
+def _quiet(session: Session, entry: PendingReviewNow, settings: Settings) -> Alert | None:
+    """The stream's review-now alert acknowledged less than ``live_review_now_quiet_seconds``
+    ago, if any: it is extended instead of a new alert being opened."""
+    quiet = settings.live_review_now_quiet_seconds
+    if quiet <= 0:
+        return None
+    latest: Alert | None = session.scalar(
+        select(Alert)
+        .where(
+            Alert.stream_id == entry.stream_id,
+            Alert.kind == REVIEW_NOW,
+            Alert.status == "acknowledged",
+        )
+        .order_by(Alert.id.desc())
+        .limit(1)
+    )
+    if latest is None or latest.acknowledged_at is None:
+        return None
+    since = (utcnow() - latest.acknowledged_at).total_seconds()
+    return latest if since < quiet else None
+
+
 def record(session: Session, entry: PendingReviewNow, *, settings: Settings) -> Recorded:
     """Write or extend the open review-now alert of ``entry``'s stream (no commit)."""
     samples = sorted(entry.samples, key=lambda s: s.stream_time)
@@ -57,7 +83,7 @@ def record(session: Session, entry: PendingReviewNow, *, settings: Settings) -> 
         raise ValueError("a review-now alert needs its qualifying samples")
     best = max(samples, key=lambda s: s.value)
     call = max(samples, key=lambda s: s.video_call)
-    alert = session.scalar(_open(entry.stream_id))
+    alert = session.scalar(_open(entry.stream_id)) or _quiet(session, entry, settings)
     created = False
     if alert is None:
         earlier = session.scalar(
