@@ -499,8 +499,9 @@ async def alert_feed(
     after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``alert`` events (``id:`` is the alert id) and stream ``state``
-    events as they happen, a ``: keepalive`` comment every 15 s.
+    """Server-Sent Events: ``alert`` events (a match alert) and ``review_now`` events (a
+    review-now alert; ``id:`` is the alert id of both) and stream ``state`` events as they
+    happen, a ``: keepalive`` comment every 15 s.
 
     With ``Last-Event-ID`` (a reconnecting EventSource sends it) or ``?after_id=``, alerts
     after that id are replayed from the database first. Delivery is at least once: tell
