@@ -114,7 +114,7 @@ def test_a_stream_that_meets_the_rule_raises_a_review_now_alert_end_to_end(
     assert listed(stream_id=bright, kind="match") == []
     assert listed(stream_id=dark) == []  # below the rule: nothing
     shown = client.get(f"/v1/alerts/{alert['id']}").json()
-    assert len(shown["frames"]) == alert["samples"] or len(shown["frames"]) >= 2
+    assert len(shown["frames"]) == shown["samples"] >= 2  # one per qualifying sample
     assert poll(lambda: len(client.get(f"/v1/alerts/{alert['id']}").json()["evidence"]) >= 2)
     # never a verdict: the stream still runs
     assert client.get(f"/v1/streams/{bright}").json()["state"] in ("live", "connecting", "stalled")

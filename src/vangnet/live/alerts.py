@@ -88,10 +88,11 @@ def alert_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str
 
 def review_now_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str, Any]:
     """The JSON shape of a review-now alert: the classifiers' rule fired on a stream (a
-    person should look now; never a verdict). ``samples``: the scored samples that
-    qualified; ``best_value`` and ``summary``: the highest priority signal among them and its
+    person should look now; never a verdict). ``samples``: the likely samples the rule
+    counted when it fired (each qualifying sample and the likely ones before it in its
+    window); ``best_value`` and ``summary``: the highest priority signal among them and its
     explanation; ``video_call``: their highest video-call likelihood (image clues) and
-    ``video_call_reasons`` its clues; ``frames``: each qualifying sample's reading."""
+    ``video_call_reasons`` its clues; ``frames``: each such sample's reading."""
     details = dict(alert.details or {})
     out: dict[str, Any] = {
         "id": alert.id,
