@@ -346,9 +346,9 @@ class Alert(Base):
     ``kind`` ``review_now``: the classifiers' review-now rule fired on the stream (no banked
     item: ``bank`` is empty and ``bank_content_id`` is minus its number among the stream's
     review-now alerts, so the (stream, item) uniqueness holds; ``frames_matched`` counts the
-    likely samples the rule counted when it fired, ``best_value`` is the highest fused priority, ``summary`` its
-    explanation, ``details`` the video-call likelihood and parts). At most one is open per
-    stream; later qualifying samples extend it."""
+    likely samples the rule counted when it fired, ``best_value`` is the highest fused
+    priority, ``summary`` its explanation, ``details`` the video-call likelihood and parts).
+    At most one is open per stream; later qualifying samples extend it."""
 
     __tablename__ = "alerts"
     __table_args__ = (
