@@ -289,6 +289,62 @@ class Settings(BaseSettings):
         "detection (480: ~50 ms a picture; 640: ~85 ms, smaller faces). A value other than "
         "the default is named in the classifier's version.",
     )
+    # -- live review-now alerts: k likely samples of the last n within a window (issue 13) --
+    live_review_now_k: int = Field(
+        default=2,
+        ge=0,
+        description="A live stream raises a review-now alert (a person should look now; never "
+        "a verdict) when this many of its last live_review_now_n scored samples, within "
+        "live_review_now_window_seconds of stream time, read as likely (the priority signal's "
+        "'likely': a sexual-content or abuse classifier at or above its threshold). At the "
+        "default budget a stream's sample is scored about every 14 s, so 2 likely samples "
+        "alert about 14-28 s after it starts and a single noisy frame never does. 0: off.",
+    )
+    live_review_now_n: int = Field(
+        default=3,
+        ge=1,
+        description="The last this many scored samples of a stream are what the review-now "
+        "rule counts (live_review_now_k of them must be likely).",
+    )
+    live_review_now_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Scored samples older than this (stream time) before the newest one do "
+        "not count for the review-now rule: 60 s holds about four scored samples at the "
+        "default classifier budget, and a likely sample an hour ago never combines with one "
+        "now.",
+    )
+    live_review_now_video_call_threshold: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="A scored sample whose video-call likelihood (image clues: app toolbars "
+        "around a natural picture, a picture-in-picture inset) is at least this reads as a "
+        "video call: the review-now alert records it, its case gets review_priority_video_call "
+        "points and live_review_now_video_call_k applies.",
+    )
+    live_review_now_video_call_k: int = Field(
+        default=0,
+        ge=0,
+        description="With the newest likely sample reading as a video call, this many likely "
+        "samples are enough for a review-now alert (e.g. 1: a likely sample in a video call "
+        "alerts at once). 0: video calls use live_review_now_k like any stream.",
+    )
+    live_review_now_quiet_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="After a person acknowledged a stream's review-now alert (or decided its "
+        "case), samples that qualify within this many seconds extend that alert (kept, "
+        "counted, no new alert, webhook or reopened case); later ones open a new alert. A "
+        "stream a reviewer judged a false positive does not alert again every half minute. "
+        "0: a new alert at once.",
+    )
+    live_review_now_webhook_url: str = Field(
+        default="",
+        description="Where the signed stream.review_now webhooks go (a deployment-level "
+        "destination, e.g. the team that watches live streams); empty: webhook_url, the "
+        "destination of match alerts.",
+    )
 
     @field_validator("classifiers", mode="before")
     @classmethod
@@ -675,6 +731,21 @@ class Settings(BaseSettings):
         for name, threshold in value.items():
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"the threshold of {name!r} must be in 0-1, not {threshold}")
+        return value
+
+    @field_validator("live_review_now_n")
+    @classmethod
+    def _check_review_now_n(cls, value: int, info: ValidationInfo) -> int:
+        k = info.data.get("live_review_now_k", 0)
+        if k > value:
+            raise ValueError(f"live_review_now_k ({k}) cannot be more than live_review_now_n")
+        return value
+
+    @field_validator("live_review_now_webhook_url")
+    @classmethod
+    def _check_review_now_webhook_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("live_review_now_webhook_url must be an http or https URL")
         return value
 
     @field_validator("egress_allow")
@@ -1236,6 +1307,18 @@ class Settings(BaseSettings):
     )
     review_priority_escalated: int = Field(
         default=10, ge=0, description="Priority points of an escalated case."
+    )
+    review_priority_review_now: int = Field(
+        default=60,
+        ge=0,
+        description="Priority points of a case with a live review-now alert (classifier "
+        "scores of a running stream: a person should look now; never a verdict).",
+    )
+    review_priority_video_call: int = Field(
+        default=10,
+        ge=0,
+        description="Priority points of a review-now alert whose samples read as a video call "
+        "(live_review_now_video_call_threshold).",
     )
 
     @classmethod

@@ -95,7 +95,26 @@ FEED_PAGE = 500  # alerts read from the database at a time
 
 
 def _alert_event(alert: Alert) -> FeedItem:
-    """An alert read from the database, shaped like the monitor's ``alert`` event."""
+    """An alert read from the database, shaped like the monitor's ``alert`` event (a
+    review-now alert like its ``review_now`` event)."""
+    if alert.kind == alert_service.REVIEW_NOW:
+        shown = alert_service.review_now_dict(alert)
+        event = {
+            "event": "review_now",
+            "stream": alert.stream_id,
+            "time": alert.created_at.isoformat(),
+            "stream_time": round(alert.last_stream_time, 3),
+            "alert_id": alert.id,
+            "rule": alert.rule,
+            "samples": shown["samples"],
+            "first_stream_time": shown["first_stream_time"],
+            "priority": shown["best_value"],
+            "summary": shown["summary"],
+            "video_call": shown["video_call"],
+            "status": alert.status,
+            "replayed": True,
+        }
+        return FeedItem("review_now", alert.id, json.dumps(event, separators=(",", ":")))
     data = {
         "event": "alert",
         "stream": alert.stream_id,
@@ -454,10 +473,13 @@ def alerts(
     stream_id: IdFilter = None,
     status: Literal["open", "acknowledged"] | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    kind: Literal["match", "review_now"] | None = None,
 ) -> dict[str, Any]:
-    """Alerts in id order (page with ``after_id``)."""
+    """Alerts in id order (page with ``after_id``): match alerts (``kind`` "match": a
+    stream shows banked material) and review-now alerts (``kind`` "review_now": the
+    classifiers' rule says a person should look now; never a verdict); ``kind`` filters."""
     found = alert_service.list_alerts(
-        session, after_id=after_id, stream_id=stream_id, status=status, limit=limit
+        session, after_id=after_id, stream_id=stream_id, status=status, limit=limit, kind=kind
     )
     return {
         "alerts": [alert_service.alert_dict(a) for a in found],
@@ -477,8 +499,9 @@ async def alert_feed(
     after_id: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``alert`` events (``id:`` is the alert id) and stream ``state``
-    events as they happen, a ``: keepalive`` comment every 15 s.
+    """Server-Sent Events: ``alert`` events (a match alert) and ``review_now`` events (a
+    review-now alert; ``id:`` is the alert id of both) and stream ``state`` events as they
+    happen, a ``: keepalive`` comment every 15 s.
 
     With ``Last-Event-ID`` (a reconnecting EventSource sends it) or ``?after_id=``, alerts
     after that id are replayed from the database first. Delivery is at least once: tell
@@ -574,7 +597,17 @@ _STREAM_COUNTERS = (
     ("samples", "vangnet_stream_samples_total", "Samples hashed and looked up."),
     ("matches", "vangnet_stream_matching_samples_total", "Samples that matched a bank."),
     ("dropped", "vangnet_stream_dropped_samples_total", "Samples dropped to keep up with live."),
-    ("alerts", "vangnet_stream_alerts_total", "Alerts raised."),
+    ("alerts", "vangnet_stream_alerts_total", "Match alerts raised (banked material seen)."),
+    (
+        "review_now_alerts",
+        "vangnet_stream_review_now_alerts_total",
+        "Review-now alerts raised (the classifiers' rule; never a verdict).",
+    ),
+    (
+        "review_now_samples",
+        "vangnet_stream_review_now_samples_total",
+        "Scored samples that met the review-now rule (each raised or extended an alert).",
+    ),
     (
         "input_discontinuities",
         "vangnet_stream_input_discontinuities_total",

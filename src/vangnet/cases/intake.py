@@ -13,7 +13,8 @@ caller owns it, so a signal is never without its case. A decided case that recei
 signal is reopened; its earlier decisions stay in its history.
 
 Sources today: ``upload`` (the `/v1` upload API), ``live_alert`` (an alert of the live
-monitor, new or extended), ``triage`` (the investigation case a triage run fills) and
+monitor, new or extended), ``review_now`` (a live review-now alert: the classifiers' rule,
+new or extended), ``triage`` (the investigation case a triage run fills) and
 ``classifier`` (an upload that matched nothing but whose priority signal is "likely": filed
 as an upload is, with its scores and no match, so a person looks; never a verdict).
 ``context`` is named for the context signals to come; an intake of it is refused until its
@@ -66,6 +67,7 @@ class Source(StrEnum):
     TRIAGE = "triage"
     CLASSIFIER = "classifier"  # an unmatched upload whose priority signal is "likely"
     CONTEXT = "context"  # to come: payment, chat and call indicators
+    REVIEW_NOW = "review_now"  # a live review-now alert (classifier scores), new or extended
 
 
 def _default(name: str) -> Any:
@@ -168,6 +170,8 @@ def file_intake(session: Session, intake: Intake) -> Filed:
         return _triage(session, intake)
     if intake.source is Source.CLASSIFIER:
         return _classifier(session, intake)
+    if intake.source is Source.REVIEW_NOW:
+        return _review_now(session, intake)
     raise ValidationError(f"no case intake for {intake.source.value} signals yet")
 
 
@@ -353,6 +357,61 @@ def _live_alert(session: Session, intake: Intake) -> Filed:
             f"alert {alert.id}: banked item {alert.bank}/{alert.bank_content_id} seen again "
             f"from {start:.1f} s (a new time range)",
             details={"alert_id": alert.id, "stream_time": round(start, 3)},
+        )
+    _keep_scores(case, intake)
+    case.last_signal_at = utcnow()
+    session.flush()
+    return Filed(case, created_case)
+
+
+def _review_now(session: Session, intake: Intake) -> Filed:
+    """A live review-now alert (``alert``, of kind ``review_now``; ``times``: the stream
+    times of the samples it gained) lands in the stream's case like a match alert, with no
+    banked item: the case keeps the alert's best priority signal and its summary under
+    ``subject["review_now"]`` (the queue gives it ``review_priority_review_now`` points, the
+    summary as the reason) and the highest classifier scores. Never a verdict."""
+    if intake.alert is None:
+        raise ValidationError("a review-now intake needs its alert")
+    alert, created = intake.alert.alert, intake.alert.created
+    stream = session.get(Stream, alert.stream_id) if alert.stream_id is not None else None
+    subject = clean_subject(intake.subject)
+    created_case = False
+    if alert.case_id is not None:
+        case = session.get_one(Case, alert.case_id)
+    else:
+        key = group_key(
+            intake.grouping.group_by, subject=subject, stream_id=alert.stream_id, alert_id=alert.id
+        )
+        case, created_case = file_case(
+            session,
+            key=key,
+            kind="live",
+            subject=subject,
+            stream=stream,
+            name=None,
+            ip_at=stream.created_at if stream is not None else None,
+        )
+        alert.case_id = case.id
+    details = dict(alert.details or {})
+    kept = dict(case.subject or {})
+    kept["review_now"] = {
+        "alert_id": alert.id,
+        "value": round(float(alert.best_value or 0.0), 4),
+        "summary": (alert.summary or "")[:500],
+        "video_call": round(float(details.get("video_call") or 0.0), 4),
+        "video_call_likely": bool(details.get("video_call_likely")),
+    }
+    case.subject = kept
+    if created:
+        reopen(session, case, f"review-now alert {alert.id}")
+        record_event(
+            session,
+            case,
+            "review_now",
+            f"review-now alert {alert.id}: stream {alert.stream_id} from "
+            f"{alert.first_stream_time:.1f} s ({alert.rule}): {alert.summary or '-'}; "
+            "classifier scores, not a match: look now",
+            details={"alert_id": alert.id, "rule": alert.rule},
         )
     _keep_scores(case, intake)
     case.last_signal_at = utcnow()

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from vangnet.live.monitor import Monitor
 
 streams_app = typer.Typer(help="Watched live streams.", no_args_is_help=True)
-alerts_app = typer.Typer(help="Alerts raised on live streams.", no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="Alerts raised on live streams: matches and review-now alerts.", no_args_is_help=True
+)
 
 
 def _audit(s: Session, action: str, target: str, **fields: Any) -> None:
@@ -127,6 +129,14 @@ def watch_command(
                     f"[bold red]ALERT[/] stream {event['stream']} at {event['stream_time']} s: "
                     f"{event['bank']} item {event['content_id']} ({event['category'] or '-'}), "
                     f"distance {event['distance']}, {event['rule']}",
+                    highlight=False,
+                )
+            elif event["event"] == "review_now":
+                target = live.console if live is not None else console
+                target.print(
+                    f"[bold magenta]REVIEW NOW[/] stream {event['stream']} at "
+                    f"{event['stream_time']} s (alert {event['alert_id']}, classifier scores, "
+                    f"not a match): {event['summary']}; {event['rule']}",
                     highlight=False,
                 )
             elif event["event"] in ("falling_behind", "caught_up"):
@@ -331,26 +341,46 @@ def streams_stop(
 def alerts_list(
     stream: int | None = typer.Option(None, "--stream", help="Only this stream's alerts."),
     status: str | None = typer.Option(None, "--status", help="open or acknowledged."),
+    kind: str | None = typer.Option(
+        None,
+        "--kind",
+        help="match (a stream shows banked material) or review_now (the classifiers' "
+        "review-now rule: look now; never a verdict).",
+    ),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List alerts, oldest first.
+    """List alerts, oldest first: match alerts and review-now alerts (column kind).
 
-    Example: vangnet alerts list --status open
+    Example: vangnet alerts list --status open --kind review_now
     """
-    from vangnet.live.alerts import alert_dict, list_alerts
+    from vangnet.errors import ValidationError
+    from vangnet.live.alerts import KINDS, alert_dict, list_alerts
 
     with user_errors(as_json=as_json), session() as s:
-        rows = [alert_dict(a) for a in list_alerts(s, stream_id=stream, status=status, limit=1000)]
+        if kind is not None and kind not in KINDS:
+            raise ValidationError(f"unknown alert kind {kind!r} (known: {', '.join(KINDS)})")
+        found = list_alerts(s, stream_id=stream, status=status, limit=1000, kind=kind)
+        rows = [alert_dict(a) for a in found]
     if as_json:
         for row in rows:
             print_json(row)
         return
     table(
         None,
-        ["id", "stream", "bank", "item", "category", "from", "to", "distance", "status"],
+        ["id", "kind", "stream", "what", "from", "to", "distance / priority", "status"],
         [
-            [a[k] for k in ("id", "stream_id", "bank", "content_id", "category")]
-            + [a[k] for k in ("first_stream_time", "last_stream_time", "best_distance", "status")]
+            [a["id"], a["kind"], a["stream_id"]]
+            + (
+                [a["summary"], a["first_stream_time"], a["last_stream_time"], a["best_value"]]
+                if a["kind"] == "review_now"
+                else [
+                    f"{a['bank']} item {a['content_id']} ({a['category'] or '-'})",
+                    a["first_stream_time"],
+                    a["last_stream_time"],
+                    a["best_distance"],
+                ]
+            )
+            + [a["status"]]
             for a in rows
         ],
     )
@@ -376,14 +406,30 @@ def alerts_show(
         return
     summary = {k: v for k, v in out.items() if k not in ("frames", "evidence")}
     table(f"alert {alert_id}", ["field", "value"], [[k, v] for k, v in summary.items()])
-    table(
-        "matched frames",
-        ["stream time", "captured", "distance", "quality", "found in"],
-        [
-            [f["stream_time"], f["captured_at"], f["distance"], f["quality"], _found(f)]
-            for f in out["frames"]
-        ],
-    )
+    if out["kind"] == "review_now":
+        table(
+            "qualifying samples (classifier scores: look now; never a verdict)",
+            ["stream time", "captured", "priority", "video call", "summary"],
+            [
+                [
+                    f["stream_time"],
+                    f["captured_at"],
+                    f.get("priority"),
+                    f.get("video_call"),
+                    f.get("summary"),
+                ]
+                for f in out["frames"]
+            ],
+        )
+    else:
+        table(
+            "matched frames",
+            ["stream time", "captured", "distance", "quality", "found in"],
+            [
+                [f["stream_time"], f["captured_at"], f["distance"], f["quality"], _found(f)]
+                for f in out["frames"]
+            ],
+        )
     table(
         "evidence",
         ["id", "stream time", "matched", "sha256", "bytes"],
@@ -458,6 +504,14 @@ def webhooks_listen(
             console.print(f"[bold red]rejected[/]: {item['error']}", highlight=False)
         elif item.get("repeat"):
             console.print(f"repeat of {item['id']} (already handled)", highlight=False)
+        elif item["data"].get("alert", {}).get("kind") == "review_now":
+            alert, stream = item["data"]["alert"], item["data"].get("stream", {})
+            console.print(
+                f"[bold]{item['event']}[/] (signature verified) alert {alert.get('id')}: "
+                f"stream {stream.get('id')} {stream.get('external_id') or ''} needs a look now "
+                f"(classifier scores, not a match): {alert.get('summary')}",
+                highlight=False,
+            )
         else:
             alert = item["data"].get("alert", {})
             stream = item["data"].get("stream", {})

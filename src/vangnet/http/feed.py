@@ -13,7 +13,11 @@ from vangnet.errors import ConflictError
 
 FEED_QUEUE = 1000  # events waiting per subscriber; the oldest is dropped beyond
 #: events the feed carries (not "match")
-FEED_KINDS = frozenset({"alert", "state", "falling_behind", "caught_up", "evidence_lost"})
+FEED_KINDS = frozenset(
+    {"alert", "review_now", "state", "falling_behind", "caught_up", "evidence_lost"}
+)
+#: events whose ``id:`` is their alert's id (a reconnecting client resumes after it)
+ALERT_KINDS = frozenset({"alert", "review_now"})
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ class EventHub:
         kind = event.get("event")
         if kind not in FEED_KINDS:
             return
-        alert_id = event.get("alert_id") if kind == "alert" else None
+        alert_id = event.get("alert_id") if kind in ALERT_KINDS else None
         data = json.dumps(event, default=str, separators=(",", ":"))
         self._send(FeedItem(str(kind), alert_id if isinstance(alert_id, int) else None, data))
 

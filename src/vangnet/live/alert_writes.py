@@ -1,4 +1,6 @@
 """Writing live alerts durably: journaled (fsync) first, then written to the database.
+Match alerts (`vangnet.live.alerts.record`) and review-now alerts
+(`vangnet.live.review_now_alerts.record`) go the same way.
 
 A write that fails (database locked or unreachable) is retried with backoff in a thread of
 its own until it lands; while earlier writes wait, a new one queues behind them at once, so
@@ -20,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
 from vangnet.live import alerts as alert_service
-from vangnet.live.journal import AlertJournal, PendingAlert
+from vangnet.live import review_now_alerts
+from vangnet.live.journal import AlertJournal, Pending, PendingAlert
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.samples import Sample
 from vangnet.store.db import bounded_writer
@@ -41,14 +44,14 @@ class AlertContext:
 
 @dataclass
 class RetryItem:
-    entry: PendingAlert
+    entry: Pending
     context: AlertContext | None  # None: replayed from a journal a stopped process left
     attempts: int = 0
     next_at: float = 0.0
 
 
 #: Called once an alert's row is committed (events, webhooks, evidence follow from it).
-Written = Callable[[PendingAlert, AlertContext | None, alert_service.Recorded], None]
+Written = Callable[[Pending, AlertContext | None, alert_service.Recorded], None]
 
 
 class AlertWriter:
@@ -100,7 +103,7 @@ class AlertWriter:
         if self._journal is not None:
             self._journal.close()  # kept on disk while entries are pending
 
-    def write(self, entry: PendingAlert, context: AlertContext | None) -> None:
+    def write(self, entry: Pending, context: AlertContext | None) -> None:
         """Write the alert of ``entry``: journaled (fsync) first, then written; a write that
         fails (database locked or unreachable) is retried with backoff until it lands."""
         self.journal.add(entry)
@@ -118,26 +121,35 @@ class AlertWriter:
             return
         self._on_written(entry, context, recorded)
 
-    def _try_write(self, entry: PendingAlert) -> alert_service.Recorded | None:
+    def _record(self, session: Session, entry: Pending) -> alert_service.Recorded:
+        if not isinstance(entry, PendingAlert):
+            return review_now_alerts.record(session, entry, settings=self.settings)
+        return alert_service.record(
+            session,
+            stream_id=entry.stream_id,
+            decision=entry.decision,
+            pdq_by_time=entry.pdq_by_time,
+            captured_at=entry.captured_at,
+            actions=entry.actions,
+            scores=entry.scores,
+            settings=self.settings,
+        )
+
+    def _try_write(self, entry: Pending) -> alert_service.Recorded | None:
         try:
             with Session(self._engine) as session:
-                recorded = alert_service.record(
-                    session,
-                    stream_id=entry.stream_id,
-                    decision=entry.decision,
-                    pdq_by_time=entry.pdq_by_time,
-                    captured_at=entry.captured_at,
-                    actions=entry.actions,
-                    scores=entry.scores,
-                    settings=self.settings,
-                )
+                recorded = self._record(session, entry)
                 session.commit()
         except SQLAlchemyError as error:
+            what = (
+                f"{entry.decision.bank} item {entry.decision.content_id}"
+                if isinstance(entry, PendingAlert)
+                else "review now"
+            )
             log.warning(
-                "alert of stream %d (%s item %d) not written yet, will retry: %s",
+                "alert of stream %d (%s) not written yet, will retry: %s",
                 entry.stream_id,
-                entry.decision.bank,
-                entry.decision.content_id,
+                what,
                 type(error.orig if isinstance(error, DBAPIError) else error).__name__,
             )
             return None

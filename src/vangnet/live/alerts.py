@@ -28,6 +28,11 @@ from vangnet.review.classifier_calibration import calibrated_thresholds
 from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.store.models import Alert, AlertFrame, Stream, utcnow
 
+#: ``alerts.kind`` of a match alert and of a review-now alert
+MATCH = "match"
+REVIEW_NOW = "review_now"
+KINDS = (MATCH, REVIEW_NOW)
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -44,9 +49,14 @@ def _stream_summary(stream: Stream | None) -> dict[str, Any]:
 
 
 def alert_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str, Any]:
-    """The JSON shape of an alert (API, CLI, webhooks)."""
+    """The JSON shape of an alert (API, CLI, webhooks): a match alert's fields (a contract:
+    unchanged since before review-now alerts; ``kind`` "match" was added), or a review-now
+    alert's (`review_now_dict`)."""
+    if alert.kind == REVIEW_NOW:
+        return review_now_dict(alert, frames)
     out: dict[str, Any] = {
         "id": alert.id,
+        "kind": alert.kind,
         "stream_id": alert.stream_id,
         "bank": alert.bank,
         "content_id": alert.bank_content_id,
@@ -72,6 +82,47 @@ def alert_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str
                 "quality": f.quality,
                 "distance": f.distance,
                 **({"found": f.found} if f.found else {}),
+            }
+            for f in sorted(frames, key=lambda f: f.stream_time)
+        ]
+    return out
+
+
+def review_now_dict(alert: Alert, frames: list[AlertFrame] | None = None) -> dict[str, Any]:
+    """The JSON shape of a review-now alert: the classifiers' rule fired on a stream (a
+    person should look now; never a verdict). ``samples``: the likely samples the rule
+    counted when it fired (each qualifying sample and the likely ones before it in its
+    window); ``best_value`` and ``summary``: the highest priority signal among them and its
+    explanation; ``video_call``: their highest video-call likelihood (image clues) and
+    ``video_call_reasons`` its clues; ``frames``: each such sample's reading."""
+    details = dict(alert.details or {})
+    out: dict[str, Any] = {
+        "id": alert.id,
+        "kind": alert.kind,
+        "stream_id": alert.stream_id,
+        "rule": alert.rule,
+        "first_stream_time": round(alert.first_stream_time, 3),
+        "last_stream_time": round(alert.last_stream_time, 3),
+        "samples": alert.frames_matched,
+        "best_value": round(alert.best_value or 0.0, 4),
+        "summary": alert.summary or "",
+        "parts": list(details.get("parts") or []),
+        "video_call": round(float(details.get("video_call") or 0.0), 4),
+        "video_call_reasons": list(details.get("video_call_reasons") or []),
+        "status": alert.status,
+        "created_at": alert.created_at.isoformat(),
+        "acknowledged_at": alert.acknowledged_at.isoformat() if alert.acknowledged_at else None,
+        "acknowledged_by": alert.acknowledged_by,
+        "case_id": alert.case_id,
+    }
+    if frames is not None:
+        out["frames"] = [
+            {
+                "stream_time": round(f.stream_time, 3),
+                "captured_at": f.captured_at.isoformat(),
+                "pdq": f.pdq,
+                "quality": f.quality,
+                **dict(f.found or {}),
             }
             for f in sorted(frames, key=lambda f: f.stream_time)
         ]
@@ -194,8 +245,12 @@ def list_alerts(
     status: str | None = None,
     after_id: int = 0,
     limit: int = 100,
+    kind: str | None = None,
 ) -> list[Alert]:
+    """Alerts in id order; ``kind`` "match" or "review_now" (None: both)."""
     query = select(Alert).where(Alert.id > after_id).order_by(Alert.id).limit(limit)
+    if kind is not None:
+        query = query.where(Alert.kind == kind)
     if stream_id is not None:
         query = query.where(Alert.stream_id == stream_id)
     if status is not None:

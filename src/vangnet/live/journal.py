@@ -1,4 +1,5 @@
-"""The alert journal: every live alert decision is on disk before its database write.
+"""The alert journal: every live alert decision (a match alert's, or a review-now alert's
+qualifying samples) is on disk before its database write.
 
 A decision is appended (and fsynced) to this process's journal file under
 ``$VANGNET_HOME/live-journal/`` before the monitor writes its alert row; once the row is
@@ -82,6 +83,85 @@ class PendingAlert:
         )
 
 
+@dataclass(frozen=True)
+class ReviewSample:
+    """One qualifying sample of a review-now alert, as it is recorded (`AlertFrame`)."""
+
+    stream_time: float
+    captured_at: datetime
+    pdq: str
+    quality: int
+    value: float  # the fused priority
+    video_call: float
+    summary: str
+    scores: dict[str, float]
+    video_call_reasons: tuple[str, ...] = ()
+    parts: tuple[dict[str, Any], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stream_time": self.stream_time,
+            "captured_at": self.captured_at.isoformat(),
+            "pdq": self.pdq,
+            "quality": self.quality,
+            "value": self.value,
+            "video_call": self.video_call,
+            "summary": self.summary,
+            "scores": self.scores,
+            "video_call_reasons": list(self.video_call_reasons),
+            "parts": list(self.parts),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReviewSample:
+        return cls(
+            stream_time=float(data["stream_time"]),
+            captured_at=datetime.fromisoformat(data["captured_at"]),
+            pdq=str(data["pdq"]),
+            quality=int(data["quality"]),
+            value=float(data["value"]),
+            video_call=float(data["video_call"]),
+            summary=str(data["summary"]),
+            scores={str(k): float(v) for k, v in dict(data["scores"]).items()},
+            video_call_reasons=tuple(str(r) for r in data.get("video_call_reasons", [])),
+            parts=tuple(dict(p) for p in data.get("parts", [])),
+        )
+
+
+@dataclass(frozen=True)
+class PendingReviewNow:
+    """Everything `vangnet.live.review_now_alerts.record` needs to write or extend a
+    stream's review-now alert, in a form that survives a restart: the ``rule`` (its text)
+    and the likely ``samples`` it counted, oldest first (the last one qualified)."""
+
+    key: str
+    stream_id: int
+    rule: str
+    samples: tuple[ReviewSample, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": "review_now",
+            "key": self.key,
+            "stream_id": self.stream_id,
+            "rule": self.rule,
+            "samples": [s.to_json() for s in self.samples],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PendingReviewNow:
+        return cls(
+            key=str(data["key"]),
+            stream_id=int(data["stream_id"]),
+            rule=str(data["rule"]),
+            samples=tuple(ReviewSample.from_json(s) for s in data["samples"]),
+        )
+
+
+#: A journaled write: a match alert's decision or a review-now alert's samples.
+Pending = PendingAlert | PendingReviewNow
+
+
 def _match(data: dict[str, Any]) -> Match:
     """A `Match` from its `Match.to_dict` (its region back to a `Box`)."""
     region = data.get("region")
@@ -94,16 +174,20 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def _read(handle: IO[bytes]) -> dict[str, PendingAlert]:
+def _read(handle: IO[bytes]) -> dict[str, Pending]:
     """The entries of a journal file that have no ``done`` line (a torn last line is
     skipped: it was never acknowledged)."""
     handle.seek(0)
-    pending: dict[str, PendingAlert] = {}
+    pending: dict[str, Pending] = {}
     for raw in handle.read().splitlines():
         try:
             data = json.loads(raw)
-            if data["op"] == "alert":
-                entry = PendingAlert.from_json(data)
+            if data["op"] in ("alert", "review_now"):
+                entry: Pending = (
+                    PendingAlert.from_json(data)
+                    if data["op"] == "alert"
+                    else PendingReviewNow.from_json(data)
+                )
                 pending[entry.key] = entry
             elif data["op"] == "done":
                 pending.pop(str(data["key"]), None)
@@ -120,7 +204,7 @@ class AlertJournal:
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = self.folder / f"{os.getpid()}-{uuid.uuid4().hex[:8]}{SUFFIX}"
         self._lock = threading.Lock()
-        self._pending: dict[str, PendingAlert] = {}
+        self._pending: dict[str, Pending] = {}
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         self._file: IO[bytes] = os.fdopen(fd, "a+b")
         fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -132,7 +216,7 @@ class AlertJournal:
         if sync:
             os.fsync(self._file.fileno())
 
-    def add(self, entry: PendingAlert) -> None:
+    def add(self, entry: Pending) -> None:
         """Record ``entry`` durably (fsync) before its database write is tried."""
         with self._lock:
             self._append(entry.to_json(), sync=True)
@@ -149,7 +233,7 @@ class AlertJournal:
                 self._file.truncate(0)
                 os.fsync(self._file.fileno())
 
-    def pending(self) -> list[PendingAlert]:
+    def pending(self) -> list[Pending]:
         with self._lock:
             return list(self._pending.values())
 
@@ -158,10 +242,10 @@ class AlertJournal:
             return len(self._pending)
 
     # -- adopting the files of processes that stopped --------------------------------------
-    def adopt(self) -> list[PendingAlert]:
+    def adopt(self) -> list[Pending]:
         """Take over the pending entries of every journal file no running process holds:
         they are copied (fsynced) into this file before the old file is removed."""
-        adopted: list[PendingAlert] = []
+        adopted: list[Pending] = []
         for path in sorted(self.folder.glob(f"*{SUFFIX}")):
             if path == self.path:
                 continue

@@ -39,7 +39,7 @@ from vangnet.live import alerts as alert_service
 from vangnet.live.alert_writes import AlertContext, AlertWriter
 from vangnet.live.decision import Decision, DecisionWindow
 from vangnet.live.evidence_keeper import EvidenceKeeper
-from vangnet.live.journal import PendingAlert
+from vangnet.live.journal import Pending, PendingReviewNow
 from vangnet.live.processor import Processor
 from vangnet.live.puller import StreamSession
 from vangnet.live.quotas import over_quota
@@ -201,9 +201,13 @@ class Monitor:
             regions_failed=row.regions_failed,
             classify_skipped=row.classify_skipped,
             classifier_failures=row.classifier_failures,
+            review_now_alerts=row.review_now_alerts,
+            review_now_samples=row.review_now_samples,
         )
         with Session(self.engine) as session:
-            for alert in alert_service.list_alerts(session, stream_id=row.id, limit=10_000):
+            for alert in alert_service.list_alerts(
+                session, stream_id=row.id, limit=10_000, kind=alert_service.MATCH
+            ):
                 runtime.alert_ids[(alert.bank, alert.bank_content_id)] = alert.id
         window.mark_decided(runtime.alert_ids)
         return runtime
@@ -324,18 +328,27 @@ class Monitor:
         """Alert writes waiting for the database (each is in the on-disk journal)."""
         return self._alerts.pending
 
-    def write_alert(self, entry: PendingAlert, context: AlertContext | None) -> None:
+    def write_alert(self, entry: Pending, context: AlertContext | None) -> None:
         """Write the alert of ``entry`` durably (`AlertWriter.write`); events, webhooks and
         evidence follow once its row is committed."""
         self._alerts.write(entry, context)
 
+    def write_review_now(self, entry: PendingReviewNow, context: AlertContext) -> None:
+        """Write or extend a stream's review-now alert durably (`AlertWriter.write`, the
+        same journal and retries as match alerts); its event, webhook and evidence follow
+        once its row is committed."""
+        self._alerts.write(entry, context)
+
     def _written(
         self,
-        entry: PendingAlert,
+        entry: Pending,
         context: AlertContext | None,
         recorded: alert_service.Recorded,
     ) -> None:
         """After the alert row is committed: events, webhooks, evidence."""
+        if isinstance(entry, PendingReviewNow):
+            self._review_now_written(entry, context, recorded)
+            return
         decision = entry.decision
         key = (decision.bank, decision.content_id)
         if context is None:  # replayed after a restart: no frames in memory any more
@@ -381,6 +394,41 @@ class Monitor:
             elif recorded.new_frames:
                 frames = [by_time[t] for t in recorded.new_frames if t in by_time]
                 self.keep_evidence(runtime, recorded.alert_id, frames, set(recorded.new_frames))
+
+    def _review_now_written(
+        self,
+        entry: PendingReviewNow,
+        context: AlertContext | None,
+        recorded: alert_service.Recorded,
+    ) -> None:
+        """After a review-now alert's row is committed: its ``review_now`` event (new
+        alerts), webhook, and its samples' frames as evidence (kept once each)."""
+        if recorded.created:
+            self.wake_deliverer()
+        if context is None:  # replayed after a restart: no frames in memory any more
+            log.warning("review-now alert %d written from the journal", recorded.alert_id)
+            return
+        runtime = context.runtime
+        best = max(entry.samples, key=lambda s: s.value)
+        with self.alerts_lock:
+            if recorded.created:
+                runtime.review_now_alerts += 1
+                self.emit(
+                    runtime,
+                    "review_now",
+                    context.stream_time,
+                    alert_id=recorded.alert_id,
+                    rule=entry.rule,
+                    samples=len(entry.samples),
+                    first_stream_time=round(entry.samples[0].stream_time, 3),
+                    priority=round(best.value, 4),
+                    summary=best.summary,
+                    video_call=round(max(s.video_call for s in entry.samples), 4),
+                    scores=dict(best.scores),
+                )
+            if recorded.new_frames:
+                frames = [context.by_time[t] for t in recorded.new_frames if t in context.by_time]
+                self.keep_evidence(runtime, recorded.alert_id, frames, set())
 
     # -- side effects ----------------------------------------------------------------------
     def persist_soon(self, runtime: StreamRuntime) -> None:
@@ -441,6 +489,8 @@ class Monitor:
         row.regions_skipped, row.regions_failed = runtime.regions_skipped, runtime.regions_failed
         row.classify_skipped = runtime.classify_skipped
         row.classifier_failures = runtime.classifier_failures
+        row.review_now_alerts = runtime.review_now_alerts
+        row.review_now_samples = runtime.review_now_samples
         if runtime.state in (StreamState.ENDED, StreamState.FAILED) and row.ended_at is None:
             row.ended_at = utcnow()
             row.desired = "stop"

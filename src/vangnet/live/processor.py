@@ -27,19 +27,23 @@ from sqlalchemy.orm import Session
 from vangnet.config import Settings
 from vangnet.live.alert_writes import AlertContext
 from vangnet.live.decision import Decision, Rule, default_rule, found_keys, rule_for
-from vangnet.live.journal import PendingAlert, new_key
+from vangnet.live.journal import PendingAlert, PendingReviewNow, ReviewSample, new_key
+from vangnet.live.review_now import ReviewNowRule, Scored
 from vangnet.live.runtime import StreamRuntime
 from vangnet.live.samples import Sample, classifier_keys
 from vangnet.match.indexes import SignalIndexes
 from vangnet.match.results import Match
 from vangnet.match.service import Matcher, bank_rules
+from vangnet.review.classifier_calibration import calibrated_thresholds
 from vangnet.signals.base import ImageHasher
-from vangnet.signals.classifiers.base import Classifier
+from vangnet.signals.classifiers.base import Classifier, classifier_types
+from vangnet.signals.classifiers.fusion import Fusion
 from vangnet.signals.classifiers.scoring import score_pictures
 from vangnet.signals.features import QueryPicture
 from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_pixels
 from vangnet.signals.regions import RegionHash
 from vangnet.signals.registry import signal_types
+from vangnet.triage.text_calls import video_call_likelihood
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +61,9 @@ class ProcessorOutput(Protocol):
         self, runtime: StreamRuntime, alert_id: int, samples: list[Sample], matched: set[float]
     ) -> None:
         """Keep ``samples`` as evidence of alert ``alert_id``."""
+
+    def write_review_now(self, entry: PendingReviewNow, context: AlertContext) -> None:
+        """Write or extend a stream's review-now alert durably (not waited for)."""
 
 
 class Processor:
@@ -88,6 +95,17 @@ class Processor:
         self.classifiers = classifiers
         self.alerts_lock = alerts_lock
         self.output = output
+        #: How scores fuse into the priority signal (the installed classifiers' and these
+        #: ones' measures, the deployment's stored calibration as it was when the monitor
+        #: started), and the review-now rule (`vangnet.live.review_now`).
+        with Session(read_engine) as session:
+            calibrated = calibrated_thresholds(session, settings)
+        self.fusion = Fusion.from_settings(
+            settings,
+            {**classifier_types(), **{c.name: type(c) for c in classifiers}},
+            calibrated=calibrated,
+        )
+        self.review_rule = ReviewNowRule.from_settings(settings)
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -272,8 +290,25 @@ class Processor:
             sample.classifier_errors = dict(reading.errors)
             if reading.errors:
                 runtime.classifier_failures += 1
-            runtime.classify_budget.spend(each, rate)
-            runtime.cpu["classify"] += each
+            spent = each + self._read_priority(sample, reading.scores)
+            runtime.classify_budget.spend(spent, rate)
+            runtime.cpu["classify"] += spent
+
+    def _read_priority(self, sample: Sample, scores: Mapping[str, Any]) -> float:
+        """The sample's priority signal and, when it is likely (the review-now rule counts
+        it), its video-call likelihood from image clues (about 14 ms of CPU a sample);
+        returns the CPU time spent, which the stream's classifier budget pays."""
+        if not scores:
+            return 0.0
+        began = time.thread_time()
+        sample.priority = self.fusion.fuse(scores)
+        if sample.priority.likely and self.review_rule.enabled and sample.pixels is not None:
+            try:
+                call = video_call_likelihood(sample.pixels, None)
+                sample.video_call, sample.video_call_reasons = call.score, tuple(call.reasons)
+            except Exception:  # the rule still counts the sample, as no video call
+                log.exception("video-call likelihood of a sample failed; counted as none")
+        return time.thread_time() - began
 
     def _regions(
         self, batch: list[tuple[StreamRuntime, Sample]], *, dihedral: bool, banks: bool
@@ -379,6 +414,8 @@ class Processor:
         self._keep_after(runtime, sample, {(m.bank, m.content_id) for m in matches})
         for decision in runtime.window.add(sample.stream_time, matches):
             self._alert(runtime, sample, decision)
+        if sample.priority is not None:
+            self._review_now(runtime, sample)
         done = time.time()
         runtime.latencies.append(done - sample.received_at)
         behind = done - (runtime.origin + sample.stream_time)
@@ -433,6 +470,32 @@ class Processor:
         before = list(runtime.recent)[-(self.settings.live_evidence_before + 1) :]
         self.output.write_alert(entry, AlertContext(runtime, sample.stream_time, by_time, before))
 
+    def _review_now(self, runtime: StreamRuntime, sample: Sample) -> None:
+        """Count a scored sample for the review-now rule; one that qualifies raises the
+        stream's review-now alert or extends its open one (written durably, not waited
+        for), with the likely samples counted as its evidence. Never a verdict: nothing
+        here stops, banks or reports."""
+        assert sample.priority is not None
+        likely = sample.priority.likely
+        # only a likely sample is kept (its frame may become evidence): an unlikely one
+        # holds no decoded frame in memory while the rule counts it
+        scored = Scored(sample.stream_time, likely, sample.video_call, sample if likely else None)
+        counted = runtime.review_now.add(scored, self.review_rule)
+        if not counted:
+            return
+        runtime.review_now_samples += 1
+        samples = [s.sample for s in counted if s.sample is not None]
+        entry = PendingReviewNow(
+            key=new_key(),
+            stream_id=runtime.id,
+            rule=self.review_rule.describe(),
+            samples=tuple(_review_sample(s) for s in samples),
+        )
+        by_time = {s.stream_time: s for s in samples}
+        self.output.write_review_now(
+            entry, AlertContext(runtime, sample.stream_time, by_time, before=[])
+        )
+
     def _keep_after(
         self, runtime: StreamRuntime, sample: Sample, matched: set[tuple[str, int]]
     ) -> None:
@@ -451,3 +514,20 @@ class Processor:
             was_match = {sample.stream_time} if key in matched else set()
             self.output.keep_evidence(runtime, alert_id, [sample], was_match)
             runtime.after[alert_id] = remaining - 1
+
+
+def _review_sample(sample: Sample) -> ReviewSample:
+    """What a review-now alert records of one of its samples."""
+    fused = sample.priority
+    return ReviewSample(
+        stream_time=sample.stream_time,
+        captured_at=datetime.fromtimestamp(sample.received_at, UTC),
+        pdq=sample.pdq or "0" * 64,
+        quality=sample.quality or 0,
+        value=fused.value if fused is not None else 0.0,
+        video_call=sample.video_call,
+        summary=fused.summary if fused is not None else "",
+        scores=dict(sample.scores),
+        video_call_reasons=sample.video_call_reasons,
+        parts=tuple(p.as_json() for p in fused.parts) if fused is not None else (),
+    )

@@ -13,6 +13,7 @@ from typing import Any
 from vangnet.live.budget import CpuBudget
 from vangnet.live.decision import DecisionWindow
 from vangnet.live.regions import StreamRegions
+from vangnet.live.review_now import ReviewNowWindow
 from vangnet.live.samples import Sample
 from vangnet.live.states import StreamState
 from vangnet.net import display_url
@@ -70,6 +71,11 @@ class StreamRuntime:
     #: (``live_classify_budget_ms``); they are still matched.
     classify_skipped: int = 0
     classify_budget: CpuBudget = field(default_factory=CpuBudget)
+    #: The scored samples the review-now rule counts (`vangnet.live.review_now`), the
+    #: review-now alerts raised and the scored samples that met the rule.
+    review_now: ReviewNowWindow = field(default_factory=ReviewNowWindow)
+    review_now_alerts: int = 0
+    review_now_samples: int = 0
     finished_at: float | None = None
     #: How far behind live the last sample was processed (seconds; None before the first).
     behind_now: float | None = None
@@ -110,6 +116,8 @@ class StreamRuntime:
             "classifier_failures": self.classifier_failures,
             "classify_skipped": self.classify_skipped,
             "alerts": self.alerts,
+            "review_now_alerts": self.review_now_alerts,
+            "review_now_samples": self.review_now_samples,
             "stream_time": round(self.stream_time, 3),
             "sampled_fps": round(len(recent) / 10, 2),
             "latency_p50_ms": round(lat[len(lat) // 2] * 1000, 1) if lat else None,

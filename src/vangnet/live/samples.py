@@ -18,6 +18,7 @@ from vangnet.media.limits import pixel_limit
 from vangnet.media.regions.edges import Box
 from vangnet.media.sniff import sniff
 from vangnet.media.video import content_box
+from vangnet.signals.classifiers.fusion import Fused
 from vangnet.signals.pdq import PdqSignal, fit_for_pdq
 
 RgbArray = npt.NDArray[np.uint8]
@@ -52,6 +53,11 @@ class Sample:
     #: classifier name -> why it gave no score for this sample (it failed)
     classifier_errors: dict[str, str] = field(default_factory=dict)
     signals: dict[str, str] = field(default_factory=dict)  # other signal type -> value
+    #: The priority signal of its scores (None: not scored) and, for a likely sample, how
+    #: likely it is a video call (0-1, image clues) and the clues, for the review-now rule.
+    priority: Fused | None = None
+    video_call: float = 0.0
+    video_call_reasons: tuple[str, ...] = ()
     #: Where ``pixels`` sit in the frame as received: the offset (x, y) of its top-left
     #: corner in the scaled frame (black bars cropped) and the frame's pixels per pixel of
     #: ``pixels``, so a region found in ``pixels`` is reported in the frame's own pixels.

@@ -140,6 +140,8 @@ def stream_dict(row: Stream) -> dict[str, Any]:
         "regions_failed": row.regions_failed,
         "classify_skipped": row.classify_skipped,
         "classifier_failures": row.classifier_failures,
+        "review_now_alerts": row.review_now_alerts,
+        "review_now_samples": row.review_now_samples,
         "worker": row.worker,
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),

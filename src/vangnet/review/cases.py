@@ -178,7 +178,9 @@ def _priority(
         viewers = clean_subject(stream.stream_metadata).get("viewers", viewers)
     raw_scores = (case.subject or {}).get("scores")
     scores = raw_scores if isinstance(raw_scores, dict) else None
+    raw_review_now = (case.subject or {}).get("review_now")
     return priority(
+        review_now=raw_review_now if isinstance(raw_review_now, dict) else None,
         matches=[MatchFacts(m.bank, m.signal_type, m.distance, m.category) for m in matches],
         banks=bank_facts,
         live=live,

@@ -37,6 +37,9 @@ class PriorityWeights:
     viewers_max: int
     classifier: int
     escalated: int
+    #: a live review-now alert, and one whose samples read as a video call
+    review_now: int = 0
+    video_call: int = 0
     #: how classifier scores fuse into the priority signal (None: every installed
     #: classifier at its default threshold, prior 0.5)
     fusion: Fusion | None = None
@@ -59,6 +62,8 @@ class PriorityWeights:
             viewers_max=settings.review_priority_viewers_max,
             classifier=settings.review_priority_classifier,
             escalated=settings.review_priority_escalated,
+            review_now=settings.review_priority_review_now,
+            video_call=settings.review_priority_video_call,
             fusion=Fusion.from_settings(settings, calibrated=calibrated),
         )
 
@@ -100,10 +105,23 @@ def priority(
     scores: Mapping[str, float] | None,
     escalated: bool,
     weights: PriorityWeights,
+    review_now: Mapping[str, Any] | None = None,
 ) -> Priority:
+    """``review_now``: the case's live review-now alert (``summary``, ``video_call_likely``), if
+    any: its points and summary come first, and a case with no match is scored by it."""
     w = weights
     found = list(matches)
     result = Priority()
+    if review_now:
+        result.add(w.review_now, f"review now: {review_now.get('summary') or 'likely'}")
+        if review_now.get("video_call_likely"):
+            result.add(w.video_call, "likely a video call")
+        if not found:
+            if live:
+                result.add(w.live, "live stream still running")
+            if escalated:
+                result.add(w.escalated, "escalated")
+            return result
     if not found:  # likely new material (a classifier case): its scores alone order it
         _classifier_points(result, scores, w)
         if scores and escalated:

@@ -330,6 +330,9 @@ class Stream(Base):
     # samples the classifiers did not score (over budget) or failed to score
     classify_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     classifier_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # review-now alerts raised, and scored samples that met the review-now rule
+    review_now_alerts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    review_now_samples: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The API key that started the stream (per-key quotas); None from the CLI or demo mode.
     api_key_id: Mapped[int | None] = mapped_column(
         ForeignKey("api_keys.id", ondelete="SET NULL"), index=True
@@ -338,7 +341,14 @@ class Stream(Base):
 
 class Alert(Base):
     """A decision that a stream shows known material: one per (stream, banked item), written
-    before any action is taken; later matching frames extend it instead of repeating it."""
+    before any action is taken; later matching frames extend it instead of repeating it.
+
+    ``kind`` ``review_now``: the classifiers' review-now rule fired on the stream (no banked
+    item: ``bank`` is empty and ``bank_content_id`` is minus its number among the stream's
+    review-now alerts, so the (stream, item) uniqueness holds; ``frames_matched`` counts the
+    likely samples the rule counted when it fired, ``best_value`` is the highest fused
+    priority, ``summary`` its explanation, ``details`` the video-call likelihood and parts).
+    At most one is open per stream; later qualifying samples extend it."""
 
     __tablename__ = "alerts"
     __table_args__ = (
@@ -367,6 +377,10 @@ class Alert(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="match", server_default="match")
+    best_value: Mapped[float | None] = mapped_column(Float)
+    summary: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class AlertFrame(Base):
