@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0021_classifier_queues"
-down_revision: str | None = "0019_live_classifiers"
+down_revision: str | None = "0020_review_now"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
