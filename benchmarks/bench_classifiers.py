@@ -141,6 +141,30 @@ def end_to_end(classifier: Classifier, paths: list[Path], settings: Settings) ->
     }
 
 
+def default_set(paths: list[Path], settings: Settings) -> dict[str, Any]:
+    """``classify_bytes`` of photo files with the whole default set (open-nsfw and faces,
+    those installed): what the issue's speed target is about (pictures per second per core:
+    per CPU-second of this one thread)."""
+    from vangnet.signals.classifiers.enabled import DEFAULT_SET
+    from vangnet.signals.classifiers.media import classify_bytes
+
+    types = classifier_types()
+    classifiers = [types[n]() for n in DEFAULT_SET if n in types]
+    blobs = [p.read_bytes() for p in paths]
+    classify_bytes(blobs[0], settings=settings, classifiers=classifiers)  # warm up
+    cpu0, wall0 = time.process_time(), common.now()
+    for blob in blobs:
+        classify_bytes(blob, settings=settings, classifiers=classifiers)
+    wall, cpu = common.now() - wall0, time.process_time() - cpu0
+    return {
+        "classifiers": [c.name for c in classifiers],
+        "photos": len(blobs),
+        "ms_per_photo": 1000 * wall / len(blobs),
+        "cpu_ms_per_photo": 1000 * cpu / len(blobs),
+        "pictures_per_cpu_s": len(blobs) / cpu if cpu else None,
+    }
+
+
 def run(
     *, quick: bool = False, max_photos: int | None = None, name: str = CLASSIFIER
 ) -> dict[str, Any]:
@@ -169,10 +193,13 @@ def run(
     payload["cost"] = cost(classifier, sample, repeats=1 if quick or max_photos else 3)
     photos = sorted((common.DATA_DIR / "photos/bsds500/test").glob("*.jpg"))[: len(sample)]
     payload["end_to_end"] = end_to_end(classifier, photos, Settings())
+    payload["default_set"] = default_set(photos, Settings())
     payload["fpr_target_met"] = payload["all"]["fpr"] <= TARGET_FPR
+    # the target is the default set's, per core: decode, downsize and score a photo file with
+    # every classifier of the set, per CPU-second
     payload["speed_target_met"] = (
-        payload["cost"]["batch"]["pictures_per_s"] >= TARGET_PICTURES_PER_S
-    )
+        payload["default_set"]["pictures_per_cpu_s"] or 0
+    ) >= TARGET_PICTURES_PER_S
     return payload
 
 
@@ -239,6 +266,19 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
             1000 / e2e["ms_per_photo"],
         ]
     )
+    full = payload.get("default_set")
+    if full:
+        out.append(
+            [
+                f"decode + default set ({', '.join(full['classifiers'])}), CPU",
+                full["photos"],
+                None,
+                None,
+                None,
+                full["cpu_ms_per_photo"],
+                full["pictures_per_cpu_s"],
+            ]
+        )
     return out
 
 

@@ -198,6 +198,10 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         out["classifiers_pictures_per_s"] = {
             mode: classifiers["cost"][mode]["pictures_per_s"] for mode in ("batch", "single")
         }
+        if "default_set" in classifiers:
+            out["classifiers_default_set_pictures_per_cpu_s"] = classifiers["default_set"][
+                "pictures_per_cpu_s"
+            ]
         out["classifiers_fpr_target_met"] = classifiers["fpr_target_met"]
         out["classifiers_speed_target_met"] = classifiers["speed_target_met"]
     out["targets"] = {
