@@ -18,7 +18,7 @@ left off (PyAV's default), so nothing is printed.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -162,13 +162,17 @@ def _duration_seconds(
     return 0.0
 
 
-def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[VideoFrame]:
+def iter_video_frames(
+    data: bytes, *, fps: float | None = None, numbers: Collection[int] | None = None
+) -> Iterator[VideoFrame]:
     """Decode ``data`` in memory and yield the frames vPDQ samples at ``fps`` per second.
 
     ``fps`` defaults to the documented default of ``video_fps`` (callers pass the setting);
-    0 yields every frame. Refused above the process's caps (`media_limits`). Raises
-    `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or
-    `MediaError`.
+    0 yields every frame. ``numbers`` instead: only the frames with those decode-order
+    numbers (the same numbering), each converted to RGB, decoding stopped after the last of
+    them (one pass from the start: a sampled frame got back exactly as it was hashed).
+    Refused above the process's caps (`media_limits`). Raises `EmptyInputError`,
+    `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or `MediaError`.
     """
     rate_wanted = float(Settings.model_fields["video_fps"].default) if fps is None else fps
     if not rate_wanted >= 0:
@@ -195,6 +199,7 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
         frame_mod = max(1, int(frame_rate / rate_wanted)) if rate_wanted else 1
         stream.thread_type = "AUTO"
         number = 0
+        last = max(numbers, default=-1) if numbers is not None else None
         try:
             for frame in container.decode(stream):
                 timestamp = number / frame_rate
@@ -202,11 +207,13 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
                     raise MediaTooLargeError(
                         f"video runs past max_video_seconds ({max_seconds:g} s)"
                     )
-                if number % frame_mod == 0:
+                if (number in numbers) if numbers is not None else (number % frame_mod == 0):
                     check_pixels(frame.width, frame.height, what=f"frame {number}", limit=limit)
                     rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                     yield VideoFrame(number, timestamp, rgb)
                 number += 1
+                if last is not None and number > last:
+                    return  # the frames asked for are all out
         except av.error.FFmpegError as exc:
             raise MediaError(
                 f"corrupt or truncated {sniffed.format} video at frame {number}: {exc}"
