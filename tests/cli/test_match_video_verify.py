@@ -17,11 +17,8 @@ from PIL import Image
 
 import region_composites as rc
 from cli_invoke import invoke, json_lines
-from vangnet.live.clips import Shot, encode_clip
+from video_composites import call_clips
 
-#: A small clip: the call grid's tiles are ~150 px wide, so the tile's PDQ is 35-45 bits
-#: from the banked photo's (beyond the bank's 31, within its verify_threshold of 100).
-WIDTH, HEIGHT = 640, 360
 #: The banked photo shown as the tile (BSDS500 train, sorted).
 SHOWN = 1
 
@@ -47,23 +44,13 @@ def _bank(tmp_path: Path, shared_data: Path, name: str, *, features: bool) -> di
 
 
 def videos(tmp_path: Path, shared_data: Path) -> tuple[Path, Path, tuple[int, int, int, int]]:
-    """``call.mp4``: 2 s of a call grid of other people, then 3 s with the banked photo as
-    the first tile; ``other.mp4``: the grid of other people only. Also where the tile is in
-    the video's frame (x, y, w, h)."""
+    """``call.mp4`` (the banked photo `SHOWN` as a tile from 2 s on) and ``other.mp4`` (other
+    people only), and where the tile is (`video_composites.call_clips`)."""
     pictures = _photos(shared_data)
-    others = pictures[20:24]
-    grid, _ = rc.call_tile(pictures[10], others)
-    tile, at = rc.call_tile(pictures[SHOWN], others)
-    call = tmp_path / "call.mp4"
-    call.write_bytes(
-        encode_clip([Shot(grid, 2.0, False), Shot(tile, 3.0, False)], width=WIDTH, height=HEIGHT)
-    )
-    other = tmp_path / "other.mp4"
-    other.write_bytes(encode_clip([Shot(grid, 4.0, False)], width=WIDTH, height=HEIGHT))
-    scale = min(WIDTH / tile.width, HEIGHT / tile.height)
-    dx, dy = (WIDTH - tile.width * scale) / 2, (HEIGHT - tile.height * scale) / 2
-    x, y, w, h = at
-    shown = (round(x * scale + dx), round(y * scale + dy), round(w * scale), round(h * scale))
+    clip, other_clip, shown = call_clips(pictures[SHOWN], [pictures[10], *pictures[20:24]])
+    call, other = tmp_path / "call.mp4", tmp_path / "other.mp4"
+    call.write_bytes(clip)
+    other.write_bytes(other_clip)
     return call, other, shown
 
 
