@@ -87,3 +87,18 @@ def test_a_hash_only_bank_answers_as_before(
     call, other, _ = videos(tmp_path, shared_data)
     rows = json_lines("match", str(call), str(other), "--json")
     assert [r["matches"] for r in rows] == [[], []], rows
+
+
+def test_one_budget_for_all_the_frames_and_what_it_leaves_is_said(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, shared_data: Path
+) -> None:
+    """Every banked photo a candidate in every frame (verify_threshold 256) and
+    ``match_verify_max`` 1: one item is checked for the whole video, the other two are said
+    in the answer (``unverified``: per banked item, not per frame)."""
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
+    _bank(tmp_path, shared_data, "KNOWN", features=True)
+    invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
+    _, other, _ = videos(tmp_path, shared_data)
+    monkeypatch.setenv("VANGNET_MATCH_VERIFY_MAX", "1")
+    (row,) = json_lines("match", str(other), "--json")
+    assert row["matches"] == [] and row["unverified"] == 2, row

@@ -816,6 +816,7 @@ class Matcher:
         budget = settings.match_verify_max
         out: list[tuple[int, Match]] = []
         skipped = 0
+        failed = 0  # items whose picture could not be made again (a video's frame)
         stored: dict[int, bytes] = {}
         fetched = 0  # the queue's items whose features were read (read in steps, not all)
         for n, ((_bank, content_id), entries) in enumerate(queue):
@@ -847,8 +848,8 @@ class Matcher:
                         m.region, m.transform, reference, most=settings.bank_features_keypoints
                     )
                 except (MediaError, LookupError) as error:  # the frame could not be made again
-                    log.warning("wider net: picture %d not verified: %s", i, error)
-                    skipped += 1
+                    log.warning("wider net: item %d not verified: %s", content_id, error)
+                    failed += 1
                     break
                 if (
                     result.plausible(turned_by(m.transform))
@@ -856,17 +857,18 @@ class Matcher:
                 ):
                     out.append((i, replace(m, inliers=result.inliers)))
                     break
-        if skipped:
+        if skipped or failed:
             with self._counting:
-                self.unverified_total += skipped
-                self.over_budget_total += 1
+                self.unverified_total += skipped + failed
+                self.over_budget_total += 1 if skipped else 0
+        if skipped:
             log.warning(
                 "wider net: %d banked items within verify_threshold not verified "
-                "(match_verify_max %d spent, or a picture not made)",
+                "(match_verify_max %d spent)",
                 skipped,
                 settings.match_verify_max,
             )
-        return out, skipped
+        return out, skipped + failed
 
     @staticmethod
     def _prefetch(
