@@ -1,8 +1,9 @@
 """The wider net for a query video over HTTP (issue 12, point 2): ``POST /v1/match`` of a
 short video call showing a photo banked through HMA's file upload (which keeps its local
 features) as a small tile finds it beyond the PDQ threshold, verified on the frame's pixels
-(``inliers``, ``frame_time``, ``region``); with ``match_verify_max`` 0 it does not (plain
-matching misses it), and a call of other people matches nothing."""
+(``inliers``, ``frame_time``, ``region``), as does HMA's ``POST /m/lookup`` of the video
+(under ``pdq``); with ``match_verify_max`` 0 neither does (plain matching misses it), and a
+call of other people matches nothing."""
 
 from __future__ import annotations
 
@@ -44,7 +45,17 @@ def test_a_photo_shown_small_in_an_uploaded_video_is_found_by_its_features(
     r = client.post("/v1/match?record=false", content=other)
     assert r.status_code == 200 and r.json()["matches"] == [], r.text
 
+    # HMA's lookup of the uploaded video: the banked photo found in a frame, under pdq
+    r = client.post("/m/lookup", files={"video": ("call.mp4", call, "video/mp4")})
+    assert r.status_code == 200, r.text
+    (hit,) = r.json()["pdq"]["KNOWN"]
+    assert hit["bank_content_id"] == banked and int(hit["distance"]) > 31, r.json()
+    r = client.post("/m/lookup", files={"video": ("other.mp4", other, "video/mp4")})
+    assert r.status_code == 200 and "pdq" not in r.json(), r.text
+
     plain = make_client(match_verify_max=0)
     plain.headers["X-API-Key"] = admin_key
     r = plain.post("/v1/match?record=false", content=call)
     assert r.status_code == 200 and r.json()["matches"] == [], r.text
+    r = plain.post("/m/lookup", files={"video": ("call.mp4", call, "video/mp4")})
+    assert r.status_code == 200 and "pdq" not in r.json(), r.text

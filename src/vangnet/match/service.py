@@ -509,6 +509,13 @@ class Matcher:
                 log.warning("frames not matched on pdq: %s", error.message)
         return Matched(tuple(out), unverified)
 
+    def match_frames(
+        self, session: Session, frames: Sequence[FrameRegions], *, banks: Iterable[str] | None
+    ) -> Matched:
+        """Banked photos in the sampled frames of a query video (`Hashes.photo_frames`), as
+        `match_file` finds them (HMA's ``POST /m/lookup`` of a video)."""
+        return self._match_photo_frames(session, frames, banks)
+
     def _match_photo_frames(
         self,
         session: Session,
