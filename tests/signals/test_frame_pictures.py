@@ -1,13 +1,15 @@
 """A query video's sampled frames decoded again for the wider net
-(`vangnet.signals.frame_pictures`): the frames asked for come back in one pass from the
-start, each exactly the frame that was hashed (its PDQ, bars cropped as when hashing, is the
-hashed one); nothing is decoded until a picture is used; pickled, the pictures carry the
+(`vangnet.signals.frame_pictures`): the frames asked for come back together in one round (by
+seeking), each exactly the frame that was hashed (its PDQ, bars cropped as when hashing, is
+the hashed one); a frame the seek does not give back as hashed is decoded from the start by
+its number; nothing is decoded until a picture is used; pickled, the pictures carry the
 video's bytes, not pixels. The clip (a video call, pillarboxed) is composed at test time
 from benign photos."""
 
 from __future__ import annotations
 
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +31,13 @@ def clip(shared_data: Path) -> bytes:
     return call
 
 
-def test_the_frames_asked_for_are_the_hashed_ones_made_in_one_pass(clip: bytes) -> None:
+def test_the_frames_asked_for_are_the_hashed_ones_made_in_one_round(clip: bytes) -> None:
     sampled = hash_video_variants(clip, fps=1, photo_frames=4).photo_frames
     assert len(sampled) >= 3
     source = FramePictures(clip)
     frames = source.attach(sampled)
     assert all(f.picture is not None and f.content is not None for f in frames)  # pillarboxed
-    assert source.passes == 0
+    assert source.rounds == 0
     for f in frames[1:]:
         assert f.picture is not None
         f.picture.prefetch()
@@ -46,21 +48,42 @@ def test_the_frames_asked_for_are_the_hashed_ones_made_in_one_pass(clip: bytes) 
         box = f.content
         rgb = np.asarray(picture)[box.y : box.y + box.h, box.x : box.x + box.w]
         assert hash_pixels(np.ascontiguousarray(rgb))[0] == f.frame.pdq
-    assert source.passes == 1  # the three frames told they were needed: one pass
+    assert source.rounds == 1  # the frames told they were needed: one round
+    assert source.from_start == 0  # all found by seeking, each the hashed frame
     first = frames[0].picture
     assert first is not None
     _ = first.picture
-    assert source.passes == 2  # a frame not told costs a pass of its own
+    assert source.rounds == 2  # a frame not told costs a round of its own
+
+
+def test_a_frame_a_seek_does_not_give_back_as_hashed_is_decoded_from_the_start(
+    clip: bytes,
+) -> None:
+    sampled = list(hash_video_variants(clip, fps=1, photo_frames=4).photo_frames)
+    last = sampled[-1]
+    other = sampled[0].frame.pdq  # as if the seek landed elsewhere: the PDQs disagree
+    sampled[-1] = replace(last, frame=replace(last.frame, pdq=other))
+    source = FramePictures(clip)
+    frames = source.attach(sampled)
+    picture = frames[-1].picture
+    assert picture is not None
+    made = np.asarray(picture.picture)
+    assert source.from_start == 1
+    box = last.content
+    assert box is not None
+    rgb = np.ascontiguousarray(made[box.y : box.y + box.h, box.x : box.x + box.w])
+    assert hash_pixels(rgb)[0] == last.frame.pdq  # by its number: the frame hashed
 
 
 def test_pickled_pictures_carry_the_bytes_not_pixels(clip: bytes) -> None:
     sampled = hash_video_variants(clip, fps=1, photo_frames=4).photo_frames
-    frames = FramePictures(clip).attach(sampled)
-    data = pickle.dumps(frames)
+    source = FramePictures(clip)
+    data = pickle.dumps((source, source.attach(sampled)))
     assert len(data) < len(clip) + 20_000  # the video once, no frame's pixels
-    again = pickle.loads(data)
+    source, again = pickle.loads(data)
     picture = again[-1].picture
     assert picture is not None and picture.picture.size == again[-1].size
+    assert (source.rounds, source.from_start) == (1, 0)  # still found by seeking
 
 
 def test_a_frame_the_video_does_not_have_is_an_error(clip: bytes) -> None:

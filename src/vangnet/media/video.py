@@ -225,3 +225,36 @@ def iter_video_frames(
             raise MediaError(
                 f"truncated {sniffed.format} video: decoded {number} of {expected} frames"
             )
+
+
+def frames_near(data: bytes, seconds: Sequence[float]) -> dict[float, npt.NDArray[np.uint8]]:
+    """RGB (as decoded, bars and all) of the frames shown at the given seconds of an already
+    validated video, each found by seeking to the key frame before it and decoding on to the
+    first frame at or after it (within half a frame): a few frames decoded per second asked
+    for, wherever it is in the video. A second not reached is left out. Raises `MediaError`
+    when the container cannot seek or decode."""
+    found: dict[float, npt.NDArray[np.uint8]] = {}
+    if not seconds:
+        return found
+    try:
+        with av.open(io.BytesIO(data), mode="r", format=sniff(data).format) as container:
+            stream = container.streams.video[0]
+            limit = pixel_limit()
+            check_pixels(stream.codec_context.width, stream.codec_context.height, limit=limit)
+            stream.thread_type = "AUTO"
+            base = stream.time_base
+            if base is None:
+                raise MediaError("video stream has no time base")
+            start = stream.start_time or 0
+            slack = int(0.5 / (_frame_rate(stream) * base))  # half a frame, in stream ticks
+            for at in sorted(set(seconds)):
+                target = start + int(at / base)
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is not None and frame.pts >= target - slack:
+                        check_pixels(frame.width, frame.height, what="frame", limit=limit)
+                        found[at] = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                        break
+    except (av.error.FFmpegError, ValueError, OSError, IndexError) as exc:
+        raise MediaError(f"cannot seek in the video: {exc}") from None
+    return found
