@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from region_composites import load, near
 from video_composites import call_clips
 
 from .conftest import AppFactory, refresh
 
 
+#: Both databases are covered by tests/cli/test_match_video_verify.py; the HTTP path does
+#: not depend on the database.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_photo_shown_small_in_an_uploaded_video_is_found_by_its_features(
     make_client: AppFactory, admin_key: str, shared_data: Path
 ) -> None:
