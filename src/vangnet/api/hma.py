@@ -253,7 +253,9 @@ async def lookup_post(
     """Hash an uploaded file; per signal type, per bank, the matching content. A photo's PDQ
     is matched with its dihedral variants and regions, as ``POST /v1/match`` does, and its
     candidates within a bank's verify_threshold are kept when local features confirm them
-    against the upload's pixels (the wider net)."""
+    against the upload's pixels (the wider net). A video's sampled frames are matched the
+    same way against banked photos (frames decoded again only for a candidate's check):
+    those found are listed under ``pdq``."""
     # One decode: the PDQ, its dihedral variants (for banks that ask for them) and the PDQs
     # of its regions (borders trimmed, the main picture, insets, video-call tiles; setting
     # ``match_regions``), looked up in one batched query at each bank's threshold and quality
@@ -280,6 +282,15 @@ async def lookup_post(
         else:
             matches = _raw(svc, session, name, value, only)
         out[name] = _by_bank(session, matches, seed, _bool(bypass_coinflip))
+    if hashed.photo_frames:  # a video: banked photos shown in its sampled frames, as pdq
+        seen = await run_in_threadpool(
+            svc.matcher.match_frames,
+            session,
+            hashed.photo_frames,
+            banks=None if only is None else only & {b.name for b in list_banks(session)},
+        )
+        if seen.matches:
+            out["pdq"] = _by_bank(session, list(seen.matches), seed, _bool(bypass_coinflip))
     return out
 
 

@@ -31,7 +31,7 @@ from vangnet.banks.matchable import describe_signals
 from vangnet.banks.validation import documented_settings
 from vangnet.banks.views import BankView, SignalInfo
 from vangnet.config import Settings
-from vangnet.errors import ValidationError
+from vangnet.errors import MediaError, ValidationError
 from vangnet.index.base import Found, MatchRules, RulesOf, SignalIndex
 from vangnet.index.frame_index import FrameIndex
 from vangnet.match.crops import CropIndexes
@@ -502,27 +502,41 @@ class Matcher:
         out.extend(self._match_frames(session, queries, chosen))
         if hashed.photo_frames:
             try:
-                out.extend(self._match_photo_frames(session, hashed.photo_frames, chosen))
+                seen = self._match_photo_frames(session, hashed.photo_frames, chosen)
+                out.extend(seen.matches)
+                unverified += seen.unverified
             except IndexUnavailableError as error:  # the videos are still matched
                 log.warning("frames not matched on pdq: %s", error.message)
         return Matched(tuple(out), unverified)
+
+    def match_frames(
+        self, session: Session, frames: Sequence[FrameRegions], *, banks: Iterable[str] | None
+    ) -> Matched:
+        """Banked photos in the sampled frames of a query video (`Hashes.photo_frames`), as
+        `match_file` finds them (HMA's ``POST /m/lookup`` of a video)."""
+        return self._match_photo_frames(session, frames, banks)
 
     def _match_photo_frames(
         self,
         session: Session,
         frames: Sequence[FrameRegions],
         banks: Iterable[str] | None,
-    ) -> list[Match]:
+    ) -> Matched:
         """Banked photos in sampled frames of a video: each frame and its regions looked up
         in PDQ banks in one batched query; per banked item its closest frame, which says
-        when (`Match.frame_time`) and where (`Match.region`)."""
-        found = self.match_regions_many(
+        when (`Match.frame_time`) and where (`Match.region`). Frames that carry their
+        pixels (`FrameRegions.picture`) get the wider net, all of them in one queue within
+        one `match_verify_max` (`_regions_many` with ``shared``); `Matched.unverified`:
+        the banked items left unverified."""
+        found, unverified = self._regions_many(
             session,
             values=[f.frame.pdq for f in frames],
             qualities=[f.frame.quality for f in frames],
             variants=[() for _ in frames],
             regions=[f.regions for f in frames],
             banks=banks,
+            pictures=[f.picture for f in frames],
+            shared=True,
         )
         best: dict[tuple[str, int], Match] = {}
         for frame, matches in zip(frames, found, strict=True):
@@ -530,7 +544,7 @@ class Matcher:
                 key = (m.bank, m.content_id)
                 if key not in best or m.distance < best[key].distance:
                     best[key] = replace(m, frame_time=round(frame.frame.timestamp, 3))
-        return sorted(best.values(), key=_order)
+        return Matched(tuple(sorted(best.values(), key=_order)), sum(unverified))
 
     def match_regions(
         self,
@@ -626,9 +640,14 @@ class Matcher:
         regions: Sequence[Sequence[RegionHash]],
         banks: Iterable[str] | None = None,
         pictures: Sequence[QueryPicture | None] | None = None,
+        shared: bool = False,
     ) -> tuple[list[list[Match]], list[int]]:
         """`match_regions_many`, and per picture how many banked items within the wider net
-        were left unverified (`match_verify_max` spent)."""
+        were left unverified (`match_verify_max` spent). ``shared``: the pictures are the
+        sampled frames of one query video: their wider-net candidates are verified in one
+        queue (closest first, one `match_verify_max` for all of them; a banked item matched
+        within its threshold in any frame is not verified in another), and the count of
+        items left unverified is the first picture's."""
         chosen = list(banks) if banks is not None else None
         views = self._banks(session, chosen)
         rules = self._rules(views, "pdq")
@@ -679,6 +698,8 @@ class Matcher:
                     candidates[i].setdefault(key, []).append(m)
                 elif key not in best[i] or m.distance < best[i][key].distance:
                     best[i][key] = m
+        together: dict[tuple[str, int], list[tuple[int, Match]]] = {}
+        matched = {key for b in best for key in b} if shared else set()
         for i, picture in enumerate(seen):
             if picture is None:
                 continue
@@ -690,11 +711,19 @@ class Matcher:
                 for m in self._crop_candidates(session, views, rules, widen, queries):
                     if (m.bank, m.content_id) not in best[i]:
                         candidates[i].setdefault((m.bank, m.content_id), []).append(m)
-            if candidates[i]:
-                pending = {k: v for k, v in candidates[i].items() if k not in best[i]}
-                verified, unverified[i] = self._verified(session, picture, pending)
-                for m in verified:
+            done = matched if shared else best[i].keys()
+            pending = {k: [(i, m) for m in ms] for k, ms in candidates[i].items() if k not in done}
+            if shared:  # one queue and one budget for all the pictures (a video's frames)
+                for k, entries in pending.items():
+                    together.setdefault(k, []).extend(entries)
+            elif pending:
+                verified, unverified[i] = self._verified(session, seen, pending)
+                for _, m in verified:
                     best[i][(m.bank, m.content_id)] = m
+        if together:
+            verified, unverified[0] = self._verified(session, seen, together)
+            for i, m in verified:
+                best[i][(m.bank, m.content_id)] = m
         return [sorted(b.values(), key=_order) for b in best], unverified
 
     def _crop_candidates(
@@ -769,26 +798,35 @@ class Matcher:
     def _verified(
         self,
         session: Session,
-        picture: QueryPicture,
-        candidates: Mapping[tuple[str, int], Sequence[Match]],
-    ) -> tuple[list[Match], int]:
-        """The wider net's candidates that local features confirm, one per banked item:
-        closest item first, up to `VERIFY_PER_ITEM` of its candidates (whole photo, variants,
-        regions; closest first) and `match_verify_max` verifications in all. A candidate
-        whose item has no features is not a match. Also how many banked items were left
-        unverified because the budget was spent (said in the answer, counted in
-        `unverified_total` for the metrics, and logged)."""
+        pictures: Sequence[QueryPicture | None],
+        candidates: Mapping[tuple[str, int], Sequence[tuple[int, Match]]],
+    ) -> tuple[list[tuple[int, Match]], int]:
+        """The wider net's candidates that local features confirm, one per banked item, each
+        with the index of the picture (in ``pictures``) it was confirmed in: closest item
+        first, up to `VERIFY_PER_ITEM` of its candidates (whole picture, variants, regions;
+        closest first) and `match_verify_max` verifications in all. A candidate whose item
+        has no features is not a match. Also how many banked items were left unverified
+        because the budget was spent, or because a picture could not be made again (said in
+        the answer, counted in `unverified_total` for the metrics, and logged).
+
+        Features are read in steps of at most a budget's worth of items; before the checks
+        of a step, the pictures they may need are told (`QueryPicture.prefetch`), so that a
+        video's frames are decoded again together (`vangnet.signals.frame_pictures`)."""
         settings = self.settings or documented_settings()
         queue = sorted(
-            ((key, sorted(ms, key=lambda m: m.distance)) for key, ms in candidates.items()),
-            key=lambda kv: (kv[1][0].distance, kv[0]),
+            (
+                (key, sorted(entries, key=lambda e: (e[1].distance, e[0])))
+                for key, entries in candidates.items()
+            ),
+            key=lambda kv: (kv[1][0][1].distance, kv[0]),
         )
         budget = settings.match_verify_max
-        out: list[Match] = []
+        out: list[tuple[int, Match]] = []
         skipped = 0
+        failed = 0  # items whose picture could not be made again (a video's frame)
         stored: dict[int, bytes] = {}
         fetched = 0  # the queue's items whose features were read (read in steps, not all)
-        for n, ((_bank, content_id), matches) in enumerate(queue):
+        for n, ((_bank, content_id), entries) in enumerate(queue):
             if budget <= 0:
                 skipped += 1
                 continue
@@ -798,6 +836,7 @@ class Matcher:
                     session, [key[1] for key, _ in step], FEATURES_KIND, self._seal()
                 )
                 fetched = n + len(step)
+                self._prefetch(pictures, [e for key, e in step if key[1] in stored], budget)
             data = stored.get(content_id)
             if data is None:
                 continue
@@ -806,30 +845,56 @@ class Matcher:
             except ValidationError as error:  # one damaged row must not fail the request
                 log.warning("wider net: features of item %d unusable: %s", content_id, error)
                 continue
-            for m in matches[:VERIFY_PER_ITEM]:
-                if budget <= 0:
+            for i, m in entries[:VERIFY_PER_ITEM]:
+                picture = pictures[i]
+                if budget <= 0 or picture is None:
                     break
                 budget -= 1
-                result = picture.confirm(
-                    m.region, m.transform, reference, most=settings.bank_features_keypoints
-                )
+                try:
+                    result = picture.confirm(
+                        m.region, m.transform, reference, most=settings.bank_features_keypoints
+                    )
+                except (MediaError, LookupError) as error:  # the frame could not be made again
+                    log.warning("wider net: item %d not verified: %s", content_id, error)
+                    failed += 1
+                    break
                 if (
                     result.plausible(turned_by(m.transform))
                     and result.inliers >= settings.match_verify_min_inliers
                 ):
-                    out.append(replace(m, inliers=result.inliers))
+                    out.append((i, replace(m, inliers=result.inliers)))
                     break
-        if skipped:
+        if skipped or failed:
             with self._counting:
-                self.unverified_total += skipped
-                self.over_budget_total += 1
+                self.unverified_total += skipped + failed
+                self.over_budget_total += 1 if skipped else 0
+        if skipped:
             log.warning(
                 "wider net: %d banked items within verify_threshold not verified "
                 "(match_verify_max %d spent)",
                 skipped,
                 settings.match_verify_max,
             )
-        return out, skipped
+        return out, skipped + failed
+
+    @staticmethod
+    def _prefetch(
+        pictures: Sequence[QueryPicture | None],
+        items: Sequence[Sequence[tuple[int, Match]]],
+        budget: int,
+    ) -> None:
+        """Tell the pictures the next ``budget`` checks would use (each item's first
+        `VERIFY_PER_ITEM` candidates, in queue order, none confirmed) that they are needed."""
+        told: set[int] = set()
+        for entries in items:
+            for i, _ in entries[:VERIFY_PER_ITEM]:
+                if budget <= 0:
+                    return
+                budget -= 1
+                picture = pictures[i]
+                if picture is not None and i not in told:
+                    told.add(i)
+                    picture.prefetch()
 
     def lookup_hashes(
         self, session: Session, hashed: Hashes, *, banks: Iterable[str] | None = None

@@ -18,7 +18,7 @@ left off (PyAV's default), so nothing is printed.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
@@ -162,13 +162,17 @@ def _duration_seconds(
     return 0.0
 
 
-def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[VideoFrame]:
+def iter_video_frames(
+    data: bytes, *, fps: float | None = None, numbers: Collection[int] | None = None
+) -> Iterator[VideoFrame]:
     """Decode ``data`` in memory and yield the frames vPDQ samples at ``fps`` per second.
 
     ``fps`` defaults to the documented default of ``video_fps`` (callers pass the setting);
-    0 yields every frame. Refused above the process's caps (`media_limits`). Raises
-    `EmptyInputError`, `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or
-    `MediaError`.
+    0 yields every frame. ``numbers`` instead: only the frames with those decode-order
+    numbers (the same numbering), each converted to RGB, decoding stopped after the last of
+    them (one pass from the start: a sampled frame got back exactly as it was hashed).
+    Refused above the process's caps (`media_limits`). Raises `EmptyInputError`,
+    `UnsupportedMediaError`, `MediaTooLargeError` (pixels, seconds) or `MediaError`.
     """
     rate_wanted = float(Settings.model_fields["video_fps"].default) if fps is None else fps
     if not rate_wanted >= 0:
@@ -195,6 +199,7 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
         frame_mod = max(1, int(frame_rate / rate_wanted)) if rate_wanted else 1
         stream.thread_type = "AUTO"
         number = 0
+        last = max(numbers, default=-1) if numbers is not None else None
         try:
             for frame in container.decode(stream):
                 timestamp = number / frame_rate
@@ -202,11 +207,13 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
                     raise MediaTooLargeError(
                         f"video runs past max_video_seconds ({max_seconds:g} s)"
                     )
-                if number % frame_mod == 0:
+                if (number in numbers) if numbers is not None else (number % frame_mod == 0):
                     check_pixels(frame.width, frame.height, what=f"frame {number}", limit=limit)
                     rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
                     yield VideoFrame(number, timestamp, rgb)
                 number += 1
+                if last is not None and number > last:
+                    return  # the frames asked for are all out
         except av.error.FFmpegError as exc:
             raise MediaError(
                 f"corrupt or truncated {sniffed.format} video at frame {number}: {exc}"
@@ -218,3 +225,36 @@ def iter_video_frames(data: bytes, *, fps: float | None = None) -> Iterator[Vide
             raise MediaError(
                 f"truncated {sniffed.format} video: decoded {number} of {expected} frames"
             )
+
+
+def frames_near(data: bytes, seconds: Sequence[float]) -> dict[float, npt.NDArray[np.uint8]]:
+    """RGB (as decoded, bars and all) of the frames shown at the given seconds of an already
+    validated video, each found by seeking to the key frame before it and decoding on to the
+    first frame at or after it (within half a frame): a few frames decoded per second asked
+    for, wherever it is in the video. A second not reached is left out. Raises `MediaError`
+    when the container cannot seek or decode."""
+    found: dict[float, npt.NDArray[np.uint8]] = {}
+    if not seconds:
+        return found
+    try:
+        with av.open(io.BytesIO(data), mode="r", format=sniff(data).format) as container:
+            stream = container.streams.video[0]
+            limit = pixel_limit()
+            check_pixels(stream.codec_context.width, stream.codec_context.height, limit=limit)
+            stream.thread_type = "AUTO"
+            base = stream.time_base
+            if base is None:
+                raise MediaError("video stream has no time base")
+            start = stream.start_time or 0
+            slack = int(0.5 / (_frame_rate(stream) * base))  # half a frame, in stream ticks
+            for at in sorted(set(seconds)):
+                target = start + int(at / base)
+                container.seek(target, stream=stream, backward=True, any_frame=False)
+                for frame in container.decode(stream):
+                    if frame.pts is not None and frame.pts >= target - slack:
+                        check_pixels(frame.width, frame.height, what="frame", limit=limit)
+                        found[at] = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+                        break
+    except (av.error.FFmpegError, ValueError, OSError, IndexError) as exc:
+        raise MediaError(f"cannot seek in the video: {exc}") from None
+    return found

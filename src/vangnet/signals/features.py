@@ -238,9 +238,14 @@ class QueryPicture:
 
     ``size`` is the photo's own (width, height) when the picture was decoded at a reduced
     size: region boxes (`vangnet.signals.regions.RegionHash.box`) are in those pixels.
-    `features` are computed on first use, per box and dihedral transform, and cached.
-    Pickled (a worker process handing a result back), it carries a copy reduced to fit
-    `KEEP_SIDE`, not the full picture."""
+    ``whole``: the box (in those pixels) that the picture's own hash covers, when not all of
+    it (a video frame whose bars were cropped before hashing): a candidate of the whole
+    picture is verified on that box. `features` are computed on first use, per box and
+    dihedral transform, and cached. ``prefetch``: told (`prefetch`) that the picture will
+    be needed soon, so that a source making several pictures (the sampled frames of a
+    video, `vangnet.signals.frame_pictures`) makes them together. Pickled (a worker process
+    handing a result back), it carries a copy reduced to fit `KEEP_SIDE`, not the full
+    picture; one still to be made by a loader marked ``picklable`` carries the loader."""
 
     KEEP_SIDE = 1024
 
@@ -248,6 +253,9 @@ class QueryPicture:
         self,
         picture: Image.Image | Callable[[], Image.Image],
         size: tuple[int, int] | None = None,
+        *,
+        whole: Box | None = None,
+        prefetch: Callable[[], None] | None = None,
     ) -> None:
         if isinstance(picture, Image.Image):
             self._picture: Image.Image | None = picture
@@ -258,6 +266,8 @@ class QueryPicture:
                 raise ValueError("a picture made on first use needs its size")
             self._picture, self._load = None, picture
             self.size = size
+        self.whole = whole
+        self._prefetch = prefetch
         self._cache: dict[tuple[Box | None, str], Features] = {}
         #: CPU seconds (this thread's) spent on this picture's features and checks
         self.spent = 0.0
@@ -269,6 +279,12 @@ class QueryPicture:
             assert self._load is not None
             self._picture, self._load = self._load(), None
         return self._picture
+
+    def prefetch(self) -> None:
+        """Say that the picture will be needed (nothing when it is already made or its
+        maker does not group pictures)."""
+        if self._picture is None and self._prefetch is not None:
+            self._prefetch()
 
     def confirm(
         self, box: Box | None, transform: str | None, reference: Features, *, most: int
@@ -282,12 +298,13 @@ class QueryPicture:
             self.spent += time.thread_time() - began
 
     def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
-        """Features of ``box`` (in the photo's own pixels; the whole photo when None) turned
-        by ``transform``, fitted within `SIDE`."""
+        """Features of ``box`` (in the photo's own pixels; `whole`, else the whole photo,
+        when None) turned by ``transform``, fitted within `SIDE`."""
         key = (box, dihedral_part(transform))
         cached = self._cache.get(key)
         if cached is None:
             within = None
+            box = box or self.whole
             if box is not None:
                 fx = self.picture.width / self.size[0]
                 fy = self.picture.height / self.size[1]
@@ -297,7 +314,19 @@ class QueryPicture:
         return cached
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self._picture is None and getattr(self._load, "picklable", False):
+            return (_made_later, (self._load, self.size, self.whole, self._prefetch))
         picture = self.picture
         block = max(1, math.ceil(max(picture.size) / self.KEEP_SIDE))
         small = picture.reduce(block) if block > 1 else picture.copy()
-        return (QueryPicture, (small, self.size))
+        return (_made_later, (small, self.size, self.whole, None))
+
+
+def _made_later(
+    picture: Image.Image | Callable[[], Image.Image],
+    size: tuple[int, int],
+    whole: Box | None,
+    prefetch: Callable[[], None] | None,
+) -> QueryPicture:
+    """A pickled `QueryPicture` made again."""
+    return QueryPicture(picture, size, whole=whole, prefetch=prefetch)

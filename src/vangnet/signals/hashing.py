@@ -17,6 +17,7 @@ from vangnet.media.sniff import sniff
 from vangnet.signals.base import BytesHasher, ContentType, ImageHasher
 from vangnet.signals.crops import picture_crops
 from vangnet.signals.features import QueryPicture, picture_features
+from vangnet.signals.frame_pictures import FramePictures
 from vangnet.signals.hashes import Hashes, ImageFrame
 from vangnet.signals.pdq import dihedral_hashes, hash_image
 from vangnet.signals.regions import RegionHash, region_hashes
@@ -49,7 +50,9 @@ def hash_bytes(
     video, `Hashes.photo_frames`: up to ``settings.match_video_frames`` sampled frames spread
     over it with their regions' PDQs (a banked photo shown in the video).
     ``verify`` keeps a photo's decoded picture in `Hashes.picture` (in memory) so that the
-    matcher can verify wider-net candidates against its pixels. ``features`` (by default
+    matcher can verify wider-net candidates against its pixels; for a video's
+    `Hashes.photo_frames`, each frame's `FrameRegions.picture`, made from ``data`` only when
+    a candidate of that frame needs it (`vangnet.signals.frame_pictures`). ``features`` (by default
     ``for_bank`` and ``settings.bank_features``) adds `Hashes.features`: the packed local
     features a bank keeps of a photo (`vangnet.signals.features`), and with them
     `Hashes.crops`: the PDQs of its standard crops (`vangnet.signals.crops`).
@@ -120,6 +123,9 @@ def hash_bytes(
         region_max=settings.match_regions_max,
         region_min_side=settings.match_region_min_side,
     )
+    frames_seen = tuple(video.photo_frames)
+    if verify and frames_seen and settings.match_verify_max > 0:  # decoded again if needed
+        frames_seen = FramePictures(data).attach(frames_seen)
     lists: dict[str, tuple[VpdqFrame, ...]] = {"vpdq": tuple(video.frames)}  # Meta's vPDQ
     if video.cropped is not None:  # the video had bars: the frames without them
         lists["vpdq_cropped"] = tuple(video.cropped)
@@ -131,7 +137,7 @@ def hash_bytes(
         values,
         qualities,
         video_frames=lists,
-        photo_frames=tuple(video.photo_frames),
+        photo_frames=frames_seen,
     )
 
 

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from vangnet.errors import InvalidHashError
+from vangnet.media.regions.edges import Box
 from vangnet.media.video import VideoFrame, crop_black_bars, iter_video_frames
 from vangnet.signals.base import ContentType, FrameHashes, SignalType
 from vangnet.signals.base import VpdqFrame as VpdqFrame  # the frame type of this module's API
@@ -44,6 +45,7 @@ from vangnet.signals.regions import RegionHash, region_hashes
 
 if TYPE_CHECKING:
     from vangnet.config import Settings
+    from vangnet.signals.features import QueryPicture
 
 TIMESTAMP_FORMAT = ".3"  # python-threatexchange's VPDQ_TIMESTAMP_PRECISION, as a format spec
 
@@ -79,10 +81,16 @@ class VideoHashes:
 @dataclass(frozen=True, slots=True)
 class FrameRegions:
     """One sampled frame of a video (bars cropped) and its regions' PDQs (boxes in the
-    frame's own pixels), for matching against banked photos."""
+    frame's own pixels), for matching against banked photos. ``size``: the frame's (width,
+    height) as decoded; ``content``: the part of it ``frame.pdq`` hashes (the video's bars
+    cropped; None: all of it). ``picture``: its pixels for the wider net, decoded again
+    only when a candidate needs them (`vangnet.signals.frame_pictures`), or None."""
 
     frame: VpdqFrame
     regions: tuple[RegionHash, ...]
+    size: tuple[int, int] | None = None
+    content: Box | None = None
+    picture: QueryPicture | None = field(default=None, compare=False, repr=False)
 
 
 class _Spread:
@@ -194,7 +202,12 @@ def hash_video_variants(
             found = region_hashes(
                 Image.fromarray(original.rgb), most=region_max, min_side=region_min_side
             )
-            spread.add(FrameRegions(kept[0], found))
+            height, width = original.rgb.shape[:2]
+            content = None
+            if frame.rgb.shape != original.rgb.shape:
+                x, y = frame.origin
+                content = Box(x, y, frame.rgb.shape[1], frame.rgb.shape[0])
+            spread.add(FrameRegions(kept[0], found, (width, height), content))
         if regions:
             kept += _hash_regions(frame)
         if dedupe_bits >= 0 and _near(kept, last, dedupe_bits):

@@ -473,7 +473,9 @@ class Triage:
                         picture=hashed.picture,
                     )
                     found = list(matched_file.matches)
-                    result = replace(result, hashes=replace(hashed, regions=(), picture=None))
+                    result = replace(
+                        result, hashes=replace(hashed, regions=(), photo_frames=(), picture=None)
+                    )
                     if found:
                         result = result.with_matches(found, _series_of(session, found))
                     if matched_file.unverified:  # might have matched: said on the item
