@@ -13,6 +13,26 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("VANGNET_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+def _cheap_password_hashing() -> Any:
+    """Argon2id at its cheapest (1 pass over 8 KiB, one lane) for the accounts tests make and
+    sign in to: the production parameters (3 passes over 64 MiB, 4 lanes) cost ~0.13 s CPU per
+    hash and per sign-in, hundreds of times over in the web, security and CLI tests. Returns the
+    production hasher, which tests/auth/test_password_hashing.py puts back to check those
+    parameters and the upgrade of a cheaper hash at sign-in. Applied in every process that
+    loads this file (each xdist worker); a ``vangnet`` subprocess hashes as in production."""
+    from argon2 import PasswordHasher
+
+    from vangnet.auth import users
+
+    production = users._HASHER
+    users._HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    users._DUMMY = users._HASHER.hash("vangnet-no-such-user")
+    return production
+
+
+PRODUCTION_HASHER = _cheap_password_hashing()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

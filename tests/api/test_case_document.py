@@ -8,10 +8,7 @@ documents and queues validate against it."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,15 +22,15 @@ from sqlalchemy.orm import Session
 
 from api.conftest import BRIDGE
 from api.test_review_api import _bank_photo, _persons_key
+from cli_invoke import invoke
 from vangnet.api.app import create_app
 from vangnet.api.schemas import response_model
 from vangnet.cases.document import SHAPES, STORED, CaseDocument, CaseSummary
-from vangnet.config import Settings
+from vangnet.config import Settings, reset_settings
 from vangnet.store.db import writer
 from vangnet.store.models import Alert, Case, CaseMatch
 from web.test_live_case import _live_alert
 
-VANGNET = str(Path(sys.executable).with_name("vangnet"))
 DOC = Path(__file__).resolve().parents[2] / "docs" / "case-document.md"
 QUEUE = "queue entries"
 
@@ -76,8 +73,14 @@ def _conforms(validator: Any, doc: Any) -> None:
     assert not errors, errors[:5]
 
 
-def _env(db_url: str) -> dict[str, str]:
-    return {**os.environ, "VANGNET_DATABASE_URL": db_url}
+def _vangnet(db_url: str, *args: str) -> str:
+    """``vangnet ARGS`` on ``db_url``, in this process (`cli_invoke.invoke`: exit 0, no
+    traceback); its standard output."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VANGNET_DATABASE_URL", db_url)
+        out = str(invoke(*args).stdout)
+    reset_settings()
+    return out
 
 
 def test_real_case_documents_have_exactly_the_declared_keys(
@@ -98,12 +101,7 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     )
     assert r.status_code == 200, r.text
     out = tmp_path / "vics.json"
-    subprocess.run(
-        [VANGNET, "report", "vics", str(upload), "--out", str(out)],
-        env=_env(db_url),
-        capture_output=True,
-        check=True,
-    )
+    _vangnet(db_url, "report", "vics", str(upload), "--out", str(out))
     doc = client.get(f"/v1/cases/{upload}").json()
     assert doc["kind"] == "upload" and doc["decisions"] and doc["reports"] and doc["custody"]
     _check(doc, seen)
@@ -124,13 +122,8 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     folder.mkdir()
     (folder / "bridge.jpg").write_bytes(data)
     (folder / "notes.txt").write_text("shopping list")
-    env = _env(db_url)
-    run = [VANGNET, "triage", str(folder), "--case", "OP DOC", "--no-ocr", "--workers", "1"]
-    subprocess.run(run, env=env, capture_output=True, check=True)
-    shown = subprocess.run(
-        [VANGNET, "case", "show", "OP DOC", "--json"], env=env, capture_output=True, check=True
-    )
-    doc = json.loads(shown.stdout)
+    _vangnet(db_url, "triage", str(folder), "--case", "OP DOC", "--no-ocr", "--workers", "1")
+    doc = json.loads(_vangnet(db_url, "case", "show", "OP DOC", "--json"))
     assert doc["kind"] == "investigation" and len(doc["triage_items"]) == 2
     assert doc["triage_items"][0]["matches"]  # the banked photo
     _check(doc, seen)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -16,7 +18,9 @@ from vangnet.evidence.sealing import seal_upload
 from vangnet.match.results import Match
 from vangnet.media.sniff import media_type
 from vangnet.review import cases
+from vangnet.signals.hashes import Hashes
 from vangnet.signals.hashing import hash_bytes, signal_values
+from vangnet.signals.registry import signal_types
 from vangnet.store.db import writer
 from vangnet.store.vault import Vault
 
@@ -25,6 +29,28 @@ PHOTOS = (
     Path("photos/public-domain/skimage_rocket.jpg"),
     Path("photos/public-domain/skimage_coffee.png"),
 )
+
+
+#: `hash_bytes(..., for_bank=True)` results by (SHA-256 of the bytes, name, settings in force
+#: but the per-test home and database, signal types registered): the crops and local features
+#: of a bank entry cost ~0.3 s CPU, and the suite files hundreds of cases of the same photos.
+_HASHED: dict[tuple[str, str, str, tuple[tuple[str, int], ...]], Hashes] = {}
+
+
+def _hash_for_bank(data: bytes, name: str) -> Hashes:
+    """``hash_bytes(data, path=name, for_bank=True)`` with the settings in force, computed once
+    per process for the same key (`_HASHED`); a deep copy each time, so that no test sees what
+    another did to its result."""
+    settings = get_settings()
+    key = (
+        hashlib.sha256(data).hexdigest(),
+        name,
+        settings.model_dump_json(exclude={"home", "database_url"}),
+        tuple(sorted((n, id(t)) for n, t in signal_types().items())),
+    )
+    if key not in _HASHED:
+        _HASHED[key] = hash_bytes(data, path=name, for_bank=True, settings=settings)
+    return copy.deepcopy(_HASHED[key])
 
 
 def ensure_bank(engine: Engine, name: str = "DEMO", profile: str = "vics") -> None:
@@ -49,7 +75,7 @@ def make_case(
     """Bank ``photo`` (category ``category``), then file an upload of it; returns the case id."""
     ensure_bank(engine, bank, profile)
     data = (shared_data / photo).read_bytes()
-    hashed = hash_bytes(data, path=photo.name, for_bank=True, settings=get_settings())
+    hashed = _hash_for_bank(data, photo.name)
     with Session(writer(engine)) as session:
         content_id = add_content(
             session,

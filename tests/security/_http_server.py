@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from web.conftest import LOGIN_CSRF
 
@@ -35,17 +36,26 @@ def free_port() -> int:
 
 
 def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
-    done = subprocess.run(
-        [str(VENV_BIN / "vangnet"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    """``vangnet ARGS`` with the ``VANGNET_*`` settings of ``env`` (and no others), run in
+    this process (a server's keys and account before it starts: the server is the real
+    process); exit 0 and no traceback asserted; its standard output."""
+    from typer.testing import CliRunner
+
+    from vangnet.cli import app
+    from vangnet.config import reset_settings
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [n for n in os.environ if n.startswith("VANGNET_")]:
+            patch.delenv(name)
+        for name, value in env.items():
+            if name.startswith("VANGNET_"):
+                patch.setenv(name, value)
+        reset_settings()
+        done = CliRunner().invoke(app, list(args), input=stdin)
+    reset_settings()
+    assert "Traceback" not in done.output, done.output
+    assert done.exit_code == 0, (args, done.exit_code, done.output)
+    return str(done.stdout)
 
 
 @dataclass

@@ -6,26 +6,29 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from cli_invoke import invoke
+from vangnet.config import reset_settings
 from vangnet.store.models import ContentSignal
 from vangnet.triage import exports
 
-VANGNET = str(Path(sys.executable).with_name("vangnet"))
 MODS = Path("threatexchange/pdq/data/bridge-mods")
 
 
 def _run(env: dict[str, str], *args: str) -> bytes:
-    done = subprocess.run([VANGNET, *args], env=env, capture_output=True)
-    assert done.returncode == 0, done.stderr.decode()
-    return done.stdout
+    """``vangnet ARGS`` with ``env``'s database, in this process (`cli_invoke.invoke`: exit
+    0, no traceback); its standard output."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VANGNET_DATABASE_URL", env["VANGNET_DATABASE_URL"])
+        out = invoke(*args).stdout_bytes
+    reset_settings()
+    return bytes(out)
 
 
 def test_vics_csv_html_exports(
@@ -40,7 +43,7 @@ def test_vics_csv_html_exports(
     )
     hostile = folder / "=cmd|' calc'!A1 <script>.jpg"
     hostile.write_bytes((shared_data / "photos/public-domain/china.jpg").read_bytes())
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
+    env = {"VANGNET_DATABASE_URL": db_url}
     _run(env, "bank", "create", "KNOWN", "--profile", "vics")
     _run(
         env,

@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from cli_invoke import invoke
 from triage.images import PUBLIC, e01_of, fat_image, nested_archives
 from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
@@ -245,17 +246,18 @@ def test_kill_9_then_resume_gives_the_same_result(
 
 
 def test_case_show_lists_every_item(
-    db_url: str, db_engine: Engine, shared_data: Path, tmp_path: Path
+    db_url: str,
+    db_engine: Engine,
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     raw = tmp_path / "fat.img"
     fat_image(shared_data, raw)
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
-    run = [VANGNET, "triage", str(raw), "--case", "OP 7", "--no-ocr", "--json"]
-    summary = json.loads(subprocess.run(run, env=env, capture_output=True, check=True).stdout)
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)  # vangnet in this process (invoke)
+    summary = json.loads(invoke("triage", str(raw), "--case", "OP 7", "--no-ocr", "--json").stdout)
     assert summary["files"] == 6 and summary["deleted_recovered"] == 1
-    shown = subprocess.run(
-        [VANGNET, "case", "show", "OP 7", "--json"], env=env, capture_output=True, check=True
-    )
+    shown = invoke("case", "show", "OP 7", "--json")
     doc = json.loads(shown.stdout)
     assert doc["kind"] == "investigation" and doc["title"] == "OP 7"
     items = {tuple(i["chain"][3:]): i for i in doc["triage_items"]}
@@ -266,11 +268,8 @@ def test_case_show_lists_every_item(
     assert rocket["times"]["modified"]
     assert [i["deleted"] for i in doc["triage_items"]].count(True) == 1
     assert doc["triage_runs"][0]["counts"]["files"] == 6
-    missing = subprocess.run(
-        [VANGNET, "triage", str(tmp_path / "nope"), "--case", "X"], env=env, capture_output=True
-    )
-    assert missing.returncode == 4 and b"no such file" in missing.stderr + missing.stdout
-    assert b"Traceback" not in missing.stderr
+    missing = invoke("triage", str(tmp_path / "nope"), "--case", "X", code=4)  # no traceback
+    assert "no such file" in missing.output
 
 
 def test_near_duplicates_form_series_linked_to_bank_series(

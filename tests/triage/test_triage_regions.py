@@ -1,6 +1,6 @@
 """Triage matches and traces pictures shown inside other pictures (issue 12, point 4), through
 the commands an investigator runs: ``vangnet bank add``, ``vangnet triage`` and
-``vangnet case show --json``.
+``vangnet case show --json`` (run in this process: `cli_invoke.invoke`).
 
 - Bank matching of photos uses the query-side regions of ``vangnet match``
   (`vangnet.signals.regions`, the ``match_regions`` settings): 20 BSDS500 photos banked,
@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cli_invoke import invoke
 from region_composites import TRANSFORMS, load, png
+from vangnet.config import reset_settings
 
-VANGNET = str(Path(sys.executable).with_name("vangnet"))
 BANKED = 20
 UNRELATED = 20
 KINDS = list(TRANSFORMS)
@@ -47,10 +45,13 @@ NO_LEADS = {
 
 
 def _run(db_url: str, *args: str) -> str:
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
-    done = subprocess.run([VANGNET, *args], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, (args, done.returncode, done.stderr[-3000:])
-    return done.stdout
+    """``vangnet ARGS`` on ``db_url``, in this process (`cli_invoke.invoke`: exit 0, no
+    traceback); its standard output."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VANGNET_DATABASE_URL", db_url)
+        out = str(invoke(*args).stdout)
+    reset_settings()
+    return out
 
 
 def _case_items(db_url: str, case: str) -> dict[str, dict[str, Any]]:

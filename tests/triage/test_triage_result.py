@@ -7,18 +7,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from cli_invoke import invoke
 from triage.images import PUBLIC
 from vangnet.banks.bank import create_bank
 from vangnet.banks.categories import Category
@@ -29,7 +28,6 @@ from vangnet.triage.result import Findings, TriageResult
 from vangnet.triage.run import analyse
 from vangnet.triage.tuning import Options
 
-VANGNET = str(Path(sys.executable).with_name("vangnet"))
 VIDEOS = "threatexchange/video/sample-videos"
 SHOT = f"{VIDEOS}/screenshots/screenshot_20190730_PM_80504.png"
 
@@ -114,21 +112,21 @@ def _bank(engine: Engine, shared: Path) -> None:
 
 
 def test_case_show_prints_what_the_dict_based_triage_stored(
-    db_url: str, db_engine: Engine, shared_data: Path, tmp_path: Path
+    db_url: str,
+    db_engine: Engine,
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _bank(db_engine, shared_data)
     folder, archive, contents = _sources(shared_data, tmp_path)
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
-    run = [VANGNET, "triage", str(folder), str(archive), "--case", "TYPED", "--workers", "2"]
-    summary = json.loads(
-        subprocess.run([*run, "--json"], env=env, capture_output=True, check=True).stdout
-    )
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)  # vangnet in this process (invoke)
+    run = ["triage", str(folder), str(archive), "--case", "TYPED", "--workers", "2", "--json"]
+    summary = json.loads(invoke(*run).stdout)  # analysed in worker processes
     assert summary["by_kind"] == {"archive": 1, "other": 2, "photo": 4, "video": 2}
     assert summary["known"] == {"vics:1": 1, "vics:2": 2} and summary["unknown"] == 3
     assert summary["screenshots_traced"] == 1 and summary["failed"] == 1
-    shown = subprocess.run(
-        [VANGNET, "case", "show", "TYPED", "--json"], env=env, capture_output=True, check=True
-    )
+    shown = invoke("case", "show", "TYPED", "--json")
     items = json.loads(shown.stdout)["triage_items"]
     assert len(items) == 9
     settings = get_settings()

@@ -8,24 +8,24 @@ triage worker process to the matcher reduced (`QueryPicture`), never through a f
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cli_invoke import invoke
 from region_composites import load, png
-
-VANGNET = str(Path(sys.executable).with_name("vangnet"))
+from vangnet.config import reset_settings
 
 
 def _run(db_url: str, *args: str, env: dict[str, str] | None = None) -> str:
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url, **(env or {})}
-    done = subprocess.run([VANGNET, *args], env=env, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, (args, done.returncode, done.stderr[-3000:])
-    return done.stdout
+    """``vangnet ARGS`` on ``db_url`` with ``env`` set, in this process (`cli_invoke.invoke`:
+    exit 0, no traceback; triage still analyses in its spawned worker processes)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"VANGNET_DATABASE_URL": db_url, **(env or {})}.items():
+            patch.setenv(name, value)
+        out = str(invoke(*args).stdout)
+    reset_settings()
+    return out
 
 
 #: The wider net's storage is covered on both databases by tests/cli/test_match_verify.py;
@@ -75,7 +75,7 @@ def test_triage_knows_a_crop_of_a_banked_photo_by_its_features(
 
     # match_verify_max 1 and both banked photos candidates of every photo (radius 256): the
     # unrelated photo's item says how many were left unverified, not only the log
-    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)  # in-process where no worker is used
+    monkeypatch.setenv("VANGNET_DATABASE_URL", db_url)
     invoke("bank", "update", "KNOWN", "--pdq-verify-threshold", "256")
     (seized / "crop.png").unlink()
     env = {"VANGNET_MATCH_VERIFY_MAX": "1"}

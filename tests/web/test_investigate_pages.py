@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +37,7 @@ from PIL import Image
 from sqlalchemy import Engine, make_url, select
 from sqlalchemy.orm import Session
 
+from cli_invoke import invoke
 from conftest import audited, drop_pg_database, new_pg_database, settle_sqlite
 from triage.images import PUBLIC, fat_image
 from triage.meta_samples import BSDS, EXIF_ROTN, SAMPLE_VIDEOS, gps_ifd, with_exif
@@ -62,7 +60,6 @@ from web.conftest import WebFactory, browser, login, make_user
 
 MODS = Path("threatexchange/pdq/data/bridge-mods")
 CASE = "Operation Harbour"
-VANGNET = str(Path(sys.executable).with_name("vangnet"))
 OCR_TEXT = "Zoom meeting · maria_1999 · 22:14 · Leave"
 TRACE = {  # (the shape of vangnet.triage.screenshots.Trace.to_dict)
     "kind": "video",
@@ -142,21 +139,13 @@ class Evidence:
 
 
 def run_triage(db_url: str, folder: Path) -> dict[str, Any]:
-    """`vangnet triage FOLDER --case CASE --no-ocr --workers 1 --json`, in its own process.
-
-    (Not `Triage(...).run()` in the test process: its worker pool is forked, and a child
-    forked after OpenCV's thread pool ran in the parent (the screenshot-tracing pass of an
-    earlier triage in the same process does that) hangs in `cv2.setNumThreads`.)"""
-    env = {**os.environ, "VANGNET_DATABASE_URL": db_url}
-    done = subprocess.run(
-        [VANGNET, "triage", str(folder), "--case", CASE, "--no-ocr", "--workers", "1", "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    """`vangnet triage FOLDER --case CASE --no-ocr --workers 1 --json`, in this process
+    (`cli_invoke.invoke`; its worker pool is spawned, fresh interpreters, so OpenCV's thread
+    pool in this process does not reach them)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("VANGNET_DATABASE_URL", db_url)
+        done = invoke("triage", str(folder), "--case", CASE, "--no-ocr", "--workers", "1", "--json")
+    reset_settings()
     summary: dict[str, Any] = json.loads(done.stdout)
     return summary
 
