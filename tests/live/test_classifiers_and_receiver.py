@@ -4,6 +4,7 @@ webhooks listen`."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -342,3 +343,51 @@ def test_a_finished_streams_classifier_counters_are_shown(
     assert (shown["classifier_failures"], shown["classify_skipped"]) == (3, 2)
     listed = [s for s in json_lines("streams", "list", "--json") if s["id"] == stream]
     assert [(s["classifier_failures"], s["classify_skipped"]) for s in listed] == [(3, 2)]
+
+
+class Slow(Brightness):
+    """Holds the processing stage inside its first batch until the test lets it go."""
+
+    name = "test_slow"
+    entered: threading.Event
+    release: threading.Event
+
+    def score_many(self, pictures: Sequence[Pixels]) -> list[Score]:
+        self.entered.set()
+        self.release.wait(10)
+        return super().score_many(pictures)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_samples_queued_when_the_monitor_closes_are_processed_not_dropped(
+    db_url: str, db_engine: Engine, shared_data: Path
+) -> None:
+    """The last samples of a stream, still queued when its monitor closes (a file stream
+    that just ended, a worker handing over), are processed before the processing stage
+    stops: the stream's row counts every sample pushed, and its stream time is the last
+    one's. (Before, they were dropped without a count.)"""
+    photo = sorted((shared_data / "photos/bsds500/train").glob("*.jpg"))[0]
+    settings = get_settings().model_copy(
+        update={"live_classify_budget_ms": 0.0, "live_classify_per_batch": 0}
+    )
+    slow = Slow()
+    slow.entered, slow.release = threading.Event(), threading.Event()
+    monitor = Monitor(db_engine, classifiers=(slow,), settings=settings).start()
+    stream = monitor.add_stream(None)
+
+    def push(t: float) -> None:
+        sample = pushed_frame_sample(
+            stream, t, time.time(), photo.read_bytes(), max_pixels=settings.live_max_pixels
+        )
+        monitor.push_sample(stream, sample)
+
+    push(1.0)
+    assert slow.entered.wait(20)  # the stage holds sample 1; 2-4 wait in the queue
+    for t in (2.0, 3.0, 4.0):
+        push(t)
+    threading.Timer(0.5, slow.release.set).start()
+    monitor.close(end_streams=True)
+    with Session(db_engine) as s:
+        row = s.get(StreamRow, stream)
+        assert row is not None
+        assert (row.samples, row.dropped, row.stream_time) == (4, 0, 4.0)

@@ -129,19 +129,29 @@ class Processor:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=10)
+            if self._thread.is_alive():
+                log.warning("live processing did not finish its queued samples within 10 s")
+        with self._cond:  # what could not be processed in time is counted, not lost silently
+            for runtime in self.runtimes.values():
+                if runtime.queue:
+                    runtime.dropped += len(runtime.queue)
+                    runtime.queue.clear()
+                    runtime.dirty = True
 
     def _take(self) -> list[tuple[StreamRuntime, Sample]]:
+        """The samples queued now, waiting for some; ``[]`` once stopping and every queue is
+        empty: the samples queued when `stop` is asked are still processed (the last seconds
+        of a stream that ended, a worker handing its streams over), not dropped."""
         with self._cond:
-            while not self._stopping:
+            while True:
                 batch = [
                     (rt, rt.queue.popleft())
                     for rt in list(self.runtimes.values())
                     for _ in range(len(rt.queue))
                 ]
-                if batch:
+                if batch or self._stopping:
                     return batch
                 self._cond.wait(timeout=0.5)
-        return []
 
     def _run(self) -> None:
         while True:
