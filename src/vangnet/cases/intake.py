@@ -175,13 +175,11 @@ def file_intake(session: Session, intake: Intake) -> Filed:
     raise ValidationError(f"no case intake for {intake.source.value} signals yet")
 
 
-def _upload(session: Session, intake: Intake) -> Filed:
-    if len(intake.items) != 1:
-        raise ValidationError("an upload is filed with exactly one evidence item")
+def _file_upload(session: Session, intake: Intake, detail: str) -> tuple[Case, bool, EvidenceItem]:
+    """The case of an upload (by the intake's grouping) and its evidence row with its chain
+    of custody (``detail``): what a matched upload and a likely-new one share."""
     upload = intake.items[0]
     facts = clean_subject(intake.subject)
-    found = list(intake.matches)
-    filename = upload.filename
     key = group_key(intake.grouping.group_by, subject=facts, sha256=upload.entry.sha256)
     case, created = file_case(
         session,
@@ -189,7 +187,7 @@ def _upload(session: Session, intake: Intake) -> Filed:
         kind="upload",
         subject=facts,
         stream=None,
-        name=filename,
+        name=upload.filename,
         ip_at=intake.received_at,
     )
     item = record_upload(
@@ -197,12 +195,23 @@ def _upload(session: Session, intake: Intake) -> Filed:
         entry=upload.entry,
         case_id=case.id,
         media_type=upload.media_type,
-        filename=filename,
+        filename=upload.filename,
         hashes=upload.hashes,
         received_at=intake.received_at,
         details={"subject": facts},
         actor=intake.actor,
-        detail=f"upload {filename or '-'} matched {len(found)} banked items",
+        detail=detail,
+    )
+    return case, created, item
+
+
+def _upload(session: Session, intake: Intake) -> Filed:
+    if len(intake.items) != 1:
+        raise ValidationError("an upload is filed with exactly one evidence item")
+    found = list(intake.matches)
+    filename = intake.items[0].filename
+    case, created, item = _file_upload(
+        session, intake, f"upload {filename or '-'} matched {len(found)} banked items"
     )
     for m in found:
         session.add(
@@ -252,30 +261,9 @@ def _classifier(session: Session, intake: Intake) -> Filed:
     fused = _fused(intake.scores, intake)
     if not fused.likely:
         raise ValidationError("a classifier intake needs scores that are likely new material")
-    upload = intake.items[0]
-    facts = clean_subject(intake.subject)
-    filename = upload.filename
-    key = group_key(intake.grouping.group_by, subject=facts, sha256=upload.entry.sha256)
-    case, created = file_case(
-        session,
-        key=key,
-        kind="upload",
-        subject=facts,
-        stream=None,
-        name=filename,
-        ip_at=intake.received_at,
-    )
-    item = record_upload(
-        session,
-        entry=upload.entry,
-        case_id=case.id,
-        media_type=upload.media_type,
-        filename=filename,
-        hashes=upload.hashes,
-        received_at=intake.received_at,
-        details={"subject": facts},
-        actor=intake.actor,
-        detail=f"upload {filename or '-'} matched no banked item; likely new material",
+    filename = intake.items[0].filename
+    case, created, item = _file_upload(
+        session, intake, f"upload {filename or '-'} matched no banked item; likely new material"
     )
     reopen(session, case, f"upload {filename or item.id}")
     record_event(
