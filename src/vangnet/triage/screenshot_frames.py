@@ -9,22 +9,18 @@ frame is), and falls back to decoding from the start when the container cannot s
 
 from __future__ import annotations
 
-import io
 from collections.abc import Generator, Sequence
 from contextlib import closing
 
-import av
-import av.error
 import numpy as np
 
 from vangnet.errors import MediaError
-from vangnet.media.limits import check_pixels, pixel_limit
-from vangnet.media.sniff import sniff
 from vangnet.media.video import (
     BAR_MIN_CONTENT,
     VideoFrame,
     crop_black_bars,
     frame_content_box,
+    frames_near,
     iter_video_frames,
 )
 from vangnet.signals.pdq import RgbArray
@@ -49,33 +45,10 @@ def _without_bars(rgb: RgbArray) -> RgbArray:
 
 def decode_at(data: bytes, timestamps: Sequence[float]) -> dict[float, RgbArray]:
     """The frames shown at the given seconds of an (already validated) video, each found by
-    seeking to the keyframe before it and decoding on, with its black bars cropped. Raises
-    `MediaError` when the container cannot seek or decode."""
-    found: dict[float, RgbArray] = {}
-    try:
-        with av.open(io.BytesIO(data), mode="r", format=sniff(data).format) as container:
-            stream = container.streams.video[0]
-            limit = pixel_limit()
-            check_pixels(stream.codec_context.width, stream.codec_context.height, limit=limit)
-            stream.thread_type = "AUTO"
-            base = stream.time_base
-            if base is None:
-                raise MediaError("video stream has no time base")
-            start = stream.start_time or 0
-            rate = stream.average_rate or stream.base_rate or 30
-            slack = int(0.5 / (float(rate) * base))  # half a frame, in stream ticks
-            for seconds in sorted(set(timestamps)):
-                target = start + int(seconds / base)
-                container.seek(target, stream=stream, backward=True, any_frame=False)
-                for frame in container.decode(stream):
-                    if frame.pts is not None and frame.pts >= target - slack:
-                        check_pixels(frame.width, frame.height, what="frame", limit=limit)
-                        rgb = np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-                        found[seconds] = _without_bars(rgb)
-                        break
-    except (av.error.FFmpegError, ValueError, OSError, IndexError) as exc:
-        raise MediaError(f"cannot seek in the video: {exc}") from None
-    return found
+    seeking to the keyframe before it and decoding on (`vangnet.media.video.frames_near`),
+    with its black bars cropped. Raises `MediaError` when the container cannot seek or
+    decode."""
+    return {at: _without_bars(rgb) for at, rgb in frames_near(data, timestamps).items()}
 
 
 def _from_start(data: bytes, numbers: set[int], fps: float | None) -> dict[int, RgbArray]:
