@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -840,3 +841,127 @@ class ClassifierCalibration(Base):
     labels_sha256: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- context: payment, chat, call-session and account records (`vangnet.context`) ---------------
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal amount, kept as its canonical text on every database (SQLite has no
+    exact decimal type)."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else format(value, "f")
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class ContextImport(Base):
+    """One import of context records from a file (all-or-nothing): its ``kind`` (payments,
+    messages, sessions, accounts), ``format``, the file's name and SHA-256, how many rows it
+    held, how many were new (``added``) and how many were already stored (``duplicates``)."""
+
+    __tablename__ = "context_imports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(32))
+    filename: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    added: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ContextAccount(Base):
+    """An account, payer, beneficiary or handle as a platform, bank or payment provider
+    knows it (`vangnet.context.records.Account`)."""
+
+    __tablename__ = "context_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("context_imports.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(32), default="person")
+    name: Mapped[str | None] = mapped_column(String(255))
+    country: Mapped[str | None] = mapped_column(String(2))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    sex: Mapped[str | None] = mapped_column(String(16))
+    platform: Mapped[str | None] = mapped_column(String(64))
+    opened_at: Mapped[datetime | None] = mapped_column()
+    handles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    devices: Mapped[list[str]] = mapped_column(JSON, default=list)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ContextPayment(Base):
+    """One payment (`vangnet.context.records.Payment`); ``ref`` is its source's reference."""
+
+    __tablename__ = "context_payments"
+    __table_args__ = (Index(None, "sender", "at"), Index(None, "beneficiary", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("context_imports.id", ondelete="SET NULL"), index=True
+    )
+    at: Mapped[datetime] = mapped_column(index=True)
+    sender: Mapped[str] = mapped_column(String(255))
+    beneficiary: Mapped[str] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(DecimalText())
+    currency: Mapped[str] = mapped_column(String(3))
+    channel: Mapped[str] = mapped_column(String(16), default="other")
+    sender_country: Mapped[str | None] = mapped_column(String(2))
+    beneficiary_country: Mapped[str | None] = mapped_column(String(2))
+    narrative: Mapped[str] = mapped_column(Text, default="")
+    merchant_category: Mapped[str | None] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ContextMessage(Base):
+    """One chat message (`vangnet.context.records.Message`)."""
+
+    __tablename__ = "context_messages"
+    __table_args__ = (Index(None, "conversation", "at"), Index(None, "sender", "at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("context_imports.id", ondelete="SET NULL"), index=True
+    )
+    conversation: Mapped[str] = mapped_column(String(255))
+    at: Mapped[datetime] = mapped_column()
+    sender: Mapped[str] = mapped_column(String(255))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    text: Mapped[str] = mapped_column(Text, default="")
+    platform: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str | None] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ContextSession(Base):
+    """One video call or live-streaming session (`vangnet.context.records.CallSession`)."""
+
+    __tablename__ = "context_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ref: Mapped[str] = mapped_column(String(255), unique=True)
+    import_id: Mapped[int | None] = mapped_column(
+        ForeignKey("context_imports.id", ondelete="SET NULL"), index=True
+    )
+    platform: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(index=True)
+    ended_at: Mapped[datetime | None] = mapped_column()
+    participants: Mapped[list[str]] = mapped_column(JSON, default=list)
+    countries: Mapped[list[str | None]] = mapped_column(JSON, default=list)
+    stream: Mapped[str | None] = mapped_column(String(64), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
