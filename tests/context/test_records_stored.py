@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from vangnet.context import stored
 from vangnet.context.findings import Reason, Role, RowRef, assess_all, combine
-from vangnet.context.records import (
+from vangnet.sources.records.model import (
     Account,
     CallSession,
     Channel,

@@ -7,5 +7,6 @@ them into explainable reasons (`vangnet.context.findings`); the account graph li
 facilitators, devices, handles and streams; what crosses a threshold is filed into the same
 review queue as media matches and live alerts (`vangnet.cases.intake`, source ``context``).
 
-`records` holds the typed records every part shares; `stored` turns table rows into them.
+The typed records every part shares are `vangnet.sources.records.model`; `stored` turns
+table rows into them.
 """

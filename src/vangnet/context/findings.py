@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from vangnet.context.records import RecordKind
+from vangnet.sources.records.model import RecordKind
 
 
 class Role(StrEnum):

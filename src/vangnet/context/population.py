@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session
 from vangnet.config import Settings
 from vangnet.context import stored
 from vangnet.context.findings import Reason
-from vangnet.context.records import Account, CallSession, Message, Payment
 from vangnet.plugins import Registry, subclass_check
+from vangnet.sources.records.model import Account, CallSession, Message, Payment
 
 GROUP = "vangnet.context_evaluators"
 

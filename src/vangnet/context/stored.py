@@ -1,4 +1,4 @@
-"""Stored context records as the typed records of `vangnet.context.records`, and back.
+"""Stored context records as the typed records of `vangnet.sources.records.model`, and back.
 
 `payment_row` / `payment_of` (and the same for messages, sessions and accounts) convert one
 record; `payments`, `messages`, `sessions` and `accounts` read them back in time order, within
@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vangnet.context.records import Account, CallSession, Channel, Message, Payment
+from vangnet.sources.records.model import Account, CallSession, Channel, Message, Payment
 from vangnet.store.models import ContextAccount, ContextMessage, ContextPayment, ContextSession
 
 

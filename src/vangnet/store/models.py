@@ -881,7 +881,7 @@ class ContextImport(Base):
 
 class ContextAccount(Base):
     """An account, payer, beneficiary or handle as a platform, bank or payment provider
-    knows it (`vangnet.context.records.Account`)."""
+    knows it (`vangnet.sources.records.model.Account`)."""
 
     __tablename__ = "context_accounts"
 
@@ -904,7 +904,7 @@ class ContextAccount(Base):
 
 
 class ContextPayment(Base):
-    """One payment (`vangnet.context.records.Payment`); ``ref`` is its source's reference."""
+    """One payment (`vangnet.sources.records.model.Payment`); ``ref`` is its source's reference."""
 
     __tablename__ = "context_payments"
     __table_args__ = (Index(None, "sender", "at"), Index(None, "beneficiary", "at"))
@@ -928,7 +928,7 @@ class ContextPayment(Base):
 
 
 class ContextMessage(Base):
-    """One chat message (`vangnet.context.records.Message`)."""
+    """One chat message (`vangnet.sources.records.model.Message`)."""
 
     __tablename__ = "context_messages"
     __table_args__ = (Index(None, "conversation", "at"), Index(None, "sender", "at"))
@@ -949,7 +949,7 @@ class ContextMessage(Base):
 
 
 class ContextSession(Base):
-    """One video call or live-streaming session (`vangnet.context.records.CallSession`)."""
+    """One video call or live-streaming session (`vangnet.sources.records.model.CallSession`)."""
 
     __tablename__ = "context_sessions"
 
