@@ -645,9 +645,19 @@ def run_matching(
 # Cost
 
 
+#: The clock `cost` reads: wall time (the full run), or the process's CPU time, every thread
+#: of it (``--cost-only --cpu``: what a query costs, however busy the machine is).
+_CLOCK: list[Callable[[], float]] = [common.now]
+
+
 def _ms(fn: Callable[[], Any], repeats: int) -> float:
     fn()  # warm-up
-    return 1000 * min(common.timed_repeats(fn, repeats))
+    clock, spent = _CLOCK[0], []
+    for _ in range(repeats):
+        t0 = clock()
+        fn()
+        spent.append(clock() - t0)
+    return 1000 * min(spent)
 
 
 def _decode_and_hash(method: Method, data: bytes) -> Vector:
@@ -846,3 +856,51 @@ def table_rows(payload: dict[str, Any]) -> list[list[Any]]:
         ]
     )
     return rows
+
+
+def cost_only(*, bank_size: int = BANK_SIZE, with_peers: bool = True) -> dict[str, Any]:
+    """`cost` alone, against the full run's bank (the same ``bank_size`` photos of the same
+    seeded split, banked as the full run banks them) without the recall run: issue 12's cost
+    target measured in minutes instead of an hour. The upscaled photo is the first photo
+    left out of the bank."""
+    bank_paths, rest = split(photo_pool(), bank_size)
+    methods: list[Method] = [PdqMethod()]
+    more, _skipped = perception_methods(with_peers)
+    methods.extend(more)
+    _progress(f"bank of {len(bank_paths)} photos", 0)
+    setup = MatcherSetup.build([file_bytes(load(p)) for p in bank_paths])
+    try:
+        _progress("cost per query", 0)
+        return {
+            "bank_photos": len(bank_paths),
+            "cost_ms": cost(methods, setup, load(rest[0]), False),
+        }
+    finally:
+        setup.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="robustness benchmark: the cost rows alone")
+    ap.add_argument("--cost-only", action="store_true", required=True)
+    ap.add_argument("--bank", type=int, default=BANK_SIZE, help="bank photos (default 300)")
+    ap.add_argument("--no-peers", action="store_true", help="without perception")
+    ap.add_argument("--cpu", action="store_true", help="the process's CPU time, not wall time")
+    args = ap.parse_args(argv)
+    if args.cpu:
+        _CLOCK[0] = time.process_time
+    found = cost_only(bank_size=args.bank, with_peers=not args.no_peers)
+    whats = ("12 MP phone photo", "12 MP upscaled photo", "720p live sample")
+    common.print_table(
+        f"cost per query, {'CPU' if args.cpu else 'wall'} ms "
+        f"(bank of {found['bank_photos']} photos)",
+        ["method", *whats],
+        [[name, *(row.get(w) for w in whats)] for name, row in found["cost_ms"].items()],
+    )
+    common.write_json("robustness_cost", {"clock": "cpu" if args.cpu else "wall", **found})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

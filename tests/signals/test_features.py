@@ -18,6 +18,7 @@ from vangnet.signals.features import (
     QueryPicture,
     dihedral_part,
     extract,
+    moved_points,
     pack,
     packed_size,
     turn,
@@ -90,3 +91,37 @@ def test_a_deskewed_regions_candidate_is_verified_on_its_dihedral_part(shared_da
     )
     with pytest.raises(ValueError, match="unknown transform"):
         turn(np.asarray(photo), "skew")
+
+
+def test_quarter_turns_move_points_as_the_pixels_move() -> None:
+    """np.rot90 of a W x H picture sends pixel (x, y) to (y, W - 1 - x); a mirror sends it
+    to (W - 1 - x, y); from the mirrored picture, a flip is a half turn."""
+    points = np.array([[0, 0], [9, 0], [3, 4]], np.float32)
+    shape = (5, 10)  # height, width
+    rot90 = moved_points(points, shape, "identity", "rot90")
+    assert np.allclose(rot90, [[0, 9], [0, 0], [4, 6]])
+    assert np.allclose(moved_points(points, shape, "identity", "identity"), points)
+    mirrored = moved_points(points, shape, "identity", "mirror")  # not a quarter turn: exact still
+    assert np.allclose(mirrored, [[9, 0], [0, 0], [6, 4]])
+    flip = moved_points(mirrored, shape, "mirror", "flip")
+    assert np.allclose(flip, [[0, 4], [9, 4], [3, 0]])
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_one_extraction_serves_every_dihedral_turn(transform: str, shared_data: Path) -> None:
+    """The features a query picture gives for a dihedral turn come from one SIFT extraction
+    of the upright picture, points moved (and, for a mirror image, each descriptor
+    reordered); they verify against an extraction of the turned pixels themselves as that
+    extraction does against itself: nearly every keypoint an inlier, the identity
+    similarity."""
+    photo = _photo(shared_data)
+    query = QueryPicture(photo)
+    derived = query.features(None, transform, most=512)
+    direct = extract(turn(np.ascontiguousarray(np.asarray(photo)), transform), most=512)
+    found = verify(derived, direct)
+    assert found.plausible() and abs(found.rotation) < 1.0 and abs(found.scale - 1.0) < 0.02
+    assert found.inliers >= 0.8 * len(direct)
+    upright = query.features(None, None, most=512)
+    assert len(query._cache) == (1 if transform == "identity" else 2)  # one extraction
+    if transform in {"rot90", "rot180", "rot270"}:
+        assert derived.descriptors is upright.descriptors

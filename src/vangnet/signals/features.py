@@ -21,7 +21,7 @@ import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
@@ -217,6 +217,46 @@ def turn(rgb: RgbArray, transform: str | None) -> RgbArray:
     return np.ascontiguousarray(step(rgb))
 
 
+#: The dihedral turns that show a mirror image of the picture (`QueryPicture.features`).
+_MIRRORED = frozenset({"flip", "mirror", "rot90_flip", "rot90_mirror"})
+
+
+def _mirror_order() -> npt.NDArray[np.intp]:
+    """The order of a SIFT descriptor's 128 values that makes it the descriptor of the same
+    keypoint in the mirrored picture: OpenCV lays a descriptor out as 4 x 4 cells (rows
+    across the keypoint's orientation, columns along it) of 8 orientation bins; mirroring
+    reverses the rows and turns every bin's angle to its negative (measured:
+    tests/signals/test_features.py)."""
+    cells = np.arange(_DESCRIPTOR).reshape(4, 4, 8)
+    return cells[::-1][:, :, (8 - np.arange(8)) % 8].reshape(-1)
+
+
+_MIRROR_ORDER = _mirror_order()
+
+
+def moved_points(
+    points: npt.NDArray[np.float32], shape: tuple[int, int], base: str, part: str
+) -> npt.NDArray[np.float32]:
+    """Keypoint positions (x, y) of a picture of ``shape`` (height, width) turned by the
+    dihedral ``base``, moved to where they sit in the same picture turned by ``part``: each
+    dihedral turn is a permutation of the pixel grid, so the move is an exact affine map."""
+    height, width = shape
+    # the turns are pixel permutations: applied to each pixel's index, they say where it goes
+    index = cast(RgbArray, np.arange(height * width, dtype=np.int64).reshape(height, width, 1))
+    before = np.ascontiguousarray(_TURN[base](index))[..., 0]
+    after = np.ascontiguousarray(_TURN[part](index))[..., 0]
+    where = np.empty(height * width, dtype=np.int64)
+    where[after.ravel()] = np.arange(after.size, dtype=np.int64)
+    rows, cols = before.shape
+    corners = [(0, 0), (cols - 1, 0), (0, rows - 1)]
+    src = np.array(corners, np.float32)
+    found = where[[int(before[y, x]) for x, y in corners]]
+    dst = np.stack([found % after.shape[1], found // after.shape[1]], axis=1).astype(np.float32)
+    matrix = cv2.getAffineTransform(src, dst)
+    moved = points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
+    return np.ascontiguousarray(moved, dtype=np.float32).reshape(-1, 2)
+
+
 def _fitted(picture: Image.Image, box: tuple[float, float, float, float] | None) -> RgbArray:
     """``box`` of ``picture`` (all of it when None) fitted within `SIDE`, without a
     full-size copy of the box (Pillow resizes from the box directly)."""
@@ -269,6 +309,7 @@ class QueryPicture:
         self.whole = whole
         self._prefetch = prefetch
         self._cache: dict[tuple[Box | None, str], Features] = {}
+        self._shapes: dict[Box | None, tuple[int, int]] = {}  # each box's fitted (h, w)
         #: CPU seconds (this thread's) spent on this picture's features and checks
         self.spent = 0.0
 
@@ -300,17 +341,32 @@ class QueryPicture:
     def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
         """Features of ``box`` (in the photo's own pixels; `whole`, else the whole photo,
         when None) turned by ``transform``, fitted within `SIDE`."""
-        key = (box, dihedral_part(transform))
-        cached = self._cache.get(key)
-        if cached is None:
+        part = dihedral_part(transform)
+        cached = self._cache.get((box, part))
+        if cached is not None:
+            return cached
+        upright = self._cache.get((box, "identity"))
+        if upright is None:  # one SIFT extraction per box: every dihedral turn follows from it
             within = None
-            box = box or self.whole
-            if box is not None:
+            kept = box or self.whole
+            if kept is not None:
                 fx = self.picture.width / self.size[0]
                 fy = self.picture.height / self.size[1]
-                within = (box.x * fx, box.y * fy, (box.x + box.w) * fx, (box.y + box.h) * fy)
-            pixels = turn(_fitted(self.picture, within), transform)
-            cached = self._cache[key] = extract(pixels, most=most, fitted=True)
+                within = (kept.x * fx, kept.y * fy, (kept.x + kept.w) * fx, (kept.y + kept.h) * fy)
+            pixels = _fitted(self.picture, within)
+            self._shapes[box] = (int(pixels.shape[0]), int(pixels.shape[1]))
+            upright = extract(pixels, most=most, fitted=True)
+            self._cache[(box, "identity")] = upright
+        if part == "identity":
+            return upright
+        # SIFT keypoints turn with the picture and each descriptor is measured in its own
+        # keypoint's orientation: a quarter turn moves the points only; a mirror image also
+        # reorders each descriptor (`_MIRROR_ORDER`)
+        points = moved_points(upright.points, self._shapes[box], "identity", part)
+        descriptors = upright.descriptors
+        if part in _MIRRORED:
+            descriptors = np.ascontiguousarray(descriptors[:, _MIRROR_ORDER])
+        cached = self._cache[(box, part)] = Features(points, descriptors)
         return cached
 
     def __reduce__(self) -> tuple[Any, ...]:
