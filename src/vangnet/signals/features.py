@@ -16,6 +16,7 @@ from hashing to the matcher, which computes its features only when a candidate n
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import time
@@ -240,21 +241,34 @@ def moved_points(
     """Keypoint positions (x, y) of a picture of ``shape`` (height, width) turned by the
     dihedral ``base``, moved to where they sit in the same picture turned by ``part``: each
     dihedral turn is a permutation of the pixel grid, so the move is an exact affine map."""
-    height, width = shape
-    # the turns are pixel permutations: applied to each pixel's index, they say where it goes
-    index = cast(RgbArray, np.arange(height * width, dtype=np.int64).reshape(height, width, 1))
-    before = np.ascontiguousarray(_TURN[base](index))[..., 0]
-    after = np.ascontiguousarray(_TURN[part](index))[..., 0]
-    where = np.empty(height * width, dtype=np.int64)
-    where[after.ravel()] = np.arange(after.size, dtype=np.int64)
-    rows, cols = before.shape
-    corners = [(0, 0), (cols - 1, 0), (0, rows - 1)]
-    src = np.array(corners, np.float32)
-    found = where[[int(before[y, x]) for x, y in corners]]
-    dst = np.stack([found % after.shape[1], found // after.shape[1]], axis=1).astype(np.float32)
-    matrix = cv2.getAffineTransform(src, dst)
+    matrix = _move(shape, base, part)
     moved = points.astype(np.float64) @ matrix[:, :2].T + matrix[:, 2]
     return np.ascontiguousarray(moved, dtype=np.float32).reshape(-1, 2)
+
+
+@functools.lru_cache(maxsize=256)
+def _move(shape: tuple[int, int], base: str, part: str) -> npt.NDArray[np.float64]:
+    """The affine map of `moved_points`, from where three corners of the picture go: each
+    turn is applied to a 2 x 2 picture of corner labels (where each corner goes) and to a
+    2 x 3 one (whether it swaps width and height)."""
+    height, width = shape
+    labels = cast(RgbArray, np.arange(4, dtype=np.uint8).reshape(2, 2, 1))
+    probe = cast(RgbArray, np.zeros((2, 3, 1), dtype=np.uint8))
+
+    def corners(turn_name: str) -> dict[int, tuple[float, float]]:
+        turned = _TURN[turn_name](labels)[..., 0]
+        swapped = _TURN[turn_name](probe).shape[0] != 2
+        w, h = (height, width) if swapped else (width, height)
+        return {
+            int(turned[r, c]): (float(c * (w - 1)), float(r * (h - 1)))
+            for r in (0, 1)
+            for c in (0, 1)
+        }
+
+    before, after = corners(base), corners(part)
+    src = np.array([before[k] for k in (0, 1, 2)], np.float32)
+    dst = np.array([after[k] for k in (0, 1, 2)], np.float32)
+    return np.asarray(cv2.getAffineTransform(src, dst), dtype=np.float64)
 
 
 def _fitted(picture: Image.Image, box: tuple[float, float, float, float] | None) -> RgbArray:
