@@ -3,9 +3,12 @@ link"): which payments belong to a sender-beneficiary pair that looks like famil
 
 A pair is family-shaped when the sender and beneficiary share a surname (account names, or
 the ``sender_name`` / ``beneficiary_name`` a bank payment carries in ``details``), or when its
-payments have the monthly-remittance shape: at least two, a mean of at least
-``family_min_eur``, at most ``family_max_per_month`` a month, all within
-``family_max_day_spread`` days of the same day of the month. Family-shaped payments are left
+payments have the monthly-remittance shape: at least two of at least ``family_min_eur``, at
+most ``family_max_per_month`` of them a month, all within
+``family_max_day_spread`` days of the same day of the month (read on the pair's payments of
+at least ``family_min_eur``, so small top-ups to the same relative don't break the shape; a
+month-end wrap such as the 30th and the 1st counts as a spread of 29: a known
+simplification). Family-shaped payments are left
 out of every corridor count (low value, cover narrative, night, round amounts, escalation, new
 beneficiaries, hubs): that is how a family flow damps the corridor reasons, and why
 `no_family_link` only fires on the rest.
@@ -41,29 +44,31 @@ def family_shaped(
         return np.zeros(0, dtype=bool)
     rule = rules.indicators.no_family_link
     pair = sender * max(n_accounts, 1) + beneficiary
-    _, inv, counts = np.unique(pair, return_inverse=True, return_counts=True)
-    k = counts.size
+    _, inv = np.unique(pair, return_inverse=True)
+    k = int(inv.max()) + 1
     named = np.bincount(inv, weights=same_surname.astype(np.float64), minlength=k) > 0
-    amounts = np.nan_to_num(eur, nan=0.0)
-    mean = np.bincount(inv, weights=amounts, minlength=k) / counts
+    # The monthly shape, read on the pair's larger payments only (top-ups don't break it).
+    big = np.nan_to_num(eur, nan=0.0) >= rule.family_min_eur
+    big_inv = inv[big]
+    n_big = np.bincount(big_inv, minlength=k)
+    tb = t[big]
     day = (
-        t.astype("datetime64[s]").astype("datetime64[D]")
-        - t.astype("datetime64[s]").astype("datetime64[M]")
+        tb.astype("datetime64[s]").astype("datetime64[D]")
+        - tb.astype("datetime64[s]").astype("datetime64[M]")
     ).astype(np.int64)
     dmin = np.full(k, 99, dtype=np.int64)
     dmax = np.full(k, -1, dtype=np.int64)
-    np.minimum.at(dmin, inv, day)
-    np.maximum.at(dmax, inv, day)
+    np.minimum.at(dmin, big_inv, day)
+    np.maximum.at(dmax, big_inv, day)
     tmin = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
     tmax = np.full(k, np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(tmin, inv, t)
-    np.maximum.at(tmax, inv, t)
+    np.minimum.at(tmin, big_inv, tb)
+    np.maximum.at(tmax, big_inv, tb)
     months = np.maximum((tmax - tmin) / MONTH_S, 1.0)
     monthly = (
-        (counts >= 2)
-        & (mean >= rule.family_min_eur)
+        (n_big >= 2)
         & (dmax - dmin <= rule.family_max_day_spread)
-        & (counts / months <= rule.family_max_per_month)
+        & (n_big / months <= rule.family_max_per_month)
     )
     shaped: BOOL = (named | monthly)[inv]
     return shaped
