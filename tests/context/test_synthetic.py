@@ -14,7 +14,7 @@ from cli_invoke import invoke
 from vangnet.context.findings import Role, assess_all
 from vangnet.context.payments.evaluator import PaymentsEvaluator
 from vangnet.context.payments.sessions import SessionsEvaluator
-from vangnet.context.synthetic import SENDER_TYPOLOGIES, Typology, generate
+from vangnet.context.synthetic import FACILITATORS, SENDER_TYPOLOGIES, Typology, generate
 from vangnet.errors import ExitCode
 from vangnet.sources.records.model import Account, Payment
 
@@ -38,7 +38,7 @@ def test_every_typology_is_planted_with_its_role(pop) -> None:
     assert set(kinds) == set(Typology)
     assert sum(kinds[k] for k in SENDER_TYPOLOGIES) == round(500 * 0.06)
     for t in pop.truth:
-        want = Role.FACILITATOR if t.typology is Typology.HUB_FACILITATOR else Role.VIEWER
+        want = Role.FACILITATOR if t.typology in FACILITATORS else Role.VIEWER
         assert t.role is want
     assert len(pop.senders) == 500
 

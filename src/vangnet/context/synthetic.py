@@ -50,20 +50,21 @@ class Typology(StrEnum):
     ESCALATING = "escalating"  # AIC T&I 589
     HUB_VIEWER = "hub_viewer"  # AUSTRAC: many senders to one beneficiary (the senders)
     HUB_FACILITATOR = "hub_facilitator"  # ... (the beneficiary)
+    FACILITATOR = "facilitator"  # a beneficiary paid by one offender (not a hub)
     YOUNG_CRYPTO = "young_crypto"  # FINTRAC 2025
     STRUCTURING = "structuring"
     NIGHT_VPN = "night_vpn"  # FATF 2025 night-time + AUSTRAC VPN purchase
     COVER_NARRATIVE = "cover_narrative"  # AUSTRAC / FATF / Egmont narratives
 
 
-SENDER_TYPOLOGIES: tuple[Typology, ...] = tuple(
-    t for t in Typology if t is not Typology.HUB_FACILITATOR
-)
+FACILITATORS = (Typology.HUB_FACILITATOR, Typology.FACILITATOR)
+SENDER_TYPOLOGIES: tuple[Typology, ...] = tuple(t for t in Typology if t not in FACILITATORS)
 
 
 @dataclass(frozen=True, slots=True)
 class Truth:
-    """One planted offender account: its typology and role."""
+    """One planted offender account: its typology and role (a viewer's typology, or
+    ``hub_facilitator`` / ``facilitator`` for the beneficiaries they pay)."""
 
     account: str
     typology: Typology
@@ -550,6 +551,8 @@ class _Builder:
     def offender(self, p: _Person, typology: Typology, hubs: list[_Person]) -> None:
         months = max(1, round(self.days / 30.44))
         dst = self.facilitator()
+        if typology not in (Typology.HUB_VIEWER, Typology.STRUCTURING):
+            self.out.truth.append(Truth(dst.ref, Typology.FACILITATOR, Role.FACILITATOR))
         if typology is Typology.LOW_VALUE_FREQUENT:
             self.offender_payments(p, dst, int(self.rng.integers(6, 15)) * months)
         elif typology is Typology.ESCALATING:
@@ -583,7 +586,9 @@ class _Builder:
             }[p.currency]
             day = self.day(0, max(1, self.days - 7))
             split = self.rng.random() < 0.4
-            bens = [self.facilitator() for _ in range(3)] if split else [dst]
+            bens = [self.person(self.weighted(CORRIDOR_COUNTRIES, 1)) for _ in range(3)]
+            if not split:
+                bens = [bens[0]]
             for k in range(int(self.rng.integers(3, 6) if split else self.rng.integers(2, 5))):
                 at = self.local_time(p.zone, day + k, 9, 20)
                 share = float(

@@ -185,11 +185,13 @@ class SessionsEvaluator(Evaluator):
             pairs.end[q] + w,
         )
         by_sender: dict[int, list[tuple[int, I64]]] = defaultdict(list)
+        on_call: dict[int, list[int]] = defaultdict(list)
+        for k_session, member in zip(pairs.session.tolist(), pairs.b.tolist(), strict=True):
+            on_call[k_session].append(member)
         for k in np.flatnonzero(stop > first).tolist():
             p = int(q[k])
             rows = order[first[k] : stop[k]]
-            on_call = pairs.b[pairs.session == pairs.session[p]]
-            rows = rows[~np.isin(table.beneficiary[rows], on_call)]
+            rows = rows[~np.isin(table.beneficiary[rows], on_call[int(pairs.session[p])])]
             if rows.size:
                 by_sender[int(pairs.a[p])].append((int(pairs.session[p]), rows))
         for a, hits in by_sender.items():

@@ -276,7 +276,10 @@ class PaymentTable:
         sb = birth[sender]
         age = np.where(sb > 0, year - sb, -1)
 
-        names = [surname(a.name) if a is not None else None for a in known]
+        raw_names = [a.name if a is not None else None for a in known]
+        raw_codes, raw_vocab = _codes(raw_names)  # surnames once per distinct name
+        names_by_code = [surname(x) for x in raw_vocab]
+        names = [names_by_code[c] for c in raw_codes.tolist()]
         name_codes, name_vocab = _codes(names)
         none_code = name_vocab.index(None) if None in name_vocab else -1
         s_name = name_codes[sender] if n else np.zeros(0, dtype=np.int64)
