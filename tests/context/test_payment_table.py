@@ -3,6 +3,7 @@ language, codes and the one table the payments and sessions evaluators share."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -77,3 +78,10 @@ def test_table_columns_and_sharing() -> None:
     assert table.corridor.tolist() == [True, False]
     assert table.country(int(table.beneficiary_country[1])) == "?"
     assert table.sender_hour.tolist() == [13, 13]  # NL sender: 12:00 UTC is 13:00 CET
+    from vangnet.context.payments import table as module
+
+    PaymentTable.of(pop, rules)
+    assert module._last is not None and module._last[0]() is pop
+    del pop
+    gc.collect()
+    assert module._last is None  # the cached table went with its population

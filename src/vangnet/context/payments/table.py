@@ -167,14 +167,15 @@ class PaymentTable:
     @classmethod
     def of(cls, population: Population, rules: Rules) -> PaymentTable:
         """The table of ``population`` under ``rules``, built once: the payments and sessions
-        evaluators of one assessment share it (the last one built is kept, weakly)."""
+        evaluators of one assessment share it. Only the last table is kept, and only while
+        its population lives (dropped when the population is collected)."""
         global _last
         if _last is not None:
             pop_ref, last_rules, table = _last
             if pop_ref() is population and last_rules is rules:
                 return table
         table = cls.build(population.payments, population.accounts, rules)
-        _last = (weakref.ref(population), rules, table)
+        _last = (weakref.ref(population, _forget), rules, table)
         return table
 
     @classmethod
@@ -324,3 +325,10 @@ class PaymentTable:
 
 
 _last: tuple[weakref.ref[Population], Rules, PaymentTable] | None = None
+
+
+def _forget(ref: weakref.ref[Population]) -> None:
+    """The cached table's population was collected: drop the table with it."""
+    global _last
+    if _last is not None and _last[0] is ref:
+        _last = None
