@@ -91,3 +91,23 @@ def test_corridor_sessions_at_the_accounts_night() -> None:
 
 def test_no_sessions_no_reasons() -> None:
     assert run([pay("v", "f", 25, T0)], []) == []
+
+
+def test_matching_keys_of_a_large_population_do_not_overflow() -> None:
+    import numpy as np
+
+    from vangnet.context.payments.sessions import _match
+
+    year = 365 * 86_400
+    big = 10**12  # a (payer, payee) key with a million accounts
+    pay_key = np.array([big, big, big + 1], dtype=np.int64)
+    t = np.array([0, year, year], dtype=np.int64)
+    order, first, stop = _match(
+        pay_key,
+        t,
+        np.arange(3, dtype=np.int64),
+        np.array([big, big + 1, 5], dtype=np.int64),
+        np.array([year - 10, year - 10, 0], dtype=np.int64),
+        np.array([year + 10, year + 10, year], dtype=np.int64),
+    )
+    assert [order[a:b].tolist() for a, b in zip(first, stop, strict=True)] == [[1], [2], []]

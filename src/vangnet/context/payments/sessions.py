@@ -78,10 +78,16 @@ def _match(pay_key: I64, t: I64, idx: I64, key: I64, lo: I64, hi: I64) -> tuple[
         return idx[:0], z, z
     t0 = int(min(t[idx].min(), lo.min()))
     span = int(max(t[idx].max(), hi.max())) - t0 + 2
-    order = idx[np.lexsort((t[idx], pay_key[idx]))]
-    sorted_key = pay_key[order] * span + (t[order] - t0)
-    first = np.searchsorted(sorted_key, key * span + (lo - t0), side="left")
-    stop = np.searchsorted(sorted_key, key * span + (hi - t0), side="right")
+    # Dense codes for the keys first, so code * span stays far inside int64 however many
+    # accounts there are (a pair key alone can reach accounts squared).
+    _, dense = np.unique(np.concatenate([pay_key[idx], key]), return_inverse=True)
+    pay_dense = np.empty(pay_key.size, dtype=np.int64)
+    pay_dense[idx] = dense[: idx.size]
+    query = dense[idx.size :].astype(np.int64)
+    order = idx[np.lexsort((t[idx], pay_dense[idx]))]
+    sorted_key = pay_dense[order] * span + (t[order] - t0)
+    first = np.searchsorted(sorted_key, query * span + (lo - t0), side="left")
+    stop = np.searchsorted(sorted_key, query * span + (hi - t0), side="right")
     return order, first, stop
 
 
