@@ -85,3 +85,17 @@ def test_table_columns_and_sharing() -> None:
     del pop
     gc.collect()
     assert module._last is None  # the cached table went with its population
+
+
+def test_payments_out_of_time_order_are_sorted() -> None:
+    from datetime import timedelta
+
+    from vangnet.context.payments.evaluator import PaymentsEvaluator
+
+    series = [pay("v", "f", 20 + i, T0 + timedelta(days=i)) for i in range(6)]
+    shuffled = [series[i] for i in (3, 0, 5, 1, 4, 2)]
+    table = PaymentTable.build(shuffled, {}, default_rules())
+    assert [p.ref for p in table.payments] == [p.ref for p in series]
+    assert np.all(np.diff(table.t) > 0) and table.amount.tolist() == [20, 21, 22, 23, 24, 25]
+    ev = PaymentsEvaluator()
+    assert ev.evaluate(Population(payments=shuffled)) == ev.evaluate(Population(payments=series))

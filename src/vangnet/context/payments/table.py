@@ -183,14 +183,18 @@ class PaymentTable:
         cls, payments: Sequence[Payment], accounts: Mapping[str, Account], rules: Rules
     ) -> PaymentTable:
         """The table of ``payments`` (sorted by time here) with what ``accounts`` knows."""
-        pays = sorted(payments, key=lambda p: p.at)
-        n = len(pays)
+        n = len(payments)
+        stamps = map(datetime.timestamp, map(attrgetter("at"), payments))
+        t = np.fromiter(stamps, dtype=np.float64, count=n).astype(np.int64)
+        pays: Sequence[Payment] = payments
+        if n and not bool(np.all(t[1:] >= t[:-1])):  # a Population is usually in time order
+            order = np.argsort(t, kind="stable")
+            pays = [payments[i] for i in order.tolist()]
+            t = t[order]
         acc_codes, acc_vocab = _codes(
             list(map(attrgetter("sender"), pays)) + list(map(attrgetter("beneficiary"), pays))
         )
         sender, beneficiary = acc_codes[:n], acc_codes[n:]
-        stamps = map(datetime.timestamp, map(attrgetter("at"), pays))
-        t = np.fromiter(stamps, dtype=np.float64, count=n).astype(np.int64)
         amount = np.fromiter(map(float, map(attrgetter("amount"), pays)), np.float64, n)
         currency = list(map(str.upper, map(attrgetter("currency"), pays)))
         cur_codes, cur_vocab = _codes(currency)
