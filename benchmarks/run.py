@@ -26,6 +26,7 @@ ALL = (
     "robustness",
     "classifiers",
     "faces",
+    "context",
 )
 DEFAULT_SIZES = (1_000_000, 10_000_000)
 QUICK_SIZES = (100_000,)
@@ -204,6 +205,17 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             ]
         out["classifiers_fpr_target_met"] = classifiers["fpr_target_met"]
         out["classifiers_speed_target_met"] = classifiers["speed_target_met"]
+    context = results.get("context")
+    if context:
+        out["context_payments_per_s"] = context["payments_per_s"]
+        out["context_payments_per_s_two_workers"] = context["two_workers"].get("payments_per_s")
+        out["context_recall"] = {
+            rate: entry["recall_all"] for rate, entry in context["vangnet"]["at_rate"].items()
+        }
+        out["context_baseline_recall"] = {
+            rate: entry["recall_all"] for rate, entry in context["baseline"]["at_rate"].items()
+        }
+        out["context_speed_target_met"] = context["speed_target_met"]
     out["targets"] = {
         "hashing_12mp_speedup_vs_threatexchange": TARGET_HASH_SPEEDUP_12MP,
         "index_10m_lookup_speedup": TARGET_LOOKUP_SPEEDUP_10M,
@@ -215,6 +227,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "robust_recall_hard_min": TARGET_ROBUST_RECALL_HARD,
         "classifiers_fpr_max": 0.01,
         "classifiers_pictures_per_s_min": 10.0,
+        "context_payments_per_s_min": 50_000,
     }
     return out
 
@@ -268,6 +281,10 @@ def main(argv: list[str] | None = None) -> int:
             payload = mod.run(quick=args.quick, max_photos=args.photos)
         elif name == "faces":
             from benchmarks import bench_faces as mod  # type: ignore[no-redef]
+
+            payload = mod.run(quick=args.quick)
+        elif name == "context":
+            from benchmarks import bench_context as mod  # type: ignore[no-redef]
 
             payload = mod.run(quick=args.quick)
         elif name == "serving":

@@ -425,3 +425,24 @@ def test_classifier_benchmark_runs(tmp_path: Path, shared_data: Path) -> None:
         assert result["cost"][mode]["pictures_per_s"] > 0
     summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
     assert summary["classifiers_fpr"]["all"] == result["all"]["fpr"]
+
+
+def test_context_benchmark_quick(tmp_path: Path) -> None:
+    """`--only context --quick`: a small synthetic population scored, recall per typology at
+    the fixed alert rates and the single-rule baseline written beside it (no figure is
+    asserted beyond what the data makes certain)."""
+    code = bench_run.main(["--only", "context", "--quick", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    result = json.loads((tmp_path / "context.json").read_text())
+    assert result["senders"] == 1000 and result["payments"] > 1000
+    assert result["payments_per_s"] > 0
+    assert result["two_workers"]["status"].startswith("skipped")
+    for who in ("vangnet", "baseline"):
+        for rate in ("1/1000", "1/100"):
+            entry = result[who]["at_rate"][rate]
+            assert entry["alerts"] == (1 if rate == "1/1000" else 10)
+            assert set(entry["recall"]) == set(result["typologies"])
+    assert "No peer" in result["peers"]
+    summary = json.loads((tmp_path / "summary.json").read_text())["summary"]
+    assert summary["context_payments_per_s"] == result["payments_per_s"]
+    assert summary["targets"]["context_payments_per_s_min"] == 50_000

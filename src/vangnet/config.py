@@ -1321,6 +1321,16 @@ class Settings(BaseSettings):
         "(live_review_now_video_call_threshold).",
     )
 
+    # -- context: payments
+    context_payment_rules: Path | None = Field(
+        default=None,
+        description="The payment and session indicator rules (TOML or JSON): weights, "
+        "thresholds, windows, corridors, keyword lists, merchant categories, reference "
+        "exchange rates and amount bands. Unset: the bundled defaults "
+        "(vangnet/context/payments/default_rules.toml, documented in "
+        "docs/context-indicators.md). A bad file is refused naming the key (exit 6).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
