@@ -157,4 +157,7 @@ COMMANDS: dict[str, str | Exempt] = {
     "audit list": Exempt.READ_ONLY,
     "classifiers evaluate": "classifier.calibrate",
     "classifiers calibration": "classifier.calibration.clear",
+    "context chats train": Exempt.LOCAL,
+    "context chats evaluate": Exempt.LOCAL,
+    "context chats scan": Exempt.LOCAL,
 }
