@@ -53,7 +53,16 @@ FIRES: dict[tuple[str, Category], list[str]] = {
 QUIET: dict[Category, list[str]] = {
     C.LIVE_SHOW: ["where do you live?", "the tv series was great", "I saw a camel"],
     C.PRICE: ["how are you", "the meeting is at 9", "I have 25 apples"],
-    C.CHILD_AGE: ["she is 45", "I have 2 kids", "the 9 years I worked there", "ze is 30"],
+    C.CHILD_AGE: [
+        "she is 45",
+        "I have 2 kids",
+        "the 9 years I worked there",
+        "ze is 30",
+        "he is one of the best",  # a number word that is not an age
+        "ze is een goede vriendin",  # Dutch "een" is also "a"
+        "she is 9 minutes away",
+        "someone years older",  # "one" inside a word
+    ],
     C.DIRECTING: ["the film was good", "come to dinner on sunday", "kumain ka na"],
     C.PAYMENT_HANDLE: ["call me at 5", "room 1234", "my email is bob@example.com"],
     C.PLATFORM_HOP: ["I will call grandma on sunday", "mail bob@example.com", "see you"],
