@@ -180,3 +180,19 @@ def test_a_bad_lexicon_file_is_refused_with_its_name(tmp_path: Path, text: str, 
     with pytest.raises(ValidationError, match=why) as error:
         load_lexicon([path])
     assert "bad.toml" in error.value.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hoe gaat het met je moeder? we gaan zondag naar oma",  # nl
+        "ik heb de boodschappen gedaan, tot straks",  # nl
+        "kumusta ka na? miss na kita, ingat palagi",  # tl
+        "salamat sa padala, nakabayad na kami ng kuryente",  # tl: thanks for the remittance
+        "asa ka karon? naa ko sa balay, nagluto ko",  # ceb
+        "salamat kaayo, maayong gabii sa inyong tanan",  # ceb
+        "good morning! did you sleep well? see you at church",  # en
+    ],
+)
+def test_ordinary_family_chat_fires_nothing(text: str) -> None:
+    assert LEXICON.match(text) == []
