@@ -114,3 +114,16 @@ def test_bad_input_is_refused_and_nothing_is_written(
         code=ExitCode.INVALID_DATA,
     )
     invoke("context", "chats", "evaluate", str(files["labelled"]), "--folds", "1", code=2)
+
+
+def test_times_without_offset_need_a_timezone(tmp_path: Path) -> None:
+    row = {"ref": "r1", "conversation": "c", "sender": "a", "at": "2026-11-03T22:41:05"}
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps({**row, "text": "how much for a live show?"}) + "\n")
+    result = invoke("context", "chats", "scan", str(path), code=ExitCode.INVALID_DATA)
+    assert "no --timezone given" in " ".join(result.output.split())
+    [scanned] = json_lines(
+        "context", "chats", "scan", str(path), "--timezone", "Asia/Manila", "--json"
+    )
+    assert scanned["categories"] == {"live_show": 1, "price": 1}
+    invoke("context", "chats", "scan", str(path), "--timezone", "Mars/Base", code=2)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 
 from vangnet.config import Settings
 from vangnet.context.chats.analysis import ChatModel
@@ -196,3 +197,21 @@ def test_rules_are_data_and_bad_rules_are_refused(tmp_path: Path) -> None:
     bad.write_text("[rules]\nversion = 1\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="missing entry"):
         load_rules(bad)
+
+
+def test_stored_messages_are_evaluated_as_loaded(db_session: Session) -> None:
+    from vangnet.context import stored
+
+    db_session.add_all([stored.message_row(m) for m in [*ARRANGING, *BIRTHDAY]])
+    db_session.add(stored.account_row(Account(ref="facil", timezone="Asia/Manila")))
+    db_session.commit()
+    population = Population.load(db_session)
+    reasons = ChatsEvaluator.from_settings(Settings()).evaluate(population)
+    assert {r.details["conversation"] for r in reasons} == {"deal"}
+    assert {r.account: r.role for r in reasons} == {
+        "viewer": Role.VIEWER,
+        "facil": Role.FACILITATOR,
+    }
+    solicitation = next(r for r in reasons if r.indicator == "chat_solicitation")
+    assert {x.ref for x in solicitation.rows} == {"deal-0", "deal-4"}
+    assert solicitation.details["night_share"] == pytest.approx(2 / 5)  # facil's zone, stored

@@ -4,8 +4,10 @@ without importing them (`vangnet.context.chats`; docs/context-chats.md)."""
 from __future__ import annotations
 
 import os
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
@@ -25,6 +27,19 @@ def _existing(path: Path) -> Path:
     return path
 
 
+def _zone(name: str | None) -> tzinfo | None:
+    """``--timezone``: an IANA zone for times written without an offset."""
+    if name is None:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise typer.BadParameter(f"unknown time zone {name!r}", param_hint="--timezone") from None
+
+
+TIMEZONE_HELP = "IANA zone (e.g. Asia/Manila) of times written without an offset."
+
+
 def _line(text: str) -> None:
     console.print(text, highlight=False, soft_wrap=True, markup=False)
 
@@ -34,6 +49,7 @@ def train_command(
     labelled: Path = typer.Argument(..., metavar="LABELLED.jsonl", help="Labelled messages."),
     out: Path = typer.Option(..., "--out", help="Where to write the model (JSON)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the solver."),
+    timezone: str | None = typer.Option(None, "--timezone", help=TIMEZONE_HELP),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
     """Train the chat classifier on labelled conversations and write it as JSON (never a
@@ -56,7 +72,7 @@ def train_command(
 
     with user_errors(as_json=as_json):
         settings = get_settings()
-        chat = read_chat_file(_existing(labelled), labelled=True)
+        chat = read_chat_file(_existing(labelled), labelled=True, timezone=_zone(timezone))
         model = ChatModel(
             load_lexicon(settings.context_chat_lexicons), load_rules(settings.context_chat_rules)
         )
@@ -117,6 +133,7 @@ def evaluate_command(
     ),
     folds: int = typer.Option(5, "--folds", min=2, max=20, help="Cross-validation folds."),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and the solver."),
+    timezone: str | None = typer.Option(None, "--timezone", help=TIMEZONE_HELP),
     as_json: bool = typer.Option(False, "--json", help="One JSON object."),
 ) -> None:
     """Precision, recall, F1 and the confusion counts of the lexicon model (its rules
@@ -136,7 +153,7 @@ def evaluate_command(
 
     with user_errors(as_json=as_json):
         settings = get_settings()
-        chat = read_chat_file(_existing(labelled), labelled=True)
+        chat = read_chat_file(_existing(labelled), labelled=True, timezone=_zone(timezone))
         trained = TrainedModel.load(_existing(model_file)) if model_file is not None else None
         model = ChatModel(
             load_lexicon(settings.context_chat_lexicons), load_rules(settings.context_chat_rules)
@@ -173,6 +190,7 @@ def evaluate_command(
 @chats_app.command("scan")
 def scan_command(
     messages: Path = typer.Argument(..., metavar="MESSAGES.jsonl", help="Chat messages."),
+    timezone: str | None = typer.Option(None, "--timezone", help=TIMEZONE_HELP),
     as_json: bool = typer.Option(False, "--json", help="One JSON object a conversation."),
 ) -> None:
     """Score every conversation of a messages file (the import schema: ref, conversation,
@@ -186,7 +204,7 @@ def scan_command(
 
     with user_errors(as_json=as_json):
         evaluator = ChatsEvaluator.from_settings(get_settings())
-        chat = read_chat_file(_existing(messages), labelled=False)
+        chat = read_chat_file(_existing(messages), labelled=False, timezone=_zone(timezone))
         analyses = [evaluator.model.analyse(c, ms) for c, ms in chat.conversations.items()]
     rules = evaluator.model.rules
     for analysis in sorted(analyses, key=lambda a: (-a.score.score, a.conversation)):

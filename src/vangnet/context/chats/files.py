@@ -8,8 +8,9 @@ message of a conversation — on one, some or all of them; every label given for
 conversation must agree. A conversation without any label is counted and left out of
 training and evaluation. ``ref`` may be left out of labelled data (the line's number stands
 in). A bad line (not a JSON object, a required field missing or of the wrong type, a time
-without a UTC offset, a label other than 0/1, a conflicting label, a repeated ref) makes the
-whole file bad: every bad line is reported with its number and reason, nothing is used.
+without a UTC offset when no time zone is given for such times, a label other than 0/1, a
+conflicting label, a repeated ref) makes the whole file bad: every bad line is reported with
+its number and reason, nothing is used.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def _text(obj: dict[str, Any], key: str, *, required: bool) -> str | None:
     return value
 
 
-def _when(value: Any) -> datetime:
+def _when(value: Any, timezone: tzinfo | None) -> datetime:
     if not isinstance(value, str):
         raise ValueError("missing 'at' (an ISO 8601 time with offset)")
     try:
@@ -64,11 +65,13 @@ def _when(value: Any) -> datetime:
     except ValueError:
         raise ValueError(f"'at' is not an ISO 8601 time: {value[:40]!r}") from None
     if at.tzinfo is None:
-        raise ValueError(f"'at' has no UTC offset: {value[:40]!r}")
+        if timezone is None:
+            raise ValueError(f"'at' has no UTC offset (and no --timezone given): {value[:40]!r}")
+        at = at.replace(tzinfo=timezone)
     return at
 
 
-def _message(obj: dict[str, Any], default_ref: str) -> Message:
+def _message(obj: dict[str, Any], default_ref: str, timezone: tzinfo | None) -> Message:
     recipients = obj.get("recipients", [])
     if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
         raise ValueError("'recipients' must be a list of strings")
@@ -78,7 +81,7 @@ def _message(obj: dict[str, Any], default_ref: str) -> Message:
     return Message(
         ref=_text(obj, "ref", required=False) or default_ref,
         conversation=str(_text(obj, "conversation", required=True)),
-        at=_when(obj.get("at")),
+        at=_when(obj.get("at"), timezone),
         sender=str(_text(obj, "sender", required=True)),
         text=str(_text(obj, "text", required=True)),
         recipients=tuple(recipients),
@@ -88,9 +91,10 @@ def _message(obj: dict[str, Any], default_ref: str) -> Message:
     )
 
 
-def read_chat_file(path: Path, *, labelled: bool) -> ChatFile:
+def read_chat_file(path: Path, *, labelled: bool, timezone: tzinfo | None = None) -> ChatFile:
     """The conversations of a chat JSON Lines file; `ImportFormatError` (exit 6) naming every
-    bad line when any line is bad. ``labelled``: read ``label`` and allow a missing ``ref``."""
+    bad line when any line is bad. ``labelled``: read ``label`` and allow a missing ``ref``.
+    ``timezone``: the zone of times written without an offset (else such a time is bad)."""
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -113,7 +117,7 @@ def read_chat_file(path: Path, *, labelled: bool) -> ChatFile:
                 raise ValueError("not a JSON object")
             if not labelled and not isinstance(obj.get("ref"), str):
                 raise ValueError("missing 'ref'")
-            message = _message(obj, f"{path.name}:{number}")
+            message = _message(obj, f"{path.name}:{number}", timezone)
             if message.ref in refs:
                 raise ValueError(f"ref {message.ref[:60]!r} repeated")
             label = obj.get("label") if labelled else None
