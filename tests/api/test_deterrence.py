@@ -104,12 +104,15 @@ def test_bad_input_is_refused_and_counts_nothing(make_client: AppFactory, admin_
     assert _stats(client)["checks"] == 0
 
 
-def test_without_a_list_the_check_is_disabled_and_uncounted(
-    make_client: AppFactory, admin_key: str
+def test_without_a_list_permissions_and_an_unreadable_list(
+    make_client: AppFactory, admin_key: str, db_url: str, tmp_path: Path
 ) -> None:
-    client = make_client()
-    client.headers["X-API-Key"] = admin_key
-    r = client.post("/v1/deterrence/check", json={"query": "vangnet test term"})
+    client = make_client()  # no term list configured
+    r = client.post(
+        "/v1/deterrence/check",
+        json={"query": "vangnet test term"},
+        headers={"X-API-Key": admin_key},
+    )
     assert r.status_code == 200
     assert r.json() == {
         "enabled": False,
@@ -118,25 +121,17 @@ def test_without_a_list_the_check_is_disabled_and_uncounted(
         "help": None,
         "list": None,
     }
-    assert _stats(client)["days"] == []
-
-
-def test_permissions_and_an_unreadable_list(
-    make_client: AppFactory, admin_key: str, db_url: str, tmp_path: Path
-) -> None:
-    client = make_client(deterrence_term_files=[TEST_TERMS])
     reviewer = make_key(db_url, "reviewer")
     r = client.post(
         "/v1/deterrence/check", json={"query": "x y z"}, headers={"X-API-Key": reviewer}
     )
     assert r.status_code == 403
-    r = client.post("/v1/deterrence/check", json={"query": "x y z"})
-    assert r.status_code == 401
+    assert client.post("/v1/deterrence/check", json={"query": "x y z"}).status_code == 401
     matcher = make_key(db_url, "matcher")
-    r = client.post(
-        "/v1/deterrence/check", json={"query": "testterm alpha"}, headers={"X-API-Key": matcher}
-    )
-    assert r.status_code == 200 and r.json()["warn"] is True
+    r = client.post("/v1/deterrence/check", json={"query": "x"}, headers={"X-API-Key": matcher})
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    stats = client.get("/v1/deterrence/stats", headers={"X-API-Key": matcher})
+    assert stats.status_code == 200 and stats.json()["days"] == []  # nothing counted
     broken = make_client(deterrence_term_files=[str(tmp_path / "missing.txt")])
     r = broken.post(
         "/v1/deterrence/check", json={"query": "x y z"}, headers={"X-API-Key": admin_key}
