@@ -215,3 +215,18 @@ def test_stored_messages_are_evaluated_as_loaded(db_session: Session) -> None:
     solicitation = next(r for r in reasons if r.indicator == "chat_solicitation")
     assert {x.ref for x in solicitation.rows} == {"deal-0", "deal-4"}
     assert solicitation.details["night_share"] == pytest.approx(2 / 5)  # facil's zone, stored
+
+
+def test_a_family_remittance_is_not_flagged() -> None:
+    remittance = chat(
+        "r",
+        [
+            ("son", "ma, I sent 50 usd for the school fees", 0),
+            ("ma", "salamat anak, send to my gcash 09171234567 next time", 60),
+        ],
+    )
+    score = MODEL.analyse("r", remittance).score
+    assert score.counts  # price and a payment handle: two indicators ...
+    assert "stages" not in {f.name for f in score.factors}  # ... but no solicitation
+    assert score.score == pytest.approx(1 - 0.75 * 0.7)
+    assert score.score < MODEL.rules.threshold

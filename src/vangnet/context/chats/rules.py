@@ -26,6 +26,7 @@ class Rules:
     families: dict[str, tuple[Category, ...]]
     stages: tuple[tuple[Category, ...], ...]
     stage_weight: float
+    stages_require: frozenset[Category]
     night_start: int
     night_end: int
     night_share: float
@@ -88,6 +89,7 @@ def parse_rules(data: dict[str, Any], source: str) -> Rules:
             families=families,
             stages=order,
             stage_weight=_unit("stages.stage_weight", stages["stage_weight"]),
+            stages_require=frozenset(_categories("stages.requires_any", stages["requires_any"])),
             night_start=_hour("features.night_start", features["night_start"]),
             night_end=_hour("features.night_end", features["night_end"]),
             night_share=_unit("features.night_share", features["night_share"]),

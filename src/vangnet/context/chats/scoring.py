@@ -5,7 +5,8 @@ it counts, so a reviewer reads exactly what made the number.
 Factors: every category that fired (weight ``weights.<category>``); ``child_age`` only when
 the conversation counts (at least ``min_categories`` other categories fired) and one of
 ``child_age.requires_any`` fired too; ``stages``: each further stage reached in order
-(arranging -> price -> payment -> show) adds ``stage_weight``; ``night``: most messages in
+(arranging -> price -> payment -> show) adds ``stage_weight``, when one of
+``stages.requires_any`` (solicitation) fired; ``night``: most messages in
 the senders' night adds ``night_weight``. A conversation with fewer than ``min_categories``
 categories other than child_age scores its one category's weight at most and raises no
 reasons.
@@ -79,7 +80,7 @@ def score_conversation(features: ConversationFeatures, rules: Rules) -> Conversa
             )
         else:
             age_ignored = True
-    if counts and features.stages_in_order >= 2:
+    if counts and features.stages_in_order >= 2 and others & rules.stages_require:
         steps = features.stages_in_order - 1
         factors.append(
             Factor(
