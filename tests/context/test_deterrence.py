@@ -48,6 +48,10 @@ def checker() -> Deterrence:
         "\uff56\uff41\uff4e\uff47\uff4e\uff45\uff54 test term",  # fullwidth
         "vang\u200dnet te\u200bst term",  # zero-width joiner and space
         "vängnet tést térm",  # accents
+        "\u24e5\u24d0\u24dd\u24d6\u24dd\u24d4\u24e3 test term",  # circled letters
+        "\U0001d42f\U0001d41a\U0001d427\U0001d420\U0001d427\U0001d41e\U0001d42d test term",  # bold
+        "\U0001f600vangnet\U0001f600test term",  # emoji as separators
+        "\u202evangnet test term",  # a direction override
         "vaaangnet teeest term",  # repeated letters
         "where to find testterm alpha now",  # inside a longer query
         "TestTermAlpha",
