@@ -1331,6 +1331,42 @@ class Settings(BaseSettings):
         "docs/context-indicators.md). A bad file is refused naming the key (exit 6).",
     )
 
+    # -- context: chats and deterrence (issue 14, points 3 and 6) ------------------------------
+    context_chat_lexicons: list[Path] = Field(
+        default_factory=list,
+        description="Chat lexicon files (TOML, docs/context-chats.md) that extend the built-in "
+        "English, Dutch, Tagalog and Cebuano lexicons (mode = 'extend'), replace one "
+        "(mode = 'replace') or add a language; JSON list of paths.",
+    )
+    context_chat_rules: Path | None = Field(
+        default=None,
+        description="Chat scoring rules (TOML: category weights, the child-age condition, "
+        "indicator families, stages, night hours); default: the bundled rules.toml.",
+    )
+    context_chat_model: Path | None = Field(
+        default=None,
+        description="A chat model trained with `vangnet context chats train` (JSON): the chats "
+        "evaluator adds its chat_model reason beside the lexicon's; none: lexicon only.",
+    )
+    deterrence_term_files: list[Path] = Field(
+        default_factory=list,
+        description="Term lists for the search-deterrence check (plain text, one term a line, "
+        "[list] headers; docs/deterrence.md), as a JSON list of paths. Empty: the check "
+        "answers enabled=false and counts nothing.",
+    )
+    deterrence_help_file: Path | None = Field(
+        default=None,
+        description="Help routes and warning texts per language for the deterrence answer "
+        "(TOML, docs/deterrence.md); default: the bundled file.",
+    )
+    deterrence_max_query_chars: int = Field(
+        default=512,
+        ge=16,
+        le=10_000,
+        description="Longest search query the deterrence check accepts (characters); longer "
+        "ones are refused (400), not cut.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

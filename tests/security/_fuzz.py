@@ -83,6 +83,8 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("GET", "/v1/reports/{report_id}"): frozenset({P.REPORT}),
     ("GET", "/v1/audit/verify"): frozenset({P.AUDIT}),
     ("GET", "/v1/audit"): frozenset({P.AUDIT}),
+    ("POST", "/v1/deterrence/check"): frozenset({P.MATCH}),
+    ("GET", "/v1/deterrence/stats"): frozenset({P.MATCH, P.AUDIT}),
 }
 
 SEED_BANK = "FUZZ"

@@ -26,6 +26,10 @@ class Exempt(enum.StrEnum):
         "(settings at start as config.change, streams it starts as stream.start)"
     )
     LOCAL = "local tool: changes nothing in the database"
+    COUNTS = (
+        "aggregate counts only: the day's count for the matched term list and the language "
+        "goes up; no query, caller or time of day is kept (docs/deterrence.md)"
+    )
     HALF_SIGN_IN = (
         "leaves a half-way sign-in (password given, second factor not): only that half-way "
         "session ends; the failed and completed sign-ins are audited"
@@ -36,6 +40,7 @@ Method = Literal["POST", "PUT", "PATCH", "DELETE"]
 
 # (method, path) -> the audit action written, or why none.
 ROUTES: dict[tuple[Method, str], str | Exempt] = {
+    ("POST", "/v1/deterrence/check"): Exempt.COUNTS,
     # OpenMediaMatch-compatible routes
     ("POST", "/h/hash"): Exempt.READ_ONLY,
     ("POST", "/m/lookup"): Exempt.READ_ONLY,
@@ -157,4 +162,9 @@ COMMANDS: dict[str, str | Exempt] = {
     "audit list": Exempt.READ_ONLY,
     "classifiers evaluate": "classifier.calibrate",
     "classifiers calibration": "classifier.calibration.clear",
+    "context chats train": Exempt.LOCAL,
+    "context chats evaluate": Exempt.LOCAL,
+    "context chats scan": Exempt.LOCAL,
+    "deterrence check": Exempt.LOCAL,
+    "deterrence stats": Exempt.READ_ONLY,
 }

@@ -20,6 +20,7 @@ from vangnet.cli.classify_cmd import classify_command
 from vangnet.cli.config_cmd import config_app, plugins
 from vangnet.cli.context_cmd import context_app
 from vangnet.cli.db_cmd import db_app
+from vangnet.cli.deterrence_cmd import deterrence_app
 from vangnet.cli.hash_cmd import hash_command
 from vangnet.cli.key_cmd import key_app
 from vangnet.cli.live_cmd import (
@@ -82,6 +83,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(context_app, name="context")
 app.add_typer(audit_app, name="audit")
 app.add_typer(classifiers_app, name="classifiers")
+app.add_typer(context_app, name="context")
+app.add_typer(deterrence_app, name="deterrence")
 
 
 @app.command("version")

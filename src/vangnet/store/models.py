@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Dialect,
     Float,
@@ -965,3 +966,20 @@ class ContextSession(Base):
     countries: Mapped[list[str | None]] = mapped_column(JSON, default=list)
     stream: Mapped[str | None] = mapped_column(String(64), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class DeterrenceCount(Base):
+    """Aggregate counts of the search-deterrence check (`vangnet.context.deterrence`): per
+    UTC ``day``, term list that matched (``list_name``; empty when none did) and query
+    ``language`` (a known language code or ``other``), how many ``checks`` were made and how
+    many answered with a ``warnings``. No query, caller or time of day is ever stored."""
+
+    __tablename__ = "deterrence_counts"
+    __table_args__ = (UniqueConstraint("day", "list_name", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    list_name: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
