@@ -6,8 +6,8 @@ score per week. Also the graph rules file: shipped, replaced, and refused when m
 from __future__ import annotations
 
 from collections.abc import Iterator
-from itertools import pairwise
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
