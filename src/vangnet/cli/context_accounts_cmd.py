@@ -145,17 +145,18 @@ def accounts_command(
             row, risks = ranking(
                 s, actor=actor, top=top, role=Role(role) if role is not None else None
             )
+            header = None if row is None else (row.id, row.created_at)
             s.commit()
-    if row is None:
+    if header is None:
         if not as_json:
             console.print("no assessment yet: run `vangnet context assess`")
         return
     if as_json:
         for r in risks:
-            print_json({**r.as_json(rows=False), "assessment": row.id})
+            print_json({**r.as_json(rows=False), "assessment": header[0]})
         return
     table(
-        f"Assessment {row.id} ({row.created_at:%Y-%m-%d %H:%M} UTC)",
+        f"Assessment {header[0]} ({header[1]:%Y-%m-%d %H:%M} UTC)",
         ["account", "score", "role", "indicators", "top reasons"],
         [
             [
