@@ -65,8 +65,8 @@ def plugins(
     failed to load is listed with kind ``failed``, name ``<point>:<name>``, state ``failed``
     and why."""
     from vangnet.banks.formats import failed_formats
-    from vangnet.context.population import evaluators, failed_evaluators
     from vangnet.banks.formats import formats as bank_formats
+    from vangnet.context.population import evaluators, failed_evaluators
     from vangnet.reports.formats import failed_report_formats, report_formats
     from vangnet.signals.classifiers.base import classifier_types, failed_classifiers
     from vangnet.signals.classifiers.enabled import enabled_classifiers, start_failures
