@@ -83,6 +83,9 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("GET", "/v1/reports/{report_id}"): frozenset({P.REPORT}),
     ("GET", "/v1/audit/verify"): frozenset({P.AUDIT}),
     ("GET", "/v1/audit"): frozenset({P.AUDIT}),
+    ("POST", "/v1/context/assess"): frozenset({P.REVIEW}),
+    ("GET", "/v1/context/accounts"): frozenset({P.REVIEW}),
+    ("GET", "/v1/context/accounts/{ref}"): frozenset({P.REVIEW}),
 }
 
 SEED_BANK = "FUZZ"

@@ -66,6 +66,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("POST", "/v1/cases/{case_id}/decisions/preview"): Exempt.READ_ONLY,
     ("POST", "/v1/cases/{case_id}/decisions/undo"): "case.undo",
     ("POST", "/v1/cases/{case_id}/reports"): "report.",
+    ("POST", "/v1/context/assess"): "context.assess",
     # web UI
     ("POST", "/ui/login"): "login",
     ("POST", "/ui/login/code"): "login",
@@ -157,4 +158,8 @@ COMMANDS: dict[str, str | Exempt] = {
     "audit list": Exempt.READ_ONLY,
     "classifiers evaluate": "classifier.calibrate",
     "classifiers calibration": "classifier.calibration.clear",
+    "context assess": "context.assess",
+    "context accounts": "context.accounts.list",
+    "context account": "context.account.view",
+    "context graph": "context.graph.view",
 }
