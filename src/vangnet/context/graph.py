@@ -29,7 +29,7 @@ bounded neighbourhood for the network picture), `counterparties`, `graph_json` a
 from __future__ import annotations
 
 import heapq
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -80,6 +80,9 @@ class NodeKind(StrEnum):
     STREAM = "stream"
 
 
+_UNKNOWN = str(Role.UNKNOWN)
+
+
 class EdgeKind(StrEnum):
     """What an edge aggregates."""
 
@@ -117,22 +120,26 @@ class Link:
     row: RowRef | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Edge:
     count: int = 0
     amount_eur: Decimal = Decimal(0)
     unconverted: int = 0
     first: datetime | None = None
     last: datetime | None = None
-    refs: deque[RowRef] = field(default_factory=lambda: deque(maxlen=MAX_EDGE_REFS))
+    refs: list[RowRef] = field(default_factory=list)
 
     def add(self, at: datetime | None, row: RowRef | None) -> None:
         self.count += 1
         if at is not None:
-            self.first = at if self.first is None else min(self.first, at)
-            self.last = at if self.last is None else max(self.last, at)
+            if self.first is None or at < self.first:
+                self.first = at
+            if self.last is None or at > self.last:
+                self.last = at
         if row is not None:
             self.refs.append(row)
+            if len(self.refs) >= 2 * MAX_EDGE_REFS:  # keep the newest (records come in order)
+                del self.refs[:-MAX_EDGE_REFS]
 
 
 class _Builder:
@@ -146,17 +153,20 @@ class _Builder:
         self.unconverted: set[str] = set()
 
     def node(self, kind: NodeKind, ref: str, country: str | None = None) -> str:
-        nid = node_id(kind, ref)
+        nid = f"{kind}:{ref}"
         if nid not in self.nodes:
             self.nodes[nid] = {
-                "kind": kind.value,
+                "kind": str(kind),
                 "label": ref,
                 "country": None,
-                "role": Role.UNKNOWN.value,
+                "role": _UNKNOWN,
                 "score": 0.0,
             }
         if country:
-            self.seen_countries.setdefault(nid, Counter())[country.upper()] += 1
+            seen = self.seen_countries.get(nid)
+            if seen is None:
+                seen = self.seen_countries[nid] = Counter()
+            seen[country.upper()] += 1
         return nid
 
     def edge(
@@ -170,24 +180,25 @@ class _Builder:
 
     def graph(self) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph(unconverted_currencies=sorted(self.unconverted))
-        for nid, attrs in self.nodes.items():
-            if attrs["country"] is None and nid in self.seen_countries:
-                # the most frequent, ties by name: deterministic
-                counts = self.seen_countries[nid]
+        for nid, counts in self.seen_countries.items():
+            attrs = self.nodes[nid]
+            if attrs["country"] is None:  # the most frequent, ties by name: deterministic
                 attrs["country"] = min(counts, key=lambda c: (-counts[c], c))
-            g.add_node(nid, **attrs)
+        g.add_nodes_from(self.nodes.items())
+        edges: list[tuple[str, str, str, dict[str, Any]]] = []
         for (u, v, kind), e in self.edges.items():
             edge: dict[str, Any] = {
-                "kind": kind.value,
+                "kind": str(kind),
                 "count": e.count,
                 "first": e.first,
                 "last": e.last,
-                "refs": list(e.refs),
+                "refs": e.refs[-MAX_EDGE_REFS:],
             }
             if kind is EdgeKind.PAID:
                 edge["amount_eur"] = float(round(e.amount_eur, 2))
                 edge["unconverted"] = e.unconverted
-            g.add_edge(u, v, key=kind.value, **edge)
+            edges.append((u, v, str(kind), edge))
+        g.add_edges_from(edges)
         return g
 
 
