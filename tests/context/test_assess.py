@@ -16,7 +16,7 @@ from context.graphdata import T0, population
 from vangnet.config import Settings
 from vangnet.context.assess import assess
 from vangnet.context.findings import AccountRisk, Reason, Role, RowRef
-from vangnet.context.graph import build_graph
+from vangnet.context.graph import EdgeKind, Link, build_graph
 from vangnet.context.graph_reasons import GraphEvaluator
 from vangnet.context.graph_rules import SHIPPED, GraphRules
 from vangnet.context.known import AlertLink, CaseLink, KnownLinks
@@ -182,6 +182,28 @@ def test_only_flagged_accounts_propagate(test_evaluators: None) -> None:
     assert (raised.account, raised.indicator) == ("fac", "paid_by_known_viewer")
     # a facilitator paying someone is not a "viewer"
     assert GraphEvaluator().propagate(graph, [AccountRisk("v2", 0.9, Role.FACILITATOR, ())]) == []
+
+
+def test_a_handle_shared_with_a_flagged_account() -> None:
+    # the chats helper found v4 naming fac's handle: an extra link into the graph
+    link = Link(
+        "account:v4", "handle:fac_live", EdgeKind.HAS_HANDLE, T0, RowRef(RecordKind.MESSAGES, "M9")
+    )
+    graph = build_graph(population(), links=[link])
+    fac = AccountRisk("fac", 0.8, Role.FACILITATOR, (Reason("x", "fac", 0.8, "x", at=T0),))
+    [shared] = GraphEvaluator().propagate(graph, [fac])
+    assert (shared.account, shared.indicator) == ("v4", "shared_handle")
+    assert shared.weight == pytest.approx(0.4 * 0.8) and shared.role is Role.FACILITATOR
+    assert shared.rows == (RowRef(RecordKind.MESSAGES, "M9"), RowRef(RecordKind.ACCOUNTS, "fac"))
+    assert shared.details["handles"] == ["fac_live"] and shared.at == T0
+    # below the threshold, or without the link: nothing
+    weak = AccountRisk("fac", 0.49, Role.FACILITATOR, ())
+    assert GraphEvaluator().propagate(graph, [weak]) == []
+    assert GraphEvaluator().propagate(build_graph(population()), [fac]) == []
+    # through assess: fac is flagged by its alert and its hub
+    result = assess(population(), settings=Settings(), known=KNOWN, links=[link])
+    v4 = result.risk("v4")
+    assert v4 is not None and "shared_handle" in v4.indicators
 
 
 def test_risk_over_time_per_week(test_evaluators: None) -> None:

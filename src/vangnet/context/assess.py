@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,7 +32,7 @@ import networkx as nx
 
 from vangnet.config import Settings
 from vangnet.context.findings import AccountRisk, Reason, assess_all, combine
-from vangnet.context.graph import build_graph, mark_risks
+from vangnet.context.graph import Link, build_graph, mark_risks
 from vangnet.context.graph import summary as graph_summary
 from vangnet.context.graph_reasons import GraphEvaluator
 from vangnet.context.known import KnownLinks
@@ -165,14 +165,16 @@ def assess(
     since: datetime | None = None,
     until: datetime | None = None,
     bucket_days: int | None = None,
+    links: Iterable[Link] | None = None,
 ) -> Assessment:
     """Run every evaluator, the graph's second pass and the ranking over ``population`` (the
-    records from ``since`` to ``until``, which also bound the time buckets)."""
+    records from ``since`` to ``until``, which also bound the time buckets); ``links``: extra
+    graph edges found elsewhere (payment handles a chat names)."""
     known = known or KnownLinks()
     days = bucket_days or settings.context_assess_bucket_days
     if days < 1:
         raise ValidationError("a time bucket is at least 1 day")
-    graph = build_graph(population)
+    graph = build_graph(population, links=links)
     failures: dict[str, str] = {}
     reasons, ran, graph_evaluator = _first_pass(
         population, graph, settings=settings, known=known, failures=failures

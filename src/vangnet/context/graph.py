@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -400,7 +400,7 @@ def _strength(graph: nx.MultiDiGraph, u: str, v: str) -> int:
 
 
 def ego(
-    graph: nx.MultiDiGraph, node: str, *, radius: int = 2, max_nodes: int = 60
+    graph: nx.MultiDiGraph, node: str, radius: int = 2, *, max_nodes: int = 60
 ) -> nx.MultiDiGraph:
     """The neighbourhood of ``node`` up to ``radius`` hops (either direction), at most
     ``max_nodes`` nodes: grown strongest edge first (most records), so a hub with thousands
@@ -544,11 +544,3 @@ def summary(graph: nx.MultiDiGraph) -> dict[str, Any]:
         "edges": dict(sorted(edges.items())),
         "unconverted_currencies": list(graph.graph.get("unconverted_currencies", [])),
     }
-
-
-def sender_countries(graph: nx.MultiDiGraph, account: str) -> Sequence[str]:
-    """The known countries of the accounts that paid ``account``."""
-    node = account_node(account)
-    if node not in graph:
-        return []
-    return sorted({c for u, _ in _paid_in(graph, node) if (c := graph.nodes[u]["country"])})

@@ -30,7 +30,7 @@ its ``ref`` or by one of its ``handles``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
@@ -371,8 +371,3 @@ class GraphEvaluator(Evaluator):
 def _reason_at(risk: AccountRisk) -> datetime | None:
     """When an account's risk was there: the newest of its reasons."""
     return _latest(*(r.at for r in risk.reasons))
-
-
-def without_rows(reason: Reason) -> Reason:
-    """A reason without its rows (for listings)."""
-    return replace(reason, rows=())
