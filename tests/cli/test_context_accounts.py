@@ -137,3 +137,18 @@ def test_bad_options(store: str) -> None:
     invoke("context", "assess", "--bucket", "0", code=2)
     invoke("context", "accounts", "--role", "boss", code=2)
     assert _count(store, ContextAssessment) == 0
+
+
+def test_a_bad_rules_file_is_reported(
+    store: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(store)
+    rules = tmp_path / "rules.toml"
+    rules.write_text("[hub_beneficiary]\nmin_senders = 0\n")
+    monkeypatch.setenv("VANGNET_CONTEXT_GRAPH_RULES", str(rules))
+    [result] = json_lines("context", "assess", "--json")
+    assert "graph" not in result["evaluators"]
+    assert "[hub_beneficiary] missing keys base" in result["failures"]["graph"]
+    assert "evaluator graph failed" in invoke("context", "assess").stdout
+    out = invoke("context", "graph", code=6)
+    assert "missing keys base" in out.output
