@@ -47,9 +47,9 @@ from vangnet.sources.records.model import RecordKind
 #: At most this many record references are kept on one edge (``count`` has them all).
 MAX_EDGE_REFS = 50
 
-#: Reference rates, euros per unit, used when the caller gives none: the ECB euro foreign
-#: exchange reference rates of 1 December 2025, rounded (a graph's amounts are for ranking
-#: and reading, not accounting; a deployment passes the rates of its payments helper's rules).
+#: Approximate rates, euros per unit, used when the caller gives none: rounded to the level of
+#: the ECB's euro reference rates in late 2025, not a dated fixing (a graph's amounts are for
+#: ranking and reading, not accounting; a deployment passes the rates of its payment rules).
 DEFAULT_RATES: Mapping[str, float] = {
     "EUR": 1.0,
     "USD": 0.86,
