@@ -1367,6 +1367,28 @@ class Settings(BaseSettings):
         "ones are refused (400), not cut.",
     )
 
+    # -- context: graph ------------------------------------------------------------------------
+    context_graph_rules: Path | None = Field(
+        default=None,
+        description="A TOML file of the graph reasons' weights and thresholds (hubs, links to "
+        "alerts and media matches, the propagation pass) replacing the shipped "
+        "vangnet/context/graph_rules.toml; every key of that file must be present.",
+    )
+    context_assess_bucket_days: int = Field(
+        default=7,
+        ge=1,
+        le=366,
+        description="Risk over time: the length in days of the buckets an assessment scores "
+        "each account in (7: weeks starting Monday 00:00 UTC).",
+    )
+    context_graph_ego_nodes: int = Field(
+        default=60,
+        ge=2,
+        le=2000,
+        description="The most nodes an account's network picture (ego graph) holds: grown "
+        "from the account along its strongest edges first.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -21,6 +21,9 @@ def test_every_plug_in_point_is_listed_with_its_state() -> None:
         ("bank_format", "plain"),
     } <= names
     assert {("report_format", "html"), ("report_format", "pdf"), ("report_format", "vics")} <= names
+    graph = next(r for r in rows if (r["kind"], r["name"]) == ("context_evaluator", "graph"))
+    assert graph["class"] == "vangnet.context.graph_reasons:GraphEvaluator"
+    assert graph["version"] == "1" and "hubs" in graph["description"]
     assert all(r["state"] == "loaded" for r in rows if r["kind"] != "failed")
     assert all(r["state"] == "failed" for r in rows if r["kind"] == "failed")
 

@@ -85,6 +85,9 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("GET", "/v1/audit"): frozenset({P.AUDIT}),
     ("POST", "/v1/deterrence/check"): frozenset({P.MATCH}),
     ("GET", "/v1/deterrence/stats"): frozenset({P.MATCH, P.AUDIT}),
+    ("POST", "/v1/context/assess"): frozenset({P.REVIEW}),
+    ("GET", "/v1/context/accounts"): frozenset({P.REVIEW}),
+    ("GET", "/v1/context/accounts/{ref}"): frozenset({P.REVIEW}),
 }
 
 SEED_BANK = "FUZZ"

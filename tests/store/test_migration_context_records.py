@@ -51,7 +51,8 @@ def test_upgrade_adds_the_tables_then_downgrade_drops_them(old_url: str) -> None
             conn.execute(STREAM, {"now": now})
         assert upgrade(old_url, REVISION) == REVISION
         assert current_revision(old_url) == REVISION
-        assert [d for d in schema_diff(old_url) if "context_" in repr(d)] == []
+        # its own tables only: later migrations add other context_* tables
+        assert [d for d in schema_diff(old_url) if any(f"'{t}'" in repr(d) for t in TABLES)] == []
         assert set(sa.inspect(engine).get_table_names()) >= TABLES
         with engine.begin() as conn:
             conn.execute(PAYMENT, {"now": now, "ref": "TX-1"})

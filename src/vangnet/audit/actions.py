@@ -71,6 +71,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("POST", "/v1/cases/{case_id}/decisions/preview"): Exempt.READ_ONLY,
     ("POST", "/v1/cases/{case_id}/decisions/undo"): "case.undo",
     ("POST", "/v1/cases/{case_id}/reports"): "report.",
+    ("POST", "/v1/context/assess"): "context.assess",
     # web UI
     ("POST", "/ui/login"): "login",
     ("POST", "/ui/login/code"): "login",
@@ -167,4 +168,8 @@ COMMANDS: dict[str, str | Exempt] = {
     "context chats scan": Exempt.LOCAL,
     "deterrence check": Exempt.LOCAL,
     "deterrence stats": Exempt.READ_ONLY,
+    "context assess": "context.assess",
+    "context accounts": "context.accounts.list",
+    "context account": "context.account.view",
+    "context graph": "context.graph.view",
 }

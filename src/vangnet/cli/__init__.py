@@ -12,6 +12,7 @@ import sys
 import typer
 
 from vangnet import __version__
+from vangnet.cli import context_accounts_cmd  # noqa: F401  (adds its commands to context_app)
 from vangnet.cli.audit_cmd import audit_app
 from vangnet.cli.bank_cmd import bank_app
 from vangnet.cli.case_cmd import case_app
@@ -83,7 +84,6 @@ app.add_typer(report_app, name="report")
 app.add_typer(context_app, name="context")
 app.add_typer(audit_app, name="audit")
 app.add_typer(classifiers_app, name="classifiers")
-app.add_typer(context_app, name="context")
 app.add_typer(deterrence_app, name="deterrence")
 
 

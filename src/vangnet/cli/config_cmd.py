@@ -60,11 +60,13 @@ def plugins(
     index, default threshold), indexes, classifiers (their version, what they measure, the
     licence of their model, and whether this deployment runs them: setting classifiers; an
     enabled one is started, and listed as failed when its model cannot be),
-    live stream sources (by URL scheme), bank formats and report formats. A plug-in that
+    live stream sources (by URL scheme), bank formats, report formats and context evaluators
+    (their version; `vangnet context assess` runs every one). A plug-in that
     failed to load is listed with kind ``failed``, name ``<point>:<name>``, state ``failed``
     and why."""
     from vangnet.banks.formats import failed_formats
     from vangnet.banks.formats import formats as bank_formats
+    from vangnet.context.population import evaluators, failed_evaluators
     from vangnet.reports.formats import failed_report_formats, report_formats
     from vangnet.signals.classifiers.base import classifier_types, failed_classifiers
     from vangnet.signals.classifiers.enabled import enabled_classifiers, start_failures
@@ -116,12 +118,17 @@ def plugins(
     rows += [
         _row("report_format", name, cls, cls.description) for name, cls in report_formats().items()
     ]
+    rows += [
+        _row("context_evaluator", name, cls, cls.summary, version=cls.version)
+        for name, cls in evaluators().items()
+    ]
     failed = {f"signal_type:{n}": why for n, why in failed_signal_types().items()}
     failed |= {f"index:{n}": why for n, why in failed_indexes().items()}
     failed |= {f"classifier:{n}": why for n, why in failed_classifiers().items()}
     failed |= {f"stream_source:{n}": why for n, why in failed_stream_sources().items()}
     failed |= {f"bank_format:{n}": why for n, why in failed_formats().items()}
     failed |= {f"report_format:{n}": why for n, why in failed_report_formats().items()}
+    failed |= {f"context_evaluator:{n}": why for n, why in failed_evaluators().items()}
     rows += [
         {
             "kind": "failed",
@@ -166,6 +173,8 @@ def _state(row: dict[str, Any]) -> str:
 def _details(row: dict[str, Any]) -> str:
     """What the table shows of a classifier besides its class: what it measures, its version
     and licence, and why it could not start."""
+    if row["kind"] == "context_evaluator":
+        return f"version {row['version']}"
     if row["kind"] != "classifier":
         return ""
     parts = [f"measures {row['measures']}", f"version {row['version']}"]

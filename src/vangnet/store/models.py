@@ -983,3 +983,40 @@ class DeterrenceCount(Base):
     language: Mapped[str] = mapped_column(String(16))
     checks: Mapped[int] = mapped_column(Integer, default=0)
     warnings: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ContextAssessment(Base):
+    """One run of every context evaluator over the records from ``since`` to ``until``
+    (`vangnet.context.assess`): who ran it and its ``figures`` (records, evaluators and
+    their versions, evaluators that failed, the risk-over-time buckets, graph counts)."""
+
+    __tablename__ = "context_assessments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    since: Mapped[datetime | None] = mapped_column()
+    until: Mapped[datetime | None] = mapped_column()
+    figures: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ContextRisk(Base):
+    """One account's risk in an assessment: its ``score``, ``role``, ``reasons`` (as
+    `vangnet.context.findings.Reason.as_json`) and ``weekly`` scores (``[{"end", "score"}]``,
+    one per bucket of the assessment)."""
+
+    __tablename__ = "context_risks"
+    __table_args__ = (
+        UniqueConstraint("assessment_id", "account"),
+        Index(None, "assessment_id", "score"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assessment_id: Mapped[int] = mapped_column(
+        ForeignKey("context_assessments.id", ondelete="CASCADE")
+    )
+    account: Mapped[str] = mapped_column(String(255))
+    score: Mapped[float] = mapped_column(Float)
+    role: Mapped[str] = mapped_column(String(16))
+    reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    weekly: Mapped[list[Any]] = mapped_column(JSON, default=list)
