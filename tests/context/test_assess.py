@@ -21,11 +21,14 @@ from vangnet.context.graph_reasons import GraphEvaluator
 from vangnet.context.graph_rules import SHIPPED, GraphRules
 from vangnet.context.known import AlertLink, CaseLink, KnownLinks
 from vangnet.context.population import REGISTRY, Evaluator, Population
-from vangnet.errors import ValidationError
+from vangnet.errors import NotFoundError, ValidationError
 from vangnet.sources.records.model import RecordKind
 
 VIEWER_NAME = "test_viewer"
 BROKEN_NAME = "test_broken"
+#: The evaluators these tests look at: the test ones and the graph (the payment, session and
+#: chat evaluators have tests of their own and would add reasons to this small population).
+ONLY = (VIEWER_NAME, BROKEN_NAME, "graph")
 
 
 class _Viewer(Evaluator):
@@ -164,7 +167,7 @@ def test_assess_runs_every_evaluator_reports_failures_and_propagates(
 
 
 def test_only_flagged_accounts_propagate(test_evaluators: None) -> None:
-    result = assess(population(), settings=Settings())  # nothing known
+    result = assess(population(), settings=Settings(), only=ONLY)  # nothing known
     # v1 (0.7 >= 0.5) raises fac and fac2; v2 (0.2) pays fac too but is not a known viewer
     fac = result.risk("fac")
     assert fac is not None
@@ -207,7 +210,7 @@ def test_a_handle_shared_with_a_flagged_account() -> None:
 
 
 def test_risk_over_time_per_week(test_evaluators: None) -> None:
-    result = assess(population(), settings=Settings(), known=KNOWN)
+    result = assess(population(), settings=Settings(), known=KNOWN, only=ONLY)
     ends = result.bucket_ends
     assert ends[0] == datetime(2026, 11, 9, tzinfo=UTC)  # T0 is a Monday: its week's end
     assert all(b - a == timedelta(days=7) for a, b in pairwise(ends))
@@ -277,3 +280,11 @@ def test_graph_evaluator_uses_the_shared_graph() -> None:
     pop = population()
     graph = build_graph(pop)
     assert GraphEvaluator().first_pass(graph, pop) == GraphEvaluator().evaluate(pop)
+
+
+def test_only_the_named_evaluators_run(test_evaluators: None) -> None:
+    result = assess(population(), settings=Settings(), only=[VIEWER_NAME])
+    assert result.evaluators == {VIEWER_NAME: "3"} and result.failures == {}
+    assert {r.indicator for k in result.risks for r in k.reasons} == {"test_pays_at_night"}
+    with pytest.raises(NotFoundError, match="no context evaluator nope"):
+        assess(population(), settings=Settings(), only=["nope"])

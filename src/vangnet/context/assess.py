@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,7 +37,7 @@ from vangnet.context.graph import summary as graph_summary
 from vangnet.context.graph_reasons import GraphEvaluator
 from vangnet.context.known import KnownLinks
 from vangnet.context.population import Evaluator, Population, evaluators, failed_evaluators
-from vangnet.errors import ValidationError
+from vangnet.errors import NotFoundError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +93,17 @@ def _first_pass(
     settings: Settings,
     known: KnownLinks,
     failures: dict[str, str],
+    only: Collection[str] | None,
 ) -> tuple[list[Reason], dict[str, str], GraphEvaluator | None]:
     reasons: list[Reason] = []
     ran: dict[str, str] = {}
     graph_evaluator: GraphEvaluator | None = None
     for name, why in failed_evaluators().items():
-        failures[name] = f"failed to load: {why}"
+        if only is None or name in only:
+            failures[name] = f"failed to load: {why}"
     for name, cls in evaluators().items():
+        if only is not None and name not in only:
+            continue
         try:
             evaluator: Evaluator = cls.from_settings(settings)
             if isinstance(evaluator, GraphEvaluator):
@@ -166,10 +170,17 @@ def assess(
     until: datetime | None = None,
     bucket_days: int | None = None,
     links: Iterable[Link] | None = None,
+    only: Collection[str] | None = None,
 ) -> Assessment:
     """Run every evaluator, the graph's second pass and the ranking over ``population`` (the
     records from ``since`` to ``until``, which also bound the time buckets); ``links``: extra
-    graph edges found elsewhere (payment handles a chat names)."""
+    graph edges found elsewhere (payment handles a chat names); ``only``: the names of the
+    evaluators to run (None: every installed one; an unknown name is refused)."""
+    if only is not None:
+        unknown = sorted(set(only) - set(evaluators()) - set(failed_evaluators()))
+        if unknown:
+            known_names = ", ".join(evaluators())
+            raise NotFoundError(f"no context evaluator {', '.join(unknown)} (known: {known_names})")
     known = known or KnownLinks()
     days = bucket_days or settings.context_assess_bucket_days
     if days < 1:
@@ -177,7 +188,7 @@ def assess(
     graph = build_graph(population, links=links)
     failures: dict[str, str] = {}
     reasons, ran, graph_evaluator = _first_pass(
-        population, graph, settings=settings, known=known, failures=failures
+        population, graph, settings=settings, known=known, failures=failures, only=only
     )
     if graph_evaluator is not None:
         try:
