@@ -12,7 +12,6 @@ from vangnet.cli.audit_cmd import AsOption, actor_of
 from vangnet.cli.context import session
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
 from vangnet.config import get_settings
-from vangnet.errors import ValidationError
 
 
 def _when(raw: str | None, option: str) -> datetime | None:
@@ -22,9 +21,13 @@ def _when(raw: str | None, option: str) -> datetime | None:
     try:
         at = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"{option}: {raw[:60]!r} is not an ISO 8601 time") from None
+        raise typer.BadParameter(
+            f"{raw[:60]!r} is not an ISO 8601 time", param_hint=option
+        ) from None
     if at.tzinfo is None:
-        raise ValidationError(f"{option}: give the time with its offset (e.g. ...Z or +01:00)")
+        raise typer.BadParameter(
+            "give the time with its offset (e.g. ...Z or +01:00)", param_hint=option
+        )
     return at
 
 
@@ -57,14 +60,14 @@ def scan_command(
     from vangnet.context.filing import assess_population, file_risks
     from vangnet.context.population import Population, evaluators, failed_evaluators
 
-    settings = get_settings()
+    start, end = _when(since, "--since"), _when(until, "--until")
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter("must be before --until", param_hint="--since")
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise typer.BadParameter("a number from 0 to 1", param_hint="--threshold")
     with user_errors(as_json=as_json):
-        start, end = _when(since, "--since"), _when(until, "--until")
-        if start is not None and end is not None and start >= end:
-            raise ValidationError("--since must be before --until")
+        settings = get_settings()
         limit = settings.context_case_threshold if threshold is None else threshold
-        if not 0.0 <= limit <= 1.0:
-            raise ValidationError("--threshold is a number from 0 to 1")
         who = actor_of(actor)
         with session() as s:
             population = Population.load(s, since=start, until=end)

@@ -1,0 +1,69 @@
+"""`vangnet context scan` through the CLI a user runs: it files the accounts at or above the
+threshold, is idempotent, audits the scan, and refuses bad options with the usage exit code
+and nothing filed."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from cli_invoke import invoke
+from context.case_data import CorridorAndPrice, store
+from vangnet.store.migrate import upgrade
+from vangnet.store.models import AuditEntry, Case
+
+
+@pytest.fixture
+def cli_db(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path}/scan.db"
+    monkeypatch.setenv("VANGNET_DATABASE_URL", url)
+    upgrade(url)
+    engine = create_engine(url)
+    with Session(engine) as s:
+        store(s)
+    engine.dispose()
+    return url
+
+
+def _count(url: str, model: type[object]) -> int:
+    engine = create_engine(url)
+    try:
+        with Session(engine) as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)
+    finally:
+        engine.dispose()
+
+
+def test_scan_files_and_is_idempotent(cli_db: str, test_evaluator: type[CorridorAndPrice]) -> None:
+    import json
+
+    out = json.loads(invoke("context", "scan", "--json").stdout)
+    assert out["records"] == {"payments": 4, "messages": 3, "sessions": 1, "accounts": 2}
+    assert [(f["account"], f["score"], f["created"], f["new_reasons"]) for f in out["filed"]] == [
+        ("viewer-1", 0.88, True, 2)
+    ]
+    again = json.loads(invoke("context", "scan", "--json").stdout)
+    assert [(f["created"], f["new_reasons"]) for f in again["filed"]] == [(False, 0)]
+    assert _count(cli_db, Case) == 1
+    low = invoke("context", "scan", "--threshold", "0.3", "--until", "2026-11-30T00:00:00Z")
+    assert "low-1" in low.stdout and _count(cli_db, Case) == 2
+    dry = json.loads(invoke("context", "scan", "--threshold", "0", "--dry-run", "--json").stdout)
+    assert dry["dry_run"] and {f["account"] for f in dry["filed"]} == {"viewer-1", "low-1"}
+    engine = create_engine(cli_db)
+    with Session(engine) as s:
+        scans = s.scalars(select(AuditEntry).where(AuditEntry.action == "context.scan")).all()
+    engine.dispose()
+    assert len(scans) == 3  # the dry run filed and audited nothing
+
+
+def test_bad_options_are_refused(cli_db: str, test_evaluator: type[CorridorAndPrice]) -> None:
+    for args in (
+        ("--threshold", "1.5"),
+        ("--since", "2026-11-01T00:00:00"),  # no offset: ambiguous
+        ("--since", "yesterday"),
+        ("--since", "2026-12-01T00:00:00Z", "--until", "2026-11-01T00:00:00Z"),
+    ):
+        result = invoke("context", "scan", *args, code=2)
+        assert "Invalid value" in result.output
+    assert _count(cli_db, Case) == 0
