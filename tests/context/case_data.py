@@ -7,15 +7,17 @@ in a chat, then calls: two indicators, risk 0.88 (above 0.8). ``low-1`` pays onc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
+import pytest
 from sqlalchemy.orm import Session
 
 from vangnet.context import stored
 from vangnet.context.findings import Reason, Role, RowRef
-from vangnet.context.population import Evaluator, Population
+from vangnet.context.population import REGISTRY, Evaluator, Population
 from vangnet.sources.records.model import (
     Account,
     CallSession,
@@ -154,3 +156,13 @@ class CorridorAndPrice(Evaluator):
                     )
                 )
         return out
+
+
+@pytest.fixture
+def test_evaluator() -> Iterator[type[CorridorAndPrice]]:
+    """`CorridorAndPrice` installed as a context evaluator (unregistered afterwards)."""
+    REGISTRY.register(CorridorAndPrice)
+    try:
+        yield CorridorAndPrice
+    finally:
+        REGISTRY.unregister(CorridorAndPrice.name)

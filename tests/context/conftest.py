@@ -2,19 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from context.case_data import test_evaluator
 
-import pytest
-
-from context.case_data import CorridorAndPrice
-from vangnet.context.population import REGISTRY
-
-
-@pytest.fixture
-def test_evaluator() -> Iterator[type[CorridorAndPrice]]:
-    """`CorridorAndPrice` installed as a context evaluator (unregistered afterwards)."""
-    REGISTRY.register(CorridorAndPrice)
-    try:
-        yield CorridorAndPrice
-    finally:
-        REGISTRY.unregister(CorridorAndPrice.name)
+__all__ = ["test_evaluator"]
