@@ -139,7 +139,8 @@ def _accounts(session: Session, refs: Collection[str]) -> dict[str, Account]:
 
 def message_of_case(doc: CaseDocument, ref: str) -> ContextRowDoc:
     """The case's message ``ref`` (`NotFoundError` when the case holds no such message)."""
-    for row in (doc.get("context") or {}).get("rows", []):
+    context = doc.get("context")
+    for row in context["rows"] if context is not None else []:
         if row["kind"] == RecordKind.MESSAGES.value and row["ref"] == ref and row["found"]:
             return row
     raise NotFoundError(f"case {doc['id']} holds no message {ref[:80]!r}")
