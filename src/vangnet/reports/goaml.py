@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from vangnet.cases.document import CaseDocument, ContextRowDoc
-from vangnet.config import Settings, get_settings
+from vangnet.config import Settings
 from vangnet.errors import ValidationError
 from vangnet.reports.formats import RenderOptions, ReportFormat
 
@@ -230,7 +230,8 @@ def _one(fmt: ReportFormat, cases: Sequence[CaseDocument]) -> CaseDocument:
 
 
 class StrReport(ReportFormat):
-    """goAML STR XML of a context case (the deployment's ``report_str_*`` settings)."""
+    """goAML STR XML of a context case (the deployment's ``report_str_*`` settings, from
+    `RenderOptions.settings`)."""
 
     name: ClassVar[str] = "str"
     description: ClassVar[str] = (
@@ -240,9 +241,11 @@ class StrReport(ReportFormat):
     extension: ClassVar[str] = "xml"
 
     def render(self, cases: Sequence[CaseDocument], options: RenderOptions) -> bytes:
+        if options.settings is None:
+            raise ValidationError("an STR is made with the deployment's settings: none given")
         return goaml_str(
             _one(self, cases),
-            settings=get_settings(),
+            settings=options.settings,
             generated_at=options.generated_at or datetime.now(UTC),
         )
 

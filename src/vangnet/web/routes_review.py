@@ -629,6 +629,7 @@ def _document(
             actor=who.user.username,
             include_clear=clear,  # refused (400, nothing written) for a format without media
             weights=PriorityWeights.from_settings(svc.settings),
+            settings=svc.settings,
         )
         session.commit()
     return filed
