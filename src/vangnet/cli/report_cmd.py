@@ -195,7 +195,6 @@ def report_vics(
                 actor=who,
                 profile=profile,
                 weights=PriorityWeights.from_settings(get_settings()),
-                settings=get_settings(),
             )
             _deliver(s, data, out)
     if out is not None:
