@@ -112,3 +112,89 @@ def test_str_exports_of_a_context_case(
     # a case without context signals: refused
     invoke("report", "render", "str", "upload:abc", "--out", str(tmp_path / "x.xml"), code=6)
     assert _count(cli_db, Report, kind="str") == 1
+
+
+def _doc(*payments: dict[str, object]) -> dict[str, object]:
+    return {
+        "id": 3,
+        "context": {
+            "account": "a",
+            "platform": None,
+            "score": 0.9,
+            "role": "viewer",
+            "indicators": ["x"],
+            "assessment": None,
+            "scored_at": None,
+            "reasons": [
+                {"indicator": "x", "summary": "s", "weight": 0.9, "role": "viewer", "at": None}
+            ],
+            "rows": [
+                {
+                    "kind": "payments",
+                    "ref": str(p["ref"]),
+                    "indicators": ["x"],
+                    "at": p["at"],
+                    "found": True,
+                    "record": p,
+                }
+                for p in payments
+            ],
+        },
+    }
+
+
+def test_csv_cells_cannot_run_and_foreign_payments_are_counted() -> None:
+    from datetime import UTC, datetime
+
+    from vangnet.config import Settings
+    from vangnet.reports.goaml import goaml_str, str_csv
+
+    base = {
+        "at": "2026-11-01T10:00:00+00:00",
+        "sender": "a",
+        "beneficiary": "b",
+        "channel": "p2p",
+        "sender_country": None,
+        "beneficiary_country": "PH",
+        "details": {},
+    }
+    doc = _doc(
+        {
+            **base,
+            "ref": "=HYPERLINK(1)",
+            "amount": "10.00",
+            "currency": "EUR",
+            "narrative": "@SUM(A1)",
+        },
+        {**base, "ref": "P-2", "amount": "99.00", "currency": "USD", "narrative": ""},
+        {
+            **base,
+            "ref": "P-3",
+            "amount": "20.00",
+            "currency": "USD",
+            "narrative": "",
+            "details": {"amount_local": "18.40"},
+        },
+    )
+    text = str_csv(doc).decode()  # type: ignore[arg-type]
+    assert "'=HYPERLINK(1)" in text and "'@SUM(A1)" in text
+    settings = Settings(
+        report_str_rentity_id="1", report_str_reporting_person={"first_name": "A", "last_name": "B"}
+    )
+    root = ET.fromstring(
+        goaml_str(
+            doc,
+            settings=settings,  # type: ignore[arg-type]
+            generated_at=datetime(2026, 12, 7, tzinfo=UTC),
+        )
+    )
+    assert [t.findtext("transactionnumber") for t in root.findall("transaction")] == [
+        "=HYPERLINK(1)",
+        "P-3",
+    ]
+    p3 = root.findall("transaction")[1]
+    assert p3.findtext("amount_local") == "18.40"
+    assert p3.findtext("t_from/from_foreign_currency/foreign_currency_code") == "USD"
+    assert p3.find("t_from/from_country") is None  # unknown: omitted
+    assert "1 payments in other currencies than EUR" in (root.findtext("reason") or "")
+    assert root.find("report_indicators") is None  # no FIU code configured

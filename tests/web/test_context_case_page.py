@@ -46,7 +46,10 @@ def test_context_case_page_timeline_picture_and_audited_reveal(
 ) -> None:
     case_id = _context_case(db_engine)
     make_user(db_url, "rev", "reviewer")
-    client = web_factory()
+    client = web_factory(
+        report_str_rentity_id="4711",
+        report_str_reporting_person={"first_name": "Ann", "last_name": "Lee"},
+    )
     login(client, "rev")
     queue = client.get("/ui/queue").text
     row = queue[queue.index(f'href="/ui/cases/{case_id}"') :]
@@ -98,3 +101,10 @@ def test_context_case_page_timeline_picture_and_audited_reveal(
     assert [(a.actor, a.target, a.details["ref"]) for a in reveals] == [
         ("rev", f"case:{case_id}", "M-1")
     ]
+
+    # the STR from the case page's report form (the app's settings name the reporting entity)
+    assert 'value="str"' in html
+    got = client.post(f"/ui/cases/{case_id}/document", data={"csrf": token, "kind": "str"})
+    assert got.status_code == 200 and got.headers["content-type"].startswith("application/xml")
+    assert b"<rentity_id>4711</rentity_id>" in got.content
+    assert b"<transactionnumber>TX-2</transactionnumber>" in got.content
