@@ -43,6 +43,9 @@ def test_scan_files_and_is_idempotent(cli_db: str, test_evaluator: type[Corridor
     assert [(f["account"], f["score"], f["created"], f["new_reasons"]) for f in out["filed"]] == [
         ("viewer-1", 0.88, True, 2)
     ]
+    shown = invoke("case", "show", str(out["filed"][0]["case"])).stdout
+    assert "Context risk 0.88 of account viewer-1" in shown and "TX-2" in shown
+    assert "price for a show" not in shown  # message text: only on the case page, revealed
     again = json.loads(invoke("context", "scan", "--json").stdout)
     assert [(f["created"], f["new_reasons"]) for f in again["filed"]] == [(False, 0)]
     assert _count(cli_db, Case) == 1
