@@ -45,10 +45,23 @@ def _text(parent: ET.Element, tag: str, value: object) -> ET.Element:
 
 
 def _payments(case: CaseDocument) -> list[ContextRowDoc]:
+    """The stored payments behind ``case``'s reasons (`ValidationError` for a document that
+    is not a context case's, or one without payments)."""
+    if not isinstance(case, Mapping) or not isinstance(case.get("id"), int):
+        raise ValidationError("an STR is made from a case document (an object with an id)")
     context = case.get("context")
     if context is None:
         raise ValidationError(f"case {case['id']} has no context signals: no STR to make")
-    found = [r for r in context["rows"] if r["kind"] == "payments" and r["found"]]
+    rows = context.get("rows") if isinstance(context, Mapping) else None
+    reasons = context.get("reasons") if isinstance(context, Mapping) else None
+    if (
+        not isinstance(rows, list)
+        or not isinstance(reasons, list)
+        or not all(isinstance(r, Mapping) and isinstance(r.get("record"), Mapping) for r in rows)
+        or not all(isinstance(r, Mapping) for r in reasons)
+    ):
+        raise ValidationError(f"case {case['id']}: its context is not a context document")
+    found = [r for r in rows if r.get("kind") == "payments" and r.get("found")]
     if not found:
         raise ValidationError(
             f"case {case['id']} has no stored payments behind its reasons: no STR to make"
