@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from context.case_data import CorridorAndPrice, store, test_evaluator
+from vangnet.cases.filing import file_case
 from vangnet.config import Settings
 from vangnet.context.filing import assess_population, file_risks
 from vangnet.context.population import Population
@@ -45,6 +46,17 @@ def test_context_case_page_timeline_picture_and_audited_reveal(
     test_evaluator: type[CorridorAndPrice],
 ) -> None:
     case_id = _context_case(db_engine)
+    with Session(writer(db_engine)) as s:  # a media case of another account: no badge
+        other, _ = file_case(
+            s,
+            key="account:p:other",
+            kind="upload",
+            subject={"account": "other"},
+            stream=None,
+            name="x.jpg",
+        )
+        s.commit()
+        other_id = other.id
     make_user(db_url, "rev", "reviewer")
     client = web_factory(
         report_str_rentity_id="4711",
@@ -55,6 +67,8 @@ def test_context_case_page_timeline_picture_and_audited_reveal(
     row = queue[queue.index(f'href="/ui/cases/{case_id}"') :]
     row = row[: row.index("</tr>")]
     assert 'data-source="context"' in row and "context risk 0.88" in queue
+    row = queue[queue.index(f'href="/ui/cases/{other_id}"') :]
+    assert 'data-source="context"' not in row[: row.index("</tr>")]
 
     page = client.get(f"/ui/cases/{case_id}")
     assert page.status_code == 200
