@@ -4,24 +4,30 @@ and nothing filed."""
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from cli_invoke import invoke
 from context.case_data import CorridorAndPrice, store
-from vangnet.store.migrate import upgrade
 from vangnet.store.models import AuditEntry, Case
 
 
 @pytest.fixture
-def cli_db(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/scan.db"
+def cli_db(_sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A database at head (a copy of the session's migrated template) holding the test
+    records, for the CLI."""
+    path = tmp_path / "scan.db"
+    shutil.copyfile(_sqlite_template, path)
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("VANGNET_DATABASE_URL", url)
-    upgrade(url)
     engine = create_engine(url)
     with Session(engine) as s:
         store(s)
+        s.commit()
     engine.dispose()
     return url
 

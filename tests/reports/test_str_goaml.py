@@ -7,6 +7,7 @@ deployment without a reporting entity, refused with exit code 6 and nothing file
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -17,7 +18,6 @@ from sqlalchemy.orm import Session
 from cli_invoke import invoke
 from context.case_data import CorridorAndPrice, store, test_evaluator
 from vangnet.cases.filing import file_case
-from vangnet.store.migrate import upgrade
 from vangnet.store.models import AuditEntry, Report
 
 __all__ = ["test_evaluator"]  # the fixture
@@ -38,10 +38,13 @@ ORDER = [
 
 
 @pytest.fixture
-def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite:///{tmp_path}/str.db"
+def cli_db(_sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A database at head (a copy of the session's migrated template) holding the test
+    records, for the CLI."""
+    path = tmp_path / "str.db"
+    shutil.copyfile(_sqlite_template, path)
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("VANGNET_DATABASE_URL", url)
-    upgrade(url)
     engine = create_engine(url)
     with Session(engine) as s:
         store(s)
