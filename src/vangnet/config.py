@@ -1389,6 +1389,86 @@ class Settings(BaseSettings):
         "from the account along its strongest edges first.",
     )
 
+    # -- context: cases, the case page's picture and the STR (goAML) export ------------------
+    context_case_threshold: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="Context risk score (0-1, noisy-OR of the strongest reason per indicator) "
+        "at or above which `vangnet context scan` files an account as a case for review: 0.8 "
+        "takes at least two independent strong indicators (e.g. 0.6 and 0.5), never one weak "
+        "one. A case asks a person to look; it is never a verdict.",
+    )
+    review_priority_context: int = Field(
+        default=45,
+        ge=0,
+        description="Priority points of a context risk of 1.0 (payments, chats, call sessions "
+        "of the case's account; scaled down with its score).",
+    )
+    context_picture_max_nodes: int = Field(
+        default=60,
+        ge=2,
+        le=500,
+        description="Most nodes drawn in a context case's network picture (the case's "
+        "account and its strongest links first; the rest are counted, not drawn).",
+    )
+    report_str_rentity_id: str = Field(
+        default="",
+        max_length=64,
+        description="The reporting entity's id at the FIU (goAML rentity_id), given by the "
+        "FIU on registration; an STR export is refused until it is set.",
+    )
+    report_str_rentity_branch: str = Field(
+        default="", max_length=255, description="goAML rentity_branch (optional)."
+    )
+    report_str_reporting_person: dict[str, str] = Field(
+        default_factory=dict,
+        description="The reporting person of STR exports as a JSON object: first_name, "
+        "last_name (required by goAML), and optionally title, email, phone, occupation.",
+    )
+    report_str_currency_local: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the FIU's local currency (goAML currency_code_local): "
+        "payments in it are amount_local; others also carry their foreign amount.",
+    )
+    report_str_action: str = Field(
+        default="Account under review; no funds blocked by this report.",
+        max_length=4000,
+        description="The action the reporting entity took (goAML action), as written in "
+        "every STR export unless the caller gives another.",
+    )
+    report_str_indicator_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="The FIU's report indicator codes by Vangnet indicator name, as a JSON "
+        'object (e.g. {"payment_corridor": "CSE01"}): every FIU publishes its own list; '
+        "indicators without a code are named in the reason text only.",
+    )
+    report_str_default_indicator: str = Field(
+        default="",
+        max_length=64,
+        description="The FIU indicator code written when none of a case's indicators has a "
+        "code (empty: none, and the export is refused if the FIU requires one).",
+    )
+    report_str_funds_codes: dict[str, str] = Field(
+        default_factory=lambda: {
+            "remittance": "K",
+            "p2p": "K",
+            "wire": "K",
+            "card": "K",
+            "crypto": "K",
+            "other": "K",
+        },
+        description="goAML funds type codes (from_funds_code / to_funds_code) by payment "
+        "channel, from the FIU's own lookup table: the default K is a placeholder to replace "
+        "with the FIU's code.",
+    )
+    report_str_transmode_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="goAML transmode_code by payment channel (the FIU's lookup table); a "
+        "channel without one is written as the channel's name.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -23,10 +23,15 @@ from sqlalchemy.orm import Session
 from api.conftest import BRIDGE
 from api.test_review_api import _bank_photo, _persons_key
 from cli_invoke import invoke
+from context.case_data import store
 from vangnet.api.app import create_app
 from vangnet.api.schemas import response_model
 from vangnet.cases.document import SHAPES, STORED, CaseDocument, CaseSummary
 from vangnet.config import Settings, reset_settings
+from vangnet.context.filing import file_risks
+from vangnet.context.findings import AccountRisk, Reason, Role, RowRef
+from vangnet.context.population import Population
+from vangnet.sources.records.model import RecordKind
 from vangnet.store.db import writer
 from vangnet.store.models import Alert, Case, CaseMatch
 from web.test_live_case import _live_alert
@@ -129,6 +134,36 @@ def test_real_case_documents_have_exactly_the_declared_keys(
     _check(doc, seen)
     _conforms(schema, doc)
     assert client.get(f"/v1/cases/{doc['id']}").json() == doc  # the API prints the same
+
+    # a context case: an account's payment and chat risk, with the records behind it
+    with Session(writer(engine)) as s:
+        store(s)
+        population = Population.load(s)
+        risks = [
+            AccountRisk(
+                "viewer-1",
+                0.9,
+                Role.VIEWER,
+                (
+                    Reason(
+                        "test_corridor",
+                        "viewer-1",
+                        0.9,
+                        "remittances",
+                        (RowRef(RecordKind.PAYMENTS, "TX-1"), RowRef(RecordKind.MESSAGES, "M-1")),
+                    ),
+                ),
+            )
+        ]
+        [filed] = file_risks(
+            s, risks=risks, population=population, threshold=0.8, actor="t", settings=Settings()
+        )
+        s.commit()
+        context_id = filed.filed.case.id
+    doc = client.get(f"/v1/cases/{context_id}").json()
+    assert doc["kind"] == "context" and len(doc["context"]["rows"]) == 2
+    _check(doc, seen)
+    _conforms(schema, doc)
 
     assert seen == set(SHAPES), f"never seen: {sorted(set(SHAPES) - seen)}"
 

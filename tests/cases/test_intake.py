@@ -90,10 +90,13 @@ def test_an_upload_is_filed_with_its_evidence_and_custody(db_engine: Engine) -> 
     assert not again.created and again.case.id == filed.case.id
 
 
-@pytest.mark.parametrize("source", [Source.CONTEXT])
-def test_sources_to_come_are_refused_and_change_nothing(db_engine: Engine, source: Source) -> None:
-    with pytest.raises(ValidationError, match=f"no case intake for {source.value}"):
-        _file(db_engine, Intake(source=source, subject={"account": "a"}, scores={"x": 1.0}))
+def test_a_context_intake_without_its_signal_is_refused_and_changes_nothing(
+    db_engine: Engine,
+) -> None:
+    """Source ``context`` files a `ContextSignal` (tests/context/test_case_filing.py); scores
+    or a subject alone are not one."""
+    with pytest.raises(ValidationError, match="a context intake needs its context signal"):
+        _file(db_engine, Intake(source=Source.CONTEXT, subject={"account": "a"}, scores={"x": 1.0}))
     assert _count(db_engine, Case) == 0
 
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Sequence
 from importlib.metadata import entry_points
+from typing import cast
 
 import pytest
 
+from vangnet.config import Settings
 from vangnet.reports import formats as registry
 from vangnet.reports.conformance import SAMPLE_CASE, check_report_format
 from vangnet.reports.formats import (
@@ -28,8 +30,61 @@ def test_built_ins_conform(name: str) -> None:
     check_report_format(report_formats()[name])
 
 
+@pytest.mark.parametrize("name", ["str", "str_csv"])
+def test_the_str_formats_conform_on_a_context_case(name: str) -> None:
+    payment = {
+        "ref": "P-1",
+        "at": "2026-11-01T10:00:00+00:00",
+        "sender": "a",
+        "beneficiary": "b",
+        "amount": "25.00",
+        "currency": "EUR",
+        "channel": "remittance",
+        "sender_country": "NL",
+        "beneficiary_country": "PH",
+        "narrative": "",
+        "details": {},
+    }
+    context = {
+        "account": "a",
+        "platform": None,
+        "score": 0.9,
+        "role": "viewer",
+        "indicators": ["x"],
+        "assessment": None,
+        "scored_at": None,
+        "reasons": [
+            {"indicator": "x", "summary": "s", "weight": 0.9, "role": "viewer", "at": None}
+        ],
+        "rows": [
+            {
+                "kind": "payments",
+                "ref": "P-1",
+                "indicators": ["x"],
+                "at": payment["at"],
+                "found": True,
+                "record": payment,
+            }
+        ],
+    }
+    settings = Settings(
+        report_str_rentity_id="1",
+        report_str_reporting_person={"first_name": "A", "last_name": "B"},
+    )
+    case = cast(CaseDocument, {**SAMPLE_CASE, "context": context})
+    check_report_format(report_formats()[name], [case], settings=settings)
+    with pytest.raises(AssertionError, match="no context signals"):
+        check_report_format(report_formats()[name], settings=settings)  # a media-only case
+
+
 def test_built_ins_register_through_entry_points() -> None:
-    assert {ep.name for ep in entry_points(group=registry.GROUP)} == {"html", "pdf", "vics"}
+    assert {ep.name for ep in entry_points(group=registry.GROUP)} == {
+        "html",
+        "pdf",
+        "vics",
+        "str",
+        "str_csv",
+    }
     assert get_report_format("vics").media_type == "application/json"
 
 

@@ -202,6 +202,7 @@ def file_report(
         include_clear=body.include_clear,
         profile=body.profile,
         weights=PriorityWeights.from_settings(svc.settings),
+        settings=svc.settings,
     )
     session.commit()
     digest = base64.b64encode(hashlib.sha256(filed.data).digest()).decode("ascii")

@@ -227,14 +227,53 @@ class TriageItemDoc(TypedDict):
     series_id: int | None
 
 
+class ContextReasonDoc(TypedDict):
+    """A reason of the account's context risk (`vangnet.context.findings.Reason`)."""
+
+    indicator: str
+    summary: str
+    weight: float
+    role: str  # "viewer" | "facilitator" | "unknown"
+    at: str | None
+
+
+class ContextRowDoc(TypedDict):
+    """A context record behind the case's reasons: ``found`` False when it is no longer
+    stored (then ``record`` is ``{}``); ``record``: its fields as imported."""
+
+    kind: str  # "payments" | "messages" | "sessions" | "accounts"
+    ref: str
+    indicators: list[str]
+    at: str | None
+    found: bool
+    record: JsonObject
+
+
+class ContextDoc(TypedDict):
+    """A case's context risk (payments, chats, call sessions of its account): the latest
+    assessment's score, role and reasons, and every record behind a reason, in time order."""
+
+    account: str
+    platform: str | None
+    score: float
+    role: str
+    indicators: list[str]
+    assessment: str | None
+    scored_at: str | None
+    reasons: list[ContextReasonDoc]
+    rows: list[ContextRowDoc]
+
+
 class CaseDocument(TypedDict):
     """The whole case, as plain JSON."""
 
     triage_runs: NotRequired[list[TriageRunDoc]]  # investigation cases only
     triage_items: NotRequired[list[TriageItemDoc]]  # investigation cases only
+    #: cases with context signals only (source ``context``): the account's risk and records
+    context: NotRequired[ContextDoc]
     id: int
     key: str
-    kind: str  # "live" | "upload" | "investigation"
+    kind: str  # "live" | "upload" | "investigation" | "context"
     title: str
     status: str
     category: str | None  # set when confirmed
@@ -306,4 +345,7 @@ SHAPES: dict[str, type] = {
     "triage_runs[]": TriageRunDoc,
     "triage_items[]": TriageItemDoc,
     "triage_items[].hashes": TriageHashesDoc,
+    "context": ContextDoc,
+    "context.reasons[]": ContextReasonDoc,
+    "context.rows[]": ContextRowDoc,
 }

@@ -111,6 +111,8 @@ def title(kind: str, subject: Mapping[str, Any], stream: Stream | None, name: st
     """A new case's title: the stream or upload (and the account), or the investigation."""
     if kind == "investigation":
         return (name or "")[:255]
+    if kind == "context":
+        return f"Context: account {name or subject.get('account') or '-'}"[:255]
     who = subject.get("account")
     if kind == "live" and stream is not None:
         label = f"Stream {stream.external_id or stream.id}"

@@ -17,8 +17,12 @@ monitor, new or extended), ``review_now`` (a live review-now alert: the classifi
 new or extended), ``triage`` (the investigation case a triage run fills) and
 ``classifier`` (an upload that matched nothing but whose priority signal is "likely": filed
 as an upload is, with its scores and no match, so a person looks; never a verdict).
-``context`` is named for the context signals to come; an intake of it is refused until its
-filing rule is written.
+``context`` (an account whose payments, chats or call sessions crossed the context threshold:
+`vangnet.context.filing`) files a `ContextSignal`: its case is the platform account's (shared
+with that account's media and live cases) when grouping by account and the account's record
+names its platform, else the account's own ``context:<ref>`` case; the case keeps the records
+behind each reason (``case_context_rows``), a timeline line per new reason, and the risk (its
+queue priority: ``review_priority_context``). Never a verdict.
 
 Every intake with ``scores`` keeps the highest per classifier on the case and the case's
 priority signal (``priority_signal``, ``signal_likely``: those scores fused by the
@@ -36,6 +40,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from vangnet.cases.context_signal import ContextReason, ContextSignal, context_key
 from vangnet.cases.filing import (
     GROUPINGS,
     SYSTEM,
@@ -55,7 +60,16 @@ from vangnet.errors import ValidationError
 from vangnet.evidence.sealing import record_upload
 from vangnet.match.results import Match
 from vangnet.signals.classifiers.fusion import Fused, Fusion
-from vangnet.store.models import Alert, AlertFrame, Case, CaseMatch, EvidenceItem, Stream, utcnow
+from vangnet.store.models import (
+    Alert,
+    AlertFrame,
+    Case,
+    CaseContextRow,
+    CaseMatch,
+    EvidenceItem,
+    Stream,
+    utcnow,
+)
 from vangnet.store.vault import VaultEntry
 
 
@@ -66,7 +80,7 @@ class Source(StrEnum):
     LIVE_ALERT = "live_alert"
     TRIAGE = "triage"
     CLASSIFIER = "classifier"  # an unmatched upload whose priority signal is "likely"
-    CONTEXT = "context"  # to come: payment, chat and call indicators
+    CONTEXT = "context"  # an account's payment, chat and call indicators (a ContextSignal)
     REVIEW_NOW = "review_now"  # a live review-now alert (classifier scores), new or extended
 
 
@@ -133,8 +147,8 @@ class Intake:
     ``triage``: ``name``, the investigation's. ``classifier``: one item in ``items``, no
     ``matches``, and its ``scores`` (with their ``summaries``), fused by ``fusion`` (the
     deployment's: `Fusion.from_settings`; None: every installed classifier at its default
-    threshold). ``actor`` is who or what filed it; ``subject`` is cleaned on filing (known
-    keys, short scalars: `clean_subject`)."""
+    threshold). ``context``: the account's `ContextSignal`. ``actor`` is who or what filed
+    it; ``subject`` is cleaned on filing (known keys, short scalars: `clean_subject`)."""
 
     source: Source
     grouping: Grouping = field(default_factory=Grouping)
@@ -145,6 +159,7 @@ class Intake:
     summaries: Mapping[str, str] = field(default_factory=dict)
     fusion: Fusion | None = None
     alert: AlertSignal | None = None
+    context: ContextSignal | None = None
     name: str | None = None
     actor: str = SYSTEM
     received_at: datetime = field(default_factory=utcnow)
@@ -152,11 +167,13 @@ class Intake:
 
 @dataclass(frozen=True)
 class Filed:
-    """Where an intake landed: its case (``created`` if new) and the evidence rows written."""
+    """Where an intake landed: its case (``created`` if new), the evidence rows written, and
+    for a context intake how many of its reasons were new to the case."""
 
     case: Case
     created: bool
     items: tuple[EvidenceItem, ...] = ()
+    new_reasons: int = 0
 
 
 def file_intake(session: Session, intake: Intake) -> Filed:
@@ -172,6 +189,8 @@ def file_intake(session: Session, intake: Intake) -> Filed:
         return _classifier(session, intake)
     if intake.source is Source.REVIEW_NOW:
         return _review_now(session, intake)
+    if intake.source is Source.CONTEXT:
+        return _context(session, intake)
     raise ValidationError(f"no case intake for {intake.source.value} signals yet")
 
 
@@ -405,6 +424,86 @@ def _review_now(session: Session, intake: Intake) -> Filed:
     case.last_signal_at = utcnow()
     session.flush()
     return Filed(case, created_case)
+
+
+def _context(session: Session, intake: Intake) -> Filed:
+    """An account's context risk. Its case: under ``account`` grouping, when the account's
+    record names its platform, the platform account's case (``account:<platform>:<ref>``,
+    the one its uploads and streams are filed in: a case groups everything about one
+    account); otherwise the account's own context case (``context:<ref>``). A reason is new
+    when it brings a record (or, without records, an indicator) the case does not hold: each
+    new reason adds its records and one timeline line and reopens a decided case; a re-scan
+    that finds nothing new adds nothing. The latest risk (score, role, indicators) is kept
+    under ``subject["context"]`` and gives the case its queue priority."""
+    signal = intake.context
+    if signal is None:
+        raise ValidationError("a context intake needs its context signal")
+    facts: dict[str, Any] = {"account": signal.account}
+    if signal.platform:
+        facts["platform"] = signal.platform
+    subject = clean_subject(facts)
+    if intake.grouping.group_by == "account" and signal.platform:
+        key = group_key("account", subject=subject)
+    else:
+        key = context_key(signal.account)
+    case, created = file_case(
+        session, key=key, kind="context", subject=subject, stream=None, name=signal.account
+    )
+    held: set[tuple[str, str, str]] = {
+        (kind, ref, indicator)
+        for kind, ref, indicator in session.execute(
+            select(CaseContextRow.kind, CaseContextRow.ref, CaseContextRow.indicator).where(
+                CaseContextRow.case_id == case.id
+            )
+        )
+    }
+    before = dict((case.subject or {}).get("context") or {})
+    known = set(before.get("indicators") or ()) | {i for _, _, i in held}
+    fresh = [r for r in signal.reasons if _is_new(r, held, known)]
+    for reason in fresh:
+        for kind, ref in dict.fromkeys(reason.rows):
+            if (kind.value, ref, reason.indicator) not in held:
+                held.add((kind.value, ref, reason.indicator))
+                session.add(
+                    CaseContextRow(
+                        case_id=case.id, kind=kind.value, ref=ref, indicator=reason.indicator
+                    )
+                )
+        known.add(reason.indicator)
+    if fresh:
+        reopen(session, case, f"new context reasons for account {signal.account}")
+    for reason in fresh:
+        record_event(
+            session,
+            case,
+            "context",
+            f"{signal.account}: {reason.summary} [{reason.indicator}, weight "
+            f"{reason.weight:.2f}; {len(reason.rows)} records]"[:2000],
+            actor=intake.actor,
+            details={**reason.as_json(), "account": signal.account, "score": signal.score},
+        )
+    subject_now = dict(case.subject or {})
+    subject_now["context"] = {
+        "account": signal.account,
+        "platform": signal.platform,
+        "score": round(max(signal.score, 0.0), 4),
+        "role": signal.role,
+        "indicators": sorted(known),
+        "assessment": signal.assessment,
+        "scored_at": intake.received_at.isoformat(),
+        "reasons": [{k: v for k, v in r.as_json().items() if k != "rows"} for r in signal.reasons],
+    }
+    case.subject = subject_now
+    if fresh:
+        case.last_signal_at = utcnow()
+    session.flush()
+    return Filed(case, created, new_reasons=len(fresh))
+
+
+def _is_new(reason: ContextReason, held: set[tuple[str, str, str]], known: set[str]) -> bool:
+    if not reason.rows:
+        return reason.indicator not in known
+    return any((k.value, ref, reason.indicator) not in held for k, ref in reason.rows)
 
 
 def _frame_matches(intake: Intake) -> dict[float, Match]:

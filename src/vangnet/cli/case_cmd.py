@@ -216,6 +216,28 @@ def _print_case(doc: CaseDocument) -> None:
             for i in doc["items"]
         ],
     )
+    context = doc.get("context")
+    if context is not None:  # message text stays out: the case page reveals it, audited
+        console.print(
+            f"[bold]Context risk {context['score']:.2f}[/] of account {context['account']} "
+            f"({context['role']}):",
+            highlight=False,
+        )
+        for r in context["reasons"]:
+            console.print(f"  - {r['indicator']}: {r['summary']}", highlight=False, markup=False)
+        table(
+            "Context records",
+            ["at", "kind", "ref", "supports"],
+            [
+                [
+                    r["at"],
+                    r["kind"],
+                    r["ref"] + ("" if r["found"] else " (no longer stored)"),
+                    ", ".join(r["indicators"]),
+                ]
+                for r in context["rows"]
+            ],
+        )
     table(
         "Timeline",
         ["at", "kind", "actor", "what"],

@@ -65,6 +65,11 @@ def assess_command(
         help="Days per risk-over-time bucket (default: setting context_assess_bucket_days).",
     ),
     top: int = typer.Option(20, "--top", min=1, max=10000, help="Accounts to print."),
+    evaluator: list[str] | None = typer.Option(
+        None,
+        "--evaluator",
+        help="Run only this context evaluator (repeatable; default: every installed one).",
+    ),
     as_json: JsonOption = False,
     as_name: AsOption = None,
 ) -> None:
@@ -80,7 +85,13 @@ def assess_command(
         actor = actor_of(as_name)
         with session() as s:
             row, result = run_assessment(
-                s, settings=get_settings(), actor=actor, since=start, until=end, bucket_days=bucket
+                s,
+                settings=get_settings(),
+                actor=actor,
+                since=start,
+                until=end,
+                bucket_days=bucket,
+                only=evaluator or None,
             )
             s.commit()
             assessment_id = row.id

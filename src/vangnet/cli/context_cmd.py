@@ -13,6 +13,7 @@ import typer
 
 from vangnet.cli.context_chats_cmd import chats_app
 from vangnet.cli.context_generate_cmd import generate_command
+from vangnet.cli.context_scan_cmd import scan_command
 
 context_app = typer.Typer(
     help="Context signals: payment, chat, call-session and account records, their indicators, "
@@ -20,4 +21,5 @@ context_app = typer.Typer(
     no_args_is_help=True,
 )
 context_app.command("generate")(generate_command)
+context_app.command("scan")(scan_command)
 context_app.add_typer(chats_app, name="chats")

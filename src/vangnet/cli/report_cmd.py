@@ -309,6 +309,7 @@ def report_render(
                 include_clear=include_clear,
                 profile=profile,
                 weights=PriorityWeights.from_settings(get_settings()),
+                settings=get_settings(),
             )
             _deliver(s, filed.data, out)
     if out is not None:

@@ -7,6 +7,7 @@ run, leaves an audit entry (``context.assess``, ``context.accounts.list``,
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,10 +42,14 @@ def run_assessment(
     since: datetime | None = None,
     until: datetime | None = None,
     bucket_days: int | None = None,
+    only: Collection[str] | None = None,
+    population: Population | None = None,
 ) -> tuple[ContextAssessment, Assessment]:
-    """Assess the stored records from ``since`` to ``until`` with what Vangnet knows (alerts,
-    cases), store the result and audit it."""
-    population = Population.load(session, since=since, until=until)
+    """Assess the stored records from ``since`` to ``until`` (``population``: already loaded
+    for that window) with what Vangnet knows (alerts, cases), by every installed evaluator
+    or ``only`` the named ones, store the result and audit it."""
+    if population is None:
+        population = Population.load(session, since=since, until=until)
     result = assess(
         population,
         settings=settings,
@@ -52,6 +57,7 @@ def run_assessment(
         since=since,
         until=until,
         bucket_days=bucket_days,
+        only=only,
     )
     row = assessments.save(session, assessment=result, actor=actor)
     chain.record(

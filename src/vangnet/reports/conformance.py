@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from vangnet.config import Settings
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.reports.formats import (
     EXTENSION_RULE,
@@ -121,9 +122,13 @@ def _fail(cls: type[ReportFormat], message: str) -> AssertionError:
 
 
 def check_report_format(
-    cls: type[ReportFormat], cases: Sequence[CaseDocument] = (SAMPLE_CASE,)
+    cls: type[ReportFormat],
+    cases: Sequence[CaseDocument] = (SAMPLE_CASE,),
+    *,
+    settings: Settings | None = None,
 ) -> None:
-    """Check ``cls`` against the report-format contract, rendering ``cases``."""
+    """Check ``cls`` against the report-format contract, rendering ``cases`` (with
+    ``settings`` in the render options, for a format that needs the deployment's)."""
     try:
         as_report_format(cls, repr(cls))
     except Exception as error:
@@ -147,7 +152,10 @@ def check_report_format(
         raise NotFoundError(f"item {item_id} is not held (conformance kit)")
 
     options = RenderOptions(
-        generated_by="conformance", read_item=read_item, generated_at=datetime.now(UTC)
+        generated_by="conformance",
+        read_item=read_item,
+        generated_at=datetime.now(UTC),
+        settings=settings,
     )
     given = copy.deepcopy(list(cases))
     try:

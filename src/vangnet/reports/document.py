@@ -33,6 +33,7 @@ from vangnet.cases.document import CaseDocument
 from vangnet.cases.found import describe, region_of
 from vangnet.errors import ValidationError, VangnetError
 from vangnet.evidence.previews import Region, preview
+from vangnet.reports.context_summary import context_lines
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +119,20 @@ def render_html(
             for item in items
         ],
         "found_text": [_found_text(m) for m in rows["matches"]],
+        "context_lines": [line.removeprefix("- ") for line in context_lines(_context(case))],
+        "context_rows": _context(case).get("rows") or [],
         **rows,
         "include_clear": include_clear,
         "generated_by": generated_by,
         "generated_at": _when(when),
     }
     return _environment().get_template("case_report.html").render(context)
+
+
+def _context(case: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The case's context signals (``{}`` when none, or not an object)."""
+    raw = case.get("context")
+    return raw if isinstance(raw, Mapping) else {}
 
 
 def render_pdf(

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from vangnet.cases.document import CaseDocument as CaseDocument  # the plain, JSON-able dict
+from vangnet.config import Settings
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.plugins import PluginError, Registry, subclass_check
 from vangnet.reports import document, vics_cases
@@ -70,6 +71,9 @@ class RenderOptions:
     include_clear: bool = False  # clear previews instead of blurred greyscale ones
     generated_at: datetime | None = None  # timezone-aware; now when None
     profile: str = "US"  # the VICS profile (US, UK, CUSTOM, Default)
+    #: the deployment's settings, for formats that need them (the STR's reporting entity);
+    #: None when the caller gave none (such a format then refuses)
+    settings: Settings | None = None
 
 
 class ReportFormat(ABC):

@@ -41,6 +41,7 @@ from vangnet.banks.categories import Category
 from vangnet.cases.document import CaseDocument
 from vangnet.cases.found import describe
 from vangnet.errors import ConflictError, ValidationError
+from vangnet.reports.context_summary import context_lines
 
 DEFAULT_INCIDENT_TYPE: Final = "Child Pornography (possession, manufacture, and distribution)"
 XSD_NAME: Final = "ncmec_report.xsd"
@@ -343,6 +344,7 @@ def _case_summary(case: Case) -> str:
     if len(matches) > MAX_LISTED_MATCHES:
         lines.append(f"- ... and {len(matches) - MAX_LISTED_MATCHES} more")
     lines.append(f"Files attached: {len(_list(case, 'items'))} preserved item(s) of this case.")
+    lines.extend(context_lines(case.get("context") or {}))
     return "\n".join(lines)
 
 

@@ -759,6 +759,7 @@ def file_report(
     weights: PriorityWeights,
     include_clear: bool = False,
     profile: str = "US",
+    settings: Settings | None = None,
 ) -> FiledReport:
     """Render ``case_ids`` with the report format ``format_name`` of the registry and record
     it like the built-ins: a `Report` row of kind ``format_name`` per case, a timeline event
@@ -805,7 +806,7 @@ def file_report(
         return FiledReport(data, fmt, ids, [report_id])
     return _file_plug_in(
         session, vault, fmt, ids, actor=actor, weights=weights, include_clear=include_clear,
-        profile=profile,
+        profile=profile, settings=settings,
     )  # fmt: skip
 
 
@@ -849,6 +850,7 @@ def _file_plug_in(
     weights: PriorityWeights,
     include_clear: bool,
     profile: str,
+    settings: Settings | None = None,
 ) -> FiledReport:
     documents = [cases.case_document(session, i, weights=weights) for i in ids]
     # what is recorded comes from here, not from the documents the plug-in may change
@@ -860,7 +862,11 @@ def _file_plug_in(
     if fmt.reads_media and vault is not None:
         reader = _PlugInReader(session, vault, held, actor=actor, include_clear=include_clear)
     options = RenderOptions(
-        generated_by=actor, read_item=reader, include_clear=include_clear, profile=profile
+        generated_by=actor,
+        read_item=reader,
+        include_clear=include_clear,
+        profile=profile,
+        settings=settings,
     )
     action = audit_action(fmt.name)
     try:

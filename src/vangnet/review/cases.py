@@ -33,6 +33,7 @@ from vangnet.cases.filing import GroupBy, clean_subject
 from vangnet.cases.filing import iso as iso
 from vangnet.cases.found import region_of
 from vangnet.cases.intake import Grouping, Intake, SealedItem, Source, file_intake
+from vangnet.context.case_rows import context_document
 from vangnet.errors import NotFoundError, ValidationError
 from vangnet.evidence.hashes import item_signals
 from vangnet.evidence.sealing import seal_upload
@@ -179,8 +180,10 @@ def _priority(
     raw_scores = (case.subject or {}).get("scores")
     scores = raw_scores if isinstance(raw_scores, dict) else None
     raw_review_now = (case.subject or {}).get("review_now")
+    raw_context = (case.subject or {}).get("context")
     return priority(
         review_now=raw_review_now if isinstance(raw_review_now, dict) else None,
+        context=raw_context if isinstance(raw_context, dict) else None,
         matches=[MatchFacts(m.bank, m.signal_type, m.distance, m.category) for m in matches],
         banks=bank_facts,
         live=live,
@@ -513,7 +516,7 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
     items = case_items(session, case.id)
     viewed = viewed_in_clear(session, [i.id for i in items])
     stream = session.get(Stream, case.stream_id) if case.stream_id is not None else None
-    subject = cast(SubjectDoc, dict(case.subject or {}))
+    subject = cast(SubjectDoc, {k: v for k, v in (case.subject or {}).items() if k != "context"})
     if stream is not None:
         subject.update(
             {
@@ -629,6 +632,9 @@ def case_document(session: Session, case_id: int, *, weights: PriorityWeights) -
             )
         ],
     }
+    context = context_document(session, case)
+    if context is not None:
+        document["context"] = context
     if case.kind == "investigation":  # first, as they always were
         return {
             "triage_runs": triage_runs(session, case.id),

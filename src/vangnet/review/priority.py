@@ -3,8 +3,9 @@
 The parts, largest first: how severe the matched category is, whether a live stream is still
 running (a child may be being abused now), how sure the match is (high-confidence bank, exact
 hash, a perceptual hash's distance against the bank's threshold for its signal type), how
-many matches the case holds, how many people watch the stream, classifier scores, and
-escalation. How many points each part is worth is configuration (`PriorityWeights`, from the
+many matches the case holds, how many people watch the stream, classifier scores, an
+account's context risk (payments, chats, call sessions: `vangnet.context`), and escalation.
+How many points each part is worth is configuration (`PriorityWeights`, from the
 ``review_priority_*`` settings).
 """
 
@@ -40,6 +41,8 @@ class PriorityWeights:
     #: a live review-now alert, and one whose samples read as a video call
     review_now: int = 0
     video_call: int = 0
+    #: a context risk of 1.0 (scaled down with the account's risk score)
+    context: int = 0
     #: how classifier scores fuse into the priority signal (None: every installed
     #: classifier at its default threshold, prior 0.5)
     fusion: Fusion | None = None
@@ -64,6 +67,7 @@ class PriorityWeights:
             escalated=settings.review_priority_escalated,
             review_now=settings.review_priority_review_now,
             video_call=settings.review_priority_video_call,
+            context=settings.review_priority_context,
             fusion=Fusion.from_settings(settings, calibrated=calibrated),
         )
 
@@ -106,12 +110,17 @@ def priority(
     escalated: bool,
     weights: PriorityWeights,
     review_now: Mapping[str, Any] | None = None,
+    context: Mapping[str, Any] | None = None,
 ) -> Priority:
     """``review_now``: the case's live review-now alert (``summary``, ``video_call_likely``), if
-    any: its points and summary come first, and a case with no match is scored by it."""
+    any: its points and summary come first, and a case with no match is scored by it.
+    ``context``: the account's context risk kept on the case (``score``, ``indicators``), if
+    any: ``weights.context`` points times its score, with its indicators as the reason."""
     w = weights
     found = list(matches)
     result = Priority()
+    if context:
+        _context_points(result, context, w)
     if review_now:
         result.add(w.review_now, f"review now: {review_now.get('summary') or 'likely'}")
         if review_now.get("video_call_likely"):
@@ -124,7 +133,7 @@ def priority(
             return result
     if not found:  # likely new material (a classifier case): its scores alone order it
         _classifier_points(result, scores, w)
-        if scores and escalated:
+        if (scores or context) and escalated:
             result.add(w.escalated, "escalated")
         return result
     worst = max(found, key=lambda m: w.severity.get(m.category or "", w.uncategorised))
@@ -166,6 +175,18 @@ def priority(
     if escalated:
         result.add(w.escalated, "escalated")
     return result
+
+
+def _context_points(result: Priority, context: Mapping[str, Any], w: PriorityWeights) -> None:
+    try:
+        score = min(1.0, max(0.0, float(context.get("score") or 0.0)))
+    except (TypeError, ValueError):
+        return
+    raw = context.get("indicators")
+    named = ", ".join(str(i) for i in raw) if isinstance(raw, list | tuple) else ""
+    result.add(
+        round(w.context * score), f"context risk {score:.2f}" + (f": {named}" if named else "")
+    )
 
 
 def _classifier_points(

@@ -518,7 +518,7 @@ class Case(Base):
     __tablename__ = "cases"
     __table_args__ = (
         CheckConstraint(_in("status", CASE_STATUSES), name="status"),
-        CheckConstraint("kind IN ('live', 'upload', 'investigation')", name="kind"),
+        CheckConstraint("kind IN ('live', 'upload', 'investigation', 'context')", name="kind"),
         Index(None, "status", "last_signal_at"),
     )
 
@@ -593,6 +593,23 @@ class CaseEvent(Base):
     actor: Mapped[str] = mapped_column(String(255))
     summary: Mapped[str] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CaseContextRow(Base):
+    """A context record behind a case (`vangnet.cases.intake`, source ``context``): its
+    ``kind`` (payments, messages, sessions, accounts), its ``ref`` in the ``context_*``
+    table, and the ``indicator`` of the reason it supports. The case page and the reports
+    load the records by these refs; a row that supports two indicators is here twice."""
+
+    __tablename__ = "case_context_rows"
+    __table_args__ = (UniqueConstraint("case_id", "kind", "ref", "indicator"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(255))
+    indicator: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)  # when the case got it
 
 
 class Decision(Base):

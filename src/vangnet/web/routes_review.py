@@ -44,6 +44,7 @@ from vangnet.signals.hashing import hash_bytes
 from vangnet.store.db import writer
 from vangnet.store.models import EvidenceItem, Report, WebhookDelivery, utcnow
 from vangnet.web import sessions
+from vangnet.web.context_view import context_view, message_of_case
 from vangnet.web.deps import csrf_for, render, signed_in
 from vangnet.web.sessions import WebIdentity
 
@@ -171,19 +172,45 @@ async def queue(
 # -- the case page -------------------------------------------------------------------------
 
 
-def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
+def _case_page(
+    svc: Services,
+    who: WebIdentity,
+    case_id: int,
+    rows: str | None = None,
+    reveal_message: str | None = None,
+) -> dict[str, Any]:
+    """The case page's data; ``rows``: a context case's timeline filtered to one record kind;
+    ``reveal_message``: the ref of the one message whose text a reviewer asked to see
+    (audited ``context.message.reveal``, counted towards the break like a media item)."""
     with Session(writer(svc.engine)) as session:
         doc = cases.case_document(
             session, case_id, weights=PriorityWeights.from_settings(svc.settings)
         )
         profiles = cases.case_profiles(session, case_id)
         viewed = sessions.count_item(session, who.token_hash)
-        chain.record(
+        if reveal_message is not None:
+            shown = message_of_case(doc, reveal_message)
+            chain.record(
+                session,
+                actor=who.user.username,
+                action="context.message.reveal",
+                target=f"case:{case_id}",
+                details={"ref": shown["ref"], "items_this_session": viewed},
+            )
+        else:
+            chain.record(
+                session,
+                actor=who.user.username,
+                action="case.view",
+                target=f"case:{case_id}",
+                details={"items_this_session": viewed},
+            )
+        context = context_view(
             session,
-            actor=who.user.username,
-            action="case.view",
-            target=f"case:{case_id}",
-            details={"items_this_session": viewed},
+            doc,
+            kind=rows,
+            revealed={reveal_message} if reveal_message is not None else (),
+            max_nodes=svc.settings.context_picture_max_nodes,
         )
         session.commit()
         queue_ids = [
@@ -216,6 +243,7 @@ def _case_page(svc: Services, who: WebIdentity, case_id: int) -> dict[str, Any]:
         "undo": _undoable(doc, who.user.username),
         "items_viewed": viewed,
         "next_case": later[0] if later else None,
+        "context": context,
         **_document_formats(who),
     }
 
@@ -269,10 +297,36 @@ def _undoable(doc: CaseDocument, username: str) -> dict[str, Any] | None:
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-async def case_page(request: Request, svc: Svc, who: Reviewer, case_id: RowId) -> Response:
+async def case_page(
+    request: Request,
+    svc: Svc,
+    who: Reviewer,
+    case_id: RowId,
+    rows: Annotated[str | None, Query(max_length=16)] = None,
+) -> Response:
     if await run_in_threadpool(_kind, svc, case_id) == "investigation":
         return RedirectResponse(f"/ui/investigations/{case_id}", status_code=303)
-    data = await run_in_threadpool(_case_page, svc, who, case_id)
+    data = await run_in_threadpool(_case_page, svc, who, case_id, rows)
+    return await _case_response(request, svc, who, data)
+
+
+@router.post("/cases/{case_id}/context/reveal", response_class=HTMLResponse)
+async def context_message_reveal(
+    request: Request,
+    svc: Svc,
+    who: RevealP,
+    case_id: RowId,
+    ref: Annotated[str, Form(min_length=1, max_length=255)],
+) -> Response:
+    """The case page with the text of one of its messages shown, for one reviewer's explicit
+    reveal (audited ``context.message.reveal``; never cached)."""
+    data = await run_in_threadpool(_case_page, svc, who, case_id, None, ref)
+    return await _case_response(request, svc, who, data)
+
+
+async def _case_response(
+    request: Request, svc: Services, who: WebIdentity, data: dict[str, Any]
+) -> Response:
     cap = svc.settings.review_session_items
     data["break_due"] = bool(cap) and data["items_viewed"] >= cap
     data["cap"] = cap
@@ -575,6 +629,7 @@ def _document(
             actor=who.user.username,
             include_clear=clear,  # refused (400, nothing written) for a format without media
             weights=PriorityWeights.from_settings(svc.settings),
+            settings=svc.settings,
         )
         session.commit()
     return filed
