@@ -65,12 +65,15 @@ def test_an_empty_store_says_so(store: str) -> None:
 
 def test_assess_rank_and_read_an_account(store: str, tmp_path: Path) -> None:
     _fill(store)
-    out = invoke("context", "assess", "--as", "analyst-1").stdout
+    # the graph's reasons alone (the payment, session and chat evaluators have tests of their own)
+    out = invoke("context", "assess", "--as", "analyst-1", "--evaluator", "graph").stdout
     assert "15 payments" in out and "fac" in out and "hub_beneficiary" in out
     assert _count(store, ContextAssessment) == 1 and _count(store, ContextRisk) >= 1
     assert _count(store, AuditEntry, "context.assess") == 1
 
-    [result] = json_lines("context", "assess", "--json", "--top", "1", "--bucket", "10")
+    [result] = json_lines(
+        "context", "assess", "--json", "--top", "1", "--bucket", "10", "--evaluator", "graph"
+    )
     assert result["assessment"] == 2 and result["bucket_days"] == 10
     assert [a["account"] for a in result["accounts"]] == ["fac"]
     assert "graph" in result["evaluators"] and result["failures"] == {}
@@ -135,6 +138,7 @@ def test_bad_options(store: str) -> None:
     invoke("context", "assess", "--since", "yesterday", code=2)
     invoke("context", "assess", "--since", "2026-11-01T10:00:00", code=2)  # no offset
     invoke("context", "assess", "--bucket", "0", code=2)
+    invoke("context", "assess", "--evaluator", "nope", code=4)  # no such evaluator
     invoke("context", "accounts", "--role", "boss", code=2)
     assert _count(store, ContextAssessment) == 0
 

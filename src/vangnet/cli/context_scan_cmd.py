@@ -89,6 +89,7 @@ def scan_command(
                 population=population,
             )
             risks = result.risks
+            assessment_id = None if dry_run else stored.id  # a dry run's is rolled back
             above = [r for r in risks if r.score >= limit and r.reasons]
             filed = []
             if not dry_run:
@@ -99,7 +100,7 @@ def scan_command(
                     threshold=limit,
                     actor=who,
                     settings=settings,
-                    assessment=f"assessment {stored.id}",
+                    assessment=f"assessment {assessment_id}",
                 )
                 audit.record(
                     s,
@@ -109,7 +110,7 @@ def scan_command(
                         "since": since,
                         "until": until,
                         "threshold": limit,
-                        "assessment": stored.id,
+                        "assessment": assessment_id,
                         "evaluators": sorted(result.evaluators),
                         "accounts": len(risks),
                         "filed": [f.filed.case.id for f in filed],
@@ -158,7 +159,7 @@ def scan_command(
                 "assessed": len(risks),
                 "evaluators": sorted(result.evaluators),
                 "failed_evaluators": failed,
-                "assessment": None if dry_run else stored.id,
+                "assessment": assessment_id,
                 "filed": rows,
             }
         )
