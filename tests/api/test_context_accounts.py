@@ -59,7 +59,10 @@ def test_assess_rank_and_read_an_account(make_client: AppFactory, db_url: str) -
     assert empty.status_code == 200
     assert empty.json() == {"assessment": None, "accounts": []}
 
-    made = client.post("/v1/context/assess", json={"bucket_days": 7, "top": 1})
+    # the graph's reasons alone (the payment, session and chat evaluators have tests of their own)
+    made = client.post(
+        "/v1/context/assess", json={"bucket_days": 7, "top": 1, "evaluators": ["graph"]}
+    )
     assert made.status_code == 201, made.text
     body = made.json()
     assert body["assessment"]["actor"].startswith("key:")
@@ -106,6 +109,8 @@ def test_refusals_record_nothing(make_client: AppFactory, db_url: str) -> None:
     assert bad.status_code == 400
     assert client.post("/v1/context/assess", json={"bucket_days": 0}).status_code == 400
     assert client.get("/v1/context/accounts", params={"role": "boss"}).status_code == 400
+    nope = client.post("/v1/context/assess", json={"evaluators": ["nope"]})
+    assert nope.status_code == 404 and "no context evaluator nope" in nope.text
     missing = client.get("/v1/context/accounts/nobody")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert _counts(db_url) == (0, 0)

@@ -40,6 +40,12 @@ class AssessRequest(BaseModel):
         "context_assess_bucket_days; 7 = weeks from Monday 00:00 UTC).",
     )
     top: int = Field(default=20, ge=0, le=1000, description="Accounts in the answer.")
+    evaluators: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        max_length=64,
+        description="Run only these context evaluators (default: every installed one); an "
+        "unknown name is refused (404).",
+    )
 
 
 class AssessmentRecord(BaseModel):
@@ -109,6 +115,7 @@ def assess_records(body: AssessRequest, svc: Svc, session: WriterDb, who: Review
         since=body.since,
         until=body.until,
         bucket_days=body.bucket_days,
+        only=body.evaluators,
     )
     top = assessments.ranking(session, assessment_id=row.id, top=body.top) if body.top else []
     answer = AssessAnswer(
