@@ -12,12 +12,14 @@ import sys
 import typer
 
 from vangnet import __version__
+from vangnet.cli import context_import_cmd  # noqa: F401  (its commands join context_app)
 from vangnet.cli.audit_cmd import audit_app
 from vangnet.cli.bank_cmd import bank_app
 from vangnet.cli.case_cmd import case_app
 from vangnet.cli.classifiers_cmd import classifiers_app
 from vangnet.cli.classify_cmd import classify_command
 from vangnet.cli.config_cmd import config_app, plugins
+from vangnet.cli.context_cmd import context_app
 from vangnet.cli.db_cmd import db_app
 from vangnet.cli.hash_cmd import hash_command
 from vangnet.cli.key_cmd import key_app
@@ -80,6 +82,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(report_app, name="report")
 app.add_typer(audit_app, name="audit")
 app.add_typer(classifiers_app, name="classifiers")
+app.add_typer(context_app, name="context")
 
 
 @app.command("version")
