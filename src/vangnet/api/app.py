@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vangnet
-from vangnet.api import hma, live, reports, review, v1
+from vangnet.api import context, hma, live, reports, review, v1
 from vangnet.api.guard import HttpGuard
 from vangnet.api.nulguard import RefuseNul
 from vangnet.audit.chain import attach_anchor
@@ -259,9 +259,10 @@ def create_app(
     app.include_router(live.router)
     app.include_router(review.router)
     app.include_router(reports.router)
+    app.include_router(context.router)
     web.install(app)
     # Outermost: Host, credentials, limits and body caps before any route reads a byte.
-    api_routes = [r for m in (hma, v1, live, review, reports) for r in m.router.routes]
+    api_routes = [r for m in (hma, v1, live, review, reports, context) for r in m.router.routes]
     app.add_middleware(HttpGuard, settings=cfg, routes=api_routes, buckets=buckets)
     return app
 

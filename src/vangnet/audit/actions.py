@@ -56,6 +56,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("DELETE", "/v1/banks/{name}"): "bank.delete",
     ("POST", "/v1/banks/{name}/hashes"): "bank.add",
     ("DELETE", "/v1/banks/{name}/content/{content_id}"): "content.delete",
+    ("POST", "/v1/context/{kind}/import"): "context.import",
     ("POST", "/v1/streams"): "stream.start",
     ("POST", "/v1/streams/{stream_id}/stop"): "stream.stop",
     ("POST", "/v1/streams/{stream_id}/frames"): Exempt.SAMPLES,
@@ -157,4 +158,6 @@ COMMANDS: dict[str, str | Exempt] = {
     "audit list": Exempt.READ_ONLY,
     "classifiers evaluate": "classifier.calibrate",
     "classifiers calibration": "classifier.calibration.clear",
+    "context import": "context.import",
+    "context imports": Exempt.READ_ONLY,
 }

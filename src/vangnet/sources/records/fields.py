@@ -33,7 +33,7 @@ from vangnet.sources.records.model import (
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_NUMBER = re.compile(r"[+]?(\d+(\.\d*)?|\.\d+)")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 #: Largest amount accepted (a bigger one is a typo or an attack on the numeric columns).
 MAX_AMOUNT = Decimal("1e15")
 #: Longest amount written out in full (the column keeps the exact decimal as text).
@@ -199,7 +199,7 @@ def amount(name: str, value: Any) -> Decimal:
 
 
 def currency(name: str, value: Any) -> str:
-    code = needed(name, value, limit=3).strip().upper()
+    code = needed(name, value, limit=16).strip().upper()
     if not _CURRENCY.fullmatch(code):
         raise FieldError(f"{name}: not an ISO 4217 currency code: {value!r}")
     return code
@@ -208,7 +208,7 @@ def currency(name: str, value: Any) -> str:
 def country(name: str, value: Any) -> str | None:
     if value is None or value == "":
         return None
-    code = needed(name, value, limit=2).strip().upper()
+    code = needed(name, value, limit=16).strip().upper()
     if not _COUNTRY.fullmatch(code):
         raise FieldError(f"{name}: not an ISO 3166 alpha-2 country code: {value!r}")
     return code
