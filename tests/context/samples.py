@@ -120,7 +120,12 @@ PAIN001 = b"""<?xml version="1.0" encoding="UTF-8"?>
 </Document>
 """
 
-MT103 = b"""{1:F01ABNANL2AXXXX0000000000}{2:I103BOPIPHMMXXXXN}{3:{121:e3b0c442-98fc-4c14-9afb-f4c8996fb924}}{4:
+MT103 = (
+    (
+        b"{1:F01ABNANL2AXXXX0000000000}{2:I103BOPIPHMMXXXXN}"
+        b"{3:{121:e3b0c442-98fc-4c14-9afb-f4c8996fb924}}"
+    )
+    + b"""{4:
 :20:REF0001
 :23B:CRED
 :32A:261103EUR25,00
@@ -148,6 +153,7 @@ BNORPHMM
 :71A:SHA
 -}
 """
+)
 
 WHATSAPP_IOS = (
     "[03/11/2026, 22:41:05] Messages and calls are end-to-end encrypted. No one outside of "
@@ -159,11 +165,11 @@ WHATSAPP_IOS = (
     "[03/11/2026, 22:43:10] Maria: ok\n"
 ).encode()
 WHATSAPP_ANDROID = (
-    "03/11/2026, 10:41 pm - Jan: hi\n"
-    "03/11/26, 22:42 - Maria: <Media omitted>\n"
-    "03/11/2026, 22:43 - Jan added Bob\n"
-    "04/11/2026, 07:05 - Bob: good morning\n"
-).encode()
+    b"03/11/2026, 10:41 pm - Jan: hi\n"
+    b"03/11/26, 22:42 - Maria: <Media omitted>\n"
+    b"03/11/2026, 22:43 - Jan added Bob\n"
+    b"04/11/2026, 07:05 - Bob: good morning\n"
+)
 
 TELEGRAM_CHAT = {
     "name": "Maria",

@@ -10,7 +10,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from context import samples
-from vangnet.sources.records.base import ParseOptions, Parsed, Row, RowError
+from vangnet.sources.records.base import Parsed, ParseOptions, Row, RowError
 from vangnet.sources.records.conformance import FormatCases, check_record_format
 from vangnet.sources.records.iso20022 import Pacs008Format, Pain001Format
 from vangnet.sources.records.model import Channel, Payment

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from context import samples
-from vangnet.sources.records.base import ParseOptions, Parsed, Row, RowError
+from vangnet.sources.records.base import Parsed, ParseOptions, Row, RowError
 from vangnet.sources.records.conformance import FormatCases, check_record_format
 from vangnet.sources.records.model import Account, CallSession, Channel, Message, Payment
 from vangnet.sources.records.model import RecordKind as K
@@ -167,11 +167,14 @@ def test_csv_quoted_newlines_keep_line_numbers() -> None:
 
 
 def test_bad_sessions_and_accounts() -> None:
+    start = b'"platform": "v", "started_at": "2026-11-03T23:00:00Z"'
     sessions = (
-        b'{"ref": "s", "platform": "v", "started_at": "2026-11-03T23:00:00Z", "participants": []}\n'
-        b'{"ref": "s2", "platform": "v", "started_at": "2026-11-03T23:00:00Z", "participants": ["a"], "ended_at": "2026-11-03T22:00:00Z"}\n'
-        b'{"ref": "s3", "platform": "v", "started_at": "2026-11-03T23:00:00Z", "participants": ["a"], "countries": ["NL", "PH"]}\n'
-        b'{"ref": "s4", "platform": "v", "started_at": "2026-11-03T23:00:00Z", "participants": "a"}\n'
+        b'{"ref": "s", ' + start + b', "participants": []}\n'
+        b'{"ref": "s2", '
+        + start
+        + b', "participants": ["a"], "ended_at": "2026-11-03T22:00:00Z"}\n'
+        b'{"ref": "s3", ' + start + b', "participants": ["a"], "countries": ["NL", "PH"]}\n'
+        b'{"ref": "s4", ' + start + b', "participants": "a"}\n'
     )
     found = errors(parse("jsonl", K.SESSIONS, sessions))
     assert [line for line, _ in found] == [1, 2, 3, 4]
