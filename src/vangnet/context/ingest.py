@@ -32,7 +32,7 @@ from vangnet.audit import chain
 from vangnet.context import stored
 from vangnet.errors import ExitCode, ValidationError, VangnetError
 from vangnet.sources.records.base import ParseOptions, Row, RowError, Skipped
-from vangnet.sources.records.model import Record, RecordKind
+from vangnet.sources.records.model import Payment, Record, RecordKind
 from vangnet.sources.records.registry import HEAD_BYTES, get_format, sniff
 from vangnet.store.models import (
     ContextAccount,
@@ -287,11 +287,29 @@ def _store(
             continue
         new.append(_values(kind, row.record, import_id))
     if new:
-        session.execute(insert(model), new)
+        session.execute(insert(model.__table__), new)
         tally.added += len(new)
 
 
 def _values(kind: RecordKind, record: Record, import_id: int) -> dict[str, Any]:
+    """The column values of ``record``'s row (as `vangnet.context.stored` writes them),
+    without building an ORM object: an import writes them with one executemany."""
+    if isinstance(record, Payment):
+        return {
+            "ref": record.ref,
+            "import_id": import_id,
+            "at": record.at,
+            "sender": record.sender,
+            "beneficiary": record.beneficiary,
+            "amount": record.amount,
+            "currency": record.currency,
+            "channel": record.channel.value,
+            "sender_country": record.sender_country,
+            "beneficiary_country": record.beneficiary_country,
+            "narrative": record.narrative,
+            "merchant_category": record.merchant_category,
+            "details": dict(record.details),
+        }
     obj = _TO_ROW[kind](record, import_id=import_id)
     return {c.key: getattr(obj, c.key) for c in obj.__table__.columns if c.key != "id"}
 

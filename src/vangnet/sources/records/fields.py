@@ -33,6 +33,7 @@ from vangnet.sources.records.model import (
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 #: Largest amount accepted (a bigger one is a typo or an attack on the numeric columns).
 MAX_AMOUNT = Decimal("1e15")
@@ -124,7 +125,7 @@ def text(name: str, value: Any, *, limit: int = 255, required: bool = False) -> 
         raise FieldError(f"{name}: blank")
     if len(out) > limit:
         raise FieldError(f"{name}: longer than {limit} characters")
-    if any(ord(c) < 32 and c not in "\n\t\r" for c in out):
+    if _CONTROL.search(out):
         raise FieldError(f"{name}: control character in text")
     return out
 
