@@ -5,6 +5,7 @@ without the review permission, 413 past the upload limit; the audit entry names 
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,10 @@ def test_raw_and_multipart_imports_are_idempotent(make_client: AppFactory, db_ur
     assert len(actors) == 2 and all("fiu-analyst" in a for a in actors)
 
 
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 def test_chat_export_with_zone(make_client: AppFactory, admin_key: str) -> None:
     client = make_client()
     client.headers["X-API-Key"] = admin_key
@@ -67,6 +72,7 @@ def test_bad_rows_answer_422_and_store_nothing(make_client: AppFactory, admin_ke
     assert count(client, AuditEntry) == audited
 
 
+@SQLITE_ONLY
 def test_refusals(make_client: AppFactory, db_url: str, admin_key: str) -> None:
     client = make_client(max_upload_bytes=4096)
     client.headers["X-API-Key"] = admin_key

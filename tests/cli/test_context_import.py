@@ -58,6 +58,10 @@ def test_import_then_again_then_list(cli_db: str, tmp_path: Path) -> None:
     assert rows(cli_db, AuditEntry) == 2
 
 
+SQLITE_ONLY = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+@SQLITE_ONLY
 def test_a_whatsapp_export_with_zone_and_conversation(cli_db: str, tmp_path: Path) -> None:
     path = tmp_path / "WhatsApp Chat with Maria.txt"
     path.write_bytes(samples.WHATSAPP_IOS)
@@ -97,6 +101,7 @@ def test_bad_rows_are_listed_and_nothing_is_stored(cli_db: str, tmp_path: Path) 
     assert rows(cli_db, ContextPayment) == 0 and rows(cli_db, AuditEntry) == 0
 
 
+@SQLITE_ONLY
 def test_unknown_kind_format_and_file(cli_db: str, tmp_path: Path) -> None:
     path = tmp_path / "payments.csv"
     path.write_bytes(samples.PAYMENTS_CSV)
@@ -108,7 +113,7 @@ def test_unknown_kind_format_and_file(cli_db: str, tmp_path: Path) -> None:
     assert rows(cli_db, ContextPayment) == 0
 
 
-def test_plugins_lists_the_record_formats(cli_db: str) -> None:
+def test_plugins_lists_the_record_formats() -> None:
     listed = json.loads(invoke("plugins", "--json").stdout)
     formats = {r["name"]: r["content_types"] for r in listed if r["kind"] == "record_format"}
     assert formats["pacs008"] == ["payments"] and formats["whatsapp"] == ["messages"]

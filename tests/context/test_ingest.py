@@ -24,6 +24,7 @@ from vangnet.context.ingest import (
     record_kind,
 )
 from vangnet.sources.records.base import ParseOptions, Row
+from vangnet.sources.records.model import Record
 from vangnet.sources.records.model import RecordKind as K
 from vangnet.sources.records.registry import UnknownRecordFormat, get_format
 from vangnet.sources.records.tabular import CsvFormat
@@ -64,51 +65,54 @@ def count(session: Session, model: type) -> int:
     return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
-@pytest.mark.parametrize(
-    ("kind", "data", "fmt", "rows", "opts"),
-    [
-        (K.PAYMENTS, samples.PAYMENTS_CSV, "csv", 3, {}),
-        (K.PAYMENTS, samples.PAYMENTS_JSONL, "jsonl", 2, {}),
-        (K.PAYMENTS, samples.PACS008, "pacs008", 2, {}),
-        (K.PAYMENTS, samples.PAIN001, "pain001", 2, {"timezone": MANILA}),
-        (K.PAYMENTS, samples.MT103, "mt103", 2, {}),
-        (K.MESSAGES, samples.MESSAGES_CSV, "csv", 2, {}),
-        (K.MESSAGES, samples.MESSAGES_JSONL, "jsonl", 2, {}),
-        (K.MESSAGES, samples.WHATSAPP_IOS, "whatsapp", 4, {"timezone": MANILA}),
-        (K.MESSAGES, samples.TELEGRAM, "telegram", 2, {}),
-        (K.SESSIONS, samples.SESSIONS_CSV, "csv", 2, {}),
-        (K.SESSIONS, samples.SESSIONS_JSONL, "jsonl", 1, {}),
-        (K.ACCOUNTS, samples.ACCOUNTS_CSV, "csv", 2, {}),
-        (K.ACCOUNTS, samples.ACCOUNTS_JSONL, "jsonl", 2, {}),
-    ],
-)
-def test_every_format_is_sniffed_stored_and_read_back(
-    db_url: str,
-    db_session: Session,
-    kind: K,
-    data: bytes,
-    fmt: str,
-    rows: int,
-    opts: dict[str, object],
-) -> None:
-    result = run(db_session, kind, data, **opts)
-    assert (result.format, result.rows, result.added, result.duplicates) == (fmt, rows, rows, 0)
-    reader = {
-        K.PAYMENTS: stored.payments,
-        K.MESSAGES: stored.messages,
-        K.SESSIONS: stored.sessions,
-    }.get(kind)
-    back = list(reader(db_session)) if reader else list(stored.accounts(db_session))
-    options = ParseOptions(filename="file", **opts)  # type: ignore[arg-type]
-    parser = get_format(fmt, kind=kind)
-    parsed = [
-        p.record
-        for p in parser.parse(io.BytesIO(data), kind=kind, options=options)
-        if isinstance(p, Row)
-    ]
-    assert sorted(back, key=lambda r: r.ref) == sorted(parsed, key=lambda r: r.ref)
-    again = run(db_session, kind, data, **opts)  # idempotent
-    assert (again.rows, again.added, again.duplicates) == (rows, 0, rows)
+EVERY_FORMAT: list[tuple[K, bytes, str, int, dict[str, object]]] = [
+    (K.PAYMENTS, samples.PAYMENTS_CSV, "csv", 3, {}),
+    (K.PAYMENTS, samples.PAYMENTS_JSONL, "jsonl", 2, {}),
+    (K.PAYMENTS, samples.PACS008, "pacs008", 2, {}),
+    (K.PAYMENTS, samples.PAIN001, "pain001", 2, {"timezone": MANILA}),
+    (K.PAYMENTS, samples.MT103, "mt103", 2, {}),
+    (K.MESSAGES, samples.MESSAGES_CSV, "csv", 2, {}),
+    (K.MESSAGES, samples.MESSAGES_JSONL, "jsonl", 2, {}),
+    (K.MESSAGES, samples.WHATSAPP_IOS, "whatsapp", 4, {"timezone": MANILA}),
+    (K.MESSAGES, samples.TELEGRAM, "telegram", 2, {}),
+    (K.SESSIONS, samples.SESSIONS_CSV, "csv", 2, {}),
+    (K.SESSIONS, samples.SESSIONS_JSONL, "jsonl", 1, {}),
+    (K.ACCOUNTS, samples.ACCOUNTS_CSV, "csv", 2, {}),
+    (K.ACCOUNTS, samples.ACCOUNTS_JSONL, "jsonl", 2, {}),
+]
+
+
+def stored_records(session: Session, kind: K) -> list[Record]:
+    if kind is K.PAYMENTS:
+        return list(stored.payments(session))
+    if kind is K.MESSAGES:
+        return list(stored.messages(session))
+    if kind is K.SESSIONS:
+        return list(stored.sessions(session))
+    return list(stored.accounts(session))
+
+
+def test_every_format_is_sniffed_stored_and_read_back(db_session: Session) -> None:
+    """Each sample file, in turn into one database: sniffed as its format, every record
+    stored exactly as parsed (times, amounts, lists, details), a second import all
+    duplicates."""
+    expected: dict[K, list[Record]] = {k: [] for k in K}
+    for kind, data, fmt, rows, opts in EVERY_FORMAT:
+        result = run(db_session, kind, data, **opts)
+        assert (result.format, result.rows, result.added, result.duplicates) == (fmt, rows, rows, 0)
+        options = ParseOptions(filename="file", **opts)  # type: ignore[arg-type]
+        parser = get_format(fmt, kind=kind)
+        expected[kind] += [
+            p.record
+            for p in parser.parse(io.BytesIO(data), kind=kind, options=options)
+            if isinstance(p, Row)
+        ]
+        again = run(db_session, kind, data, **opts)  # idempotent
+        assert (again.rows, again.added, again.duplicates) == (rows, 0, rows), fmt
+    for kind in K:
+        back = stored_records(db_session, kind)
+        assert sorted(back, key=lambda r: r.ref) == sorted(expected[kind], key=lambda r: r.ref)
+    assert count(db_session, ContextImport) == 2 * len(EVERY_FORMAT)
 
 
 def test_import_row_and_audit_entry(db_session: Session) -> None:
