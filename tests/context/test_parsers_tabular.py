@@ -187,15 +187,17 @@ def test_bad_sessions_and_accounts() -> None:
         b'{"ref": "b", "birth_year": 1850}\n'
         b'{"ref": "c", "handels": ["x"]}\n'
         b'{"ref": "d", "details": [1]}\n'
+        b'{"ref": "e", "details": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}\n"
         b'{"ref": "' + b"x" * 300 + b'"}\n'
     )
     found = errors(parse("jsonl", K.ACCOUNTS, accounts))
-    assert [line for line, _ in found] == [1, 2, 3, 4, 5]
+    assert [line for line, _ in found] == [1, 2, 3, 4, 5, 6]
     assert "unknown time zone" in found[0][1]
     assert "year" in found[1][1]
     assert "unknown field for accounts: 'handels'" in found[2][1]
     assert "details: expected an object" in found[3][1]
-    assert "longer than 255" in found[4][1]
+    assert "nested deeper than 32 levels" in found[4][1]
+    assert "longer than 255" in found[5][1]
 
 
 def test_input_that_is_not_text_ends_with_one_error() -> None:

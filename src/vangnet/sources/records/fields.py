@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from vangnet.jsonlimits import JsonLimitError, check_json
 from vangnet.sources.records.model import (
     Account,
     CallSession,
@@ -248,6 +249,10 @@ def details(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise FieldError(f"details: expected an object, got {type(value).__name__}")
+    try:
+        check_json(value, what="details")
+    except JsonLimitError as error:
+        raise FieldError(error.message) from None
     out: dict[str, Any] = jsonable(value)
     return out
 
