@@ -221,6 +221,8 @@ def test_empty_files_unknown_formats_and_kinds(db_session: Session) -> None:
         run(db_session, K.PAYMENTS, samples.PAYMENTS_CSV, fmt="whatsapp")
     with pytest.raises(UnknownRecordFormat, match="cannot tell the format"):
         run(db_session, K.PAYMENTS, b"hello world\n")
+    with pytest.raises(BadRecordsError, match="missing required column currency"):
+        run(db_session, K.PAYMENTS, b"ref,at,sender,beneficiary,amount\nx,y,z,w,1\n")
     with pytest.raises(UnknownKindError, match="known: payments, messages, sessions, accounts"):
         record_kind("transfers")
     db_session.rollback()

@@ -23,9 +23,9 @@ import hashlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
@@ -287,7 +287,7 @@ def _store(
             continue
         new.append(_values(kind, row.record, import_id))
     if new:
-        session.execute(insert(model.__table__), new)
+        session.execute(insert(cast(Table, model.__table__)), new)  # Core executemany
         tally.added += len(new)
 
 
