@@ -216,3 +216,24 @@ def test_bad_mt103_messages_are_reported_at_their_first_line() -> None:
     assert errors(parse(Mt103Format(), unended))[-1] == (17, "message not ended by '-}'")
     twice = samples.MT103.replace(b":71A:OUR", b":71A:OUR\n:20:AGAIN")
     assert errors(parse(Mt103Format(), twice))[0][1] == "field :20: twice in one message"
+
+
+def test_many_payment_informations_and_transactions_are_read_in_turn() -> None:
+    """A pain.001 of 300 payment informations with 5 transactions each: each transaction
+    takes the debtor of its own payment information."""
+    head = samples.PAIN001.split(b"<PmtInf>", 1)[0]
+    block = b"<PmtInf>" + samples.PAIN001.split(b"<PmtInf>", 1)[1].split(b"</PmtInf>", 1)[0]
+    tx = block.split(b"<CdtTrfTxInf>", 1)[1].split(b"</CdtTrfTxInf>", 1)[0]
+    parts = [head]
+    for i in range(300):
+        debtor = f"NL{i:02d}ABNA{i:010d}".encode()
+        info = block.split(b"<CdtTrfTxInf>", 1)[0].replace(b"NL91ABNA0417164300", debtor)
+        txs = b"".join(
+            b"<CdtTrfTxInf>" + tx.replace(b"PE-1", f"PE-{i}-{j}".encode()) + b"</CdtTrfTxInf>"
+            for j in range(5)
+        )
+        parts.append(info + txs + b"</PmtInf>")
+    parts.append(b"</CstmrCdtTrfInitn></Document>")
+    found = payments(parse(Pain001Format(), b"".join(parts), timezone=MANILA))
+    assert len(found) == 1500 and len({p.ref for p in found}) == 1500
+    assert found[-1].sender == "NL299ABNA0000000299" and found[-1].ref == "PAIN-1/PE-299-4"

@@ -100,6 +100,14 @@ def _party(scope: Any, role: str) -> _Party:
     )
 
 
+def _drop(elem: Any) -> None:
+    """Free a read element and the siblings before it: memory stays bounded."""
+    elem.clear()
+    parent = elem.getparent()
+    while parent is not None and elem.getprevious() is not None:
+        del parent[0]
+
+
 def _merge(first: _Party, then: _Party) -> _Party:
     return _Party(
         account=first.account or then.account,
@@ -186,6 +194,8 @@ class _Iso20022(RecordFormat):
                 elif name in ("Dbtr", "DbtrAcct") and _local(elem.getparent().tag) == "PmtInf":
                     holder = elem.getparent()
                     header.debtor = _merge(_party(holder, "Dbtr"), header.debtor)
+                elif name == "PmtInf":  # its transactions are read: drop what is left
+                    _drop(elem)
                 elif name == "CdtTrfTxInf":
                     position += 1
                     line = elem.sourceline or position
@@ -193,10 +203,7 @@ class _Iso20022(RecordFormat):
                         yield Row(line, self._payment(elem, header, position, options))
                     except fields.FieldError as error:
                         yield RowError(line, f"transaction {position}: {error.reason}")
-                    elem.clear()
-                    parent = elem.getparent()
-                    while parent is not None and elem.getprevious() is not None:
-                        del parent[0]
+                    _drop(elem)
         except etree.XMLSyntaxError as error:
             line = error.lineno or 1
             reason = str(error.msg or error)
