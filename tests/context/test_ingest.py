@@ -175,6 +175,10 @@ def test_conflicting_and_repeated_refs_are_bad_rows(db_session: Session) -> None
     assert count(db_session, ContextPayment) == 3 and count(db_session, ContextImport) == 1
     (p1,) = db_session.scalars(select(ContextPayment).where(ContextPayment.ref == "p-1"))
     assert str(p1.amount) == "25.00"
+    run(db_session, K.ACCOUNTS, samples.ACCOUNTS_JSONL)
+    other_device = samples.ACCOUNTS_JSONL.replace(b'"d-2"', b'"d-3"')
+    with pytest.raises(BadRecordsError, match="ref 'a' already stored with other values"):
+        run(db_session, K.ACCOUNTS, other_device)
 
 
 def test_repeated_ref_across_batches(db_session: Session) -> None:

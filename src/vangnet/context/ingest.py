@@ -60,12 +60,6 @@ _TO_ROW: dict[RecordKind, Callable[..., StoredRow]] = {
     RecordKind.SESSIONS: stored.session_row,
     RecordKind.ACCOUNTS: stored.account_row,
 }
-_OF_ROW: dict[RecordKind, Callable[[Any], Record]] = {
-    RecordKind.PAYMENTS: stored.payment_of,
-    RecordKind.MESSAGES: stored.message_of,
-    RecordKind.SESSIONS: stored.session_of,
-    RecordKind.ACCOUNTS: stored.account_of,
-}
 
 
 class UnknownKindError(ValidationError):
@@ -261,10 +255,12 @@ def _store(
     """Write the new records of one batch; count duplicates; report conflicts."""
     if not rows:
         return
-    model = _MODELS[kind]
-    refs = [r.record.ref for r in rows]
-    found: Sequence[Any] = session.scalars(select(model).where(model.ref.in_(set(refs)))).all()
-    existing = {obj.ref: (obj.import_id, _OF_ROW[kind](obj)) for obj in found}
+    table = cast(Table, _MODELS[kind].__table__)
+    refs = {r.record.ref for r in rows}
+    existing = {
+        stored_row["ref"]: stored_row
+        for stored_row in session.execute(select(table).where(table.c.ref.in_(refs))).mappings()
+    }
     first_line: dict[str, int] = {}
     new: list[dict[str, Any]] = []
     for row in rows:
@@ -276,18 +272,19 @@ def _store(
             )
             continue
         first_line[ref] = row.line
-        if ref in existing:
-            imp, before = existing[ref]
-            if imp == import_id:
+        values = _values(kind, row.record, import_id)
+        before = existing.get(ref)
+        if before is not None:
+            if before["import_id"] == import_id:
                 tally.error(row.line, f"ref {ref!r} appears twice in this file")
-            elif before == row.record:
-                tally.duplicates += 1
+            elif all(before[k] == v for k, v in values.items() if k != "import_id"):
+                tally.duplicates += 1  # the same record (column values compared as typed)
             else:
                 tally.error(row.line, f"ref {ref!r} already stored with other values")
             continue
-        new.append(_values(kind, row.record, import_id))
+        new.append(values)
     if new:
-        session.execute(insert(cast(Table, model.__table__)), new)  # Core executemany
+        session.execute(insert(table), new)  # Core executemany
         tally.added += len(new)
 
 
