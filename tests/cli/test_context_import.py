@@ -118,3 +118,14 @@ def test_plugins_lists_the_record_formats() -> None:
     formats = {r["name"]: r["content_types"] for r in listed if r["kind"] == "record_format"}
     assert formats["pacs008"] == ["payments"] and formats["whatsapp"] == ["messages"]
     assert formats["csv"] == ["accounts", "messages", "payments", "sessions"]
+
+
+@SQLITE_ONLY
+def test_an_xml_bomb_is_refused_and_nothing_stored(cli_db: str, tmp_path: Path) -> None:
+    from context.test_parsers_bank import BILLION_LAUGHS
+
+    path = tmp_path / "bomb.xml"
+    path.write_bytes(BILLION_LAUGHS)
+    result = invoke("context", "import", "payments", str(path), code=6)
+    assert "a DTD is not allowed in an ISO 20022 message" in flat(result.output)
+    assert rows(cli_db, ContextPayment) == 0
