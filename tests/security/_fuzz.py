@@ -80,6 +80,8 @@ OPERATIONS: dict[tuple[str, str], frozenset[Permission] | None] = {
     ("POST", "/v1/cases/{case_id}/decisions/undo"): frozenset({P.DECIDE}),
     ("POST", "/v1/cases/{case_id}/reports"): frozenset({P.REPORT}),
     ("GET", "/v1/reports/formats"): frozenset({P.REPORT}),
+    ("POST", "/v1/context/{kind}/import"): frozenset({P.REVIEW}),
+    ("GET", "/v1/context/imports"): frozenset({P.REVIEW}),
     ("GET", "/v1/reports/{report_id}"): frozenset({P.REPORT}),
     ("GET", "/v1/audit/verify"): frozenset({P.AUDIT}),
     ("GET", "/v1/audit"): frozenset({P.AUDIT}),

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import vangnet
-from vangnet.api import context_accounts, deterrence, hma, live, reports, review, v1
+from vangnet.api import context, context_accounts, deterrence, hma, live, reports, review, v1
 from vangnet.api.guard import HttpGuard
 from vangnet.api.nulguard import RefuseNul
 from vangnet.audit.chain import attach_anchor
@@ -259,11 +259,12 @@ def create_app(
     app.include_router(live.router)
     app.include_router(review.router)
     app.include_router(reports.router)
-    app.include_router(deterrence.router)
+    app.include_router(context.router)
     app.include_router(context_accounts.router)
+    app.include_router(deterrence.router)
     web.install(app)
     # Outermost: Host, credentials, limits and body caps before any route reads a byte.
-    doors = (hma, v1, live, review, reports, deterrence, context_accounts)
+    doors = (hma, v1, live, review, reports, context, context_accounts, deterrence)
     api_routes = [r for m in doors for r in m.router.routes]
     app.add_middleware(HttpGuard, settings=cfg, routes=api_routes, buckets=buckets)
     return app

@@ -60,7 +60,8 @@ LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 API_PREFIXES = ("/v1/", "/c/", "/m/", "/h/")
 UPLOAD_ROUTES = re.compile(
-    r"^/(v1/hash|v1/match|v1/classify|h/hash|m/lookup|c/bank/[^/]+/content|v1/streams/[^/]+/frames)/?$"
+    r"^/(v1/hash|v1/match|v1/classify|h/hash|m/lookup|c/bank/[^/]+/content|v1/streams/[^/]+/frames"
+    r"|v1/context/[^/]+/import)/?$"
 )
 SIGN_IN = "/ui/login"
 # The steps of a sign-in that come before a full session (the second factor, enrolment of a

@@ -61,6 +61,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("DELETE", "/v1/banks/{name}"): "bank.delete",
     ("POST", "/v1/banks/{name}/hashes"): "bank.add",
     ("DELETE", "/v1/banks/{name}/content/{content_id}"): "content.delete",
+    ("POST", "/v1/context/{kind}/import"): "context.import",
     ("POST", "/v1/streams"): "stream.start",
     ("POST", "/v1/streams/{stream_id}/stop"): "stream.stop",
     ("POST", "/v1/streams/{stream_id}/frames"): Exempt.SAMPLES,
@@ -172,4 +173,6 @@ COMMANDS: dict[str, str | Exempt] = {
     "context accounts": "context.accounts.list",
     "context account": "context.account.view",
     "context graph": "context.graph.view",
+    "context import": "context.import",
+    "context imports": Exempt.READ_ONLY,
 }

@@ -12,7 +12,10 @@ import sys
 import typer
 
 from vangnet import __version__
-from vangnet.cli import context_accounts_cmd  # noqa: F401  (adds its commands to context_app)
+from vangnet.cli import (
+    context_accounts_cmd,  # noqa: F401  (adds its commands to context_app)
+    context_import_cmd,  # noqa: F401  (its commands join context_app)
+)
 from vangnet.cli.audit_cmd import audit_app
 from vangnet.cli.bank_cmd import bank_app
 from vangnet.cli.case_cmd import case_app

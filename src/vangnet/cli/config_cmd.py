@@ -60,8 +60,9 @@ def plugins(
     index, default threshold), indexes, classifiers (their version, what they measure, the
     licence of their model, and whether this deployment runs them: setting classifiers; an
     enabled one is started, and listed as failed when its model cannot be),
-    live stream sources (by URL scheme), bank formats, report formats and context evaluators
-    (their version; `vangnet context assess` runs every one). A plug-in that
+    live stream sources (by URL scheme), bank formats, report formats, record formats
+    (context records: the kinds each reads, under content) and context evaluators (their
+    version; `vangnet context assess` runs every one). A plug-in that
     failed to load is listed with kind ``failed``, name ``<point>:<name>``, state ``failed``
     and why."""
     from vangnet.banks.formats import failed_formats
@@ -70,6 +71,8 @@ def plugins(
     from vangnet.reports.formats import failed_report_formats, report_formats
     from vangnet.signals.classifiers.base import classifier_types, failed_classifiers
     from vangnet.signals.classifiers.enabled import enabled_classifiers, start_failures
+    from vangnet.sources.records.registry import failed_formats as failed_record_formats
+    from vangnet.sources.records.registry import formats as record_formats
     from vangnet.sources.streams import failed_stream_sources, stream_sources
 
     rows: list[dict[str, Any]] = [
@@ -122,6 +125,16 @@ def plugins(
         _row("context_evaluator", name, cls, cls.summary, version=cls.version)
         for name, cls in evaluators().items()
     ]
+    rows += [
+        _row(
+            "record_format",
+            name,
+            type(fmt),
+            fmt.description,
+            content_types=sorted(k.value for k in fmt.kinds),
+        )
+        for name, fmt in record_formats().items()
+    ]
     failed = {f"signal_type:{n}": why for n, why in failed_signal_types().items()}
     failed |= {f"index:{n}": why for n, why in failed_indexes().items()}
     failed |= {f"classifier:{n}": why for n, why in failed_classifiers().items()}
@@ -129,6 +142,7 @@ def plugins(
     failed |= {f"bank_format:{n}": why for n, why in failed_formats().items()}
     failed |= {f"report_format:{n}": why for n, why in failed_report_formats().items()}
     failed |= {f"context_evaluator:{n}": why for n, why in failed_evaluators().items()}
+    failed |= {f"record_format:{n}": why for n, why in failed_record_formats().items()}
     rows += [
         {
             "kind": "failed",
