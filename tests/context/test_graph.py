@@ -39,6 +39,7 @@ def test_nodes_and_edges_follow_the_contract() -> None:
         "country": "PH",
         "role": "unknown",
         "score": 0.0,
+        "merchant": False,
     }
     assert g.nodes["account:v3"]["country"] == "AU"  # from its payments (no account record)
     assert g.nodes["device:dev-A"]["kind"] == "device"
@@ -119,6 +120,37 @@ def test_hubs_need_many_senders_from_enough_countries() -> None:
     # two family senders to mum: a hub only with a threshold of 2
     assert "mum" not in [h.account for h in hubs(g, min_senders=3)]
     assert "mum" in [h.account for h in hubs(g, min_senders=2)]
+
+
+def test_a_merchant_is_no_hub_and_is_not_raised_by_a_known_viewer() -> None:
+    """A shop paid by card by every viewer (or a business account) is paid by many senders
+    from many countries, like a facilitator: it is no hub, and a flagged viewer's purchase
+    there raises nobody."""
+    from dataclasses import replace
+
+    from vangnet.context.graph_reasons import GraphEvaluator
+    from vangnet.sources.records.model import Account, Channel
+
+    base = population()
+    shop = [
+        replace(pay(f"C{i}", v, "shop", "9.99", sender_country=c), channel=Channel.CARD)
+        for i, (v, c) in enumerate(sorted(VIEWERS.items()))
+    ]
+    vpn = replace(pay("V1", "v1", "vpn-co", "4.99"), merchant_category="vpn")
+    firm = [
+        pay(f"F{i}", v, "firm", "30.00", sender_country=c)
+        for i, (v, c) in enumerate(VIEWERS.items())
+    ]
+    accounts = {**base.accounts, "firm": Account("firm", kind="business", country="PH")}
+    g = build_graph(
+        Population([*base.payments, *shop, vpn, *firm], base.messages, base.sessions, accounts)
+    )
+    assert g.nodes["account:shop"]["merchant"] and g.nodes["account:vpn-co"]["merchant"]
+    assert g.nodes["account:firm"]["merchant"] and not g.nodes["account:fac"]["merchant"]
+    assert [h.account for h in hubs(g, min_senders=5)] == ["fac"]
+    raised = GraphEvaluator().propagate(g, [AccountRisk("v1", 0.9, Role.VIEWER, ())])
+    assert "fac" in {r.account for r in raised}
+    assert not {"shop", "vpn-co", "firm"} & {r.account for r in raised}
 
 
 def test_viewer_clusters_group_senders_per_country_by_the_hubs_they_pay() -> None:

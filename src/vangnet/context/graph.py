@@ -6,7 +6,9 @@ they share (networkx), and what an investigator reads off it.
 - nodes ``account:<ref>``, ``device:<id>``, ``handle:<h>``, ``stream:<id>``, each with
   ``kind`` (`NodeKind`), ``label``, ``country`` (the account record's, else the country its
   payments and sessions name most often, else None), ``role`` (a `Role` value, ``unknown``
-  until an assessment sets it: `mark_risks`) and ``score`` (0.0 until then);
+  until an assessment sets it: `mark_risks`), ``score`` (0.0 until then) and ``merchant``
+  (an account record of a business kind, `MERCHANT_KINDS`, or a beneficiary of a card
+  purchase: never a hub, never raised by the payments of a known viewer);
 - one edge per (source, target, `EdgeKind`) that aggregates every record behind it:
   ``count``, ``first`` / ``last`` (datetimes), ``refs`` (the newest `MAX_EDGE_REFS`
   `RowRef`\\ s, oldest first) and, on ``paid`` edges, ``amount_eur`` (converted with
@@ -42,7 +44,7 @@ import networkx as nx
 
 from vangnet.context.findings import AccountRisk, Role, RowRef
 from vangnet.context.population import Population
-from vangnet.sources.records.model import RecordKind
+from vangnet.sources.records.model import Channel, RecordKind
 
 #: At most this many record references are kept on one edge (``count`` has them all).
 MAX_EDGE_REFS = 50
@@ -92,6 +94,10 @@ class EdgeKind(StrEnum):
     USES_DEVICE = "uses_device"
     HAS_HANDLE = "has_handle"
     STREAMED = "streamed"
+
+
+#: Account record kinds of a business, whose beneficiaries are merchants (`hubs`).
+MERCHANT_KINDS = frozenset({"business", "merchant", "company", "organisation", "organization"})
 
 
 def node_id(kind: NodeKind, ref: str) -> str:
@@ -161,6 +167,7 @@ class _Builder:
                 "country": None,
                 "role": _UNKNOWN,
                 "score": 0.0,
+                "merchant": False,
             }
         if country:
             seen = self.seen_countries.get(nid)
@@ -214,6 +221,8 @@ def build_graph(
     for ref, account in population.accounts.items():
         a = b.node(NodeKind.ACCOUNT, ref)
         b.nodes[a]["label"] = account.name or ref
+        if account.kind.lower() in MERCHANT_KINDS:
+            b.nodes[a]["merchant"] = True
         if account.country:
             b.nodes[a]["country"] = account.country.upper()
         row = RowRef(RecordKind.ACCOUNTS, ref)
@@ -225,6 +234,8 @@ def build_graph(
         s = b.node(NodeKind.ACCOUNT, p.sender, p.sender_country)
         t = b.node(NodeKind.ACCOUNT, p.beneficiary, p.beneficiary_country)
         e = b.edge(s, t, EdgeKind.PAID, p.at, RowRef(RecordKind.PAYMENTS, p.ref))
+        if p.channel is Channel.CARD or p.merchant_category:  # a purchase: paid to a merchant
+            b.nodes[t]["merchant"] = True
         rate = b.rates.get(p.currency.upper())
         if rate is None:
             e.unconverted += 1
@@ -325,10 +336,12 @@ class Hub:
 
 def hubs(graph: nx.MultiDiGraph, *, min_senders: int = 3, min_countries: int = 1) -> list[Hub]:
     """Beneficiaries paid by at least ``min_senders`` distinct senders from at least
-    ``min_countries`` distinct (known) sender countries; most senders first."""
+    ``min_countries`` distinct (known) sender countries; most senders first. Merchants
+    (``merchant`` nodes: business accounts, and beneficiaries of card purchases) are no
+    facilitators however many pay them: a shop is paid by everyone."""
     found: list[Hub] = []
     for node, attrs in graph.nodes(data=True):
-        if attrs["kind"] != NodeKind.ACCOUNT.value:
+        if attrs["kind"] != NodeKind.ACCOUNT.value or attrs.get("merchant"):
             continue
         paid = list(_paid_in(graph, node))
         if len(paid) < min_senders:

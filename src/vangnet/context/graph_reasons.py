@@ -287,7 +287,7 @@ class GraphEvaluator(Evaluator):
             if node not in graph:
                 continue
             for _, v, key, data in graph.out_edges(node, keys=True, data=True):
-                if key == EdgeKind.PAID.value and v != node:
+                if key == EdgeKind.PAID.value and v != node and not graph.nodes[v]["merchant"]:
                     found.setdefault(ref_of(v), []).append((risk, data))
         out: list[Reason] = []
         for beneficiary, payers in sorted(found.items()):
