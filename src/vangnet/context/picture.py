@@ -111,9 +111,9 @@ def draw_svg(
     """``graph`` as an SVG document (a string), centred on the node ``focus``."""
     keep = _keep(graph, focus, max(2, max_nodes))
     shown = graph.subgraph(keep)
-    legend_h = 64
+    legend_h = 80
     plot_h = height - legend_h
-    margin = 40.0
+    margin, margin_x = 40.0, 100.0  # room for the labels left and right of the outer nodes
     if len(shown) == 1:
         pos = {keep[0]: (0.0, 0.0)}
     elif len(shown):
@@ -131,7 +131,7 @@ def draw_svg(
         if len(pos) == 1:
             return width / 2, plot_h / 2
         return (
-            margin + (x - min(xs)) / span_x * (width - 2 * margin),
+            margin_x + (x - min(xs)) / span_x * (width - 2 * margin_x),
             margin + (y - min(ys)) / span_y * (plot_h - 2 * margin),
         )
 
@@ -219,7 +219,7 @@ def _legend(width: int, height: int, legend_h: int, left_out: int) -> str:
     note = "width: how many records (paid: EUR amount); ringed: the case's account"
     if left_out:
         note += f"; {left_out} more nodes not drawn"
-    parts.append(_legend_text(x + 4, y0 + 36, note))
+    parts.append(_legend_text(12.0, y0 + 58, note))
     parts.append("</g>")
     return "".join(parts)
 
