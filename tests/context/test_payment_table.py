@@ -99,3 +99,34 @@ def test_payments_out_of_time_order_are_sorted() -> None:
     assert np.all(np.diff(table.t) > 0) and table.amount.tolist() == [20, 21, 22, 23, 24, 25]
     ev = PaymentsEvaluator()
     assert ev.evaluate(Population(payments=shuffled)) == ev.evaluate(Population(payments=series))
+
+
+def test_parsed_messages_name_their_parties_and_a_date_only_time_has_no_hour() -> None:
+    """What the file parsers keep in ``details``: ISO 20022's debtor / creditor names and
+    MT103's ordering / beneficiary customers count as the parties' names (a shared surname
+    is a family link); an MT103 payment has a date only (``at_precision`` day), so it has
+    no local hour for the night indicators."""
+    iso = pay(
+        "a1",
+        "b1",
+        50,
+        T0,
+        details={"debtor_name": "Jan de Vries", "creditor_name": "Maria de Vries"},
+    )
+    mt = pay(
+        "a2",
+        "b2",
+        50,
+        T0,
+        details={
+            "ordering_customer": "PETER SMIT",
+            "beneficiary_customer": "ANA REYES",
+            "at_precision": "day",
+        },
+    )
+    table = PaymentTable.build([iso, mt], {}, default_rules())
+    by_ref = {p.ref: i for i, p in enumerate(table.payments)}
+    i, m = by_ref[iso.ref], by_ref[mt.ref]
+    assert table.family[i]  # same surname: a family pair, left out of the corridor counts
+    assert not table.family[m] and table.named[m]
+    assert table.sender_hour[i] == 13 and table.sender_hour[m] == -1 == table.beneficiary_hour[m]

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
@@ -99,6 +100,21 @@ def zone_offsets(zone: ZoneInfo, t: I64) -> I64:
             values.append(v)
     idx = np.searchsorted(np.asarray(starts, dtype=np.int64), t, side="right") - 1
     return np.asarray(values, dtype=np.int64)[np.clip(idx, 0, None)]
+
+
+#: Where a payment's ``details`` name its parties, first key found: the documented
+#: ``sender_name`` / ``beneficiary_name``, the ISO 20022 parsers' debtor / creditor, the MT103
+#: parser's ordering / beneficiary customer (`vangnet.sources.records`).
+SENDER_NAME_KEYS = ("sender_name", "debtor_name", "ordering_customer")
+BENEFICIARY_NAME_KEYS = ("beneficiary_name", "creditor_name", "beneficiary_customer")
+
+
+def _first(details: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = details.get(key)
+        if value:
+            return str(value)
+    return None
 
 
 def local_hours(t: I64, zone_codes: I64, zones: Sequence[ZoneInfo]) -> I64:
@@ -292,11 +308,16 @@ class PaymentTable:
         same = (s_name == b_name) & (s_name != none_code)
         named = (s_name != none_code) & (b_name != none_code)
         for i, details in enumerate(map(attrgetter("details"), pays)):
-            # payment-level names (ISO 20022 / MT103 parties)
-            if details and ("sender_name" in details or "beneficiary_name" in details):
-                p = pays[i]
-                a = surname(str(p.details.get("sender_name") or "")) or names[sender[i]]
-                b = surname(str(p.details.get("beneficiary_name") or "")) or names[beneficiary[i]]
+            if not details:
+                continue
+            if details.get("at_precision") == "day":  # a date only (MT103): no time of day
+                s_hour[i] = b_hour[i] = -1
+            # payment-level names: the parties an ISO 20022 or MT103 message names
+            sender_name = _first(details, SENDER_NAME_KEYS)
+            beneficiary_name = _first(details, BENEFICIARY_NAME_KEYS)
+            if sender_name or beneficiary_name:
+                a = surname(sender_name or "") or names[sender[i]]
+                b = surname(beneficiary_name or "") or names[beneficiary[i]]
                 same[i] = a is not None and a == b
                 named[i] = a is not None and b is not None
         return cls(
