@@ -25,6 +25,7 @@ from vangnet.context.graph import (
     viewer_clusters,
     write_graphml,
 )
+from vangnet.context.payments.rules import default_rules
 from vangnet.context.population import Population
 from vangnet.sources.records.model import RecordKind
 
@@ -68,7 +69,7 @@ def test_parallel_records_aggregate_into_one_edge_with_euros() -> None:
     assert only["last"] == T0 + timedelta(days=8)
     assert only["refs"] == [RowRef(RecordKind.PAYMENTS, "P2"), RowRef(RecordKind.PAYMENTS, "P3")]
     usd = g.get_edge_data("account:v1", "account:fac2", "paid")
-    assert usd["amount_eur"] == pytest.approx(30 * 0.86)
+    assert usd["amount_eur"] == pytest.approx(30 * default_rules().fx.to_eur["USD"])
     # a currency without a rate is counted and named, not converted, not dropped
     mum = g.get_edge_data("account:son", "account:mum", "paid")
     assert (mum["count"], mum["unconverted"], mum["amount_eur"]) == (3, 1, 400.0)

@@ -273,7 +273,7 @@ def graph_command(
         actor = actor_of(as_name)
         rule = GraphRules.from_settings(get_settings()).hub_beneficiary
         with session() as s:
-            graph = graph_view(s, actor=actor, since=start, until=end)
+            graph = graph_view(s, settings=get_settings(), actor=actor, since=start, until=end)
             if graphml is not None:
                 import networkx as nx
 

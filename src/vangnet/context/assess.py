@@ -36,6 +36,7 @@ from vangnet.context.graph import Link, build_graph, mark_risks
 from vangnet.context.graph import summary as graph_summary
 from vangnet.context.graph_reasons import GraphEvaluator
 from vangnet.context.known import KnownLinks
+from vangnet.context.payments.rules import euro_rates
 from vangnet.context.population import Evaluator, Population, evaluators, failed_evaluators
 from vangnet.errors import NotFoundError, ValidationError
 
@@ -185,7 +186,7 @@ def assess(
     days = bucket_days or settings.context_assess_bucket_days
     if days < 1:
         raise ValidationError("a time bucket is at least 1 day")
-    graph = build_graph(population, links=links)
+    graph = build_graph(population, links=links, rates=euro_rates(settings))
     failures: dict[str, str] = {}
     reasons, ran, graph_evaluator = _first_pass(
         population, graph, settings=settings, known=known, failures=failures, only=only

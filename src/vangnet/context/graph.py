@@ -43,34 +43,12 @@ from typing import Any
 import networkx as nx
 
 from vangnet.context.findings import AccountRisk, Role, RowRef
+from vangnet.context.payments.rules import default_rules
 from vangnet.context.population import Population
 from vangnet.sources.records.model import Channel, RecordKind
 
 #: At most this many record references are kept on one edge (``count`` has them all).
 MAX_EDGE_REFS = 50
-
-#: Approximate rates, euros per unit, used when the caller gives none: rounded to the level of
-#: the ECB's euro reference rates in late 2025, not a dated fixing (a graph's amounts are for
-#: ranking and reading, not accounting; a deployment passes the rates of its payment rules).
-DEFAULT_RATES: Mapping[str, float] = {
-    "EUR": 1.0,
-    "USD": 0.86,
-    "GBP": 1.14,
-    "AUD": 0.56,
-    "CAD": 0.61,
-    "NZD": 0.49,
-    "CHF": 1.07,
-    "SEK": 0.091,
-    "NOK": 0.085,
-    "DKK": 0.134,
-    "JPY": 0.0055,
-    "SGD": 0.66,
-    "PHP": 0.0147,
-    "THB": 0.0267,
-    "MXN": 0.047,
-    "COP": 0.00022,
-    "DOP": 0.0134,
-}
 
 
 class NodeKind(StrEnum):
@@ -216,8 +194,9 @@ def build_graph(
     rates: Mapping[str, float] | None = None,
 ) -> nx.MultiDiGraph:
     """The graph of ``population`` (and ``links``) by the graph contract (module docstring);
-    amounts in euros by ``rates`` (euros per unit of each currency; default `DEFAULT_RATES`)."""
-    b = _Builder(DEFAULT_RATES if rates is None else rates)
+    amounts in euros by ``rates`` (euros per unit of each currency; default: the bundled
+    payment rules' ``fx.to_eur``, `vangnet.context.payments.rules`)."""
+    b = _Builder(default_rules().fx.to_eur if rates is None else rates)
     for ref, account in population.accounts.items():
         a = b.node(NodeKind.ACCOUNT, ref)
         b.nodes[a]["label"] = account.name or ref

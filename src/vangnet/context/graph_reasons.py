@@ -49,6 +49,7 @@ from vangnet.context.graph import (
 )
 from vangnet.context.graph_rules import GraphRules, PropagationRule
 from vangnet.context.known import AlertLink, CaseLink, KnownLinks
+from vangnet.context.payments.rules import euro_rates
 from vangnet.context.population import Evaluator, Population
 from vangnet.sources.records.model import RecordKind
 
@@ -120,7 +121,7 @@ class GraphEvaluator(Evaluator):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls(GraphRules.from_settings(settings))
+        return cls(GraphRules.from_settings(settings), rates=euro_rates(settings))
 
     def with_known(self, known: KnownLinks) -> GraphEvaluator:
         """The same evaluator, with the alerts and cases Vangnet knows of."""

@@ -29,6 +29,7 @@ from vangnet.context.graph import (
     graph_json,
 )
 from vangnet.context.known import known_links
+from vangnet.context.payments.rules import euro_rates
 from vangnet.context.population import Population
 from vangnet.errors import NotFoundError
 from vangnet.store.models import ContextAssessment
@@ -122,11 +123,11 @@ class AccountView:
         }
 
 
-def _graph(session: Session, row: ContextAssessment | None) -> nx.MultiDiGraph:
+def _graph(session: Session, row: ContextAssessment | None, settings: Settings) -> nx.MultiDiGraph:
     population = Population.load(
         session, since=row.since if row else None, until=row.until if row else None
     )
-    return build_graph(population)
+    return build_graph(population, rates=euro_rates(settings))
 
 
 def account_view(session: Session, *, settings: Settings, actor: str, account: str) -> AccountView:
@@ -138,7 +139,7 @@ def account_view(session: Session, *, settings: Settings, actor: str, account: s
         if row is not None
         else None
     )
-    graph = _graph(session, row)
+    graph = _graph(session, row, settings)
     node = account_node(account)
     if node not in graph and risk is None:
         raise NotFoundError(f"no context records or assessed risk of account {account!r}")
@@ -174,13 +175,15 @@ def account_view(session: Session, *, settings: Settings, actor: str, account: s
 def graph_view(
     session: Session,
     *,
+    settings: Settings,
     actor: str,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> nx.MultiDiGraph:
     """The graph of the stored records from ``since`` to ``until``, with the latest
     assessment's roles and scores on its accounts. Audited (``context.graph.view``)."""
-    graph = build_graph(Population.load(session, since=since, until=until))
+    population = Population.load(session, since=since, until=until)
+    graph = build_graph(population, rates=euro_rates(settings))
     row = _latest(session)
     if row is not None:
         for r in assessments.ranking(session, assessment_id=row.id):

@@ -21,6 +21,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from vangnet.config import Settings
 from vangnet.errors import ValidationError
 
 DEFAULT_RULES = "default_rules.toml"
@@ -303,3 +304,10 @@ def default_rules() -> Rules:
     """The bundled ``default_rules.toml``."""
     text = files("vangnet.context.payments").joinpath(DEFAULT_RULES).read_text(encoding="utf-8")
     return parse_rules(tomllib.loads(text), source=DEFAULT_RULES)
+
+
+def euro_rates(settings: Settings) -> dict[str, float]:
+    """Euros per unit of each currency, from the deployment's payment rules (``fx.to_eur``
+    of ``context_payment_rules``, else the bundled defaults): the one table of rates every
+    part of the context stage converts with (indicators, the graph's ``amount_eur``)."""
+    return dict(load_rules(settings.context_payment_rules).fx.to_eur)
