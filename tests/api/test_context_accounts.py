@@ -108,6 +108,9 @@ def test_refusals_record_nothing(make_client: AppFactory, db_url: str) -> None:
     bad = client.post("/v1/context/assess", json={"since": "2026-11-01T00:00:00"})  # no offset
     assert bad.status_code == 400
     assert client.post("/v1/context/assess", json={"bucket_days": 0}).status_code == 400
+    swapped = {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    backwards = client.post("/v1/context/assess", json=swapped)  # would rank nothing
+    assert backwards.status_code == 400 and "before until" in backwards.text
     assert client.get("/v1/context/accounts", params={"role": "boss"}).status_code == 400
     nope = client.post("/v1/context/assess", json={"evaluators": ["nope"]})
     assert nope.status_code == 404 and "no context evaluator nope" in nope.text
