@@ -237,3 +237,16 @@ def test_many_payment_informations_and_transactions_are_read_in_turn() -> None:
     found = payments(parse(Pain001Format(), b"".join(parts), timezone=MANILA))
     assert len(found) == 1500 and len({p.ref for p in found}) == 1500
     assert found[-1].sender == "NL299ABNA0000000299" and found[-1].ref == "PAIN-1/PE-299-4"
+
+
+def test_an_undeclared_namespace_prefix_is_malformed_xml_not_a_crash() -> None:
+    for old, new in (
+        (b"<Document ", b"<Docu:ment "),
+        (b"<IntrBkSttlmDt>", b"<Intr:BkSttlmDt>"),
+    ):
+        hostile = samples.PACS008.replace(old, new, 1)
+        assert hostile != samples.PACS008
+        items = parse(Pacs008Format(), hostile)
+        assert payments(items) == []
+        [(_, reason)] = errors(items)
+        assert reason.startswith("malformed XML: ") and "prefix" in reason
