@@ -108,9 +108,45 @@ def test_refusals_record_nothing(make_client: AppFactory, db_url: str) -> None:
     bad = client.post("/v1/context/assess", json={"since": "2026-11-01T00:00:00"})  # no offset
     assert bad.status_code == 400
     assert client.post("/v1/context/assess", json={"bucket_days": 0}).status_code == 400
+    swapped = {"since": "2026-12-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    backwards = client.post("/v1/context/assess", json=swapped)  # would rank nothing
+    assert backwards.status_code == 400 and "before until" in backwards.text
     assert client.get("/v1/context/accounts", params={"role": "boss"}).status_code == 400
     nope = client.post("/v1/context/assess", json={"evaluators": ["nope"]})
     assert nope.status_code == 404 and "no context evaluator nope" in nope.text
     missing = client.get("/v1/context/accounts/nobody")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert _counts(db_url) == (0, 0)
+
+
+def test_an_account_whose_ref_holds_a_slash_can_be_read(
+    make_client: AppFactory, db_url: str
+) -> None:
+    # ISO 20022 and MT103 name a party without an account id by its name: "A/B Trading"
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from vangnet.sources.records.model import Payment
+
+    engine = audited(make_engine(db_url))
+    try:
+        with Session(engine) as s:
+            at = datetime(2026, 11, 3, 22, 0, tzinfo=UTC)
+            pay = Payment(
+                ref="S1",
+                at=at,
+                sender="A/B Trading",
+                beneficiary="b",
+                amount=Decimal(5),
+                currency="EUR",
+            )
+            s.add(stored.payment_row(pay))
+            s.commit()
+    finally:
+        engine.dispose()
+    client = make_client()
+    client.headers["X-API-Key"] = make_key(db_url, "reviewer")
+    found = client.get("/v1/context/accounts/A%2FB%20Trading")
+    assert found.status_code == 200, found.text
+    assert found.json()["account"] == "A/B Trading"
+    assert client.get("/v1/context/accounts/A%2FC").json()["error"]["code"] == "not_found"

@@ -138,6 +138,7 @@ def test_bad_options(store: str) -> None:
     invoke("context", "assess", "--since", "yesterday", code=2)
     invoke("context", "assess", "--since", "2026-11-01T10:00:00", code=2)  # no offset
     invoke("context", "assess", "--bucket", "0", code=2)
+    invoke("context", "assess", "--since", "2026-12-01", "--until", "2026-11-01", code=2)
     invoke("context", "assess", "--evaluator", "nope", code=4)  # no such evaluator
     invoke("context", "accounts", "--role", "boss", code=2)
     assert _count(store, ContextAssessment) == 0

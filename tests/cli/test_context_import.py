@@ -129,3 +129,16 @@ def test_an_xml_bomb_is_refused_and_nothing_stored(cli_db: str, tmp_path: Path) 
     result = invoke("context", "import", "payments", str(path), code=6)
     assert "a DTD is not allowed in an ISO 20022 message" in flat(result.output)
     assert rows(cli_db, ContextPayment) == 0
+
+
+@SQLITE_ONLY
+def test_a_file_that_cannot_be_read_is_a_clear_error(cli_db: str, tmp_path: Path) -> None:
+    folder = tmp_path / "march"
+    folder.mkdir()
+    result = invoke("context", "import", "payments", str(folder), code=3)
+    assert "error (unreadable_input): cannot read" in flat(result.output)
+    error = json.loads(
+        invoke("context", "import", "payments", str(folder), "--json", code=3).stdout
+    )
+    assert error["error"]["code"] == "unreadable_input"
+    assert rows(cli_db, ContextPayment) == 0

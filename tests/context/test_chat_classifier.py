@@ -197,3 +197,17 @@ def test_a_messages_file_needs_refs_and_counts_unlabelled(tmp_path: Path) -> Non
     )
     chat = read_chat_file(path, labelled=True)
     assert chat.labels == {"c": 1} and chat.unlabelled == ["d"]
+
+
+def test_a_line_separator_inside_a_message_does_not_split_its_line(tmp_path: Path) -> None:
+    # JSON allows U+2028, U+0085 and friends unescaped in a string; only "\n" ends a line
+    row = {"ref": "r1", "conversation": "c", "sender": "a", "at": "2026-11-03T22:41:05Z"}
+    text = "one\u2028two\x85three\x1cfour\r"
+    path = tmp_path / "m.jsonl"
+    lines = [
+        json.dumps({**row, "text": text}, ensure_ascii=False),
+        json.dumps({**row, "ref": "r2", "text": "x"}),
+    ]
+    path.write_text("\r\n".join(lines) + "\r\n", encoding="utf-8", newline="")
+    chat = read_chat_file(path, labelled=False)
+    assert [m.text for m in chat.conversations["c"]] == [text, "x"]

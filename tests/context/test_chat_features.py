@@ -230,3 +230,12 @@ def test_a_family_remittance_is_not_flagged() -> None:
     assert "stages" not in {f.name for f in score.factors}  # ... but no solicitation
     assert score.score == pytest.approx(1 - 0.75 * 0.7)
     assert score.score < MODEL.rules.threshold
+
+
+def test_a_message_at_the_start_of_the_calendar_has_a_local_hour() -> None:
+    # 0001-01-01 01:00 UTC is year 0 in Manila's old offset (-15:56): the hour of UTC then,
+    # not an OverflowError that stops the chat evaluator for every conversation
+    at = datetime(1, 1, 1, 1, tzinfo=UTC)
+    early = [Message(ref="e-1", conversation="e", at=at, sender="a", text="hi")]
+    f = MODEL.analyse("e", early, zones=zones_of({"a": "Asia/Manila"})).features
+    assert f.messages == 1 and f.night_share == 1.0  # 01:00, UTC's hour: night

@@ -21,7 +21,7 @@ from vangnet.context.deterrence.check import OTHER, UNSPECIFIED, Deterrence
 from vangnet.context.deterrence.counts import day_counts, record_check
 from vangnet.context.deterrence.help import load_help
 from vangnet.context.deterrence.normalize import key, tokens
-from vangnet.context.deterrence.terms import load_term_lists, parse_term_file
+from vangnet.context.deterrence.terms import Match, TermLists, load_term_lists, parse_term_file
 from vangnet.errors import ExitCode, ValidationError
 from vangnet.store.db import writer
 from vangnet.store.models import DeterrenceCount
@@ -240,3 +240,38 @@ def test_the_cli_checks_and_shows_the_counts(
         1,
     )
     assert "vangnet-test" in invoke("deterrence", "stats").stdout
+
+
+def _match_by_every_run(lists: TermLists, query: str) -> Match | None:
+    """The check's meaning, spelled out: every run of whole tokens, folded, looked up."""
+    parts = tokens(query)
+    for start in range(len(parts)):
+        for end in range(start, len(parts)):
+            found = lists._owner.get(key(parts[start : end + 1]))
+            if found is not None:
+                return Match(found.name, found.language)
+    return None
+
+
+def test_matching_agrees_with_every_run_of_tokens(tmp_path: Path) -> None:
+    import random
+
+    path = tmp_path / "terms.txt"
+    path.write_text("[one]\nacab\nb a c\nabcab\n[two]\ncab ab\nbcb\n", encoding="utf-8")
+    lists = load_term_lists([path])
+    pick = random.Random(7)
+    for _ in range(3000):
+        words = ["".join(pick.choices("abcd", k=pick.randint(1, 3))) for _ in range(6)]
+        query = " ".join(words)
+        assert lists.match(query) == _match_by_every_run(lists, query), query
+
+
+@pytest.mark.parametrize("query", ["a " * 5000, "ab " + "b " * 4998, "xa a a ya a a " * 714])
+def test_a_long_query_of_repeated_letters_is_checked_at_once(query: str) -> None:
+    # every run of "a a a ..." folds to "a": the runs must not each be built and folded
+    import time
+
+    lists = load_term_lists([TEST_TERMS])
+    began = time.perf_counter()
+    assert lists.match(query[:10_000]) is None
+    assert time.perf_counter() - began < 1.0

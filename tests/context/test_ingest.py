@@ -284,3 +284,46 @@ def test_an_import_streams_in_batches(db_session: Session) -> None:
     assert (result.format, result.rows, result.added) == ("csv", 2_500, 2_500)
     assert source.largest_read <= 1 << 17  # read in bounded chunks, never whole
     assert count(db_session, ContextPayment) == 2_500
+
+
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+def test_two_imports_of_the_same_records_at_once_end_in_a_conflict(
+    db_engine: Any, db_session: Session
+) -> None:
+    """PostgreSQL lets two transactions import at once: the second waits on the first's new
+    refs and then finds them taken. That is a conflict (409, exit 5), not an internal error,
+    and it stores nothing; run again, the records are duplicates."""
+    import threading
+
+    from vangnet.errors import ConflictError
+
+    import_records(
+        db_session,
+        kind=K.PAYMENTS,
+        fmt="csv",
+        stream=io.BytesIO(samples.PAYMENTS_CSV),
+        filename="a.csv",
+        actor="test",
+    )  # not committed yet
+    outcome: list[BaseException | ImportResult] = []
+
+    def second() -> None:
+        with Session(db_engine) as other:
+            try:
+                outcome.append(run(other, K.PAYMENTS, samples.PAYMENTS_CSV, fmt="csv"))
+            except Exception as error:  # what the second import met
+                outcome.append(error)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(1.0)  # blocked on the first import's refs
+    db_session.commit()
+    thread.join(30)
+    [found] = outcome
+    assert isinstance(found, ConflictError), found
+    assert "at the same time" in found.message
+    again = run(db_session, K.PAYMENTS, samples.PAYMENTS_CSV, fmt="csv")
+    assert (again.added, again.duplicates) == (0, 3)
+    assert count(db_session, ContextImport) == 2

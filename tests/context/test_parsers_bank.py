@@ -237,3 +237,28 @@ def test_many_payment_informations_and_transactions_are_read_in_turn() -> None:
     found = payments(parse(Pain001Format(), b"".join(parts), timezone=MANILA))
     assert len(found) == 1500 and len({p.ref for p in found}) == 1500
     assert found[-1].sender == "NL299ABNA0000000299" and found[-1].ref == "PAIN-1/PE-299-4"
+
+
+def test_an_undeclared_namespace_prefix_is_malformed_xml_not_a_crash() -> None:
+    for old, new in (
+        (b"<Document ", b"<Docu:ment "),
+        (b"<IntrBkSttlmDt>", b"<Intr:BkSttlmDt>"),
+    ):
+        hostile = samples.PACS008.replace(old, new, 1)
+        assert hostile != samples.PACS008
+        items = parse(Pacs008Format(), hostile)
+        assert payments(items) == []
+        [(_, reason)] = errors(items)
+        assert reason.startswith("malformed XML: ") and "prefix" in reason
+
+
+def test_mt103_headers_without_their_block_4_are_reported() -> None:
+    # a file cut off (or spliced) right after a message's headers: that message is lost
+    # unless it is reported
+    header = b"{1:F01ABNANL2AXXXX0000000000}{2:I103BOPIPHMMXXXXN}\n"
+    cut = samples.MT103 + b"\n" + header
+    last = cut.count(b"\n")
+    assert errors(parse(Mt103Format(), cut)) == [(last, "MT103 headers without a block 4 ({4:)")]
+    assert len(payments(parse(Mt103Format(), cut))) == 2
+    spliced = header + header + samples.MT103
+    assert errors(parse(Mt103Format(), spliced)) == [(1, "MT103 headers without a block 4 ({4:)")]

@@ -157,3 +157,26 @@ def test_telegram_bad_messages() -> None:
     ]
     broken = parse(TelegramFormat(), b"{\n\n oops")
     assert [e.line for e in broken if isinstance(e, RowError)] == [3]
+
+
+def test_telegram_names_that_cannot_be_stored_are_bad_messages() -> None:
+    # JSON escapes NUL ("\u0000", which PostgreSQL cannot store) and half surrogate pairs
+    base = {"type": "message", "date_unixtime": "1762209665", "from_id": "user1", "text": "hi"}
+    chat = {
+        "id": 5,
+        "name": "c\x00hat",
+        "messages": [{**base, "id": 1}],
+    }
+    found = [
+        (e.line, e.reason)
+        for e in parse(TelegramFormat(), json.dumps(chat).encode())
+        if isinstance(e, RowError)
+    ]
+    assert found == [(1, "chat 5 message 1: details contains a NUL character")]
+    chat = {"id": 5, "messages": [{**base, "id": 1, "from": "a\ud800"}]}
+    [(line, reason)] = [
+        (e.line, e.reason)
+        for e in parse(TelegramFormat(), json.dumps(chat).encode())
+        if isinstance(e, RowError)
+    ]
+    assert line == 1 and reason.startswith("chat 5 message 1: details is not valid JSON")

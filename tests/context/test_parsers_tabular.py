@@ -4,6 +4,7 @@ bad row reported with its line and reason, unknown CSV columns kept as details."
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -207,3 +208,30 @@ def test_input_that_is_not_text_ends_with_one_error() -> None:
         2,
         "NUL byte in text input",
     )
+
+
+def _jsonl_payment(**fields: str) -> bytes:
+    row = {"ref": "u-1", "at": "2026-11-03T22:41:05Z", "sender": "s", "beneficiary": "b"}
+    row.update({"amount": "5", "currency": "EUR", **fields})
+    return (json.dumps(row) + "\n").encode()
+
+
+@pytest.mark.parametrize("field", ["sender", "narrative", "ref"])
+def test_a_lone_surrogate_is_a_bad_row_not_a_crash(field: str) -> None:
+    # JSON may escape half of a surrogate pair ("\ud800"); such text cannot be stored.
+    (found,) = errors(parse("jsonl", K.PAYMENTS, _jsonl_payment(**{field: "a\ud800"})))
+    assert found[0] == 1 and found[1].startswith(f"{field}: ") and "surrogate" in found[1]
+
+
+@pytest.mark.parametrize(
+    ("at", "zone"),
+    [
+        ("0001-01-01T00:00:00+01:00", None),
+        ("9999-12-31T23:30:00-05:00", None),
+        ("0001-01-01T03:00:00", "Asia/Tokyo"),
+    ],
+)
+def test_a_time_outside_the_utc_range_is_a_bad_row(at: str, zone: str | None) -> None:
+    options = {"timezone": ZoneInfo(zone)} if zone else {}
+    (found,) = errors(parse("jsonl", K.PAYMENTS, _jsonl_payment(at=at), **options))
+    assert found == (1, f"at: {at} is out of the range of UTC times")

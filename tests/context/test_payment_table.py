@@ -130,3 +130,15 @@ def test_parsed_messages_name_their_parties_and_a_date_only_time_has_no_hour() -
     assert table.family[i]  # same surname: a family pair, left out of the corridor counts
     assert not table.family[m] and table.named[m]
     assert table.sender_hour[i] == 13 and table.sender_hour[m] == -1 == table.beneficiary_hour[m]
+
+
+def test_zone_offsets_at_the_ends_of_the_calendar() -> None:
+    # an import takes any time UTC can hold: a typo'd year 1 or 9999 must not stop the
+    # payment evaluators for every account (the day before / after is no datetime)
+    zone = ZoneInfo("Asia/Manila")
+    ends = [datetime(1, 1, 1, 20, tzinfo=UTC), datetime(9999, 12, 31, 12, tzinfo=UTC)]
+    for at in ends:
+        t = np.array([int(at.timestamp())], dtype=np.int64)
+        offset = at.astimezone(zone).utcoffset()
+        assert offset is not None
+        assert zone_offsets(zone, t).tolist() == [int(offset.total_seconds())]

@@ -201,3 +201,49 @@ def test_csv_cells_cannot_run_and_foreign_payments_are_counted() -> None:
     assert p3.find("t_from/from_country") is None  # unknown: omitted
     assert "1 payments in other currencies than EUR" in (root.findtext("reason") or "")
     assert root.find("report_indicators") is None  # no FIU code configured
+
+
+def _str_xml(doc: dict[str, object]) -> bytes:
+    from datetime import UTC, datetime
+
+    from vangnet.config import Settings
+    from vangnet.reports.goaml import goaml_str
+
+    settings = Settings(
+        report_str_rentity_id="1", report_str_reporting_person={"first_name": "A", "last_name": "B"}
+    )
+    return goaml_str(doc, settings=settings, generated_at=datetime(2026, 12, 7, tzinfo=UTC))  # type: ignore[arg-type]
+
+
+PAYMENT = {
+    "ref": "P-1",
+    "at": "2026-11-01T10:00:00+00:00",
+    "sender": "a",
+    "beneficiary": "b",
+    "amount": "10.00",
+    "currency": "EUR",
+    "channel": "p2p",
+    "sender_country": None,
+    "beneficiary_country": "PH",
+    "narrative": "",
+    "details": {},
+}
+
+
+def test_str_xml_stays_well_formed_with_control_characters_in_the_records() -> None:
+    # details are free JSON at import: "\u0001" is a valid JSON string, not XML 1.0 text
+    details = {"sender_institution": "Bank\x01 of\x0b A", "beneficiary_institution": "\ufffeB"}
+    root = ET.fromstring(_str_xml(_doc({**PAYMENT, "details": details})))
+    tx = root.find("transaction")
+    assert tx is not None
+    assert tx.findtext("t_from/from_account/institution_name") == "Bank of A"
+    assert tx.findtext("t_to/to_account/institution_name") == "B"
+
+
+@pytest.mark.parametrize("booked", ["NaN", "-5", "Infinity", "0"])
+def test_str_refuses_a_booked_local_amount_that_is_no_amount(booked: str) -> None:
+    from vangnet.errors import ValidationError
+
+    payment = {**PAYMENT, "currency": "USD", "details": {"amount_local": booked}}
+    with pytest.raises(ValidationError, match="P-1"):
+        _str_xml(_doc(payment))

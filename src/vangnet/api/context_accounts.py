@@ -146,9 +146,17 @@ def list_accounts(
     return answer
 
 
-@router.get("/context/accounts/{ref}")
+@router.get("/context/accounts/{ref:path}")
 def show_account(
-    ref: Annotated[str, Path(min_length=1, max_length=255)],
+    ref: Annotated[
+        str,
+        Path(
+            min_length=1,
+            max_length=255,
+            description="The account's ref; one that holds a '/' (a party named 'A/B "
+            "Trading') is sent as is or as %2F.",
+        ),
+    ],
     svc: Svc,
     session: WriterDb,
     who: ReviewP,

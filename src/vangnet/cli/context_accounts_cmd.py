@@ -81,6 +81,8 @@ def assess_command(
     from vangnet.context.service import run_assessment
 
     start, end = _when(since), _when(until)
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter("must be before --until", param_hint="--since")
     with user_errors(as_json=as_json):
         actor = actor_of(as_name)
         with session() as s:
@@ -269,6 +271,8 @@ def graph_command(
     from vangnet.context.service import graph_view
 
     start, end = _when(since), _when(until)
+    if start is not None and end is not None and start >= end:
+        raise typer.BadParameter("must be before --until", param_hint="--since")
     with user_errors(as_json=as_json):
         actor = actor_of(as_name)
         rule = GraphRules.from_settings(get_settings()).hub_beneficiary

@@ -3,7 +3,8 @@ call-session and account records from files (`vangnet.context.ingest`) and list 
 
 An import is all-or-nothing: a file with a bad row exits 6 (invalid data), lists the first
 bad rows as ``line N: reason`` and stores nothing. An unknown kind exits 2, an unknown
-format 6, each naming the known ones.
+format 6, each naming the known ones; a missing file exits 4, one that cannot be read (a
+folder, no permission) 3.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ import typer
 from vangnet.cli.context import session
 from vangnet.cli.context_cmd import context_app
 from vangnet.cli.output import console, err_console, print_json, table, user_errors
-from vangnet.errors import NotFoundError
+from vangnet.errors import ExitCode, NotFoundError, VangnetError
 
 if TYPE_CHECKING:
     from vangnet.context.ingest import BadRecordsError
 
 #: Bad rows printed without ``--json`` (all the reported ones are in the JSON).
 SHOWN_BAD_ROWS = 20
+
+
+class UnreadableFileError(VangnetError):
+    """The file to import could not be read: nothing was imported."""
+
+    code = "unreadable_input"
+    exit_code = ExitCode.UNREADABLE_INPUT
 
 
 def _open(path: Path) -> BinaryIO:
@@ -88,6 +96,9 @@ def context_import(
                 s.commit()
         except FileNotFoundError:
             raise NotFoundError(f"no such file: {path}") from None
+        except OSError as error:
+            reason = error.strerror or str(error)
+            raise UnreadableFileError(f"cannot read {path}: {reason}; nothing imported") from None
         except BadRecordsError as error:
             if as_json:
                 raise

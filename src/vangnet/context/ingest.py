@@ -14,7 +14,9 @@ and one audit entry (``context.import``).
   the import's savepoint is rolled back: nothing of the file is stored.
 - **Idempotent**: a record whose ``ref`` is stored with the same content is a duplicate
   (counted, not rewritten); the same ``ref`` with other content is a bad row, as is a ``ref``
-  twice in one file.
+  twice in one file. Two imports that store the same new ``ref`` at once (PostgreSQL lets
+  them run side by side): the later one is a `ConflictError` (409, exit 5) and stores nothing;
+  run again, those records are duplicates.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from sqlalchemy import Table, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from vangnet.audit import chain
 from vangnet.context import stored
-from vangnet.errors import ExitCode, ValidationError, VangnetError
+from vangnet.errors import ConflictError, ExitCode, ValidationError, VangnetError
 from vangnet.sources.records.base import ParseOptions, Row, RowError, Skipped
 from vangnet.sources.records.model import Payment, Record, RecordKind
 from vangnet.sources.records.registry import HEAD_BYTES, get_format, sniff
@@ -284,7 +287,13 @@ def _store(
             continue
         new.append(values)
     if new:
-        session.execute(insert(table), new)  # Core executemany
+        try:
+            session.execute(insert(table), new)  # Core executemany
+        except IntegrityError:  # another import stored one of these refs meanwhile
+            raise ConflictError(
+                f"another import stored some of these {kind} records at the same time: nothing "
+                "of this file was imported; import it again (they count as duplicates then)"
+            ) from None
         tally.added += len(new)
 
 

@@ -31,8 +31,16 @@ from vangnet.context.graph import (
 from vangnet.context.known import known_links
 from vangnet.context.payments.rules import euro_rates
 from vangnet.context.population import Population
-from vangnet.errors import NotFoundError
+from vangnet.errors import NotFoundError, ValidationError
 from vangnet.store.models import ContextAssessment
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """`ValidationError` unless ``since`` is before ``until`` (when both are given)."""
+    if since is not None and until is not None and since >= until:
+        raise ValidationError(
+            f"since ({since.isoformat()}) must be before until ({until.isoformat()})"
+        )
 
 
 def run_assessment(
@@ -48,7 +56,10 @@ def run_assessment(
 ) -> tuple[ContextAssessment, Assessment]:
     """Assess the stored records from ``since`` to ``until`` (``population``: already loaded
     for that window) with what Vangnet knows (alerts, cases), by every installed evaluator
-    or ``only`` the named ones, store the result and audit it."""
+    or ``only`` the named ones, store the result and audit it. A window that ends before it
+    starts is refused (`ValidationError`): stored, it would be the latest assessment and rank
+    nobody."""
+    check_window(since, until)
     if population is None:
         population = Population.load(session, since=since, until=until)
     result = assess(
@@ -182,6 +193,7 @@ def graph_view(
 ) -> nx.MultiDiGraph:
     """The graph of the stored records from ``since`` to ``until``, with the latest
     assessment's roles and scores on its accounts. Audited (``context.graph.view``)."""
+    check_window(since, until)
     population = Population.load(session, since=since, until=until)
     graph = build_graph(population, rates=euro_rates(settings))
     row = _latest(session)

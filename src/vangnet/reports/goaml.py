@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -36,11 +37,13 @@ from vangnet.reports.formats import RenderOptions, ReportFormat
 
 _MAX_TEXT = 4000
 _PERSON_KEYS = ("title", "first_name", "last_name", "email", "phone", "occupation")
+#: Characters XML 1.0 does not allow (ElementTree writes them anyway: the file would not parse).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _text(parent: ET.Element, tag: str, value: object) -> ET.Element:
     child = ET.SubElement(parent, tag)
-    child.text = str(value)[:_MAX_TEXT]
+    child.text = _NOT_XML.sub("", str(value))[:_MAX_TEXT]
     return child
 
 
@@ -69,11 +72,14 @@ def _payments(case: CaseDocument) -> list[ContextRowDoc]:
     return found
 
 
-def _amount(raw: object) -> Decimal:
+def _amount(raw: object, ref: str) -> Decimal:
     try:
-        return Decimal(str(raw))
+        value = Decimal(str(raw))
     except (InvalidOperation, ValueError):
-        raise ValidationError(f"payment amount {raw!r:.40} is not a decimal") from None
+        value = Decimal("NaN")
+    if not value.is_finite() or value <= 0:
+        raise ValidationError(f"payment {ref[:80]!r}: amount {raw!r:.40} is not a positive decimal")
+    return value
 
 
 def _utc(raw: str | None) -> str:
@@ -138,9 +144,9 @@ def goaml_str(case: CaseDocument, *, settings: Settings, generated_at: datetime)
     for row in payments:
         rec = row["record"]
         if rec.get("currency") == local:
-            written.append((row, _amount(rec.get("amount"))))
+            written.append((row, _amount(rec.get("amount"), row["ref"])))
         elif (rec.get("details") or {}).get("amount_local") is not None:
-            written.append((row, _amount(rec["details"]["amount_local"])))
+            written.append((row, _amount(rec["details"]["amount_local"], row["ref"])))
         else:
             skipped += 1
     lines = [

@@ -37,7 +37,10 @@ class ConversationFeatures:
 
 def _local_hour(message: Message, zones: Mapping[str, ZoneInfo]) -> int:
     zone = zones.get(message.sender)
-    return (message.at.astimezone(zone) if zone is not None else message.at).hour
+    try:
+        return (message.at.astimezone(zone) if zone is not None else message.at).hour
+    except OverflowError:  # a time at the calendar's ends, outside it in the zone: UTC's hour
+        return message.at.hour
 
 
 def _is_night(hour: int, start: int, end: int) -> bool:

@@ -105,7 +105,9 @@ def read_chat_file(path: Path, *, labelled: bool, timezone: tzinfo | None = None
     refs: set[str] = set()
     languages: dict[str, Counter[str]] = {}
     try:
-        lines = raw.decode("utf-8").splitlines()
+        # only "\n" ends a line: splitlines() would also split on U+2028, U+0085, \x1c...,
+        # which JSON allows unescaped inside a message's text
+        lines = raw.decode("utf-8").split("\n")
     except UnicodeDecodeError as error:
         raise ImportFormatError(f"{path}: not UTF-8 text ({error.reason})") from None
     for number, line in enumerate(lines, start=1):

@@ -57,15 +57,35 @@ class TermLists:
         return len(self._owner)
 
     def match(self, query: str) -> Match | None:
-        parts = tokens(query)
-        for start in range(len(parts)):
-            joined = ""
-            for end in range(start, len(parts)):
-                joined += parts[end]
-                folded = key([joined])
-                if len(folded) > self.longest:
+        """The first list whose key equals the key of a run of whole query tokens.
+
+        The key of a run is a slice of the whole query's key (collapsing repeated letters
+        works across token boundaries alike), so each token's place in it is taken once and
+        each distinct slice looked up once: a query of many repeated letters (``a a a ...``,
+        each run folding to ``a``) costs as little as any other."""
+        whole: list[str] = []  # the whole query's key
+        starts: list[int] = []  # where each token's part of it starts and ends
+        ends: list[int] = []
+        for part in tokens(query):
+            folded = key([part])
+            joins = bool(whole) and whole[-1] == folded[0]  # its first letter merges
+            starts.append(len(whole) - 1 if joins else len(whole))
+            whole.extend(folded[1:] if joins else folded)
+            ends.append(len(whole))
+        text = "".join(whole)
+        tried: set[int] = set()
+        for first, start in enumerate(starts):
+            if start in tried:  # an earlier token starts the same slices
+                continue
+            tried.add(start)
+            previous = -1
+            for end in ends[first:]:
+                if end - start > self.longest:
                     break
-                found = self._owner.get(folded)
+                if end == previous:  # a token that adds nothing: the same key
+                    continue
+                previous = end
+                found = self._owner.get(text[start:end])
                 if found is not None:
                     return Match(found.name, found.language)
         return None

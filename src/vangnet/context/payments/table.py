@@ -69,6 +69,10 @@ def _codes(values: Sequence[str | None]) -> tuple[I64, list[str | None]]:
     return codes, list(vocab)
 
 
+_FIRST_SECOND = int(datetime(1, 1, 2, tzinfo=UTC).timestamp())
+_LAST_SECOND = int(datetime(9999, 12, 30, tzinfo=UTC).timestamp())
+
+
 def zone_offsets(zone: ZoneInfo, t: I64) -> I64:
     """Each epoch second's UTC offset in ``zone``, in seconds, DST-correct.
 
@@ -81,6 +85,8 @@ def zone_offsets(zone: ZoneInfo, t: I64) -> I64:
     lo, hi = int(t.min()) // day - 1, int(t.max()) // day + 2
 
     def off(s: int) -> int:
+        # a day inside the calendar's ends: no year 0 or 10000 in UTC or in the zone
+        s = min(max(s, _FIRST_SECOND), _LAST_SECOND)
         delta = datetime.fromtimestamp(s, UTC).astimezone(zone).utcoffset()
         return int(delta.total_seconds()) if delta is not None else 0
 

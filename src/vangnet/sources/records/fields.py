@@ -35,6 +35,8 @@ from vangnet.sources.records.model import (
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Half of a UTF-16 surrogate pair (JSON may escape one alone): not text that can be stored.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 #: Largest amount accepted (a bigger one is a typo or an attack on the numeric columns).
 MAX_AMOUNT = Decimal("1e15")
@@ -114,7 +116,8 @@ class FieldError(ValueError):
 
 def text(name: str, value: Any, *, limit: int = 255, required: bool = False) -> str | None:
     """A text field: None or empty is None (refused when ``required``), else at most
-    ``limit`` characters, without control characters other than newline and tab."""
+    ``limit`` characters, without control characters other than newline and tab or a lone
+    surrogate (which no database stores)."""
     if value is None or value == "":
         if required:
             raise FieldError(f"{name}: missing")
@@ -128,6 +131,8 @@ def text(name: str, value: Any, *, limit: int = 255, required: bool = False) -> 
         raise FieldError(f"{name}: longer than {limit} characters")
     if _CONTROL.search(out):
         raise FieldError(f"{name}: control character in text")
+    if _SURROGATE.search(out):
+        raise FieldError(f"{name}: a lone surrogate in text (half of a UTF-16 pair)")
     return out
 
 
@@ -161,7 +166,10 @@ def moment(name: str, value: Any, *, zone: ZoneInfo | None) -> datetime:
         if zone is None:
             raise FieldError(f"{name}: time {value!s} has no offset (give the time zone)")
         at = at.replace(tzinfo=zone)
-    return at.astimezone(UTC)
+    try:
+        return at.astimezone(UTC)
+    except OverflowError:
+        raise FieldError(f"{name}: {value!s} is out of the range of UTC times") from None
 
 
 def maybe_moment(name: str, value: Any, *, zone: ZoneInfo | None) -> datetime | None:

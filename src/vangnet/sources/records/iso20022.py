@@ -43,8 +43,18 @@ _BIC = re.compile(r"[A-Z]{4}([A-Z]{2})[A-Z0-9]{2}([A-Z0-9]{3})?")
 _MISSING = {"", "NOTPROVIDED"}
 
 
+class _UndeclaredPrefix(ValueError):
+    """An element or attribute name with a prefix no ``xmlns:`` declares (lxml passes it on;
+    its `etree.QName` refuses it)."""
+
+
 def _local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    if not isinstance(tag, str):
+        return ""
+    try:
+        return str(etree.QName(tag).localname)
+    except ValueError:
+        raise _UndeclaredPrefix(f"undeclared namespace prefix in <{tag[:80]}>") from None
 
 
 def _text(elem: Any, path: str) -> str | None:
@@ -204,6 +214,9 @@ class _Iso20022(RecordFormat):
                     except fields.FieldError as error:
                         yield RowError(line, f"transaction {position}: {error.reason}")
                     _drop(elem)
+        except _UndeclaredPrefix as error:
+            yield RowError(elem.sourceline or 1, f"malformed XML: {error}")
+            return
         except etree.XMLSyntaxError as error:
             line = error.lineno or 1
             reason = str(error.msg or error)

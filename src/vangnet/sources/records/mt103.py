@@ -39,6 +39,8 @@ from vangnet.sources.records.base import (
 from vangnet.sources.records.iso20022 import bic_country, iban_country
 from vangnet.sources.records.model import Channel, Payment, RecordKind
 
+_NO_BLOCK_4 = "MT103 headers without a block 4 ({4:)"
+
 _FIELD = re.compile(r"^:(\d{2}[A-Z]?):(.*)$")
 _AMOUNT = re.compile(r"(\d{6})([A-Z]{3})(\d+(?:,\d*)?)")
 _INSTRUCTED = re.compile(r"([A-Z]{3})(\d+(?:,\d*)?)")
@@ -76,6 +78,8 @@ class Mt103Format(RecordFormat):
                         continue
                     if "{4:" not in line:
                         if line.lstrip().startswith("{1:"):
+                            if headers:  # the message of the headers before never began
+                                yield RowError(start, _NO_BLOCK_4)
                             start, headers = number, line
                             continue  # headers on their own line, block 4 on the next
                         yield RowError(number, "expected an MT103 message ({1:...}{4:)")
@@ -103,6 +107,8 @@ class Mt103Format(RecordFormat):
             return
         if body is not None:
             yield RowError(start, "message not ended by '-}'")
+        elif headers:
+            yield RowError(start, _NO_BLOCK_4)
 
     def _message(
         self, start: int, headers: str, body: list[tuple[int, str]], options: ParseOptions

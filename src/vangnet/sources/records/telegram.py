@@ -151,7 +151,7 @@ class TelegramFormat(RecordFormat):
                     text=fields.text("text", plain_text(message.get("text")), limit=fields.MAX_TEXT)
                     or "",
                     platform="telegram",
-                    details=details,
+                    details=fields.details(details),  # names: no NUL, no lone surrogate
                 ),
             )
         except fields.FieldError as error:
