@@ -84,6 +84,7 @@ ROUTES: dict[tuple[Method, str], str | Exempt] = {
     ("POST", "/ui/items/{item_id}/reveal"): "media.reveal",
     ("POST", "/ui/cases/{case_id}/decide"): "case.",
     ("POST", "/ui/cases/{case_id}/undo"): "case.undo",
+    ("POST", "/ui/cases/{case_id}/context/reveal"): "context.message.reveal",
     ("POST", "/ui/cases/{case_id}/ncmec"): "report.ncmec.build",
     ("POST", "/ui/cases/{case_id}/ncmec/submit"): "report.ncmec.",
     ("POST", "/ui/reports/{report_id}/settle"): "report.ncmec.settle",
@@ -174,5 +175,7 @@ COMMANDS: dict[str, str | Exempt] = {
     "context account": "context.account.view",
     "context graph": "context.graph.view",
     "context import": "context.import",
+    "context scan": "context.scan",
+    "context generate": Exempt.LOCAL,
     "context imports": Exempt.READ_ONLY,
 }
