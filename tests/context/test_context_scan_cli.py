@@ -56,6 +56,13 @@ def test_scan_files_and_is_idempotent(cli_db: str, test_evaluator: type[Corridor
     shown = invoke("case", "show", str(out["filed"][0]["case"])).stdout
     assert "Context risk 0.88 of account viewer-1" in shown and "TX-2" in shown
     assert "price for a show" not in shown  # message text: only on the case page, revealed
+    # nor in the case document the API, `case show --json` and reports are built from
+    document = invoke("case", "show", str(out["filed"][0]["case"]), "--json").stdout
+    assert "price for a show" not in document
+    messages = [r for r in json.loads(document)["context"]["rows"] if r["kind"] == "messages"]
+    assert messages and all(
+        r["record"]["text"] is None and r["record"]["text_chars"] > 0 for r in messages
+    )
     again = json.loads(invoke("context", "scan", *ONLY, "--json").stdout)
     assert [(f["created"], f["new_reasons"]) for f in again["filed"]] == [(False, 0)]
     assert _count(cli_db, Case) == 1

@@ -38,7 +38,10 @@ _CHUNK = 500
 
 
 def record_json(record: Payment | Message | CallSession | Account) -> dict[str, Any]:
-    """A record's fields as plain JSON (amounts as decimal strings, times ISO 8601 UTC)."""
+    """A record's fields as plain JSON (amounts as decimal strings, times ISO 8601 UTC); a
+    message's text is withheld (``text`` None, ``text_chars`` its length): the case document
+    goes to the API, the CLI and reports, and a message is read only through the case page's
+    audited reveal."""
     if isinstance(record, Payment):
         return {
             "ref": record.ref,
@@ -61,7 +64,10 @@ def record_json(record: Payment | Message | CallSession | Account) -> dict[str, 
             "at": iso(record.at),
             "sender": record.sender,
             "recipients": list(record.recipients),
-            "text": record.text,
+            # withheld: personal and possibly distressing; the case page reveals one
+            # message at a time, audited (``context.message.reveal``)
+            "text": None,
+            "text_chars": len(record.text),
             "platform": record.platform,
             "language": record.language,
         }

@@ -9,7 +9,7 @@ only) until a reviewer reveals that one message, a POST that is audited
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from markupsafe import Markup
@@ -22,14 +22,14 @@ from vangnet.context.case_graph import case_graph
 from vangnet.context.case_rows import load_records
 from vangnet.context.picture import draw_svg
 from vangnet.errors import NotFoundError, ValidationError
-from vangnet.sources.records.model import Account, RecordKind
+from vangnet.sources.records.model import Account, Message, RecordKind
 from vangnet.store.models import ContextAccount
 
 #: The kinds the timeline can be filtered by (``?rows=``).
 ROW_KINDS = (RecordKind.PAYMENTS.value, RecordKind.MESSAGES.value, RecordKind.SESSIONS.value)
 
 
-def _line(row: ContextRowDoc, revealed: Collection[str]) -> dict[str, Any]:
+def _line(row: ContextRowDoc, revealed: Mapping[str, str]) -> dict[str, Any]:
     """One timeline row as the page shows it."""
     rec = row["record"]
     kind = row["kind"]
@@ -56,11 +56,10 @@ def _line(row: ContextRowDoc, revealed: Collection[str]) -> dict[str, Any]:
         line["what"] = f"{rec.get('sender')} wrote to {to} in {rec.get('conversation')}" + (
             f" on {rec.get('platform')}" if rec.get("platform") else ""
         )
-        text = str(rec.get("text") or "")
         if row["ref"] in revealed:
-            line["text"] = text
+            line["text"] = revealed[row["ref"]]
         else:
-            line["hidden_chars"] = len(text)
+            line["hidden_chars"] = int(rec.get("text_chars") or 0)
     elif kind == RecordKind.SESSIONS.value:
         people = ", ".join(str(p) for p in rec.get("participants") or [])
         line["what"] = f"call on {rec.get('platform')}: {people}" + (
@@ -87,12 +86,14 @@ def context_view(
         raise ValidationError(f"unknown record kind {kind!r} (known: {', '.join(ROW_KINDS)})")
     rows = context["rows"]
     counts = {k: sum(1 for r in rows if r["kind"] == k) for k in ROW_KINDS}
-    shown = [_line(r, revealed) for r in rows if kind is None or r["kind"] == kind]
-    records = list(
-        load_records(
-            session, [(RecordKind(r["kind"]), r["ref"]) for r in rows if r["found"]]
-        ).values()
-    )
+    loaded = load_records(session, [(RecordKind(r["kind"]), r["ref"]) for r in rows if r["found"]])
+    records = list(loaded.values())
+    texts = {  # the revealed messages' texts, read from the store (the document withholds them)
+        ref: m.text
+        for ref in revealed
+        if isinstance(m := loaded.get((RecordKind.MESSAGES, ref)), Message)
+    }
+    shown = [_line(r, texts) for r in rows if kind is None or r["kind"] == kind]
     names = {context["account"]}
     for r in rows:
         rec = r["record"]
