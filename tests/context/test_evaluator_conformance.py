@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import pytest
 
+from vangnet.config import Settings
 from vangnet.context.conformance import check_evaluator, sample_population
 from vangnet.context.findings import Reason, RowRef
 from vangnet.context.population import Evaluator, Population, evaluators
@@ -17,7 +18,7 @@ SAMPLE = sample_population()
 
 @pytest.mark.parametrize("name", ["payments", "sessions", "chats", "graph"])
 def test_the_built_in_evaluators_conform(name: str) -> None:
-    found = check_evaluator(evaluators()[name], population=SAMPLE)
+    found = check_evaluator(evaluators()[name], settings=Settings(), population=SAMPLE)
     assert found, f"{name} found nothing in a month with offenders of every typology"
 
 
@@ -58,4 +59,4 @@ class _Eager(Evaluator):
 )
 def test_the_kit_catches_a_broken_evaluator(cls: type[Evaluator], message: str) -> None:
     with pytest.raises(AssertionError, match=message):
-        check_evaluator(cls, population=SAMPLE)
+        check_evaluator(cls, settings=Settings(), population=SAMPLE)

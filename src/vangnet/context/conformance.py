@@ -6,7 +6,7 @@ Usage, in a test of your package::
     from vangnet.context.conformance import check_evaluator
 
     def test_my_evaluator_conforms() -> None:
-        check_evaluator(MyEvaluator)  # on the kit's sample population, or pass your own
+        check_evaluator(MyEvaluator, settings=Settings())  # the kit's sample, or your own
 
 `check_evaluator` raises `AssertionError` naming the first rule broken:
 
@@ -82,8 +82,8 @@ def _check_reason(
 def check_evaluator(
     cls: type[Evaluator],
     *,
+    settings: Settings,
     population: Population | None = None,
-    settings: Settings | None = None,
 ) -> list[Reason]:
     """Check ``cls`` against the rules above; returns the reasons it found in the sample (or
     ``population``), for further checks of your own."""
@@ -91,7 +91,7 @@ def check_evaluator(
     for attribute in ("version", "summary"):
         value = getattr(cls, attribute)
         assert isinstance(value, str) and value.strip(), f"{cls.name}: empty {attribute}"
-    evaluator = cls.from_settings(settings or Settings())
+    evaluator = cls.from_settings(settings)
     assert isinstance(evaluator, cls), f"{cls.name}: from_settings returned {evaluator!r}"
     assert evaluator.evaluate(Population()) == [], f"{cls.name}: reasons in an empty population"
     sample = population if population is not None else sample_population()
@@ -101,7 +101,7 @@ def check_evaluator(
     accounts, refs = _accounts(sample), _refs(sample)
     for r in found:
         _check_reason(r, where=cls.name, accounts=accounts, refs=refs)
-    again = cls.from_settings(settings or Settings()).evaluate(sample)
+    again = cls.from_settings(settings).evaluate(sample)
     assert [x.as_json() for x in again] == [x.as_json() for x in found], (
         f"{cls.name}: two runs on one population gave different reasons"
     )
