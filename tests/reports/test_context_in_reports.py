@@ -1,6 +1,7 @@
 """A case with both media and context signals: its NCMEC CyberTipline report carries the
 context summary (reasons, counts, counterparties) in its additional information and stays
-valid against NCMEC's schema; the case report (HTML) has a context section. Neither
+valid against NCMEC's schema; the case report (HTML) has a context section; its VICS media
+entries name it in one line of their comments. Neither
 reproduces message text; both escape what the records say."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from vangnet.context.filing import file_risks
 from vangnet.context.population import Population
 from vangnet.reports.document import render_html
 from vangnet.reports.ncmec import build_report, validate
+from vangnet.reports.vics_cases import vics_case
 
 __all__ = ["test_evaluator"]  # the fixture
 
@@ -62,6 +64,21 @@ def test_ncmec_report_and_case_report_carry_the_context(
     assert "risk 0.88" in section and "&lt;corridor&gt;" in section and "<corridor>" not in html
     assert section.count("<tr>") == 5  # header + TX-1, TX-2, M-1, S-1
     assert "price for a show" not in html
+
+
+def test_vics_media_entries_name_the_context_in_their_comments(
+    db_session: Session, test_evaluator: type[CorridorAndPrice]
+) -> None:
+    case = _media_and_context_case(db_session)
+    entry = vics_case(case)  # type: ignore[arg-type]
+    [media] = entry["Media"]
+    assert media["Comments"].endswith(
+        "; context signals of account viewer-1: risk 0.88 (viewer; test_corridor, test_price);"
+        " 2 payments, 1 messages, 1 call sessions behind them"
+    )
+    assert "price for a show" not in str(entry)
+    plain = vics_case(make_case("upload"))  # type: ignore[arg-type]
+    assert "context" not in plain["Media"][0]["Comments"]
 
 
 def test_a_media_case_without_context_is_unchanged() -> None:

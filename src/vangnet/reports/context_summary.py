@@ -1,6 +1,7 @@
 """A case's context signals in words, for the reports that carry them: the NCMEC CyberTipline
-report's additional information (`vangnet.reports.ncmec`) and the case report for
-prosecutors (`vangnet.reports.document`).
+report's additional information (`vangnet.reports.ncmec`), the case report for prosecutors
+(`vangnet.reports.document`) and, in one line, each VICS media entry's ``Comments``
+(`vangnet.reports.vics_cases`).
 
 It says who the account is, its risk and the role it looks like, each reason's summary, how
 many payments, messages and calls stand behind them (with the EUR total of the payments),
@@ -89,3 +90,21 @@ def context_lines(context: Mapping[str, Any]) -> list[str]:
             + "."
         )
     return lines
+
+
+def context_comment(context: Mapping[str, Any]) -> str:
+    """The context signals in one line (a VICS ``Comments`` field): the account, its risk and
+    role, its indicators and how many records stand behind them."""
+    rows = context.get("rows") or []
+    counts = {
+        kind: sum(1 for r in rows if isinstance(r, Mapping) and r.get("kind") == kind)
+        for kind in ("payments", "messages", "sessions")
+    }
+    indicators = ", ".join(str(i) for i in context.get("indicators") or []) or "none"
+    score = context.get("score")
+    risk = f"{float(score):.2f}" if isinstance(score, int | float) else "?"
+    return (
+        f"context signals of account {context.get('account')}: risk {risk} "
+        f"({context.get('role') or 'unknown'}; {indicators}); {counts['payments']} payments, "
+        f"{counts['messages']} messages, {counts['sessions']} call sessions behind them"
+    )

@@ -51,6 +51,7 @@ from vangnet import __version__
 from vangnet.banks.categories import Category
 from vangnet.cases.document import CaseDocument
 from vangnet.errors import ValidationError, VangnetError
+from vangnet.reports.context_summary import context_comment
 from vangnet.signals import registry
 from vangnet.signals.base import FrameHashes
 
@@ -123,6 +124,9 @@ def vics_case(
         raise ValidationError(f"{where}: 'items' must be a list of objects")
     category, tags = _category_fields(case, profile=profile)
     comments = f"Vangnet case {case_id}: {_text(case.get('title'))} [{_text(case.get('key'))}]"
+    context = case.get("context")
+    if isinstance(context, Mapping):  # the account's payment, chat and call indicators
+        comments += "; " + context_comment(context)
     decided = _vics_time(case.get("decided_at"), f"{where} decided_at")
     series = _series_by_item(case)
 
