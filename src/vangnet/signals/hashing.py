@@ -19,7 +19,7 @@ from vangnet.signals.crops import picture_crops
 from vangnet.signals.features import QueryPicture, picture_features
 from vangnet.signals.frame_pictures import FramePictures
 from vangnet.signals.hashes import Hashes, ImageFrame
-from vangnet.signals.pdq import dihedral_hashes, hash_image
+from vangnet.signals.pdq import PdqSignal, dihedral_hashes, hash_image
 from vangnet.signals.regions import RegionHash, region_hashes
 from vangnet.signals.registry import signal_types
 from vangnet.signals.vpdq import VpdqFrame, hash_video_variants
@@ -70,13 +70,19 @@ def hash_bytes(
             values[name] = cls.hash_bytes(data)
     if sniffed.content_type is ContentType.PHOTO:
         pictures = decode_image(data, all_frames=all_frames)
+        variants: tuple[str, ...] = ()
+        if dihedral:  # the 8 variants; the first (identity) is the picture's own PDQ
+            turned, turned_quality = dihedral_hashes(pictures[0])
+            variants = tuple(turned)
         for name, cls in installed.items():  # every installed photo hasher, PDQ included
             if issubclass(cls, ImageHasher):
-                value, quality = cls.hash_picture(pictures[0])
+                if variants and cls is PdqSignal:  # already hashed (one resize, not two)
+                    value, quality = variants[0], turned_quality
+                else:
+                    value, quality = cls.hash_picture(pictures[0])
                 values[name] = value
                 if quality is not None:
                     qualities[name] = quality
-        variants = tuple(dihedral_hashes(pictures[0])[0]) if dihedral else ()
         found: tuple[RegionHash, ...] = ()
         if regions:
             found = region_hashes(
