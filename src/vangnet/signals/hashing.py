@@ -8,12 +8,14 @@ are `VangnetError` subclasses; the CLI and API turn them into error objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from vangnet.config import Settings
 from vangnet.errors import MediaError, MediaTooLargeError
 from vangnet.media.image import decode_image, upright_size
 from vangnet.media.sniff import sniff
+from vangnet.media.video import VideoFrame
 from vangnet.signals.base import BytesHasher, ContentType, ImageHasher
 from vangnet.signals.crops import picture_crops
 from vangnet.signals.features import QueryPicture, picture_features
@@ -37,6 +39,7 @@ def hash_bytes(
     for_bank: bool = False,
     verify: bool = False,
     features: bool | None = None,
+    observe: Callable[[VideoFrame], None] | None = None,
 ) -> Hashes:
     """Hash ``data``: the exact digests (``md5``, ``sha1``, ``sha256``) of every file, and
     either ``pdq`` with its quality (plus, with ``all_frames``, the `Hashes.frames` of an
@@ -57,6 +60,9 @@ def hash_bytes(
     features a bank keeps of a photo (`vangnet.signals.features`), and with them
     `Hashes.crops`: the PDQs of its standard crops (`vangnet.signals.crops`).
 
+    ``observe``: given each sampled frame of a video, bars cropped (other work on the
+    same frames without a second decode; `vangnet.signals.vpdq.hash_video_variants`).
+
     Videos are sampled at ``settings.video_fps``, or with ``for_bank`` at
     ``settings.bank_video_fps`` (default every frame, near-repeats dropped) so that trimmed
     copies out of phase with the banked video still find its frames; ``video_fps`` overrides
@@ -76,7 +82,8 @@ def hash_bytes(
             variants = tuple(turned)
         for name, cls in installed.items():  # every installed photo hasher, PDQ included
             if issubclass(cls, ImageHasher):
-                if variants and cls is PdqSignal:  # already hashed (one resize, not two)
+                quality: int | None
+                if variants and name == PdqSignal.name:  # hashed with its variants above
                     value, quality = variants[0], turned_quality
                 else:
                     value, quality = cls.hash_picture(pictures[0])
@@ -128,6 +135,7 @@ def hash_bytes(
         photo_frames=settings.match_video_frames if regions and not for_bank else 0,
         region_max=settings.match_regions_max,
         region_min_side=settings.match_region_min_side,
+        observe=observe,
     )
     frames_seen = tuple(video.photo_frames)
     if verify and frames_seen and settings.match_verify_max > 0:  # decoded again if needed

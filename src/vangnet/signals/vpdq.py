@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -167,6 +167,7 @@ def hash_video_variants(
     photo_frames: int = 0,
     region_max: int = 8,
     region_min_side: int = 64,
+    observe: Callable[[VideoFrame], None] | None = None,
 ) -> VideoHashes:
     """Meta's vPDQ (whole frames), the frames with bars cropped when the video had bars,
     and (``regions``) the half-frames of the cropped frames, all from one decode.
@@ -179,7 +180,9 @@ def hash_video_variants(
     within that many bits of the last frame kept: a bank hashed at every frame then stores
     still scenes once. ``photo_frames`` > 0: that many sampled frames at most, spread over
     the video, also get the PDQ of their regions (`VideoHashes.photo_frames`; at most
-    ``region_max`` regions of at least ``region_min_side`` pixels a side).
+    ``region_max`` regions of at least ``region_min_side`` pixels a side). ``observe`` is
+    given every sampled frame, bars cropped, in order (other work on the same frames, e.g.
+    the triage's classifiers, without a decode of its own).
     """
     originals: dict[int, VideoFrame] = {}
     spread = _Spread(photo_frames)
@@ -196,6 +199,8 @@ def hash_video_variants(
     last: list[VpdqFrame] = []
     for frame in crop_black_bars(tap(iter_video_frames(data, fps=fps))):
         original = originals.pop(frame.number)
+        if observe is not None:
+            observe(frame)
         pdq, quality = hash_pixels(frame.rgb)
         kept = [VpdqFrame(frame.number, quality, pdq, frame.timestamp)]
         if spread.wants():  # on the frame as decoded: boxes in its pixels, bars trimmed

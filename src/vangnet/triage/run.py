@@ -57,6 +57,7 @@ from vangnet.triage.tuning import Options
 if TYPE_CHECKING:
     from vangnet.match.results import Match
     from vangnet.match.service import Matcher
+    from vangnet.signals.classifiers.media import FrameSpread
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def analyse(
             kind=_container_kind(container), content_type=content_type, digests=Digests.of(data)
         )
     note: str | None = None
+    spread = _classify_spread(options, settings)  # a video's frames for the classifiers
     try:
         small = len(data) <= options.tuning.perceptual_max_bytes
         hashed = (
@@ -206,6 +208,7 @@ def analyse(
                 dihedral=True,
                 regions=settings.match_regions,
                 verify=True,
+                observe=spread.add if spread is not None else None,
             )
             if small
             else None
@@ -243,8 +246,11 @@ def analyse(
     if options.classify:
         from vangnet.triage.steps import classify_step
 
+        # a video's frames were spread for the classifiers while it was hashed: not decoded again
+        seen = spread.frames() if spread is not None and kind == "video" else None
+
         def classify(data: bytes, given: StepInput, options: Options) -> StepResult:
-            return classify_step(data, given, options, settings)
+            return classify_step(data, given, options, settings, frames=seen)
 
         classify.__name__ = "classify"
         steps.append(classify)
@@ -260,6 +266,23 @@ def analyse(
     for error in scored.get("errors", []) if isinstance(scored, dict) else []:
         result = result.with_problem(f"classify: {error['classifier']}: {error['message']}")
     return result
+
+
+def _classify_spread(options: Options, settings: Settings) -> FrameSpread | None:
+    """What gathers a video's frames for the classify step as its hashing decodes them
+    (None: the step is off or no classifier is enabled)."""
+    if not options.classify:
+        return None
+    from vangnet.signals.classifiers.enabled import enabled_classifiers
+    from vangnet.signals.classifiers.media import FrameSpread, frame_side
+
+    try:
+        classifiers = enabled_classifiers(settings)
+    except VangnetError:
+        return None  # the step itself says why
+    if not classifiers:
+        return None
+    return FrameSpread(settings.classify_video_frames, frame_side(classifiers))
 
 
 def _init_worker(limits: MediaLimits) -> None:

@@ -7,13 +7,14 @@ OCR limits, video-call weights) come with the options (``options.tuning``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vangnet.triage.result import Findings, StepInput, StepResult, VideoCall
 
 if TYPE_CHECKING:
     from vangnet.config import Settings
+    from vangnet.signals.classifiers.media import Spread
     from vangnet.triage.tuning import Options, TriageTuning
 
 Step = Callable[[bytes, StepInput, "Options"], StepResult]
@@ -94,7 +95,12 @@ STEPS: list[Step] = [metadata_step, text_step]
 
 
 def classify_step(
-    data: bytes, given: StepInput, options: Options, settings: Settings
+    data: bytes,
+    given: StepInput,
+    options: Options,
+    settings: Settings,
+    *,
+    frames: Sequence[Spread] | None = None,
 ) -> StepResult:
     """The enabled classifiers' scores of a photo, or of a video's sampled frames
     (``classify_video_frames``), fused into the priority signal with the deployment's
@@ -103,7 +109,8 @@ def classify_step(
     (absent when the step is off or no classifier is enabled). A classifier that fails on
     the file is named in ``errors`` and in the item's problems (`vangnet.triage.run.analyse`). Run
     after the other steps, with the settings (the classifiers are built from them, once
-    per worker process)."""
+    per worker process). ``frames``: a video's frames already spread for the classifiers
+    (gathered while it was hashed; `vangnet.signals.classifiers.media.FrameSpread`)."""
     if not options.classify or given.kind not in ("photo", "video"):
         return StepResult()
     from vangnet.signals.classifiers.enabled import enabled_classifiers
@@ -113,7 +120,7 @@ def classify_step(
     classifiers = enabled_classifiers(settings)
     if not classifiers:
         return StepResult()
-    classified = classify_bytes(data, settings=settings, classifiers=classifiers)
+    classified = classify_bytes(data, settings=settings, classifiers=classifiers, frames=frames)
     fused, at = classified.fused(Fusion.from_settings(settings))
     priority = fused.as_json()
     # 6 places, not the API's 4: most items of a seizure score near 0, and the workbench

@@ -104,24 +104,49 @@ class Spread:
     shape: tuple[int, ...]
 
 
+class FrameSpread:
+    """`spread` fed one frame at a time (`add`), by a decode that serves other work too (the
+    triage's hashing pass, `vangnet.signals.vpdq.hash_video_variants`): the same frames kept,
+    the video never held whole."""
+
+    def __init__(self, most: int, side: int) -> None:
+        self.most, self.side = most, side
+        self._kept: list[Spread] = []
+        self._stride, self._seen = 1, 0
+
+    def add(self, frame: VideoFrame) -> None:
+        """Offer the next sampled frame (in order)."""
+        index, self._seen = self._seen, self._seen + 1
+        if index % self._stride:
+            return
+        small = VideoFrame(frame.number, frame.timestamp, fit(frame.rgb, self.side), frame.origin)
+        self._kept.append(Spread(small, frame.rgb.shape[:2]))
+        if len(self._kept) >= 2 * self.most:
+            self._kept = self._kept[::2]
+            self._stride *= 2
+
+    def frames(self) -> list[Spread]:
+        """At most ``most`` of the frames offered, spread evenly over them."""
+        kept = self._kept
+        if len(kept) <= self.most:
+            return list(kept)
+        chosen = np.linspace(0, len(kept) - 1, self.most).round().astype(int)
+        return [kept[i] for i in dict.fromkeys(chosen.tolist())]
+
+
 def spread(frames: Iterator[VideoFrame], most: int, side: int) -> list[Spread]:
     """At most ``most`` of ``frames``, spread evenly over them, each downsized to ``side``
     on its longer side as it arrives: the video is never held whole (at most ``2 * most``
     frames are kept while reading, every other one dropped when that fills)."""
-    kept: list[Spread] = []
-    stride = 1
-    for index, frame in enumerate(frames):
-        if index % stride:
-            continue
-        small = VideoFrame(frame.number, frame.timestamp, fit(frame.rgb, side), frame.origin)
-        kept.append(Spread(small, frame.rgb.shape[:2]))
-        if len(kept) >= 2 * most:
-            kept = kept[::2]
-            stride *= 2
-    if len(kept) <= most:
-        return kept
-    chosen = np.linspace(0, len(kept) - 1, most).round().astype(int)
-    return [kept[i] for i in dict.fromkeys(chosen.tolist())]
+    found = FrameSpread(most, side)
+    for frame in frames:
+        found.add(frame)
+    return found.frames()
+
+
+def frame_side(classifiers: Sequence[Classifier]) -> int:
+    """The side pictures are downsized to before ``classifiers`` score them."""
+    return max((c.max_side for c in classifiers), default=512)
 
 
 def _placed(
@@ -134,12 +159,19 @@ def _placed(
 
 
 def classify_bytes(
-    data: bytes, *, settings: Settings, classifiers: Sequence[Classifier], path: str = "-"
+    data: bytes,
+    *,
+    settings: Settings,
+    classifiers: Sequence[Classifier],
+    path: str = "-",
+    frames: Sequence[Spread] | None = None,
 ) -> Classified:
-    """The readings of ``data`` (a photo or a video) by ``classifiers``. Raises the
+    """The readings of ``data`` (a photo or a video) by ``classifiers``. ``frames``: a
+    video's frames already spread (`FrameSpread` fed by a decode made for other work, with
+    ``classify_video_frames`` and `frame_side`), so that it is not decoded again. Raises the
     `vangnet.errors.MediaError` family when ``data`` cannot be decoded."""
     sniffed = sniff(data)
-    side = max((c.max_side for c in classifiers), default=512)
+    side = frame_side(classifiers)
     if sniffed.content_type is ContentType.PHOTO:
         decoded = np.asarray(decode_image(data)[0], dtype=np.uint8)
         shape = decoded.shape[:2]
@@ -148,11 +180,12 @@ def classify_bytes(
         (reading,) = score_pictures([picture], classifiers)
         reading = _placed(reading, picture.shape[:2], shape, (0, 0))
         return Classified(path, sniffed.content_type, (reading,))
-    frames = spread(
-        crop_black_bars(iter_video_frames(data, fps=settings.video_fps)),
-        settings.classify_video_frames,
-        side,
-    )
+    if frames is None:
+        frames = spread(
+            crop_black_bars(iter_video_frames(data, fps=settings.video_fps)),
+            settings.classify_video_frames,
+            side,
+        )
     readings = score_pictures([f.frame.rgb for f in frames], classifiers)
     placed_readings = tuple(
         _placed(r, f.frame.rgb.shape[:2], f.shape, f.frame.origin)
