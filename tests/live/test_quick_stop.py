@@ -103,21 +103,23 @@ class Publisher:
 @contextmanager
 def _publisher(protocol: str, ffmpeg: str, clip: Clip) -> Iterator[Publisher]:
     """ffmpeg publishing ``clip`` over ``protocol`` on 127.0.0.1 (UDP, SRT, or RTSP through
-    an RTSP server) until the block ends."""
+    an RTSP server) until the block ends, looped: a monitor that could not open the stream at
+    once (a loaded machine) finds it still there when it reconnects."""
     port = free_port(socket.SOCK_DGRAM if protocol != "rtsp" else socket.SOCK_STREAM)
     if protocol == "udp":
         url = f"udp://127.0.0.1:{port}"
-        with publish(ffmpeg, clip.path, ["-f", "mpegts", f"{url}?pkt_size=1316"]) as process:
+        output = ["-f", "mpegts", f"{url}?pkt_size=1316"]
+        with publish(ffmpeg, clip.path, output, loop=True) as process:
             yield Publisher(url, lambda: udp_bound(port), process)
     elif protocol == "srt":
         output = ["-f", "mpegts", f"srt://127.0.0.1:{port}?mode=listener"]
-        with publish(ffmpeg, clip.path, output) as process:
+        with publish(ffmpeg, clip.path, output, loop=True) as process:
             time.sleep(0.5)  # ffmpeg is listening
             yield Publisher(f"srt://127.0.0.1:{port}?mode=caller", lambda: True, process)
     else:
         with rtsp_server() as (client_port, source_port):
             output = ["-f", "rtsp", f"rtsp://127.0.0.1:{source_port}/live"]
-            with publish(ffmpeg, clip.path, output) as process:
+            with publish(ffmpeg, clip.path, output, loop=True) as process:
                 # the source has announced it (no fixed wait: a loaded machine is slow)
                 assert wait_for(lambda: rtsp_announced(client_port), 15)
                 url = f"rtsp://127.0.0.1:{client_port}/live"

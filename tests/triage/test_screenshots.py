@@ -383,6 +383,31 @@ def test_frames_decoded_again_are_the_frames_hashed(videos: dict[str, bytes]) ->
         assert np.array_equal(again[n], hashed[n].rgb)
 
 
+def test_videos_hashed_in_worker_processes_are_hashed_as_here(videos: dict[str, bytes]) -> None:
+    """A triage hashes the case's videos for its tracing library in its worker processes
+    (`vangnet.triage.tracing`): the same frames and hashes as `FrameLibrary.add_video`, and a
+    bad video raises the same error there."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from vangnet.triage.screenshot_library import video_hashes
+
+    names = ["pattern-sd-grey-bar.mp4", "chair-19-sd-bar.mp4"]
+    here = FrameLibrary(fps=0, dedupe_bits=2)
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+        jobs = {n: pool.submit(video_hashes, videos[n], 0, 2) for n in names}
+        broken = pool.submit(video_hashes, videos[names[0]][:5000], 0, 2)
+        for name in names:
+            expected = here.add_video(name, videos[name]).hashes
+            got = jobs[name].result()
+            assert len(got) == len(expected) > 0
+            for field in ("words", "quality", "frames", "timestamps"):
+                assert np.array_equal(getattr(got, field), getattr(expected, field)), field
+        with pytest.raises(MediaError):
+            broken.result()
+
+
 def test_candidate_frames_are_checked_on_the_features_of_their_pixels(
     videos: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
 ) -> None:

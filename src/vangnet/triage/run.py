@@ -395,23 +395,24 @@ class Triage:
                         batch = []
                 if batch:
                     self._write(batch, case_id, run_id, matcher, summary)
-            from vangnet.triage.series import cluster
+                from vangnet.triage.series import cluster
 
-            summary.series = cluster(
-                self.engine,
-                case_id,
-                threshold=tuning.series_bits,
-                min_quality=tuning.series_min_quality,
-            )
-            from vangnet.triage.tracing import trace_case
+                summary.series = cluster(
+                    self.engine,
+                    case_id,
+                    threshold=tuning.series_bits,
+                    min_quality=tuning.series_min_quality,
+                )
+                from vangnet.triage.tracing import trace_case
 
-            summary.screenshots_traced = trace_case(
-                self.engine,
-                case_id,
-                text_was_read=self.options.ocr,
-                tuning=tuning,
-                settings=self.settings,
-            )
+                summary.screenshots_traced = trace_case(
+                    self.engine,
+                    case_id,
+                    text_was_read=self.options.ocr,
+                    tuning=tuning,
+                    settings=self.settings,
+                    pool=pool,  # the case's videos are hashed for tracing in the workers
+                )
         finally:
             summary.seconds = time.monotonic() - started
             with Session(writer(self.engine)) as session:

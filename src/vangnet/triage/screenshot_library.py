@@ -211,6 +211,25 @@ def _distances(
     return best, which
 
 
+def video_hashes(data: bytes, fps: float | None, dedupe_bits: int) -> EntryHashes:
+    """The `PARTS` hashes (canonical scale) of ``data``'s frames sampled at ``fps``, bars
+    cropped, a frame whose parts are all within ``dedupe_bits`` of the last one kept dropped
+    (``dedupe_bits`` < 0: none): what `FrameLibrary.add_video` keeps of a video. A plain
+    function of its arguments, so that a process pool can hash several videos at once.
+    Raises `MediaError` subclasses for bad video."""
+    rows: list[tuple[WordArray, npt.NDArray[np.int16], int, float]] = []
+    last: WordArray | None = None
+    for frame in sampled_frames(data, fps):
+        words, quality = part_hashes(frame.rgb, "canonical")
+        if last is not None and dedupe_bits >= 0:
+            bits = np.bitwise_count(words ^ last).sum(axis=1)
+            if int(bits.max()) <= dedupe_bits:
+                continue
+        last = words
+        rows.append((words, quality, frame.number, frame.timestamp))
+    return EntryHashes.stack(rows)
+
+
 class FrameLibrary:
     """Known pictures and videos, hashed per part, to trace screenshot regions to.
 
@@ -265,18 +284,14 @@ class FrameLibrary:
         if name in self._entries:
             raise ConflictError(f"{name!r} is already in the frame library")
         rate = self.fps if fps is None else fps
-        rows: list[tuple[WordArray, npt.NDArray[np.int16], int, float]] = []
-        last: WordArray | None = None
-        for frame in sampled_frames(data, rate):
-            words, quality = part_hashes(frame.rgb, "canonical")
-            if last is not None and self.dedupe_bits >= 0:
-                bits = np.bitwise_count(words ^ last).sum(axis=1)
-                if int(bits.max()) <= self.dedupe_bits:
-                    continue
-            last = words
-            rows.append((words, quality, frame.number, frame.timestamp))
-        entry = LibraryEntry(name, "video", "canonical", EntryHashes.stack(rows), data, rate)
-        return self._add(entry)
+        return self.add_hashed_video(name, data, video_hashes(data, rate, self.dedupe_bits), rate)
+
+    def add_hashed_video(
+        self, name: str, data: bytes, hashes: EntryHashes, fps: float
+    ) -> LibraryEntry:
+        """Add a video whose frames `video_hashes` hashed (at ``fps``, with this library's
+        ``dedupe_bits``), e.g. in a worker process: what `add_video` adds."""
+        return self._add(LibraryEntry(name, "video", "canonical", hashes, data, fps))
 
     def add_image(self, name: str, data: bytes) -> LibraryEntry:
         """Decode ``data`` in memory (EXIF orientation applied) and hash it. Raises

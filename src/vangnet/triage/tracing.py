@@ -19,6 +19,7 @@ The thresholds and limits are the ``triage_trace_*`` settings (`TriageTuning`), 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor, Future
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -53,9 +54,14 @@ def _is_candidate(item: TriageItem, text_was_read: bool, call_score: float) -> b
 
 
 def _library(
-    engine: Engine, case_id: int, tuning: TriageTuning, settings: Settings
+    engine: Engine,
+    case_id: int,
+    tuning: TriageTuning,
+    settings: Settings,
+    pool: Executor | None = None,
 ) -> tuple[Any, dict[str, str]]:
     from vangnet.signals import vpdq
+    from vangnet.triage.screenshot_library import video_hashes
     from vangnet.triage.screenshots import FrameLibrary
 
     library = FrameLibrary(
@@ -98,18 +104,35 @@ def _library(
             library.add_hashes(name, frames)
         except VangnetError as exc:
             log.warning("banked video %s not usable for tracing: %s", name, exc)
+    # the case's own videos are decoded and hashed in the run's worker processes, all at once
+    # (in this process without a pool), and added in their order
+    hashing: list[tuple[str, bytes, Future[Any] | None]] = []
     for index, video in enumerate(videos):
         name = f"item:{video.id}"
         labels[name] = f"{' > '.join(video.chain)} (item {video.id})"
         try:
             if index < tuning.trace_case_videos and video.size <= tuning.trace_video_bytes:
-                library.add_video(
-                    name, read_chain(video.chain, sha256=video.sha256, locations=video.locations)
+                data = read_chain(video.chain, sha256=video.sha256, locations=video.locations)
+                job = (
+                    pool.submit(video_hashes, data, library.fps, library.dedupe_bits)
+                    if pool is not None
+                    else None
                 )
+                hashing.append((name, data, job))
             elif video.vpdq:
                 library.add_hashes(name, vpdq.parse(video.vpdq))
         except VangnetError as exc:
             log.warning("case video %s not usable for tracing: %s", name, exc)
+    for name, data, job in hashing:
+        try:
+            if job is None:
+                library.add_video(name, data)
+            else:
+                library.add_hashed_video(name, data, job.result(), library.fps)
+        except VangnetError as exc:
+            log.warning("case video %s not usable for tracing: %s", name, exc)
+        except Exception as exc:  # a worker that died: that video is not traced against
+            log.warning("case video %s not hashed for tracing: %s", name, type(exc).__name__)
     return library, labels
 
 
@@ -120,10 +143,11 @@ def trace_case(
     text_was_read: bool,
     settings: Settings,
     tuning: TriageTuning | None = None,
+    pool: Executor | None = None,
 ) -> int:
     """Trace the case's photos that may show another picture (module doc); returns how
-    many were traced. ``tuning``:
-    the run's ``triage_*`` values (default: the documented defaults)."""
+    many were traced. ``tuning``: the run's ``triage_*`` values (default: the documented
+    defaults). ``pool``: worker processes to hash the case's videos in (the run's own)."""
     tuning = tuning or TriageTuning()
     from vangnet.triage.screenshots import trace
 
@@ -141,7 +165,7 @@ def trace_case(
     candidates = wanted[: tuning.trace_max_screenshots]
     if not candidates:
         return 0
-    library, labels = _library(engine, case_id, tuning, settings)
+    library, labels = _library(engine, case_id, tuning, settings, pool)
     if not len(library):
         return 0
     traced = 0
