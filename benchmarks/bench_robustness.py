@@ -93,6 +93,9 @@ BIT_METHODS = (
     *KINDS.values(),
 )
 VERIFY_METHOD = "vangnet match + verify"
+#: The cost baseline issue 12 names, "today's `vangnet match`" when it was filed: the exact
+#: digests and the whole picture's PDQ, looked up (no regions, no variants, no wider net).
+BASELINE_METHOD = "vangnet match as filed"
 
 Vector = npt.NDArray[Any]
 
@@ -734,6 +737,17 @@ def cost(
 
             row["720p live sample"] = _ms(live, repeats * 4)
             out[name] = row
+
+        def as_filed(d: bytes) -> None:  # `vangnet match` when issue 12 was filed
+            hashed = hash_bytes(d, settings=settings, path="q.jpg")
+            with Session(setup.engine) as s:
+                setup.matcher.lookup_hashes(s, hashed, banks=[MatcherSetup.BANKS["vangnet match"]])
+
+        baseline: dict[str, float | str] = {
+            what: _ms(partial(as_filed, data), repeats) for what, data in inputs.items()
+        }
+        baseline["720p live sample"] = out["vangnet match"]["720p live sample"]
+        out[BASELINE_METHOD] = baseline
     return out
 
 

@@ -311,7 +311,7 @@ def test_benchmark_robustness_quick(tmp_path: Path, shared_data: Path) -> None:
     """The robustness benchmark at its quick size, Vangnet only (~40-60 s): every transform
     scored for plain PDQ and the ``vangnet match`` path (with and without ``--dihedral``) at
     one operating point per method that keeps 99.9 % precision, and the cost rows."""
-    from benchmarks.bench_robustness import TABLE_COLUMNS, table_rows
+    from benchmarks.bench_robustness import BASELINE_METHOD, TABLE_COLUMNS, table_rows
     from benchmarks.transforms import TRANSFORMS
 
     code = bench_run.main(
@@ -344,7 +344,7 @@ def test_benchmark_robustness_quick(tmp_path: Path, shared_data: Path) -> None:
     assert methods["vangnet match --dihedral"]["at_31"]["recall"]["mirror"] >= 0.9
     for name in ("PHash", "PDQHash"):
         assert methods[f"perception {name}"]["status"].startswith("skipped")
-    for name in ("pdq", "vangnet match", "vangnet match --dihedral"):
+    for name in ("pdq", "vangnet match", "vangnet match --dihedral", BASELINE_METHOD):
         row = result["cost_ms"][name]
         assert set(row) == {"12 MP phone photo", "12 MP upscaled photo", "720p live sample"}
         assert all(v > 0 for v in row.values())
