@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -450,3 +451,46 @@ def test_huge_screenshot_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_blank_screenshot_traces_nothing() -> None:
     flat = np.full((400, 600, 3), 40, np.uint8)
     assert trace(png(flat), FrameLibrary(settings=get_settings())) == []
+
+
+def test_a_video_whose_worker_died_is_hashed_again_not_left_out(
+    videos: dict[str, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The tracing library of a triage (`vangnet.triage.tracing.add_case_videos`): a video
+    whose worker process died is hashed in the main process instead; one that cannot be
+    decoded is left out with a warning; the others keep their workers' hashes."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from vangnet.triage.screenshot_library import video_hashes
+    from vangnet.triage.tracing import add_case_videos
+
+    good, other = videos["pattern-sd-grey-bar.mp4"], videos["chair-19-sd-bar.mp4"]
+
+    def done(value: Any = None, error: BaseException | None = None) -> Future[Any]:
+        job: Future[Any] = Future()
+        if error is None:
+            job.set_result(value)
+        else:
+            job.set_exception(error)
+        return job
+
+    library = FrameLibrary(fps=0, dedupe_bits=2)
+    worker_made = video_hashes(good, 0, 2)
+    add_case_videos(
+        library,
+        [
+            ("item:1", good, done(worker_made)),
+            ("item:2", other, done(error=BrokenProcessPool("a worker died"))),
+            ("item:3", good[:5000], done(error=MediaError("truncated"))),
+            ("item:4", other, None),
+        ],
+    )
+    entries = {e.name: e for e in library.entries}
+    assert sorted(entries) == ["item:1", "item:2", "item:4"]  # item:3 cannot be decoded
+    assert entries["item:1"].hashes is worker_made
+    again = FrameLibrary(fps=0, dedupe_bits=2).add_video("x", other).hashes
+    for name in ("item:2", "item:4"):
+        assert np.array_equal(entries[name].hashes.words, again.words)
+    assert "item:2 hashed again here: BrokenProcessPool" in caplog.text
+    assert "item:3 not usable for tracing" in caplog.text

@@ -123,17 +123,30 @@ def _library(
                 library.add_hashes(name, vpdq.parse(video.vpdq))
         except VangnetError as exc:
             log.warning("case video %s not usable for tracing: %s", name, exc)
+    add_case_videos(library, hashing)
+    return library, labels
+
+
+def add_case_videos(library: Any, hashing: list[tuple[str, bytes, Future[Any] | None]]) -> None:
+    """Add each ``(name, data, job)`` video to ``library`` in order: with the hashes its worker
+    ``job`` made, or hashed here when there is no job or its worker died (hashed again, not
+    left out). A video that cannot be decoded is left out with a warning."""
     for name, data, job in hashing:
         try:
-            if job is None:
+            hashes = None
+            if job is not None:
+                try:
+                    hashes = job.result()
+                except VangnetError:
+                    raise
+                except Exception as exc:  # the worker died (or the pool broke): hash it here
+                    log.warning("case video %s hashed again here: %s", name, type(exc).__name__)
+            if hashes is None:
                 library.add_video(name, data)
             else:
-                library.add_hashed_video(name, data, job.result(), library.fps)
+                library.add_hashed_video(name, data, hashes, library.fps)
         except VangnetError as exc:
             log.warning("case video %s not usable for tracing: %s", name, exc)
-        except Exception as exc:  # a worker that died: that video is not traced against
-            log.warning("case video %s not hashed for tracing: %s", name, type(exc).__name__)
-    return library, labels
 
 
 def trace_case(
