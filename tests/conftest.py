@@ -33,6 +33,27 @@ def _cheap_password_hashing() -> Any:
 PRODUCTION_HASHER = _cheap_password_hashing()
 
 
+def _known_seconds() -> dict[str, float]:
+    """Seconds per test file of the tests listed in ``slow_tests.txt``."""
+    seconds: dict[str, float] = {}
+    for line in (Path(__file__).parent / "slow_tests.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            taken, node = line.split(maxsplit=1)
+            module = node.split("::", 1)[0]
+            seconds[module] = seconds.get(module, 0.0) + float(taken)
+    return seconds
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files holding the longest tests (``slow_tests.txt``) run first, longest first, each
+    file's tests together and in their own order (a file's fixtures are made once): the
+    xdist workers then end on short tests and together, not one of them idle while the other
+    runs a long test it started last. The same order in every worker (xdist requires it)."""
+    known = _known_seconds()
+    rank = {id(item): -known.get(item.nodeid.split("::", 1)[0], 0.0) for item in items}
+    items.sort(key=lambda item: rank[id(item)])  # stable: each file keeps its own order
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
