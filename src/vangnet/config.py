@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         default=31, description="Default PDQ match distance for new banks (0-256)."
     )
     pdq_verify_threshold: int = Field(
-        default=100,
+        default=96,
         ge=0,
         le=256,
         description="The wider net: a PDQ candidate of a query photo (the whole picture, a "

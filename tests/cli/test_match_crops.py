@@ -5,7 +5,7 @@ local features confirm it. The crop hashes are never the bank's signals: not cou
 not exported.
 
 Bank: 3 BSDS500 test photos added with ``vangnet bank add``, default settings (threshold 31,
-verify_threshold 100). Queries, made at test time into ``tmp_path`` as PNG: the first banked
+the default verify_threshold). Queries, made at test time into ``tmp_path`` as PNG: the first banked
 photo with 25 % of each side cut away (at the centre, and off-centre, between the grid's
 crops) and unrelated BSDS500 validation photos. SQLite and PostgreSQL."""
 
@@ -20,6 +20,7 @@ from PIL import Image
 
 from cli_invoke import invoke, json_lines
 from region_composites import load, png
+from vangnet.config import Settings
 from vangnet.signals.crops import KIND as CROPS_KIND
 from vangnet.signals.crops import crop_boxes, unpack
 from vangnet.signals.features import KIND
@@ -84,7 +85,7 @@ def test_a_25_percent_crop_is_found_by_the_banked_photos_standard_crops(
     bank = json.loads(invoke("bank", "show", "KNOWN", "--json").stdout)
     assert bank["crop_candidates"] == BANKED and bank["local_features"] == {KIND: BANKED}
     assert bank["stats"]["signals_by_type"]["pdq"] == BANKED  # crops are not its PDQs
-    assert bank["pdq_verify_threshold"] == 100
+    assert bank["pdq_verify_threshold"] == Settings().pdq_verify_threshold
 
     queries = _queries(tmp_path, shared_data, unrelated=4)
     rows = _rows(tmp_path / "queries")

@@ -15,12 +15,15 @@ from region_composites import load
 from vangnet.media.regions.edges import Box
 from vangnet.signals.features import (
     KIND,
+    QUERY_SIDE,
+    SIDE,
     QueryPicture,
     dihedral_part,
     extract,
     moved_points,
     pack,
     packed_size,
+    picture_features,
     turn,
     unpack,
     verify,
@@ -113,8 +116,9 @@ def test_one_extraction_serves_every_dihedral_turn(transform: str, shared_data: 
     of the upright picture, points moved (and, for a mirror image, each descriptor
     reordered); they verify against an extraction of the turned pixels themselves as that
     extraction does against itself: nearly every keypoint an inlier, the identity
-    similarity."""
+    similarity (the photo made to fit `QUERY_SIDE` first, so both see the same pixels)."""
     photo = _photo(shared_data)
+    photo.thumbnail((QUERY_SIDE, QUERY_SIDE))
     query = QueryPicture(photo)
     derived = query.features(None, transform, most=512)
     direct = extract(turn(np.ascontiguousarray(np.asarray(photo)), transform), most=512)
@@ -125,3 +129,19 @@ def test_one_extraction_serves_every_dihedral_turn(transform: str, shared_data: 
     assert len(query._cache) == (1 if transform == "identity" else 2)  # one extraction
     if transform in {"rot90", "rot180", "rot270"}:
         assert derived.descriptors is upright.descriptors
+
+
+def test_a_query_is_fitted_smaller_than_a_banked_picture(shared_data: Path) -> None:
+    """A query's box is fitted within `QUERY_SIDE`, a banked picture within `SIDE`: the
+    query of the banked picture itself still verifies with most of its keypoints, at the
+    scale between the two sides."""
+    photo = _photo(shared_data)
+    big = photo.resize((photo.width * 3, photo.height * 3))
+    banked = unpack(picture_features(big, most=512))
+    query = QueryPicture(big)
+    mine = query.features(None, None, most=512)
+    assert max(query._shapes[None]) == QUERY_SIDE < SIDE
+    found = verify(mine, banked)
+    assert found.plausible() and abs(found.rotation) < 1.0
+    assert abs(found.scale - SIDE / QUERY_SIDE) < 0.02
+    assert found.inliers >= 0.3 * len(mine)

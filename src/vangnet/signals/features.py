@@ -3,9 +3,11 @@
 A PDQ candidate farther than a bank's threshold (a crop, a small rotation, a video-call tile
 of a banked photo; issue 12, point 2) is kept only when the query's pixels and the banked
 picture share enough keypoints under one plausible similarity (scale and shift, a small
-rotation). Both pictures are fitted within `SIDE` x `SIDE` first, so the scale is near 1
-when the query is the banked picture. The screenshot tracer (`vangnet.triage.screenshots`)
-checks its candidates the same way.
+rotation). A banked picture is fitted within `SIDE` x `SIDE` before its keypoints are
+found, a query's box within `QUERY_SIDE` (cheaper: most candidates of the wider net are
+unrelated pictures, and their checks are what it costs), so the scale is about `SIDE` /
+`QUERY_SIDE` when the query is the banked picture. The screenshot tracer
+(`vangnet.triage.screenshots`) checks its candidates the same way, both sides at `SIDE`.
 
 What a bank keeps of a picture it banked from its pixels (`pack`, kind `KIND`): the
 positions (float16, in the fitted picture's pixels) and the SIFT descriptors (uint8, which
@@ -33,8 +35,13 @@ from vangnet.errors import ValidationError
 from vangnet.media.image import RgbArray
 from vangnet.media.regions.edges import Box
 
-#: Pictures are fitted within this square before keypoints are found.
+#: Pictures are fitted within this square before keypoints are found (banked pictures).
 SIDE = 512
+#: A query's box is fitted within this square before its keypoints are found: SIFT's cost
+#: grows with the pixels (at 320 about a third of its cost at 512), and the candidates the
+#: robustness benchmark confirms keep far more inliers than `match_verify_min_inliers`
+#: asks at 320 (docs/benchmarks.md).
+QUERY_SIDE = 320
 #: The packed format of `pack` / `unpack`: SIFT on pictures fitted to `SIDE`, version 1.
 KIND = "sift512-v1"
 #: Keypoints kept per picture when not told (strongest first).
@@ -271,14 +278,16 @@ def _move(shape: tuple[int, int], base: str, part: str) -> npt.NDArray[np.float6
     return np.asarray(cv2.getAffineTransform(src, dst), dtype=np.float64)
 
 
-def _fitted(picture: Image.Image, box: tuple[float, float, float, float] | None) -> RgbArray:
-    """``box`` of ``picture`` (all of it when None) fitted within `SIDE`, without a
+def _fitted(
+    picture: Image.Image, box: tuple[float, float, float, float] | None, side: int = SIDE
+) -> RgbArray:
+    """``box`` of ``picture`` (all of it when None) fitted within ``side``, without a
     full-size copy of the box (Pillow resizes from the box directly)."""
     if picture.mode != "RGB":
         picture = picture.convert("RGB")
     x0, y0, x1, y1 = box or (0.0, 0.0, float(picture.width), float(picture.height))
     width, height = max(1.0, x1 - x0), max(1.0, y1 - y0)
-    scale = min(1.0, SIDE / max(width, height))
+    scale = min(1.0, side / max(width, height))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     if scale == 1.0 and box is None:
         return np.asarray(picture, dtype=np.uint8)
@@ -354,7 +363,7 @@ class QueryPicture:
 
     def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
         """Features of ``box`` (in the photo's own pixels; `whole`, else the whole photo,
-        when None) turned by ``transform``, fitted within `SIDE`."""
+        when None) turned by ``transform``, fitted within `QUERY_SIDE`."""
         part = dihedral_part(transform)
         cached = self._cache.get((box, part))
         if cached is not None:
@@ -367,7 +376,7 @@ class QueryPicture:
                 fx = self.picture.width / self.size[0]
                 fy = self.picture.height / self.size[1]
                 within = (kept.x * fx, kept.y * fy, (kept.x + kept.w) * fx, (kept.y + kept.h) * fy)
-            pixels = _fitted(self.picture, within)
+            pixels = _fitted(self.picture, within, QUERY_SIDE)
             self._shapes[box] = (int(pixels.shape[0]), int(pixels.shape[1]))
             upright = extract(pixels, most=most, fitted=True)
             self._cache[(box, "identity")] = upright
