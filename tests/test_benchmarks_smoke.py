@@ -377,6 +377,37 @@ def test_robustness_operating_point() -> None:
     assert none["recall"] == {"grey": 0.0, "mirror": 0.0} and none["false_positives"] == 0
 
 
+def test_wider_radius_summary() -> None:
+    """`benchmarks.wider_radius`: a banked photo counts as found at a radius when it matched
+    within the bank's threshold, or was confirmed from a candidate at that radius or closer,
+    or from a banked crop (whatever its distance); boxes count each query's boxes holding a
+    candidate at the radius; a confirmed wrong photo is not the banked photo found."""
+    from benchmarks.wider_radius import Candidate, Query, summarise
+
+    region = (10, 10, 50, 50)
+    queries = [
+        Query("player", 0, (0,), False, (Candidate(0, 98, False, region, True),), 1),
+        Query("player", 1, (1,), False, (Candidate(1, 99, True, None, True),), 1),
+        Query("player", 2, (2,), True, (), 0),
+        Query("player", 3, (5,), False, (Candidate(5, 90, False, None, True),), 1),
+        Query(
+            "d-upscaled",
+            -1,
+            (),
+            False,
+            (Candidate(7, 97, False, None, False), Candidate(8, 99, False, region, False)),
+            2,
+        ),
+    ]
+    out = summarise(queries, [96, 100])
+    player, upscaled = out["kinds"]["player"], out["kinds"]["d-upscaled"]
+    assert player["found@100"] == 0.75 and player["found@96"] == 0.5
+    assert player["boxes@100"] == 0.75 and player["boxes@96"] == 0.5
+    assert upscaled["boxes@100"] == 2 and upscaled["boxes@96"] == 0
+    assert "found@96" not in upscaled and upscaled["extractions"] == 2
+    assert out["false_positives_at_widest"] == 1
+
+
 def test_robustness_transforms_are_seeded_pure_functions() -> None:
     """Each transform: RGB in, a new RGB picture out, the same for the same seed; the sizes
     the names promise; composites need other pictures and vary with the seed."""

@@ -335,6 +335,8 @@ class QueryPicture:
         self._shapes: dict[Box | None, tuple[int, int]] = {}  # each box's fitted (h, w)
         #: CPU seconds (this thread's) spent on this picture's features and checks
         self.spent = 0.0
+        #: SIFT extractions made of this picture (one per box a candidate needed)
+        self.extractions = 0
 
     @property
     def picture(self) -> Image.Image:
@@ -380,6 +382,7 @@ class QueryPicture:
             self._shapes[box] = (int(pixels.shape[0]), int(pixels.shape[1]))
             upright = extract(pixels, most=most, fitted=True)
             self._cache[(box, "identity")] = upright
+            self.extractions += 1
         if part == "identity":
             return upright
         # SIFT keypoints turn with the picture and each descriptor is measured in its own
