@@ -184,10 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         [
             kind,
-            *(
-                row.get(c) if not isinstance(row.get(c), float) else round(row[c], 2)
-                for c in columns
-            ),
+            *(f"{row[c]:.2f}" if isinstance(row.get(c), float) else row.get(c) for c in columns),
         ]
         for kind, row in out["kinds"].items()
     ]

@@ -167,6 +167,15 @@ class Settings(BaseSettings):
         "of the query and of the banked picture agree under one plausible similarity (RANSAC "
         "inliers; the fitted rotation at most 10 degrees, the scale 0.25-4).",
     )
+    match_verify_side: int = Field(
+        default=320,
+        ge=64,
+        le=2048,
+        description="The wider net's check fits each box of the query picture (the whole "
+        "picture, a region) within this many pixels before finding its SIFT keypoints "
+        "(banked pictures: within 512). Larger keeps more detail and costs more CPU (SIFT at "
+        "512 costs about three times as much as at 320).",
+    )
     match_verify_max: int = Field(
         default=16,
         ge=0,

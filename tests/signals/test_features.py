@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from region_composites import load
+from vangnet.config import Settings
 from vangnet.media.regions.edges import Box
 from vangnet.signals.features import (
     KIND,
@@ -28,6 +29,7 @@ from vangnet.signals.features import (
     unpack,
     verify,
 )
+from vangnet.signals.hashing import hash_bytes
 from vangnet.signals.pdq import TRANSFORMS, dihedral_hashes, hash_pixels, pdq_distance
 
 
@@ -58,6 +60,22 @@ def test_a_pickled_query_picture_is_reduced_and_keeps_its_boxes(shared_data: Pat
     assert (
         verify(copy.features(box, None, most=512), query.features(box, None, most=512)).inliers > 50
     )
+    wider = pickle.loads(pickle.dumps(QueryPicture(big, side=480)))
+    assert wider.side == 480
+    wider.features(box, None, most=512)
+    assert max(wider._shapes[box]) == 480
+
+
+def test_the_verify_side_setting_reaches_the_query_picture(shared_data: Path) -> None:
+    """``match_verify_side`` is the side `hash_bytes` gives the photo it keeps for the wider
+    net (`vangnet match`, `POST /v1/match`, triage)."""
+    data = sorted((shared_data / "photos" / "bsds500" / "test").glob("*.jpg"))[0].read_bytes()
+    kept = hash_bytes(data, settings=Settings(match_verify_side=200), verify=True).picture
+    assert kept is not None and kept.side == 200
+    kept.features(None, None, most=64)
+    assert max(kept._shapes[None]) == 200
+    default = hash_bytes(data, settings=Settings(), verify=True).picture
+    assert default is not None and default.side == QUERY_SIDE
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)

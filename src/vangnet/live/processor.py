@@ -240,9 +240,10 @@ class Processor:
         pixels = sample.pixels
         height, width = pixels.shape[:2]
         larger, side = sample.larger, self.settings.live_verify_side
+        fit = self.settings.match_verify_side
         if larger is None or side <= max(height, width):
-            return QueryPicture(lambda: Image.fromarray(pixels), size=(width, height))
-        return QueryPicture(lambda: Image.fromarray(larger(side)), size=(width, height))
+            return QueryPicture(lambda: Image.fromarray(pixels), size=(width, height), side=fit)
+        return QueryPicture(lambda: Image.fromarray(larger(side)), size=(width, height), side=fit)
 
     def _classify(self, batch: list[tuple[StreamRuntime, Sample]]) -> None:
         """Score the samples that have pixels with the enabled classifiers, in batches, each

@@ -37,10 +37,10 @@ from vangnet.media.regions.edges import Box
 
 #: Pictures are fitted within this square before keypoints are found (banked pictures).
 SIDE = 512
-#: A query's box is fitted within this square before its keypoints are found: SIFT's cost
-#: grows with the pixels (at 320 about a third of its cost at 512), and the candidates the
-#: robustness benchmark confirms keep far more inliers than `match_verify_min_inliers`
-#: asks at 320 (docs/benchmarks.md).
+#: A query's box is fitted within this square before its keypoints are found, unless told
+#: otherwise (``match_verify_side``): SIFT's cost grows with the pixels (at 320 about a
+#: third of its cost at 512), and the candidates the robustness benchmark confirms keep far
+#: more inliers than `match_verify_min_inliers` asks at 320 (docs/benchmarks.md).
 QUERY_SIDE = 320
 #: The packed format of `pack` / `unpack`: SIFT on pictures fitted to `SIDE`, version 1.
 KIND = "sift512-v1"
@@ -299,6 +299,7 @@ class QueryPicture:
     """A query photo's decoded picture, kept in memory from hashing to matching so that
     candidates of the wider net can be verified (never written anywhere).
 
+    ``side``: each box is fitted within it before its keypoints are found (`QUERY_SIDE`).
     ``size`` is the photo's own (width, height) when the picture was decoded at a reduced
     size: region boxes (`vangnet.signals.regions.RegionHash.box`) are in those pixels.
     ``whole``: the box (in those pixels) that the picture's own hash covers, when not all of
@@ -319,7 +320,9 @@ class QueryPicture:
         *,
         whole: Box | None = None,
         prefetch: Callable[[], None] | None = None,
+        side: int = QUERY_SIDE,
     ) -> None:
+        self.side = side
         if isinstance(picture, Image.Image):
             self._picture: Image.Image | None = picture
             self._load: Callable[[], Image.Image] | None = None
@@ -365,7 +368,7 @@ class QueryPicture:
 
     def features(self, box: Box | None, transform: str | None, *, most: int) -> Features:
         """Features of ``box`` (in the photo's own pixels; `whole`, else the whole photo,
-        when None) turned by ``transform``, fitted within `QUERY_SIDE`."""
+        when None) turned by ``transform``, fitted within `side`."""
         part = dihedral_part(transform)
         cached = self._cache.get((box, part))
         if cached is not None:
@@ -378,7 +381,7 @@ class QueryPicture:
                 fx = self.picture.width / self.size[0]
                 fy = self.picture.height / self.size[1]
                 within = (kept.x * fx, kept.y * fy, (kept.x + kept.w) * fx, (kept.y + kept.h) * fy)
-            pixels = _fitted(self.picture, within, QUERY_SIDE)
+            pixels = _fitted(self.picture, within, self.side)
             self._shapes[box] = (int(pixels.shape[0]), int(pixels.shape[1]))
             upright = extract(pixels, most=most, fitted=True)
             self._cache[(box, "identity")] = upright
@@ -397,11 +400,11 @@ class QueryPicture:
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self._picture is None and getattr(self._load, "picklable", False):
-            return (_made_later, (self._load, self.size, self.whole, self._prefetch))
+            return (_made_later, (self._load, self.size, self.whole, self._prefetch, self.side))
         picture = self.picture
         block = max(1, math.ceil(max(picture.size) / self.KEEP_SIDE))
         small = picture.reduce(block) if block > 1 else picture.copy()
-        return (_made_later, (small, self.size, self.whole, None))
+        return (_made_later, (small, self.size, self.whole, None, self.side))
 
 
 def _made_later(
@@ -409,6 +412,7 @@ def _made_later(
     size: tuple[int, int],
     whole: Box | None,
     prefetch: Callable[[], None] | None,
+    side: int = QUERY_SIDE,
 ) -> QueryPicture:
     """A pickled `QueryPicture` made again."""
-    return QueryPicture(picture, size, whole=whole, prefetch=prefetch)
+    return QueryPicture(picture, size, whole=whole, prefetch=prefetch, side=side)

@@ -32,7 +32,7 @@ from PIL import Image
 
 from vangnet.errors import MediaError
 from vangnet.media.video import frames_near, iter_video_frames
-from vangnet.signals.features import QueryPicture
+from vangnet.signals.features import QUERY_SIDE, QueryPicture
 from vangnet.signals.pdq import RgbArray, hash_pixels, pdq_distance
 from vangnet.signals.vpdq import FrameRegions
 
@@ -46,9 +46,10 @@ SIDE = 1280
 class FramePictures:
     """The sampled frames of one in-memory video, decoded again when first needed."""
 
-    def __init__(self, data: bytes, *, side: int = SIDE) -> None:
+    def __init__(self, data: bytes, *, side: int = SIDE, verify_side: int = QUERY_SIDE) -> None:
         self.data = data
         self.side = side
+        self.verify_side = verify_side  # each box fitted within it for its keypoints
         self._frames: dict[int, FrameRegions] = {}
         self._wanted: set[int] = set()
         self._made: dict[int, Image.Image] = {}
@@ -108,6 +109,7 @@ class FramePictures:
             size=frame.size,
             whole=frame.content,
             prefetch=_Want(self, number),
+            side=self.verify_side,
         )
 
     def attach(self, frames: Sequence[FrameRegions]) -> tuple[FrameRegions, ...]:

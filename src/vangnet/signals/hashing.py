@@ -111,7 +111,11 @@ def hash_bytes(
             if features
             else None
         )
-        kept = QueryPicture(pictures[0], upright_size(data)) if verify else None
+        kept = (
+            QueryPicture(pictures[0], upright_size(data), side=settings.match_verify_side)
+            if verify
+            else None
+        )
         return Hashes(
             path,
             sniffed.content_type,
@@ -139,7 +143,9 @@ def hash_bytes(
     )
     frames_seen = tuple(video.photo_frames)
     if verify and frames_seen and settings.match_verify_max > 0:  # decoded again if needed
-        frames_seen = FramePictures(data).attach(frames_seen)
+        frames_seen = FramePictures(data, verify_side=settings.match_verify_side).attach(
+            frames_seen
+        )
     lists: dict[str, tuple[VpdqFrame, ...]] = {"vpdq": tuple(video.frames)}  # Meta's vPDQ
     if video.cropped is not None:  # the video had bars: the frames without them
         lists["vpdq_cropped"] = tuple(video.cropped)
