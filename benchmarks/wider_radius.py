@@ -21,7 +21,9 @@ Per radius R and transform it prints:
   closer: each costs at most one SIFT extraction, and the queries left out of the bank show
   what unrelated candidates cost.
 
-False positives are counted at the widest radius (a smaller one confirms a subset).
+False positives are counted at the widest radius (a smaller one confirms a subset), and
+the fewest inliers any banked photo was confirmed with (``match_verify_min_inliers`` asks
+12): how much room the query's side (``VANGNET_MATCH_VERIFY_SIDE``) leaves.
 
     .venv/bin/python -m benchmarks.wider_radius [--photos 60] [--radii 90,92,94,96,98,100]
 
@@ -52,6 +54,7 @@ class Candidate:
     crop: bool
     box: Any  # the region's box, None for the whole picture
     confirmed: bool
+    inliers: int | None = None  # of the item's confirmed candidate
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,17 @@ def _recording_matcher(base: Any) -> Any:
 
         def _verified(self, session: Any, pictures: Any, candidates: Any) -> Any:
             out, left = super()._verified(session, pictures, candidates)
-            confirmed = {(m.bank, m.content_id) for _, m in out}
+            confirmed = {(m.bank, m.content_id): m.inliers for _, m in out}
             for key, entries in candidates.items():
                 for _, m in entries:
                     self.seen.append(
                         Candidate(
-                            m.content_id, m.distance, m.crop is not None, m.region, key in confirmed
+                            m.content_id,
+                            m.distance,
+                            m.crop is not None,
+                            m.region,
+                            key in confirmed,
+                            confirmed.get(key),
                         )
                     )
             return out, left
@@ -169,7 +177,18 @@ def summarise(queries: Sequence[Query], radii: Sequence[int]) -> dict[str, Any]:
         row["extractions"] = sum(q.extractions for q in qs) / len(qs)
         rows[kind] = row
     wrong = sum(any(f != q.truth for f in q.found) for q in queries)
-    return {"radii": list(radii), "kinds": rows, "false_positives_at_widest": wrong}
+    inliers = [
+        c.inliers
+        for q in queries
+        for c in q.candidates
+        if c.confirmed and c.item == q.truth and c.inliers is not None
+    ]
+    return {
+        "radii": list(radii),
+        "kinds": rows,
+        "false_positives_at_widest": wrong,
+        "fewest_inliers": min(inliers, default=None),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     common.print_table(
         f"the wider net by radius (false positives at {radii[-1]}: "
-        f"{out['false_positives_at_widest']})",
+        f"{out['false_positives_at_widest']}; fewest inliers of a banked photo confirmed: "
+        f"{out['fewest_inliers']})",
         ["query", *columns],
         rows,
     )

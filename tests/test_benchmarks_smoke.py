@@ -386,10 +386,10 @@ def test_wider_radius_summary() -> None:
 
     region = (10, 10, 50, 50)
     queries = [
-        Query("player", 0, (0,), False, (Candidate(0, 98, False, region, True),), 1),
-        Query("player", 1, (1,), False, (Candidate(1, 99, True, None, True),), 1),
+        Query("player", 0, (0,), False, (Candidate(0, 98, False, region, True, 40),), 1),
+        Query("player", 1, (1,), False, (Candidate(1, 99, True, None, True, 30),), 1),
         Query("player", 2, (2,), True, (), 0),
-        Query("player", 3, (5,), False, (Candidate(5, 90, False, None, True),), 1),
+        Query("player", 3, (5,), False, (Candidate(5, 90, False, None, True, 14),), 1),
         Query(
             "d-upscaled",
             -1,
@@ -406,6 +406,7 @@ def test_wider_radius_summary() -> None:
     assert upscaled["boxes@100"] == 2 and upscaled["boxes@96"] == 0
     assert "found@96" not in upscaled and upscaled["extractions"] == 2
     assert out["false_positives_at_widest"] == 1
+    assert out["fewest_inliers"] == 30  # the wrong photo's 14 is not a banked photo's
 
 
 def test_robustness_transforms_are_seeded_pure_functions() -> None:
