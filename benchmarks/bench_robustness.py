@@ -249,6 +249,23 @@ def nearest(queries: Vector, bank: Vector, metric: str) -> tuple[Vector, Vector]
     return best_i, best_d
 
 
+def match_hashes(data: bytes, name: str = "query.bmp") -> Any:
+    """``data`` hashed as ``vangnet match`` hashes a file: dihedral variants, regions (as
+    the settings say) and the decoded picture kept for the wider net's checks."""
+    from vangnet.config import get_settings
+    from vangnet.signals.hashing import hash_bytes
+
+    settings = get_settings()
+    return hash_bytes(
+        data,
+        settings=settings,
+        path=name,
+        dihedral=True,
+        regions=settings.match_regions,
+        verify=True,
+    )
+
+
 @dataclass
 class MatcherSetup:
     """A SQLite database with the bank in two banks (dihedral off / on), its indexes and a
@@ -319,18 +336,7 @@ class MatcherSetup:
         photo's pixels go with it (``verify``) as ``vangnet match`` does."""
         from sqlalchemy.orm import Session
 
-        from vangnet.config import get_settings
-        from vangnet.signals.hashing import hash_bytes
-
-        settings = get_settings()
-        hashed = hash_bytes(
-            data,
-            settings=settings,
-            path=name,
-            dihedral=True,
-            regions=settings.match_regions,
-            verify=True,
-        )
+        hashed = match_hashes(data, name)
         out: dict[str, tuple[int, float]] = {}
         with Session(self.engine) as s:
             for method, bank in self.BANKS.items():
@@ -731,14 +737,7 @@ def cost(
             row = {}
 
             def match(d: bytes, b: str = bank) -> None:
-                hashed = hash_bytes(
-                    d,
-                    settings=settings,
-                    path="q.jpg",
-                    dihedral=True,
-                    regions=settings.match_regions,
-                    verify=True,
-                )
+                hashed = match_hashes(d, "q.jpg")
                 with Session(setup.engine) as s:
                     setup.matcher.lookup_hashes(s, hashed, banks=[b])
 

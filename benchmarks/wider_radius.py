@@ -103,10 +103,7 @@ def run(photos: int, radii: Sequence[int]) -> dict[str, Any]:
 
     from benchmarks import bench_robustness as rb
     from benchmarks.transforms import TRANSFORMS, apply
-    from vangnet.config import get_settings
-    from vangnet.signals.hashing import hash_bytes
 
-    settings = get_settings()
     bank_paths, rest = rb.split(rb.photo_pool(), rb.BANK_SIZE)
     bank_imgs = [rb.load(p) for p in bank_paths]
     setup = rb.MatcherSetup.build([rb.file_bytes(img) for img in bank_imgs])
@@ -117,14 +114,7 @@ def run(photos: int, radii: Sequence[int]) -> dict[str, Any]:
 
     def ask(kind: str, truth: int, data: bytes) -> None:
         matcher.seen = []
-        hashed = hash_bytes(
-            data,
-            settings=settings,
-            path="q",
-            dihedral=True,
-            regions=settings.match_regions,
-            verify=True,
-        )
+        hashed = rb.match_hashes(data, "q")
         with Session(setup.engine) as s:
             found = [m for m in matcher.lookup_hashes(s, hashed, banks=[bank]).matches]
         pdq = [m for m in found if m.signal_type == "pdq"]
