@@ -61,6 +61,32 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return port
 
 
+#: UDP ports an RTSP server of `rtsp_server` may take (2 per source, 2 per client)
+RTP_PORTS = 16
+
+
+def free_udp_block(count: int) -> int:
+    """An even UDP port on 127.0.0.1 such that it and the ``count - 1`` after it are free
+    now (RTP takes an even port and the odd one after it for RTCP)."""
+    for _ in range(200):
+        start = free_port(socket.SOCK_DGRAM) & ~1
+        if start + count > 65536:
+            continue
+        held: list[socket.socket] = []
+        try:
+            for port in range(start, start + count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in held:
+                s.close()
+        return start
+    raise RuntimeError(f"no block of {count} free UDP ports")
+
+
 @contextmanager
 def publish(
     ffmpeg: str, clip: Path, output: list[str], *, loop: bool = False
@@ -249,9 +275,14 @@ def remux_prefix(ffmpeg: str, clip: Path, folder: Path, size: int, fmt: str = "m
 
 #: A small RTSP server (Debian's librtsp-server-perl): sources publish with ANNOUNCE/RECORD on
 #: one port, clients play from another; media goes over RTP/UDP.
+# RTSP::Server resets its RTP ports to the package's $RTP_START_PORT (20000) whenever it
+# has no mount (its housekeeping), whatever ``rtp_start_port`` it was given: two servers at
+# once then bind the same ports (the binds are not checked) and all but one get no media.
+# Each server gets its own block through that variable.
 _RTSP_SERVER = """
 use strict; use AnyEvent; use RTSP::Server;
 my ($client, $source, $rtp) = @ARGV;
+$RTSP::Server::RTP_START_PORT = $rtp;
 my $srv = RTSP::Server->new(client_listen_port => $client, source_listen_port => $source,
     client_listen_address => "127.0.0.1", source_listen_address => "127.0.0.1",
     rtp_start_port => $rtp, log_level => 0);
@@ -263,7 +294,7 @@ $srv->listen; AnyEvent->condvar->recv;
 def rtsp_server() -> Iterator[tuple[int, int]]:
     """An RTSP server on 127.0.0.1: ``(client port, source port)``."""
     client, source = free_port(), free_port()
-    rtp = free_port(socket.SOCK_DGRAM)
+    rtp = free_udp_block(RTP_PORTS)
     process = subprocess.Popen(
         ["perl", "-e", _RTSP_SERVER, str(client), str(source), str(rtp)],
         stdout=subprocess.DEVNULL,
